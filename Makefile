@@ -1,0 +1,139 @@
+# rtr-agent build. `make` builds the agent; `make check` runs every test.
+# Knobs: PREFIX, DESTDIR, PKG_CONFIG, CC, CFLAGS (appended), WERROR=1,
+# SANITIZER=address|undefined|address,undefined, FUZZ_SECONDS.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+PKG_CONFIG ?= pkg-config
+CC ?= cc
+SANITIZER ?=
+WERROR ?=
+FUZZ_SECONDS ?= 20
+SHARED ?= ../shared
+
+BINDIR = $(PREFIX)/bin
+DATADIR = $(PREFIX)/share/rtr-agent
+SYSCONFDIR ?= /etc
+
+PKGS = libevent libevent_openssl libevent_pthreads libpcre2-8 json-c libcurl openssl
+
+# Each build flavour has its own folder so sanitizer and plain objects never mix.
+ifeq ($(SANITIZER),)
+BUILD ?= build
+OPT ?= -O2
+HARDEN = -D_FORTIFY_SOURCE=2
+else
+BUILD ?= build/san-$(subst $(comma),-,$(SANITIZER))
+OPT ?= -O1
+HARDEN =
+SANFLAGS = -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+comma := ,
+
+WARN = -Wall -Wextra -Wundef -Wstrict-prototypes -Wformat-security -Wimplicit-fallthrough \
+       -Wshadow -Wpointer-arith -Wvla
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) -fstack-protector-strong \
+              -MMD -MP -Iparsers -Iagent $(SANFLAGS)
+BASE_LDFLAGS = -Wl,-z,relro,-z,now $(SANFLAGS)
+
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
+
+PARSERS_SRC := $(sort $(wildcard parsers/*.c))
+AGENT_SRC := $(sort $(filter-out agent/main.c,$(wildcard agent/*.c)))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+
+PARSERS_LIB = $(BUILD)/libparsers.a
+AGENT_LIB = $(BUILD)/libagent.a
+AGENT_BIN = $(BUILD)/rtr-agent
+UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
+BENCH_BINS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all check unit bench fuzz fuzz-build install uninstall clean deps run format-check
+
+all: $(AGENT_BIN)
+
+deps:
+	.ci/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(if $(filter parsers/%,$<),,$(DEP_CFLAGS)) -c -o $@ $<
+
+# parsers/ is pure: it is compiled without any dependency's flags.
+$(PARSERS_LIB): $(patsubst %.c,$(BUILD)/%.o,$(PARSERS_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(AGENT_LIB): $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(AGENT_BIN): $(BUILD)/agent/main.o $(AGENT_LIB) $(PARSERS_LIB)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# Unit tests of parsers link only the parsers library; the rest get everything.
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(AGENT_LIB) $(PARSERS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $< $(AGENT_LIB) $(PARSERS_LIB) $(DEP_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(AGENT_LIB) $(PARSERS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $< $(AGENT_LIB) $(PARSERS_LIB) $(DEP_LIBS)
+
+# Fuzz targets: a replay main() for any compiler; libFuzzer builds with clang.
+$(BUILD)/fuzz/%-replay: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(PARSERS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^
+
+# libFuzzer builds compile the parsers straight in, instrumented.
+FUZZ_CC ?= clang
+FUZZ_LIBFUZZER_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-libfuzzer,$(FUZZ_SRC))
+$(BUILD)/fuzz/%-libfuzzer: tests/fuzz/%.c $(PARSERS_SRC) $(wildcard parsers/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iparsers \
+	    -o $@ $< $(PARSERS_SRC)
+
+unit: $(UNIT_BINS)
+
+check: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+	BUILD=$(BUILD) SHARED=$(SHARED) tests/run-all
+
+bench: $(BENCH_BINS) $(AGENT_BIN)
+	BUILD=$(BUILD) SHARED=$(SHARED) tests/bench/run-bench
+
+fuzz: $(FUZZ_REPLAY_BINS) $(if $(shell command -v $(FUZZ_CC)),$(FUZZ_LIBFUZZER_BINS))
+	BUILD=$(BUILD) SHARED=$(SHARED) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-fuzz
+
+run: $(AGENT_BIN)
+	$(AGENT_BIN) run -c systemd/rtr-agent.dev.json
+
+install: $(AGENT_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mappings
+	install -m 0755 $(AGENT_BIN) $(DESTDIR)$(BINDIR)/rtr-agent
+	for f in mappings/*.json; do [ -e "$$f" ] || continue; install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/mappings/; done
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(SYSCONFDIR)/rtr-agent
+	install -m 0644 systemd/rtr-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json ] || \
+	    install -m 0640 systemd/rtr-agent.json $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/rtr-agent $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service
+	rm -rf $(DESTDIR)$(DATADIR)
+
+format-check:
+	clang-format --dry-run --Werror $(PARSERS_SRC) $(AGENT_SRC) agent/main.c parsers/*.h agent/*.h
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

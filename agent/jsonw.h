@@ -1,0 +1,44 @@
+/* A small JSON writer into a reusable buffer: one per worker (or per
+ * command), reset per message, so rendering allocates only while the buffer
+ * first grows to its working size. Strings are escaped with escape_text. */
+#ifndef RTR_JSONW_H
+#define RTR_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "str.h"
+
+#define JSONW_MAX_DEPTH 16
+
+struct jsonw {
+    char *buf;
+    size_t len, cap, max; /* max: hard cap on the buffer; past it err is set */
+    int err;              /* ERR_TOOBIG or ERR_NOMEM once something did not fit */
+    int depth;
+    unsigned char need_comma[JSONW_MAX_DEPTH];
+};
+
+/* max_bytes bounds the buffer (0 = 16 MiB). Free with jsonw_free. */
+void jsonw_init(struct jsonw *w, size_t max_bytes);
+void jsonw_free(struct jsonw *w);
+void jsonw_reset(struct jsonw *w);
+
+void jsonw_object_begin(struct jsonw *w);
+void jsonw_object_end(struct jsonw *w);
+void jsonw_array_begin(struct jsonw *w);
+void jsonw_array_end(struct jsonw *w);
+/* An object key (a C string the caller controls, escaped all the same). */
+void jsonw_key(struct jsonw *w, const char *key);
+/* A key that comes from input (any bytes). */
+void jsonw_key_str(struct jsonw *w, struct str key);
+/* A string value; an absent slice writes null. */
+void jsonw_str(struct jsonw *w, struct str value);
+void jsonw_cstr(struct jsonw *w, const char *value); /* NULL writes null */
+void jsonw_int(struct jsonw *w, long long value);
+void jsonw_null(struct jsonw *w);
+void jsonw_bool(struct jsonw *w, int value);
+/* Appends a newline (ends a JSON line); the writer must be at depth 0. */
+void jsonw_newline(struct jsonw *w);
+
+#endif

@@ -1,0 +1,47 @@
+/* The agent's own log: one line per event on stderr (systemd captures it),
+ * with control characters and invalid UTF-8 escaped so a sender can never
+ * forge or corrupt log lines. Thread-safe. */
+#ifndef RTR_LOG_H
+#define RTR_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_level {
+    LOG_LVL_ERROR,
+    LOG_LVL_WARNING,
+    LOG_LVL_INFO,
+    LOG_LVL_DEBUG,
+};
+
+void log_set_level(enum log_level level);
+/* Parses "error", "warning", "info", "debug"; returns -1 when unknown. */
+int log_level_parse(const char *name);
+
+/* printf-style; the formatted text is escaped before it is written. */
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A rate limiter for one kind of log line: at most burst lines per
+ * interval_s; the first line after a quiet spell says how many were
+ * suppressed. Embed one per (kind of) line, zero-initialised but for the
+ * two settings. */
+struct log_ratelimit {
+    int interval_s;
+    int burst;
+    int64_t window_start;
+    int printed;
+    uint64_t suppressed;
+};
+
+#define LOG_RATELIMIT_INIT(interval, burst_) {(interval), (burst_), 0, 0, 0}
+
+void log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,47 @@
+/* ArcSight CEF parser (spec/cef.md). Header fields and extension values are
+ * unescaped into the caller's scratch buffer (or point into the input when
+ * they hold no escape); keys are slices into the input. No allocation. */
+#ifndef RTR_CEF_H
+#define RTR_CEF_H
+
+#include <stddef.h>
+
+#include "str.h"
+
+#define CEF_MAX_EXT 128
+
+struct cef_pair {
+    struct str key;   /* as sent */
+    struct str value; /* unescaped */
+};
+
+struct cef_msg {
+    struct str version, vendor, product, device_version, signature_id, name, severity;
+    size_t n_ext;
+    struct cef_pair ext[CEF_MAX_EXT];
+    const char *error; /* static "cef: <what>" or NULL */
+};
+
+/* Offset of the "CEF:" that starts a CEF payload in buf (at the start or
+ * after a space), or -1. */
+long cef_find(const char *buf, size_t len);
+
+/* Parses buf[0..len), which starts with "CEF:". Fills what parsed even on
+ * error. Returns 0, or ERR_INVALID / ERR_LIMIT with out->error set. */
+int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *scratch);
+
+/* Value of an extension key given by its short name ("suser") or its
+ * ArcSight full name ("sourceUserName"); the last occurrence wins.
+ * Absent slice when the message does not carry it. */
+struct str cef_get(const struct cef_msg *m, struct str key);
+
+/* Value of the custom field (csN, cnN, cfpN, c6aN, flexStringN, ...) whose
+ * label field equals label; absent when none does. */
+struct str cef_get_label(const struct cef_msg *m, struct str label);
+
+/* Full name for a short key and the other way round; absent when the key is
+ * not in the CEF key table. */
+struct str cef_full_name(struct str short_key);
+struct str cef_short_name(struct str full_key);
+
+#endif

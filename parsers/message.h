@@ -1,0 +1,33 @@
+/* One received frame, fully parsed: syslog header, then the payload (CEF,
+ * LEEF or plain text). This is what the pipeline, `parse` and `--tap` see. */
+#ifndef RTR_MESSAGE_H
+#define RTR_MESSAGE_H
+
+#include "cef.h"
+#include "leef.h"
+#include "str.h"
+#include "syslog.h"
+
+enum message_payload {
+    PAYLOAD_TEXT,
+    PAYLOAD_CEF,
+    PAYLOAD_LEEF,
+};
+
+struct message {
+    struct str raw; /* the whole frame as received */
+    struct syslog_msg syslog;
+    enum message_payload payload;
+    union {
+        struct cef_msg cef;
+        struct leef_msg leef;
+    } u;
+    const char *error; /* first "<format>: <what>" error, or NULL */
+};
+
+/* Parses one frame into *m, which the caller owns and reuses. scratch must
+ * hold at least len bytes (it is reset here). Returns 0, or ERR_INVALID when
+ * m->error is set (everything that parsed is still filled in). */
+int message_parse(const char *buf, size_t len, struct message *m, struct scratch *scratch);
+
+#endif
