@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "framing.h"
@@ -25,17 +26,17 @@ struct cidr {
 
 struct listen_config {
     enum listen_proto proto;
-    char *address;          /* "host:port" / "[v6]:port" as written */
+    char *address; /* "host:port" / "[v6]:port" as written */
     struct sockaddr_storage addr;
     socklen_t addr_len;
     enum framing_mode framing; /* "auto" (default), "lf", "octet"; TCP/TLS only */
-    char *cert, *key;       /* TLS: server certificate chain and key (PEM) */
-    char *client_ca;        /* TLS: verify client certificates against this CA */
-    int handshake_timeout_s; /* TLS, default 10 */
-    struct cidr *allow;     /* empty = everyone */
+    char *cert, *key;          /* TLS: server certificate chain and key (PEM) */
+    char *client_ca;           /* TLS: verify client certificates against this CA */
+    int handshake_timeout_s;   /* TLS, default 10 */
+    struct cidr *allow;        /* empty = everyone */
     size_t n_allow;
-    int rcvbuf;             /* UDP SO_RCVBUF bytes, 0 = system default */
-    char *port_file;        /* write the bound port here (tests bind port 0) */
+    int rcvbuf;      /* UDP SO_RCVBUF bytes, 0 = system default */
+    char *port_file; /* write the bound port here (tests bind port 0) */
 };
 
 struct limits_config {
@@ -45,13 +46,105 @@ struct limits_config {
     int idle_timeout_s;            /* default 300 */
     size_t max_connection_buffer;  /* per-connection input cap, default 4 x max message */
     size_t queue_messages;         /* downstream queue high mark, default 65536 */
+    int regex_match_limit;         /* PCRE2 match limit per mapping regex, default 100000 */
+    int regex_depth_limit;         /* PCRE2 depth limit, default 10000 */
 };
 
 struct status_config {
-    char *address;          /* HTTP status endpoint ("127.0.0.1:9514"); NULL = off */
+    char *address; /* HTTP status endpoint ("127.0.0.1:9514"); NULL = off */
     struct sockaddr_storage addr;
     socklen_t addr_len;
     char *port_file;
+};
+
+/* Identity resolvers, tried in identity.order. */
+enum identity_source {
+    IDENTITY_STATIC,
+    IDENTITY_GRAPH,
+};
+
+/* Microsoft Graph national clouds ("global", "usgov", "usgov-dod", "china"). */
+enum graph_cloud {
+    GRAPH_CLOUD_GLOBAL,
+    GRAPH_CLOUD_USGOV,
+    GRAPH_CLOUD_USGOV_DOD,
+    GRAPH_CLOUD_CHINA,
+};
+
+/* Which user attribute Graph lookups return as the email. */
+enum graph_attribute {
+    GRAPH_ATTR_MAIL,                /* "mail" (default) */
+    GRAPH_ATTR_USER_PRINCIPAL_NAME, /* "userPrincipalName" */
+};
+
+struct static_dir_config {
+    char *file; /* identity.static.file: CSV identifier,email; NULL = no static directory */
+};
+
+/* identity.graph: configured when tenant_id is set (then client_id and
+ * client_secret_file are required too). */
+struct graph_config {
+    char *tenant_id;
+    char *client_id;
+    char *client_secret_file;
+    enum graph_cloud cloud;         /* default "global" */
+    enum graph_attribute attribute; /* default "mail" */
+    /* Token and API hosts ("https://login.microsoftonline.com",
+     * "https://graph.microsoft.com"): the cloud's unless set; never NULL after
+     * config_load. Tests point them at a local stand-in. */
+    char *authority_url;
+    char *graph_url;
+    int max_concurrent; /* Graph requests in flight, default 4 */
+    int timeout_s;      /* per request, default 30 */
+};
+
+struct identity_cache_config {
+    int ttl_s;          /* default 3600 */
+    int negative_ttl_s; /* "not found" results, default 300 */
+    size_t max_entries; /* default 100000 */
+};
+
+struct identity_config {
+    /* Default: "static" when static.file is set, then "graph" when graph is. */
+    enum identity_source *order;
+    size_t n_order;
+    struct static_dir_config static_dir; /* the "static" key */
+    struct graph_config graph;
+    struct identity_cache_config cache;
+};
+
+enum dispatch_mode {
+    DISPATCH_DRY_RUN,      /* "dry-run" (default): decide and audit, send nothing */
+    DISPATCH_DIRECT,       /* "direct": POST JSON to url with an API key header */
+    DISPATCH_ORCHESTRATOR, /* "orchestrator": the hosted orchestrator's endpoint */
+};
+
+struct dispatch_config {
+    enum dispatch_mode mode;
+    char *url;             /* https only; direct: the POST URL; orchestrator: the base URL */
+    char *api_key_file;    /* direct: the API key; orchestrator: the `code` secret */
+    char *api_key_header;  /* direct: default "X-API-Key" */
+    char *ca_file;         /* extra CA bundle for outbound TLS; NULL = system CAs only */
+    char *source;          /* orchestrator: {source} in /api/event/{source}/alert */
+    char *orch_id;         /* orchestrator: orchid */
+    char *org_id;          /* orchestrator: orgId */
+    int connect_timeout_s; /* default 10 */
+    int timeout_s;         /* whole request, default 30 */
+    int retry_min_s;       /* first backoff, default 1 */
+    int retry_max_s;       /* backoff cap, also caps Retry-After, default 600 */
+    int dedup_window_s;    /* exact duplicates (same idempotency key) dropped, default 600 */
+};
+
+struct spool_config {
+    char *dir;          /* required unless dispatch.mode is "dry-run" */
+    size_t max_bytes;   /* size cap: past it new alerts are refused, default 1 GiB */
+    int fsync_delay_ms; /* longest an append waits for its batched fsync, default 50 */
+    char *dead_letter;  /* default <dir>/dead-letter.jsonl (filled in by config_load) */
+};
+
+struct audit_config {
+    char *file;     /* JSON lines; NULL = no audit log */
+    int hash_users; /* write user identifiers as SHA-256, default false */
 };
 
 struct config {
@@ -60,11 +153,15 @@ struct config {
     struct listen_config *listen;
     size_t n_listen;
     struct limits_config limits;
-    int workers; /* 0 = one per core (resolved by config_load) */
+    int workers;     /* 0 = one per core (resolved by config_load) */
     char **mappings; /* glob patterns, in order */
     size_t n_mappings;
     struct status_config status;
     char *log_level; /* "error", "warning", "info" (default), "debug" */
+    struct identity_config identity;
+    struct dispatch_config dispatch;
+    struct spool_config spool;
+    struct audit_config audit;
 };
 
 /* Loads and validates path. On success returns 0 and *out (free with
@@ -74,16 +171,27 @@ struct config {
  * the result are already resolved against the config file's folder. */
 int config_load(const char *path, struct config **out);
 
+/* Frees cfg and everything in it; NULL is fine. */
 void config_free(struct config *cfg);
 
-/* Parses "1.2.3.4:514", "[::1]:514", "0.0.0.0:6514", ":514" into *ss.
- * Returns 0 or ERR_INVALID. Used by config and tests. */
+/* Writes the key reference (every key path, its type, default and meaning),
+ * generated from the same tables that drive loading, as Markdown. */
+void config_write_reference(FILE *out);
+
+/* Parses "1.2.3.4:514", "[::1]:514", "0.0.0.0:6514", ":514" (= 0.0.0.0:514)
+ * into *ss. Addresses are numeric (no DNS at load time); port 0..65535, 0
+ * meaning "any free port" (tests). Returns 0 or ERR_INVALID. */
 int config_parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len);
 
-/* Parses "10.0.0.0/8", "::1", "fe80::/10" into *c. Returns 0 or ERR_INVALID. */
+/* Parses "10.0.0.0/8", "::1", "fe80::/10" into *c. Returns 0 or ERR_INVALID.
+ * No prefix means a single host. Host bits set ("10.0.0.1/8") are an error:
+ * in an allowlist the intent is ambiguous. A v4-mapped IPv6 network
+ * ("::ffff:10.0.0.0/104") is stored as the IPv4 network it names. */
 int config_parse_cidr(const char *text, struct cidr *c);
 
-/* Nonzero when sa is inside one of the n networks (n == 0 allows all). */
+/* Nonzero when sa is inside one of the n networks (n == 0 allows all). A
+ * v4-mapped IPv6 peer (::ffff:a.b.c.d, as a dual-stack socket reports IPv4
+ * clients) is matched as the IPv4 address it carries. */
 int cidr_allows(const struct cidr *list, size_t n, const struct sockaddr *sa);
 
 #endif

@@ -1,0 +1,758 @@
+/* Config loading: valid files (every key, comments, relative paths,
+ * defaults), every kind of error with its exact message, and the address
+ * and network parsers behind the allowlists. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "errors.h"
+#include "unit.h"
+
+static char tmpdir[] = "/tmp/rtr-test-config.XXXXXX";
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* stderr goes to a file while the loader runs, so its lines can be compared. */
+static int saved_stderr = -1;
+static char capture_path[PATH_MAX];
+
+static void capture_begin(void)
+{
+    int fd;
+
+    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
+    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
+        perror("capture");
+        exit(2);
+    }
+    close(fd);
+}
+
+static void capture_end(char *buf, size_t cap)
+{
+    FILE *f;
+    size_t n;
+
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    f = fopen(capture_path, "r");
+    n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+}
+
+/* Loads text as FILE in the temp dir with stderr captured. */
+static int load_text(const char *text, char *path, struct config **cfg, char *err, size_t cap)
+{
+    int rc;
+
+    snprintf(path, PATH_MAX, "%s/rtr-agent.json", tmpdir);
+    write_file(path, text);
+    capture_begin();
+    rc = config_load(path, cfg);
+    capture_end(err, cap);
+    return rc;
+}
+
+/* The message part of each captured log line ("<time> error: MSG"). */
+static size_t split_messages(char *text, const char **msgs, size_t max)
+{
+    size_t n = 0;
+
+    for (char *line = strtok(text, "\n"); line != NULL && n < max; line = strtok(NULL, "\n")) {
+        char *m = strstr(line, " error: ");
+        msgs[n++] = m != NULL ? m + 8 : line;
+    }
+    return n;
+}
+
+/* Expected messages say "@" where the file path goes. */
+static void expand(char *out, size_t cap, const char *want, const char *path)
+{
+    const char *at = strchr(want, '@');
+
+    if (at == NULL)
+        snprintf(out, cap, "%s", want);
+    else
+        snprintf(out, cap, "%.*s%s%s", (int)(at - want), want, path, at + 1);
+}
+
+#define LISTEN_OK "\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"}]"
+
+static const struct {
+    const char *name;
+    const char *text;
+    const char *want[4]; /* every line, in order */
+} bad_configs[] = {
+    {"unknown top-level key",
+     "{" LISTEN_OK ", \"wokers\": 2}",
+     {"@: wokers: unknown key (known here: listen, limits, workers, mappings, identity, "
+      "dispatch, spool, status, audit, log_level)"}},
+    {"unknown key in a listener",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
+     "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
+     {"@: listen[1].porto: unknown key (known here: proto, address, framing, cert, key, "
+      "client_ca, handshake_timeout_s, allow, rcvbuf, port_file)",
+      "@: listen[1].proto: required key is missing"}},
+    {"unknown key two levels down",
+     "{" LISTEN_OK ", \"identity\": {\"cache\": {\"ttl\": 5}}}",
+     {"@: identity.cache.ttl: unknown key (known here: ttl_s, negative_ttl_s, max_entries)"}},
+    {"unknown key with a control character",
+     "{" LISTEN_OK ", \"a\\u0001b\": 1}",
+     {"@: a\\x01b: unknown key (known here: listen, limits, workers, mappings, identity, "
+      "dispatch, spool, status, audit, log_level)"}},
+    {"string for an integer",
+     "{" LISTEN_OK ", \"workers\": \"4\"}",
+     {"@: workers: expected an integer from 0 to 256, got \"4\""}},
+    {"fraction for an integer",
+     "{" LISTEN_OK ", \"workers\": 1.5}",
+     {"@: workers: expected an integer from 0 to 256, got 1.5"}},
+    {"integer out of range",
+     "{" LISTEN_OK ", \"limits\": {\"max_message_bytes\": 100}}",
+     {"@: limits.max_message_bytes: expected an integer from 480 to 16777216, got 100"}},
+    {"integer past int64",
+     "{" LISTEN_OK ", \"limits\": {\"idle_timeout_s\": 99999999999999999999}}",
+     {"@: limits.idle_timeout_s: expected an integer from 1 to 86400, got "
+      "18446744073709551615"}},
+    {"negative size",
+     "{" LISTEN_OK ", \"identity\": {\"cache\": {\"max_entries\": -1}}}",
+     {"@: identity.cache.max_entries: expected an integer from 1 to 100000000, got -1"}},
+    {"object for a string",
+     "{" LISTEN_OK ", \"log_level\": {}}",
+     {"@: log_level: expected one of \"error\", \"warning\", \"info\", \"debug\", got an "
+      "object"}},
+    {"array for an object",
+     "{" LISTEN_OK ", \"limits\": []}",
+     {"@: limits: expected an object, got an array"}},
+    {"string for a boolean",
+     "{" LISTEN_OK ", \"audit\": {\"hash_users\": \"yes\"}}",
+     {"@: audit.hash_users: expected true or false, got \"yes\""}},
+    {"bad enum",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
+     "  {\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"framing\": \"crlf\"}]}",
+     {"@: listen[1].framing: expected one of \"auto\", \"lf\", \"octet\", got \"crlf\""}},
+    {"null for a key with a default",
+     "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"framing\": null}]}",
+     {"@: listen[0].framing: expected one of \"auto\", \"lf\", \"octet\", got null"}},
+    {"null for a required key",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": null}]}",
+     {"@: listen[0].address: expected a string, got null"}},
+    {"empty string for a choice",
+     "{" LISTEN_OK ", \"log_level\": \"\"}",
+     {"@: log_level: expected one of \"error\", \"warning\", \"info\", \"debug\", got \"\""}},
+    {"empty string",
+     "{" LISTEN_OK ", \"spool\": {\"dir\": \"\"}}",
+     {"@: spool.dir: must not be empty"}},
+    {"NUL inside a string",
+     "{" LISTEN_OK ", \"spool\": {\"dir\": \"a\\u0000b\"}}",
+     {"@: spool.dir: contains a NUL character"}},
+    {"host name for an address",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"localhost:514\"}]}",
+     {"@: listen[0].address: expected a numeric \"IPv4:port\" or \"[IPv6]:port\" with a port "
+      "from 0 to 65535, got \"localhost:514\""}},
+    {"port out of range",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"[::1]:65536\"}]}",
+     {"@: listen[0].address: expected a numeric \"IPv4:port\" or \"[IPv6]:port\" with a port "
+      "from 0 to 65535, got \"[::1]:65536\""}},
+    {"bad networks",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\",\n"
+     "  \"allow\": [\"10.0.0.0/8\", \"10.0.0.0/33\", \"10.0.0.1/8\", \"fe80::1/10\", 7]}]}",
+     {"@: listen[0].allow[1]: expected an IPv4 or IPv6 network such as \"10.0.0.0/8\", got "
+      "\"10.0.0.0/33\"",
+      "@: listen[0].allow[2]: 10.0.0.1/8 has host bits set; the network is 10.0.0.0/8",
+      "@: listen[0].allow[3]: fe80::1/10 has host bits set; the network is fe80::/10",
+      "@: listen[0].allow[4]: expected a string, got 7"}},
+    {"tls without cert and key",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"0.0.0.0:6514\"}]}",
+     {"@: listen[0].cert: required with proto \"tls\"",
+      "@: listen[0].key: required with proto \"tls\""}},
+    {"tls keys on udp",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\", \"framing\": \"lf\",\n"
+     "  \"cert\": \"a.pem\"}]}",
+     {"@: listen[0].framing: not used with proto \"udp\" (only with \"tcp\" or \"tls\")",
+      "@: listen[0].cert: not used with proto \"udp\" (only with \"tls\")"}},
+    {"rcvbuf on tcp",
+     "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"rcvbuf\": 1}]}",
+     {"@: listen[0].rcvbuf: not used with proto \"tcp\" (only with \"udp\")"}},
+    {"no listen key", "{\"workers\": 1}", {"@: listen: required key is missing"}},
+    {"empty listen", "{\"listen\": []}", {"@: listen: needs at least 1 entry"}},
+    {"listener not an object",
+     "{\"listen\": [\"udp\"]}",
+     {"@: listen[0]: expected an object, got \"udp\""}},
+    {"duplicate stream listener",
+     "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:5514\"},\n"
+     "  {\"proto\": \"udp\", \"address\": \"127.0.0.1:5514\"},\n"
+     "  {\"proto\": \"tls\", \"address\": \"127.0.0.1:5514\", \"cert\": \"c\", \"key\": \"k\"}],\n"
+     " \"status\": {\"address\": \"127.0.0.1:5514\"}}",
+     {"@: listen[2].address: 127.0.0.1:5514 is already used by listen[0]",
+      "@: status.address: 127.0.0.1:5514 is already used by listen[0]"}},
+    {"connection buffer under one message",
+     "{" LISTEN_OK ", \"limits\": {\"max_message_bytes\": 1000, \"max_connection_buffer\": 1000}}",
+     {"@: limits.max_connection_buffer: must be at least max_message_bytes + 11 (1011), got "
+      "1000"}},
+    {"direct dispatch without its keys",
+     "{" LISTEN_OK ", \"dispatch\": {\"mode\": \"direct\"}}",
+     {"@: dispatch.url: required with mode \"direct\"",
+      "@: dispatch.api_key_file: required with mode \"direct\"",
+      "@: spool.dir: required when dispatch.mode is \"direct\""}},
+    {"orchestrator without its ids",
+     "{" LISTEN_OK ", \"spool\": {\"dir\": \"s\"}, \"dispatch\": {\"mode\": \"orchestrator\",\n"
+     " \"url\": \"https://orch.example\", \"api_key_file\": \"k\", \"source\": \"splunk\"}}",
+     {"@: dispatch.orch_id: required with mode \"orchestrator\"",
+      "@: dispatch.org_id: required with mode \"orchestrator\""}},
+    {"plain http URL",
+     "{" LISTEN_OK ", \"dispatch\": {\"url\": \"http://safetitan.example/\"}}",
+     {"@: dispatch.url: expected an https:// URL, got \"http://safetitan.example/\""}},
+    {"retry bounds reversed",
+     "{" LISTEN_OK ", \"dispatch\": {\"retry_min_s\": 60, \"retry_max_s\": 10}}",
+     {"@: dispatch.retry_min_s: must not exceed retry_max_s (10), got 60"}},
+    {"resolver not configured",
+     "{" LISTEN_OK ", \"identity\": {\"order\": [\"static\", \"graph\"],\n"
+     " \"static\": {\"file\": \"u.csv\"}}}",
+     {"@: identity.order[1]: \"graph\" is listed but identity.graph is not configured"}},
+    {"resolver twice",
+     "{" LISTEN_OK ", \"identity\": {\"order\": [\"static\", \"static\"],\n"
+     " \"static\": {\"file\": \"u.csv\"}}}",
+     {"@: identity.order[1]: \"static\" is listed twice"}},
+    {"unknown resolver",
+     "{" LISTEN_OK ", \"identity\": {\"order\": [\"ldap\"]}}",
+     {"@: identity.order[0]: expected one of \"static\", \"graph\", got \"ldap\""}},
+    {"graph without its credentials",
+     "{" LISTEN_OK ", \"identity\": {\"graph\": {\"cloud\": \"china\"}}}",
+     {"@: identity.graph.tenant_id: required key is missing",
+      "@: identity.graph.client_id: required key is missing",
+      "@: identity.graph.client_secret_file: required key is missing"}},
+    {"several problems at once",
+     "{\"listen\": [{\"proto\": \"sctp\", \"address\": \"1.2.3.4\"}],\n"
+     " \"workers\": -1, \"log_level\": \"verbose\"}",
+     {"@: listen[0].proto: expected one of \"udp\", \"tcp\", \"tls\", got \"sctp\"",
+      "@: listen[0].address: expected a numeric \"IPv4:port\" or \"[IPv6]:port\" with a port "
+      "from 0 to 65535, got \"1.2.3.4\"",
+      "@: workers: expected an integer from 0 to 256, got -1",
+      "@: log_level: expected one of \"error\", \"warning\", \"info\", \"debug\", got "
+      "\"verbose\""}},
+    {"JSON: missing comma",
+     "{\n  \"listen\": []\n  \"workers\": 1\n}",
+     {"@:3:3: invalid JSON: object value separator ',' expected"}},
+    {"JSON: unterminated", "{\"listen\": [\n", {"@:2:1: invalid JSON: unexpected end of data"}},
+    {"JSON: text after the object",
+     "{" LISTEN_OK "}\n// fine\n}",
+     {"@:3:1: invalid JSON: unexpected text after the top-level object"}},
+    {"JSON: not an object", "[1, 2]", {"@: expected a JSON object at the top level, got an array"}},
+    {"JSON: empty file", "", {"@:1:1: invalid JSON: unexpected end of data"}},
+};
+
+static void test_bad_configs(void)
+{
+    char path[PATH_MAX], err[8192], want[PATH_MAX + 1024];
+
+    for (size_t i = 0; i < sizeof(bad_configs) / sizeof(bad_configs[0]); i++) {
+        struct config *cfg = (struct config *)1;
+        const char *msgs[8];
+        size_t n_want = 0, n_got;
+        int rc = load_text(bad_configs[i].text, path, &cfg, err, sizeof(err));
+
+        CHECK_INT(rc, ERR_CONFIG);
+        CHECK(cfg == NULL);
+        while (n_want < 4 && bad_configs[i].want[n_want] != NULL)
+            n_want++;
+        n_got = split_messages(err, msgs, 8);
+        if (n_got != n_want)
+            UNIT_FAIL("%s: %zu lines, want %zu", bad_configs[i].name, n_got, n_want);
+        for (size_t k = 0; k < n_want && k < n_got; k++) {
+            expand(want, sizeof(want), bad_configs[i].want[k], path);
+            CHECK_STR(bad_configs[i].name, str_make(msgs[k], strlen(msgs[k])), want);
+        }
+    }
+}
+
+static void test_missing_file(void)
+{
+    char path[PATH_MAX], err[1024], want[PATH_MAX + 64];
+    struct config *cfg;
+    const char *msgs[2];
+
+    snprintf(path, sizeof(path), "%s/absent.json", tmpdir);
+    capture_begin();
+    CHECK_INT(config_load(path, &cfg), ERR_CONFIG);
+    capture_end(err, sizeof(err));
+    CHECK_INT(split_messages(err, msgs, 2), 1);
+    snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
+    CHECK_STR("missing file", str_make(msgs[0], strlen(msgs[0])), want);
+}
+
+/* Every key design.md names, comments of both kinds, relative paths. */
+static const char full_config[] =
+    "// a comment line\n"
+    "{\n"
+    "  /* block comment */\n"
+    "  \"listen\": [\n"
+    "    {\"proto\": \"udp\", \"address\": \"127.0.0.1:5514\", \"rcvbuf\": 4194304},\n"
+    "    {\"proto\": \"tcp\", \"address\": \"[::1]:5514\", \"framing\": \"octet\",\n"
+    "     \"port_file\": \"run/tcp.port\"},\n"
+    "    {\"proto\": \"tls\", \"address\": \"0.0.0.0:6514\", \"cert\": \"server.pem\",\n"
+    "     \"key\": \"/etc/ssl/server.key\", \"client_ca\": \"clients-ca.pem\",\n"
+    "     \"allow\": [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"],\n"
+    "     \"handshake_timeout_s\": 5}\n"
+    "  ],\n"
+    "  \"limits\": {\"max_message_bytes\": 8192, \"max_connections\": 10,\n"
+    "             \"idle_timeout_s\": 60, \"oversize\": \"reject\", \"queue_messages\": 100,\n"
+    "             \"regex_match_limit\": 5000, \"regex_depth_limit\": 50},\n"
+    "  \"workers\": 3,                       // 0 = one per core\n"
+    "  \"mappings\": [\"mappings/*.json\", \"/usr/share/rtr-agent/mappings/*.json\"],\n"
+    "  \"identity\": {\n"
+    "    \"order\": [\"graph\", \"static\"],\n"
+    "    \"static\": {\"file\": \"users.csv\"},\n"
+    "    \"graph\": {\"tenant_id\": \"t-1\", \"client_id\": \"c-1\",\n"
+    "              \"client_secret_file\": \"graph.secret\", \"cloud\": \"usgov\",\n"
+    "              \"attribute\": \"userPrincipalName\",\n"
+    "              \"graph_url\": \"https://127.0.0.1:8443\"},\n"
+    "    \"cache\": {\"ttl_s\": 60, \"negative_ttl_s\": 10, \"max_entries\": 1000}\n"
+    "  },\n"
+    "  \"dispatch\": {\"mode\": \"direct\",\n"
+    "               \"url\": \"https://safetitan.example/v1/events\", \"api_key_file\": "
+    "\"api.key\",\n"
+    "               \"ca_file\": null, \"api_key_header\": \"X-Key\"},\n"
+    "  \"spool\": {\"dir\": \"spool\"},\n"
+    "  \"status\": {\"address\": \"127.0.0.1:9514\", \"port_file\": \"status.port\"},\n"
+    "  \"audit\": {\"file\": \"/var/log/rtr-agent/audit.jsonl\", \"hash_users\": true},\n"
+    "  \"log_level\": \"debug\"\n"
+    "}\n"
+    "/* trailing comment */\n";
+
+static void check_path(const char *ctx, const char *got, const char *dir, const char *rel)
+{
+    char want[PATH_MAX];
+
+    snprintf(want, sizeof(want), "%s/%s", dir, rel);
+    CHECK_STR(ctx, str_make(got, got != NULL ? strlen(got) : 0), want);
+}
+
+static void check_str(const char *ctx, const char *got, const char *want)
+{
+    CHECK_STR(ctx, (got != NULL ? str_make(got, strlen(got)) : STR_ABSENT), want);
+}
+
+static void test_full_config(void)
+{
+    char path[PATH_MAX], err[4096], dir[PATH_MAX];
+    struct config *cfg = NULL;
+    const struct sockaddr_in *sin;
+    const struct sockaddr_in6 *sin6;
+
+    CHECK_INT(load_text(full_config, path, &cfg, err, sizeof(err)), 0);
+    CHECK_STR("full: stderr", str_make(err, strlen(err)), "");
+    if (cfg == NULL)
+        return;
+    CHECK(realpath(tmpdir, dir) != NULL);
+    check_str("full: dir", cfg->dir, dir);
+    check_str("full: path", cfg->path, path);
+
+    CHECK_INT(cfg->n_listen, 3);
+    CHECK_INT(cfg->listen[0].proto, LISTEN_UDP);
+    CHECK_INT(cfg->listen[0].rcvbuf, 4194304);
+    CHECK_INT(cfg->listen[0].framing, FRAMING_AUTO);
+    sin = (const struct sockaddr_in *)&cfg->listen[0].addr;
+    CHECK_INT(sin->sin_family, AF_INET);
+    CHECK_INT(ntohs(sin->sin_port), 5514);
+    CHECK_INT(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+    CHECK_INT(cfg->listen[0].addr_len, sizeof(struct sockaddr_in));
+    CHECK_INT(cfg->listen[1].proto, LISTEN_TCP);
+    CHECK_INT(cfg->listen[1].framing, FRAMING_OCTET);
+    sin6 = (const struct sockaddr_in6 *)&cfg->listen[1].addr;
+    CHECK_INT(sin6->sin6_family, AF_INET6);
+    CHECK(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+    CHECK_INT(cfg->listen[1].addr_len, sizeof(struct sockaddr_in6));
+    check_path("full: port_file", cfg->listen[1].port_file, dir, "run/tcp.port");
+    check_str("full: address text", cfg->listen[1].address, "[::1]:5514");
+    CHECK_INT(cfg->listen[2].proto, LISTEN_TLS);
+    check_path("full: cert", cfg->listen[2].cert, dir, "server.pem");
+    check_str("full: absolute key", cfg->listen[2].key, "/etc/ssl/server.key");
+    check_path("full: client_ca", cfg->listen[2].client_ca, dir, "clients-ca.pem");
+    CHECK_INT(cfg->listen[2].handshake_timeout_s, 5);
+    CHECK_INT(cfg->listen[2].n_allow, 3);
+    CHECK_INT(cfg->listen[2].allow[1].family, AF_INET6);
+    CHECK_INT(cfg->listen[2].allow[1].prefix, 32);
+    CHECK_INT(cfg->listen[2].allow[2].prefix, 32);
+
+    CHECK_INT(cfg->limits.max_message_bytes, 8192);
+    CHECK_INT(cfg->limits.max_connection_buffer, 4 * 8192);
+    CHECK_INT(cfg->limits.oversize, OVERSIZE_REJECT);
+    CHECK_INT(cfg->limits.max_connections, 10);
+    CHECK_INT(cfg->limits.idle_timeout_s, 60);
+    CHECK_INT(cfg->limits.queue_messages, 100);
+    CHECK_INT(cfg->limits.regex_match_limit, 5000);
+    CHECK_INT(cfg->limits.regex_depth_limit, 50);
+    CHECK_INT(cfg->workers, 3);
+
+    CHECK_INT(cfg->n_mappings, 2);
+    check_path("full: mapping glob", cfg->mappings[0], dir, "mappings/*.json");
+    check_str("full: absolute glob", cfg->mappings[1], "/usr/share/rtr-agent/mappings/*.json");
+
+    CHECK_INT(cfg->identity.n_order, 2);
+    CHECK_INT(cfg->identity.order[0], IDENTITY_GRAPH);
+    CHECK_INT(cfg->identity.order[1], IDENTITY_STATIC);
+    check_path("full: static file", cfg->identity.static_dir.file, dir, "users.csv");
+    check_str("full: tenant", cfg->identity.graph.tenant_id, "t-1");
+    check_str("full: client", cfg->identity.graph.client_id, "c-1");
+    check_path("full: secret", cfg->identity.graph.client_secret_file, dir, "graph.secret");
+    CHECK_INT(cfg->identity.graph.cloud, GRAPH_CLOUD_USGOV);
+    CHECK_INT(cfg->identity.graph.attribute, GRAPH_ATTR_USER_PRINCIPAL_NAME);
+    check_str("full: cloud authority", cfg->identity.graph.authority_url,
+              "https://login.microsoftonline.us");
+    check_str("full: explicit graph url", cfg->identity.graph.graph_url, "https://127.0.0.1:8443");
+    CHECK_INT(cfg->identity.cache.ttl_s, 60);
+    CHECK_INT(cfg->identity.cache.negative_ttl_s, 10);
+    CHECK_INT(cfg->identity.cache.max_entries, 1000);
+
+    CHECK_INT(cfg->dispatch.mode, DISPATCH_DIRECT);
+    check_str("full: url", cfg->dispatch.url, "https://safetitan.example/v1/events");
+    check_path("full: api key", cfg->dispatch.api_key_file, dir, "api.key");
+    check_str("full: null ca_file", cfg->dispatch.ca_file, NULL);
+    check_str("full: header", cfg->dispatch.api_key_header, "X-Key");
+    check_path("full: spool", cfg->spool.dir, dir, "spool");
+    check_path("full: dead letter", cfg->spool.dead_letter, dir, "spool/dead-letter.jsonl");
+    check_str("full: status", cfg->status.address, "127.0.0.1:9514");
+    CHECK_INT(cfg->status.addr.ss_family, AF_INET);
+    check_path("full: status port file", cfg->status.port_file, dir, "status.port");
+    check_str("full: audit", cfg->audit.file, "/var/log/rtr-agent/audit.jsonl");
+    CHECK_INT(cfg->audit.hash_users, 1);
+    check_str("full: log level", cfg->log_level, "debug");
+    config_free(cfg);
+}
+
+/* The smallest valid file: everything else takes the defaults of config.h. */
+static void test_defaults(void)
+{
+    char path[PATH_MAX], err[4096];
+    struct config *cfg = NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    CHECK_INT(load_text("{\"listen\": [{\"proto\": \"tcp\", \"address\": \":514\"}]}", path, &cfg,
+                        err, sizeof(err)),
+              0);
+    CHECK_STR("defaults: stderr", str_make(err, strlen(err)), "");
+    if (cfg == NULL)
+        return;
+    CHECK_INT(cfg->listen[0].framing, FRAMING_AUTO);
+    CHECK_INT(cfg->listen[0].handshake_timeout_s, 10);
+    CHECK_INT(cfg->listen[0].n_allow, 0);
+    CHECK_INT(((struct sockaddr_in *)&cfg->listen[0].addr)->sin_addr.s_addr, htonl(INADDR_ANY));
+    CHECK_INT(cfg->limits.max_message_bytes, 65536);
+    CHECK_INT(cfg->limits.oversize, OVERSIZE_TRUNCATE);
+    CHECK_INT(cfg->limits.max_connections, 1024);
+    CHECK_INT(cfg->limits.idle_timeout_s, 300);
+    CHECK_INT(cfg->limits.max_connection_buffer, 4 * 65536);
+    CHECK_INT(cfg->limits.queue_messages, 65536);
+    CHECK_INT(cfg->limits.regex_match_limit, 100000);
+    CHECK_INT(cfg->limits.regex_depth_limit, 10000);
+    CHECK_INT(cfg->workers, cores < 1 ? 1 : cores > 256 ? 256 : cores);
+    CHECK_INT(cfg->n_mappings, 0);
+    CHECK_INT(cfg->identity.n_order, 0);
+    CHECK_INT(cfg->identity.cache.ttl_s, 3600);
+    CHECK_INT(cfg->identity.cache.negative_ttl_s, 300);
+    CHECK_INT(cfg->identity.cache.max_entries, 100000);
+    check_str("defaults: tenant", cfg->identity.graph.tenant_id, NULL);
+    CHECK_INT(cfg->identity.graph.cloud, GRAPH_CLOUD_GLOBAL);
+    CHECK_INT(cfg->identity.graph.attribute, GRAPH_ATTR_MAIL);
+    check_str("defaults: authority", cfg->identity.graph.authority_url,
+              "https://login.microsoftonline.com");
+    check_str("defaults: graph", cfg->identity.graph.graph_url, "https://graph.microsoft.com");
+    CHECK_INT(cfg->identity.graph.max_concurrent, 4);
+    CHECK_INT(cfg->dispatch.mode, DISPATCH_DRY_RUN);
+    check_str("defaults: header", cfg->dispatch.api_key_header, "X-API-Key");
+    CHECK_INT(cfg->dispatch.connect_timeout_s, 10);
+    CHECK_INT(cfg->dispatch.timeout_s, 30);
+    CHECK_INT(cfg->dispatch.retry_min_s, 1);
+    CHECK_INT(cfg->dispatch.retry_max_s, 600);
+    CHECK_INT(cfg->dispatch.dedup_window_s, 600);
+    check_str("defaults: spool", cfg->spool.dir, NULL);
+    check_str("defaults: dead letter", cfg->spool.dead_letter, NULL);
+    CHECK_INT(cfg->spool.max_bytes, 1024LL * 1024 * 1024);
+    CHECK_INT(cfg->spool.fsync_delay_ms, 50);
+    check_str("defaults: status", cfg->status.address, NULL);
+    CHECK_INT(cfg->status.addr_len, 0);
+    check_str("defaults: audit", cfg->audit.file, NULL);
+    CHECK_INT(cfg->audit.hash_users, 0);
+    check_str("defaults: log level", cfg->log_level, "info");
+    config_free(cfg);
+}
+
+/* Without identity.order, the configured resolvers in their natural order. */
+static void test_identity_order_default(void)
+{
+    char path[PATH_MAX], err[4096];
+    struct config *cfg = NULL;
+
+    CHECK_INT(load_text("{" LISTEN_OK ", \"identity\": {\"graph\": {\"tenant_id\": \"t\",\n"
+                        " \"client_id\": \"c\", \"client_secret_file\": \"s\"},\n"
+                        " \"static\": {\"file\": \"u.csv\"}}}",
+                        path, &cfg, err, sizeof(err)),
+              0);
+    CHECK_STR("order default: stderr", str_make(err, strlen(err)), "");
+    if (cfg == NULL)
+        return;
+    CHECK_INT(cfg->identity.n_order, 2);
+    CHECK_INT(cfg->identity.order[0], IDENTITY_STATIC);
+    CHECK_INT(cfg->identity.order[1], IDENTITY_GRAPH);
+    config_free(cfg);
+}
+
+/* The configs this project ships must always load. Tests run from the
+ * repository root (tests/run-all does so). */
+static void test_shipped_configs(void)
+{
+    static const char *const files[] = {"systemd/rtr-agent.dev.json", "systemd/rtr-agent.json"};
+    char err[4096];
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct config *cfg = NULL;
+
+        capture_begin();
+        CHECK_INT(config_load(files[i], &cfg), 0);
+        capture_end(err, sizeof(err));
+        CHECK_STR(files[i], str_make(err, strlen(err)), "");
+        if (i == 0 && cfg != NULL) {
+            char users[PATH_MAX];
+            CHECK(realpath("systemd/users.example.csv", users) != NULL);
+            check_str("dev: static file", cfg->identity.static_dir.file, users);
+            CHECK_INT(cfg->dispatch.mode, DISPATCH_DRY_RUN);
+            for (size_t l = 0; l < cfg->n_listen; l++) {
+                const struct sockaddr_in *sin = (const struct sockaddr_in *)&cfg->listen[l].addr;
+                CHECK_INT(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+            }
+        }
+        config_free(cfg);
+    }
+}
+
+static void test_reference(void)
+{
+    static const char *const rows[] = {
+        "| `listen[].framing` | string | \"auto\" |",
+        "| `listen[].proto` | string | required |",
+        "| `identity.static.file` | path | required |",
+        "| `identity.graph.client_secret_file` | path | required |",
+        "| `dispatch.mode` | string | \"dry-run\" |",
+        "| `audit.hash_users` | boolean | false |",
+        "| `limits.max_message_bytes` | integer 480..16777216 | 65536 |",
+    };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    config_write_reference(f);
+    fclose(f);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (strstr(text, rows[i]) == NULL)
+            UNIT_FAIL("reference lacks %s", rows[i]);
+        else
+            unit_passed++;
+    }
+    free(text);
+}
+
+static const struct {
+    const char *text;
+    int rc;
+    int family;
+    const char *host; /* inet_ntop form */
+    int port;
+} addresses[] = {
+    {"127.0.0.1:514", 0, AF_INET, "127.0.0.1", 514},
+    {"0.0.0.0:0", 0, AF_INET, "0.0.0.0", 0},
+    {":6514", 0, AF_INET, "0.0.0.0", 6514},
+    {"10.1.2.3:65535", 0, AF_INET, "10.1.2.3", 65535},
+    {"[::1]:514", 0, AF_INET6, "::1", 514},
+    {"[::]:5514", 0, AF_INET6, "::", 5514},
+    {"[2001:db8::17]:1", 0, AF_INET6, "2001:db8::17", 1},
+    {"[::ffff:192.0.2.1]:514", 0, AF_INET6, "::ffff:192.0.2.1", 514},
+    {"127.0.0.1:65536", ERR_INVALID, 0, NULL, 0},
+    {"127.0.0.1:", ERR_INVALID, 0, NULL, 0},
+    {"127.0.0.1", ERR_INVALID, 0, NULL, 0},
+    {"127.0.0.1:51x", ERR_INVALID, 0, NULL, 0},
+    {"127.0.0.1:-1", ERR_INVALID, 0, NULL, 0},
+    {"127.0.0.1:0000514", ERR_INVALID, 0, NULL, 0},
+    {"256.0.0.1:514", ERR_INVALID, 0, NULL, 0},
+    {"localhost:514", ERR_INVALID, 0, NULL, 0},
+    {"::1:514", ERR_INVALID, 0, NULL, 0},
+    {"[::1]514", ERR_INVALID, 0, NULL, 0},
+    {"[::1:514", ERR_INVALID, 0, NULL, 0},
+    {"[127.0.0.1]:514", ERR_INVALID, 0, NULL, 0},
+    {"", ERR_INVALID, 0, NULL, 0},
+};
+
+static void test_parse_address(void)
+{
+    for (size_t i = 0; i < sizeof(addresses) / sizeof(addresses[0]); i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        char host[INET6_ADDRSTRLEN] = "";
+        int rc = config_parse_address(addresses[i].text, &ss, &len), port = -1;
+
+        CHECK_INT(rc, addresses[i].rc);
+        if (rc != 0)
+            continue;
+        CHECK_INT(ss.ss_family, addresses[i].family);
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+            port = ntohs(sin->sin_port);
+            CHECK_INT(len, sizeof(*sin));
+        } else {
+            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+            port = ntohs(sin6->sin6_port);
+            CHECK_INT(len, sizeof(*sin6));
+        }
+        CHECK_STR(addresses[i].text, str_make(host, strlen(host)), addresses[i].host);
+        CHECK_INT(port, addresses[i].port);
+    }
+}
+
+static const struct {
+    const char *text;
+    int rc;
+    int family;
+    const char *net; /* inet_ntop form of the stored network */
+    unsigned prefix;
+} cidrs[] = {
+    {"10.0.0.0/8", 0, AF_INET, "10.0.0.0", 8},
+    {"192.0.2.7", 0, AF_INET, "192.0.2.7", 32},
+    {"192.0.2.7/32", 0, AF_INET, "192.0.2.7", 32},
+    {"0.0.0.0/0", 0, AF_INET, "0.0.0.0", 0},
+    {"::/0", 0, AF_INET6, "::", 0},
+    {"::1", 0, AF_INET6, "::1", 128},
+    {"::1/128", 0, AF_INET6, "::1", 128},
+    {"fe80::/10", 0, AF_INET6, "fe80::", 10},
+    {"2001:db8::/32", 0, AF_INET6, "2001:db8::", 32},
+    {"::ffff:10.0.0.0/104", 0, AF_INET, "10.0.0.0", 8},
+    {"::ffff:192.0.2.1", 0, AF_INET, "192.0.2.1", 32},
+    {"10.0.0.1/8", ERR_INVALID, 0, NULL, 0},
+    {"fe80::1/10", ERR_INVALID, 0, NULL, 0},
+    {"10.0.0.0/33", ERR_INVALID, 0, NULL, 0},
+    {"::/129", ERR_INVALID, 0, NULL, 0},
+    {"10.0.0.0/", ERR_INVALID, 0, NULL, 0},
+    {"10.0.0.0/8x", ERR_INVALID, 0, NULL, 0},
+    {"10.0.0.0/0008", ERR_INVALID, 0, NULL, 0},
+    {"/8", ERR_INVALID, 0, NULL, 0},
+    {"10.0.0/8", ERR_INVALID, 0, NULL, 0},
+    {"example.com/8", ERR_INVALID, 0, NULL, 0},
+};
+
+static void test_parse_cidr(void)
+{
+    for (size_t i = 0; i < sizeof(cidrs) / sizeof(cidrs[0]); i++) {
+        struct cidr c;
+        char net[INET6_ADDRSTRLEN] = "";
+        int rc = config_parse_cidr(cidrs[i].text, &c);
+
+        CHECK_INT(rc, cidrs[i].rc);
+        if (rc != 0)
+            continue;
+        CHECK_INT(c.family, cidrs[i].family);
+        CHECK_INT(c.prefix, cidrs[i].prefix);
+        inet_ntop(c.family, c.addr, net, sizeof(net));
+        CHECK_STR(cidrs[i].text, str_make(net, strlen(net)), cidrs[i].net);
+    }
+}
+
+static const struct {
+    const char *nets; /* space-separated; "" = an empty allowlist */
+    const char *peer; /* an IPv4 or IPv6 address */
+    int allowed;
+} allows[] = {
+    {"", "203.0.113.9", 1},
+    {"10.0.0.0/8", "10.255.1.2", 1},
+    {"10.0.0.0/8", "11.0.0.1", 0},
+    {"10.0.0.0/8", "::ffff:10.1.2.3", 1},
+    {"10.0.0.0/8", "::ffff:11.1.2.3", 0},
+    {"10.0.0.0/8", "::a01:203", 0}, /* IPv4-compatible, not mapped */
+    {"::ffff:10.0.0.0/104", "10.9.9.9", 1},
+    {"192.0.2.7/32", "192.0.2.7", 1},
+    {"192.0.2.7/32", "192.0.2.8", 0},
+    {"192.0.2.0/25", "192.0.2.127", 1},
+    {"192.0.2.0/25", "192.0.2.128", 0},
+    {"0.0.0.0/0", "198.51.100.1", 1},
+    {"0.0.0.0/0", "::1", 0},
+    {"::/0", "2001:db8::1", 1},
+    {"::/0", "192.0.2.1", 0},
+    {"::1/128", "::1", 1},
+    {"::1/128", "::2", 0},
+    {"2001:db8::/33", "2001:db8:7fff::1", 1},
+    {"2001:db8::/33", "2001:db8:8000::1", 0},
+    {"fe80::/10", "febf::1", 1},
+    {"fe80::/10", "fec0::1", 0},
+    {"10.0.0.0/8 2001:db8::/32", "2001:db8::5", 1},
+    {"10.0.0.0/8 2001:db8::/32", "172.16.0.1", 0},
+};
+
+static void test_cidr_allows(void)
+{
+    for (size_t i = 0; i < sizeof(allows) / sizeof(allows[0]); i++) {
+        struct cidr list[4];
+        size_t n = 0;
+        char nets[128];
+        struct sockaddr_storage ss;
+
+        snprintf(nets, sizeof(nets), "%s", allows[i].nets);
+        for (char *t = strtok(nets, " "); t != NULL && n < 4; t = strtok(NULL, " "))
+            CHECK_INT(config_parse_cidr(t, &list[n++]), 0);
+        memset(&ss, 0, sizeof(ss));
+        if (inet_pton(AF_INET, allows[i].peer, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+            ss.ss_family = AF_INET;
+        } else {
+            CHECK_INT(inet_pton(AF_INET6, allows[i].peer, &((struct sockaddr_in6 *)&ss)->sin6_addr),
+                      1);
+            ss.ss_family = AF_INET6;
+        }
+        if (cidr_allows(list, n, (struct sockaddr *)&ss) != allows[i].allowed)
+            UNIT_FAIL("%s in [%s]: want %d", allows[i].peer, allows[i].nets, allows[i].allowed);
+        else
+            unit_passed++;
+    }
+}
+
+int main(void)
+{
+    char path[PATH_MAX];
+
+    unsetenv("JOURNAL_STREAM");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    test_bad_configs();
+    test_missing_file();
+    test_full_config();
+    test_defaults();
+    test_identity_order_default();
+    test_shipped_configs();
+    test_reference();
+    test_parse_address();
+    test_parse_cidr();
+    test_cidr_allows();
+    snprintf(path, sizeof(path), "%s/rtr-agent.json", tmpdir);
+    unlink(path);
+    unlink(capture_path);
+    rmdir(tmpdir);
+    return unit_report("test_config");
+}
