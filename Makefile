@@ -58,7 +58,7 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all check unit bench fuzz fuzz-build install uninstall clean deps run format-check
+.PHONY: all check test-binaries unit bench fuzz fuzz-build install uninstall clean deps run format-check
 
 all: $(AGENT_BIN)
 
@@ -105,8 +105,14 @@ $(BUILD)/fuzz/%-libfuzzer: tests/fuzz/%.c $(PARSERS_SRC) $(wildcard parsers/*.h)
 
 unit: $(UNIT_BINS)
 
-check: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+# `check` and `run` first install what is missing (a no-op when nothing is),
+# then build in a sub-make so pkg-config sees the freshly installed libraries.
+check:
+	.ci/install-deps
+	$(MAKE) test-binaries
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/run-all
+
+test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 bench: $(BENCH_BINS) $(AGENT_BIN)
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/bench/run-bench
@@ -114,17 +120,20 @@ bench: $(BENCH_BINS) $(AGENT_BIN)
 fuzz: $(FUZZ_REPLAY_BINS) $(if $(shell command -v $(FUZZ_CC)),$(FUZZ_LIBFUZZER_BINS))
 	BUILD=$(BUILD) SHARED=$(SHARED) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-fuzz
 
-run: $(AGENT_BIN)
+run:
+	.ci/install-deps
+	$(MAKE) $(AGENT_BIN)
 	$(AGENT_BIN) run -c systemd/rtr-agent.dev.json
 
 install: $(AGENT_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mappings
 	install -m 0755 $(AGENT_BIN) $(DESTDIR)$(BINDIR)/rtr-agent
+	install -m 0644 systemd/users.example.csv systemd/README.md $(DESTDIR)$(DATADIR)/
 	for f in mappings/*.json; do [ -e "$$f" ] || continue; install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/mappings/; done
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(SYSCONFDIR)/rtr-agent
 	install -m 0644 systemd/rtr-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json ] || \
-	    install -m 0640 systemd/rtr-agent.json $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json
+	    install -m 0644 systemd/rtr-agent.json $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/rtr-agent $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service

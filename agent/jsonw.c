@@ -1,0 +1,177 @@
+#include "jsonw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "errors.h"
+#include "escape.h"
+
+#define JSONW_DEFAULT_MAX (16u << 20)
+#define JSONW_FIRST_CAP 4096
+
+void jsonw_init(struct jsonw *w, size_t max_bytes)
+{
+    memset(w, 0, sizeof(*w));
+    w->max = max_bytes ? max_bytes : JSONW_DEFAULT_MAX;
+}
+
+void jsonw_free(struct jsonw *w)
+{
+    free(w->buf);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+}
+
+void jsonw_reset(struct jsonw *w)
+{
+    w->len = 0;
+    w->err = 0;
+    w->depth = 0;
+    w->need_comma[0] = 0;
+}
+
+/* Makes room for n more bytes, doubling up to the cap. */
+static int jsonw_reserve(struct jsonw *w, size_t n)
+{
+    if (w->err)
+        return -1;
+    if (w->cap - w->len >= n)
+        return 0;
+    if (n > w->max - w->len) {
+        w->err = ERR_TOOBIG;
+        return -1;
+    }
+    size_t cap = w->cap ? w->cap : JSONW_FIRST_CAP;
+    while (cap - w->len < n)
+        cap *= 2;
+    if (cap > w->max)
+        cap = w->max;
+    char *p = realloc(w->buf, cap);
+    if (p == NULL) {
+        w->err = ERR_NOMEM;
+        return -1;
+    }
+    w->buf = p;
+    w->cap = cap;
+    return 0;
+}
+
+static void jsonw_put(struct jsonw *w, const char *s, size_t n)
+{
+    if (jsonw_reserve(w, n) == 0) {
+        memcpy(w->buf + w->len, s, n);
+        w->len += n;
+    }
+}
+
+static void jsonw_escaped(struct jsonw *w, const char *s, size_t n)
+{
+    jsonw_put(w, "\"", 1);
+    if (jsonw_reserve(w, n * ESCAPE_MAX_EXPANSION + 1) == 0)
+        w->len += escape_text(w->buf + w->len, w->cap - w->len, s, n, ESCAPE_JSON);
+    jsonw_put(w, "\"", 1);
+}
+
+/* Every value and key goes through here: writes the separating comma. */
+static void jsonw_separate(struct jsonw *w)
+{
+    if (w->need_comma[w->depth])
+        jsonw_put(w, ",", 1);
+    w->need_comma[w->depth] = 1;
+}
+
+static void jsonw_open(struct jsonw *w, char c)
+{
+    jsonw_separate(w);
+    jsonw_put(w, &c, 1);
+    if (w->depth + 1 >= JSONW_MAX_DEPTH) {
+        w->err = ERR_LIMIT;
+        return;
+    }
+    w->need_comma[++w->depth] = 0;
+}
+
+static void jsonw_close(struct jsonw *w, char c)
+{
+    jsonw_put(w, &c, 1);
+    if (w->depth > 0)
+        w->depth--;
+}
+
+void jsonw_object_begin(struct jsonw *w)
+{
+    jsonw_open(w, '{');
+}
+
+void jsonw_object_end(struct jsonw *w)
+{
+    jsonw_close(w, '}');
+}
+
+void jsonw_array_begin(struct jsonw *w)
+{
+    jsonw_open(w, '[');
+}
+
+void jsonw_array_end(struct jsonw *w)
+{
+    jsonw_close(w, ']');
+}
+
+void jsonw_key_str(struct jsonw *w, struct str key)
+{
+    jsonw_separate(w);
+    jsonw_escaped(w, key.p ? key.p : "", key.len);
+    jsonw_put(w, ":", 1);
+    /* The value that follows must not get a comma of its own. */
+    w->need_comma[w->depth] = 0;
+}
+
+void jsonw_key(struct jsonw *w, const char *key)
+{
+    jsonw_key_str(w, str_make(key, strlen(key)));
+}
+
+void jsonw_str(struct jsonw *w, struct str value)
+{
+    if (value.p == NULL) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_separate(w);
+    jsonw_escaped(w, value.p, value.len);
+}
+
+void jsonw_cstr(struct jsonw *w, const char *value)
+{
+    jsonw_str(w, value ? str_make(value, strlen(value)) : STR_ABSENT);
+}
+
+void jsonw_int(struct jsonw *w, long long value)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", value);
+    jsonw_separate(w);
+    jsonw_put(w, num, (size_t)n);
+}
+
+void jsonw_null(struct jsonw *w)
+{
+    jsonw_separate(w);
+    jsonw_put(w, "null", 4);
+}
+
+void jsonw_bool(struct jsonw *w, int value)
+{
+    jsonw_separate(w);
+    if (value)
+        jsonw_put(w, "true", 4);
+    else
+        jsonw_put(w, "false", 5);
+}
+
+void jsonw_newline(struct jsonw *w)
+{
+    jsonw_put(w, "\n", 1);
+    w->need_comma[0] = 0;
+}

@@ -1,0 +1,21 @@
+#include "version.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+void version_print(FILE *f)
+{
+    char pcre2_version[64] = "unknown";
+
+    pcre2_config(PCRE2_CONFIG_VERSION, pcre2_version);
+    fprintf(f, "rtr-agent %s\n", RTR_VERSION);
+    fprintf(f, "libevent %s\n", event_get_version());
+    fprintf(f, "pcre2 %s\n", pcre2_version);
+    fprintf(f, "json-c %s\n", json_c_version());
+    fprintf(f, "%s\n", curl_version());
+    fprintf(f, "%s\n", OpenSSL_version(OPENSSL_VERSION));
+}

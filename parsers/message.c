@@ -1,0 +1,38 @@
+#include "message.h"
+
+#include "errors.h"
+
+/* The payload starts at the first CEF: or LEEF: marker in MSG (after any
+ * sender tag the syslog parser did not consume). */
+static void message_find_payload(struct message *m, struct str body, struct scratch *scratch)
+{
+    long cef_at = cef_find(body.p, body.len);
+    long leef_at = leef_find(body.p, body.len);
+    const char *error = NULL;
+
+    if (cef_at >= 0 && (leef_at < 0 || cef_at < leef_at)) {
+        m->payload = PAYLOAD_CEF;
+        cef_parse(body.p + cef_at, body.len - (size_t)cef_at, &m->u.cef, scratch);
+        error = m->u.cef.error;
+    } else if (leef_at >= 0) {
+        m->payload = PAYLOAD_LEEF;
+        leef_parse(body.p + leef_at, body.len - (size_t)leef_at, &m->u.leef);
+        error = m->u.leef.error;
+    }
+    if (error && m->error == NULL)
+        m->error = error;
+}
+
+int message_parse(const char *buf, size_t len, struct message *m, struct scratch *scratch)
+{
+    scratch_reset(scratch);
+    m->raw = str_make(buf, len);
+    m->payload = PAYLOAD_TEXT;
+    m->error = NULL;
+
+    syslog_parse(buf, len, &m->syslog, scratch);
+    m->error = m->syslog.error;
+    if (m->syslog.msg.p != NULL && m->syslog.msg.len > 0)
+        message_find_payload(m, m->syslog.msg, scratch);
+    return m->error ? ERR_INVALID : 0;
+}

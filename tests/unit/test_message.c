@@ -1,0 +1,129 @@
+/* message_parse end to end: real lines of every shipped source (the same
+ * lines as ../shared/samples) through syslog header + payload detection. */
+#include "message.h"
+#include "unit.h"
+
+struct message_case {
+    const char *name;
+    const char *line;
+    enum syslog_format format;
+    const char *hostname;
+    enum message_payload payload;
+    const char *vendor; /* CEF or LEEF vendor */
+    const char *key;    /* one extension key ... */
+    const char *value;  /* ... and its value */
+    int has_error;
+};
+
+static const struct message_case cases[] = {
+    {"splunk cef 5424",
+     "<134>1 2026-10-02T09:12:44.120Z splunk-sh01 splunkd - - - CEF:0|Splunk|Enterprise "
+     "Security|7.3.2|notable|Endpoint - Removable Media Mounted - Rule|7|rt=1791018764000 "
+     "suser=EXAMPLE\\\\amorgan cs1Label=search_name cs1=Endpoint - Removable Media Mounted - "
+     "Rule cs2Label=urgency cs2=high dvchost=LT-2231.example.com",
+     SYSLOG_RFC5424, "splunk-sh01", PAYLOAD_CEF, "Splunk", "suser", "EXAMPLE\\amorgan", 0},
+    {"splunk forwarded key=value 3164",
+     "<13>Oct  2 09:13:05 splunk-hf01 search_name=\"Web - Malware Download Detected - Rule\" "
+     "user=\"bkhan@example.com\" src_user=\"EXAMPLE\\bkhan\" urgency=critical",
+     SYSLOG_RFC3164, "splunk-hf01", PAYLOAD_TEXT, NULL, NULL, NULL, 0},
+    {"logrhythm 3164",
+     "<13>Oct 02 09:14:10 LR-DP01 EVID:1000541 AIE: Unknown USB Device Connected | "
+     "login=EXAMPLE\\cdiaz | account= | sip=10.20.3.41",
+     SYSLOG_RFC3164, "LR-DP01", PAYLOAD_TEXT, NULL, NULL, NULL, 0},
+    {"dtex cef after 3164 host, no tag",
+     "<14>Oct 02 09:21:22 dtex-intercept CEF:0|Dtex|InTERCEPT|6.3|DeviceActivity|"
+     "RemovableMediaConnected|5|start=1791019282481 User_Name=EXAMPLE\\\\fnovak "
+     "Device_Name=EXAMPLE\\\\WS-0101 Media_Type=USB Mass Storage",
+     SYSLOG_RFC3164, "dtex-intercept", PAYLOAD_CEF, "Dtex", "User_Name", "EXAMPLE\\fnovak", 0},
+    {"dtex cef with key =value spacing",
+     "<14>Oct 02 09:21:29 dtex-intercept CEF:0|Dtex|InTERCEPT|6.3|SessionActivity|"
+     "SessionLogon|3|start=1791019289017 User_Name =EXAMPLE\\\\fnovak Device_Name "
+     "=EXAMPLE\\\\WS-0101 Process_Name=explorer.exe",
+     SYSLOG_RFC3164, "dtex-intercept", PAYLOAD_CEF, "Dtex", "Device_Name", "EXAMPLE\\WS-0101",
+     0},
+    {"dtex leef 2.0 caret",
+     "<14>1 2026-10-02T09:22:00Z dtex-intercept - - - - LEEF:2.0|Dtex|InTERCEPT|6.3|Alert|^|"
+     "cat=Obfuscation (Unusual File Deletes)^sev=8^usrName=EXAMPLE\\gmensah^riskScore=0.5",
+     SYSLOG_RFC5424, "dtex-intercept", PAYLOAD_LEEF, "Dtex", "usrName", "EXAMPLE\\gmensah", 0},
+    {"qradar leef 1.0 tab",
+     "<13>Oct  2 09:31:02 qradar-con LEEF:1.0|IBM|QRadar|7.5.0|Offense Rule Fired|"
+     "devTime=Oct 02 2026 09:31:00\tusrName=S-1-5-21-1004336348-1177238915-682003330-1109\t"
+     "cat=USB Device Policy\tsev=7",
+     SYSLOG_RFC3164, "qradar-con", PAYLOAD_LEEF, "IBM", "cat", "USB Device Policy", 0},
+    {"qradar leef 2.0 hex delimiter, guest upn",
+     "<133>1 2026-10-02T09:31:02.520Z qradar-con - - - - LEEF:2.0|IBM|QRadar|7.5.0|Offense "
+     "Rule Fired|x5E|devTime=2026-10-02T09:31:00.000+0000^usrName=jsato_partner.example#EXT#"
+     "@example.onmicrosoft.com^cat=Sensitive Share Access^sev=6",
+     SYSLOG_RFC5424, "qradar-con", PAYLOAD_LEEF, "IBM", "usrName",
+     "jsato_partner.example#EXT#@example.onmicrosoft.com", 0},
+    {"sentinel apostrophe upn",
+     "<14>1 2026-10-02T09:20:05Z sentinel-relay sentinel - - - CEF:0|Microsoft|Sentinel|1.0|"
+     "ScheduledAlert|Mass download by a single user|5|suser=e.o'neil@example.com "
+     "cs1Label=AlertDisplayName cs1=Mass download by a single user",
+     SYSLOG_RFC5424, "sentinel-relay", PAYLOAD_CEF, "Microsoft", "suser", "e.o'neil@example.com",
+     0},
+    {"nginx noise",
+     "<30>Oct  2 09:40:00 web01 nginx[1201]: 10.0.0.5 - - [02/Oct/2026:09:40:00 +0000] "
+     "\"GET /health HTTP/1.1\" 200 2",
+     SYSLOG_RFC3164, "web01", PAYLOAD_TEXT, NULL, NULL, NULL, 0},
+    {"no header at all, bare cef",
+     "CEF:0|Vendor|Product|1|100|Name|5|suser=bob", SYSLOG_NONE, NULL, PAYLOAD_CEF, "Vendor",
+     "sourceUserName", "bob", 0},
+    {"broken cef header is flagged, not lost",
+     "<13>Oct  2 09:40:00 host CEF:0|only|three", SYSLOG_RFC3164, "host", PAYLOAD_CEF, "only",
+     NULL, NULL, 1},
+};
+
+static void test_cases(void)
+{
+    static struct message m;
+    static char scratch_buf[65536];
+    struct scratch s;
+
+    scratch_init(&s, scratch_buf, sizeof(scratch_buf));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct message_case *c = &cases[i];
+        int rc = message_parse(c->line, strlen(c->line), &m, &s);
+        CHECK_INT(m.syslog.format, c->format);
+        CHECK_STR(c->name, m.syslog.hostname, c->hostname);
+        CHECK_INT(m.payload, c->payload);
+        CHECK_INT(m.error != NULL, c->has_error);
+        CHECK_INT(rc != 0, c->has_error);
+        if (c->payload == PAYLOAD_CEF) {
+            CHECK_STR(c->name, m.u.cef.vendor, c->vendor);
+            if (c->key)
+                CHECK_STR(c->name, cef_get(&m.u.cef, str_make(c->key, strlen(c->key))),
+                          c->value);
+        } else if (c->payload == PAYLOAD_LEEF) {
+            CHECK_STR(c->name, m.u.leef.vendor, c->vendor);
+            CHECK_STR(c->name, leef_get(&m.u.leef, str_make(c->key, strlen(c->key))), c->value);
+        }
+        CHECK(m.raw.p == c->line && m.raw.len == strlen(c->line));
+    }
+}
+
+/* The parser reuses the caller's message: nothing of the previous message may
+ * leak into the next one. */
+static void test_reuse(void)
+{
+    static struct message m;
+    static char scratch_buf[4096];
+    struct scratch s;
+    const char *cef = "CEF:0|V|P|1|1|N|5|a=b";
+    const char *text = "just text";
+
+    scratch_init(&s, scratch_buf, sizeof(scratch_buf));
+    message_parse(cef, strlen(cef), &m, &s);
+    CHECK_INT(m.payload, PAYLOAD_CEF);
+    message_parse(text, strlen(text), &m, &s);
+    CHECK_INT(m.payload, PAYLOAD_TEXT);
+    CHECK(m.error == NULL);
+    CHECK_STR("reuse", m.syslog.msg, "just text");
+}
+
+int main(void)
+{
+    test_cases();
+    test_reuse();
+    return unit_report("test_message");
+}
