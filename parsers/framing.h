@@ -39,6 +39,8 @@ struct framer {
     size_t max_frame;
     size_t skip;      /* bytes of an oversized octet frame still to discard */
     int discard_line; /* dropping the rest of an oversized trailer frame */
+    size_t scanned;   /* bytes of an incomplete trailer frame already searched,
+                         so a line arriving in many reads is scanned once */
     unsigned flags;   /* FRAME_* of the last frame returned */
 };
 
@@ -56,14 +58,15 @@ void framer_init(struct framer *f, enum framing_mode mode, size_t max_frame,
  * Returns ERR_TOOBIG: an oversized frame was dropped (OVERSIZE_REJECT) or an
  * oversized frame starts being skipped; drop *used bytes and call again.
  * Returns ERR_INVALID: a malformed octet count (FRAMING_OCTET mode); *used
- * bytes (up to the next LF, or all of buf) were dropped to resynchronise.
+ * bytes (up to the next LF or NUL, or all of buf) were dropped to resynchronise.
  * The caller counts TOOBIG and INVALID. */
 int framer_next(struct framer *f, const char *buf, size_t len, struct str *frame,
                 size_t *used);
 
 /* At end of stream: the bytes still held, if any, as a last frame (a sender
  * that closes without a final LF). Returns 0 with *frame, or ERR_AGAIN when
- * there is nothing to deliver. */
+ * there is nothing to deliver. An oversized last line under OVERSIZE_REJECT
+ * is dropped silently. */
 int framer_finish(struct framer *f, const char *buf, size_t len, struct str *frame);
 
 /* A datagram (UDP) or line with its trailing LF, CR and NUL bytes removed. */
