@@ -40,6 +40,22 @@ static inline int str_eq(struct str a, struct str b)
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* Offset of the first word_len-byte word in buf[0..len) that starts buf or
+ * follows a space, or -1. memchr + memcmp: glibc's memmem is several times
+ * slower for a short needle. */
+static inline long str_find_word(const char *buf, size_t len, const char *word, size_t word_len)
+{
+    const char *p = buf, *end = buf + len;
+
+    while ((size_t)(end - p) >= word_len &&
+           (p = memchr(p, word[0], (size_t)(end - p) - word_len + 1)) != NULL) {
+        if (memcmp(p, word, word_len) == 0 && (p == buf || p[-1] == ' '))
+            return p - buf;
+        p++;
+    }
+    return -1;
+}
+
 /* A caller-provided buffer that unescaping writes into. One per worker,
  * reset before each message. Unescaping only ever shrinks text, so a scratch
  * buffer at least as large as the message can never run out; parsers that do
