@@ -1,0 +1,207 @@
+"""util-linux logger -> rtr-agent over TCP (LF and octet-counted) and UDP,
+RFC 5424 and RFC 3164; the status endpoint."""
+import socket
+import subprocess
+
+from harness import (check_sequence, listener, logger_lines, seq_messages, stats_counters, t,
+                     token, tool)
+
+N_TCP = 200
+N_UDP = 50
+
+
+def _hostname():
+    return socket.gethostname()
+
+
+def _logger(ctx, agent, proto, fmt, n, octet=False, tag="rtrtest", prio="local0.info"):
+    """Sends n sequence-numbered lines with one logger process (one TCP
+    connection); returns the run token."""
+    logger = tool("logger")
+    tok = token()
+    port = agent.port("udp" if proto == "udp" else "tcp")
+    argv = [logger, "-n", "127.0.0.1", "-P", str(port), "--" + proto, "--" + fmt,
+            "-t", tag, "-p", prio, "--id=4242"]
+    if octet:
+        argv.append("--octet-count")
+    if fmt == "rfc5424":
+        argv += ["--msgid", "ITEST", "--sd-id", "seq@32473", "--sd-param", 'run="%s"' % tok]
+    ctx.run(argv, input=logger_lines(n, tok))
+    return tok
+
+
+def _check_fields(msgs, fmt, tag, transport):
+    host = _hostname()
+    for seq, m in msgs:
+        s = m.get("syslog") or {}
+        want = {"format": fmt, "app": tag, "pri": 134, "facility": 16, "severity": 6,
+                "procid": "4242"}
+        if fmt == "rfc5424":
+            want["version"] = 1
+            want["hostname"] = host
+            want["msgid"] = "ITEST"
+        else:
+            want["hostname"] = host.split(".")[0]
+        bad = {k: (s.get(k), v) for k, v in want.items() if s.get(k) != v}
+        assert not bad, "message %d: syslog fields (got, want): %s; tap line %s" % (seq, bad, m)
+        assert m.get("transport") == transport, "message %d: transport %r" % (
+            seq, m.get("transport"))
+        assert (m.get("source") or "").startswith("127.0.0.1:"), "source %r" % m.get("source")
+        assert "error" not in m, "message %d has an error: %s" % (seq, m)
+        if fmt == "rfc5424":
+            # logger adds [timeQuality tzKnown="1" isSynced="0"]
+            sd = s.get("sd") or {}
+            assert sd.get("timeQuality", {}).get("tzKnown") == "1", "sd %r" % sd
+            assert sd.get("seq@32473", {}).get("run") and sd["seq@32473"]["run"] in m["msg"], \
+                "sd %r" % sd
+        else:
+            assert s.get("msgid") is None, "rfc3164 msgid %r" % s.get("msgid")
+        assert m["msg"].startswith("seq="), "msg %r keeps header bytes" % m["msg"]
+
+
+def _tcp(ctx, fmt, octet):
+    agent = ctx.agent([listener("tcp", framing="auto")])
+    tok = _logger(ctx, agent, "tcp", fmt, N_TCP, octet=octet)
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), N_TCP, 10)
+    seqs = check_sequence(msgs, tok, N_TCP)
+    _check_fields(seqs, fmt, "rtrtest", "tcp")
+    sources = {m["source"] for _, m in seqs}
+    assert len(sources) == 1, "one logger connection, yet sources %s" % sources
+    assert agent.metric("messages_received") >= N_TCP
+    assert agent.metric("connections_accepted") >= 1
+    agent.stop()
+
+
+def test_logger_tcp_lf_rfc5424(ctx):
+    _tcp(ctx, "rfc5424", octet=False)
+
+
+def test_logger_tcp_octet_rfc5424(ctx):
+    _tcp(ctx, "rfc5424", octet=True)
+
+
+def test_logger_tcp_lf_rfc3164(ctx):
+    _tcp(ctx, "rfc3164", octet=False)
+
+
+def test_logger_tcp_octet_rfc3164(ctx):
+    _tcp(ctx, "rfc3164", octet=True)
+
+
+def test_logger_tcp_fixed_framing(ctx):
+    """Listeners pinned to "lf" and to "octet" framing each take their kind."""
+    agent = ctx.agent([listener("tcp", framing="lf"), listener("tcp", framing="octet")])
+    logger = tool("logger")
+    toks = []
+    for i, octet in enumerate((False, True)):
+        tok = token()
+        argv = [logger, "-n", "127.0.0.1", "-P", str(agent.port("tcp", i)), "--tcp",
+                "--rfc5424", "-t", "fixed"]
+        if octet:
+            argv.append("--octet-count")
+        ctx.run(argv, input=logger_lines(50, tok))
+        toks.append(tok)
+    for tok in toks:
+        msgs = agent.wait_tap(lambda m, tok=tok: tok in (m.get("msg") or ""), 50, 10)
+        check_sequence(msgs, tok, 50)
+    agent.stop()
+
+
+def _udp(ctx, fmt):
+    agent = ctx.agent([listener("udp")])
+    tok = _logger(ctx, agent, "udp", fmt, N_UDP)
+    try:
+        msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), N_UDP, 5)
+    except AssertionError:
+        msgs = agent.with_text(tok)
+        got = len(seq_messages(msgs, tok))
+        m = agent.metrics()
+        raise AssertionError(
+            "UDP loss on loopback: %d of %d datagrams reached the tap (udp_datagrams=%s, "
+            "udp_kernel_drops=%s)" % (got, N_UDP, m.get("rtr_agent_udp_datagrams"),
+                                      m.get("rtr_agent_udp_kernel_drops")))
+    seqs = check_sequence(msgs, tok, N_UDP, ordered=False)
+    _check_fields(seqs, fmt, "rtrtest", "udp")
+    assert agent.metric("udp_datagrams") >= N_UDP
+    agent.stop()
+
+
+def test_logger_udp_rfc5424(ctx):
+    _udp(ctx, "rfc5424")
+
+
+def test_logger_udp_rfc3164(ctx):
+    _udp(ctx, "rfc3164")
+
+
+def test_parallel_tcp_connections(ctx):
+    """Several logger connections at once, spread over the workers: all
+    messages arrive, in order per connection."""
+    agent = ctx.agent([listener("tcp")], workers=2)
+    logger = tool("logger")
+    tok = token()
+    procs = []
+    n_conn, per = 6, 100
+    for c in range(n_conn):
+        lines = b"".join(b"seq=%d run=%s conn=%d\n" % (c * per + i, tok.encode(), c)
+                         for i in range(per))
+        p = ctx.spawn([logger, "-n", "127.0.0.1", "-P", str(agent.port("tcp")), "--tcp",
+                       "--rfc5424", "-t", "par"], stdin=subprocess.PIPE,
+                      stderr=subprocess.PIPE)
+        p.stdin.write(lines)
+        p.stdin.close()
+        procs.append(p)
+    for p in procs:
+        assert p.wait(t(20)) == 0, "logger failed: %s" % p.stderr.read()
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), n_conn * per, 10)
+    check_sequence(msgs, tok, n_conn * per)
+    sources = {m["source"] for m in msgs}
+    assert len(sources) == n_conn, "expected %d source connections, saw %d" % (
+        n_conn, len(sources))
+    agent.stop()
+
+
+def test_status_endpoint(ctx):
+    """/healthz answers 200; /metrics lists every counter of agent/stats.h
+    and counts what arrived."""
+    agent = ctx.agent([listener("tcp"), listener("udp")])
+    status, _ = agent.http_get("/healthz")
+    assert status == 200, "/healthz answered %d" % status
+    before = agent.metrics()
+    missing = [c for c in stats_counters() if "rtr_agent_" + c not in before]
+    assert not missing, "/metrics lacks %s" % ["rtr_agent_" + c for c in missing]
+    tok = _logger(ctx, agent, "tcp", "rfc3164", 10)
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 10, 10)
+    after = agent.metrics()
+    for name in ("messages_received", "messages_parsed", "tap_lines"):
+        key = "rtr_agent_" + name
+        assert after[key] - before[key] >= 10, "%s went %s -> %s after 10 messages" % (
+            key, before[key], after[key])
+    assert after["rtr_agent_bytes_received"] - before["rtr_agent_bytes_received"] >= 10 * 30
+    agent.stop()
+
+
+def test_tcp_volume_with_backpressure(ctx):
+    """A sender faster than the pipeline (a tiny downstream queue): the agent
+    stops reading instead of dropping, so every message arrives, in order."""
+    agent = ctx.agent([listener("tcp")], workers=1,
+                      limits={"max_message_bytes": 65536, "queue_messages": 16})
+    tok = token()
+    n = 20000
+    data = b"".join(b"<13>Nov 23 10:00:00 itest-host vol: seq=%05d run=%s %s\n"
+                    % (i, tok.encode(), b"x" * 60) for i in range(n))
+    s = socket.create_connection(("127.0.0.1", agent.port("tcp")), timeout=t(30))
+    s.sendall(data)
+    s.close()
+    try:
+        msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), n, 30)
+    except AssertionError as e:
+        raise AssertionError("%s; backpressure_pauses=%s" % (
+            e, agent.metric("backpressure_pauses")))
+    check_sequence(msgs, tok, n)
+    # the queue of 16 must have filled: otherwise this test did not test backpressure
+    assert agent.metric("backpressure_pauses") >= 1, "no backpressure pause was counted"
+    agent.stop()
+
+
+test_tcp_volume_with_backpressure.timeout = 60

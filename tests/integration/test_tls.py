@@ -1,0 +1,160 @@
+"""TLS (RFC 5425) with openssl s_client: client-certificate verification,
+refusals, protocol floor, framing over TLS."""
+import re
+import time
+
+from harness import (Skip, certs, check_sequence, listener, octet, t, tcp_connect, tls_listener,
+                     token, tool, wait_closed)
+
+N = 100
+
+
+def frame5424(i, tok, app="tlsapp"):
+    return b"<134>1 2026-11-23T10:00:00.000Z itest-host %s - - - seq=%05d run=%s" % (
+        app.encode(), i, tok.encode())
+
+
+def s_client(ctx, port, cert="client", data=b"", extra=(), timeout=15):
+    """openssl s_client -quiet, feeding data on stdin, closing at its end.
+    cert: "client", "wrong-client" or None. Returns CompletedProcess."""
+    c = certs()
+    argv = [tool("openssl"), "s_client", "-connect", "127.0.0.1:%d" % port, "-quiet",
+            "-no_ign_eof", "-CAfile", c["ca.pem"], "-verify_return_error",
+            "-verify_hostname", "localhost"]
+    if cert:
+        argv += ["-cert", c[cert + ".pem"], "-key", c[cert + ".key"]]
+    return ctx.run(argv + list(extra), input=data, check=False, timeout=timeout)
+
+
+def _out(p):
+    return (p.stdout + p.stderr).decode("utf-8", "replace")[-1500:]
+
+
+def test_tls_client_cert_lf(ctx):
+    agent = ctx.agent([tls_listener(certs())])
+    tok = token()
+    data = b"".join(frame5424(i, tok) + b"\n" for i in range(N))
+    p = s_client(ctx, agent.port("tls"), data=data)
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), N, 10,
+                          what="%d messages over TLS (s_client said: %s)" % (N, _out(p)))
+    seqs = check_sequence(msgs, tok, N)
+    for _, m in seqs:
+        assert m.get("transport") == "tls", "transport %r" % m.get("transport")
+        s = m.get("syslog") or {}
+        assert (s.get("format"), s.get("app"), s.get("hostname")) == (
+            "rfc5424", "tlsapp", "itest-host"), "syslog fields %s" % s
+    assert agent.metric("tls_handshake_failures") == 0
+    agent.stop()
+
+
+def test_tls_client_cert_octet(ctx):
+    """Octet-counted frames over TLS, one of them with embedded LFs."""
+    agent = ctx.agent([tls_listener(certs())])
+    tok = token()
+    frames = [frame5424(i, tok) for i in range(N)]
+    frames[7] += b"\nsecond line\nthird line"
+    p = s_client(ctx, agent.port("tls"), data=b"".join(octet(f) for f in frames))
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), N, 10,
+                          what="%d octet-counted messages over TLS (s_client: %s)" % (N, _out(p)))
+    seqs = dict(check_sequence(msgs, tok, N))
+    assert seqs[7]["msg"].endswith("\nsecond line\nthird line"), \
+        "embedded LF lost: %r" % seqs[7]["msg"]
+    agent.stop()
+
+
+def _refused(ctx, agent, cert, extra=(), what=""):
+    """A client that must be refused: nothing reaches the tap, the handshake
+    failure is counted, and the agent still serves a good client after."""
+    before = agent.metric("tls_handshake_failures")
+    tok = token()
+    data = b"".join(frame5424(i, tok) + b"\n" for i in range(5))
+    p = s_client(ctx, agent.port("tls"), cert=cert, data=data, extra=extra)
+    # a good client afterwards proves the agent is alive and flushed its tap
+    good = token()
+    s_client(ctx, agent.port("tls"), data=frame5424(0, good) + b"\n")
+    agent.wait_tap(lambda m: good in (m.get("msg") or ""), 1, 10)
+    time.sleep(0.2)
+    leaked = agent.with_text(tok)
+    assert not leaked, "%s: %d messages of a refused client reached the tap: %s" % (
+        what, len(leaked), leaked[0])
+    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    return p
+
+
+def test_tls_no_client_cert_refused(ctx):
+    agent = ctx.agent([tls_listener(certs())])
+    _refused(ctx, agent, None, what="no client certificate")
+    agent.stop()
+
+
+def test_tls_wrong_ca_client_cert_refused(ctx):
+    agent = ctx.agent([tls_listener(certs())])
+    _refused(ctx, agent, "wrong-client", what="client certificate from another CA")
+    agent.stop()
+
+
+def test_tls_1_1_refused(ctx):
+    """TLS 1.2 is the floor. The local client must be able to offer TLS 1.1
+    (OpenSSL 3 needs security level 0 for it), else this is skipped."""
+    agent = ctx.agent([tls_listener(certs())])
+    before = agent.metric("tls_handshake_failures")
+    c = certs()
+    argv = [tool("openssl"), "s_client", "-connect", "127.0.0.1:%d" % agent.port("tls"),
+            "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-no_ign_eof",
+            "-cert", c["client.pem"], "-key", c["client.key"], "-CAfile", c["ca.pem"]]
+    tok = token()
+    p = ctx.run(argv, input=frame5424(0, tok) + b"\n", check=False)
+    out = (p.stdout + p.stderr).decode("utf-8", "replace")
+    if "no protocols available" in out:
+        raise Skip("the local OpenSSL client cannot offer TLS 1.1: %s" % out.strip()[-200:])
+    established = re.search(r"New, (TLSv[\d.]+), Cipher is (?!\(NONE\))(\S+)", out)
+    assert not established, "a %s session was established with a TLS 1.1-only client (%s)" % (
+        established.group(1), established.group(2))
+    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    time.sleep(0.3)
+    assert not agent.with_text(tok), "a TLS 1.1 client's message reached the tap"
+    agent.stop()
+
+
+def test_tls_without_client_verification(ctx):
+    """Without client_ca a client with no certificate is accepted."""
+    agent = ctx.agent([tls_listener(certs(), verify=False)])
+    tok = token()
+    s_client(ctx, agent.port("tls"), cert=None,
+             data=b"".join(frame5424(i, tok) + b"\n" for i in range(20)))
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 20, 10)
+    check_sequence(msgs, tok, 20)
+    agent.stop()
+
+
+def test_tls_port_plaintext_refused(ctx):
+    """Plain syslog sent to the TLS port is a failed handshake, not a message."""
+    agent = ctx.agent([tls_listener(certs()), listener("tcp")])
+    before = agent.metric("tls_handshake_failures")
+    tok = token()
+    s = tcp_connect(agent.port("tls"))
+    s.sendall(b"".join(frame5424(i, tok) + b"\n" for i in range(5)))
+    closed, _ = wait_closed(s, 5)
+    s.close()
+    assert closed, "the agent kept a plaintext connection to its TLS port open"
+    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    time.sleep(0.3)
+    assert not agent.with_text(tok), "plaintext on the TLS port reached the tap"
+    agent.assert_alive()
+    agent.stop()
+
+
+def test_tls_handshake_timeout(ctx):
+    """A client that connects and never says hello is dropped after
+    handshake_timeout_s and counted."""
+    agent = ctx.agent([tls_listener(certs(), handshake_timeout_s=1)])
+    before = agent.metric("tls_handshake_failures")
+    s = tcp_connect(agent.port("tls"))
+    t0 = time.monotonic()
+    closed, _ = wait_closed(s, 6)
+    took = time.monotonic() - t0
+    s.close()
+    assert closed, "a silent TLS client was not dropped within %.0fs (handshake_timeout_s=1)" % t(6)
+    assert took >= 0.5, "dropped after %.2fs: sooner than handshake_timeout_s=1" % took
+    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    agent.stop()
