@@ -113,7 +113,12 @@ void render_message(struct jsonw *w, const struct message *m, const char *source
         render_cef(w, &m->u.cef);
     else if (m->payload == PAYLOAD_LEEF)
         render_leef(w, &m->u.leef);
-    render_member(w, "msg", m->syslog.msg);
+    /* MSG as sent: syslog_parse strips a leading BOM (so mappings never see
+     * it) and flags it; the three bytes sit just before msg.p. */
+    struct str msg = m->syslog.msg;
+    if (m->syslog.flags & SYSLOG_F_BOM)
+        msg = str_make(msg.p - 3, msg.len + 3);
+    render_member(w, "msg", msg);
     if (m->error) {
         jsonw_key(w, "error");
         jsonw_cstr(w, m->error);
