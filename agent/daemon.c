@@ -1,0 +1,324 @@
+/* `rtr-agent run`: builds the endpoints (TLS contexts), the tap queue and
+ * writer, the workers (which bind every socket before anything starts), the
+ * status endpoint; then runs the main loop, which only handles signals, the
+ * status endpoint and the shutdown sequence:
+ *
+ *   SIGTERM -> every worker stops accepting and reading, finishes what it
+ *   has buffered (waiting for the queue if it must) and exits -> the tap
+ *   queue is closed -> the tap writer drains it, flushes and exits -> the
+ *   main loop ends -> threads are joined and everything is freed.
+ *
+ * A second SIGTERM during that exits at once. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "errors.h"
+#include "log.h"
+#include "pipeline.h"
+#include "queue.h"
+#include "stats.h"
+#include "status.h"
+#include "tap.h"
+#include "tls.h"
+#include "worker.h"
+
+/* The tap ring: virtual memory, touched only as far as lines fill it. */
+#define DAEMON_TAP_RING_MIN (64u << 20)
+
+struct daemon {
+    const struct config *cfg;
+    struct event_base *base;
+    struct event *ev_term, *ev_int;
+    struct event *ev_progress; /* a worker or the tap writer has ended */
+    struct endpoint *ep;
+    struct worker_env env;
+    struct worker **workers;
+    int n_workers;
+    struct queue *tapq;
+    struct tap *tap;
+    struct status *status;
+    int workers_exited; /* atomic */
+    int tap_exited;     /* atomic */
+    int stopping;
+};
+
+static const char *daemon_proto_name(enum listen_proto p)
+{
+    return p == LISTEN_UDP ? "udp" : p == LISTEN_TCP ? "tcp" : "tls";
+}
+
+static unsigned daemon_port(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+}
+
+/* Writes "PORT\n" to a temporary file renamed over path, so a reader never
+ * sees it half-written. */
+static int daemon_write_port_file(const char *path, const struct sockaddr *sa)
+{
+    char tmp[PATH_MAX], text[16];
+    int len = snprintf(text, sizeof(text), "%u\n", daemon_port(sa));
+    int fd, err;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+        log_error("port file %s: path too long", path);
+        return ERR_IO;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        err = errno;
+        log_error("port file %s: %s", tmp, strerror(err));
+        return ERR_IO;
+    }
+    if (write(fd, text, (size_t)len) != len) {
+        err = errno;
+        log_error("port file %s: write: %s", tmp, strerror(err));
+        close(fd);
+        unlink(tmp);
+        return ERR_IO;
+    }
+    if (close(fd) == -1 || rename(tmp, path) == -1) {
+        err = errno;
+        log_error("port file %s: %s", path, strerror(err));
+        unlink(tmp);
+        return ERR_IO;
+    }
+    return 0;
+}
+
+/* Worker threads and the tap thread report their end here. */
+static void daemon_worker_exited(void *arg)
+{
+    struct daemon *d = arg;
+
+    __atomic_add_fetch(&d->workers_exited, 1, __ATOMIC_RELEASE);
+    event_active(d->ev_progress, 0, 0);
+}
+
+static void daemon_tap_exited(void *arg)
+{
+    struct daemon *d = arg;
+
+    __atomic_store_n(&d->tap_exited, 1, __ATOMIC_RELEASE);
+    event_active(d->ev_progress, 0, 0);
+}
+
+/* The shutdown sequence, one step each time a thread ends. */
+static void daemon_on_progress(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    (void)fd;
+    (void)what;
+    if (__atomic_load_n(&d->workers_exited, __ATOMIC_ACQUIRE) < d->n_workers)
+        return;
+    if (d->tapq != NULL) {
+        /* Every producer has ended: the tap writer may finish. */
+        queue_close(d->tapq);
+        if (!__atomic_load_n(&d->tap_exited, __ATOMIC_ACQUIRE))
+            return;
+    }
+    event_base_loopbreak(d->base);
+}
+
+static void daemon_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    (void)what;
+    if (d->stopping) {
+        log_warning("second %s: exiting now", strsignal((int)sig));
+        _exit(EXIT_FAILURE);
+    }
+    d->stopping = 1;
+    log_info("%s: stopping: no new input, finishing what is buffered", strsignal((int)sig));
+    for (int i = 0; i < d->n_workers; i++)
+        worker_stop(d->workers[i]);
+}
+
+static void daemon_log_start(struct daemon *d, const char *tap_path)
+{
+    char line[1024], addr[PIPELINE_ADDR_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < d->cfg->n_listen && n < sizeof(line); i++) {
+        pipeline_addr_format((const struct sockaddr *)&d->ep[i].bound, addr, sizeof(addr));
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %s", i ? ", " : "",
+                              daemon_proto_name(d->ep[i].lc->proto), addr);
+    }
+    if (d->status != NULL && n < sizeof(line)) {
+        pipeline_addr_format(status_addr(d->status), addr, sizeof(addr));
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "; status http://%s/metrics", addr);
+    }
+    if (tap_path != NULL && n < sizeof(line))
+        snprintf(line + n, sizeof(line) - n, "; tap %s", tap_path);
+    log_info("running with %d worker%s: %s", d->n_workers, d->n_workers == 1 ? "" : "s", line);
+}
+
+static void daemon_log_summary(void)
+{
+    uint64_t sum[STAT_COUNT];
+    char line[2048];
+    size_t n = 0;
+
+    stats_sum(sum);
+    for (int i = 0; i < STAT_COUNT && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu",
+                              stats_name((enum stats_counter)i), (unsigned long long)sum[i]);
+    log_info("stopped:%s", line);
+}
+
+static int daemon_tap_new(struct daemon *d, const char *tap_path)
+{
+    size_t ring = 2 * pipeline_tap_line_max(d->cfg);
+    int rc;
+
+    if (ring < DAEMON_TAP_RING_MIN)
+        ring = DAEMON_TAP_RING_MIN;
+    rc = queue_new(d->cfg->limits.queue_messages, ring, &d->tapq);
+    if (rc != 0) {
+        log_error("--tap: cannot create a queue of %zu messages, %zu bytes: %s",
+                  d->cfg->limits.queue_messages, ring, err_name(rc));
+        return rc;
+    }
+    return tap_open(tap_path, d->tapq, &d->tap);
+}
+
+/* Everything up to the point where the main loop can run. */
+static int daemon_start(struct daemon *d, const char *tap_path)
+{
+    const struct config *cfg = d->cfg;
+    int rc;
+
+    d->ep = calloc(cfg->n_listen, sizeof(*d->ep));
+    d->workers = calloc((size_t)cfg->workers, sizeof(*d->workers));
+    d->base = event_base_new();
+    if (d->ep == NULL || d->workers == NULL || d->base == NULL)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        d->ep[i].lc = &cfg->listen[i];
+        if (cfg->listen[i].proto == LISTEN_TLS) {
+            rc = tls_server_ctx_new(&cfg->listen[i], &d->ep[i].tls);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    if (tap_path != NULL) {
+        rc = daemon_tap_new(d, tap_path);
+        if (rc != 0)
+            return rc;
+    }
+    d->ev_term = evsignal_new(d->base, SIGTERM, daemon_on_signal, d);
+    d->ev_int = evsignal_new(d->base, SIGINT, daemon_on_signal, d);
+    d->ev_progress = event_new(d->base, -1, 0, daemon_on_progress, d);
+    if (d->ev_term == NULL || d->ev_int == NULL || d->ev_progress == NULL ||
+        evsignal_add(d->ev_term, NULL) == -1 || evsignal_add(d->ev_int, NULL) == -1)
+        return ERR_NOMEM;
+
+    d->env = (struct worker_env){cfg, d->ep, cfg->n_listen, d->tapq, daemon_worker_exited, d};
+    for (int i = 0; i < cfg->workers; i++) {
+        rc = worker_new(&d->env, i, &d->workers[i]);
+        if (rc != 0)
+            return rc;
+        d->n_workers++;
+    }
+    if (cfg->status.address != NULL) {
+        rc = status_new(d->base, &cfg->status, d->ep, cfg->n_listen, &d->status);
+        if (rc != 0)
+            return rc;
+    }
+    if (d->tap != NULL) {
+        rc = tap_start(d->tap, daemon_tap_exited, d);
+        if (rc != 0)
+            return rc;
+    }
+    for (int i = 0; i < d->n_workers; i++) {
+        rc = worker_start(d->workers[i]);
+        if (rc != 0)
+            return rc;
+    }
+    /* Port files last: whoever waits for them may connect at once. */
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (cfg->listen[i].port_file != NULL) {
+            rc = daemon_write_port_file(cfg->listen[i].port_file,
+                                        (const struct sockaddr *)&d->ep[i].bound);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    if (d->status != NULL && cfg->status.port_file != NULL) {
+        rc = daemon_write_port_file(cfg->status.port_file, status_addr(d->status));
+        if (rc != 0)
+            return rc;
+    }
+    daemon_log_start(d, tap_path);
+    return 0;
+}
+
+/* Stops what started (a failed start-up), joins every thread, frees. */
+static void daemon_free(struct daemon *d)
+{
+    if (!d->stopping) {
+        for (int i = 0; i < d->n_workers; i++)
+            worker_stop(d->workers[i]);
+    }
+    for (int i = 0; i < d->n_workers; i++)
+        worker_free(d->workers[i]);
+    if (d->tapq != NULL)
+        queue_close(d->tapq);
+    tap_free(d->tap);
+    queue_free(d->tapq);
+    status_free(d->status);
+    if (d->ev_term != NULL)
+        event_free(d->ev_term);
+    if (d->ev_int != NULL)
+        event_free(d->ev_int);
+    if (d->ev_progress != NULL)
+        event_free(d->ev_progress);
+    if (d->base != NULL)
+        event_base_free(d->base);
+    for (size_t i = 0; d->ep != NULL && i < d->cfg->n_listen; i++)
+        SSL_CTX_free(d->ep[i].tls);
+    free(d->ep);
+    free(d->workers);
+}
+
+int daemon_run(const struct config *cfg, const char *tap_path)
+{
+    struct daemon d = {.cfg = cfg};
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    int level = cfg->log_level != NULL ? log_level_parse(cfg->log_level) : -1;
+    int rc;
+
+    if (level >= 0)
+        log_set_level((enum log_level)level);
+    /* Before any event_base exists: bases made after this are thread-safe
+     * and can be woken from other threads. */
+    if (evthread_use_pthreads() == -1) {
+        log_error("libevent: no pthreads support");
+        return ERR_IO;
+    }
+    /* A peer that vanished shows up as EPIPE on write, not as a signal. */
+    sigaction(SIGPIPE, &ign, NULL);
+    rc = daemon_start(&d, tap_path);
+    if (rc == 0) {
+        event_base_dispatch(d.base);
+        daemon_log_summary();
+    }
+    daemon_free(&d);
+    return rc;
+}

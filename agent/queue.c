@@ -1,0 +1,236 @@
+/* The queue is a byte ring of records, each a 4-byte length and the bytes.
+ * A record never wraps: when the end of the ring is too short, the writer
+ * marks it skipped and starts again at offset 0. One mutex guards the
+ * offsets; record bytes are copied in under it (short: records are single
+ * lines) and read by the consumer outside it, because producers never write
+ * between head and tail. */
+#include "queue.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errors.h"
+
+#define QUEUE_HDR  sizeof(uint32_t)
+#define QUEUE_WRAP UINT32_MAX /* a header meaning "the next record is at offset 0" */
+
+struct queue {
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty;
+    char *ring;
+    size_t cap;        /* ring bytes */
+    size_t head, tail; /* next record to read, next byte to write */
+    size_t used;       /* bytes taken, the end skipped at a wrap included */
+    size_t count;      /* records queued (a peeked one too, until released) */
+    size_t high, low;
+    int closed;
+    int consumer_waiting;
+    struct queue_waiter *armed;
+};
+
+int queue_new(size_t high, size_t ring_bytes, struct queue **out)
+{
+    struct queue *q = NULL;
+    pthread_condattr_t attr;
+    int rc = ERR_NOMEM;
+
+    *out = NULL;
+    if (high == 0 || ring_bytes <= QUEUE_HDR || ring_bytes >= QUEUE_WRAP)
+        return ERR_INVALID;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        goto out;
+    q->ring = malloc(ring_bytes);
+    if (q->ring == NULL)
+        goto out;
+    q->cap = ring_bytes;
+    q->high = high;
+    q->low = high / 2;
+    pthread_mutex_init(&q->lock, NULL);
+    /* Timed waits measure a duration: the wall clock may jump. */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->nonempty, &attr);
+    pthread_condattr_destroy(&attr);
+    *out = q; /* transferred */
+    q = NULL;
+    rc = 0;
+out:
+    if (q != NULL)
+        free(q->ring);
+    free(q);
+    return rc;
+}
+
+void queue_free(struct queue *q)
+{
+    if (q == NULL)
+        return;
+    pthread_cond_destroy(&q->nonempty);
+    pthread_mutex_destroy(&q->lock);
+    free(q->ring);
+    free(q);
+}
+
+static uint32_t queue_header(const struct queue *q, size_t at)
+{
+    uint32_t v;
+
+    memcpy(&v, q->ring + at, QUEUE_HDR);
+    return v;
+}
+
+/* Where a record of need bytes (header included) goes, or 0 when it does
+ * not fit now. Data lives in [head, tail) unless the ring has wrapped
+ * (tail < head, or tail == head while full). */
+static int queue_place(struct queue *q, size_t need, size_t *pos)
+{
+    int wrapped = q->tail < q->head || (q->tail == q->head && q->count > 0);
+
+    if (wrapped) {
+        *pos = q->tail;
+        return q->head - q->tail >= need;
+    }
+    if (q->cap - q->tail >= need) {
+        *pos = q->tail;
+        return 1;
+    }
+    if (q->head < need)
+        return 0;
+    if (q->cap - q->tail >= QUEUE_HDR) {
+        uint32_t mark = QUEUE_WRAP;
+        memcpy(q->ring + q->tail, &mark, QUEUE_HDR);
+    }
+    q->used += q->cap - q->tail;
+    *pos = 0;
+    return 1;
+}
+
+int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter *w)
+{
+    size_t need = QUEUE_HDR + len;
+    uint32_t hdr = (uint32_t)len;
+    size_t pos;
+    int rc = ERR_BUSY;
+
+    if (len > q->cap - QUEUE_HDR) /* cap > QUEUE_HDR: see queue_new */
+        return ERR_TOOBIG;
+    pthread_mutex_lock(&q->lock);
+    if (q->count < q->high && queue_place(q, need, &pos)) {
+        memcpy(q->ring + pos, &hdr, QUEUE_HDR);
+        memcpy(q->ring + pos + QUEUE_HDR, rec, len);
+        q->tail = pos + need;
+        q->used += need;
+        q->count++;
+        if (q->consumer_waiting)
+            pthread_cond_signal(&q->nonempty);
+        rc = 0;
+    } else if (w != NULL && !w->armed) {
+        w->armed = 1;
+        w->next = q->armed;
+        q->armed = w;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+static void queue_deadline(struct timespec *ts, int timeout_ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int queue_peek(struct queue *q, struct str *rec, int timeout_ms)
+{
+    struct timespec deadline;
+    uint32_t len;
+
+    queue_deadline(&deadline, timeout_ms);
+    pthread_mutex_lock(&q->lock);
+    while (q->count == 0 && !q->closed) {
+        q->consumer_waiting = 1;
+        int r = pthread_cond_timedwait(&q->nonempty, &q->lock, &deadline);
+        q->consumer_waiting = 0;
+        if (r != 0) /* ETIMEDOUT: pthread functions return the error */
+            break;
+    }
+    if (q->count == 0) {
+        pthread_mutex_unlock(&q->lock);
+        return ERR_AGAIN;
+    }
+    /* A record never starts in the end the writer skipped when it wrapped. */
+    if (q->cap - q->head < QUEUE_HDR || queue_header(q, q->head) == QUEUE_WRAP) {
+        q->used -= q->cap - q->head;
+        q->head = 0;
+    }
+    len = queue_header(q, q->head);
+    *rec = str_make(q->ring + q->head + QUEUE_HDR, len);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+void queue_release(struct queue *q)
+{
+    struct queue_waiter *wake = NULL, *w;
+    size_t need;
+
+    pthread_mutex_lock(&q->lock);
+    need = QUEUE_HDR + queue_header(q, q->head);
+    q->head += need;
+    q->used -= need;
+    q->count--;
+    if (q->count == 0)
+        q->head = q->tail = q->used = 0;
+    if (q->armed != NULL && q->count <= q->low && q->used <= q->cap / 2) {
+        /* Disarm under the lock, wake outside it: a producer may re-arm (and
+         * relink next) as soon as it is woken, hence the separate link. */
+        for (w = q->armed; w != NULL; w = w->next) {
+            w->armed = 0;
+            w->wake_next = wake;
+            wake = w;
+        }
+        q->armed = NULL;
+    }
+    pthread_mutex_unlock(&q->lock);
+    while (wake != NULL) {
+        w = wake;
+        wake = w->wake_next;
+        w->wake(w->arg);
+    }
+}
+
+void queue_close(struct queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->nonempty);
+    pthread_mutex_unlock(&q->lock);
+}
+
+int queue_done(struct queue *q)
+{
+    int done;
+
+    pthread_mutex_lock(&q->lock);
+    done = q->closed && q->count == 0;
+    pthread_mutex_unlock(&q->lock);
+    return done;
+}
+
+size_t queue_length(struct queue *q)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->lock);
+    n = q->count;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}

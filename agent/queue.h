@@ -1,0 +1,64 @@
+/* A bounded multi-producer, single-consumer queue of byte records between
+ * the worker threads and one consumer thread (the --tap writer now, the
+ * response thread next).
+ *
+ * Producers never block: a push that would pass the high mark (a message
+ * count) or does not fit the byte ring fails with ERR_BUSY and arms the
+ * producer's waiter. When the consumer has drained the queue to the low mark
+ * (half the high mark, and half the bytes), every armed waiter's wake() is
+ * called once, from the consumer thread, outside the queue's lock. Records
+ * are copied in at push and handed to the consumer in place (peek/release),
+ * so the queue allocates only once, at creation. */
+#ifndef RTR_QUEUE_H
+#define RTR_QUEUE_H
+
+#include <stddef.h>
+
+#include "str.h"
+
+struct queue;
+
+/* One per producer (a worker). wake and arg are set by the producer; the
+ * rest belongs to the queue. wake must be thread-safe and must not call back
+ * into the queue (event_active() on the producer's loop is the intent). */
+struct queue_waiter {
+    void (*wake)(void *arg);
+    void *arg;
+    struct queue_waiter *next;      /* in the queue's armed list */
+    struct queue_waiter *wake_next; /* in the list being woken */
+    int armed;
+};
+
+/* high: most records queued at once (>= 1); ring_bytes: the byte ring's
+ * size (each record takes its length plus a 4-byte header). Returns 0 and
+ * *out (free with queue_free), or ERR_NOMEM / ERR_INVALID. */
+int queue_new(size_t high, size_t ring_bytes, struct queue **out);
+
+/* Frees q and any records still in it. No thread may use q any more. NULL is
+ * fine. */
+void queue_free(struct queue *q);
+
+/* Copies rec[0..len) in. Returns 0; ERR_BUSY when the queue is at its high
+ * mark or the record does not fit now (w, when not NULL, is armed and will be
+ * woken); ERR_TOOBIG when the record could never fit. */
+int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter *w);
+
+/* Consumer: waits up to timeout_ms for the oldest record and returns 0 with
+ * *rec pointing into the queue (valid until queue_release), or ERR_AGAIN when
+ * none came (or the queue is closed and empty: see queue_done). */
+int queue_peek(struct queue *q, struct str *rec, int timeout_ms);
+
+/* Consumer: drops the record queue_peek returned, and wakes the armed
+ * producers when the queue is down to its low mark. */
+void queue_release(struct queue *q);
+
+/* No more pushes will come: a waiting queue_peek returns at once. */
+void queue_close(struct queue *q);
+
+/* Nonzero once the queue is closed and empty: the consumer may stop. */
+int queue_done(struct queue *q);
+
+/* Records queued now (a peeked one included). */
+size_t queue_length(struct queue *q);
+
+#endif

@@ -1,0 +1,65 @@
+/* Counter blocks: one per thread that counts, chained in a list that only
+ * grows, so readers walk it without holding the lock for long. */
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct stats_block {
+    struct stats s; /* first member: a struct stats * is the block */
+    struct stats_block *next;
+};
+
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stats_block *stats_blocks;
+
+static const char *const stats_names[STAT_COUNT] = {
+#define STATS_NAME(name, help) #name,
+    STATS_COUNTERS(STATS_NAME)
+#undef STATS_NAME
+};
+
+static const char *const stats_helps[STAT_COUNT] = {
+#define STATS_HELP(name, help) help,
+    STATS_COUNTERS(STATS_HELP)
+#undef STATS_HELP
+};
+
+struct stats *stats_register(void)
+{
+    struct stats_block *b = calloc(1, sizeof(*b));
+
+    /* A few hundred bytes per thread at start-up: running out of memory here
+     * leaves nothing sensible to do. */
+    if (b == NULL)
+        abort();
+    pthread_mutex_lock(&stats_lock);
+    b->next = stats_blocks;
+    stats_blocks = b;
+    pthread_mutex_unlock(&stats_lock);
+    return &b->s;
+}
+
+void stats_sum(uint64_t out[STAT_COUNT])
+{
+    struct stats_block *b;
+
+    for (int i = 0; i < STAT_COUNT; i++)
+        out[i] = 0;
+    pthread_mutex_lock(&stats_lock);
+    for (b = stats_blocks; b != NULL; b = b->next) {
+        for (int i = 0; i < STAT_COUNT; i++)
+            out[i] += __atomic_load_n(&b->s.v[i], __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&stats_lock);
+}
+
+const char *stats_name(enum stats_counter c)
+{
+    return stats_names[c];
+}
+
+const char *stats_help(enum stats_counter c)
+{
+    return stats_helps[c];
+}

@@ -1,0 +1,249 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "listener.h"
+#include "log.h"
+#include "udp.h"
+
+TAILQ_HEAD(input_list, input);
+
+struct worker {
+    int id;
+    const struct worker_env *env;
+    struct event_base *base;
+    struct stats *stats;
+    struct pipeline *pipe;
+    struct queue_waiter waiter;
+    struct event *ev_wake;       /* activated by the queue's consumer */
+    struct event *ev_stop;       /* activated by worker_stop */
+    struct listener **listeners; /* [n_ep], NULL for UDP endpoints */
+    struct udp *udp;
+    struct input_list inputs;
+    struct input_list paused;
+    pthread_t thread;
+    int started;
+    int stopping;
+};
+
+struct event_base *worker_base(struct worker *w)
+{
+    return w->base;
+}
+
+struct stats *worker_stats(struct worker *w)
+{
+    return w->stats;
+}
+
+struct pipeline *worker_pipeline(struct worker *w)
+{
+    return w->pipe;
+}
+
+const struct config *worker_config(struct worker *w)
+{
+    return w->env->cfg;
+}
+
+int worker_id(const struct worker *w)
+{
+    return w->id;
+}
+
+const struct sockaddr *worker_endpoint_addr(const struct endpoint *ep, socklen_t *len)
+{
+    if (ep->bound_len > 0) {
+        *len = ep->bound_len;
+        return (const struct sockaddr *)&ep->bound;
+    }
+    *len = ep->lc->addr_len;
+    return (const struct sockaddr *)&ep->lc->addr;
+}
+
+int worker_endpoint_bound(struct endpoint *ep, int fd)
+{
+    socklen_t len = sizeof(ep->bound);
+
+    if (ep->bound_len > 0)
+        return 0;
+    if (getsockname(fd, (struct sockaddr *)&ep->bound, &len) == -1) {
+        int err = errno;
+        log_error("listen %s: getsockname: %s", ep->lc->address, strerror(err));
+        return ERR_IO;
+    }
+    ep->bound_len = len;
+    return 0;
+}
+
+static void worker_check_done(struct worker *w)
+{
+    if (w->stopping && TAILQ_EMPTY(&w->inputs))
+        event_base_loopbreak(w->base);
+}
+
+void worker_input_add(struct worker *w, struct input *in)
+{
+    TAILQ_INSERT_TAIL(&w->inputs, in, all);
+}
+
+void worker_input_done(struct worker *w, struct input *in)
+{
+    if (in->paused) {
+        TAILQ_REMOVE(&w->paused, in, paused_link);
+        in->paused = 0;
+    }
+    TAILQ_REMOVE(&w->inputs, in, all);
+    worker_check_done(w);
+}
+
+void worker_pause(struct worker *w, struct input *in)
+{
+    if (in->paused)
+        return;
+    in->paused = 1;
+    TAILQ_INSERT_TAIL(&w->paused, in, paused_link);
+    stats_add(w->stats, STAT_backpressure_pauses, 1);
+}
+
+/* The queue's consumer thread, below the low mark. */
+static void worker_wake(void *arg)
+{
+    struct worker *w = arg;
+
+    event_active(w->ev_wake, 0, 0);
+}
+
+/* Resumes paused inputs in the order they paused, until one finds the queue
+ * full again (it pauses itself anew and re-armed the waiter). */
+static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct input *in;
+
+    (void)fd;
+    (void)what;
+    while ((in = TAILQ_FIRST(&w->paused)) != NULL) {
+        TAILQ_REMOVE(&w->paused, in, paused_link);
+        in->paused = 0;
+        if (in->resume(in) == ERR_BUSY)
+            break;
+    }
+}
+
+static void worker_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct input *in, *next;
+
+    (void)fd;
+    (void)what;
+    w->stopping = 1;
+    for (size_t i = 0; i < w->env->n_ep; i++) {
+        listener_free(w->listeners[i]);
+        w->listeners[i] = NULL;
+    }
+    /* Stopping one input never ends another, so next stays valid. */
+    for (in = TAILQ_FIRST(&w->inputs); in != NULL; in = next) {
+        next = TAILQ_NEXT(in, all);
+        in->stop(in);
+    }
+    worker_check_done(w);
+}
+
+int worker_new(const struct worker_env *env, int id, struct worker **out)
+{
+    struct worker *w;
+    int rc = ERR_NOMEM;
+
+    *out = NULL;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return ERR_NOMEM;
+    w->id = id;
+    w->env = env;
+    TAILQ_INIT(&w->inputs);
+    TAILQ_INIT(&w->paused);
+    w->stats = stats_register();
+    w->waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
+    w->base = event_base_new();
+    w->listeners = calloc(env->n_ep, sizeof(*w->listeners));
+    if (w->base == NULL || w->listeners == NULL)
+        goto out;
+    w->ev_wake = event_new(w->base, -1, 0, worker_on_wake, w);
+    w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
+    if (w->ev_wake == NULL || w->ev_stop == NULL)
+        goto out;
+    rc = pipeline_new(env->cfg, w->stats, env->tap, &w->waiter, &w->pipe);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < env->n_ep; i++) {
+        if (env->ep[i].lc->proto == LISTEN_UDP)
+            continue;
+        rc = listener_new(w, &env->ep[i], &w->listeners[i]);
+        if (rc != 0)
+            goto out;
+    }
+    rc = udp_new(w, env->ep, env->n_ep, &w->udp);
+    if (rc != 0)
+        goto out;
+    *out = w; /* transferred */
+    w = NULL;
+out:
+    worker_free(w);
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    /* Wake and stop events are only ever activated, never added: keep
+     * looping while nothing else is pending. */
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    w->env->exited(w->env->exited_arg);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    int r = pthread_create(&w->thread, NULL, worker_main, w);
+
+    if (r != 0) {
+        log_error("worker %d: cannot start its thread: %s", w->id, strerror(r));
+        return ERR_IO;
+    }
+    w->started = 1;
+    return 0;
+}
+
+void worker_stop(struct worker *w)
+{
+    event_active(w->ev_stop, 0, 0);
+}
+
+void worker_free(struct worker *w)
+{
+    if (w == NULL)
+        return;
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    if (w->listeners != NULL) {
+        for (size_t i = 0; i < w->env->n_ep; i++)
+            listener_free(w->listeners[i]);
+    }
+    udp_free(w->udp);
+    pipeline_free(w->pipe);
+    if (w->ev_wake != NULL)
+        event_free(w->ev_wake);
+    if (w->ev_stop != NULL)
+        event_free(w->ev_stop);
+    if (w->base != NULL)
+        event_base_free(w->base);
+    free(w->listeners);
+    free(w);
+}
