@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 enum escape_style {
-    ESCAPE_JSON, /* JSON string body: \" \\ \n \r \t \u00XX; invalid UTF-8 byte -> \u00XX of the byte */
+    ESCAPE_JSON, /* JSON string body: \" \\ \n \r \t \u00XX; invalid UTF-8 byte -> \u00XX of the
+                    byte */
     ESCAPE_LOG,  /* log text: \n \r \t \\ \xXX; quotes kept */
 };
 

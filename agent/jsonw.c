@@ -7,7 +7,7 @@
 #include "escape.h"
 
 #define JSONW_DEFAULT_MAX (16u << 20)
-#define JSONW_FIRST_CAP 4096
+#define JSONW_FIRST_CAP   4096
 
 void jsonw_init(struct jsonw *w, size_t max_bytes)
 {

@@ -19,8 +19,7 @@ void log_set_level(enum log_level level);
 int log_level_parse(const char *name);
 
 /* printf-style; the formatted text is escaped before it is written. */
-void log_msg(enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A rate limiter for one kind of log line: at most burst lines per
  * interval_s; the first line after a quiet spell says how many were
@@ -34,14 +33,17 @@ struct log_ratelimit {
     uint64_t suppressed;
 };
 
-#define LOG_RATELIMIT_INIT(interval, burst_) {(interval), (burst_), 0, 0, 0}
+#define LOG_RATELIMIT_INIT(interval, burst_)                                                       \
+    {                                                                                              \
+        (interval), (burst_), 0, 0, 0                                                              \
+    }
 
 void log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_error(...)   log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...)    log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)   log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
 #endif

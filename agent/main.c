@@ -9,10 +9,9 @@
 #include "parse_cmd.h"
 #include "version.h"
 
-static const char usage_text[] =
-    "usage: rtr-agent run -c FILE [--tap FILE]\n"
-    "       rtr-agent parse [--framing lf|octet] [FILE...]\n"
-    "       rtr-agent version\n";
+static const char usage_text[] = "usage: rtr-agent run -c FILE [--tap FILE]\n"
+                                 "       rtr-agent parse [--framing lf|octet] [FILE...]\n"
+                                 "       rtr-agent version\n";
 
 static int usage(void)
 {

@@ -15,7 +15,7 @@
  * message once the JSON buffer has grown to its working size. */
 struct parse_ctx {
     struct framer framer;
-    char *in;      /* input buffer: one maximal frame plus its count field */
+    char *in; /* input buffer: one maximal frame plus its count field */
     size_t in_cap;
     char *scratch_buf;
     struct scratch scratch;

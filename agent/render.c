@@ -57,15 +57,15 @@ static void render_syslog(struct jsonw *w, const struct syslog_msg *s)
 }
 
 /* One "key": "value" member per pair; CEF and LEEF pairs share the layout. */
-#define RENDER_PAIRS(w, pairs, n)                   \
-    do {                                            \
-        jsonw_key(w, "ext");                        \
-        jsonw_object_begin(w);                      \
-        for (size_t i_ = 0; i_ < (n); i_++) {       \
-            jsonw_key_str(w, (pairs)[i_].key);      \
-            jsonw_str(w, (pairs)[i_].value);        \
-        }                                           \
-        jsonw_object_end(w);                        \
+#define RENDER_PAIRS(w, pairs, n)                                                                  \
+    do {                                                                                           \
+        jsonw_key(w, "ext");                                                                       \
+        jsonw_object_begin(w);                                                                     \
+        for (size_t i_ = 0; i_ < (n); i_++) {                                                      \
+            jsonw_key_str(w, (pairs)[i_].key);                                                     \
+            jsonw_str(w, (pairs)[i_].value);                                                       \
+        }                                                                                          \
+        jsonw_object_end(w);                                                                       \
     } while (0)
 
 static void render_member(struct jsonw *w, const char *key, struct str value)

@@ -7,24 +7,24 @@
 #include <stdint.h>
 
 /* X-macro: name, help text. The order is the metrics order. */
-#define STATS_COUNTERS(X)                                                             \
-    X(messages_received, "frames received (all transports)")                          \
-    X(bytes_received, "bytes received")                                               \
-    X(messages_parsed, "messages handed to the pipeline")                             \
-    X(parse_errors_syslog, "messages whose syslog header was claimed and broken")     \
-    X(parse_errors_cef, "messages whose CEF payload was malformed")                   \
-    X(parse_errors_leef, "messages whose LEEF payload was malformed")                 \
-    X(frames_oversized, "frames over max_message_bytes (truncated or rejected)")      \
-    X(frames_bad_octet_count, "malformed RFC 6587 octet counts")                      \
-    X(udp_datagrams, "UDP datagrams received")                                        \
-    X(udp_kernel_drops, "UDP datagrams the kernel dropped (SO_RXQ_OVFL)")             \
-    X(connections_accepted, "TCP/TLS connections accepted")                           \
-    X(connections_refused_allowlist, "connections or datagrams refused by allowlist") \
-    X(connections_refused_limit, "connections refused at max_connections")            \
-    X(connections_closed_idle, "connections closed by the idle timeout")              \
-    X(connections_closed_buffer, "connections closed at the buffer cap")              \
-    X(tls_handshake_failures, "TLS handshakes that failed or timed out")              \
-    X(backpressure_pauses, "times an input stopped reading for a full queue")         \
+#define STATS_COUNTERS(X)                                                                          \
+    X(messages_received, "frames received (all transports)")                                       \
+    X(bytes_received, "bytes received")                                                            \
+    X(messages_parsed, "messages handed to the pipeline")                                          \
+    X(parse_errors_syslog, "messages whose syslog header was claimed and broken")                  \
+    X(parse_errors_cef, "messages whose CEF payload was malformed")                                \
+    X(parse_errors_leef, "messages whose LEEF payload was malformed")                              \
+    X(frames_oversized, "frames over max_message_bytes (truncated or rejected)")                   \
+    X(frames_bad_octet_count, "malformed RFC 6587 octet counts")                                   \
+    X(udp_datagrams, "UDP datagrams received")                                                     \
+    X(udp_kernel_drops, "UDP datagrams the kernel dropped (SO_RXQ_OVFL)")                          \
+    X(connections_accepted, "TCP/TLS connections accepted")                                        \
+    X(connections_refused_allowlist, "connections or datagrams refused by allowlist")              \
+    X(connections_refused_limit, "connections refused at max_connections")                         \
+    X(connections_closed_idle, "connections closed by the idle timeout")                           \
+    X(connections_closed_buffer, "connections closed at the buffer cap")                           \
+    X(tls_handshake_failures, "TLS handshakes that failed or timed out")                           \
+    X(backpressure_pauses, "times an input stopped reading for a full queue")                      \
     X(tap_lines, "lines written to --tap")
 
 enum stats_counter {

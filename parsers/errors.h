@@ -5,14 +5,14 @@
 
 enum {
     ERR_OK = 0,
-    ERR_AGAIN = -1,    /* incomplete input: call again with more bytes */
-    ERR_INVALID = -2,  /* malformed input */
-    ERR_TOOBIG = -3,   /* input over a configured or fixed limit */
-    ERR_LIMIT = -4,    /* too many items (fields, pairs) for a fixed table */
-    ERR_NOMEM = -5,    /* allocation failed */
-    ERR_IO = -6,       /* system call failed; errno was logged by the caller */
-    ERR_CONFIG = -7,   /* configuration error; details were reported */
-    ERR_BUSY = -8,     /* downstream queue full: retry later (backpressure) */
+    ERR_AGAIN = -1,   /* incomplete input: call again with more bytes */
+    ERR_INVALID = -2, /* malformed input */
+    ERR_TOOBIG = -3,  /* input over a configured or fixed limit */
+    ERR_LIMIT = -4,   /* too many items (fields, pairs) for a fixed table */
+    ERR_NOMEM = -5,   /* allocation failed */
+    ERR_IO = -6,      /* system call failed; errno was logged by the caller */
+    ERR_CONFIG = -7,  /* configuration error; details were reported */
+    ERR_BUSY = -8,    /* downstream queue full: retry later (backpressure) */
 };
 
 /* Static, never-freed name of an error code ("need more input", ...). */

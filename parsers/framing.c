@@ -69,8 +69,8 @@ static void framing_deliver(struct framer *f, struct str *frame, const char *p, 
 
 /* An octet-counted frame whose header (hdr bytes, value count) starts at p;
  * avail bytes are held from p. *used already counts the bytes before p. */
-static int framing_octet(struct framer *f, const char *p, size_t avail, size_t count,
-                         size_t hdr, struct str *frame, size_t *used)
+static int framing_octet(struct framer *f, const char *p, size_t avail, size_t count, size_t hdr,
+                         struct str *frame, size_t *used)
 {
     size_t body = avail - hdr;
     int oversized = count > f->max_frame;
@@ -151,8 +151,7 @@ void framer_init(struct framer *f, enum framing_mode mode, size_t max_frame,
     };
 }
 
-int framer_next(struct framer *f, const char *buf, size_t len, struct str *frame,
-                size_t *used)
+int framer_next(struct framer *f, const char *buf, size_t len, struct str *frame, size_t *used)
 {
     size_t pos = 0;
     size_t count, hdr;

@@ -60,8 +60,7 @@ void framer_init(struct framer *f, enum framing_mode mode, size_t max_frame,
  * Returns ERR_INVALID: a malformed octet count (FRAMING_OCTET mode); *used
  * bytes (up to the next LF or NUL, or all of buf) were dropped to resynchronise.
  * The caller counts TOOBIG and INVALID. */
-int framer_next(struct framer *f, const char *buf, size_t len, struct str *frame,
-                size_t *used);
+int framer_next(struct framer *f, const char *buf, size_t len, struct str *frame, size_t *used);
 
 /* At end of stream: the bytes still held, if any, as a last frame (a sender
  * that closes without a final LF). Returns 0 with *frame, or ERR_AGAIN when

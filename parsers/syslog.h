@@ -9,13 +9,13 @@
 #include "str.h"
 
 enum syslog_format {
-    SYSLOG_NONE,    /* no recognisable header: msg is the whole input */
+    SYSLOG_NONE, /* no recognisable header: msg is the whole input */
     SYSLOG_RFC3164,
     SYSLOG_RFC5424,
 };
 
 #define SYSLOG_MAX_SD_ELEMENTS 16
-#define SYSLOG_MAX_SD_PARAMS 64
+#define SYSLOG_MAX_SD_PARAMS   64
 
 struct syslog_sd_param {
     struct str name;
@@ -34,8 +34,8 @@ enum {
 
 struct syslog_msg {
     enum syslog_format format;
-    int pri;      /* 0..191, or -1 when absent */
-    int version;  /* RFC 5424 VERSION, or 0 when absent */
+    int pri;              /* 0..191, or -1 when absent */
+    int version;          /* RFC 5424 VERSION, or 0 when absent */
     struct str timestamp; /* as sent; absent = p NULL (NILVALUE is absent) */
     struct str hostname;
     struct str app;
@@ -45,10 +45,10 @@ struct syslog_msg {
     struct syslog_sd_element sd[SYSLOG_MAX_SD_ELEMENTS];
     size_t n_sd_params;
     struct syslog_sd_param sd_params[SYSLOG_MAX_SD_PARAMS];
-    struct str msg;       /* the MSG part; absent when the message has none */
-    unsigned flags;       /* SYSLOG_F_* */
-    const char *error;    /* static "rfc5424: <what>" when a header was claimed
-                             and broken; NULL otherwise */
+    struct str msg;    /* the MSG part; absent when the message has none */
+    unsigned flags;    /* SYSLOG_F_* */
+    const char *error; /* static "rfc5424: <what>" when a header was claimed
+                          and broken; NULL otherwise */
 };
 
 static inline int syslog_facility(const struct syslog_msg *m)
