@@ -58,7 +58,7 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all check test-binaries unit bench fuzz fuzz-build install uninstall clean deps run format-check
+.PHONY: all check check-valgrind test-binaries unit bench fuzz fuzz-build install uninstall clean deps run format-check
 
 all: $(AGENT_BIN)
 
@@ -113,6 +113,11 @@ check:
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/run-all
 
 test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+
+# The integration suite with the agent under valgrind (errors and leaks fail).
+VALGRIND = valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible --quiet
+check-valgrind: $(AGENT_BIN)
+	RTR_WRAPPER="$(VALGRIND)" RTR_AGENT=$(AGENT_BIN) SHARED=$(SHARED) python3 tests/integration/run.py
 
 bench: $(BENCH_BINS) $(AGENT_BIN)
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/bench/run-bench
