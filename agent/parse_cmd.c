@@ -41,8 +41,8 @@ static int write_all(int fd, const char *p, size_t n)
 static void parse_one(struct parse_ctx *ctx, struct str frame)
 {
     message_parse(frame.p, frame.len, &ctx->msg, &ctx->scratch);
-    if ((ctx->framer.flags & FRAME_TRUNCATED) && ctx->msg.error == NULL)
-        ctx->msg.error = "frame: truncated at the maximum message size";
+    if (ctx->framer.flags & FRAME_TRUNCATED)
+        message_mark_truncated(&ctx->msg);
     jsonw_reset(&ctx->out);
     render_message(&ctx->out, &ctx->msg, NULL, NULL);
     if (ctx->out.err == 0)

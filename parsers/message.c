@@ -36,3 +36,9 @@ int message_parse(const char *buf, size_t len, struct message *m, struct scratch
         message_find_payload(m, m->syslog.msg, scratch);
     return m->error ? ERR_INVALID : 0;
 }
+
+void message_mark_truncated(struct message *m)
+{
+    if (m->error == NULL)
+        m->error = "frame: truncated";
+}

@@ -30,4 +30,9 @@ struct message {
  * m->error is set (everything that parsed is still filled in). */
 int message_parse(const char *buf, size_t len, struct message *m, struct scratch *scratch);
 
+/* Records that the frame behind m was cut by the framer (FRAME_TRUNCATED)
+ * or by the end of its connection, unless a parse error is already set:
+ * `parse` and `--tap` then say so in "error", and later stages know. */
+void message_mark_truncated(struct message *m);
+
 #endif
