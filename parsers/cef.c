@@ -10,7 +10,7 @@
  * A key's value runs to the separator before the next key. Values and
  * header fields without a backslash are slices of the input; only those with
  * one are unescaped into the scratch buffer. Deliberate choices where peers
- * disagree are listed in parsers/notes-cef-leef.md. */
+ * disagree are listed in parsers/README.md. */
 #include "cef.h"
 
 #include <string.h>
@@ -29,21 +29,20 @@ struct cef_parser {
 
 static void cef_error(struct cef_parser *cp, int rc, const char *what)
 {
-    if (cp->out->error != NULL)
-        return;
-    cp->out->error = what;
-    cp->rc = rc;
+    if (err_first(&cp->out->error, what))
+        cp->rc = rc;
 }
 
-/* Byte classes, one table lookup per byte on the hot path. Keys: beats'
+/* Key bytes, one table lookup per byte on the hot path: beats'
  * [A-Za-z0-9_.,[\]] (ArcSight "ad.Error_,Code", "ad.field[0]") plus '-' as
- * Elasticsearch accepts ("Some-Key"); a key starts with [A-Za-z0-9_]. */
-enum { CEF_KEY = 1, CEF_KEY_START = 2, CEF_SEP = 4 };
+ * Elasticsearch accepts ("Some-Key"); a key starts with [A-Za-z0-9_]. Pairs
+ * are separated by str_is_blank() bytes (SP, TAB). */
+enum { CEF_KEY = 1, CEF_KEY_START = 2 };
 #define KS (CEF_KEY | CEF_KEY_START)
 /* clang-format off */
 static const unsigned char cef_class[256] = {
-    ['\t'] = CEF_SEP, [' '] = CEF_SEP, [','] = CEF_KEY, ['-'] = CEF_KEY, ['.'] = CEF_KEY,
-    ['['] = CEF_KEY, [']'] = CEF_KEY, ['_'] = KS,
+    [','] = CEF_KEY, ['-'] = CEF_KEY, ['.'] = CEF_KEY, ['['] = CEF_KEY, [']'] = CEF_KEY,
+    ['_'] = KS,
     ['0'] = KS, ['1'] = KS, ['2'] = KS, ['3'] = KS, ['4'] = KS, ['5'] = KS, ['6'] = KS,
     ['7'] = KS, ['8'] = KS, ['9'] = KS,
     ['A'] = KS, ['B'] = KS, ['C'] = KS, ['D'] = KS, ['E'] = KS, ['F'] = KS, ['G'] = KS,
@@ -63,8 +62,10 @@ static int cef_is(char c, int class)
     return cef_class[(unsigned char)c] & class;
 }
 
-/* 1 when p is escaped: an odd run of backslashes (not before lo) precedes it.
- * Runs stop at the previous separator or '=', so total work stays linear. */
+/* 1 when p is escaped: an odd run of backslashes precedes it. The walk back
+ * stops at the first byte that is not a backslash, or at lo (the start of the
+ * field or extension). A run is only walked from the byte right after it, so
+ * each backslash is looked at once more at most: total work stays linear. */
 static int cef_escaped(const char *lo, const char *p)
 {
     const char *q = p;
@@ -91,7 +92,8 @@ static void cef_unescape(struct cef_parser *cp, struct str *out, const char *p, 
     const char *bs = cp->next_bs;
     if (bs >= p + len)
         return;
-    char *dst = scratch_reserve(cp->scratch, len);
+    /* No scratch at all is a scratch that is full (as syslog_parse treats it). */
+    char *dst = cp->scratch != NULL ? scratch_reserve(cp->scratch, len) : NULL;
     if (dst == NULL) {
         cef_error(cp, ERR_LIMIT, "cef: scratch buffer too small, value left escaped");
         return;
@@ -149,7 +151,7 @@ static int cef_key_before(const char *ext, const char *eq, const char *end, cons
     const char *s = e;
     while (s > ext && cef_is(s[-1], CEF_KEY))
         s--;
-    if (s == e || !cef_is(*s, CEF_KEY_START) || (s != ext && !cef_is(s[-1], CEF_SEP)))
+    if (s == e || !cef_is(*s, CEF_KEY_START) || (s != ext && !str_is_blank(s[-1])))
         return 0;
     *key = s;
     *key_end = e;
@@ -167,7 +169,7 @@ static int cef_add(struct cef_parser *cp, const char *key, const char *key_end, 
         cef_error(cp, ERR_LIMIT, "cef: too many extension fields");
         return -1;
     }
-    while (val_end > val && cef_is(val_end[-1], CEF_SEP))
+    while (val_end > val && str_is_blank(val_end[-1]))
         val_end--;
     struct cef_pair *pair = &m->ext[m->n_ext++];
     pair->key = str_make(key, (size_t)(key_end - key));
@@ -177,7 +179,7 @@ static int cef_add(struct cef_parser *cp, const char *key, const char *key_end, 
 
 static void cef_parse_ext(struct cef_parser *cp, const char *p, const char *end)
 {
-    while (p < end && cef_is(*p, CEF_SEP))
+    while (p < end && str_is_blank(*p))
         p++;
     const char *ext = p, *key = NULL, *key_end = NULL, *val = NULL;
     const char *q = p;
@@ -208,13 +210,13 @@ static int cef_version_ok(struct str v)
 {
     size_t i = 0;
 
-    while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9')
+    while (i < v.len && str_is_digit(v.p[i]))
         i++;
     if (i == 0)
         return 0;
     if (i < v.len && v.p[i] == '.') {
         size_t frac = ++i;
-        while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9')
+        while (i < v.len && str_is_digit(v.p[i]))
             i++;
         if (i == frac)
             return 0;
@@ -239,12 +241,9 @@ int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *
                                   &out->device_version, &out->signature_id, &out->name,
                                   &out->severity};
     const size_t n_fields = sizeof(fields) / sizeof(fields[0]);
-    const char *end = buf + len;
+    const char *end = buf + str_trim_eol(buf, len);
     size_t i;
 
-    /* A frame terminator that reached us is not part of the event. */
-    while (end > buf && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\0'))
-        end--;
     /* next_bs = buf: nothing scanned for backslashes yet. */
     struct cef_parser cp = {out, scratch, end, buf, 0};
     for (i = 0; i < n_fields; i++)
@@ -255,6 +254,9 @@ int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *
         cef_error(&cp, ERR_INVALID, "cef: missing CEF: prefix");
         return cp.rc;
     }
+    /* A pass of its own: the other scans are memchr for '|', '=' or '\\', and
+     * one byte loop looking for two bytes would be slower than this extra
+     * vectorised memchr. */
     if (memchr(buf, '\n', (size_t)(end - buf)) != NULL)
         cef_error(&cp, ERR_INVALID, "cef: raw line feed inside the event");
 
@@ -281,7 +283,7 @@ int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *
 
 long cef_find(const char *buf, size_t len)
 {
-    return str_find_word(buf, len, "CEF:", 4);
+    return str_find_marker(buf, len, "CEF:", 4);
 }
 
 /* Byte order of slices: memcmp, then the shorter first (as the generator sorts). */
@@ -371,7 +373,7 @@ static int cef_custom_field(struct str key, struct str *index, int *is_label)
         size_t n = cef_custom[f].len, i = n;
         if (key.len <= n || memcmp(key.p, cef_custom[f].prefix, n) != 0)
             continue;
-        while (i < key.len && key.p[i] >= '0' && key.p[i] <= '9')
+        while (i < key.len && str_is_digit(key.p[i]))
             i++;
         if (i == n)
             continue;
@@ -385,23 +387,24 @@ static int cef_custom_field(struct str key, struct str *index, int *is_label)
 
 struct str cef_get_label(const struct cef_msg *m, struct str label)
 {
+    struct str index = STR_ABSENT, index2;
+    int family = -1, is_label;
+    size_t i;
+
     if (str_is_absent(label))
         return STR_ABSENT;
-    for (size_t i = m->n_ext; i-- > 0;) {
-        struct str index;
-        int is_label;
-        if (!str_eq(m->ext[i].value, label))
-            continue;
-        int family = cef_custom_field(m->ext[i].key, &index, &is_label);
-        if (family < 0 || !is_label)
-            continue;
-        for (size_t j = m->n_ext; j-- > 0;) {
-            struct str index2;
-            int is_label2;
-            if (cef_custom_field(m->ext[j].key, &index2, &is_label2) == family && !is_label2 &&
-                str_eq(index, index2))
-                return m->ext[j].value;
+    /* Two linear passes, as the sender controls every pair: the last label
+     * whose value is label names the field, then its last value wins. */
+    for (i = m->n_ext; family < 0 && i-- > 0;) {
+        if (str_eq(m->ext[i].value, label)) {
+            int f = cef_custom_field(m->ext[i].key, &index, &is_label);
+            family = f >= 0 && is_label ? f : -1;
         }
+    }
+    for (i = m->n_ext; family >= 0 && i-- > 0;) {
+        if (cef_custom_field(m->ext[i].key, &index2, &is_label) == family && !is_label &&
+            str_eq(index, index2))
+            return m->ext[i].value;
     }
     return STR_ABSENT;
 }

@@ -23,11 +23,15 @@ struct cef_msg {
 };
 
 /* Offset of the "CEF:" that starts a CEF payload in buf (at the start or
- * after a space), or -1. */
+ * after a space, and followed by a digit), or -1. */
 long cef_find(const char *buf, size_t len);
 
 /* Parses buf[0..len), which starts with "CEF:". Fills what parsed even on
- * error. Returns 0, or ERR_INVALID / ERR_LIMIT with out->error set. */
+ * error. Returns 0, or ERR_INVALID / ERR_LIMIT with out->error set. Slices in
+ * *out point into buf or scratch: valid while buf is kept and until the next
+ * scratch_reset. A scratch at least len bytes large never runs out; one that
+ * does, or a NULL scratch, leaves a value with an escape as its raw text and
+ * gives ERR_LIMIT "cef: scratch buffer too small, value left escaped". */
 int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *scratch);
 
 /* Value of an extension key given by its short name ("suser") or its
@@ -36,7 +40,8 @@ int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *
 struct str cef_get(const struct cef_msg *m, struct str key);
 
 /* Value of the custom field (csN, cnN, cfpN, c6aN, flexStringN, ...) whose
- * label field equals label; absent when none does. */
+ * label field equals label: the last such label names the field, then the
+ * last value of that field wins; absent when there is none. Linear in n_ext. */
 struct str cef_get_label(const struct cef_msg *m, struct str label);
 
 /* Full name for a short key and the other way round; absent when the key is

@@ -188,7 +188,7 @@ const struct cef_key cef_keys[] = {
 
 const size_t cef_keys_count = sizeof(cef_keys) / sizeof(cef_keys[0]);
 
-const unsigned char cef_keys_by_full[] = {
+const uint16_t cef_keys_by_full[] = {
     5, 8, 57, 59, 60, 85, 88, 124, 143, 144, 145, 146, 147, 154, 155, 178, 177, 10, 1, 11, 12,
     13, 2, 15, 17, 3, 4, 6, 16, 18, 7, 9, 14, 43, 126, 138, 28, 56, 58, 99, 61, 91, 92, 90, 93,
     94, 98, 95, 97, 62, 63, 64, 65, 66, 101, 102, 96, 67, 68, 0, 103, 69, 70, 71, 72, 29, 30,

@@ -5,6 +5,7 @@
 #define RTR_CEF_KEYS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "str.h"
 
@@ -18,6 +19,6 @@ extern const struct cef_key cef_keys[];
 extern const size_t cef_keys_count;
 
 /* Indices into cef_keys, sorted by full_name in the same order. */
-extern const unsigned char cef_keys_by_full[];
+extern const uint16_t cef_keys_by_full[];
 
 #endif

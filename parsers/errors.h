@@ -3,6 +3,8 @@
 #ifndef RTR_ERRORS_H
 #define RTR_ERRORS_H
 
+#include <stddef.h>
+
 enum {
     ERR_OK = 0,
     ERR_AGAIN = -1,   /* incomplete input: call again with more bytes */
@@ -14,6 +16,16 @@ enum {
     ERR_CONFIG = -7,  /* configuration error; details were reported */
     ERR_BUSY = -8,    /* downstream queue full: retry later (backpressure) */
 };
+
+/* Records what in *error unless an error is already there: the first error names the
+ * problem, later ones are mostly its consequences. Returns 1 when what was recorded. */
+static inline int err_first(const char **error, const char *what)
+{
+    if (*error != NULL)
+        return 0;
+    *error = what;
+    return 1;
+}
 
 /* Static, never-freed name of an error code ("need more input", ...). */
 const char *err_name(int code);

@@ -1,18 +1,11 @@
 /* RFC 6587 stream framing. The contract is in framing.h; every deliberate
  * choice (separators, CR stripping, EOF behaviour, scan cost) is listed in
- * parsers/notes-framing.md. */
+ * parsers/README.md. */
 #include "framing.h"
 
 #include <string.h>
 
 #include "errors.h"
-
-/* Bytes that never start a frame: empty lines, a CR left over from CRLF,
- * NUL padding. They are dropped between frames. */
-static int framing_is_separator(char c)
-{
-    return c == '\n' || c == '\r' || c == '\0';
-}
 
 /* First trailer (LF or NUL) in p[0..n), or NULL. Two memchr passes beat one
  * byte loop: both are vectorised, and the NUL pass stops at the LF. */
@@ -36,7 +29,7 @@ static int framing_parse_count(const char *p, size_t n, size_t *count, size_t *h
 
     if (p[0] < '1' || p[0] > '9')
         return ERR_INVALID;
-    for (i = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+    for (i = 0; i < n && str_is_digit(p[i]); i++) {
         if (i == FRAMING_MAX_LEN_DIGITS)
             return ERR_INVALID;
         value = value * 10 + (size_t)(p[i] - '0');
@@ -126,9 +119,9 @@ static int framing_trailer(struct framer *f, const char *buf, size_t pos, size_t
         if (p[n - 1] == '\r') /* n >= 1: p[0] is no separator */
             n--;
     } else if (avail - 1 > f->max_frame) {
-        /* No trailer within max_frame + 1 bytes (the 1 for a CR before
-         * the LF): the line is oversized whatever comes next. Drop what is
-         * held and the rest of the line as it arrives. */
+        /* No trailer in max_frame + 2 held bytes (room for max_frame bytes,
+         * a CR, and the LF that had to follow): the line is oversized whatever
+         * comes next. Drop what is held and the rest of the line as it arrives. */
         n = avail;
         *used = len;
         f->discard_line = 1;
@@ -175,7 +168,9 @@ int framer_next(struct framer *f, const char *buf, size_t len, struct str *frame
             return ERR_AGAIN;
         }
     }
-    while (pos < len && framing_is_separator(buf[pos]))
+    /* Empty lines, a CR left over from CRLF and NUL padding never start a
+     * frame: they are dropped between frames. */
+    while (pos < len && str_is_eol(buf[pos]))
         pos++;
     *used = pos;
     if (pos == len)
@@ -206,7 +201,7 @@ int framer_finish(struct framer *f, const char *buf, size_t len, struct str *fra
     /* Inside a skipped or discarded frame nothing is left to deliver. */
     if (f->skip > 0 || f->discard_line)
         return ERR_AGAIN;
-    while (pos < len && framing_is_separator(buf[pos]))
+    while (pos < len && str_is_eol(buf[pos]))
         pos++;
     if (pos == len)
         return ERR_AGAIN;
@@ -234,7 +229,5 @@ int framer_finish(struct framer *f, const char *buf, size_t len, struct str *fra
 
 struct str framer_trim_trailer(const char *buf, size_t len)
 {
-    while (len > 0 && framing_is_separator(buf[len - 1]))
-        len--;
-    return str_make(buf, len);
+    return str_make(buf, str_trim_eol(buf, len));
 }

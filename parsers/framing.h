@@ -9,7 +9,6 @@
 #define RTR_FRAMING_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "str.h"
 
@@ -49,12 +48,15 @@ void framer_init(struct framer *f, enum framing_mode mode, size_t max_frame,
 
 /* Looks for the next frame in buf[0..len), the bytes the caller holds.
  *
- * Returns 0: *frame is the frame (a slice into buf, trailer removed) and the
- * caller drops *used bytes (frame plus header/trailer) before calling again.
+ * Returns 0: *frame is the frame (a slice into buf, trailer removed, valid
+ * while the caller keeps those bytes) and the caller drops *used bytes (frame
+ * plus header/trailer) before calling again.
  * Returns ERR_AGAIN: no complete frame yet; the caller drops *used bytes
  * (possibly 0: data of an oversized frame being skipped) and reads more.
- * Never asks the caller to hold more than max_frame + FRAMING_MAX_LEN_DIGITS
- * + 2 bytes: past that it truncates or rejects.
+ * Never asks the caller to hold more than max_frame + 2 bytes of a trailer
+ * frame (a line without a trailer in that many is oversized: the 2 are a CR
+ * and one more byte) or max_frame + FRAMING_MAX_LEN_DIGITS + 1 of an
+ * octet-counted one (count, SP, payload): past that it truncates or rejects.
  * Returns ERR_TOOBIG: an oversized frame was dropped (OVERSIZE_REJECT) or an
  * oversized frame starts being skipped; drop *used bytes and call again.
  * Returns ERR_INVALID: a malformed octet count (FRAMING_OCTET mode); *used
@@ -65,7 +67,8 @@ int framer_next(struct framer *f, const char *buf, size_t len, struct str *frame
 /* At end of stream: the bytes still held, if any, as a last frame (a sender
  * that closes without a final LF). Returns 0 with *frame, or ERR_AGAIN when
  * there is nothing to deliver. An oversized last line under OVERSIZE_REJECT
- * is dropped silently. */
+ * is dropped silently. A count cut short ("12") is nothing in FRAMING_OCTET
+ * mode and a trailer frame in FRAMING_AUTO; a bare count ("12 ") is nothing. */
 int framer_finish(struct framer *f, const char *buf, size_t len, struct str *frame);
 
 /* A datagram (UDP) or line with its trailing LF, CR and NUL bytes removed. */

@@ -1,7 +1,7 @@
 /* IBM LEEF 1.0 / 2.0 parser: header fields split at '|' (LEEF defines no
  * escaping), then delimiter-separated key=value attributes split at their
  * first '='. Everything is a slice of the input. Deliberate choices where
- * peers disagree are listed in parsers/notes-cef-leef.md. */
+ * peers disagree are listed in parsers/README.md. */
 #include "leef.h"
 
 #include <string.h>
@@ -10,30 +10,13 @@
 
 static int leef_fail(struct leef_msg *m, int rc, const char *what)
 {
-    if (m->error == NULL)
-        m->error = what;
+    err_first(&m->error, what);
     return rc;
-}
-
-static int leef_is_space(char c)
-{
-    return c == ' ' || c == '\t';
 }
 
 static int leef_is_alnum(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static int leef_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || str_is_digit(c);
 }
 
 /* Major version 1 or 2 ("1.0", "2.0", also "1" or "2.1"), else 0. */
@@ -47,7 +30,7 @@ static int leef_version(struct str v)
         if (v.p[1] != '.' || v.len == 2)
             return 0;
         for (i = 2; i < v.len; i++)
-            if (v.p[i] < '0' || v.p[i] > '9')
+            if (!str_is_digit(v.p[i]))
                 return 0;
     }
     return v.p[0] - '0';
@@ -83,7 +66,7 @@ static enum leef_delim_kind leef_delimiter(struct str f, char *c)
         return LEEF_DELIM_BAD;
     unsigned v = 0;
     for (; i < f.len; i++) {
-        int h = leef_hex(f.p[i]);
+        int h = str_hex_value(f.p[i]);
         if (h < 0)
             return LEEF_DELIM_BAD;
         v = v * 16 + (unsigned)h;
@@ -108,9 +91,9 @@ static int leef_key_follows(const char *p, const char *end)
 
 static struct str leef_trim(const char *p, const char *end)
 {
-    while (p < end && leef_is_space(*p))
+    while (p < end && str_is_blank(*p))
         p++;
-    while (end > p && leef_is_space(end[-1]))
+    while (end > p && str_is_blank(end[-1]))
         end--;
     return str_make(p, (size_t)(end - p));
 }
@@ -189,7 +172,8 @@ int leef_parse(const char *buf, size_t len, struct leef_msg *out)
     struct str *const fields[] = {&out->version, &out->vendor, &out->product, &out->product_version,
                                   &out->event_id};
     const size_t n_fields = sizeof(fields) / sizeof(fields[0]);
-    const char *end = buf + len;
+    /* A frame terminator that reached us is not part of the event. */
+    const char *end = buf + str_trim_eol(buf, len);
     size_t i;
 
     for (i = 0; i < n_fields; i++)
@@ -198,11 +182,8 @@ int leef_parse(const char *buf, size_t len, struct leef_msg *out)
     out->delim = '\t';
     out->n_ext = 0;
     out->error = NULL;
-    if (len < 5 || memcmp(buf, "LEEF:", 5) != 0)
+    if (end - buf < 5 || memcmp(buf, "LEEF:", 5) != 0)
         return leef_fail(out, ERR_INVALID, "leef: missing LEEF: prefix");
-    /* A frame terminator that reached us is not part of the event. */
-    while (end > buf + 5 && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\0'))
-        end--;
 
     const char *p = buf + 5, *q = p;
     for (i = 0; i < n_fields && q < end; i++) {
@@ -235,7 +216,7 @@ int leef_parse(const char *buf, size_t len, struct leef_msg *out)
 
 long leef_find(const char *buf, size_t len)
 {
-    return str_find_word(buf, len, "LEEF:", 5);
+    return str_find_marker(buf, len, "LEEF:", 5);
 }
 
 struct str leef_get(const struct leef_msg *m, struct str key)

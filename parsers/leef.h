@@ -24,11 +24,13 @@ struct leef_msg {
     const char *error; /* static "leef: <what>" or NULL */
 };
 
-/* Offset of the "LEEF:" that starts a LEEF payload in buf, or -1. */
+/* Offset of the "LEEF:" that starts a LEEF payload in buf (at the start or
+ * after a space, and followed by a digit), or -1. */
 long leef_find(const char *buf, size_t len);
 
 /* Parses buf[0..len), which starts with "LEEF:". Returns 0, or ERR_INVALID /
- * ERR_LIMIT with out->error set (what parsed is still filled in). */
+ * ERR_LIMIT with out->error set (what parsed is still filled in). Slices in
+ * *out point into buf (nothing is unescaped): valid while buf is kept. */
 int leef_parse(const char *buf, size_t len, struct leef_msg *out);
 
 /* Value of attribute key (first occurrence, as QRadar keeps); absent if none. */

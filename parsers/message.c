@@ -3,24 +3,33 @@
 #include "errors.h"
 
 /* The payload starts at the first CEF: or LEEF: marker in MSG (after any
- * sender tag the syslog parser did not consume). */
+ * sender tag the syslog parser did not consume). syslog_parse ends the header
+ * at a marker, so MSG mostly starts with one: checked first, in O(1).
+ * Otherwise MSG is searched for CEF:, and for LEEF: only before that CEF:. */
 static void message_find_payload(struct message *m, struct str body, struct scratch *scratch)
 {
-    long cef_at = cef_find(body.p, body.len);
-    long leef_at = leef_find(body.p, body.len);
+    long cef_at = -1, leef_at = -1;
     const char *error = NULL;
 
-    if (cef_at >= 0 && (leef_at < 0 || cef_at < leef_at)) {
-        m->payload = PAYLOAD_CEF;
-        cef_parse(body.p + cef_at, body.len - (size_t)cef_at, &m->u.cef, scratch);
-        error = m->u.cef.error;
-    } else if (leef_at >= 0) {
+    if (str_starts_marker(body.p, body.len, "CEF:", 4)) {
+        cef_at = 0;
+    } else if (str_starts_marker(body.p, body.len, "LEEF:", 5)) {
+        leef_at = 0;
+    } else {
+        cef_at = cef_find(body.p, body.len);
+        leef_at = leef_find(body.p, cef_at >= 0 ? (size_t)cef_at : body.len);
+    }
+    if (leef_at >= 0) {
         m->payload = PAYLOAD_LEEF;
         leef_parse(body.p + leef_at, body.len - (size_t)leef_at, &m->u.leef);
         error = m->u.leef.error;
+    } else if (cef_at >= 0) {
+        m->payload = PAYLOAD_CEF;
+        cef_parse(body.p + cef_at, body.len - (size_t)cef_at, &m->u.cef, scratch);
+        error = m->u.cef.error;
     }
-    if (error && m->error == NULL)
-        m->error = error;
+    if (error != NULL)
+        err_first(&m->error, error);
 }
 
 int message_parse(const char *buf, size_t len, struct message *m, struct scratch *scratch)
@@ -39,6 +48,5 @@ int message_parse(const char *buf, size_t len, struct message *m, struct scratch
 
 void message_mark_truncated(struct message *m)
 {
-    if (m->error == NULL)
-        m->error = "frame: truncated";
+    err_first(&m->error, "frame: truncated");
 }

@@ -27,7 +27,9 @@ struct message {
 
 /* Parses one frame into *m, which the caller owns and reuses. scratch must
  * hold at least len bytes (it is reset here). Returns 0, or ERR_INVALID when
- * m->error is set (everything that parsed is still filled in). */
+ * m->error is set (everything that parsed is still filled in). Every slice in
+ * *m points into buf or scratch: valid while buf is kept and until the next
+ * message_parse or scratch_reset on that scratch. */
 int message_parse(const char *buf, size_t len, struct message *m, struct scratch *scratch);
 
 /* Records that the frame behind m was cut by the framer (FRAME_TRUNCATED)

@@ -28,32 +28,73 @@ static inline int str_is_absent(struct str s)
     return s.p == NULL;
 }
 
-/* Exact byte comparison with a NUL-terminated string. */
-static inline int str_eq_cstr(struct str s, const char *c)
-{
-    size_t n = strlen(c);
-    return s.p != NULL && s.len == n && memcmp(s.p, c, n) == 0;
-}
-
 static inline int str_eq(struct str a, struct str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
-/* Offset of the first word_len-byte word in buf[0..len) that starts buf or
- * follows a space, or -1. memchr + memcmp: glibc's memmem is several times
- * slower for a short needle. */
-static inline long str_find_word(const char *buf, size_t len, const char *word, size_t word_len)
+/* Byte classes the parsers share. Plain comparisons: the compiler turns them into a range
+ * check, as fast as a table lookup. */
+static inline int str_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* SP or TAB: the blanks that pad CEF and LEEF keys and values. */
+static inline int str_is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* LF, CR or NUL: the bytes that end (or pad) a frame. */
+static inline int str_is_eol(char c)
+{
+    return c == '\n' || c == '\r' || c == '\0';
+}
+
+/* Value of a hexadecimal digit (either case), or -1. */
+static inline int str_hex_value(char c)
+{
+    if (str_is_digit(c))
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* Length of p[0..len) without its trailing LF, CR and NUL bytes: a frame terminator that
+ * reached a parser is not part of the message. */
+static inline size_t str_trim_eol(const char *p, size_t len)
+{
+    while (len > 0 && str_is_eol(p[len - 1]))
+        len--;
+    return len;
+}
+
+/* Offset of the first payload marker (marker_len bytes, "CEF:" or "LEEF:") in buf[0..len)
+ * that starts buf or follows a space and is followed by a digit (the format version), or -1.
+ * The digit keeps prose such as "key LEEF: disabled" text. memchr + memcmp: glibc's memmem
+ * is several times slower for a short needle. */
+static inline long str_find_marker(const char *buf, size_t len, const char *marker,
+                                   size_t marker_len)
 {
     const char *p = buf, *end = buf + len;
 
-    while ((size_t)(end - p) >= word_len &&
-           (p = memchr(p, word[0], (size_t)(end - p) - word_len + 1)) != NULL) {
-        if (memcmp(p, word, word_len) == 0 && (p == buf || p[-1] == ' '))
+    while ((size_t)(end - p) > marker_len &&
+           (p = memchr(p, marker[0], (size_t)(end - p) - marker_len)) != NULL) {
+        if (memcmp(p, marker, marker_len) == 0 && str_is_digit(p[marker_len]) &&
+            (p == buf || p[-1] == ' '))
             return p - buf;
         p++;
     }
     return -1;
+}
+
+/* 1 when p[0..len) starts with the marker and a digit (see str_find_marker). */
+static inline int str_starts_marker(const char *p, size_t len, const char *marker,
+                                    size_t marker_len)
+{
+    return len > marker_len && memcmp(p, marker, marker_len) == 0 && str_is_digit(p[marker_len]);
 }
 
 /* A caller-provided buffer that unescaping writes into. One per worker,

@@ -1,7 +1,7 @@
 /* Syslog header parser: RFC 5424 (strict), RFC 3164 and the variants real senders use, or no
  * header. One forward pass over the header; slices point into the input and SD values are
  * copied into the scratch buffer only when they hold an escape. Every choice where peers
- * disagree is listed in notes-syslog.md. */
+ * disagree is listed in parsers/README.md. */
 #include "syslog.h"
 
 #include <stdbool.h>
@@ -45,11 +45,6 @@ enum r5424 {
     R5424_BAD, /* out->error says why */
 };
 
-static inline bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 /* PRINTUSASCII, %d33-126. */
 static inline bool is_print(char c)
 {
@@ -77,12 +72,12 @@ static inline bool is_tag_char(char c)
 
 static inline bool is_ipv6_char(char c)
 {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+    return str_hex_value(c) >= 0 || c == ':' || c == '.';
 }
 
 static inline bool is_ws(char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    return str_is_blank(c) || c == '\r' || c == '\n';
 }
 
 static const char *skip_sp(const char *p, const char *end)
@@ -95,19 +90,19 @@ static const char *skip_sp(const char *p, const char *end)
 /* Two decimal digits, or -1. The caller guarantees two readable bytes. */
 static inline int dig2(const char *p)
 {
-    if (!is_digit(p[0]) || !is_digit(p[1]))
+    if (!str_is_digit(p[0]) || !str_is_digit(p[1]))
         return -1;
     return (p[0] - '0') * 10 + (p[1] - '0');
 }
 
-/* The header rule shared with the payload parsers: a token starting "CEF:" or "LEEF:" is
- * the payload, so the header ends before it. */
+/* The header rule shared with the payload parsers (cef_find, leef_find): a token starting
+ * "CEF:" or "LEEF:" and a digit is the payload, so the header ends before it. */
 static inline bool is_payload(const char *p, const char *end)
 {
     size_t n = (size_t)(end - p);
-    if (n < 4 || (*p != 'C' && *p != 'L'))
+    if (n < 5 || (*p != 'C' && *p != 'L'))
         return false;
-    return memcmp(p, "CEF:", 4) == 0 || (n >= 5 && memcmp(p, "LEEF:", 5) == 0);
+    return str_starts_marker(p, n, "CEF:", 4) || str_starts_marker(p, n, "LEEF:", 5);
 }
 
 /* year < 0: unknown (RFC 3164 carries none), so Feb 29 is allowed. */
@@ -134,9 +129,9 @@ static const char *fraction(const char *p, const char *end, int max)
     if (p == end || *p != '.')
         return p;
     const char *q = ++p;
-    while (q < end && is_digit(*q) && q - p < max)
+    while (q < end && str_is_digit(*q) && q - p < max)
         q++;
-    if (q == p || (q < end && is_digit(*q)))
+    if (q == p || (q < end && str_is_digit(*q)))
         return NULL;
     return q;
 }
@@ -147,7 +142,7 @@ static const char *fraction(const char *p, const char *end, int max)
  * after it, or NULL. */
 static const char *iso_timestamp(const char *p, const char *end, bool strict)
 {
-    if (end - p < 19 || !is_digit(p[0]) || !is_digit(p[1]) || p[4] != '-' || p[7] != '-')
+    if (end - p < 19 || !str_is_digit(p[0]) || !str_is_digit(p[1]) || p[4] != '-' || p[7] != '-')
         return NULL;
     int y100 = dig2(p), y1 = dig2(p + 2), mon = dig2(p + 5), day = dig2(p + 8);
     if (y100 < 0 || y1 < 0 || mon < 1 || mon > 12 || day < 1 ||
@@ -228,13 +223,13 @@ static const char *bsd_timestamp(const char *p, const char *end)
         return NULL;
     const char *q = p + 4;
     int day;
-    if (q[0] == ' ' && is_digit(q[1])) {
+    if (q[0] == ' ' && str_is_digit(q[1])) {
         day = q[1] - '0';
         q += 2;
-    } else if (is_digit(q[0]) && is_digit(q[1])) {
+    } else if (str_is_digit(q[0]) && str_is_digit(q[1])) {
         day = dig2(q);
         q += 2;
-    } else if (is_digit(q[0]) && q[1] == ' ') {
+    } else if (str_is_digit(q[0]) && q[1] == ' ') {
         day = q[0] - '0';
         q += 1;
     } else {
@@ -261,7 +256,7 @@ static const char *parse_pri(const char *p, const char *end, int *pri)
         return p;
     const char *d = p + 1, *q = d;
     int v = 0;
-    while (q < end && is_digit(*q)) {
+    while (q < end && str_is_digit(*q)) {
         if (q - d < 3)
             v = v * 10 + (*q - '0');
         q++;
@@ -281,7 +276,7 @@ static const char *version_5424(const char *p, const char *end, int *version)
         return NULL;
     int v = 0;
     const char *q = p;
-    while (q < end && is_digit(*q) && q - p < 3)
+    while (q < end && str_is_digit(*q) && q - p < 3)
         v = v * 10 + (*q++ - '0');
     if (q == end || *q != ' ')
         return NULL;
@@ -338,76 +333,100 @@ static const char *sd_name(const char *p, const char *end)
     return q;
 }
 
-/* One or more SD-ELEMENTs at p (which is '['). Elements and params beyond the fixed tables
- * are checked but dropped (*dropped says so). Returns the position after the last ']', or
- * NULL with *err set. Work is linear: the duplicate check compares against at most
- * SYSLOG_MAX_SD_ELEMENTS stored ids. */
-static const char *parse_sd(const char *p, const char *end, struct syslog_msg *out,
-                            struct scratch *s, const char **err, bool *dropped)
+/* State of one SD parse: elements and params beyond the fixed tables are checked but dropped
+ * (dropped says so); err says why a parse failed. */
+struct sd_parser {
+    struct syslog_msg *out;
+    struct scratch *scratch;
+    const char *err;
+    bool dropped;
+};
+
+/* One SD-PARAM at p (after its SP): name="value". Stored in e (NULL: the element was dropped)
+ * while the param table has room. Returns the position after the closing '"', or NULL. */
+static const char *sd_param(struct sd_parser *sp, const char *p, const char *end,
+                            struct syslog_sd_element *e)
 {
-    while (p < end && *p == '[') {
-        const char *id = p + 1, *q = sd_name(id, end);
-        if (q == NULL) {
-            *err = ERR_SD_ID;
-            return NULL;
-        }
-        struct str sid = str_make(id, (size_t)(q - id));
-        for (size_t i = 0; i < out->n_sd; i++) {
-            if (str_eq(out->sd[i].id, sid)) {
-                *err = ERR_SD_DUP;
-                return NULL;
-            }
-        }
-        struct syslog_sd_element *e = NULL;
-        if (out->n_sd < SYSLOG_MAX_SD_ELEMENTS) {
-            e = &out->sd[out->n_sd++];
-            e->id = sid;
-            e->first_param = out->n_sd_params;
-            e->n_params = 0;
-        } else {
-            *dropped = true;
-        }
-        while (q < end && *q == ' ') {
-            const char *name = q + 1, *v = sd_name(name, end);
-            if (v == NULL || end - v < 2 || v[0] != '=' || v[1] != '"') {
-                *err = ERR_SD_PARAM;
-                return NULL;
-            }
-            v += 2;
-            const char *c = v;
-            bool escaped = false;
-            while (c < end && *c != '"') {
-                if (*c == ']') {
-                    *err = ERR_SD_VALUE;
-                    return NULL;
-                }
-                if (*c == '\\' && c + 1 < end && (c[1] == '"' || c[1] == '\\' || c[1] == ']')) {
-                    escaped = true;
-                    c++;
-                }
-                c++;
-            }
-            if (c >= end) {
-                *err = ERR_SD_VALUE;
-                return NULL;
-            }
-            if (e != NULL && out->n_sd_params < SYSLOG_MAX_SD_PARAMS) {
-                struct syslog_sd_param *sp = &out->sd_params[out->n_sd_params++];
-                size_t vlen = (size_t)(c - v);
-                sp->name = str_make(name, (size_t)(v - 2 - name));
-                sp->value = escaped ? sd_unescape(v, vlen, s, out) : str_make(v, vlen);
-                e->n_params++;
-            } else {
-                *dropped = true;
-            }
-            q = c + 1;
-        }
-        if (q == end || *q != ']') {
-            *err = ERR_SD_PARAM;
-            return NULL;
-        }
-        p = q + 1;
+    const char *v = sd_name(p, end);
+    if (v == NULL || end - v < 2 || v[0] != '=' || v[1] != '"') {
+        sp->err = ERR_SD_PARAM;
+        return NULL;
     }
+    v += 2;
+    const char *c = v;
+    bool escaped = false;
+    while (c < end && *c != '"') {
+        if (*c == ']') {
+            sp->err = ERR_SD_VALUE;
+            return NULL;
+        }
+        if (*c == '\\' && c + 1 < end && (c[1] == '"' || c[1] == '\\' || c[1] == ']')) {
+            escaped = true;
+            c++;
+        }
+        c++;
+    }
+    if (c >= end) {
+        sp->err = ERR_SD_VALUE;
+        return NULL;
+    }
+    struct syslog_msg *out = sp->out;
+    if (e != NULL && out->n_sd_params < SYSLOG_MAX_SD_PARAMS) {
+        struct syslog_sd_param *param = &out->sd_params[out->n_sd_params++];
+        size_t vlen = (size_t)(c - v);
+        param->name = str_make(p, (size_t)(v - 2 - p));
+        param->value = escaped ? sd_unescape(v, vlen, sp->scratch, out) : str_make(v, vlen);
+        e->n_params++;
+    } else {
+        sp->dropped = true;
+    }
+    return c + 1;
+}
+
+/* One SD-ELEMENT at p (which is '['). Returns the position after its ']', or NULL. The
+ * duplicate check compares against at most SYSLOG_MAX_SD_ELEMENTS stored ids. */
+static const char *sd_element(struct sd_parser *sp, const char *p, const char *end)
+{
+    struct syslog_msg *out = sp->out;
+    const char *id = p + 1, *q = sd_name(id, end);
+    if (q == NULL) {
+        sp->err = ERR_SD_ID;
+        return NULL;
+    }
+    struct str sid = str_make(id, (size_t)(q - id));
+    for (size_t i = 0; i < out->n_sd; i++) {
+        if (str_eq(out->sd[i].id, sid)) {
+            sp->err = ERR_SD_DUP;
+            return NULL;
+        }
+    }
+    struct syslog_sd_element *e = NULL;
+    if (out->n_sd < SYSLOG_MAX_SD_ELEMENTS) {
+        e = &out->sd[out->n_sd++];
+        e->id = sid;
+        e->first_param = out->n_sd_params;
+        e->n_params = 0;
+    } else {
+        sp->dropped = true;
+    }
+    while (q < end && *q == ' ') {
+        q = sd_param(sp, q + 1, end, e);
+        if (q == NULL)
+            return NULL;
+    }
+    if (q == end || *q != ']') {
+        sp->err = ERR_SD_PARAM;
+        return NULL;
+    }
+    return q + 1;
+}
+
+/* One or more SD-ELEMENTs at p (which is '['). Returns the position after the last ']', or
+ * NULL with sp->err set. Linear: every byte is looked at once or twice. */
+static const char *parse_sd(struct sd_parser *sp, const char *p, const char *end)
+{
+    while (p != NULL && p < end && *p == '[')
+        p = sd_element(sp, p, end);
     return p;
 }
 
@@ -445,19 +464,26 @@ static bool utf8_valid(const unsigned char *p, const unsigned char *end)
     return true;
 }
 
-/* Everything after "VERSION SP". Fills out; on R5424_BAD out->error says why and the caller
- * discards the fields. */
-static enum r5424 parse_5424(const char *p, const char *end, struct syslog_msg *out,
-                             struct scratch *s)
+/* A CEF:/LEEF: token at p ends an RFC 5424-like header: MSG starts there. */
+static bool cut_at_payload(const char *p, const char *end, struct syslog_msg *out)
+{
+    if (!is_payload(p, end))
+        return false;
+    out->msg = str_make(p, (size_t)(end - p));
+    return true;
+}
+
+/* TIMESTAMP and the four header fields after "VERSION SP", each with its SP. R5424_OK moves
+ * *pp past them; a CEF:/LEEF: token before a field ends the header (R5424_CUT, msg set). */
+static enum r5424 header_5424(const char **pp, const char *end, struct syslog_msg *out)
 {
     struct str *const fields[] = {&out->hostname, &out->app, &out->procid, &out->msgid};
     static const size_t max[] = {HOSTNAME_MAX, APP_MAX, PROCID_MAX, MSGID_MAX};
     static const char *const errs[] = {ERR_HOSTNAME, ERR_APP, ERR_PROCID, ERR_MSGID};
+    const char *p = *pp;
 
-    if (is_payload(p, end)) {
-        out->msg = str_make(p, (size_t)(end - p));
+    if (cut_at_payload(p, end, out))
         return R5424_CUT;
-    }
     if (p < end && *p == '-') {
         p++;
     } else {
@@ -474,36 +500,49 @@ static enum r5424 parse_5424(const char *p, const char *end, struct syslog_msg *
         return R5424_BAD;
     }
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (is_payload(p, end)) {
-            out->msg = str_make(p, (size_t)(end - p));
+        if (cut_at_payload(p, end, out))
             return R5424_CUT;
-        }
         p = field_5424(p, end, max[i], fields[i]);
         if (p == NULL) {
             out->error = errs[i];
             return R5424_BAD;
         }
     }
-    if (is_payload(p, end)) {
-        out->msg = str_make(p, (size_t)(end - p));
+    if (cut_at_payload(p, end, out))
         return R5424_CUT;
-    }
+    *pp = p;
+    return R5424_OK;
+}
+
+/* STRUCTURED-DATA at *pp: NILVALUE or SD-ELEMENTs. R5424_OK moves *pp past it. */
+static enum r5424 sd_5424(const char **pp, const char *end, struct syslog_msg *out,
+                          struct scratch *s)
+{
+    const char *p = *pp;
+
     if (p < end && *p == '-') {
-        p++;
-    } else if (p < end && *p == '[') {
-        const char *err = ERR_SD;
-        bool dropped = false;
-        p = parse_sd(p, end, out, s, &err, &dropped);
-        if (p == NULL) {
-            out->error = err;
-            return R5424_BAD;
-        }
-        if (dropped)
-            out->error = ERR_SD_TOO_MANY;
-    } else {
+        *pp = p + 1;
+        return R5424_OK;
+    }
+    if (p == end || *p != '[') {
         out->error = ERR_SD;
         return R5424_BAD;
     }
+    struct sd_parser sp = {out, s, NULL, false};
+    p = parse_sd(&sp, p, end);
+    if (p == NULL) {
+        out->error = sp.err;
+        return R5424_BAD;
+    }
+    if (sp.dropped)
+        out->error = ERR_SD_TOO_MANY;
+    *pp = p;
+    return R5424_OK;
+}
+
+/* [SP MSG] after STRUCTURED-DATA at p: an optional BOM, which promises UTF-8. */
+static enum r5424 msg_5424(const char *p, const char *end, struct syslog_msg *out)
+{
     if (p == end)
         return R5424_OK;
     if (*p++ != ' ') {
@@ -525,13 +564,26 @@ static enum r5424 parse_5424(const char *p, const char *end, struct syslog_msg *
     return R5424_OK;
 }
 
+/* Everything after "VERSION SP". Fills out; on R5424_BAD out->error says why and the caller
+ * discards the fields. */
+static enum r5424 parse_5424(const char *p, const char *end, struct syslog_msg *out,
+                             struct scratch *s)
+{
+    enum r5424 r = header_5424(&p, end, out);
+    if (r == R5424_OK)
+        r = sd_5424(&p, end, out, s);
+    if (r == R5424_OK)
+        r = msg_5424(p, end, out);
+    return r;
+}
+
 /* A 3164 timestamp at p: [Cisco "SEQ: "] ["*" or "."] (BSD or ISO), then an optional ':'
  * (Cisco), then SP or the end. Sets *ts (without the marker or the colon) and returns the
  * position after it, or NULL. */
 static const char *timestamp_3164(const char *p, const char *end, struct str *ts)
 {
     const char *d = p;
-    while (d < end && is_digit(*d) && d - p < SEQ_MAX_DIGITS)
+    while (d < end && str_is_digit(*d) && d - p < SEQ_MAX_DIGITS)
         d++;
     if (d > p && end - d >= 2 && d[0] == ':' && d[1] == ' ')
         p = d + 2;
@@ -558,9 +610,10 @@ static const char *tag_name_end(const char *p, const char *end)
     return p;
 }
 
-/* A 3164 TAG whose name is [p, q): "name:" before SP or the end, or "name[pid]" with an
- * optional ':' (then anything may follow: "root[8539]:syslog message"). Sets app and procid
- * and returns the position after the tag and its spaces, or NULL when p is not a tag. */
+/* A 3164 TAG whose name is [p, q): "name:" before SP, the end or a CEF:/LEEF: token
+ * ("app:CEF:0|..."), or "name[pid]" with an optional ':' (then anything may follow:
+ * "root[8539]:syslog message"). Sets app and procid and returns the position after the tag
+ * and its spaces, or NULL when p is not a tag. */
 static const char *tag_3164(const char *p, const char *q, const char *end, struct syslog_msg *out)
 {
     if (q == p || q == end || q - p > TAG_MAX)
@@ -583,7 +636,7 @@ static const char *tag_3164(const char *p, const char *q, const char *end, struc
         out->procid = pid;
         return skip_sp(c, end);
     }
-    if (*q != ':' || (q + 1 < end && q[1] != ' '))
+    if (*q != ':' || (q + 1 < end && q[1] != ' ' && !is_payload(q + 1, end)))
         return NULL;
     out->app = str_make(p, (size_t)(q - p));
     return skip_sp(q + 1, end);
@@ -609,10 +662,9 @@ static const char *content_sd(const char *p, const char *end, struct syslog_msg 
                               struct scratch *s)
 {
     size_t used = s ? s->used : 0;
-    const char *err = NULL;
-    bool dropped = false;
-    const char *q = parse_sd(p, end, out, s, &err, &dropped);
-    bool ok = q != NULL && (q == end || *q == ' ') && !dropped;
+    struct sd_parser sp = {out, s, NULL, false};
+    const char *q = parse_sd(&sp, p, end);
+    bool ok = q != NULL && (q == end || *q == ' ') && !sp.dropped;
     for (size_t i = 0; ok && i < out->n_sd; i++)
         ok = out->sd[i].n_params > 0;
     if (ok)

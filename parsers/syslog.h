@@ -47,8 +47,13 @@ struct syslog_msg {
     struct syslog_sd_param sd_params[SYSLOG_MAX_SD_PARAMS];
     struct str msg;    /* the MSG part; absent when the message has none */
     unsigned flags;    /* SYSLOG_F_* */
-    const char *error; /* static "rfc5424: <what>" when a header was claimed
-                          and broken; NULL otherwise */
+    const char *error; /* static string, or NULL: "rfc5424: <what>" when a
+                          header was claimed and broken (format none);
+                          "syslog: invalid PRI" (format none, pri -1);
+                          "rfc5424: too many SD elements or params, extra
+                          dropped" or "syslog: scratch buffer full, SD value
+                          left escaped" on input that otherwise parsed (format
+                          kept, rfc5424 or rfc3164) */
 };
 
 static inline int syslog_facility(const struct syslog_msg *m)
@@ -64,7 +69,10 @@ static inline int syslog_severity(const struct syslog_msg *m)
 /* Parses buf[0..len) (one frame, trailer removed). Always fills *out: on a
  * broken header it records out->error and falls back to the most useful
  * reading (another format, or none) so that msg is never lost.
- * Returns 0, or ERR_INVALID when out->error is set. */
+ * Returns 0, or ERR_INVALID when out->error is set. Slices in *out point into
+ * buf or scratch: valid while buf is kept and until the next scratch_reset.
+ * scratch may be NULL: SD values with an escape then keep their raw text and
+ * out->error reports it. */
 int syslog_parse(const char *buf, size_t len, struct syslog_msg *out, struct scratch *scratch);
 
 const char *syslog_format_name(enum syslog_format f);

@@ -38,8 +38,8 @@ def load(tsv):
                 sys.exit("%s:%d: duplicate %s %r (first on line %d)"
                          % (tsv, r[2], what, r[col].decode(), seen[r[col]]))
             seen[r[col]] = r[2]
-    if len(rows) > 255:
-        sys.exit("%s: more than 255 keys; widen cef_keys_by_full's element type" % tsv)
+    if len(rows) > 65536:
+        sys.exit("%s: more than 65536 keys; widen cef_keys_by_full's uint16_t" % tsv)
     return rows
 
 
@@ -58,7 +58,7 @@ def render(rows):
                                                    full.decode(), len(full)))
     out += ["};", "",
             "const size_t cef_keys_count = sizeof(cef_keys) / sizeof(cef_keys[0]);", "",
-            "const unsigned char cef_keys_by_full[] = {"]
+            "const uint16_t cef_keys_by_full[] = {"]
     line = "   "
     for r in by_full:
         item = " %d," % index[r[0]]

@@ -119,8 +119,11 @@ static const struct row rows[] = {
     /* Documented limit of auto-detection: digits and a space are a count. */
     {"digits and space are a count", AUTO, 64, R, IN("5 abcdefg\n"), {"o:abcde", "-:fg"}},
     {"digits then lf", AUTO, 64, R, IN("12\n<1>a\n"), {"-:12", "-:<1>a"}},
+    /* At EOF a count cut short is a line in AUTO mode (nothing in OCTET mode,
+     * "oc/1st ko//missing WS found EOF"); a bare count is nothing in both. */
     {"digits at eof", AUTO, 64, R, IN("123"), {"$-:123"}},
     {"count at eof", AUTO, 64, R, IN("12 "), {NULL}},
+    {"count at eof (octet)", OCTET, 64, R, IN("12 "), {NULL}},
     {"partial octet frame at eof", AUTO, 64, R, IN("5 abc"), {"$ot:abc"}},
     {"mixed octet and trailers", AUTO, 64, R,
      IN("5 hello<1>a\n3 abc<2>b\r\n\n7 a\nb\0c d<3>c"),
@@ -331,6 +334,31 @@ static void test_zero_limit(void)
     CHECK_INT(f.flags, FRAME_TRUNCATED);
 }
 
+/* The most the framer makes a caller hold before it decides (framing.h,
+ * README): max_frame + 2 bytes of a trailer frame (max_frame bytes, a CR,
+ * then the LF), max_frame + 10 of an octet frame (9 digits, SP, payload). */
+static void test_hold_bound(void)
+{
+    struct framer f;
+    struct str frame;
+    size_t used;
+
+    framer_init(&f, FRAMING_LF, 8, OVERSIZE_REJECT);
+    CHECK_INT(framer_next(&f, "aaaaaaaa\r", 9, &frame, &used), ERR_AGAIN);
+    CHECK_INT(used, 0);
+    CHECK_INT(framer_next(&f, "aaaaaaaa\r\n", 10, &frame, &used), 0);
+    CHECK_STR("hold: exactly max_frame", frame, "aaaaaaaa");
+    framer_init(&f, FRAMING_LF, 8, OVERSIZE_REJECT);
+    CHECK_INT(framer_next(&f, "aaaaaaaaa", 9, &frame, &used), ERR_AGAIN);
+    CHECK_INT(framer_next(&f, "aaaaaaaaaa", 10, &frame, &used), ERR_TOOBIG);
+
+    framer_init(&f, FRAMING_AUTO, 8, OVERSIZE_TRUNCATE);
+    CHECK_INT(framer_next(&f, "999999999 aaaaaaa", 17, &frame, &used), ERR_AGAIN);
+    CHECK_INT(framer_next(&f, "999999999 aaaaaaaa", 18, &frame, &used), 0);
+    CHECK_STR("hold: octet", frame, "aaaaaaaa");
+    CHECK_INT(f.flags, FRAME_OCTET | FRAME_TRUNCATED);
+}
+
 static void test_trim_trailer(void)
 {
     static const struct {
@@ -353,6 +381,7 @@ int main(void)
     test_rows(rows, sizeof(rows) / sizeof(rows[0]));
     test_skip_state();
     test_zero_limit();
+    test_hold_bound();
     test_trim_trailer();
     return unit_report("test_framing");
 }

@@ -255,6 +255,10 @@ static const struct {
     {"<13>Jan 18 11:07:53 192.168.1.1 LEEF:1.0|Microsoft|", 32},
     {"zscaler-nss: LEEF:1.0|Z|", 13},
     {"xLEEF:1.0| LEEF:2.0|", 11}, /* not after a space: skipped */
+    /* a version digit must follow: prose that says "LEEF:" is no payload */
+    {"app: config key LEEF: disabled", -1},
+    {"LEEF:x LEEF:2|", 7},
+    {"LEEF:", -1},
     {"LEEF", -1},
     {"CEF:0|Vendor|Product|1.0|100|Event Name|5|src=1.2.3.4", -1},
     {"", -1},
@@ -303,10 +307,13 @@ static void test_limit(void)
     CHECK_STR("limit", msg.ext[LEEF_MAX_EXT - 1].value, "v127");
 }
 
-/* Pathological input must take linear time (see test_cef.c). */
+/* Pathological input must take linear time (see test_cef.c). No unit makes
+ * key=value pairs, so LEEF_MAX_EXT never stops the parse early: all of the
+ * 1 MB is parsed. "|a.b|c\t" walks the LEEF 1.0 "|key=" lookahead at every
+ * pipe without ever splitting there. */
 static void test_linear(void)
 {
-    static const char *const units[] = {"|", "|a", "=", "\t", "|a|b=", "| ", "x"};
+    static const char *const units[] = {"|", "|a", "=", "\t", "|a.b|c\t", "| ", "x", "=\t"};
     static const char *const heads[] = {"LEEF:1.0|V|P|1|E|", "LEEF:2.0|V|P|1|E|"};
     for (size_t h = 0; h < 2; h++) {
         for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
@@ -319,6 +326,7 @@ static void test_linear(void)
             leef_parse(big, len, &msg);
             leef_find(big, len);
             double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+            CHECK(msg.n_ext < LEEF_MAX_EXT);
             if (secs > 5.0)
                 UNIT_FAIL("unit '%s': %.1f s for 1 MB", units[u], secs);
             else

@@ -1,5 +1,10 @@
 /* message_parse end to end: real lines of every shipped source (the same
- * lines as ../shared/samples) through syslog header + payload detection. */
+ * lines as ../shared/samples) through syslog header + payload detection.
+ * Each line is parsed from a heap copy of exactly its length, with a scratch
+ * buffer of exactly that size (the contract's minimum), so a sanitizer build
+ * catches any read or write past either. */
+#include <stdlib.h>
+
 #include "message.h"
 #include "unit.h"
 
@@ -72,18 +77,57 @@ static const struct message_case cases[] = {
     {"broken cef header is flagged, not lost",
      "<13>Oct  2 09:40:00 host CEF:0|only|three", SYSLOG_RFC3164, "host", PAYLOAD_CEF, "only",
      NULL, NULL, 1},
+    /* "name:" and "name[pid]:" right before the payload are both TAGs */
+    {"cef right after a name: tag", "<13>Oct  2 09:40:00 host app:CEF:0|V|P|1|1|N|5|a=b",
+     SYSLOG_RFC3164, "host", PAYLOAD_CEF, "V", "a", "b", 0},
+    {"cef right after a name[pid]: tag",
+     "<13>Oct  2 09:40:00 host app[12]:CEF:0|V|P|1|1|N|5|a=b", SYSLOG_RFC3164, "host",
+     PAYLOAD_CEF, "V", "a", "b", 0},
+    /* a payload marker needs its version digit: prose stays text, no error */
+    {"LEEF: in prose", "<13>Oct  2 09:40:00 host app: config key LEEF: disabled",
+     SYSLOG_RFC3164, "host", PAYLOAD_TEXT, NULL, NULL, NULL, 0},
+    {"CEF: in prose", "<13>Oct  2 09:40:00 host app: set CEF: off", SYSLOG_RFC3164, "host",
+     PAYLOAD_TEXT, NULL, NULL, NULL, 0},
+    /* the first marker in MSG wins, whichever it is */
+    {"leef before a later cef", "<13>Oct  2 09:40:00 host app: x LEEF:1.0|V|P|1|E|k=v CEF:0|W",
+     SYSLOG_RFC3164, "host", PAYLOAD_LEEF, "V", "k", "v CEF:0|W", 0},
+    {"cef before a later leef",
+     "<13>Oct  2 09:40:00 host app: x CEF:0|V|P|1|1|N|5|k=v LEEF:1.0|W", SYSLOG_RFC3164,
+     "host", PAYLOAD_CEF, "V", "k", "v LEEF:1.0|W", 0},
 };
+
+/* Every slice must lie in the input or in the used part of the scratch buffer. */
+static int inside(struct str s, const char *in, size_t len, const struct scratch *sc)
+{
+    if (s.p == NULL)
+        return 1;
+    return (s.p >= in && s.p + s.len <= in + len) ||
+           (s.p >= sc->buf && s.p + s.len <= sc->buf + sc->used);
+}
+
+/* Parses a heap copy of line of exactly its length, with a scratch buffer of
+ * exactly that size. The caller frees *copy and sc->buf. */
+static int parse_copy(const char *line, struct message *m, struct scratch *sc, char **copy)
+{
+    size_t len = strlen(line);
+    char *in = malloc(len ? len : 1);
+
+    memcpy(in, line, len);
+    scratch_init(sc, malloc(len ? len : 1), len);
+    *copy = in;
+    return message_parse(in, len, m, sc);
+}
 
 static void test_cases(void)
 {
     static struct message m;
-    static char scratch_buf[65536];
-    struct scratch s;
 
-    scratch_init(&s, scratch_buf, sizeof(scratch_buf));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct message_case *c = &cases[i];
-        int rc = message_parse(c->line, strlen(c->line), &m, &s);
+        struct scratch s;
+        char *in;
+        size_t len = strlen(c->line);
+        int rc = parse_copy(c->line, &m, &s, &in);
         CHECK_INT(m.syslog.format, c->format);
         CHECK_STR(c->name, m.syslog.hostname, c->hostname);
         CHECK_INT(m.payload, c->payload);
@@ -98,32 +142,78 @@ static void test_cases(void)
             CHECK_STR(c->name, m.u.leef.vendor, c->vendor);
             CHECK_STR(c->name, leef_get(&m.u.leef, str_make(c->key, strlen(c->key))), c->value);
         }
-        CHECK(m.raw.p == c->line && m.raw.len == strlen(c->line));
+        CHECK(m.raw.p == in && m.raw.len == len);
+        CHECK(inside(m.syslog.msg, in, len, &s));
+        free(s.buf);
+        free(in);
     }
 }
 
+/* Escapes in both the SD and the CEF payload, with a scratch buffer exactly
+ * as large as the frame: both unescape into it and it never runs out. */
+static void test_scratch_exact(void)
+{
+    static struct message m;
+    const char *line = "<13>1 2026-10-02T09:40:01Z h app - - [x@1 k=\"a\\\"b\\\\c\"] "
+                       "CEF:0|V\\\\|P\\|x|1|1|N|5|a=x\\=y\\\\z b=\\n";
+    struct scratch s;
+    char *in;
+    size_t len = strlen(line);
+
+    CHECK_INT(parse_copy(line, &m, &s, &in), 0);
+    CHECK(m.error == NULL);
+    CHECK_INT(m.syslog.format, SYSLOG_RFC5424);
+    CHECK_INT(m.syslog.n_sd_params, 1);
+    CHECK_STR("scratch", m.syslog.sd_params[0].value, "a\"b\\c");
+    CHECK_INT(m.payload, PAYLOAD_CEF);
+    CHECK_STR("scratch", m.u.cef.vendor, "V\\");
+    CHECK_STR("scratch", m.u.cef.product, "P|x");
+    CHECK_STR("scratch", cef_get(&m.u.cef, STR_LIT("a")), "x=y\\z");
+    CHECK_STR("scratch", cef_get(&m.u.cef, STR_LIT("b")), "\n");
+    const struct str slices[] = {m.syslog.sd_params[0].value, m.u.cef.vendor, m.u.cef.product,
+                                 m.u.cef.ext[0].value, m.u.cef.ext[1].value};
+    for (size_t i = 0; i < sizeof(slices) / sizeof(slices[0]); i++)
+        CHECK(inside(slices[i], in, len, &s) && slices[i].p >= s.buf &&
+              slices[i].p < s.buf + s.cap);
+    CHECK(s.used <= s.cap);
+    free(s.buf);
+    free(in);
+}
+
 /* The parser reuses the caller's message: nothing of the previous message may
- * leak into the next one. */
+ * leak into the next one (CEF, then LEEF, then text). */
 static void test_reuse(void)
 {
     static struct message m;
-    static char scratch_buf[4096];
     struct scratch s;
-    const char *cef = "CEF:0|V|P|1|1|N|5|a=b";
-    const char *text = "just text";
+    char *in;
 
-    scratch_init(&s, scratch_buf, sizeof(scratch_buf));
-    message_parse(cef, strlen(cef), &m, &s);
+    parse_copy("CEF:0|V|P|1|1|N|5|a=b", &m, &s, &in);
     CHECK_INT(m.payload, PAYLOAD_CEF);
-    message_parse(text, strlen(text), &m, &s);
+    free(s.buf);
+    free(in);
+    parse_copy("<13>Oct  2 09:40:00 h LEEF:2.0|W|Q|1|E|^|c=d", &m, &s, &in);
+    CHECK_INT(m.payload, PAYLOAD_LEEF);
+    CHECK(m.error == NULL);
+    CHECK_STR("reuse", m.u.leef.vendor, "W");
+    CHECK_STR("reuse", leef_get(&m.u.leef, STR_LIT("c")), "d");
+    CHECK(str_is_absent(leef_get(&m.u.leef, STR_LIT("a"))));
+    free(s.buf);
+    free(in);
+    parse_copy("just text", &m, &s, &in);
     CHECK_INT(m.payload, PAYLOAD_TEXT);
     CHECK(m.error == NULL);
+    CHECK_INT(m.syslog.format, SYSLOG_NONE);
+    CHECK(str_is_absent(m.syslog.hostname));
     CHECK_STR("reuse", m.syslog.msg, "just text");
+    free(s.buf);
+    free(in);
 }
 
 int main(void)
 {
     test_cases();
+    test_scratch_exact();
     test_reuse();
     return unit_report("test_message");
 }

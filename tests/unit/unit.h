@@ -9,6 +9,14 @@
 
 #include "str.h"
 
+/* Exact byte comparison with a NUL-terminated string (strlen per call: tests
+ * only, never the hot path). */
+static inline int str_eq_cstr(struct str s, const char *c)
+{
+    size_t n = strlen(c);
+    return s.p != NULL && s.len == n && memcmp(s.p, c, n) == 0;
+}
+
 static int unit_passed;
 static int unit_failed;
 
