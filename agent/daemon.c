@@ -8,13 +8,12 @@
  *   queue is closed -> the tap writer drains it, flushes and exits -> the
  *   main loop ends -> threads are joined and everything is freed.
  *
- * A second SIGTERM during that exits at once. */
+ * A second SIGTERM during that exits at once. SIGHUP only logs, for now. */
 #include "daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +27,25 @@
 #include "log.h"
 #include "pipeline.h"
 #include "queue.h"
+#include "sockaddr.h"
 #include "stats.h"
 #include "status.h"
 #include "tap.h"
 #include "tls.h"
 #include "worker.h"
 
-/* The tap ring: virtual memory, touched only as far as lines fill it. */
-#define DAEMON_TAP_RING_MIN (64u << 20)
+/* The tap ring: room for a few of the longest lines, at least 8 MiB, at
+ * most 256 MiB. It is allocated once, and under a sustained load the
+ * writer's offset walks the whole ring, so all of it becomes resident: the
+ * cap bounds memory. A line that cannot fit is dropped from the tap (logged). */
+#define DAEMON_TAP_RING_LINES 4
+#define DAEMON_TAP_RING_MIN   ((size_t)8 << 20)
+#define DAEMON_TAP_RING_MAX   ((size_t)256 << 20)
 
 struct daemon {
     const struct config *cfg;
     struct event_base *base;
-    struct event *ev_term, *ev_int;
+    struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_progress; /* a worker or the tap writer has ended */
     struct endpoint *ep;
     struct worker_env env;
@@ -49,6 +54,8 @@ struct daemon {
     struct queue *tapq;
     struct tap *tap;
     struct status *status;
+    struct status_feed feed;
+    int inputs_paused;  /* atomic */
     int workers_exited; /* atomic */
     int tap_exited;     /* atomic */
     int stopping;
@@ -59,19 +66,13 @@ static const char *daemon_proto_name(enum listen_proto p)
     return p == LISTEN_UDP ? "udp" : p == LISTEN_TCP ? "tcp" : "tls";
 }
 
-static unsigned daemon_port(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-    return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-}
-
 /* Writes "PORT\n" to a temporary file renamed over path, so a reader never
  * sees it half-written. */
 static int daemon_write_port_file(const char *path, const struct sockaddr *sa)
 {
     char tmp[PATH_MAX], text[16];
-    int len = snprintf(text, sizeof(text), "%u\n", daemon_port(sa));
+    int len = snprintf(text, sizeof(text), "%u\n", sockaddr_port(sa));
+    ssize_t n;
     int fd, err;
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
@@ -84,9 +85,11 @@ static int daemon_write_port_file(const char *path, const struct sockaddr *sa)
         log_error("port file %s: %s", tmp, strerror(err));
         return ERR_IO;
     }
-    if (write(fd, text, (size_t)len) != len) {
-        err = errno;
-        log_error("port file %s: write: %s", tmp, strerror(err));
+    n = write(fd, text, (size_t)len);
+    err = errno;
+    if (n != len) {
+        /* A short write leaves errno as it was: it says nothing then. */
+        log_error("port file %s: write: %s", tmp, n == -1 ? strerror(err) : "short write");
         close(fd);
         unlink(tmp);
         return ERR_IO;
@@ -150,18 +153,27 @@ static void daemon_on_signal(evutil_socket_t sig, short what, void *arg)
         worker_stop(d->workers[i]);
 }
 
+/* The mapping engine will build new mappings aside here and swap them in
+ * only on success (nginx ngx_init_cycle); until then SIGHUP must not kill
+ * the agent, as its default action would. */
+static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    log_info("SIGHUP: reload is not implemented yet; configuration unchanged");
+}
+
 static void daemon_log_start(struct daemon *d, const char *tap_path)
 {
-    char line[1024], addr[PIPELINE_ADDR_MAX];
+    char line[1024], addr[SOCKADDR_TEXT_MAX];
     size_t n = 0;
 
-    for (size_t i = 0; i < d->cfg->n_listen && n < sizeof(line); i++) {
-        pipeline_addr_format((const struct sockaddr *)&d->ep[i].bound, addr, sizeof(addr));
+    for (size_t i = 0; i < d->cfg->n_listen && n < sizeof(line); i++)
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %s", i ? ", " : "",
-                              daemon_proto_name(d->ep[i].lc->proto), addr);
-    }
+                              daemon_proto_name(d->ep[i].lc->proto), d->ep[i].name);
     if (d->status != NULL && n < sizeof(line)) {
-        pipeline_addr_format(status_addr(d->status), addr, sizeof(addr));
+        sockaddr_format(status_addr(d->status), addr, sizeof(addr));
         n += (size_t)snprintf(line + n, sizeof(line) - n, "; status http://%s/metrics", addr);
     }
     if (tap_path != NULL && n < sizeof(line))
@@ -169,7 +181,18 @@ static void daemon_log_start(struct daemon *d, const char *tap_path)
     log_info("running with %d worker%s: %s", d->n_workers, d->n_workers == 1 ? "" : "s", line);
 }
 
-static void daemon_log_summary(void)
+/* Every worker's UDP sockets: the feed of the udp_kernel_drops metric. */
+static uint64_t daemon_udp_drops(void *arg)
+{
+    struct daemon *d = arg;
+    uint64_t sum = 0;
+
+    for (int i = 0; i < d->n_workers; i++)
+        sum += worker_udp_drops(d->workers[i]);
+    return sum;
+}
+
+static void daemon_log_summary(struct daemon *d)
 {
     uint64_t sum[STAT_COUNT];
     char line[2048];
@@ -179,16 +202,21 @@ static void daemon_log_summary(void)
     for (int i = 0; i < STAT_COUNT && n < sizeof(line); i++)
         n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu",
                               stats_name((enum stats_counter)i), (unsigned long long)sum[i]);
+    if (n < sizeof(line))
+        snprintf(line + n, sizeof(line) - n, " udp_kernel_drops=%llu",
+                 (unsigned long long)daemon_udp_drops(d));
     log_info("stopped:%s", line);
 }
 
 static int daemon_tap_new(struct daemon *d, const char *tap_path)
 {
-    size_t ring = 2 * pipeline_tap_line_max(d->cfg);
+    size_t ring = DAEMON_TAP_RING_LINES * pipeline_tap_line_max(d->cfg);
     int rc;
 
     if (ring < DAEMON_TAP_RING_MIN)
         ring = DAEMON_TAP_RING_MIN;
+    if (ring > DAEMON_TAP_RING_MAX)
+        ring = DAEMON_TAP_RING_MAX;
     rc = queue_new(d->cfg->limits.queue_messages, ring, &d->tapq);
     if (rc != 0) {
         log_error("--tap: cannot create a queue of %zu messages, %zu bytes: %s",
@@ -211,6 +239,7 @@ static int daemon_start(struct daemon *d, const char *tap_path)
         return ERR_NOMEM;
     for (size_t i = 0; i < cfg->n_listen; i++) {
         d->ep[i].lc = &cfg->listen[i];
+        snprintf(d->ep[i].name, sizeof(d->ep[i].name), "%s", cfg->listen[i].address);
         if (cfg->listen[i].proto == LISTEN_TLS) {
             rc = tls_server_ctx_new(&cfg->listen[i], &d->ep[i].tls);
             if (rc != 0)
@@ -224,12 +253,15 @@ static int daemon_start(struct daemon *d, const char *tap_path)
     }
     d->ev_term = evsignal_new(d->base, SIGTERM, daemon_on_signal, d);
     d->ev_int = evsignal_new(d->base, SIGINT, daemon_on_signal, d);
+    d->ev_hup = evsignal_new(d->base, SIGHUP, daemon_on_hup, d);
     d->ev_progress = event_new(d->base, -1, 0, daemon_on_progress, d);
-    if (d->ev_term == NULL || d->ev_int == NULL || d->ev_progress == NULL ||
-        evsignal_add(d->ev_term, NULL) == -1 || evsignal_add(d->ev_int, NULL) == -1)
+    if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->ev_progress == NULL ||
+        evsignal_add(d->ev_term, NULL) == -1 || evsignal_add(d->ev_int, NULL) == -1 ||
+        evsignal_add(d->ev_hup, NULL) == -1)
         return ERR_NOMEM;
 
-    d->env = (struct worker_env){cfg, d->ep, cfg->n_listen, d->tapq, daemon_worker_exited, d};
+    d->env = (struct worker_env){
+        cfg, d->ep, cfg->n_listen, d->tapq, &d->inputs_paused, daemon_worker_exited, d};
     for (int i = 0; i < cfg->workers; i++) {
         rc = worker_new(&d->env, i, &d->workers[i]);
         if (rc != 0)
@@ -237,7 +269,9 @@ static int daemon_start(struct daemon *d, const char *tap_path)
         d->n_workers++;
     }
     if (cfg->status.address != NULL) {
-        rc = status_new(d->base, &cfg->status, d->ep, cfg->n_listen, &d->status);
+        d->feed = (struct status_feed){
+            d->ep, cfg->n_listen, d->tapq, &d->inputs_paused, daemon_udp_drops, d};
+        rc = status_new(d->base, &cfg->status, &d->feed, &d->status);
         if (rc != 0)
             return rc;
     }
@@ -269,7 +303,10 @@ static int daemon_start(struct daemon *d, const char *tap_path)
     return 0;
 }
 
-/* Stops what started (a failed start-up), joins every thread, frees. */
+/* Stops what started (a failed start-up), joins every thread, frees. The
+ * tap writer runs until the workers have ended (it may have to wake a
+ * paused one) and ends before they are freed (it wakes them through their
+ * events). */
 static void daemon_free(struct daemon *d)
 {
     if (!d->stopping) {
@@ -277,16 +314,20 @@ static void daemon_free(struct daemon *d)
             worker_stop(d->workers[i]);
     }
     for (int i = 0; i < d->n_workers; i++)
-        worker_free(d->workers[i]);
+        worker_join(d->workers[i]);
     if (d->tapq != NULL)
         queue_close(d->tapq);
     tap_free(d->tap);
-    queue_free(d->tapq);
     status_free(d->status);
+    for (int i = 0; i < d->n_workers; i++)
+        worker_free(d->workers[i]);
+    queue_free(d->tapq);
     if (d->ev_term != NULL)
         event_free(d->ev_term);
     if (d->ev_int != NULL)
         event_free(d->ev_int);
+    if (d->ev_hup != NULL)
+        event_free(d->ev_hup);
     if (d->ev_progress != NULL)
         event_free(d->ev_progress);
     if (d->base != NULL)
@@ -317,7 +358,7 @@ int daemon_run(const struct config *cfg, const char *tap_path)
     rc = daemon_start(&d, tap_path);
     if (rc == 0) {
         event_base_dispatch(d.base);
-        daemon_log_summary();
+        daemon_log_summary(&d);
     }
     daemon_free(&d);
     return rc;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -25,6 +26,20 @@
 /* Largest TLS record plaintext (SSL3_RT_MAX_PLAIN_LENGTH). */
 #define LISTENER_TLS_RECORD 16384
 
+/* At stop, how long a connection may stay silent while it reads what the
+ * kernel held: long enough for a TLS record already in flight on a healthy
+ * link, short enough not to delay the exit. */
+#define LISTENER_DRAIN_MS 200
+
+/* How a connection ended: what it left unterminated is a last frame at a
+ * clean EOF (a sender may close without a final LF), a truncated one after
+ * a stop, an error or the idle timeout. */
+enum conn_end {
+    CONN_OPEN,
+    CONN_EOF,
+    CONN_ABORT,
+};
+
 struct listener {
     struct worker *w;
     struct endpoint *ep;
@@ -41,10 +56,13 @@ struct conn {
     struct event handshake; /* TLS: armed from accept to BEV_EVENT_CONNECTED */
     struct pipeline_source src;
     struct sockaddr_storage peer;
-    char name[PIPELINE_ADDR_MAX];
-    int connected; /* TCP: always; TLS: handshake done */
-    int reading;   /* EV_READ enabled */
-    int ending;    /* EOF, error, idle or stop: frame what is left, then close */
+    char name[SOCKADDR_TEXT_MAX];
+    size_t held;       /* input bytes after the last framing: more were read since */
+    size_t drain_left; /* stopping: bytes still to read of what the kernel held */
+    enum conn_end end; /* not CONN_OPEN: frame what is left, then close */
+    int connected;     /* TCP: always; TLS: handshake done */
+    int reading;       /* EV_READ enabled */
+    int stopping;      /* worker_stop: read what the kernel holds, then end */
 };
 
 static struct log_ratelimit listener_rl_refused = LOG_RATELIMIT_INIT(10, 5);
@@ -52,6 +70,7 @@ static struct log_ratelimit listener_rl_accept = LOG_RATELIMIT_INIT(10, 5);
 static struct log_ratelimit listener_rl_tls = LOG_RATELIMIT_INIT(10, 10);
 static struct log_ratelimit listener_rl_frame = LOG_RATELIMIT_INIT(10, 10);
 static struct log_ratelimit listener_rl_conn = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit listener_rl_cut = LOG_RATELIMIT_INIT(10, 10);
 
 static int conn_run(struct conn *c);
 
@@ -110,7 +129,8 @@ static int conn_frame(struct conn *c, struct evbuffer *in)
          * frame trickling in costs a rescan per read, bounded by that. */
         p = (const char *)evbuffer_pullup(in, (ev_ssize_t)take);
         rc = framer_next(&c->framer, p, take, &frame, &used);
-        if (rc == 0 && pipeline_handle(worker_pipeline(c->w), frame, &c->src) == ERR_BUSY) {
+        if (rc == 0 &&
+            pipeline_handle(worker_pipeline(c->w), frame, c->framer.flags, &c->src) == ERR_BUSY) {
             c->framer = saved;
             return ERR_BUSY;
         }
@@ -121,21 +141,39 @@ static int conn_frame(struct conn *c, struct evbuffer *in)
     }
 }
 
-/* At the end of the stream: the bytes left, as a last unterminated frame. */
+/* At the end of the stream: the bytes left, as a last unterminated frame,
+ * flagged and counted as truncated when the connection did not end with a
+ * clean EOF or ended inside an octet-counted frame. */
 static int conn_frame_last(struct conn *c, struct evbuffer *in)
 {
     size_t n = evbuffer_get_length(in);
     size_t take = n < conn_hold(c) ? n : conn_hold(c);
     struct framer saved = c->framer;
     struct str frame;
+    unsigned flags;
+    int cut;
 
     if (n == 0)
         return 0;
     if (framer_finish(&c->framer, (const char *)evbuffer_pullup(in, (ev_ssize_t)take), take,
-                      &frame) == 0 &&
-        pipeline_handle(worker_pipeline(c->w), frame, &c->src) == ERR_BUSY) {
-        c->framer = saved;
-        return ERR_BUSY;
+                      &frame) == 0) {
+        /* framer_finish flags an octet-counted frame as truncated (its count
+         * was not met); a truncated line is one over max_message_bytes. */
+        flags = c->framer.flags;
+        cut = c->end == CONN_ABORT || (flags & FRAME_OCTET);
+        if (pipeline_handle(worker_pipeline(c->w), frame, flags | (cut ? FRAME_TRUNCATED : 0),
+                            &c->src) == ERR_BUSY) {
+            c->framer = saved;
+            return ERR_BUSY;
+        }
+        if ((flags & FRAME_TRUNCATED) && !(flags & FRAME_OCTET))
+            conn_count_framing(c, 0);
+        if (cut) {
+            stats_add(worker_stats(c->w), STAT_frames_truncated, 1);
+            log_limited(&listener_rl_cut, LOG_LVL_WARNING,
+                        "%s %s: the connection ended inside a frame: delivered as truncated",
+                        c->src.transport, c->name);
+        }
     }
     evbuffer_drain(in, n);
     return 0;
@@ -152,22 +190,55 @@ static void conn_read_enable(struct conn *c, int on)
     c->reading = on;
 }
 
+/* Counts the bytes read since the last call (the input grew by them). */
+static void conn_count_read(struct conn *c)
+{
+    size_t now = evbuffer_get_length(bufferevent_get_input(c->bev));
+    size_t added = now > c->held ? now - c->held : 0;
+
+    stats_add(worker_stats(c->w), STAT_bytes_received, added);
+    c->drain_left = c->drain_left > added ? c->drain_left - added : 0;
+    c->held = now;
+}
+
+/* Stopping: whether to read on, because the kernel still holds bytes that
+ * were there at the stop. */
+static int conn_drain_more(struct conn *c)
+{
+    int queued = 0;
+
+    return c->drain_left > 0 && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 &&
+           queued > 0;
+}
+
+static void conn_set_end(struct conn *c, enum conn_end end)
+{
+    if (c->end == CONN_OPEN)
+        c->end = end;
+    conn_read_enable(c, 0);
+}
+
 /* Frames what is buffered, then: pauses on ERR_BUSY (the bytes stay), closes
  * when the stream has ended or broke its buffer cap, else reads on. Returns
  * ERR_BUSY or 0 (c may be gone). */
 static int conn_run(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    int rc = conn_frame(c, in);
+    int rc;
 
-    if (rc == 0 && c->ending)
+    conn_count_read(c);
+    rc = conn_frame(c, in);
+    if (rc == 0 && c->end == CONN_OPEN && c->stopping && !conn_drain_more(c))
+        conn_set_end(c, CONN_ABORT);
+    if (rc == 0 && c->end != CONN_OPEN)
         rc = conn_frame_last(c, in);
+    c->held = evbuffer_get_length(in);
     if (rc == ERR_BUSY) {
         conn_read_enable(c, 0);
         worker_pause(c->w, &c->in);
         return ERR_BUSY;
     }
-    if (c->ending) {
+    if (c->end != CONN_OPEN) {
         conn_close(c);
         return 0;
     }
@@ -180,25 +251,41 @@ static int conn_resume(struct input *in)
     return conn_run((struct conn *)in);
 }
 
+/* What the kernel acknowledged before the stop is read first (at most what
+ * it held then, and while bytes keep coming within LISTENER_DRAIN_MS), so a
+ * sender's last lines are not lost; then the connection ends, what is left
+ * unterminated going on as a truncated frame. */
 static void conn_stop(struct input *in)
 {
     struct conn *c = (struct conn *)in;
+    struct timeval drain = {0, LISTENER_DRAIN_MS * 1000};
+    int queued = 0;
 
     if (!c->connected) { /* mid-handshake: nothing was received yet */
         conn_close(c);
         return;
     }
-    c->ending = 1;
+    c->stopping = 1;
+    /* What was read before now is not part of what the kernel holds. */
+    conn_count_read(c);
+    if (c->end == CONN_OPEN && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 &&
+        queued > 0) {
+        c->drain_left = (size_t)queued;
+        /* From now, not from when this loop iteration began: a long one
+         * would otherwise eat the drain time before the first read. */
+        event_base_update_cache_time(worker_base(c->w));
+        bufferevent_set_timeouts(c->bev, &drain, NULL);
+    }
     if (c->in.paused)
-        return; /* conn_resume finishes it */
-    conn_read_enable(c, 0);
+        return; /* conn_resume goes on */
     conn_run(c);
 }
 
-/* Our own cap on what a connection holds (redis client_max_querybuf_len):
- * the read watermark stops reading at max_connection_buffer, but a TLS
- * bufferevent goes on to drain the record OpenSSL has decrypted, up to one
- * record past it. Past that, the input is not bounded as it must be. */
+/* Our own cap on what a connection holds (redis client_max_querybuf_len).
+ * TCP: the read watermark stops reading at max_connection_buffer. TLS has
+ * none (see conn_new): each read takes what the socket offers plus the rest
+ * of the record OpenSSL decrypted, so up to one record past the cap. Past
+ * that, the input is not bounded as it must be. */
 static void conn_on_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
@@ -208,6 +295,7 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
     if (c->ep->tls != NULL)
         cap += LISTENER_TLS_RECORD;
     if (held > cap) {
+        conn_count_read(c);
         stats_add(worker_stats(c->w), STAT_connections_closed_buffer, 1);
         log_limited(&listener_rl_conn, LOG_LVL_WARNING,
                     "%s %s: %zu bytes buffered, over max_connection_buffer: closing",
@@ -218,22 +306,20 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
     conn_run(c);
 }
 
-/* Why the connection failed, into buf: for TLS, OpenSSL's reason when it
- * queued one, else the socket error err, else fallback. libevent hands its
- * saved errors back newest first, after the SSL_get_error() code (no
- * library): the earliest real one says what went wrong. */
-static const char *conn_error_reason(struct conn *c, int err, const char *fallback, char *buf,
-                                     size_t len)
+/* OpenSSL's reason for a TLS connection's failure, into buf, or NULL when
+ * it queued none (a socket error or EOF). libevent saved the errors when
+ * they happened (this callback is deferred: errno is stale by now) and hands
+ * them back newest first, with the SSL_get_error() code (no library) among
+ * them: the earliest real one says what went wrong. */
+static const char *conn_tls_reason(struct conn *c, char *buf, size_t len)
 {
     unsigned long e, found = 0;
 
-    while (c->ep->tls != NULL && (e = bufferevent_get_openssl_error(c->bev)) != 0) {
+    while ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
         if (ERR_GET_LIB(e) != 0)
             found = e;
     }
-    if (found != 0)
-        return tls_error_reason(found, buf, len);
-    return err != 0 ? strerror(err) : fallback;
+    return found != 0 ? tls_error_reason(found, buf, len) : NULL;
 }
 
 static void conn_handshake_failed(struct conn *c, const char *reason)
@@ -243,40 +329,71 @@ static void conn_handshake_failed(struct conn *c, const char *reason)
     conn_close(c);
 }
 
+/* The TLS connection ended before its handshake completed. */
+static void conn_handshake_ended(struct conn *c, short what)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    const char *reason;
+    char buf[256];
+
+    /* Connect and close without a byte: a port probe or a health check,
+     * not a client that failed to talk TLS. */
+    if ((what & BEV_EVENT_EOF) && BIO_number_read(SSL_get_rbio(ssl)) == 0) {
+        log_debug("tls %s: closed before the handshake began", c->name);
+        conn_close(c);
+        return;
+    }
+    reason = conn_tls_reason(c, buf, sizeof(buf));
+    if (reason == NULL && (what & BEV_EVENT_TIMEOUT))
+        reason = "idle timeout";
+    else if (reason == NULL)
+        reason = (what & BEV_EVENT_EOF) ? "the peer closed the connection"
+                                        : "connection reset or I/O error";
+    conn_handshake_failed(c, reason);
+}
+
 static void conn_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
-    int err = (what & BEV_EVENT_ERROR) ? EVUTIL_SOCKET_ERROR() : 0;
-    char reason[256];
+    const char *reason = NULL;
+    char buf[256];
+    int err = 0;
 
+    (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         event_del(&c->handshake);
         c->connected = 1;
         return;
     }
     if (!c->connected) {
-        conn_handshake_failed(c, conn_error_reason(c, err,
-                                                   what & BEV_EVENT_TIMEOUT
-                                                       ? "idle timeout"
-                                                       : "the peer closed the connection",
-                                                   reason, sizeof(reason)));
+        conn_handshake_ended(c, what);
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
-        stats_add(worker_stats(c->w), STAT_connections_closed_idle, 1);
-        log_debug("%s %s: idle for %d s: closing", c->src.transport, c->name,
-                  worker_config(c->w)->limits.idle_timeout_s);
+        if (!c->stopping) { /* else the drain at stop ran out of time */
+            stats_add(worker_stats(c->w), STAT_connections_closed_idle, 1);
+            log_debug("%s %s: idle for %d s: closing", c->src.transport, c->name,
+                      worker_config(c->w)->limits.idle_timeout_s);
+        }
     } else if (what & BEV_EVENT_ERROR) {
-        /* A peer reset is routine; anything else is worth a line. */
-        log_limited(&listener_rl_conn, err == ECONNRESET ? LOG_LVL_DEBUG : LOG_LVL_WARNING,
+        /* Plain TCP runs this straight from the failed read, so errno is
+         * its error; TLS runs it deferred, with OpenSSL's saved errors. */
+        if (c->ep->tls == NULL) {
+            err = EVUTIL_SOCKET_ERROR();
+            reason = strerror(err);
+        } else {
+            reason = conn_tls_reason(c, buf, sizeof(buf));
+        }
+        /* A peer reset is routine (TLS without an OpenSSL reason is a socket
+         * error, most likely that); anything else is worth a line. */
+        log_limited(&listener_rl_conn,
+                    reason == NULL || err == ECONNRESET ? LOG_LVL_DEBUG : LOG_LVL_WARNING,
                     "%s %s: %s", c->src.transport, c->name,
-                    conn_error_reason(c, err, "connection error", reason, sizeof(reason)));
+                    reason != NULL ? reason : "connection reset or I/O error");
     }
-    /* EOF, error or idle: frame what came, then close. The TLS bufferevent
-     * leaves reading on after a timeout, so turn it off here. */
-    bufferevent_disable(bev, EV_READ);
-    c->reading = 0;
-    c->ending = 1;
+    /* Frame what came, then close. The TLS bufferevent leaves reading on
+     * after a timeout: conn_set_end turns it off. */
+    conn_set_end(c, (what & BEV_EVENT_EOF) ? CONN_EOF : CONN_ABORT);
     conn_run(c);
 }
 
@@ -296,8 +413,10 @@ static struct bufferevent *listener_transport_new(struct listener *l, evutil_soc
     if (l->ep->tls == NULL)
         return bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     ssl = SSL_new(l->ep->tls);
-    if (ssl == NULL)
+    if (ssl == NULL) {
+        ERR_clear_error(); /* the caller logs; leave no stale error for the next */
         return NULL;
+    }
     /* Deferred callbacks: libevent 2.1's do_read() reports EOF before it
      * commits the bytes it decrypted in the same call, so a direct EOF
      * callback would close the connection without its last record. */
@@ -317,7 +436,7 @@ static void conn_new(struct listener *l, evutil_socket_t fd, const struct sockad
 
     if (c == NULL || (c->bev = listener_transport_new(l, fd)) == NULL) {
         log_limited(&listener_rl_accept, LOG_LVL_ERROR, "listen %s: out of memory at accept",
-                    lc->address);
+                    l->ep->name);
         free(c);
         close(fd);
         __atomic_fetch_sub(&l->ep->open, 1, __ATOMIC_RELAXED);
@@ -328,21 +447,24 @@ static void conn_new(struct listener *l, evutil_socket_t fd, const struct sockad
     c->w = l->w;
     c->ep = l->ep;
     memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
-    pipeline_addr_format(sa, c->name, sizeof(c->name));
+    sockaddr_format(sa, c->name, sizeof(c->name));
     c->src = (struct pipeline_source){(struct sockaddr *)&c->peer, c->name,
                                       l->ep->tls != NULL ? "tls" : "tcp"};
     framer_init(&c->framer, lc->framing, cfg->limits.max_message_bytes, cfg->limits.oversize);
     bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.max_connection_buffer);
-    if (cfg->limits.idle_timeout_s > 0)
+    if (cfg->limits.idle_timeout_s > 0) /* 0: never */
         bufferevent_set_timeouts(c->bev, &idle, NULL);
     if (l->ep->tls != NULL) {
+        /* No read watermark: libevent 2.1 stops reading mid-record at it, and
+         * the plaintext OpenSSL then holds raises no socket event, so it
+         * would sit there until the connection ends, and be lost with it.
+         * conn_on_read's own cap bounds the input instead. */
         /* Many senders close without close_notify; what came is still good. */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         event_assign(&c->handshake, worker_base(l->w), -1, 0, conn_on_handshake_timeout, c);
-        if (lc->handshake_timeout_s > 0)
-            event_add(&c->handshake, &hs);
+        event_add(&c->handshake, &hs);
     } else {
+        bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.max_connection_buffer);
         c->connected = 1;
     }
     conn_read_enable(c, 1);
@@ -356,23 +478,23 @@ static void listener_on_accept(struct evconnlistener *el, evutil_socket_t fd, st
     struct listener *l = arg;
     const struct listen_config *lc = l->ep->lc;
     const struct config *cfg = worker_config(l->w);
-    char name[PIPELINE_ADDR_MAX];
+    char name[SOCKADDR_TEXT_MAX];
 
     (void)el;
     if (!cidr_allows(lc->allow, lc->n_allow, sa)) {
         stats_add(worker_stats(l->w), STAT_connections_refused_allowlist, 1);
-        pipeline_addr_format(sa, name, sizeof(name));
+        sockaddr_format(sa, name, sizeof(name));
         log_limited(&listener_rl_refused, LOG_LVL_WARNING,
-                    "listen %s: refused %s: not in the allow list", lc->address, name);
+                    "listen %s: refused %s: not in the allow list", l->ep->name, name);
         close(fd);
         return;
     }
     if (__atomic_fetch_add(&l->ep->open, 1, __ATOMIC_RELAXED) >= cfg->limits.max_connections) {
         __atomic_fetch_sub(&l->ep->open, 1, __ATOMIC_RELAXED);
         stats_add(worker_stats(l->w), STAT_connections_refused_limit, 1);
-        pipeline_addr_format(sa, name, sizeof(name));
+        sockaddr_format(sa, name, sizeof(name));
         log_limited(&listener_rl_refused, LOG_LVL_WARNING,
-                    "listen %s: refused %s: max_connections (%d) reached", lc->address, name,
+                    "listen %s: refused %s: max_connections (%d) reached", l->ep->name, name,
                     cfg->limits.max_connections);
         close(fd);
         return;
@@ -401,13 +523,13 @@ static void listener_on_error(struct evconnlistener *el, void *arg)
         /* The pending connection keeps the socket readable: without a pause
          * the loop would spin on accept. */
         log_limited(&listener_rl_accept, LOG_LVL_ERROR,
-                    "listen %s: accept: %s; not accepting for %d ms", l->ep->lc->address,
-                    strerror(err), LISTENER_RETRY_MS);
+                    "listen %s: accept: %s; not accepting for %d ms", l->ep->name, strerror(err),
+                    LISTENER_RETRY_MS);
         evconnlistener_disable(el);
         event_add(l->retry, &delay);
         return;
     }
-    log_limited(&listener_rl_accept, LOG_LVL_WARNING, "listen %s: accept: %s", l->ep->lc->address,
+    log_limited(&listener_rl_accept, LOG_LVL_WARNING, "listen %s: accept: %s", l->ep->name,
                 strerror(err));
 }
 

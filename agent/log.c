@@ -34,10 +34,15 @@ static const struct {
 
 static atomic_int threshold = LOG_LVL_INFO;
 
-/* One lock for every rate limiter: the critical section is a few compares,
- * and struct log_ratelimit has to stay a plain, statically initialisable
- * struct. */
+/* One lock for every rate limiter, taken only by lines that may pass (a
+ * few per window): a suppressed line is counted with atomics alone, so a
+ * flood of bad input costs a coarse clock read and an atomic add per line.
+ * struct log_ratelimit stays a plain, statically initialisable struct. */
 static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether stderr is the journal, decided once (log_journal_detect). */
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static int journal;
 
 void log_set_level(enum log_level level)
 {
@@ -61,18 +66,25 @@ static int log_enabled(enum log_level level)
 /* systemd sets JOURNAL_STREAM to "device:inode" of the stream it connects to
  * stderr; comparing with stderr itself (as systemd.exec(5) advises) tells a
  * child whose stderr was redirected elsewhere from a real journal stream.
- * Checked per line: logging is rate-limited, and stderr can be redirected. */
-static int stderr_is_journal(void)
+ * Decided at the first line and kept: the agent never redirects its stderr,
+ * and a getenv, sscanf and fstat per line would be wasted. */
+static void log_journal_detect(void)
 {
     const char *stream = getenv("JOURNAL_STREAM");
     unsigned long long dev, ino;
     struct stat st;
 
     if (stream == NULL || sscanf(stream, "%llu:%llu", &dev, &ino) != 2)
-        return 0;
+        return;
     if (fstat(STDERR_FILENO, &st) == -1)
-        return 0;
-    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+        return;
+    journal = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static int stderr_is_journal(void)
+{
+    pthread_once(&journal_once, log_journal_detect);
+    return journal;
 }
 
 static size_t format_prefix(char *out, size_t cap, enum log_level level)
@@ -155,27 +167,48 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Counts the line against rl. Returns nonzero when it may be written, with
- * *suppressed the number of lines dropped since the last one written. */
-static int ratelimit_pass(struct log_ratelimit *rl, uint64_t *suppressed)
+/* Seconds on the coarse monotonic clock: the time of the last tick, read
+ * from the vDSO without touching the hardware counter. A window is seconds
+ * long, so a tick (a few ms) of error does not matter. */
+static int64_t ratelimit_now(void)
 {
     struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return (int64_t)now.tv_sec;
+}
+
+/* Counts the line against rl. Returns nonzero when it may be written, with
+ * *suppressed the number of lines dropped since the last one written.
+ *
+ * Fast path: inside the window with the burst spent, the line is counted
+ * with one atomic add and no lock. Only a line that may pass takes the lock,
+ * to open a new window or take a slot of the burst. Every suppressed line
+ * is added to rl->suppressed exactly once and collected by an exchange, so
+ * the count stays exact: a line counted while a passing line collects is
+ * reported by the next one. */
+static int ratelimit_pass(struct log_ratelimit *rl, uint64_t *suppressed)
+{
+    int64_t now = ratelimit_now();
     int pass;
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
     *suppressed = 0;
+    if (now - __atomic_load_n(&rl->window_start, __ATOMIC_RELAXED) < rl->interval_s &&
+        __atomic_load_n(&rl->printed, __ATOMIC_RELAXED) >= rl->burst) {
+        __atomic_fetch_add(&rl->suppressed, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
     pthread_mutex_lock(&ratelimit_lock);
-    if (now.tv_sec - rl->window_start >= rl->interval_s) {
-        rl->window_start = now.tv_sec;
-        rl->printed = 0;
+    if (now - rl->window_start >= rl->interval_s) {
+        __atomic_store_n(&rl->window_start, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&rl->printed, 0, __ATOMIC_RELAXED);
     }
     pass = rl->printed < rl->burst;
     if (pass) {
-        rl->printed++;
-        *suppressed = rl->suppressed;
-        rl->suppressed = 0;
+        __atomic_store_n(&rl->printed, rl->printed + 1, __ATOMIC_RELAXED);
+        *suppressed = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
     } else {
-        rl->suppressed++;
+        __atomic_fetch_add(&rl->suppressed, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&ratelimit_lock);
     return pass;

@@ -23,12 +23,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 
 /* A rate limiter for one kind of log line: at most burst lines per
  * interval_s; the first line after a quiet spell says how many were
- * suppressed. Embed one per (kind of) line, zero-initialised but for the
- * two settings. */
+ * suppressed (exactly, across threads). Embed one per (kind of) line,
+ * zero-initialised but for the two settings. A suppressed line takes no
+ * lock. The last three fields are the limiter's (touched through __atomic
+ * builtins). */
 struct log_ratelimit {
     int interval_s;
     int burst;
-    int64_t window_start;
+    int64_t window_start; /* CLOCK_MONOTONIC_COARSE seconds */
     int printed;
     uint64_t suppressed;
 };

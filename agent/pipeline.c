@@ -1,12 +1,10 @@
 #include "pipeline.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
+#include "framing.h"
 #include "log.h"
 #include "message.h"
 #include "render.h"
@@ -23,7 +21,7 @@ struct pipeline {
     struct message msg;
     struct scratch scratch;
     struct jsonw jw;
-    char addr[PIPELINE_ADDR_MAX]; /* the current frame's source, once formatted */
+    char addr[SOCKADDR_TEXT_MAX]; /* the current frame's source, once formatted */
 };
 
 /* One per process: the limit is on lines written, whichever worker writes. */
@@ -39,23 +37,6 @@ static const struct {
     {"cef:", STAT_parse_errors_cef},
     {"leef:", STAT_parse_errors_leef},
 };
-
-void pipeline_addr_format(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN];
-
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-        snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-        snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
-    } else {
-        snprintf(buf, len, "(family %d)", (int)sa->sa_family);
-    }
-}
 
 size_t pipeline_tap_line_max(const struct config *cfg)
 {
@@ -100,7 +81,7 @@ static const char *pipeline_source_name(struct pipeline *p, const struct pipelin
     if (src->name != NULL)
         return src->name;
     if (p->addr[0] == '\0')
-        pipeline_addr_format(src->addr, p->addr, sizeof(p->addr));
+        sockaddr_format(src->addr, p->addr, sizeof(p->addr));
     return p->addr;
 }
 
@@ -108,6 +89,9 @@ static void pipeline_count_error(struct pipeline *p, const struct pipeline_sourc
 {
     const char *error = p->msg.error;
 
+    /* A truncated frame: the transport counted it and logged why. */
+    if (strncmp(error, "frame:", 6) == 0)
+        return;
     for (size_t i = 0; i < sizeof(pipeline_error_kinds) / sizeof(pipeline_error_kinds[0]); i++) {
         const char *prefix = pipeline_error_kinds[i].prefix;
         if (strncmp(error, prefix, strlen(prefix)) == 0) {
@@ -143,7 +127,8 @@ static int pipeline_tap(struct pipeline *p, const struct pipeline_source *src)
     return rc;
 }
 
-int pipeline_handle(struct pipeline *p, struct str frame, const struct pipeline_source *src)
+int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
+                    const struct pipeline_source *src)
 {
     /* Framers and the UDP reader cut frames at max_message_bytes, the size of
      * the scratch buffer message_parse needs; this only guards the contract. */
@@ -152,6 +137,8 @@ int pipeline_handle(struct pipeline *p, struct str frame, const struct pipeline_
 
     p->addr[0] = '\0';
     message_parse(frame.p, len, &p->msg, &p->scratch);
+    if (flags & FRAME_TRUNCATED)
+        message_mark_truncated(&p->msg);
     if (p->tap != NULL) {
         rc = pipeline_tap(p, src);
         if (rc != 0)
@@ -159,9 +146,7 @@ int pipeline_handle(struct pipeline *p, struct str frame, const struct pipeline_
     }
     /* The mapping engine plugs in here. */
     stats_add(p->stats, STAT_messages_received, 1);
-    stats_add(p->stats, STAT_bytes_received, frame.len);
     if (p->msg.error != NULL)
         pipeline_count_error(p, src);
-    stats_add(p->stats, STAT_messages_parsed, 1);
     return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "queue.h"
+#include "sockaddr.h"
 #include "stats.h"
 #include "str.h"
 
@@ -23,12 +24,6 @@ struct pipeline_source {
     const char *transport; /* "udp", "tcp", "tls" */
 };
 
-/* Room for "[v6-address]:port". */
-#define PIPELINE_ADDR_MAX 64
-
-/* Formats sa as "1.2.3.4:514" or "[::1]:514" into buf. */
-void pipeline_addr_format(const struct sockaddr *sa, char *buf, size_t len);
-
 /* stats: the worker's counter block. tap: where rendered lines go (NULL = no
  * tap); waiter: armed when tap is full. Returns 0 and *out (free with
  * pipeline_free), or ERR_NOMEM. */
@@ -41,10 +36,14 @@ void pipeline_free(struct pipeline *p);
  * (longer ones are dropped from the tap with a log line). */
 size_t pipeline_tap_line_max(const struct config *cfg);
 
-/* Handles one frame (at most max_message_bytes). Returns 0 when the frame
- * was consumed (counted, parsed, passed on), or ERR_BUSY when the downstream
- * queue is full: nothing was counted, the waiter is armed, and the caller
- * keeps the frame and offers it again once woken. */
-int pipeline_handle(struct pipeline *p, struct str frame, const struct pipeline_source *src);
+/* Handles one frame (at most max_message_bytes). flags: the framer's FRAME_*
+ * flags; FRAME_TRUNCATED (cut at the size limit or by the end of its
+ * connection) marks the message ("frame: truncated" unless a parse error
+ * says more). Returns 0 when the frame was consumed (counted, parsed,
+ * passed on), or ERR_BUSY when the downstream queue is full: nothing was
+ * counted, the waiter is armed, and the caller keeps the frame and offers
+ * it again once woken. */
+int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
+                    const struct pipeline_source *src);
 
 #endif

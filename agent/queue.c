@@ -234,3 +234,13 @@ size_t queue_length(struct queue *q)
     pthread_mutex_unlock(&q->lock);
     return n;
 }
+
+size_t queue_bytes(struct queue *q)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->lock);
+    n = q->used;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}

@@ -61,4 +61,8 @@ int queue_done(struct queue *q);
 /* Records queued now (a peeked one included). */
 size_t queue_length(struct queue *q);
 
+/* Ring bytes taken now: each record with its header, and the end of the
+ * ring a record skipped when it wrapped. */
+size_t queue_bytes(struct queue *q);
+
 #endif

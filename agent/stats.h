@@ -1,6 +1,10 @@
-/* Counters: one block per worker thread, written without locks by its
- * owner (relaxed atomics), summed on read by the status endpoint and the
- * shutdown report. */
+/* Counters: one block per thread that counts (each worker, the tap writer).
+ * A block has a single writer, its own thread, so stats_add is a plain
+ * load and store (relaxed atomics, no locked read-modify-write); readers on
+ * other threads (the status endpoint, the shutdown report) sum the blocks
+ * with relaxed loads and may see a count a moment old, never a torn one.
+ * Blocks are cache-line aligned so writers never share a line. A counter
+ * two threads must bump does not belong here: give it its own atomic. */
 #ifndef RTR_STATS_H
 #define RTR_STATS_H
 
@@ -8,18 +12,20 @@
 
 /* X-macro: name, help text. The order is the metrics order. */
 #define STATS_COUNTERS(X)                                                                          \
-    X(messages_received, "frames received (all transports)")                                       \
-    X(bytes_received, "bytes received")                                                            \
-    X(messages_parsed, "messages handed to the pipeline")                                          \
+    X(messages_received, "frames handed to the pipeline (all transports)")                         \
+    X(bytes_received, "bytes read from sockets: TCP and TLS (after decryption) streams with "      \
+                      "their octet counts and trailers, and whole UDP datagrams")                  \
     X(parse_errors_syslog, "messages whose syslog header was claimed and broken")                  \
     X(parse_errors_cef, "messages whose CEF payload was malformed")                                \
     X(parse_errors_leef, "messages whose LEEF payload was malformed")                              \
     X(frames_oversized, "frames over max_message_bytes (truncated or rejected)")                   \
+    X(frames_truncated, "frames cut short by the end of their connection (EOF inside an "          \
+                        "octet-counted frame, reset, idle timeout, stop), delivered flagged")      \
     X(frames_bad_octet_count, "malformed RFC 6587 octet counts")                                   \
     X(udp_datagrams, "UDP datagrams received")                                                     \
-    X(udp_kernel_drops, "UDP datagrams the kernel dropped (SO_RXQ_OVFL)")                          \
+    X(udp_datagrams_refused_allowlist, "UDP datagrams dropped by the allowlist")                   \
     X(connections_accepted, "TCP/TLS connections accepted")                                        \
-    X(connections_refused_allowlist, "connections or datagrams refused by allowlist")              \
+    X(connections_refused_allowlist, "TCP/TLS connections refused by the allowlist")               \
     X(connections_refused_limit, "connections refused at max_connections")                         \
     X(connections_closed_idle, "connections closed by the idle timeout")                           \
     X(connections_closed_buffer, "connections closed at the buffer cap")                           \
@@ -34,17 +40,22 @@ enum stats_counter {
         STAT_COUNT
 };
 
+/* The alignment of a block: a cache line. */
+#define STATS_ALIGN 64
+
 struct stats {
     uint64_t v[STAT_COUNT]; /* only touched through __atomic builtins */
 };
 
+/* Only the thread that registered s may call this (see the top). */
 static inline void stats_add(struct stats *s, enum stats_counter c, uint64_t n)
 {
-    __atomic_fetch_add(&s->v[c], n, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->v[c], __atomic_load_n(&s->v[c], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
-/* Registers a block (one per worker) so that stats_sum sees it. Blocks are
- * never unregistered; they live as long as the process. Thread-safe. */
+/* Registers a block (one per counting thread, STATS_ALIGN-aligned) so that
+ * stats_sum sees it. Blocks are never unregistered; they live as long as the
+ * process. Thread-safe. */
 struct stats *stats_register(void);
 
 /* Sums every registered block into out[STAT_COUNT]. */

@@ -19,32 +19,42 @@
 
 struct status {
     struct evhttp *http;
-    const struct endpoint *ep;
-    size_t n_ep;
+    const struct status_feed *feed;
     struct sockaddr_storage bound;
 };
 
+static void status_metric(struct evbuffer *out, const char *name, const char *type,
+                          const char *help, unsigned long long value)
+{
+    evbuffer_add_printf(out, "# HELP rtr_agent_%s %s\n# TYPE rtr_agent_%s %s\nrtr_agent_%s %llu\n",
+                        name, help, name, type, name, value);
+}
+
 static void status_metrics(struct status *s, struct evbuffer *out)
 {
+    const struct status_feed *f = s->feed;
     uint64_t sum[STAT_COUNT];
     long long open = 0;
 
     stats_sum(sum);
-    for (int i = 0; i < STAT_COUNT; i++) {
-        const char *name = stats_name((enum stats_counter)i);
-        evbuffer_add_printf(out,
-                            "# HELP rtr_agent_%s %s\n# TYPE rtr_agent_%s counter\n"
-                            "rtr_agent_%s %llu\n",
-                            name, stats_help((enum stats_counter)i), name, name,
-                            (unsigned long long)sum[i]);
-    }
-    for (size_t i = 0; i < s->n_ep; i++)
-        open += __atomic_load_n(&s->ep[i].open, __ATOMIC_RELAXED);
-    evbuffer_add_printf(out,
-                        "# HELP rtr_agent_connections_open TCP/TLS connections open now\n"
-                        "# TYPE rtr_agent_connections_open gauge\n"
-                        "rtr_agent_connections_open %lld\n",
-                        open);
+    for (int i = 0; i < STAT_COUNT; i++)
+        status_metric(out, stats_name((enum stats_counter)i), "counter",
+                      stats_help((enum stats_counter)i), sum[i]);
+    status_metric(out, "udp_kernel_drops", "counter",
+                  "UDP datagrams the kernel dropped at the agent's sockets, mostly for a full "
+                  "receive buffer (SO_MEMINFO drops, read when scraped; the only source)",
+                  f->udp_drops(f->arg));
+    for (size_t i = 0; i < f->n_ep; i++)
+        open += __atomic_load_n(&f->ep[i].open, __ATOMIC_RELAXED);
+    status_metric(out, "connections_open", "gauge", "TCP/TLS connections open now",
+                  (unsigned long long)open);
+    status_metric(out, "queue_messages", "gauge", "messages in the downstream queue now",
+                  f->queue != NULL ? queue_length(f->queue) : 0);
+    status_metric(out, "queue_bytes", "gauge", "bytes the downstream queue holds now",
+                  f->queue != NULL ? queue_bytes(f->queue) : 0);
+    status_metric(out, "inputs_paused", "gauge",
+                  "inputs (connections, UDP socket sets) paused for a full queue now",
+                  (unsigned long long)__atomic_load_n(f->inputs_paused, __ATOMIC_RELAXED));
 }
 
 static void status_on_request(struct evhttp_request *req, void *arg)
@@ -73,8 +83,8 @@ static void status_on_request(struct evhttp_request *req, void *arg)
     evhttp_send_reply(req, 200, "OK", NULL);
 }
 
-int status_new(struct event_base *base, const struct status_config *sc, const struct endpoint *ep,
-               size_t n_ep, struct status **out)
+int status_new(struct event_base *base, const struct status_config *sc,
+               const struct status_feed *feed, struct status **out)
 {
     struct status *s;
     struct evconnlistener *el;
@@ -85,8 +95,7 @@ int status_new(struct event_base *base, const struct status_config *sc, const st
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return ERR_NOMEM;
-    s->ep = ep;
-    s->n_ep = n_ep;
+    s->feed = feed;
     s->http = evhttp_new(base);
     if (s->http == NULL) {
         rc = ERR_NOMEM;

@@ -5,6 +5,11 @@
 #include "errors.h"
 #include "log.h"
 
+/* Names this application's sessions: OpenSSL refuses to resume a session
+ * without one once client certificates are verified ("session id context
+ * uninitialized"), which made every resumption a failed handshake. */
+static const unsigned char tls_session_context[] = "rtr-agent";
+
 const char *tls_error_reason(unsigned long err, char *buf, size_t len)
 {
     if (err == 0) {
@@ -42,7 +47,18 @@ int tls_server_ctx_new(const struct listen_config *lc, SSL_CTX **out)
         rc = tls_fail(lc, "cannot create a TLS context for", lc->cert);
         goto out;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        rc = tls_fail(lc, "cannot require TLS 1.2 or later for", lc->cert);
+        goto out;
+    }
+    if (SSL_CTX_set_session_id_context(ctx, tls_session_context, sizeof(tls_session_context) - 1) !=
+        1) {
+        rc = tls_fail(lc, "cannot set the session id context for", lc->cert);
+        goto out;
+    }
+    /* An idle connection then holds no read and write buffers (about 34 KB);
+     * syslog senders often keep a connection open and quiet for long. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     /* IGNORE_UNEXPECTED_EOF: many senders close without close_notify; a
      * frame cut by that is delivered as a last, unterminated frame (as over
      * TCP), so the truncation OpenSSL 3 would report adds nothing. */

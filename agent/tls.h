@@ -8,8 +8,9 @@
 #include "config.h"
 
 /* Builds the context for lc: TLS 1.2 minimum, certificate chain lc->cert and
- * key lc->key (checked to match), no compression or renegotiation, and with
- * lc->client_ca set, client certificates required and verified against it.
+ * key lc->key (checked to match), no compression or renegotiation, session
+ * resumption, buffers released while idle, and with lc->client_ca set,
+ * client certificates required and verified against it.
  * Returns 0 and *out (free with SSL_CTX_free), or ERR_CONFIG after logging a
  * line naming the file and OpenSSL's reason. */
 int tls_server_ctx_new(const struct listen_config *lc, SSL_CTX **out);

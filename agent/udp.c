@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/sock_diag.h>
+
 #include "errors.h"
 #include "framing.h"
 #include "log.h"
@@ -16,12 +18,16 @@
 #define UDP_BATCH  32
 #define UDP_ROUNDS 8
 
+/* The largest UDP payload is 65535 - 8 bytes (IPv4 and IPv6 alike, jumbograms
+ * aside), so a buffer of 65536 holds any datagram whole: past that a bigger
+ * max_message_bytes would only waste memory. */
+#define UDP_DATAGRAM_MAX 65536
+
 struct udp_sock {
     struct udp *u;
     struct endpoint *ep;
     int fd;
     struct event *ev;
-    uint32_t drops_seen; /* the socket's SO_RXQ_OVFL count so far */
 };
 
 struct udp {
@@ -31,15 +37,11 @@ struct udp {
     size_t n_socks;
     /* One batch for all sockets: while a batch is half delivered (a full
      * queue), no socket is polled. */
-    char *bufs; /* UDP_BATCH buffers of max_message_bytes + 1 */
+    char *bufs; /* UDP_BATCH buffers of buf_size bytes */
     size_t buf_size;
     struct mmsghdr msgs[UDP_BATCH];
     struct iovec iov[UDP_BATCH];
     struct sockaddr_storage from[UDP_BATCH];
-    union {
-        char buf[CMSG_SPACE(sizeof(uint32_t))];
-        struct cmsghdr align;
-    } ctrl[UDP_BATCH];
     struct udp_sock *pending; /* the socket the batch came from */
     unsigned next, count;     /* datagrams delivered, received */
     int polling;
@@ -63,25 +65,20 @@ static void udp_poll(struct udp *u, int on)
     u->polling = on;
 }
 
-/* SO_RXQ_OVFL: each datagram carries the socket's drop count (cumulative,
- * wrapping at 2^32) when it is not zero. */
-static void udp_count_drops(struct udp_sock *s, unsigned n)
+uint64_t udp_kernel_drops(struct udp *u)
 {
-    struct udp *u = s->u;
+    uint64_t sum = 0;
 
-    for (unsigned i = 0; i < n; i++) {
-        struct msghdr *h = &u->msgs[i].msg_hdr;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
-            uint32_t v;
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL)
-                continue;
-            memcpy(&v, CMSG_DATA(cm), sizeof(v));
-            if ((int32_t)(v - s->drops_seen) > 0) {
-                stats_add(worker_stats(u->w), STAT_udp_kernel_drops, v - s->drops_seen);
-                s->drops_seen = v;
-            }
-        }
+    for (size_t i = 0; u != NULL && i < u->n_socks; i++) {
+        uint32_t info[SK_MEMINFO_VARS] = {0};
+        socklen_t len = sizeof(info);
+
+        /* Older kernels fill fewer fields; drops (since 4.x) is what counts. */
+        if (getsockopt(u->socks[i].fd, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
+            len > SK_MEMINFO_DROPS * sizeof(info[0]))
+            sum += info[SK_MEMINFO_DROPS];
     }
+    return sum;
 }
 
 /* Hands on the datagrams of the batch from u->next. Returns 0 when all are
@@ -92,7 +89,7 @@ static int udp_deliver(struct udp *u)
     const struct listen_config *lc = u->pending->ep->lc;
     struct stats *st = worker_stats(u->w);
     size_t max = cfg->limits.max_message_bytes;
-    char name[PIPELINE_ADDR_MAX];
+    char name[SOCKADDR_TEXT_MAX];
 
     for (; u->next < u->count; u->next++) {
         unsigned i = u->next;
@@ -103,24 +100,25 @@ static int udp_deliver(struct udp *u)
 
         if (!cidr_allows(lc->allow, lc->n_allow, sa)) {
             stats_add(st, STAT_udp_datagrams, 1);
-            stats_add(st, STAT_connections_refused_allowlist, 1);
-            pipeline_addr_format(sa, name, sizeof(name));
+            stats_add(st, STAT_udp_datagrams_refused_allowlist, 1);
+            sockaddr_format(sa, name, sizeof(name));
             log_limited(&udp_rl_refused, LOG_LVL_WARNING,
-                        "listen %s: dropped a datagram from %s: not in the allow list", lc->address,
-                        name);
+                        "listen %s: dropped a datagram from %s: not in the allow list",
+                        u->pending->ep->name, name);
             continue;
         }
         if (oversized) /* truncated to max, or rejected: nothing to hand on */
             frame.len = cfg->limits.oversize == OVERSIZE_TRUNCATE ? max : 0;
-        if (frame.len > 0 && pipeline_handle(worker_pipeline(u->w), frame, &src) == ERR_BUSY)
+        if (frame.len > 0 && pipeline_handle(worker_pipeline(u->w), frame,
+                                             oversized ? FRAME_TRUNCATED : 0, &src) == ERR_BUSY)
             return ERR_BUSY;
         stats_add(st, STAT_udp_datagrams, 1);
         if (oversized) {
             stats_add(st, STAT_frames_oversized, 1);
-            pipeline_addr_format(sa, name, sizeof(name));
+            sockaddr_format(sa, name, sizeof(name));
             log_limited(&udp_rl_oversize, LOG_LVL_WARNING,
-                        "listen %s: datagram from %s over max_message_bytes (%zu) %s", lc->address,
-                        name, max,
+                        "listen %s: datagram from %s over max_message_bytes (%zu) %s",
+                        u->pending->ep->name, name, max,
                         cfg->limits.oversize == OVERSIZE_TRUNCATE ? "truncated" : "dropped");
         }
     }
@@ -140,22 +138,23 @@ static void udp_on_read(evutil_socket_t fd, short what, void *arg)
 
     (void)what;
     for (int round = 0; round < UDP_ROUNDS; round++) {
+        uint64_t bytes = 0;
         int n;
 
-        for (unsigned i = 0; i < UDP_BATCH; i++) {
+        for (unsigned i = 0; i < UDP_BATCH; i++)
             u->msgs[i].msg_hdr.msg_namelen = sizeof(u->from[i]);
-            u->msgs[i].msg_hdr.msg_controllen = sizeof(u->ctrl[i].buf);
-        }
         n = recvmmsg(fd, u->msgs, UDP_BATCH, 0, NULL); /* the socket is non-blocking */
         if (n == -1) {
             int err = errno;
             if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
                 log_limited(&udp_rl_recv,
                             err == ENOMEM || err == ENOBUFS ? LOG_LVL_ERROR : LOG_LVL_WARNING,
-                            "listen %s: recvmmsg: %s", s->ep->lc->address, strerror(err));
+                            "listen %s: recvmmsg: %s", s->ep->name, strerror(err));
             return;
         }
-        udp_count_drops(s, (unsigned)n);
+        for (int i = 0; i < n; i++)
+            bytes += u->msgs[i].msg_len;
+        stats_add(worker_stats(u->w), STAT_bytes_received, bytes);
         u->pending = s;
         u->next = 0;
         u->count = (unsigned)n;
@@ -203,13 +202,13 @@ static void udp_set_rcvbuf(struct udp_sock *s, int rcvbuf, int log_it)
     if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1 &&
         setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) == -1) {
         int err = errno;
-        log_warning("listen %s: SO_RCVBUF %d: %s", s->ep->lc->address, rcvbuf, strerror(err));
+        log_warning("listen %s: SO_RCVBUF %d: %s", s->ep->name, rcvbuf, strerror(err));
         return;
     }
     if (log_it && getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != -1)
         log_info("listen %s: receive buffer %d bytes (asked for %d; the kernel doubles what "
                  "it grants, capped by net.core.rmem_max without CAP_NET_ADMIN)",
-                 s->ep->lc->address, got, rcvbuf);
+                 s->ep->name, got, rcvbuf);
 }
 
 static int udp_open(struct udp_sock *s, int first_worker)
@@ -235,11 +234,6 @@ static int udp_open(struct udp_sock *s, int first_worker)
     }
     if (lc->rcvbuf > 0)
         udp_set_rcvbuf(s, lc->rcvbuf, first_worker);
-    if (setsockopt(s->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) == -1 && first_worker) {
-        err = errno;
-        log_warning("listen %s (udp): SO_RXQ_OVFL: %s; kernel drops will not be counted",
-                    lc->address, strerror(err));
-    }
     if (bind(s->fd, sa, len) == -1) {
         err = errno;
         log_error("listen %s (udp): bind: %s", lc->address, strerror(err));
@@ -266,8 +260,9 @@ int udp_new(struct worker *w, struct endpoint *ep, size_t n, struct udp **out)
     u->w = w;
     u->in.resume = udp_resume;
     u->in.stop = udp_stop;
-    /* One byte over the limit tells an oversized datagram from a full one. */
-    u->buf_size = max + 1;
+    /* One byte over the limit tells an oversized datagram from a full one;
+     * no datagram is larger than UDP_DATAGRAM_MAX. */
+    u->buf_size = max < UDP_DATAGRAM_MAX ? max + 1 : UDP_DATAGRAM_MAX;
     u->bufs = malloc(u->buf_size * UDP_BATCH);
     u->socks = calloc(n_udp, sizeof(*u->socks));
     if (u->bufs == NULL || u->socks == NULL)
@@ -278,7 +273,6 @@ int udp_new(struct worker *w, struct endpoint *ep, size_t n, struct udp **out)
             .msg_name = &u->from[i],
             .msg_iov = &u->iov[i],
             .msg_iovlen = 1,
-            .msg_control = u->ctrl[i].buf,
         };
     }
     for (size_t i = 0; i < n; i++) {

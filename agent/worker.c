@@ -77,7 +77,20 @@ int worker_endpoint_bound(struct endpoint *ep, int fd)
         return ERR_IO;
     }
     ep->bound_len = len;
+    sockaddr_format((const struct sockaddr *)&ep->bound, ep->name, sizeof(ep->name));
     return 0;
+}
+
+uint64_t worker_udp_drops(struct worker *w)
+{
+    return udp_kernel_drops(w->udp);
+}
+
+static void worker_unpause(struct worker *w, struct input *in)
+{
+    TAILQ_REMOVE(&w->paused, in, paused_link);
+    in->paused = 0;
+    __atomic_sub_fetch(w->env->inputs_paused, 1, __ATOMIC_RELAXED);
 }
 
 static void worker_check_done(struct worker *w)
@@ -93,10 +106,8 @@ void worker_input_add(struct worker *w, struct input *in)
 
 void worker_input_done(struct worker *w, struct input *in)
 {
-    if (in->paused) {
-        TAILQ_REMOVE(&w->paused, in, paused_link);
-        in->paused = 0;
-    }
+    if (in->paused)
+        worker_unpause(w, in);
     TAILQ_REMOVE(&w->inputs, in, all);
     worker_check_done(w);
 }
@@ -107,6 +118,7 @@ void worker_pause(struct worker *w, struct input *in)
         return;
     in->paused = 1;
     TAILQ_INSERT_TAIL(&w->paused, in, paused_link);
+    __atomic_add_fetch(w->env->inputs_paused, 1, __ATOMIC_RELAXED);
     stats_add(w->stats, STAT_backpressure_pauses, 1);
 }
 
@@ -128,8 +140,7 @@ static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     while ((in = TAILQ_FIRST(&w->paused)) != NULL) {
-        TAILQ_REMOVE(&w->paused, in, paused_link);
-        in->paused = 0;
+        worker_unpause(w, in);
         if (in->resume(in) == ERR_BUSY)
             break;
     }
@@ -226,12 +237,18 @@ void worker_stop(struct worker *w)
     event_active(w->ev_stop, 0, 0);
 }
 
+void worker_join(struct worker *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    w->started = 0;
+}
+
 void worker_free(struct worker *w)
 {
     if (w == NULL)
         return;
-    if (w->started)
-        pthread_join(w->thread, NULL);
+    worker_join(w);
     if (w->listeners != NULL) {
         for (size_t i = 0; i < w->env->n_ep; i++)
             listener_free(w->listeners[i]);

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "pipeline.h"
 #include "queue.h"
+#include "sockaddr.h"
 #include "stats.h"
 
 /* One per cfg->listen[i], shared by every worker; owned by the daemon. */
@@ -25,6 +26,7 @@ struct endpoint {
     SSL_CTX *tls;                  /* TLS listeners */
     struct sockaddr_storage bound; /* the address the first worker bound (port 0 resolved) */
     socklen_t bound_len;           /* 0 until then */
+    char name[SOCKADDR_TEXT_MAX];  /* bound as text, for logs; lc->address until bound */
     int open;                      /* TCP/TLS connections open across workers (atomic) */
 };
 
@@ -33,7 +35,8 @@ struct worker_env {
     const struct config *cfg;
     struct endpoint *ep;
     size_t n_ep;
-    struct queue *tap; /* NULL without --tap */
+    struct queue *tap;  /* NULL without --tap */
+    int *inputs_paused; /* inputs paused now, across workers (atomic) */
     /* Called on the worker's thread when it has stopped (thread-safe). */
     void (*exited)(void *arg);
     void *exited_arg;
@@ -46,7 +49,8 @@ struct input {
      * it again (the input paused itself once more), else 0; the input may
      * have ended (and been freed) by then. */
     int (*resume)(struct input *in);
-    /* Stop reading; finish what is buffered (maybe after a pause); end with
+    /* Stop reading (a connection first reads what the kernel already holds);
+     * finish what is buffered (maybe after a pause); end with
      * worker_input_done(). */
     void (*stop)(struct input *in);
     TAILQ_ENTRY(input) all;
@@ -68,6 +72,11 @@ int worker_start(struct worker *w);
  * then end the thread (env->exited is called). */
 void worker_stop(struct worker *w);
 
+/* Waits for the thread to end (when started; it ends after worker_stop).
+ * Afterwards nothing runs on w's loop, though a queue may still hold w's
+ * waiter: close and drain the queue before worker_free. */
+void worker_join(struct worker *w);
+
 /* Joins the thread (when started) and frees w. NULL is fine. */
 void worker_free(struct worker *w);
 
@@ -78,7 +87,9 @@ const struct config *worker_config(struct worker *w);
 int worker_id(const struct worker *w);
 
 void worker_input_add(struct worker *w, struct input *in);
-/* in has finished (it is unlinked; the caller frees it). */
+/* in has finished: it is unlinked, and no longer the worker's. Whoever owns
+ * in frees it: a connection frees itself right after; the UDP input
+ * belongs to the worker (udp_free in worker_free). */
 void worker_input_done(struct worker *w, struct input *in);
 /* in hit ERR_BUSY and stopped reading: resume it when the queue drains. */
 void worker_pause(struct worker *w, struct input *in);
@@ -86,8 +97,12 @@ void worker_pause(struct worker *w, struct input *in);
 /* Where an endpoint's socket binds: the port the first worker got when the
  * configuration asks for port 0, else the configured address. */
 const struct sockaddr *worker_endpoint_addr(const struct endpoint *ep, socklen_t *len);
-/* Records the address fd was bound to, when it is the endpoint's first
- * socket. Returns 0 or ERR_IO (logged). */
+/* Records the address fd was bound to (and its text in ep->name), when it
+ * is the endpoint's first socket. Returns 0 or ERR_IO (logged). */
 int worker_endpoint_bound(struct endpoint *ep, int fd);
+
+/* UDP datagrams the kernel dropped at w's sockets so far (udp.h). Any
+ * thread, while w exists. */
+uint64_t worker_udp_drops(struct worker *w);
 
 #endif

@@ -24,6 +24,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -409,6 +410,26 @@ def tcp_connect(port, host="127.0.0.1", timeout=5):
     s.settimeout(t(timeout))
     s.connect((host, port))
     return s
+
+
+def tls_connect(port, cert="client", host="127.0.0.1", timeout=5, session=None, context=None,
+                max_version=None):
+    """A TLS connection (Python's ssl) that verifies the agent as "localhost",
+    with a client certificate ("client", "wrong-client" or None). Pass the
+    context and session of an earlier connection to resume it."""
+    c = certs()
+    if context is None:
+        context = ssl.create_default_context(cafile=c["ca.pem"])
+        if cert:
+            context.load_cert_chain(c[cert + ".pem"], c[cert + ".key"])
+        if max_version is not None:
+            context.maximum_version = max_version
+    s = tcp_connect(port, host, timeout)
+    try:
+        return context.wrap_socket(s, server_hostname="localhost", session=session)
+    except BaseException:
+        s.close()
+        raise
 
 
 def udp_send(port, payloads, host="127.0.0.1"):

@@ -39,7 +39,12 @@ def test_allowlist_refuses_tcp(ctx):
     _barrier(agent, agent.port("tcp", 1))
     leaked = agent.with_text(tok)
     assert not leaked, "data from a refused connection reached the tap: %s" % leaked[0]
+    assert agent.metric("udp_datagrams_refused_allowlist") == 0
     agent.stop()
+    # the log names the listener by the address it is bound to, not "...:0"
+    want = "listen 127.0.0.1:%d: refused 127.0.0.1:" % agent.port("tcp", 0)
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    assert want in err, "no %r in the log: %s" % (want, err[-600:])
 
 
 def test_allowlist_accepts_listed_source(ctx):
@@ -52,6 +57,7 @@ def test_allowlist_accepts_listed_source(ctx):
     udp_send(agent.port("udp"), [rfc3164("udp %d %s" % (i, tok)) for i in range(5)])
     agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 10, 10)
     assert agent.metric("connections_refused_allowlist") == 0
+    assert agent.metric("udp_datagrams_refused_allowlist") == 0
     agent.stop()
 
 
@@ -59,10 +65,12 @@ def test_allowlist_refuses_udp(ctx):
     agent = ctx.agent([listener("udp", allow=["10.0.0.0/8", "::1/128"]), listener("tcp")])
     tok = token()
     udp_send(agent.port("udp"), [rfc3164("udp refused %d %s" % (i, tok)) for i in range(5)])
-    agent.wait_metric("connections_refused_allowlist", 5, 5)
+    agent.wait_metric("udp_datagrams_refused_allowlist", 5, 5)
     _barrier(agent, agent.port("tcp"))
     leaked = agent.with_text(tok)
     assert not leaked, "a datagram from a refused source reached the tap: %s" % leaked[0]
+    assert agent.metric("connections_refused_allowlist") == 0, \
+        "datagrams counted as refused connections"
     agent.stop()
 
 

@@ -2,6 +2,7 @@
 and keeps the connection wherever the framing allows."""
 import random
 import socket
+import struct
 import time
 
 from harness import (check_sequence, listener, octet, rfc3164, tcp_connect, token, udp_send,
@@ -144,6 +145,8 @@ def test_oversized_truncate_and_reject_policies(ctx):
     cut = tr.with_text(tok + "AAAA")
     assert len(cut) == 1, "truncate: want the cut frame once in the tap, found %d" % len(cut)
     assert 3000 < len(cut[0]["msg"]) <= MAX, "truncated msg is %d bytes" % len(cut[0]["msg"])
+    assert cut[0].get("error") == "frame: truncated", "the cut frame is not flagged: %s" % {
+        k: v for k, v in cut[0].items() if k not in ("raw", "msg")}
     tr.stop()
     rej = ctx.agent([listener("tcp")], limits=dict(LIMITS, oversize="reject"), name="reject")
     for body in (frame, octet(frame[:-1])):
@@ -293,4 +296,35 @@ def test_frames_split_anywhere_and_mixed_framing(ctx):
     for seq, m in seqs:
         assert m["msg"] == "seq=%05d run=%s" % (seq, tok), "frame %d: msg %r" % (seq, m["msg"])
     s.close()
+    agent.stop()
+
+
+def test_unterminated_last_frame(ctx):
+    """What a connection leaves unterminated: after a clean EOF an LF line
+    is a last frame like any other; an octet-counted frame whose count was
+    not met, or a line cut by a reset or the idle timeout, is delivered
+    flagged "frame: truncated" and counted in frames_truncated."""
+    agent = ctx.agent([listener("tcp")],
+                      limits={"max_message_bytes": MAX, "max_connections": 64, "idle_timeout_s": 1})
+    port = agent.port("tcp")
+    tok = token()
+    s = _send(port, rfc3164("eof-line " + tok))
+    s.close()
+    s = _send(port, b"200 " + rfc3164("eof-octet " + tok))
+    s.close()
+    s = _send(port, rfc3164("reset-line " + tok))
+    time.sleep(0.2)  # read before the reset, which drops what is unread
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    idle = _send(port, rfc3164("idle-line " + tok))
+    closed, _ = wait_closed(idle, 5)
+    idle.close()
+    assert closed, "the idle connection was not closed"
+    for what in ("eof-line", "eof-octet", "reset-line", "idle-line"):
+        agent.wait_tap(lambda m, w=what: w + " " + tok in (m.get("msg") or ""), 1, 10, what=what)
+    for what in ("eof-line", "eof-octet", "reset-line", "idle-line"):
+        m = agent.with_text(what + " " + tok)[0]
+        want = None if what == "eof-line" else "frame: truncated"
+        assert m.get("error") == want, "%s: error %r, want %r" % (what, m.get("error"), want)
+    assert agent.metric("frames_truncated") == 3
     agent.stop()

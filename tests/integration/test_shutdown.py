@@ -1,11 +1,13 @@
 """SIGTERM: a clean, prompt exit that loses nothing the agent had read."""
+import json
 import os
+import signal
 import subprocess
 import threading
 import time
 
-from harness import (AGENT, WRAPPER, certs, listener, rfc3164, t, tcp_connect, tls_listener,
-                     token)
+from harness import (AGENT, REPORT, WRAPPER, certs, check_sequence, listener, rfc3164, t,
+                     tcp_connect, tls_connect, tls_listener, token, wait_until)
 
 
 def test_sigterm_while_messages_flow(ctx):
@@ -102,3 +104,87 @@ def test_bad_config_is_refused(ctx):
         assert p.returncode != 0, "%s config: exit status 0" % name
         assert os.path.basename(path) in err and key in err, \
             "%s config: the error does not name the file and %s: %r" % (name, key, err[-500:])
+
+
+def test_sigterm_flags_a_half_received_line(ctx):
+    """A line cut by SIGTERM (TCP and TLS) is delivered flagged "frame:
+    truncated" and counted, never as a complete message; the complete line
+    before it has no error."""
+    agent = ctx.agent([listener("tcp"), tls_listener(certs())])
+    tok = token()
+    conns = [tcp_connect(agent.port("tcp")), tls_connect(agent.port("tls"))]
+    for s in conns:
+        s.sendall(rfc3164("complete " + tok) + b"\n" + rfc3164("half " + tok))
+    agent.wait_tap(lambda m: "complete " + tok in (m.get("msg") or ""), 2, 10)
+    agent.stop()
+    for s in conns:
+        s.close()
+    half = agent.with_text("half " + tok)
+    assert len(half) == 2, "want the two half lines in the tap, found %s" % half
+    for m in half:
+        assert m.get("error") == "frame: truncated", "a half line without the flag: %s" % m
+    for m in agent.with_text("complete " + tok):
+        assert "error" not in m, "a complete line got an error: %s" % m
+    assert b" frames_truncated=2 " in agent.stderr_bytes(), "the cut lines were not counted"
+
+
+def test_sigterm_reads_what_the_kernel_holds(ctx):
+    """Lines the kernel had already taken when SIGTERM came (the agent was
+    stopped while they were sent, so none had been read) all arrive, on
+    several TCP connections and a TLS one."""
+    agent = ctx.agent([listener("tcp"), tls_listener(certs())], workers=1)
+    tok = token()
+    conns = [tcp_connect(agent.port("tcp")) for _ in range(3)]
+    conns.append(tls_connect(agent.port("tls")))
+    for i, s in enumerate(conns):  # every connection is set up (TLS handshake done)
+        s.sendall(rfc3164("ready %d %s" % (i, tok)) + b"\n")
+    agent.wait_tap(lambda m: "ready " in (m.get("msg") or "") and tok in m["msg"], len(conns), 10)
+    n = 300  # about 20 KB per connection: within the receive window
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    try:
+        for i, s in enumerate(conns):
+            s.sendall(b"".join(rfc3164("seq=%d run=%s" % (i * n + k, tok)) + b"\n"
+                               for k in range(n)))
+    finally:
+        # SIGTERM (sent by stop) is pending when the agent continues.
+        threading.Timer(t(0.3), os.kill, (agent.proc.pid, signal.SIGCONT)).start()
+    agent.stop()
+    for s in conns:
+        s.close()
+    check_sequence(agent.tap(), tok, len(conns) * n)
+
+
+def test_sighup_keeps_running(ctx):
+    """SIGHUP (reload, not implemented yet) is logged and changes nothing."""
+    agent = ctx.agent([listener("tcp")])
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    wait_until(lambda: b"reload is not implemented yet" in agent.stderr_bytes(), 5,
+               "the SIGHUP log line")
+    agent.assert_alive()
+    tok = token()
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(rfc3164("after hup " + tok) + b"\n")
+    s.close()
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10)
+    agent.stop()
+
+
+def test_failed_start_after_threads_started(ctx):
+    """A start-up that fails after the workers and the tap writer started
+    (the status port file cannot be written) stops them in order: exit
+    status 1, promptly, with no sanitizer or valgrind report."""
+    cfg = {"listen": [{"proto": "tcp", "address": "127.0.0.1:0"},
+                      {"proto": "udp", "address": "127.0.0.1:0"}],
+           "workers": 2,
+           "status": {"address": "127.0.0.1:0", "port_file": "missing-dir/status.port"}}
+    path = ctx.path("rtr-agent.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    p = subprocess.run(WRAPPER + [AGENT, "run", "-c", path, "--tap", ctx.path("tap.jsonl")],
+                       cwd=ctx.dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=t(10))
+    out = p.stdout.decode("utf-8", "replace")
+    assert p.returncode == 1, "exit status %d: %s" % (p.returncode, out[-1000:])
+    assert "status.port" in out, "the failure does not name the port file: %s" % out[-1000:]
+    found = REPORT.search(p.stdout)
+    assert not found, "sanitizer/valgrind report: %s" % out[-3000:]

@@ -1,10 +1,13 @@
 """util-linux logger -> rtr-agent over TCP (LF and octet-counted) and UDP,
 RFC 5424 and RFC 3164; the status endpoint."""
+import os
+import signal
 import socket
 import subprocess
 
-from harness import (check_sequence, listener, logger_lines, seq_messages, stats_counters, t,
-                     token, tool)
+from harness import (AGENT, WRAPPER, Skip, check_sequence, listener, logger_lines, rfc3164,
+                     seq_messages, stats_counters, t, tcp_connect, token, tool, udp_send,
+                     wait_until)
 
 N_TCP = 200
 N_UDP = 50
@@ -173,11 +176,83 @@ def test_status_endpoint(ctx):
     tok = _logger(ctx, agent, "tcp", "rfc3164", 10)
     agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 10, 10)
     after = agent.metrics()
-    for name in ("messages_received", "messages_parsed", "tap_lines"):
+    for name in ("messages_received", "tap_lines"):
         key = "rtr_agent_" + name
         assert after[key] - before[key] >= 10, "%s went %s -> %s after 10 messages" % (
             key, before[key], after[key])
     assert after["rtr_agent_bytes_received"] - before["rtr_agent_bytes_received"] >= 10 * 30
+    assert "rtr_agent_messages_parsed" not in after, "messages_parsed (= messages_received) is back"
+    for gauge in ("connections_open", "queue_messages", "queue_bytes", "inputs_paused"):
+        assert "rtr_agent_" + gauge in after, "/metrics lacks the %s gauge" % gauge
+    agent.stop()
+
+
+def test_bytes_received_counts_what_was_read(ctx):
+    """bytes_received is what the sockets gave: stream bytes with octet
+    counts and trailers, whole datagrams."""
+    agent = ctx.agent([listener("tcp"), listener("udp")], workers=1)
+    tok = token()
+    before = agent.metric("bytes_received")
+    stream = b"".join(rfc3164("tcp %d %s" % (i, tok)) + b"\r\n" for i in range(5))
+    frame = rfc3164("octet " + tok)
+    stream += b"%d %s" % (len(frame), frame)
+    datagrams = [rfc3164("udp %d %s" % (i, tok)) + b"\n" for i in range(5)]
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(stream)
+    s.close()
+    udp_send(agent.port("udp"), datagrams)
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 11, 10)
+    want = len(stream) + sum(len(d) for d in datagrams)
+    wait_until(lambda: agent.metric("bytes_received") - before == want, 5,
+               "bytes_received to grow by %d (it grew by %d)" % (
+                   want, agent.metric("bytes_received") - before))
+    agent.stop()
+
+
+def test_udp_kernel_drops_seen_without_a_later_datagram(ctx):
+    """Datagrams the kernel dropped (the agent stopped, a tiny receive
+    buffer) are counted when /metrics is read, though no datagram came
+    after them: delivered + dropped = sent, nothing counted twice."""
+    agent = ctx.agent([listener("udp", rcvbuf=4096)], workers=1)
+    tok = token()
+    n = 300
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    try:
+        udp_send(agent.port("udp"), [rfc3164("drop %d %s" % (i, tok)) for i in range(n)])
+    finally:
+        os.kill(agent.proc.pid, signal.SIGCONT)
+    state = {}
+
+    def balanced():
+        state["got"] = len(agent.with_text(tok))
+        state["drops"] = agent.metric("udp_kernel_drops")
+        return state["got"] + state["drops"] == n
+    try:
+        wait_until(balanced, 10, "delivered + dropped == %d" % n)
+    except AssertionError as e:
+        raise AssertionError("%s (delivered %s, udp_kernel_drops %s)" % (
+            e, state.get("got"), state.get("drops")))
+    assert state["drops"] > 0, "nothing was dropped: the test did not test drops"
+    agent.stop()
+
+
+def test_udp_buffers_do_not_scale_with_max_message_bytes(ctx):
+    """max_message_bytes 16 MiB: the UDP batch buffers stay at 64 KiB each (no
+    datagram is larger) and the tap ring is capped, so four workers stay far
+    below the gigabytes of address space they used to reserve."""
+    if WRAPPER or "/san-" in AGENT:
+        raise Skip("address space is not comparable under valgrind or sanitizers")
+    agent = ctx.agent([listener("udp"), listener("tcp")], workers=4,
+                      limits={"max_message_bytes": 16 << 20})
+    with open("/proc/%d/status" % agent.proc.pid) as f:
+        vm = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+    size_mib = int(vm["VmSize"].split()[0]) // 1024
+    assert size_mib < 1024, "the agent maps %d MiB with 4 workers" % size_mib
+    tok = token()
+    big = rfc3164("big " + tok) + b"x" * 60000
+    udp_send(agent.port("udp"), [big])
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10)
+    assert "error" not in msgs[0] and msgs[0]["msg"].endswith("x" * 100), msgs[0].get("error")
     agent.stop()
 
 

@@ -1,10 +1,11 @@
 """TLS (RFC 5425) with openssl s_client: client-certificate verification,
 refusals, protocol floor, framing over TLS."""
 import re
+import ssl
 import time
 
-from harness import (Skip, certs, check_sequence, listener, octet, t, tcp_connect, tls_listener,
-                     token, tool, wait_closed)
+from harness import (Skip, certs, check_sequence, listener, octet, t, tcp_connect, tls_connect,
+                     tls_listener, token, tool, wait_closed)
 
 N = 100
 
@@ -114,6 +115,10 @@ def test_tls_1_1_refused(ctx):
     time.sleep(0.3)
     assert not agent.with_text(tok), "a TLS 1.1 client's message reached the tap"
     agent.stop()
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    found = re.search(r"handshake failed: (.*)", err)
+    assert found and "lib(0)" not in found.group(1) and "unknown" not in found.group(1), \
+        "the refusal does not say why: %r" % (found.group(0) if found else err[-500:])
 
 
 def test_tls_without_client_verification(ctx):
@@ -158,3 +163,65 @@ def test_tls_handshake_timeout(ctx):
     assert took >= 0.5, "dropped after %.2fs: sooner than handshake_timeout_s=1" % took
     agent.wait_metric("tls_handshake_failures", before + 1, 5)
     agent.stop()
+
+
+def test_tls_burst_of_small_messages_from_an_idle_sender(ctx):
+    """max_message_bytes 480 (a 1920-byte connection buffer) and 100 messages
+    in one write (one TLS record): every one arrives while the sender stays
+    connected and silent, and none is lost when the idle timeout closes it."""
+    tok = token()
+    data = b"".join(frame5424(i, tok) + b"\n" for i in range(N))
+    # 1 s, longer under valgrind, where a handshake alone can take a second
+    short = max(1, int(t(1)))
+    for idle in (300, short):
+        agent = ctx.agent([tls_listener(certs())], name="idle%d" % idle,
+                          limits={"max_message_bytes": 480, "idle_timeout_s": idle})
+        s = tls_connect(agent.port("tls"))
+        s.sendall(data)
+        if idle == short:
+            closed, _ = wait_closed(s, 5 + idle)
+            assert closed, "the idle connection was not closed"
+        msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), N, 5,
+                              what="%d messages of one TLS write (idle_timeout_s %d)" % (N, idle))
+        check_sequence(msgs, tok, N)
+        s.close()
+        agent.stop()
+
+
+def test_tls_session_resumption_with_client_certificates(ctx):
+    """A TLS 1.2 client resuming its session (client certificates verified):
+    the resumed connection is accepted and its messages arrive."""
+    agent = ctx.agent([tls_listener(certs())])
+    tok = token()
+    first = tls_connect(agent.port("tls"), max_version=ssl.TLSVersion.TLSv1_2)
+    first.sendall(frame5424(0, tok) + b"\n")
+    session, context = first.session, first.context
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10)
+    first.close()
+    second = tls_connect(agent.port("tls"), session=session, context=context)
+    assert second.session_reused, "the agent did not resume the TLS 1.2 session"
+    second.sendall(frame5424(1, tok) + b"\n")
+    second.close()
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 2, 10,
+                          what="the message of the resumed session")
+    check_sequence(msgs, tok, 2, ordered=False)
+    assert agent.metric("tls_handshake_failures") == 0
+    agent.stop()
+
+
+def test_tls_connect_and_close_is_not_a_failed_handshake(ctx):
+    """Health checks and port scans connect and close without a byte: not a
+    failed handshake, not worth a warning."""
+    agent = ctx.agent([tls_listener(certs())])
+    for _ in range(3):
+        tcp_connect(agent.port("tls")).close()
+    tok = token()
+    p = s_client(ctx, agent.port("tls"), data=frame5424(0, tok) + b"\n")
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10,
+                   what="a good client after the probes (s_client: %s)" % _out(p))
+    time.sleep(0.2)
+    assert agent.metric("tls_handshake_failures") == 0, \
+        "connect-and-close counted as tls_handshake_failures"
+    agent.stop()
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    assert "warning" not in err, "connect-and-close logged a warning: %s" % err[-500:]

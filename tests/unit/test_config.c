@@ -130,8 +130,12 @@ static const struct {
      {"@: limits.max_message_bytes: expected an integer from 480 to 16777216, got 100"}},
     {"integer past int64",
      "{" LISTEN_OK ", \"limits\": {\"idle_timeout_s\": 99999999999999999999}}",
-     {"@: limits.idle_timeout_s: expected an integer from 1 to 86400, got "
+     {"@: limits.idle_timeout_s: expected an integer from 0 to 86400, got "
       "18446744073709551615"}},
+    {"zero handshake timeout (there is no \"never\")",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:6514\", \"cert\": \"c.pem\", "
+     "\"key\": \"k.pem\", \"handshake_timeout_s\": 0}]}",
+     {"@: listen[0].handshake_timeout_s: expected an integer from 1 to 300, got 0"}},
     {"negative size",
      "{" LISTEN_OK ", \"identity\": {\"cache\": {\"max_entries\": -1}}}",
      {"@: identity.cache.max_entries: expected an integer from 1 to 100000000, got -1"}},
@@ -436,6 +440,22 @@ static void test_full_config(void)
     check_str("full: audit", cfg->audit.file, "/var/log/rtr-agent/audit.jsonl");
     CHECK_INT(cfg->audit.hash_users, 1);
     check_str("full: log level", cfg->log_level, "debug");
+    config_free(cfg);
+}
+
+/* idle_timeout_s 0 turns the idle timeout off (the listener sets none). */
+static void test_idle_timeout_off(void)
+{
+    char path[PATH_MAX], err[4096];
+    struct config *cfg = NULL;
+
+    CHECK_INT(load_text("{\"listen\": [{\"proto\": \"tcp\", \"address\": \":514\"}], "
+                        "\"limits\": {\"idle_timeout_s\": 0}}",
+                        path, &cfg, err, sizeof(err)),
+              0);
+    CHECK_STR("idle_timeout_s 0: stderr", str_make(err, strlen(err)), "");
+    if (cfg != NULL)
+        CHECK_INT(cfg->limits.idle_timeout_s, 0);
     config_free(cfg);
 }
 
@@ -744,6 +764,7 @@ int main(void)
     test_missing_file();
     test_full_config();
     test_defaults();
+    test_idle_timeout_off();
     test_identity_order_default();
     test_shipped_configs();
     test_reference();

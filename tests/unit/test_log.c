@@ -7,10 +7,25 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "unit.h"
+
+/* Reads of a fine-grained clock (anything but the coarse ones), counted by
+ * this stand-in for libc's clock_gettime (the executable's definition wins
+ * for the agent library it links). */
+static int fine_clock_reads;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    if (id != CLOCK_MONOTONIC_COARSE && id != CLOCK_REALTIME_COARSE)
+        __atomic_add_fetch(&fine_clock_reads, 1, __ATOMIC_RELAXED);
+    return (int)syscall(SYS_clock_gettime, id, ts);
+}
 
 static char capture_path[] = "/tmp/rtr-test-log.XXXXXX";
 static int saved_stderr = -1;
@@ -131,31 +146,66 @@ static void test_levels(void)
     log_set_level(LOG_LVL_INFO);
 }
 
-/* Under systemd: sd-daemon priority prefix, no timestamp (the journal has
- * its own) — but only when stderr really is the stream JOURNAL_STREAM names. */
-static void test_journal(void)
+static void set_journal_stream(const struct stat *st, int match)
 {
-    struct stat st;
     char value[64];
 
-    CHECK_INT(stat(capture_path, &st), 0);
-    snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino);
+    snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino + (match ? 0 : 1));
     setenv("JOURNAL_STREAM", value, 1);
+}
+
+/* In a child whose first line is logged with JOURNAL_STREAM set (matching
+ * stderr or not); returns the number of failed checks as its exit status. */
+static void journal_child(const struct stat *st, int match)
+{
+    set_journal_stream(st, match);
     capture_begin();
     log_error("disk %s", "full\n");
     log_warning("w");
     log_info("i");
     CHECK_INT(capture_end(), 3);
-    CHECK_STR("journal", str_make(captured, strlen(captured)), "<3>disk full\\n\n<4>w\n<6>i\n");
-
-    snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino + 1);
-    setenv("JOURNAL_STREAM", value, 1);
+    if (match)
+        CHECK_STR("journal", str_make(captured, strlen(captured)), "<3>disk full\\n\n<4>w\n<6>i\n");
+    else
+        CHECK(is_timestamp(captured));
+    /* Decided at the first line: a later change of the variable is not
+     * looked at again (no getenv, sscanf, fstat per line). */
+    set_journal_stream(st, !match);
     capture_begin();
     log_info("i");
     CHECK_INT(capture_end(), 1);
-    CHECK(is_timestamp(captured));
+    CHECK(match ? strcmp(captured, "<6>i\n") == 0 : is_timestamp(captured));
+    _exit(unit_failed > 255 ? 255 : unit_failed);
+}
+
+/* Under systemd: sd-daemon priority prefix, no timestamp (the journal has
+ * its own) — but only when stderr really is the stream JOURNAL_STREAM names.
+ * Runs first: the process must not have logged yet. */
+static void test_journal(void)
+{
+    struct stat st;
+
+    CHECK_INT(stat(capture_path, &st), 0);
+    for (int match = 0; match <= 1; match++) {
+        int status = -1;
+        pid_t pid;
+
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0)
+            journal_child(&st, match);
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    /* This process: a first line without JOURNAL_STREAM decides. */
+    unsetenv("JOURNAL_STREAM");
+    capture_begin();
+    log_info("i");
+    set_journal_stream(&st, 1);
+    log_info("i");
+    CHECK_INT(capture_end(), 2);
+    CHECK(is_timestamp(captured) && is_timestamp(strchr(captured, '\n') + 1));
     unsetenv("JOURNAL_STREAM");
 }
 
@@ -241,6 +291,25 @@ static void test_ratelimit(void)
     CHECK(strstr(captured, "loud\n") != NULL);
 }
 
+/* A suppressed line is nearly free: no lock (not observable here) and no
+ * read of a fine clock; the count it adds is still exact. */
+static void test_ratelimit_fast_path(void)
+{
+    struct log_ratelimit rl = LOG_RATELIMIT_INIT(3600, 1);
+    int reads;
+
+    capture_begin();
+    log_limited(&rl, LOG_LVL_WARNING, "first");
+    reads = __atomic_load_n(&fine_clock_reads, __ATOMIC_RELAXED);
+    for (int i = 0; i < 1000; i++)
+        log_limited(&rl, LOG_LVL_WARNING, "suppressed %d", i);
+    CHECK_INT(__atomic_load_n(&fine_clock_reads, __ATOMIC_RELAXED) - reads, 0);
+    rl.window_start -= 3600;
+    log_limited(&rl, LOG_LVL_WARNING, "next");
+    CHECK_INT(capture_end(), 2);
+    CHECK(strstr(captured, "next (1000 similar lines suppressed)\n") != NULL);
+}
+
 #define THREADS    4
 #define PER_THREAD 500
 
@@ -318,12 +387,13 @@ int main(void)
         return 2;
     }
     close(fd);
+    test_journal();
     test_lines();
     test_levels();
-    test_journal();
     test_truncation();
     test_errno_kept();
     test_ratelimit();
+    test_ratelimit_fast_path();
     test_threads();
     unlink(capture_path);
     return unit_report("test_log");

@@ -1,0 +1,18 @@
+/* Socket addresses as text, for logs, tap lines and port files. */
+#ifndef RTR_SOCKADDR_H
+#define RTR_SOCKADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Room for "[v6-address]:port". */
+#define SOCKADDR_TEXT_MAX 64
+
+/* Formats sa (AF_INET or AF_INET6) as "1.2.3.4:514" or "[::1]:514" into
+ * buf; another family gives "(family N)". */
+void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/* The port of an AF_INET or AF_INET6 address, in host order. */
+unsigned sockaddr_port(const struct sockaddr *sa);
+
+#endif
