@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "queue.h"
+#include "sdnotify.h"
 #include "sockaddr.h"
 #include "stats.h"
 #include "status.h"
@@ -149,6 +150,7 @@ static void daemon_on_signal(evutil_socket_t sig, short what, void *arg)
     }
     d->stopping = 1;
     log_info("%s: stopping: no new input, finishing what is buffered", strsignal((int)sig));
+    sdnotify_send("STOPPING=1");
     for (int i = 0; i < d->n_workers; i++)
         worker_stop(d->workers[i]);
 }
@@ -300,6 +302,12 @@ static int daemon_start(struct daemon *d, const char *tap_path)
             return rc;
     }
     daemon_log_start(d, tap_path);
+    /* Everything is bound and listening: systemd (Type=notify) may now let
+     * the units ordered after us start. */
+    rc = sdnotify_send("READY=1");
+    if (rc != 0)
+        log_warning("could not tell the service manager we are ready (NOTIFY_SOCKET): %s",
+                    err_name(rc));
     return 0;
 }
 

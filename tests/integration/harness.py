@@ -141,13 +141,15 @@ class Agent:
         self.returncode = None
         self.stopped = False
 
-    def start(self, timeout=10):
+    def start(self, timeout=10, env=None):
+        """env: extra environment variables for the agent."""
         if not os.access(AGENT, os.X_OK):
             raise AssertionError("agent binary %s is missing (run make)" % AGENT)
         argv = WRAPPER + [AGENT, "run", "-c", self.config_path, "--tap", self.tap_path]
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(argv, cwd=self.dir, stdin=subprocess.DEVNULL,
-                                     stdout=self._err, stderr=self._err)
+                                     stdout=self._err, stderr=self._err,
+                                     env=dict(os.environ, **env) if env else None)
         self.ctx._agents.append(self)
         files = [e["port_file"] for e in self.config["listen"]] + ["status.port"]
         self.ports = [self._wait_port(f, timeout) for f in files]
@@ -584,10 +586,10 @@ class Ctx:
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
-    def agent(self, listen, **kw):
+    def agent(self, listen, env=None, **kw):
         """Starts an agent (see Agent) and waits for its port files."""
         name = kw.pop("name", "agent%d" % len(self._agents))
-        return Agent(self, listen, name=name, **kw).start()
+        return Agent(self, listen, name=name, **kw).start(env=env)
 
     def spawn(self, argv, **kw):
         kw.setdefault("stdin", subprocess.DEVNULL)

@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -188,3 +189,26 @@ def test_failed_start_after_threads_started(ctx):
     assert "status.port" in out, "the failure does not name the port file: %s" % out[-1000:]
     found = REPORT.search(p.stdout)
     assert not found, "sanitizer/valgrind report: %s" % out[-3000:]
+
+
+def test_systemd_notify_ready_after_bind_then_stopping(ctx):
+    """Under systemd (Type=notify) the agent says READY=1 only once it
+    listens, and STOPPING=1 when SIGTERM arrives."""
+    path = os.path.join(ctx.dir, "notify.sock")
+    manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    manager.bind(path)
+    manager.settimeout(t(10))
+    try:
+        agent = ctx.agent([listener("tcp")], env={"NOTIFY_SOCKET": path})
+        assert manager.recv(256) == b"READY=1"
+        # Ready means listening: a message sent now arrives.
+        tok = token()
+        s = tcp_connect(agent.port("tcp"))
+        s.sendall(rfc3164("ready " + tok) + b"\n")
+        s.close()
+        wait_until(lambda: any(tok in (m.get("msg") or "") for m in agent.tap()), 5,
+                   "the message sent right after READY=1")
+        agent.stop()  # SIGTERM; the datagram waits in our socket
+        assert manager.recv(256) == b"STOPPING=1"
+    finally:
+        manager.close()
