@@ -1230,6 +1230,26 @@ static char *config_folder(const char *path)
     return dir;
 }
 
+int config_read_json(const char *path, struct json_object **out)
+{
+    struct loader ld = {.file = path};
+    char *text = NULL;
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    rc = read_file(&ld, path, &text, &len);
+    if (rc == 0)
+        rc = parse_json(&ld, text, len, out);
+    free(text);
+    return rc;
+}
+
+const char *config_describe_json(struct json_object *v, char *buf, size_t cap)
+{
+    return describe(v, buf, cap);
+}
+
 int config_load(const char *path, struct config **out)
 {
     struct loader ld = {.file = path};

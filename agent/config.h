@@ -171,6 +171,18 @@ struct config {
  * the result are already resolved against the config file's folder. */
 int config_load(const char *path, struct config **out);
 
+struct json_object;
+
+/* Reads a JSON file as the config is read (comments allowed, at most 1 MiB),
+ * for other files of ours (mapping files). Problems are printed as the
+ * config's are ("FILE:LINE:COL: invalid JSON: ..."). Returns 0 and *out
+ * (release with json_object_put), or ERR_CONFIG. */
+int config_read_json(const char *path, struct json_object **out);
+
+/* How v reads in an error message: scalars as JSON text (shortened to cap),
+ * containers as "an object" / "an array". Returns buf or a static string. */
+const char *config_describe_json(struct json_object *v, char *buf, size_t cap);
+
 /* Frees cfg and everything in it; NULL is fine. */
 void config_free(struct config *cfg);
 

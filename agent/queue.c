@@ -29,6 +29,8 @@ struct queue {
     int closed;
     int consumer_waiting;
     struct queue_waiter *armed;
+    void (*notify)(void *arg); /* the consumer's event-loop wakeup, or NULL */
+    void *notify_arg;
 };
 
 int queue_new(size_t high, size_t ring_bytes, struct queue **out)
@@ -114,6 +116,7 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
     size_t need = QUEUE_HDR + len;
     uint32_t hdr = (uint32_t)len;
     size_t pos;
+    void (*notify)(void *arg) = NULL;
     int rc = ERR_BUSY;
 
     if (len > q->cap - QUEUE_HDR) /* cap > QUEUE_HDR: see queue_new */
@@ -127,6 +130,7 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
         q->count++;
         if (q->consumer_waiting)
             pthread_cond_signal(&q->nonempty);
+        notify = q->count == 1 ? q->notify : NULL;
         rc = 0;
     } else if (w != NULL && !w->armed) {
         w->armed = 1;
@@ -134,7 +138,17 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
         q->armed = w;
     }
     pthread_mutex_unlock(&q->lock);
+    if (notify != NULL)
+        notify(q->notify_arg);
     return rc;
+}
+
+void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&q->lock);
+    q->notify = notify;
+    q->notify_arg = arg;
+    pthread_mutex_unlock(&q->lock);
 }
 
 static void queue_deadline(struct timespec *ts, int timeout_ms)

@@ -43,6 +43,13 @@ void queue_free(struct queue *q);
  * woken); ERR_TOOBIG when the record could never fit. */
 int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter *w);
 
+/* For a consumer that runs an event loop instead of waiting in queue_peek:
+ * notify(arg) is called (by the pushing thread, outside the queue's lock)
+ * whenever a push makes the queue non-empty; the consumer then drains it
+ * with queue_peek(q, &rec, 0) until ERR_AGAIN. notify must be thread-safe
+ * (event_active() on the consumer's loop). Set it before any push. */
+void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg);
+
 /* Consumer: waits up to timeout_ms for the oldest record and returns 0 with
  * *rec pointing into the queue (valid until queue_release), or ERR_AGAIN when
  * none came (or the queue is closed and empty: see queue_done). */

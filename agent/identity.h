@@ -1,0 +1,54 @@
+/* Identity resolution: user identifier -> email, through the cache and then
+ * the configured resolvers in identity.order (the static directory now,
+ * Microsoft Graph next). Asynchronous from the start: a request completes
+ * through a callback, which a resolver that answers at once (the cache, the
+ * static directory) calls before identity_resolve returns, and a network
+ * resolver calls later from the thread's event loop. One identity per
+ * thread that resolves (the response thread; replay); not thread-safe. */
+#ifndef RTR_IDENTITY_H
+#define RTR_IDENTITY_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "stats.h"
+#include "str.h"
+#include "userid.h"
+
+enum identity_status {
+    IDENTITY_FOUND,     /* email set */
+    IDENTITY_NOT_FOUND, /* every resolver said no (cached for negative_ttl_s) */
+    IDENTITY_ERROR,     /* a resolver failed (network, throttling): not cached */
+};
+
+/* email and detail (for logs: "static: not listed", "graph: HTTP 503") are
+ * valid during the call. */
+typedef void (*identity_cb)(void *arg, enum identity_status status, const char *email,
+                            const char *detail);
+
+struct identity;
+
+/* Builds the resolvers cfg names, loading the static directory (errors
+ * logged as directory_load does). base: the event loop network resolvers
+ * run on (NULL when none is configured). stats may be NULL. Returns 0 and
+ * *out (free with identity_free), ERR_CONFIG / ERR_IO, or ERR_NOMEM. */
+int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
+                 struct identity **out);
+
+/* Frees id; requests still in flight complete with IDENTITY_ERROR first.
+ * NULL is fine. */
+void identity_free(struct identity *id);
+
+/* Resolves user (copied: the caller's buffer may go at once). kind
+ * USER_KIND_AUTO is detected (userid_detect). cb runs exactly once. */
+void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
+                      void *arg);
+
+/* Re-reads the static directory; on success swaps it in and clears the
+ * cache, on failure keeps the old one (errors logged). Returns 0 or the
+ * load error. */
+int identity_reload(struct identity *id);
+
+#endif
