@@ -1,0 +1,219 @@
+/* The event model: real lines parsed with message_parse, then every field
+ * kind read through a compiled name, absent fields (wrong payload, missing
+ * header parts, missing keys) and names outside the model rejected. */
+#include <stdlib.h>
+
+#include "errors.h"
+#include "event.h"
+#include "unit.h"
+
+static const char *const lines[] = {
+    /* 0: RFC 5424 with SD, CEF payload with labels and a full-name key */
+    "<134>1 2026-10-02T09:12:44.120Z splunk-sh01 splunkd 4242 notable [origin@32473 "
+    "ip=\"10.0.0.1\" ip=\"10.0.0.2\" sw=\"a\\\"b\"][x@1.2 kv=\"dot\" k.v=\"hidden\"] "
+    "CEF:0|Splunk|Enterprise "
+    "Security|7.3.2|notable|Removable Media - Rule|7|suser=EXAMPLE\\\\amorgan "
+    "cs1Label=search_name cs1=Endpoint - Removable Media Mounted - Rule "
+    "destinationUserName=bob",
+    /* 1: RFC 3164, LEEF 2.0 */
+    "<13>Oct  2 09:31:02 qradar-con LEEF:2.0|IBM|QRadar|7.5.0|Offense Rule Fired|^|"
+    "cat=USB Device Policy^usrName=S-1-5-21-1\t^sev=7",
+    /* 2: RFC 3164 plain text */
+    "<13>Oct 02 09:14:10 LR-DP01 EVID:1000541 AIE: Unknown USB Device Connected | "
+    "login=EXAMPLE\\cdiaz",
+    /* 3: no header, bare CEF */
+    "CEF:0|Vendor|Product|1|100|Name|5|suser=bob",
+};
+
+struct field_case {
+    int line;
+    const char *name;
+    const char *want; /* NULL: absent */
+};
+
+static const struct field_case cases[] = {
+    {0, "raw", NULL}, /* checked separately: the whole line */
+    {0, "msg",
+     "CEF:0|Splunk|Enterprise Security|7.3.2|notable|Removable Media - Rule|7|suser=EXAMPLE\\\\"
+     "amorgan cs1Label=search_name cs1=Endpoint - Removable Media Mounted - Rule "
+     "destinationUserName=bob"},
+    {0, "syslog.pri", "134"},
+    {0, "syslog.facility", "16"},
+    {0, "syslog.severity", "6"},
+    {0, "syslog.version", "1"},
+    {0, "syslog.timestamp", "2026-10-02T09:12:44.120Z"},
+    {0, "syslog.hostname", "splunk-sh01"},
+    {0, "syslog.app", "splunkd"},
+    {0, "syslog.procid", "4242"},
+    {0, "syslog.msgid", "notable"},
+    {0, "syslog.sd.origin@32473.ip", "10.0.0.1"}, /* first of a repeated param */
+    {0, "syslog.sd.origin@32473.sw", "a\"b"},     /* unescaped */
+    {0, "syslog.sd.origin@32473.nope", NULL},
+    {0, "syslog.sd.x@1.2.kv", "dot"}, /* an SD-ID with dots: split at the last '.' */
+    {0, "syslog.sd.x@1.2.k.v", NULL}, /* so a param with a dot reads as id "x@1.2.k" */
+    {0, "syslog.sd.nope.ip", NULL},
+    {0, "cef.version", "0"},
+    {0, "cef.vendor", "Splunk"},
+    {0, "cef.product", "Enterprise Security"},
+    {0, "cef.device_version", "7.3.2"},
+    {0, "cef.signature_id", "notable"},
+    {0, "cef.name", "Removable Media - Rule"},
+    {0, "cef.severity", "7"},
+    {0, "cef.ext.suser", "EXAMPLE\\amorgan"},
+    {0, "cef.ext.sourceUserName", "EXAMPLE\\amorgan"},
+    {0, "cef.ext.duser", "bob"},
+    {0, "cef.ext.destinationUserName", "bob"},
+    {0, "cef.ext.cs1", "Endpoint - Removable Media Mounted - Rule"},
+    {0, "cef.ext.cs2", NULL},
+    {0, "cef.label.search_name", "Endpoint - Removable Media Mounted - Rule"},
+    {0, "cef.label.urgency", NULL},
+    {0, "leef.vendor", NULL},
+    {0, "leef.ext.suser", NULL},
+    {1, "syslog.pri", "13"},
+    {1, "syslog.facility", "1"},
+    {1, "syslog.severity", "5"},
+    {1, "syslog.version", NULL},
+    {1, "syslog.hostname", "qradar-con"},
+    {1, "syslog.procid", NULL},
+    {1, "syslog.msgid", NULL},
+    {1, "syslog.sd.origin@32473.ip", NULL},
+    {1, "leef.version", "2.0"},
+    {1, "leef.vendor", "IBM"},
+    {1, "leef.product", "QRadar"},
+    {1, "leef.product_version", "7.5.0"},
+    {1, "leef.event_id", "Offense Rule Fired"},
+    {1, "leef.ext.cat", "USB Device Policy"},
+    {1, "leef.ext.sev", "7"},
+    {1, "leef.ext.usrname", NULL},
+    {1, "cef.vendor", NULL},
+    {1, "cef.name", NULL},
+    {1, "cef.ext.cat", NULL},
+    {1, "cef.label.cat", NULL},
+    {2, "msg", "EVID:1000541 AIE: Unknown USB Device Connected | login=EXAMPLE\\cdiaz"},
+    {2, "syslog.timestamp", "Oct 02 09:14:10"},
+    {2, "cef.version", NULL},
+    {2, "leef.version", NULL},
+    {2, "leef.ext.login", NULL},
+    {3, "msg", "CEF:0|Vendor|Product|1|100|Name|5|suser=bob"},
+    {3, "syslog.pri", NULL},
+    {3, "syslog.facility", NULL},
+    {3, "syslog.severity", NULL},
+    {3, "syslog.version", NULL},
+    {3, "syslog.timestamp", NULL},
+    {3, "syslog.hostname", NULL},
+    {3, "syslog.app", NULL},
+    {3, "cef.ext.sourceUserName", "bob"},
+    {3, "cef.vendor", "Vendor"},
+};
+
+#define N_LINES (sizeof(lines) / sizeof(lines[0]))
+
+static struct message msgs[N_LINES];
+static char *copies[N_LINES];
+static struct scratch scratches[N_LINES];
+
+/* Parses a heap copy of each line, exactly its length, with a scratch buffer
+ * of exactly that size, so sanitizers catch reads past either. */
+static void parse_lines(void)
+{
+    for (size_t i = 0; i < N_LINES; i++) {
+        size_t len = strlen(lines[i]);
+        copies[i] = malloc(len);
+        memcpy(copies[i], lines[i], len);
+        scratch_init(&scratches[i], malloc(len), len);
+        CHECK_INT(message_parse(copies[i], len, &msgs[i], &scratches[i]), 0);
+    }
+    CHECK_INT(msgs[0].payload, PAYLOAD_CEF);
+    CHECK_INT(msgs[1].payload, PAYLOAD_LEEF);
+    CHECK_INT(msgs[2].payload, PAYLOAD_TEXT);
+    CHECK_INT(msgs[3].syslog.format, SYSLOG_NONE);
+}
+
+static void free_lines(void)
+{
+    for (size_t i = 0; i < N_LINES; i++) {
+        free(copies[i]);
+        free(scratches[i].buf);
+    }
+}
+
+static void test_fields(void)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct field_case *c = &cases[i];
+        struct event_field f;
+        struct event_num num;
+        char ctx[128];
+
+        snprintf(ctx, sizeof(ctx), "line %d %s", c->line, c->name);
+        if (event_field_compile(c->name, strlen(c->name), &f) != 0) {
+            UNIT_FAIL("%s: did not compile", ctx);
+            continue;
+        }
+        struct str v = event_field_get(&f, &msgs[c->line], &num);
+        if (f.kind == EVENT_RAW)
+            CHECK(v.p == copies[c->line] && v.len == strlen(lines[c->line]));
+        else
+            CHECK_STR(ctx, v, c->want);
+    }
+}
+
+/* Which kind and keys a name compiles to; keys point into the name. */
+static void test_compile(void)
+{
+    static const struct {
+        const char *name;
+        enum event_field_kind kind;
+        const char *key, *key2;
+    } ok[] = {
+        {"raw", EVENT_RAW, NULL, NULL},
+        {"syslog.msgid", EVENT_SYSLOG_MSGID, NULL, NULL},
+        {"syslog.sd.origin@32473.ip", EVENT_SYSLOG_SD, "origin@32473", "ip"},
+        {"syslog.sd.a.b.c", EVENT_SYSLOG_SD, "a.b", "c"},
+        {"cef.ext.suser", EVENT_CEF_EXT, "suser", NULL},
+        {"cef.ext.a.b", EVENT_CEF_EXT, "a.b", NULL},
+        {"cef.label.search_name", EVENT_CEF_LABEL, "search_name", NULL},
+        {"leef.ext.usrName", EVENT_LEEF_EXT, "usrName", NULL},
+        {"leef.event_id", EVENT_LEEF_EVENT_ID, NULL, NULL},
+    };
+    static const char *const bad[] = {
+        "",           "foo",         "cef.",          "cef.ext.",     "cef.label.",
+        "cef.bogus",  "cef.ext",     "leef.ext.",     "leef.",        "syslog.",
+        "syslog.sd.", "syslog.sd.x", "syslog.sd..ip", "syslog.sd.x.", "syslog.sd.x.y.",
+        "RAW",        "msg ",        "syslog.pri.x",  "cef.vendorx",  "cefext.suser",
+        "leef.ext",   "syslog.sd",   "syslog.host",
+    };
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct event_field f;
+        int rc = event_field_compile(ok[i].name, strlen(ok[i].name), &f);
+        CHECK_INT(rc, 0);
+        CHECK_INT(f.kind, ok[i].kind);
+        CHECK_STR(ok[i].name, f.key, ok[i].key);
+        CHECK_STR(ok[i].name, f.key2, ok[i].key2);
+        if (f.key.p != NULL)
+            CHECK(f.key.p >= ok[i].name && f.key.p < ok[i].name + strlen(ok[i].name));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct event_field f;
+        int rc = event_field_compile(bad[i], strlen(bad[i]), &f);
+        if (rc != ERR_INVALID)
+            UNIT_FAIL("'%s': rc %d, want ERR_INVALID", bad[i], rc);
+        else
+            unit_passed++;
+    }
+    /* the length bounds the name: "msgX" cut to 3 bytes is "msg" */
+    struct event_field f;
+    CHECK_INT(event_field_compile("msgX", 3, &f), 0);
+    CHECK_INT(f.kind, EVENT_MSG);
+    CHECK_INT(event_field_compile("cef.ext.suser", 8, &f), ERR_INVALID);
+}
+
+int main(void)
+{
+    parse_lines();
+    test_fields();
+    test_compile();
+    free_lines();
+    return unit_report("test_event");
+}
