@@ -72,8 +72,9 @@ struct mapping_matcher;
 
 /* Loads every file the globs name (n globs, each matched with glob(3),
  * sorted; a glob that matches no file is an error unless it contains a
- * wildcard). Compiles and JIT-compiles every regex. Errors are printed one
- * line each through the log as "FILE: mappings[2].when[0].regex: missing )
+ * wildcard, then a warning, also when its folder does not exist). Compiles
+ * and JIT-compiles every regex. Errors are printed one line each through
+ * the log as "FILE: mappings[2].when[0].regex: missing closing parenthesis
  * at offset 4", all of them, not just the first. Returns 0 and *out (a
  * reference: release with mapping_set_unref), or ERR_CONFIG. */
 int mapping_set_load(char *const *globs, size_t n, struct mapping_set **out);
@@ -89,12 +90,14 @@ size_t mapping_set_files(const struct mapping_set *set);
  * explain buffer). stats: the thread's counter block (may be NULL: nothing
  * counted). Returns 0 and *out (free with mapping_matcher_free), or
  * ERR_NOMEM. */
-int mapping_matcher_new(uint32_t regex_match_limit, uint32_t regex_depth_limit,
-                        struct stats *stats, struct mapping_matcher **out);
+int mapping_matcher_new(uint32_t regex_match_limit, uint32_t regex_depth_limit, struct stats *stats,
+                        struct mapping_matcher **out);
 void mapping_matcher_free(struct mapping_matcher *mm); /* NULL is fine */
 
-/* One decision. Slices point into the message, its scratch buffer or the
- * mapping set: valid while both are. */
+/* One decision. Slices point into the message, its scratch buffer, the
+ * mapping set or (a numeric field such as syslog.severity) the matcher:
+ * valid while the message and the set are, until the next mapping_match on
+ * that matcher. */
 struct mapping_decision {
     const char *mapping; /* the mapping's name */
     const char *file;    /* the file it came from */
@@ -102,11 +105,15 @@ struct mapping_decision {
     enum user_kind user_kind; /* as the mapping says (USER_KIND_AUTO: detect) */
 };
 
-/* --explain: called once per mapping tried, in order, with a line that says
- * why it did or did not decide ("no: when[0] cef.vendor is \"Cisco\", not
- * \"Splunk\"", "no: when[1] msg: regex hit the match limit (counted as no
- * match)", "yes: rule \"X\" from rule[0] cef.label.search_name; user ...").
- * The text is valid during the call. */
+/* --explain: called once per mapping tried, in order (none after the one
+ * that ends the search), with a line that says why it did or did not decide
+ * ("no: when[0] cef.vendor is \"Cisco\", expected \"Splunk\"", "no: when[1]
+ * msg: regex hit a PCRE2 limit (...), counted as no match", "no: rule:
+ * rule[0] cef.name \"SessionLogon\" is not in the table", "yes: rule \"X\"
+ * (rule[0] cef.label.search_name), user \"Y\" (user[1] cef.ext.duser, kind
+ * upn, detected), event \"X\" (the rule)"). Message values are quoted raw
+ * (cut to about 80 bytes): the callee escapes what it prints. The text is
+ * valid during the call. */
 struct mapping_explain {
     void (*line)(void *arg, const char *mapping, const char *file, int decided, const char *why);
     void *arg;

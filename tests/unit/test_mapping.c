@@ -1,0 +1,1036 @@
+/* The mapping engine: every condition test both ways, every source form,
+ * the decision rules (first non-empty source, trimming, event default,
+ * user_kind, continue, first match wins, no rule, no user, too many
+ * decisions), explain lines, load errors with their file and key path, glob
+ * handling, and a catastrophic regex stopped by the PCRE2 limits. Mapping
+ * files are written into a temporary folder; messages are real sample lines
+ * parsed with message_parse. In the mapping texts below ' stands for " (the
+ * files are written with it swapped), so the JSON stays readable. */
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "mapping.h"
+#include "message.h"
+#include "unit.h"
+
+#define SPLUNK_CEF                                                                                 \
+    "<134>1 2026-10-02T09:12:44.120Z splunk-sh01 splunkd - - - CEF:0|Splunk|Enterprise "           \
+    "Security|7.3.2|notable|Endpoint - Removable Media Mounted - Rule|7|rt=1791018764000 "         \
+    "suser=EXAMPLE\\\\amorgan cs1Label=search_name cs1=Endpoint - Removable Media Mounted - Rule " \
+    "cs2Label=urgency cs2=high dvchost=LT-2231.example.com"
+#define SPLUNK_RULE "Endpoint - Removable Media Mounted - Rule"
+#define SPLUNK_RAW                                                                                 \
+    "<13>Oct  2 09:13:05 splunk-hf01 search_name=\"Web - Malware Download Detected - Rule\" "      \
+    "user=\"bkhan@example.com\" src_user=\"EXAMPLE\\bkhan\" urgency=critical "                     \
+    "orig_time=1791018785"
+#define LOGRHYTHM                                                                                  \
+    "<13>Oct 02 09:14:10 LR-DP01 EVID:1000541 AIE: Unknown USB Device Connected | "                \
+    "login=EXAMPLE\\cdiaz | account= | sip=10.20.3.41 | dname=WS-0087 | commonevent=AIE: Unknown " \
+    "USB Device Connected | riskrating=7"
+#define LOGRHYTHM_NO_LOGIN                                                                         \
+    "<13>Oct 02 09:14:10 LR-DP01 EVID:1000541 AIE: Unknown USB Device Connected | login= | "       \
+    "account=EXAMPLE\\jdoe | sip=10.20.3.41"
+#define DTEX_USB                                                                                   \
+    "<14>Oct 02 09:21:22 dtex-intercept "                                                          \
+    "CEF:0|Dtex|InTERCEPT|6.3|DeviceActivity|RemovableMediaConnected|5|start=1791019282481 "       \
+    "User_Name=EXAMPLE\\\\fnovak Device_Name=EXAMPLE\\\\WS-0101 Media_Type=USB Mass Storage"
+#define DTEX_LOGON                                                                                 \
+    "<14>Oct 02 09:21:29 dtex-intercept "                                                          \
+    "CEF:0|Dtex|InTERCEPT|6.3|SessionActivity|SessionLogon|3|start=1791019289017 "                 \
+    "User_Name=EXAMPLE\\\\fnovak Device_Name=EXAMPLE\\\\WS-0101 Process_Name=explorer.exe"
+#define QRADAR                                                                                     \
+    "<13>Oct  2 09:31:02 qradar-con LEEF:1.0|IBM|QRadar|7.5.0|Offense Rule Fired|devTime=Oct 02 "  \
+    "2026 09:31:00\tdevTimeFormat=MMM dd yyyy "                                                    \
+    "HH:mm:ss\tusrName=S-1-5-21-1004336348-1177238915-682003330-1109\tcat=USB Device "             \
+    "Policy\tsev=7\tidentSrc=10.20.3.41"
+#define SENTINEL                                                                                   \
+    "<14>1 2026-10-02T09:20:05Z sentinel-relay sentinel - - - CEF:0|Microsoft|Sentinel|1.0|"       \
+    "ScheduledAlert|Mass download by a single user|5|suser=e.o'neil@example.com "                  \
+    "suid=7d1a3f2b-9c1e-4e55-9a0a-2b1c0d9e8f70 cs1Label=AlertDisplayName cs1=Mass download by a "  \
+    "single user"
+#define CISCO                                                                                      \
+    "<134>1 2026-10-02T09:40:01Z fw01 asa - - - CEF:0|Cisco|ASA|9.18|106023|Deny tcp|5|"           \
+    "src=10.1.1.1 dst=10.2.2.2 dpt=445 act=Deny"
+#define A10 "aaaaaaaaaa"
+#define A79 A10 A10 A10 A10 A10 A10 A10 "aaaaaaaaa"
+/* A name whose byte 80 is inside a two-byte character. */
+#define LONG_UTF8_NAME       "CEF:0|Splunk|ES|1.0|notable|" A79 "\xc3\xa9" A10 "|5|suser=jdoe"
+#define NO_HEADER_EMPTY_NAME "CEF:0|Splunk|ES|1.0|notable||5|suser=jdoe"
+
+/* One mapping file; MAP builds one mapping. */
+#define FILE(maps)     "{'mappings': [" maps "]}"
+#define MAP(name, ...) "{'name': '" name "', " __VA_ARGS__ "}"
+#define SPLUNK_SOURCES                                                                             \
+    "'rule': [{'field': 'cef.label.search_name'}, {'field': 'cef.name'}], "                        \
+    "'user': [{'field': 'cef.ext.suser'}, {'field': 'cef.ext.duser'}]"
+#define WHEN_SPLUNK "'when': [{'field': 'cef.vendor', 'equals': 'Splunk'}], "
+#define DTEX_USER   "'user': {'field': 'cef.ext.User_Name'}"
+#define WHEN_SPLUNK_2                                                                              \
+    "'when': [{'field': 'cef.vendor', 'equals': 'Splunk'}, {'field': 'cef.product', 'equals': "    \
+    "'ES'}], "
+#define WHEN_DTEX "'when': [{'field': 'cef.vendor', 'equals': 'Dtex'}], "
+#define USB_TABLE "'table': {'RemovableMediaConnected': 'Unknown USB Device'}"
+#define LR_USER_DUPS                                                                               \
+    "'user': {'field': 'msg', 'regex': 'login=(?<user>[^ |]+)|account=(?<user>[^ |]+)'}"
+
+static char tmpdir[] = "/tmp/rtr-test-mapping.XXXXXX";
+
+/* Writes text to tmpdir/name with ' swapped for ". */
+static void write_mapping(const char *name, const char *text, char *path)
+{
+    FILE *f;
+
+    snprintf(path, PATH_MAX, "%s/%s", tmpdir, name);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        exit(2);
+    }
+    for (const char *p = text; *p != '\0'; p++)
+        fputc(*p == '\'' ? '"' : *p, f);
+    if (fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* stderr goes to a file while the engine runs, so its lines can be checked. */
+static int saved_stderr = -1;
+static char capture_path[PATH_MAX];
+
+static void capture_begin(void)
+{
+    int fd;
+
+    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
+    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
+        perror("capture");
+        exit(2);
+    }
+    close(fd);
+}
+
+static void capture_end(char *buf, size_t cap)
+{
+    FILE *f;
+    size_t n;
+
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    f = fopen(capture_path, "r");
+    n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+}
+
+static size_t count_lines(const char *text)
+{
+    size_t n = 0;
+
+    for (const char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+        n++;
+    return n;
+}
+
+#define CHECK_HAS(ctx, text, want)                                                                 \
+    do {                                                                                           \
+        if (strstr((text), (want)) != NULL)                                                        \
+            unit_passed++;                                                                         \
+        else                                                                                       \
+            UNIT_FAIL("%s: missing \"%s\" in:\n%s", (ctx), (want), (text));                        \
+    } while (0)
+
+/* Loads one mapping file with the log captured into err. */
+static int load_text(const char *text, struct mapping_set **set, char *err, size_t cap)
+{
+    char path[PATH_MAX];
+    char *globs[1] = {path};
+    int rc;
+
+    write_mapping("m.json", text, path);
+    capture_begin();
+    rc = mapping_set_load(globs, 1, set);
+    capture_end(err, cap);
+    unlink(path);
+    return rc;
+}
+
+/* One parsed message. The message struct is large: kept static. */
+static char line_buf[4096], scratch_buf[4096];
+static struct message msg;
+
+static const struct message *parse(const char *line)
+{
+    struct scratch sc;
+    size_t len = strlen(line);
+
+    memcpy(line_buf, line, len);
+    scratch_init(&sc, scratch_buf, sizeof(scratch_buf));
+    message_parse(line_buf, len, &msg, &sc);
+    return &msg;
+}
+
+struct explain_log {
+    char text[8192];
+    size_t len;
+    int lines;
+};
+
+/* Collects "<mapping>: <why>" lines; decided must agree with the "yes:". */
+static void explain_line(void *arg, const char *mapping, const char *file, int decided,
+                         const char *why)
+{
+    struct explain_log *x = arg;
+    int n;
+
+    CHECK(file != NULL && strstr(file, ".json") != NULL);
+    CHECK((decided != 0) == (strncmp(why, "yes: ", 5) == 0));
+    x->lines++;
+    n = snprintf(x->text + x->len, sizeof(x->text) - x->len, "%s: %s\n", mapping, why);
+    if (n > 0 && (size_t)n < sizeof(x->text) - x->len)
+        x->len += (size_t)n;
+}
+
+static struct stats stats_block __attribute__((aligned(STATS_ALIGN)));
+
+struct want {
+    const char *mapping, *rule, *user, *event;
+    enum user_kind kind;
+};
+
+static const struct match_case {
+    const char *name;
+    const char *file;
+    const char *line;
+    size_t n; /* decisions */
+    struct want d[2];
+    const char *explain; /* a substring of the explain output */
+    int lines;           /* explain lines (mappings tried); 0: not checked */
+} match_cases[] = {
+    /* conditions */
+    {"equals holds",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"m", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     "m: yes: rule \"" SPLUNK_RULE "\" (rule[0] cef.label.search_name), user "
+     "\"EXAMPLE\\amorgan\" (user[0] cef.ext.suser, kind sam, detected), event "
+     "\"" SPLUNK_RULE "\" (the rule)\n",
+     1},
+    {"equals fails on another vendor",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     CISCO,
+     0,
+     {{0}},
+     "m: no: when[0] cef.vendor is \"Cisco\", expected \"Splunk\"\n",
+     1},
+    {"equals on a text message",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     SPLUNK_RAW,
+     0,
+     {{0}},
+     "m: no: when[0] cef.vendor is absent (the message is not CEF)\n",
+     1},
+    {"equals is case-sensitive",
+     FILE(MAP("m", "'when': [{'field': 'cef.vendor', 'equals': 'splunk'}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     0,
+     {{0}},
+     "no: when[0] cef.vendor is \"Splunk\", expected \"splunk\"\n",
+     1},
+    {"equals ignore_case",
+     FILE(MAP("m", "'when': [{'field': 'cef.vendor', 'equals': 'SPLUNK', 'ignore_case': "
+                   "true}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"m", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"in holds",
+     FILE(MAP("m", "'when': [{'field': 'cef.product', 'in': ['ES', 'Enterprise "
+                   "Security']}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"m", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"in fails",
+     FILE(MAP("m", "'when': [{'field': 'cef.product', 'in': ['A', 'B']}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     0,
+     {{0}},
+     "m: no: when[0] cef.product is \"Enterprise Security\", expected one of \"A\", "
+     "\"B\"\n",
+     1},
+    {"in ignore_case",
+     FILE(MAP("m", "'when': [{'field': 'cef.product', 'in': ['es', 'enterprise security'], "
+                   "'ignore_case': true}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"m", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"regex holds, sources from named groups",
+     FILE(MAP("splunk-raw",
+              "'when': [{'field': 'msg', 'regex': 'search_name='}], "
+              "'rule': {'field': 'msg', 'regex': 'search_name=\\\"(?<rule>[^\\\"]+)'}, "
+              "'user': [{'field': 'msg', 'regex': ' user=\\\"(?<user>[^\\\"]+)'}]")),
+     SPLUNK_RAW,
+     1,
+     {{"splunk-raw", "Web - Malware Download Detected - Rule", "bkhan@example.com",
+       "Web - Malware Download Detected - Rule", USER_KIND_AUTO}},
+     "(rule msg regex), user \"bkhan@example.com\" (user[0] msg regex, kind upn, detected)",
+     1},
+    {"regex required literal missing",
+     FILE(MAP("m", "'when': [{'field': 'msg', 'regex': 'search_name='}], " SPLUNK_SOURCES)),
+     LOGRHYTHM,
+     0,
+     {{0}},
+     "m: no: when[0] msg does not contain \"search_name=\" (the regex's required "
+     "literal)\n",
+     1},
+    {"regex does not match",
+     FILE(MAP("m", "'when': [{'field': 'msg', 'regex': '^EVID:\\\\d+$'}], " SPLUNK_SOURCES)),
+     LOGRHYTHM,
+     0,
+     {{0}},
+     "m: no: when[0] msg does not match /^EVID:\\d+$/\n",
+     1},
+    {"regex is case-sensitive",
+     FILE(MAP("m", "'when': [{'field': 'msg', 'regex': 'SEARCH_NAME='}], "
+                   "'rule': {'value': 'r'}, 'user': {'value': 'u'}")),
+     SPLUNK_RAW,
+     0,
+     {{0}},
+     "m: no: when[0] msg does not",
+     1},
+    {"regex ignore_case",
+     FILE(MAP("m", "'when': [{'field': 'msg', 'regex': 'SEARCH_NAME=', 'ignore_case': true}], "
+                   "'rule': {'value': 'r'}, 'user': {'value': 'u'}")),
+     SPLUNK_RAW,
+     1,
+     {{"m", "r", "u", "r", USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"exists holds",
+     FILE(MAP("m", "'when': [{'field': 'cef.ext.suser', 'exists': true}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"m", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"exists fails",
+     FILE(MAP("m", "'when': [{'field': 'cef.ext.duser', 'exists': true}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     0,
+     {{0}},
+     "m: no: when[0] cef.ext.duser is absent\n",
+     1},
+    {"absent holds",
+     FILE(MAP("m", "'when': [{'field': 'cef.ext.duser', 'absent': true}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"m", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"absent fails",
+     FILE(MAP("m", "'when': [{'field': 'cef.ext.suser', 'absent': true}], " SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     0,
+     {{0}},
+     "m: no: when[0] cef.ext.suser is \"EXAMPLE\\amorgan\", expected absent\n",
+     1},
+    {"cheap conditions run before regexes",
+     FILE(MAP("m", "'when': [{'field': 'msg', 'regex': 'search_name='}, "
+                   "{'field': 'cef.vendor', 'equals': 'Splunk'}], " SPLUNK_SOURCES)),
+     LOGRHYTHM,
+     0,
+     {{0}},
+     "m: no: when[1] cef.vendor is absent (the message is not CEF)\n",
+     1},
+    {"all conditions must hold",
+     FILE(MAP("m", WHEN_SPLUNK_2 SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     0,
+     {{0}},
+     "m: no: when[1] cef.product is \"Enterprise Security\", expected \"ES\"\n",
+     1},
+    {"long values are cut at a character boundary",
+     FILE(MAP("m", "'when': [{'field': 'cef.name', 'equals': 'x'}], " SPLUNK_SOURCES)),
+     LONG_UTF8_NAME,
+     0,
+     {{0}},
+     "m: no: when[0] cef.name is \"" A79 "...\", expected \"x\"\n",
+     1},
+    {"syslog field of a message without a header",
+     FILE(MAP("m", "'when': [{'field': 'syslog.hostname', 'exists': true}], " SPLUNK_SOURCES)),
+     NO_HEADER_EMPTY_NAME,
+     0,
+     {{0}},
+     "m: no: when[0] syslog.hostname is absent (the message has no syslog header)\n",
+     1},
+    {"leef fields",
+     FILE(MAP("qradar", "'when': [{'field': 'leef.vendor', 'equals': 'IBM'}, {'field': "
+                        "'leef.product', 'equals': 'QRadar'}], 'rule': {'field': 'leef.ext.cat'}, "
+                        "'user': {'field': 'leef.ext.usrName'}")),
+     QRADAR,
+     1,
+     {{"qradar", "USB Device Policy", "S-1-5-21-1004336348-1177238915-682003330-1109",
+       "USB Device Policy", USER_KIND_AUTO}},
+     "kind sid, detected",
+     1},
+
+    /* sources */
+    {"field + table hit",
+     FILE(MAP("dtex", WHEN_DTEX "'rule': [{'field': 'cef.name', " USB_TABLE "}], " DTEX_USER)),
+     DTEX_USB,
+     1,
+     {{"dtex", "Unknown USB Device", "EXAMPLE\\fnovak", "Unknown USB Device", USER_KIND_AUTO}},
+     "dtex: yes: rule \"Unknown USB Device\" (rule[0] cef.name table), user "
+     "\"EXAMPLE\\fnovak\" "
+     "(user cef.ext.User_Name, kind sam, detected)",
+     1},
+    {"field + table miss",
+     FILE(MAP("dtex", WHEN_DTEX "'rule': [{'field': 'cef.name', " USB_TABLE "}], " DTEX_USER)),
+     DTEX_LOGON,
+     0,
+     {{0}},
+     "dtex: no: rule: rule[0] cef.name \"SessionLogon\" is not in the table\n",
+     1},
+    {"table keys are case-sensitive",
+     FILE(MAP("dtex", WHEN_DTEX "'rule': {'field': 'cef.name', 'table': "
+                                "{'removablemediaconnected': 'USB'}}, " DTEX_USER)),
+     DTEX_USB,
+     0,
+     {{0}},
+     "no: rule: rule cef.name \"RemovableMediaConnected\" is not in the table",
+     1},
+    {"table ignore_case",
+     FILE(MAP("dtex", WHEN_DTEX
+              "'rule': {'field': 'cef.name', 'ignore_case': true, 'table': "
+              "{'removablemediaconnected': 'USB', 'sessionlogon': 'Logon'}}, " DTEX_USER)),
+     DTEX_USB,
+     1,
+     {{"dtex", "USB", "EXAMPLE\\fnovak", "USB", USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"regex + table, user from duplicate group names (first alternative)",
+     FILE(MAP("lr", "'when': [{'field': 'msg', 'regex': 'AIE:'}], 'rule': {'field': 'msg', "
+                    "'regex': 'EVID:(?<rule>\\\\d+)', 'table': {'1000541': 'USB via "
+                    "LogRhythm'}}, " LR_USER_DUPS)),
+     LOGRHYTHM,
+     1,
+     {{"lr", "USB via LogRhythm", "EXAMPLE\\cdiaz", "USB via LogRhythm", USER_KIND_AUTO}},
+     "lr: yes: rule \"USB via LogRhythm\" (rule msg regex table)",
+     1},
+    {"duplicate group names (second alternative)",
+     FILE(MAP("lr", "'when': [{'field': 'msg', 'regex': 'AIE:'}], 'rule': {'value': "
+                    "'r'}, " LR_USER_DUPS)),
+     LOGRHYTHM_NO_LOGIN,
+     1,
+     {{"lr", "r", "EXAMPLE\\jdoe", "r", USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"regex source does not match",
+     FILE(MAP("lr", "'when': [{'field': 'msg', 'regex': 'AIE:'}], 'rule': [{'field': 'msg', "
+                    "'regex': 'EVID:(?<rule>[a-z]+)'}], " LR_USER_DUPS)),
+     LOGRHYTHM,
+     0,
+     {{0}},
+     "lr: no: rule: rule[0] msg does not match /EVID:(?<rule>[a-z]+)/\n",
+     1},
+    {"constant trimmed",
+     FILE(MAP("dtex", WHEN_DTEX "'rule': {'value': ' \\t Unknown USB Device  '}, " DTEX_USER)),
+     DTEX_USB,
+     1,
+     {{"dtex", "Unknown USB Device", "EXAMPLE\\fnovak", "Unknown USB Device", USER_KIND_AUTO}},
+     "(rule value)",
+     1},
+    {"regex group trimmed",
+     FILE(MAP("lr", "'when': [{'field': 'msg', 'regex': 'AIE:'}], 'rule': {'field': 'msg', "
+                    "'regex': 'AIE:(?<rule>[^|]*)\\\\|'}, " LR_USER_DUPS)),
+     LOGRHYTHM,
+     1,
+     {{"lr", "Unknown USB Device Connected", "EXAMPLE\\cdiaz", "Unknown USB Device Connected",
+       USER_KIND_AUTO}},
+     NULL,
+     1},
+    {"first non-empty source wins, rule and user",
+     FILE(MAP("sentinel",
+              "'when': [{'field': 'cef.vendor', 'equals': 'Microsoft'}], " SPLUNK_SOURCES)),
+     SENTINEL,
+     1,
+     {{"sentinel", "Mass download by a single user", "e.o'neil@example.com",
+       "Mass download by a single user", USER_KIND_AUTO}},
+     "(rule[1] cef.name), user \"e.o'neil@example.com\" (user[0] cef.ext.suser, kind upn, "
+     "detected)",
+     1},
+    {"a blank capture counts as nothing",
+     FILE(MAP("lr", "'when': [{'field': 'msg', 'regex': 'AIE:'}], 'rule': {'value': 'r'}, "
+                    "'user': [{'field': 'msg', 'regex': 'account=(?<user>[^|]*)'}, "
+                    "{'field': 'msg', 'regex': 'login=(?<user>[^ |]+)'}]")),
+     LOGRHYTHM,
+     1,
+     {{"lr", "r", "EXAMPLE\\cdiaz", "r", USER_KIND_AUTO}},
+     "(user[1] msg regex, kind sam, detected)",
+     1},
+    {"no rule: absent, then empty",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     NO_HEADER_EMPTY_NAME,
+     0,
+     {{0}},
+     "m: no: rule: rule[0] cef.label.search_name absent, rule[1] cef.name empty\n",
+     1},
+    {"no user",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'field': 'cef.name'}, 'user': [{'field': "
+                               "'cef.ext.duser'}, {'field': 'cef.ext.duid'}]")),
+     SPLUNK_CEF,
+     0,
+     {{0}},
+     "m: no: user: user[0] cef.ext.duser absent, user[1] cef.ext.duid absent (counted in "
+     "decisions_no_user)\n",
+     1},
+    {"numeric field source",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'field': 'syslog.severity'}, "
+                               "'user': {'field': 'syslog.facility'}")),
+     SPLUNK_CEF,
+     1,
+     {{"m", "6", "16", "6", USER_KIND_AUTO}},
+     NULL,
+     1},
+
+    /* event, user_kind */
+    {"event explicit",
+     FILE(MAP("dtex", WHEN_DTEX "'rule': {'value': 'Unknown USB Device'}, 'event': "
+                                "{'value': 'USB_Event'}, " DTEX_USER)),
+     DTEX_USB,
+     1,
+     {{"dtex", "Unknown USB Device", "EXAMPLE\\fnovak", "USB_Event", USER_KIND_AUTO}},
+     "event \"USB_Event\" (event value)\n",
+     1},
+    {"event falls back to the rule",
+     FILE(MAP("dtex", WHEN_DTEX "'rule': {'value': 'Unknown USB Device'}, 'event': "
+                                "[{'field': 'cef.ext.cs9'}], " DTEX_USER)),
+     DTEX_USB,
+     1,
+     {{"dtex", "Unknown USB Device", "EXAMPLE\\fnovak", "Unknown USB Device", USER_KIND_AUTO}},
+     "event \"Unknown USB Device\" (the rule: no event source yielded)\n",
+     1},
+    {"user_kind",
+     FILE(MAP("dtex", WHEN_DTEX "'rule': {'value': 'r'}, 'user_kind': 'sam', " DTEX_USER)),
+     DTEX_USB,
+     1,
+     {{"dtex", "r", "EXAMPLE\\fnovak", "r", USER_KIND_SAM}},
+     "(user cef.ext.User_Name, kind sam)",
+     1},
+
+    /* order */
+    {"continue: two decisions",
+     FILE(MAP("first",
+              WHEN_SPLUNK "'continue': true, 'rule': {'value': 'r1'}, 'user': "
+                          "{'value': 'u1'}") ", " MAP("second", WHEN_SPLUNK SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     2,
+     {{"first", "r1", "u1", "r1", USER_KIND_AUTO},
+      {"second", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     "first: yes: rule \"r1\"",
+     2},
+    {"first match wins",
+     FILE(MAP("first", WHEN_SPLUNK "'rule': {'value': 'r1'}, 'user': {'value': 'u1'}") ", " MAP(
+         "second", WHEN_SPLUNK SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"first", "r1", "u1", "r1", USER_KIND_AUTO}},
+     "first: yes: ",
+     1},
+    {"a later mapping decides",
+     FILE(MAP("cisco",
+              "'when': [{'field': 'cef.vendor', 'equals': "
+              "'Cisco'}], " SPLUNK_SOURCES) ", " MAP("splunk", WHEN_SPLUNK SPLUNK_SOURCES)),
+     SPLUNK_CEF,
+     1,
+     {{"splunk", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
+     "cisco: no: when[0] cef.vendor is \"Splunk\", expected \"Cisco\"\nsplunk: yes: ",
+     2},
+};
+
+static void check_decision(const char *ctx, const struct mapping_decision *d, const struct want *w)
+{
+    CHECK_STR(ctx, str_make(d->mapping, strlen(d->mapping)), w->mapping);
+    CHECK(d->file != NULL && strstr(d->file, "/m.json") != NULL);
+    CHECK_STR(ctx, d->rule, w->rule);
+    CHECK_STR(ctx, d->user, w->user);
+    CHECK_STR(ctx, d->event, w->event);
+    CHECK_INT(d->user_kind, w->kind);
+}
+
+static void test_match_cases(void)
+{
+    char err[4096];
+
+    for (size_t i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
+        const struct match_case *c = &match_cases[i];
+        struct mapping_decision out[MAPPING_MAX_DECISIONS];
+        struct explain_log x = {.len = 0};
+        struct mapping_explain explain = {explain_line, &x};
+        struct mapping_matcher *mm = NULL;
+        struct mapping_set *set = NULL;
+        size_t n, n_explained;
+
+        if (load_text(c->file, &set, err, sizeof(err)) != 0) {
+            UNIT_FAIL("%s: does not load:\n%s", c->name, err);
+            continue;
+        }
+        CHECK_INT(mapping_matcher_new(100000, 10000, NULL, &mm), 0);
+        /* Without explain (the hot path), then with: both decide alike. */
+        capture_begin(); /* the "no user" case logs */
+        n = mapping_match(set, mm, parse(c->line), out, NULL);
+        n_explained = mapping_match(set, mm, parse(c->line), out, &explain);
+        capture_end(err, sizeof(err));
+        if (n != c->n)
+            UNIT_FAIL("%s: %zu decisions, want %zu", c->name, n, c->n);
+        n = n_explained;
+        if (n != c->n)
+            UNIT_FAIL("%s (explain): %zu decisions, want %zu", c->name, n, c->n);
+        for (size_t k = 0; k < n && k < c->n; k++)
+            check_decision(c->name, &out[k], &c->d[k]);
+        if (c->explain != NULL)
+            CHECK_HAS(c->name, x.text, c->explain);
+        if (c->lines != 0 && x.lines != c->lines)
+            UNIT_FAIL("%s: %d explain lines, want %d:\n%s", c->name, x.lines, c->lines, x.text);
+        mapping_matcher_free(mm);
+        mapping_set_unref(set);
+    }
+}
+
+/* decisions_no_user is counted, the mapping is logged once a minute, and
+ * nothing else is counted (the pipeline counts decisions). */
+static void test_no_user_counted(void)
+{
+    struct mapping_decision out[MAPPING_MAX_DECISIONS];
+    struct mapping_matcher *mm = NULL;
+    struct mapping_set *set = NULL;
+    char err[4096];
+
+    memset(&stats_block, 0, sizeof(stats_block));
+    if (load_text(FILE(MAP("nouser", WHEN_SPLUNK "'rule': {'field': 'cef.name'}, 'user': "
+                                                 "{'field': 'cef.ext.duser'}")),
+                  &set, err, sizeof(err)) != 0) {
+        UNIT_FAIL("no user: does not load:\n%s", err);
+        return;
+    }
+    CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
+    capture_begin();
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL), 0);
+    capture_end(err, sizeof(err));
+    CHECK_INT(stats_block.v[STAT_decisions_no_user], 3);
+    CHECK_INT(stats_block.v[STAT_decisions], 0);
+    CHECK_INT(stats_block.v[STAT_messages_decided], 0);
+    CHECK_INT(count_lines(err), 1);
+    CHECK_HAS("no user log", err, "mappings[0] (mapping \"nouser\")");
+    CHECK_HAS("no user log", err, "decisions_no_user");
+    /* A plain miss counts nothing. */
+    CHECK_INT(mapping_match(set, mm, parse(CISCO), out, NULL), 0);
+    CHECK_INT(stats_block.v[STAT_decisions_no_user], 3);
+    mapping_matcher_free(mm);
+    mapping_set_unref(set);
+}
+
+/* Every mapping says continue: the ninth decision is dropped and counted. */
+static void test_too_many_decisions(void)
+{
+    struct mapping_decision out[MAPPING_MAX_DECISIONS];
+    struct mapping_matcher *mm = NULL;
+    struct mapping_set *set = NULL;
+    char text[4096], err[4096];
+    size_t len, n;
+
+    len = (size_t)snprintf(text, sizeof(text), "{'mappings': [");
+    for (int i = 0; i < MAPPING_MAX_DECISIONS + 2; i++)
+        len +=
+            (size_t)snprintf(text + len, sizeof(text) - len,
+                             "%s{'name': 'm%d', " WHEN_SPLUNK SPLUNK_SOURCES ", 'continue': true}",
+                             i > 0 ? ", " : "", i);
+    snprintf(text + len, sizeof(text) - len, "]}");
+    if (load_text(text, &set, err, sizeof(err)) != 0) {
+        UNIT_FAIL("too many: does not load:\n%s", err);
+        return;
+    }
+    CHECK_INT(mapping_set_count(set), MAPPING_MAX_DECISIONS + 2);
+    memset(&stats_block, 0, sizeof(stats_block));
+    CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
+    capture_begin();
+    n = mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL);
+    capture_end(err, sizeof(err));
+    CHECK_INT(n, MAPPING_MAX_DECISIONS);
+    CHECK_INT(stats_block.v[STAT_decisions_dropped], 2);
+    CHECK_HAS("dropped log", err, "(mapping \"m8\"): decision dropped");
+    if (n == MAPPING_MAX_DECISIONS)
+        CHECK_STR("last kept", str_make(out[n - 1].mapping, strlen(out[n - 1].mapping)), "m7");
+    mapping_matcher_free(mm);
+    mapping_set_unref(set);
+}
+
+/* A catastrophic pattern: the limit stops it, it counts, logs once a
+ * minute, and the message goes on to the next mapping. */
+static void test_regex_limit(void)
+{
+    static const char words[] = "alpha bravo charlie delta echo foxtrot golf hotel india juliet "
+                                "kilo lima mike november oscar papa quebec romeo sierra tango "
+                                "uniform victor whiskey xray yankee zulu one two three four!";
+    char text[1024], err[4096];
+    struct mapping_decision out[MAPPING_MAX_DECISIONS];
+    struct explain_log x = {.len = 0};
+    struct mapping_explain explain = {explain_line, &x};
+    struct mapping_matcher *mm = NULL;
+    struct mapping_set *set = NULL;
+
+    snprintf(
+        text, sizeof(text),
+        FILE(MAP(
+            "catastrophic",
+            "'when': [{'field': 'msg', 'regex': '^(\\\\w+\\\\s?)*$'}], "
+            "'rule': {'value': 'r1'}, 'user': {'value': 'u1'}") ", " MAP("plain",
+                                                                         "'when': [{'field': "
+                                                                         "'msg', 'equals': '%s'}], "
+                                                                         "'rule': {'value': 'r2'}, "
+                                                                         "'user': {'value': "
+                                                                         "'u2'}")),
+        words);
+    if (load_text(text, &set, err, sizeof(err)) != 0) {
+        UNIT_FAIL("limit: does not load:\n%s", err);
+        return;
+    }
+    memset(&stats_block, 0, sizeof(stats_block));
+    CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
+    capture_begin();
+    if (mapping_match(set, mm, parse(words), out, NULL) == 1) {
+        CHECK_STR("limit", str_make(out[0].mapping, strlen(out[0].mapping)), "plain");
+        CHECK_STR("limit", out[0].rule, "r2");
+    } else {
+        UNIT_FAIL("limit: want one decision, by the second mapping");
+    }
+    CHECK_INT(stats_block.v[STAT_regex_limit_hits], 1);
+    CHECK_INT(mapping_match(set, mm, parse(words), out, &explain), 1);
+    capture_end(err, sizeof(err));
+    CHECK_INT(stats_block.v[STAT_regex_limit_hits], 2);
+    CHECK_INT(stats_block.v[STAT_regex_errors], 0);
+    CHECK_INT(count_lines(err), 1); /* the second hit is inside the minute */
+    CHECK_HAS("limit log", err,
+              "/m.json: mappings[0] (mapping \"catastrophic\"): when[0] msg: "
+              "regex hit a PCRE2 limit");
+    CHECK_HAS("limit log", err, "treated as no match");
+    CHECK_HAS("limit explain", x.text,
+              "catastrophic: no: when[0] msg: regex hit a PCRE2 limit "
+              "(match limit 100000");
+    CHECK_HAS("limit explain", x.text, "counted as no match\nplain: yes: ");
+    mapping_matcher_free(mm);
+    mapping_set_unref(set);
+}
+
+/* Load errors: every problem, each naming the file ("@", or "%" for the
+ * second file) and the key path. */
+static const struct load_case {
+    const char *name;
+    const char *file, *file2;
+    const char *want[4];
+} load_cases[] = {
+    {"bad JSON", "{'mappings': [}", NULL, {"@:1:15: invalid JSON: "}},
+    {"top level not an object",
+     "[]",
+     NULL,
+     {"@: expected a JSON object at the top level, got an array"}},
+    {"mappings missing", "{'description': 'x'}", NULL, {"@: mappings: required key is missing"}},
+    {"mappings not an array",
+     "{'mappings': {}}",
+     NULL,
+     {"@: mappings: expected an array, got an object"}},
+    {"unknown top-level key",
+     "{'mappings': [" MAP("m", WHEN_SPLUNK SPLUNK_SOURCES) "], 'mapings': 1}",
+     NULL,
+     {"@: mapings: unknown key (known here: mappings, description)"}},
+    {"unknown key in a mapping",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES ", 'rulez': 1")),
+     NULL,
+     {"@: mappings[0].rulez: unknown key (known here: name, description, when, rule, user, "
+      "user_kind, event, continue)"}},
+    {"unknown key in a condition",
+     FILE(MAP("m", "'when': [{'field': 'cef.vendor', 'equal': 'Splunk'}], " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when[0].equal: unknown key (known here: field, equals, in, regex, exists, "
+      "absent, ignore_case)",
+      "@: mappings[0].when[0]: needs a test: one of equals, in, regex, exists, absent"}},
+    {"missing name and rule",
+     FILE("{" WHEN_SPLUNK "'user': {'value': 'u'}}"),
+     NULL,
+     {"@: mappings[0].name: required key is missing",
+      "@: mappings[0].rule: required key is missing"}},
+    {"name of the wrong type",
+     FILE("{'name': 42, " WHEN_SPLUNK SPLUNK_SOURCES "}"),
+     NULL,
+     {"@: mappings[0].name: expected a string, got 42"}},
+    {"name null",
+     FILE("{'name': null, " WHEN_SPLUNK SPLUNK_SOURCES "}"),
+     NULL,
+     {"@: mappings[0].name: expected a string, got null"}},
+    {"duplicate name in one file",
+     FILE(MAP("x", WHEN_SPLUNK SPLUNK_SOURCES) ", " MAP("x", WHEN_SPLUNK SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[1].name: \"x\" is already the name of mappings[0] in @"}},
+    {"duplicate name across two files",
+     FILE(MAP("x", WHEN_SPLUNK SPLUNK_SOURCES)),
+     FILE(MAP("y", WHEN_SPLUNK SPLUNK_SOURCES) ", " MAP("x", WHEN_SPLUNK SPLUNK_SOURCES)),
+     {"%: mappings[1].name: \"x\" is already the name of mappings[0] in @"}},
+    {"bad regex",
+     FILE(MAP("m", "'when': [{'field': 'cef.vendor', 'equals': 'Splunk'}, {'field': 'msg', "
+                   "'regex': 'a(b'}], " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when[1].regex: missing closing parenthesis at offset 3"}},
+    {"regex without the named group",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'value': 'r'}, 'user': {'field': 'msg', 'regex': "
+                               "'user=(\\\\S+)'}")),
+     NULL,
+     {"@: mappings[0].user.regex: needs a named group (?<user>...)"}},
+    {"regex named after another slot",
+     FILE(MAP("m", WHEN_SPLUNK "'user': {'value': 'u'}, 'rule': [{'value': 'r'}, {'field': "
+                               "'msg', 'regex': 'user=(?<user>\\\\S+)'}]")),
+     NULL,
+     {"@: mappings[0].rule[1].regex: needs a named group (?<rule>...)"}},
+    {"unknown field",
+     FILE(MAP("m", "'when': [{'field': 'cef.vendr', 'equals': 'Splunk'}], " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when[0].field: unknown field \"cef.vendr\" (see mappings/README.md for the "
+      "field names)"}},
+    {"unknown field in a source",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'field': 'cef.ext.'}, 'user': {'value': 'u'}")),
+     NULL,
+     {"@: mappings[0].rule.field: unknown field \"cef.ext.\""}},
+    {"exists false",
+     FILE(MAP("m", "'when': [{'field': 'cef.ext.suser', 'exists': false}], " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when[0].exists: must be true (for the opposite, use \"absent\": true)"}},
+    {"absent not a boolean",
+     FILE(MAP("m", "'when': [{'field': 'cef.ext.suser', 'absent': 'yes'}], " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when[0].absent: expected true, got \"yes\""}},
+    {"two tests in one condition",
+     FILE(MAP(
+         "m",
+         "'when': [{'field': 'cef.vendor', 'equals': 'Splunk', 'regex': 'S'}], " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when[0]: has 2 tests (equals, regex): use one per condition"}},
+    {"ignore_case on exists",
+     FILE(MAP("m", "'when': [{'field': 'cef.vendor', 'exists': true, 'ignore_case': "
+                   "true}], " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when[0].ignore_case: only applies to equals, in and regex"}},
+    {"empty when and empty in",
+     FILE(MAP("a", "'when': [], " SPLUNK_SOURCES) ", " MAP(
+         "b",
+         "'when': [{'field': 'cef.vendor', 'in': []}], " SPLUNK_SOURCES) ", " MAP("c",
+                                                                                  "'when': "
+                                                                                  "[{'field': "
+                                                                                  "'cef.vendor', "
+                                                                                  "'in': ['x', "
+                                                                                  "7]}],"
+                                                                                  " " SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].when: must not be empty", "@: mappings[1].when[0].in: must not be empty",
+      "@: mappings[2].when[0].in[1]: expected a string, got 7"}},
+    {"source with value and field",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'value': 'r', 'field': 'cef.name'}, 'user': "
+                               "{'value': 'u'}")),
+     NULL,
+     {"@: mappings[0].rule: has both \"value\" and \"field\": use one"}},
+    {"source with neither, regex on a constant, blank constant",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': [{'table': {}}, {'value': 'r', 'regex': '(?<rule>x)'}], "
+                               "'user': {'value': ' \\t '}")),
+     NULL,
+     {"@: mappings[0].rule[0]: needs \"value\" (a constant) or \"field\"",
+      "@: mappings[0].rule[1].regex: only applies to a \"field\" source",
+      "@: mappings[0].user.value: is only spaces: it would never yield a value"}},
+    {"source of the wrong type",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': 'cef.name', 'user': [], 'event': ['x']")),
+     NULL,
+     {"@: mappings[0].rule: expected a source object or an array of them, got \"cef.name\"",
+      "@: mappings[0].user: must not be empty",
+      "@: mappings[0].event[0]: expected an object, got \"x\""}},
+    {"bad table",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'field': 'cef.name', 'table': {'a': 1, 'A': 'x'}, "
+                               "'ignore_case': true}, 'user': {'value': 'u'}")),
+     NULL,
+     {"@: mappings[0].rule.table.a: expected a string, got 1",
+      "@: mappings[0].rule.table: keys \"A\" and \"a\" are the same when case is ignored"}},
+    {"ignore_case without regex or table",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'field': 'cef.name', 'ignore_case': true}, 'user': "
+                               "{'value': 'u'}")),
+     NULL,
+     {"@: mappings[0].rule.ignore_case: applies to \"regex\" and \"table\": this source has "
+      "neither"}},
+    {"bad user_kind and continue",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES ", 'user_kind': 'mail', 'continue': 1")),
+     NULL,
+     {"@: mappings[0].user_kind: expected one of \"auto\", \"email\", \"upn\", \"sam\", "
+      "\"sid\", \"guid\", \"employee_id\", got \"mail\"",
+      "@: mappings[0].continue: expected true or false, got 1"}},
+};
+
+/* Replaces @ and % in want with the two paths. */
+static void expand(char *out, size_t cap, const char *want, const char *p1, const char *p2)
+{
+    size_t n = 0;
+
+    for (const char *w = want; *w != '\0' && n + 1 < cap; w++) {
+        const char *sub = *w == '@' ? p1 : *w == '%' ? p2 : NULL;
+
+        if (sub != NULL)
+            n += (size_t)snprintf(out + n, cap - n, "%s", sub);
+        else
+            out[n++] = *w;
+        if (n >= cap)
+            n = cap - 1;
+    }
+    out[n] = '\0';
+}
+
+static void test_load_errors(void)
+{
+    for (size_t i = 0; i < sizeof(load_cases) / sizeof(load_cases[0]); i++) {
+        const struct load_case *c = &load_cases[i];
+        char p1[PATH_MAX], p2[PATH_MAX], err[8192], want[1024];
+        char *globs[2] = {p1, p2};
+        struct mapping_set *set = NULL;
+        size_t n_want = 0;
+        int rc;
+
+        write_mapping("a.json", c->file, p1);
+        if (c->file2 != NULL)
+            write_mapping("b.json", c->file2, p2);
+        else
+            snprintf(p2, sizeof(p2), "%s/b.json", tmpdir);
+        capture_begin();
+        rc = mapping_set_load(globs, c->file2 != NULL ? 2 : 1, &set);
+        capture_end(err, sizeof(err));
+        if (rc != ERR_CONFIG || set != NULL)
+            UNIT_FAIL("%s: rc %d, want ERR_CONFIG and no set", c->name, rc);
+        for (; n_want < 4 && c->want[n_want] != NULL; n_want++) {
+            expand(want, sizeof(want), c->want[n_want], p1, p2);
+            CHECK_HAS(c->name, err, want);
+        }
+        if (count_lines(err) != n_want)
+            UNIT_FAIL("%s: %zu log lines, want %zu:\n%s", c->name, count_lines(err), n_want, err);
+        mapping_set_unref(set);
+        unlink(p1);
+        unlink(p2);
+    }
+}
+
+/* Globs: files in name order, a missing plain path is an error, a
+ * wildcard matching nothing (even in a missing folder) only warns. */
+static void test_globs(void)
+{
+    char dir[PATH_MAX], p1[PATH_MAX], p2[PATH_MAX], pattern[PATH_MAX], missing[PATH_MAX];
+    char none[PATH_MAX], nodir[PATH_MAX], empty[PATH_MAX], err[4096];
+    struct mapping_decision out[MAPPING_MAX_DECISIONS];
+    struct mapping_matcher *mm = NULL;
+    struct mapping_set *set = NULL;
+
+    snprintf(dir, sizeof(dir), "%s/g", tmpdir);
+    if (mkdir(dir, 0700) != 0) {
+        perror(dir);
+        exit(2);
+    }
+    write_mapping("g/20-b.json", FILE(MAP("b", WHEN_SPLUNK SPLUNK_SOURCES)), p2);
+    write_mapping(
+        "g/10-a.json",
+        "// comments are fine\n" FILE(MAP("a", WHEN_SPLUNK SPLUNK_SOURCES ", 'continue': true")),
+        p1);
+    snprintf(pattern, sizeof(pattern), "%s/g/*.json", tmpdir);
+    snprintf(none, sizeof(none), "%s/g/*.yaml", tmpdir);
+    snprintf(nodir, sizeof(nodir), "%s/nowhere/*.json", tmpdir);
+    {
+        char *globs[3] = {pattern, none, nodir};
+
+        capture_begin();
+        CHECK_INT(mapping_set_load(globs, 3, &set), 0);
+        capture_end(err, sizeof(err));
+    }
+    CHECK_HAS("no match", err, "*.yaml: no mapping file matches");
+    CHECK_HAS("no folder", err, "nowhere/*.json: no mapping file matches");
+    CHECK_INT(count_lines(err), 2);
+    if (set != NULL) {
+        CHECK_INT(mapping_set_count(set), 2);
+        CHECK_INT(mapping_set_files(set), 2);
+        CHECK_INT(mapping_matcher_new(100000, 10000, NULL, &mm), 0);
+        if (mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL) == 2) {
+            CHECK_STR("glob order", str_make(out[0].mapping, strlen(out[0].mapping)), "a");
+            CHECK(strstr(out[0].file, "10-a.json") != NULL);
+            CHECK_STR("glob order", str_make(out[1].mapping, strlen(out[1].mapping)), "b");
+            CHECK(strstr(out[1].file, "20-b.json") != NULL);
+        } else {
+            UNIT_FAIL("glob order: want two decisions");
+        }
+        /* A worker's reference outlives the loader's. */
+        mapping_set_ref(set);
+        mapping_set_unref(set);
+        CHECK_INT(mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL), 2);
+        mapping_matcher_free(mm);
+        mapping_set_unref(set);
+    }
+
+    snprintf(missing, sizeof(missing), "%s/missing.json", tmpdir);
+    {
+        char *globs[2] = {pattern, missing};
+
+        set = NULL;
+        capture_begin();
+        CHECK_INT(mapping_set_load(globs, 2, &set), ERR_CONFIG);
+        capture_end(err, sizeof(err));
+        CHECK(set == NULL);
+        CHECK_HAS("missing", err, "/missing.json: cannot open: No such file or directory");
+        CHECK_INT(count_lines(err), 1);
+    }
+    write_mapping("empty.json", "{'description': 'nothing yet', 'mappings': []}", empty);
+    {
+        char *globs[2] = {none, empty};
+
+        capture_begin();
+        CHECK_INT(mapping_set_load(globs, 2, &set), 0);
+        capture_end(err, sizeof(err));
+        CHECK(set != NULL && mapping_set_count(set) == 0 && mapping_set_files(set) == 1);
+        CHECK_HAS("empty set", err, "no message will ever be decided");
+        CHECK_INT(count_lines(err), 2);
+        mapping_set_unref(set);
+    }
+    unlink(p1);
+    unlink(p2);
+    unlink(empty);
+    CHECK_INT(rmdir(dir), 0);
+}
+
+int main(void)
+{
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    test_match_cases();
+    test_no_user_counted();
+    test_too_many_decisions();
+    test_regex_limit();
+    test_load_errors();
+    test_globs();
+    unlink(capture_path);
+    CHECK_INT(rmdir(tmpdir), 0);
+    return unit_report("test_mapping");
+}
