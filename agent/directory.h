@@ -9,6 +9,7 @@
 #define RTR_DIRECTORY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "str.h"
 
@@ -31,5 +32,11 @@ void directory_free(struct directory *d); /* NULL is fine */
 const char *directory_lookup(const struct directory *d, struct str id);
 
 size_t directory_count(const struct directory *d);
+
+/* How identifiers compare, here and in the identity cache (idcache.h):
+ * ASCII letters fold to lower case, other bytes compare as they are. The
+ * hash agrees with the comparison. Neither allocates. */
+uint64_t directory_id_hash(struct str id);
+int directory_id_equal(struct str a, struct str b);
 
 #endif

@@ -1,0 +1,303 @@
+/* Identity resolution: the cache, then each resolver of identity.order in
+ * turn. A resolver is a small function table (as redis connection.h does
+ * for transports): the static directory now, Microsoft Graph next, each
+ * completing a request through identity_complete, which moves it to the next
+ * resolver or finishes it. Resolvers that answer at once complete inside
+ * their resolve call; the recursion is as deep as identity.order is long. */
+#include "identity.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "directory.h"
+#include "errors.h"
+#include "idcache.h"
+#include "log.h"
+
+struct identity_request;
+struct resolver;
+
+struct resolver_ops {
+    const char *name;
+    /* Starts resolving req and completes it exactly once through
+     * identity_complete, before returning or later from the event loop. */
+    void (*resolve)(struct resolver *self, struct identity_request *req);
+    /* Frees self. Requests it still holds are abandoned, never completed:
+     * identity_free completes them afterwards. */
+    void (*free)(struct resolver *self);
+};
+
+struct resolver {
+    const struct resolver_ops *ops;
+    struct identity *id;
+};
+
+/* One lookup that missed the cache. Owned by the identity from
+ * identity_resolve until it finishes; resolvers only borrow it. */
+struct identity_request {
+    struct identity_request *prev, *next; /* the identity's in-flight list */
+    struct identity *id;
+    struct str user; /* points at text */
+    enum user_kind kind;
+    identity_cb cb;
+    void *arg;
+    size_t pos; /* the resolver it is at, in identity.order */
+    char text[];
+};
+
+struct identity {
+    struct resolver **resolvers; /* in identity.order */
+    size_t n_resolvers;
+    struct idcache *cache;
+    struct directory *dir; /* the static resolver's, swapped by identity_reload */
+    char *static_file;
+    struct stats *stats;
+    struct identity_request *in_flight;
+};
+
+static int64_t identity_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static void identity_count(struct identity *id, enum stats_counter c)
+{
+    if (id->stats != NULL)
+        stats_add(id->stats, c, 1);
+}
+
+/* Unlinks req, reports status to its caller and frees it. */
+static void identity_finish(struct identity_request *req, enum identity_status status,
+                            const char *email, const char *detail)
+{
+    struct identity *id = req->id;
+
+    if (req->prev != NULL)
+        req->prev->next = req->next;
+    else
+        id->in_flight = req->next;
+    if (req->next != NULL)
+        req->next->prev = req->prev;
+    if (status == IDENTITY_NOT_FOUND)
+        identity_count(id, STAT_identity_not_found);
+    else if (status == IDENTITY_ERROR)
+        identity_count(id, STAT_identity_errors);
+    req->cb(req->arg, status, email, detail);
+    free(req);
+}
+
+/* Hands req to the resolver at req->pos, or, past the last one, records and
+ * reports "not found" (detail: why the last one said no). */
+static void identity_next(struct identity_request *req, const char *detail)
+{
+    struct identity *id = req->id;
+    struct resolver *r;
+
+    if (req->pos == id->n_resolvers) {
+        /* Not cached means asked again next time: nothing is lost. */
+        (void)idcache_put(id->cache, req->user, NULL, identity_now());
+        identity_finish(req, IDENTITY_NOT_FOUND, NULL, detail);
+        return;
+    }
+    r = id->resolvers[req->pos];
+    r->ops->resolve(r, req);
+}
+
+/* How a resolver answers: FOUND (email set) and ERROR finish the request;
+ * NOT_FOUND moves it to the next resolver. detail names the resolver
+ * ("static: not listed"). */
+static void identity_complete(struct identity_request *req, enum identity_status status,
+                              const char *email, const char *detail)
+{
+    switch (status) {
+    case IDENTITY_FOUND:
+        (void)idcache_put(req->id->cache, req->user, email, identity_now());
+        identity_finish(req, IDENTITY_FOUND, email, detail);
+        break;
+    case IDENTITY_NOT_FOUND:
+        req->pos++;
+        identity_next(req, detail);
+        break;
+    case IDENTITY_ERROR:
+        identity_finish(req, IDENTITY_ERROR, NULL, detail);
+        break;
+    }
+}
+
+/* ---- the static directory ---- */
+
+static void static_resolve(struct resolver *self, struct identity_request *req)
+{
+    const char *email = directory_lookup(self->id->dir, req->user);
+
+    if (email != NULL)
+        identity_complete(req, IDENTITY_FOUND, email, "static");
+    else
+        identity_complete(req, IDENTITY_NOT_FOUND, NULL, "static: not listed");
+}
+
+static void static_free(struct resolver *self)
+{
+    free(self);
+}
+
+static const struct resolver_ops static_ops = {"static", static_resolve, static_free};
+
+/* Loads the directory the static resolver answers from. */
+static int static_new(struct identity *id, const struct identity_config *cfg, struct resolver **out)
+{
+    struct resolver *r;
+    int rc;
+
+    if (cfg->static_dir.file == NULL) {
+        log_error("identity.order: \"static\" is listed but identity.static.file is not set");
+        return ERR_CONFIG;
+    }
+    id->static_file = strdup(cfg->static_dir.file);
+    r = calloc(1, sizeof(*r));
+    if (id->static_file == NULL || r == NULL) {
+        free(r);
+        return ERR_NOMEM;
+    }
+    rc = directory_load(id->static_file, &id->dir);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    r->ops = &static_ops;
+    r->id = id;
+    *out = r;
+    return 0;
+}
+
+/* ---- the identity ---- */
+
+static int identity_add_resolver(struct identity *id, const struct identity_config *cfg,
+                                 enum identity_source src)
+{
+    struct resolver *r = NULL;
+    int rc = ERR_CONFIG;
+
+    switch (src) {
+    case IDENTITY_STATIC:
+        rc = static_new(id, cfg, &r);
+        break;
+    case IDENTITY_GRAPH:
+        log_error("identity.order: \"graph\" is not available in this build yet");
+        break;
+    }
+    if (rc == 0)
+        id->resolvers[id->n_resolvers++] = r; /* transferred */
+    return rc;
+}
+
+int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
+                 struct identity **out)
+{
+    struct identity *id;
+    int rc = ERR_NOMEM;
+
+    (void)base; /* for the network resolvers of the next stage */
+    *out = NULL;
+    id = calloc(1, sizeof(*id));
+    if (id == NULL)
+        return ERR_NOMEM;
+    id->stats = stats;
+    id->resolvers = calloc(cfg->n_order ? cfg->n_order : 1, sizeof(*id->resolvers));
+    if (id->resolvers == NULL)
+        goto out;
+    rc = idcache_new(cfg->cache.ttl_s, cfg->cache.negative_ttl_s, cfg->cache.max_entries,
+                     &id->cache);
+    /* config_load lets each source appear at most once. */
+    for (size_t i = 0; rc == 0 && i < cfg->n_order; i++)
+        rc = identity_add_resolver(id, cfg, cfg->order[i]);
+    if (rc == 0) {
+        *out = id; /* transferred */
+        id = NULL;
+    }
+out:
+    identity_free(id);
+    return rc;
+}
+
+void identity_free(struct identity *id)
+{
+    if (id == NULL)
+        return;
+    for (size_t i = 0; i < id->n_resolvers; i++)
+        id->resolvers[i]->ops->free(id->resolvers[i]);
+    while (id->in_flight != NULL)
+        identity_finish(id->in_flight, IDENTITY_ERROR, NULL, "identity: shutting down");
+    free(id->resolvers);
+    idcache_free(id->cache);
+    directory_free(id->dir);
+    free(id->static_file);
+    free(id);
+}
+
+void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
+                      void *arg)
+{
+    struct identity_request *req;
+    const char *email = NULL;
+
+    switch (idcache_get(id->cache, user, identity_now(), &email)) {
+    case IDCACHE_FOUND:
+        identity_count(id, STAT_identity_cache_hits);
+        cb(arg, IDENTITY_FOUND, email, "cache");
+        return;
+    case IDCACHE_NOT_FOUND:
+        identity_count(id, STAT_identity_cache_hits);
+        identity_count(id, STAT_identity_not_found);
+        cb(arg, IDENTITY_NOT_FOUND, NULL, "cache: not found");
+        return;
+    case IDCACHE_MISS:
+        break;
+    }
+    identity_count(id, STAT_identity_cache_misses);
+    req = malloc(sizeof(*req) + user.len + 1);
+    if (req == NULL) {
+        identity_count(id, STAT_identity_errors);
+        cb(arg, IDENTITY_ERROR, NULL, "identity: out of memory");
+        return;
+    }
+    if (user.len > 0)
+        memcpy(req->text, user.p, user.len);
+    req->text[user.len] = '\0';
+    req->user = str_make(req->text, user.len);
+    req->kind = userid_resolve_kind(kind, req->user);
+    req->id = id;
+    req->cb = cb;
+    req->arg = arg;
+    req->pos = 0;
+    req->prev = NULL;
+    req->next = id->in_flight;
+    if (id->in_flight != NULL)
+        id->in_flight->prev = req;
+    id->in_flight = req;
+    identity_next(req, "identity: no resolver configured");
+}
+
+int identity_reload(struct identity *id)
+{
+    struct directory *dir = NULL;
+    int rc;
+
+    if (id->static_file == NULL)
+        return 0;
+    rc = directory_load(id->static_file, &dir);
+    if (rc != 0) {
+        log_error("static directory %s not reloaded: the loaded one stays in use", id->static_file);
+        return rc;
+    }
+    directory_free(id->dir);
+    id->dir = dir; /* transferred */
+    idcache_clear(id->cache);
+    log_info("static directory %s reloaded: %zu identifiers", id->static_file,
+             directory_count(dir));
+    return 0;
+}

@@ -1,0 +1,286 @@
+/* Identity resolution over a static directory in a temp folder: found, not
+ * found and cached answers with their counters, case-insensitive ids, a
+ * reload that changes an email (and clears the cache), failed reloads that
+ * keep the old answers, no resolvers at all, negative_ttl_s 0, and the
+ * configurations identity_new refuses. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "identity.h"
+#include "unit.h"
+
+static char tmpdir[] = "/tmp/rtr-test-identity.XXXXXX";
+static char users_path[PATH_MAX];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* stderr goes to a file while the code under test logs, so its lines can
+ * be checked. */
+static int saved_stderr = -1;
+static char capture_path[PATH_MAX];
+
+static void capture_begin(void)
+{
+    int fd;
+
+    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
+    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
+        perror("capture");
+        exit(2);
+    }
+    close(fd);
+}
+
+static void capture_end(char *buf, size_t cap)
+{
+    FILE *f;
+    size_t n;
+
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    f = fopen(capture_path, "r");
+    n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+}
+
+struct answer {
+    int calls;
+    enum identity_status status;
+    char email[128]; /* "" when NULL */
+    char detail[128];
+};
+
+static void record(void *arg, enum identity_status status, const char *email, const char *detail)
+{
+    struct answer *a = arg;
+
+    a->calls++;
+    a->status = status;
+    snprintf(a->email, sizeof(a->email), "%s", email ? email : "");
+    snprintf(a->detail, sizeof(a->detail), "%s", detail ? detail : "");
+}
+
+/* Resolves user and checks the answer came at once, exactly once. */
+static void expect(struct identity *id, const char *user, enum identity_status status,
+                   const char *email, const char *detail)
+{
+    struct answer a = {0};
+
+    identity_resolve(id, str_make(user, strlen(user)), USER_KIND_AUTO, record, &a);
+    if (a.calls != 1 || a.status != status || strcmp(a.email, email) != 0 ||
+        strcmp(a.detail, detail) != 0)
+        UNIT_FAIL("resolve '%s': %d calls, status %d, email '%s', detail '%s'; want status %d, "
+                  "email '%s', detail '%s'",
+                  user, a.calls, (int)a.status, a.email, a.detail, (int)status, email, detail);
+    else
+        unit_passed++;
+}
+
+static enum identity_source static_only[] = {IDENTITY_STATIC};
+
+static struct identity_config config(enum identity_source *order, size_t n, int negative_ttl_s)
+{
+    struct identity_config cfg = {0};
+
+    cfg.order = order;
+    cfg.n_order = n;
+    cfg.static_dir.file = users_path;
+    cfg.cache.ttl_s = 3600;
+    cfg.cache.negative_ttl_s = negative_ttl_s;
+    cfg.cache.max_entries = 100;
+    return cfg;
+}
+
+#define COUNT(s, c) ((s)->v[STAT_##c])
+
+static void test_resolve_and_reload(void)
+{
+    struct identity_config cfg = config(static_only, 1, 300);
+    struct stats *s = stats_register();
+    struct identity *id = NULL;
+    char log[4096], want[PATH_MAX + 64];
+
+    write_file(users_path, "# directory\n"
+                           "EXAMPLE\\amorgan,alice@example.com\n"
+                           "bob,bob@example.com\n"
+                           "carol,carol@example.com\n");
+    CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
+    if (id == NULL)
+        return;
+
+    expect(id, "example\\AMORGAN", IDENTITY_FOUND, "alice@example.com", "static");
+    CHECK_INT(COUNT(s, identity_cache_misses), 1);
+    CHECK_INT(COUNT(s, identity_cache_hits), 0);
+    expect(id, "EXAMPLE\\amorgan", IDENTITY_FOUND, "alice@example.com", "cache");
+    CHECK_INT(COUNT(s, identity_cache_hits), 1);
+    expect(id, "nobody", IDENTITY_NOT_FOUND, "", "static: not listed");
+    expect(id, "NOBODY", IDENTITY_NOT_FOUND, "", "cache: not found");
+    CHECK_INT(COUNT(s, identity_cache_misses), 2);
+    CHECK_INT(COUNT(s, identity_cache_hits), 2);
+    CHECK_INT(COUNT(s, identity_not_found), 2);
+    CHECK_INT(COUNT(s, identity_errors), 0);
+
+    /* A changed email and a new identifier take effect at once: the cache
+     * is cleared. */
+    write_file(users_path, "EXAMPLE\\amorgan,alice.morgan@example.com\n"
+                           "bob,bob@example.com\n"
+                           "nobody,somebody@example.com\n");
+    capture_begin();
+    CHECK_INT(identity_reload(id), 0);
+    capture_end(log, sizeof(log));
+    snprintf(want, sizeof(want), " info: static directory %s reloaded: 3 identifiers\n",
+             users_path);
+    CHECK(strstr(log, want) != NULL);
+    expect(id, "example\\amorgan", IDENTITY_FOUND, "alice.morgan@example.com", "static");
+    expect(id, "nobody", IDENTITY_FOUND, "somebody@example.com", "static");
+    expect(id, "carol", IDENTITY_NOT_FOUND, "", "static: not listed");
+
+    /* A broken or missing file keeps the directory in use: "bob" is not
+     * cached yet, so the answer comes from the old directory. */
+    write_file(users_path, "bob,\"bob@example.com\nnew,new@example.com\n");
+    capture_begin();
+    CHECK_INT(identity_reload(id), ERR_CONFIG);
+    capture_end(log, sizeof(log));
+    snprintf(want, sizeof(want), " error: %s:1: unterminated quote\n", users_path);
+    CHECK(strstr(log, want) != NULL);
+    CHECK(strstr(log, "the loaded one stays in use") != NULL);
+    expect(id, "bob", IDENTITY_FOUND, "bob@example.com", "static");
+    expect(id, "new", IDENTITY_NOT_FOUND, "", "static: not listed");
+    unlink(users_path);
+    capture_begin();
+    CHECK_INT(identity_reload(id), ERR_IO);
+    capture_end(log, sizeof(log));
+    expect(id, "nobody", IDENTITY_FOUND, "somebody@example.com", "cache");
+    identity_free(id);
+}
+
+/* No resolver: every identifier is not found (and that is cached). */
+static void test_no_resolvers(void)
+{
+    struct identity_config cfg = config(NULL, 0, 300);
+    struct identity *id = NULL;
+
+    cfg.static_dir.file = NULL;
+    CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
+    if (id == NULL)
+        return;
+    expect(id, "EXAMPLE\\amorgan", IDENTITY_NOT_FOUND, "", "identity: no resolver configured");
+    expect(id, "example\\amorgan", IDENTITY_NOT_FOUND, "", "cache: not found");
+    expect(id, "", IDENTITY_NOT_FOUND, "", "identity: no resolver configured");
+    CHECK_INT(identity_reload(id), 0); /* nothing to reload */
+    identity_free(id);
+}
+
+static void test_negative_ttl_zero(void)
+{
+    struct identity_config cfg = config(static_only, 1, 0);
+    struct stats *s = stats_register();
+    struct identity *id = NULL;
+
+    write_file(users_path, "bob,bob@example.com\n");
+    CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
+    if (id == NULL)
+        return;
+    expect(id, "ghost", IDENTITY_NOT_FOUND, "", "static: not listed");
+    expect(id, "ghost", IDENTITY_NOT_FOUND, "", "static: not listed");
+    CHECK_INT(COUNT(s, identity_cache_misses), 2);
+    CHECK_INT(COUNT(s, identity_cache_hits), 0);
+    identity_free(id);
+}
+
+static const struct {
+    const char *name;
+    const char *file; /* NULL: no file at users_path */
+    enum identity_source order[2];
+    size_t n_order;
+    int rc;
+    const char *log; /* a substring of what is logged; "@" stands for the path */
+} refused[] = {
+    {"graph is not built yet",
+     "bob,bob@example.com\n",
+     {IDENTITY_STATIC, IDENTITY_GRAPH},
+     2,
+     ERR_CONFIG,
+     " error: identity.order: \"graph\" is not available in this build yet\n"},
+    {"a broken directory",
+     "bob\n",
+     {IDENTITY_STATIC},
+     1,
+     ERR_CONFIG,
+     " error: @:1: missing email\n"},
+    {"a missing directory",
+     NULL,
+     {IDENTITY_STATIC},
+     1,
+     ERR_IO,
+     " error: @: cannot open: No such file or directory\n"},
+};
+
+static void test_refused(void)
+{
+    char log[4096], want[PATH_MAX + 128];
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        enum identity_source order[2] = {refused[i].order[0], refused[i].order[1]};
+        struct identity_config cfg = config(order, refused[i].n_order, 300);
+        struct identity *id = (struct identity *)&id;
+        const char *at = strchr(refused[i].log, '@');
+
+        if (refused[i].file != NULL)
+            write_file(users_path, refused[i].file);
+        else
+            unlink(users_path);
+        capture_begin();
+        if (identity_new(&cfg, NULL, NULL, &id) != refused[i].rc)
+            UNIT_FAIL("%s: identity_new did not return %d", refused[i].name, refused[i].rc);
+        else
+            unit_passed++;
+        capture_end(log, sizeof(log));
+        CHECK(id == NULL);
+        if (at != NULL)
+            snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - refused[i].log), refused[i].log,
+                     users_path, at + 1);
+        else
+            snprintf(want, sizeof(want), "%s", refused[i].log);
+        if (strstr(log, want) == NULL)
+            UNIT_FAIL("%s: log '%s' lacks '%s'", refused[i].name, log, want);
+        else
+            unit_passed++;
+    }
+}
+
+int main(void)
+{
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(users_path, sizeof(users_path), "%s/users.csv", tmpdir);
+    test_resolve_and_reload();
+    test_no_resolvers();
+    test_negative_ttl_zero();
+    test_refused();
+    identity_free(NULL);
+    unlink(users_path);
+    unlink(capture_path);
+    rmdir(tmpdir);
+    return unit_report("identity");
+}
