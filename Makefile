@@ -134,11 +134,15 @@ install: $(AGENT_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mappings
 	install -m 0755 $(AGENT_BIN) $(DESTDIR)$(BINDIR)/rtr-agent
 	install -m 0644 systemd/users.example.csv systemd/README.md $(DESTDIR)$(DATADIR)/
-	for f in mappings/*.json; do [ -e "$$f" ] || continue; install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/mappings/; done
+	install -m 0644 mappings/*.json mappings/README.md $(DESTDIR)$(DATADIR)/mappings/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(SYSCONFDIR)/rtr-agent
 	install -m 0644 systemd/rtr-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json ] || \
-	    install -m 0644 systemd/rtr-agent.json $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json
+# The example config names the shipped mappings under the default PREFIX: point it
+# at this install's DATADIR (e.g. /usr/share/rtr-agent with PREFIX=/usr).
+	[ -e $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json ] || { \
+	    sed 's|/usr/local/share/rtr-agent/mappings/|$(DATADIR)/mappings/|' systemd/rtr-agent.json \
+	        > $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json && \
+	    chmod 0644 $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json; }
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/rtr-agent $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service

@@ -1,0 +1,132 @@
+"""`rtr-agent check -c FILE` (agent/check.h): the development config passes;
+each kind of problem is reported on a line naming its file and key, and
+the run ends with "test failed" and exit status 1."""
+import json
+import os
+import re
+import subprocess
+
+from harness import AGENT, REPORT, ROOT, WRAPPER, t
+
+MAPPINGS = os.path.join(ROOT, "mappings", "*.json")
+
+GOOD_MAPPING = {"name": "good", "when": [{"field": "cef.vendor", "equals": "Acme"}],
+                "rule": {"field": "cef.name"}, "user": {"field": "cef.ext.suser"}}
+
+
+def check(config):
+    """Runs check; returns (exit status, stderr text)."""
+    p = subprocess.run(WRAPPER + [AGENT, "check", "-c", config], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=t(20))
+    err = p.stderr.decode("utf-8", "replace")
+    found = REPORT.search(p.stderr)
+    assert not found, "sanitizer/valgrind report (%r):\n%s" % (found.group(0), err[-3000:])
+    return p.returncode, err
+
+
+def write(ctx, name, content):
+    path = ctx.path(name)
+    with open(path, "w") as f:
+        f.write(content if isinstance(content, str) else json.dumps(content, indent=2))
+    return path
+
+
+def config(ctx, name="check.json", mappings=None, extra=None):
+    """A valid config in ctx's folder (a users.csv beside it), plus extra."""
+    users = write(ctx, "users.csv", "# identifier,email\nEXAMPLE\\amorgan,alice@example.com\n")
+    cfg = {"listen": [{"proto": "udp", "address": "127.0.0.1:0"}],
+           "mappings": mappings or [MAPPINGS],
+           "identity": {"static": {"file": users}},
+           "dispatch": {"mode": "dry-run"}}
+    for k, v in (extra or {}).items():
+        cfg[k] = v
+    return write(ctx, name, cfg)
+
+
+def assert_fails(config_path, *problems):
+    """check fails; for each problem (file, key regex) a stderr line names both."""
+    rc, err = check(config_path)
+    assert rc == 1, "check exited %d, want 1:\n%s" % (rc, err[-2000:])
+    last = err.rstrip("\n").splitlines()[-1] if err.strip() else ""
+    assert "configuration file %s test failed" % config_path in last, \
+        "last line is not '... configuration file %s test failed': %r" % (config_path, last)
+    for files, key in problems:
+        files = files if isinstance(files, tuple) else (files,)
+        lines = [line for line in err.splitlines()
+                 if re.search(key, line) and any(f in line for f in files)]
+        assert lines, "no line names %s and %s:\n%s" % (" or ".join(files), key, err[-2000:])
+    return err
+
+
+def test_check_dev_config_passes(ctx):
+    path = os.path.join(ROOT, "systemd", "rtr-agent.dev.json")
+    rc, err = check(path)
+    assert rc == 0, "check of the dev config exited %d:\n%s" % (rc, err[-2000:])
+    assert re.search(r"configuration file \S*rtr-agent\.dev\.json test is successful", err), \
+        "no 'test is successful' line: %r" % err[-1000:]
+    assert "test failed" not in err, err[-1000:]
+
+
+def test_check_shipped_mappings_with_tmp_config(ctx):
+    """The shipped mappings and a directory beside the config pass too."""
+    path = config(ctx)
+    rc, err = check(path)
+    assert rc == 0, "check exited %d:\n%s" % (rc, err[-2000:])
+    assert "configuration file %s test is successful" % path in err, err[-1000:]
+
+
+def test_check_broken_regex(ctx):
+    bad = write(ctx, "broken-regex.json", {"mappings": [
+        {"name": "broken", "when": [{"field": "msg", "regex": "user=(\\S+"}],
+         "rule": {"value": "r"}, "user": {"value": "u"}}]})
+    assert_fails(config(ctx, mappings=[bad]), (bad, re.escape("mappings[0].when[0].regex")))
+
+
+def test_check_missing_directory_file(ctx):
+    missing = ctx.path("no-such-users.csv")
+    path = config(ctx, extra={"identity": {"static": {"file": missing}}})
+    assert_fails(path, ((path, missing), re.escape("identity.static.file")))
+
+
+def test_check_missing_mapping_file(ctx):
+    """A mapping path without a wildcard must name an existing file."""
+    missing = ctx.path("no-such-mappings.json")
+    path = config(ctx, mappings=[MAPPINGS, missing])
+    assert_fails(path, ((path, missing), "mappings|no-such-mappings"))
+
+
+def test_check_duplicate_mapping_name(ctx):
+    """Names are unique across files (decisions and logs name the mapping)."""
+    one = write(ctx, "one.json", {"mappings": [GOOD_MAPPING]})
+    two = write(ctx, "two.json", {"mappings": [dict(GOOD_MAPPING, rule={"value": "x"})]})
+    assert_fails(config(ctx, mappings=[one, two]), (two, re.escape("mappings[0].name")))
+
+
+def test_check_bad_json_in_mapping(ctx):
+    bad = write(ctx, "bad-json.json", '{"mappings": [\n  {"name": "x",, "rule": 1}\n]}\n')
+    assert_fails(config(ctx, mappings=[bad]), (bad, re.escape(bad) + r":2:\d+: "))
+
+
+def test_check_unknown_key_in_mapping(ctx):
+    bad = write(ctx, "unknown-key.json", {"mappings": [dict(GOOD_MAPPING, colour="red")]})
+    assert_fails(config(ctx, mappings=[bad]), (bad, re.escape("mappings[0].colour")))
+
+
+def test_check_unknown_key_in_config(ctx):
+    path = config(ctx, extra={"bogus_key": 1})
+    assert_fails(path, (path, "bogus_key"))
+
+
+def test_check_reports_every_problem(ctx):
+    """Not just the first: a bad regex, an unknown field name and an unknown
+    key in one file, and a second file with an unknown key, all named."""
+    first = write(ctx, "first.json", {"mappings": [
+        dict(GOOD_MAPPING, name="a", when=[{"field": "msg", "regex": "[unclosed"}]),
+        dict(GOOD_MAPPING, name="b", when=[{"field": "cef.nosuchfield", "exists": True}]),
+        dict(GOOD_MAPPING, name="c", bogus=True)]})
+    second = write(ctx, "second.json", {"mappings": [dict(GOOD_MAPPING, name="d", extra=1)]})
+    assert_fails(config(ctx, mappings=[first, second]),
+                 (first, re.escape("mappings[0].when[0].regex")),
+                 (first, re.escape("mappings[1].when[0].field")),
+                 (first, re.escape("mappings[2].bogus")),
+                 (second, re.escape("mappings[0].extra")))

@@ -1,0 +1,328 @@
+"""`rtr-agent replay` (agent/replay.h) with the shipped mappings over
+../shared/samples: every decision expected.jsonl lists and nothing else;
+variants of each source's layout and look-alikes that must not decide;
+--explain; a catastrophic regex that hits the PCRE2 limit; an unresolved
+user; stdin; an unreadable input."""
+import glob
+import json
+import os
+import re
+import subprocess
+
+from harness import AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, check_json_line, t
+
+MAPPINGS = os.path.join(ROOT, "mappings")
+
+
+def _samples():
+    d = os.path.join(SHARED, "samples")
+    if not os.path.isfile(os.path.join(d, "expected.jsonl")):
+        raise Skip("no samples at %s (set SHARED)" % d)
+    return d
+
+
+def strip_comments(text):
+    """JSON with // and /* */ comments (as the agent reads it) -> plain JSON."""
+    out, i, in_str = [], 0, False
+    while i < len(text):
+        c = text[i]
+        if in_str:
+            out.append(text[i:i + 2] if c == "\\" else c)
+            i += 2 if c == "\\" else 1
+            in_str = c != '"'
+            continue
+        if text.startswith("//", i):
+            i = text.find("\n", i)
+            i = len(text) if i < 0 else i
+        elif text.startswith("/*", i):
+            i = text.index("*/", i) + 2
+        else:
+            in_str = c == '"'
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def shipped_mappings():
+    """[(name, file basename, mapping)] in load order (files sorted by name)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(MAPPINGS, "*.json"))):
+        with open(path) as f:
+            doc = json.loads(strip_comments(f.read()))
+        out += [(m["name"], os.path.basename(path), m) for m in doc["mappings"]]
+    return out
+
+
+def write_config(ctx, name="replay.json", mappings=None, users=None, extra=None):
+    """A config for replay in ctx's folder: the shipped mappings and the
+    samples' directory unless told otherwise. Returns its path."""
+    cfg = {"listen": [{"proto": "udp", "address": "127.0.0.1:0"}],
+           "mappings": mappings or [os.path.join(MAPPINGS, "*.json")],
+           "identity": {"static": {"file": users or os.path.join(_samples(), "users.csv")}},
+           "dispatch": {"mode": "dry-run"}}
+    cfg.update(extra or {})
+    path = ctx.path(name)
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2)
+    return path
+
+
+def replay(config, inputs, explain=False, data=None, expect_rc=0, timeout=20):
+    """Runs replay --dry-run; returns (decisions, explain text lines, stderr)."""
+    argv = WRAPPER + [AGENT, "replay", "-c", config, "--dry-run"]
+    argv += ["--explain"] if explain else []
+    p = subprocess.run(argv + list(inputs), input=data, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=t(timeout))
+    err = p.stderr.decode("utf-8", "replace")
+    found = REPORT.search(p.stderr)
+    assert not found, "sanitizer/valgrind report (%r):\n%s" % (found.group(0), err[-3000:])
+    assert p.returncode == expect_rc, "replay exited %d, want %d:\n%s" % (
+        p.returncode, expect_rc, err[-2000:])
+    assert p.stdout.endswith(b"\n") or not p.stdout, "replay output does not end with a newline"
+    decisions, text = [], []
+    for i, raw in enumerate(p.stdout.split(b"\n")[:-1]):
+        if raw.startswith(b"{"):
+            decisions.append(check_json_line(raw, "replay output line %d" % (i + 1)))
+        else:
+            assert explain, "replay without --explain printed a non-JSON line: %r" % raw[:300]
+            text.append(raw.decode("utf-8", "strict"))
+    for d in decisions:
+        missing = {"input_file", "input_line", "mapping", "rule", "user", "email", "event",
+                   "outcome"} - set(d)
+        assert not missing, "decision lacks %s: %s" % (sorted(missing), d)
+    return decisions, text, err
+
+
+def explain_blocks(text):
+    """--explain text -> {(input basename, line): [(mapping, file, why)] plus
+    "-> ..." lines as (None, None, line)}."""
+    blocks, cur = {}, None
+    head = re.compile(r"^(.*):(\d+): ")
+    tried = re.compile(r"^  (\S+) \(([^)]*)\): (.*)$")
+    for line in text:
+        if line.startswith("  -> ") and cur is not None:
+            cur.append((None, None, line.strip()))
+        elif line.startswith("  ") and cur is not None:
+            m = tried.match(line)
+            assert m, "explain line is not '  <mapping> (<file>): <why>': %r" % line
+            cur.append((m.group(1), os.path.basename(m.group(2)), m.group(3)))
+        else:
+            m = head.match(line)
+            assert m, "explain line is not 'FILE:LINE: <line>': %r" % line
+            cur = blocks.setdefault((os.path.basename(m.group(1)), int(m.group(2))), [])
+    return blocks
+
+
+def test_replay_samples_decide_as_expected(ctx):
+    """Every sample, all files in one run: exactly the decisions of
+    expected.jsonl (rule, user, email, would-dispatch), each by a mapping
+    of that source, and nothing for the lines it says decide nothing."""
+    d = _samples()
+    with open(os.path.join(d, "expected.jsonl")) as f:
+        expected = [json.loads(line) for line in f if line.strip()]
+    logs = sorted(glob.glob(os.path.join(d, "*.log")))
+    listed = {e["file"] for e in expected}
+    assert listed == {os.path.basename(p) for p in logs}, \
+        "expected.jsonl covers %s, the samples are %s" % (sorted(listed), logs)
+    decisions, _, err = replay(write_config(ctx), logs)
+    got = {}
+    for dec in decisions:
+        key = (os.path.basename(dec["input_file"]), dec["input_line"])
+        assert key not in got, "two decisions for %s:%d: %s, %s" % (key + (got.get(key), dec))
+        got[key] = dec
+    problems = []
+    for e in expected:
+        key = (e["file"], e["line"])
+        dec, want = got.pop(key, None), e["decision"]
+        where = "%s:%d" % key
+        if want is None:
+            if dec is not None:
+                problems.append("%s: want no decision, got %s" % (where, dec))
+            continue
+        if dec is None:
+            problems.append("%s: no decision, want %s" % (where, want))
+            continue
+        for k in ("rule", "user", "email"):
+            if dec[k] != want[k]:
+                problems.append("%s: %s %r, want %r" % (where, k, dec[k], want[k]))
+        if dec["event"] != want["rule"]:
+            problems.append("%s: event %r, want the rule %r" % (where, dec["event"], want["rule"]))
+        if dec["outcome"] != "would-dispatch":
+            problems.append("%s: outcome %r, want would-dispatch" % (where, dec["outcome"]))
+        source = e["file"][:-len(".log")]
+        if not dec["mapping"].startswith(source + "-"):
+            problems.append("%s: decided by %r, not a %s mapping" % (where, dec["mapping"], source))
+    for key, dec in sorted(got.items()):
+        problems.append("%s:%d: unexpected decision %s" % (key + (dec,)))
+    assert not problems, "\n".join(problems) + "\n--- stderr:\n" + err[-2000:]
+
+
+# Variants the samples do not cover: (line, (mapping, rule, user) or None).
+VARIANTS = [
+    # Splunk CEF: no search_name label -> the CEF name; full key names; duser.
+    (r"CEF:0|Splunk|Enterprise Security|7.3|notable|Name Only|5|sourceUserName=EXAMPLE\\amorgan",
+     ("splunk-es-cef", "Name Only", "EXAMPLE\\amorgan")),
+    (r"CEF:0|Splunk|ES|7.3|notable|N|5|cs3Label=search_name cs3=Labelled duser=bkhan@example.com",
+     ("splunk-es-cef", "Labelled", "bkhan@example.com")),
+    (r"CEF:0|Splunk|ES|7.3|notable|N|5|destinationUserName=bkhan@example.com",
+     ("splunk-es-cef", "N", "bkhan@example.com")),
+    # A rule but no user: nothing to act on.
+    (r"CEF:0|Splunk|ES|7.3|notable|No User|5|cs1Label=search_name cs1=x", None),
+    # Splunk key=value: unquoted values, src_user is not user, empty user.
+    (r"<13>Oct  2 09:13:05 hf search_name=Unquoted_Rule user=amorgan src_user=other",
+     ("splunk-es-kv", "Unquoted_Rule", "amorgan")),
+    (r'<13>Oct  2 09:13:05 hf search_name="Q R" src_user=first user=second',
+     ("splunk-es-kv", "Q R", "second")),
+    (r'<13>Oct  2 09:13:05 hf search_name="Q R" user="" src_user="EXAMPLE\bkhan"',
+     ("splunk-es-kv", "Q R", "EXAMPLE\\bkhan")),
+    (r'search_name="Q R" urgency=high', None),
+    # Splunk's stash layout: a time, then comma-separated key=value pairs.
+    (r'<13>Oct  2 09:13:05 hf 1791018785, search_name="Stash Rule", user=amorgan, count="2"',
+     ("splunk-es-kv", "Stash Rule", "amorgan")),
+    # Another CEF vendor carrying Splunk-looking fields decides nothing.
+    (r"CEF:0|Acme|Box|1|1|Thing|5|cs1Label=search_name cs1=x suser=bob msg=search_name\=x",
+     None),
+    # LogRhythm: empty login -> account; a value at the end of the line; no AIE.
+    (r"<13>Oct 02 09:14:10 LR EVID:1000541 AIE: Rule Two | login= | account=EXAMPLE\cdiaz | x=1",
+     ("logrhythm-aie", "Rule Two", "EXAMPLE\\cdiaz")),
+    (r"<13>Oct 02 09:14:10 LR EVID:1 AIE: Last | account=bob",
+     ("logrhythm-aie", "Last", "bob")),
+    (r"<13>Oct 02 09:14:10 LR EVID:1000541 Some event | login=bob", None),
+    # Logpoint in another case, without the alert_name label.
+    (r"CEF:0|LogPoint|SIEM|7|alert|Name Rule|5|suser=x@example.com",
+     ("logpoint-alert", "Name Rule", "x@example.com")),
+    # Sentinel's other product names; another Microsoft product is not Sentinel.
+    (r"CEF:0|Microsoft|Azure Sentinel|1|A|Display|5|suser=guest_a.example#EXT#@t.onmicrosoft.com",
+     ("sentinel-alert", "Display", "guest_a.example#EXT#@t.onmicrosoft.com")),
+    (r"CEF:0|Microsoft|Defender|1|A|Display|5|suser=x@example.com", None),
+    # DTEX in capitals; an activity the table does not list.
+    (r"CEF:0|DTEX|InTERCEPT|6.3|DeviceActivity|RemovableMediaConnected|5|User_Name=EXAMPLE\\fnovak",
+     ("dtex-activity", "Unknown USB Device", "EXAMPLE\\fnovak")),
+    (r"CEF:0|Dtex|InTERCEPT|6.3|FileActivity|FileCopied|5|User_Name=EXAMPLE\\fnovak", None),
+    # Securonix without the policyname label.
+    (r"CEF:0|Securonix|SNYPR|6.4|Violation|By Name|8|suser=hlund",
+     ("securonix-violation", "By Name", "hlund")),
+    # LEEF from another IBM product.
+    ("LEEF:2.0|IBM|Guardium|11|Alert|^|cat=Policy^usrName=bob", None),
+]
+
+
+def test_replay_shipped_mapping_variants(ctx):
+    """The shipped mappings on variants of each source's layout, and on
+    look-alikes that must decide nothing."""
+    path = ctx.path("variants.log")
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line, _ in VARIANTS))
+    decisions, _, err = replay(write_config(ctx), [path])
+    got = {d["input_line"]: (d["mapping"], d["rule"], d["user"]) for d in decisions}
+    assert len(got) == len(decisions), "two decisions for one line: %s" % decisions
+    problems = ["line %d %r: got %s, want %s" % (i + 1, line, got.get(i + 1), want)
+                for i, (line, want) in enumerate(VARIANTS) if got.get(i + 1) != want]
+    assert not problems, "\n".join(problems) + "\n--- stderr:\n" + err[-2000:]
+
+
+def test_replay_explain_noise_tries_every_mapping(ctx):
+    """--explain on a CEF line from another vendor: every shipped mapping is
+    tried, in load order, each with "no" and the condition that failed
+    (when[i] and its field), then "-> no decision"."""
+    noise = os.path.join(_samples(), "noise.log")
+    decisions, text, _ = replay(write_config(ctx), [noise], explain=True)
+    assert not decisions, "noise decided: %s" % decisions
+    blocks = explain_blocks(text)
+    assert ("noise.log", 1) in blocks and ("noise.log", 2) in blocks, \
+        "explain does not name both noise lines:\n%s" % "\n".join(text)
+    with open(noise) as f:
+        cef_line = f.read().splitlines()[1]
+    assert any(line.endswith("noise.log:2: " + cef_line) for line in text), \
+        "explain does not print the line after FILE:LINE:\n%s" % "\n".join(text)
+    block = blocks[("noise.log", 2)]
+    shipped = shipped_mappings()
+    tried = [(m, f) for m, f, _ in block if m is not None]
+    assert tried == [(n, f) for n, f, _ in shipped], \
+        "mappings tried %s, want every shipped one in load order %s" % (
+            tried, [(n, f) for n, f, _ in shipped])
+    for (name, _, why), (_, _, mapping) in zip([b for b in block if b[0]], shipped):
+        assert why.startswith("no"), "%s: %r does not say no" % (name, why)
+        m = re.search(r"when\[(\d+)\]", why)
+        assert m, "%s: %r does not name the condition that failed" % (name, why)
+        cond = mapping["when"][int(m.group(1))]
+        assert cond["field"] in why, "%s: %r does not name the field %s" % (
+            name, why, cond["field"])
+    assert block[-1] == (None, None, "-> no decision"), "last explain line %r" % (block[-1],)
+
+
+def _catastrophic_mappings(ctx):
+    path = ctx.path("catastrophic.json")
+    with open(path, "w") as f:
+        json.dump({"mappings": [
+            # Exponential backtracking on words followed by a non-word end.
+            {"name": "catastrophic", "when": [{"field": "msg", "regex": r"^(\w+\s?)*$"}],
+             "rule": {"value": "Never"}, "user": {"value": "nobody"}},
+            {"name": "rescue", "when": [{"field": "msg", "regex": "^rtrtest "}],
+             "rule": {"value": "Catastrophe Survived"},
+             "user": {"field": "msg", "regex": r"(?<user>\w+)!$"}}]}, f, indent=2)
+    return path
+
+
+def test_replay_regex_limit_is_no_match(ctx):
+    """A regex that backtracks catastrophically hits the PCRE2 limit: it
+    counts as no match, replay ends, the next mapping decides, and
+    --explain says the limit was hit."""
+    config = write_config(ctx, mappings=[_catastrophic_mappings(ctx)])
+    words = ["rtrtest"] + ["w%02d" % i for i in range(28)] + ["jdoe"]
+    line = " ".join(words) + "!"
+    assert len(words) == 30
+    path = ctx.path("words.log")
+    with open(path, "w") as f:
+        f.write(line + "\n")
+    decisions, text, _ = replay(config, [path], explain=True, timeout=10)
+    assert len(decisions) == 1, "want one decision, got %s" % decisions
+    dec = decisions[0]
+    assert (dec["mapping"], dec["rule"], dec["user"], dec["input_line"]) == (
+        "rescue", "Catastrophe Survived", "jdoe", 1), dec
+    block = explain_blocks(text)[("words.log", 1)]
+    first = [why for m, _, why in block if m == "catastrophic"]
+    assert len(first) == 1 and "limit" in first[0], \
+        "explain for the catastrophic mapping does not mention the limit: %s" % block
+    assert any(m == "rescue" and why.startswith("yes") for m, _, why in block), block
+    plain, _, _ = replay(config, [path], timeout=10)
+    assert [(d["mapping"], d["user"]) for d in plain] == [("rescue", "jdoe")], plain
+
+
+def test_replay_unresolved_user(ctx):
+    """A user the directory does not know: outcome unresolved-user, email null."""
+    path = ctx.path("unknown-user.log")
+    with open(path, "w") as f:
+        f.write("<134>1 2026-10-02T09:12:44Z splunk-sh01 splunkd - - - CEF:0|Splunk|Enterprise "
+                "Security|7.3.2|notable|Fallback Name|7|suser=EXAMPLE\\\\nobody "
+                "cs1Label=search_name cs1=Some Rule\n")
+    decisions, _, _ = replay(write_config(ctx), [path])
+    assert len(decisions) == 1, decisions
+    dec = decisions[0]
+    assert (dec["mapping"], dec["rule"], dec["user"], dec["email"], dec["outcome"]) == (
+        "splunk-es-cef", "Some Rule", "EXAMPLE\\nobody", None, "unresolved-user"), dec
+
+
+def test_replay_stdin(ctx):
+    """"-" reads stdin: line numbers count from 1 as for a file."""
+    d = _samples()
+    with open(os.path.join(d, "noise.log"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(d, "splunk.log"), "rb") as f:
+        data += f.read()
+    decisions, _, _ = replay(write_config(ctx), ["-"], data=data)
+    got = [(d["input_line"], d["rule"], d["user"], d["outcome"]) for d in decisions]
+    assert got == [(3, "Endpoint - Removable Media Mounted - Rule", "EXAMPLE\\amorgan",
+                    "would-dispatch"),
+                   (4, "Web - Malware Download Detected - Rule", "bkhan@example.com",
+                    "would-dispatch")], got
+
+
+def test_replay_unreadable_input(ctx):
+    """A missing input fails the run (named on stderr); the others are still
+    replayed."""
+    missing = ctx.path("no-such-input.log")
+    qradar = os.path.join(_samples(), "qradar.log")
+    decisions, _, err = replay(write_config(ctx), [missing, qradar], expect_rc=1)
+    assert "no-such-input.log" in err, "the missing input is not named: %r" % err[-1000:]
+    assert [d["input_line"] for d in decisions] == [1, 2], decisions
