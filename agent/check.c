@@ -1,0 +1,274 @@
+#include "check.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "directory.h"
+#include "errors.h"
+#include "log.h"
+#include "mapping.h"
+#include "tls.h"
+
+/* One check run: how many problems were reported, and what loaded. */
+struct check {
+    const struct config *cfg;
+    int problems;
+    size_t mappings, mapping_files, identifiers;
+};
+
+/* Reports one problem as "CONFIGFILE: key: what". */
+static void check_fail(struct check *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void check_fail(struct check *c, const char *key, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    log_error("%s: %s: %s", c->cfg->path, key, what);
+    c->problems++;
+}
+
+/* Opens path for reading, or reports why it cannot be and returns -1. The
+ * loaders report a missing file by its own name only; this names the key. */
+static int check_open(struct check *c, const char *key, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1)
+        check_fail(c, key, "%s: cannot open: %s", path, strerror(errno));
+    return fd;
+}
+
+/* Opens (and closes) path when set; 0 when it opened or is not set. */
+static int check_file(struct check *c, const char *key, const char *path)
+{
+    int fd;
+
+    if (path == NULL)
+        return 0;
+    fd = check_open(c, key, path);
+    if (fd == -1)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* 0 when dir is a folder this process may create files in; else -1 with
+ * errno set. */
+static int folder_writable(const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) == -1)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return access(dir, W_OK | X_OK);
+}
+
+/* Calls fn with the folder of path (dirname(3) works on a copy). Returns
+ * fn's result, or -1 with errno ENOMEM. */
+static int with_parent(const char *path, int (*fn)(const char *dir))
+{
+    char *copy = strdup(path);
+    int rc;
+
+    if (copy == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    rc = fn(dirname(copy));
+    free(copy);
+    return rc;
+}
+
+static void check_mappings(struct check *c)
+{
+    struct mapping_set *set = NULL;
+
+    /* mapping_set_load names the file and the key of each problem. */
+    if (mapping_set_load(c->cfg->mappings, c->cfg->n_mappings, &set) != 0) {
+        c->problems++;
+        return;
+    }
+    c->mappings = mapping_set_count(set);
+    c->mapping_files = mapping_set_files(set);
+    mapping_set_unref(set);
+}
+
+static void check_directory(struct check *c)
+{
+    const char *path = c->cfg->identity.static_dir.file;
+    struct directory *d = NULL;
+
+    if (path == NULL || check_file(c, "identity.static.file", path) != 0)
+        return;
+    /* directory_load reports each problem as FILE:LINE. */
+    if (directory_load(path, &d) != 0) {
+        c->problems++;
+        return;
+    }
+    c->identifiers = directory_count(d);
+    directory_free(d);
+}
+
+static void check_listeners(struct check *c)
+{
+    char key[48];
+
+    for (size_t i = 0; i < c->cfg->n_listen; i++) {
+        const struct listen_config *lc = &c->cfg->listen[i];
+        SSL_CTX *ctx = NULL;
+        int missing = 0;
+
+        if (lc->proto != LISTEN_TLS)
+            continue;
+        /* A missing file is reported by its key; OpenSSL would only say
+         * "system lib". */
+        snprintf(key, sizeof(key), "listen[%zu].cert", i);
+        missing |= check_file(c, key, lc->cert);
+        snprintf(key, sizeof(key), "listen[%zu].key", i);
+        missing |= check_file(c, key, lc->key);
+        snprintf(key, sizeof(key), "listen[%zu].client_ca", i);
+        missing |= check_file(c, key, lc->client_ca);
+        if (missing)
+            continue;
+        /* tls_server_ctx_new names the listener by its address and the
+         * file; this line adds the key. */
+        if (tls_server_ctx_new(lc, &ctx) != 0) {
+            snprintf(key, sizeof(key), "listen[%zu]", i);
+            check_fail(c, key, "the TLS listener %s cannot start (see above)", lc->address);
+        }
+        SSL_CTX_free(ctx);
+    }
+}
+
+/* A secret file must be readable and hold something besides white space.
+ * Its content is never printed, and is wiped from the buffer. */
+static void check_secret(struct check *c, const char *key, const char *path)
+{
+    char buf[512];
+    ssize_t n;
+    int fd, found = 0, err;
+
+    if (path == NULL)
+        return;
+    fd = check_open(c, key, path);
+    if (fd == -1)
+        return;
+    for (;;) {
+        n = read(fd, buf, sizeof(buf));
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n && !found; i++)
+            found = !isspace((unsigned char)buf[i]);
+        if (found)
+            break;
+    }
+    err = errno;
+    explicit_bzero(buf, sizeof(buf));
+    close(fd);
+    if (n == -1)
+        check_fail(c, key, "%s: cannot read: %s", path, strerror(err));
+    else if (!found)
+        check_fail(c, key, "%s: is empty", path);
+}
+
+/* The extra CA bundle for outbound TLS must load as libcurl will load it. */
+static void check_ca_file(struct check *c)
+{
+    const char *path = c->cfg->dispatch.ca_file;
+    X509_STORE *store;
+    char reason[256];
+
+    if (path == NULL || check_file(c, "dispatch.ca_file", path) != 0)
+        return;
+    store = X509_STORE_new();
+    if (store == NULL || X509_STORE_load_file(store, path) != 1) {
+        check_fail(c, "dispatch.ca_file", "%s: no PEM CA certificate loads: %s", path,
+                   tls_error_reason(ERR_peek_last_error(), reason, sizeof(reason)));
+        ERR_clear_error();
+    }
+    X509_STORE_free(store);
+}
+
+/* The audit log is created at start: its folder must take new files, and
+ * an existing file must be writable. */
+static void check_audit(struct check *c)
+{
+    const char *path = c->cfg->audit.file;
+
+    if (path == NULL)
+        return;
+    if (with_parent(path, folder_writable) == -1)
+        check_fail(c, "audit.file", "%s: its folder does not take new files: %s", path,
+                   strerror(errno));
+    else if (access(path, W_OK) == -1 && errno != ENOENT)
+        check_fail(c, "audit.file", "%s: not writable: %s", path, strerror(errno));
+}
+
+/* The spool folder is created at start when missing, so its parent must
+ * then take new folders. */
+static void check_spool(struct check *c)
+{
+    const char *dir = c->cfg->spool.dir;
+
+    if (dir == NULL || folder_writable(dir) == 0)
+        return;
+    if (errno != ENOENT)
+        check_fail(c, "spool.dir", "%s: not a writable folder: %s", dir, strerror(errno));
+    else if (with_parent(dir, folder_writable) == -1)
+        check_fail(c, "spool.dir", "%s: missing, and its folder does not take new ones: %s", dir,
+                   strerror(errno));
+}
+
+int check_run(const char *config_path)
+{
+    struct config *cfg = NULL;
+    struct check c = {0};
+    int rc = ERR_CONFIG;
+
+    if (config_load(config_path, &cfg) != 0)
+        goto out;
+    c.cfg = cfg;
+    /* Every check runs, so that one run reports every problem. */
+    check_mappings(&c);
+    check_directory(&c);
+    check_listeners(&c);
+    check_secret(&c, "dispatch.api_key_file", cfg->dispatch.api_key_file);
+    check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
+    check_ca_file(&c);
+    check_audit(&c);
+    check_spool(&c);
+    if (c.problems == 0) {
+        log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",
+                 cfg->path, cfg->n_listen, c.mappings, c.mapping_files, c.identifiers);
+        rc = 0;
+    }
+out:
+    fprintf(stderr, "rtr-agent: configuration file %s test %s\n", config_path,
+            rc == 0 ? "is successful" : "failed");
+    config_free(cfg);
+    return rc;
+}
