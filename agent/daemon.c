@@ -1,14 +1,25 @@
-/* `rtr-agent run`: builds the endpoints (TLS contexts), the tap queue and
- * writer, the workers (which bind every socket before anything starts), the
- * status endpoint; then runs the main loop, which only handles signals, the
- * status endpoint and the shutdown sequence:
+/* `rtr-agent run`: loads the mappings, builds the endpoints (TLS
+ * contexts), the response thread (the decision queue, the identity layer,
+ * the audit log), the tap queue and writer, the workers (which bind every
+ * socket before anything starts), the status endpoint; then runs the main
+ * loop, which only handles signals, the status endpoint and the shutdown
+ * sequence:
  *
  *   SIGTERM -> every worker stops accepting and reading, finishes what it
- *   has buffered (waiting for the queue if it must) and exits -> the tap
- *   queue is closed -> the tap writer drains it, flushes and exits -> the
- *   main loop ends -> threads are joined and everything is freed.
+ *   has buffered (waiting for the queues if it must) and exits -> the
+ *   decision queue is closed -> the response thread drains it, finishes
+ *   every decision and exits -> the tap queue is closed -> the tap writer
+ *   drains it, flushes and exits -> the main loop ends -> threads are
+ *   joined and everything is freed.
  *
- * A second SIGTERM during that exits at once. SIGHUP only logs, for now. */
+ * A second SIGTERM during that exits at once.
+ *
+ * SIGHUP: the mapping files are loaded again, aside (nginx ngx_init_cycle);
+ * only when every one loads is the new set handed to the workers, and then
+ * the response thread reloads the static directory and reopens the audit
+ * log. Mappings that fail to load count a reload failure here; otherwise
+ * the response thread counts the reload, a success or a failure, once its
+ * part is done. The configuration file itself is not read again. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -25,8 +36,10 @@
 
 #include "errors.h"
 #include "log.h"
+#include "mapping.h"
 #include "pipeline.h"
 #include "queue.h"
+#include "response.h"
 #include "sdnotify.h"
 #include "sockaddr.h"
 #include "stats.h"
@@ -47,7 +60,10 @@ struct daemon {
     const struct config *cfg;
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
-    struct event *ev_progress; /* a worker or the tap writer has ended */
+    struct event *ev_progress; /* a worker, the response thread or the tap writer has ended */
+    struct stats *stats;       /* the main thread's: reload failures */
+    struct mapping_set *set;   /* the mappings in use; NULL without any */
+    struct response *response;
     struct endpoint *ep;
     struct worker_env env;
     struct worker **workers;
@@ -56,9 +72,10 @@ struct daemon {
     struct tap *tap;
     struct status *status;
     struct status_feed feed;
-    int inputs_paused;  /* atomic */
-    int workers_exited; /* atomic */
-    int tap_exited;     /* atomic */
+    int inputs_paused;   /* atomic */
+    int workers_exited;  /* atomic */
+    int response_exited; /* atomic */
+    int tap_exited;      /* atomic */
     int stopping;
 };
 
@@ -104,12 +121,21 @@ static int daemon_write_port_file(const char *path, const struct sockaddr *sa)
     return 0;
 }
 
-/* Worker threads and the tap thread report their end here. */
+/* Worker threads, the response thread and the tap thread report their end
+ * here. */
 static void daemon_worker_exited(void *arg)
 {
     struct daemon *d = arg;
 
     __atomic_add_fetch(&d->workers_exited, 1, __ATOMIC_RELEASE);
+    event_active(d->ev_progress, 0, 0);
+}
+
+static void daemon_response_exited(void *arg)
+{
+    struct daemon *d = arg;
+
+    __atomic_store_n(&d->response_exited, 1, __ATOMIC_RELEASE);
     event_active(d->ev_progress, 0, 0);
 }
 
@@ -129,6 +155,10 @@ static void daemon_on_progress(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (__atomic_load_n(&d->workers_exited, __ATOMIC_ACQUIRE) < d->n_workers)
+        return;
+    /* Every producer has ended: the response thread may finish. */
+    queue_close(response_queue(d->response));
+    if (!__atomic_load_n(&d->response_exited, __ATOMIC_ACQUIRE))
         return;
     if (d->tapq != NULL) {
         /* Every producer has ended: the tap writer may finish. */
@@ -155,15 +185,50 @@ static void daemon_on_signal(evutil_socket_t sig, short what, void *arg)
         worker_stop(d->workers[i]);
 }
 
-/* The mapping engine will build new mappings aside here and swap them in
- * only on success (nginx ngx_init_cycle); until then SIGHUP must not kill
- * the agent, as its default action would. */
+/* Loads the configured mapping files into *out (NULL when none are
+ * configured). Returns 0 or ERR_CONFIG (each problem logged). */
+static int daemon_load_mappings(const struct config *cfg, struct mapping_set **out)
+{
+    *out = NULL;
+    if (cfg->n_mappings == 0)
+        return 0;
+    return mapping_set_load(cfg->mappings, cfg->n_mappings, out);
+}
+
+static void daemon_log_mappings(const char *what, const struct mapping_set *set)
+{
+    size_t n = set != NULL ? mapping_set_count(set) : 0;
+    size_t files = set != NULL ? mapping_set_files(set) : 0;
+
+    log_info("%s%zu mapping%s from %zu file%s%s", what, n, n == 1 ? "" : "s", files,
+             files == 1 ? "" : "s", n == 0 ? ": no message will be decided on" : "");
+}
+
+/* See the top. */
 static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
 {
+    struct daemon *d = arg;
+    struct mapping_set *set;
+
     (void)sig;
     (void)what;
-    (void)arg;
-    log_info("SIGHUP: reload is not implemented yet; configuration unchanged");
+    if (d->stopping) {
+        log_info("SIGHUP while stopping: ignored");
+        return;
+    }
+    if (daemon_load_mappings(d->cfg, &set) != 0) {
+        stats_add(d->stats, STAT_reload_failures, 1);
+        log_error("SIGHUP: the mappings did not load; the running ones stay in use");
+        return;
+    }
+    if (set != NULL) {
+        for (int i = 0; i < d->n_workers; i++)
+            worker_set_mappings(d->workers[i], set);
+        mapping_set_unref(d->set);
+        d->set = set; /* transferred */
+    }
+    daemon_log_mappings("SIGHUP: ", set);
+    response_reload(d->response);
 }
 
 static void daemon_log_start(struct daemon *d, const char *tap_path)
@@ -234,6 +299,18 @@ static int daemon_start(struct daemon *d, const char *tap_path)
     const struct config *cfg = d->cfg;
     int rc;
 
+    rc = config_dispatch_available(cfg);
+    if (rc != 0)
+        return rc;
+    d->stats = stats_register();
+    rc = daemon_load_mappings(cfg, &d->set);
+    if (rc != 0)
+        return rc;
+    daemon_log_mappings("", d->set);
+    /* Before the workers: they push into its queue. */
+    rc = response_new(cfg, &d->response);
+    if (rc != 0)
+        return rc;
     d->ep = calloc(cfg->n_listen, sizeof(*d->ep));
     d->workers = calloc((size_t)cfg->workers, sizeof(*d->workers));
     d->base = event_base_new();
@@ -263,7 +340,16 @@ static int daemon_start(struct daemon *d, const char *tap_path)
         return ERR_NOMEM;
 
     d->env = (struct worker_env){
-        cfg, d->ep, cfg->n_listen, d->tapq, &d->inputs_paused, daemon_worker_exited, d};
+        .cfg = cfg,
+        .ep = d->ep,
+        .n_ep = cfg->n_listen,
+        .decisions = response_queue(d->response),
+        .mappings = d->set,
+        .tap = d->tapq,
+        .inputs_paused = &d->inputs_paused,
+        .exited = daemon_worker_exited,
+        .exited_arg = d,
+    };
     for (int i = 0; i < cfg->workers; i++) {
         rc = worker_new(&d->env, i, &d->workers[i]);
         if (rc != 0)
@@ -272,11 +358,21 @@ static int daemon_start(struct daemon *d, const char *tap_path)
     }
     if (cfg->status.address != NULL) {
         d->feed = (struct status_feed){
-            d->ep, cfg->n_listen, d->tapq, &d->inputs_paused, daemon_udp_drops, d};
+            .ep = d->ep,
+            .n_ep = cfg->n_listen,
+            .queue = d->tapq,
+            .decisions = response_queue(d->response),
+            .inputs_paused = &d->inputs_paused,
+            .udp_drops = daemon_udp_drops,
+            .arg = d,
+        };
         rc = status_new(d->base, &cfg->status, &d->feed, &d->status);
         if (rc != 0)
             return rc;
     }
+    rc = response_start(d->response, daemon_response_exited, d);
+    if (rc != 0)
+        return rc;
     if (d->tap != NULL) {
         rc = tap_start(d->tap, daemon_tap_exited, d);
         if (rc != 0)
@@ -312,9 +408,9 @@ static int daemon_start(struct daemon *d, const char *tap_path)
 }
 
 /* Stops what started (a failed start-up), joins every thread, frees. The
- * tap writer runs until the workers have ended (it may have to wake a
- * paused one) and ends before they are freed (it wakes them through their
- * events). */
+ * response thread and the tap writer run until the workers have ended
+ * (they may have to wake a paused one) and end before the workers are
+ * freed (they wake them through their events). */
 static void daemon_free(struct daemon *d)
 {
     if (!d->stopping) {
@@ -323,6 +419,9 @@ static void daemon_free(struct daemon *d)
     }
     for (int i = 0; i < d->n_workers; i++)
         worker_join(d->workers[i]);
+    if (d->response != NULL)
+        queue_close(response_queue(d->response));
+    response_free(d->response);
     if (d->tapq != NULL)
         queue_close(d->tapq);
     tap_free(d->tap);
@@ -344,6 +443,7 @@ static void daemon_free(struct daemon *d)
         SSL_CTX_free(d->ep[i].tls);
     free(d->ep);
     free(d->workers);
+    mapping_set_unref(d->set);
 }
 
 int daemon_run(const struct config *cfg, const char *tap_path)

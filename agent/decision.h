@@ -16,8 +16,7 @@
 #define DECISION_MAX_FIELD 1024
 
 /* The largest record decision_encode writes. */
-#define DECISION_RECORD_MAX                                                                        \
-    (64 + 256 + MAPPING_MAX_DECISIONS * (16 + 256 + 3 * DECISION_MAX_FIELD))
+#define DECISION_RECORD_MAX (64 + 256 + MAPPING_MAX_DECISIONS * (16 + 256 + 3 * DECISION_MAX_FIELD))
 
 /* One decision as the response thread reads it: slices into the record. */
 struct decision_record {

@@ -2,7 +2,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "decision.h"
 #include "errors.h"
 #include "framing.h"
 #include "log.h"
@@ -16,17 +18,22 @@
 
 struct pipeline {
     struct stats *stats;
-    struct queue *tap;
-    struct queue_waiter *waiter;
+    struct pipeline_queues q;
+    struct mapping_set *set;
+    struct mapping_matcher *mm;
     struct message msg;
     struct scratch scratch;
-    struct jsonw jw;
+    struct jsonw jw;              /* the tap line */
+    char *rec;                    /* the decision record [DECISION_RECORD_MAX] */
+    size_t rec_len, rec_count;    /* its bytes and decisions */
+    int rec_pending, tap_pending; /* rendered, not queued yet */
     char addr[SOCKADDR_TEXT_MAX]; /* the current frame's source, once formatted */
 };
 
 /* One per process: the limit is on lines written, whichever worker writes. */
 static struct log_ratelimit pipeline_rl_parse = LOG_RATELIMIT_INIT(10, 10);
 static struct log_ratelimit pipeline_rl_tap = LOG_RATELIMIT_INIT(60, 1);
+static struct log_ratelimit pipeline_rl_decision = LOG_RATELIMIT_INIT(60, 1);
 
 static const struct {
     const char *prefix;
@@ -43,37 +50,58 @@ size_t pipeline_tap_line_max(const struct config *cfg)
     return cfg->limits.max_message_bytes * PIPELINE_TAP_EXPANSION + PIPELINE_TAP_SLACK;
 }
 
-int pipeline_new(const struct config *cfg, struct stats *stats, struct queue *tap,
-                 struct queue_waiter *waiter, struct pipeline **out)
+int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_set *set,
+                 const struct pipeline_queues *q, struct pipeline **out)
 {
     struct pipeline *p;
     size_t max = cfg->limits.max_message_bytes;
     char *buf;
+    int rc = ERR_NOMEM;
 
     *out = NULL;
     p = calloc(1, sizeof(*p));
-    buf = malloc(max > 0 ? max : 1);
-    if (p == NULL || buf == NULL) {
-        free(p);
-        free(buf);
+    if (p == NULL)
         return ERR_NOMEM;
-    }
     p->stats = stats;
-    p->tap = tap;
-    p->waiter = waiter;
-    scratch_init(&p->scratch, buf, max); /* transferred */
+    p->q = *q;
     jsonw_init(&p->jw, pipeline_tap_line_max(cfg));
-    *out = p;
-    return 0;
+    buf = malloc(max > 0 ? max : 1);
+    if (buf == NULL)
+        goto out;
+    scratch_init(&p->scratch, buf, max); /* transferred */
+    p->rec = malloc(DECISION_RECORD_MAX);
+    if (p->rec == NULL)
+        goto out;
+    rc = mapping_matcher_new((uint32_t)cfg->limits.regex_match_limit,
+                             (uint32_t)cfg->limits.regex_depth_limit, stats, &p->mm);
+    if (rc != 0)
+        goto out;
+    pipeline_set_mappings(p, set);
+    *out = p; /* transferred */
+    p = NULL;
+out:
+    pipeline_free(p);
+    return rc;
 }
 
 void pipeline_free(struct pipeline *p)
 {
     if (p == NULL)
         return;
+    mapping_set_unref(p->set);
+    mapping_matcher_free(p->mm);
     jsonw_free(&p->jw);
+    free(p->rec);
     free(p->scratch.buf);
     free(p);
+}
+
+void pipeline_set_mappings(struct pipeline *p, struct mapping_set *set)
+{
+    if (set != NULL)
+        mapping_set_ref(set);
+    mapping_set_unref(p->set);
+    p->set = set;
 }
 
 static const char *pipeline_source_name(struct pipeline *p, const struct pipeline_source *src)
@@ -103,28 +131,99 @@ static void pipeline_count_error(struct pipeline *p, const struct pipeline_sourc
                 pipeline_source_name(p, src), src->transport, error);
 }
 
-/* Renders the parsed message and queues the line. ERR_BUSY leaves nothing
- * behind; a line that cannot be rendered or queued whole is dropped from
- * the tap (a debugging aid) with a log line, never from the pipeline. */
-static int pipeline_tap(struct pipeline *p, const struct pipeline_source *src)
+/* Runs the mappings; the decisions they make become the pending record. */
+static void pipeline_decide(struct pipeline *p, const struct pipeline_source *src)
 {
-    int rc;
+    struct mapping_decision d[MAPPING_MAX_DECISIONS];
+    const char *source;
+    struct timespec now;
+    size_t n, dropped;
 
+    n = mapping_match(p->set, p->mm, &p->msg, d, NULL);
+    if (n == 0)
+        return;
+    stats_add(p->stats, STAT_messages_decided, 1);
+    stats_add(p->stats, STAT_decisions, n);
+    source = pipeline_source_name(p, src);
+    clock_gettime(CLOCK_REALTIME, &now);
+    p->rec_len = decision_encode(d, n, now, str_make(source, strlen(source)), p->rec,
+                                 DECISION_RECORD_MAX, &dropped);
+    if (dropped > 0) {
+        stats_add(p->stats, STAT_decisions_dropped, dropped);
+        log_limited(&pipeline_rl_decision, LOG_LVL_WARNING,
+                    "mapping %s: dropped %zu decision%s on a message from %s: a rule, user or "
+                    "event text over %d bytes",
+                    d[0].mapping, dropped, dropped == 1 ? "" : "s", source, DECISION_MAX_FIELD);
+    }
+    p->rec_count = n - dropped;
+    p->rec_pending = p->rec_len > 0;
+}
+
+/* Renders the parsed message as the pending tap line. A line that cannot
+ * be rendered is dropped from the tap (a debugging aid) with a log line,
+ * never from the pipeline. */
+static void pipeline_tap(struct pipeline *p, const struct pipeline_source *src)
+{
     jsonw_reset(&p->jw);
     render_message(&p->jw, &p->msg, pipeline_source_name(p, src), src->transport);
     if (p->jw.err) {
         log_limited(&pipeline_rl_tap, LOG_LVL_WARNING, "tap: line for a message from %s: %s",
                     pipeline_source_name(p, src), err_name(p->jw.err));
-        return 0;
+        return;
     }
-    rc = queue_push(p->tap, p->jw.buf, p->jw.len, p->waiter);
-    if (rc == ERR_TOOBIG) {
+    p->tap_pending = 1;
+}
+
+/* Queues the pending record. Returns 0 (queued, or dropped: logged and
+ * counted) or ERR_BUSY. */
+static int pipeline_push_decisions(struct pipeline *p)
+{
+    int rc = queue_push(p->q.decisions, p->rec, p->rec_len, p->q.decisions_waiter);
+
+    if (rc == ERR_BUSY) {
+        stats_add(p->stats, STAT_decision_queue_full, 1);
+        return ERR_BUSY;
+    }
+    if (rc != 0) {
+        /* The response sizes its ring for many of the largest records. */
+        stats_add(p->stats, STAT_decisions_dropped, p->rec_count);
+        log_limited(&pipeline_rl_decision, LOG_LVL_ERROR,
+                    "decision record of %zu bytes dropped: %s", p->rec_len, err_name(rc));
+    }
+    return 0;
+}
+
+/* Queues the pending tap line. Returns 0 (queued, or dropped: logged) or
+ * ERR_BUSY. */
+static int pipeline_push_tap(struct pipeline *p)
+{
+    int rc = queue_push(p->q.tap, p->jw.buf, p->jw.len, p->q.tap_waiter);
+
+    if (rc == ERR_TOOBIG)
         log_limited(&pipeline_rl_tap, LOG_LVL_WARNING,
-                    "tap: line of %zu bytes for a message from %s does not fit the queue",
-                    p->jw.len, pipeline_source_name(p, src));
-        return 0;
+                    "tap: line of %zu bytes does not fit the queue", p->jw.len);
+    return rc == ERR_BUSY ? ERR_BUSY : 0;
+}
+
+/* Decisions first: they matter, the tap is a debugging aid. */
+int pipeline_flush(struct pipeline *p)
+{
+    if (p->rec_pending) {
+        if (pipeline_push_decisions(p) == ERR_BUSY)
+            return ERR_BUSY;
+        p->rec_pending = 0;
     }
-    return rc;
+    if (p->tap_pending) {
+        if (pipeline_push_tap(p) == ERR_BUSY)
+            return ERR_BUSY;
+        p->tap_pending = 0;
+    }
+    return 0;
+}
+
+int pipeline_pending(const struct pipeline *p)
+{
+    return p->rec_pending || p->tap_pending;
 }
 
 int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
@@ -133,20 +232,21 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
     /* Framers and the UDP reader cut frames at max_message_bytes, the size of
      * the scratch buffer message_parse needs; this only guards the contract. */
     size_t len = frame.len < p->scratch.cap ? frame.len : p->scratch.cap;
-    int rc;
 
+    if (pipeline_flush(p) == ERR_BUSY)
+        return ERR_BUSY; /* nothing consumed: offered again once woken */
     p->addr[0] = '\0';
     message_parse(frame.p, len, &p->msg, &p->scratch);
     if (flags & FRAME_TRUNCATED)
         message_mark_truncated(&p->msg);
-    if (p->tap != NULL) {
-        rc = pipeline_tap(p, src);
-        if (rc != 0)
-            return rc; /* ERR_BUSY: counted when it is offered again */
-    }
-    /* The mapping engine plugs in here. */
     stats_add(p->stats, STAT_messages_received, 1);
     if (p->msg.error != NULL)
         pipeline_count_error(p, src);
+    if (p->set != NULL)
+        pipeline_decide(p, src);
+    if (p->q.tap != NULL)
+        pipeline_tap(p, src);
+    /* Consumed: what a full queue refused stays pending for the next call. */
+    pipeline_flush(p);
     return 0;
 }

@@ -223,10 +223,15 @@ void queue_release(struct queue *q)
 
 void queue_close(struct queue *q)
 {
+    void (*notify)(void *arg);
+
     pthread_mutex_lock(&q->lock);
     q->closed = 1;
     pthread_cond_broadcast(&q->nonempty);
+    notify = q->notify;
     pthread_mutex_unlock(&q->lock);
+    if (notify != NULL)
+        notify(q->notify_arg); /* an event-loop consumer sees the end too */
 }
 
 int queue_done(struct queue *q)

@@ -45,8 +45,9 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
 
 /* For a consumer that runs an event loop instead of waiting in queue_peek:
  * notify(arg) is called (by the pushing thread, outside the queue's lock)
- * whenever a push makes the queue non-empty; the consumer then drains it
- * with queue_peek(q, &rec, 0) until ERR_AGAIN. notify must be thread-safe
+ * whenever a push makes the queue non-empty, and by queue_close; the
+ * consumer then drains it with queue_peek(q, &rec, 0) until ERR_AGAIN and
+ * checks queue_done. notify must be thread-safe
  * (event_active() on the consumer's loop). Set it before any push. */
 void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg);
 

@@ -31,24 +31,24 @@
     X(connections_closed_buffer, "connections closed at the buffer cap")                           \
     X(tls_handshake_failures, "TLS handshakes that failed or timed out")                           \
     X(backpressure_pauses, "times an input stopped reading for a full queue")                      \
-    X(tap_lines, "lines written to --tap")                                                          \
-    X(messages_decided, "messages at least one mapping decided on")                               \
-    X(decisions, "decisions made (a mapping with \"continue\" can add more per message)")         \
-    X(decisions_no_user, "mappings that found a rule but no user identifier")                    \
-    X(decisions_dropped, "decisions dropped: too many for one message, or a field too long")     \
-    X(decision_queue_full, "times a worker found the decision queue full (backpressure)")        \
-    X(regex_limit_hits, "regex matches stopped by the match, depth or heap limit or the JIT "    \
-                        "stack (counted as no match)")                                            \
-    X(regex_errors, "regex matches that failed with another PCRE2 error (counted as no match)")  \
-    X(identity_cache_hits, "identity lookups answered by the cache (negative answers too)")      \
-    X(identity_cache_misses, "identity lookups that went to the resolvers")                     \
-    X(identity_not_found, "identifiers no resolver knows")                                       \
-    X(identity_errors, "identity lookups that failed (resolver errors)")                         \
-    X(outcome_would_dispatch, "decisions that would be dispatched (dry-run)")                    \
-    X(outcome_unresolved_user, "decisions whose user could not be resolved to an email")         \
-    X(audit_lines, "lines written to the audit log")                                             \
-    X(audit_errors, "audit lines that could not be written")                                     \
-    X(reloads, "SIGHUP reloads that succeeded")                                                   \
+    X(tap_lines, "lines written to --tap")                                                         \
+    X(messages_decided, "messages at least one mapping decided on")                                \
+    X(decisions, "decisions made (a mapping with \"continue\" can add more per message)")          \
+    X(decisions_no_user, "mappings that found a rule but no user identifier")                      \
+    X(decisions_dropped, "decisions dropped: too many for one message, or a field too long")       \
+    X(decision_queue_full, "times a worker found the decision queue full (backpressure)")          \
+    X(regex_limit_hits, "regex matches stopped by the match, depth or heap limit or the JIT "      \
+                        "stack (counted as no match)")                                             \
+    X(regex_errors, "regex matches that failed with another PCRE2 error (counted as no match)")    \
+    X(identity_cache_hits, "identity lookups answered by the cache (negative answers too)")        \
+    X(identity_cache_misses, "identity lookups that went to the resolvers")                        \
+    X(identity_not_found, "identifiers no resolver knows")                                         \
+    X(identity_errors, "identity lookups that failed (resolver errors)")                           \
+    X(outcome_would_dispatch, "decisions that would be dispatched (dry-run)")                      \
+    X(outcome_unresolved_user, "decisions whose user could not be resolved to an email")           \
+    X(audit_lines, "lines written to the audit log")                                               \
+    X(audit_errors, "audit lines that could not be written")                                       \
+    X(reloads, "SIGHUP reloads that succeeded")                                                    \
     X(reload_failures, "SIGHUP reloads that failed (the running configuration was kept)")
 
 enum stats_counter {

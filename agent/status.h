@@ -1,8 +1,8 @@
 /* The HTTP status endpoint: GET /metrics (Prometheus text format: every
  * counter of stats.h as rtr_agent_<name>, the UDP kernel drop counter read
- * from the sockets, and gauges: connections open, queue depth in messages
- * and bytes, inputs paused) and GET /healthz. It runs on the daemon's main
- * event loop. */
+ * from the sockets, and gauges: connections open, the depth of the tap
+ * and decision queues in records and bytes, inputs paused) and GET /healthz. It runs on the
+ * daemon's main event loop. */
 #ifndef RTR_STATUS_H
 #define RTR_STATUS_H
 
@@ -21,7 +21,8 @@ struct status;
 struct status_feed {
     const struct endpoint *ep; /* [n_ep]: the connections gauge */
     size_t n_ep;
-    struct queue *queue;      /* the downstream queue; NULL when there is none */
+    struct queue *queue;      /* the tap queue; NULL when there is none */
+    struct queue *decisions;  /* the decision queue (response.h) */
     const int *inputs_paused; /* atomic */
     /* UDP datagrams the kernel dropped so far (thread-safe). */
     uint64_t (*udp_drops)(void *arg);

@@ -18,10 +18,14 @@ struct worker {
     struct event_base *base;
     struct stats *stats;
     struct pipeline *pipe;
-    struct queue_waiter waiter;
-    struct event *ev_wake;       /* activated by the queue's consumer */
-    struct event *ev_stop;       /* activated by worker_stop */
-    struct listener **listeners; /* [n_ep], NULL for UDP endpoints */
+    /* One per queue: a waiter is linked in one queue's list at a time. */
+    struct queue_waiter decisions_waiter, tap_waiter;
+    struct event *ev_wake;     /* activated by a queue's consumer */
+    struct event *ev_stop;     /* activated by worker_stop */
+    struct event *ev_mappings; /* activated by worker_set_mappings */
+    pthread_mutex_t mappings_lock;
+    struct mapping_set *mappings_next; /* handed over, not swapped in yet */
+    struct listener **listeners;       /* [n_ep], NULL for UDP endpoints */
     struct udp *udp;
     struct input_list inputs;
     struct input_list paused;
@@ -93,9 +97,11 @@ static void worker_unpause(struct worker *w, struct input *in)
     __atomic_sub_fetch(w->env->inputs_paused, 1, __ATOMIC_RELAXED);
 }
 
+/* A stopping worker ends once its inputs have finished and the pipeline
+ * has queued everything they produced. */
 static void worker_check_done(struct worker *w)
 {
-    if (w->stopping && TAILQ_EMPTY(&w->inputs))
+    if (w->stopping && TAILQ_EMPTY(&w->inputs) && !pipeline_pending(w->pipe))
         event_base_loopbreak(w->base);
 }
 
@@ -122,7 +128,8 @@ void worker_pause(struct worker *w, struct input *in)
     stats_add(w->stats, STAT_backpressure_pauses, 1);
 }
 
-/* The queue's consumer thread, below the low mark. */
+/* A queue's consumer thread (the response thread or the tap writer), below
+ * the low mark. */
 static void worker_wake(void *arg)
 {
     struct worker *w = arg;
@@ -130,8 +137,9 @@ static void worker_wake(void *arg)
     event_active(w->ev_wake, 0, 0);
 }
 
-/* Resumes paused inputs in the order they paused, until one finds the queue
- * full again (it pauses itself anew and re-armed the waiter). */
+/* Queues what the pipeline holds pending, then resumes paused inputs in
+ * the order they paused, until one finds a queue full again (it pauses
+ * itself anew and a waiter is armed again). */
 static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -139,11 +147,44 @@ static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (pipeline_flush(w->pipe) == ERR_BUSY)
+        return;
     while ((in = TAILQ_FIRST(&w->paused)) != NULL) {
         worker_unpause(w, in);
         if (in->resume(in) == ERR_BUSY)
             break;
     }
+    worker_check_done(w);
+}
+
+void worker_set_mappings(struct worker *w, struct mapping_set *set)
+{
+    struct mapping_set *old;
+
+    mapping_set_ref(set);
+    pthread_mutex_lock(&w->mappings_lock);
+    old = w->mappings_next;
+    w->mappings_next = set;
+    pthread_mutex_unlock(&w->mappings_lock);
+    mapping_set_unref(old);
+    event_active(w->ev_mappings, 0, 0);
+}
+
+static void worker_on_mappings(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct mapping_set *set;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->mappings_lock);
+    set = w->mappings_next;
+    w->mappings_next = NULL;
+    pthread_mutex_unlock(&w->mappings_lock);
+    if (set == NULL)
+        return;
+    pipeline_set_mappings(w->pipe, set);
+    mapping_set_unref(set); /* the pipeline holds its own reference */
 }
 
 static void worker_on_stop(evutil_socket_t fd, short what, void *arg)
@@ -168,6 +209,7 @@ static void worker_on_stop(evutil_socket_t fd, short what, void *arg)
 
 int worker_new(const struct worker_env *env, int id, struct worker **out)
 {
+    struct pipeline_queues queues;
     struct worker *w;
     int rc = ERR_NOMEM;
 
@@ -179,17 +221,22 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     w->env = env;
     TAILQ_INIT(&w->inputs);
     TAILQ_INIT(&w->paused);
+    pthread_mutex_init(&w->mappings_lock, NULL);
     w->stats = stats_register();
-    w->waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
+    w->decisions_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
+    w->tap_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
     w->base = event_base_new();
     w->listeners = calloc(env->n_ep, sizeof(*w->listeners));
     if (w->base == NULL || w->listeners == NULL)
         goto out;
     w->ev_wake = event_new(w->base, -1, 0, worker_on_wake, w);
     w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
-    if (w->ev_wake == NULL || w->ev_stop == NULL)
+    w->ev_mappings = event_new(w->base, -1, 0, worker_on_mappings, w);
+    if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL)
         goto out;
-    rc = pipeline_new(env->cfg, w->stats, env->tap, &w->waiter, &w->pipe);
+    queues =
+        (struct pipeline_queues){env->decisions, &w->decisions_waiter, env->tap, &w->tap_waiter};
+    rc = pipeline_new(env->cfg, w->stats, env->mappings, &queues, &w->pipe);
     if (rc != 0)
         goto out;
     for (size_t i = 0; i < env->n_ep; i++) {
@@ -213,8 +260,8 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
-    /* Wake and stop events are only ever activated, never added: keep
-     * looping while nothing else is pending. */
+    /* Wake, stop and mappings events are only ever activated, never added:
+     * keep looping while nothing else is pending. */
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     w->env->exited(w->env->exited_arg);
     return NULL;
@@ -259,6 +306,10 @@ void worker_free(struct worker *w)
         event_free(w->ev_wake);
     if (w->ev_stop != NULL)
         event_free(w->ev_stop);
+    if (w->ev_mappings != NULL)
+        event_free(w->ev_mappings);
+    mapping_set_unref(w->mappings_next);
+    pthread_mutex_destroy(&w->mappings_lock);
     if (w->base != NULL)
         event_base_free(w->base);
     free(w->listeners);

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "mapping.h"
 #include "pipeline.h"
 #include "queue.h"
 #include "sockaddr.h"
@@ -35,8 +36,11 @@ struct worker_env {
     const struct config *cfg;
     struct endpoint *ep;
     size_t n_ep;
-    struct queue *tap;  /* NULL without --tap */
-    int *inputs_paused; /* inputs paused now, across workers (atomic) */
+    struct queue *decisions;      /* the response thread's queue */
+    struct mapping_set *mappings; /* the set workers start with (each takes a
+                                     reference); NULL = nothing decides */
+    struct queue *tap;            /* NULL without --tap */
+    int *inputs_paused;           /* inputs paused now, across workers (atomic) */
     /* Called on the worker's thread when it has stopped (thread-safe). */
     void (*exited)(void *arg);
     void *exited_arg;
@@ -68,9 +72,15 @@ int worker_new(const struct worker_env *env, int id, struct worker **out);
 /* Runs the worker's loop on a new thread. Returns 0 or ERR_IO (logged). */
 int worker_start(struct worker *w);
 
-/* From any thread: stop accepting and reading, finish what is buffered,
- * then end the thread (env->exited is called). */
+/* From any thread: stop accepting and reading, finish what is buffered
+ * (what the pipeline holds pending included), then end the thread
+ * (env->exited is called). */
 void worker_stop(struct worker *w);
+
+/* From any thread: the worker runs set (not NULL; it takes a reference)
+ * from its next frame on. The swap happens on the worker's loop; a set
+ * handed over before an earlier one was swapped in replaces it. */
+void worker_set_mappings(struct worker *w, struct mapping_set *set);
 
 /* Waits for the thread to end (when started; it ends after worker_stop).
  * Afterwards nothing runs on w's loop, though a queue may still hold w's

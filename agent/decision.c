@@ -1,0 +1,214 @@
+/* A decision record, in the byte order of the machine (it never leaves the
+ * process):
+ *
+ *   u8 version, u8 count (1..MAPPING_MAX_DECISIONS), u8 source length,
+ *   i64 received seconds, u32 received nanoseconds, the source bytes,
+ *   then per decision:
+ *   u8 user kind, u8 mapping length, u16 rule, user and event lengths,
+ *   the mapping, rule, user and event bytes.
+ *
+ * decision_next checks the whole record before it hands out the first
+ * decision, and every length against what is left, so a corrupt record is
+ * refused as a whole and nothing is ever read past its end. */
+#include "decision.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "errors.h"
+
+#define DECISION_VERSION   1
+#define DECISION_HEADER    (3 + sizeof(int64_t) + sizeof(uint32_t))
+#define DECISION_FIXED     (2 + 3 * sizeof(uint16_t))
+#define DECISION_MAX_SHORT 255 /* the mapping name and the source: a u8 length */
+#define DECISION_LAST_KIND USER_KIND_EMPLOYEE_ID
+
+_Static_assert(DECISION_MAX_FIELD <= UINT16_MAX, "field lengths are u16");
+_Static_assert(MAPPING_MAX_DECISIONS <= UINT8_MAX, "the count is a u8");
+_Static_assert(DECISION_HEADER + DECISION_MAX_SHORT <= 64 + 256, "header budget");
+_Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256, "per-decision budget");
+
+/* A writer; the caller checked that what it writes fits. */
+struct decision_out {
+    char *buf;
+    size_t len;
+};
+
+static void decision_put(struct decision_out *o, const void *p, size_t n)
+{
+    if (n > 0)
+        memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
+static void decision_put_u16(struct decision_out *o, size_t v)
+{
+    uint16_t x = (uint16_t)v;
+
+    decision_put(o, &x, sizeof(x));
+}
+
+/* The bytes decision d takes, or 0 when a text is too long for a record. */
+static size_t decision_size(const struct mapping_decision *d, size_t mapping_len)
+{
+    if (mapping_len > DECISION_MAX_SHORT || d->rule.len > DECISION_MAX_FIELD ||
+        d->user.len > DECISION_MAX_FIELD || d->event.len > DECISION_MAX_FIELD)
+        return 0;
+    return DECISION_FIXED + mapping_len + d->rule.len + d->user.len + d->event.len;
+}
+
+static void decision_put_one(struct decision_out *o, const struct mapping_decision *d,
+                             size_t mapping_len)
+{
+    unsigned char fixed[2] = {(unsigned char)d->user_kind, (unsigned char)mapping_len};
+
+    decision_put(o, fixed, sizeof(fixed));
+    decision_put_u16(o, d->rule.len);
+    decision_put_u16(o, d->user.len);
+    decision_put_u16(o, d->event.len);
+    decision_put(o, d->mapping, mapping_len);
+    decision_put(o, d->rule.p, d->rule.len);
+    decision_put(o, d->user.p, d->user.len);
+    decision_put(o, d->event.p, d->event.len);
+}
+
+size_t decision_encode(const struct mapping_decision *d, size_t n, struct timespec received,
+                       struct str source, char *buf, size_t cap, size_t *dropped)
+{
+    struct decision_out o = {buf, 0};
+    size_t src_len = source.len < DECISION_MAX_SHORT ? source.len : DECISION_MAX_SHORT;
+    unsigned char head[3] = {DECISION_VERSION, 0, (unsigned char)src_len};
+    int64_t sec = (int64_t)received.tv_sec;
+    uint32_t nsec = (uint32_t)received.tv_nsec;
+    size_t count = 0;
+
+    *dropped = 0;
+    if (cap < DECISION_HEADER + src_len) {
+        *dropped = n;
+        return 0;
+    }
+    o.len = DECISION_HEADER + src_len; /* the header goes in last, with the count */
+    for (size_t i = 0; i < n; i++) {
+        size_t mapping_len = d[i].mapping != NULL ? strlen(d[i].mapping) : 0;
+        size_t need = decision_size(&d[i], mapping_len);
+
+        if (need == 0 || need > cap - o.len || count == MAPPING_MAX_DECISIONS) {
+            (*dropped)++;
+            continue;
+        }
+        decision_put_one(&o, &d[i], mapping_len);
+        count++;
+    }
+    if (count == 0)
+        return 0;
+    head[1] = (unsigned char)count;
+    memcpy(buf, head, sizeof(head));
+    memcpy(buf + 3, &sec, sizeof(sec));
+    memcpy(buf + 3 + sizeof(sec), &nsec, sizeof(nsec));
+    if (src_len > 0)
+        memcpy(buf + DECISION_HEADER, source.p, src_len);
+    return o.len;
+}
+
+/* A reader that refuses to go past the record. */
+struct decision_in {
+    const unsigned char *p;
+    size_t len, pos;
+};
+
+static int decision_take(struct decision_in *in, size_t n, const unsigned char **out)
+{
+    if (n > in->len - in->pos)
+        return ERR_INVALID;
+    *out = in->p + in->pos;
+    in->pos += n;
+    return 0;
+}
+
+static int decision_take_u16(struct decision_in *in, size_t *v)
+{
+    const unsigned char *p;
+    uint16_t x;
+
+    if (decision_take(in, sizeof(x), &p) != 0)
+        return ERR_INVALID;
+    memcpy(&x, p, sizeof(x));
+    *v = x;
+    return x <= DECISION_MAX_FIELD ? 0 : ERR_INVALID;
+}
+
+static int decision_take_text(struct decision_in *in, size_t n, struct str *out)
+{
+    const unsigned char *p;
+
+    if (decision_take(in, n, &p) != 0)
+        return ERR_INVALID;
+    *out = str_make((const char *)p, n);
+    return 0;
+}
+
+/* Reads the header into out; returns the count or ERR_INVALID. */
+static int decision_header(struct decision_in *in, struct decision_record *out)
+{
+    const unsigned char *h;
+    int64_t sec;
+    uint32_t nsec;
+
+    if (decision_take(in, DECISION_HEADER, &h) != 0 || h[0] != DECISION_VERSION || h[1] == 0 ||
+        h[1] > MAPPING_MAX_DECISIONS)
+        return ERR_INVALID;
+    memcpy(&sec, h + 3, sizeof(sec));
+    memcpy(&nsec, h + 3 + sizeof(sec), sizeof(nsec));
+    if (nsec >= 1000000000u)
+        return ERR_INVALID;
+    out->received.tv_sec = (time_t)sec;
+    out->received.tv_nsec = (long)nsec;
+    if (decision_take_text(in, h[2], &out->source) != 0)
+        return ERR_INVALID;
+    return h[1];
+}
+
+static int decision_one(struct decision_in *in, struct decision_record *out)
+{
+    const unsigned char *f;
+    size_t rule, user, event;
+
+    if (decision_take(in, 2, &f) != 0 || f[0] > DECISION_LAST_KIND ||
+        decision_take_u16(in, &rule) != 0 || decision_take_u16(in, &user) != 0 ||
+        decision_take_u16(in, &event) != 0 || decision_take_text(in, f[1], &out->mapping) != 0 ||
+        decision_take_text(in, rule, &out->rule) != 0 ||
+        decision_take_text(in, user, &out->user) != 0 ||
+        decision_take_text(in, event, &out->event) != 0)
+        return ERR_INVALID;
+    out->user_kind = (enum user_kind)f[0];
+    return 0;
+}
+
+int decision_next(struct str rec, size_t *pos, struct decision_record *out)
+{
+    struct decision_in in = {(const unsigned char *)rec.p, rec.len, 0};
+    struct decision_record scan;
+    int count = decision_header(&in, out);
+
+    if (count < 0 || *pos > rec.len)
+        return ERR_INVALID;
+    if (*pos == 0) {
+        /* First call: the record must hold exactly count decisions. */
+        for (int i = 0; i < count; i++) {
+            if (decision_one(&in, &scan) != 0)
+                return ERR_INVALID;
+        }
+        if (in.pos != rec.len)
+            return ERR_INVALID;
+        *pos = in.pos = DECISION_HEADER + out->source.len;
+    } else if (*pos < in.pos) {
+        return ERR_INVALID;
+    }
+    if (*pos == rec.len)
+        return ERR_AGAIN;
+    in.pos = *pos;
+    if (decision_one(&in, out) != 0)
+        return ERR_INVALID;
+    *pos = in.pos;
+    return 0;
+}

@@ -1,0 +1,298 @@
+"""Decisions in the daemon: the shipped mappings over the shared samples (TCP
+and UDP) give exactly the decisions of expected.jsonl in the audit log; a
+decision queue far smaller than the burst loses nothing; SIGHUP reloads
+the directory and the mappings, and keeps the running ones when the new
+ones do not load; a catastrophic regex is a counted non-match that lets
+the next mapping decide; dispatch modes this build lacks are refused."""
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+
+from harness import (AGENT, ROOT, SHARED, WRAPPER, Skip, check_json_line, listener, t,
+                     tcp_connect, token, wait_until)
+
+SAMPLES = os.path.join(SHARED, "samples")
+MAPPINGS = os.path.join(ROOT, "mappings", "*.json")
+
+# The Splunk ES raw key=value form (mappings/splunk.json): the rule is the
+# search_name, the user bkhan@example.com is in the samples' users.csv.
+SPLUNK_KV = ('<13>Oct  2 09:13:05 splunk-hf01 search_name="%s" user="%s" '
+             'src_user="EXAMPLE\\bkhan" urgency=critical orig_time=1791018785')
+
+
+def _samples():
+    if not os.path.isdir(SAMPLES):
+        raise Skip("%s is missing" % SAMPLES)
+    if not glob.glob(MAPPINGS):
+        raise Skip("no shipped mappings in %s" % os.path.dirname(MAPPINGS))
+
+
+def _agent(ctx, listen, users=None, mappings=None, limits=None, **extra):
+    cfg = {"mappings": mappings or [MAPPINGS],
+           "identity": {"static": {"file": users or os.path.join(SAMPLES, "users.csv")}},
+           "dispatch": {"mode": "dry-run"},
+           "audit": {"file": "audit.jsonl"}}
+    cfg.update(extra)
+    return ctx.agent(listen, limits=limits, extra=cfg)
+
+
+def _audit(agent):
+    """Every complete audit line so far, as dicts."""
+    path = os.path.join(agent.dir, "audit.jsonl")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    end = data.rfind(b"\n")
+    if end < 0:
+        return []
+    return [check_json_line(raw, "audit line %d" % (i + 1))
+            for i, raw in enumerate(data[:end].split(b"\n"))]
+
+
+def _wait_audit(agent, n, timeout=10):
+    got = []
+
+    def enough():
+        nonlocal got
+        agent.assert_alive()
+        got = _audit(agent)
+        return len(got) >= n
+    try:
+        wait_until(enough, timeout, "%d audit lines" % n)
+    except AssertionError as e:
+        raise AssertionError("%s (have %d)\n%s" % (e, len(got), agent.stderr_tail()))
+    return got
+
+
+def _expected():
+    """(rule, user, email) of every non-null decision in expected.jsonl,
+    and the sample lines in file order."""
+    want = []
+    with open(os.path.join(SAMPLES, "expected.jsonl")) as f:
+        for line in f:
+            d = json.loads(line)["decision"]
+            if d is not None:
+                want.append((d["rule"], d["user"], d["email"]))
+    lines = []
+    for path in sorted(glob.glob(os.path.join(SAMPLES, "*.log"))):
+        with open(path, "rb") as f:
+            lines += [raw for raw in f.read().split(b"\n") if raw.strip()]
+    return sorted(want), lines
+
+
+def _check_samples(agent, want, source):
+    got = _wait_audit(agent, len(want))
+    agent.wait_metric("decisions", len(want))
+    agent.stop()  # everything decided is audited before the agent exits
+    got = _audit(agent)
+    assert sorted((a["rule"], a["user"], a["email"]) for a in got) == want, \
+        "audit (rule, user, email) differ from expected.jsonl:\n got %s\nwant %s" % (
+            sorted((a["rule"], a["user"], a["email"]) for a in got), want)
+    for a in got:
+        assert a["outcome"] == "would-dispatch", "outcome %r in %s" % (a["outcome"], a)
+        assert a["source"] == source, "source %r, want %r" % (a["source"], source)
+        assert a["mapping"] and a["event"], "mapping or event missing in %s" % a
+        assert a["time"].endswith("Z"), "time %r" % a["time"]
+
+
+def test_samples_over_tcp(ctx):
+    """Every sample line over one TCP connection: the audit holds exactly
+    the decisions of expected.jsonl, nothing for the noise."""
+    _samples()
+    want, lines = _expected()
+    agent = _agent(ctx, [listener("tcp")])
+    s = tcp_connect(agent.port("tcp"))
+    source = "127.0.0.1:%d" % s.getsockname()[1]
+    s.sendall(b"".join(line + b"\n" for line in lines))
+    s.close()
+    agent.wait_metric("messages_received", len(lines))
+    assert agent.metric("messages_decided") == len(want)
+    _check_samples(agent, want, source)
+
+
+def test_samples_over_udp(ctx):
+    """The same, one datagram per line."""
+    _samples()
+    want, lines = _expected()
+    agent = _agent(ctx, [listener("udp")])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        source = "127.0.0.1:%d" % s.getsockname()[1]
+        for line in lines:
+            s.sendto(line, ("127.0.0.1", agent.port("udp")))
+    _check_samples(agent, want, source)
+
+
+def test_backpressure_loses_no_decision(ctx):
+    """A decision queue (and tap queue) of 8 records and a burst of 3000
+    deciding lines: every one is audited once, and the full queues paused
+    the connection instead of dropping anything."""
+    _samples()
+    n = 3000
+    tok = token()
+    agent = _agent(ctx, [listener("tcp")], limits={"queue_messages": 8})
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(b"".join((SPLUNK_KV % ("seq=%d run=%s" % (i, tok), "bkhan@example.com")).encode()
+                       + b"\n" for i in range(n)))
+    s.close()
+    _wait_audit(agent, n, timeout=30)
+    m = agent.metrics()
+    agent.stop()
+    got = _audit(agent)
+    rules = sorted(a["rule"] for a in got)
+    assert rules == sorted("seq=%d run=%s" % (i, tok) for i in range(n)), \
+        "%d audit lines for %d messages; missing %s" % (
+            len(rules), n, sorted(set("seq=%d run=%s" % (i, tok) for i in range(n)) -
+                                  set(rules))[:5])
+    assert all(a["email"] == "bilal.khan@example.com" for a in got)
+    assert m["rtr_agent_decisions"] == n and m["rtr_agent_audit_lines"] == n, m
+    assert m["rtr_agent_decision_queue_full"] + m["rtr_agent_backpressure_pauses"] > 0, \
+        "a burst of %d into queues of 8 never paused the connection" % n
+
+
+test_backpressure_loses_no_decision.timeout = 60
+
+
+def _summary(agent):
+    """The counters of the agent's "stopped:" line."""
+    for line in agent.stderr_bytes().decode("utf-8", "replace").splitlines():
+        if " stopped: " in line:
+            return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+    raise AssertionError("no summary line\n%s" % agent.stderr_tail())
+
+
+def test_sigterm_with_full_queues_audits_every_decision(ctx):
+    """SIGTERM in the middle of a burst into queues of 8: the workers finish
+    what they read (what the pipeline holds pending included) before the
+    decision queue closes, so every message decided on is audited and every
+    message received is in the tap."""
+    _samples()
+    n = 3000
+    tok = token()
+    agent = _agent(ctx, [listener("tcp")], limits={"queue_messages": 8})
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(b"".join((SPLUNK_KV % ("seq=%d run=%s" % (i, tok), "bkhan@example.com")).encode()
+                       + b"\n" for i in range(n)))
+    agent.wait_metric("messages_decided", 1)
+    agent.stop()
+    s.close()
+    c = _summary(agent)
+    assert c["messages_decided"] > 0 and c["messages_decided"] == c["decisions"], c
+    assert c["audit_lines"] == c["decisions"] == len(_audit(agent)), c
+    assert c["tap_lines"] == c["messages_received"] == len(agent.tap()), c
+
+
+def test_sighup_reloads_directory_and_mappings(ctx):
+    """SIGHUP reloads the static directory (a changed email is used at once:
+    the cache is cleared); a directory or a mapping file that no longer loads
+    is counted as a failed reload and the running one stays in use."""
+    _samples()
+    users = ctx.path("users.csv")
+    shutil.copy(os.path.join(SAMPLES, "users.csv"), users)
+    mapdir = ctx.path("mappings")
+    os.makedirs(mapdir)
+    shutil.copy(os.path.join(ROOT, "mappings", "splunk.json"), mapdir)
+    agent = _agent(ctx, [listener("tcp")], users=users,
+                   mappings=[os.path.join(mapdir, "*.json")])
+    tok = token()
+    sent = [0]
+
+    def send_and_wait():
+        s = tcp_connect(agent.port("tcp"))
+        s.sendall((SPLUNK_KV % ("hup %d %s" % (sent[0], tok), "bkhan@example.com")).encode()
+                  + b"\n")
+        s.close()
+        sent[0] += 1
+        return _wait_audit(agent, sent[0])[-1]
+
+    assert send_and_wait()["email"] == "bilal.khan@example.com"
+    with open(users) as f:
+        text = f.read()
+    with open(users, "w") as f:
+        f.write(text.replace("bilal.khan@example.com", "bilal.new@example.com"))
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reloads", 1)
+    assert send_and_wait()["email"] == "bilal.new@example.com"
+
+    with open(users, "a") as f:
+        f.write("an-identifier-without-an-email\n")
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reload_failures", 1)
+    assert send_and_wait()["email"] == "bilal.new@example.com", "the old directory was not kept"
+
+    with open(os.path.join(mapdir, "broken.json"), "w") as f:
+        f.write('{"mappings": [{"name": "x", "when": [{"field": "msg", "regex": "("}]}]}')
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reload_failures", 2)
+    a = send_and_wait()
+    assert a["rule"] == "hup %d %s" % (sent[0] - 1, tok), "the old mappings were not kept: %s" % a
+    assert agent.metric("reloads") == 1
+    err = agent.stderr_bytes()
+    assert b"broken.json" in err, "the broken mapping file is not named in the log"
+    agent.stop()
+
+
+def test_catastrophic_regex_is_a_counted_non_match(ctx):
+    """Mapping 1's regex backtracks catastrophically on the message: it hits
+    the match limit (counted once), does not match, and mapping 2 decides."""
+    path = ctx.path("catastrophic.json")
+    with open(path, "w") as f:
+        json.dump({"mappings": [
+            {"name": "catastrophic",
+             "when": [{"field": "msg", "regex": "^(\\w+\\s?)*$"}],
+             "rule": {"value": "never"}, "user": {"value": "nobody"}},
+            {"name": "second",
+             "when": [{"field": "msg", "regex": "user="}],
+             "rule": {"value": "decided by the second"},
+             "user": {"field": "msg", "regex": "user=(?<user>\\S+)"}}]}, f)
+    users = ctx.path("users.csv")
+    with open(users, "w") as f:
+        f.write("amorgan,alice.morgan@example.com\n")
+    agent = _agent(ctx, [listener("tcp")], users=users, mappings=[path])
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(b"<13>Oct  2 09:13:05 host app: " + b"a" * 40 + b" user=amorgan !\n")
+    s.close()
+    got = _wait_audit(agent, 1)
+    assert [(a["mapping"], a["rule"], a["user"], a["email"]) for a in got] == \
+        [("second", "decided by the second", "amorgan", "alice.morgan@example.com")], got
+    assert agent.wait_metric("regex_limit_hits", 1) == 1
+    agent.stop()
+    assert len(_audit(agent)) == 1
+
+
+def test_dispatch_modes_missing_from_this_build_are_refused(ctx):
+    """dispatch.mode "direct" or "orchestrator": exit 1 with a clear
+    message, before anything listens."""
+    key = ctx.path("api.key")
+    with open(key, "w") as f:
+        f.write("secret\n")
+    for mode, extra in (("direct", {}),
+                        ("orchestrator", {"source": "splunk", "orch_id": "1", "org_id": "2"})):
+        dispatch = {"mode": mode, "url": "https://safetitan.example/v1/events",
+                    "api_key_file": key}
+        dispatch.update(extra)
+        cfg = {"listen": [listener("tcp")], "dispatch": dispatch,
+               "spool": {"dir": ctx.path("spool")}}
+        path = ctx.path(mode + ".json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run(WRAPPER + [AGENT, "run", "-c", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=t(10))
+        err = p.stderr.decode("utf-8", "replace")
+        assert p.returncode == 1, "mode %s: exit status %d: %s" % (mode, p.returncode, err)
+        want = '%s: dispatch.mode: "%s" is not available in this build yet; use "dry-run"' % (
+            path, mode)
+        assert want in err, "mode %s: %r not in %r" % (mode, want, err[-500:])
+        assert "secret" not in err
+        # check refuses what run refuses.
+        p = subprocess.run(WRAPPER + [AGENT, "check", "-c", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=t(10))
+        err = p.stderr.decode("utf-8", "replace")
+        assert p.returncode == 1 and want in err and "test failed" in err, err[-500:]

@@ -1,0 +1,284 @@
+/* Decision records: round trips (one decision, the most a message can
+ * make with the longest fields), decisions left out for over-long texts,
+ * and corrupt or truncated records, which must be refused without a read
+ * past their end (each is decoded from a heap copy of its exact size, so
+ * the sanitizer build catches any over-read). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decision.h"
+#include "errors.h"
+#include "unit.h"
+
+static char big[DECISION_MAX_FIELD + 2];
+static char long_name[300];
+
+static struct mapping_decision decision(const char *mapping, struct str rule, struct str user,
+                                        struct str event, enum user_kind kind)
+{
+    return (struct mapping_decision){mapping, "test.json", rule, user, event, kind};
+}
+
+static struct str cstr(const char *s)
+{
+    return str_make(s, strlen(s));
+}
+
+/* Decodes rec (copied to a buffer of its exact size) into out[]; returns
+ * how many decisions came out, or the error decision_next gave. */
+static int decode(const char *rec, size_t len, struct decision_record *out, size_t max, char **copy)
+{
+    size_t pos = 0;
+    int n = 0, rc;
+
+    *copy = malloc(len > 0 ? len : 1);
+    if (len > 0)
+        memcpy(*copy, rec, len);
+    while ((rc = decision_next(str_make(*copy, len), &pos, &out[n < (int)max ? n : 0])) == 0)
+        n++;
+    return rc == ERR_AGAIN ? n : rc;
+}
+
+static int within(struct str s, const char *rec, size_t len)
+{
+    return s.p != NULL && s.p >= rec && s.p + s.len <= rec + len;
+}
+
+static void same(const char *ctx, const struct decision_record *r, const struct mapping_decision *d)
+{
+    CHECK_STR(ctx, r->mapping, d->mapping);
+    CHECK(str_eq(r->rule, d->rule));
+    CHECK(str_eq(r->user, d->user));
+    CHECK(str_eq(r->event, d->event));
+    CHECK_INT(r->user_kind, d->user_kind);
+}
+
+static void test_one(void)
+{
+    struct mapping_decision d =
+        decision("splunk-es-cef", cstr("Endpoint - Removable Media Mounted - Rule"),
+                 cstr("EXAMPLE\\amorgan"), cstr("Removable Media"), USER_KIND_SAM);
+    struct timespec when = {1791018764, 120000000};
+    struct decision_record r[2];
+    char buf[DECISION_RECORD_MAX], *copy;
+    size_t dropped = 99;
+    size_t len = decision_encode(&d, 1, when, cstr("10.0.0.5:51514"), buf, sizeof(buf), &dropped);
+
+    CHECK(len > 0);
+    CHECK_INT(dropped, 0);
+    CHECK_INT(decode(buf, len, r, 2, &copy), 1);
+    same("one", &r[0], &d);
+    CHECK_STR("one", r[0].source, "10.0.0.5:51514");
+    CHECK_INT(r[0].received.tv_sec, when.tv_sec);
+    CHECK_INT(r[0].received.tv_nsec, when.tv_nsec);
+    CHECK(within(r[0].rule, copy, len) && within(r[0].source, copy, len));
+    free(copy);
+}
+
+/* The most decisions a message makes, each with the longest texts: the
+ * record must fit DECISION_RECORD_MAX. Empty fields survive as empty. */
+static void test_max(void)
+{
+    struct mapping_decision d[MAPPING_MAX_DECISIONS];
+    struct decision_record r[MAPPING_MAX_DECISIONS];
+    struct str field = str_make(big, DECISION_MAX_FIELD);
+    char *buf = malloc(DECISION_RECORD_MAX), *copy, src[256];
+    size_t dropped = 99, len;
+
+    memset(src, '9', sizeof(src) - 1);
+    src[255] = '\0';
+    for (int i = 0; i < MAPPING_MAX_DECISIONS; i++)
+        d[i] = decision(long_name + (300 - 1 - 255), field, field, i == 3 ? STR_LIT("") : field,
+                        (enum user_kind)(i % (USER_KIND_EMPLOYEE_ID + 1)));
+    len = decision_encode(d, MAPPING_MAX_DECISIONS, (struct timespec){0, 999999999},
+                          str_make(src, 255), buf, DECISION_RECORD_MAX, &dropped);
+    CHECK(len > 0 && len <= DECISION_RECORD_MAX);
+    CHECK_INT(dropped, 0);
+    CHECK_INT(decode(buf, len, r, MAPPING_MAX_DECISIONS, &copy), MAPPING_MAX_DECISIONS);
+    for (int i = 0; i < MAPPING_MAX_DECISIONS; i++) {
+        same("max", &r[i], &d[i]);
+        CHECK(within(r[i].event, copy, len) || r[i].event.len == 0);
+    }
+    CHECK_INT(r[0].source.len, 255);
+    CHECK_INT(r[0].received.tv_nsec, 999999999);
+    free(copy);
+    free(buf);
+}
+
+/* Which of three decisions survive when one has an over-long text. */
+static const struct {
+    const char *name;
+    int bad;              /* which field of decision 1 is too long */
+    size_t n, cap;        /* decisions offered, buffer bytes (0: DECISION_RECORD_MAX) */
+    int decoded, dropped; /* decoded -1: nothing encoded */
+} drop_cases[] = {
+    {"rule too long", 0, 3, 0, 2, 1},
+    {"user too long", 1, 3, 0, 2, 1},
+    {"event too long", 2, 3, 0, 2, 1},
+    {"mapping name too long", 3, 3, 0, 2, 1},
+    {"only the bad one", 0, 1, 0, -1, 1},
+    {"more than MAPPING_MAX_DECISIONS", -1, MAPPING_MAX_DECISIONS + 2, 0, MAPPING_MAX_DECISIONS, 2},
+    {"buffer too small for the second", -1, 3, 80, 1, 2},
+    {"buffer too small for the header", -1, 3, 10, -1, 3},
+};
+
+static void test_dropped(void)
+{
+    for (size_t c = 0; c < sizeof(drop_cases) / sizeof(drop_cases[0]); c++) {
+        struct mapping_decision d[MAPPING_MAX_DECISIONS + 2];
+        struct decision_record r[MAPPING_MAX_DECISIONS + 2];
+        struct str toolong = str_make(big, DECISION_MAX_FIELD + 1);
+        char *buf = malloc(DECISION_RECORD_MAX), *copy;
+        size_t cap = drop_cases[c].cap ? drop_cases[c].cap : DECISION_RECORD_MAX;
+        size_t dropped = 99, len, n = drop_cases[c].n;
+        int bad = n == 1 ? 0 : 1, got;
+
+        for (size_t i = 0; i < n; i++)
+            d[i] = decision("m", STR_LIT("rule-text-0123456789"), STR_LIT("user"), STR_LIT("event"),
+                            USER_KIND_AUTO);
+        if (drop_cases[c].bad == 0)
+            d[bad].rule = toolong;
+        else if (drop_cases[c].bad == 1)
+            d[bad].user = toolong;
+        else if (drop_cases[c].bad == 2)
+            d[bad].event = toolong;
+        else if (drop_cases[c].bad == 3)
+            d[bad].mapping = long_name + (300 - 1 - 256);
+        len = decision_encode(d, n, (struct timespec){1, 2}, STR_LIT("127.0.0.1:9"), buf, cap,
+                              &dropped);
+        if (dropped != (size_t)drop_cases[c].dropped)
+            UNIT_FAIL("%s: dropped %zu, want %d", drop_cases[c].name, dropped,
+                      drop_cases[c].dropped);
+        if (drop_cases[c].decoded < 0) {
+            if (len != 0)
+                UNIT_FAIL("%s: encoded %zu bytes, want none", drop_cases[c].name, len);
+            free(buf);
+            continue;
+        }
+        CHECK(len <= cap);
+        got = decode(buf, len, r, MAPPING_MAX_DECISIONS + 2, &copy);
+        if (got != drop_cases[c].decoded)
+            UNIT_FAIL("%s: decoded %d, want %d", drop_cases[c].name, got, drop_cases[c].decoded);
+        else
+            CHECK_STR(drop_cases[c].name, r[got - 1].rule, "rule-text-0123456789");
+        free(copy);
+        free(buf);
+    }
+}
+
+/* A valid two-decision record, and edits that corrupt it. */
+static size_t sample(char *buf, size_t cap)
+{
+    struct mapping_decision d[2] = {
+        decision("a", STR_LIT("r1"), STR_LIT("u1"), STR_LIT("e1"), USER_KIND_UPN),
+        decision("bb", STR_LIT("r2"), STR_LIT("u2"), STR_LIT("e2"), USER_KIND_SID),
+    };
+    size_t dropped;
+
+    return decision_encode(d, 2, (struct timespec){5, 6}, STR_LIT("1.2.3.4:5"), buf, cap, &dropped);
+}
+
+/* Offsets in the sample: header 15 bytes, source 9, then decision 0. */
+#define AT_COUNT   1
+#define AT_SRCLEN  2
+#define AT_NSEC    14 /* the high byte */
+#define AT_KIND0   24
+#define AT_RULELEN 26
+
+static const struct {
+    const char *name;
+    size_t at;
+    int delta; /* added to the byte at `at` */
+    int extra; /* bytes appended */
+} corrupt_cases[] = {
+    {"bad version", 0, 1, 0},
+    {"count 0", AT_COUNT, -2, 0},
+    {"count one more than held", AT_COUNT, 1, 0},
+    {"count one fewer than held", AT_COUNT, -1, 0},
+    {"count over MAPPING_MAX_DECISIONS", AT_COUNT, MAPPING_MAX_DECISIONS, 0},
+    {"source longer than the record", AT_SRCLEN, 200, 0},
+    {"nanoseconds out of range", AT_NSEC, 0x40, 0},
+    {"user kind out of range", AT_KIND0, 40, 0},
+    {"rule length past the end", AT_RULELEN, 100, 0},
+    {"rule length over DECISION_MAX_FIELD", AT_RULELEN + 1, 8, 0},
+    {"a byte after the last decision", 0, 0, 1},
+};
+
+static void test_corrupt(void)
+{
+    char buf[256], *copy;
+    struct decision_record r[4];
+    size_t len = sample(buf, sizeof(buf)), pos;
+
+    CHECK_INT(decode(buf, len, r, 4, &copy), 2);
+    CHECK_STR("sample", r[1].mapping, "bb");
+    CHECK_STR("sample", r[0].rule, "r1");
+    free(copy);
+    for (size_t c = 0; c < sizeof(corrupt_cases) / sizeof(corrupt_cases[0]); c++) {
+        char bad[260];
+        int got;
+
+        memcpy(bad, buf, len);
+        bad[corrupt_cases[c].at] = (char)(bad[corrupt_cases[c].at] + corrupt_cases[c].delta);
+        bad[len] = 'x';
+        got = decode(bad, len + (size_t)corrupt_cases[c].extra, r, 4, &copy);
+        if (got != ERR_INVALID)
+            UNIT_FAIL("%s: got %d, want ERR_INVALID", corrupt_cases[c].name, got);
+        free(copy);
+    }
+    /* Every cut of the record is refused as a whole. */
+    for (size_t cut = 0; cut < len; cut++) {
+        int got = decode(buf, cut, r, 4, &copy);
+        if (got != ERR_INVALID)
+            UNIT_FAIL("cut at %zu of %zu: got %d, want ERR_INVALID", cut, len, got);
+        free(copy);
+    }
+    /* A position that is not a decision boundary the reader gave out. */
+    pos = len + 1;
+    CHECK_INT(decision_next(str_make(buf, len), &pos, &r[0]), ERR_INVALID);
+    pos = 3;
+    CHECK_INT(decision_next(str_make(buf, len), &pos, &r[0]), ERR_INVALID);
+}
+
+/* Every single-byte change: accepted or ERR_INVALID, never a read out of
+ * bounds (the sanitizer build), and every slice inside the record. */
+static void test_flips(void)
+{
+    char buf[256], *copy;
+    struct decision_record r[4];
+    size_t len = sample(buf, sizeof(buf));
+    int bad = 0;
+
+    for (size_t at = 0; at < len; at++) {
+        for (int v = 0; v < 256; v += 7) {
+            char mod[256];
+            int got;
+
+            memcpy(mod, buf, len);
+            mod[at] = (char)v;
+            got = decode(mod, len, r, 4, &copy);
+            if (got != ERR_INVALID && (got < 1 || got > 4))
+                bad++;
+            for (int i = 0; i < got && i < 4; i++) {
+                if (!within(r[i].rule, copy, len) || !within(r[i].user, copy, len) ||
+                    !within(r[i].event, copy, len) || !within(r[i].mapping, copy, len))
+                    bad++;
+            }
+            free(copy);
+        }
+    }
+    CHECK_INT(bad, 0);
+}
+
+int main(void)
+{
+    memset(big, 'x', sizeof(big));
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    test_one();
+    test_max();
+    test_dropped();
+    test_corrupt();
+    test_flips();
+    return unit_report("decision");
+}
