@@ -243,6 +243,19 @@ static void check_spool(struct check *c)
                    strerror(errno));
 }
 
+/* What this build cannot do yet: the same refusals `run` makes. */
+static void check_build_support(struct check *c)
+{
+    const struct identity_config *id = &c->cfg->identity;
+
+    if (config_dispatch_available(c->cfg) != 0)
+        c->problems++;
+    for (size_t i = 0; i < id->n_order; i++) {
+        if (id->order[i] == IDENTITY_GRAPH)
+            check_fail(c, "identity.order", "\"graph\" is not available in this build yet");
+    }
+}
+
 int check_run(const char *config_path)
 {
     struct config *cfg = NULL;
@@ -253,6 +266,7 @@ int check_run(const char *config_path)
         goto out;
     c.cfg = cfg;
     /* Every check runs, so that one run reports every problem. */
+    check_build_support(&c);
     check_mappings(&c);
     check_directory(&c);
     check_listeners(&c);

@@ -1245,6 +1245,15 @@ int config_read_json(const char *path, struct json_object **out)
     return rc;
 }
 
+int config_dispatch_available(const struct config *cfg)
+{
+    if (cfg->dispatch.mode == DISPATCH_DRY_RUN)
+        return 0;
+    log_error("%s: dispatch.mode: \"%s\" is not available in this build yet; use \"dry-run\"",
+              cfg->path, dispatch_names[cfg->dispatch.mode]);
+    return ERR_CONFIG;
+}
+
 const char *config_describe_json(struct json_object *v, char *buf, size_t cap)
 {
     return describe(v, buf, cap);

@@ -183,6 +183,12 @@ int config_read_json(const char *path, struct json_object **out);
  * containers as "an object" / "an array". Returns buf or a static string. */
 const char *config_describe_json(struct json_object *v, char *buf, size_t cap);
 
+/* This build has no dispatcher yet: anything but a dry run would make the
+ * agent decide and audit while the operator expects alerts to be sent, so
+ * `run` and `check` refuse it. Returns 0, or ERR_CONFIG after logging
+ * "FILE: dispatch.mode: ...". */
+int config_dispatch_available(const struct config *cfg);
+
 /* Frees cfg and everything in it; NULL is fine. */
 void config_free(struct config *cfg);
 

@@ -25,7 +25,9 @@ static int tls_fail(const struct listen_config *lc, const char *what, const char
 {
     char reason[256];
 
-    tls_error_reason(ERR_peek_last_error(), reason, sizeof(reason));
+    /* The first error names the cause ("No such file or directory"); later
+     * ones only say which layer passed it on. */
+    tls_error_reason(ERR_peek_error(), reason, sizeof(reason));
     ERR_clear_error();
     log_error("listen %s: %s %s: %s", lc->address, what, file, reason);
     return ERR_CONFIG;
