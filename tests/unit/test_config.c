@@ -2,7 +2,6 @@
  * defaults), every kind of error with its exact message, and the address
  * and network parsers behind the allowlists. */
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -25,40 +24,6 @@ static void write_file(const char *path, const char *text)
     }
 }
 
-/* stderr goes to a file while the loader runs, so its lines can be compared. */
-static int saved_stderr = -1;
-static char capture_path[PATH_MAX];
-
-static void capture_begin(void)
-{
-    int fd;
-
-    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
-    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
-        perror("capture");
-        exit(2);
-    }
-    close(fd);
-}
-
-static void capture_end(char *buf, size_t cap)
-{
-    FILE *f;
-    size_t n;
-
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    f = fopen(capture_path, "r");
-    n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f != NULL)
-        fclose(f);
-}
-
 /* Loads text as FILE in the temp dir with stderr captured. */
 static int load_text(const char *text, char *path, struct config **cfg, char *err, size_t cap)
 {
@@ -66,9 +31,9 @@ static int load_text(const char *text, char *path, struct config **cfg, char *er
 
     snprintf(path, PATH_MAX, "%s/rtr-agent.json", tmpdir);
     write_file(path, text);
-    capture_begin();
+    unit_capture_begin();
     rc = config_load(path, cfg);
-    capture_end(err, cap);
+    unit_capture_end(err, cap);
     return rc;
 }
 
@@ -295,9 +260,9 @@ static void test_missing_file(void)
     const char *msgs[2];
 
     snprintf(path, sizeof(path), "%s/absent.json", tmpdir);
-    capture_begin();
+    unit_capture_begin();
     CHECK_INT(config_load(path, &cfg), ERR_CONFIG);
-    capture_end(err, sizeof(err));
+    unit_capture_end(err, sizeof(err));
     CHECK_INT(split_messages(err, msgs, 2), 1);
     snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
     CHECK_STR("missing file", str_make(msgs[0], strlen(msgs[0])), want);
@@ -546,9 +511,9 @@ static void test_shipped_configs(void)
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         struct config *cfg = NULL;
 
-        capture_begin();
+        unit_capture_begin();
         CHECK_INT(config_load(files[i], &cfg), 0);
-        capture_end(err, sizeof(err));
+        unit_capture_end(err, sizeof(err));
         CHECK_STR(files[i], str_make(err, strlen(err)), "");
         if (i == 0 && cfg != NULL) {
             char users[PATH_MAX];
@@ -773,7 +738,6 @@ int main(void)
     test_cidr_allows();
     snprintf(path, sizeof(path), "%s/rtr-agent.json", tmpdir);
     unlink(path);
-    unlink(capture_path);
     rmdir(tmpdir);
     return unit_report("test_config");
 }

@@ -2,7 +2,6 @@
  * escapes, CRLF, BOM, comments, a last line without newline) as a table of
  * files and lookups, every load error with its line number as logged, a
  * table large enough to grow many times, and the identifier comparison. */
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -24,40 +23,6 @@ static void write_file(const char *path, const char *text, size_t len)
     }
 }
 
-/* stderr goes to a file while the loader runs, so its lines can be compared. */
-static int saved_stderr = -1;
-static char capture_path[PATH_MAX];
-
-static void capture_begin(void)
-{
-    int fd;
-
-    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
-    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
-        perror("capture");
-        exit(2);
-    }
-    close(fd);
-}
-
-static void capture_end(char *buf, size_t cap)
-{
-    FILE *f;
-    size_t n;
-
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    f = fopen(capture_path, "r");
-    n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f != NULL)
-        fclose(f);
-}
-
 /* Writes len bytes of text as users.csv in the temp dir and loads it with
  * stderr captured into err. */
 static int load_bytes(const char *text, size_t len, char *path, struct directory **d, char *err,
@@ -67,9 +32,9 @@ static int load_bytes(const char *text, size_t len, char *path, struct directory
 
     snprintf(path, PATH_MAX, "%s/users.csv", tmpdir);
     write_file(path, text, len);
-    capture_begin();
+    unit_capture_begin();
     rc = directory_load(path, d);
-    capture_end(err, cap);
+    unit_capture_end(err, cap);
     return rc;
 }
 
@@ -285,16 +250,16 @@ static void test_unreadable(void)
     struct directory *d = NULL;
 
     snprintf(path, sizeof(path), "%s/missing.csv", tmpdir);
-    capture_begin();
+    unit_capture_begin();
     CHECK_INT(directory_load(path, &d), ERR_IO);
-    capture_end(err, sizeof(err));
+    unit_capture_end(err, sizeof(err));
     CHECK(d == NULL);
     snprintf(want, sizeof(want), " error: %s: cannot open: No such file or directory\n", path);
     CHECK(strstr(err, want) != NULL);
 
-    capture_begin();
+    unit_capture_begin();
     CHECK_INT(directory_load(tmpdir, &d), ERR_IO);
-    capture_end(err, sizeof(err));
+    unit_capture_end(err, sizeof(err));
     snprintf(want, sizeof(want), " error: %s: cannot read: Is a directory\n", tmpdir);
     CHECK(strstr(err, want) != NULL);
 }
@@ -317,9 +282,9 @@ static void test_sample(void)
     };
 
     snprintf(path, sizeof(path), "%s/samples/users.csv", shared);
-    capture_begin();
+    unit_capture_begin();
     CHECK_INT(directory_load(path, &d), 0);
-    capture_end(err, sizeof(err));
+    unit_capture_end(err, sizeof(err));
     CHECK_STR("sample log", str_make(err, strlen(err)), "");
     CHECK_INT(directory_count(d), 12);
     for (size_t i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++) {
@@ -390,7 +355,6 @@ int main(void)
     test_compare();
     snprintf(path, sizeof(path), "%s/users.csv", tmpdir);
     unlink(path);
-    unlink(capture_path);
     rmdir(tmpdir);
     return unit_report("directory");
 }

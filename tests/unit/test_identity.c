@@ -3,7 +3,6 @@
  * reload that changes an email (and clears the cache), failed reloads that
  * keep the old answers, no resolvers at all, negative_ttl_s 0, and the
  * configurations identity_new refuses. */
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -24,41 +23,6 @@ static void write_file(const char *path, const char *text)
         perror(path);
         exit(2);
     }
-}
-
-/* stderr goes to a file while the code under test logs, so its lines can
- * be checked. */
-static int saved_stderr = -1;
-static char capture_path[PATH_MAX];
-
-static void capture_begin(void)
-{
-    int fd;
-
-    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
-    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
-        perror("capture");
-        exit(2);
-    }
-    close(fd);
-}
-
-static void capture_end(char *buf, size_t cap)
-{
-    FILE *f;
-    size_t n;
-
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    f = fopen(capture_path, "r");
-    n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f != NULL)
-        fclose(f);
 }
 
 struct answer {
@@ -143,9 +107,9 @@ static void test_resolve_and_reload(void)
     write_file(users_path, "EXAMPLE\\amorgan,alice.morgan@example.com\n"
                            "bob,bob@example.com\n"
                            "nobody,somebody@example.com\n");
-    capture_begin();
+    unit_capture_begin();
     CHECK_INT(identity_reload(id), 0);
-    capture_end(log, sizeof(log));
+    unit_capture_end(log, sizeof(log));
     snprintf(want, sizeof(want), " info: static directory %s reloaded: 3 identifiers\n",
              users_path);
     CHECK(strstr(log, want) != NULL);
@@ -156,18 +120,18 @@ static void test_resolve_and_reload(void)
     /* A broken or missing file keeps the directory in use: "bob" is not
      * cached yet, so the answer comes from the old directory. */
     write_file(users_path, "bob,\"bob@example.com\nnew,new@example.com\n");
-    capture_begin();
+    unit_capture_begin();
     CHECK_INT(identity_reload(id), ERR_CONFIG);
-    capture_end(log, sizeof(log));
+    unit_capture_end(log, sizeof(log));
     snprintf(want, sizeof(want), " error: %s:1: unterminated quote\n", users_path);
     CHECK(strstr(log, want) != NULL);
     CHECK(strstr(log, "the loaded one stays in use") != NULL);
     expect(id, "bob", IDENTITY_FOUND, "bob@example.com", "static");
     expect(id, "new", IDENTITY_NOT_FOUND, "", "static: not listed");
     unlink(users_path);
-    capture_begin();
+    unit_capture_begin();
     CHECK_INT(identity_reload(id), ERR_IO);
-    capture_end(log, sizeof(log));
+    unit_capture_end(log, sizeof(log));
     expect(id, "nobody", IDENTITY_FOUND, "somebody@example.com", "cache");
     identity_free(id);
 }
@@ -248,12 +212,12 @@ static void test_refused(void)
             write_file(users_path, refused[i].file);
         else
             unlink(users_path);
-        capture_begin();
+        unit_capture_begin();
         if (identity_new(&cfg, NULL, NULL, &id) != refused[i].rc)
             UNIT_FAIL("%s: identity_new did not return %d", refused[i].name, refused[i].rc);
         else
             unit_passed++;
-        capture_end(log, sizeof(log));
+        unit_capture_end(log, sizeof(log));
         CHECK(id == NULL);
         if (at != NULL)
             snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - refused[i].log), refused[i].log,
@@ -280,7 +244,6 @@ int main(void)
     test_refused();
     identity_free(NULL);
     unlink(users_path);
-    unlink(capture_path);
     rmdir(tmpdir);
     return unit_report("identity");
 }

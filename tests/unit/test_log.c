@@ -2,8 +2,6 @@
  * senders control, the length cap, level filtering and the rate limiter,
  * alone and under concurrent threads. stderr is captured into a file. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,35 +25,13 @@ int clock_gettime(clockid_t id, struct timespec *ts)
     return (int)syscall(SYS_clock_gettime, id, ts);
 }
 
-static char capture_path[] = "/tmp/rtr-test-log.XXXXXX";
-static int saved_stderr = -1;
 static char captured[1 << 20];
 
-static void capture_begin(void)
+/* Ends the capture; returns the number of lines, which captured holds. */
+static size_t capture_lines(void)
 {
-    int fd = open(capture_path, O_WRONLY | O_TRUNC | O_APPEND);
+    size_t n = unit_capture_end(captured, sizeof(captured)), lines = 0;
 
-    saved_stderr = dup(STDERR_FILENO);
-    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
-        perror("capture");
-        exit(2);
-    }
-    close(fd);
-}
-
-/* Returns the number of lines captured; captured holds them. */
-static size_t capture_end(void)
-{
-    FILE *f;
-    size_t n, lines = 0;
-
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    f = fopen(capture_path, "r");
-    n = f != NULL ? fread(captured, 1, sizeof(captured) - 1, f) : 0;
-    captured[n] = '\0';
-    if (f != NULL)
-        fclose(f);
     for (size_t i = 0; i < n; i++)
         lines += captured[i] == '\n';
     return lines;
@@ -108,9 +84,9 @@ static void test_lines(void)
 {
     log_set_level(LOG_LVL_DEBUG);
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        capture_begin();
+        unit_capture_begin();
         log_msg(lines[i].level, "peer said %s", lines[i].arg);
-        CHECK_INT(capture_end(), 1);
+        CHECK_INT(capture_lines(), 1);
         CHECK(is_timestamp(captured));
         CHECK_STR(lines[i].name, first_line_body(), lines[i].want);
     }
@@ -136,12 +112,12 @@ static void test_levels(void)
         CHECK_INT(log_level_parse(names[i].name), names[i].level);
 
     log_set_level(LOG_LVL_WARNING);
-    capture_begin();
+    unit_capture_begin();
     log_debug("not shown");
     log_info("not shown");
     log_warning("shown %d", 1);
     log_error("shown %d", 2);
-    CHECK_INT(capture_end(), 2);
+    CHECK_INT(capture_lines(), 2);
     CHECK(strstr(captured, "not shown") == NULL);
     log_set_level(LOG_LVL_INFO);
 }
@@ -160,11 +136,11 @@ static void set_journal_stream(const struct stat *st, int match)
 static void journal_child(const struct stat *st, int match)
 {
     set_journal_stream(st, match);
-    capture_begin();
+    unit_capture_begin();
     log_error("disk %s", "full\n");
     log_warning("w");
     log_info("i");
-    CHECK_INT(capture_end(), 3);
+    CHECK_INT(capture_lines(), 3);
     if (match)
         CHECK_STR("journal", str_make(captured, strlen(captured)), "<3>disk full\\n\n<4>w\n<6>i\n");
     else
@@ -172,9 +148,9 @@ static void journal_child(const struct stat *st, int match)
     /* Decided at the first line: a later change of the variable is not
      * looked at again (no getenv, sscanf, fstat per line). */
     set_journal_stream(st, !match);
-    capture_begin();
+    unit_capture_begin();
     log_info("i");
-    CHECK_INT(capture_end(), 1);
+    CHECK_INT(capture_lines(), 1);
     CHECK(match ? strcmp(captured, "<6>i\n") == 0 : is_timestamp(captured));
     _exit(unit_failed > 255 ? 255 : unit_failed);
 }
@@ -186,7 +162,7 @@ static void test_journal(void)
 {
     struct stat st;
 
-    CHECK_INT(stat(capture_path, &st), 0);
+    CHECK_INT(stat(unit_capture_path(), &st), 0);
     for (int match = 0; match <= 1; match++) {
         int status = -1;
         pid_t pid;
@@ -200,11 +176,11 @@ static void test_journal(void)
     }
     /* This process: a first line without JOURNAL_STREAM decides. */
     unsetenv("JOURNAL_STREAM");
-    capture_begin();
+    unit_capture_begin();
     log_info("i");
     set_journal_stream(&st, 1);
     log_info("i");
-    CHECK_INT(capture_end(), 2);
+    CHECK_INT(capture_lines(), 2);
     CHECK(is_timestamp(captured) && is_timestamp(strchr(captured, '\n') + 1));
     unsetenv("JOURNAL_STREAM");
 }
@@ -218,9 +194,9 @@ static void test_truncation(void)
     size_t escaped;
 
     memset(text, 'a', sizeof(text) - 1);
-    capture_begin();
+    unit_capture_begin();
     log_info("%s", text);
-    CHECK_INT(capture_end(), 1);
+    CHECK_INT(capture_lines(), 1);
     body = first_line_body();
     CHECK(body.len < 4096);
     CHECK(body.len > strlen(marker) &&
@@ -229,9 +205,9 @@ static void test_truncation(void)
     /* 1000 control bytes escape to 4000: over the cap, cut between escapes. */
     memset(text, '\x01', 1000);
     text[1000] = '\0';
-    capture_begin();
+    unit_capture_begin();
     log_info("%s", text);
-    CHECK_INT(capture_end(), 1);
+    CHECK_INT(capture_lines(), 1);
     body = first_line_body();
     CHECK(body.len < 4096);
     escaped = body.len - strlen("info: ") - strlen(marker);
@@ -241,9 +217,9 @@ static void test_truncation(void)
     /* Exactly at the cap: not marked. */
     memset(text, 'b', 2048);
     text[2048] = '\0';
-    capture_begin();
+    unit_capture_begin();
     log_info("%s", text);
-    CHECK_INT(capture_end(), 1);
+    CHECK_INT(capture_lines(), 1);
     CHECK_INT(first_line_body().len, strlen("info: ") + 2048);
 }
 
@@ -251,11 +227,11 @@ static void test_errno_kept(void)
 {
     int after;
 
-    capture_begin();
+    unit_capture_begin();
     errno = EACCES;
     log_info("x");
     after = errno;
-    capture_end();
+    capture_lines();
     CHECK_INT(after, EACCES);
 }
 
@@ -265,29 +241,29 @@ static void test_ratelimit(void)
     struct log_ratelimit rl = LOG_RATELIMIT_INIT(3600, 3);
     const char *note;
 
-    capture_begin();
+    unit_capture_begin();
     for (int i = 0; i < 10; i++)
         log_limited(&rl, LOG_LVL_WARNING, "bad frame from %s #%d", "192.0.2.1", i);
-    CHECK_INT(capture_end(), 3);
+    CHECK_INT(capture_lines(), 3);
     CHECK(strstr(captured, "#2\n") != NULL);
     CHECK(strstr(captured, "#3") == NULL);
     CHECK(strstr(captured, "suppressed") == NULL);
 
     rl.window_start -= 3600; /* the window has passed */
-    capture_begin();
+    unit_capture_begin();
     log_limited(&rl, LOG_LVL_WARNING, "bad frame #%d", 10);
     log_limited(&rl, LOG_LVL_WARNING, "bad frame #%d", 11);
-    CHECK_INT(capture_end(), 2);
+    CHECK_INT(capture_lines(), 2);
     note = strstr(captured, "bad frame #10 (7 similar lines suppressed)\n");
     CHECK(note != NULL);
     CHECK(strstr(captured, "bad frame #11\n") != NULL);
 
     /* Lines below the level are neither printed nor counted. */
     rl.window_start -= 3600;
-    capture_begin();
+    unit_capture_begin();
     log_limited(&rl, LOG_LVL_DEBUG, "quiet");
     log_limited(&rl, LOG_LVL_WARNING, "loud");
-    CHECK_INT(capture_end(), 1);
+    CHECK_INT(capture_lines(), 1);
     CHECK(strstr(captured, "loud\n") != NULL);
 }
 
@@ -298,7 +274,7 @@ static void test_ratelimit_fast_path(void)
     struct log_ratelimit rl = LOG_RATELIMIT_INIT(3600, 1);
     int reads;
 
-    capture_begin();
+    unit_capture_begin();
     log_limited(&rl, LOG_LVL_WARNING, "first");
     reads = __atomic_load_n(&fine_clock_reads, __ATOMIC_RELAXED);
     for (int i = 0; i < 1000; i++)
@@ -306,7 +282,7 @@ static void test_ratelimit_fast_path(void)
     CHECK_INT(__atomic_load_n(&fine_clock_reads, __ATOMIC_RELAXED) - reads, 0);
     rl.window_start -= 3600;
     log_limited(&rl, LOG_LVL_WARNING, "next");
-    CHECK_INT(capture_end(), 2);
+    CHECK_INT(capture_lines(), 2);
     CHECK(strstr(captured, "next (1000 similar lines suppressed)\n") != NULL);
 }
 
@@ -351,19 +327,19 @@ static void test_threads(void)
     char want[64];
     size_t whole = 0;
 
-    capture_begin();
+    unit_capture_begin();
     run_threads(limited_worker);
-    CHECK_INT(capture_end(), 5);
+    CHECK_INT(capture_lines(), 5);
     shared_rl.window_start -= 3600;
-    capture_begin();
+    unit_capture_begin();
     log_limited(&shared_rl, LOG_LVL_ERROR, "after");
-    CHECK_INT(capture_end(), 1);
+    CHECK_INT(capture_lines(), 1);
     snprintf(want, sizeof(want), "after (%d similar lines suppressed)\n", THREADS * PER_THREAD - 5);
     CHECK(strstr(captured, want) != NULL);
 
-    capture_begin();
+    unit_capture_begin();
     run_threads(line_worker);
-    CHECK_INT(capture_end(), THREADS * 100);
+    CHECK_INT(capture_lines(), THREADS * 100);
     for (char *line = strtok(captured, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         const char *body = line + 25 + strlen("info: ");
         int id = body[1] - '0';
@@ -378,15 +354,7 @@ static void test_threads(void)
 
 int main(void)
 {
-    int fd;
-
     unsetenv("JOURNAL_STREAM");
-    fd = mkstemp(capture_path);
-    if (fd == -1) {
-        perror("mkstemp");
-        return 2;
-    }
-    close(fd);
     test_journal();
     test_lines();
     test_levels();
@@ -395,6 +363,5 @@ int main(void)
     test_ratelimit();
     test_ratelimit_fast_path();
     test_threads();
-    unlink(capture_path);
     return unit_report("test_log");
 }

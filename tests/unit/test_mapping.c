@@ -6,7 +6,6 @@
  * files are written into a temporary folder; messages are real sample lines
  * parsed with message_parse. In the mapping texts below ' stands for " (the
  * files are written with it swapped), so the JSON stays readable. */
-#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -98,40 +97,6 @@ static void write_mapping(const char *name, const char *text, char *path)
     }
 }
 
-/* stderr goes to a file while the engine runs, so its lines can be checked. */
-static int saved_stderr = -1;
-static char capture_path[PATH_MAX];
-
-static void capture_begin(void)
-{
-    int fd;
-
-    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
-    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    if (fd == -1 || saved_stderr == -1 || dup2(fd, STDERR_FILENO) == -1) {
-        perror("capture");
-        exit(2);
-    }
-    close(fd);
-}
-
-static void capture_end(char *buf, size_t cap)
-{
-    FILE *f;
-    size_t n;
-
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    f = fopen(capture_path, "r");
-    n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f != NULL)
-        fclose(f);
-}
-
 static size_t count_lines(const char *text)
 {
     size_t n = 0;
@@ -157,9 +122,9 @@ static int load_text(const char *text, struct mapping_set **set, char *err, size
     int rc;
 
     write_mapping("m.json", text, path);
-    capture_begin();
+    unit_capture_begin();
     rc = mapping_set_load(globs, 1, set);
-    capture_end(err, cap);
+    unit_capture_end(err, cap);
     unlink(path);
     return rc;
 }
@@ -592,10 +557,10 @@ static void test_match_cases(void)
         }
         CHECK_INT(mapping_matcher_new(100000, 10000, NULL, &mm), 0);
         /* Without explain (the hot path), then with: both decide alike. */
-        capture_begin(); /* the "no user" case logs */
+        unit_capture_begin(); /* the "no user" case logs */
         n = mapping_match(set, mm, parse(c->line), out, NULL);
         n_explained = mapping_match(set, mm, parse(c->line), out, &explain);
-        capture_end(err, sizeof(err));
+        unit_capture_end(err, sizeof(err));
         if (n != c->n)
             UNIT_FAIL("%s: %zu decisions, want %zu", c->name, n, c->n);
         n = n_explained;
@@ -629,10 +594,10 @@ static void test_no_user_counted(void)
         return;
     }
     CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
-    capture_begin();
+    unit_capture_begin();
     for (int i = 0; i < 3; i++)
         CHECK_INT(mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL), 0);
-    capture_end(err, sizeof(err));
+    unit_capture_end(err, sizeof(err));
     CHECK_INT(stats_block.v[STAT_decisions_no_user], 3);
     CHECK_INT(stats_block.v[STAT_decisions], 0);
     CHECK_INT(stats_block.v[STAT_messages_decided], 0);
@@ -669,9 +634,9 @@ static void test_too_many_decisions(void)
     CHECK_INT(mapping_set_count(set), MAPPING_MAX_DECISIONS + 2);
     memset(&stats_block, 0, sizeof(stats_block));
     CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
-    capture_begin();
+    unit_capture_begin();
     n = mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL);
-    capture_end(err, sizeof(err));
+    unit_capture_end(err, sizeof(err));
     CHECK_INT(n, MAPPING_MAX_DECISIONS);
     CHECK_INT(stats_block.v[STAT_decisions_dropped], 2);
     CHECK_HAS("dropped log", err, "(mapping \"m8\"): decision dropped");
@@ -713,7 +678,7 @@ static void test_regex_limit(void)
     }
     memset(&stats_block, 0, sizeof(stats_block));
     CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
-    capture_begin();
+    unit_capture_begin();
     if (mapping_match(set, mm, parse(words), out, NULL) == 1) {
         CHECK_STR("limit", str_make(out[0].mapping, strlen(out[0].mapping)), "plain");
         CHECK_STR("limit", out[0].rule, "r2");
@@ -722,7 +687,7 @@ static void test_regex_limit(void)
     }
     CHECK_INT(stats_block.v[STAT_regex_limit_hits], 1);
     CHECK_INT(mapping_match(set, mm, parse(words), out, &explain), 1);
-    capture_end(err, sizeof(err));
+    unit_capture_end(err, sizeof(err));
     CHECK_INT(stats_block.v[STAT_regex_limit_hits], 2);
     CHECK_INT(stats_block.v[STAT_regex_errors], 0);
     CHECK_INT(count_lines(err), 1); /* the second hit is inside the minute */
@@ -918,9 +883,9 @@ static void test_load_errors(void)
             write_mapping("b.json", c->file2, p2);
         else
             snprintf(p2, sizeof(p2), "%s/b.json", tmpdir);
-        capture_begin();
+        unit_capture_begin();
         rc = mapping_set_load(globs, c->file2 != NULL ? 2 : 1, &set);
-        capture_end(err, sizeof(err));
+        unit_capture_end(err, sizeof(err));
         if (rc != ERR_CONFIG || set != NULL)
             UNIT_FAIL("%s: rc %d, want ERR_CONFIG and no set", c->name, rc);
         for (; n_want < 4 && c->want[n_want] != NULL; n_want++) {
@@ -961,9 +926,9 @@ static void test_globs(void)
     {
         char *globs[3] = {pattern, none, nodir};
 
-        capture_begin();
+        unit_capture_begin();
         CHECK_INT(mapping_set_load(globs, 3, &set), 0);
-        capture_end(err, sizeof(err));
+        unit_capture_end(err, sizeof(err));
     }
     CHECK_HAS("no match", err, "*.yaml: no mapping file matches");
     CHECK_HAS("no folder", err, "nowhere/*.json: no mapping file matches");
@@ -993,9 +958,9 @@ static void test_globs(void)
         char *globs[2] = {pattern, missing};
 
         set = NULL;
-        capture_begin();
+        unit_capture_begin();
         CHECK_INT(mapping_set_load(globs, 2, &set), ERR_CONFIG);
-        capture_end(err, sizeof(err));
+        unit_capture_end(err, sizeof(err));
         CHECK(set == NULL);
         CHECK_HAS("missing", err, "/missing.json: cannot open: No such file or directory");
         CHECK_INT(count_lines(err), 1);
@@ -1004,9 +969,9 @@ static void test_globs(void)
     {
         char *globs[2] = {none, empty};
 
-        capture_begin();
+        unit_capture_begin();
         CHECK_INT(mapping_set_load(globs, 2, &set), 0);
-        capture_end(err, sizeof(err));
+        unit_capture_end(err, sizeof(err));
         CHECK(set != NULL && mapping_set_count(set) == 0 && mapping_set_files(set) == 1);
         CHECK_HAS("empty set", err, "no message will ever be decided");
         CHECK_INT(count_lines(err), 2);
@@ -1030,7 +995,6 @@ int main(void)
     test_regex_limit();
     test_load_errors();
     test_globs();
-    unlink(capture_path);
     CHECK_INT(rmdir(tmpdir), 0);
     return unit_report("test_mapping");
 }
