@@ -106,7 +106,8 @@ static void check_mappings(struct check *c)
     struct mapping_set *set = NULL;
 
     /* mapping_set_load names the file and the key of each problem. */
-    if (mapping_set_load(c->cfg->mappings, c->cfg->n_mappings, &set) != 0) {
+    if (mapping_set_load(c->cfg->mappings, c->cfg->n_mappings, mapping_regex_flags(&c->cfg->limits),
+                         &set) != 0) {
         c->problems++;
         return;
     }

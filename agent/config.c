@@ -740,6 +740,9 @@ static const struct cfg_key limits_keys[] = {
      .max = 100000000, .def = "100000", .doc = "PCRE2 match limit per mapping regex"},
     {.name = "regex_depth_limit", .type = &T_INT, .offset = LI(regex_depth_limit), .min = 1,
      .max = 100000000, .def = "10000", .doc = "PCRE2 depth limit per mapping regex"},
+    {.name = "regex_jit", .type = &T_BOOL, .offset = LI(regex_jit), .def = "true",
+     .doc = "JIT-compile mapping regexes (several times faster); false runs PCRE2's "
+            "interpreter, which allows MemoryDenyWriteExecute=yes in the unit"},
     {0},
 };
 /* clang-format on */

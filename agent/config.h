@@ -48,6 +48,7 @@ struct limits_config {
     size_t queue_messages;         /* downstream queue high mark, default 65536 */
     int regex_match_limit;         /* PCRE2 match limit per mapping regex, default 100000 */
     int regex_depth_limit;         /* PCRE2 depth limit, default 10000 */
+    int regex_jit;                 /* PCRE2 JIT-compiles mapping regexes, default true */
 };
 
 struct status_config {

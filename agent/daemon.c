@@ -192,7 +192,7 @@ static int daemon_load_mappings(const struct config *cfg, struct mapping_set **o
     *out = NULL;
     if (cfg->n_mappings == 0)
         return 0;
-    return mapping_set_load(cfg->mappings, cfg->n_mappings, out);
+    return mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(&cfg->limits), out);
 }
 
 static void daemon_log_mappings(const char *what, const struct mapping_set *set)

@@ -255,7 +255,8 @@ static struct str trim_blanks(struct str s)
 
 struct loader {
     struct mapping_set *set;
-    const char *file; /* in the arena: mappings keep it */
+    unsigned regex_flags; /* REGEX_NO_JIT, for every regex */
+    const char *file;     /* in the arena: mappings keep it */
     int errors;
 };
 
@@ -451,7 +452,8 @@ static struct regex *get_regex(struct loader *ld, const char *path, struct json_
 
     if (s.p == NULL)
         return NULL;
-    rc = regex_compile(s.p, ignore_case ? REGEX_CASELESS : 0, &re, err, sizeof(err));
+    rc = regex_compile(s.p, ld->regex_flags | (ignore_case ? REGEX_CASELESS : 0), &re, err,
+                       sizeof(err));
     if (rc == ERR_NOMEM) {
         log_error("mappings: out of memory");
         abort();
@@ -876,9 +878,10 @@ static void parse_file(struct loader *ld, struct json_object *root)
 }
 
 /* Returns the number of problems reported. */
-static int load_file(struct mapping_set *set, const char *path)
+static int load_file(struct mapping_set *set, const char *path, unsigned regex_flags)
 {
-    struct loader ld = {.set = set, .file = arena_strndup(set, path, strlen(path))};
+    struct loader ld = {
+        .set = set, .regex_flags = regex_flags, .file = arena_strndup(set, path, strlen(path))};
     struct json_object *root;
 
     if (config_read_json(path, &root) != 0)
@@ -905,7 +908,27 @@ static int has_wildcard(const char *pattern)
     return strpbrk(pattern, "*?[") != NULL;
 }
 
-int mapping_set_load(char *const *globs, size_t n, struct mapping_set **out)
+/* JIT asked for but refused (PCRE2 built without it, or no executable memory
+ * under MemoryDenyWriteExecute=yes or SELinux): matching still works, several
+ * times slower, and the admin should know why. */
+static void mapping_warn_no_jit(const struct mapping_set *set, unsigned regex_flags)
+{
+    for (const struct regex_node *r = set->regexes; r != NULL && !(regex_flags & REGEX_NO_JIT);
+         r = r->next) {
+        if (!regex_is_jit(r->re)) {
+            log_warning("mappings: PCRE2 JIT is not available (no executable memory?): regexes "
+                        "run in the interpreter; set limits.regex_jit to false to silence this");
+            return;
+        }
+    }
+}
+
+unsigned mapping_regex_flags(const struct limits_config *limits)
+{
+    return limits->regex_jit ? 0 : REGEX_NO_JIT;
+}
+
+int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct mapping_set **out)
 {
     struct mapping_set *set = map_alloc(sizeof(*set));
     int errors = 0, rc = ERR_CONFIG;
@@ -918,7 +941,7 @@ int mapping_set_load(char *const *globs, size_t n, struct mapping_set **out)
 
         if (grc == 0) {
             for (size_t j = 0; j < g.gl_pathc; j++)
-                errors += load_file(set, g.gl_pathv[j]);
+                errors += load_file(set, g.gl_pathv[j], regex_flags);
         } else if (grc == GLOB_NOMATCH && has_wildcard(globs[i])) {
             log_warning("%s: no mapping file matches", globs[i]);
         } else if (grc == GLOB_NOMATCH) {
@@ -936,6 +959,7 @@ int mapping_set_load(char *const *globs, size_t n, struct mapping_set **out)
         goto out;
     if (set->n == 0)
         log_warning("mappings: no mapping loaded: no message will ever be decided");
+    mapping_warn_no_jit(set, regex_flags);
     *out = set;
     set = NULL; /* transferred */
     rc = 0;

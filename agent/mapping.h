@@ -55,6 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "message.h"
 #include "stats.h"
 #include "str.h"
@@ -77,7 +78,11 @@ struct mapping_matcher;
  * the log as "FILE: mappings[2].when[0].regex: missing closing parenthesis
  * at offset 4", all of them, not just the first. Returns 0 and *out (a
  * reference: release with mapping_set_unref), or ERR_CONFIG. */
-int mapping_set_load(char *const *globs, size_t n, struct mapping_set **out);
+int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct mapping_set **out);
+
+/* The regex_flags a configuration asks for (REGEX_NO_JIT when
+ * limits.regex_jit is false). */
+unsigned mapping_regex_flags(const struct limits_config *limits);
 
 /* References are atomic: workers hold one each, SIGHUP swaps in a new set. */
 void mapping_set_ref(struct mapping_set *set);

@@ -322,7 +322,7 @@ int regex_compile(const char *pattern, unsigned flags, struct regex **out, char 
     /* Without JIT (not built in, or no executable memory under a hardened
      * kernel policy) the interpreter runs the same code, only slower. */
     pcre2_config(PCRE2_CONFIG_JIT, &have_jit);
-    if (have_jit)
+    if (have_jit && !(flags & REGEX_NO_JIT))
         (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
 
     /* One block: the struct, the pattern, the literal (never longer than it). */
@@ -356,6 +356,14 @@ void regex_free(struct regex *re)
 const char *regex_pattern(const struct regex *re)
 {
     return re->pattern;
+}
+
+int regex_is_jit(const struct regex *re)
+{
+    size_t jit_size = 0;
+
+    pcre2_pattern_info(re->code, PCRE2_INFO_JITSIZE, &jit_size);
+    return jit_size > 0;
 }
 
 struct str regex_literal(const struct regex *re)

@@ -23,6 +23,10 @@
 
 enum {
     REGEX_CASELESS = 1u << 0,
+    /* Run the interpreter only: for MemoryDenyWriteExecute=yes, and for
+     * valgrind, which cannot follow JIT code that reads whole words past the
+     * subject's end (harmless, inside the page; memcheck reports it). */
+    REGEX_NO_JIT = 1u << 1,
 };
 
 struct regex;
@@ -37,6 +41,10 @@ int regex_compile(const char *pattern, unsigned flags, struct regex **out, char 
 void regex_free(struct regex *re); /* NULL is fine */
 
 const char *regex_pattern(const struct regex *re);
+
+/* Nonzero when re runs as JIT code (asked for, built in and allowed by the
+ * kernel's policy on executable memory). */
+int regex_is_jit(const struct regex *re);
 
 /* A literal every match must contain, worked out conservatively from the
  * pattern (the longest run of plain characters outside groups, classes and

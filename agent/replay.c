@@ -308,7 +308,8 @@ static int replay_open(struct replay *r, const struct config *cfg)
 
     if (level >= 0)
         log_set_level((enum log_level)level);
-    if (mapping_set_load(cfg->mappings, cfg->n_mappings, &r->set) != 0)
+    if (mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(&cfg->limits),
+                         &r->set) != 0)
         return ERR_CONFIG;
     if (mapping_set_count(r->set) == 0)
         log_warning("replay: no mappings loaded: no message can decide");

@@ -152,7 +152,7 @@ static int run_match(const char *glob, double seconds, double min_rate, struct m
     size_t decided;
     int failed = 1;
 
-    if (mapping_set_load(globs, 1, &set) != 0 ||
+    if (mapping_set_load(globs, 1, 0, &set) != 0 ||
         mapping_matcher_new(100000, 10000, NULL, &mm) != 0) {
         printf("  MISS: cannot load the mappings %s\n", glob);
         goto out;

@@ -9,7 +9,8 @@ import os
 import re
 import subprocess
 
-from harness import AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, check_json_line, t
+from harness import (AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, check_json_line, for_wrapper,
+                     t)
 
 MAPPINGS = os.path.join(ROOT, "mappings")
 
@@ -61,6 +62,7 @@ def write_config(ctx, name="replay.json", mappings=None, users=None, extra=None)
            "identity": {"static": {"file": users or os.path.join(_samples(), "users.csv")}},
            "dispatch": {"mode": "dry-run"}}
     cfg.update(extra or {})
+    for_wrapper(cfg)
     path = ctx.path(name)
     with open(path, "w") as f:
         json.dump(cfg, f, indent=2)

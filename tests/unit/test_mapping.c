@@ -123,7 +123,7 @@ static int load_text(const char *text, struct mapping_set **set, char *err, size
 
     write_mapping("m.json", text, path);
     unit_capture_begin();
-    rc = mapping_set_load(globs, 1, set);
+    rc = mapping_set_load(globs, 1, 0, set);
     unit_capture_end(err, cap);
     unlink(path);
     return rc;
@@ -884,7 +884,7 @@ static void test_load_errors(void)
         else
             snprintf(p2, sizeof(p2), "%s/b.json", tmpdir);
         unit_capture_begin();
-        rc = mapping_set_load(globs, c->file2 != NULL ? 2 : 1, &set);
+        rc = mapping_set_load(globs, c->file2 != NULL ? 2 : 1, 0, &set);
         unit_capture_end(err, sizeof(err));
         if (rc != ERR_CONFIG || set != NULL)
             UNIT_FAIL("%s: rc %d, want ERR_CONFIG and no set", c->name, rc);
@@ -927,7 +927,7 @@ static void test_globs(void)
         char *globs[3] = {pattern, none, nodir};
 
         unit_capture_begin();
-        CHECK_INT(mapping_set_load(globs, 3, &set), 0);
+        CHECK_INT(mapping_set_load(globs, 3, 0, &set), 0);
         unit_capture_end(err, sizeof(err));
     }
     CHECK_HAS("no match", err, "*.yaml: no mapping file matches");
@@ -959,7 +959,7 @@ static void test_globs(void)
 
         set = NULL;
         unit_capture_begin();
-        CHECK_INT(mapping_set_load(globs, 2, &set), ERR_CONFIG);
+        CHECK_INT(mapping_set_load(globs, 2, 0, &set), ERR_CONFIG);
         unit_capture_end(err, sizeof(err));
         CHECK(set == NULL);
         CHECK_HAS("missing", err, "/missing.json: cannot open: No such file or directory");
@@ -970,7 +970,7 @@ static void test_globs(void)
         char *globs[2] = {none, empty};
 
         unit_capture_begin();
-        CHECK_INT(mapping_set_load(globs, 2, &set), 0);
+        CHECK_INT(mapping_set_load(globs, 2, 0, &set), 0);
         unit_capture_end(err, sizeof(err));
         CHECK(set != NULL && mapping_set_count(set) == 0 && mapping_set_files(set) == 1);
         CHECK_HAS("empty set", err, "no message will ever be decided");
