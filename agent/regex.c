@@ -2,7 +2,7 @@
  * with one reused match data block, JIT stack and limited match context per
  * thread. Before PCRE2 runs, a literal every match must contain is looked for
  * in the subject: most messages are not the ones a rule wants, and a failed
- * memchr is far cheaper than a failed match. */
+ * memchr (or memmem, for a long literal) is far cheaper than a failed match. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdarg.h>
@@ -429,14 +429,21 @@ void regex_env_free(struct regex_env *env)
     free(env);
 }
 
-/* Whether needle occurs in hay: memchr for its first byte, then memcmp (glibc's
- * memmem is slower for the short needles mappings have). */
+/* Literals longer than this are looked for with memmem. */
+#define REGEX_MEMMEM_MIN 9
+
+/* Whether needle occurs in hay. A short needle (the usual "user=") is found
+ * fastest with memchr for its first byte, then memcmp; that is O(len(hay) *
+ * len(needle)) on a hay full of near misses, bounded by the short needle.
+ * A longer one goes to glibc's memmem, linear (two-way) whatever the hay. */
 static int regex_contains(struct str hay, struct str needle)
 {
     const char *p = hay.p, *end;
 
     if (hay.len < needle.len)
         return 0;
+    if (needle.len >= REGEX_MEMMEM_MIN)
+        return memmem(hay.p, hay.len, needle.p, needle.len) != NULL;
     end = hay.p + hay.len - needle.len + 1; /* last possible start, plus one */
     while ((p = memchr(p, needle.p[0], (size_t)(end - p))) != NULL) {
         if (memcmp(p, needle.p, needle.len) == 0)

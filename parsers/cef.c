@@ -331,18 +331,26 @@ struct str cef_short_name(struct str full_key)
     return k != NULL ? k->short_name : STR_ABSENT;
 }
 
-struct str cef_get(const struct cef_msg *m, struct str key)
+struct str cef_get_pair(const struct cef_msg *m, struct str key, struct str alt)
 {
-    struct str alt = cef_full_name(key);
-
-    if (str_is_absent(alt))
-        alt = cef_short_name(key);
     for (size_t i = m->n_ext; i-- > 0;) {
         struct str k = m->ext[i].key;
         if (str_eq(k, key) || (alt.p != NULL && str_eq(k, alt)))
             return m->ext[i].value;
     }
     return STR_ABSENT;
+}
+
+struct str cef_other_name(struct str key)
+{
+    struct str alt = cef_full_name(key);
+
+    return str_is_absent(alt) ? cef_short_name(key) : alt;
+}
+
+struct str cef_get(const struct cef_msg *m, struct str key)
+{
+    return cef_get_pair(m, key, cef_other_name(key));
 }
 
 /* Custom field families: a value key <prefix><N> and its label <prefix><N>Label,

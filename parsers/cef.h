@@ -36,8 +36,14 @@ int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *
 
 /* Value of an extension key given by its short name ("suser") or its
  * ArcSight full name ("sourceUserName"); the last occurrence wins.
- * Absent slice when the message does not carry it. */
+ * Absent slice when the message does not carry it. Looks the other name up
+ * in the key table on every call: code that reads one key many times
+ * resolves it once with cef_other_name and calls cef_get_pair. */
 struct str cef_get(const struct cef_msg *m, struct str key);
+
+/* Value of the extension written as key or as alt (absent alt: key only);
+ * the last occurrence of either wins. No table search: linear in n_ext. */
+struct str cef_get_pair(const struct cef_msg *m, struct str key, struct str alt);
 
 /* Value of the custom field (csN, cnN, cfpN, c6aN, flexStringN, ...) whose
  * label field equals label: the last such label names the field, then the
@@ -48,5 +54,9 @@ struct str cef_get_label(const struct cef_msg *m, struct str label);
  * not in the CEF key table. */
 struct str cef_full_name(struct str short_key);
 struct str cef_short_name(struct str full_key);
+
+/* The other name of key: its full name when key is a short name, else its
+ * short name when key is a full name, else absent. Static storage. */
+struct str cef_other_name(struct str key);
 
 #endif

@@ -82,6 +82,8 @@ int event_field_compile(const char *name, size_t len, struct event_field *out)
         if (out->kind == EVENT_SYSLOG_SD)
             return event_split_sd(rest, out);
         out->key = rest;
+        if (out->kind == EVENT_CEF_EXT) /* resolved here, not per message */
+            out->key2 = cef_other_name(rest);
         return 0;
     }
     return ERR_INVALID;
@@ -158,7 +160,7 @@ struct str event_field_get(const struct event_field *f, const struct message *m,
     case EVENT_CEF_SEVERITY:
         return cef ? cef->severity : STR_ABSENT;
     case EVENT_CEF_EXT:
-        return cef ? cef_get(cef, f->key) : STR_ABSENT;
+        return cef ? cef_get_pair(cef, f->key, f->key2) : STR_ABSENT;
     case EVENT_CEF_LABEL:
         return cef ? cef_get_label(cef, f->key) : STR_ABSENT;
     case EVENT_LEEF_VERSION:

@@ -45,7 +45,8 @@ enum event_field_kind {
     EVENT_CEF_SIGNATURE_ID,
     EVENT_CEF_NAME,
     EVENT_CEF_SEVERITY,
-    EVENT_CEF_EXT,   /* key = the extension key as written (short or full name) */
+    EVENT_CEF_EXT,   /* key = the extension key as written (short or full name),
+                      * key2 = its other name from the CEF key table, or absent */
     EVENT_CEF_LABEL, /* key = the label */
     EVENT_LEEF_VERSION,
     EVENT_LEEF_VENDOR,
@@ -57,7 +58,9 @@ enum event_field_kind {
 
 struct event_field {
     enum event_field_kind kind;
-    struct str key, key2; /* slices into the name given to event_field_compile */
+    /* Slices into the name given to event_field_compile, except the key2 of
+     * EVENT_CEF_EXT, which points into the static CEF key table. */
+    struct str key, key2;
 };
 
 /* Numeric fields (syslog.pri, ...) are formatted into one of these. */
@@ -68,8 +71,10 @@ struct event_num {
 
 /* Compiles name[0..len) into *out. Returns 0, or ERR_INVALID for a name
  * outside the model (unknown prefix or field, an empty key, a syslog.sd name
- * without both parts). out->key and key2 point into name: the caller keeps
- * name alive and unchanged as long as out is used. */
+ * without both parts). out->key (and key2, but for cef.ext) point into name:
+ * the caller keeps name alive and unchanged as long as out is used. A
+ * cef.ext name is looked up in the CEF key table here, once, so that
+ * event_field_get reads both its names without a search. */
 int event_field_compile(const char *name, size_t len, struct event_field *out);
 
 /* The field's value in m: a slice into m's buffers, into num (numeric

@@ -171,16 +171,36 @@ VARIANTS = [
     # A rule but no user: nothing to act on.
     (r"CEF:0|Splunk|ES|7.3|notable|No User|5|cs1Label=search_name cs1=x", None),
     # Splunk key=value: unquoted values, src_user is not user, empty user.
-    (r"<13>Oct  2 09:13:05 hf search_name=Unquoted_Rule user=amorgan src_user=other",
+    (r"<13>Oct  2 09:13:05 hf search_name=Unquoted_Rule user=amorgan src_user=other urgency=low",
      ("splunk-es-kv", "Unquoted_Rule", "amorgan")),
-    (r'<13>Oct  2 09:13:05 hf search_name="Q R" src_user=first user=second',
+    (r'<13>Oct  2 09:13:05 hf search_name="Q R" src_user=first urgency=high user=second',
      ("splunk-es-kv", "Q R", "second")),
-    (r'<13>Oct  2 09:13:05 hf search_name="Q R" user="" src_user="EXAMPLE\bkhan"',
+    (r'<13>Oct  2 09:13:05 hf urgency="high" search_name="Q R" user="" src_user="EXAMPLE\bkhan"',
      ("splunk-es-kv", "Q R", "EXAMPLE\\bkhan")),
     (r'search_name="Q R" urgency=high', None),
+    # Keys are read only as keys, never inside a quoted value.
+    (r'<13>Oct  2 09:13:05 hf search_name="Brute force user=evil" user="real" urgency=high',
+     ("splunk-es-kv", "Brute force user=evil", "real")),
+    (r'<13>Oct  2 09:13:05 hf search_name="R" src_user="a user=evil" urgency=high',
+     ("splunk-es-kv", "R", "a user=evil")),
+    (r'<13>Oct  2 09:13:05 hf note="x search_name=Fake" user=bob urgency=high', None),
+    (r'<13>Oct  2 09:13:05 hf search_name="Rule urgency=high" user=bob', None),
+    (r'<13>Oct  2 09:13:05 hf search_name="Unclosed user=bob urgency=high', None),
+    # Without urgency= it is not an ES notable: other products write
+    # search_name= and user= too; prose before the pairs is not a notable.
+    (r"<13>Oct  2 09:13:05 hf search_name=Unquoted_Rule user=amorgan src_user=other", None),
+    ("<14>Oct  2 10:00:00 app01 reportsvc[22]: saved report search_name=quarterly user=bob",
+     None),
+    ('<14>Oct  2 10:00:00 gl01 gitlab: audit search_name="My issues" user=alice@example.com',
+     None),
+    ("<14>Oct  2 10:00:00 app01 reportsvc[22]: saved report search_name=q user=bob urgency=low",
+     None),
     # Splunk's stash layout: a time, then comma-separated key=value pairs.
-    (r'<13>Oct  2 09:13:05 hf 1791018785, search_name="Stash Rule", user=amorgan, count="2"',
-     ("splunk-es-kv", "Stash Rule", "amorgan")),
+    ('<13>Oct  2 09:13:05 hf 1791018785, search_name="Stash Rule", user=amorgan, '
+     'urgency="medium", count="2"', ("splunk-es-kv", "Stash Rule", "amorgan")),
+    ('<13>Oct  2 09:13:05 hf 10/02/2026 09:13:05 +0000, search_name="Stash Rule", urgency=low, '
+     'user=amorgan', ("splunk-es-kv", "Stash Rule", "amorgan")),
+    (r'<13>Oct  2 09:13:05 hf 1791018785, search_name="Stash Rule", user=amorgan, count="2"', None),
     # Another CEF vendor carrying Splunk-looking fields decides nothing.
     (r"CEF:0|Acme|Box|1|1|Thing|5|cs1Label=search_name cs1=x suser=bob msg=search_name\=x",
      None),
@@ -190,6 +210,11 @@ VARIANTS = [
     (r"<13>Oct 02 09:14:10 LR EVID:1 AIE: Last | account=bob",
      ("logrhythm-aie", "Last", "bob")),
     (r"<13>Oct 02 09:14:10 LR EVID:1000541 Some event | login=bob", None),
+    # LogRhythm: EVID:<digits> starts the message, nothing else is an AIE alarm.
+    ("<13>Oct 02 09:14:10 LR forwarded EVID:42 AIE: is not logrhythm | login=mallory", None),
+    ("<13>Oct 02 09:14:10 LR XEVID:42 AIE: Rule | login=mallory", None),
+    ("<13>Oct 02 09:14:10 LR EVID:abc AIE: Rule | login=mallory", None),
+    ("<13>Oct 02 09:14:10 LR EVID: AIE: Rule | login=mallory", None),
     # Logpoint in another case, without the alert_name label.
     (r"CEF:0|LogPoint|SIEM|7|alert|Name Rule|5|suser=x@example.com",
      ("logpoint-alert", "Name Rule", "x@example.com")),
@@ -201,11 +226,20 @@ VARIANTS = [
     (r"CEF:0|DTEX|InTERCEPT|6.3|DeviceActivity|RemovableMediaConnected|5|User_Name=EXAMPLE\\fnovak",
      ("dtex-activity", "Unknown USB Device", "EXAMPLE\\fnovak")),
     (r"CEF:0|Dtex|InTERCEPT|6.3|FileActivity|FileCopied|5|User_Name=EXAMPLE\\fnovak", None),
+    # DTEX LEEF: only the InTERCEPT alert export (event id Alert) is an alert.
+    (r"LEEF:2.0|DTEX|intercept|6.3|Alert|^|cat=Mass Deletion^usrName=EXAMPLE\fnovak",
+     ("dtex-alert", "Mass Deletion", "EXAMPLE\\fnovak")),
+    (r"LEEF:2.0|Dtex|InTERCEPT|6.3|FileActivity|^|cat=FileCopied^usrName=EXAMPLE\fnovak", None),
+    (r"LEEF:2.0|Dtex|Other|6.3|Alert|^|cat=FileCopied^usrName=EXAMPLE\fnovak", None),
     # Securonix without the policyname label.
     (r"CEF:0|Securonix|SNYPR|6.4|Violation|By Name|8|suser=hlund",
      ("securonix-violation", "By Name", "hlund")),
     # LEEF from another IBM product.
     ("LEEF:2.0|IBM|Guardium|11|Alert|^|cat=Policy^usrName=bob", None),
+    # QRadar: only offenses (event id "Offense Rule Fired"), not every event.
+    ("LEEF:1.0|IBM|QRadar|7.5.0|Login Succeeded|cat=Authentication\tusrName=admin", None),
+    ("LEEF:1.0|IBM|QRadar|7.5.0|Offense Rule Fired|cat=Rule\tusrName=admin",
+     ("qradar-offense", "Rule", "admin")),
 ]
 
 
@@ -221,6 +255,44 @@ def test_replay_shipped_mapping_variants(ctx):
     problems = ["line %d %r: got %s, want %s" % (i + 1, line, got.get(i + 1), want)
                 for i, (line, want) in enumerate(VARIANTS) if got.get(i + 1) != want]
     assert not problems, "\n".join(problems) + "\n--- stderr:\n" + err[-2000:]
+
+
+def test_replay_splunk_kv_hostile_lines(ctx):
+    """splunk-es-kv reads keys by walking the key=value pairs from the start
+    of the message, so its regexes stay linear: lines of almost 64 KiB made
+    to hurt them (tiny pairs, unclosed quotes, quotes only, no spaces) end
+    quickly (the replay's timeout), never with a key read inside a value; a
+    long but realistic notable decides without hitting a PCRE2 limit, with
+    the JIT and with the interpreter, at the default limits."""
+    tail = ' search_name="R" urgency=high user=real'
+    hostile = [
+        "a= " * 21800 + tail.lstrip(),  # 21800 pairs: may hit the limit
+        'search_name="' + "a= " * 21800 + "urgency=high user=evil",
+        "a= " * 21800 + 'search_name=x urgency=high z="user=evil',
+        "search_name=x urgency=high x=" + '"' * 65000 + " user=evil",
+        "search_name=x urgency=high " + "a=b," * 16000 + "user=evil",
+        "search_name=x urgency=high a=" + " " * 65000 + "user=real",
+        'search_name=x urgency=high note="' + "user=evil " * 6000 + "user=real",
+    ]
+    # A stash-layout notable with 150 quoted fields before the user.
+    fields = ", ".join('field_%03d="value number %d of the notable"' % (i, i)
+                       for i in range(150))
+    realistic = "1791018785, %s, search_name=\"Long Rule\", urgency=\"high\", user=\"amorgan\"" % (
+        fields)
+    path = ctx.path("hostile.log")
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in hostile + [realistic]))
+    assert all(len(line) < 65536 for line in hostile)
+    for jit in (True, False):
+        config = write_config(ctx, extra={"limits": {"regex_jit": jit}})
+        decisions, text, err = replay(config, [path], explain=True, timeout=30)
+        for d in decisions:
+            assert (d["mapping"], d["user"]) in {("splunk-es-kv", "real"),
+                                                 ("splunk-es-kv", "amorgan")}, d
+        got = {d["input_line"]: (d["rule"], d["user"]) for d in decisions}
+        assert got.get(len(hostile) + 1) == ("Long Rule", "amorgan"), (jit, got, err[-2000:])
+        block = explain_blocks(text)[("hostile.log", len(hostile) + 1)]
+        assert not [why for _, _, why in block if why and "limit" in why], (jit, block)
 
 
 def test_replay_explain_noise_tries_every_mapping(ctx):

@@ -158,7 +158,8 @@ static void test_fields(void)
     }
 }
 
-/* Which kind and keys a name compiles to; keys point into the name. */
+/* Which kind and keys a name compiles to; keys point into the name (but a
+ * cef.ext key2, from the key table). */
 static void test_compile(void)
 {
     static const struct {
@@ -170,7 +171,10 @@ static void test_compile(void)
         {"syslog.msgid", EVENT_SYSLOG_MSGID, NULL, NULL},
         {"syslog.sd.origin@32473.ip", EVENT_SYSLOG_SD, "origin@32473", "ip"},
         {"syslog.sd.a.b.c", EVENT_SYSLOG_SD, "a.b", "c"},
-        {"cef.ext.suser", EVENT_CEF_EXT, "suser", NULL},
+        /* cef.ext: key2 is the key's other name, resolved at compile time */
+        {"cef.ext.suser", EVENT_CEF_EXT, "suser", "sourceUserName"},
+        {"cef.ext.sourceUserName", EVENT_CEF_EXT, "sourceUserName", "suser"},
+        {"cef.ext.User_Name", EVENT_CEF_EXT, "User_Name", NULL},
         {"cef.ext.a.b", EVENT_CEF_EXT, "a.b", NULL},
         {"cef.label.search_name", EVENT_CEF_LABEL, "search_name", NULL},
         {"leef.ext.usrName", EVENT_LEEF_EXT, "usrName", NULL},
@@ -209,11 +213,65 @@ static void test_compile(void)
     CHECK_INT(event_field_compile("cef.ext.suser", 8, &f), ERR_INVALID);
 }
 
+/* cef.ext by either name, through compiled fields and cef_get_pair: the
+ * last pair written under either name wins, and the read uses the names
+ * compiled into the field (a hand-made field without key2 finds only its
+ * key: no table search at read time). */
+static void test_cef_names(void)
+{
+    static const struct {
+        const char *line, *name, *want;
+    } named[] = {
+        {"CEF:0|V|P|1|1|N|5|sourceUserName=full", "cef.ext.suser", "full"},
+        {"CEF:0|V|P|1|1|N|5|suser=short", "cef.ext.sourceUserName", "short"},
+        {"CEF:0|V|P|1|1|N|5|suser=a sourceUserName=b", "cef.ext.suser", "b"},
+        {"CEF:0|V|P|1|1|N|5|suser=a sourceUserName=b", "cef.ext.sourceUserName", "b"},
+        {"CEF:0|V|P|1|1|N|5|sourceUserName=a suser=b", "cef.ext.sourceUserName", "b"},
+        {"CEF:0|V|P|1|1|N|5|destinationUserName=d suser=s", "cef.ext.duser", "d"},
+        {"CEF:0|V|P|1|1|N|5|destinationUserName=d suser=s", "cef.ext.sourceUserName", "s"},
+        {"CEF:0|V|P|1|1|N|5|suser=s", "cef.ext.SUSER", NULL}, /* names are case-sensitive */
+        {"CEF:0|V|P|1|1|N|5|User_Name=u", "cef.ext.User_Name", "u"},
+        {"CEF:0|V|P|1|1|N|5|User_Name=u", "cef.ext.suser", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+        struct message m;
+        struct event_field f;
+        char buf[128];
+        struct scratch sc;
+
+        scratch_init(&sc, buf, sizeof(buf));
+        CHECK_INT(message_parse(named[i].line, strlen(named[i].line), &m, &sc), 0);
+        CHECK_INT(event_field_compile(named[i].name, strlen(named[i].name), &f), 0);
+        CHECK_STR(named[i].name, event_field_get(&f, &m, NULL), named[i].want);
+    }
+
+    const char *line = "CEF:0|V|P|1|1|N|5|sourceUserName=full x=1 y=2";
+    struct message m;
+    char buf[128];
+    struct scratch sc;
+
+    scratch_init(&sc, buf, sizeof(buf));
+    CHECK_INT(message_parse(line, strlen(line), &m, &sc), 0);
+    struct event_field key_only = {EVENT_CEF_EXT, STR_LIT("suser"), STR_ABSENT};
+    CHECK_STR("suser without key2", event_field_get(&key_only, &m, NULL), NULL);
+    struct event_field any_pair = {EVENT_CEF_EXT, STR_LIT("x"), STR_LIT("y")};
+    CHECK_STR("x or y", event_field_get(&any_pair, &m, NULL), "2");
+    CHECK_STR("pair x, y", cef_get_pair(&m.u.cef, STR_LIT("x"), STR_LIT("y")), "2");
+    CHECK_STR("pair y, absent", cef_get_pair(&m.u.cef, STR_LIT("y"), STR_ABSENT), "2");
+    CHECK_STR("pair x, absent", cef_get_pair(&m.u.cef, STR_LIT("x"), STR_ABSENT), "1");
+    CHECK_STR("pair z, absent", cef_get_pair(&m.u.cef, STR_LIT("z"), STR_ABSENT), NULL);
+    CHECK_STR("other of suser", cef_other_name(STR_LIT("suser")), "sourceUserName");
+    CHECK_STR("other of sourceUserName", cef_other_name(STR_LIT("sourceUserName")), "suser");
+    CHECK_STR("other of x", cef_other_name(STR_LIT("x")), NULL);
+}
+
 int main(void)
 {
     parse_lines();
     test_fields();
     test_compile();
+    test_cef_names();
     free_lines();
     return unit_report("test_event");
 }

@@ -175,6 +175,65 @@ static void test_literal_random(void)
     pcre2_match_data_free(md);
 }
 
+/* The literal pre-check on both of its searches (memchr + memcmp up to 8
+ * bytes, memmem beyond): a literal "aa...ab" of each length against 64 KiB
+ * subjects of near misses, with the literal at the start, at the end, or
+ * not at all, and subjects shorter than it. Each subject is a heap block of
+ * exactly its length, so sanitizers catch a search that reads past it. */
+static void test_literal_search(void)
+{
+    static const size_t lengths[] = {1, 2, 8, 9, 10, 32, 200};
+    enum { HAY = 65536 };
+    static const struct {
+        const char *what;
+        int where; /* 0: absent, 1: at the start, 2: at the end, 3: the whole subject */
+        char fill; /* the near-miss byte after each run of 'a's */
+        int want;
+    } shapes[] = {
+        {"only a", 0, 'a', REGEX_LITERAL_MISS},
+        {"a...ac a...ac", 0, 'c', REGEX_LITERAL_MISS},
+        {"at the start", 1, 'a', REGEX_MATCH},
+        {"at the end", 2, 'a', REGEX_MATCH},
+        {"at the end of near misses", 2, 'c', REGEX_MATCH},
+        {"the literal alone", 3, 'a', REGEX_MATCH},
+    };
+    char pattern[256];
+
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        size_t n = lengths[i];
+        memset(pattern, 'a', n - 1);
+        pattern[n - 1] = 'b';
+        pattern[n] = '\0';
+        struct regex *re = compile(pattern, 0);
+        if (re == NULL)
+            continue;
+        CHECK_STR(pattern, regex_literal(re), pattern);
+        for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+            size_t len = shapes[k].where == 3 ? n : HAY;
+            char *hay = malloc(len);
+            for (size_t j = 0; j < len; j++) /* runs of n - 1 'a's, then fill */
+                hay[j] = (j + 1) % n == 0 ? shapes[k].fill : 'a';
+            if (shapes[k].where == 1 || shapes[k].where == 3)
+                memcpy(hay, pattern, n);
+            else if (shapes[k].where == 2)
+                memcpy(hay + len - n, pattern, n);
+            int got = regex_match(re, env, str_make(hay, len));
+            if (got != shapes[k].want)
+                UNIT_FAIL("literal of %zu bytes, %s: got %d, want %d", n, shapes[k].what, got,
+                          shapes[k].want);
+            else
+                unit_passed++;
+            /* one byte short of the literal: never found */
+            if (len >= n) {
+                got = regex_match(re, env, str_make(hay + len - (n - 1), n - 1));
+                CHECK_INT(got, REGEX_LITERAL_MISS);
+            }
+            free(hay);
+        }
+        regex_free(re);
+    }
+}
+
 static void test_match_and_groups(void)
 {
     struct regex *re = compile("search_name=\"(?<rule>[^\"]+)\"(?: user=\"(?<user>[^\"]*)\")?", 0);
@@ -326,6 +385,7 @@ static void run_all(void)
 {
     test_literals();
     test_literal_random();
+    test_literal_search();
     test_match_and_groups();
     test_dupnames();
     test_invalid_utf8();
