@@ -15,11 +15,12 @@
  * A second SIGTERM during that exits at once.
  *
  * SIGHUP: the mapping files are loaded again, aside (nginx ngx_init_cycle);
- * only when every one loads is the new set handed to the workers, and then
- * the response thread reloads the static directory and reopens the audit
- * log. Mappings that fail to load count a reload failure here; otherwise
- * the response thread counts the reload, a success or a failure, once its
- * part is done. The configuration file itself is not read again. */
+ * only when every one loads is the new set handed to the workers, else the
+ * running set stays. Either way the response thread then reloads the
+ * static directory and reopens the audit log (logrotate must not wait for
+ * a mapping file to be fixed), and counts the reload once: reloads when
+ * every part succeeded, else reload_failures. The configuration file
+ * itself is not read again. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -61,7 +62,6 @@ struct daemon {
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_progress; /* a worker, the response thread or the tap writer has ended */
-    struct stats *stats;       /* the main thread's: reload failures */
     struct mapping_set *set;   /* the mappings in use; NULL without any */
     struct response *response;
     struct endpoint *ep;
@@ -209,6 +209,7 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon *d = arg;
     struct mapping_set *set;
+    int failed;
 
     (void)sig;
     (void)what;
@@ -216,19 +217,19 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
         log_info("SIGHUP while stopping: ignored");
         return;
     }
-    if (daemon_load_mappings(d->cfg, &set) != 0) {
-        stats_add(d->stats, STAT_reload_failures, 1);
+    failed = daemon_load_mappings(d->cfg, &set) != 0;
+    if (failed) {
         log_error("SIGHUP: the mappings did not load; the running ones stay in use");
-        return;
+    } else {
+        if (set != NULL) {
+            for (int i = 0; i < d->n_workers; i++)
+                worker_set_mappings(d->workers[i], set);
+            mapping_set_unref(d->set);
+            d->set = set; /* transferred */
+        }
+        daemon_log_mappings("SIGHUP: ", set);
     }
-    if (set != NULL) {
-        for (int i = 0; i < d->n_workers; i++)
-            worker_set_mappings(d->workers[i], set);
-        mapping_set_unref(d->set);
-        d->set = set; /* transferred */
-    }
-    daemon_log_mappings("SIGHUP: ", set);
-    response_reload(d->response);
+    response_reload(d->response, failed);
 }
 
 static void daemon_log_start(struct daemon *d, const char *tap_path)
@@ -302,7 +303,6 @@ static int daemon_start(struct daemon *d, const char *tap_path)
     rc = config_dispatch_available(cfg);
     if (rc != 0)
         return rc;
-    d->stats = stats_register();
     rc = daemon_load_mappings(cfg, &d->set);
     if (rc != 0)
         return rc;
@@ -350,12 +350,16 @@ static int daemon_start(struct daemon *d, const char *tap_path)
         .exited = daemon_worker_exited,
         .exited_arg = d,
     };
-    for (int i = 0; i < cfg->workers; i++) {
+    for (int i = 0; i < cfg->workers && rc == 0; i++) {
         rc = worker_new(&d->env, i, &d->workers[i]);
-        if (rc != 0)
-            return rc;
-        d->n_workers++;
+        if (rc == 0)
+            d->n_workers++;
     }
+    /* Only worker_new reads it, and the first SIGHUP may free that set:
+     * later a stale pointer, so it goes now. */
+    d->env.mappings = NULL;
+    if (rc != 0)
+        return rc;
     if (cfg->status.address != NULL) {
         d->feed = (struct status_feed){
             .ep = d->ep,

@@ -27,6 +27,7 @@ struct pipeline {
     char *rec;                    /* the decision record [DECISION_RECORD_MAX] */
     size_t rec_len, rec_count;    /* its bytes and decisions */
     int rec_pending, tap_pending; /* rendered, not queued yet */
+    int rec_refused;              /* the pending record met a full queue (counted) */
     char addr[SOCKADDR_TEXT_MAX]; /* the current frame's source, once formatted */
 };
 
@@ -34,6 +35,7 @@ struct pipeline {
 static struct log_ratelimit pipeline_rl_parse = LOG_RATELIMIT_INIT(10, 10);
 static struct log_ratelimit pipeline_rl_tap = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit pipeline_rl_decision = LOG_RATELIMIT_INIT(60, 1);
+static struct log_ratelimit pipeline_rl_truncated = LOG_RATELIMIT_INIT(60, 1);
 
 static const struct {
     const char *prefix;
@@ -157,6 +159,19 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     }
     p->rec_count = n - dropped;
     p->rec_pending = p->rec_len > 0;
+    p->rec_refused = 0;
+}
+
+/* A cut message is not decided on: "user=jsmith2" cut to "user=jsmith"
+ * would name another user, and nothing in the message tells a cut value
+ * from a whole one. */
+static void pipeline_undecided(struct pipeline *p, const struct pipeline_source *src)
+{
+    stats_add(p->stats, STAT_messages_truncated_undecided, 1);
+    log_limited(&pipeline_rl_truncated, LOG_LVL_WARNING,
+                "a message from %s (%s) was cut at max_message_bytes or by the end of its "
+                "connection: not decided on (a cut value could name the wrong user)",
+                pipeline_source_name(p, src), src->transport);
 }
 
 /* Renders the parsed message as the pending tap line. A line that cannot
@@ -175,13 +190,16 @@ static void pipeline_tap(struct pipeline *p, const struct pipeline_source *src)
 }
 
 /* Queues the pending record. Returns 0 (queued, or dropped: logged and
- * counted) or ERR_BUSY. */
+ * counted) or ERR_BUSY. A record refused is counted once, not at each of
+ * the offers (a resumed input, a wake) that follow. */
 static int pipeline_push_decisions(struct pipeline *p)
 {
     int rc = queue_push(p->q.decisions, p->rec, p->rec_len, p->q.decisions_waiter);
 
     if (rc == ERR_BUSY) {
-        stats_add(p->stats, STAT_decision_queue_full, 1);
+        if (!p->rec_refused)
+            stats_add(p->stats, STAT_decision_queue_full, 1);
+        p->rec_refused = 1;
         return ERR_BUSY;
     }
     if (rc != 0) {
@@ -242,7 +260,9 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
     stats_add(p->stats, STAT_messages_received, 1);
     if (p->msg.error != NULL)
         pipeline_count_error(p, src);
-    if (p->set != NULL)
+    if (p->set != NULL && (flags & FRAME_TRUNCATED))
+        pipeline_undecided(p, src);
+    else if (p->set != NULL)
         pipeline_decide(p, src);
     if (p->q.tap != NULL)
         pipeline_tap(p, src);

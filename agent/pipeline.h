@@ -57,10 +57,12 @@ size_t pipeline_tap_line_max(const struct config *cfg);
 
 /* Handles one frame (at most max_message_bytes): parses it, runs the
  * mappings and queues the message's decisions as one record, then its tap
- * line. flags: the framer's FRAME_*
- * flags; FRAME_TRUNCATED (cut at the size limit or by the end of its
- * connection) marks the message ("frame: truncated" unless a parse error
- * says more).
+ * line. flags: the framer's FRAME_* flags; FRAME_TRUNCATED (cut at the size
+ * limit or by the end of its connection) marks the message ("frame:
+ * truncated" unless a parse error says more) and keeps it from the
+ * mappings: a cut value could name the wrong user ("user=jsmith2" cut to
+ * "user=jsmith"). Such a message is counted (messages_truncated_undecided)
+ * and logged (rate-limited) with its source, and still tapped.
  *
  * Returns 0 when the frame was consumed (counted, parsed, matched). What
  * it produced that a full queue refused stays pending in the pipeline (its
@@ -73,7 +75,8 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
                     const struct pipeline_source *src);
 
 /* Queues what is pending. Returns 0 when nothing is left pending, else
- * ERR_BUSY (a waiter is armed). */
+ * ERR_BUSY (a waiter is armed). decision_queue_full counts each record a
+ * full queue refused once, however often it is offered again. */
 int pipeline_flush(struct pipeline *p);
 
 /* Nonzero while something is pending (see pipeline_handle). */

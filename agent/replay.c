@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mapping.h"
 #include "message.h"
+#include "response.h"
 #include "stats.h"
 
 /* Escaped bytes of a message shown on its --explain header line. */
@@ -138,7 +139,7 @@ static void replay_resolved(void *arg, enum identity_status status, const char *
     jsonw_key(&r->out, "event");
     jsonw_str(&r->out, d->event);
     jsonw_key(&r->out, "outcome");
-    jsonw_cstr(&r->out, email != NULL ? "would-dispatch" : "unresolved-user");
+    jsonw_cstr(&r->out, response_dry_run_outcome(status));
     jsonw_object_end(&r->out);
     jsonw_newline(&r->out);
     if (r->out.err != 0) {
@@ -167,10 +168,12 @@ static int replay_decision(struct replay *r, const struct mapping_decision *d)
     return 0;
 }
 
-/* Runs the message in r->line[0..len) through the mappings and identity. */
+/* Runs the message in r->line[0..len) through the mappings and identity.
+ * A truncated one is not run through the mappings, as in the daemon
+ * (pipeline.h): a cut value could name the wrong user. */
 static int replay_message(struct replay *r, size_t len, int truncated)
 {
-    size_t n;
+    size_t n = 0;
     int rc = 0;
 
     message_parse(r->line, len, &r->msg, &r->scratch);
@@ -178,13 +181,17 @@ static int replay_message(struct replay *r, size_t len, int truncated)
         message_mark_truncated(&r->msg);
     if (r->opt->explain) {
         replay_explain_header(r, len);
-        if (mapping_set_count(r->set) == 0)
+        if (truncated)
+            printf("  -> not matched: the line was cut at max_message_bytes (%zu bytes)\n",
+                   r->max_message);
+        else if (mapping_set_count(r->set) == 0)
             fputs("  no mappings are loaded\n", stdout);
     }
-    n = mapping_match(r->set, r->mm, &r->msg, r->dec, r->opt->explain ? &r->explain : NULL);
+    if (!truncated)
+        n = mapping_match(r->set, r->mm, &r->msg, r->dec, r->opt->explain ? &r->explain : NULL);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = replay_decision(r, &r->dec[i]);
-    if (r->opt->explain && n == 0)
+    if (r->opt->explain && n == 0 && !truncated)
         fputs("  -> no decision\n", stdout);
     /* Flushed per message: log lines on stderr then land next to the
      * message they are about. */
@@ -262,7 +269,8 @@ static int replay_fd(struct replay *r, int fd, const char *name)
         rc = replay_line_end(r);
     if (r->truncated_lines > 0)
         log_warning("replay: %s: %llu line(s) longer than limits.max_message_bytes (%zu) were "
-                    "replayed cut to that length, the first at line %llu",
+                    "cut to that length and not decided on (a cut value could name the wrong "
+                    "user), the first at line %llu",
                     name, r->truncated_lines, r->max_message, r->first_truncated);
     return rc;
 }

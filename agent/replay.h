@@ -4,8 +4,10 @@
  * stdout:
  *   {"input_file":"splunk.log","input_line":1,"mapping":"splunk-es-cef","rule":"...",
  *    "user":"...","email":"..." or null,"event":"...","outcome":"would-dispatch"}
- * outcome: "would-dispatch" (dry run), "unresolved-user", ("dispatched",
- * "duplicate", "failed" once dispatching exists). --explain first prints,
+ * outcome: "would-dispatch" (dry run, the user resolved), "unresolved-user"
+ * (no resolver knows the user), "failed" (a resolver failed); "dispatched"
+ * and "duplicate" come with dispatching. A line cut at max_message_bytes is
+ * not matched (a cut value could name the wrong user). --explain first prints,
  * for every message, a line naming it and one line per mapping tried with
  * why it did or did not decide (text, not JSON). */
 #ifndef RTR_REPLAY_H

@@ -10,8 +10,8 @@
  * Counters: the thread's own block, registered in response_new and handed
  * to the identity layer, is written only from the thread once it has
  * started (stats blocks have a single writer). A SIGHUP is counted here,
- * as reloads or reload_failures, once its mappings have loaded (the daemon
- * counts the failure when they did not). */
+ * as reloads or reload_failures, once the directory and the audit log are
+ * done, with what the daemon says of the mappings (response_reload). */
 #include "response.h"
 
 #include <pthread.h>
@@ -45,7 +45,8 @@ struct response {
     struct identity *id;
     struct audit *audit;
     struct stats *stats;
-    size_t in_flight; /* jobs waiting for their identity */
+    size_t in_flight;           /* jobs waiting for their identity */
+    int reload_mappings_failed; /* atomic: set by response_reload, taken by the thread */
     pthread_t thread;
     int started;
     void (*done)(void *arg);
@@ -64,6 +65,21 @@ struct response_job {
 };
 
 static struct log_ratelimit response_rl = LOG_RATELIMIT_INIT(60, 1);
+
+/* By enum identity_status. */
+static const struct {
+    const char *outcome;
+    enum stats_counter counter;
+} response_outcomes[] = {
+    [IDENTITY_FOUND] = {"would-dispatch", STAT_outcome_would_dispatch},
+    [IDENTITY_NOT_FOUND] = {"unresolved-user", STAT_outcome_unresolved_user},
+    [IDENTITY_ERROR] = {"failed", STAT_outcome_failed},
+};
+
+const char *response_dry_run_outcome(enum identity_status status)
+{
+    return response_outcomes[status].outcome;
+}
 
 /* Copies s to *at (NUL-terminated), advancing it. */
 static struct str response_copy(char **at, struct str s)
@@ -105,7 +121,10 @@ static void response_check_done(struct response *r)
         event_base_loopbreak(r->base);
 }
 
-/* In dry-run a decision ends here: audited as what would be sent. */
+/* In dry-run a decision ends here: audited as what would be sent, with
+ * why it would not be when the user was not found or the lookup failed.
+ * The outcome is counted whether or not its audit line could be written
+ * (see response.h). */
 static void response_on_identity(void *arg, enum identity_status status, const char *email,
                                  const char *detail)
 {
@@ -120,11 +139,11 @@ static void response_on_identity(void *arg, enum identity_status status, const c
         .user = job->user,
         .email = found ? email : NULL,
         .event = job->event,
-        .outcome = found ? "would-dispatch" : "unresolved-user",
+        .outcome = response_outcomes[status].outcome,
         .detail = found ? NULL : detail,
     };
 
-    stats_add(r->stats, found ? STAT_outcome_would_dispatch : STAT_outcome_unresolved_user, 1);
+    stats_add(r->stats, response_outcomes[status].counter, 1);
     if (r->audit != NULL)
         stats_add(r->stats, audit_write(r->audit, &ar) == 0 ? STAT_audit_lines : STAT_audit_errors,
                   1);
@@ -144,12 +163,14 @@ static void response_take(struct response *r, struct str rec)
     /* decision_next checks the whole record first: all or nothing. */
     while (n < MAPPING_MAX_DECISIONS && (rc = decision_next(rec, &pos, &d)) == 0) {
         jobs[n] = response_job_new(r, &d);
-        if (jobs[n] == NULL)
-            log_limited(&response_rl, LOG_LVL_ERROR,
-                        "out of memory: a decision of mapping %.*s was dropped", (int)d.mapping.len,
-                        d.mapping.p);
-        else
+        if (jobs[n] != NULL) {
             n++;
+            continue;
+        }
+        stats_add(r->stats, STAT_decisions_dropped, 1);
+        log_limited(&response_rl, LOG_LVL_ERROR,
+                    "out of memory: a decision of mapping %.*s was dropped", (int)d.mapping.len,
+                    d.mapping.p);
     }
     if (rc == ERR_INVALID)
         log_limited(&response_rl, LOG_LVL_ERROR, "a corrupt decision record was dropped");
@@ -187,24 +208,27 @@ static void response_notify(void *arg)
     event_active(r->ev_drain, 0, 0);
 }
 
+/* Every part is reloaded whatever became of the others, then the reload
+ * is counted once. */
 static void response_on_reload(evutil_socket_t fd, short what, void *arg)
 {
     struct response *r = arg;
-    int rc, rc_audit = 0;
+    int mappings = __atomic_exchange_n(&r->reload_mappings_failed, 0, __ATOMIC_RELAXED);
+    int directory = identity_reload(r->id) != 0; /* logs what it did */
+    int audit = r->audit != NULL && audit_reopen(r->audit) != 0;
 
     (void)fd;
     (void)what;
-    rc = identity_reload(r->id); /* logs what it did */
-    if (r->audit != NULL)
-        rc_audit = audit_reopen(r->audit);
-    if (rc == 0 && rc_audit == 0) {
+    if (!mappings && !directory && !audit) {
         stats_add(r->stats, STAT_reloads, 1);
         log_info("SIGHUP: reload complete");
-    } else {
-        stats_add(r->stats, STAT_reload_failures, 1);
-        log_error("SIGHUP: reload incomplete: %s kept in use",
-                  rc != 0 ? "the previous static directory" : "the previous audit log file");
+        return;
     }
+    stats_add(r->stats, STAT_reload_failures, 1);
+    log_error("SIGHUP: reload incomplete: the mappings %s, the static directory %s, the audit "
+              "log %s",
+              mappings ? "kept" : "reloaded", directory ? "kept" : "reloaded",
+              audit ? "kept on its previous file" : "reopened");
 }
 
 int response_new(const struct config *cfg, struct response **out)
@@ -279,8 +303,11 @@ int response_start(struct response *r, void (*done)(void *arg), void *arg)
     return 0;
 }
 
-void response_reload(struct response *r)
+void response_reload(struct response *r, int mappings_failed)
 {
+    /* Before the event: the thread takes the flag when it runs the reload. */
+    if (mappings_failed)
+        __atomic_store_n(&r->reload_mappings_failed, 1, __ATOMIC_RELAXED);
     event_active(r->ev_reload, 0, 0);
 }
 

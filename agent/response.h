@@ -2,13 +2,24 @@
  * workers fill. It runs its own event loop (so the network resolvers and
  * the dispatcher of the next stage run there without blocking anyone):
  * for each decision it resolves the user (identity.h) and, in dry-run,
- * writes the decision to the audit log with outcome "would-dispatch" or
- * "unresolved-user". The queue is bounded: when it is full the workers
- * stop reading TCP/TLS (backpressure) and count it. */
+ * writes the decision to the audit log with the outcome
+ * response_dry_run_outcome names. The queue is bounded: when it is full the
+ * workers stop reading TCP/TLS (backpressure) and count it.
+ *
+ * Counters, per decision: one outcome counter (outcome_would_dispatch,
+ * outcome_unresolved_user, outcome_failed) says what was decided, and,
+ * with an audit log, audit_lines or audit_errors says whether it was
+ * recorded. In dry-run an audit write that fails (a full disk, a file
+ * removed without a SIGHUP) is counted in audit_errors and logged
+ * (rate-limited, naming the file), and the outcome counter still counts the
+ * decision: the decision was made, only its record is missing. A decision
+ * that cannot be held for lack of memory is logged and counted in
+ * decisions_dropped. */
 #ifndef RTR_RESPONSE_H
 #define RTR_RESPONSE_H
 
 #include "config.h"
+#include "identity.h"
 #include "queue.h"
 
 struct response;
@@ -26,9 +37,21 @@ struct queue *response_queue(struct response *r);
  * (thread-safe) and ends. Returns 0 or ERR_IO. */
 int response_start(struct response *r, void (*done)(void *arg), void *arg);
 
-/* From any thread: re-read the static directory (swapped in only when it
- * loads cleanly; the cache is cleared) and reopen the audit log. */
-void response_reload(struct response *r);
+/* From any thread (SIGHUP): re-read the static directory (swapped in only
+ * when it loads cleanly; the cache is cleared) and reopen the audit log,
+ * always, whatever became of the mappings. mappings_failed: the caller's
+ * part of the reload, the mappings, did not load. The thread counts the
+ * whole reload once: reloads when every part succeeded, else
+ * reload_failures (each failed part kept its running version). Reloads
+ * asked for before the thread got to the first one are done, and counted,
+ * as one (a failure if any of them was). */
+void response_reload(struct response *r, int mappings_failed);
+
+/* The outcome a dry run gives a decision whose user lookup ended in
+ * status: "would-dispatch" (found), "unresolved-user" (no resolver knows
+ * the user), "failed" (a resolver failed: the detail says why). Static
+ * text. */
+const char *response_dry_run_outcome(enum identity_status status);
 
 /* Joins the thread (if started; call after queue_close) and frees r. NULL
  * is fine. */

@@ -35,8 +35,12 @@
     X(messages_decided, "messages at least one mapping decided on")                                \
     X(decisions, "decisions made (a mapping with \"continue\" can add more per message)")          \
     X(decisions_no_user, "mappings that found a rule but no user identifier")                      \
-    X(decisions_dropped, "decisions dropped: too many for one message, or a field too long")       \
-    X(decision_queue_full, "times a worker found the decision queue full (backpressure)")          \
+    X(decisions_dropped, "decisions dropped: too many for one message, a field too long, or no "   \
+                         "memory to hold one")                                                     \
+    X(messages_truncated_undecided, "truncated messages the mappings were not run on: a cut "      \
+                                    "value could name the wrong user")                             \
+    X(decision_queue_full, "decision records a full decision queue refused at first (each "        \
+                           "counted once, however often it is offered again)")                     \
     X(regex_limit_hits, "regex matches stopped by the match, depth or heap limit or the JIT "      \
                         "stack (counted as no match)")                                             \
     X(regex_errors, "regex matches that failed with another PCRE2 error (counted as no match)")    \
@@ -46,10 +50,13 @@
     X(identity_errors, "identity lookups that failed (resolver errors)")                           \
     X(outcome_would_dispatch, "decisions that would be dispatched (dry-run)")                      \
     X(outcome_unresolved_user, "decisions whose user could not be resolved to an email")           \
+    X(outcome_failed, "decisions that could not be carried out (an identity lookup failed)")       \
     X(audit_lines, "lines written to the audit log")                                               \
     X(audit_errors, "audit lines that could not be written")                                       \
-    X(reloads, "SIGHUP reloads that succeeded")                                                    \
-    X(reload_failures, "SIGHUP reloads that failed (the running configuration was kept)")
+    X(reloads, "SIGHUP reloads that succeeded in every part")                                      \
+    X(reload_failures,                                                                             \
+      "SIGHUP reloads a part of which failed (the mappings, the directory or the "                 \
+      "audit log: that part kept its running version)")
 
 enum stats_counter {
 #define STATS_ENUM(name, help) STAT_##name,

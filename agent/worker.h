@@ -36,11 +36,13 @@ struct worker_env {
     const struct config *cfg;
     struct endpoint *ep;
     size_t n_ep;
-    struct queue *decisions;      /* the response thread's queue */
-    struct mapping_set *mappings; /* the set workers start with (each takes a
-                                     reference); NULL = nothing decides */
-    struct queue *tap;            /* NULL without --tap */
-    int *inputs_paused;           /* inputs paused now, across workers (atomic) */
+    struct queue *decisions; /* the response thread's queue */
+    /* The set workers start with (each takes a reference); NULL = nothing
+     * decides. Only worker_new reads it: the daemon clears it once every
+     * worker exists, since a SIGHUP may free that set. */
+    struct mapping_set *mappings;
+    struct queue *tap;  /* NULL without --tap */
+    int *inputs_paused; /* inputs paused now, across workers (atomic) */
     /* Called on the worker's thread when it has stopped (thread-safe). */
     void (*exited)(void *arg);
     void *exited_arg;

@@ -130,3 +130,62 @@ def test_check_reports_every_problem(ctx):
                  (first, re.escape("mappings[1].when[0].field")),
                  (first, re.escape("mappings[2].bogus")),
                  (second, re.escape("mappings[0].extra")))
+
+
+def test_check_tls_listener_files(ctx):
+    """A TLS listener's missing cert, key and client_ca: each named by its key."""
+    missing = {k: ctx.path("no-such-" + k + ".pem") for k in ("cert", "key", "client_ca")}
+    listen = dict({"proto": "tls", "address": "127.0.0.1:0"}, **missing)
+    path = config(ctx, extra={"listen": [listen]})
+    assert_fails(path, *[((path, missing[k]), re.escape("listen[0].%s:" % k)) for k in missing])
+
+
+def test_check_empty_secret_file(ctx):
+    """A secret file holding nothing (or only white space) fails, in a dry
+    run too: it would fail the day dispatching is switched on."""
+    for name, text in (("empty.key", ""), ("blank.key", " \n\t\n")):
+        key = write(ctx, name, text)
+        path = config(ctx, name=name + ".json",
+                      extra={"dispatch": {"mode": "dry-run", "api_key_file": key}})
+        assert_fails(path, ((path, key), re.escape("dispatch.api_key_file:") + ".*empty"))
+
+
+def test_check_bad_dispatch_ca_file(ctx):
+    """dispatch.ca_file must load as a PEM CA bundle, and must exist."""
+    bad = write(ctx, "not-a-ca.pem", "this is not a certificate\n")
+    path = config(ctx, extra={"dispatch": {"mode": "dry-run", "ca_file": bad}})
+    assert_fails(path, ((path, bad), re.escape("dispatch.ca_file:") + ".*no PEM CA"))
+    missing = ctx.path("no-such-ca.pem")
+    path = config(ctx, name="missing-ca.json",
+                  extra={"dispatch": {"mode": "dry-run", "ca_file": missing}})
+    assert_fails(path, ((path, missing), re.escape("dispatch.ca_file:")))
+
+
+def test_check_audit_folder_missing(ctx):
+    """The audit log is created at start: its folder must exist."""
+    audit = ctx.path("no-such-folder", "audit.jsonl")
+    path = config(ctx, extra={"audit": {"file": audit}})
+    assert_fails(path, ((path, audit), re.escape("audit.file:") + ".*folder"))
+
+
+def test_check_graph_in_identity_order_refused(ctx):
+    """identity.order naming "graph" is refused as run refuses it."""
+    secret = write(ctx, "graph.secret", "s3cret\n")
+    users = write(ctx, "graph-users.csv", "jdoe,jdoe@example.com\n")
+    path = config(ctx, extra={"identity": {
+        "order": ["static", "graph"], "static": {"file": users},
+        "graph": {"tenant_id": "example.com", "client_id": "abc",
+                  "client_secret_file": secret}}})
+    err = assert_fails(path, (path, re.escape("identity.order:") + ".*graph.*not available"))
+    assert "s3cret" not in err
+
+
+def test_check_direct_dispatch_refused(ctx):
+    """dispatch.mode "direct" is refused as run refuses it."""
+    key = write(ctx, "api.key", "s3cret\n")
+    path = config(ctx, extra={
+        "dispatch": {"mode": "direct", "url": "https://safetitan.example/v1/events",
+                     "api_key_file": key},
+        "spool": {"dir": ctx.path("spool")}})
+    err = assert_fails(path, (path, re.escape("dispatch.mode:") + '.*"direct".*not available'))
+    assert "s3cret" not in err

@@ -1,0 +1,180 @@
+/* The pipeline stage on its own: a real mapping set (a file in a temporary
+ * folder), a real decision queue, no threads. A truncated frame is never
+ * decided on (a cut user value could name someone else), is counted and
+ * logged with its source; a record a full queue refused is counted once in
+ * decision_queue_full however often it is offered again, and arrives once
+ * the queue drains. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "decision.h"
+#include "errors.h"
+#include "framing.h"
+#include "mapping.h"
+#include "pipeline.h"
+#include "queue.h"
+#include "unit.h"
+
+/* "user=jsmith2" cut to "user=jsmith" names another user. */
+#define MAPPING                                                                                    \
+    "{\"mappings\": [{\"name\": \"cut\", \"when\": [{\"field\": \"msg\", \"regex\": \"user=\"}], " \
+    "\"rule\": {\"value\": \"cut test\"}, "                                                        \
+    "\"user\": {\"field\": \"msg\", \"regex\": \"user=(?<user>\\\\S+)\"}}]}"
+#define WHOLE "<13>Oct  2 09:13:05 host app: alert user=jsmith2"
+#define CUT   "<13>Oct  2 09:13:05 host app: alert user=jsmith"
+
+static char tmpdir[] = "/tmp/rtr-test-pipeline.XXXXXX";
+static char mapping_path[PATH_MAX];
+
+static const struct pipeline_source src = {.name = "192.0.2.7:5140", .transport = "tcp"};
+
+static void wake_count(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static struct mapping_set *load_set(void)
+{
+    char *globs[] = {mapping_path};
+    struct mapping_set *set = NULL;
+    FILE *f = fopen(mapping_path, "w");
+
+    if (f == NULL || fputs(MAPPING, f) == EOF || fclose(f) != 0) {
+        perror(mapping_path);
+        exit(2);
+    }
+    if (mapping_set_load(globs, 1, 0, &set) != 0) {
+        fprintf(stderr, "the test mapping does not load\n");
+        exit(2);
+    }
+    return set;
+}
+
+/* A pipeline over set with a decision queue of high records and no tap. */
+static struct pipeline *pipeline_for(struct mapping_set *set, struct stats *stats, struct queue **q,
+                                     struct queue_waiter *w, size_t high)
+{
+    struct config cfg = {.limits = {.max_message_bytes = 480,
+                                    .regex_match_limit = 100000,
+                                    .regex_depth_limit = 10000}};
+    struct pipeline_queues pq;
+    struct pipeline *p = NULL;
+
+    CHECK_INT(queue_new(high, 1 << 16, q), 0);
+    pq = (struct pipeline_queues){.decisions = *q, .decisions_waiter = w};
+    CHECK_INT(pipeline_new(&cfg, stats, set, &pq, &p), 0);
+    return p;
+}
+
+static int handle(struct pipeline *p, const char *frame, unsigned flags)
+{
+    return pipeline_handle(p, str_make(frame, strlen(frame)), flags, &src);
+}
+
+/* Pops the oldest record and returns its first decision's user. */
+static void check_next_user(struct queue *q, const char *want)
+{
+    struct decision_record d;
+    struct str rec;
+    size_t pos = 0;
+
+    CHECK_INT(queue_peek(q, &rec, 0), 0);
+    CHECK_INT(decision_next(rec, &pos, &d), 0);
+    CHECK_STR("record", d.user, want);
+    CHECK_STR("record", d.source, src.name);
+    queue_release(q);
+}
+
+static void test_truncated_frame_is_not_decided(struct mapping_set *set)
+{
+    struct stats *stats = stats_register();
+    int wakes = 0;
+    struct queue_waiter w = {.wake = wake_count, .arg = &wakes};
+    struct queue *q = NULL;
+    struct pipeline *p = pipeline_for(set, stats, &q, &w, 16);
+    char log[4096];
+
+    unit_capture_begin();
+    CHECK_INT(handle(p, CUT, FRAME_TRUNCATED), 0);
+    unit_capture_end(log, sizeof(log));
+    CHECK_INT(queue_length(q), 0);
+    CHECK_INT(stats->v[STAT_messages_received], 1);
+    CHECK_INT(stats->v[STAT_messages_truncated_undecided], 1);
+    CHECK_INT(stats->v[STAT_messages_decided], 0);
+    CHECK(strstr(log, "192.0.2.7:5140") != NULL && strstr(log, "not decided on") != NULL);
+
+    /* The same bytes whole decide, and the whole value is the user. */
+    CHECK_INT(handle(p, WHOLE, 0), 0);
+    CHECK_INT(handle(p, WHOLE, FRAME_OCTET), 0);
+    CHECK_INT(stats->v[STAT_messages_decided], 2);
+    CHECK_INT(stats->v[STAT_messages_truncated_undecided], 1);
+    check_next_user(q, "jsmith2");
+    check_next_user(q, "jsmith2");
+    pipeline_free(p);
+    queue_free(q);
+
+    /* No mappings: nothing was held back, nothing is counted. */
+    p = pipeline_for(NULL, stats, &q, &w, 16);
+    CHECK_INT(handle(p, CUT, FRAME_TRUNCATED), 0);
+    CHECK_INT(stats->v[STAT_messages_truncated_undecided], 1);
+    pipeline_free(p);
+    queue_free(q);
+}
+
+static void test_queue_full_counted_once_per_record(struct mapping_set *set)
+{
+    struct stats *stats = stats_register();
+    int wakes = 0;
+    struct queue_waiter w = {.wake = wake_count, .arg = &wakes};
+    struct queue *q = NULL;
+    struct pipeline *p = pipeline_for(set, stats, &q, &w, 1);
+
+    CHECK_INT(handle(p, WHOLE, 0), 0); /* queued */
+    CHECK_INT(handle(p, WHOLE, 0), 0); /* consumed, its record pending */
+    CHECK(pipeline_pending(p));
+    CHECK_INT(stats->v[STAT_decision_queue_full], 1);
+    /* Offered again (a paused input) and flushed again (a wake): the same
+     * refused record, not new ones. */
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(handle(p, WHOLE, 0), ERR_BUSY);
+        CHECK_INT(pipeline_flush(p), ERR_BUSY);
+    }
+    CHECK_INT(stats->v[STAT_decision_queue_full], 1);
+    CHECK_INT(stats->v[STAT_messages_received], 2);
+
+    check_next_user(q, "jsmith2");
+    CHECK_INT(wakes, 1);
+    CHECK_INT(pipeline_flush(p), 0);
+    CHECK(!pipeline_pending(p));
+    CHECK_INT(queue_length(q), 1);
+    /* A new record refused is a new count. */
+    CHECK_INT(handle(p, WHOLE, 0), 0);
+    CHECK_INT(stats->v[STAT_decision_queue_full], 2);
+    check_next_user(q, "jsmith2");
+    CHECK_INT(pipeline_flush(p), 0);
+    check_next_user(q, "jsmith2");
+    CHECK_INT(stats->v[STAT_decisions_dropped], 0);
+    pipeline_free(p);
+    queue_free(q);
+}
+
+int main(void)
+{
+    struct mapping_set *set;
+
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(mapping_path, sizeof(mapping_path), "%s/cut.json", tmpdir);
+    set = load_set();
+    test_truncated_frame_is_not_decided(set);
+    test_queue_full_counted_once_per_record(set);
+    mapping_set_unref(set);
+    unlink(mapping_path);
+    CHECK_INT(rmdir(tmpdir), 0);
+    return unit_report("test_pipeline");
+}
