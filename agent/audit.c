@@ -1,6 +1,7 @@
 /* The audit log: each line is rendered into a reused JSON buffer and
- * appended with a single write(2) on an O_APPEND descriptor, so lines of a
- * crash or of another writer never interleave. */
+ * appended with one write(2) on an O_APPEND descriptor, so lines of a crash
+ * or of another writer never interleave; only a full disk or a file size
+ * limit cuts a line, and then the next one starts on a line of its own. */
 #include "audit.h"
 
 #include <errno.h>
@@ -10,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "errors.h"
 #include "jsonw.h"
@@ -20,14 +23,67 @@
  * against a runaway line. */
 #define AUDIT_LINE_MAX   (1u << 20)
 #define AUDIT_SHA256_HEX 64
+/* HMAC-SHA256 keys: shorter than 16 bytes could be guessed, longer than a
+ * block buys nothing; the cap only catches the wrong file. */
+#define AUDIT_KEY_MIN 16
+#define AUDIT_KEY_MAX 1024
 
 struct audit {
     int fd;
     char *path;
     int hash_users;
+    unsigned char *key; /* HMAC key, or NULL: plain SHA-256 */
+    size_t key_len;
+    int cut; /* the file ends in a fragment: the next line starts with '\n' */
     struct jsonw w;
     struct log_ratelimit rl;
 };
+
+/* Reads the HMAC key of path into a: the file's bytes without trailing line
+ * ends (echo and editors add one). Neither the key nor its length is ever
+ * logged. Returns 0, ERR_IO, ERR_CONFIG or ERR_NOMEM (all logged). */
+static int audit_read_key(struct audit *a, const char *path)
+{
+    unsigned char buf[AUDIT_KEY_MAX + 1];
+    size_t n = 0;
+    ssize_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = ERR_IO;
+
+    if (fd == -1) {
+        log_error("%s: cannot open the audit hash key: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    while (n < sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+        if (got == -1 && errno != EINTR) {
+            log_error("%s: cannot read the audit hash key: %s", path, strerror(errno));
+            goto out;
+        }
+        n += got > 0 ? (size_t)got : 0;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    rc = ERR_CONFIG;
+    if (n > AUDIT_KEY_MAX) {
+        log_error("%s: the audit hash key is longer than %d bytes", path, AUDIT_KEY_MAX);
+        goto out;
+    }
+    if (n < AUDIT_KEY_MIN) {
+        log_error("%s: the audit hash key is shorter than %d bytes (try openssl rand -hex 32)",
+                  path, AUDIT_KEY_MIN);
+        goto out;
+    }
+    rc = ERR_NOMEM;
+    a->key = malloc(n);
+    if (a->key == NULL)
+        goto out;
+    memcpy(a->key, buf, n);
+    a->key_len = n;
+    rc = 0;
+out:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    close(fd);
+    return rc;
+}
 
 static int audit_open_fd(const char *path)
 {
@@ -56,6 +112,12 @@ int audit_open(const struct audit_config *cfg, struct audit **out)
     if (a->path == NULL)
         goto out;
     a->hash_users = cfg->hash_users;
+    if (cfg->hash_key_file != NULL) {
+        rc = audit_read_key(a, cfg->hash_key_file);
+        if (rc != 0)
+            goto out;
+        a->hash_users = 1;
+    }
     a->fd = audit_open_fd(a->path);
     if (a->fd == -1) {
         rc = ERR_IO;
@@ -76,6 +138,9 @@ void audit_free(struct audit *a)
     if (a->fd != -1)
         close(a->fd);
     jsonw_free(&a->w);
+    if (a->key != NULL)
+        OPENSSL_cleanse(a->key, a->key_len);
+    free(a->key);
     free(a->path);
     free(a);
 }
@@ -107,21 +172,27 @@ static void audit_time(struct jsonw *w, struct timespec ts)
     jsonw_str(w, str_make(buf, n));
 }
 
-/* A user identifier as written: as it is, or as the lowercase hex SHA-256
- * of its bytes with hash_users. Absent stays null. Returns 0 or -1. */
+/* A user identifier as written: as it is, or with hash_users as the
+ * lowercase hex HMAC-SHA256 (with a key) or SHA-256 (without) of its bytes.
+ * Absent stays null. Returns 0 or -1. */
 static int audit_user_value(struct audit *a, struct str value)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     char text[AUDIT_SHA256_HEX];
     unsigned md_len = 0;
+    int ok;
 
     if (!a->hash_users || value.p == NULL) {
         jsonw_str(&a->w, value);
         return 0;
     }
-    if (!EVP_Digest(value.p, value.len, md, &md_len, EVP_sha256(), NULL) ||
-        md_len * 2 != sizeof(text))
+    if (a->key != NULL)
+        ok = HMAC(EVP_sha256(), a->key, (int)a->key_len, (const unsigned char *)value.p, value.len,
+                  md, &md_len) != NULL;
+    else
+        ok = EVP_Digest(value.p, value.len, md, &md_len, EVP_sha256(), NULL);
+    if (!ok || md_len * 2 != sizeof(text))
         return -1;
     for (unsigned i = 0; i < md_len; i++) {
         text[2 * i] = hex[md[i] >> 4];
@@ -139,6 +210,8 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
     struct str email = r->email != NULL ? str_make(r->email, strlen(r->email)) : STR_ABSENT;
 
     jsonw_reset(w);
+    if (a->cut)
+        jsonw_newline(w); /* ends the fragment a short write left */
     jsonw_object_begin(w);
     jsonw_key(w, "time");
     audit_time(w, r->time);
@@ -150,10 +223,10 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
     jsonw_str(w, r->rule);
     jsonw_key(w, "user");
     if (audit_user_value(a, r->user) != 0)
-        return "SHA-256 failed";
+        return "hashing failed";
     jsonw_key(w, "email");
     if (audit_user_value(a, email) != 0)
-        return "SHA-256 failed";
+        return "hashing failed";
     jsonw_key(w, "event");
     jsonw_str(w, r->event);
     jsonw_key(w, "outcome");
@@ -167,10 +240,30 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
     return w->err != 0 ? err_name(w->err) : NULL;
 }
 
+/* Writes all of buf, again after a partial write. Returns the bytes
+ * written: len, or fewer when write(2) failed (errno says why). */
+static size_t audit_write_all(int fd, const char *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == 0)
+            errno = 0; /* no progress and no reason: give up rather than spin */
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    return done;
+}
+
 int audit_write(struct audit *a, const struct audit_record *r)
 {
     const char *why;
-    ssize_t n;
+    size_t done;
+    int err;
 
     if (a == NULL)
         return 0;
@@ -179,18 +272,17 @@ int audit_write(struct audit *a, const struct audit_record *r)
         log_limited(&a->rl, LOG_LVL_ERROR, "%s: audit line not written: %s", a->path, why);
         return ERR_IO;
     }
-    do
-        n = write(a->fd, a->w.buf, a->w.len);
-    while (n == -1 && errno == EINTR);
-    if (n == -1) {
-        log_limited(&a->rl, LOG_LVL_ERROR, "%s: cannot write: %s", a->path, strerror(errno));
-        return ERR_IO;
+    done = audit_write_all(a->fd, a->w.buf, a->w.len);
+    if (done == a->w.len) {
+        a->cut = 0;
+        return 0;
     }
-    if ((size_t)n != a->w.len) {
-        /* Disk full, or a file size limit: part of the line is left behind. */
-        log_limited(&a->rl, LOG_LVL_ERROR, "%s: short write (%zd of %zu bytes)", a->path, n,
-                    a->w.len);
-        return ERR_IO;
-    }
-    return 0;
+    err = errno;
+    /* Whatever got out (perhaps only the newline that ended an earlier
+     * fragment) decides how the file ends now. */
+    if (done > 0)
+        a->cut = a->w.buf[done - 1] != '\n';
+    log_limited(&a->rl, LOG_LVL_ERROR, "%s: cannot write (%zu of %zu bytes written): %s", a->path,
+                done, a->w.len, err != 0 ? strerror(err) : "no progress");
+    return ERR_IO;
 }

@@ -2,9 +2,15 @@
  *   {"time":"2026-10-02T09:12:44.120Z","source":"10.0.0.5:51514","mapping":"splunk-es-cef",
  *    "rule":"...","user":"EXAMPLE\\amorgan","email":"alice.morgan@example.com",
  *    "event":"...","outcome":"would-dispatch"}
- * appended with O_APPEND and one write(2) per line, so a crash never leaves
- * half a line behind another. With audit.hash_users, user and email are
- * written as lowercase hex SHA-256 of their bytes. Single-threaded. */
+ * appended with O_APPEND, one write(2) per line while the disk takes it.
+ * When a write is cut short (disk full, a file size limit) the fragment
+ * stays, and the next line starts with a newline: lines never merge.
+ *
+ * With audit.hash_key_file, user and email are written as lowercase hex
+ * HMAC-SHA256 of their bytes under that secret key: without the key a
+ * guess cannot be tested. With audit.hash_users alone they are plain
+ * SHA-256, which only pseudonymises: anyone with a list of staff emails or
+ * account names can hash it and match the lines. Single-threaded. */
 #ifndef RTR_AUDIT_H
 #define RTR_AUDIT_H
 
@@ -26,9 +32,11 @@ struct audit_record {
     const char *detail;  /* optional reason ("static: not listed"), or NULL */
 };
 
-/* Opens (creates, mode 0640) cfg->file for appending. cfg->file NULL: *out
- * is NULL and every audit_write is a no-op. Returns 0, or ERR_IO (logged,
- * naming the file). */
+/* Opens (creates, mode 0640) cfg->file for appending, and reads the key of
+ * cfg->hash_key_file (once: a reopen keeps it; never logged). cfg->file
+ * NULL: *out is NULL and every audit_write is a no-op. Returns 0, ERR_IO
+ * (logged, naming the file), ERR_CONFIG (an empty or short key: logged) or
+ * ERR_NOMEM. */
 int audit_open(const struct audit_config *cfg, struct audit **out);
 
 /* Writes one line. Returns 0 or ERR_IO (logged, rate-limited). */

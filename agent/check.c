@@ -273,6 +273,7 @@ int check_run(const char *config_path)
     check_listeners(&c);
     check_secret(&c, "dispatch.api_key_file", cfg->dispatch.api_key_file);
     check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
+    check_secret(&c, "audit.hash_key_file", cfg->audit.hash_key_file);
     check_ca_file(&c);
     check_audit(&c);
     check_spool(&c);

@@ -826,7 +826,9 @@ static const struct cfg_key cache_keys[] = {
     {.name = "negative_ttl_s", .type = &T_INT, .offset = CA(negative_ttl_s), .min = 0,
      .max = 7 * 86400, .def = "300", .doc = "seconds a \"not found\" is reused"},
     {.name = "max_entries", .type = &T_SIZE, .offset = CA(max_entries), .min = 1, .max = 100000000,
-     .def = "100000", .doc = "cache capacity"},
+     .def = "100000",
+     .doc = "resolved emails kept; \"not found\" answers have a quarter of this (at least 1) "
+            "of their own, so made-up users never evict an email"},
     {0},
 };
 /* clang-format on */
@@ -995,6 +997,21 @@ static const struct cfg_key status_keys[] = {
 #undef ST
 static const struct cfg_section status_section = {status_keys, 0, NULL};
 
+/* A key means hashing: saying otherwise next to it is a contradiction. */
+static void check_audit(struct loader *ld, const char *path, struct json_object *obj, char *base)
+{
+    struct audit_config *a = (struct audit_config *)base;
+    char sub[KEY_PATH_MAX];
+
+    if (a->hash_key_file == NULL)
+        return;
+    if (has_key(obj, "hash_users") && !a->hash_users) {
+        key_path(sub, path, "hash_users");
+        cfg_error(ld, sub, "false contradicts %s.hash_key_file, which hashes users", path);
+    }
+    a->hash_users = 1;
+}
+
 #define AU(f) offsetof(struct audit_config, f)
 /* One key per entry reads better than one field per line. */
 /* clang-format off */
@@ -1002,12 +1019,17 @@ static const struct cfg_key audit_keys[] = {
     {.name = "file", .type = &T_PATH, .offset = AU(file),
      .doc = "JSON lines: each decision and dispatch outcome; absent = none"},
     {.name = "hash_users", .type = &T_BOOL, .offset = AU(hash_users), .def = "false",
-     .doc = "write user identifiers as SHA-256 instead of in clear"},
+     .doc = "write user and email as SHA-256 instead of in clear; without hash_key_file this "
+            "only pseudonymises (a dictionary of staff emails reverses it): set a key"},
+    {.name = "hash_key_file", .type = &T_PATH, .offset = AU(hash_key_file),
+     .doc = "file holding a secret key (at least 16 bytes, e.g. `openssl rand -hex 32`; a "
+            "trailing line end is dropped): user and email are written as HMAC-SHA256 under "
+            "it; implies hash_users; never logged"},
     {0},
 };
 /* clang-format on */
 #undef AU
-static const struct cfg_section audit_section = {audit_keys, 0, NULL};
+static const struct cfg_section audit_section = {audit_keys, 0, check_audit};
 
 /* ---- the file ---- */
 
@@ -1104,27 +1126,314 @@ static const struct cfg_key root_keys[] = {
 #undef CO
 static const struct cfg_section root_section = {root_keys, 0, check_root};
 
-/* 1-based line and column of offset in text, as editors count them. */
-static void text_position(const char *text, size_t offset, size_t *line, size_t *col)
+/* A place in a text: line and column (1-based, as editors count them) of
+ * offset. Moving it forward costs only the bytes in between, so reports in
+ * file order stay linear in the file's size. */
+struct text_cursor {
+    size_t offset;
+    size_t line;
+    size_t line_start; /* offset of the line's first byte */
+};
+
+#define TEXT_CURSOR_INIT                                                                           \
+    {                                                                                              \
+        0, 1, 0                                                                                    \
+    }
+
+/* Moves c forward to offset (never back) and returns its column. */
+static size_t text_advance(struct text_cursor *c, const char *text, size_t offset)
 {
     const char *nl;
 
-    *line = 1;
-    *col = offset + 1;
-    for (const char *p = text; (nl = memchr(p, '\n', offset - (size_t)(p - text))) != NULL;
-         p = nl + 1) {
-        (*line)++;
-        *col = offset - (size_t)(nl + 1 - text) + 1;
+    while (c->offset < offset &&
+           (nl = memchr(text + c->offset, '\n', offset - c->offset)) != NULL) {
+        c->line++;
+        c->offset = c->line_start = (size_t)(nl + 1 - text);
     }
+    if (c->offset < offset)
+        c->offset = offset;
+    return offset - c->line_start + 1;
+}
+
+static void text_error(struct loader *ld, struct text_cursor *c, const char *text, size_t offset,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* "FILE:LINE:COL: msg", through the log so the file's bytes are escaped. */
+static void text_error(struct loader *ld, struct text_cursor *c, const char *text, size_t offset,
+                       const char *fmt, ...)
+{
+    char msg[512];
+    size_t col = text_advance(c, text, offset);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ld->errors++;
+    log_error("%s:%zu:%zu: %s", ld->file, c->line, col, msg);
 }
 
 static void syntax_error(struct loader *ld, const char *text, size_t offset, const char *what)
 {
-    size_t line, col;
+    struct text_cursor c = TEXT_CURSOR_INIT;
 
-    text_position(text, offset, &line, &col);
-    ld->errors++;
-    log_error("%s:%zu:%zu: invalid JSON: %s", ld->file, line, col, what);
+    text_error(ld, &c, text, offset, "invalid JSON: %s", what);
+}
+
+/* ---- duplicate keys ----
+ * json-c keeps the last of two equal keys in an object and drops the first
+ * without a word: a mapping with two "when" would silently lose conditions.
+ * So before json-c parses, one pass over the text (strings and their
+ * escapes, both kinds of comments, objects and arrays) reports every key
+ * that repeats in its object. Each byte is looked at once, and every key
+ * goes into one hash table of (object number, decoded key). The syntax is
+ * json-c's to judge: on anything unexpected the scan just stops. Config and
+ * mapping files come from the admin, so an unkeyed hash is fine here. */
+
+/* json-c refuses deeper nesting anyway (its default is 32). */
+#define DUP_MAX_DEPTH      64
+#define DUP_FIRST_SLOTS    64
+#define DUP_REPORT_MAX_KEY 128
+
+struct dup_slot {
+    uint64_t hash;
+    uint32_t object;   /* 0: an empty slot; objects are numbered from 1 */
+    uint32_t off, len; /* the decoded key, in dup_scan.keys */
+};
+
+struct dup_scan {
+    struct loader *ld;
+    const char *text;
+    size_t len, at;
+    struct text_cursor where;
+    char *keys; /* decoded keys back to back: never longer than the text */
+    size_t keys_len;
+    struct dup_slot *slots;
+    size_t cap, count; /* cap: a power of two */
+};
+
+static uint64_t dup_hash(uint32_t object, const char *key, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a, 64 bits */
+
+    for (int i = 0; i < 4; i++) {
+        h ^= (object >> (8 * i)) & 0xff;
+        h *= 1099511628211ULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The slot holding (object, key), or the empty slot where it would go. */
+static struct dup_slot *dup_probe(const struct dup_scan *s, uint64_t hash, uint32_t object,
+                                  const char *key, size_t len)
+{
+    size_t mask = s->cap - 1;
+
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        struct dup_slot *e = &s->slots[i];
+        if (e->object == 0 || (e->hash == hash && e->object == object && e->len == len &&
+                               memcmp(s->keys + e->off, key, len) == 0))
+            return e;
+    }
+}
+
+static void dup_grow(struct dup_scan *s)
+{
+    struct dup_slot *old = s->slots;
+    size_t old_cap = s->cap;
+
+    s->cap = old_cap != 0 ? old_cap * 2 : DUP_FIRST_SLOTS;
+    s->slots = cfg_alloc(s->cap, sizeof(*s->slots));
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].object != 0)
+            *dup_probe(s, old[i].hash, old[i].object, s->keys + old[i].off, old[i].len) = old[i];
+    }
+    free(old);
+}
+
+/* Appends code point cp to the decoded keys as UTF-8 (a lone surrogate as
+ * its 3-byte form: it only has to compare equal to itself). */
+static void dup_put_utf8(struct dup_scan *s, unsigned cp)
+{
+    char *out = s->keys + s->keys_len;
+
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        s->keys_len += 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        s->keys_len += 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        s->keys_len += 3;
+    } else {
+        out[0] = (char)(0xf0 | (cp >> 18));
+        out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[3] = (char)(0x80 | (cp & 0x3f));
+        s->keys_len += 4;
+    }
+}
+
+/* The 4 hex digits of a \u escape at text[at], or -1. */
+static long dup_hex4(const struct dup_scan *s, size_t at)
+{
+    long v = 0;
+
+    if (s->len - at < 4)
+        return -1;
+    for (size_t i = at; i < at + 4; i++) {
+        int d = str_hex_value(s->text[i]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Skips the string whose opening quote is at s->at (json-c also takes
+ * single quotes), decoding it into s->keys when decode is set; s->at ends
+ * past the closing quote. Each escape takes at least as many bytes as it
+ * decodes to, so the decoded keys never outgrow the text. Returns 0, or -1
+ * when the text ends first. */
+static int dup_string(struct dup_scan *s, int decode)
+{
+    static const char escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+    char quote = s->text[s->at];
+
+    for (s->at++; s->at < s->len; s->at++) {
+        char c = s->text[s->at];
+        long cp, low;
+
+        if (c == quote) {
+            s->at++;
+            return 0;
+        }
+        if (c != '\\' || s->at + 1 == s->len) {
+            if (decode)
+                s->keys[s->keys_len++] = c;
+            continue;
+        }
+        c = s->text[++s->at];
+        if (c != 'u') {
+            const char *e = memchr(escapes, c, sizeof(escapes) - 1);
+            if (decode) /* an unknown escape is json-c's to report */
+                s->keys[s->keys_len++] = e != NULL && (e - escapes) % 2 == 0 ? e[1] : c;
+            continue;
+        }
+        if ((cp = dup_hex4(s, s->at + 1)) < 0)
+            continue; /* json-c reports the bad escape */
+        s->at += 4;
+        if (cp >= 0xd800 && cp < 0xdc00 && s->len - s->at > 2 && s->text[s->at + 1] == '\\' &&
+            s->text[s->at + 2] == 'u' && (low = dup_hex4(s, s->at + 3)) >= 0xdc00 && low < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+            s->at += 6;
+        }
+        if (decode)
+            dup_put_utf8(s, (unsigned)cp);
+    }
+    return -1;
+}
+
+/* Decodes the key whose quote is at s->at and reports it when its object
+ * (number object) already has it. Returns 0 or -1 (the text ended). */
+static int dup_key(struct dup_scan *s, uint32_t object)
+{
+    size_t start = s->at, off = s->keys_len;
+    struct dup_slot *e;
+    uint64_t hash;
+    size_t raw_len;
+
+    if (dup_string(s, 1) != 0)
+        return -1;
+    hash = dup_hash(object, s->keys + off, s->keys_len - off);
+    e = dup_probe(s, hash, object, s->keys + off, s->keys_len - off);
+    if (e->object != 0) {
+        raw_len = s->at - start - 2;
+        text_error(s->ld, &s->where, s->text, start, "duplicate key \"%.*s%s\"",
+                   (int)(raw_len < DUP_REPORT_MAX_KEY ? raw_len : DUP_REPORT_MAX_KEY),
+                   s->text + start + 1, raw_len > DUP_REPORT_MAX_KEY ? "..." : "");
+        s->keys_len = off; /* the first one stays in the table */
+        return 0;
+    }
+    *e = (struct dup_slot){hash, object, (uint32_t)off, (uint32_t)(s->keys_len - off)};
+    if (++s->count * 2 > s->cap)
+        dup_grow(s);
+    return 0;
+}
+
+/* Skips the comment at s->at. Returns 0, or -1 when '/' starts none. */
+static int dup_comment(struct dup_scan *s)
+{
+    const char *end;
+
+    if (s->len - s->at < 2 || (s->text[s->at + 1] != '/' && s->text[s->at + 1] != '*'))
+        return -1;
+    if (s->text[s->at + 1] == '/') {
+        end = memchr(s->text + s->at, '\n', s->len - s->at);
+        s->at = end != NULL ? (size_t)(end - s->text) : s->len;
+    } else {
+        end = memmem(s->text + s->at + 2, s->len - s->at - 2, "*/", 2);
+        s->at = end != NULL ? (size_t)(end - s->text) + 2 : s->len;
+    }
+    return 0;
+}
+
+/* Reports every duplicate key of text (len bytes) as an error of ld. */
+static void dup_check(struct loader *ld, const char *text, size_t len)
+{
+    struct {
+        uint32_t object; /* 0: an array */
+        int want_key;
+    } stack[DUP_MAX_DEPTH];
+    struct dup_scan s = {.ld = ld, .text = text, .len = len, .where = TEXT_CURSOR_INIT};
+    uint32_t objects = 0;
+    int depth = 0, rc = 0;
+
+    s.keys = cfg_alloc(len + 1, 1);
+    dup_grow(&s);
+    while (s.at < len) {
+        char c = text[s.at];
+
+        if (c == '{' || c == '[') {
+            if (depth == DUP_MAX_DEPTH)
+                break;
+            stack[depth].object = c == '{' ? ++objects : 0;
+            stack[depth++].want_key = c == '{';
+            s.at++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                break;
+            depth--;
+            s.at++;
+        } else if (c == ',' || c == ':') {
+            if (depth > 0)
+                stack[depth - 1].want_key = c == ',' && stack[depth - 1].object != 0;
+            s.at++;
+        } else if (c == '"' || c == '\'') {
+            if (depth > 0 && stack[depth - 1].want_key) {
+                stack[depth - 1].want_key = 0;
+                rc = dup_key(&s, stack[depth - 1].object);
+            } else {
+                rc = dup_string(&s, 0);
+            }
+        } else if (c == '/') {
+            rc = dup_comment(&s);
+        } else {
+            s.at++; /* white space, numbers, literals */
+        }
+        if (rc != 0)
+            break;
+    }
+    free(s.slots);
+    free(s.keys);
 }
 
 /* Whitespace and comments after the top-level value. */
@@ -1150,14 +1459,15 @@ static size_t skip_trailer(const char *text, size_t at, size_t len)
 
 /* text is NUL-terminated at len. json-c's default (non-strict) tokener
  * takes // and / * * / comments; handing it the terminating NUL tells it the
- * input ends there, so a comment after the last brace is not left pending. */
+ * input ends there, so a comment after the last brace is not left pending.
+ * Duplicate keys, which json-c would quietly merge, are errors too. */
 static int parse_json(struct loader *ld, const char *text, size_t len, struct json_object **out)
 {
     struct json_tokener *tok = json_tokener_new();
     struct json_object *root = NULL;
     const char *nul = memchr(text, '\0', len);
     size_t end;
-    int rc = ERR_CONFIG;
+    int rc = ERR_CONFIG, errors;
 
     if (tok == NULL) {
         rc = ERR_NOMEM;
@@ -1167,6 +1477,8 @@ static int parse_json(struct loader *ld, const char *text, size_t len, struct js
         syntax_error(ld, text, (size_t)(nul - text), "NUL byte in the file");
         goto out;
     }
+    errors = ld->errors;
+    dup_check(ld, text, len);
     root = json_tokener_parse_ex(tok, text, (int)len + 1);
     if (root == NULL) {
         enum json_tokener_error e = json_tokener_get_error(tok);
@@ -1179,6 +1491,8 @@ static int parse_json(struct loader *ld, const char *text, size_t len, struct js
         syntax_error(ld, text, end, "unexpected text after the top-level object");
         goto out;
     }
+    if (ld->errors > errors)
+        goto out;
     *out = root;
     root = NULL; /* transferred */
     rc = 0;

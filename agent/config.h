@@ -102,7 +102,7 @@ struct graph_config {
 struct identity_cache_config {
     int ttl_s;          /* default 3600 */
     int negative_ttl_s; /* "not found" results, default 300 */
-    size_t max_entries; /* default 100000 */
+    size_t max_entries; /* resolved emails, default 100000; "not found" gets a quarter more */
 };
 
 struct identity_config {
@@ -145,7 +145,10 @@ struct spool_config {
 
 struct audit_config {
     char *file;     /* JSON lines; NULL = no audit log */
-    int hash_users; /* write user identifiers as SHA-256, default false */
+    int hash_users; /* write user and email hashed, default false (set by hash_key_file) */
+    /* Secret key file: hashes are HMAC-SHA256 under it; NULL = plain SHA-256,
+     * which a dictionary of staff emails reverses. */
+    char *hash_key_file;
 };
 
 struct config {

@@ -1,13 +1,14 @@
 /* The static directory: a CSV file read line by line into an open-addressing
  * hash table (linear probing, load factor at most one half) keyed by the
- * identifier with ASCII case folded. Each entry is one allocation holding the
- * identifier and the email. */
+ * identifier with its case folded, under a secret hash key of its own. Each
+ * entry is one allocation holding the identifier and the email. */
 #include "directory.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "errors.h"
 #include "log.h"
@@ -31,34 +32,169 @@ struct directory {
     struct dir_entry *slots;
     size_t cap; /* a power of two */
     size_t count;
+    struct directory_hash_key key;
 };
 
-static char dir_fold(char c)
+/* ---- identifiers ---- */
+
+/* A byte that is not part of a 2-byte UTF-8 sequence stands for itself, as
+ * this plus the byte: above every code point a 2-byte sequence holds. */
+#define DIR_RAW_BYTE 0x800u
+
+/* The simple case folding of code point cp (below U+0800), for the blocks
+ * directory.h lists. */
+static uint32_t dir_fold(uint32_t cp)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    if (cp < 0x80)
+        return cp >= 'A' && cp <= 'Z' ? cp + 0x20 : cp;
+    if (cp == 0xb5)
+        return 0x3bc; /* MICRO SIGN -> GREEK SMALL LETTER MU */
+    if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7)
+        return cp + 0x20;
+    if (cp >= 0x100 && cp <= 0x17f) {
+        switch (cp) {
+        case 0x130: /* I WITH DOT ABOVE: Turkic or full folding only */
+        case 0x131: /* DOTLESS I: lower case */
+        case 0x138: /* KRA: lower case */
+        case 0x149: /* N PRECEDED BY APOSTROPHE: full folding only */
+            return cp;
+        case 0x178:
+            return 0xff; /* Y WITH DIAERESIS */
+        case 0x17f:
+            return 's'; /* LONG S */
+        }
+        /* Upper case is even up to U+0137 and from U+014A to U+0177, odd
+         * from U+0139 to U+0148 and from U+0179 to U+017E. */
+        if (cp < 0x138 || (cp >= 0x14a && cp < 0x178))
+            return cp | 1;
+        return (cp & 1) ? cp + 1 : cp;
+    }
+    if (cp >= 0x391 && cp <= 0x3a9 && cp != 0x3a2)
+        return cp + 0x20;
+    if (cp == 0x3c2)
+        return 0x3c3; /* FINAL SIGMA */
+    if (cp >= 0x410 && cp <= 0x42f)
+        return cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40f)
+        return cp + 0x50;
+    return cp;
 }
 
-uint64_t directory_id_hash(struct str id)
+/* The next unit of id from *i, folded, and moves *i past it: a 2-byte UTF-8
+ * sequence (every character that folds is one) or a single byte. Valid
+ * longer sequences are thus compared byte for byte, which is exact. */
+static uint32_t dir_next_unit(struct str id, size_t *i)
 {
-    uint64_t h = 14695981039346656037ULL; /* FNV-1a, 64 bits */
+    unsigned char b = (unsigned char)id.p[*i];
 
-    for (size_t i = 0; i < id.len; i++) {
-        h ^= (unsigned char)dir_fold(id.p[i]);
-        h *= 1099511628211ULL;
+    if (b >= 0xc2 && b <= 0xdf && *i + 1 < id.len && ((unsigned char)id.p[*i + 1] & 0xc0) == 0x80) {
+        uint32_t cp = ((uint32_t)(b & 0x1f) << 6) | ((unsigned char)id.p[*i + 1] & 0x3f);
+        *i += 2;
+        return dir_fold(cp);
     }
-    return h;
+    (*i)++;
+    return b < 0x80 ? dir_fold(b) : DIR_RAW_BYTE | b;
 }
 
 int directory_id_equal(struct str a, struct str b)
 {
-    if (a.len != b.len)
-        return 0;
-    for (size_t i = 0; i < a.len; i++) {
-        if (dir_fold(a.p[i]) != dir_fold(b.p[i]))
+    size_t i = 0, j = 0;
+
+    while (i < a.len && j < b.len) {
+        if (dir_next_unit(a, &i) != dir_next_unit(b, &j))
             return 0;
     }
-    return 1;
+    return i == a.len && j == b.len;
 }
+
+int directory_hash_key_init(struct directory_hash_key *key)
+{
+    uint64_t k[2];
+    ssize_t n;
+
+    do
+        n = getrandom(k, sizeof(k), 0);
+    while (n == -1 && errno == EINTR);
+    if (n != (ssize_t)sizeof(k)) {
+        log_error("getrandom: %s", n == -1 ? strerror(errno) : "short read");
+        return ERR_IO;
+    }
+    key->k0 = k[0];
+    key->k1 = k[1];
+    return 0;
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein), fed a byte at a time. */
+struct dir_sip {
+    uint64_t v0, v1, v2, v3;
+    uint64_t m;   /* the word being filled, little-endian */
+    uint64_t len; /* bytes fed */
+};
+
+#define DIR_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static void dir_sip_rounds(struct dir_sip *s, int n)
+{
+    while (n-- > 0) {
+        s->v0 += s->v1;
+        s->v1 = DIR_ROTL(s->v1, 13);
+        s->v1 ^= s->v0;
+        s->v0 = DIR_ROTL(s->v0, 32);
+        s->v2 += s->v3;
+        s->v3 = DIR_ROTL(s->v3, 16);
+        s->v3 ^= s->v2;
+        s->v0 += s->v3;
+        s->v3 = DIR_ROTL(s->v3, 21);
+        s->v3 ^= s->v0;
+        s->v2 += s->v1;
+        s->v1 = DIR_ROTL(s->v1, 17);
+        s->v1 ^= s->v2;
+        s->v2 = DIR_ROTL(s->v2, 32);
+    }
+}
+
+static void dir_sip_byte(struct dir_sip *s, unsigned char b)
+{
+    s->m |= (uint64_t)b << (8 * (s->len % 8));
+    if (++s->len % 8 == 0) {
+        s->v3 ^= s->m;
+        dir_sip_rounds(s, 2);
+        s->v0 ^= s->m;
+        s->m = 0;
+    }
+}
+
+uint64_t directory_id_hash(const struct directory_hash_key *key, struct str id)
+{
+    struct dir_sip s = {
+        key->k0 ^ 0x736f6d6570736575ULL,
+        key->k1 ^ 0x646f72616e646f6dULL,
+        key->k0 ^ 0x6c7967656e657261ULL,
+        key->k1 ^ 0x7465646279746573ULL,
+        0,
+        0,
+    };
+    uint64_t last;
+
+    /* Each folded unit as one byte below 0x80, else as two bytes (the first
+     * 0x80 or more): a prefix-free spelling, so the hash sees exactly what
+     * directory_id_equal compares. */
+    for (size_t i = 0; i < id.len;) {
+        uint32_t u = dir_next_unit(id, &i);
+        if (u >= 0x80)
+            dir_sip_byte(&s, (unsigned char)(0x80 | (u >> 8)));
+        dir_sip_byte(&s, (unsigned char)u);
+    }
+    last = s.len << 56 | s.m;
+    s.v3 ^= last;
+    dir_sip_rounds(&s, 2);
+    s.v0 ^= last;
+    s.v2 ^= 0xff;
+    dir_sip_rounds(&s, 4);
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+/* ---- the table ---- */
 
 /* The slot holding id, or the empty slot where it would go. */
 static struct dir_entry *dir_probe(const struct directory *d, struct str id, uint64_t hash)
@@ -99,7 +235,7 @@ static int dir_grow(struct directory *d)
 static int dir_add(struct directory *d, struct str id, struct str email, size_t line, char *what,
                    size_t what_cap)
 {
-    uint64_t hash = directory_id_hash(id);
+    uint64_t hash = directory_id_hash(&d->key, id);
     struct dir_entry *e;
     char *block;
 
@@ -262,7 +398,9 @@ int directory_load(const char *path, struct directory **out)
     d = calloc(1, sizeof(*d));
     if (d == NULL || dir_grow(d) != 0)
         goto out;
-    rc = 0;
+    rc = directory_hash_key_init(&d->key);
+    if (rc != 0)
+        goto out;
     while ((got = getline(&line, &line_cap, f)) != -1) {
         size_t len = (size_t)got;
         int line_rc;
@@ -314,7 +452,7 @@ const char *directory_lookup(const struct directory *d, struct str id)
 
     if (d == NULL || id.p == NULL)
         return NULL;
-    e = dir_probe(d, id, directory_id_hash(id));
+    e = dir_probe(d, id, directory_id_hash(&d->key, id));
     return e->id != NULL ? e->email : NULL;
 }
 

@@ -23,8 +23,8 @@ struct resolver_ops {
     /* Starts resolving req and completes it exactly once through
      * identity_complete, before returning or later from the event loop. */
     void (*resolve)(struct resolver *self, struct identity_request *req);
-    /* Frees self. Requests it still holds are abandoned, never completed:
-     * identity_free completes them afterwards. */
+    /* Frees self. identity_free has already completed and freed every
+     * request: what self still holds of them it drops without touching. */
     void (*free)(struct resolver *self);
 };
 
@@ -54,6 +54,7 @@ struct identity {
     char *static_file;
     struct stats *stats;
     struct identity_request *in_flight;
+    int closing; /* identity_free has begun: new requests fail at once */
 };
 
 static int64_t identity_now(void)
@@ -99,7 +100,7 @@ static void identity_next(struct identity_request *req, const char *detail)
 
     if (req->pos == id->n_resolvers) {
         /* Not cached means asked again next time: nothing is lost. */
-        (void)idcache_put(id->cache, req->user, NULL, identity_now());
+        (void)idcache_put(id->cache, req->kind, req->user, NULL, identity_now());
         identity_finish(req, IDENTITY_NOT_FOUND, NULL, detail);
         return;
     }
@@ -115,7 +116,7 @@ static void identity_complete(struct identity_request *req, enum identity_status
 {
     switch (status) {
     case IDENTITY_FOUND:
-        (void)idcache_put(req->id->cache, req->user, email, identity_now());
+        (void)idcache_put(req->id->cache, req->kind, req->user, email, identity_now());
         identity_finish(req, IDENTITY_FOUND, email, detail);
         break;
     case IDENTITY_NOT_FOUND:
@@ -226,12 +227,19 @@ out:
 
 void identity_free(struct identity *id)
 {
+    size_t n_resolvers;
+
     if (id == NULL)
         return;
-    for (size_t i = 0; i < id->n_resolvers; i++)
-        id->resolvers[i]->ops->free(id->resolvers[i]);
+    /* Callers hear of their requests while everything still exists; what
+     * their callbacks ask now fails at once, before any resolver. */
+    id->closing = 1;
+    n_resolvers = id->n_resolvers;
+    id->n_resolvers = 0;
     while (id->in_flight != NULL)
         identity_finish(id->in_flight, IDENTITY_ERROR, NULL, "identity: shutting down");
+    for (size_t i = 0; i < n_resolvers; i++)
+        id->resolvers[i]->ops->free(id->resolvers[i]);
     free(id->resolvers);
     idcache_free(id->cache);
     directory_free(id->dir);
@@ -245,7 +253,22 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
     struct identity_request *req;
     const char *email = NULL;
 
-    switch (idcache_get(id->cache, user, identity_now(), &email)) {
+    if (id->closing) {
+        identity_count(id, STAT_identity_errors);
+        cb(arg, IDENTITY_ERROR, NULL, "identity: shutting down");
+        return;
+    }
+    /* replay hands over whatever a mapping captured: no directory holds
+     * such a name, and the cache should not hold it either. */
+    if (user.p == NULL || user.len == 0 || user.len > IDENTITY_MAX_ID) {
+        identity_count(id, STAT_identity_not_found);
+        cb(arg, IDENTITY_NOT_FOUND, NULL,
+           user.len > IDENTITY_MAX_ID ? "identity: identifier too long"
+                                      : "identity: empty identifier");
+        return;
+    }
+    kind = userid_resolve_kind(kind, user);
+    switch (idcache_get(id->cache, kind, user, identity_now(), &email)) {
     case IDCACHE_FOUND:
         identity_count(id, STAT_identity_cache_hits);
         cb(arg, IDENTITY_FOUND, email, "cache");
@@ -265,11 +288,10 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
         cb(arg, IDENTITY_ERROR, NULL, "identity: out of memory");
         return;
     }
-    if (user.len > 0)
-        memcpy(req->text, user.p, user.len);
+    memcpy(req->text, user.p, user.len);
     req->text[user.len] = '\0';
     req->user = str_make(req->text, user.len);
-    req->kind = userid_resolve_kind(kind, req->user);
+    req->kind = kind;
     req->id = id;
     req->cb = cb;
     req->arg = arg;

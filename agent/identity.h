@@ -28,6 +28,11 @@ enum identity_status {
 typedef void (*identity_cb)(void *arg, enum identity_status status, const char *email,
                             const char *detail);
 
+/* Longest identifier resolved: longer ones (and empty ones) complete at
+ * once as IDENTITY_NOT_FOUND without reaching the cache or a resolver. No
+ * directory holds such a name (directory.h caps its own at the same). */
+#define IDENTITY_MAX_ID 1024
+
 struct identity;
 
 /* Builds the resolvers cfg names, loading the static directory (errors
@@ -37,12 +42,17 @@ struct identity;
 int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
                  struct identity **out);
 
-/* Frees id; requests still in flight complete with IDENTITY_ERROR first.
- * NULL is fine. */
+/* Frees id; requests still in flight complete first with IDENTITY_ERROR
+ * ("identity: shutting down"), and an identity_resolve their callbacks make
+ * fails at once the same way. NULL is fine. */
 void identity_free(struct identity *id);
 
 /* Resolves user (copied: the caller's buffer may go at once). kind
- * USER_KIND_AUTO is detected (userid_detect). cb runs exactly once. */
+ * USER_KIND_AUTO is detected (userid_detect); the cache keeps answers per
+ * resolved kind. An empty user, or one longer than IDENTITY_MAX_ID bytes,
+ * is IDENTITY_NOT_FOUND ("identity: empty identifier", "identity:
+ * identifier too long"). cb runs exactly once; it may call
+ * identity_resolve again, but must not free id. */
 void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
                       void *arg);
 

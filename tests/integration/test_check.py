@@ -148,6 +148,9 @@ def test_check_empty_secret_file(ctx):
         path = config(ctx, name=name + ".json",
                       extra={"dispatch": {"mode": "dry-run", "api_key_file": key}})
         assert_fails(path, ((path, key), re.escape("dispatch.api_key_file:") + ".*empty"))
+        path = config(ctx, name=name + ".audit.json",
+                      extra={"audit": {"file": ctx.path("audit.jsonl"), "hash_key_file": key}})
+        assert_fails(path, ((path, key), re.escape("audit.hash_key_file:") + ".*empty"))
 
 
 def test_check_bad_dispatch_ca_file(ctx):

@@ -1,11 +1,16 @@
 /* The audit log: exact lines (key order, null email, optional detail,
  * escaping) that json-c parses back to the same values, hashed users equal
- * to `echo -n ... | sha256sum`, appending to an existing file, mode 0640,
- * reopening after a rename, the no-file no-op and a failing write. */
+ * to `echo -n ... | sha256sum` and, with a key, to `openssl dgst -sha256
+ * -hmac KEY`, appending to an existing file, mode 0640, reopening after a
+ * rename, the no-file no-op, a failing write, key files refused, and a
+ * write cut short by a file size limit. */
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -22,11 +27,16 @@ static char tmpdir[] = "/tmp/rtr-test-audit.XXXXXX";
         1790932364, 120999999                                                                      \
     }
 
+/* The HMAC key of the tests, as its file holds it (the line end is not
+ * part of the key). */
+#define KEY_TEXT "k3y-for-the-audit-log-tests-only\n"
+
 static const struct {
     const char *name;
     int hash_users;
     struct audit_record r;
     const char *want;
+    int keyed; /* hash_key_file names a file holding KEY_TEXT */
 } records[] = {
     {"every field",
      0,
@@ -35,7 +45,8 @@ static const struct {
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"
      "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":\"EXAMPLE\\\\amorgan\",\"email\":"
      "\"alice.morgan@example.com\",\"event\":\"Unknown USB Device\",\"outcome\":"
-     "\"would-dispatch\",\"detail\":\"static\"}\n"},
+     "\"would-dispatch\",\"detail\":\"static\"}\n",
+     0},
     {"unresolved, no source, no detail, text to escape",
      0,
      {{0, 5000000},
@@ -49,7 +60,8 @@ static const struct {
       NULL},
      "{\"time\":\"1970-01-01T00:00:00.005Z\",\"source\":null,\"mapping\":\"m\",\"rule\":"
      "\"say \\\"hi\\\"\",\"user\":\"a\\nb\\u0001\",\"email\":null,\"event\":\"e\",\"outcome\":"
-     "\"unresolved-user\"}\n"},
+     "\"unresolved-user\"}\n",
+     0},
     {"hashed users",
      1,
      {T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"), STR_LIT("EXAMPLE\\amorgan"),
@@ -58,14 +70,35 @@ static const struct {
      "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":"
      "\"8714e24ed21df37ca638c0e96f33f0c500bd91e3ffe1faf4c527e88f70c29985\",\"email\":"
      "\"6493441e8f46f33fdc68100a1f8cc4d132e3150dd093e047c70a7418304a0630\",\"event\":"
-     "\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n"},
+     "\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n",
+     0},
     {"hashed: an empty user hashes, a missing email stays null",
      1,
      {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, STR_LIT("e"), "unresolved-user",
       "static: not listed"},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"email\":"
-     "null,\"event\":\"e\",\"outcome\":\"unresolved-user\",\"detail\":\"static: not listed\"}\n"},
+     "null,\"event\":\"e\",\"outcome\":\"unresolved-user\",\"detail\":\"static: not listed\"}\n",
+     0},
+    /* printf %s 'EXAMPLE\amorgan' | openssl dgst -sha256 -hmac k3y-for-the-audit-log-tests-only,
+     * and the same for the email and for the empty string. */
+    {"keyed: HMAC-SHA256 (hash_users implied)",
+     0,
+     {T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"), STR_LIT("EXAMPLE\\amorgan"),
+      "alice.morgan@example.com", STR_LIT("Unknown USB Device"), "would-dispatch", NULL},
+     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"
+     "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":"
+     "\"f2b05f3791986886dfe602e5a0dbea72706f448de77a52e5332e66fe8ecbcd3a\",\"email\":"
+     "\"a7e3e470756ef12c6fef2d3f4ab328c070c9699a578edc68fcaf083492e50790\",\"event\":"
+     "\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n",
+     1},
+    {"keyed: an empty user",
+     1,
+     {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, STR_LIT("e"), "unresolved-user", NULL},
+     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
+     "\"user\":\"50a45dd54d4b57f9c2ac4b54ba5feae946ff6b001d487d8c3f0be53ed98e23f0\",\"email\":"
+     "null,\"event\":\"e\",\"outcome\":\"unresolved-user\"}\n",
+     1},
 };
 
 static size_t read_file(const char *path, char *buf, size_t cap)
@@ -99,13 +132,25 @@ static void check_json(const char *name, const char *line, struct str want_user)
     json_object_put(o);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
 static void test_records(void)
 {
-    char path[PATH_MAX], buf[4096];
+    char path[PATH_MAX], key_path[PATH_MAX], buf[4096];
     struct stat st;
 
+    snprintf(key_path, sizeof(key_path), "%s/audit.key", tmpdir);
+    write_file(key_path, KEY_TEXT);
     for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
-        struct audit_config cfg = {path, records[i].hash_users};
+        struct audit_config cfg = {path, records[i].hash_users, records[i].keyed ? key_path : NULL};
         struct audit *a = NULL;
 
         snprintf(path, sizeof(path), "%s/audit-%zu.jsonl", tmpdir, i);
@@ -117,18 +162,63 @@ static void test_records(void)
         audit_free(a);
         read_file(path, buf, sizeof(buf));
         CHECK_STR(records[i].name, str_make(buf, strlen(buf)), records[i].want);
-        if (!records[i].hash_users)
+        if (!records[i].hash_users && !records[i].keyed)
             check_json(records[i].name, buf, records[i].r.user);
         CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
         unlink(path);
     }
+    unlink(key_path);
+}
+
+/* Key files audit_open refuses, each with its line; the key never shows. */
+static const struct {
+    const char *name;
+    const char *text; /* NULL: no file */
+    const char *log;  /* "@" stands for the key file */
+    int rc;
+} bad_keys[] = {
+    {"missing", NULL, "@: cannot open the audit hash key: No such file or directory", ERR_IO},
+    {"empty", "", "@: the audit hash key is shorter than 16 bytes", ERR_CONFIG},
+    {"only a line end", "\r\n", "@: the audit hash key is shorter than 16 bytes", ERR_CONFIG},
+    {"short", "0123456789abcde\n", "@: the audit hash key is shorter than 16 bytes", ERR_CONFIG},
+};
+
+static void test_bad_keys(void)
+{
+    char path[PATH_MAX], key_path[PATH_MAX], log[4096], want[PATH_MAX + 128];
+    struct audit_config cfg = {path, 1, key_path};
+
+    snprintf(path, sizeof(path), "%s/keyed.jsonl", tmpdir);
+    snprintf(key_path, sizeof(key_path), "%s/bad.key", tmpdir);
+    for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+        struct audit *a = (struct audit *)&a;
+        const char *at = strchr(bad_keys[i].log, '@');
+
+        if (bad_keys[i].text != NULL)
+            write_file(key_path, bad_keys[i].text);
+        else
+            unlink(key_path);
+        unit_capture_begin();
+        CHECK_INT(audit_open(&cfg, &a), bad_keys[i].rc);
+        unit_capture_end(log, sizeof(log));
+        CHECK(a == NULL);
+        snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - bad_keys[i].log), bad_keys[i].log,
+                 key_path, at + 1);
+        if (strstr(log, want) == NULL)
+            UNIT_FAIL("%s: log '%s', want '%s'", bad_keys[i].name, log, want);
+        else
+            unit_passed++;
+        CHECK(strstr(log, "0123456789") == NULL);
+    }
+    unlink(key_path);
+    unlink(path);
 }
 
 /* An existing file is appended to; every write is one whole line. */
 static void test_append(void)
 {
     char path[PATH_MAX], buf[8192];
-    struct audit_config cfg = {path, 0};
+    struct audit_config cfg = {path, 0, NULL};
     struct audit *a = NULL;
     size_t n, lines = 0;
 
@@ -153,7 +243,7 @@ static void test_append(void)
 static void test_reopen(void)
 {
     char path[PATH_MAX], rotated[PATH_MAX], buf[4096];
-    struct audit_config cfg = {path, 0};
+    struct audit_config cfg = {path, 0, NULL};
     struct audit *a = NULL;
 
     snprintf(path, sizeof(path), "%s/audit.jsonl", tmpdir);
@@ -176,7 +266,8 @@ static void test_reopen(void)
 static void test_no_file_and_errors(void)
 {
     char path[PATH_MAX];
-    struct audit_config none = {NULL, 0}, bad = {path, 0}, full = {"/dev/full", 0};
+    struct audit_config none = {NULL, 0, NULL}, bad = {path, 0, NULL},
+                        full = {"/dev/full", 0, NULL};
     struct audit *a = (struct audit *)&a;
 
     CHECK_INT(audit_open(&none, &a), 0);
@@ -198,6 +289,66 @@ static void test_no_file_and_errors(void)
     }
 }
 
+/* A write cut short by a file size limit leaves a fragment; the lines
+ * after it still start on lines of their own. The child process takes the
+ * limit (with SIGXFSZ ignored, write(2) fails with EFBIG instead). */
+static void test_short_write(void)
+{
+    char path[PATH_MAX], ref_path[PATH_MAX], buf[8192], want[8192];
+    struct audit_config cfg = {path, 0, NULL}, ref_cfg = {ref_path, 0, NULL};
+    const size_t cut = 40; /* bytes of the first line that fit */
+    struct audit *a = NULL;
+    size_t l0, l1;
+    int status = -1;
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/cut.jsonl", tmpdir);
+    snprintf(ref_path, sizeof(ref_path), "%s/ref.jsonl", tmpdir);
+    /* The lines as written without a limit. */
+    CHECK_INT(audit_open(&ref_cfg, &a), 0);
+    CHECK_INT(audit_write(a, &records[0].r), 0);
+    CHECK_INT(audit_write(a, &records[1].r), 0);
+    audit_free(a);
+    l0 = strlen(records[0].want);
+    l1 = read_file(ref_path, want, sizeof(want)) - l0;
+    CHECK(l1 > 0 && want[l0 + l1 - 1] == '\n');
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        struct rlimit rl;
+        int fd = open("/dev/null", O_WRONLY), ok = 1;
+
+        dup2(fd, 2); /* the error lines are expected */
+        signal(SIGXFSZ, SIG_IGN);
+        ok &= getrlimit(RLIMIT_FSIZE, &rl) == 0;
+        rlim_t saved = rl.rlim_cur;
+        rl.rlim_cur = cut;
+        ok &= setrlimit(RLIMIT_FSIZE, &rl) == 0;
+        ok &= audit_open(&cfg, &a) == 0;
+        ok &= audit_write(a, &records[0].r) == ERR_IO; /* cut after 40 bytes */
+        ok &= audit_write(a, &records[0].r) == ERR_IO; /* nothing more fits */
+        rl.rlim_cur = saved;
+        ok &= setrlimit(RLIMIT_FSIZE, &rl) == 0;
+        ok &= audit_write(a, &records[1].r) == 0;
+        ok &= audit_write(a, &records[1].r) == 0;
+        audit_free(a);
+        _exit(ok ? 0 : 1);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The fragment, a newline that ends it, then two whole lines. */
+    memcpy(buf, want, cut);
+    buf[cut] = '\n';
+    memcpy(buf + cut + 1, want + l0, l1);
+    memcpy(buf + cut + 1 + l1, want + l0, l1);
+    buf[cut + 1 + 2 * l1] = '\0';
+    read_file(path, want, sizeof(want));
+    CHECK_STR("cut short", str_make(want, strlen(want)), buf);
+    unlink(path);
+    unlink(ref_path);
+}
+
 int main(void)
 {
     umask(022);
@@ -209,6 +360,8 @@ int main(void)
     test_append();
     test_reopen();
     test_no_file_and_errors();
+    test_bad_keys();
+    test_short_write();
     rmdir(tmpdir);
     return unit_report("audit");
 }

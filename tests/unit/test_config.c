@@ -1,12 +1,16 @@
 /* Config loading: valid files (every key, comments, relative paths,
- * defaults), every kind of error with its exact message, and the address
- * and network parsers behind the allowlists. */
+ * defaults), every kind of error with its exact message, duplicate keys
+ * (in config files and through config_read_json), the key reference and
+ * its copy in systemd/README.md, and the address and network parsers
+ * behind the allowlists. */
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "config.h"
 #include "errors.h"
@@ -114,6 +118,9 @@ static const struct {
     {"string for a boolean",
      "{" LISTEN_OK ", \"audit\": {\"hash_users\": \"yes\"}}",
      {"@: audit.hash_users: expected true or false, got \"yes\""}},
+    {"hash_users false next to a hash key",
+     "{" LISTEN_OK ", \"audit\": {\"hash_users\": false, \"hash_key_file\": \"audit.key\"}}",
+     {"@: audit.hash_users: false contradicts audit.hash_key_file, which hashes users"}},
     {"bad enum",
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
      "  {\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"framing\": \"crlf\"}]}",
@@ -227,6 +234,23 @@ static const struct {
      {"@:3:1: invalid JSON: unexpected text after the top-level object"}},
     {"JSON: not an object", "[1, 2]", {"@: expected a JSON object at the top level, got an array"}},
     {"JSON: empty file", "", {"@:1:1: invalid JSON: unexpected end of data"}},
+    /* json-c would keep the last of each and say nothing. */
+    {"duplicate top-level key",
+     "{" LISTEN_OK ", \"workers\": 1,\n  \"workers\": 2}",
+     {"@:2:3: duplicate key \"workers\""}},
+    {"duplicate key in a section, twice",
+     "{" LISTEN_OK ",\n \"identity\": {\"cache\": {\"ttl_s\": 1, \"ttl_s\": 2, \"ttl_s\": 3}}}",
+     {"@:2:37: duplicate key \"ttl_s\"", "@:2:49: duplicate key \"ttl_s\""}},
+    {"duplicate key in an array element",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
+     "  {\"proto\": \"udp\", \"address\": \"127.0.0.1:1\", \"proto\": \"tcp\"}]}",
+     {"@:2:46: duplicate key \"proto\""}},
+    {"duplicate key spelled with an escape",
+     "{" LISTEN_OK ", \"log_level\": \"info\", \"log_\\u006cevel\": \"debug\"}",
+     {"@:1:79: duplicate key \"log_\\\\u006cevel\""}},
+    {"duplicate key and a syntax error",
+     "{\"workers\": 1, \"workers\": 2",
+     {"@:1:16: duplicate key \"workers\"", "@:1:28: invalid JSON: unexpected end of data"}},
 };
 
 static void test_bad_configs(void)
@@ -251,6 +275,79 @@ static void test_bad_configs(void)
             CHECK_STR(bad_configs[i].name, str_make(msgs[k], strlen(msgs[k])), want);
         }
     }
+}
+
+/* config_read_json, as the mapping loader calls it: duplicates anywhere in
+ * the file are errors; everything that only looks like one is not. */
+static const struct {
+    const char *name;
+    const char *text;
+    const char *want[3]; /* every line; none: it loads */
+} json_texts[] = {
+    {"mapping with two \"when\" and a table with two \"A\"",
+     "{\"id\": \"m\", \"rules\": [{\"when\": [{\"field\": \"msg\", \"regex\": \"x\"}],\n"
+     "  \"table\": {\"A\": \"1\", \"A\": \"2\"},\n"
+     "  \"when\": []}]}",
+     {"@:2:23: duplicate key \"A\"", "@:3:3: duplicate key \"when\""}},
+    {"single and double quotes (json-c takes both)",
+     "{'a': 1, \"a\": 2, \"b\": 'x\"', \"c\": 3, 'c\"': 4}",
+     {"@:1:10: duplicate key \"a\""}},
+    {"surrogate pair spelled two ways",
+     "{\"\\ud83d\\ude00\": 1, \"\xf0\x9f\x98\x80\": 2}",
+     {"@:1:21: duplicate key \"\xf0\x9f\x98\x80\""}},
+    {"the same key in sibling and nested objects",
+     "{\"a\": {\"a\": 1, \"b\": {\"a\": 2}}, \"rules\": [{\"a\": 1}, {\"a\": 2}], \"b\": [[{\"a\": "
+     "3}]]}",
+     {NULL}},
+    {"keys as values, in strings and in comments",
+     "// \"a\": 1\n"
+     "{\"a\": \"a\", /* \"a\": 2, \"*/ \"b\": [\"a\", \"a\"],\n"
+     " \"c\": \"\\\"a\\\": { , \\\\\", \"d\": \"// \\\"a\\\":\"} // \"a\"",
+     {NULL}},
+    {"keys that differ only by case or escape meaning",
+     "{\"a\": 1, \"A\": 2, \"a\\n\": 3, \"a\\\\n\": 4, \"\\u0061b\": 5, \"ac\": 6}",
+     {NULL}},
+    {"deeper than the scan follows",
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{\"a\": 1, \"a\": 2}",
+     {"@:1:33: invalid JSON: nesting too deep"}},
+};
+
+static void test_read_json(void)
+{
+    char path[PATH_MAX], err[4096], want[PATH_MAX + 256];
+
+    snprintf(path, sizeof(path), "%s/mapping.json", tmpdir);
+    for (size_t i = 0; i < sizeof(json_texts) / sizeof(json_texts[0]); i++) {
+        struct json_object *obj = (struct json_object *)1;
+        const char *msgs[4];
+        size_t n_want = 0, n_got;
+        int rc;
+
+        write_file(path, json_texts[i].text);
+        unit_capture_begin();
+        rc = config_read_json(path, &obj);
+        unit_capture_end(err, sizeof(err));
+        while (n_want < 3 && json_texts[i].want[n_want] != NULL)
+            n_want++;
+        if (n_want == 0) {
+            if (rc != 0 || obj == NULL)
+                UNIT_FAIL("%s: rc %d, %s", json_texts[i].name, rc, err);
+            else
+                unit_passed++;
+            json_object_put(obj);
+            continue;
+        }
+        CHECK_INT(rc, ERR_CONFIG);
+        CHECK(obj == NULL);
+        n_got = split_messages(err, msgs, 4);
+        if (n_got != n_want)
+            UNIT_FAIL("%s: %zu lines, want %zu", json_texts[i].name, n_got, n_want);
+        for (size_t k = 0; k < n_want && k < n_got; k++) {
+            expand(want, sizeof(want), json_texts[i].want[k], path);
+            CHECK_STR(json_texts[i].name, str_make(msgs[k], strlen(msgs[k])), want);
+        }
+    }
+    unlink(path);
 }
 
 static void test_missing_file(void)
@@ -302,7 +399,8 @@ static const char full_config[] =
     "               \"ca_file\": null, \"api_key_header\": \"X-Key\"},\n"
     "  \"spool\": {\"dir\": \"spool\"},\n"
     "  \"status\": {\"address\": \"127.0.0.1:9514\", \"port_file\": \"status.port\"},\n"
-    "  \"audit\": {\"file\": \"/var/log/rtr-agent/audit.jsonl\", \"hash_users\": true},\n"
+    "  \"audit\": {\"file\": \"/var/log/rtr-agent/audit.jsonl\", \"hash_users\": true,\n"
+    "            \"hash_key_file\": \"audit.key\"},\n"
     "  \"log_level\": \"debug\"\n"
     "}\n"
     "/* trailing comment */\n";
@@ -404,7 +502,24 @@ static void test_full_config(void)
     check_path("full: status port file", cfg->status.port_file, dir, "status.port");
     check_str("full: audit", cfg->audit.file, "/var/log/rtr-agent/audit.jsonl");
     CHECK_INT(cfg->audit.hash_users, 1);
+    check_path("full: audit key", cfg->audit.hash_key_file, dir, "audit.key");
     check_str("full: log level", cfg->log_level, "debug");
+    config_free(cfg);
+}
+
+/* A hash key alone turns hashing on. */
+static void test_audit_key_implies_hashing(void)
+{
+    char path[PATH_MAX], err[4096];
+    struct config *cfg = NULL;
+
+    CHECK_INT(load_text("{" LISTEN_OK ", \"audit\": {\"hash_key_file\": \"/etc/k\"}}", path, &cfg,
+                        err, sizeof(err)),
+              0);
+    if (cfg != NULL) {
+        CHECK_INT(cfg->audit.hash_users, 1);
+        check_str("audit key", cfg->audit.hash_key_file, "/etc/k");
+    }
     config_free(cfg);
 }
 
@@ -477,6 +592,7 @@ static void test_defaults(void)
     CHECK_INT(cfg->status.addr_len, 0);
     check_str("defaults: audit", cfg->audit.file, NULL);
     CHECK_INT(cfg->audit.hash_users, 0);
+    check_str("defaults: audit key", cfg->audit.hash_key_file, NULL);
     check_str("defaults: log level", cfg->log_level, "info");
     config_free(cfg);
 }
@@ -529,6 +645,24 @@ static void test_shipped_configs(void)
     }
 }
 
+/* The table in systemd/README.md is config_write_reference's output,
+ * verbatim: regenerate it from there when a key changes. */
+static void check_readme_table(const char *reference)
+{
+    static char doc[64 * 1024];
+    FILE *f = fopen("systemd/README.md", "r");
+    size_t n = f != NULL ? fread(doc, 1, sizeof(doc) - 1, f) : 0;
+
+    doc[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+    if (strstr(doc, reference) == NULL)
+        UNIT_FAIL("systemd/README.md lacks the current key reference (run from the top folder; "
+                  "regenerate the table from config_write_reference)");
+    else
+        unit_passed++;
+}
+
 static void test_reference(void)
 {
     static const char *const rows[] = {
@@ -552,6 +686,7 @@ static void test_reference(void)
         else
             unit_passed++;
     }
+    check_readme_table(text);
     free(text);
 }
 
@@ -727,9 +862,11 @@ int main(void)
     }
     test_bad_configs();
     test_missing_file();
+    test_read_json();
     test_full_config();
     test_defaults();
     test_idle_timeout_off();
+    test_audit_key_implies_hashing();
     test_identity_order_default();
     test_shipped_configs();
     test_reference();

@@ -1,7 +1,9 @@
 /* The static directory: the shipped sample, RFC 4180 details (quotes, ""
  * escapes, CRLF, BOM, comments, a last line without newline) as a table of
  * files and lookups, every load error with its line number as logged, a
- * table large enough to grow many times, and the identifier comparison. */
+ * table large enough to grow many times, and the identifier comparison
+ * (Unicode case folding of Latin, Greek and Cyrillic, invalid UTF-8 read
+ * within bounds) with its keyed hash (the SipHash-2-4 reference vector). */
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -85,7 +87,7 @@ static const struct {
     const char *name;
     const char *text; /* NUL-terminated: no test file here needs a NUL */
     size_t count;
-    struct lookup lookups[6];
+    struct lookup lookups[12]; /* ends at the first NULL id */
 } good_files[] = {
     {"quoted comma",
      "\"Smith, John\",john@example.com\n",
@@ -127,13 +129,24 @@ static const struct {
      {{"a", "a@example.com"}, {"b", "b@example.com"}}},
     {"the same email twice", "a,a@example.com\nA,a@example.com\n", 1, {{"a", "a@example.com"}}},
     {"an empty file", "", 0, {{"a", NULL}, {"", NULL}}},
-    {"ASCII case folds, other bytes do not",
-     "EXAMPLE\\AMorgan,am@example.com\n\xC3\x84nne,anne@example.com\n",
-     2,
+    {"Latin, Greek and Cyrillic case folds; other characters and bytes do not",
+     "EXAMPLE\\AMorgan,am@example.com\n\xC3\x84nne,anne@example.com\n"
+     "\xE1\xBA\x9E"
+     "e,sse@example.com\nx\xFF,xff@example.com\n",
+     4,
      {{"example\\amorgan", "am@example.com"},
       {"EXAMPLE\\AMORGAN", "am@example.com"},
       {"\xC3\x84NNE", "anne@example.com"},
-      {"\xC3\xA4nne", NULL},
+      {"\xC3\xA4nne", "anne@example.com"},
+      {"anne", NULL},
+      {"\xC3\x9F"
+       "e",
+       NULL}, /* U+1E9E (capital sharp s) has no simple folding here */
+      {"\xE1\xBA\x9E"
+       "E",
+       "sse@example.com"},
+      {"X\xFF", "xff@example.com"},
+      {"X\xDF", NULL},
       {"EXAMPLE\\AMORGAN ", NULL}}},
 };
 
@@ -326,16 +339,131 @@ static void test_many(void)
     free(text);
 }
 
+/* Identifier pairs and whether they are the same identifier. */
+static const struct {
+    struct str a, b;
+    int equal;
+} pairs[] = {
+    {STR_LIT("Ab\\C@d"), STR_LIT("aB\\c@D"), 1},
+    {STR_LIT("ab"), STR_LIT("abc"), 0},
+    /* '@' and '[' sit next to 'A' and 'Z': they must not fold. */
+    {STR_LIT("@["), STR_LIT("`{"), 0},
+    /* Latin-1: EXAMPLE\Jürgen, EXAMPLE\JÜRGEN; × and ÷ are no pair. */
+    {STR_LIT("EXAMPLE\\J\xC3\xBCrgen"), STR_LIT("example\\J\xC3\x9CRGEN"), 1},
+    {STR_LIT("\xC3\x80\xC3\x9E"), STR_LIT("\xC3\xA0\xC3\xBE"), 1},
+    {STR_LIT("\xC3\x97"), STR_LIT("\xC3\xB7"), 0},
+    {STR_LIT("\xC2\xB5"), STR_LIT("\xCE\x9C"), 1}, /* micro sign, Greek Mu */
+    /* Latin Extended-A: Łukasz, ŁUKASZ; Ÿ/ÿ; ſ/s; İ, ı and ĸ fold to nothing */
+    {STR_LIT("\xC5\x81ukasz"), STR_LIT("\xC5\x82UKASZ"), 1},
+    {STR_LIT("\xC4\x80\xC4\xB6\xC4\xB9\xC5\x87\xC5\x8A\xC5\xB6\xC5\xB9\xC5\xBD"),
+     STR_LIT("\xC4\x81\xC4\xB7\xC4\xBA\xC5\x88\xC5\x8B\xC5\xB7\xC5\xBA\xC5\xBE"), 1},
+    {STR_LIT("\xC5\xB8"), STR_LIT("\xC3\xBF"), 1},
+    {STR_LIT("\xC5\xBF"), STR_LIT("S"), 1},
+    {STR_LIT("\xC4\xB0"), STR_LIT("i"), 0},
+    {STR_LIT("\xC4\xB0"), STR_LIT("\xC4\xB1"), 0},
+    {STR_LIT("\xC4\xB1"), STR_LIT("I"), 0},
+    {STR_LIT("\xC4\xB8"), STR_LIT("\xC4\xB9"), 0},
+    {STR_LIT("\xC5\x88"), STR_LIT("\xC5\x89"), 0},
+    /* Greek: ΝΙΚΟΣ/νικος (final sigma too), ΑΩ/αω; Έ (U+0388) is outside
+     * the folded range. */
+    {STR_LIT("\xCE\x9D\xCE\x99\xCE\x9A\xCE\x9F\xCE\xA3"),
+     STR_LIT("\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xBF\xCF\x82"), 1},
+    {STR_LIT("\xCE\x91\xCE\xA9"), STR_LIT("\xCE\xB1\xCF\x89"), 1},
+    {STR_LIT("\xCE\x88"), STR_LIT("\xCE\xAD"), 0},
+    /* Cyrillic: ИВАНОВ/иванов, ЁЖИК/ёжик, Ђ/ђ (U+0402/U+0452) */
+    {STR_LIT("\xD0\x98\xD0\x92\xD0\x90\xD0\x9D\xD0\x9E\xD0\x92"),
+     STR_LIT("\xD0\xB8\xD0\xB2\xD0\xB0\xD0\xBD\xD0\xBE\xD0\xB2"), 1},
+    {STR_LIT("\xD0\x81\xD0\x96\xD0\x98\xD0\x9A"), STR_LIT("\xD1\x91\xD0\xB6\xD0\xB8\xD0\xBA"), 1},
+    {STR_LIT("\xD0\x82\xD0\x8F"), STR_LIT("\xD1\x92\xD1\x9F"), 1},
+    /* Elsewhere, bytes compare as they are: a 3-byte character, and bytes
+     * that are not UTF-8 (a cut sequence at the end, a stray continuation
+     * byte, an overlong 'A', a lead byte before ASCII). */
+    {STR_LIT("\xE1\xBA\x9E"), STR_LIT("\xC3\x9F"), 0},
+    {STR_LIT("\xE1\xBA\x9E"), STR_LIT("\xE1\xBA\x9E"), 1},
+    {STR_LIT("ab\xC3"), STR_LIT("AB\xC3"), 1},
+    {STR_LIT("ab\xC3"), STR_LIT("ab\xC3\xA4"), 0},
+    {STR_LIT("\xC3\xA4"), STR_LIT("\xE4"), 0},
+    {STR_LIT("\x84"), STR_LIT("\xC3\x84"), 0},
+    {STR_LIT("\xC1\x81"), STR_LIT("a"), 0},
+    {STR_LIT("\xC1\x81"), STR_LIT("\xC1\xA1"), 0},
+    {STR_LIT("\xC3Z"), STR_LIT("\xC3z"), 1},
+    {STR_LIT("\xC3"), STR_LIT("\xC4"), 0},
+};
+
+/* A heap copy of exactly s.len bytes: reading past it is an ASan error. */
+static struct str exact(struct str s)
+{
+    char *p = malloc(s.len > 0 ? s.len : 1);
+
+    if (p == NULL)
+        exit(2);
+    memcpy(p, s.p, s.len);
+    return str_make(p, s.len);
+}
+
 static void test_compare(void)
 {
-    CHECK(directory_id_equal(STR_LIT("Ab\\C@d"), STR_LIT("aB\\c@D")));
-    CHECK(!directory_id_equal(STR_LIT("ab"), STR_LIT("abc")));
-    CHECK(!directory_id_equal(STR_LIT("\xC3\x84"), STR_LIT("\xC3\xA4")));
-    /* '@' and '[' sit next to 'A' and 'Z': they must not fold. */
-    CHECK(!directory_id_equal(STR_LIT("@["), STR_LIT("`{")));
-    CHECK(directory_id_hash(STR_LIT("EXAMPLE\\AMorgan")) ==
-          directory_id_hash(STR_LIT("example\\amorgan")));
-    CHECK(directory_id_hash(STR_LIT("a")) != directory_id_hash(STR_LIT("b")));
+    struct directory_hash_key key, other;
+
+    CHECK_INT(directory_hash_key_init(&key), 0);
+    CHECK_INT(directory_hash_key_init(&other), 0);
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        struct str a = exact(pairs[i].a), b = exact(pairs[i].b);
+        int eq = directory_id_equal(a, b);
+
+        if (eq != pairs[i].equal || directory_id_equal(b, a) != eq)
+            UNIT_FAIL("pair %zu: equal %d, want %d", i, eq, pairs[i].equal);
+        else if (eq && directory_id_hash(&key, a) != directory_id_hash(&key, b))
+            UNIT_FAIL("pair %zu: equal but hashed apart", i);
+        else
+            unit_passed++;
+        free((char *)a.p);
+        free((char *)b.p);
+    }
+    CHECK(directory_id_hash(&key, STR_LIT("a")) != directory_id_hash(&key, STR_LIT("b")));
+    /* A fresh key per table: the same identifier lands elsewhere. */
+    CHECK(directory_id_hash(&key, STR_LIT("amorgan")) !=
+          directory_id_hash(&other, STR_LIT("amorgan")));
+}
+
+/* The reference SipHash-2-4 vector (the paper's appendix A: key 00..0f,
+ * message 00..0e); no byte of it folds, so the hash is plain SipHash. */
+static void test_siphash(void)
+{
+    const struct directory_hash_key key = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    char msg[15];
+
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (char)i;
+    CHECK(directory_id_hash(&key, str_make(msg, sizeof(msg))) == 0xa129ca6149be45e5ULL);
+    CHECK(directory_id_hash(&key, str_make(msg, 0)) == 0x726fdb47dd0e0e31ULL);
+}
+
+/* A directory file in three scripts, looked up in the other case. */
+static void test_unicode_lookup(void)
+{
+    static const char csv[] = "EXAMPLE\\J\xC3\xBCrgen,juergen@example.com\n"
+                              "\xCE\x9D\xCE\xB9\xCE\xBA\xCE\xBF\xCF\x82,nikos@example.com\n"
+                              "\xD0\x98\xD0\xB2\xD0\xB0\xD0\xBD,ivan@example.com\n";
+    static const struct {
+        const char *id, *email;
+    } lookups[] = {
+        {"example\\J\xC3\x9CRGEN", "juergen@example.com"},
+        {"\xCE\x9D\xCE\x99\xCE\x9A\xCE\x9F\xCE\xA3", "nikos@example.com"},
+        {"\xD0\x98\xD0\x92\xD0\x90\xD0\x9D", "ivan@example.com"},
+        {"\xD0\xB8\xD0\xB2\xD0\xB0\xD0\xBD", "ivan@example.com"},
+        {"example\\jurgen", NULL},
+    };
+    char path[PATH_MAX], err[1024];
+    struct directory *d = NULL;
+
+    CHECK_INT(load_bytes(csv, sizeof(csv) - 1, path, &d, err, sizeof(err)), 0);
+    for (size_t i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++) {
+        const char *got = directory_lookup(d, str_make(lookups[i].id, strlen(lookups[i].id)));
+        CHECK_STR(lookups[i].id, (got != NULL ? str_make(got, strlen(got)) : STR_ABSENT),
+                  lookups[i].email);
+    }
+    directory_free(d);
 }
 
 int main(void)
@@ -353,6 +481,8 @@ int main(void)
     test_sample();
     test_many();
     test_compare();
+    test_siphash();
+    test_unicode_lookup();
     snprintf(path, sizeof(path), "%s/users.csv", tmpdir);
     unlink(path);
     rmdir(tmpdir);

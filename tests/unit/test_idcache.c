@@ -1,7 +1,9 @@
 /* The identity cache: scenarios as tables of operations on a moved clock
- * (hit, miss, negative answers, expiry of both, LRU eviction order, clear,
- * case-insensitive keys, TTLs of 0), then enough entries to grow the buckets
- * and the argument checks. */
+ * (hit, miss, negative answers, expiry of both, LRU eviction order in each
+ * list, answers moving between the lists, clear, case-insensitive keys,
+ * the kind as part of the key, TTLs of 0), then enough entries to grow the
+ * buckets, a flood of "not found" that must not evict an email, and the
+ * argument checks. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -9,9 +11,9 @@
 #include "idcache.h"
 #include "unit.h"
 
-/* 'p' puts id -> email (NULL: not found) at now; 'g' gets id at now and
- * expects want (and email when found); 'c' clears. After each step the
- * cache holds count entries. */
+/* 'p' puts (kind, id) -> email (NULL: not found) at now; 'g' gets (kind,
+ * id) at now and expects want (and email when found); 'c' clears. After
+ * each step the cache holds count entries. */
 struct step {
     char op;
     const char *id;
@@ -19,9 +21,10 @@ struct step {
     int64_t now;
     enum idcache_result want;
     size_t count;
+    enum user_kind kind;
 };
 
-#define MAX_STEPS 16
+#define MAX_STEPS 18
 
 static const struct {
     const char *name;
@@ -33,100 +36,151 @@ static const struct {
      60,
      30,
      10,
-     {{'p', "EXAMPLE\\amorgan", "alice@example.com", 0, 0, 1},
-      {'g', "EXAMPLE\\amorgan", "alice@example.com", 0, IDCACHE_FOUND, 1},
-      {'g', "example\\AMORGAN", "alice@example.com", 1, IDCACHE_FOUND, 1},
-      {'g', "example\\amorgan2", NULL, 1, IDCACHE_MISS, 1},
-      {'g', "bob", NULL, 1, IDCACHE_MISS, 1}}},
+     {{'p', "EXAMPLE\\amorgan", "alice@example.com", 0, 0, 1, USER_KIND_SAM},
+      {'g', "EXAMPLE\\amorgan", "alice@example.com", 0, IDCACHE_FOUND, 1, USER_KIND_SAM},
+      {'g', "example\\AMORGAN", "alice@example.com", 1, IDCACHE_FOUND, 1, USER_KIND_SAM},
+      {'g', "example\\amorgan2", NULL, 1, IDCACHE_MISS, 1, USER_KIND_SAM},
+      {'g', "bob", NULL, 1, IDCACHE_MISS, 1, USER_KIND_SAM},
+      {'p', "EXAMPLE\\J\xc3\xbcrgen", "j@example.com", 1, 0, 2, USER_KIND_SAM},
+      {'g', "example\\J\xc3\x9cRGEN", "j@example.com", 1, IDCACHE_FOUND, 2, USER_KIND_SAM}}},
     {"negative answers",
      60,
      30,
      10,
-     {{'p', "ghost", NULL, 0, 0, 1},
-      {'g', "ghost", NULL, 0, IDCACHE_NOT_FOUND, 1},
-      {'g', "GHOST", NULL, 29, IDCACHE_NOT_FOUND, 1}}},
+     {{'p', "ghost", NULL, 0, 0, 1, USER_KIND_SAM},
+      {'g', "ghost", NULL, 0, IDCACHE_NOT_FOUND, 1, USER_KIND_SAM},
+      {'g', "GHOST", NULL, 29, IDCACHE_NOT_FOUND, 1, USER_KIND_SAM}}},
+    {"the kind is part of the key",
+     60,
+     30,
+     10,
+     {{'p', "1234", "a@x", 0, 0, 1, USER_KIND_EMPLOYEE_ID},
+      {'g', "1234", NULL, 0, IDCACHE_MISS, 1, USER_KIND_SAM},
+      {'g', "1234", "a@x", 0, IDCACHE_FOUND, 1, USER_KIND_EMPLOYEE_ID},
+      {'p', "1234", NULL, 0, 0, 2, USER_KIND_SAM},
+      {'g', "1234", "a@x", 0, IDCACHE_FOUND, 2, USER_KIND_EMPLOYEE_ID},
+      {'g', "1234", NULL, 0, IDCACHE_NOT_FOUND, 2, USER_KIND_SAM},
+      {'p', "1234", "b@x", 0, 0, 2, USER_KIND_SAM}, /* replaces only its own kind */
+      {'g', "1234", "a@x", 0, IDCACHE_FOUND, 2, USER_KIND_EMPLOYEE_ID},
+      {'g', "1234", "b@x", 0, IDCACHE_FOUND, 2, USER_KIND_SAM}}},
     {"expiry of both kinds",
      10,
      5,
      10,
-     {{'p', "a", "a@example.com", 100, 0, 1},
-      {'p', "b", NULL, 100, 0, 2},
-      {'g', "b", NULL, 104, IDCACHE_NOT_FOUND, 2},
-      {'g', "a", "a@example.com", 109, IDCACHE_FOUND, 2},
-      {'g', "b", NULL, 105, IDCACHE_MISS, 1}, /* dropped when met */
-      {'g', "a", NULL, 110, IDCACHE_MISS, 0},
-      {'p', "a", "a2@example.com", 110, 0, 1},
-      {'g', "a", "a2@example.com", 119, IDCACHE_FOUND, 1}}},
+     {{'p', "a", "a@example.com", 100, 0, 1, USER_KIND_SAM},
+      {'p', "b", NULL, 100, 0, 2, USER_KIND_SAM},
+      {'g', "b", NULL, 104, IDCACHE_NOT_FOUND, 2, USER_KIND_SAM},
+      {'g', "a", "a@example.com", 109, IDCACHE_FOUND, 2, USER_KIND_SAM},
+      {'g', "b", NULL, 105, IDCACHE_MISS, 1, USER_KIND_SAM}, /* dropped when met */
+      {'g', "a", NULL, 110, IDCACHE_MISS, 0, USER_KIND_SAM},
+      {'p', "a", "a2@example.com", 110, 0, 1, USER_KIND_SAM},
+      {'g', "a", "a2@example.com", 119, IDCACHE_FOUND, 1, USER_KIND_SAM}}},
     {"a get does not extend the TTL",
      10,
      5,
      10,
-     {{'p', "a", "a@example.com", 0, 0, 1},
-      {'g', "a", "a@example.com", 9, IDCACHE_FOUND, 1},
-      {'g', "a", NULL, 10, IDCACHE_MISS, 0}}},
-    {"least recently used goes first",
+     {{'p', "a", "a@example.com", 0, 0, 1, USER_KIND_SAM},
+      {'g', "a", "a@example.com", 9, IDCACHE_FOUND, 1, USER_KIND_SAM},
+      {'g', "a", NULL, 10, IDCACHE_MISS, 0, USER_KIND_SAM}}},
+    {"least recently used email goes first",
      60,
      60,
      3,
-     {{'p', "a", "a@x", 0, 0, 1},
-      {'p', "b", "b@x", 0, 0, 2},
-      {'p', "c", NULL, 0, 0, 3},
-      {'g', "a", "a@x", 1, IDCACHE_FOUND, 3}, /* order now a, c, b */
-      {'p', "d", "d@x", 2, 0, 3},             /* evicts b */
-      {'g', "b", NULL, 3, IDCACHE_MISS, 3},
-      {'g', "a", "a@x", 3, IDCACHE_FOUND, 3},
-      {'g', "c", NULL, 3, IDCACHE_NOT_FOUND, 3},
-      {'g', "d", "d@x", 3, IDCACHE_FOUND, 3}, /* order d, c, a */
-      {'p', "e", "e@x", 4, 0, 3},             /* evicts a */
-      {'g', "a", NULL, 5, IDCACHE_MISS, 3},
-      {'g', "c", NULL, 5, IDCACHE_NOT_FOUND, 3},
-      {'p', "C", "c@x", 5, 0, 3}, /* a new answer replaces, nothing evicted */
-      {'g', "c", "c@x", 5, IDCACHE_FOUND, 3},
-      {'g', "d", "d@x", 5, IDCACHE_FOUND, 3},
-      {'g', "e", "e@x", 5, IDCACHE_FOUND, 3}}},
-    {"one entry",
+     {{'p', "a", "a@x", 0, 0, 1, USER_KIND_SAM},
+      {'p', "b", "b@x", 0, 0, 2, USER_KIND_SAM},
+      {'p', "c", "c@x", 0, 0, 3, USER_KIND_SAM},
+      {'g', "a", "a@x", 1, IDCACHE_FOUND, 3, USER_KIND_SAM}, /* order now a, c, b */
+      {'p', "d", "d@x", 2, 0, 3, USER_KIND_SAM},             /* evicts b */
+      {'g', "b", NULL, 3, IDCACHE_MISS, 3, USER_KIND_SAM},
+      {'g', "a", "a@x", 3, IDCACHE_FOUND, 3, USER_KIND_SAM},
+      {'g', "c", "c@x", 3, IDCACHE_FOUND, 3, USER_KIND_SAM},
+      {'g', "d", "d@x", 3, IDCACHE_FOUND, 3, USER_KIND_SAM}, /* order d, c, a */
+      {'p', "e", "e@x", 4, 0, 3, USER_KIND_SAM},             /* evicts a */
+      {'g', "a", NULL, 5, IDCACHE_MISS, 3, USER_KIND_SAM},
+      {'p', "C", "c2@x", 5, 0, 3, USER_KIND_SAM}, /* a new answer replaces, nothing evicted */
+      {'g', "c", "c2@x", 5, IDCACHE_FOUND, 3, USER_KIND_SAM},
+      {'g', "d", "d@x", 5, IDCACHE_FOUND, 3, USER_KIND_SAM},
+      {'g', "e", "e@x", 5, IDCACHE_FOUND, 3, USER_KIND_SAM}}},
+    {"\"not found\" answers only evict each other (8 / 4 = 2 of them)",
+     60,
+     60,
+     8,
+     {{'p', "a", "a@x", 0, 0, 1, USER_KIND_SAM},
+      {'p', "b", "b@x", 0, 0, 2, USER_KIND_SAM},
+      {'p', "x", NULL, 0, 0, 3, USER_KIND_SAM},
+      {'p', "y", NULL, 0, 0, 4, USER_KIND_SAM},
+      {'p', "z", NULL, 0, 0, 4, USER_KIND_SAM}, /* evicts x, not an email */
+      {'g', "x", NULL, 1, IDCACHE_MISS, 4, USER_KIND_SAM},
+      {'g', "y", NULL, 1, IDCACHE_NOT_FOUND, 4, USER_KIND_SAM},
+      {'g', "z", NULL, 1, IDCACHE_NOT_FOUND, 4, USER_KIND_SAM}, /* order z, y */
+      {'p', "w", NULL, 2, 0, 4, USER_KIND_SAM},                 /* evicts y */
+      {'g', "y", NULL, 3, IDCACHE_MISS, 4, USER_KIND_SAM},
+      {'g', "z", NULL, 3, IDCACHE_NOT_FOUND, 4, USER_KIND_SAM},
+      {'g', "w", NULL, 3, IDCACHE_NOT_FOUND, 4, USER_KIND_SAM},
+      {'g', "a", "a@x", 3, IDCACHE_FOUND, 4, USER_KIND_SAM},
+      {'g', "b", "b@x", 3, IDCACHE_FOUND, 4, USER_KIND_SAM}}},
+    {"a new answer moves between the lists",
+     60,
+     60,
+     4,
+     {{'p', "a", NULL, 0, 0, 1, USER_KIND_SAM},
+      {'p', "A", "a@x", 0, 0, 1, USER_KIND_SAM},
+      {'p', "b", NULL, 0, 0, 2, USER_KIND_SAM}, /* the one "not found" slot is free again */
+      {'g', "a", "a@x", 0, IDCACHE_FOUND, 2, USER_KIND_SAM},
+      {'g', "b", NULL, 0, IDCACHE_NOT_FOUND, 2, USER_KIND_SAM},
+      {'p', "B", "b@x", 0, 0, 2, USER_KIND_SAM},
+      {'p', "c", NULL, 0, 0, 3, USER_KIND_SAM},
+      {'g', "a", "a@x", 0, IDCACHE_FOUND, 3, USER_KIND_SAM},
+      {'g', "b", "b@x", 0, IDCACHE_FOUND, 3, USER_KIND_SAM},
+      {'g', "c", NULL, 0, IDCACHE_NOT_FOUND, 3, USER_KIND_SAM}}},
+    {"one entry of each",
      60,
      60,
      1,
-     {{'p', "a", "a@x", 0, 0, 1},
-      {'p', "b", "b@x", 0, 0, 1},
-      {'g', "a", NULL, 0, IDCACHE_MISS, 1},
-      {'g', "b", "b@x", 0, IDCACHE_FOUND, 1}}},
+     {{'p', "a", "a@x", 0, 0, 1, USER_KIND_SAM},
+      {'p', "b", "b@x", 0, 0, 1, USER_KIND_SAM},
+      {'g', "a", NULL, 0, IDCACHE_MISS, 1, USER_KIND_SAM},
+      {'g', "b", "b@x", 0, IDCACHE_FOUND, 1, USER_KIND_SAM},
+      {'p', "c", NULL, 0, 0, 2, USER_KIND_SAM},
+      {'p', "d", NULL, 0, 0, 2, USER_KIND_SAM},
+      {'g', "c", NULL, 0, IDCACHE_MISS, 2, USER_KIND_SAM},
+      {'g', "d", NULL, 0, IDCACHE_NOT_FOUND, 2, USER_KIND_SAM},
+      {'g', "b", "b@x", 0, IDCACHE_FOUND, 2, USER_KIND_SAM}}},
     {"clear",
      60,
      60,
      10,
-     {{'p', "a", "a@x", 0, 0, 1},
-      {'p', "b", NULL, 0, 0, 2},
-      {'c', NULL, NULL, 0, 0, 0},
-      {'g', "a", NULL, 0, IDCACHE_MISS, 0},
-      {'g', "b", NULL, 0, IDCACHE_MISS, 0},
-      {'p', "a", "a2@x", 0, 0, 1},
-      {'g', "a", "a2@x", 0, IDCACHE_FOUND, 1}}},
+     {{'p', "a", "a@x", 0, 0, 1, USER_KIND_SAM},
+      {'p', "b", NULL, 0, 0, 2, USER_KIND_SAM},
+      {'c', NULL, NULL, 0, 0, 0, USER_KIND_SAM},
+      {'g', "a", NULL, 0, IDCACHE_MISS, 0, USER_KIND_SAM},
+      {'g', "b", NULL, 0, IDCACHE_MISS, 0, USER_KIND_SAM},
+      {'p', "a", "a2@x", 0, 0, 1, USER_KIND_SAM},
+      {'g', "a", "a2@x", 0, IDCACHE_FOUND, 1, USER_KIND_SAM}}},
     {"negative_ttl 0 caches nothing negative",
      60,
      0,
      10,
-     {{'p', "a", NULL, 0, 0, 0},
-      {'g', "a", NULL, 0, IDCACHE_MISS, 0},
-      {'p', "b", "b@x", 0, 0, 1},
-      {'p', "B", NULL, 1, 0, 0}, /* the newer answer drops the older */
-      {'g', "b", NULL, 1, IDCACHE_MISS, 0}}},
+     {{'p', "a", NULL, 0, 0, 0, USER_KIND_SAM},
+      {'g', "a", NULL, 0, IDCACHE_MISS, 0, USER_KIND_SAM},
+      {'p', "b", "b@x", 0, 0, 1, USER_KIND_SAM},
+      {'p', "B", NULL, 1, 0, 0, USER_KIND_SAM}, /* the newer answer drops the older */
+      {'g', "b", NULL, 1, IDCACHE_MISS, 0, USER_KIND_SAM}}},
     {"ttl 0 caches nothing positive",
      0,
      30,
      10,
-     {{'p', "a", "a@x", 0, 0, 0},
-      {'g', "a", NULL, 0, IDCACHE_MISS, 0},
-      {'p', "a", NULL, 0, 0, 1},
-      {'g', "a", NULL, 0, IDCACHE_NOT_FOUND, 1}}},
+     {{'p', "a", "a@x", 0, 0, 0, USER_KIND_SAM},
+      {'g', "a", NULL, 0, IDCACHE_MISS, 0, USER_KIND_SAM},
+      {'p', "a", NULL, 0, 0, 1, USER_KIND_SAM},
+      {'g', "a", NULL, 0, IDCACHE_NOT_FOUND, 1, USER_KIND_SAM}}},
     {"an empty identifier is a key like any other",
      60,
      60,
      10,
-     {{'p', "", "e@x", 0, 0, 1},
-      {'g', "", "e@x", 0, IDCACHE_FOUND, 1},
-      {'g', " ", NULL, 0, IDCACHE_MISS, 1}}},
+     {{'p', "", "e@x", 0, 0, 1, USER_KIND_SAM},
+      {'g', "", "e@x", 0, IDCACHE_FOUND, 1, USER_KIND_SAM},
+      {'g', " ", NULL, 0, IDCACHE_MISS, 1, USER_KIND_SAM}}},
 };
 
 static struct str s(const char *c)
@@ -150,11 +204,11 @@ static void run_scenario(size_t i)
 
         switch (st->op) {
         case 'p':
-            if (idcache_put(c, s(st->id), st->email, st->now) != 0)
+            if (idcache_put(c, st->kind, s(st->id), st->email, st->now) != 0)
                 UNIT_FAIL("%s: step %zu: put failed", name, k);
             break;
         case 'g':
-            got = idcache_get(c, s(st->id), st->now, &email);
+            got = idcache_get(c, st->kind, s(st->id), st->now, &email);
             if (got != st->want)
                 UNIT_FAIL("%s: step %zu: get '%s': got %d, want %d", name, k, st->id, (int)got,
                           (int)st->want);
@@ -189,7 +243,7 @@ static void test_many(void)
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof(id), "user%d", i);
         snprintf(want, sizeof(want), "user%d@example.com", i);
-        if (idcache_put(c, s(id), want, 0) != 0)
+        if (idcache_put(c, USER_KIND_SAM, s(id), want, 0) != 0)
             wrong++;
     }
     CHECK_INT(idcache_count(c), MAX);
@@ -199,11 +253,43 @@ static void test_many(void)
 
         snprintf(id, sizeof(id), "USER%d", i);
         snprintf(want, sizeof(want), "user%d@example.com", i);
-        r = idcache_get(c, s(id), 1, &email);
+        r = idcache_get(c, USER_KIND_SAM, s(id), 1, &email);
         if (i < N - MAX)
             wrong += r != IDCACHE_MISS;
         else
             wrong += r != IDCACHE_FOUND || strcmp(email, want) != 0;
+    }
+    CHECK_INT(wrong, 0);
+    idcache_free(c);
+}
+
+/* Made-up users, many times the cap, leave every resolved email in place:
+ * "not found" answers only evict each other. */
+static void test_flood(void)
+{
+    enum { MAX = 100, N = 10000 };
+    struct idcache *c = NULL;
+    char id[32], want[48];
+    size_t wrong = 0;
+
+    CHECK_INT(idcache_new(60, 60, MAX, &c), 0);
+    for (int i = 0; i < MAX; i++) {
+        snprintf(id, sizeof(id), "user%d", i);
+        snprintf(want, sizeof(want), "user%d@example.com", i);
+        wrong += idcache_put(c, USER_KIND_SAM, s(id), want, 0) != 0;
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "nobody%d", i);
+        wrong += idcache_put(c, USER_KIND_SAM, s(id), NULL, 1) != 0;
+    }
+    CHECK_INT(idcache_count(c), MAX + MAX / 4);
+    for (int i = 0; i < MAX; i++) {
+        const char *email = NULL;
+
+        snprintf(id, sizeof(id), "user%d", i);
+        snprintf(want, sizeof(want), "user%d@example.com", i);
+        wrong += idcache_get(c, USER_KIND_SAM, s(id), 2, &email) != IDCACHE_FOUND ||
+                 strcmp(email, want) != 0;
     }
     CHECK_INT(wrong, 0);
     idcache_free(c);
@@ -225,6 +311,7 @@ int main(void)
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         run_scenario(i);
     test_many();
+    test_flood();
     test_arguments();
     return unit_report("idcache");
 }

@@ -1,8 +1,9 @@
 /* Identity resolution over a static directory in a temp folder: found, not
  * found and cached answers with their counters, case-insensitive ids, a
  * reload that changes an email (and clears the cache), failed reloads that
- * keep the old answers, no resolvers at all, negative_ttl_s 0, and the
- * configurations identity_new refuses. */
+ * keep the old answers, no resolvers at all, negative_ttl_s 0, identifiers
+ * too long or empty, the kind as part of the cache key, a callback that
+ * resolves again, and the configurations identity_new refuses. */
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -148,7 +149,7 @@ static void test_no_resolvers(void)
         return;
     expect(id, "EXAMPLE\\amorgan", IDENTITY_NOT_FOUND, "", "identity: no resolver configured");
     expect(id, "example\\amorgan", IDENTITY_NOT_FOUND, "", "cache: not found");
-    expect(id, "", IDENTITY_NOT_FOUND, "", "identity: no resolver configured");
+    expect(id, "", IDENTITY_NOT_FOUND, "", "identity: empty identifier");
     CHECK_INT(identity_reload(id), 0); /* nothing to reload */
     identity_free(id);
 }
@@ -168,6 +169,92 @@ static void test_negative_ttl_zero(void)
     CHECK_INT(COUNT(s, identity_cache_misses), 2);
     CHECK_INT(COUNT(s, identity_cache_hits), 0);
     identity_free(id);
+}
+
+/* Identifiers past IDENTITY_MAX_ID bytes, and empty ones, are answered at
+ * once: no cache entry, no resolver. */
+static void test_identifier_bounds(void)
+{
+    struct identity_config cfg = config(static_only, 1, 300);
+    struct stats *s = stats_register();
+    struct identity *id = NULL;
+    char *big = malloc(IDENTITY_MAX_ID + 2);
+    struct answer a = {0};
+
+    if (big == NULL)
+        exit(2);
+    memset(big, 'u', IDENTITY_MAX_ID + 1);
+    big[IDENTITY_MAX_ID + 1] = '\0';
+    write_file(users_path, "bob,bob@example.com\n");
+    CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
+    if (id == NULL) {
+        free(big);
+        return;
+    }
+    expect(id, big, IDENTITY_NOT_FOUND, "", "identity: identifier too long");
+    expect(id, "", IDENTITY_NOT_FOUND, "", "identity: empty identifier");
+    identity_resolve(id, STR_ABSENT, USER_KIND_AUTO, record, &a);
+    CHECK(a.calls == 1 && a.status == IDENTITY_NOT_FOUND &&
+          strcmp(a.detail, "identity: empty identifier") == 0);
+    CHECK_INT(COUNT(s, identity_cache_misses), 0);
+    CHECK_INT(COUNT(s, identity_not_found), 3);
+    big[IDENTITY_MAX_ID] = '\0'; /* the longest one accepted */
+    expect(id, big, IDENTITY_NOT_FOUND, "", "static: not listed");
+    CHECK_INT(COUNT(s, identity_cache_misses), 1);
+    identity_free(id);
+    free(big);
+}
+
+/* The cache keeps answers per kind: the same text as another kind asks the
+ * resolvers again. */
+static void test_kind_in_cache_key(void)
+{
+    struct identity_config cfg = config(static_only, 1, 300);
+    struct identity *id = NULL;
+    struct answer a = {0};
+
+    write_file(users_path, "1234,emp@example.com\n");
+    CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
+    if (id == NULL)
+        return;
+    expect(id, "1234", IDENTITY_FOUND, "emp@example.com", "static"); /* auto: employee_id */
+    expect(id, "1234", IDENTITY_FOUND, "emp@example.com", "cache");
+    identity_resolve(id, STR_LIT("1234"), USER_KIND_SAM, record, &a);
+    CHECK(a.calls == 1 && strcmp(a.detail, "static") == 0);
+    identity_resolve(id, STR_LIT("1234"), USER_KIND_EMPLOYEE_ID, record, &a);
+    CHECK(a.calls == 2 && strcmp(a.detail, "cache") == 0);
+    identity_free(id);
+}
+
+/* A callback may resolve again, from inside the answer it is given. */
+struct nested {
+    struct identity *id;
+    struct answer outer, inner;
+};
+
+static void resolve_again(void *arg, enum identity_status status, const char *email,
+                          const char *detail)
+{
+    struct nested *n = arg;
+
+    record(&n->outer, status, email, detail);
+    identity_resolve(n->id, STR_LIT("BOB"), USER_KIND_AUTO, record, &n->inner);
+}
+
+static void test_nested_resolve(void)
+{
+    struct identity_config cfg = config(static_only, 1, 300);
+    struct nested n = {0};
+
+    write_file(users_path, "bob,bob@example.com\n");
+    CHECK_INT(identity_new(&cfg, NULL, NULL, &n.id), 0);
+    if (n.id == NULL)
+        return;
+    identity_resolve(n.id, STR_LIT("nobody"), USER_KIND_AUTO, resolve_again, &n);
+    CHECK(n.outer.calls == 1 && n.outer.status == IDENTITY_NOT_FOUND);
+    CHECK(n.inner.calls == 1 && n.inner.status == IDENTITY_FOUND &&
+          strcmp(n.inner.email, "bob@example.com") == 0);
+    identity_free(n.id);
 }
 
 static const struct {
@@ -241,6 +328,9 @@ int main(void)
     test_resolve_and_reload();
     test_no_resolvers();
     test_negative_ttl_zero();
+    test_identifier_bounds();
+    test_kind_in_cache_key();
+    test_nested_resolve();
     test_refused();
     identity_free(NULL);
     unlink(users_path);
