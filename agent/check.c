@@ -35,13 +35,11 @@ static void check_fail(struct check *c, const char *key, const char *fmt, ...)
 
 static void check_fail(struct check *c, const char *key, const char *fmt, ...)
 {
-    char what[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    config_vreport(c->cfg->path, key, fmt, ap);
     va_end(ap);
-    log_error("%s: %s: %s", c->cfg->path, key, what);
     c->problems++;
 }
 

@@ -73,20 +73,26 @@ struct cfg_key {
 static void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* One line per problem, through the log so the file's bytes are escaped. */
+void config_vreport(const char *file, const char *key_path, const char *fmt, va_list ap)
+{
+    char what[1024];
+
+    vsnprintf(what, sizeof(what), fmt, ap);
+    if (key_path[0] != '\0')
+        log_error("%s: %s: %s", file, key_path, what);
+    else
+        log_error("%s: %s", file, what);
+}
+
+/* Counted: one error fails the load, after every problem is reported. */
 static void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    config_vreport(ld->file, path, fmt, ap);
     va_end(ap);
     ld->errors++;
-    if (path[0] != '\0')
-        log_error("%s: %s: %s", ld->file, path, msg);
-    else
-        log_error("%s: %s", ld->file, msg);
 }
 
 /* Config objects are small and fixed by the file: running out of memory

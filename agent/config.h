@@ -4,6 +4,7 @@
 #ifndef RTR_CONFIG_H
 #define RTR_CONFIG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -182,6 +183,14 @@ struct json_object;
  * config's are ("FILE:LINE:COL: invalid JSON: ..."). Returns 0 and *out
  * (release with json_object_put), or ERR_CONFIG. */
 int config_read_json(const char *path, struct json_object **out);
+
+/* Reports one problem with a file we load, in the form every loader (config,
+ * mappings, check) uses: "FILE: KEY.PATH: WHAT", or "FILE: WHAT" when
+ * key_path is empty. WHAT is fmt formatted with ap (cut at 1023 bytes). One
+ * error line through the log, so bytes taken from the file are escaped.
+ * Callers count their own errors. */
+void config_vreport(const char *file, const char *key_path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* How v reads in an error message: scalars as JSON text (shortened to cap),
  * containers as "an object" / "an array". Returns buf or a static string. */

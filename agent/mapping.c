@@ -263,20 +263,15 @@ struct loader {
 static void load_error(struct loader *ld, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* One line per problem, through the log so the file's bytes are escaped. */
+/* Counted: one error fails the load, after every problem is reported. */
 static void load_error(struct loader *ld, const char *path, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    config_vreport(ld->file, path, fmt, ap);
     va_end(ap);
     ld->errors++;
-    if (path[0] != '\0')
-        log_error("%s: %s: %s", ld->file, path, msg);
-    else
-        log_error("%s: %s", ld->file, msg);
 }
 
 /* A path too long (a table key can be 4 KiB) ends in "...". */

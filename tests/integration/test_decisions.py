@@ -134,27 +134,34 @@ def test_samples_over_udp(ctx):
     _check_samples(agent, want, source)
 
 
+def _burst(ctx, n):
+    """Starts an agent with decision (and tap) queues of 8 records and sends
+    it n deciding lines over one TCP connection, left open. Returns (agent,
+    connection, the n rules sent: "seq=I run=TOKEN")."""
+    _samples()
+    tok = token()
+    rules = ["seq=%d run=%s" % (i, tok) for i in range(n)]
+    agent = _agent(ctx, [listener("tcp")], limits={"queue_messages": 8})
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(b"".join((SPLUNK_KV % (rule, "bkhan@example.com")).encode() + b"\n"
+                       for rule in rules))
+    return agent, s, rules
+
+
 def test_backpressure_loses_no_decision(ctx):
     """A decision queue (and tap queue) of 8 records and a burst of 3000
     deciding lines: every one is audited once, and the full queues paused
     the connection instead of dropping anything."""
-    _samples()
     n = 3000
-    tok = token()
-    agent = _agent(ctx, [listener("tcp")], limits={"queue_messages": 8})
-    s = tcp_connect(agent.port("tcp"))
-    s.sendall(b"".join((SPLUNK_KV % ("seq=%d run=%s" % (i, tok), "bkhan@example.com")).encode()
-                       + b"\n" for i in range(n)))
+    agent, s, sent = _burst(ctx, n)
     s.close()
     _wait_audit(agent, n, timeout=30)
     m = agent.metrics()
     agent.stop()
     got = _audit(agent)
     rules = sorted(a["rule"] for a in got)
-    assert rules == sorted("seq=%d run=%s" % (i, tok) for i in range(n)), \
-        "%d audit lines for %d messages; missing %s" % (
-            len(rules), n, sorted(set("seq=%d run=%s" % (i, tok) for i in range(n)) -
-                                  set(rules))[:5])
+    assert rules == sorted(sent), "%d audit lines for %d messages; missing %s" % (
+        len(rules), n, sorted(set(sent) - set(rules))[:5])
     assert all(a["email"] == "bilal.khan@example.com" for a in got)
     assert m["rtr_agent_decisions"] == n and m["rtr_agent_audit_lines"] == n, m
     assert m["rtr_agent_decision_queue_full"] > 0, \
@@ -179,13 +186,7 @@ def test_sigterm_with_full_queues_audits_every_decision(ctx):
     what they read (what the pipeline holds pending included) before the
     decision queue closes, so every message decided on is audited and every
     message received is in the tap."""
-    _samples()
-    n = 3000
-    tok = token()
-    agent = _agent(ctx, [listener("tcp")], limits={"queue_messages": 8})
-    s = tcp_connect(agent.port("tcp"))
-    s.sendall(b"".join((SPLUNK_KV % ("seq=%d run=%s" % (i, tok), "bkhan@example.com")).encode()
-                       + b"\n" for i in range(n)))
+    agent, s, _ = _burst(ctx, 3000)
     agent.wait_metric("messages_decided", 1)
     agent.stop()
     s.close()

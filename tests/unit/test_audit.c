@@ -31,6 +31,20 @@ static char tmpdir[] = "/tmp/rtr-test-audit.XXXXXX";
  * part of the key). */
 #define KEY_TEXT "k3y-for-the-audit-log-tests-only\n"
 
+/* One full record (detail apart), written plain and hashed both ways. */
+#define ALICE(detail)                                                                              \
+    {                                                                                              \
+        T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"),                             \
+            STR_LIT("EXAMPLE\\amorgan"), "alice.morgan@example.com",                               \
+            STR_LIT("Unknown USB Device"), "would-dispatch", (detail)                              \
+    }
+
+/* ALICE(NULL) as written with its user and email hashed to these. */
+#define ALICE_HASHED(user, email)                                                                  \
+    "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"            \
+    "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":\"" user "\",\"email\":\"" email          \
+    "\",\"event\":\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n"
+
 static const struct {
     const char *name;
     int hash_users;
@@ -38,10 +52,7 @@ static const struct {
     const char *want;
     int keyed; /* hash_key_file names a file holding KEY_TEXT */
 } records[] = {
-    {"every field",
-     0,
-     {T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"), STR_LIT("EXAMPLE\\amorgan"),
-      "alice.morgan@example.com", STR_LIT("Unknown USB Device"), "would-dispatch", "static"},
+    {"every field", 0, ALICE("static"),
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"
      "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":\"EXAMPLE\\\\amorgan\",\"email\":"
      "\"alice.morgan@example.com\",\"event\":\"Unknown USB Device\",\"outcome\":"
@@ -62,15 +73,9 @@ static const struct {
      "\"say \\\"hi\\\"\",\"user\":\"a\\nb\\u0001\",\"email\":null,\"event\":\"e\",\"outcome\":"
      "\"unresolved-user\"}\n",
      0},
-    {"hashed users",
-     1,
-     {T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"), STR_LIT("EXAMPLE\\amorgan"),
-      "alice.morgan@example.com", STR_LIT("Unknown USB Device"), "would-dispatch", NULL},
-     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"
-     "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":"
-     "\"8714e24ed21df37ca638c0e96f33f0c500bd91e3ffe1faf4c527e88f70c29985\",\"email\":"
-     "\"6493441e8f46f33fdc68100a1f8cc4d132e3150dd093e047c70a7418304a0630\",\"event\":"
-     "\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n",
+    {"hashed users", 1, ALICE(NULL),
+     ALICE_HASHED("8714e24ed21df37ca638c0e96f33f0c500bd91e3ffe1faf4c527e88f70c29985",
+                  "6493441e8f46f33fdc68100a1f8cc4d132e3150dd093e047c70a7418304a0630"),
      0},
     {"hashed: an empty user hashes, a missing email stays null",
      1,
@@ -82,15 +87,9 @@ static const struct {
      0},
     /* printf %s 'EXAMPLE\amorgan' | openssl dgst -sha256 -hmac k3y-for-the-audit-log-tests-only,
      * and the same for the email and for the empty string. */
-    {"keyed: HMAC-SHA256 (hash_users implied)",
-     0,
-     {T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"), STR_LIT("EXAMPLE\\amorgan"),
-      "alice.morgan@example.com", STR_LIT("Unknown USB Device"), "would-dispatch", NULL},
-     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"
-     "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":"
-     "\"f2b05f3791986886dfe602e5a0dbea72706f448de77a52e5332e66fe8ecbcd3a\",\"email\":"
-     "\"a7e3e470756ef12c6fef2d3f4ab328c070c9699a578edc68fcaf083492e50790\",\"event\":"
-     "\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n",
+    {"keyed: HMAC-SHA256 (hash_users implied)", 0, ALICE(NULL),
+     ALICE_HASHED("f2b05f3791986886dfe602e5a0dbea72706f448de77a52e5332e66fe8ecbcd3a",
+                  "a7e3e470756ef12c6fef2d3f4ab328c070c9699a578edc68fcaf083492e50790"),
      1},
     {"keyed: an empty user",
      1,
@@ -100,17 +99,6 @@ static const struct {
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\"}\n",
      1},
 };
-
-static size_t read_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
-
-    buf[n] = '\0';
-    if (f != NULL)
-        fclose(f);
-    return n;
-}
 
 /* Checks that line parses as one JSON object whose "user" value reads back
  * as want_user (NULL: null). */
@@ -132,23 +120,13 @@ static void check_json(const char *name, const char *line, struct str want_user)
     json_object_put(o);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
 static void test_records(void)
 {
     char path[PATH_MAX], key_path[PATH_MAX], buf[4096];
     struct stat st;
 
     snprintf(key_path, sizeof(key_path), "%s/audit.key", tmpdir);
-    write_file(key_path, KEY_TEXT);
+    unit_write_file(key_path, KEY_TEXT);
     for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
         struct audit_config cfg = {path, records[i].hash_users, records[i].keyed ? key_path : NULL};
         struct audit *a = NULL;
@@ -160,7 +138,7 @@ static void test_records(void)
         }
         CHECK_INT(audit_write(a, &records[i].r), 0);
         audit_free(a);
-        read_file(path, buf, sizeof(buf));
+        unit_read_file(path, buf, sizeof(buf));
         CHECK_STR(records[i].name, str_make(buf, strlen(buf)), records[i].want);
         if (!records[i].hash_users && !records[i].keyed)
             check_json(records[i].name, buf, records[i].r.user);
@@ -195,7 +173,7 @@ static void test_bad_keys(void)
         const char *at = strchr(bad_keys[i].log, '@');
 
         if (bad_keys[i].text != NULL)
-            write_file(key_path, bad_keys[i].text);
+            unit_write_file(key_path, bad_keys[i].text);
         else
             unlink(key_path);
         unit_capture_begin();
@@ -223,14 +201,12 @@ static void test_append(void)
     size_t n, lines = 0;
 
     snprintf(path, sizeof(path), "%s/append.jsonl", tmpdir);
-    FILE *f = fopen(path, "w");
-    if (f == NULL || fputs("{\"old\":1}\n", f) == EOF || fclose(f) != 0)
-        exit(2);
+    unit_write_file(path, "{\"old\":1}\n");
     CHECK_INT(audit_open(&cfg, &a), 0);
     for (int i = 0; i < 3; i++)
         CHECK_INT(audit_write(a, &records[0].r), 0);
     audit_free(a);
-    n = read_file(path, buf, sizeof(buf));
+    n = unit_read_file(path, buf, sizeof(buf));
     CHECK(strncmp(buf, "{\"old\":1}\n", 10) == 0);
     for (size_t i = 0; i < n; i++)
         lines += buf[i] == '\n';
@@ -255,9 +231,9 @@ static void test_reopen(void)
     CHECK_INT(audit_reopen(a), 0);
     CHECK_INT(audit_write(a, &records[0].r), 0);
     audit_free(a);
-    read_file(path, buf, sizeof(buf));
+    unit_read_file(path, buf, sizeof(buf));
     CHECK_STR("new file", str_make(buf, strlen(buf)), records[0].want);
-    read_file(rotated, buf, sizeof(buf));
+    unit_read_file(rotated, buf, sizeof(buf));
     CHECK(strlen(buf) == strlen(records[0].want) + strlen(records[1].want));
     unlink(path);
     unlink(rotated);
@@ -310,7 +286,7 @@ static void test_short_write(void)
     CHECK_INT(audit_write(a, &records[1].r), 0);
     audit_free(a);
     l0 = strlen(records[0].want);
-    l1 = read_file(ref_path, want, sizeof(want)) - l0;
+    l1 = unit_read_file(ref_path, want, sizeof(want)) - l0;
     CHECK(l1 > 0 && want[l0 + l1 - 1] == '\n');
 
     fflush(NULL);
@@ -343,7 +319,7 @@ static void test_short_write(void)
     memcpy(buf + cut + 1, want + l0, l1);
     memcpy(buf + cut + 1 + l1, want + l0, l1);
     buf[cut + 1 + 2 * l1] = '\0';
-    read_file(path, want, sizeof(want));
+    unit_read_file(path, want, sizeof(want));
     CHECK_STR("cut short", str_make(want, strlen(want)), buf);
     unlink(path);
     unlink(ref_path);

@@ -18,50 +18,17 @@
 
 static char tmpdir[] = "/tmp/rtr-test-config.XXXXXX";
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
 /* Loads text as FILE in the temp dir with stderr captured. */
 static int load_text(const char *text, char *path, struct config **cfg, char *err, size_t cap)
 {
     int rc;
 
     snprintf(path, PATH_MAX, "%s/rtr-agent.json", tmpdir);
-    write_file(path, text);
+    unit_write_file(path, text);
     unit_capture_begin();
     rc = config_load(path, cfg);
     unit_capture_end(err, cap);
     return rc;
-}
-
-/* The message part of each captured log line ("<time> error: MSG"). */
-static size_t split_messages(char *text, const char **msgs, size_t max)
-{
-    size_t n = 0;
-
-    for (char *line = strtok(text, "\n"); line != NULL && n < max; line = strtok(NULL, "\n")) {
-        char *m = strstr(line, " error: ");
-        msgs[n++] = m != NULL ? m + 8 : line;
-    }
-    return n;
-}
-
-/* Expected messages say "@" where the file path goes. */
-static void expand(char *out, size_t cap, const char *want, const char *path)
-{
-    const char *at = strchr(want, '@');
-
-    if (at == NULL)
-        snprintf(out, cap, "%s", want);
-    else
-        snprintf(out, cap, "%.*s%s%s", (int)(at - want), want, path, at + 1);
 }
 
 #define LISTEN_OK "\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"}]"
@@ -69,7 +36,7 @@ static void expand(char *out, size_t cap, const char *want, const char *path)
 static const struct {
     const char *name;
     const char *text;
-    const char *want[4]; /* every line, in order */
+    const char *want[5]; /* every line, in order; NULL-ended */
 } bad_configs[] = {
     {"unknown top-level key",
      "{" LISTEN_OK ", \"wokers\": 2}",
@@ -255,25 +222,15 @@ static const struct {
 
 static void test_bad_configs(void)
 {
-    char path[PATH_MAX], err[8192], want[PATH_MAX + 1024];
+    char path[PATH_MAX], err[8192];
 
     for (size_t i = 0; i < sizeof(bad_configs) / sizeof(bad_configs[0]); i++) {
         struct config *cfg = (struct config *)1;
-        const char *msgs[8];
-        size_t n_want = 0, n_got;
         int rc = load_text(bad_configs[i].text, path, &cfg, err, sizeof(err));
 
         CHECK_INT(rc, ERR_CONFIG);
         CHECK(cfg == NULL);
-        while (n_want < 4 && bad_configs[i].want[n_want] != NULL)
-            n_want++;
-        n_got = split_messages(err, msgs, 8);
-        if (n_got != n_want)
-            UNIT_FAIL("%s: %zu lines, want %zu", bad_configs[i].name, n_got, n_want);
-        for (size_t k = 0; k < n_want && k < n_got; k++) {
-            expand(want, sizeof(want), bad_configs[i].want[k], path);
-            CHECK_STR(bad_configs[i].name, str_make(msgs[k], strlen(msgs[k])), want);
-        }
+        unit_check_messages(bad_configs[i].name, err, path, bad_configs[i].want);
     }
 }
 
@@ -282,7 +239,7 @@ static void test_bad_configs(void)
 static const struct {
     const char *name;
     const char *text;
-    const char *want[3]; /* every line; none: it loads */
+    const char *want[3]; /* every line, NULL-ended; none: it loads */
 } json_texts[] = {
     {"mapping with two \"when\" and a table with two \"A\"",
      "{\"id\": \"m\", \"rules\": [{\"when\": [{\"field\": \"msg\", \"regex\": \"x\"}],\n"
@@ -314,22 +271,18 @@ static const struct {
 
 static void test_read_json(void)
 {
-    char path[PATH_MAX], err[4096], want[PATH_MAX + 256];
+    char path[PATH_MAX], err[4096];
 
     snprintf(path, sizeof(path), "%s/mapping.json", tmpdir);
     for (size_t i = 0; i < sizeof(json_texts) / sizeof(json_texts[0]); i++) {
         struct json_object *obj = (struct json_object *)1;
-        const char *msgs[4];
-        size_t n_want = 0, n_got;
         int rc;
 
-        write_file(path, json_texts[i].text);
+        unit_write_file(path, json_texts[i].text);
         unit_capture_begin();
         rc = config_read_json(path, &obj);
         unit_capture_end(err, sizeof(err));
-        while (n_want < 3 && json_texts[i].want[n_want] != NULL)
-            n_want++;
-        if (n_want == 0) {
+        if (json_texts[i].want[0] == NULL) {
             if (rc != 0 || obj == NULL)
                 UNIT_FAIL("%s: rc %d, %s", json_texts[i].name, rc, err);
             else
@@ -339,13 +292,7 @@ static void test_read_json(void)
         }
         CHECK_INT(rc, ERR_CONFIG);
         CHECK(obj == NULL);
-        n_got = split_messages(err, msgs, 4);
-        if (n_got != n_want)
-            UNIT_FAIL("%s: %zu lines, want %zu", json_texts[i].name, n_got, n_want);
-        for (size_t k = 0; k < n_want && k < n_got; k++) {
-            expand(want, sizeof(want), json_texts[i].want[k], path);
-            CHECK_STR(json_texts[i].name, str_make(msgs[k], strlen(msgs[k])), want);
-        }
+        unit_check_messages(json_texts[i].name, err, path, json_texts[i].want);
     }
     unlink(path);
 }
@@ -360,7 +307,7 @@ static void test_missing_file(void)
     unit_capture_begin();
     CHECK_INT(config_load(path, &cfg), ERR_CONFIG);
     unit_capture_end(err, sizeof(err));
-    CHECK_INT(split_messages(err, msgs, 2), 1);
+    CHECK_INT(unit_split_messages(err, msgs, 2), 1);
     snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
     CHECK_STR("missing file", str_make(msgs[0], strlen(msgs[0])), want);
 }
@@ -650,12 +597,8 @@ static void test_shipped_configs(void)
 static void check_readme_table(const char *reference)
 {
     static char doc[64 * 1024];
-    FILE *f = fopen("systemd/README.md", "r");
-    size_t n = f != NULL ? fread(doc, 1, sizeof(doc) - 1, f) : 0;
 
-    doc[n] = '\0';
-    if (f != NULL)
-        fclose(f);
+    unit_read_file("systemd/README.md", doc, sizeof(doc));
     if (strstr(doc, reference) == NULL)
         UNIT_FAIL("systemd/README.md lacks the current key reference (run from the top folder; "
                   "regenerate the table from config_write_reference)");

@@ -15,16 +15,6 @@
 
 static char tmpdir[] = "/tmp/rtr-test-directory.XXXXXX";
 
-static void write_file(const char *path, const char *text, size_t len)
-{
-    FILE *f = fopen(path, "w");
-
-    if (f == NULL || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
 /* Writes len bytes of text as users.csv in the temp dir and loads it with
  * stderr captured into err. */
 static int load_bytes(const char *text, size_t len, char *path, struct directory **d, char *err,
@@ -33,49 +23,11 @@ static int load_bytes(const char *text, size_t len, char *path, struct directory
     int rc;
 
     snprintf(path, PATH_MAX, "%s/users.csv", tmpdir);
-    write_file(path, text, len);
+    unit_write_bytes(path, text, len);
     unit_capture_begin();
     rc = directory_load(path, d);
     unit_capture_end(err, cap);
     return rc;
-}
-
-/* The message part of each captured log line ("<time> error: MSG"). */
-static size_t split_messages(char *text, const char **msgs, size_t max)
-{
-    size_t n = 0;
-
-    for (char *line = strtok(text, "\n"); line != NULL && n < max; line = strtok(NULL, "\n")) {
-        char *m = strstr(line, " error: ");
-        msgs[n++] = m != NULL ? m + 8 : line;
-    }
-    return n;
-}
-
-/* Compares the logged messages with want (NULL-ended; "@" stands for the
- * path). */
-static void check_messages(const char *ctx, char *err, const char *path, const char *const *want)
-{
-    const char *got[8];
-    size_t n = split_messages(err, got, 8), i;
-    char expected[512];
-
-    for (i = 0; want[i] != NULL; i++) {
-        const char *at = strchr(want[i], '@');
-        if (at != NULL)
-            snprintf(expected, sizeof(expected), "%.*s%s%s", (int)(at - want[i]), want[i], path,
-                     at + 1);
-        else
-            snprintf(expected, sizeof(expected), "%s", want[i]);
-        if (i >= n)
-            UNIT_FAIL("%s: line %zu missing, want '%s'", ctx, i, expected);
-        else if (strcmp(got[i], expected) != 0)
-            UNIT_FAIL("%s: line %zu: got '%s', want '%s'", ctx, i, got[i], expected);
-        else
-            unit_passed++;
-    }
-    if (n > i)
-        UNIT_FAIL("%s: %zu more lines than expected, first '%s'", ctx, n - i, got[i]);
 }
 
 struct lookup {
@@ -222,7 +174,7 @@ static void test_bad_files(void)
         else
             unit_passed++;
         CHECK(d == NULL);
-        check_messages(bad_files[i].name, err, path, bad_files[i].want);
+        unit_check_messages(bad_files[i].name, err, path, bad_files[i].want);
     }
 }
 
@@ -250,11 +202,11 @@ static void test_field_length(void)
                          DIRECTORY_MAX_FIELD + 1, id, DIRECTORY_MAX_FIELD + 1, id,
                          DIRECTORY_MAX_FIELD + 1, email, DIRECTORY_MAX_FIELD + 1, email);
     CHECK_INT(load_bytes(text, n, path, &d, err, sizeof(err)), ERR_CONFIG);
-    check_messages("field too long", err, path,
-                   (const char *const[]){"@:1: identifier longer than 1024 bytes",
-                                         "@:2: identifier longer than 1024 bytes",
-                                         "@:3: email longer than 1024 bytes",
-                                         "@:4: email longer than 1024 bytes", NULL});
+    unit_check_messages("field too long", err, path,
+                        (const char *const[]){"@:1: identifier longer than 1024 bytes",
+                                              "@:2: identifier longer than 1024 bytes",
+                                              "@:3: email longer than 1024 bytes",
+                                              "@:4: email longer than 1024 bytes", NULL});
 }
 
 static void test_unreadable(void)

@@ -230,35 +230,54 @@ static void run_scenario(size_t i)
     idcache_free(c);
 }
 
+/* The made-up users: "user<i>" -> "user<i>@example.com". Puts users
+ * first..last-1 at now; returns how many puts failed. */
+static size_t put_users(struct idcache *c, int first, int last, int64_t now)
+{
+    char id[32], email[48];
+    size_t failed = 0;
+
+    for (int i = first; i < last; i++) {
+        snprintf(id, sizeof(id), "user%d", i);
+        snprintf(email, sizeof(email), "user%d@example.com", i);
+        failed += idcache_put(c, USER_KIND_SAM, s(id), email, now) != 0;
+    }
+    return failed;
+}
+
+/* How many of the users first..last-1, looked up in capitals (keys ignore
+ * case) at now, do not get want (and, when found, their own email). */
+static size_t users_wrong(struct idcache *c, int first, int last, int64_t now,
+                          enum idcache_result want)
+{
+    char id[32], email_want[48];
+    size_t wrong = 0;
+
+    for (int i = first; i < last; i++) {
+        const char *email = NULL;
+        enum idcache_result r;
+
+        snprintf(id, sizeof(id), "USER%d", i);
+        snprintf(email_want, sizeof(email_want), "user%d@example.com", i);
+        r = idcache_get(c, USER_KIND_SAM, s(id), now, &email);
+        wrong += r != want || (r == IDCACHE_FOUND && strcmp(email, email_want) != 0);
+    }
+    return wrong;
+}
+
 /* Enough entries to grow the buckets several times, then past the cap:
  * the oldest go, the newest stay. */
 static void test_many(void)
 {
     enum { MAX = 3000, N = 4000 };
     struct idcache *c = NULL;
-    char id[32], want[48];
-    size_t wrong = 0;
+    size_t wrong;
 
     CHECK_INT(idcache_new(60, 60, MAX, &c), 0);
-    for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof(id), "user%d", i);
-        snprintf(want, sizeof(want), "user%d@example.com", i);
-        if (idcache_put(c, USER_KIND_SAM, s(id), want, 0) != 0)
-            wrong++;
-    }
+    wrong = put_users(c, 0, N, 0);
     CHECK_INT(idcache_count(c), MAX);
-    for (int i = 0; i < N; i++) {
-        const char *email = NULL;
-        enum idcache_result r;
-
-        snprintf(id, sizeof(id), "USER%d", i);
-        snprintf(want, sizeof(want), "user%d@example.com", i);
-        r = idcache_get(c, USER_KIND_SAM, s(id), 1, &email);
-        if (i < N - MAX)
-            wrong += r != IDCACHE_MISS;
-        else
-            wrong += r != IDCACHE_FOUND || strcmp(email, want) != 0;
-    }
+    wrong += users_wrong(c, 0, N - MAX, 1, IDCACHE_MISS);
+    wrong += users_wrong(c, N - MAX, N, 1, IDCACHE_FOUND);
     CHECK_INT(wrong, 0);
     idcache_free(c);
 }
@@ -269,28 +288,17 @@ static void test_flood(void)
 {
     enum { MAX = 100, N = 10000 };
     struct idcache *c = NULL;
-    char id[32], want[48];
-    size_t wrong = 0;
+    char id[32];
+    size_t wrong;
 
     CHECK_INT(idcache_new(60, 60, MAX, &c), 0);
-    for (int i = 0; i < MAX; i++) {
-        snprintf(id, sizeof(id), "user%d", i);
-        snprintf(want, sizeof(want), "user%d@example.com", i);
-        wrong += idcache_put(c, USER_KIND_SAM, s(id), want, 0) != 0;
-    }
+    wrong = put_users(c, 0, MAX, 0);
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof(id), "nobody%d", i);
         wrong += idcache_put(c, USER_KIND_SAM, s(id), NULL, 1) != 0;
     }
     CHECK_INT(idcache_count(c), MAX + MAX / 4);
-    for (int i = 0; i < MAX; i++) {
-        const char *email = NULL;
-
-        snprintf(id, sizeof(id), "user%d", i);
-        snprintf(want, sizeof(want), "user%d@example.com", i);
-        wrong += idcache_get(c, USER_KIND_SAM, s(id), 2, &email) != IDCACHE_FOUND ||
-                 strcmp(email, want) != 0;
-    }
+    wrong += users_wrong(c, 0, MAX, 2, IDCACHE_FOUND);
     CHECK_INT(wrong, 0);
     idcache_free(c);
 }

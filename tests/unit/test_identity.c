@@ -16,16 +16,6 @@
 static char tmpdir[] = "/tmp/rtr-test-identity.XXXXXX";
 static char users_path[PATH_MAX];
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
 struct answer {
     int calls;
     enum identity_status status;
@@ -83,10 +73,10 @@ static void test_resolve_and_reload(void)
     struct identity *id = NULL;
     char log[4096], want[PATH_MAX + 64];
 
-    write_file(users_path, "# directory\n"
-                           "EXAMPLE\\amorgan,alice@example.com\n"
-                           "bob,bob@example.com\n"
-                           "carol,carol@example.com\n");
+    unit_write_file(users_path, "# directory\n"
+                                "EXAMPLE\\amorgan,alice@example.com\n"
+                                "bob,bob@example.com\n"
+                                "carol,carol@example.com\n");
     CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
     if (id == NULL)
         return;
@@ -105,9 +95,9 @@ static void test_resolve_and_reload(void)
 
     /* A changed email and a new identifier take effect at once: the cache
      * is cleared. */
-    write_file(users_path, "EXAMPLE\\amorgan,alice.morgan@example.com\n"
-                           "bob,bob@example.com\n"
-                           "nobody,somebody@example.com\n");
+    unit_write_file(users_path, "EXAMPLE\\amorgan,alice.morgan@example.com\n"
+                                "bob,bob@example.com\n"
+                                "nobody,somebody@example.com\n");
     unit_capture_begin();
     CHECK_INT(identity_reload(id), 0);
     unit_capture_end(log, sizeof(log));
@@ -120,7 +110,7 @@ static void test_resolve_and_reload(void)
 
     /* A broken or missing file keeps the directory in use: "bob" is not
      * cached yet, so the answer comes from the old directory. */
-    write_file(users_path, "bob,\"bob@example.com\nnew,new@example.com\n");
+    unit_write_file(users_path, "bob,\"bob@example.com\nnew,new@example.com\n");
     unit_capture_begin();
     CHECK_INT(identity_reload(id), ERR_CONFIG);
     unit_capture_end(log, sizeof(log));
@@ -160,7 +150,7 @@ static void test_negative_ttl_zero(void)
     struct stats *s = stats_register();
     struct identity *id = NULL;
 
-    write_file(users_path, "bob,bob@example.com\n");
+    unit_write_file(users_path, "bob,bob@example.com\n");
     CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
     if (id == NULL)
         return;
@@ -185,7 +175,7 @@ static void test_identifier_bounds(void)
         exit(2);
     memset(big, 'u', IDENTITY_MAX_ID + 1);
     big[IDENTITY_MAX_ID + 1] = '\0';
-    write_file(users_path, "bob,bob@example.com\n");
+    unit_write_file(users_path, "bob,bob@example.com\n");
     CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
     if (id == NULL) {
         free(big);
@@ -213,7 +203,7 @@ static void test_kind_in_cache_key(void)
     struct identity *id = NULL;
     struct answer a = {0};
 
-    write_file(users_path, "1234,emp@example.com\n");
+    unit_write_file(users_path, "1234,emp@example.com\n");
     CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
     if (id == NULL)
         return;
@@ -246,7 +236,7 @@ static void test_nested_resolve(void)
     struct identity_config cfg = config(static_only, 1, 300);
     struct nested n = {0};
 
-    write_file(users_path, "bob,bob@example.com\n");
+    unit_write_file(users_path, "bob,bob@example.com\n");
     CHECK_INT(identity_new(&cfg, NULL, NULL, &n.id), 0);
     if (n.id == NULL)
         return;
@@ -293,10 +283,9 @@ static void test_refused(void)
         enum identity_source order[2] = {refused[i].order[0], refused[i].order[1]};
         struct identity_config cfg = config(order, refused[i].n_order, 300);
         struct identity *id = (struct identity *)&id;
-        const char *at = strchr(refused[i].log, '@');
 
         if (refused[i].file != NULL)
-            write_file(users_path, refused[i].file);
+            unit_write_file(users_path, refused[i].file);
         else
             unlink(users_path);
         unit_capture_begin();
@@ -306,11 +295,7 @@ static void test_refused(void)
             unit_passed++;
         unit_capture_end(log, sizeof(log));
         CHECK(id == NULL);
-        if (at != NULL)
-            snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - refused[i].log), refused[i].log,
-                     users_path, at + 1);
-        else
-            snprintf(want, sizeof(want), "%s", refused[i].log);
+        unit_expand(want, sizeof(want), refused[i].log, users_path, NULL);
         if (strstr(log, want) == NULL)
             UNIT_FAIL("%s: log '%s' lacks '%s'", refused[i].name, log, want);
         else

@@ -167,6 +167,36 @@ static void explain_line(void *arg, const char *mapping, const char *file, int d
 
 static struct stats stats_block __attribute__((aligned(STATS_ALIGN)));
 
+/* One mapping file, loaded, and a matcher for it. */
+struct loaded {
+    struct mapping_set *set;
+    struct mapping_matcher *mm;
+};
+
+/* Loads text (the log captured into err) and makes a matcher counting into
+ * stats, zeroed first (NULL: no counters). 0, or -1 when it does not load
+ * (a failure named ctx, with the log); then there is nothing to close. */
+static int loaded_open(struct loaded *l, const char *ctx, const char *text, struct stats *stats,
+                       char *err, size_t cap)
+{
+    l->set = NULL;
+    l->mm = NULL;
+    if (load_text(text, &l->set, err, cap) != 0) {
+        UNIT_FAIL("%s: does not load:\n%s", ctx, err);
+        return -1;
+    }
+    if (stats != NULL)
+        memset(stats, 0, sizeof(*stats));
+    CHECK_INT(mapping_matcher_new(100000, 10000, stats, &l->mm), 0);
+    return 0;
+}
+
+static void loaded_close(struct loaded *l)
+{
+    mapping_matcher_free(l->mm);
+    mapping_set_unref(l->set);
+}
+
 struct want {
     const char *mapping, *rule, *user, *event;
     enum user_kind kind;
@@ -547,19 +577,15 @@ static void test_match_cases(void)
         struct mapping_decision out[MAPPING_MAX_DECISIONS];
         struct explain_log x = {.len = 0};
         struct mapping_explain explain = {explain_line, &x};
-        struct mapping_matcher *mm = NULL;
-        struct mapping_set *set = NULL;
+        struct loaded l;
         size_t n, n_explained;
 
-        if (load_text(c->file, &set, err, sizeof(err)) != 0) {
-            UNIT_FAIL("%s: does not load:\n%s", c->name, err);
+        if (loaded_open(&l, c->name, c->file, NULL, err, sizeof(err)) != 0)
             continue;
-        }
-        CHECK_INT(mapping_matcher_new(100000, 10000, NULL, &mm), 0);
         /* Without explain (the hot path), then with: both decide alike. */
         unit_capture_begin(); /* the "no user" case logs */
-        n = mapping_match(set, mm, parse(c->line), out, NULL);
-        n_explained = mapping_match(set, mm, parse(c->line), out, &explain);
+        n = mapping_match(l.set, l.mm, parse(c->line), out, NULL);
+        n_explained = mapping_match(l.set, l.mm, parse(c->line), out, &explain);
         unit_capture_end(err, sizeof(err));
         if (n != c->n)
             UNIT_FAIL("%s: %zu decisions, want %zu", c->name, n, c->n);
@@ -572,8 +598,7 @@ static void test_match_cases(void)
             CHECK_HAS(c->name, x.text, c->explain);
         if (c->lines != 0 && x.lines != c->lines)
             UNIT_FAIL("%s: %d explain lines, want %d:\n%s", c->name, x.lines, c->lines, x.text);
-        mapping_matcher_free(mm);
-        mapping_set_unref(set);
+        loaded_close(&l);
     }
 }
 
@@ -582,21 +607,17 @@ static void test_match_cases(void)
 static void test_no_user_counted(void)
 {
     struct mapping_decision out[MAPPING_MAX_DECISIONS];
-    struct mapping_matcher *mm = NULL;
-    struct mapping_set *set = NULL;
+    struct loaded l;
     char err[4096];
 
-    memset(&stats_block, 0, sizeof(stats_block));
-    if (load_text(FILE(MAP("nouser", WHEN_SPLUNK "'rule': {'field': 'cef.name'}, 'user': "
-                                                 "{'field': 'cef.ext.duser'}")),
-                  &set, err, sizeof(err)) != 0) {
-        UNIT_FAIL("no user: does not load:\n%s", err);
+    if (loaded_open(&l, "no user",
+                    FILE(MAP("nouser", WHEN_SPLUNK "'rule': {'field': 'cef.name'}, 'user': "
+                                                   "{'field': 'cef.ext.duser'}")),
+                    &stats_block, err, sizeof(err)) != 0)
         return;
-    }
-    CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
     unit_capture_begin();
     for (int i = 0; i < 3; i++)
-        CHECK_INT(mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL), 0);
+        CHECK_INT(mapping_match(l.set, l.mm, parse(SPLUNK_CEF), out, NULL), 0);
     unit_capture_end(err, sizeof(err));
     CHECK_INT(stats_block.v[STAT_decisions_no_user], 3);
     CHECK_INT(stats_block.v[STAT_decisions], 0);
@@ -605,18 +626,16 @@ static void test_no_user_counted(void)
     CHECK_HAS("no user log", err, "mappings[0] (mapping \"nouser\")");
     CHECK_HAS("no user log", err, "decisions_no_user");
     /* A plain miss counts nothing. */
-    CHECK_INT(mapping_match(set, mm, parse(CISCO), out, NULL), 0);
+    CHECK_INT(mapping_match(l.set, l.mm, parse(CISCO), out, NULL), 0);
     CHECK_INT(stats_block.v[STAT_decisions_no_user], 3);
-    mapping_matcher_free(mm);
-    mapping_set_unref(set);
+    loaded_close(&l);
 }
 
 /* Every mapping says continue: the ninth decision is dropped and counted. */
 static void test_too_many_decisions(void)
 {
     struct mapping_decision out[MAPPING_MAX_DECISIONS];
-    struct mapping_matcher *mm = NULL;
-    struct mapping_set *set = NULL;
+    struct loaded l;
     char text[4096], err[4096];
     size_t len, n;
 
@@ -627,23 +646,18 @@ static void test_too_many_decisions(void)
                              "%s{'name': 'm%d', " WHEN_SPLUNK SPLUNK_SOURCES ", 'continue': true}",
                              i > 0 ? ", " : "", i);
     snprintf(text + len, sizeof(text) - len, "]}");
-    if (load_text(text, &set, err, sizeof(err)) != 0) {
-        UNIT_FAIL("too many: does not load:\n%s", err);
+    if (loaded_open(&l, "too many", text, &stats_block, err, sizeof(err)) != 0)
         return;
-    }
-    CHECK_INT(mapping_set_count(set), MAPPING_MAX_DECISIONS + 2);
-    memset(&stats_block, 0, sizeof(stats_block));
-    CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
+    CHECK_INT(mapping_set_count(l.set), MAPPING_MAX_DECISIONS + 2);
     unit_capture_begin();
-    n = mapping_match(set, mm, parse(SPLUNK_CEF), out, NULL);
+    n = mapping_match(l.set, l.mm, parse(SPLUNK_CEF), out, NULL);
     unit_capture_end(err, sizeof(err));
     CHECK_INT(n, MAPPING_MAX_DECISIONS);
     CHECK_INT(stats_block.v[STAT_decisions_dropped], 2);
     CHECK_HAS("dropped log", err, "(mapping \"m8\"): decision dropped");
     if (n == MAPPING_MAX_DECISIONS)
         CHECK_STR("last kept", str_make(out[n - 1].mapping, strlen(out[n - 1].mapping)), "m7");
-    mapping_matcher_free(mm);
-    mapping_set_unref(set);
+    loaded_close(&l);
 }
 
 /* A catastrophic pattern: the limit stops it, it counts, logs once a
@@ -657,8 +671,7 @@ static void test_regex_limit(void)
     struct mapping_decision out[MAPPING_MAX_DECISIONS];
     struct explain_log x = {.len = 0};
     struct mapping_explain explain = {explain_line, &x};
-    struct mapping_matcher *mm = NULL;
-    struct mapping_set *set = NULL;
+    struct loaded l;
 
     snprintf(
         text, sizeof(text),
@@ -672,21 +685,17 @@ static void test_regex_limit(void)
                                                                          "'user': {'value': "
                                                                          "'u2'}")),
         words);
-    if (load_text(text, &set, err, sizeof(err)) != 0) {
-        UNIT_FAIL("limit: does not load:\n%s", err);
+    if (loaded_open(&l, "limit", text, &stats_block, err, sizeof(err)) != 0)
         return;
-    }
-    memset(&stats_block, 0, sizeof(stats_block));
-    CHECK_INT(mapping_matcher_new(100000, 10000, &stats_block, &mm), 0);
     unit_capture_begin();
-    if (mapping_match(set, mm, parse(words), out, NULL) == 1) {
+    if (mapping_match(l.set, l.mm, parse(words), out, NULL) == 1) {
         CHECK_STR("limit", str_make(out[0].mapping, strlen(out[0].mapping)), "plain");
         CHECK_STR("limit", out[0].rule, "r2");
     } else {
         UNIT_FAIL("limit: want one decision, by the second mapping");
     }
     CHECK_INT(stats_block.v[STAT_regex_limit_hits], 1);
-    CHECK_INT(mapping_match(set, mm, parse(words), out, &explain), 1);
+    CHECK_INT(mapping_match(l.set, l.mm, parse(words), out, &explain), 1);
     unit_capture_end(err, sizeof(err));
     CHECK_INT(stats_block.v[STAT_regex_limit_hits], 2);
     CHECK_INT(stats_block.v[STAT_regex_errors], 0);
@@ -699,8 +708,7 @@ static void test_regex_limit(void)
               "catastrophic: no: when[0] msg: regex hit a PCRE2 limit "
               "(match limit 100000");
     CHECK_HAS("limit explain", x.text, "counted as no match\nplain: yes: ");
-    mapping_matcher_free(mm);
-    mapping_set_unref(set);
+    loaded_close(&l);
 }
 
 /* Load errors: every problem, each naming the file ("@", or "%" for the
@@ -850,24 +858,6 @@ static const struct load_case {
       "@: mappings[0].continue: expected true or false, got 1"}},
 };
 
-/* Replaces @ and % in want with the two paths. */
-static void expand(char *out, size_t cap, const char *want, const char *p1, const char *p2)
-{
-    size_t n = 0;
-
-    for (const char *w = want; *w != '\0' && n + 1 < cap; w++) {
-        const char *sub = *w == '@' ? p1 : *w == '%' ? p2 : NULL;
-
-        if (sub != NULL)
-            n += (size_t)snprintf(out + n, cap - n, "%s", sub);
-        else
-            out[n++] = *w;
-        if (n >= cap)
-            n = cap - 1;
-    }
-    out[n] = '\0';
-}
-
 static void test_load_errors(void)
 {
     for (size_t i = 0; i < sizeof(load_cases) / sizeof(load_cases[0]); i++) {
@@ -889,7 +879,7 @@ static void test_load_errors(void)
         if (rc != ERR_CONFIG || set != NULL)
             UNIT_FAIL("%s: rc %d, want ERR_CONFIG and no set", c->name, rc);
         for (; n_want < 4 && c->want[n_want] != NULL; n_want++) {
-            expand(want, sizeof(want), c->want[n_want], p1, p2);
+            unit_expand(want, sizeof(want), c->want[n_want], p1, p2);
             CHECK_HAS(c->name, err, want);
         }
         if (count_lines(err) != n_want)

@@ -40,12 +40,8 @@ static struct mapping_set *load_set(void)
 {
     char *globs[] = {mapping_path};
     struct mapping_set *set = NULL;
-    FILE *f = fopen(mapping_path, "w");
 
-    if (f == NULL || fputs(MAPPING, f) == EOF || fclose(f) != 0) {
-        perror(mapping_path);
-        exit(2);
-    }
+    unit_write_file(mapping_path, MAPPING);
     if (mapping_set_load(globs, 1, 0, &set) != 0) {
         fprintf(stderr, "the test mapping does not load\n");
         exit(2);

@@ -134,17 +134,6 @@ static int wait_counter(enum stats_counter c, uint64_t want)
     return counter(c) >= want;
 }
 
-static size_t read_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
-
-    buf[n] = '\0';
-    if (f != NULL)
-        fclose(f);
-    return n;
-}
-
 /* ---- tests ---- */
 
 static const struct {
@@ -183,7 +172,7 @@ static void test_outcomes(void)
         push(r, "jdoe");
         finish(r);
         stats_sum(after);
-        n = read_file(audit_path, line, sizeof(line));
+        n = unit_read_file(audit_path, line, sizeof(line));
         if (n < strlen(outcomes[i].want) ||
             strcmp(line + n - strlen(outcomes[i].want), outcomes[i].want) != 0)
             UNIT_FAIL("outcome %zu: audit line %s, want it to end in %s", i, line,
@@ -240,9 +229,9 @@ static void test_reload(void)
     CHECK_INT(counter(STAT_reloads), ok + 1);
     finish(r);
 
-    read_file(audit_path, text, sizeof(text));
+    unit_read_file(audit_path, text, sizeof(text));
     CHECK(strstr(text, "\"user\":\"after\"") != NULL && strstr(text, "before") == NULL);
-    read_file(rotated, text, sizeof(text));
+    unit_read_file(rotated, text, sizeof(text));
     CHECK(strstr(text, "\"user\":\"before\"") != NULL && strstr(text, "after") == NULL);
     unlink(rotated);
 }

@@ -134,4 +134,98 @@ static inline size_t unit_capture_end(char *buf, size_t cap)
     return n;
 }
 
+/* ---- files and logged messages, for the tests of loaders ---- */
+
+/* Writes len bytes of text to path, replacing it; exits 2 when it cannot (the
+ * test cannot go on). */
+static inline void unit_write_bytes(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+static inline void unit_write_file(const char *path, const char *text)
+{
+    unit_write_bytes(path, text, strlen(text));
+}
+
+/* Reads path into buf (at most cap - 1 bytes, always NUL-terminated) and
+ * returns the byte count; 0 when it cannot be opened. */
+static inline size_t unit_read_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(buf, 1, cap - 1, f) : 0;
+
+    buf[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+/* Splits captured log text in place into at most max lines and points
+ * msgs[i] at each line's message ("<time> error: MSG"; a line that is not an
+ * error stays whole). Returns the line count. */
+static inline size_t unit_split_messages(char *text, const char **msgs, size_t max)
+{
+    size_t n = 0;
+
+    for (char *line = strtok(text, "\n"); line != NULL && n < max; line = strtok(NULL, "\n")) {
+        char *m = strstr(line, " error: ");
+        msgs[n++] = m != NULL ? m + 8 : line;
+    }
+    return n;
+}
+
+/* Expected log lines name the files a test wrote, whose paths differ per
+ * run: copies want into out (cap bytes, always NUL-terminated) with each '@'
+ * that starts want or follows a space replaced by p1 and, when p2 is not
+ * NULL, each such '%' by p2. An '@' inside a word or quotes (an email, "'@'")
+ * is text. */
+static inline void unit_expand(char *out, size_t cap, const char *want, const char *p1,
+                               const char *p2)
+{
+    size_t n = 0;
+
+    for (const char *w = want; *w != '\0' && n + 1 < cap; w++) {
+        const char *sub = NULL;
+
+        if (w == want || w[-1] == ' ')
+            sub = *w == '@' ? p1 : *w == '%' ? p2 : NULL;
+
+        if (sub != NULL)
+            n += (size_t)snprintf(out + n, cap - n, "%s", sub);
+        else
+            out[n++] = *w;
+        if (n >= cap)
+            n = cap - 1;
+    }
+    out[n] = '\0';
+}
+
+/* Checks that the error lines captured in err (split in place) are exactly
+ * want, NULL-ended, each with '@' standing for path: one pass per line. */
+static inline void unit_check_messages(const char *ctx, char *err, const char *path,
+                                       const char *const *want)
+{
+    const char *got[16];
+    size_t n = unit_split_messages(err, got, 16), i;
+    char expected[8192];
+
+    for (i = 0; want[i] != NULL; i++) {
+        unit_expand(expected, sizeof(expected), want[i], path, NULL);
+        if (i >= n)
+            UNIT_FAIL("%s: line %zu missing, want '%s'", ctx, i, expected);
+        else if (strcmp(got[i], expected) != 0)
+            UNIT_FAIL("%s: line %zu: got '%s', want '%s'", ctx, i, got[i], expected);
+        else
+            unit_passed++;
+    }
+    if (n > i)
+        UNIT_FAIL("%s: %zu more lines than expected, first '%s'", ctx, n - i, got[i]);
+}
+
 #endif
