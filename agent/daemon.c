@@ -14,13 +14,21 @@
  *
  * A second SIGTERM during that exits at once.
  *
- * SIGHUP: the mapping files are loaded again, aside (nginx ngx_init_cycle);
- * only when every one loads is the new set handed to the workers, else the
- * running set stays. Either way the response thread then reloads the
- * static directory and reopens the audit log (logrotate must not wait for
- * a mapping file to be fixed), and counts the reload once: reloads when
- * every part succeeded, else reload_failures. The configuration file
- * itself is not read again. */
+ * SIGHUP: the configuration file is read again (config_load, as at
+ * start). When it does not load, nothing changes but the audit log, which
+ * the response thread reopens all the same (logrotate must not wait for a
+ * fixed file), and the reload is a failure. When it loads, what can change
+ * while running is taken from it: the mapping files its "mappings" name are
+ * loaded aside (nginx ngx_init_cycle) and handed to the workers only when
+ * every one loads, else the running set stays; the response thread reloads
+ * the static directory from its identity.static.file and moves the audit
+ * log to its audit.file (or reopens it), and counts the reload once:
+ * reloads when every part succeeded, else reload_failures. Every other
+ * setting needs a restart: each top-level section whose JSON differs from
+ * the file as it was at start gets a warning that says so. The workers
+ * keep the configuration they started with (they hold pointers into it);
+ * the new one lives only through the handler: the mapping set, the
+ * identity and the response thread copy what they keep. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -34,8 +42,10 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <json-c/json.h>
 
 #include "errors.h"
+#include "identity.h"
 #include "log.h"
 #include "mapping.h"
 #include "pipeline.h"
@@ -59,6 +69,9 @@
 
 struct daemon {
     const struct config *cfg;
+    /* The configuration file's JSON as read at start (just after main's
+     * config_load): what a SIGHUP compares the file with. */
+    struct json_object *json;
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_progress; /* a worker, the response thread or the tap writer has ended */
@@ -185,30 +198,145 @@ static void daemon_on_signal(evutil_socket_t sig, short what, void *arg)
         worker_stop(d->workers[i]);
 }
 
-/* Loads the configured mapping files into *out (NULL when none are
- * configured). Returns 0 or ERR_CONFIG (each problem logged). */
-static int daemon_load_mappings(const struct config *cfg, struct mapping_set **out)
+/* Loads the mapping files cfg names into *out, with cfg's regex flags.
+ * Without any, *out is NULL, unless always: a SIGHUP that removed them all
+ * hands the workers an empty set. Returns 0 or ERR_CONFIG (each problem
+ * logged). */
+static int daemon_load_mappings(const struct config *cfg, int always, struct mapping_set **out)
 {
     *out = NULL;
-    if (cfg->n_mappings == 0)
+    if (cfg->n_mappings == 0 && !always)
         return 0;
     return mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(&cfg->limits), out);
 }
 
-static void daemon_log_mappings(const char *what, const struct mapping_set *set)
+/* "11 mappings from 8 files of /etc/rtr-agent/mappings/x.json": which
+ * files, so that an operator sees the reload took the edited list. */
+static void daemon_log_mappings(const char *what, const struct config *cfg,
+                                const struct mapping_set *set)
 {
     size_t n = set != NULL ? mapping_set_count(set) : 0;
     size_t files = set != NULL ? mapping_set_files(set) : 0;
+    char globs[1024] = "";
+    size_t len = 0;
 
-    log_info("%s%zu mapping%s from %zu file%s%s", what, n, n == 1 ? "" : "s", files,
-             files == 1 ? "" : "s", n == 0 ? ": no message will be decided on" : "");
+    for (size_t i = 0; i < cfg->n_mappings && len < sizeof(globs); i++)
+        len += (size_t)snprintf(globs + len, sizeof(globs) - len, "%s%s", i ? ", " : " of ",
+                                cfg->mappings[i]);
+    log_info("%s%zu mapping%s from %zu file%s%s%s", what, n, n == 1 ? "" : "s", files,
+             files == 1 ? "" : "s", globs, n == 0 ? ": no message will be decided on" : "");
 }
 
-/* See the top. */
+/* The settings a SIGHUP applies, so what the comparison with the running
+ * configuration leaves out: the key `key` of the top-level section
+ * `section` (inside its object `object` when not NULL; the whole section
+ * when key is NULL). both: only when both files set it, for
+ * identity.static.file, whose presence decides the default identity.order:
+ * adding or removing it changes the resolvers, which needs a restart. */
+static const struct {
+    const char *section, *object, *key;
+    int both;
+} daemon_reloadable[] = {
+    {"mappings", NULL, NULL, 0},
+    {"identity", "static", "file", 1},
+    {"audit", NULL, "file", 0},
+};
+
+/* obj's member key (NULL when obj is not an object, the key is absent, or
+ * its value is null). */
+static struct json_object *daemon_member(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+
+    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    return v;
+}
+
+/* Reloadable key i of section (NULL: not set). */
+static struct json_object *daemon_key(struct json_object *section, size_t i)
+{
+    struct json_object *parent = daemon_reloadable[i].object != NULL
+                                     ? daemon_member(section, daemon_reloadable[i].object)
+                                     : section;
+
+    return daemon_member(parent, daemon_reloadable[i].key);
+}
+
+/* Removes reloadable key i from section, where it is set. */
+static void daemon_drop_key(struct json_object *section, size_t i)
+{
+    struct json_object *parent = daemon_reloadable[i].object != NULL
+                                     ? daemon_member(section, daemon_reloadable[i].object)
+                                     : section;
+
+    if (json_object_is_type(parent, json_type_object))
+        json_object_object_del(parent, daemon_reloadable[i].key);
+}
+
+/* Whether top-level section name reads the same in both files (a and b
+ * may be NULL: absent), what a SIGHUP applies left out. */
+static int daemon_section_equal(const char *name, struct json_object *a, struct json_object *b)
+{
+    struct json_object *ca = NULL, *cb = NULL;
+    int equal = 0;
+
+    for (size_t i = 0; i < sizeof(daemon_reloadable) / sizeof(daemon_reloadable[0]); i++) {
+        if (strcmp(name, daemon_reloadable[i].section) != 0)
+            continue;
+        if (daemon_reloadable[i].key == NULL)
+            return 1;
+        if (daemon_reloadable[i].both && (daemon_key(a, i) == NULL || daemon_key(b, i) == NULL))
+            break;
+        /* Copies: the key goes from them, not from the running file's JSON.
+         * Out of memory reads as "changed": a warning too many. */
+        if ((a != NULL && json_object_deep_copy(a, &ca, NULL) != 0) ||
+            (b != NULL && json_object_deep_copy(b, &cb, NULL) != 0))
+            goto out;
+        daemon_drop_key(ca, i);
+        daemon_drop_key(cb, i);
+        equal = json_object_equal(ca, cb);
+        goto out;
+    }
+    equal = json_object_equal(a, b);
+out:
+    json_object_put(ca);
+    json_object_put(cb);
+    return equal;
+}
+
+static void daemon_warn_changed(const struct daemon *d, const char *name, struct json_object *now)
+{
+    if (!daemon_section_equal(name, daemon_member(d->json, name), now))
+        log_warning("SIGHUP: %s: %s changed: restart rtr-agent to apply it", d->cfg->path, name);
+}
+
+/* One warning per top-level section of next (the file's JSON now) that
+ * differs from the file at start, in the order of the running file, then
+ * the sections only next has. */
+static void daemon_warn_restart(const struct daemon *d, struct json_object *next)
+{
+    json_object_object_foreach(d->json, name, v)
+    {
+        (void)v;
+        daemon_warn_changed(d, name, daemon_member(next, name));
+    }
+    json_object_object_foreach(next, added, now)
+    {
+        if (!json_object_object_get_ex(d->json, added, NULL))
+            daemon_warn_changed(d, added, now);
+    }
+}
+
+/* See the top. The file is read twice, by config_load and then as JSON
+ * for the comparison: an edit between the two reads could only miss or add
+ * a warning. */
 static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon *d = arg;
-    struct mapping_set *set;
+    struct json_object *json = NULL;
+    struct config *next = NULL;
+    struct mapping_set *set = NULL;
     int failed;
 
     (void)sig;
@@ -217,19 +345,29 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
         log_info("SIGHUP while stopping: ignored");
         return;
     }
-    failed = daemon_load_mappings(d->cfg, &set) != 0;
+    /* Each logs its problems, naming the file and the key. */
+    if (config_load(d->cfg->path, &next) != 0 || config_read_json(d->cfg->path, &json) != 0 ||
+        !json_object_is_type(json, json_type_object)) {
+        log_error("SIGHUP: %s does not load: keeping the running configuration", d->cfg->path);
+        json_object_put(json);
+        config_free(next);
+        response_reload(d->response, NULL, 1);
+        return;
+    }
+    daemon_warn_restart(d, json);
+    json_object_put(json);
+    failed = daemon_load_mappings(next, 1, &set) != 0;
     if (failed) {
         log_error("SIGHUP: the mappings did not load; the running ones stay in use");
     } else {
-        if (set != NULL) {
-            for (int i = 0; i < d->n_workers; i++)
-                worker_set_mappings(d->workers[i], set);
-            mapping_set_unref(d->set);
-            d->set = set; /* transferred */
-        }
-        daemon_log_mappings("SIGHUP: ", set);
+        for (int i = 0; i < d->n_workers; i++)
+            worker_set_mappings(d->workers[i], set);
+        mapping_set_unref(d->set);
+        d->set = set; /* transferred */
+        daemon_log_mappings("SIGHUP: ", next, set);
     }
-    response_reload(d->response, failed);
+    response_reload(d->response, next, failed);
+    config_free(next);
 }
 
 static void daemon_log_start(struct daemon *d, const char *tap_path)
@@ -303,10 +441,19 @@ static int daemon_start(struct daemon *d, const char *tap_path)
     rc = config_dispatch_available(cfg);
     if (rc != 0)
         return rc;
-    rc = daemon_load_mappings(cfg, &d->set);
+    rc = config_read_json(cfg->path, &d->json);
     if (rc != 0)
         return rc;
-    daemon_log_mappings("", d->set);
+    if (!json_object_is_type(d->json, json_type_object)) {
+        log_error("%s: changed while starting: no longer a JSON object", cfg->path);
+        return ERR_CONFIG;
+    }
+    rc = daemon_load_mappings(cfg, 0, &d->set);
+    if (rc != 0)
+        return rc;
+    daemon_log_mappings("", cfg, d->set);
+    identity_warn_unresolvable(&cfg->identity, d->set != NULL ? mapping_set_count(d->set) : 0,
+                               cfg->path);
     /* Before the workers: they push into its queue. */
     rc = response_new(cfg, &d->response);
     if (rc != 0)
@@ -448,6 +595,7 @@ static void daemon_free(struct daemon *d)
     free(d->ep);
     free(d->workers);
     mapping_set_unref(d->set);
+    json_object_put(d->json);
 }
 
 int daemon_run(const struct config *cfg, const char *tap_path)

@@ -304,22 +304,40 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
     identity_next(req, "identity: no resolver configured");
 }
 
-int identity_reload(struct identity *id)
+int identity_reload(struct identity *id, const char *file)
 {
     struct directory *dir = NULL;
+    char *path;
     int rc;
 
     if (id->static_file == NULL)
         return 0;
-    rc = directory_load(id->static_file, &dir);
+    path = strdup(file != NULL ? file : id->static_file);
+    if (path == NULL)
+        return ERR_NOMEM;
+    rc = directory_load(path, &dir);
     if (rc != 0) {
-        log_error("static directory %s not reloaded: the loaded one stays in use", id->static_file);
+        log_error("static directory %s not loaded: the one loaded from %s stays in use", path,
+                  id->static_file);
+        free(path);
         return rc;
     }
     directory_free(id->dir);
     id->dir = dir; /* transferred */
+    free(id->static_file);
+    id->static_file = path; /* transferred */
     idcache_clear(id->cache);
-    log_info("static directory %s reloaded: %zu identifiers", id->static_file,
-             directory_count(dir));
+    log_info("static directory %s reloaded: %zu identifiers", path, directory_count(dir));
     return 0;
+}
+
+void identity_warn_unresolvable(const struct identity_config *cfg, size_t n_mappings,
+                                const char *config_path)
+{
+    /* Allowed (a first run may only watch the tap), but with mappings every
+     * decision would end as unresolved-user. */
+    if (n_mappings > 0 && cfg->n_order == 0)
+        log_warning("%s: identity: no resolver is configured (identity.static.file): every "
+                    "decision will be unresolved-user",
+                    config_path);
 }

@@ -36,9 +36,11 @@ typedef void (*identity_cb)(void *arg, enum identity_status status, const char *
 struct identity;
 
 /* Builds the resolvers cfg names, loading the static directory (errors
- * logged as directory_load does). base: the event loop network resolvers
- * run on (NULL when none is configured). stats may be NULL. Returns 0 and
- * *out (free with identity_free), ERR_CONFIG / ERR_IO, or ERR_NOMEM. */
+ * logged as directory_load does). None at all is allowed, with a warning:
+ * every lookup is then IDENTITY_NOT_FOUND. base: the event loop network
+ * resolvers run on (NULL when none is configured). stats may be NULL.
+ * Returns 0 and *out (free with identity_free), ERR_CONFIG / ERR_IO, or
+ * ERR_NOMEM. */
 int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
                  struct identity **out);
 
@@ -56,9 +58,18 @@ void identity_free(struct identity *id);
 void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
                       void *arg);
 
-/* Re-reads the static directory; on success swaps it in and clears the
- * cache, on failure keeps the old one (errors logged). Returns 0 or the
- * load error. */
-int identity_reload(struct identity *id);
+/* Re-reads the static directory from file (SIGHUP: the configuration's
+ * identity.static.file now; NULL: the file in use). On success swaps it in,
+ * keeps a copy of file as the file in use and clears the cache; on failure
+ * keeps the directory and the file in use (errors logged). Without a static
+ * resolver (identity.order) there is nothing to reload: returns 0. Returns
+ * 0, the load error or ERR_NOMEM. */
+int identity_reload(struct identity *id, const char *file);
+
+/* Warns (naming config_path) when mappings can decide but no resolver is
+ * configured: every decision would be unresolved-user. run, replay and check
+ * call it once the mappings have loaded. */
+void identity_warn_unresolvable(const struct identity_config *cfg, size_t n_mappings,
+                                const char *config_path);
 
 #endif

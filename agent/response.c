@@ -11,7 +11,10 @@
  * to the identity layer, is written only from the thread once it has
  * started (stats blocks have a single writer). A SIGHUP is counted here,
  * as reloads or reload_failures, once the directory and the audit log are
- * done, with what the daemon says of the mappings (response_reload). */
+ * done, with what the daemon says of the configuration and the mappings
+ * (response_reload). What a reload needs of the new configuration, two
+ * paths, is copied into the pending request: the daemon frees that
+ * configuration at once. */
 #include "response.h"
 
 #include <pthread.h>
@@ -37,6 +40,15 @@
  * events) and the handler re-activates itself. */
 #define RESPONSE_BATCH 256
 
+/* What the daemon asked of the next reload (response_reload). */
+struct response_reload_req {
+    int asked;         /* a reload is pending */
+    int failed;        /* the configuration or the mappings did not load */
+    int has_paths;     /* a configuration loaded: the two paths below apply */
+    char *static_file; /* identity.static.file (NULL: the file in use) */
+    char *audit_file;  /* audit.file (NULL: no audit log) */
+};
+
 struct response {
     struct queue *q;
     struct event_base *base;
@@ -44,9 +56,12 @@ struct response {
     struct event *ev_reload; /* activated by response_reload */
     struct identity *id;
     struct audit *audit;
+    const struct audit_config *audit_cfg; /* the running one (its hash settings) */
+    char *audit_file;                     /* the file audit writes to; NULL: none */
     struct stats *stats;
-    size_t in_flight;           /* jobs waiting for their identity */
-    int reload_mappings_failed; /* atomic: set by response_reload, taken by the thread */
+    size_t in_flight; /* jobs waiting for their identity */
+    pthread_mutex_t reload_lock;
+    struct response_reload_req reload; /* guarded by reload_lock; taken by the thread */
     pthread_t thread;
     int started;
     void (*done)(void *arg);
@@ -91,6 +106,13 @@ static struct str response_copy(char **at, struct str s)
     p[s.len] = '\0';
     *at = p + s.len + 1;
     return str_make(p, s.len);
+}
+
+/* Copies s (NULL stays NULL) to *out. Returns 0 or ERR_NOMEM. */
+static int response_dup(const char *s, char **out)
+{
+    *out = s != NULL ? strdup(s) : NULL;
+    return s != NULL && *out == NULL ? ERR_NOMEM : 0;
 }
 
 /* Returns the job (free with free()), or NULL when out of memory. */
@@ -208,18 +230,64 @@ static void response_notify(void *arg)
     event_active(r->ev_drain, 0, 0);
 }
 
+/* audit.file changed: the new file is opened with the running hash
+ * settings; only when it opens does it replace the old one. file (NULL: no
+ * audit log) is transferred. Returns 0 or the audit_open error. */
+static int response_move_audit(struct response *r, char *file)
+{
+    struct audit_config ac = *r->audit_cfg;
+    struct audit *a = NULL;
+    int rc;
+
+    ac.file = file;
+    rc = audit_open(&ac, &a);
+    if (rc != 0) {
+        log_error("SIGHUP: the audit log stays %s", r->audit_file ? r->audit_file : "off");
+        free(file);
+        return rc;
+    }
+    audit_free(r->audit);
+    r->audit = a; /* transferred */
+    free(r->audit_file);
+    r->audit_file = file; /* transferred */
+    log_info("SIGHUP: the audit log is now %s", file ? file : "off (no audit.file)");
+    return 0;
+}
+
+static int response_same_path(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
 /* Every part is reloaded whatever became of the others, then the reload
  * is counted once. */
 static void response_on_reload(evutil_socket_t fd, short what, void *arg)
 {
     struct response *r = arg;
-    int mappings = __atomic_exchange_n(&r->reload_mappings_failed, 0, __ATOMIC_RELAXED);
-    int directory = identity_reload(r->id) != 0; /* logs what it did */
-    int audit = r->audit != NULL && audit_reopen(r->audit) != 0;
+    struct response_reload_req req;
+    int directory, audit;
 
     (void)fd;
     (void)what;
-    if (!mappings && !directory && !audit) {
+    pthread_mutex_lock(&r->reload_lock);
+    req = r->reload;
+    r->reload = (struct response_reload_req){0};
+    pthread_mutex_unlock(&r->reload_lock);
+    /* The request of an activation that came after this thread had already
+     * taken it (with the one before): done and counted. */
+    if (!req.asked)
+        return;
+    /* identity_reload logs what it did. */
+    directory = !req.has_paths || identity_reload(r->id, req.static_file) != 0;
+    if (req.has_paths && !response_same_path(req.audit_file, r->audit_file)) {
+        audit = response_move_audit(r, req.audit_file) != 0;
+        req.audit_file = NULL; /* transferred */
+    } else {
+        audit = r->audit != NULL && audit_reopen(r->audit) != 0;
+    }
+    free(req.static_file);
+    free(req.audit_file);
+    if (!req.failed && !directory && !audit) {
         stats_add(r->stats, STAT_reloads, 1);
         log_info("SIGHUP: reload complete");
         return;
@@ -227,7 +295,7 @@ static void response_on_reload(evutil_socket_t fd, short what, void *arg)
     stats_add(r->stats, STAT_reload_failures, 1);
     log_error("SIGHUP: reload incomplete: the mappings %s, the static directory %s, the audit "
               "log %s",
-              mappings ? "kept" : "reloaded", directory ? "kept" : "reloaded",
+              req.failed ? "kept" : "reloaded", directory ? "kept" : "reloaded",
               audit ? "kept on its previous file" : "reopened");
 }
 
@@ -243,6 +311,8 @@ int response_new(const struct config *cfg, struct response **out)
     r = calloc(1, sizeof(*r));
     if (r == NULL)
         return ERR_NOMEM;
+    pthread_mutex_init(&r->reload_lock, NULL);
+    r->audit_cfg = &cfg->audit;
     rc = queue_new(cfg->limits.queue_messages, ring, &r->q);
     if (rc != 0) {
         log_error("cannot create the decision queue (%zu records, %zu bytes): %s",
@@ -262,6 +332,9 @@ int response_new(const struct config *cfg, struct response **out)
     if (rc != 0)
         goto out;
     rc = audit_open(&cfg->audit, &r->audit);
+    if (rc != 0)
+        goto out;
+    rc = response_dup(cfg->audit.file, &r->audit_file);
     if (rc != 0)
         goto out;
     queue_set_notify(r->q, response_notify, r);
@@ -303,11 +376,35 @@ int response_start(struct response *r, void (*done)(void *arg), void *arg)
     return 0;
 }
 
-void response_reload(struct response *r, int mappings_failed)
+void response_reload(struct response *r, const struct config *next, int mappings_failed)
 {
-    /* Before the event: the thread takes the flag when it runs the reload. */
-    if (mappings_failed)
-        __atomic_store_n(&r->reload_mappings_failed, 1, __ATOMIC_RELAXED);
+    struct response_reload_req req = {.failed = next == NULL || mappings_failed};
+
+    if (next != NULL) {
+        req.has_paths = response_dup(next->identity.static_dir.file, &req.static_file) == 0 &&
+                        response_dup(next->audit.file, &req.audit_file) == 0;
+        if (!req.has_paths) {
+            log_error("SIGHUP: out of memory: the static directory and the audit log stay as they "
+                      "are");
+            req.failed = 1;
+        }
+    }
+    pthread_mutex_lock(&r->reload_lock);
+    r->reload.asked = 1;
+    r->reload.failed |= req.failed;
+    if (req.has_paths) {
+        /* The later configuration wins: swap, and free the earlier paths. */
+        struct response_reload_req old = r->reload;
+
+        r->reload.has_paths = 1;
+        r->reload.static_file = req.static_file;
+        r->reload.audit_file = req.audit_file;
+        req.static_file = old.static_file;
+        req.audit_file = old.audit_file;
+    }
+    pthread_mutex_unlock(&r->reload_lock);
+    free(req.static_file);
+    free(req.audit_file);
     event_active(r->ev_reload, 0, 0);
 }
 
@@ -320,6 +417,10 @@ void response_free(struct response *r)
     /* After the thread, nothing is in flight: identity_free completes no job. */
     identity_free(r->id);
     audit_free(r->audit);
+    free(r->audit_file);
+    free(r->reload.static_file);
+    free(r->reload.audit_file);
+    pthread_mutex_destroy(&r->reload_lock);
     if (r->ev_drain != NULL)
         event_free(r->ev_drain);
     if (r->ev_reload != NULL)

@@ -25,7 +25,8 @@
 struct response;
 
 /* Creates the decision queue, the identity layer (loading the static
- * directory) and the audit log. Errors are logged. Returns 0 and *out (free
+ * directory) and the audit log. cfg must outlive r (a reload opens a moved
+ * audit log with its cfg->audit settings). Errors are logged. Returns 0 and *out (free
  * with response_free), or ERR_CONFIG / ERR_IO / ERR_NOMEM. */
 int response_new(const struct config *cfg, struct response **out);
 
@@ -37,15 +38,21 @@ struct queue *response_queue(struct response *r);
  * (thread-safe) and ends. Returns 0 or ERR_IO. */
 int response_start(struct response *r, void (*done)(void *arg), void *arg);
 
-/* From any thread (SIGHUP): re-read the static directory (swapped in only
- * when it loads cleanly; the cache is cleared) and reopen the audit log,
- * always, whatever became of the mappings. mappings_failed: the caller's
- * part of the reload, the mappings, did not load. The thread counts the
- * whole reload once: reloads when every part succeeded, else
- * reload_failures (each failed part kept its running version). Reloads
- * asked for before the thread got to the first one are done, and counted,
- * as one (a failure if any of them was). */
-void response_reload(struct response *r, int mappings_failed);
+/* From any thread (SIGHUP), once the daemon has read the configuration
+ * file again. next: what it read (only read during the call: what is kept
+ * is copied), or NULL when it did not load. With next, the thread reloads
+ * the static directory from next's identity.static.file (swapped in only
+ * when it loads cleanly; the cache is cleared) and moves the audit log to
+ * next's audit.file when that differs from the file in use (audit.file
+ * removed: no audit log), else reopens it. Without next it only reopens
+ * the audit log: logrotate must not wait for a fixed configuration.
+ * mappings_failed: the daemon's part, the mappings, did not load (implied
+ * by next NULL). The thread counts the whole reload once: reloads when
+ * every part succeeded, else reload_failures (each failed part kept its
+ * running version). Reloads asked for before the thread got to the first
+ * one are done, and counted, as one: the last configuration that loaded
+ * applies, and it is a failure if any of them was. */
+void response_reload(struct response *r, const struct config *next, int mappings_failed);
 
 /* The outcome a dry run gives a decision whose user lookup ended in
  * status: "would-dispatch" (found), "unresolved-user" (no resolver knows

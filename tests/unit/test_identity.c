@@ -1,7 +1,10 @@
 /* Identity resolution over a static directory in a temp folder: found, not
  * found and cached answers with their counters, case-insensitive ids, a
  * reload that changes an email (and clears the cache), failed reloads that
- * keep the old answers, no resolvers at all, negative_ttl_s 0, identifiers
+ * keep the old answers, a reload from another file (SIGHUP after
+ * identity.static.file changed) that becomes the file in use, and one from
+ * a file that does not load, which keeps the old file in use; no resolvers
+ * at all (a warning, and nothing to reload), negative_ttl_s 0, identifiers
  * too long or empty, the kind as part of the cache key, a callback that
  * resolves again, and the configurations identity_new refuses. */
 #include <limits.h>
@@ -14,7 +17,7 @@
 #include "unit.h"
 
 static char tmpdir[] = "/tmp/rtr-test-identity.XXXXXX";
-static char users_path[PATH_MAX];
+static char users_path[PATH_MAX], other_path[PATH_MAX];
 
 struct answer {
     int calls;
@@ -99,7 +102,7 @@ static void test_resolve_and_reload(void)
                                 "bob,bob@example.com\n"
                                 "nobody,somebody@example.com\n");
     unit_capture_begin();
-    CHECK_INT(identity_reload(id), 0);
+    CHECK_INT(identity_reload(id, NULL), 0);
     unit_capture_end(log, sizeof(log));
     snprintf(want, sizeof(want), " info: static directory %s reloaded: 3 identifiers\n",
              users_path);
@@ -112,35 +115,110 @@ static void test_resolve_and_reload(void)
      * cached yet, so the answer comes from the old directory. */
     unit_write_file(users_path, "bob,\"bob@example.com\nnew,new@example.com\n");
     unit_capture_begin();
-    CHECK_INT(identity_reload(id), ERR_CONFIG);
+    CHECK_INT(identity_reload(id, NULL), ERR_CONFIG);
     unit_capture_end(log, sizeof(log));
     snprintf(want, sizeof(want), " error: %s:1: unterminated quote\n", users_path);
     CHECK(strstr(log, want) != NULL);
-    CHECK(strstr(log, "the loaded one stays in use") != NULL);
+    snprintf(want, sizeof(want), "not loaded: the one loaded from %s stays in use", users_path);
+    CHECK(strstr(log, want) != NULL);
     expect(id, "bob", IDENTITY_FOUND, "bob@example.com", "static");
     expect(id, "new", IDENTITY_NOT_FOUND, "", "static: not listed");
     unlink(users_path);
     unit_capture_begin();
-    CHECK_INT(identity_reload(id), ERR_IO);
+    CHECK_INT(identity_reload(id, NULL), ERR_IO);
     unit_capture_end(log, sizeof(log));
     expect(id, "nobody", IDENTITY_FOUND, "somebody@example.com", "cache");
     identity_free(id);
 }
 
-/* No resolver: every identifier is not found (and that is cached). */
+/* SIGHUP after identity.static.file moved: the new file is loaded and is
+ * the file in use from then on (a later reload without a path re-reads
+ * it); a new file that does not load keeps the directory and the file in
+ * use. */
+static void test_reload_from_another_file(void)
+{
+    struct identity_config cfg = config(static_only, 1, 300);
+    struct identity *id = NULL;
+    char log[4096], want[2 * PATH_MAX + 64];
+
+    unit_write_file(users_path, "bob,bob@example.com\n");
+    unit_write_file(other_path, "bob,bob.other@example.com\n"
+                                "dave,dave@example.com\n");
+    CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
+    if (id == NULL)
+        return;
+    expect(id, "bob", IDENTITY_FOUND, "bob@example.com", "static");
+    expect(id, "dave", IDENTITY_NOT_FOUND, "", "static: not listed");
+
+    unit_capture_begin();
+    CHECK_INT(identity_reload(id, other_path), 0);
+    unit_capture_end(log, sizeof(log));
+    snprintf(want, sizeof(want), " info: static directory %s reloaded: 2 identifiers\n",
+             other_path);
+    CHECK(strstr(log, want) != NULL);
+    /* The cache was cleared: both answers come from the new file. */
+    expect(id, "bob", IDENTITY_FOUND, "bob.other@example.com", "static");
+    expect(id, "dave", IDENTITY_FOUND, "dave@example.com", "static");
+
+    /* The old file changes: no longer the one in use, it is not read. */
+    unit_write_file(users_path, "bob,bob.old@example.com\n");
+    unit_write_file(other_path, "bob,bob.third@example.com\n");
+    unit_capture_begin();
+    CHECK_INT(identity_reload(id, NULL), 0);
+    unit_capture_end(log, sizeof(log));
+    CHECK(strstr(log, other_path) != NULL);
+    expect(id, "bob", IDENTITY_FOUND, "bob.third@example.com", "static");
+
+    /* A new file that does not load: the directory and the file in use stay. */
+    unit_write_file(users_path, "broken\n");
+    unit_capture_begin();
+    CHECK_INT(identity_reload(id, users_path), ERR_CONFIG);
+    unit_capture_end(log, sizeof(log));
+    snprintf(want, sizeof(want), "static directory %s not loaded: the one loaded from %s stays",
+             users_path, other_path);
+    CHECK(strstr(log, want) != NULL);
+    expect(id, "bob", IDENTITY_FOUND, "bob.third@example.com", "cache");
+    unit_write_file(other_path, "bob,bob.fourth@example.com\n");
+    unit_capture_begin();
+    CHECK_INT(identity_reload(id, NULL), 0);
+    unit_capture_end(log, sizeof(log));
+    expect(id, "bob", IDENTITY_FOUND, "bob.fourth@example.com", "static");
+    identity_free(id);
+    unlink(other_path);
+}
+
+/* No resolver: a warning at start; every identifier is not found (and that
+ * is cached); a reload, even from a file, has nothing to do. */
 static void test_no_resolvers(void)
 {
     struct identity_config cfg = config(NULL, 0, 300);
     struct identity *id = NULL;
+    char log[4096];
 
     cfg.static_dir.file = NULL;
+    unit_capture_begin();
     CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
+    unit_capture_end(log, sizeof(log));
+    CHECK(strstr(log, "warning") == NULL); /* identity_warn_unresolvable says it, with mappings */
+    unit_capture_begin();
+    identity_warn_unresolvable(&cfg, 0, "cfg.json");
+    identity_warn_unresolvable(&cfg, 3, "cfg.json");
+    unit_capture_end(log, sizeof(log));
+    CHECK(strstr(log, " warning: cfg.json: identity: no resolver is configured "
+                      "(identity.static.file): every decision will be unresolved-user\n") != NULL);
+    /* Once: not for the call without mappings. */
+    CHECK(strstr(strstr(log, "warning") + 1, "warning") == NULL);
     if (id == NULL)
         return;
     expect(id, "EXAMPLE\\amorgan", IDENTITY_NOT_FOUND, "", "identity: no resolver configured");
     expect(id, "example\\amorgan", IDENTITY_NOT_FOUND, "", "cache: not found");
     expect(id, "", IDENTITY_NOT_FOUND, "", "identity: empty identifier");
-    CHECK_INT(identity_reload(id), 0); /* nothing to reload */
+    unit_capture_begin();
+    CHECK_INT(identity_reload(id, NULL), 0);
+    CHECK_INT(identity_reload(id, users_path), 0);
+    unit_capture_end(log, sizeof(log));
+    CHECK_INT(strlen(log), 0);
+    expect(id, "example\\amorgan", IDENTITY_NOT_FOUND, "", "cache: not found");
     identity_free(id);
 }
 
@@ -310,7 +388,9 @@ int main(void)
         return 2;
     }
     snprintf(users_path, sizeof(users_path), "%s/users.csv", tmpdir);
+    snprintf(other_path, sizeof(other_path), "%s/other.csv", tmpdir);
     test_resolve_and_reload();
+    test_reload_from_another_file();
     test_no_resolvers();
     test_negative_ttl_zero();
     test_identifier_bounds();

@@ -5,7 +5,11 @@
  * the counters are the real ones. Covered: the audit outcome of each
  * identity status (a failed lookup is "failed" with its detail, counted in
  * outcome_failed); a SIGHUP whose mappings failed still reopens the audit
- * log and reloads the directory and is counted once, as a failure. */
+ * log and reloads the directory (from the new configuration's file) and is
+ * counted once, as a failure; one whose configuration did not load only
+ * reopens the audit log; a moved audit.file opens the new file (and a
+ * removed one ends the audit log); reloads asked for before the thread
+ * runs are done once, with the last configuration that loaded. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +39,8 @@ struct identity {
 static enum identity_status fake_status;
 static const char *fake_email, *fake_detail;
 static int fake_reload_rc;
-static int fake_reloads; /* atomic */
+static int fake_reloads;           /* atomic: release after fake_reload_file is set */
+static char fake_reload_file[256]; /* the file the last reload was given ("" for NULL) */
 
 int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
                  struct identity **out)
@@ -61,33 +66,48 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
     cb(arg, fake_status, fake_email, fake_detail);
 }
 
-int identity_reload(struct identity *id)
+int identity_reload(struct identity *id, const char *file)
 {
     (void)id;
-    __atomic_add_fetch(&fake_reloads, 1, __ATOMIC_RELAXED);
+    snprintf(fake_reload_file, sizeof(fake_reload_file), "%s", file ? file : "");
+    __atomic_add_fetch(&fake_reloads, 1, __ATOMIC_RELEASE);
     return fake_reload_rc;
+}
+
+static int reloads_seen(void)
+{
+    return __atomic_load_n(&fake_reloads, __ATOMIC_ACQUIRE);
 }
 
 /* ---- helpers ---- */
 
 static char tmpdir[] = "/tmp/rtr-test-response.XXXXXX";
-static char audit_path[PATH_MAX];
+static char audit_path[PATH_MAX], moved_path[PATH_MAX];
 
 static void done(void *arg)
 {
     (void)arg;
 }
 
-static struct response *start(void)
+/* The running configuration: outlives every response. */
+static struct config running;
+
+static struct response *create(void)
 {
-    static struct config cfg;
     struct response *r = NULL;
 
-    cfg.limits.queue_messages = 16;
-    cfg.audit.file = audit_path;
-    CHECK_INT(response_new(&cfg, &r), 0);
+    running.limits.queue_messages = 16;
+    running.audit.file = audit_path;
+    CHECK_INT(response_new(&running, &r), 0);
     if (r == NULL)
         exit(2);
+    return r;
+}
+
+static struct response *start(void)
+{
+    struct response *r = create();
+
     CHECK_INT(response_start(r, done, NULL), 0);
     return r;
 }
@@ -186,15 +206,29 @@ static void test_outcomes(void)
     }
 }
 
+/* A configuration as a SIGHUP reads it: static.file and audit.file. */
+static struct config reloaded(const char *static_file, char *audit_file)
+{
+    struct config next = {0};
+
+    next.identity.static_dir.file = (char *)static_file;
+    next.audit.file = audit_file;
+    return next;
+}
+
 /* SIGHUP with mappings that did not load: the audit log is reopened (the
  * next line lands in a new file after a rename) and the directory reloaded
- * all the same; the reload counts once, as a failure. Then a clean one
- * counts as a reload, and a directory that fails as a failure. */
+ * from the new configuration's file all the same; the reload counts once,
+ * as a failure. Then a clean one counts as a reload, a directory that fails
+ * as a failure, and a configuration that did not load reopens the audit
+ * log only (the directory is not reloaded) and is a failure. */
 static void test_reload(void)
 {
     char rotated[PATH_MAX + 8], text[2048];
     struct response *r;
     uint64_t ok = counter(STAT_reloads), failed = counter(STAT_reload_failures), lines;
+    struct config next = reloaded("/new/users.csv", audit_path);
+    int seen = reloads_seen();
     struct stat st;
 
     unlink(audit_path);
@@ -208,32 +242,130 @@ static void test_reload(void)
     CHECK(wait_counter(STAT_audit_lines, lines + 1) && rename(audit_path, rotated) == 0);
 
     unit_capture_begin();
-    response_reload(r, 1);
+    response_reload(r, &next, 1);
     CHECK(wait_counter(STAT_reload_failures, failed + 1));
     unit_capture_end(text, sizeof(text));
     CHECK(strstr(text, "reload incomplete: the mappings kept, the static directory reloaded, "
                        "the audit log reopened") != NULL);
-    CHECK_INT(__atomic_load_n(&fake_reloads, __ATOMIC_RELAXED), 1);
+    CHECK_INT(reloads_seen(), seen + 1);
+    CHECK(strcmp(fake_reload_file, "/new/users.csv") == 0);
     CHECK_INT(counter(STAT_reloads), ok);
     CHECK_INT(stat(audit_path, &st), 0); /* reopened: created anew */
     push(r, "after");
 
     unit_capture_begin();
-    response_reload(r, 0);
+    response_reload(r, &next, 0);
     CHECK(wait_counter(STAT_reloads, ok + 1));
     fake_reload_rc = ERR_CONFIG;
-    response_reload(r, 0);
+    response_reload(r, &next, 0);
     CHECK(wait_counter(STAT_reload_failures, failed + 2));
     unit_capture_end(text, sizeof(text));
     CHECK(strstr(text, "reload complete") != NULL && strstr(text, "the static directory kept"));
     CHECK_INT(counter(STAT_reloads), ok + 1);
+    CHECK_INT(reloads_seen(), seen + 3);
+
+    /* The configuration did not load: logrotate moved the file again. */
+    fake_reload_rc = 0;
+    CHECK(wait_counter(STAT_audit_lines, lines + 2) && rename(audit_path, rotated) == 0);
+    unit_capture_begin();
+    response_reload(r, NULL, 0);
+    CHECK(wait_counter(STAT_reload_failures, failed + 3));
+    unit_capture_end(text, sizeof(text));
+    CHECK(strstr(text, "reload incomplete: the mappings kept, the static directory kept, the "
+                       "audit log reopened") != NULL);
+    CHECK_INT(reloads_seen(), seen + 3); /* the directory was not touched */
+    CHECK_INT(counter(STAT_reloads), ok + 1);
+    push(r, "after failure");
     finish(r);
 
     unit_read_file(audit_path, text, sizeof(text));
-    CHECK(strstr(text, "\"user\":\"after\"") != NULL && strstr(text, "before") == NULL);
+    CHECK(strstr(text, "\"user\":\"after failure\"") != NULL && strstr(text, "before") == NULL);
     unit_read_file(rotated, text, sizeof(text));
-    CHECK(strstr(text, "\"user\":\"before\"") != NULL && strstr(text, "after") == NULL);
+    CHECK(strstr(text, "\"user\":\"after\"") != NULL && strstr(text, "before") == NULL);
     unlink(rotated);
+}
+
+/* audit.file moved: the next line goes to the new file, the old one gets
+ * nothing more; a new file that cannot be opened keeps the old one (a
+ * failure); audit.file removed: no audit log (nothing written, nothing
+ * counted in audit_lines). */
+static void test_audit_moves(void)
+{
+    char text[2048], missing[PATH_MAX + 16];
+    struct config moved = reloaded(NULL, moved_path), off = reloaded(NULL, NULL), bad;
+    uint64_t ok = counter(STAT_reloads), failed = counter(STAT_reload_failures), lines;
+    struct response *r;
+
+    snprintf(missing, sizeof(missing), "%s/no/such/dir", moved_path);
+    bad = reloaded(NULL, missing);
+    unlink(audit_path);
+    unlink(moved_path);
+    fake_status = IDENTITY_FOUND;
+    fake_email = "jdoe@example.com";
+    fake_reload_rc = 0;
+    lines = counter(STAT_audit_lines);
+    r = start();
+    push(r, "first");
+    CHECK(wait_counter(STAT_audit_lines, lines + 1));
+
+    unit_capture_begin();
+    response_reload(r, &moved, 0);
+    CHECK(wait_counter(STAT_reloads, ok + 1));
+    unit_capture_end(text, sizeof(text));
+    CHECK(strstr(text, "the audit log is now ") != NULL && strstr(text, moved_path) != NULL);
+    push(r, "second");
+    CHECK(wait_counter(STAT_audit_lines, lines + 2));
+
+    unit_capture_begin();
+    response_reload(r, &bad, 0);
+    CHECK(wait_counter(STAT_reload_failures, failed + 1));
+    unit_capture_end(text, sizeof(text));
+    CHECK(strstr(text, "the audit log stays ") != NULL && strstr(text, "kept on its previous"));
+    push(r, "third");
+    CHECK(wait_counter(STAT_audit_lines, lines + 3));
+
+    unit_capture_begin();
+    response_reload(r, &off, 0);
+    CHECK(wait_counter(STAT_reloads, ok + 2));
+    unit_capture_end(text, sizeof(text));
+    CHECK(strstr(text, "the audit log is now off") != NULL);
+    push(r, "fourth");
+    finish(r);
+    CHECK_INT(counter(STAT_audit_lines), lines + 3);
+
+    unit_read_file(audit_path, text, sizeof(text));
+    CHECK(strstr(text, "\"user\":\"first\"") != NULL && strstr(text, "second") == NULL);
+    unit_read_file(moved_path, text, sizeof(text));
+    CHECK(strstr(text, "\"user\":\"second\"") != NULL && strstr(text, "third") != NULL &&
+          strstr(text, "first") == NULL && strstr(text, "fourth") == NULL);
+    unlink(moved_path);
+}
+
+/* Reloads asked for before the thread runs: done once, counted once (a
+ * failure: the last configuration did not load), with the directory of
+ * the last configuration that loaded. */
+static void test_reloads_coalesce(void)
+{
+    struct config first = reloaded("/first.csv", audit_path);
+    struct config second = reloaded("/second.csv", audit_path);
+    uint64_t ok = counter(STAT_reloads), failed = counter(STAT_reload_failures);
+    int seen = reloads_seen();
+    char text[2048];
+    struct response *r = create();
+
+    fake_reload_rc = 0;
+    response_reload(r, &first, 0);
+    response_reload(r, &second, 0);
+    response_reload(r, NULL, 1);
+    unit_capture_begin();
+    CHECK_INT(response_start(r, done, NULL), 0);
+    CHECK(wait_counter(STAT_reload_failures, failed + 1));
+    unit_capture_end(text, sizeof(text));
+    CHECK_INT(reloads_seen(), seen + 1);
+    CHECK(strcmp(fake_reload_file, "/second.csv") == 0);
+    finish(r);
+    CHECK_INT(counter(STAT_reload_failures), failed + 1);
+    CHECK_INT(counter(STAT_reloads), ok);
 }
 
 int main(void)
@@ -248,8 +380,11 @@ int main(void)
         return 2;
     }
     snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", tmpdir);
+    snprintf(moved_path, sizeof(moved_path), "%s/moved.jsonl", tmpdir);
     test_outcomes();
     test_reload();
+    test_audit_moves();
+    test_reloads_coalesce();
     unlink(audit_path);
     CHECK_INT(rmdir(tmpdir), 0);
     return unit_report("test_response");
