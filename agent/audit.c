@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,23 +41,51 @@ struct audit {
     struct log_ratelimit rl;
 };
 
-/* Reads the HMAC key of path into a: the file's bytes without trailing line
- * ends (echo and editors add one). Neither the key nor its length is ever
- * logged. Returns 0, ERR_IO, ERR_CONFIG or ERR_NOMEM (all logged). */
-static int audit_read_key(struct audit *a, const char *path)
+/* Logs one problem with the file an audit key names, as run and check both
+ * report it: "audit.KEY: PATH: what", after "CONFIG: " when config_path is
+ * not NULL. */
+static void audit_report(const char *config_path, const char *key, const char *path,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void audit_report(const char *config_path, const char *key, const char *path,
+                         const char *fmt, ...)
 {
+    char what[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (config_path != NULL)
+        log_error("%s: %s: %s: %s", config_path, key, path, what);
+    else
+        log_error("%s: %s: %s", key, path, what);
+}
+
+/* Reads the HMAC key of path: the file's bytes without trailing line ends
+ * (echo and editors add one), into *key (malloc'd, *len bytes; the caller
+ * wipes it with OPENSSL_cleanse and frees it). Neither the key nor its
+ * length is ever logged. Returns 0, ERR_IO, ERR_CONFIG or ERR_NOMEM (all
+ * logged, see audit_report). */
+static int audit_read_key(const char *config_path, const char *path, unsigned char **key,
+                          size_t *len)
+{
+    static const char k[] = "audit.hash_key_file";
     unsigned char buf[AUDIT_KEY_MAX + 1];
     size_t n = 0;
     ssize_t got = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = ERR_IO;
 
+    *key = NULL;
+    *len = 0;
     if (fd == -1) {
-        log_error("%s: cannot open the audit hash key: %s", path, strerror(errno));
+        audit_report(config_path, k, path, "cannot open the audit hash key: %s", strerror(errno));
         return ERR_IO;
     }
     while (n < sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {
         if (got == -1 && errno != EINTR) {
-            log_error("%s: cannot read the audit hash key: %s", path, strerror(errno));
+            audit_report(config_path, k, path, "cannot read the audit hash key: %s",
+                         strerror(errno));
             goto out;
         }
         n += got > 0 ? (size_t)got : 0;
@@ -64,20 +94,22 @@ static int audit_read_key(struct audit *a, const char *path)
         n--;
     rc = ERR_CONFIG;
     if (n > AUDIT_KEY_MAX) {
-        log_error("%s: the audit hash key is longer than %d bytes", path, AUDIT_KEY_MAX);
+        audit_report(config_path, k, path, "the audit hash key is longer than %d bytes",
+                     AUDIT_KEY_MAX);
         goto out;
     }
     if (n < AUDIT_KEY_MIN) {
-        log_error("%s: the audit hash key is shorter than %d bytes (try openssl rand -hex 32)",
-                  path, AUDIT_KEY_MIN);
+        audit_report(config_path, k, path,
+                     "the audit hash key is shorter than %d bytes (try openssl rand -hex 32)",
+                     AUDIT_KEY_MIN);
         goto out;
     }
     rc = ERR_NOMEM;
-    a->key = malloc(n);
-    if (a->key == NULL)
+    *key = malloc(n);
+    if (*key == NULL)
         goto out;
-    memcpy(a->key, buf, n);
-    a->key_len = n;
+    memcpy(*key, buf, n);
+    *len = n;
     rc = 0;
 out:
     OPENSSL_cleanse(buf, sizeof(buf));
@@ -85,13 +117,64 @@ out:
     return rc;
 }
 
-static int audit_open_fd(const char *path)
+/* Opens path for appending, with O_CREAT (run) or without (check: then
+ * O_NONBLOCK too, so that a FIFO without a reader cannot hang it). Returns
+ * the descriptor, or -1 after logging why; without O_CREAT a missing file
+ * is left to the caller: -1 with errno ENOENT, nothing logged. */
+static int audit_open_fd(const char *config_path, const char *path, int create)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT : O_NONBLOCK), 0640);
+    int err = errno;
 
-    if (fd == -1)
-        log_error("%s: cannot open the audit log: %s", path, strerror(errno));
+    if (fd == -1 && (create || err != ENOENT))
+        audit_report(config_path, "audit.file", path, "cannot open the audit log: %s",
+                     strerror(err));
+    errno = err;
     return fd;
+}
+
+/* Whether audit_open could create path, which does not exist yet: its
+ * folder must take new files. Returns 0, ERR_IO (logged) or ERR_NOMEM. */
+static int audit_check_create(const char *config_path, const char *path)
+{
+    char *copy = strdup(path);
+    const char *dir;
+    int rc = 0;
+
+    if (copy == NULL)
+        return ERR_NOMEM;
+    dir = dirname(copy);
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1) {
+        audit_report(config_path, "audit.file", path, "cannot create the audit log in %s: %s", dir,
+                     strerror(errno));
+        rc = ERR_IO;
+    }
+    free(copy);
+    return rc;
+}
+
+int audit_check(const struct audit_config *cfg, const char *config_path)
+{
+    int key_rc = 0, file_rc = 0;
+
+    if (cfg->hash_key_file != NULL) {
+        unsigned char *key = NULL;
+        size_t key_len = 0;
+
+        key_rc = audit_read_key(config_path, cfg->hash_key_file, &key, &key_len);
+        if (key != NULL)
+            OPENSSL_cleanse(key, key_len);
+        free(key);
+    }
+    if (cfg->file != NULL) {
+        int fd = audit_open_fd(config_path, cfg->file, 0);
+
+        if (fd != -1)
+            close(fd);
+        else
+            file_rc = errno == ENOENT ? audit_check_create(config_path, cfg->file) : ERR_IO;
+    }
+    return key_rc != 0 ? key_rc : file_rc;
 }
 
 int audit_open(const struct audit_config *cfg, struct audit **out)
@@ -113,12 +196,12 @@ int audit_open(const struct audit_config *cfg, struct audit **out)
         goto out;
     a->hash_users = cfg->hash_users;
     if (cfg->hash_key_file != NULL) {
-        rc = audit_read_key(a, cfg->hash_key_file);
+        rc = audit_read_key(NULL, cfg->hash_key_file, &a->key, &a->key_len);
         if (rc != 0)
             goto out;
         a->hash_users = 1;
     }
-    a->fd = audit_open_fd(a->path);
+    a->fd = audit_open_fd(NULL, a->path, 1);
     if (a->fd == -1) {
         rc = ERR_IO;
         goto out;
@@ -151,7 +234,7 @@ int audit_reopen(struct audit *a)
 
     if (a == NULL)
         return 0;
-    fd = audit_open_fd(a->path);
+    fd = audit_open_fd(NULL, a->path, 1);
     if (fd == -1)
         return ERR_IO;
     close(a->fd);

@@ -34,10 +34,22 @@ struct audit_record {
 
 /* Opens (creates, mode 0640) cfg->file for appending, and reads the key of
  * cfg->hash_key_file (once: a reopen keeps it; never logged). cfg->file
- * NULL: *out is NULL and every audit_write is a no-op. Returns 0, ERR_IO
- * (logged, naming the file), ERR_CONFIG (an empty or short key: logged) or
- * ERR_NOMEM. */
+ * NULL: *out is NULL and every audit_write is a no-op. Each problem is
+ * logged naming the config key and the file ("audit.hash_key_file: FILE:
+ * the audit hash key is shorter than 16 bytes ...", "audit.file: FILE:
+ * cannot open the audit log: Is a directory"). Returns 0, ERR_IO,
+ * ERR_CONFIG (an empty, short or overlong key) or ERR_NOMEM. */
 int audit_open(const struct audit_config *cfg, struct audit **out);
+
+/* For `check`: what audit_open would refuse, found with the same code but
+ * without creating or writing anything. The key of cfg->hash_key_file
+ * (when set, even without cfg->file) is read, validated and wiped; cfg->file,
+ * when it exists, is opened for appending and closed (a folder, or a file
+ * this process may not write, fails as audit_open would), else its folder
+ * must take new files. Every problem is logged as audit_open logs it,
+ * after "CONFIG_PATH: " when config_path is not NULL. Returns 0, or the
+ * first problem's ERR_IO / ERR_CONFIG / ERR_NOMEM. */
+int audit_check(const struct audit_config *cfg, const char *config_path);
 
 /* Writes one line. Returns 0 or ERR_IO (logged, rate-limited). */
 int audit_write(struct audit *a, const struct audit_record *r);

@@ -1,8 +1,10 @@
 #include "check.h"
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,9 +17,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "audit.h"
 #include "config.h"
 #include "directory.h"
 #include "errors.h"
+#include "identity.h"
 #include "log.h"
 #include "mapping.h"
 #include "tls.h"
@@ -110,6 +114,7 @@ static void check_mappings(struct check *c)
         return;
     }
     c->mappings = mapping_set_count(set);
+    identity_warn_unresolvable(&c->cfg->identity, c->mappings, c->cfg->path);
     c->mapping_files = mapping_set_files(set);
     mapping_set_unref(set);
 }
@@ -212,19 +217,95 @@ static void check_ca_file(struct check *c)
     X509_STORE_free(store);
 }
 
-/* The audit log is created at start: its folder must take new files, and
- * an existing file must be writable. */
+/* audit_open's own checks, without creating the log; audit_check names
+ * the config file, the key and the file. */
 static void check_audit(struct check *c)
 {
-    const char *path = c->cfg->audit.file;
+    if (audit_check(&c->cfg->audit, c->cfg->path) != 0)
+        c->problems++;
+}
 
-    if (path == NULL)
+/* A port file is written beside itself, then renamed over it: its folder
+ * must take new files. */
+static void check_port_file(struct check *c, const char *key, const char *path)
+{
+    if (path != NULL && with_parent(path, folder_writable) == -1)
+        check_fail(c, key, "%s: its folder does not take new files: %s", path, strerror(errno));
+}
+
+static void check_port_files(struct check *c)
+{
+    char key[48];
+
+    for (size_t i = 0; i < c->cfg->n_listen; i++) {
+        snprintf(key, sizeof(key), "listen[%zu].port_file", i);
+        check_port_file(c, key, c->cfg->listen[i].port_file);
+    }
+    if (c->cfg->status.address != NULL)
+        check_port_file(c, "status.port_file", c->cfg->status.port_file);
+}
+
+/* Nonzero when ss is the wildcard, a loopback address or an address of one
+ * of this host's interfaces (ifs). A v4-mapped IPv6 address is compared as
+ * the IPv4 address it carries. */
+static int address_is_local(const struct sockaddr_storage *ss, const struct ifaddrs *ifs)
+{
+    struct in_addr v4 = {0};
+    const struct in6_addr *v6 = NULL;
+    int family = ss->ss_family;
+
+    if (family == AF_INET) {
+        v4 = ((const struct sockaddr_in *)ss)->sin_addr;
+    } else {
+        v6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(v6)) {
+            memcpy(&v4, &v6->s6_addr[12], sizeof(v4));
+            family = AF_INET;
+        }
+    }
+    /* 127.0.0.0/8 is all local on Linux, though lo carries 127.0.0.1 only. */
+    if (family == AF_INET && (v4.s_addr == htonl(INADDR_ANY) || (ntohl(v4.s_addr) >> 24) == 127))
+        return 1;
+    if (family == AF_INET6 && (IN6_IS_ADDR_UNSPECIFIED(v6) || IN6_IS_ADDR_LOOPBACK(v6)))
+        return 1;
+    for (const struct ifaddrs *i = ifs; i != NULL; i = i->ifa_next) {
+        const struct sockaddr *a = i->ifa_addr;
+        if (a == NULL || a->sa_family != family)
+            continue;
+        if (family == AF_INET && ((const struct sockaddr_in *)a)->sin_addr.s_addr == v4.s_addr)
+            return 1;
+        if (family == AF_INET6 &&
+            memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, v6, sizeof(*v6)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* check does not bind (the agent may be running on these very addresses);
+ * an address no interface of this host has would make run's bind fail
+ * (EADDRNOTAVAIL). Only a warning: a config may be checked on another host
+ * than the one it is meant for. */
+static void check_local_addresses(struct check *c)
+{
+    const struct config *cfg = c->cfg;
+    struct ifaddrs *ifs = NULL;
+
+    if (getifaddrs(&ifs) == -1) {
+        log_warning("%s: cannot list this host's addresses (%s): listen addresses not checked",
+                    cfg->path, strerror(errno));
         return;
-    if (with_parent(path, folder_writable) == -1)
-        check_fail(c, "audit.file", "%s: its folder does not take new files: %s", path,
-                   strerror(errno));
-    else if (access(path, W_OK) == -1 && errno != ENOENT)
-        check_fail(c, "audit.file", "%s: not writable: %s", path, strerror(errno));
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (!address_is_local(&cfg->listen[i].addr, ifs))
+            log_warning("%s: listen[%zu].address: %s is not an address of this host: run "
+                        "would fail to bind it here",
+                        cfg->path, i, cfg->listen[i].address);
+    }
+    if (cfg->status.address != NULL && !address_is_local(&cfg->status.addr, ifs))
+        log_warning("%s: status.address: %s is not an address of this host: run would fail to "
+                    "bind it here",
+                    cfg->path, cfg->status.address);
+    freeifaddrs(ifs);
 }
 
 /* The spool folder is created at start when missing, so its parent must
@@ -271,10 +352,11 @@ int check_run(const char *config_path)
     check_listeners(&c);
     check_secret(&c, "dispatch.api_key_file", cfg->dispatch.api_key_file);
     check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
-    check_secret(&c, "audit.hash_key_file", cfg->audit.hash_key_file);
     check_ca_file(&c);
     check_audit(&c);
     check_spool(&c);
+    check_port_files(&c);
+    check_local_addresses(&c);
     if (c.problems == 0) {
         log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",
                  cfg->path, cfg->n_listen, c.mappings, c.mapping_files, c.identifiers);

@@ -1,4 +1,5 @@
 /* rtr-agent: the command line. Everything else lives in libagent. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +19,52 @@ static const char usage_text[] =
     "       rtr-agent replay -c FILE [--dry-run] [--explain] [FILE...]\n"
     "       rtr-agent version\n";
 
+/* Usage errors exit 2, as failures exit 1: scripts can tell them apart. */
+#define EXIT_USAGE 2
+
 static int usage(void)
 {
     fputs(usage_text, stderr);
-    return 2;
+    return EXIT_USAGE;
 }
 
-/* -c FILE / --config FILE at argv[*i]: returns 1 and sets *path (moving *i
- * past the file), else 0. */
-static int config_option(int argc, char **argv, int *i, const char **path)
+/* Says what was wrong ("rtr-agent CMD: ..."; cmd NULL: no command yet),
+ * then the usage. Returns EXIT_USAGE. */
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
 {
-    if ((strcmp(argv[*i], "-c") != 0 && strcmp(argv[*i], "--config") != 0) || *i + 1 >= argc)
-        return 0;
-    *path = argv[++*i];
-    return 1;
+    va_list ap;
+
+    fprintf(stderr, "rtr-agent%s%s: ", cmd != NULL ? " " : "", cmd != NULL ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return usage();
+}
+
+/* An argument cmd does not take. */
+static int bad_argument(const char *cmd, const char *arg)
+{
+    if (arg[0] == '-' && arg[1] != '\0')
+        return usage_error(cmd, "unknown option %s", arg);
+    return usage_error(cmd, "unexpected argument %s", arg);
+}
+
+static int is_config_option(const char *arg)
+{
+    return strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0;
+}
+
+/* The value of option argv[*i] into *value, moving *i past it. Returns 0,
+ * or EXIT_USAGE after saying it is missing. */
+static int option_value(const char *cmd, int argc, char **argv, int *i, const char **value)
+{
+    if (*i + 1 >= argc)
+        return usage_error(cmd, "%s needs a value", argv[*i]);
+    *value = argv[++*i];
+    return 0;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -40,15 +73,16 @@ static int cmd_run(int argc, char **argv)
     struct config *cfg = NULL;
 
     for (int i = 0; i < argc; i++) {
-        if (config_option(argc, argv, &i, &config_path))
-            continue;
-        if (strcmp(argv[i], "--tap") == 0 && i + 1 < argc)
-            tap_path = argv[++i];
-        else
-            return usage();
+        const char **value = is_config_option(argv[i])       ? &config_path
+                             : strcmp(argv[i], "--tap") == 0 ? &tap_path
+                                                             : NULL;
+        if (value == NULL)
+            return bad_argument("run", argv[i]);
+        if (option_value("run", argc, argv, &i, value) != 0)
+            return EXIT_USAGE;
     }
     if (config_path == NULL)
-        return usage();
+        return usage_error("run", "-c FILE is required");
     if (config_load(config_path, &cfg) != 0)
         return 1;
     int rc = daemon_run(cfg, tap_path);
@@ -61,11 +95,13 @@ static int cmd_check(int argc, char **argv)
     const char *config_path = NULL;
 
     for (int i = 0; i < argc; i++) {
-        if (!config_option(argc, argv, &i, &config_path))
-            return usage();
+        if (!is_config_option(argv[i]))
+            return bad_argument("check", argv[i]);
+        if (option_value("check", argc, argv, &i, &config_path) != 0)
+            return EXIT_USAGE;
     }
     if (config_path == NULL)
-        return usage();
+        return usage_error("check", "-c FILE is required");
     return check_run(config_path) == 0 ? 0 : 1;
 }
 
@@ -87,11 +123,13 @@ static int cmd_replay(int argc, char **argv)
             opt.dry_run = 1;
         else if (strcmp(argv[i], "--explain") == 0)
             opt.explain = 1;
-        else if (!config_option(argc, argv, &i, &config_path))
-            return usage();
+        else if (!is_config_option(argv[i]))
+            return bad_argument("replay", argv[i]);
+        else if (option_value("replay", argc, argv, &i, &config_path) != 0)
+            return EXIT_USAGE;
     }
     if (config_path == NULL)
-        return usage();
+        return usage_error("replay", "-c FILE is required");
     if (config_load(config_path, &cfg) != 0)
         return 1;
     int rc = replay_run(cfg, &opt, argv, n_files);
@@ -105,19 +143,21 @@ static int cmd_parse(int argc, char **argv)
     int i = 0;
 
     for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
-        if (strcmp(argv[i], "--framing") == 0 && i + 1 < argc) {
-            const char *f = argv[++i];
+        if (strcmp(argv[i], "--framing") == 0) {
+            const char *f = NULL;
+            if (option_value("parse", argc, argv, &i, &f) != 0)
+                return EXIT_USAGE;
             if (strcmp(f, "lf") == 0)
                 framing = FRAMING_LF;
             else if (strcmp(f, "octet") == 0)
                 framing = FRAMING_OCTET;
             else
-                return usage();
+                return usage_error("parse", "--framing is lf or octet, not %s", f);
         } else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
         } else {
-            return usage();
+            return bad_argument("parse", argv[i]);
         }
     }
     return parse_cmd_run(framing, argv + i, argc - i) == 0 ? 0 : 1;
@@ -126,7 +166,7 @@ static int cmd_parse(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return usage();
+        return usage_error(NULL, "a command is required");
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "check") == 0)
@@ -139,5 +179,10 @@ int main(int argc, char **argv)
         version_print(stdout);
         return 0;
     }
-    return usage();
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    return usage_error(NULL, "unknown command %s", argv[1]);
 }

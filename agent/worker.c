@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "errors.h"
 #include "listener.h"
@@ -82,6 +83,42 @@ int worker_endpoint_bound(struct endpoint *ep, int fd)
     }
     ep->bound_len = len;
     sockaddr_format((const struct sockaddr *)&ep->bound, ep->name, sizeof(ep->name));
+    return 0;
+}
+
+/* SO_REUSEPORT, which spreads an endpoint over the workers, would as well
+ * let a second rtr-agent (same user, same config) bind the same address
+ * and silently take a share of the traffic. Before the first socket binds
+ * it, a throwaway socket without SO_REUSEPORT tries the address: EADDRINUSE
+ * means another process holds it. TCP sets SO_REUSEADDR, so that
+ * connections of a previous run in TIME_WAIT do not count (only a
+ * listening socket does); UDP must not, as there it would allow a second
+ * bind too. Any other bind error is left for the real bind to report.
+ * Returns 0 or ERR_IO (logged). */
+static int worker_endpoint_probe(const struct listen_config *lc)
+{
+    int udp = lc->proto == LISTEN_UDP, one = 1, fd, err = 0;
+    const char *proto = udp ? "udp" : lc->proto == LISTEN_TLS ? "tls" : "tcp";
+
+    if (sockaddr_port((const struct sockaddr *)&lc->addr) == 0)
+        return 0; /* the kernel picks a port nobody holds */
+    fd = socket(lc->addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        err = errno;
+        log_error("listen %s (%s): socket: %s", lc->address, proto, strerror(err));
+        return ERR_IO;
+    }
+    if (!udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+        err = errno;
+    else if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addr_len) == -1)
+        err = errno;
+    close(fd);
+    if (err == EADDRINUSE) {
+        log_error("listen %s (%s): address already in use by another process (a second "
+                  "rtr-agent?)",
+                  lc->address, proto);
+        return ERR_IO;
+    }
     return 0;
 }
 
@@ -239,6 +276,14 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     rc = pipeline_new(env->cfg, w->stats, env->mappings, &queues, &w->pipe);
     if (rc != 0)
         goto out;
+    /* Every endpoint before any binds: two of ours that overlap (the
+     * wildcard and a specific address, both SO_REUSEPORT) must not look
+     * like another process. */
+    for (size_t i = 0; id == 0 && i < env->n_ep; i++) {
+        rc = worker_endpoint_probe(env->ep[i].lc);
+        if (rc != 0)
+            goto out;
+    }
     for (size_t i = 0; i < env->n_ep; i++) {
         if (env->ep[i].lc->proto == LISTEN_UDP)
             continue;

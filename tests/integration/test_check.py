@@ -1,6 +1,7 @@
 """`rtr-agent check -c FILE` (agent/check.h): the development config passes;
 each kind of problem is reported on a line naming its file and key, and
-the run ends with "test failed" and exit status 1."""
+the run ends with "test failed" and exit status 1; what `run` refuses,
+check refuses too. Also the command line's usage errors (exit status 2)."""
 import json
 import os
 import re
@@ -14,14 +15,35 @@ GOOD_MAPPING = {"name": "good", "when": [{"field": "cef.vendor", "equals": "Acme
                 "rule": {"field": "cef.name"}, "user": {"field": "cef.ext.suser"}}
 
 
-def check(config):
-    """Runs check; returns (exit status, stderr text)."""
-    p = subprocess.run(WRAPPER + [AGENT, "check", "-c", config], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=t(20))
+def agent(*args):
+    """Runs rtr-agent with args; returns (exit status, stderr text)."""
+    p = subprocess.run(WRAPPER + [AGENT] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(20))
     err = p.stderr.decode("utf-8", "replace")
     found = REPORT.search(p.stderr)
     assert not found, "sanitizer/valgrind report (%r):\n%s" % (found.group(0), err[-3000:])
     return p.returncode, err
+
+
+def check(config):
+    """Runs check; returns (exit status, stderr text)."""
+    return agent("check", "-c", config)
+
+
+def assert_succeeds(config_path):
+    """check passes; returns its stderr."""
+    rc, err = check(config_path)
+    assert rc == 0, "check exited %d:\n%s" % (rc, err[-2000:])
+    assert "configuration file %s test is successful" % config_path in err, err[-1000:]
+    return err
+
+
+def assert_run_refuses(config_path, text):
+    """`run` exits 1 at start with a line holding text (it fails before
+    binding anything, so it cannot hang on the listeners)."""
+    rc, err = agent("run", "-c", config_path)
+    assert rc == 1, "run exited %d, want 1:\n%s" % (rc, err[-2000:])
+    assert text in err, "run did not say %r:\n%s" % (text, err[-2000:])
 
 
 def write(ctx, name, content):
@@ -150,7 +172,8 @@ def test_check_empty_secret_file(ctx):
         assert_fails(path, ((path, key), re.escape("dispatch.api_key_file:") + ".*empty"))
         path = config(ctx, name=name + ".audit.json",
                       extra={"audit": {"file": ctx.path("audit.jsonl"), "hash_key_file": key}})
-        assert_fails(path, ((path, key), re.escape("audit.hash_key_file:") + ".*empty"))
+        assert_fails(path, ((path, key),
+                            re.escape("audit.hash_key_file:") + ".*shorter than 16 bytes"))
 
 
 def test_check_bad_dispatch_ca_file(ctx):
@@ -168,7 +191,8 @@ def test_check_audit_folder_missing(ctx):
     """The audit log is created at start: its folder must exist."""
     audit = ctx.path("no-such-folder", "audit.jsonl")
     path = config(ctx, extra={"audit": {"file": audit}})
-    assert_fails(path, ((path, audit), re.escape("audit.file:") + ".*folder"))
+    assert_fails(path, ((path, audit), re.escape("audit.file: %s: cannot create the audit log in "
+                                                  % audit) + ".*No such file or directory"))
 
 
 def test_check_graph_in_identity_order_refused(ctx):
@@ -192,3 +216,94 @@ def test_check_direct_dispatch_refused(ctx):
         "spool": {"dir": ctx.path("spool")}})
     err = assert_fails(path, (path, re.escape("dispatch.mode:") + '.*"direct".*not available'))
     assert "s3cret" not in err
+
+
+def test_check_short_audit_hash_key(ctx):
+    """A key shorter than 16 bytes: check fails, naming the key, with the
+    words run refuses it with; the key never shows."""
+    key = write(ctx, "short.key", "0123456789abcde\n")
+    path = config(ctx, extra={"audit": {"file": ctx.path("audit.jsonl"), "hash_key_file": key}})
+    err = assert_fails(path, ((path, key), re.escape("audit.hash_key_file: %s: " % key) +
+                              "the audit hash key is shorter than 16 bytes"))
+    assert "0123456789" not in err.replace(key, "")
+    assert_run_refuses(path, "audit.hash_key_file: %s: the audit hash key is shorter than 16 "
+                             "bytes" % key)
+    assert not os.path.exists(ctx.path("audit.jsonl")), "check or run created the audit log"
+
+
+def test_check_audit_file_is_a_directory(ctx):
+    """audit.file naming a folder: check fails as run does."""
+    folder = ctx.path("audit.d")
+    os.mkdir(folder)
+    path = config(ctx, extra={"audit": {"file": folder}})
+    assert_fails(path, (path, re.escape("audit.file: %s: " % folder) +
+                        "cannot open the audit log: Is a directory"))
+    assert_run_refuses(path, "audit.file: %s: cannot open the audit log: Is a directory" % folder)
+
+
+def test_check_creates_no_audit_log(ctx):
+    """A log still to be created passes, and check does not create it; an
+    existing one passes and stays as it was."""
+    audit = ctx.path("new-audit.jsonl")
+    assert_succeeds(config(ctx, extra={"audit": {"file": audit}}))
+    assert not os.path.exists(audit), "check created the audit log"
+    with open(audit, "w") as f:
+        f.write("kept\n")
+    assert_succeeds(config(ctx, name="existing.json", extra={"audit": {"file": audit}}))
+    with open(audit) as f:
+        assert f.read() == "kept\n", "check changed the audit log"
+
+
+def test_check_no_identity_resolver_warns(ctx):
+    """No static directory and no graph: allowed, with a warning."""
+    path = config(ctx)
+    with open(path) as f:
+        cfg = json.load(f)
+    del cfg["identity"]
+    path = write(ctx, "no-resolver.json", cfg)
+    err = assert_succeeds(path)
+    want = ("%s: identity: no resolver is configured (identity.static.file): every decision will "
+            "be unresolved-user" % path)
+    assert want in err, "no warning %r:\n%s" % (want, err[-2000:])
+    assert "error:" not in err, err[-2000:]
+
+
+def test_check_port_file_folder_missing(ctx):
+    """run writes each port file beside itself: its folder must exist."""
+    port_file = ctx.path("no-such-folder", "udp.port")
+    path = config(ctx, extra={"listen": [{"proto": "udp", "address": "127.0.0.1:0",
+                                          "port_file": port_file}]})
+    assert_fails(path, ((path, port_file), re.escape("listen[0].port_file:")))
+
+
+def test_check_non_local_address_warns(ctx):
+    """An address of no interface here (TEST-NET-1) cannot be bound here; the
+    config may be meant for another host, so it is only a warning."""
+    path = config(ctx, extra={"listen": [{"proto": "tcp", "address": "192.0.2.1:5514"}]})
+    err = assert_succeeds(path)
+    assert re.search(re.escape(path) + r": listen\[0\]\.address: 192\.0\.2\.1:5514 is not an "
+                     r"address of this host", err), err[-2000:]
+
+
+def test_usage_errors(ctx):
+    """Usage errors say what was wrong, then print the usage; exit status 2."""
+    cfg = config(ctx)
+    cases = [
+        (["replay", "-c", cfg, "--explian"], "rtr-agent replay: unknown option --explian"),
+        (["check"], "rtr-agent check: -c FILE is required"),
+        (["check", "-c"], "rtr-agent check: -c needs a value"),
+        (["run", "--tap", "tap.jsonl"], "rtr-agent run: -c FILE is required"),
+        (["run", "-c", cfg, "extra"], "rtr-agent run: unexpected argument extra"),
+        (["parse", "--framing", "crlf"], "rtr-agent parse: --framing is lf or octet, not crlf"),
+        (["explode"], "rtr-agent: unknown command explode"),
+        ([], "rtr-agent: a command is required"),
+    ]
+    for args, want in cases:
+        rc, err = agent(*args)
+        lines = err.splitlines()
+        assert rc == 2, "rtr-agent %s exited %d, want 2:\n%s" % (" ".join(args), rc, err)
+        assert lines and lines[0] == want, "rtr-agent %s: first line %r, want %r" % (
+            " ".join(args), lines[:1], want)
+        assert len(lines) > 1 and lines[1].startswith("usage: rtr-agent run"), err
+    rc, err = agent("help")
+    assert rc == 0 and err == "", "rtr-agent help exited %d: %s" % (rc, err)

@@ -1,13 +1,15 @@
 """util-linux logger -> rtr-agent over TCP (LF and octet-counted) and UDP,
-RFC 5424 and RFC 3164; the status endpoint."""
+RFC 5424 and RFC 3164; the status endpoint; a second agent on the same
+fixed ports refused, a restart over TIME_WAIT connections allowed."""
+import json
 import os
 import signal
 import socket
 import subprocess
 
-from harness import (AGENT, WRAPPER, Skip, check_sequence, listener, logger_lines, rfc3164,
-                     seq_messages, stats_counters, t, tcp_connect, token, tool, udp_send,
-                     wait_until)
+from harness import (AGENT, REPORT, WRAPPER, Skip, check_sequence, listener, logger_lines,
+                     rfc3164, seq_messages, stats_counters, t, tcp_connect, token, tool,
+                     udp_send, wait_closed, wait_until)
 
 N_TCP = 200
 N_UDP = 50
@@ -240,7 +242,10 @@ def test_udp_buffers_do_not_scale_with_max_message_bytes(ctx):
     """max_message_bytes 16 MiB: the UDP batch buffers stay at 64 KiB each (no
     datagram is larger) and the tap ring is capped, so four workers stay far
     below the gigabytes of address space they used to reserve."""
-    if WRAPPER or "/san-" in AGENT:
+    with open(AGENT, "rb") as f:
+        binary = f.read()
+    sanitized = b"__asan_init" in binary or b"__tsan_init" in binary
+    if WRAPPER or sanitized:
         raise Skip("address space is not comparable under valgrind or sanitizers")
     agent = ctx.agent([listener("udp"), listener("tcp")], workers=4,
                       limits={"max_message_bytes": 16 << 20})
@@ -280,3 +285,83 @@ def test_tcp_volume_with_backpressure(ctx):
 
 
 test_tcp_volume_with_backpressure.timeout = 60
+
+
+def _fixed_port():
+    """A port of 127.0.0.1 that was free for both TCP and UDP a moment ago."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no port free for both TCP and UDP in 20 tries")
+
+
+def _run_second_agent(ctx, name, listen):
+    """Starts `rtr-agent run` on listen and expects it to give up; returns
+    (exit status, stderr)."""
+    path = ctx.path(name + ".json")
+    with open(path, "w") as f:
+        json.dump({"listen": listen, "workers": 2}, f)
+    try:
+        p = subprocess.run(WRAPPER + [AGENT, "run", "-c", path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(10))
+    except subprocess.TimeoutExpired as e:
+        err = (e.stderr or b"").decode("utf-8", "replace")
+        raise AssertionError("the second agent (%s) started on ports in use:\n%s" % (name, err))
+    err = p.stderr.decode("utf-8", "replace")
+    found = REPORT.search(p.stderr)
+    assert not found, "sanitizer/valgrind report (%r):\n%s" % (found.group(0), err[-3000:])
+    return p.returncode, err
+
+
+def test_second_agent_on_the_same_ports_refused(ctx):
+    """SO_REUSEPORT would let a second agent (same user, same ports) bind
+    and take a share of the traffic: it must refuse to start instead, on
+    TCP and on UDP, and the first keeps receiving everything."""
+    port = _fixed_port()
+    address = "127.0.0.1:%d" % port
+    first = ctx.agent([listener("tcp", address=address), listener("udp", address=address)])
+    for proto in ("tcp", "udp"):
+        rc, err = _run_second_agent(ctx, "second-" + proto,
+                                    [{"proto": proto, "address": address}])
+        want = ("listen %s (%s): address already in use by another process (a second "
+                "rtr-agent?)" % (address, proto))
+        assert rc == 1, "the second agent (%s) exited %d, want 1:\n%s" % (proto, rc, err[-2000:])
+        assert want in err, "no %r in the second agent's stderr:\n%s" % (want, err[-2000:])
+    tok = token()
+    n = 40
+    s = tcp_connect(port)
+    s.sendall(b"".join(rfc3164("seq=%d run=%s" % (i, tok)) + b"\n" for i in range(n)))
+    s.close()
+    udp_send(port, [rfc3164("seq=%d run=%s" % (n + i, tok)) for i in range(n)])
+    msgs = first.wait_tap(lambda m: tok in (m.get("msg") or ""), 2 * n, 10)
+    check_sequence(msgs, tok, 2 * n, ordered=False)
+    first.stop()
+
+
+def test_restart_over_time_wait(ctx):
+    """An agent stopped with a connection open leaves it in TIME_WAIT on its
+    fixed port; the next start binds it all the same (the probe for a second
+    agent does not mistake it for one)."""
+    address = "127.0.0.1:%d" % _fixed_port()
+    first = ctx.agent([listener("tcp", address=address)])
+    tok = token()
+    s = tcp_connect(first.port("tcp"))
+    s.sendall(rfc3164("before run=" + tok) + b"\n")
+    first.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10)
+    first.stop()  # the agent closes the connection first: its end goes to TIME_WAIT
+    closed, _ = wait_closed(s)
+    s.close()
+    assert closed, "the stopped agent did not close the connection"
+    second = ctx.agent([listener("tcp", address=address)])
+    s = tcp_connect(second.port("tcp"))
+    s.sendall(rfc3164("after run=" + tok) + b"\n")
+    s.close()
+    second.wait_tap(lambda m: "after run=" + tok in (m.get("msg") or ""), 1, 10)
+    second.stop()

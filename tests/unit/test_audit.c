@@ -2,8 +2,11 @@
  * escaping) that json-c parses back to the same values, hashed users equal
  * to `echo -n ... | sha256sum` and, with a key, to `openssl dgst -sha256
  * -hmac KEY`, appending to an existing file, mode 0640, reopening after a
- * rename, the no-file no-op, a failing write, key files refused, and a
- * write cut short by a file size limit. */
+ * rename, the no-file no-op, a failing write, key files and folders
+ * refused (by audit_open and audit_check with the same lines), audit_check
+ * creating and changing nothing, and a write cut short by a file size
+ * limit. */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -148,48 +151,192 @@ static void test_records(void)
     unlink(key_path);
 }
 
-/* Key files audit_open refuses, each with its line; the key never shows. */
+/* What run (audit_open) and check (audit_check, after "CONFIG: ") say of
+ * a key file that is too short; '@' stands for the key file. */
+#define SHORT_KEY                                                                                  \
+    "audit.hash_key_file: @: the audit hash key is shorter than 16 bytes (try openssl rand -hex "  \
+    "32)"
+
+/* Key files audit_open and audit_check refuse, each with its line; the key
+ * never shows. */
 static const struct {
     const char *name;
-    const char *text; /* NULL: no file */
+    const char *text; /* NULL: no file; "/": a folder instead */
     const char *log;  /* "@" stands for the key file */
     int rc;
 } bad_keys[] = {
-    {"missing", NULL, "@: cannot open the audit hash key: No such file or directory", ERR_IO},
-    {"empty", "", "@: the audit hash key is shorter than 16 bytes", ERR_CONFIG},
-    {"only a line end", "\r\n", "@: the audit hash key is shorter than 16 bytes", ERR_CONFIG},
-    {"short", "0123456789abcde\n", "@: the audit hash key is shorter than 16 bytes", ERR_CONFIG},
+    {"missing", NULL,
+     "audit.hash_key_file: @: cannot open the audit hash key: No such file or directory", ERR_IO},
+    {"empty", "", SHORT_KEY, ERR_CONFIG},
+    {"only a line end", "\r\n", SHORT_KEY, ERR_CONFIG},
+    {"short", "0123456789abcde\n", SHORT_KEY, ERR_CONFIG},
+    {"a folder", "/", "audit.hash_key_file: @: cannot read the audit hash key: Is a directory",
+     ERR_IO},
 };
 
+/* Logs what fn(cfg) logs into log (cap bytes); returns fn's result. */
+static int captured(int (*fn)(const struct audit_config *), const struct audit_config *cfg,
+                    char *log, size_t cap)
+{
+    int rc;
+
+    unit_capture_begin();
+    rc = fn(cfg);
+    unit_capture_end(log, cap);
+    return rc;
+}
+
+static int open_and_free(const struct audit_config *cfg)
+{
+    struct audit *a = (struct audit *)&a;
+    int rc = audit_open(cfg, &a);
+
+    CHECK(rc == 0 ? a != NULL : a == NULL);
+    audit_free(a);
+    return rc;
+}
+
+static int check_no_config(const struct audit_config *cfg)
+{
+    return audit_check(cfg, NULL);
+}
+
+/* audit_open and audit_check (without a config path) refuse each key with
+ * the same line, and with the same result. */
 static void test_bad_keys(void)
 {
-    char path[PATH_MAX], key_path[PATH_MAX], log[4096], want[PATH_MAX + 128];
+    char path[PATH_MAX], key_path[PATH_MAX], log[4096], check_log[4096];
     struct audit_config cfg = {path, 1, key_path};
 
     snprintf(path, sizeof(path), "%s/keyed.jsonl", tmpdir);
-    snprintf(key_path, sizeof(key_path), "%s/bad.key", tmpdir);
     for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
-        struct audit *a = (struct audit *)&a;
-        const char *at = strchr(bad_keys[i].log, '@');
+        const char *text = bad_keys[i].text;
 
-        if (bad_keys[i].text != NULL)
-            unit_write_file(key_path, bad_keys[i].text);
-        else
-            unlink(key_path);
-        unit_capture_begin();
-        CHECK_INT(audit_open(&cfg, &a), bad_keys[i].rc);
-        unit_capture_end(log, sizeof(log));
-        CHECK(a == NULL);
-        snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - bad_keys[i].log), bad_keys[i].log,
-                 key_path, at + 1);
-        if (strstr(log, want) == NULL)
-            UNIT_FAIL("%s: log '%s', want '%s'", bad_keys[i].name, log, want);
-        else
-            unit_passed++;
+        snprintf(key_path, sizeof(key_path), "%s/bad.key", tmpdir);
+        unlink(key_path);
+        if (text != NULL && strcmp(text, "/") == 0)
+            snprintf(key_path, sizeof(key_path), "%s", tmpdir);
+        else if (text != NULL)
+            unit_write_file(key_path, text);
+        CHECK_INT(captured(open_and_free, &cfg, log, sizeof(log)), bad_keys[i].rc);
+        CHECK_INT(captured(check_no_config, &cfg, check_log, sizeof(check_log)), bad_keys[i].rc);
+        unit_check_messages(bad_keys[i].name, log, key_path,
+                            (const char *const[]){bad_keys[i].log, NULL});
+        unit_check_messages(bad_keys[i].name, check_log, key_path,
+                            (const char *const[]){bad_keys[i].log, NULL});
         CHECK(strstr(log, "0123456789") == NULL);
     }
+    snprintf(key_path, sizeof(key_path), "%s/bad.key", tmpdir);
     unlink(key_path);
     unlink(path);
+}
+
+#define CONFIG         "/etc/rtr-agent/rtr-agent.json"
+#define SHORT_KEY_LINE CONFIG ": " SHORT_KEY
+#define FOLDER_LINE    CONFIG ": audit.file: %: cannot open the audit log: Is a directory"
+
+enum audit_file_kind {
+    AF_UNSET,    /* audit.file not set */
+    AF_EXISTING, /* a file holding "kept\n" */
+    AF_MISSING,  /* not there yet, in an existing folder */
+    AF_FOLDER,   /* a folder */
+};
+
+/* What audit_check says of each combination; '@' stands for the key file,
+ * '%' for the audit log. */
+static const struct {
+    const char *name;
+    const char *key; /* the key file's text; NULL: audit.hash_key_file not set */
+    enum audit_file_kind file;
+    int rc;
+    const char *log[3]; /* NULL-ended */
+} checks[] = {
+    {"a good key, an existing log", KEY_TEXT, AF_EXISTING, 0, {NULL}},
+    {"no key, a log to create", NULL, AF_MISSING, 0, {NULL}},
+    {"nothing set", NULL, AF_UNSET, 0, {NULL}},
+    {"a short key", "0123456789abcde\n", AF_EXISTING, ERR_CONFIG, {SHORT_KEY_LINE, NULL}},
+    {"a short key, even without a log", "short", AF_UNSET, ERR_CONFIG, {SHORT_KEY_LINE, NULL}},
+    {"the log is a folder", NULL, AF_FOLDER, ERR_IO, {FOLDER_LINE, NULL}},
+    {"both wrong: both reported, the key's result",
+     "",
+     AF_FOLDER,
+     ERR_CONFIG,
+     {SHORT_KEY_LINE, FOLDER_LINE, NULL}},
+};
+
+/* audit_check reports what audit_open would refuse, naming the config file
+ * and the key, and neither creates nor changes the log. */
+static void test_check(void)
+{
+    char key_path[PATH_MAX], path[PATH_MAX], log[8192], want[8192], buf[64];
+    struct stat st;
+
+    snprintf(key_path, sizeof(key_path), "%s/check.key", tmpdir);
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        struct audit_config cfg = {NULL, 0, checks[i].key != NULL ? key_path : NULL};
+        const char *got[4];
+        size_t n, j;
+
+        if (checks[i].key != NULL)
+            unit_write_file(key_path, checks[i].key);
+        snprintf(path, sizeof(path), "%s/check-%zu%s", tmpdir, i,
+                 checks[i].file == AF_FOLDER ? ".d" : ".jsonl");
+        if (checks[i].file == AF_EXISTING)
+            unit_write_file(path, "kept\n");
+        if (checks[i].file == AF_FOLDER)
+            CHECK(mkdir(path, 0755) == 0);
+        if (checks[i].file != AF_UNSET)
+            cfg.file = path;
+        unit_capture_begin();
+        CHECK_INT(audit_check(&cfg, CONFIG), checks[i].rc);
+        unit_capture_end(log, sizeof(log));
+        CHECK(strstr(log, "0123456789") == NULL && strstr(log, "k3y") == NULL);
+        n = unit_split_messages(log, got, 4);
+        for (j = 0; checks[i].log[j] != NULL; j++) {
+            unit_expand(want, sizeof(want), checks[i].log[j], key_path, path);
+            if (j >= n || strcmp(got[j], want) != 0)
+                UNIT_FAIL("%s: line %zu: got '%s', want '%s'", checks[i].name, j,
+                          j < n ? got[j] : "(none)", want);
+            else
+                unit_passed++;
+        }
+        if (n > j)
+            UNIT_FAIL("%s: unexpected line '%s'", checks[i].name, got[j]);
+        if (checks[i].file == AF_MISSING)
+            CHECK(stat(path, &st) == -1 && errno == ENOENT); /* not created */
+        if (checks[i].file == AF_EXISTING) {
+            unit_read_file(path, buf, sizeof(buf));
+            CHECK_STR(checks[i].name, str_make(buf, strlen(buf)), "kept\n");
+        }
+        if (checks[i].file == AF_FOLDER)
+            rmdir(path);
+        else
+            unlink(path);
+        unlink(key_path);
+    }
+}
+
+/* A log in a folder that does not exist: refused by audit_check (naming
+ * the folder) as by audit_open, and nothing is created. */
+static void test_check_missing_folder(void)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], log[4096], want[3 * PATH_MAX];
+    struct audit_config cfg = {path, 0, NULL};
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s/no-such-folder", tmpdir);
+    snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+    unit_capture_begin();
+    CHECK_INT(audit_check(&cfg, CONFIG), ERR_IO);
+    unit_capture_end(log, sizeof(log));
+    snprintf(want, sizeof(want),
+             CONFIG
+             ": audit.file: %s: cannot create the audit log in %s: No such file or directory",
+             path, dir);
+    unit_check_messages("missing folder", log, path, (const char *const[]){want, NULL});
+    CHECK(stat(dir, &st) == -1 && errno == ENOENT);
+    CHECK_INT(captured(open_and_free, &cfg, log, sizeof(log)), ERR_IO);
+    CHECK(strstr(log, "audit.file: ") != NULL && strstr(log, path) != NULL);
 }
 
 /* An existing file is appended to; every write is one whole line. */
@@ -241,9 +388,9 @@ static void test_reopen(void)
 
 static void test_no_file_and_errors(void)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], log[4096];
     struct audit_config none = {NULL, 0, NULL}, bad = {path, 0, NULL},
-                        full = {"/dev/full", 0, NULL};
+                        full = {"/dev/full", 0, NULL}, folder = {tmpdir, 0, NULL};
     struct audit *a = (struct audit *)&a;
 
     CHECK_INT(audit_open(&none, &a), 0);
@@ -257,6 +404,12 @@ static void test_no_file_and_errors(void)
     a = (struct audit *)&a;
     CHECK_INT(audit_open(&bad, &a), ERR_IO);
     CHECK(a == NULL);
+
+    /* A folder: refused with the line check prints after the config path. */
+    CHECK_INT(captured(open_and_free, &folder, log, sizeof(log)), ERR_IO);
+    unit_check_messages(
+        "a folder", log, tmpdir,
+        (const char *const[]){"audit.file: @: cannot open the audit log: Is a directory", NULL});
 
     if (access("/dev/full", W_OK) == 0) {
         CHECK_INT(audit_open(&full, &a), 0);
@@ -337,6 +490,8 @@ int main(void)
     test_reopen();
     test_no_file_and_errors();
     test_bad_keys();
+    test_check();
+    test_check_missing_folder();
     test_short_write();
     rmdir(tmpdir);
     return unit_report("audit");
