@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1186,15 +1187,19 @@ static void syntax_error(struct loader *ld, const char *text, size_t offset, con
     text_error(ld, &c, text, offset, "invalid JSON: %s", what);
 }
 
-/* ---- duplicate keys ----
+/* ---- what json-c lets through ----
  * json-c keeps the last of two equal keys in an object and drops the first
  * without a word: a mapping with two "when" would silently lose conditions.
- * So before json-c parses, one pass over the text (strings and their
- * escapes, both kinds of comments, objects and arrays) reports every key
- * that repeats in its object. Each byte is looked at once, and every key
- * goes into one hash table of (object number, decoded key). The syntax is
- * json-c's to judge: on anything unexpected the scan just stops. Config and
- * mapping files come from the admin, so an unkeyed hash is fine here. */
+ * Its default tokener also takes 'single-quoted' strings and a trailing
+ * comma ({"a": 1,} and [1, 2,]), which no other JSON tool reads. So before
+ * json-c parses, one pass over the text (strings and their escapes, both
+ * kinds of comments, objects and arrays) reports every key that repeats in
+ * its object, every single-quoted string and every comma before a closing
+ * bracket. Comments stay allowed: the shipped files use them. Each byte is
+ * looked at once, and every key goes into one hash table of (object number,
+ * decoded key). The rest of the syntax is json-c's to judge: on anything
+ * unexpected the scan just stops. Config and mapping files come from the
+ * admin, so an unkeyed hash is fine here. */
 
 /* json-c refuses deeper nesting anyway (its default is 32). */
 #define DUP_MAX_DEPTH      64
@@ -1392,8 +1397,9 @@ static int dup_comment(struct dup_scan *s)
     return 0;
 }
 
-/* Reports every duplicate key of text (len bytes) as an error of ld. */
-static void dup_check(struct loader *ld, const char *text, size_t len)
+/* Reports every duplicate key, single-quoted string and trailing comma of
+ * text (len bytes) as an error of ld. */
+static void strict_check(struct loader *ld, const char *text, size_t len)
 {
     struct {
         uint32_t object; /* 0: an array */
@@ -1402,6 +1408,7 @@ static void dup_check(struct loader *ld, const char *text, size_t len)
     struct dup_scan s = {.ld = ld, .text = text, .len = len, .where = TEXT_CURSOR_INIT};
     uint32_t objects = 0;
     int depth = 0, rc = 0;
+    size_t comma = SIZE_MAX; /* a comma with nothing but blanks and comments after it */
 
     s.keys = cfg_alloc(len + 1, 1);
     dup_grow(&s);
@@ -1417,6 +1424,8 @@ static void dup_check(struct loader *ld, const char *text, size_t len)
         } else if (c == '}' || c == ']') {
             if (depth == 0)
                 break;
+            if (comma != SIZE_MAX)
+                text_error(ld, &s.where, text, comma, "trailing comma");
             depth--;
             s.at++;
         } else if (c == ',' || c == ':') {
@@ -1424,6 +1433,9 @@ static void dup_check(struct loader *ld, const char *text, size_t len)
                 stack[depth - 1].want_key = c == ',' && stack[depth - 1].object != 0;
             s.at++;
         } else if (c == '"' || c == '\'') {
+            if (c == '\'')
+                text_error(ld, &s.where, text, s.at,
+                           "single-quoted string: JSON needs double quotes");
             if (depth > 0 && stack[depth - 1].want_key) {
                 stack[depth - 1].want_key = 0;
                 rc = dup_key(&s, stack[depth - 1].object);
@@ -1431,12 +1443,17 @@ static void dup_check(struct loader *ld, const char *text, size_t len)
                 rc = dup_string(&s, 0);
             }
         } else if (c == '/') {
-            rc = dup_comment(&s);
+            if (dup_comment(&s) != 0)
+                break;
+            continue; /* a comment between a comma and a bracket hides nothing */
         } else {
             s.at++; /* white space, numbers, literals */
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+                continue;
         }
         if (rc != 0)
             break;
+        comma = c == ',' ? s.at - 1 : SIZE_MAX;
     }
     free(s.slots);
     free(s.keys);
@@ -1466,7 +1483,8 @@ static size_t skip_trailer(const char *text, size_t at, size_t len)
 /* text is NUL-terminated at len. json-c's default (non-strict) tokener
  * takes // and / * * / comments; handing it the terminating NUL tells it the
  * input ends there, so a comment after the last brace is not left pending.
- * Duplicate keys, which json-c would quietly merge, are errors too. */
+ * Duplicate keys, which json-c would quietly merge, single quotes and
+ * trailing commas, which it takes, are errors too (strict_check). */
 static int parse_json(struct loader *ld, const char *text, size_t len, struct json_object **out)
 {
     struct json_tokener *tok = json_tokener_new();
@@ -1484,7 +1502,7 @@ static int parse_json(struct loader *ld, const char *text, size_t len, struct js
         goto out;
     }
     errors = ld->errors;
-    dup_check(ld, text, len);
+    strict_check(ld, text, len);
     root = json_tokener_parse_ex(tok, text, (int)len + 1);
     if (root == NULL) {
         enum json_tokener_error e = json_tokener_get_error(tok);

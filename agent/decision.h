@@ -11,9 +11,10 @@
 #include "mapping.h"
 #include "str.h"
 
-/* Longest rule, user or event text queued; a decision with a longer one is
- * dropped (counted: decisions_dropped) as no real identifier is that long. */
-#define DECISION_MAX_FIELD 1024
+/* Longest rule, user or event text queued: the mapping engine's cap, which
+ * makes no decision with a longer one (mapping.h), so replay and the
+ * daemon agree. decision_encode still refuses a longer text. */
+#define DECISION_MAX_FIELD MAPPING_MAX_VALUE
 
 /* The largest record decision_encode writes. */
 #define DECISION_RECORD_MAX (64 + 256 + MAPPING_MAX_DECISIONS * (16 + 256 + 3 * DECISION_MAX_FIELD))

@@ -268,9 +268,23 @@ static size_t dir_skip_blanks(const char *p, size_t len, size_t i)
     return i;
 }
 
+/* s without the spaces and tabs around it. */
+static struct str dir_trim(struct str s)
+{
+    while (s.len > 0 && str_is_blank(s.p[0])) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && str_is_blank(s.p[s.len - 1]))
+        s.len--;
+    return s;
+}
+
 /* Splits one line (no line end) into its fields, unquoting into bufs (each
- * DIRECTORY_MAX_FIELD bytes). Blanks around a field outside quotes are
- * dropped: hand-edited files say "id, email". A line break inside quotes
+ * DIRECTORY_MAX_FIELD bytes). Blanks around a field are dropped, outside
+ * quotes (hand-edited files say "id, email") and inside them too: the
+ * mappings trim every value they yield, so "jdoe " could never be looked
+ * up (directory.h). A line break inside quotes
  * would be invalid in an identifier or an email, so a quote still open at
  * the end of the line is reported there and the next line parses afresh.
  * Returns NULL and *n, or what is wrong. */
@@ -305,19 +319,17 @@ static const char *dir_split(const char *p, size_t len, char bufs[2][DIRECTORY_M
             i = dir_skip_blanks(p, len, i + 1);
             if (i < len && p[i] != ',')
                 return "text after a closing quote";
+            fields[*n] = dir_trim(str_make(bufs[*n], flen));
         } else {
-            size_t start = i, end;
+            size_t start = i;
             while (i < len && p[i] != ',')
                 i++;
-            end = i;
-            while (end > start && str_is_blank(p[end - 1]))
-                end--;
-            flen = end - start;
-            if (flen > DIRECTORY_MAX_FIELD)
+            fields[*n] = dir_trim(str_make(p + start, i - start));
+            if (fields[*n].len > DIRECTORY_MAX_FIELD)
                 return too_long[*n];
-            memcpy(bufs[*n], p + start, flen);
+            memcpy(bufs[*n], fields[*n].p, fields[*n].len);
+            fields[*n].p = bufs[*n];
         }
-        fields[*n] = str_make(bufs[*n], flen);
         (*n)++;
         if (i == len)
             return NULL;

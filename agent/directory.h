@@ -1,6 +1,10 @@
 /* The static directory: a CSV file of `identifier,email` lines (RFC 4180:
  * quoted fields, "" inside quotes, CRLF or LF; lines starting with '#' and
- * blank lines skipped; an optional third column or more is an error).
+ * blank lines skipped; an optional third column or more is an error; a
+ * UTF-8 byte order mark before the first line is skipped). Spaces and tabs
+ * around an identifier or an email are dropped, inside quotes too (unlike
+ * RFC 4180): the mappings trim every value they yield (mapping.h), so
+ * "jdoe " could never be looked up, and an email never holds a blank.
  * Identifiers compare case-insensitively, as Active Directory does (see
  * directory_id_equal for what folds). Loaded into a hash table once;
  * lookups do not allocate. Immutable once loaded: a reload builds a new one

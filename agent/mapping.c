@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "cef.h"
 #include "config.h"
 #include "errors.h"
 #include "event.h"
@@ -37,6 +38,9 @@ enum slot {
 };
 
 static const char *const slot_names[SLOT_COUNT] = {"rule", "user", "event"};
+
+/* What a slot's text is called in the log line of a text over the cap. */
+static const char *const slot_texts[SLOT_COUNT] = {"rule", "user identifier", "event"};
 
 /* In the order error messages list them. */
 enum cond_test {
@@ -94,7 +98,7 @@ struct mapping {
     int cont;
     /* Written at match time by any worker (log_limited's atomics): the only
      * mutable part of a loaded set. */
-    struct log_ratelimit rl_regex, rl_no_user, rl_dropped;
+    struct log_ratelimit rl_regex, rl_no_user, rl_dropped, rl_too_long;
 };
 
 /* Every string, array and table of a set lives in its arena, freed at once. */
@@ -274,6 +278,21 @@ static void load_error(struct loader *ld, const char *path, const char *fmt, ...
     ld->errors++;
 }
 
+static void load_warning(struct loader *ld, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Not counted: the file loads. */
+static void load_warning(struct loader *ld, const char *path, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    log_warning("%s: %s: %s", ld->file, path, what);
+}
+
 /* A path too long (a table key can be 4 KiB) ends in "...". */
 static void path_fit(char *out, int n)
 {
@@ -370,17 +389,39 @@ static struct str get_text(struct loader *ld, const char *path, struct json_obje
     return STR_ABSENT;
 }
 
-/* A constant a source yields or a table maps to: trimmed at match time, so
- * one that is blank would never yield anything. */
-static struct str get_yield_text(struct loader *ld, const char *path, struct json_object *v)
+/* A user text with a control character is no usable identifier (and
+ * would read differently in every log and API it reaches). */
+static int has_control(struct str s)
 {
-    struct str s = get_text(ld, path, v, 0);
-
-    if (s.p != NULL && trim_blanks(s).len == 0) {
-        load_error(ld, path, "is only spaces: it would never yield a value");
-        return STR_ABSENT;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c < 0x20 || c == 0x7f)
+            return 1;
     }
-    return s;
+    return 0;
+}
+
+/* A constant a source of slot yields or a table maps to: what matching
+ * would refuse (blank once trimmed, over the cap, a user with a control
+ * character) would never yield anything, so it is an error here. */
+static struct str get_yield_text(struct loader *ld, const char *path, struct json_object *v,
+                                 enum slot slot)
+{
+    struct str s = get_text(ld, path, v, 0), t;
+
+    if (s.p == NULL)
+        return STR_ABSENT;
+    t = trim_blanks(s);
+    if (t.len == 0)
+        load_error(ld, path, "is only spaces: it would never yield a value");
+    else if (t.len > MAPPING_MAX_VALUE)
+        load_error(ld, path, "longer than %d bytes (the cap for a decision's rule, user or event)",
+                   MAPPING_MAX_VALUE);
+    else if (slot == SLOT_USER && has_control(t))
+        load_error(ld, path, "contains a control character: never a usable user identifier");
+    else
+        return s;
+    return STR_ABSENT;
 }
 
 static void get_bool(struct loader *ld, const char *path, struct json_object *v, int *out)
@@ -421,6 +462,25 @@ static int is_object(struct loader *ld, const char *path, struct json_object *v)
     return 0;
 }
 
+/* A CEF key in the wrong case reads as a vendor's own key, which the
+ * message never carries: "did you mean". Only a warning, as vendors do
+ * invent keys (User_Name). */
+static void check_cef_key(struct loader *ld, const char *path, struct str name)
+{
+    static const struct str prefix = STR_LIT("cef.ext.");
+    struct str key, table;
+
+    if (name.len <= prefix.len || memcmp(name.p, prefix.p, prefix.len) != 0)
+        return;
+    key = str_make(name.p + prefix.len, name.len - prefix.len);
+    if (!str_is_absent(cef_other_name(key)))
+        return; /* a short or a full name, as the table spells it */
+    table = cef_key_caseless(key);
+    if (!str_is_absent(table))
+        load_warning(ld, path, "%s: not a CEF key; did you mean %s%.*s?", name.p, prefix.p,
+                     (int)table.len, table.p);
+}
+
 static void get_field(struct loader *ld, const char *path, struct json_object *v,
                       struct event_field *out, const char **name)
 {
@@ -433,6 +493,7 @@ static void get_field(struct loader *ld, const char *path, struct json_object *v
                    s.p);
         return;
     }
+    check_cef_key(ld, path, s);
     *name = s.p;
 }
 
@@ -621,7 +682,7 @@ static int entry_cmp_caseless(const void *a, const void *b)
 }
 
 /* "table": {"From": "To", ...}, sorted for binary search. */
-static void parse_table(struct loader *ld, const char *path, struct json_object *v,
+static void parse_table(struct loader *ld, const char *path, struct json_object *v, enum slot slot,
                         struct source *s)
 {
     char sub[KEY_PATH_MAX];
@@ -649,7 +710,7 @@ static void parse_table(struct loader *ld, const char *path, struct json_object 
             continue;
         }
         t[n].key = str_make(arena_strndup(ld->set, key, len), len);
-        t[n].value = get_yield_text(ld, sub, value);
+        t[n].value = get_yield_text(ld, sub, value, slot);
         n++;
     }
     qsort(t, n, sizeof(*t), s->ignore_case ? entry_cmp_caseless : entry_cmp_exact);
@@ -688,7 +749,7 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
     }
     if (has_value) {
         key_path(sub, path, "value");
-        s->value = get_yield_text(ld, sub, value);
+        s->value = get_yield_text(ld, sub, value, slot);
         for (size_t i = 0; field_only_keys[i] != NULL; i++) {
             if (has_key(obj, field_only_keys[i])) {
                 key_path(sub, path, field_only_keys[i]);
@@ -707,7 +768,7 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
     }
     if (get_key(obj, "table", &v)) {
         key_path(sub, path, "table");
-        parse_table(ld, sub, v, s);
+        parse_table(ld, sub, v, slot, s);
     }
     if (s->ignore_case && !has_key(obj, "regex") && !has_key(obj, "table")) {
         key_path(sub, path, "ignore_case");
@@ -774,6 +835,7 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
     mp->rl_regex = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
     mp->rl_no_user = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
     mp->rl_dropped = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
+    mp->rl_too_long = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
     if (!is_object(ld, path, obj))
         return;
     check_keys(ld, path, obj, keys);
@@ -786,6 +848,10 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
     if (get_key(obj, "name", &v)) {
         key_path(sub, path, "name");
         mp->name = get_text(ld, sub, v, 0).p;
+        if (mp->name != NULL && strlen(mp->name) > MAPPING_MAX_NAME) {
+            load_error(ld, sub, "longer than %d bytes", MAPPING_MAX_NAME);
+            mp->name = NULL;
+        }
         if (mp->name != NULL)
             check_unique(ld, sub, mp);
     }
@@ -836,6 +902,14 @@ static void parse_file(struct loader *ld, struct json_object *root)
     if (!json_object_is_type(root, json_type_object)) {
         load_error(ld, "", "expected a JSON object at the top level, got %s",
                    config_describe_json(root, got, sizeof(got)));
+        return;
+    }
+    if (has_key(root, "listen")) {
+        /* A glob such as *.json next to the config: one line says it all,
+         * not one "unknown key" per section of the config. */
+        load_error(ld, "listen",
+                   "this looks like the agent's config file, not a mapping file "
+                   "(narrow the mappings glob)");
         return;
     }
     check_keys(ld, "", root, keys);
@@ -923,9 +997,54 @@ unsigned mapping_regex_flags(const struct limits_config *limits)
     return limits->regex_jit ? 0 : REGEX_NO_JIT;
 }
 
+/* The files loaded so far, by realpath(3): two globs (or one glob twice,
+ * or dir/../mappings/x.json) naming one file load it once, instead of
+ * reporting its mapping names as duplicates of themselves. */
+struct seen_files {
+    char **paths;
+    size_t n, cap;
+};
+
+/* Whether path was loaded already; remembers it otherwise. A path
+ * realpath cannot resolve is loaded (and its error reported) as given. */
+static int seen_before(struct seen_files *seen, const char *path)
+{
+    char *real = realpath(path, NULL);
+
+    if (real == NULL)
+        return 0;
+    for (size_t i = 0; i < seen->n; i++) {
+        if (strcmp(seen->paths[i], real) == 0) {
+            free(real);
+            return 1;
+        }
+    }
+    if (seen->n == seen->cap) {
+        size_t cap = seen->cap != 0 ? seen->cap * 2 : 16;
+        char **paths = realloc(seen->paths, cap * sizeof(*paths));
+
+        if (paths == NULL) {
+            log_error("mappings: out of memory");
+            abort();
+        }
+        seen->paths = paths;
+        seen->cap = cap;
+    }
+    seen->paths[seen->n++] = real; /* transferred */
+    return 0;
+}
+
+static void seen_free(struct seen_files *seen)
+{
+    for (size_t i = 0; i < seen->n; i++)
+        free(seen->paths[i]);
+    free(seen->paths);
+}
+
 int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct mapping_set **out)
 {
     struct mapping_set *set = map_alloc(sizeof(*set));
+    struct seen_files seen = {0};
     int errors = 0, rc = ERR_CONFIG;
 
     *out = NULL;
@@ -935,8 +1054,13 @@ int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct 
         int grc = glob(globs[i], 0, glob_error, &g);
 
         if (grc == 0) {
-            for (size_t j = 0; j < g.gl_pathc; j++)
-                errors += load_file(set, g.gl_pathv[j], regex_flags);
+            for (size_t j = 0; j < g.gl_pathc; j++) {
+                if (seen_before(&seen, g.gl_pathv[j]))
+                    log_info("%s: already loaded (mappings[%zu] matched it again)", g.gl_pathv[j],
+                             i);
+                else
+                    errors += load_file(set, g.gl_pathv[j], regex_flags);
+            }
         } else if (grc == GLOB_NOMATCH && has_wildcard(globs[i])) {
             log_warning("%s: no mapping file matches", globs[i]);
         } else if (grc == GLOB_NOMATCH) {
@@ -959,6 +1083,7 @@ int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct 
     set = NULL; /* transferred */
     rc = 0;
 out:
+    seen_free(&seen);
     mapping_set_unref(set);
     return rc;
 }
@@ -1001,11 +1126,21 @@ static void count_stat(struct mapping_matcher *mm, enum stats_counter c)
         stats_add(mm->stats, c, 1);
 }
 
-/* The explain line in the making; NULL on the hot path. */
+/* The explain line in the making; NULL on the hot path. Once something
+ * did not fit, the line is full: nothing after a gap is appended. */
 struct ebuf {
     char *p;
     size_t len, cap;
+    int full;
 };
+
+/* Back to len (a mark taken before), the rest forgotten. */
+static void eb_rewind(struct ebuf *eb, size_t len)
+{
+    eb->len = len;
+    eb->full = 0;
+    eb->p[len] = '\0';
+}
 
 static void eb_printf(struct ebuf *eb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -1014,25 +1149,63 @@ static void eb_printf(struct ebuf *eb, const char *fmt, ...)
     va_list ap;
     int n;
 
+    if (eb->full)
+        return;
     va_start(ap, fmt);
     n = vsnprintf(eb->p + eb->len, eb->cap - eb->len, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        eb->len = (size_t)n < eb->cap - eb->len ? eb->len + (size_t)n : eb->cap - 1;
+    if (n < 0)
+        return;
+    if ((size_t)n < eb->cap - eb->len) {
+        eb->len += (size_t)n;
+    } else {
+        eb->len = eb->cap - 1;
+        eb->full = 1;
+    }
 }
 
-/* A value from the message, quoted and cut to QUOTE_MAX bytes, at a UTF-8
- * character boundary (the printer escapes whatever the bytes are). */
+/* Appends p[0..n) whole, or nothing (and the line is full): an escape is
+ * never cut in two. */
+static void eb_put(struct ebuf *eb, const char *p, size_t n)
+{
+    if (eb->full || n >= eb->cap - eb->len) {
+        eb->full = 1;
+        return;
+    }
+    memcpy(eb->p + eb->len, p, n);
+    eb->len += n;
+    eb->p[eb->len] = '\0';
+}
+
+/* A value from the message (or the file), quoted and cut to QUOTE_MAX
+ * bytes at a UTF-8 character boundary. '"' and '\\' are escaped so that the
+ * value cannot end its quotes and write a second value, and a NUL as \x00
+ * so it does not end the line; the printer escapes other control
+ * characters (mapping.h). */
 static void eb_quote(struct ebuf *eb, struct str v)
 {
-    size_t len = v.len;
+    size_t len = v.len, from = 0;
 
     if (len > QUOTE_MAX) {
         len = QUOTE_MAX;
         for (int back = 0; back < 3 && ((unsigned char)v.p[len] & 0xC0) == 0x80; back++)
             len--;
     }
-    eb_printf(eb, "\"%.*s%s\"", (int)len, v.p, len < v.len ? "..." : "");
+    eb_put(eb, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        char c = v.p[i];
+
+        if (c != '"' && c != '\\' && c != '\0')
+            continue;
+        eb_put(eb, v.p + from, i - from);
+        if (c == '\0')
+            eb_put(eb, "\\x00", 4);
+        else
+            eb_put(eb, (const char[]){'\\', c}, 2);
+        from = i + 1;
+    }
+    eb_put(eb, v.p + from, len - from);
+    eb_put(eb, len < v.len ? "...\"" : "\"", len < v.len ? 4 : 1);
 }
 
 /* Why a field may be absent, when the message says. */
@@ -1082,10 +1255,11 @@ static void eb_regex_miss(struct ebuf *eb, const struct regex *re, int rc)
 {
     struct str lit = regex_literal(re);
 
-    if (rc == REGEX_LITERAL_MISS)
-        eb_printf(eb, " does not contain \"%.*s\" (the regex's required literal)", (int)lit.len,
-                  lit.p);
-    else
+    if (rc == REGEX_LITERAL_MISS) {
+        eb_printf(eb, " does not contain ");
+        eb_quote(eb, lit);
+        eb_printf(eb, " (the regex's required literal)");
+    } else
         eb_printf(eb, " does not match /%s/", regex_pattern(re));
 }
 
@@ -1237,6 +1411,15 @@ static int source_eval(struct mapping *mp, const struct source *s, enum slot slo
             eb_printf(eb, "%s %s empty", s->label, s->field_name);
         return YIELD_NOTHING;
     }
+    /* Constants and table values were checked at load (get_yield_text). */
+    if (slot == SLOT_USER && has_control(v)) {
+        if (eb != NULL) {
+            eb_printf(eb, "%s %s ", s->label, s->field_name);
+            eb_quote(eb, v);
+            eb_printf(eb, " contains a control character");
+        }
+        return YIELD_NOTHING;
+    }
     *out = v;
     return YIELD_TEXT;
 }
@@ -1272,6 +1455,32 @@ static void eb_source(struct ebuf *eb, const struct source *s)
                   s->table != NULL ? " table" : "");
 }
 
+/* Whether a text of d is longer than a decision carries (then counted,
+ * logged and explained after "no: "): the daemon could not queue it, so no
+ * decision is made, here as in replay. */
+static int over_cap(struct mapping *mp, struct mapping_matcher *mm,
+                    const struct mapping_decision *d, struct ebuf *eb)
+{
+    const size_t len[SLOT_COUNT] = {d->rule.len, d->user.len, d->event.len};
+
+    for (int slot = 0; slot < SLOT_COUNT; slot++) {
+        if (len[slot] <= MAPPING_MAX_VALUE)
+            continue;
+        count_stat(mm, STAT_decisions_dropped);
+        log_limited(&mp->rl_too_long, LOG_LVL_WARNING,
+                    "%s: mappings[%zu] (mapping \"%s\"): %s of %zu bytes is over the %d-byte "
+                    "cap: no decision (counted in decisions_dropped)",
+                    mp->file, mp->index, mp->name, slot_texts[slot], len[slot], MAPPING_MAX_VALUE);
+        if (eb != NULL)
+            eb_printf(eb,
+                      "%s of %zu bytes is over the %d-byte cap: no decision (counted in "
+                      "decisions_dropped)",
+                      slot_texts[slot], len[slot], MAPPING_MAX_VALUE);
+        return 1;
+    }
+    return 0;
+}
+
 /* Conditions, then rule, user and event. Returns 1 with *d filled when the
  * mapping decides; otherwise 0 with the reason in eb. */
 static int mapping_try(struct mapping *mp, struct mapping_matcher *mm, const struct message *m,
@@ -1295,7 +1504,7 @@ static int mapping_try(struct mapping *mp, struct mapping_matcher *mm, const str
     if (rc != YIELD_TEXT)
         return 0;
     if (eb != NULL) {
-        eb->len = mark;
+        eb_rewind(eb, mark);
         eb_printf(eb, "user: ");
     }
     rc = slot_eval(mp, SLOT_USER, mm, m, &num[SLOT_USER], &d->user, &user_src, eb);
@@ -1311,7 +1520,7 @@ static int mapping_try(struct mapping *mp, struct mapping_matcher *mm, const str
     if (rc != YIELD_TEXT)
         return 0;
     if (eb != NULL)
-        eb->len = mark;
+        eb_rewind(eb, mark);
     d->event = d->rule;
     if (mp->slots[SLOT_EVENT].n > 0) {
         /* A miss falls back to the rule; only a regex failure stops the mapping. */
@@ -1319,15 +1528,17 @@ static int mapping_try(struct mapping *mp, struct mapping_matcher *mm, const str
         if (rc == YIELD_FAILED)
             return 0;
         if (eb != NULL)
-            eb->len = mark;
+            eb_rewind(eb, mark);
         if (rc == YIELD_NOTHING)
             event_src = NULL;
     }
+    if (over_cap(mp, mm, d, eb))
+        return 0;
     d->mapping = mp->name;
     d->file = mp->file;
     d->user_kind = mp->user_kind;
     if (eb != NULL) {
-        eb->len = 0;
+        eb_rewind(eb, 0);
         eb_printf(eb, "yes: rule ");
         eb_quote(eb, d->rule);
         eb_printf(eb, " (");
@@ -1356,7 +1567,7 @@ size_t mapping_match(const struct mapping_set *set, struct mapping_matcher *mm,
                      const struct message *m, struct mapping_decision *out,
                      const struct mapping_explain *explain)
 {
-    struct ebuf eb_store = {mm->why, 0, sizeof(mm->why)};
+    struct ebuf eb_store = {mm->why, 0, sizeof(mm->why), 0};
     struct ebuf *eb = explain != NULL ? &eb_store : NULL;
     size_t n = 0;
 
@@ -1367,7 +1578,7 @@ size_t mapping_match(const struct mapping_set *set, struct mapping_matcher *mm,
         struct mapping_decision d;
         int decided, stop;
 
-        eb_store.len = 0;
+        eb_rewind(&eb_store, 0);
         decided = mapping_try(mp, mm, m, mm->num[n], &d, eb);
         stop = decided && !mp->cont;
         if (decided && n == MAPPING_MAX_DECISIONS) {

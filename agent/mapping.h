@@ -46,9 +46,16 @@
  * "continue". Conditions that hold with no rule is a plain "no match" (a
  * lookup table that does not list this activity); a rule without a user is
  * counted (decisions_no_user) and logged (rate-limited) as a mapping that
- * cannot act. A regex that hits a PCRE2 limit is counted
- * (regex_limit_hits), logged at most once a minute per mapping, and is "did
- * not match": the message goes on to the next mapping. */
+ * cannot act. A user text with a control character (a byte below 0x20, NUL
+ * included, or 0x7f) is no usable identifier: that user source yields
+ * nothing and the next one is tried. A decision whose rule, user or event
+ * is longer than MAPPING_MAX_VALUE is not made: counted
+ * (decisions_dropped), logged (rate-limited) naming the mapping and the
+ * text, and the message goes on to the next mapping, so replay predicts
+ * exactly what the daemon queues (decision.h). A regex that hits a PCRE2
+ * limit is counted (regex_limit_hits), logged at most once a minute per
+ * mapping, and is "did not match": the message goes on to the next
+ * mapping. */
 #ifndef RTR_MAPPING_H
 #define RTR_MAPPING_H
 
@@ -65,15 +72,27 @@
  * dropped with a log line. */
 #define MAPPING_MAX_DECISIONS 8
 
-/* Longest field name, table key or constant a mapping file may hold. */
+/* Longest field name, table key, condition value or regex a mapping file
+ * may hold. */
 #define MAPPING_MAX_TEXT 4096
+
+/* Longest rule, user or event text a decision carries (no real identifier
+ * or rule name is longer); a constant or table value past it is a load
+ * error. decision.h queues texts up to this length. */
+#define MAPPING_MAX_VALUE 1024
+
+/* Longest mapping name: decisions carry it (decision.h, one length byte). */
+#define MAPPING_MAX_NAME 255
 
 struct mapping_set;
 struct mapping_matcher;
 
 /* Loads every file the globs name (n globs, each matched with glob(3),
  * sorted; a glob that matches no file is an error unless it contains a
- * wildcard, then a warning, also when its folder does not exist). Compiles
+ * wildcard, then a warning, also when its folder does not exist). A file
+ * named again (same realpath(3)) is skipped with an info line. A cef.ext
+ * key that is a CEF key but for ASCII case loads with a warning that names
+ * the table's spelling. Compiles
  * and JIT-compiles every regex. Errors are printed one line each through
  * the log as "FILE: mappings[2].when[0].regex: missing closing parenthesis
  * at offset 4", all of them, not just the first. Returns 0 and *out (a
@@ -116,9 +135,12 @@ struct mapping_decision {
  * msg: regex hit a PCRE2 limit (...), counted as no match", "no: rule:
  * rule[0] cef.name \"SessionLogon\" is not in the table", "yes: rule \"X\"
  * (rule[0] cef.label.search_name), user \"Y\" (user[1] cef.ext.duser, kind
- * upn, detected), event \"X\" (the rule)"). Message values are quoted raw
- * (cut to about 80 bytes): the callee escapes what it prints. The text is
- * valid during the call. */
+ * upn, detected), event \"X\" (the rule)"). Quoted values (cut to about
+ * 80 bytes) have '"' and '\\' escaped as \" and \\, and NUL as \x00, so a
+ * value can never close its quotes early; other control characters and
+ * invalid UTF-8 are left for the callee to escape, which must leave
+ * backslashes as they are (replay.c prints with ESCAPE_LOG between them).
+ * The text is valid during the call. */
 struct mapping_explain {
     void (*line)(void *arg, const char *mapping, const char *file, int decided, const char *why);
     void *arg;

@@ -73,6 +73,25 @@ static void replay_put_escaped(struct replay *r, const char *s, size_t len)
     fwrite(r->esc, 1, escape_text(r->esc, r->esc_cap, s, len, ESCAPE_LOG), stdout);
 }
 
+/* Writes an explain text. mapping.c escaped '"', '\\' and NUL in what it
+ * quotes (mapping.h), so a backslash passes as it is: escaping it again
+ * would turn a quoted \" back into a closing quote. Everything between
+ * backslashes is escaped as for a log line (control characters, invalid
+ * UTF-8); a backslash never sits inside a UTF-8 sequence. */
+static void replay_put_explained(struct replay *r, const char *why)
+{
+    for (;;) {
+        const char *bs = strchr(why, '\\');
+        size_t n = bs != NULL ? (size_t)(bs - why) : strlen(why);
+
+        replay_put_escaped(r, why, n);
+        if (bs == NULL)
+            return;
+        fputc('\\', stdout);
+        why = bs + 1;
+    }
+}
+
 /* --explain: one line per mapping tried. */
 static void replay_explain_line(void *arg, const char *mapping, const char *file, int decided,
                                 const char *why)
@@ -87,7 +106,7 @@ static void replay_explain_line(void *arg, const char *mapping, const char *file
     fputs(" (", stdout);
     replay_put_escaped(r, base, strlen(base));
     fputs("): ", stdout);
-    replay_put_escaped(r, why, strlen(why));
+    replay_put_explained(r, why);
     fputc('\n', stdout);
 }
 
@@ -140,6 +159,11 @@ static void replay_resolved(void *arg, enum identity_status status, const char *
     jsonw_str(&r->out, d->event);
     jsonw_key(&r->out, "outcome");
     jsonw_cstr(&r->out, response_dry_run_outcome(status));
+    if (status != IDENTITY_FOUND && detail != NULL) {
+        /* Why, as the audit line says it ("static: not listed"). */
+        jsonw_key(&r->out, "detail");
+        jsonw_cstr(&r->out, detail);
+    }
     jsonw_object_end(&r->out);
     jsonw_newline(&r->out);
     if (r->out.err != 0) {
@@ -321,6 +345,7 @@ static int replay_open(struct replay *r, const struct config *cfg)
         return ERR_CONFIG;
     if (mapping_set_count(r->set) == 0)
         log_warning("replay: no mappings loaded: no message can decide");
+    identity_warn_unresolvable(&cfg->identity, mapping_set_count(r->set), cfg->path);
     if (mapping_matcher_new((uint32_t)cfg->limits.regex_match_limit,
                             (uint32_t)cfg->limits.regex_depth_limit, stats, &r->mm) != 0)
         return ERR_NOMEM;

@@ -5,7 +5,8 @@
  *   {"input_file":"splunk.log","input_line":1,"mapping":"splunk-es-cef","rule":"...",
  *    "user":"...","email":"..." or null,"event":"...","outcome":"would-dispatch"}
  * outcome: "would-dispatch" (dry run, the user resolved), "unresolved-user"
- * (no resolver knows the user), "failed" (a resolver failed); "dispatched"
+ * (no resolver knows the user), "failed" (a resolver failed), the last two
+ * with "detail" (the resolver's reason, e.g. "static: not listed"); "dispatched"
  * and "duplicate" come with dispatching. A line cut at max_message_bytes is
  * not matched (a cut value could name the wrong user). --explain first prints,
  * for every message, a line naming it and one line per mapping tried with

@@ -348,6 +348,32 @@ struct str cef_other_name(struct str key)
     return str_is_absent(alt) ? cef_short_name(key) : alt;
 }
 
+/* ASCII case only: every name in the key table is ASCII. */
+static int cef_eq_caseless(struct str a, struct str b)
+{
+    if (a.len != b.len)
+        return 0;
+    for (size_t i = 0; i < a.len; i++) {
+        unsigned char x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
+        if ((x >= 'A' && x <= 'Z' ? x | 0x20 : x) != (y >= 'A' && y <= 'Z' ? y | 0x20 : y))
+            return 0;
+    }
+    return 1;
+}
+
+struct str cef_key_caseless(struct str key)
+{
+    if (key.p == NULL)
+        return STR_ABSENT;
+    for (size_t i = 0; i < cef_keys_count; i++) {
+        if (cef_eq_caseless(key, cef_keys[i].short_name))
+            return cef_keys[i].short_name;
+        if (cef_eq_caseless(key, cef_keys[i].full_name))
+            return cef_keys[i].full_name;
+    }
+    return STR_ABSENT;
+}
+
 struct str cef_get(const struct cef_msg *m, struct str key)
 {
     return cef_get_pair(m, key, cef_other_name(key));

@@ -59,4 +59,10 @@ struct str cef_short_name(struct str full_key);
  * short name when key is a full name, else absent. Static storage. */
 struct str cef_other_name(struct str key);
 
+/* The key table's spelling of key (a short or a full name) when they are
+ * equal ignoring ASCII case, else absent: for a "did you mean" when key is
+ * not in the table. Static storage. A linear scan of the table: for
+ * load-time checks, not per message. */
+struct str cef_key_caseless(struct str key);
+
 #endif

@@ -3,7 +3,11 @@ and UDP) give exactly the decisions of expected.jsonl in the audit log; a
 decision queue far smaller than the burst loses nothing (and counts each
 refused record once); SIGHUP swaps reloaded mappings into every worker and
 reloads the directory, keeps the running ones when the new ones do not
-load, and reopens the audit log even then; a message cut at
+load, and reopens the audit log even then; SIGHUP reads the config file
+again (new mapping globs, a new directory file, a moved audit log), keeps
+the running configuration when the file no longer loads (and still reopens
+the audit log), and warns that a changed listener needs a restart; a
+message cut at
 max_message_bytes or by a reset is not decided on, in the daemon and in
 replay; a catastrophic regex is a counted non-match that lets the next
 mapping decide; dispatch modes this build lacks are refused."""
@@ -18,7 +22,7 @@ import struct
 import subprocess
 
 from harness import (AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, check_json_line, for_wrapper,
-                     listener, t, tcp_connect, token, wait_until)
+                     free_port, listener, t, tcp_connect, token, wait_until)
 
 SAMPLES = os.path.join(SHARED, "samples")
 MAPPINGS = os.path.join(ROOT, "mappings", "*.json")
@@ -45,9 +49,9 @@ def _agent(ctx, listen, users=None, mappings=None, limits=None, **extra):
     return ctx.agent(listen, limits=limits, extra=cfg)
 
 
-def _audit(agent):
-    """Every complete audit line so far, as dicts."""
-    path = os.path.join(agent.dir, "audit.jsonl")
+def _audit(agent, name="audit.jsonl"):
+    """Every complete audit line so far (of audit log `name`), as dicts."""
+    path = os.path.join(agent.dir, name)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -60,13 +64,13 @@ def _audit(agent):
             for i, raw in enumerate(data[:end].split(b"\n"))]
 
 
-def _wait_audit(agent, n, timeout=10):
+def _wait_audit(agent, n, timeout=10, name="audit.jsonl"):
     got = []
 
     def enough():
         nonlocal got
         agent.assert_alive()
-        got = _audit(agent)
+        got = _audit(agent, name)
         return len(got) >= n
     try:
         wait_until(enough, timeout, "%d audit lines" % n)
@@ -322,6 +326,132 @@ def test_sighup_with_broken_mappings_still_reopens_audit_and_reloads_directory(c
     with open(audit + ".1", "rb") as f:
         assert f.read().count(b"\n") == 1, "a line went to the rotated audit file"
     assert (agent.metric("reloads"), agent.metric("reload_failures")) == (0, 1)
+    agent.stop()
+
+
+def _rewrite_config(agent, text=None, **changes):
+    """Changes top-level keys of the agent's config file (or writes text
+    instead: a file that does not load)."""
+    agent.config.update(changes)
+    with open(agent.config_path, "w") as f:
+        f.write(text if text is not None else json.dumps(agent.config, indent=2))
+
+
+def _send_line(agent, line):
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(line.encode() + b"\n")
+    s.close()
+
+
+EXTRA_MAPPING = {"mappings": [{"name": "extra", "when": [{"field": "msg", "regex": "extra_alert="}],
+                               "rule": {"value": "extra rule"}, "user": HUP_USER}]}
+EXTRA_LINE = '<13>Oct  2 09:13:05 host app: extra_alert=1 user="bkhan@example.com" %s'
+
+
+def test_sighup_reads_the_config_file(ctx):
+    """The reported case: a glob added to "mappings", identity.static.file
+    pointed at another CSV and audit.file moved in the config file, then
+    SIGHUP: the new mapping decides, the new file's email is used, the
+    lines go to the new audit log, and the log names the mapping globs and
+    the directory file loaded; nothing else changed, so no restart warning."""
+    agent, users, mapdir, send = _sighup_agent(ctx)
+    assert send()["email"] == "bilal.khan@example.com"
+    extra = ctx.path("extra")
+    os.makedirs(extra)
+    _write_json(os.path.join(extra, "extra.json"), EXTRA_MAPPING)
+    other = ctx.path("other.csv")
+    with open(other, "w") as f:
+        f.write("bkhan@example.com,bilal.other@example.com\n")
+    globs = agent.config["mappings"] + [os.path.join(extra, "*.json")]
+    _rewrite_config(agent, mappings=globs, identity={"static": {"file": other}},
+                    audit={"file": "moved.jsonl"})
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reloads", 1)
+
+    tok = token()
+    _send_line(agent, EXTRA_LINE % tok)
+    _send_line(agent, SPLUNK_KV % ("hup after " + tok, "bkhan@example.com"))
+    got = _wait_audit(agent, 2, name="moved.jsonl")
+    assert sorted((a["mapping"], a["rule"], a["email"]) for a in got) == [
+        ("extra", "extra rule", "bilal.other@example.com"),
+        ("hup", "hup after " + tok, "bilal.other@example.com")], got
+    agent.stop()
+    assert len(_audit(agent)) == 1, "a line went to the old audit log after the move"
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    want = "SIGHUP: 2 mappings from 2 files of %s" % ", ".join(globs)
+    assert want in err, "%r not logged:\n%s" % (want, err[-2000:])
+    want = "static directory %s reloaded: 1 identifiers" % other
+    assert want in err, "%r not logged:\n%s" % (want, err[-2000:])
+    assert "SIGHUP: reload complete" in err
+    assert "restart rtr-agent" not in err, err[-2000:]
+
+
+def test_sighup_with_a_config_that_does_not_load(ctx):
+    """The config file no longer parses: SIGHUP says so and keeps the
+    running configuration (the edited mapping and directory are not read:
+    the old rule and email stay), counts a failed reload, and still reopens
+    the rotated audit log. Once the file is fixed, the next SIGHUP applies."""
+    agent, users, mapdir, send = _sighup_agent(ctx)
+    assert send()["email"] == "bilal.khan@example.com"
+    _replace_in(users, "bilal.khan@example.com", "bilal.new@example.com")
+    _write_json(os.path.join(mapdir, "hup.json"), _hup_mapping({"value": "reloaded rule"}))
+    audit = os.path.join(agent.dir, "audit.jsonl")
+    os.rename(audit, audit + ".1")
+    _rewrite_config(agent, text='{"listen": [')
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reload_failures", 1)
+
+    tok = token()
+    _send_line(agent, SPLUNK_KV % ("kept " + tok, "bkhan@example.com"))
+    got = _wait_audit(agent, 1)
+    assert [(a["rule"], a["email"]) for a in got] == [("kept " + tok, "bilal.khan@example.com")], \
+        "the running mappings and directory were not kept, or the audit log not reopened: %s" % got
+    assert (agent.metric("reloads"), agent.metric("reload_failures")) == (0, 1)
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    want = "SIGHUP: %s does not load: keeping the running configuration" % agent.config_path
+    assert want in err, "%r not logged:\n%s" % (want, err[-2000:])
+    assert re.search(re.escape(agent.config_path) + r":\d+:\d+: invalid JSON", err), \
+        "the JSON problem is not named:\n%s" % err[-2000:]
+    assert "reload complete" not in err
+
+    _rewrite_config(agent)
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reloads", 1)
+    _send_line(agent, SPLUNK_KV % ("fixed " + tok, "bkhan@example.com"))
+    got = _wait_audit(agent, 2)
+    assert (got[-1]["rule"], got[-1]["email"]) == ("reloaded rule", "bilal.new@example.com"), got
+    agent.stop()
+    with open(audit + ".1", "rb") as f:
+        assert f.read().count(b"\n") == 1, "a line went to the rotated audit file"
+
+
+def test_sighup_after_a_listener_changed(ctx):
+    """A listener's address and the worker count changed in the config
+    file, and identity.static.file was removed (which changes the default
+    identity.order): SIGHUP warns once per section ("identity", "listen",
+    "workers") that a restart applies it, reloads the rest (counted as a
+    reload), and the agent keeps serving on the old listener with the
+    directory it has."""
+    agent, users, mapdir, send = _sighup_agent(ctx)
+    assert send()["email"] == "bilal.khan@example.com"
+    port = free_port()
+    moved = [dict(agent.config["listen"][0], address="127.0.0.1:%d" % port)]
+    _rewrite_config(agent, listen=moved, workers=agent.config["workers"] + 1, identity={})
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reloads", 1)
+    a = send()  # on the old port
+    assert (a["rule"], a["email"]) == (send.rule(), "bilal.khan@example.com"), a
+    try:
+        tcp_connect(port).close()
+        raise AssertionError("something listens on the new address %d before a restart" % port)
+    except ConnectionRefusedError:
+        pass
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    warned = re.findall(r"SIGHUP: %s: (\S+) changed: restart rtr-agent to apply it"
+                        % re.escape(agent.config_path), err)
+    assert sorted(warned) == ["identity", "listen", "workers"], "restart warnings: %s\n%s" % (
+        warned, err[-2000:])
+    assert agent.metric("reload_failures") == 0
     agent.stop()
 
 

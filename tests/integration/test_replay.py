@@ -1,8 +1,11 @@
 """`rtr-agent replay` (agent/replay.h) with the shipped mappings over
 ../shared/samples: every decision expected.jsonl lists and nothing else;
 variants of each source's layout and look-alikes that must not decide;
---explain; a catastrophic regex that hits the PCRE2 limit; an unresolved
-user; stdin; an unreadable input."""
+--explain, and that a message cannot forge it; a catastrophic regex that
+hits the PCRE2 limit; texts over the decision cap and users with control
+characters; an unresolved user; a directory with a BOM; one mapping file
+matched twice, the config matched as a mapping file, non-JSON syntax;
+stdin; an unreadable input."""
 import glob
 import json
 import os
@@ -375,6 +378,121 @@ def test_replay_unresolved_user(ctx):
     dec = decisions[0]
     assert (dec["mapping"], dec["rule"], dec["user"], dec["email"], dec["outcome"]) == (
         "splunk-es-cef", "Some Rule", "EXAMPLE\\nobody", None, "unresolved-user"), dec
+    assert dec.get("detail") == "static: not listed", "want the reason, as the audit line: %s" % dec
+
+
+def _splunk_cef(ext):
+    return "CEF:0|Splunk|Enterprise Security|7.3.2|notable|Fallback|7|cs1Label=search_name " + ext
+
+
+def test_replay_text_over_the_cap(ctx):
+    """A user or rule over 1024 bytes (MAPPING_MAX_VALUE) decides nothing,
+    as in the daemon, which could not queue it: --explain and the log say
+    which mapping and which text; 1024 bytes still decide."""
+    lines = [_splunk_cef("cs1=Rule suser=" + "u" * 1500),
+             _splunk_cef("cs1=" + "r" * 1025 + " suser=amorgan"),
+             _splunk_cef("cs1=Rule suser=" + "u" * 1024)]
+    path = ctx.path("long.log")
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    decisions, text, err = replay(write_config(ctx), [path], explain=True)
+    assert [(d["input_line"], len(d["user"])) for d in decisions] == [(3, 1024)], decisions
+    blocks = explain_blocks(text)
+    why = {n: [w for m, _, w in blocks[("long.log", n)] if m == "splunk-es-cef"] for n in (1, 2)}
+    assert why[1] == ["no: user identifier of 1500 bytes is over the 1024-byte cap: no decision "
+                      "(counted in decisions_dropped)"], why[1]
+    assert why[2] == ["no: rule of 1025 bytes is over the 1024-byte cap: no decision (counted "
+                      "in decisions_dropped)"], why[2]
+    assert ('(mapping "splunk-es-cef"): user identifier of 1500 bytes is over the 1024-byte '
+            'cap: no decision') in err, err[-2000:]
+
+
+def test_replay_user_with_control_characters(ctx):
+    """A user with a control character (a raw NUL or ESC in the message)
+    is not a usable identifier: the next user source is tried, and
+    --explain says why."""
+    path = ctx.path("control.log")
+    with open(path, "wb") as f:
+        f.write(_splunk_cef("cs1=Rule suser=bad\x00user duser=bkhan@example.com\n").encode())
+        f.write(_splunk_cef("cs1=Rule suser=bad\x1buser\n").encode())
+    decisions, text, _ = replay(write_config(ctx), [path], explain=True)
+    assert [(d["input_line"], d["user"], d["outcome"]) for d in decisions] == [
+        (1, "bkhan@example.com", "would-dispatch")], decisions
+    why = [w for m, _, w in explain_blocks(text)[("control.log", 2)] if m == "splunk-es-cef"]
+    assert why == ['no: user: user[0] cef.ext.suser "bad\\x1buser" contains a control character, '
+                   'user[1] cef.ext.duser absent (counted in decisions_no_user)'], why
+
+
+def test_replay_explain_cannot_be_forged(ctx):
+    """Quotes and backslashes in a quoted value are escaped (\\" and \\\\) and
+    a NUL shows as \\x00, so a value cannot close its quotes and write a
+    second "user" on the explain line, nor cut the line short."""
+    forged = 'x" (rule[0] fake), user "admin\\z'
+    path = ctx.path("forged.log")
+    with open(path, "wb") as f:
+        # CEF escapes a backslash in a value as \\.
+        f.write((_splunk_cef("cs1=Rule suser=" + forged.replace("\\", "\\\\")) + "\n").encode())
+        f.write(b"CEF:0|Ac\x00me|Box|1|1|Thing|5|x=1\n")
+    decisions, text, _ = replay(write_config(ctx), [path], explain=True)
+    assert [d["user"] for d in decisions] == [forged], decisions
+    yes = [w for m, _, w in explain_blocks(text)[("forged.log", 1)] if m == "splunk-es-cef"]
+    assert len(yes) == 1 and yes[0].startswith(
+        'yes: rule "Rule" (rule[0] cef.label.search_name), user "x\\" (rule[0] fake), user '
+        '\\"admin\\\\z" (user[0] cef.ext.suser, kind '), yes
+    no = [w for m, _, w in explain_blocks(text)[("forged.log", 2)] if m == "splunk-es-cef"]
+    assert no == ['no: when[0] cef.vendor is "Ac\\x00me", expected "Splunk"'], no
+
+
+def test_replay_directory_with_a_bom(ctx):
+    """A directory saved by a spreadsheet (a UTF-8 BOM, CRLF): its first
+    identifier resolves, and one quoted with a blank inside resolves too."""
+    users = ctx.path("bom-users.csv")
+    with open(users, "wb") as f:
+        f.write(b"\xef\xbb\xbfbom,bom@example.com\r\n\"quoted \",q@example.com\r\n")
+    path = ctx.path("bom.log")
+    with open(path, "w") as f:
+        f.write(_splunk_cef("cs1=Rule suser=bom") + "\n" + _splunk_cef("cs1=Rule suser=quoted") +
+                "\n")
+    decisions, _, err = replay(write_config(ctx, users=users), [path])
+    assert [(d["user"], d["email"], d["outcome"]) for d in decisions] == [
+        ("bom", "bom@example.com", "would-dispatch"),
+        ("quoted", "q@example.com", "would-dispatch")], (decisions, err[-2000:])
+
+
+def test_replay_mapping_file_matched_twice(ctx):
+    """Two globs naming one file (and a path through ..) load it once, with
+    an info line, instead of reporting its names as duplicates."""
+    shipped = os.path.join(MAPPINGS, "*.json")
+    splunk = os.path.join(MAPPINGS, "..", "mappings", "splunk.json")
+    config = write_config(ctx, mappings=[shipped, os.path.join(MAPPINGS, "splunk.json"), splunk])
+    decisions, _, err = replay(config, [os.path.join(_samples(), "splunk.log")])
+    assert decisions, err[-2000:]
+    assert "splunk.json: already loaded (mappings[1] matched it again)" in err, err[-2000:]
+    assert "splunk.json: already loaded (mappings[2] matched it again)" in err, err[-2000:]
+    assert "already the name" not in err, err[-2000:]
+
+
+def test_replay_config_matched_as_a_mapping_file(ctx):
+    """A mappings glob that also matches the config file says so in one line."""
+    os.makedirs(ctx.path("etc"), exist_ok=True)
+    config = write_config(ctx, name=os.path.join("etc", "rtr-agent.json"),
+                          mappings=[os.path.join(ctx.path("etc"), "*.json")])
+    _, _, err = replay(config, [], data=b"", expect_rc=1)
+    assert ("rtr-agent.json: listen: this looks like the agent's config file, not a mapping "
+            "file") in err, err[-2000:]
+    assert "unknown key" not in err, err[-2000:]
+
+
+def test_replay_json_is_strict(ctx):
+    """Single quotes and trailing commas, which json-c takes, are errors
+    with their line and column; comments stay allowed."""
+    path = ctx.path("sloppy.json")
+    with open(path, "w") as f:
+        f.write("// a comment is fine\n{\"mappings\": [],\n 'description': 'x',}\n")
+    _, _, err = replay(write_config(ctx, mappings=[path]), [], data=b"", expect_rc=1)
+    assert "sloppy.json:3:2: single-quoted string: JSON needs double quotes" in err, err[-2000:]
+    assert "sloppy.json:3:17: single-quoted string: JSON needs double quotes" in err, err[-2000:]
+    assert "sloppy.json:3:20: trailing comma" in err, err[-2000:]
 
 
 def test_replay_stdin(ctx):

@@ -18,182 +18,312 @@ struct cef_case {
     const char *in;    /* starts with "CEF:" or carries a prefix cef_find skips */
     const char *error; /* expected out->error, NULL for none */
     int rc;
-    const char *hdr[7]; /* version .. severity; NULL = absent */
+    const char *hdr[7];                 /* version .. severity; NULL = absent */
     const char *ext[2 * MAX_PAIRS + 1]; /* key, value, ..., NULL: exactly these pairs */
 };
 
-#define HDR_VPN5 {"0", "V", "P", "1", "1", "N", "5"}
+#define HDR_VPN5                                                                                   \
+    {                                                                                              \
+        "0", "V", "P", "1", "1", "N", "5"                                                          \
+    }
 #define TRUNCATED "cef: truncated header"
-#define KEYLESS "cef: extension text without a key"
+#define KEYLESS   "cef: extension text without a key"
 
 static const struct cef_case cases[] = {
     /* spec/edge_cases.md 1-8 */
     {"edge 1: values with spaces, | in a value",
-     "CEF:0|V|P|1|1|N|5|filePath=/dir/my file.txt act=blocked a | dst=1.1.1.1", NULL, 0,
-     HDR_VPN5, {"filePath", "/dir/my file.txt", "act", "blocked a |", "dst", "1.1.1.1", NULL}},
+     "CEF:0|V|P|1|1|N|5|filePath=/dir/my file.txt act=blocked a | dst=1.1.1.1",
+     NULL,
+     0,
+     HDR_VPN5,
+     {"filePath", "/dir/my file.txt", "act", "blocked a |", "dst", "1.1.1.1", NULL}},
     {"edge 2: escaped backslash and pipe end header fields",
-     "CEF:0|security\\\\\\||threatmanager\\\\|1.0|100|trojan|10|", NULL, 0,
-     {"0", "security\\|", "threatmanager\\", "1.0", "100", "trojan", "10"}, {NULL}},
+     "CEF:0|security\\\\\\||threatmanager\\\\|1.0|100|trojan|10|",
+     NULL,
+     0,
+     {"0", "security\\|", "threatmanager\\", "1.0", "100", "trojan", "10"},
+     {NULL}},
     {"edge 3: unescaped = in values (URL, base64 padding)",
      "CEF:0|V|P|1|1|N|2|request=https://foo.com?id=foo&a=bar aid=3UBajWl0BABCABBzZSlmUdw== "
      "spt=1232",
-     NULL, 0, {"0", "V", "P", "1", "1", "N", "2"},
-     {"request", "https://foo.com?id=foo&a=bar", "aid", "3UBajWl0BABCABBzZSlmUdw==", "spt",
-      "1232", NULL}},
+     NULL,
+     0,
+     {"0", "V", "P", "1", "1", "N", "2"},
+     {"request", "https://foo.com?id=foo&a=bar", "aid", "3UBajWl0BABCABBzZSlmUdw==", "spt", "1232",
+      NULL}},
     {"edge 4: escaped = makes no key",
      "CEF:0|V|P|1|1|N|10|go=start now query_string=key1\\=value1&key2\\=value3 "
      "aa.bc&key3\\=value4 final=done",
-     NULL, 0, {"0", "V", "P", "1", "1", "N", "10"},
+     NULL,
+     0,
+     {"0", "V", "P", "1", "1", "N", "10"},
      {"go", "start now", "query_string", "key1=value1&key2=value3 aa.bc&key3=value4", "final",
       "done", NULL}},
     {"edge 5: trailing spaces trimmed (logstash/ES/vrl, not the spec's n-1)",
-     "CEF:0|V|P|1|1|N|10|spt=1232 msg=preserved    src=10.0.0.192 ", NULL, 0,
+     "CEF:0|V|P|1|1|N|10|spt=1232 msg=preserved    src=10.0.0.192 ",
+     NULL,
+     0,
      {"0", "V", "P", "1", "1", "N", "10"},
      {"spt", "1232", "msg", "preserved", "src", "10.0.0.192", NULL}},
     {"edge 6: \\n \\r \\\\ \\= unescaped",
      "CEF:0|V|P|1|1|N|10|msg=Newlines\\nare allowed.\\r\\nAnd carriage feeds\\\\newlines\\\\\\=.",
-     NULL, 0, {"0", "V", "P", "1", "1", "N", "10"},
+     NULL,
+     0,
+     {"0", "V", "P", "1", "1", "N", "10"},
      {"msg", "Newlines\nare allowed.\r\nAnd carriage feeds\\newlines\\=.", NULL}},
     {"edge 6: \\| in an extension kept verbatim",
-     "CEF:0|V|P|1|1|N|5|moo=this\\|has an escaped pipe", NULL, 0, HDR_VPN5,
+     "CEF:0|V|P|1|1|N|5|moo=this\\|has an escaped pipe",
+     NULL,
+     0,
+     HDR_VPN5,
      {"moo", "this\\|has an escaped pipe", NULL}},
     {"edge 7: TAB separates pairs (ES/LogScale)",
-     "CEF:0|V|P|1|1|N|10|spt=1232 msg=Tab is not a separator\tsrc=127.0.0.1", NULL, 0,
+     "CEF:0|V|P|1|1|N|10|spt=1232 msg=Tab is not a separator\tsrc=127.0.0.1",
+     NULL,
+     0,
      {"0", "V", "P", "1", "1", "N", "10"},
      {"spt", "1232", "msg", "Tab is not a separator", "src", "127.0.0.1", NULL}},
     {"edge 8: truncated header flagged, pairs salvaged",
-     "CEF:0|SentinelOne|Mgmt|activityID=111 accountName=foo-bar mdr", TRUNCATED, ERR_INVALID,
+     "CEF:0|SentinelOne|Mgmt|activityID=111 accountName=foo-bar mdr",
+     TRUNCATED,
+     ERR_INVALID,
      {"0", "SentinelOne", "Mgmt", NULL, NULL, NULL, NULL},
      {"activityID", "111", "accountName", "foo-bar mdr", NULL}},
 
     /* header */
-    {"unterminated severity is salvaged as severity", "CEF:0|V|P|1|1|N|5", TRUNCATED,
-     ERR_INVALID, HDR_VPN5, {NULL}},
+    {"unterminated severity is salvaged as severity",
+     "CEF:0|V|P|1|1|N|5",
+     TRUNCATED,
+     ERR_INVALID,
+     HDR_VPN5,
+     {NULL}},
     {"six fields: severity absent",
-     "CEF:0|Check Point|VPN-1 & FireWall-1|Check Point|Log|https|", TRUNCATED, ERR_INVALID,
-     {"0", "Check Point", "VPN-1 & FireWall-1", "Check Point", "Log", "https", NULL}, {NULL}},
-    {"bare CEF:", "CEF:", TRUNCATED, ERR_INVALID, {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+     "CEF:0|Check Point|VPN-1 & FireWall-1|Check Point|Log|https|",
+     TRUNCATED,
+     ERR_INVALID,
+     {"0", "Check Point", "VPN-1 & FireWall-1", "Check Point", "Log", "https", NULL},
+     {NULL}},
+    {"bare CEF:",
+     "CEF:",
+     TRUNCATED,
+     ERR_INVALID,
+     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
      {NULL}},
     {"header ends with two escaped backslashes",
-     "CEF:0|security|threatmanager|1.0|100|double backslash\\\\\\\\|10|src=10.0.0.192", NULL, 0,
+     "CEF:0|security|threatmanager|1.0|100|double backslash\\\\\\\\|10|src=10.0.0.192",
+     NULL,
+     0,
      {"0", "security", "threatmanager", "1.0", "100", "double backslash\\\\", "10"},
      {"src", "10.0.0.192", NULL}},
     {"escaped pipes in every header field",
      "CEF:0|secu\\|rity|threatmanager\\||1.\\|0|10\\|0|tro\\|jan successfully stopped|\\|10|",
-     NULL, 0,
+     NULL,
+     0,
      {"0", "secu|rity", "threatmanager|", "1.|0", "10|0", "tro|jan successfully stopped", "|10"},
      {NULL}},
     {"header keeps unknown escapes, = and whitespace verbatim",
-     "CEF:1| Sec\\urity |a=b\\=c|1.0|100|x\\ny|Very-High|", NULL, 0,
-     {"1", " Sec\\urity ", "a=b\\=c", "1.0", "100", "x\\ny", "Very-High"}, {NULL}},
+     "CEF:1| Sec\\urity |a=b\\=c|1.0|100|x\\ny|Very-High|",
+     NULL,
+     0,
+     {"1", " Sec\\urity ", "a=b\\=c", "1.0", "100", "x\\ny", "Very-High"},
+     {NULL}},
     {"empty header fields and severity",
-     "CEF:1|Security|threatmanager||100|worm successfully stopped||src= dst=2.1.2.2", NULL, 0,
+     "CEF:1|Security|threatmanager||100|worm successfully stopped||src= dst=2.1.2.2",
+     NULL,
+     0,
      {"1", "Security", "threatmanager", "", "100", "worm successfully stopped", ""},
      {"src", "", "dst", "2.1.2.2", NULL}},
-    {"version must be a number", "CEF:x|V|P|1|1|N|5|a=b", "cef: version is not a number",
-     ERR_INVALID, {"x", "V", "P", "1", "1", "N", "5"}, {"a", "b", NULL}},
-    {"no CEF: prefix", "this is not cef", "cef: missing CEF: prefix", ERR_INVALID,
-     {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, {NULL}},
+    {"version must be a number",
+     "CEF:x|V|P|1|1|N|5|a=b",
+     "cef: version is not a number",
+     ERR_INVALID,
+     {"x", "V", "P", "1", "1", "N", "5"},
+     {"a", "b", NULL}},
+    {"no CEF: prefix",
+     "this is not cef",
+     "cef: missing CEF: prefix",
+     ERR_INVALID,
+     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+     {NULL}},
 
     /* extension keys and values */
     {"leading spaces and double spaces between pairs",
-     "CEF:0|V|P|1|1|N|5|  src=10.0.0.192  dst=12.121.122.82  spt=1232", NULL, 0, HDR_VPN5,
+     "CEF:0|V|P|1|1|N|5|  src=10.0.0.192  dst=12.121.122.82  spt=1232",
+     NULL,
+     0,
+     HDR_VPN5,
      {"src", "10.0.0.192", "dst", "12.121.122.82", "spt", "1232", NULL}},
-    {"keyless extension is an error", "CEF:0|V|P|1|1|N|5|this is not key value", KEYLESS,
-     ERR_INVALID, HDR_VPN5, {NULL}},
-    {"text before the first key is an error, pairs kept", "CEF:0|V|P|1|1|N|5|junk here src=1",
-     KEYLESS, ERR_INVALID, HDR_VPN5, {"src", "1", NULL}},
+    {"keyless extension is an error",
+     "CEF:0|V|P|1|1|N|5|this is not key value",
+     KEYLESS,
+     ERR_INVALID,
+     HDR_VPN5,
+     {NULL}},
+    {"text before the first key is an error, pairs kept",
+     "CEF:0|V|P|1|1|N|5|junk here src=1",
+     KEYLESS,
+     ERR_INVALID,
+     HDR_VPN5,
+     {"src", "1", NULL}},
     {"SP = without a key stays value text (vrl would fail)",
-     "CEF:0|V|P|1|1|N|5|act=Accept =0.0.0.0", NULL, 0, HDR_VPN5,
+     "CEF:0|V|P|1|1|N|5|act=Accept =0.0.0.0",
+     NULL,
+     0,
+     HDR_VPN5,
      {"act", "Accept =0.0.0.0", NULL}},
     {"= after SP and = after a word stay value text",
-     "CEF:0|V|P|1|1|N|5|moo=this =has = equals\\=", NULL, 0, HDR_VPN5,
+     "CEF:0|V|P|1|1|N|5|moo=this =has = equals\\=",
+     NULL,
+     0,
+     HDR_VPN5,
      {"moo", "this =has = equals=", NULL}},
     {"a = b (spaces both sides) is value text, not a DTEX key",
-     "CEF:0|V|P|1|1|N|5|msg=x > y = z dst=1", NULL, 0, HDR_VPN5,
+     "CEF:0|V|P|1|1|N|5|msg=x > y = z dst=1",
+     NULL,
+     0,
+     HDR_VPN5,
      {"msg", "x > y = z", "dst", "1", NULL}},
-    {"key =value: DTEX spacing", "CEF:0|V|P|1|1|N|5|User_Name =EXAMPLE\\\\fnovak Device_Name "
+    {"key =value: DTEX spacing",
+     "CEF:0|V|P|1|1|N|5|User_Name =EXAMPLE\\\\fnovak Device_Name "
      "=EXAMPLE\\\\WS-0101 Process_Name=explorer.exe",
-     NULL, 0, HDR_VPN5,
+     NULL,
+     0,
+     HDR_VPN5,
      {"User_Name", "EXAMPLE\\fnovak", "Device_Name", "EXAMPLE\\WS-0101", "Process_Name",
       "explorer.exe", NULL}},
     {"escaped backslash before a real = and before a separator",
-     "CEF:0|V|P|1|1|N|5|a=x k\\\\=v b=c\\\\ d=e", NULL, 0, HDR_VPN5,
+     "CEF:0|V|P|1|1|N|5|a=x k\\\\=v b=c\\\\ d=e",
+     NULL,
+     0,
+     HDR_VPN5,
      {"a", "x k\\=v", "b", "c\\", "d", "e", NULL}},
     {"ArcSight ad.* keys with . , [ ] and -",
      "CEF:0|V|P|1|1|N|5|src=10.0.0.192 ad.Error_,Code=3221225578 ad.field[0]=field0 "
      "Some-Key=x _cefVer=0.1",
-     NULL, 0, HDR_VPN5,
-     {"src", "10.0.0.192", "ad.Error_,Code", "3221225578", "ad.field[0]", "field0", "Some-Key",
-      "x", "_cefVer", "0.1", NULL}},
-    {"a key must start with a letter, digit or _", "CEF:0|V|P|1|1|N|5|a=1 .b=2 -c=3", NULL, 0,
-     HDR_VPN5, {"a", "1 .b=2 -c=3", NULL}},
+     NULL,
+     0,
+     HDR_VPN5,
+     {"src", "10.0.0.192", "ad.Error_,Code", "3221225578", "ad.field[0]", "field0", "Some-Key", "x",
+      "_cefVer", "0.1", NULL}},
+    {"a key must start with a letter, digit or _",
+     "CEF:0|V|P|1|1|N|5|a=1 .b=2 -c=3",
+     NULL,
+     0,
+     HDR_VPN5,
+     {"a", "1 .b=2 -c=3", NULL}},
     {"internal double spaces kept, escaped = unescaped",
-     "CEF:0|V|P|1|1|N|5|cs4=401 x  y  /CN\\=random.user/OU\\=Login dst=1", NULL, 0, HDR_VPN5,
+     "CEF:0|V|P|1|1|N|5|cs4=401 x  y  /CN\\=random.user/OU\\=Login dst=1",
+     NULL,
+     0,
+     HDR_VPN5,
      {"cs4", "401 x  y  /CN=random.user/OU=Login", "dst", "1", NULL}},
-    {"empty values, including the last", "CEF:0|V|P|1|1|N|5|cs1= cs1Label=Foo Bar start=", NULL,
-     0, HDR_VPN5, {"cs1", "", "cs1Label", "Foo Bar", "start", "", NULL}},
-    {"lone and unknown backslashes kept", "CEF:0|V|P|1|1|N|5|moo=this \\has \\ backslashs\\",
-     NULL, 0, HDR_VPN5, {"moo", "this \\has \\ backslashs\\", NULL}},
+    {"empty values, including the last",
+     "CEF:0|V|P|1|1|N|5|cs1= cs1Label=Foo Bar start=",
+     NULL,
+     0,
+     HDR_VPN5,
+     {"cs1", "", "cs1Label", "Foo Bar", "start", "", NULL}},
+    {"lone and unknown backslashes kept",
+     "CEF:0|V|P|1|1|N|5|moo=this \\has \\ backslashs\\",
+     NULL,
+     0,
+     HDR_VPN5,
+     {"moo", "this \\has \\ backslashs\\", NULL}},
     {"literal \\x sequences are not bytes",
-     "CEF:0|xxx|xxx|123456|xxx|xxx|5|TestField={'b': 'b\\xc3\\xaab'}", NULL, 0,
-     {"0", "xxx", "xxx", "123456", "xxx", "xxx", "5"}, {"TestField", "{'b': 'b\\xc3\\xaab'}", NULL}},
-    {"quotes are kept (only vrl strips them)", "CEF:1|\"S\"|P|1|1|N|5|src=\"10.0.0.1\"", NULL, 0,
-     {"1", "\"S\"", "P", "1", "1", "N", "5"}, {"src", "\"10.0.0.1\"", NULL}},
-    {"\\r decodes to CR (vrl: LF)", "CEF:1|V|P|1|1|N|5|msg=a.\\r b", NULL, 0,
-     {"1", "V", "P", "1", "1", "N", "5"}, {"msg", "a.\r b", NULL}},
-    {"duplicate keys are all kept", "CEF:0|V|P|1|1|N|5|cs1=1.23 cs1=1.24 cs1Label=Version", NULL,
-     0, HDR_VPN5, {"cs1", "1.23", "cs1", "1.24", "cs1Label", "Version", NULL}},
-    {"UTF-8 value", "CEF:0|V|P|1|1|N|5|target=aaaaa\xe3\x81\x82\xe3\x81\x82 msg=x", NULL, 0,
-     HDR_VPN5, {"target", "aaaaa\xe3\x81\x82\xe3\x81\x82", "msg", "x", NULL}},
+     "CEF:0|xxx|xxx|123456|xxx|xxx|5|TestField={'b': 'b\\xc3\\xaab'}",
+     NULL,
+     0,
+     {"0", "xxx", "xxx", "123456", "xxx", "xxx", "5"},
+     {"TestField", "{'b': 'b\\xc3\\xaab'}", NULL}},
+    {"quotes are kept (only vrl strips them)",
+     "CEF:1|\"S\"|P|1|1|N|5|src=\"10.0.0.1\"",
+     NULL,
+     0,
+     {"1", "\"S\"", "P", "1", "1", "N", "5"},
+     {"src", "\"10.0.0.1\"", NULL}},
+    {"\\r decodes to CR (vrl: LF)",
+     "CEF:1|V|P|1|1|N|5|msg=a.\\r b",
+     NULL,
+     0,
+     {"1", "V", "P", "1", "1", "N", "5"},
+     {"msg", "a.\r b", NULL}},
+    {"duplicate keys are all kept",
+     "CEF:0|V|P|1|1|N|5|cs1=1.23 cs1=1.24 cs1Label=Version",
+     NULL,
+     0,
+     HDR_VPN5,
+     {"cs1", "1.23", "cs1", "1.24", "cs1Label", "Version", NULL}},
+    {"UTF-8 value",
+     "CEF:0|V|P|1|1|N|5|target=aaaaa\xe3\x81\x82\xe3\x81\x82 msg=x",
+     NULL,
+     0,
+     HDR_VPN5,
+     {"target", "aaaaa\xe3\x81\x82\xe3\x81\x82", "msg", "x", NULL}},
     {"Check Point: escaped = in a value, keys with _",
      "CEF:0|Check Point|VPN-1 & FireWall-1|Check Point|Log|https|Unknown|act=Accept "
      "cs2Label=Rule Name layer_name=Network loguid={0x5bfc70fc,0x1} "
      "originsicname=CN\\=R80,O\\=R80_M..6u6bdo product=VPN-1 & FireWall-1 proto=6",
-     NULL, 0, {"0", "Check Point", "VPN-1 & FireWall-1", "Check Point", "Log", "https", "Unknown"},
+     NULL,
+     0,
+     {"0", "Check Point", "VPN-1 & FireWall-1", "Check Point", "Log", "https", "Unknown"},
      {"act", "Accept", "cs2Label", "Rule Name", "layer_name", "Network", "loguid",
       "{0x5bfc70fc,0x1}", "originsicname", "CN=R80,O=R80_M..6u6bdo", "product",
       "VPN-1 & FireWall-1", "proto", "6", NULL}},
     {"raw LF inside the event is an error (pairs kept)",
      "CEF:0|V|P|1|1|N|5|src=10.0.0.67\nCEF:0|V|P|1|1|N|5|src=10.0.0.68",
-     "cef: raw line feed inside the event", ERR_INVALID, HDR_VPN5,
+     "cef: raw line feed inside the event",
+     ERR_INVALID,
+     HDR_VPN5,
      {"src", "10.0.0.67\nCEF:0|V|P|1|1|N|5|src=10.0.0.68", NULL}},
-    {"a trailing CRLF is a frame terminator, not data", "CEF:0|V|P|1|1|N|5|src=1\r\n", NULL, 0,
-     HDR_VPN5, {"src", "1", NULL}},
+    {"a trailing CRLF is a frame terminator, not data",
+     "CEF:0|V|P|1|1|N|5|src=1\r\n",
+     NULL,
+     0,
+     HDR_VPN5,
+     {"src", "1", NULL}},
 
     /* ../shared/samples: syslog header first, cef_find locates the payload */
     {"sample dtex.log 1",
      "<14>Oct 02 09:21:22 dtex-intercept CEF:0|Dtex|InTERCEPT|6.3|DeviceActivity|"
      "RemovableMediaConnected|5|start=1791019282481 User_Name=EXAMPLE\\\\fnovak "
      "Device_Name=EXAMPLE\\\\WS-0101 Media_Type=USB Mass Storage",
-     NULL, 0, {"0", "Dtex", "InTERCEPT", "6.3", "DeviceActivity", "RemovableMediaConnected", "5"},
-     {"start", "1791019282481", "User_Name", "EXAMPLE\\fnovak", "Device_Name",
-      "EXAMPLE\\WS-0101", "Media_Type", "USB Mass Storage", NULL}},
+     NULL,
+     0,
+     {"0", "Dtex", "InTERCEPT", "6.3", "DeviceActivity", "RemovableMediaConnected", "5"},
+     {"start", "1791019282481", "User_Name", "EXAMPLE\\fnovak", "Device_Name", "EXAMPLE\\WS-0101",
+      "Media_Type", "USB Mass Storage", NULL}},
     {"sample dtex.log 2 (key =value)",
      "<14>Oct 02 09:21:29 dtex-intercept CEF:0|Dtex|InTERCEPT|6.3|SessionActivity|SessionLogon|"
      "3|start=1791019289017 User_Name =EXAMPLE\\\\fnovak Device_Name =EXAMPLE\\\\WS-0101 "
      "Process_Name=explorer.exe",
-     NULL, 0, {"0", "Dtex", "InTERCEPT", "6.3", "SessionActivity", "SessionLogon", "3"},
-     {"start", "1791019289017", "User_Name", "EXAMPLE\\fnovak", "Device_Name",
-      "EXAMPLE\\WS-0101", "Process_Name", "explorer.exe", NULL}},
+     NULL,
+     0,
+     {"0", "Dtex", "InTERCEPT", "6.3", "SessionActivity", "SessionLogon", "3"},
+     {"start", "1791019289017", "User_Name", "EXAMPLE\\fnovak", "Device_Name", "EXAMPLE\\WS-0101",
+      "Process_Name", "explorer.exe", NULL}},
     {"sample logpoint.log",
      "<14>1 2026-10-02T09:15:30+00:00 logpoint01 logpoint - - - CEF:0|Logpoint|SIEM|7.4|alert|"
      "LP_Windows Firewall Disabled|6|cs1Label=alert_name cs1=LP_Windows Firewall Disabled "
      "suser=dwright@example.com cs2Label=risk_level cs2=high cnt=1",
-     NULL, 0, {"0", "Logpoint", "SIEM", "7.4", "alert", "LP_Windows Firewall Disabled", "6"},
+     NULL,
+     0,
+     {"0", "Logpoint", "SIEM", "7.4", "alert", "LP_Windows Firewall Disabled", "6"},
      {"cs1Label", "alert_name", "cs1", "LP_Windows Firewall Disabled", "suser",
       "dwright@example.com", "cs2Label", "risk_level", "cs2", "high", "cnt", "1", NULL}},
     {"sample noise.log (Cisco ASA CEF)",
      "<134>1 2026-10-02T09:40:01Z fw01 asa - - - CEF:0|Cisco|ASA|9.18|106023|Deny tcp|5|"
      "src=10.1.1.1 dst=10.2.2.2 dpt=445 act=Deny",
-     NULL, 0, {"0", "Cisco", "ASA", "9.18", "106023", "Deny tcp", "5"},
+     NULL,
+     0,
+     {"0", "Cisco", "ASA", "9.18", "106023", "Deny tcp", "5"},
      {"src", "10.1.1.1", "dst", "10.2.2.2", "dpt", "445", "act", "Deny", NULL}},
     {"sample securonix.log",
      "<134>1 2026-10-02T09:30:11Z snypr-console securonix - - - CEF:0|Securonix|SNYPR|6.4|"
      "Violation|Uploads to personal websites|8|suser=hlund duid=2044 cs1Label=policyname "
      "cs1=Uploads to personal websites cs2Label=threatname cs2=Data egress via network uploads "
      "cfp1Label=riskscore cfp1=87.5",
-     NULL, 0,
+     NULL,
+     0,
      {"0", "Securonix", "SNYPR", "6.4", "Violation", "Uploads to personal websites", "8"},
      {"suser", "hlund", "duid", "2044", "cs1Label", "policyname", "cs1",
       "Uploads to personal websites", "cs2Label", "threatname", "cs2",
@@ -203,22 +333,23 @@ static const struct cef_case cases[] = {
      "ScheduledAlert|Mass download by a single user|5|suser=e.o'neil@example.com "
      "suid=7d1a3f2b-9c1e-4e55-9a0a-2b1c0d9e8f70 cs1Label=AlertDisplayName cs1=Mass download by "
      "a single user",
-     NULL, 0,
-     {"0", "Microsoft", "Sentinel", "1.0", "ScheduledAlert", "Mass download by a single user",
-      "5"},
-     {"suser", "e.o'neil@example.com", "suid", "7d1a3f2b-9c1e-4e55-9a0a-2b1c0d9e8f70",
-      "cs1Label", "AlertDisplayName", "cs1", "Mass download by a single user", NULL}},
+     NULL,
+     0,
+     {"0", "Microsoft", "Sentinel", "1.0", "ScheduledAlert", "Mass download by a single user", "5"},
+     {"suser", "e.o'neil@example.com", "suid", "7d1a3f2b-9c1e-4e55-9a0a-2b1c0d9e8f70", "cs1Label",
+      "AlertDisplayName", "cs1", "Mass download by a single user", NULL}},
     {"sample splunk.log 1",
      "<134>1 2026-10-02T09:12:44.120Z splunk-sh01 splunkd - - - CEF:0|Splunk|Enterprise "
      "Security|7.3.2|notable|Endpoint - Removable Media Mounted - Rule|7|rt=1791018764000 "
      "suser=EXAMPLE\\\\amorgan cs1Label=search_name cs1=Endpoint - Removable Media Mounted - "
      "Rule cs2Label=urgency cs2=high dvchost=LT-2231.example.com",
-     NULL, 0,
+     NULL,
+     0,
      {"0", "Splunk", "Enterprise Security", "7.3.2", "notable",
       "Endpoint - Removable Media Mounted - Rule", "7"},
      {"rt", "1791018764000", "suser", "EXAMPLE\\amorgan", "cs1Label", "search_name", "cs1",
-      "Endpoint - Removable Media Mounted - Rule", "cs2Label", "urgency", "cs2", "high",
-      "dvchost", "LT-2231.example.com", NULL}},
+      "Endpoint - Removable Media Mounted - Rule", "cs2Label", "urgency", "cs2", "high", "dvchost",
+      "LT-2231.example.com", NULL}},
 };
 
 static struct str error_str(const char *e)
@@ -361,17 +492,17 @@ static const struct {
     {"CEF:0|V|P|1|1|N|5|deviceCustomDate1Label=detectionDate deviceCustomDate1=1388577900000",
      "detectionDate", "1388577900000"},
     {"CEF:0|V|P|1|1|N|5|flexDate1Label=fd flexDate1=Jan 1", "fd", "Jan 1"},
-    {"CEF:0|V|P|1|1|N|5|cs1Label=x cs2=other", "x", NULL},          /* label without value */
-    {"CEF:0|V|P|1|1|N|5|cs1Label=x cs1=one cs1=two", "x", "two"},   /* last value wins */
+    {"CEF:0|V|P|1|1|N|5|cs1Label=x cs2=other", "x", NULL},             /* label without value */
+    {"CEF:0|V|P|1|1|N|5|cs1Label=x cs1=one cs1=two", "x", "two"},      /* last value wins */
     {"CEF:0|V|P|1|1|N|5|cs1Label=x cs1=a cs2Label=x cs2=b", "x", "b"}, /* last label wins */
     {"CEF:0|V|P|1|1|N|5|cs1Label=y cs1=a cs2Label=x", "x", NULL},
     /* the last label names the field even when that field has no value */
     {"CEF:0|V|P|1|1|N|5|cs1Label=x cs1=a cs2Label=x", "x", NULL},
     {"CEF:0|V|P|1|1|N|5|cs1Label=x cs1=a cs2=x", "x", "a"}, /* a value equal to the label */
-    {"CEF:0|V|P|1|1|N|5|fooLabel=x foo=1", "x", NULL},  /* not a custom field */
-    {"CEF:0|V|P|1|1|N|5|csLabel=x cs=1", "x", NULL},    /* no index */
-    {"CEF:0|V|P|1|1|N|5|cs1Labels=x cs1=1", "x", NULL}, /* not a label key */
-    {"CEF:0|V|P|1|1|N|5|cs1Label=x cs1=1", "X", NULL},  /* labels are case-sensitive */
+    {"CEF:0|V|P|1|1|N|5|fooLabel=x foo=1", "x", NULL},      /* not a custom field */
+    {"CEF:0|V|P|1|1|N|5|csLabel=x cs=1", "x", NULL},        /* no index */
+    {"CEF:0|V|P|1|1|N|5|cs1Labels=x cs1=1", "x", NULL},     /* not a label key */
+    {"CEF:0|V|P|1|1|N|5|cs1Label=x cs1=1", "X", NULL},      /* labels are case-sensitive */
 };
 
 static void test_labels(void)
@@ -430,6 +561,30 @@ static void test_key_table(void)
         CHECK_STR(rows[i].name, cef_short_name(s), rows[i].shrt);
     }
     CHECK(str_is_absent(cef_full_name(STR_ABSENT)));
+}
+
+/* The table's spelling of a key typed in another case: short and full
+ * names, names with spaces, and no answer for a vendor's own key. */
+static void test_key_caseless(void)
+{
+    static const struct {
+        const char *key;
+        const char *want;
+    } rows[] = {
+        {"sUser", "suser"},
+        {"suser", "suser"},
+        {"SourceUserName", "sourceUserName"},
+        {"SOURCEUSERNAME", "sourceUserName"},
+        {"agent zone key", "Agent Zone Key"},
+        {"Reason", "reason"},
+        {"User_Name", NULL},
+        {"suser ", NULL},
+        {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        CHECK_STR(rows[i].key, cef_key_caseless(str_make(rows[i].key, strlen(rows[i].key))),
+                  rows[i].want);
+    CHECK(str_is_absent(cef_key_caseless(STR_ABSENT)));
 }
 
 /* The sender controls every pair, so a label lookup must be linear in them:
@@ -536,6 +691,7 @@ int main(void)
     test_label_speed();
     test_null_scratch();
     test_key_table();
+    test_key_caseless();
     test_limits();
     test_linear();
     return unit_report("test_cef");

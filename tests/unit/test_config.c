@@ -215,6 +215,7 @@ static const struct {
     {"duplicate key spelled with an escape",
      "{" LISTEN_OK ", \"log_level\": \"info\", \"log_\\u006cevel\": \"debug\"}",
      {"@:1:79: duplicate key \"log_\\\\u006cevel\""}},
+    {"trailing comma", "{" LISTEN_OK ", \"workers\": 1,\n}", {"@:1:70: trailing comma"}},
     {"duplicate key and a syntax error",
      "{\"workers\": 1, \"workers\": 2",
      {"@:1:16: duplicate key \"workers\"", "@:1:28: invalid JSON: unexpected end of data"}},
@@ -239,16 +240,25 @@ static void test_bad_configs(void)
 static const struct {
     const char *name;
     const char *text;
-    const char *want[3]; /* every line, NULL-ended; none: it loads */
+    const char *want[6]; /* every line, NULL-ended; none: it loads */
 } json_texts[] = {
     {"mapping with two \"when\" and a table with two \"A\"",
      "{\"id\": \"m\", \"rules\": [{\"when\": [{\"field\": \"msg\", \"regex\": \"x\"}],\n"
      "  \"table\": {\"A\": \"1\", \"A\": \"2\"},\n"
      "  \"when\": []}]}",
      {"@:2:23: duplicate key \"A\"", "@:3:3: duplicate key \"when\""}},
-    {"single and double quotes (json-c takes both)",
+    {"single quotes: json-c takes them, JSON does not (and keys still compare)",
      "{'a': 1, \"a\": 2, \"b\": 'x\"', \"c\": 3, 'c\"': 4}",
-     {"@:1:10: duplicate key \"a\""}},
+     {"@:1:2: single-quoted string: JSON needs double quotes", "@:1:10: duplicate key \"a\"",
+      "@:1:23: single-quoted string: JSON needs double quotes",
+      "@:1:37: single-quoted string: JSON needs double quotes"}},
+    {"trailing commas: json-c takes them, JSON does not",
+     "{\"mappings\": [],}\n",
+     {"@:1:16: trailing comma"}},
+    {"trailing commas in arrays, nested, before a comment and a line break",
+     "{\"a\": [1, 2,], \"b\": [[1,] ,],\n \"c\": {\"d\": 1, /* x */\n // y\n }}",
+     {"@:1:12: trailing comma", "@:1:24: trailing comma", "@:1:27: trailing comma",
+      "@:2:14: trailing comma"}},
     {"surrogate pair spelled two ways",
      "{\"\\ud83d\\ude00\": 1, \"\xf0\x9f\x98\x80\": 2}",
      {"@:1:21: duplicate key \"\xf0\x9f\x98\x80\""}},
@@ -260,6 +270,9 @@ static const struct {
      "// \"a\": 1\n"
      "{\"a\": \"a\", /* \"a\": 2, \"*/ \"b\": [\"a\", \"a\"],\n"
      " \"c\": \"\\\"a\\\": { , \\\\\", \"d\": \"// \\\"a\\\":\"} // \"a\"",
+     {NULL}},
+    {"commas and quotes that are fine: between values, in strings, in comments",
+     "// ,] 'x'\n{\"a\": [1, 2], \"b\": \",]\", \"c\": \"'\", /* ,} */ \"d\": {}, \"e\": [{}, []]}",
      {NULL}},
     {"keys that differ only by case or escape meaning",
      "{\"a\": 1, \"A\": 2, \"a\\n\": 3, \"a\\\\n\": 4, \"\\u0061b\": 5, \"ac\": 6}",

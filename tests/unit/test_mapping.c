@@ -59,6 +59,16 @@
 /* A name whose byte 80 is inside a two-byte character. */
 #define LONG_UTF8_NAME       "CEF:0|Splunk|ES|1.0|notable|" A79 "\xc3\xa9" A10 "|5|suser=jdoe"
 #define NO_HEADER_EMPTY_NAME "CEF:0|Splunk|ES|1.0|notable||5|suser=jdoe"
+/* A user that would forge a second "user" on an explain line that did not
+ * escape quotes: x" (rule[0] fake), user "admin\z */
+#define FORGED_USER "CEF:0|Splunk|ES|1.0|notable|R|5|suser=x\" (rule[0] fake), user \"admin\\\\z"
+/* suser holds control characters (not usable); duser is fine. */
+#define CONTROL_USER                                                                               \
+    "CEF:0|Splunk|ES|1.0|notable|R|5|suser=bad\x01"                                                \
+    "user duser=good@example.com"
+#define DEL_USER                                                                                   \
+    "CEF:0|Splunk|ES|1.0|notable|R|5|suser=bad\x7f"                                                \
+    "user"
 
 /* One mapping file; MAP builds one mapping. */
 #define FILE(maps)     "{'mappings': [" maps "]}"
@@ -133,15 +143,19 @@ static int load_text(const char *text, struct mapping_set **set, char *err, size
 static char line_buf[4096], scratch_buf[4096];
 static struct message msg;
 
-static const struct message *parse(const char *line)
+static const struct message *parse_bytes(const char *line, size_t len)
 {
     struct scratch sc;
-    size_t len = strlen(line);
 
     memcpy(line_buf, line, len);
     scratch_init(&sc, scratch_buf, sizeof(scratch_buf));
     message_parse(line_buf, len, &msg, &sc);
     return &msg;
+}
+
+static const struct message *parse(const char *line)
+{
+    return parse_bytes(line, strlen(line));
 }
 
 struct explain_log {
@@ -218,7 +232,7 @@ static const struct match_case {
      1,
      {{"m", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
      "m: yes: rule \"" SPLUNK_RULE "\" (rule[0] cef.label.search_name), user "
-     "\"EXAMPLE\\amorgan\" (user[0] cef.ext.suser, kind sam, detected), event "
+     "\"EXAMPLE\\\\amorgan\" (user[0] cef.ext.suser, kind sam, detected), event "
      "\"" SPLUNK_RULE "\" (the rule)\n",
      1},
     {"equals fails on another vendor",
@@ -342,7 +356,7 @@ static const struct match_case {
      SPLUNK_CEF,
      0,
      {{0}},
-     "m: no: when[0] cef.ext.suser is \"EXAMPLE\\amorgan\", expected absent\n",
+     "m: no: when[0] cef.ext.suser is \"EXAMPLE\\\\amorgan\", expected absent\n",
      1},
     {"cheap conditions run before regexes",
      FILE(MAP("m", "'when': [{'field': 'msg', 'regex': 'search_name='}, "
@@ -391,7 +405,7 @@ static const struct match_case {
      1,
      {{"dtex", "Unknown USB Device", "EXAMPLE\\fnovak", "Unknown USB Device", USER_KIND_AUTO}},
      "dtex: yes: rule \"Unknown USB Device\" (rule[0] cef.name table), user "
-     "\"EXAMPLE\\fnovak\" "
+     "\"EXAMPLE\\\\fnovak\" "
      "(user cef.ext.User_Name, kind sam, detected)",
      1},
     {"field + table miss",
@@ -556,6 +570,39 @@ static const struct match_case {
      {{"splunk", SPLUNK_RULE, "EXAMPLE\\amorgan", SPLUNK_RULE, USER_KIND_AUTO}},
      "cisco: no: when[0] cef.vendor is \"Splunk\", expected \"Cisco\"\nsplunk: yes: ",
      2},
+
+    /* usable identifiers, explain escapes */
+    {"a user with a control character: the next source is tried",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     CONTROL_USER,
+     1,
+     {{"m", "R", "good@example.com", "R", USER_KIND_AUTO}},
+     "user \"good@example.com\" (user[1] cef.ext.duser, kind upn, detected)",
+     1},
+    {"a user with DEL only: no user",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     DEL_USER,
+     0,
+     {{0}},
+     "m: no: user: user[0] cef.ext.suser \"bad\x7fuser\" contains a control character, "
+     "user[1] cef.ext.duser absent (counted in decisions_no_user)\n",
+     1},
+    {"quotes and backslashes in a value are escaped",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     FORGED_USER,
+     1,
+     {{"m", "R", "x\" (rule[0] fake), user \"admin\\z", "R", USER_KIND_AUTO}},
+     "m: yes: rule \"R\" (rule[1] cef.name), user \"x\\\" (rule[0] fake), user "
+     "\\\"admin\\\\z\" (user[0] cef.ext.suser, kind ",
+     1},
+    {"quotes in a condition's value are escaped",
+     FILE(MAP("m", "'when': [{'field': 'cef.ext.suser', 'equals': 'x'}], " SPLUNK_SOURCES)),
+     FORGED_USER,
+     0,
+     {{0}},
+     "m: no: when[0] cef.ext.suser is \"x\\\" (rule[0] fake), user \\\"admin\\\\z\", expected "
+     "\"x\"\n",
+     1},
 };
 
 static void check_decision(const char *ctx, const struct mapping_decision *d, const struct want *w)
@@ -657,6 +704,123 @@ static void test_too_many_decisions(void)
     CHECK_HAS("dropped log", err, "(mapping \"m8\"): decision dropped");
     if (n == MAPPING_MAX_DECISIONS)
         CHECK_STR("last kept", str_make(out[n - 1].mapping, strlen(out[n - 1].mapping)), "m7");
+    loaded_close(&l);
+}
+
+/* A NUL inside a value: explain shows it as \x00 instead of ending the
+ * line there, and the user it is in is not usable. */
+static void test_explain_nul(void)
+{
+    static const char line[] = "CEF:0|Splunk|ES|1.0|notable|R|5|suser=a\0b\"c duser=d";
+    struct mapping_decision out[MAPPING_MAX_DECISIONS];
+    struct explain_log x = {.len = 0};
+    struct mapping_explain explain = {explain_line, &x};
+    struct loaded l;
+    char err[4096];
+
+    if (loaded_open(&l, "nul", FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)), NULL, err,
+                    sizeof(err)) != 0)
+        return;
+    {
+        struct loaded strict;
+
+        if (loaded_open(&strict, "nul strict",
+                        FILE(MAP("m", WHEN_SPLUNK "'rule': {'field': 'cef.name'}, 'user': "
+                                                  "{'field': 'cef.ext.suser'}")),
+                        NULL, err, sizeof(err)) == 0) {
+            unit_capture_begin();
+            CHECK_INT(mapping_match(strict.set, strict.mm, parse_bytes(line, sizeof(line) - 1), out,
+                                    &explain),
+                      0);
+            unit_capture_end(err, sizeof(err));
+            CHECK_HAS("nul explain", x.text,
+                      "m: no: user: user cef.ext.suser \"a\\x00b\\\"c\" contains a control "
+                      "character (counted in decisions_no_user)\n");
+            loaded_close(&strict);
+        }
+    }
+    /* With a second source, the next one decides. */
+    if (mapping_match(l.set, l.mm, parse_bytes(line, sizeof(line) - 1), out, NULL) == 1)
+        CHECK_STR("nul: next source", out[0].user, "d");
+    else
+        UNIT_FAIL("nul: want one decision, by user[1]");
+    loaded_close(&l);
+}
+
+/* A rule, user or event longer than MAPPING_MAX_VALUE: no decision (the
+ * daemon could not queue it), counted in decisions_dropped, logged once a
+ * minute naming the mapping and the text, explained; the next mapping is
+ * tried. MAPPING_MAX_VALUE bytes exactly still decide. */
+static void test_over_cap(void)
+{
+    static const struct {
+        const char *name;
+        const char *key; /* the CEF key the long text goes in */
+        size_t len;
+        int decides;
+        const char *why; /* explain of the first mapping, after "long: " */
+    } cases[] = {
+        {"user at the cap", "suser", MAPPING_MAX_VALUE, 1, "yes: "},
+        {"user over the cap", "suser", MAPPING_MAX_VALUE + 1, 0,
+         "no: user identifier of 1025 bytes is over the 1024-byte cap: no decision (counted in "
+         "decisions_dropped)\n"},
+        {"rule over the cap", "cs1", 1500, 0,
+         "no: rule of 1500 bytes is over the 1024-byte cap: no decision (counted in "
+         "decisions_dropped)\n"},
+        {"event over the cap", "cs2", 1500, 0,
+         "no: event of 1500 bytes is over the 1024-byte cap: no decision (counted in "
+         "decisions_dropped)\n"},
+    };
+    static char line[4096];
+    struct mapping_decision out[MAPPING_MAX_DECISIONS];
+    struct loaded l;
+    char err[4096];
+    int logged = 0;
+
+    if (loaded_open(
+            &l, "over cap",
+            FILE(MAP("long", WHEN_SPLUNK "'rule': [{'field': 'cef.ext.cs1'}, {'value': 'r'}], "
+                                         "'user': "
+                                         "{'field': 'cef.ext.suser'}, 'event': {'field': "
+                                         "'cef.ext.cs2'}") ", " MAP("next", WHEN_SPLUNK
+                                                                    "'rule': {'value': 'r2'}, "
+                                                                    "'user': {'value': 'u2'}")),
+            &stats_block, err, sizeof(err)) != 0)
+        return;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct explain_log x = {.len = 0};
+        struct mapping_explain explain = {explain_line, &x};
+        int n = snprintf(line, sizeof(line),
+                         "CEF:0|Splunk|ES|1.0|notable|R|5|suser=u %s=", cases[i].key);
+        size_t n_dec;
+
+        memset(line + n, 'a', cases[i].len);
+        line[n + (int)cases[i].len] = '\0';
+        memset(&stats_block, 0, sizeof(stats_block));
+        unit_capture_begin();
+        n_dec = mapping_match(l.set, l.mm, parse(line), out, &explain);
+        unit_capture_end(err, sizeof(err));
+        CHECK_INT(n_dec, 1);
+        if (n_dec == 1)
+            CHECK_STR(cases[i].name, str_make(out[0].mapping, strlen(out[0].mapping)),
+                      cases[i].decides ? "long" : "next");
+        CHECK_INT(stats_block.v[STAT_decisions_dropped], cases[i].decides ? 0 : 1);
+        CHECK_HAS(cases[i].name, x.text, cases[i].why);
+        if (!cases[i].decides && !logged) {
+            char want[256];
+
+            logged = 1; /* the later ones are within the minute */
+            snprintf(want, sizeof(want),
+                     "/m.json: mappings[0] (mapping \"long\"): %.*s: no decision (counted in "
+                     "decisions_dropped)",
+                     (int)(strstr(cases[i].why, ": no decision") - cases[i].why - 4),
+                     cases[i].why + 4);
+            CHECK_HAS(cases[i].name, err, want);
+            CHECK_INT(count_lines(err), 1);
+        } else {
+            CHECK_INT(count_lines(err), 0);
+        }
+    }
     loaded_close(&l);
 }
 
@@ -856,6 +1020,26 @@ static const struct load_case {
      {"@: mappings[0].user_kind: expected one of \"auto\", \"email\", \"upn\", \"sam\", "
       "\"sid\", \"guid\", \"employee_id\", got \"mail\"",
       "@: mappings[0].continue: expected true or false, got 1"}},
+    {"a user constant or table value with a control character",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'value': 'r\\u0001'}, 'user': [{'value': "
+                               "'a\\u007fb'}, {'field': 'cef.ext.suser', 'table': {'x': "
+                               "'a\\tb', 'y': ' c\\t'}}]")),
+     NULL,
+     {"@: mappings[0].user[0].value: contains a control character: never a usable user "
+      "identifier",
+      "@: mappings[0].user[1].table.x: contains a control character: never a usable user "
+      "identifier"}},
+    {"a name longer than a decision carries",
+     FILE(MAP(A79 A79 A79 A10 "aaaaaaaaa", WHEN_SPLUNK SPLUNK_SOURCES)),
+     NULL,
+     {"@: mappings[0].name: longer than 255 bytes"}},
+    /* A mappings glob such as *.json next to the config matched it. */
+    {"the agent's config file",
+     "{'listen': [{'proto': 'udp', 'address': '127.0.0.1:5514'}], 'mappings': ['*.json'], "
+     "'identity': {'order': ['static']}}",
+     NULL,
+     {"@: listen: this looks like the agent's config file, not a mapping file (narrow the "
+      "mappings glob)"}},
 };
 
 static void test_load_errors(void)
@@ -888,6 +1072,62 @@ static void test_load_errors(void)
         unlink(p1);
         unlink(p2);
     }
+}
+
+/* Constants and table values past MAPPING_MAX_VALUE (once trimmed) could
+ * never decide: load errors. */
+static void test_load_value_cap(void)
+{
+    static char text[8192], big[MAPPING_MAX_VALUE + 2];
+    struct mapping_set *set = NULL;
+    char err[4096];
+
+    memset(big, 'a', sizeof(big) - 1);
+    snprintf(text, sizeof(text),
+             FILE(MAP("m", WHEN_SPLUNK "'rule': {'value': '  %.*s  '}, 'user': {'value': "
+                                       "'%s'}, 'event': {'field': 'cef.name', 'table': {'x': "
+                                       "'%s'}}")),
+             MAPPING_MAX_VALUE, big, big, big);
+    CHECK_INT(load_text(text, &set, err, sizeof(err)), ERR_CONFIG);
+    CHECK(set == NULL);
+    CHECK_HAS("value cap", err,
+              "/m.json: mappings[0].user.value: longer than 1024 bytes (the cap for a decision's "
+              "rule, user or event)\n");
+    CHECK_HAS("value cap", err,
+              "/m.json: mappings[0].event.table.x: longer than 1024 bytes (the cap for a "
+              "decision's rule, user or event)\n");
+    CHECK_INT(count_lines(err), 2); /* the rule is 1024 bytes once trimmed */
+    mapping_set_unref(set);
+}
+
+/* A cef.ext key that is a CEF key but for case: a warning with the
+ * table's spelling; vendor keys and the table's own spellings load
+ * quietly. */
+static void test_cef_key_case(void)
+{
+    struct mapping_set *set = NULL;
+    char err[4096];
+
+    CHECK_INT(load_text(FILE(MAP("m", "'when': [{'field': 'cef.ext.DUSER', 'absent': true}, "
+                                      "{'field': 'cef.ext.cs1Label', 'exists': true}], 'rule': "
+                                      "{'field': 'cef.ext.User_Name'}, 'user': [{'field': "
+                                      "'cef.ext.sUser'}, {'field': 'cef.ext.SourceUserName'}, "
+                                      "{'field': 'cef.ext.suser'}, {'field': "
+                                      "'cef.ext.sourceUserName'}]")),
+                        &set, err, sizeof(err)),
+              0);
+    CHECK_HAS("cef case", err, "warning: " /* the file path follows */);
+    CHECK_HAS("cef case", err,
+              "/m.json: mappings[0].when[0].field: cef.ext.DUSER: not a CEF key; did you mean "
+              "cef.ext.duser?\n");
+    CHECK_HAS("cef case", err,
+              "/m.json: mappings[0].user[0].field: cef.ext.sUser: not a CEF key; did you mean "
+              "cef.ext.suser?\n");
+    CHECK_HAS("cef case", err,
+              "/m.json: mappings[0].user[1].field: cef.ext.SourceUserName: not a CEF key; did "
+              "you mean cef.ext.sourceUserName?\n");
+    CHECK_INT(count_lines(err), 3);
+    mapping_set_unref(set);
 }
 
 /* Globs: files in name order, a missing plain path is an error, a
@@ -973,6 +1213,46 @@ static void test_globs(void)
     CHECK_INT(rmdir(dir), 0);
 }
 
+/* One file named by two globs, by one glob twice and through "..": loaded
+ * once (its names are no duplicates of themselves), each repeat told. */
+static void test_same_file_twice(void)
+{
+    char dir[PATH_MAX], file[PATH_MAX], pattern[PATH_MAX], dotdot[PATH_MAX], err[4096];
+    char want[2 * PATH_MAX];
+    struct mapping_set *set = NULL;
+
+    snprintf(dir, sizeof(dir), "%s/twice", tmpdir);
+    if (mkdir(dir, 0700) != 0) {
+        perror(dir);
+        exit(2);
+    }
+    write_mapping("twice/a.json", FILE(MAP("a", WHEN_SPLUNK SPLUNK_SOURCES)), file);
+    snprintf(pattern, sizeof(pattern), "%s/twice/*.json", tmpdir);
+    snprintf(dotdot, sizeof(dotdot), "%s/twice/../twice/a.json", tmpdir);
+    {
+        char *globs[4] = {pattern, file, pattern, dotdot};
+
+        unit_capture_begin();
+        CHECK_INT(mapping_set_load(globs, 4, 0, &set), 0);
+        unit_capture_end(err, sizeof(err));
+    }
+    if (set != NULL) {
+        CHECK_INT(mapping_set_count(set), 1);
+        CHECK_INT(mapping_set_files(set), 1);
+    }
+    snprintf(want, sizeof(want), "info: %s: already loaded (mappings[1] matched it again)\n", file);
+    CHECK_HAS("twice", err, want);
+    snprintf(want, sizeof(want), "info: %s: already loaded (mappings[2] matched it again)\n", file);
+    CHECK_HAS("twice", err, want);
+    snprintf(want, sizeof(want), "info: %s: already loaded (mappings[3] matched it again)\n",
+             dotdot);
+    CHECK_HAS("twice", err, want);
+    CHECK_INT(count_lines(err), 3);
+    mapping_set_unref(set);
+    unlink(file);
+    CHECK_INT(rmdir(dir), 0);
+}
+
 int main(void)
 {
     if (mkdtemp(tmpdir) == NULL) {
@@ -982,9 +1262,14 @@ int main(void)
     test_match_cases();
     test_no_user_counted();
     test_too_many_decisions();
+    test_explain_nul();
+    test_over_cap();
     test_regex_limit();
     test_load_errors();
+    test_load_value_cap();
+    test_cef_key_case();
     test_globs();
+    test_same_file_twice();
     CHECK_INT(rmdir(tmpdir), 0);
     return unit_report("test_mapping");
 }
