@@ -268,18 +268,6 @@ static size_t dir_skip_blanks(const char *p, size_t len, size_t i)
     return i;
 }
 
-/* s without the spaces and tabs around it. */
-static struct str dir_trim(struct str s)
-{
-    while (s.len > 0 && str_is_blank(s.p[0])) {
-        s.p++;
-        s.len--;
-    }
-    while (s.len > 0 && str_is_blank(s.p[s.len - 1]))
-        s.len--;
-    return s;
-}
-
 /* Splits one line (no line end) into its fields, unquoting into bufs (each
  * DIRECTORY_MAX_FIELD bytes). Blanks around a field are dropped, outside
  * quotes (hand-edited files say "id, email") and inside them too: the
@@ -319,12 +307,12 @@ static const char *dir_split(const char *p, size_t len, char bufs[2][DIRECTORY_M
             i = dir_skip_blanks(p, len, i + 1);
             if (i < len && p[i] != ',')
                 return "text after a closing quote";
-            fields[*n] = dir_trim(str_make(bufs[*n], flen));
+            fields[*n] = str_trim_blanks(str_make(bufs[*n], flen));
         } else {
             size_t start = i;
             while (i < len && p[i] != ',')
                 i++;
-            fields[*n] = dir_trim(str_make(p + start, i - start));
+            fields[*n] = str_trim_blanks(str_make(p + start, i - start));
             if (fields[*n].len > DIRECTORY_MAX_FIELD)
                 return too_long[*n];
             memcpy(bufs[*n], fields[*n].p, fields[*n].len);

@@ -244,17 +244,6 @@ static int text_eq(struct str a, struct str b, int ignore_case)
     return a.len == b.len && text_cmp(a, b, ignore_case) == 0;
 }
 
-static struct str trim_blanks(struct str s)
-{
-    while (s.len > 0 && str_is_blank(s.p[0])) {
-        s.p++;
-        s.len--;
-    }
-    while (s.len > 0 && str_is_blank(s.p[s.len - 1]))
-        s.len--;
-    return s;
-}
-
 /* ---- loading ---- */
 
 struct loader {
@@ -411,7 +400,7 @@ static struct str get_yield_text(struct loader *ld, const char *path, struct jso
 
     if (s.p == NULL)
         return STR_ABSENT;
-    t = trim_blanks(s);
+    t = str_trim_blanks(s);
     if (t.len == 0)
         load_error(ld, path, "is only spaces: it would never yield a value");
     else if (t.len > MAPPING_MAX_VALUE)
@@ -1364,7 +1353,7 @@ static int source_eval(struct mapping *mp, const struct source *s, enum slot slo
     int rc;
 
     if (s->value.p != NULL) {
-        *out = trim_blanks(s->value);
+        *out = str_trim_blanks(s->value);
         return YIELD_TEXT;
     }
     v = event_field_get(&s->field, m, num);
@@ -1392,7 +1381,7 @@ static int source_eval(struct mapping *mp, const struct source *s, enum slot slo
             return YIELD_NOTHING;
         }
     }
-    v = trim_blanks(v);
+    v = str_trim_blanks(v);
     if (s->table != NULL && v.len > 0) {
         const struct table_entry *e = table_find(s, v);
 
@@ -1404,7 +1393,7 @@ static int source_eval(struct mapping *mp, const struct source *s, enum slot slo
             }
             return YIELD_NOTHING;
         }
-        v = trim_blanks(e->value);
+        v = str_trim_blanks(e->value);
     }
     if (v.len == 0) {
         if (eb != NULL)

@@ -52,6 +52,18 @@ static inline int str_is_eol(char c)
     return c == '\n' || c == '\r' || c == '\0';
 }
 
+/* s without the spaces and tabs around it. */
+static inline struct str str_trim_blanks(struct str s)
+{
+    while (s.len > 0 && str_is_blank(s.p[0])) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && str_is_blank(s.p[s.len - 1]))
+        s.len--;
+    return s;
+}
+
 /* Value of a hexadecimal digit (either case), or -1. */
 static inline int str_hex_value(char c)
 {
