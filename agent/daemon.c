@@ -198,16 +198,17 @@ static void daemon_on_signal(evutil_socket_t sig, short what, void *arg)
         worker_stop(d->workers[i]);
 }
 
-/* Loads the mapping files cfg names into *out, with cfg's regex flags.
- * Without any, *out is NULL, unless always: a SIGHUP that removed them all
- * hands the workers an empty set. Returns 0 or ERR_CONFIG (each problem
- * logged). */
-static int daemon_load_mappings(const struct config *cfg, int always, struct mapping_set **out)
+/* Loads the mapping files cfg names into *out, with the running limits'
+ * regex flags (limits need a restart, a SIGHUP says so). Without any, *out
+ * is NULL, unless always: a SIGHUP that removed them all hands the workers
+ * an empty set. Returns 0 or ERR_CONFIG (each problem logged). */
+static int daemon_load_mappings(const struct config *cfg, const struct limits_config *limits,
+                                int always, struct mapping_set **out)
 {
     *out = NULL;
     if (cfg->n_mappings == 0 && !always)
         return 0;
-    return mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(&cfg->limits), out);
+    return mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(limits), out);
 }
 
 /* "11 mappings from 8 files of /etc/rtr-agent/mappings/x.json": which
@@ -274,6 +275,13 @@ static void daemon_drop_key(struct json_object *section, size_t i)
         json_object_object_del(parent, daemon_reloadable[i].key);
 }
 
+/* Absent, or an object with nothing left in it. */
+static int daemon_empty(struct json_object *section)
+{
+    return section == NULL || (json_object_is_type(section, json_type_object) &&
+                               json_object_object_length(section) == 0);
+}
+
 /* Whether top-level section name reads the same in both files (a and b
  * may be NULL: absent), what a SIGHUP applies left out. */
 static int daemon_section_equal(const char *name, struct json_object *a, struct json_object *b)
@@ -295,7 +303,8 @@ static int daemon_section_equal(const char *name, struct json_object *a, struct 
             goto out;
         daemon_drop_key(ca, i);
         daemon_drop_key(cb, i);
-        equal = json_object_equal(ca, cb);
+        /* A section that only held the reloadable key reads as absent. */
+        equal = (daemon_empty(ca) && daemon_empty(cb)) || json_object_equal(ca, cb);
         goto out;
     }
     equal = json_object_equal(a, b);
@@ -356,7 +365,7 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
     }
     daemon_warn_restart(d, json);
     json_object_put(json);
-    failed = daemon_load_mappings(next, 1, &set) != 0;
+    failed = daemon_load_mappings(next, &d->cfg->limits, 1, &set) != 0;
     if (failed) {
         log_error("SIGHUP: the mappings did not load; the running ones stay in use");
     } else {
@@ -448,7 +457,7 @@ static int daemon_start(struct daemon *d, const char *tap_path)
         log_error("%s: changed while starting: no longer a JSON object", cfg->path);
         return ERR_CONFIG;
     }
-    rc = daemon_load_mappings(cfg, 0, &d->set);
+    rc = daemon_load_mappings(cfg, &cfg->limits, 0, &d->set);
     if (rc != 0)
         return rc;
     daemon_log_mappings("", cfg, d->set);
@@ -604,6 +613,10 @@ int daemon_run(const struct config *cfg, const char *tap_path)
     struct sigaction ign = {.sa_handler = SIG_IGN};
     int level = cfg->log_level != NULL ? log_level_parse(cfg->log_level) : -1;
     int rc;
+
+    /* Until the loop's SIGHUP event exists, a reload request (systemd,
+     * logrotate) must not kill the agent by the default action. */
+    sigaction(SIGHUP, &ign, NULL);
 
     if (level >= 0)
         log_set_level((enum log_level)level);

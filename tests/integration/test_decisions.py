@@ -386,6 +386,21 @@ def test_sighup_reads_the_config_file(ctx):
     assert "restart rtr-agent" not in err, err[-2000:]
 
 
+def test_sighup_audit_section_removed_needs_no_restart(ctx):
+    """A section that only held a reloadable key (audit.file) removed from
+    the file: the SIGHUP applies it (the audit log is off) and does not ask
+    for a restart it does not need."""
+    agent, users, mapdir, send = _sighup_agent(ctx)
+    assert send()["email"] == "bilal.khan@example.com"
+    del agent.config["audit"]
+    _rewrite_config(agent)
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    agent.wait_metric("reloads", 1)
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    assert "restart rtr-agent" not in err, err[-2000:]
+    agent.stop()
+
+
 def test_sighup_with_a_config_that_does_not_load(ctx):
     """The config file no longer parses: SIGHUP says so and keeps the
     running configuration (the edited mapping and directory are not read:
