@@ -1,6 +1,7 @@
 #include "escape.h"
 
 #include <stdint.h>
+#include <string.h>
 
 size_t utf8_sequence_len(const unsigned char *s, size_t len)
 {
@@ -38,6 +39,17 @@ size_t utf8_sequence_len(const unsigned char *s, size_t len)
 
 static const char hex_digits[] = "0123456789abcdef";
 
+/* Writes "\\<kind>" and value as digits lowercase hex digits; returns the
+ * length. */
+static size_t put_hex(char *out, char kind, uint32_t value, int digits)
+{
+    out[0] = '\\';
+    out[1] = kind;
+    for (int d = 0; d < digits; d++)
+        out[2 + d] = hex_digits[(value >> (4 * (digits - 1 - d))) & 15];
+    return 2 + (size_t)digits;
+}
+
 /* The escape for byte c, or 0 when c passes through as is. */
 static size_t escape_byte(char out[6], unsigned char c, enum escape_style style)
 {
@@ -70,20 +82,20 @@ static size_t escape_byte(char out[6], unsigned char c, enum escape_style style)
     }
     if (c >= 0x20 && c != 0x7F && c < 0x80)
         return 0;
-    if (style == ESCAPE_JSON) {
-        out[0] = '\\';
-        out[1] = 'u';
-        out[2] = '0';
-        out[3] = '0';
-        out[4] = hex_digits[c >> 4];
-        out[5] = hex_digits[c & 15];
-        return 6;
-    }
-    out[0] = '\\';
-    out[1] = 'x';
-    out[2] = hex_digits[c >> 4];
-    out[3] = hex_digits[c & 15];
-    return 4;
+    return style == ESCAPE_JSON ? put_hex(out, 'u', c, 4) : put_hex(out, 'x', c, 2);
+}
+
+/* The code point of the valid n-byte sequence s when it is one that
+ * terminals, log viewers or JavaScript act on although it is valid UTF-8: a
+ * C1 control (U+0080..U+009F: NEL, CSI...) or U+2028/U+2029 (line and
+ * paragraph separators). 0 otherwise. */
+static uint32_t utf8_control(const unsigned char *s, size_t n)
+{
+    if (n == 2 && s[0] == 0xC2 && s[1] < 0xA0)
+        return s[1];
+    if (n == 3 && s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9))
+        return 0x2000 | (s[2] & 0x3F);
+    return 0;
 }
 
 size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum escape_style style)
@@ -92,30 +104,33 @@ size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum esca
     size_t out = 0, i = 0;
 
     while (i < len) {
-        if (s[i] >= 0x80) {
-            size_t n = utf8_sequence_len(s + i, len - i);
-            if (n > 0) {
-                if (cap - out < n)
-                    break;
-                for (size_t k = 0; k < n; k++)
-                    dst[out++] = (char)s[i + k];
-                i += n;
-                continue;
-            }
-        }
         char esc[6];
-        size_t n = escape_byte(esc, s[i], style);
-        if (n == 0) {
-            if (out == cap)
-                break;
-            dst[out++] = (char)s[i];
+        const char *from = esc;
+        /* n input bytes go out as from[0..m). */
+        size_t n = s[i] >= 0x80 ? utf8_sequence_len(s + i, len - i) : 1, m;
+        uint32_t control = n > 1 ? utf8_control(s + i, n) : 0;
+
+        if (control != 0 && style == ESCAPE_JSON) {
+            m = put_hex(esc, 'u', control, 4);
+        } else if (n <= 1 || control != 0) {
+            /* ASCII, a byte of invalid UTF-8, or (in a log line) one byte
+             * of a control sequence: \xXX each, so that no escape is longer
+             * than ESCAPE_MAX_EXPANSION and a cut falls between two. */
+            n = 1;
+            m = escape_byte(esc, s[i], style);
+            if (m == 0) {
+                esc[0] = src[i];
+                m = 1;
+            }
         } else {
-            if (cap - out < n)
-                break;
-            for (size_t k = 0; k < n; k++)
-                dst[out++] = esc[k];
+            from = src + i; /* valid UTF-8 passes as is */
+            m = n;
         }
-        i++;
+        if (cap - out < m)
+            break;
+        memcpy(dst + out, from, m);
+        out += m;
+        i += n;
     }
     return out;
 }

@@ -1,18 +1,27 @@
 /* Escaping of untrusted bytes for every output the agent writes: JSON
  * strings and log lines. Control characters and invalid UTF-8 never reach an
- * output raw; valid UTF-8 passes through unchanged. */
+ * output raw; valid UTF-8 passes through unchanged, but for the characters
+ * that terminals, log viewers or JavaScript act on although they are valid:
+ * the C1 controls U+0080..U+009F (NEL, CSI...) and U+2028/U+2029 (line and
+ * paragraph separators). */
 #ifndef RTR_ESCAPE_H
 #define RTR_ESCAPE_H
 
 #include <stddef.h>
 
 enum escape_style {
-    ESCAPE_JSON, /* JSON string body: \" \\ \n \r \t \u00XX; invalid UTF-8 byte -> \u00XX of the
-                    byte */
-    ESCAPE_LOG,  /* log text: \n \r \t \\ \xXX; quotes kept */
+    /* JSON string body: \" \\ \n \r \t \u00XX; an invalid UTF-8 byte -> \u00XX
+     * of the byte; a C1 control or U+2028/U+2029 -> \uXXXX of the code point
+     * (\u0085, \u2028: JSON allows them raw, JavaScript before ES2019 does
+     * not in a string literal). */
+    ESCAPE_JSON,
+    /* Log text: \n \r \t \\ \xXX; quotes kept. \xXX is per byte, as for
+     * invalid UTF-8: NEL (U+0085) -> \xc2\x85, U+2028 -> \xe2\x80\xa8. */
+    ESCAPE_LOG,
 };
 
-/* Worst-case output size for len input bytes (6 per byte in JSON). */
+/* Worst-case output size for len input bytes (6 per byte in JSON), and the
+ * longest single escape (escape_text stops before one that does not fit). */
 #define ESCAPE_MAX_EXPANSION 6
 
 /* Escapes src[0..len) into dst (cap bytes). Returns the number of bytes

@@ -25,7 +25,8 @@
 #define KEY_PATH_MAX   256
 #define LABEL_MAX      24   /* "when[123]", "user[4]" */
 #define EXPLAIN_MAX    2048 /* one explain line */
-#define QUOTE_MAX      80   /* bytes of a message value quoted in an explain line */
+#define QUOTE_MAX      80   /* bytes of a message value quoted in an explain or log line */
+#define QUOTED_MAX     (QUOTE_MAX * 4 + sizeof("\"...\"")) /* eb_quote's output: all \x00 */
 #define ARENA_CHUNK    (16 * 1024)
 #define LOG_INTERVAL   60 /* seconds between two runtime log lines of one kind, per mapping */
 #define ALIGN_UP(n, a) (((n) + (a)-1) / (a) * (a))
@@ -379,12 +380,15 @@ static struct str get_text(struct loader *ld, const char *path, struct json_obje
 }
 
 /* A user text with a control character is no usable identifier (and
- * would read differently in every log and API it reaches). */
+ * would read differently in every log and API it reaches): C0, DEL, and the
+ * C1 controls U+0080..U+009F (C2 80..C2 9F in UTF-8: NEL, CSI...), which
+ * are valid UTF-8 but act as controls in terminals and log viewers. */
 static int has_control(struct str s)
 {
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.p[i];
-        if (c < 0x20 || c == 0x7f)
+        if (c < 0x20 || c == 0x7f ||
+            (c == 0xC2 && i + 1 < s.len && ((unsigned char)s.p[i + 1] & 0xE0) == 0x80))
             return 1;
     }
     return 0;
@@ -1167,10 +1171,10 @@ static void eb_put(struct ebuf *eb, const char *p, size_t n)
 }
 
 /* A value from the message (or the file), quoted and cut to QUOTE_MAX
- * bytes at a UTF-8 character boundary. '"' and '\\' are escaped so that the
- * value cannot end its quotes and write a second value, and a NUL as \x00
- * so it does not end the line; the printer escapes other control
- * characters (mapping.h). */
+ * bytes at a UTF-8 character boundary (QUOTED_MAX bytes at most). '"' and
+ * '\\' are escaped so that the value cannot end its quotes and write a
+ * second value, and a NUL as \x00 so it does not end the line; the printer
+ * escapes other control characters (mapping.h). */
 static void eb_quote(struct ebuf *eb, struct str v)
 {
     size_t len = v.len, from = 0;
@@ -1498,11 +1502,17 @@ static int mapping_try(struct mapping *mp, struct mapping_matcher *mm, const str
     }
     rc = slot_eval(mp, SLOT_USER, mm, m, &num[SLOT_USER], &d->user, &user_src, eb);
     if (rc == YIELD_NOTHING) {
+        /* Quoted as on an explain line, so that the rule cannot close its
+         * quotes and forge text (the log does not escape '"'). */
+        char quoted[QUOTED_MAX];
+        struct ebuf q = {quoted, 0, sizeof(quoted), 0};
+
         count_stat(mm, STAT_decisions_no_user);
+        eb_quote(&q, d->rule);
         log_limited(&mp->rl_no_user, LOG_LVL_WARNING,
-                    "%s: mappings[%zu] (mapping \"%s\"): rule \"%.*s\" but no user identifier in "
-                    "the message: nothing to act on (counted in decisions_no_user)",
-                    mp->file, mp->index, mp->name, (int)d->rule.len, d->rule.p);
+                    "%s: mappings[%zu] (mapping \"%s\"): rule %s but no user identifier in the "
+                    "message: nothing to act on (counted in decisions_no_user)",
+                    mp->file, mp->index, mp->name, quoted);
         if (eb != NULL)
             eb_printf(eb, " (counted in decisions_no_user)");
     }

@@ -25,16 +25,40 @@ static const struct {
     {"surrogate half", "\xed\xa0\x80", 0, ESCAPE_JSON, "\\u00ed\\u00a0\\u0080"},
     {"past U+10FFFF", "\xf4\x90\x80\x80", 0, ESCAPE_JSON, "\\u00f4\\u0090\\u0080\\u0080"},
     {"truncated sequence at end", "ab\xe2\x82", 0, ESCAPE_JSON, "ab\\u00e2\\u0082"},
+    /* C1 controls and U+2028/U+2029 are valid UTF-8 that terminals, log
+     * viewers and JavaScript act on: escaped, byte by byte in a log line, as
+     * the code point in JSON. Their neighbours pass. */
+    {"log C1 NEL",
+     "a\xc2\x85"
+     "b",
+     0, ESCAPE_LOG, "a\\xc2\\x85b"},
+    {"log C1 CSI",
+     "\xc2\x9b"
+     "31m",
+     0, ESCAPE_LOG, "\\xc2\\x9b31m"},
+    {"log U+0080", "\xc2\x80", 0, ESCAPE_LOG, "\\xc2\\x80"},
+    {"log U+009F", "\xc2\x9f", 0, ESCAPE_LOG, "\\xc2\\x9f"},
+    {"log U+00A0 passes", "\xc2\xa0", 0, ESCAPE_LOG, "\xc2\xa0"},
+    {"log U+2028", "x\xe2\x80\xa8y", 0, ESCAPE_LOG, "x\\xe2\\x80\\xa8y"},
+    {"log U+2029", "\xe2\x80\xa9", 0, ESCAPE_LOG, "\\xe2\\x80\\xa9"},
+    {"log U+2027 and U+202A pass", "\xe2\x80\xa7\xe2\x80\xaa", 0, ESCAPE_LOG,
+     "\xe2\x80\xa7\xe2\x80\xaa"},
+    {"json C1 NEL",
+     "a\xc2\x85"
+     "b",
+     0, ESCAPE_JSON, "a\\u0085b"},
+    {"json C1 range ends", "\xc2\x80\xc2\x9f\xc2\xa0", 0, ESCAPE_JSON, "\\u0080\\u009f\xc2\xa0"},
+    {"json U+2028 U+2029", "\xe2\x80\xa8\xe2\x80\xa9", 0, ESCAPE_JSON, "\\u2028\\u2029"},
+    {"json U+2027 passes", "\xe2\x80\xa7", 0, ESCAPE_JSON, "\xe2\x80\xa7"},
 };
 
 static void test_escape_table(void)
 {
     for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]); i++) {
         char out[256];
-        size_t in_len = escape_cases[i].in_len ? escape_cases[i].in_len
-                                               : strlen(escape_cases[i].in);
-        size_t n = escape_text(out, sizeof(out), escape_cases[i].in, in_len,
-                               escape_cases[i].style);
+        size_t in_len =
+            escape_cases[i].in_len ? escape_cases[i].in_len : strlen(escape_cases[i].in);
+        size_t n = escape_text(out, sizeof(out), escape_cases[i].in, in_len, escape_cases[i].style);
         CHECK_STR(escape_cases[i].name, str_make(out, n), escape_cases[i].want);
     }
 }
@@ -49,6 +73,12 @@ static void test_escape_truncation(void)
     CHECK_STR("no partial \\u escape", str_make(out, n), "a");
     n = escape_text(out, 2, "a\xc3\xbc", 3, ESCAPE_JSON);
     CHECK_STR("no partial utf8 sequence", str_make(out, n), "a");
+    /* A log line escapes U+2028 byte by byte: a cut falls between escapes,
+     * so no escape is longer than ESCAPE_MAX_EXPANSION. */
+    n = escape_text(out, 5, "\xe2\x80\xa8", 3, ESCAPE_LOG);
+    CHECK_STR("log U+2028 cut on a whole escape", str_make(out, n), "\\xe2");
+    n = escape_text(out, 5, "a\xe2\x80\xa8", 4, ESCAPE_JSON);
+    CHECK_STR("no partial \\u2028", str_make(out, n), "a");
 }
 
 int main(void)

@@ -69,6 +69,16 @@
 #define DEL_USER                                                                                   \
     "CEF:0|Splunk|ES|1.0|notable|R|5|suser=bad\x7f"                                                \
     "user"
+/* C1 controls are valid UTF-8 but act as controls: NEL (U+0085) and CSI
+ * (U+009B); U+00A0, the first character past them, is an ordinary one. */
+#define C1_NEL_USER                                                                                \
+    "CEF:0|Splunk|ES|1.0|notable|R|5|suser=bad\xc2\x85"                                            \
+    "user duser=good@example.com"
+#define C1_CSI_USER "CEF:0|Splunk|ES|1.0|notable|R|5|suser=bad\xc2\x9b[2Juser"
+#define NBSP_USER   "CEF:0|Splunk|ES|1.0|notable|R|5|suser=a\xc2\xa0z"
+/* A rule that would forge a second value on a log line that did not escape
+ * quotes: R" (rule[0]), user "evil */
+#define FORGED_RULE "CEF:0|Splunk|ES|1.0|notable|R\" (rule[0]), user \"evil|5|act=x"
 
 /* One mapping file; MAP builds one mapping. */
 #define FILE(maps)     "{'mappings': [" maps "]}"
@@ -587,6 +597,28 @@ static const struct match_case {
      "m: no: user: user[0] cef.ext.suser \"bad\x7fuser\" contains a control character, "
      "user[1] cef.ext.duser absent (counted in decisions_no_user)\n",
      1},
+    {"a user with a C1 control (NEL): the next source is tried",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     C1_NEL_USER,
+     1,
+     {{"m", "R", "good@example.com", "R", USER_KIND_AUTO}},
+     "user \"good@example.com\" (user[1] cef.ext.duser, kind upn, detected)",
+     1},
+    {"a user with a C1 control (CSI) only: no user",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     C1_CSI_USER,
+     0,
+     {{0}},
+     "m: no: user: user[0] cef.ext.suser \"bad\xc2\x9b[2Juser\" contains a control character, "
+     "user[1] cef.ext.duser absent (counted in decisions_no_user)\n",
+     1},
+    {"a user with U+00A0 (past the C1 range) is usable",
+     FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
+     NBSP_USER,
+     1,
+     {{"m", "R", "a\xc2\xa0z", "R", USER_KIND_AUTO}},
+     "user \"a\xc2\xa0z\" (user[0] cef.ext.suser",
+     1},
     {"quotes and backslashes in a value are escaped",
      FILE(MAP("m", WHEN_SPLUNK SPLUNK_SOURCES)),
      FORGED_USER,
@@ -672,9 +704,33 @@ static void test_no_user_counted(void)
     CHECK_INT(count_lines(err), 1);
     CHECK_HAS("no user log", err, "mappings[0] (mapping \"nouser\")");
     CHECK_HAS("no user log", err, "decisions_no_user");
+    CHECK_HAS("no user log", err, "rule \"" SPLUNK_RULE "\" but no user identifier");
     /* A plain miss counts nothing. */
     CHECK_INT(mapping_match(l.set, l.mm, parse(CISCO), out, NULL), 0);
     CHECK_INT(stats_block.v[STAT_decisions_no_user], 3);
+    loaded_close(&l);
+}
+
+/* The rule on the "no user" log line is quoted as on an explain line: its
+ * quotes are escaped, so it cannot close its quotes and forge text (the log
+ * then escapes the backslashes once more: the line reads in two layers). */
+static void test_no_user_log_quoted(void)
+{
+    struct mapping_decision out[MAPPING_MAX_DECISIONS];
+    struct loaded l;
+    char err[4096];
+
+    if (loaded_open(&l, "no user quoted",
+                    FILE(MAP("nouser", WHEN_SPLUNK "'rule': {'field': 'cef.name'}, 'user': "
+                                                   "{'field': 'cef.ext.duser'}")),
+                    NULL, err, sizeof(err)) != 0)
+        return;
+    unit_capture_begin();
+    CHECK_INT(mapping_match(l.set, l.mm, parse(FORGED_RULE), out, NULL), 0);
+    unit_capture_end(err, sizeof(err));
+    CHECK_INT(count_lines(err), 1);
+    CHECK_HAS("no user log quoted", err,
+              "rule \"R\\\\\" (rule[0]), user \\\\\"evil\" but no user identifier");
     loaded_close(&l);
 }
 
@@ -779,11 +835,11 @@ static void test_over_cap(void)
 
     if (loaded_open(
             &l, "over cap",
-            FILE(MAP("long", WHEN_SPLUNK "'rule': [{'field': 'cef.ext.cs1'}, {'value': 'r'}], "
-                                         "'user': "
-                                         "{'field': 'cef.ext.suser'}, 'event': {'field': "
-                                         "'cef.ext.cs2'}") ", " MAP("next", WHEN_SPLUNK
-                                                                    "'rule': {'value': 'r2'}, "
+            FILE(MAP("long", WHEN_SPLUNK
+                     "'rule': [{'field': 'cef.ext.cs1'}, {'value': 'r'}], "
+                     "'user': "
+                     "{'field': 'cef.ext.suser'}, 'event': {'field': "
+                     "'cef.ext.cs2'}") ", " MAP("next", WHEN_SPLUNK "'rule': {'value': 'r2'}, "
                                                                     "'user': {'value': 'u2'}")),
             &stats_block, err, sizeof(err)) != 0)
         return;
@@ -1029,6 +1085,17 @@ static const struct load_case {
       "identifier",
       "@: mappings[0].user[1].table.x: contains a control character: never a usable user "
       "identifier"}},
+    {"a user constant or table value with a C1 control character",
+     FILE(MAP("m", WHEN_SPLUNK "'rule': {'value': 'r\\u0085'}, 'user': [{'value': "
+                               "'a\\u0085b'}, {'field': 'cef.ext.suser', 'table': {'x': "
+                               "'a\\u009fb', 'y': 'a\\u00a0b', 'z': 'a\\u0080b'}}]")),
+     NULL,
+     {"@: mappings[0].user[0].value: contains a control character: never a usable user "
+      "identifier",
+      "@: mappings[0].user[1].table.x: contains a control character: never a usable user "
+      "identifier",
+      "@: mappings[0].user[1].table.z: contains a control character: never a usable user "
+      "identifier"}},
     {"a name longer than a decision carries",
      FILE(MAP(A79 A79 A79 A10 "aaaaaaaaa", WHEN_SPLUNK SPLUNK_SOURCES)),
      NULL,
@@ -1261,6 +1328,7 @@ int main(void)
     }
     test_match_cases();
     test_no_user_counted();
+    test_no_user_log_quoted();
     test_too_many_decisions();
     test_explain_nul();
     test_over_cap();
