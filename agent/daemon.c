@@ -254,22 +254,23 @@ static struct json_object *daemon_member(struct json_object *obj, const char *ke
     return v;
 }
 
+/* The object in section that holds reloadable key i (maybe NULL). */
+static struct json_object *daemon_key_parent(struct json_object *section, size_t i)
+{
+    return daemon_reloadable[i].object != NULL ? daemon_member(section, daemon_reloadable[i].object)
+                                               : section;
+}
+
 /* Reloadable key i of section (NULL: not set). */
 static struct json_object *daemon_key(struct json_object *section, size_t i)
 {
-    struct json_object *parent = daemon_reloadable[i].object != NULL
-                                     ? daemon_member(section, daemon_reloadable[i].object)
-                                     : section;
-
-    return daemon_member(parent, daemon_reloadable[i].key);
+    return daemon_member(daemon_key_parent(section, i), daemon_reloadable[i].key);
 }
 
 /* Removes reloadable key i from section, where it is set. */
 static void daemon_drop_key(struct json_object *section, size_t i)
 {
-    struct json_object *parent = daemon_reloadable[i].object != NULL
-                                     ? daemon_member(section, daemon_reloadable[i].object)
-                                     : section;
+    struct json_object *parent = daemon_key_parent(section, i);
 
     if (json_object_is_type(parent, json_type_object))
         json_object_object_del(parent, daemon_reloadable[i].key);

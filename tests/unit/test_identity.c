@@ -207,7 +207,8 @@ static void test_no_resolvers(void)
     CHECK(strstr(log, " warning: cfg.json: identity: no resolver is configured "
                       "(identity.static.file): every decision will be unresolved-user\n") != NULL);
     /* Once: not for the call without mappings. */
-    CHECK(strstr(strstr(log, "warning") + 1, "warning") == NULL);
+    const char *first = strstr(log, "warning");
+    CHECK(first != NULL && strstr(first + 1, "warning") == NULL);
     if (id == NULL)
         return;
     expect(id, "EXAMPLE\\amorgan", IDENTITY_NOT_FOUND, "", "identity: no resolver configured");
