@@ -804,6 +804,8 @@ static const struct cfg_key graph_keys[] = {
      .doc = "token endpoint host; default: the cloud's"},
     {.name = "graph_url", .type = &T_URL, .offset = GO(graph_url),
      .doc = "Graph API host; default: the cloud's"},
+    {.name = "ca_file", .type = &T_PATH, .offset = GO(ca_file),
+     .doc = "extra CA bundle for the token and Graph hosts (PEM); system CAs always apply"},
     {.name = "max_concurrent", .type = &T_INT, .offset = GO(max_concurrent), .min = 1, .max = 64,
      .def = "4", .doc = "Graph requests in flight"},
     {.name = "timeout_s", .type = &T_INT, .offset = GO(timeout_s), .min = 1, .max = 300,
@@ -919,6 +921,24 @@ static void check_dispatch(struct loader *ld, const char *path, struct json_obje
     }
 }
 
+#define DF(f) offsetof(struct dispatch_fields, f)
+/* One key per entry reads better than one field per line. */
+/* clang-format off */
+static const struct cfg_key fields_keys[] = {
+    {.name = "event", .type = &T_STRING, .offset = DF(event), .def = "\"event\"",
+     .doc = "body field of the event name"},
+    {.name = "email", .type = &T_STRING, .offset = DF(email), .def = "\"email\"",
+     .doc = "body field of the user's email"},
+    {.name = "id", .type = &T_STRING, .offset = DF(id), .def = "\"id\"",
+     .doc = "body field of the idempotency key"},
+    {.name = "occurred_at", .type = &T_STRING, .offset = DF(occurred_at),
+     .def = "\"occurred_at\"", .doc = "body field of when the alert was received (RFC 3339)"},
+    {0},
+};
+/* clang-format on */
+#undef DF
+static const struct cfg_section fields_section = {fields_keys, 0, NULL};
+
 #define DO(f) offsetof(struct dispatch_config, f)
 /* One key per entry reads better than one field per line. */
 /* clang-format off */
@@ -932,6 +952,8 @@ static const struct cfg_key dispatch_keys[] = {
      .doc = "file holding the API key (orchestrator: the code); never logged"},
     {.name = "api_key_header", .type = &T_STRING, .offset = DO(api_key_header),
      .def = "\"X-API-Key\"", .doc = "direct: header that carries the API key"},
+    {.name = "fields", .type = &T_OBJECT, .offset = DO(fields), .section = &fields_section,
+     .doc = "direct: names of the JSON body's fields"},
     {.name = "ca_file", .type = &T_PATH, .offset = DO(ca_file),
      .doc = "extra CA bundle for outbound TLS (PEM); system CAs always apply"},
     {.name = "source", .type = &T_STRING, .offset = DO(source),

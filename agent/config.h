@@ -96,6 +96,7 @@ struct graph_config {
      * config_load. Tests point them at a local stand-in. */
     char *authority_url;
     char *graph_url;
+    char *ca_file;      /* extra CA bundle for the token and Graph hosts; NULL = system CAs */
     int max_concurrent; /* Graph requests in flight, default 4 */
     int timeout_s;      /* per request, default 30 */
 };
@@ -121,11 +122,17 @@ enum dispatch_mode {
     DISPATCH_ORCHESTRATOR, /* "orchestrator": the hosted orchestrator's endpoint */
 };
 
+/* direct: the names of the JSON body's fields (defaults: their own names). */
+struct dispatch_fields {
+    char *event, *email, *id, *occurred_at;
+};
+
 struct dispatch_config {
     enum dispatch_mode mode;
-    char *url;             /* https only; direct: the POST URL; orchestrator: the base URL */
-    char *api_key_file;    /* direct: the API key; orchestrator: the `code` secret */
-    char *api_key_header;  /* direct: default "X-API-Key" */
+    char *url;            /* https only; direct: the POST URL; orchestrator: the base URL */
+    char *api_key_file;   /* direct: the API key; orchestrator: the `code` secret */
+    char *api_key_header; /* direct: default "X-API-Key" */
+    struct dispatch_fields fields;
     char *ca_file;         /* extra CA bundle for outbound TLS; NULL = system CAs only */
     char *source;          /* orchestrator: {source} in /api/event/{source}/alert */
     char *orch_id;         /* orchestrator: orchid */

@@ -50,7 +50,31 @@
     X(identity_errors, "identity lookups that failed (resolver errors)")                           \
     X(outcome_would_dispatch, "decisions that would be dispatched (dry-run)")                      \
     X(outcome_unresolved_user, "decisions whose user could not be resolved to an email")           \
-    X(outcome_failed, "decisions that could not be carried out (an identity lookup failed)")       \
+    X(outcome_failed, "decisions that could not be carried out (dry-run: an identity lookup "      \
+                      "failed; otherwise refused by SafeTitan and dead-lettered)")                 \
+    X(outcome_spooled, "decisions written to the spool for dispatch")                              \
+    X(outcome_dispatched, "alerts SafeTitan accepted (2xx)")                                       \
+    X(outcome_duplicate, "exact duplicates (same idempotency key inside dispatch.dedup_window_s) " \
+                         "not sent again")                                                         \
+    X(outcome_dead_letter, "alerts written to the dead-letter file (refused by SafeTitan, or a "   \
+                           "user no resolver knows)")                                              \
+    X(dispatch_requests, "requests sent to SafeTitan")                                             \
+    X(dispatch_retries, "SafeTitan requests that failed and will be retried (408, 425, 429, "      \
+                        "5xx, network errors, identity lookup errors)")                            \
+    X(dead_letter_errors, "dead-letter lines that could not be written (the alert stays spooled)") \
+    X(spool_appends, "alerts appended to the spool and fsynced")                                   \
+    X(spool_full, "times an alert was held because the spool was at spool.max_bytes or its "       \
+                  "disk refused the write (input backpressure until it fits)")                     \
+    X(spool_write_errors, "spool writes or fsyncs that failed")                                    \
+    X(spool_corrupt, "corrupt or torn spool tails quarantined to a side file")                     \
+    X(spool_recovered, "pending alerts found in the spool at start and sent again")                \
+    X(spool_compactions, "spool segments compacted or deleted")                                    \
+    X(spool_slow_syncs, "spool appends not durable within spool.fsync_delay_ms")                   \
+    X(graph_requests, "requests sent to Microsoft Graph (lookups and tokens)")                     \
+    X(graph_token_requests, "OAuth2 token requests")                                               \
+    X(graph_throttled, "Graph answers 429 or 503 (retried after Retry-After)")                     \
+    X(graph_errors, "Graph lookups that failed (network, TLS, bad answers, too many retries)")     \
+    X(graph_coalesced, "Graph lookups that joined a request already in flight")                    \
     X(audit_lines, "lines written to the audit log")                                               \
     X(audit_errors, "audit lines that could not be written")                                       \
     X(reloads, "SIGHUP reloads that succeeded in every part")                                      \
