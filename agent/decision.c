@@ -1,8 +1,9 @@
 /* A decision record, in the byte order of the machine (it never leaves the
  * process):
  *
- *   u8 version, u8 count (1..MAPPING_MAX_DECISIONS), u8 source length,
- *   i64 received seconds, u32 received nanoseconds, the source bytes,
+ *   u8 version, u8 count (1..MAPPING_MAX_DECISIONS), u8 source, host and
+ *   event_ref lengths, i64 received seconds, u32 received nanoseconds, the
+ *   source, host and event_ref bytes,
  *   then per decision:
  *   u8 user kind, u8 mapping length, u16 rule, user and event lengths,
  *   the mapping, rule, user and event bytes.
@@ -17,15 +18,15 @@
 
 #include "errors.h"
 
-#define DECISION_VERSION   1
-#define DECISION_HEADER    (3 + sizeof(int64_t) + sizeof(uint32_t))
+#define DECISION_VERSION   2
+#define DECISION_HEADER    (5 + sizeof(int64_t) + sizeof(uint32_t))
 #define DECISION_FIXED     (2 + 3 * sizeof(uint16_t))
 #define DECISION_MAX_SHORT 255 /* the mapping name and the source: a u8 length */
 #define DECISION_LAST_KIND USER_KIND_EMPLOYEE_ID
 
 _Static_assert(DECISION_MAX_FIELD <= UINT16_MAX, "field lengths are u16");
 _Static_assert(MAPPING_MAX_DECISIONS <= UINT8_MAX, "the count is a u8");
-_Static_assert(DECISION_HEADER + DECISION_MAX_SHORT <= 64 + 256, "header budget");
+_Static_assert(DECISION_HEADER + 3 * DECISION_MAX_SHORT <= 64 + 3 * 256, "header budget");
 _Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256, "per-decision budget");
 
 /* A writer; the caller checked that what it writes fits. */
@@ -72,22 +73,31 @@ static void decision_put_one(struct decision_out *o, const struct mapping_decisi
     decision_put(o, d->event.p, d->event.len);
 }
 
-size_t decision_encode(const struct mapping_decision *d, size_t n, struct timespec received,
-                       struct str source, char *buf, size_t cap, size_t *dropped)
+static size_t decision_short(struct str s)
+{
+    return s.len < DECISION_MAX_SHORT ? s.len : DECISION_MAX_SHORT;
+}
+
+size_t decision_encode(const struct mapping_decision *d, size_t n,
+                       const struct decision_origin *origin, char *buf, size_t cap, size_t *dropped)
 {
     struct decision_out o = {buf, 0};
-    size_t src_len = source.len < DECISION_MAX_SHORT ? source.len : DECISION_MAX_SHORT;
-    unsigned char head[3] = {DECISION_VERSION, 0, (unsigned char)src_len};
-    int64_t sec = (int64_t)received.tv_sec;
-    uint32_t nsec = (uint32_t)received.tv_nsec;
-    size_t count = 0;
+    const struct str texts[3] = {origin->source, origin->host, origin->event_ref};
+    unsigned char head[5] = {DECISION_VERSION, 0};
+    int64_t sec = (int64_t)origin->received.tv_sec;
+    uint32_t nsec = (uint32_t)origin->received.tv_nsec;
+    size_t count = 0, head_len = DECISION_HEADER, total;
 
     *dropped = 0;
-    if (cap < DECISION_HEADER + src_len) {
+    for (int i = 0; i < 3; i++) {
+        head[2 + i] = (unsigned char)decision_short(texts[i]);
+        head_len += head[2 + i];
+    }
+    if (cap < head_len) {
         *dropped = n;
         return 0;
     }
-    o.len = DECISION_HEADER + src_len; /* the header goes in last, with the count */
+    o.len = head_len; /* the header goes in last, with the count */
     for (size_t i = 0; i < n; i++) {
         size_t mapping_len = d[i].mapping != NULL ? strlen(d[i].mapping) : 0;
         size_t need = decision_size(&d[i], mapping_len);
@@ -102,12 +112,14 @@ size_t decision_encode(const struct mapping_decision *d, size_t n, struct timesp
     if (count == 0)
         return 0;
     head[1] = (unsigned char)count;
-    memcpy(buf, head, sizeof(head));
-    memcpy(buf + 3, &sec, sizeof(sec));
-    memcpy(buf + 3 + sizeof(sec), &nsec, sizeof(nsec));
-    if (src_len > 0)
-        memcpy(buf + DECISION_HEADER, source.p, src_len);
-    return o.len;
+    total = o.len;
+    o.len = 0;
+    decision_put(&o, head, sizeof(head));
+    decision_put(&o, &sec, sizeof(sec));
+    decision_put(&o, &nsec, sizeof(nsec));
+    for (int i = 0; i < 3; i++)
+        decision_put(&o, texts[i].p, head[2 + i]);
+    return total;
 }
 
 /* A reader that refuses to go past the record. */
@@ -157,13 +169,15 @@ static int decision_header(struct decision_in *in, struct decision_record *out)
     if (decision_take(in, DECISION_HEADER, &h) != 0 || h[0] != DECISION_VERSION || h[1] == 0 ||
         h[1] > MAPPING_MAX_DECISIONS)
         return ERR_INVALID;
-    memcpy(&sec, h + 3, sizeof(sec));
-    memcpy(&nsec, h + 3 + sizeof(sec), sizeof(nsec));
+    memcpy(&sec, h + 5, sizeof(sec));
+    memcpy(&nsec, h + 5 + sizeof(sec), sizeof(nsec));
     if (nsec >= 1000000000u)
         return ERR_INVALID;
     out->received.tv_sec = (time_t)sec;
     out->received.tv_nsec = (long)nsec;
-    if (decision_take_text(in, h[2], &out->source) != 0)
+    if (decision_take_text(in, h[2], &out->source) != 0 ||
+        decision_take_text(in, h[3], &out->host) != 0 ||
+        decision_take_text(in, h[4], &out->event_ref) != 0)
         return ERR_INVALID;
     return h[1];
 }
@@ -200,7 +214,7 @@ int decision_next(struct str rec, size_t *pos, struct decision_record *out)
         }
         if (in.pos != rec.len)
             return ERR_INVALID;
-        *pos = in.pos = DECISION_HEADER + out->source.len;
+        *pos = in.pos = DECISION_HEADER + out->source.len + out->host.len + out->event_ref.len;
     } else if (*pos < in.pos) {
         return ERR_INVALID;
     }

@@ -4,8 +4,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "decision.h"
 #include "errors.h"
+#include "event.h"
 #include "framing.h"
 #include "log.h"
 #include "message.h"
@@ -23,13 +26,18 @@ struct pipeline {
     struct mapping_matcher *mm;
     struct message msg;
     struct scratch scratch;
-    struct jsonw jw;              /* the tap line */
-    char *rec;                    /* the decision record [DECISION_RECORD_MAX] */
-    size_t rec_len, rec_count;    /* its bytes and decisions */
-    int rec_pending, tap_pending; /* rendered, not queued yet */
-    int rec_refused;              /* the pending record met a full queue (counted) */
-    char addr[SOCKADDR_TEXT_MAX]; /* the current frame's source, once formatted */
+    struct jsonw jw;                             /* the tap line */
+    char *rec;                                   /* the decision record [DECISION_RECORD_MAX] */
+    size_t rec_len, rec_count;                   /* its bytes and decisions */
+    int rec_pending, tap_pending;                /* rendered, not queued yet */
+    int rec_refused;                             /* the pending record met a full queue (counted) */
+    char addr[SOCKADDR_TEXT_MAX];                /* the current frame's source, once formatted */
+    struct event_field external_id;              /* cef.ext.externalId: the source's event id */
+    char event_ref[7 + 2 * EVP_MAX_MD_SIZE + 1]; /* "sha256:" + hex, when it has none */
 };
+
+/* The field that carries the source's own event id (idempotency keys). */
+static const char pipeline_external_id[] = "cef.ext.externalId";
 
 /* One per process: the limit is on lines written, whichever worker writes. */
 static struct log_ratelimit pipeline_rl_parse = LOG_RATELIMIT_INIT(10, 10);
@@ -66,6 +74,9 @@ int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_s
         return ERR_NOMEM;
     p->stats = stats;
     p->q = *q;
+    /* A name of the event model: it compiles. */
+    (void)event_field_compile(pipeline_external_id, sizeof(pipeline_external_id) - 1,
+                              &p->external_id);
     jsonw_init(&p->jw, pipeline_tap_line_max(cfg));
     buf = malloc(max > 0 ? max : 1);
     if (buf == NULL)
@@ -133,12 +144,50 @@ static void pipeline_count_error(struct pipeline *p, const struct pipeline_sourc
                 pipeline_source_name(p, src), src->transport, error);
 }
 
+/* The host the idempotency key names: the syslog HOSTNAME, else the
+ * sender's address without its port (which changes with each connection,
+ * so a resent message keeps its key). */
+static struct str pipeline_origin_host(struct pipeline *p, const char *source)
+{
+    struct str h = p->msg.syslog.hostname;
+    const char *colon = strrchr(source, ':');
+
+    if (h.len > 0 && !(h.len == 1 && h.p[0] == '-'))
+        return h;
+    if (source[0] == '[' && colon != NULL && colon > source && colon[-1] == ']')
+        return str_make(source + 1, (size_t)(colon - source - 2));
+    return str_make(source, colon != NULL ? (size_t)(colon - source) : strlen(source));
+}
+
+/* The source's event id when it names one, else a hash of the whole frame:
+ * hashed only for decided messages, which are rare. */
+static struct str pipeline_event_ref(struct pipeline *p)
+{
+    static const char hex[] = "0123456789abcdef";
+    struct str id = event_field_get(&p->external_id, &p->msg, NULL);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned md_len = 0;
+    char *at = p->event_ref;
+
+    if (id.len > 0)
+        return id;
+    if (EVP_Digest(p->msg.raw.p, p->msg.raw.len, md, &md_len, EVP_sha256(), NULL) != 1)
+        return str_make("", 0);
+    memcpy(at, "sha256:", 7);
+    at += 7;
+    for (unsigned i = 0; i < md_len; i++) {
+        *at++ = hex[md[i] >> 4];
+        *at++ = hex[md[i] & 15];
+    }
+    return str_make(p->event_ref, (size_t)(at - p->event_ref));
+}
+
 /* Runs the mappings; the decisions they make become the pending record. */
 static void pipeline_decide(struct pipeline *p, const struct pipeline_source *src)
 {
     struct mapping_decision d[MAPPING_MAX_DECISIONS];
+    struct decision_origin origin;
     const char *source;
-    struct timespec now;
     size_t n, dropped;
 
     n = mapping_match(p->set, p->mm, &p->msg, d, NULL);
@@ -147,9 +196,11 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     stats_add(p->stats, STAT_messages_decided, 1);
     stats_add(p->stats, STAT_decisions, n);
     source = pipeline_source_name(p, src);
-    clock_gettime(CLOCK_REALTIME, &now);
-    p->rec_len = decision_encode(d, n, now, str_make(source, strlen(source)), p->rec,
-                                 DECISION_RECORD_MAX, &dropped);
+    clock_gettime(CLOCK_REALTIME, &origin.received);
+    origin.source = str_make(source, strlen(source));
+    origin.host = pipeline_origin_host(p, source);
+    origin.event_ref = pipeline_event_ref(p);
+    p->rec_len = decision_encode(d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
     if (dropped > 0) {
         stats_add(p->stats, STAT_decisions_dropped, dropped);
         log_limited(&pipeline_rl_decision, LOG_LVL_WARNING,

@@ -63,13 +63,17 @@ static void test_one(void)
     struct decision_record r[2];
     char buf[DECISION_RECORD_MAX], *copy;
     size_t dropped = 99;
-    size_t len = decision_encode(&d, 1, when, cstr("10.0.0.5:51514"), buf, sizeof(buf), &dropped);
+    struct decision_origin o = {when, cstr("10.0.0.5:51514"), cstr("web01"),
+                                cstr("sha256:00ff")};
+    size_t len = decision_encode(&d, 1, &o, buf, sizeof(buf), &dropped);
 
     CHECK(len > 0);
     CHECK_INT(dropped, 0);
     CHECK_INT(decode(buf, len, r, 2, &copy), 1);
     same("one", &r[0], &d);
     CHECK_STR("one", r[0].source, "10.0.0.5:51514");
+    CHECK_STR("one", r[0].host, "web01");
+    CHECK_STR("one", r[0].event_ref, "sha256:00ff");
     CHECK_INT(r[0].received.tv_sec, when.tv_sec);
     CHECK_INT(r[0].received.tv_nsec, when.tv_nsec);
     CHECK(within(r[0].rule, copy, len) && within(r[0].source, copy, len));
@@ -91,8 +95,10 @@ static void test_max(void)
     for (int i = 0; i < MAPPING_MAX_DECISIONS; i++)
         d[i] = decision(long_name + (300 - 1 - 255), field, field, i == 3 ? STR_LIT("") : field,
                         (enum user_kind)(i % (USER_KIND_EMPLOYEE_ID + 1)));
-    len = decision_encode(d, MAPPING_MAX_DECISIONS, (struct timespec){0, 999999999},
-                          str_make(src, 255), buf, DECISION_RECORD_MAX, &dropped);
+    len = decision_encode(d, MAPPING_MAX_DECISIONS,
+                          &(struct decision_origin){{0, 999999999}, str_make(src, 255),
+                                                    str_make(src, 255), str_make(src, 255)},
+                          buf, DECISION_RECORD_MAX, &dropped);
     CHECK(len > 0 && len <= DECISION_RECORD_MAX);
     CHECK_INT(dropped, 0);
     CHECK_INT(decode(buf, len, r, MAPPING_MAX_DECISIONS, &copy), MAPPING_MAX_DECISIONS);
@@ -145,8 +151,9 @@ static void test_dropped(void)
             d[bad].event = toolong;
         else if (drop_cases[c].bad == 3)
             d[bad].mapping = long_name + (300 - 1 - 256);
-        len = decision_encode(d, n, (struct timespec){1, 2}, STR_LIT("127.0.0.1:9"), buf, cap,
-                              &dropped);
+        len = decision_encode(
+            d, n, &(struct decision_origin){{1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT("")},
+            buf, cap, &dropped);
         if (dropped != (size_t)drop_cases[c].dropped)
             UNIT_FAIL("%s: dropped %zu, want %d", drop_cases[c].name, dropped,
                       drop_cases[c].dropped);
@@ -176,15 +183,18 @@ static size_t sample(char *buf, size_t cap)
     };
     size_t dropped;
 
-    return decision_encode(d, 2, (struct timespec){5, 6}, STR_LIT("1.2.3.4:5"), buf, cap, &dropped);
+    return decision_encode(
+        d, 2, &(struct decision_origin){{5, 6}, STR_LIT("1.2.3.4:5"), STR_LIT(""), STR_LIT("")},
+        buf, cap, &dropped);
 }
 
-/* Offsets in the sample: header 15 bytes, source 9, then decision 0. */
+/* Offsets in the sample: header 17 bytes, source 9, then decision 0. */
 #define AT_COUNT   1
 #define AT_SRCLEN  2
-#define AT_NSEC    14 /* the high byte */
-#define AT_KIND0   24
-#define AT_RULELEN 26
+#define AT_HOSTLEN 3
+#define AT_NSEC    16 /* the high byte */
+#define AT_KIND0   26
+#define AT_RULELEN 28
 
 static const struct {
     const char *name;
@@ -198,6 +208,7 @@ static const struct {
     {"count one fewer than held", AT_COUNT, -1, 0},
     {"count over MAPPING_MAX_DECISIONS", AT_COUNT, MAPPING_MAX_DECISIONS, 0},
     {"source longer than the record", AT_SRCLEN, 200, 0},
+    {"host longer than the record", AT_HOSTLEN, 200, 0},
     {"nanoseconds out of range", AT_NSEC, 0x40, 0},
     {"user kind out of range", AT_KIND0, 40, 0},
     {"rule length past the end", AT_RULELEN, 100, 0},

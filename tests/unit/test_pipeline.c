@@ -157,6 +157,38 @@ static void test_queue_full_counted_once_per_record(struct mapping_set *set)
     queue_free(q);
 }
 
+/* What the idempotency key is made of: the syslog HOSTNAME, else the
+ * sender's address without its port; and, without an event id of the
+ * source's own, the SHA-256 of the whole frame. */
+static void test_origin(struct mapping_set *set)
+{
+    static const struct {
+        const char *frame, *host, *event_ref;
+    } cases[] = {
+        {WHOLE, "host", "sha256:acfb5077788fba45d922c08cceb9ba1dd05132d4fbfdc9e8ad50683ad24b12d8"},
+        {"<13>1 2026-10-02T09:13:05Z - app - - - alert user=jsmith2", "192.0.2.7",
+         "sha256:6cc16bdbf3633df1bd1bba4a07aa678e6a2bbf146c1fbf6ab3338a62952ceee8"},
+    };
+    struct stats *stats = stats_register();
+    struct queue *q = NULL;
+    struct pipeline *p = pipeline_for(set, stats, &q, NULL, 16);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct decision_record d;
+        struct str rec;
+        size_t pos = 0;
+
+        CHECK_INT(handle(p, cases[i].frame, 0), 0);
+        CHECK_INT(queue_peek(q, &rec, 0), 0);
+        CHECK_INT(decision_next(rec, &pos, &d), 0);
+        CHECK_STR(cases[i].frame, d.host, cases[i].host);
+        CHECK_STR(cases[i].frame, d.event_ref, cases[i].event_ref);
+        queue_release(q);
+    }
+    pipeline_free(p);
+    queue_free(q);
+}
+
 int main(void)
 {
     struct mapping_set *set;
@@ -169,6 +201,7 @@ int main(void)
     set = load_set();
     test_truncated_frame_is_not_decided(set);
     test_queue_full_counted_once_per_record(set);
+    test_origin(set);
     mapping_set_unref(set);
     unlink(mapping_path);
     CHECK_INT(rmdir(tmpdir), 0);

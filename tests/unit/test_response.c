@@ -125,7 +125,10 @@ static void push(struct response *r, const char *u)
     size_t dropped, len;
 
     d.user = str_make(u, strlen(u));
-    len = decision_encode(&d, 1, now, STR_LIT("192.0.2.7:5140"), rec, sizeof(rec), &dropped);
+    len = decision_encode(&d, 1,
+                          &(struct decision_origin){now, STR_LIT("192.0.2.7:5140"),
+                                                    STR_LIT("192.0.2.7"), STR_LIT("sha256:ab")},
+                          rec, sizeof(rec), &dropped);
     CHECK_INT(queue_push(response_queue(r), rec, len, NULL), 0);
 }
 
