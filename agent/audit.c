@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "jsonw.h"
 #include "log.h"
+#include "secret.h"
 
 /* A decision's fields are bounded well below this; the cap only guards
  * against a runaway line. */
@@ -33,6 +34,7 @@
 struct audit {
     int fd;
     char *path;
+    const char *key_name; /* the config key of path, for messages */
     int hash_users;
     unsigned char *key; /* HMAC key, or NULL: plain SHA-256 */
     size_t key_len;
@@ -62,80 +64,47 @@ static void audit_report(const char *config_path, const char *key, const char *p
         log_error("%s: %s: %s", key, path, what);
 }
 
-/* Reads the HMAC key of path: the file's bytes without trailing line ends
- * (echo and editors add one), into *key (malloc'd, *len bytes; the caller
- * wipes it with OPENSSL_cleanse and frees it). Neither the key nor its
- * length is ever logged. Returns 0, ERR_IO, ERR_CONFIG or ERR_NOMEM (all
- * logged, see audit_report). */
+/* Reads the HMAC key of path into *key (free with secret_free). Neither the
+ * key nor its length is ever logged. Returns 0, ERR_IO, ERR_CONFIG or
+ * ERR_NOMEM (all logged, see audit_report). */
 static int audit_read_key(const char *config_path, const char *path, unsigned char **key,
                           size_t *len)
 {
-    static const char k[] = "audit.hash_key_file";
-    unsigned char buf[AUDIT_KEY_MAX + 1];
-    size_t n = 0;
-    ssize_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = ERR_IO;
+    char why[256];
+    int rc = secret_read(path, AUDIT_KEY_MIN, AUDIT_KEY_MAX, (char **)key, len, why, sizeof(why));
 
-    *key = NULL;
-    *len = 0;
-    if (fd == -1) {
-        audit_report(config_path, k, path, "cannot open the audit hash key: %s", strerror(errno));
-        return ERR_IO;
-    }
-    while (n < sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {
-        if (got == -1 && errno != EINTR) {
-            audit_report(config_path, k, path, "cannot read the audit hash key: %s",
-                         strerror(errno));
-            goto out;
-        }
-        n += got > 0 ? (size_t)got : 0;
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    rc = ERR_CONFIG;
-    if (n > AUDIT_KEY_MAX) {
-        audit_report(config_path, k, path, "the audit hash key is longer than %d bytes",
-                     AUDIT_KEY_MAX);
-        goto out;
-    }
-    if (n < AUDIT_KEY_MIN) {
-        audit_report(config_path, k, path,
-                     "the audit hash key is shorter than %d bytes (try openssl rand -hex 32)",
-                     AUDIT_KEY_MIN);
-        goto out;
-    }
-    rc = ERR_NOMEM;
-    *key = malloc(n);
-    if (*key == NULL)
-        goto out;
-    memcpy(*key, buf, n);
-    *len = n;
-    rc = 0;
-out:
-    OPENSSL_cleanse(buf, sizeof(buf));
-    close(fd);
+    if (rc == ERR_CONFIG)
+        audit_report(config_path, "audit.hash_key_file", path,
+                     "the audit hash key is %s (try openssl rand -hex 32)", why);
+    else if (rc != 0)
+        audit_report(config_path, "audit.hash_key_file", path, "the audit hash key: %s", why);
     return rc;
+}
+
+/* What the file named by key is called in messages. */
+static const char *audit_what(const char *key)
+{
+    return strcmp(key, "audit.file") == 0 ? "the audit log" : "the file";
 }
 
 /* Opens path for appending, with O_CREAT (run) or without (check: then
  * O_NONBLOCK too, so that a FIFO without a reader cannot hang it). Returns
  * the descriptor, or -1 after logging why; without O_CREAT a missing file
  * is left to the caller: -1 with errno ENOENT, nothing logged. */
-static int audit_open_fd(const char *config_path, const char *path, int create)
+static int audit_open_fd(const char *config_path, const char *key, const char *path, int create)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT : O_NONBLOCK), 0640);
     int err = errno;
 
     if (fd == -1 && (create || err != ENOENT))
-        audit_report(config_path, "audit.file", path, "cannot open the audit log: %s",
-                     strerror(err));
+        audit_report(config_path, key, path, "cannot open %s: %s", audit_what(key), strerror(err));
     errno = err;
     return fd;
 }
 
 /* Whether audit_open could create path, which does not exist yet: its
  * folder must take new files. Returns 0, ERR_IO (logged) or ERR_NOMEM. */
-static int audit_check_create(const char *config_path, const char *path)
+static int audit_check_create(const char *config_path, const char *key, const char *path)
 {
     char *copy = strdup(path);
     const char *dir;
@@ -145,7 +114,7 @@ static int audit_check_create(const char *config_path, const char *path)
         return ERR_NOMEM;
     dir = dirname(copy);
     if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1) {
-        audit_report(config_path, "audit.file", path, "cannot create the audit log in %s: %s", dir,
+        audit_report(config_path, key, path, "cannot create %s in %s: %s", audit_what(key), dir,
                      strerror(errno));
         rc = ERR_IO;
     }
@@ -162,22 +131,26 @@ int audit_check(const struct audit_config *cfg, const char *config_path)
         size_t key_len = 0;
 
         key_rc = audit_read_key(config_path, cfg->hash_key_file, &key, &key_len);
-        if (key != NULL)
-            OPENSSL_cleanse(key, key_len);
-        free(key);
+        secret_free((char *)key, key_len);
     }
     if (cfg->file != NULL) {
-        int fd = audit_open_fd(config_path, cfg->file, 0);
+        int fd = audit_open_fd(config_path, "audit.file", cfg->file, 0);
 
         if (fd != -1)
             close(fd);
         else
-            file_rc = errno == ENOENT ? audit_check_create(config_path, cfg->file) : ERR_IO;
+            file_rc =
+                errno == ENOENT ? audit_check_create(config_path, "audit.file", cfg->file) : ERR_IO;
     }
     return key_rc != 0 ? key_rc : file_rc;
 }
 
 int audit_open(const struct audit_config *cfg, struct audit **out)
+{
+    return audit_open_as(cfg, "audit.file", out);
+}
+
+int audit_open_as(const struct audit_config *cfg, const char *file_key, struct audit **out)
 {
     struct audit *a = NULL;
     int rc = ERR_NOMEM;
@@ -201,7 +174,8 @@ int audit_open(const struct audit_config *cfg, struct audit **out)
             goto out;
         a->hash_users = 1;
     }
-    a->fd = audit_open_fd(NULL, a->path, 1);
+    a->key_name = file_key;
+    a->fd = audit_open_fd(NULL, a->key_name, a->path, 1);
     if (a->fd == -1) {
         rc = ERR_IO;
         goto out;
@@ -221,9 +195,7 @@ void audit_free(struct audit *a)
     if (a->fd != -1)
         close(a->fd);
     jsonw_free(&a->w);
-    if (a->key != NULL)
-        OPENSSL_cleanse(a->key, a->key_len);
-    free(a->key);
+    secret_free((char *)a->key, a->key_len);
     free(a->path);
     free(a);
 }
@@ -234,7 +206,7 @@ int audit_reopen(struct audit *a)
 
     if (a == NULL)
         return 0;
-    fd = audit_open_fd(NULL, a->path, 1);
+    fd = audit_open_fd(NULL, a->key_name, a->path, 1);
     if (fd == -1)
         return ERR_IO;
     close(a->fd);
@@ -317,6 +289,20 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
     if (r->detail != NULL) {
         jsonw_key(w, "detail");
         jsonw_cstr(w, r->detail);
+    }
+    if (r->key != NULL) {
+        jsonw_key(w, "key");
+        jsonw_cstr(w, r->key);
+    }
+    if (r->status > 0) {
+        jsonw_key(w, "status");
+        jsonw_int(w, r->status);
+    }
+    if (r->attempts > 0) {
+        jsonw_key(w, "attempts");
+        jsonw_int(w, r->attempts);
+        jsonw_key(w, "latency_ms");
+        jsonw_int(w, r->latency_ms);
     }
     jsonw_object_end(w);
     jsonw_newline(w);

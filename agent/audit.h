@@ -1,7 +1,10 @@
-/* The audit log: one JSON line per decision the response thread finished,
+/* The audit log: one JSON line per decision and per dispatch outcome,
  *   {"time":"2026-10-02T09:12:44.120Z","source":"10.0.0.5:51514","mapping":"splunk-es-cef",
  *    "rule":"...","user":"EXAMPLE\\amorgan","email":"alice.morgan@example.com",
- *    "event":"...","outcome":"would-dispatch"}
+ *    "event":"...","outcome":"dispatched","key":"<idempotency key>","status":200,
+ *    "attempts":1,"latency_ms":12}
+ * (detail, key, status, attempts and latency_ms only when there are). The
+ * dead-letter file is written by the same code, without hashing. Each line is
  * appended with O_APPEND, one write(2) per line while the disk takes it.
  * When a write is cut short (disk full, a file size limit) the fragment
  * stays, and the next line starts with a newline: lines never merge.
@@ -30,6 +33,10 @@ struct audit_record {
     struct str event;
     const char *outcome; /* "would-dispatch", "unresolved-user", ... */
     const char *detail;  /* optional reason ("static: not listed"), or NULL */
+    const char *key;     /* the idempotency key, or NULL */
+    int status;          /* the last HTTP status, or 0 */
+    int attempts;        /* requests made (0: none; then no latency_ms either) */
+    long latency_ms;     /* from receipt to this outcome */
 };
 
 /* Opens (creates, mode 0640) cfg->file for appending, and reads the key of
@@ -40,6 +47,11 @@ struct audit_record {
  * cannot open the audit log: Is a directory"). Returns 0, ERR_IO,
  * ERR_CONFIG (an empty, short or overlong key) or ERR_NOMEM. */
 int audit_open(const struct audit_config *cfg, struct audit **out);
+
+/* audit_open for another file the same writer serves (the dead-letter
+ * file): messages name file_key ("spool.dead_letter") instead of
+ * audit.file. file_key is static text. */
+int audit_open_as(const struct audit_config *cfg, const char *file_key, struct audit **out);
 
 /* For `check`: what audit_open would refuse, found with the same code but
  * without creating or writing anything. The key of cfg->hash_key_file

@@ -53,12 +53,13 @@
 struct graph;
 
 /* Reads the client secret (a file, or a systemd credential named by the
- * path) and builds the resolver on http. cfg must outlive g. stats (the
- * loop thread's block) may be NULL. Errors are logged naming the key
+ * path) and builds the resolver on http, whose loop base is (the retry and
+ * throttling timers run there). cfg must outlive g. stats (the loop
+ * thread's block) may be NULL. Errors are logged naming the key
  * ("identity.graph.client_secret_file: FILE: empty"). Returns 0 and *out
  * (free with graph_free), ERR_CONFIG / ERR_IO or ERR_NOMEM. */
-int graph_new(const struct graph_config *cfg, struct http *http, struct stats *stats,
-              struct graph **out);
+int graph_new(const struct graph_config *cfg, struct event_base *base, struct http *http,
+              struct stats *stats, struct graph **out);
 
 /* Looks user up (copied) as kind (never USER_KIND_AUTO: the caller has
  * detected it). cb runs exactly once, from the loop or, for an identifier

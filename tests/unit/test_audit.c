@@ -39,7 +39,7 @@ static char tmpdir[] = "/tmp/rtr-test-audit.XXXXXX";
     {                                                                                              \
         T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"),                             \
             STR_LIT("EXAMPLE\\amorgan"), "alice.morgan@example.com",                               \
-            STR_LIT("Unknown USB Device"), "would-dispatch", (detail)                              \
+            STR_LIT("Unknown USB Device"), "would-dispatch", (detail), NULL, 0, 0, 0               \
     }
 
 /* ALICE(NULL) as written with its user and email hashed to these. */
@@ -71,10 +71,22 @@ static const struct {
       NULL,
       STR_LIT("e"),
       "unresolved-user",
-      NULL},
+      NULL,
+      NULL,
+      0,
+      0,
+      0},
      "{\"time\":\"1970-01-01T00:00:00.005Z\",\"source\":null,\"mapping\":\"m\",\"rule\":"
      "\"say \\\"hi\\\"\",\"user\":\"a\\nb\\u0001\",\"email\":null,\"event\":\"e\",\"outcome\":"
      "\"unresolved-user\"}\n",
+     0},
+    {"a dispatch outcome: key, status, attempts and latency",
+     0,
+     {T0, "10.0.0.5:51514", "m", STR_LIT("r"), STR_LIT("u"), "u@example.com", STR_LIT("e"),
+      "dispatched", NULL, "ab12", 202, 3, 1500},
+     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":\"m\","
+     "\"rule\":\"r\",\"user\":\"u\",\"email\":\"u@example.com\",\"event\":\"e\",\"outcome\":"
+     "\"dispatched\",\"key\":\"ab12\",\"status\":202,\"attempts\":3,\"latency_ms\":1500}\n",
      0},
     {"hashed users", 1, ALICE(NULL),
      ALICE_HASHED("8714e24ed21df37ca638c0e96f33f0c500bd91e3ffe1faf4c527e88f70c29985",
@@ -83,7 +95,7 @@ static const struct {
     {"hashed: an empty user hashes, a missing email stays null",
      1,
      {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, STR_LIT("e"), "unresolved-user",
-      "static: not listed"},
+      "static: not listed", NULL, 0, 0, 0},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"email\":"
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\",\"detail\":\"static: not listed\"}\n",
@@ -96,7 +108,8 @@ static const struct {
      1},
     {"keyed: an empty user",
      1,
-     {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, STR_LIT("e"), "unresolved-user", NULL},
+     {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, STR_LIT("e"), "unresolved-user", NULL, NULL,
+      0, 0, 0},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"50a45dd54d4b57f9c2ac4b54ba5feae946ff6b001d487d8c3f0be53ed98e23f0\",\"email\":"
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\"}\n",
@@ -166,11 +179,11 @@ static const struct {
     int rc;
 } bad_keys[] = {
     {"missing", NULL,
-     "audit.hash_key_file: @: cannot open the audit hash key: No such file or directory", ERR_IO},
+     "audit.hash_key_file: @: the audit hash key: cannot open: No such file or directory", ERR_IO},
     {"empty", "", SHORT_KEY, ERR_CONFIG},
     {"only a line end", "\r\n", SHORT_KEY, ERR_CONFIG},
     {"short", "0123456789abcde\n", SHORT_KEY, ERR_CONFIG},
-    {"a folder", "/", "audit.hash_key_file: @: cannot read the audit hash key: Is a directory",
+    {"a folder", "/", "audit.hash_key_file: @: the audit hash key: cannot read: Is a directory",
      ERR_IO},
 };
 

@@ -1,0 +1,78 @@
+/* Secrets: read into a stack buffer that is wiped before returning, then
+ * copied to the heap, wiped again on free. */
+#include "secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "errors.h"
+
+/* The largest secret any caller accepts. */
+#define SECRET_MAX 4096
+
+int secret_read(const char *path, size_t min, size_t max, char **out, size_t *len, char *why_buf,
+                size_t why_cap)
+{
+    char buf[SECRET_MAX + 1];
+    size_t n = 0;
+    ssize_t got;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = ERR_IO;
+
+    *out = NULL;
+    *len = 0;
+    if (max > SECRET_MAX)
+        max = SECRET_MAX;
+    if (fd == -1) {
+        snprintf(why_buf, why_cap, "cannot open: %s", strerror(errno));
+        return ERR_IO;
+    }
+    while (n < sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+        if (got == -1 && errno != EINTR) {
+            snprintf(why_buf, why_cap, "cannot read: %s", strerror(errno));
+            goto out;
+        }
+        n += got > 0 ? (size_t)got : 0;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    rc = ERR_CONFIG;
+    if (n > max) {
+        snprintf(why_buf, why_cap, "longer than %zu bytes", max);
+        goto out;
+    }
+    if (n == 0 || n < min) {
+        if (min > 1)
+            snprintf(why_buf, why_cap, "shorter than %zu bytes", min);
+        else
+            snprintf(why_buf, why_cap, "empty");
+        goto out;
+    }
+    rc = ERR_NOMEM;
+    *out = malloc(n + 1);
+    if (*out == NULL) {
+        snprintf(why_buf, why_cap, "out of memory");
+        goto out;
+    }
+    memcpy(*out, buf, n);
+    (*out)[n] = '\0';
+    *len = n;
+    rc = 0;
+out:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    close(fd);
+    return rc;
+}
+
+void secret_free(char *s, size_t len)
+{
+    if (s == NULL)
+        return;
+    OPENSSL_cleanse(s, len);
+    free(s);
+}

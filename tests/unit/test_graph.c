@@ -1,0 +1,776 @@
+/* The Microsoft Graph resolver. graph_lookup_path, table-driven: every
+ * kind, a guest UPN, apostrophes, a UPN starting with '$', DOMAIN\user,
+ * braces around a GUID, the advanced and fallback variants, the attribute,
+ * what has no query and what does not fit. Then end to end against the
+ * Graph stand-in (tests/servers/standin.py, certificates from
+ * tests/servers/certs.py): each kind resolves (a mail alias through the
+ * proxyAddresses fallback, a SID through the advanced-query retry, a
+ * sAMAccountName with ConsistencyLevel), not found, no mail, several
+ * matches, one token for many lookups, a token renewed after its life and
+ * after a 401, ten concurrent lookups sharing one request, 429 with
+ * Retry-After then success, 429 four times, a 500 then success, malformed
+ * and wrongly typed JSON, a body over the cap, a wrong client secret, an
+ * unreadable or empty secret file, and graph_free with lookups in flight
+ * (then http_free, as response.c does). */
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "errors.h"
+#include "graph.h"
+#include "unit.h"
+
+/* ---- graph_lookup_path ---- */
+
+struct path_case {
+    const char *name;
+    enum user_kind kind;
+    const char *user;
+    int advanced, fallback;
+    int upn_attr;     /* attribute userPrincipalName instead of mail */
+    const char *want; /* NULL: want_rc */
+    int want_rc;
+};
+
+#define SEL "$select=id,mail"
+#define FALLBACK_OBRIEN                                                                            \
+    "/v1.0/users?$filter=mail%20eq%20%27o%27%27brien%40example.com%27%20or%20proxyAddresses%2F"    \
+    "any%28p%3Ap%20eq%20%27smtp%3Ao%27%27brien%40example.com%27%29&" SEL "&$count=true"
+
+static const struct path_case path_cases[] = {
+    {"upn", USER_KIND_UPN, "alice@example.com", 0, 0, 0, "/v1.0/users/alice%40example.com?" SEL, 0},
+    {"email", USER_KIND_EMAIL, "a.b+c@example.com", 0, 0, 0,
+     "/v1.0/users/a.b%2Bc%40example.com?" SEL, 0},
+    {"guest upn", USER_KIND_UPN, "alice_ext#EXT#@tenant.onmicrosoft.com", 0, 0, 0,
+     "/v1.0/users/alice_ext%23EXT%23%40tenant.onmicrosoft.com?" SEL, 0},
+    {"apostrophe by id", USER_KIND_UPN, "o'brien@example.com", 0, 0, 0,
+     "/v1.0/users/o%27brien%40example.com?" SEL, 0},
+    {"dollar upn", USER_KIND_UPN, "$svc@example.com", 0, 0, 0,
+     "/v1.0/users('$svc%40example.com')?" SEL, 0},
+    {"dollar upn with a quote", USER_KIND_UPN, "$o'x@example.com", 0, 0, 0,
+     "/v1.0/users('$o%27%27x%40example.com')?" SEL, 0},
+    {"dollar inside", USER_KIND_UPN, "a$b@example.com", 0, 0, 0,
+     "/v1.0/users/a$b%40example.com?" SEL, 0},
+    {"apostrophe fallback", USER_KIND_UPN, "o'brien@example.com", 1, 1, 0, FALLBACK_OBRIEN, 0},
+    {"email fallback", USER_KIND_EMAIL, "o'brien@example.com", 1, 1, 0, FALLBACK_OBRIEN, 0},
+    {"guest fallback", USER_KIND_UPN, "g#EXT#@t.com", 0, 1, 0,
+     "/v1.0/users?$filter=mail%20eq%20%27g%23EXT%23%40t.com%27%20or%20proxyAddresses%2Fany%28p%3A"
+     "p%20eq%20%27smtp%3Ag%23EXT%23%40t.com%27%29&" SEL,
+     0},
+    {"sam with domain", USER_KIND_SAM, "EXAMPLE\\jsmith", 1, 0, 0,
+     "/v1.0/users?$filter=onPremisesSamAccountName%20eq%20%27jsmith%27&" SEL "&$count=true", 0},
+    {"bare sam", USER_KIND_SAM, "o'neil", 1, 0, 0,
+     "/v1.0/users?$filter=onPremisesSamAccountName%20eq%20%27o%27%27neil%27&" SEL "&$count=true",
+     0},
+    {"sid", USER_KIND_SID, "S-1-5-21-1004336348-1177238915-682003330-1001", 0, 0, 0,
+     "/v1.0/users?$filter=onPremisesSecurityIdentifier%20eq%20%27S-1-5-21-1004336348-1177238915-"
+     "682003330-1001%27&" SEL,
+     0},
+    {"sid advanced", USER_KIND_SID, "S-1-5-21-1-2-3-500", 1, 0, 0,
+     "/v1.0/users?$filter=onPremisesSecurityIdentifier%20eq%20%27S-1-5-21-1-2-3-500%27&" SEL
+     "&$count=true",
+     0},
+    {"guid", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-000000000001", 0, 0, 0,
+     "/v1.0/users/6f1e2d3c-0000-4000-8000-000000000001?" SEL, 0},
+    {"guid in braces", USER_KIND_GUID, "{6F1E2D3C-0000-4000-8000-000000000001}", 0, 0, 0,
+     "/v1.0/users/6F1E2D3C-0000-4000-8000-000000000001?" SEL, 0},
+    {"employee id", USER_KIND_EMPLOYEE_ID, "1001", 0, 0, 0,
+     "/v1.0/users?$filter=employeeId%20eq%20%271001%27&" SEL, 0},
+    {"userPrincipalName attribute", USER_KIND_UPN, "alice@example.com", 0, 0, 1,
+     "/v1.0/users/alice%40example.com?$select=id,userPrincipalName", 0},
+    {"control bytes and utf-8", USER_KIND_UPN, "\x01\xc3\xa9 /?&=@x", 0, 0, 0,
+     "/v1.0/users/%01%C3%A9%20%2F%3F%26%3D%40x?" SEL, 0},
+    {"auto has no query", USER_KIND_AUTO, "alice@example.com", 0, 0, 0, NULL, ERR_INVALID},
+    {"no fallback for sam", USER_KIND_SAM, "jsmith", 0, 1, 0, NULL, ERR_INVALID},
+    {"no fallback for guid", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-000000000001", 0, 1, 0, NULL,
+     ERR_INVALID},
+    {"empty", USER_KIND_UPN, "", 0, 0, 0, NULL, ERR_INVALID},
+    {"domain without user", USER_KIND_SAM, "EXAMPLE\\", 1, 0, 0, NULL, ERR_INVALID},
+    {"empty braces", USER_KIND_GUID, "{}", 0, 0, 0, NULL, ERR_INVALID},
+};
+
+static void test_paths(void)
+{
+    struct graph_config cfg = {0};
+    char buf[4096];
+
+    for (size_t i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+        const struct path_case *c = &path_cases[i];
+        int rc;
+
+        cfg.attribute = c->upn_attr ? GRAPH_ATTR_USER_PRINCIPAL_NAME : GRAPH_ATTR_MAIL;
+        memset(buf, 'Z', sizeof(buf));
+        rc = graph_lookup_path(&cfg, c->kind, str_make(c->user, strlen(c->user)), c->advanced,
+                               c->fallback, buf, sizeof(buf));
+        if (c->want == NULL ? rc != c->want_rc
+                            : rc != (int)strlen(c->want) || strcmp(buf, c->want) != 0)
+            UNIT_FAIL("%s: got %d '%s', want %d '%s'", c->name, rc, rc >= 0 ? buf : "",
+                      c->want ? (int)strlen(c->want) : c->want_rc, c->want ? c->want : "");
+        else
+            unit_passed++;
+    }
+}
+
+/* A buffer one byte short fails; exactly big enough fits; the longest
+ * identifier identity passes on, all quotes, fits a generous buffer. */
+static void test_path_sizes(void)
+{
+    static char big[2 * 6 * IDENTITY_MAX_ID + 256];
+    struct graph_config cfg = {0};
+    const char *want = "/v1.0/users/a%40b?" SEL;
+    struct str user = STR_LIT("a@b");
+    char quotes[IDENTITY_MAX_ID], buf[64];
+    size_t n = strlen(want);
+
+    CHECK_INT(graph_lookup_path(&cfg, USER_KIND_UPN, user, 0, 0, buf, n), ERR_TOOBIG);
+    CHECK_INT(graph_lookup_path(&cfg, USER_KIND_UPN, user, 0, 0, buf, n + 1), (int)n);
+    CHECK(strcmp(buf, want) == 0);
+    CHECK_INT(graph_lookup_path(&cfg, USER_KIND_UPN, user, 0, 0, NULL, 0), ERR_TOOBIG);
+    CHECK_INT(graph_lookup_path(&cfg, USER_KIND_EMPLOYEE_ID, STR_LIT("12345"), 0, 0, buf, 20),
+              ERR_TOOBIG);
+    memset(quotes, '\'', sizeof(quotes));
+    CHECK(graph_lookup_path(&cfg, USER_KIND_EMAIL, str_make(quotes, sizeof(quotes)), 1, 1, big,
+                            sizeof(big)) > 2 * 6 * IDENTITY_MAX_ID);
+}
+
+/* ---- end to end ---- */
+
+/* Reserved characters in it check the token request's form encoding. */
+#define SECRET "c+s/e=c&r%t ~'x"
+
+static char tmpdir[] = "/tmp/rtr-test-graph.XXXXXX";
+static char standin_py[PATH_MAX], ca_pem[PATH_MAX + 16], users_json[PATH_MAX + 16];
+static char secret_path[PATH_MAX + 16], wrong_secret_path[PATH_MAX + 16];
+static struct event_base *base;
+
+struct standin {
+    pid_t pid;
+    char url[64];
+    char requests[PATH_MAX + 32];
+};
+
+static const char users[] =
+    "[{\"id\": \"6f1e2d3c-0000-4000-8000-000000000001\", \"userPrincipalName\": "
+    "\"jsmith@contoso.com\", \"mail\": \"john.smith@contoso.com\", "
+    "\"onPremisesSamAccountName\": \"jsmith\", \"onPremisesSecurityIdentifier\": "
+    "\"S-1-5-21-1004336348-1177238915-682003330-1001\", \"employeeId\": \"1001\", "
+    "\"proxyAddresses\": [\"SMTP:john.smith@contoso.com\", \"smtp:john@old.contoso.com\"]},"
+    " {\"id\": \"6f1e2d3c-0000-4000-8000-000000000002\", \"userPrincipalName\": "
+    "\"o'brien@contoso.com\", \"mail\": \"pat.o'brien@contoso.com\", "
+    "\"onPremisesSamAccountName\": \"obrien\", \"employeeId\": \"1002\", "
+    "\"proxyAddresses\": [\"SMTP:pat.o'brien@contoso.com\"]},"
+    " {\"id\": \"6f1e2d3c-0000-4000-8000-000000000003\", \"userPrincipalName\": "
+    "\"alice_fabrikam.com#EXT#@contoso.onmicrosoft.com\", \"mail\": \"alice@fabrikam.com\", "
+    "\"proxyAddresses\": [\"SMTP:alice@fabrikam.com\"]},"
+    " {\"id\": \"6f1e2d3c-0000-4000-8000-000000000004\", \"userPrincipalName\": "
+    "\"$svc@contoso.com\", \"mail\": \"svc@contoso.com\", \"employeeId\": \"2000\"},"
+    " {\"id\": \"6f1e2d3c-0000-4000-8000-000000000005\", \"userPrincipalName\": "
+    "\"nomail@contoso.com\", \"employeeId\": \"2000\"}]";
+
+/* What one lookup's callback saw; done counts callbacks of a batch. */
+struct answer {
+    int calls;
+    enum identity_status status;
+    char email[128];
+    char detail[256];
+    int *done;
+};
+
+static void record(void *arg, enum identity_status status, const char *email, const char *detail)
+{
+    struct answer *a = arg;
+
+    a->calls++;
+    a->status = status;
+    snprintf(a->email, sizeof(a->email), "%s", email ? email : "");
+    snprintf(a->detail, sizeof(a->detail), "%s", detail ? detail : "");
+    if (a->done != NULL)
+        (*a->done)++;
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    *(int *)arg = 1;
+    event_base_loopbreak(base);
+}
+
+/* Runs the loop until *done reaches want (done NULL: until limit_ms);
+ * 0 when in time. */
+static int run_until(const int *done, int want, long limit_ms)
+{
+    int expired = 0;
+    struct event *ev = evtimer_new(base, on_deadline, &expired);
+    struct timeval tv = {limit_ms / 1000, (limit_ms % 1000) * 1000};
+
+    evtimer_add(ev, &tv);
+    while ((done == NULL || *done < want) && !expired)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(ev);
+    return done != NULL && *done < want ? -1 : 0;
+}
+
+/* Looks for tests/servers/ from the working directory up (make check runs
+ * from the repository root). */
+static int find_servers(void)
+{
+    char dir[PATH_MAX];
+
+    if (getcwd(dir, sizeof(dir)) == NULL)
+        return -1;
+    for (int up = 0; up < 4; up++) {
+        char *slash;
+
+        snprintf(standin_py, sizeof(standin_py), "%.4000s/tests/servers/standin.py", dir);
+        if (access(standin_py, R_OK) == 0)
+            return 0;
+        slash = strrchr(dir, '/');
+        if (slash == NULL || slash == dir)
+            break;
+        *slash = '\0';
+    }
+    return -1;
+}
+
+static int run_certs(void)
+{
+    char cmd[2 * PATH_MAX];
+    size_t n = strlen(standin_py) - strlen("standin.py");
+
+    snprintf(cmd, sizeof(cmd), "python3 %.*scerts.py %s >/dev/null", (int)n, standin_py, tmpdir);
+    snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", tmpdir);
+    return system(cmd) == 0 && access(ca_pem, R_OK) == 0 ? 0 : -1;
+}
+
+/* Starts a Graph stand-in named name (its files in tmpdir) and waits, at
+ * most 15 s, for its port. token_expires and script may be NULL. */
+static int standin_start(struct standin *s, const char *name, const char *token_expires,
+                         const char *script)
+{
+    char cert[PATH_MAX + 32], key[PATH_MAX + 32], port_file[PATH_MAX + 32], buf[32];
+    const char *argv[24];
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    int n = 0;
+
+    snprintf(cert, sizeof(cert), "%s/server.pem", tmpdir);
+    snprintf(key, sizeof(key), "%s/server.key", tmpdir);
+    snprintf(port_file, sizeof(port_file), "%s/%s.port", tmpdir, name);
+    snprintf(s->requests, sizeof(s->requests), "%s/%s.jsonl", tmpdir, name);
+    argv[n++] = "python3";
+    argv[n++] = standin_py;
+    argv[n++] = "--kind";
+    argv[n++] = "graph";
+    argv[n++] = "--cert";
+    argv[n++] = cert;
+    argv[n++] = "--key";
+    argv[n++] = key;
+    argv[n++] = "--port-file";
+    argv[n++] = port_file;
+    argv[n++] = "--requests";
+    argv[n++] = s->requests;
+    argv[n++] = "--users";
+    argv[n++] = users_json;
+    argv[n++] = "--tenant";
+    argv[n++] = "tenant-1";
+    argv[n++] = "--client-secret";
+    argv[n++] = SECRET;
+    if (token_expires != NULL) {
+        argv[n++] = "--token-expires";
+        argv[n++] = token_expires;
+    }
+    if (script != NULL) {
+        argv[n++] = "--script";
+        argv[n++] = script;
+    }
+    argv[n] = NULL;
+    s->pid = fork();
+    if (s->pid == -1)
+        return -1;
+    if (s->pid == 0) {
+        execvp("python3", (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 750; i++) {
+        char *end;
+        long port;
+
+        if (unit_read_file(port_file, buf, sizeof(buf)) > 0) {
+            port = strtol(buf, &end, 10);
+            if (port > 0 && port < 65536 && (*end == '\n' || *end == '\0')) {
+                snprintf(s->url, sizeof(s->url), "https://127.0.0.1:%ld", port);
+                return 0;
+            }
+        }
+        if (waitpid(s->pid, NULL, WNOHANG) == s->pid)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    return -1;
+}
+
+static void standin_stop(struct standin *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+}
+
+/* Requests the stand-in recorded whose raw path contains path (in any
+ * case) and raw query contains query ("" matches all); with header
+ * ("name: prefix", name lowercased), only those with that header starting
+ * so. */
+static int count_requests(const struct standin *s, const char *path, const char *query,
+                          const char *header)
+{
+    FILE *f = fopen(s->requests, "r");
+    const char *colon = header != NULL ? strchr(header, ':') : NULL;
+    char line[65536], name[64] = "";
+    int n = 0;
+
+    if (colon != NULL)
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - header), header);
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        struct json_object *rec = json_tokener_parse(line), *p, *q, *h, *v;
+
+        if (json_object_object_get_ex(rec, "path", &p) &&
+            json_object_object_get_ex(rec, "query", &q) &&
+            json_object_object_get_ex(rec, "headers", &h) &&
+            strcasestr(json_object_get_string(p), path) != NULL &&
+            strstr(json_object_get_string(q), query) != NULL &&
+            (colon == NULL ||
+             (json_object_object_get_ex(h, name, &v) &&
+              strncmp(json_object_get_string(v), colon + 2, strlen(colon + 2)) == 0)))
+            n++;
+        json_object_put(rec);
+    }
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+#define EVENTUAL "consistencylevel: eventual"
+
+/* Everything a resolver needs, pointed at a stand-in. */
+struct rig {
+    struct graph_config cfg;
+    struct stats *stats;
+    struct http *http;
+    struct graph *g;
+};
+
+static int rig_open(struct rig *r, const struct standin *s, const char *secret_file,
+                    int max_concurrent)
+{
+    memset(r, 0, sizeof(*r));
+    r->cfg.tenant_id = "tenant-1";
+    r->cfg.client_id = "client-id";
+    r->cfg.client_secret_file = (char *)secret_file;
+    r->cfg.authority_url = (char *)s->url;
+    r->cfg.graph_url = (char *)s->url;
+    r->cfg.ca_file = ca_pem;
+    r->cfg.max_concurrent = max_concurrent;
+    r->cfg.timeout_s = 10;
+    r->stats = calloc(1, sizeof(*r->stats));
+    if (r->stats == NULL || http_new(base, &r->http) != 0)
+        return -1;
+    return graph_new(&r->cfg, base, r->http, r->stats, &r->g);
+}
+
+/* graph_free first, then http_free: response.c's order. */
+static void rig_close(struct rig *r)
+{
+    graph_free(r->g);
+    http_free(r->http);
+    free(r->stats);
+    r->g = NULL;
+    r->http = NULL;
+    r->stats = NULL;
+}
+
+#define COUNT(r, c) ((r)->stats->v[STAT_##c])
+
+struct lookup_case {
+    const char *name;
+    enum user_kind kind;
+    const char *user;
+    enum identity_status status;
+    const char *email;  /* FOUND */
+    const char *detail; /* a prefix of the detail; NULL: any */
+};
+
+/* Looks c up, waits for its answer (never inside graph_lookup) and checks it. */
+static void expect(struct rig *r, const struct lookup_case *c)
+{
+    /* Static: a lookup that timed out may still answer later. */
+    static struct answer a;
+    static int done;
+
+    memset(&a, 0, sizeof(a));
+    done = 0;
+    a.done = &done;
+    graph_lookup(r->g, c->kind, str_make(c->user, strlen(c->user)), record, &a);
+    if (a.calls != 0) {
+        UNIT_FAIL("%s: answered inside graph_lookup", c->name);
+        return;
+    }
+    run_until(&done, 1, 15000);
+    if (a.calls != 1 || a.status != c->status ||
+        (c->status == IDENTITY_FOUND && strcmp(a.email, c->email) != 0) ||
+        (c->detail != NULL && strncmp(a.detail, c->detail, strlen(c->detail)) != 0))
+        UNIT_FAIL("%s: %d calls, status %d, email '%s', detail '%s'; want status %d, email "
+                  "'%s', detail '%s...'",
+                  c->name, a.calls, (int)a.status, a.email, a.detail, (int)c->status,
+                  c->email ? c->email : "", c->detail ? c->detail : "");
+    else
+        unit_passed++;
+}
+
+static const struct lookup_case kinds[] = {
+    {"upn", USER_KIND_UPN, "jsmith@contoso.com", IDENTITY_FOUND, "john.smith@contoso.com", "graph"},
+    {"upn in another case", USER_KIND_UPN, "JSmith@Contoso.com", IDENTITY_FOUND,
+     "john.smith@contoso.com", NULL},
+    {"email that is the mail", USER_KIND_EMAIL, "pat.o'brien@contoso.com", IDENTITY_FOUND,
+     "pat.o'brien@contoso.com", NULL},
+    {"email alias via proxyAddresses", USER_KIND_EMAIL, "john@old.contoso.com", IDENTITY_FOUND,
+     "john.smith@contoso.com", NULL},
+    {"guest upn", USER_KIND_UPN, "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com", IDENTITY_FOUND,
+     "alice@fabrikam.com", NULL},
+    {"apostrophe upn", USER_KIND_UPN, "o'brien@contoso.com", IDENTITY_FOUND,
+     "pat.o'brien@contoso.com", NULL},
+    {"dollar upn", USER_KIND_UPN, "$svc@contoso.com", IDENTITY_FOUND, "svc@contoso.com", NULL},
+    {"sam with domain", USER_KIND_SAM, "CONTOSO\\jsmith", IDENTITY_FOUND, "john.smith@contoso.com",
+     NULL},
+    {"sid", USER_KIND_SID, "S-1-5-21-1004336348-1177238915-682003330-1001", IDENTITY_FOUND,
+     "john.smith@contoso.com", NULL},
+    {"guid", USER_KIND_GUID, "{6f1e2d3c-0000-4000-8000-000000000002}", IDENTITY_FOUND,
+     "pat.o'brien@contoso.com", NULL},
+    {"employee id", USER_KIND_EMPLOYEE_ID, "1002", IDENTITY_FOUND, "pat.o'brien@contoso.com", NULL},
+    {"unknown upn", USER_KIND_UPN, "nobody@contoso.com", IDENTITY_NOT_FOUND, NULL,
+     "graph: no user matches"},
+    {"unknown guid", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-0000000000ff", IDENTITY_NOT_FOUND,
+     NULL, "graph: no such user"},
+    {"unknown sam", USER_KIND_SAM, "nobody", IDENTITY_NOT_FOUND, NULL, "graph: no user matches"},
+    {"user without mail", USER_KIND_UPN, "nomail@contoso.com", IDENTITY_NOT_FOUND, NULL,
+     "graph: user has no mail"},
+    {"two users match", USER_KIND_EMPLOYEE_ID, "2000", IDENTITY_ERROR, NULL,
+     "graph: 2 users match"},
+};
+
+/* Every kind against one stand-in: the requests it saw, one token. */
+static void test_kinds(const struct standin *s)
+{
+    struct rig r;
+
+    if (rig_open(&r, s, secret_path, 4) != 0) {
+        UNIT_FAIL("kinds: rig_open");
+        rig_close(&r);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        expect(&r, &kinds[i]);
+    CHECK_INT(count_requests(s, "/tenant-1/oauth2/v2.0/token", "", NULL), 1);
+    CHECK_INT(COUNT(&r, graph_token_requests), 1);
+    CHECK_INT(COUNT(&r, graph_errors), 1);
+    /* The guest's '#' travels as %23, the '$' UPN in parentheses. */
+    CHECK_INT(count_requests(s, "/v1.0/users/alice_fabrikam.com%23EXT%23%40contoso", "", NULL), 1);
+    CHECK_INT(count_requests(s, "/v1.0/users('$svc%40contoso.com')", "", NULL), 1);
+    /* The alias: a 404, then the fallback filter as an advanced query. */
+    CHECK_INT(count_requests(s, "/v1.0/users/john%40old.contoso.com", "", NULL), 1);
+    CHECK_INT(count_requests(s, "/v1.0/users", "smtp%3Ajohn%40old.contoso.com", EVENTUAL), 1);
+    /* The apostrophe doubled in the filter literal. */
+    CHECK_INT(count_requests(s, "/v1.0/users", "pat.o%27%27brien%40contoso.com", EVENTUAL), 1);
+    /* sAMAccountName: DOMAIN\ cut, ConsistencyLevel and $count. */
+    CHECK_INT(
+        count_requests(s, "/v1.0/users", "onPremisesSamAccountName%20eq%20%27jsmith%27", NULL), 1);
+    CHECK_INT(
+        count_requests(s, "/v1.0/users", "%27jsmith%27&$select=id,mail&$count=true", EVENTUAL), 1);
+    /* The SID: refused as a basic query, then asked again as an advanced one. */
+    CHECK_INT(count_requests(s, "/v1.0/users", "onPremisesSecurityIdentifier", NULL), 2);
+    CHECK_INT(count_requests(s, "/v1.0/users", "onPremisesSecurityIdentifier", EVENTUAL), 1);
+    CHECK_INT(COUNT(&r, graph_requests), count_requests(s, "", "", NULL));
+    /* Every Graph request carried the token and asked for JSON. */
+    CHECK_INT(count_requests(s, "/v1.0/users", "", "authorization: Bearer tok-1"),
+              count_requests(s, "/v1.0/users", "", NULL));
+    CHECK_INT(count_requests(s, "/v1.0/users", "", "accept: application/json"),
+              count_requests(s, "/v1.0/users", "", NULL));
+    /* The token request: the form, every value percent-encoded. */
+    CHECK_INT(count_requests(s, "/oauth2/", "", "content-type: application/x-www-form-urlencoded"),
+              1);
+    rig_close(&r);
+}
+
+/* Ten lookups of one user (in different cases) at once: one request, one
+ * answer for all. Then identifiers answered at once without a request. */
+static void test_coalescing(const struct standin *s)
+{
+    static const char *const names[] = {"O'Brien@contoso.com", "o'brien@CONTOSO.com",
+                                        "o'brien@contoso.com", "O'BRIEN@CONTOSO.COM"};
+    struct answer a[10] = {{0}}, now = {0};
+    struct rig r;
+    int done = 0, before, ok = 0;
+
+    if (rig_open(&r, s, secret_path, 4) != 0) {
+        UNIT_FAIL("coalescing: rig_open");
+        rig_close(&r);
+        return;
+    }
+    before = count_requests(s, "/v1.0/users/o%27brien", "", NULL);
+    for (int i = 0; i < 10; i++) {
+        const char *n = names[i % 4];
+
+        a[i].done = &done;
+        graph_lookup(r.g, USER_KIND_UPN, str_make(n, strlen(n)), record, &a[i]);
+    }
+    CHECK_INT(done, 0);
+    CHECK_INT(run_until(&done, 10, 15000), 0);
+    for (int i = 0; i < 10; i++)
+        ok += a[i].calls == 1 && a[i].status == IDENTITY_FOUND &&
+              strcmp(a[i].email, "pat.o'brien@contoso.com") == 0;
+    CHECK_INT(ok, 10);
+    CHECK_INT(count_requests(s, "/v1.0/users/o%27brien", "", NULL) - before, 1);
+    CHECK_INT(COUNT(&r, graph_coalesced), 9);
+    /* The token's and the one lookup's. */
+    CHECK_INT(COUNT(&r, graph_requests), 2);
+
+    graph_lookup(r.g, USER_KIND_AUTO, STR_LIT("x@y"), record, &now);
+    CHECK(now.calls == 1 && now.status == IDENTITY_ERROR &&
+          strcmp(now.detail, "graph: no query for auto identifiers") == 0);
+    now.calls = 0;
+    graph_lookup(r.g, USER_KIND_SAM, STR_LIT("CONTOSO\\"), record, &now);
+    CHECK(now.calls == 1 && now.status == IDENTITY_NOT_FOUND &&
+          strcmp(now.detail, "graph: empty identifier") == 0);
+    rig_close(&r);
+}
+
+/* A short token life: a lookup after it fetches a new token. The
+ * stand-in's one scripted answer (taken by the first Graph request) is a
+ * wrongly typed list. */
+static void test_token_expiry(const struct standin *s)
+{
+    static const struct lookup_case not_array = {"value not an array",
+                                                 USER_KIND_EMPLOYEE_ID,
+                                                 "1001",
+                                                 IDENTITY_ERROR,
+                                                 NULL,
+                                                 "graph: response without a value array"};
+    static const struct lookup_case c = {"after renewal",          USER_KIND_UPN,
+                                         "jsmith@contoso.com",     IDENTITY_FOUND,
+                                         "john.smith@contoso.com", NULL};
+    struct rig r;
+    uint64_t tokens;
+
+    if (rig_open(&r, s, secret_path, 4) != 0) {
+        UNIT_FAIL("token expiry: rig_open");
+        rig_close(&r);
+        return;
+    }
+    expect(&r, &not_array);
+    expect(&r, &c);
+    expect(&r, &c);
+    tokens = COUNT(&r, graph_token_requests);
+    run_until(NULL, 0, 1300); /* --token-expires 2: renewed after 1 s */
+    expect(&r, &c);
+    CHECK_INT(COUNT(&r, graph_token_requests), tokens + 1);
+    CHECK_INT(count_requests(s, "/oauth2/v2.0/token", "", NULL), (int)tokens + 1);
+    CHECK_INT(count_requests(s, "/v1.0/users", "", NULL), 4);
+    rig_close(&r);
+}
+
+/* The short-lived token stand-in's one scripted answer, taken by the first
+ * Graph request: a list that is not one. */
+static const char short_script[] =
+    "[{\"match\": \"/v1.0/users\", \"status\": 200, \"body\": {\"value\": \"nope\"}}]";
+
+/* The scripted stand-in: each action is taken once, by the first Graph
+ * request (never the token's) whose path holds its "match". */
+static const char script[] =
+    "[{\"match\": \"users/jsmith@\", \"status\": 429, \"retry_after\": \"1\"},"
+    " {\"match\": \"users/o'brien@\", \"status\": 401},"
+    " {\"match\": \"000000000003\", \"status\": 500},"
+    " {\"match\": \"users/bad1@\", \"status\": 200, \"body\": \"{\\\"mail\\\": \\\"x\"},"
+    " {\"match\": \"users/bad2@\", \"status\": 200, \"body\": {\"id\": \"1\", \"mail\": 5}},"
+    " {\"match\": \"users/bad3@\", \"status\": 200, \"body\": [\"x\"]},"
+    " {\"match\": \"users/bad4@\", \"huge\": 300000},"
+    " {\"match\": \"users/bad5@\", \"status\": 403},"
+    " {\"match\": \"users/busy@\", \"status\": 429, \"retry_after\": \"0\"},"
+    " {\"match\": \"users/busy@\", \"status\": 503, \"retry_after\": \"garbage\"},"
+    " {\"match\": \"users/busy@\", \"status\": 429, \"retry_after\": \"1\"},"
+    " {\"match\": \"users/busy@\", \"status\": 429, \"retry_after\": \"1\"},"
+    " {\"match\": \"users/hang\", \"hang\": true},"
+    " {\"match\": \"users/hang\", \"hang\": true},"
+    " {\"match\": \"users/hang\", \"hang\": true}]";
+
+static const struct lookup_case scripted[] = {
+    {"429 then success", USER_KIND_UPN, "jsmith@contoso.com", IDENTITY_FOUND,
+     "john.smith@contoso.com", NULL},
+    {"401 then a new token", USER_KIND_UPN, "o'brien@contoso.com", IDENTITY_FOUND,
+     "pat.o'brien@contoso.com", NULL},
+    {"500 then success", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-000000000003", IDENTITY_FOUND,
+     "alice@fabrikam.com", NULL},
+    {"malformed json", USER_KIND_UPN, "bad1@x.com", IDENTITY_ERROR, NULL,
+     "graph: malformed JSON in the response"},
+    {"mail not a string", USER_KIND_UPN, "bad2@x.com", IDENTITY_ERROR, NULL,
+     "graph: the user's mail is not a string"},
+    {"user not an object", USER_KIND_UPN, "bad3@x.com", IDENTITY_ERROR, NULL,
+     "graph: malformed JSON in the response"},
+    {"body over the cap", USER_KIND_UPN, "bad4@x.com", IDENTITY_ERROR, NULL, "graph: "},
+    {"403", USER_KIND_UPN, "bad5@x.com", IDENTITY_ERROR, NULL,
+     "graph: HTTP 403 Authorization_RequestDenied"},
+    {"throttled four times", USER_KIND_UPN, "busy@x.com", IDENTITY_ERROR, NULL,
+     "graph: throttled (HTTP 429) 4 times"},
+};
+
+static void test_scripted(const struct standin *s)
+{
+    struct answer a[3] = {{0}};
+    struct rig r;
+    int done = 0;
+
+    if (rig_open(&r, s, secret_path, 4) != 0) {
+        UNIT_FAIL("scripted: rig_open");
+        rig_close(&r);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(scripted) / sizeof(scripted[0]); i++)
+        expect(&r, &scripted[i]);
+    CHECK_INT(COUNT(&r, graph_token_requests), 2);
+    CHECK_INT(COUNT(&r, graph_throttled), 5);
+    CHECK_INT(COUNT(&r, graph_errors), 6);
+    /* Each scripted failure was retried the right number of times. */
+    CHECK_INT(count_requests(s, "/v1.0/users/jsmith", "", NULL), 2);
+    CHECK_INT(count_requests(s, "/v1.0/users/busy", "", NULL), 4);
+    CHECK_INT(count_requests(s, "/v1.0/users/bad", "", NULL), 5);
+    CHECK_INT(COUNT(&r, graph_requests), count_requests(s, "", "", NULL));
+    CHECK_INT(count_requests(s, "/oauth2/v2.0/token", "", NULL), 2);
+
+    /* Two lookups hang at the stand-in, a third waits for a slot: all
+     * three end at graph_free; http_free then completes the transfers. */
+    rig_close(&r);
+    if (rig_open(&r, s, secret_path, 2) != 0) {
+        UNIT_FAIL("scripted: rig_open");
+        rig_close(&r);
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        static const char *const ids[] = {"hang1@x.com", "hang2@x.com", "hang3@x.com"};
+
+        a[i].done = &done;
+        graph_lookup(r.g, USER_KIND_UPN, str_make(ids[i], 11), record, &a[i]);
+    }
+    for (int i = 0; i < 100 && count_requests(s, "/v1.0/users/hang", "", NULL) < 2; i++)
+        run_until(NULL, 0, 100);
+    run_until(NULL, 0, 200);
+    CHECK_INT(count_requests(s, "/v1.0/users/hang", "", NULL), 2);
+    CHECK_INT(done, 0);
+    graph_free(r.g);
+    r.g = NULL;
+    CHECK_INT(done, 3);
+    for (int i = 0; i < 3; i++)
+        CHECK(a[i].calls == 1 && a[i].status == IDENTITY_ERROR &&
+              strcmp(a[i].detail, "graph: shutting down") == 0);
+    rig_close(&r);
+}
+
+/* A wrong secret: the lookups waiting for the token fail naming the OAuth
+ * error, never the secret. Secret files refused by graph_new. */
+static void test_secrets(const struct standin *s)
+{
+    static const struct lookup_case c = {
+        "wrong secret", USER_KIND_UPN, "jsmith@contoso.com",
+        IDENTITY_ERROR, NULL,          "graph: token request failed: HTTP 401 invalid_client"};
+    char path[PATH_MAX + 32], log[1024];
+    struct answer a = {0}, b = {0};
+    struct rig r;
+    int done = 0;
+
+    if (rig_open(&r, s, wrong_secret_path, 4) != 0) {
+        UNIT_FAIL("secrets: rig_open");
+        rig_close(&r);
+        return;
+    }
+    expect(&r, &c);
+    a.done = b.done = &done;
+    graph_lookup(r.g, USER_KIND_UPN, STR_LIT("a@contoso.com"), record, &a);
+    graph_lookup(r.g, USER_KIND_SID, STR_LIT("S-1-5-21-1-2-3-4"), record, &b);
+    CHECK_INT(run_until(&done, 2, 15000), 0);
+    CHECK(strcmp(a.detail, c.detail) == 0 && strcmp(b.detail, c.detail) == 0);
+    CHECK(strstr(a.detail, "wrong-secret") == NULL);
+    CHECK_INT(COUNT(&r, graph_token_requests), 2);
+    CHECK_INT(COUNT(&r, graph_errors), 3);
+    rig_close(&r);
+
+    snprintf(path, sizeof(path), "%s/empty.secret", tmpdir);
+    unit_write_file(path, "\n");
+    unit_capture_begin();
+    CHECK_INT(rig_open(&r, s, path, 4), ERR_CONFIG);
+    unit_capture_end(log, sizeof(log));
+    CHECK(r.g == NULL && strstr(log, "identity.graph.client_secret_file: ") != NULL &&
+          strstr(log, "empty.secret: empty") != NULL);
+    rig_close(&r);
+    snprintf(path, sizeof(path), "%s/missing.secret", tmpdir);
+    unit_capture_begin();
+    CHECK_INT(rig_open(&r, s, path, 4), ERR_IO);
+    unit_capture_end(log, sizeof(log));
+    CHECK(r.g == NULL && strstr(log, "missing.secret: cannot open") != NULL);
+    rig_close(&r);
+}
+
+static void test_end_to_end(void)
+{
+    struct standin main_s = {0}, short_s = {0}, script_s = {0};
+
+    if (mkdtemp(tmpdir) == NULL || find_servers() != 0 || run_certs() != 0) {
+        UNIT_FAIL("cannot set up the stand-ins (tmpdir, tests/servers, certs.py)");
+        return;
+    }
+    snprintf(users_json, sizeof(users_json), "%s/users.json", tmpdir);
+    snprintf(secret_path, sizeof(secret_path), "%s/client.secret", tmpdir);
+    snprintf(wrong_secret_path, sizeof(wrong_secret_path), "%s/wrong.secret", tmpdir);
+    unit_write_file(users_json, users);
+    unit_write_file(secret_path, SECRET "\n");
+    unit_write_file(wrong_secret_path, "wrong-secret\n");
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    base = event_base_new();
+    if (base == NULL || standin_start(&main_s, "main", NULL, NULL) != 0 ||
+        standin_start(&short_s, "short", "2", short_script) != 0 ||
+        standin_start(&script_s, "script", NULL, script) != 0) {
+        UNIT_FAIL("cannot start the Graph stand-ins");
+    } else {
+        test_kinds(&main_s);
+        test_coalescing(&main_s);
+        test_secrets(&main_s);
+        test_token_expiry(&short_s);
+        test_scripted(&script_s);
+    }
+    standin_stop(&main_s);
+    standin_stop(&short_s);
+    standin_stop(&script_s);
+    if (base != NULL)
+        event_base_free(base);
+    curl_global_cleanup();
+    if (fork() == 0) {
+        execlp("rm", "rm", "-rf", tmpdir, (char *)NULL);
+        _exit(127);
+    }
+    wait(NULL);
+}
+
+int main(void)
+{
+    test_paths();
+    test_path_sizes();
+    graph_free(NULL);
+    test_end_to_end();
+    return unit_report("graph");
+}
