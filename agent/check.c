@@ -199,18 +199,18 @@ static void check_secret(struct check *c, const char *key, const char *path)
         check_fail(c, key, "%s: is empty", path);
 }
 
-/* The extra CA bundle for outbound TLS must load as libcurl will load it. */
-static void check_ca_file(struct check *c)
+/* An extra CA bundle for outbound TLS must load as the HTTPS engine will
+ * load it. */
+static void check_ca_file(struct check *c, const char *key, const char *path)
 {
-    const char *path = c->cfg->dispatch.ca_file;
     X509_STORE *store;
     char reason[256];
 
-    if (path == NULL || check_file(c, "dispatch.ca_file", path) != 0)
+    if (path == NULL || check_file(c, key, path) != 0)
         return;
     store = X509_STORE_new();
     if (store == NULL || X509_STORE_load_file(store, path) != 1) {
-        check_fail(c, "dispatch.ca_file", "%s: no PEM CA certificate loads: %s", path,
+        check_fail(c, key, "%s: no PEM CA certificate loads: %s", path,
                    tls_error_reason(ERR_peek_last_error(), reason, sizeof(reason)));
         ERR_clear_error();
     }
@@ -323,19 +323,6 @@ static void check_spool(struct check *c)
                    strerror(errno));
 }
 
-/* What this build cannot do yet: the same refusals `run` makes. */
-static void check_build_support(struct check *c)
-{
-    const struct identity_config *id = &c->cfg->identity;
-
-    if (config_dispatch_available(c->cfg) != 0)
-        c->problems++;
-    for (size_t i = 0; i < id->n_order; i++) {
-        if (id->order[i] == IDENTITY_GRAPH)
-            check_fail(c, "identity.order", "\"graph\" is not available in this build yet");
-    }
-}
-
 int check_run(const char *config_path)
 {
     struct config *cfg = NULL;
@@ -346,13 +333,13 @@ int check_run(const char *config_path)
         goto out;
     c.cfg = cfg;
     /* Every check runs, so that one run reports every problem. */
-    check_build_support(&c);
     check_mappings(&c);
     check_directory(&c);
     check_listeners(&c);
     check_secret(&c, "dispatch.api_key_file", cfg->dispatch.api_key_file);
     check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
-    check_ca_file(&c);
+    check_ca_file(&c, "dispatch.ca_file", cfg->dispatch.ca_file);
+    check_ca_file(&c, "identity.graph.ca_file", cfg->identity.graph.ca_file);
     check_audit(&c);
     check_spool(&c);
     check_port_files(&c);

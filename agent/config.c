@@ -972,6 +972,8 @@ static const struct cfg_key dispatch_keys[] = {
      .def = "600", .doc = "longest retry delay; also caps Retry-After"},
     {.name = "dedup_window_s", .type = &T_INT, .offset = DO(dedup_window_s), .min = 0, .max = 86400,
      .def = "600", .doc = "an exact duplicate inside this window is not resent"},
+    {.name = "max_concurrent", .type = &T_INT, .offset = DO(max_concurrent), .min = 1, .max = 256,
+     .def = "16", .doc = "SafeTitan requests in flight; the others wait their turn"},
     {0},
 };
 /* clang-format on */
@@ -1000,9 +1002,11 @@ static const struct cfg_key spool_keys[] = {
      .doc = "journal folder; required unless dispatch.mode is \"dry-run\""},
     {.name = "max_bytes", .type = &T_SIZE, .offset = SO(max_bytes), .min = 1 * MIB,
      .max = 1024 * 1024 * MIB, .def = "1073741824",
-     .doc = "size cap; when full, new alerts are refused, counted and logged"},
+     .doc = "size cap; when full, new alerts are held (inputs pause), counted and logged"},
     {.name = "fsync_delay_ms", .type = &T_INT, .offset = SO(fsync_delay_ms), .min = 0, .max = 1000,
-     .def = "50", .doc = "longest an alert waits for its batched fsync"},
+     .def = "50",
+     .doc = "appends are fsynced in batches at once; one not durable within this is counted "
+            "(spool_slow_syncs) and logged"},
     {.name = "dead_letter", .type = &T_PATH, .offset = SO(dead_letter),
      .doc = "JSON lines of permanently failed alerts; default dir/dead-letter.jsonl"},
     {0},
@@ -1606,15 +1610,6 @@ int config_read_json(const char *path, struct json_object **out)
         rc = parse_json(&ld, text, len, out);
     free(text);
     return rc;
-}
-
-int config_dispatch_available(const struct config *cfg)
-{
-    if (cfg->dispatch.mode == DISPATCH_DRY_RUN)
-        return 0;
-    log_error("%s: dispatch.mode: \"%s\" is not available in this build yet; use \"dry-run\"",
-              cfg->path, dispatch_names[cfg->dispatch.mode]);
-    return ERR_CONFIG;
 }
 
 const char *config_describe_json(struct json_object *v, char *buf, size_t cap)

@@ -142,12 +142,13 @@ struct dispatch_config {
     int retry_min_s;       /* first backoff, default 1 */
     int retry_max_s;       /* backoff cap, also caps Retry-After, default 600 */
     int dedup_window_s;    /* exact duplicates (same idempotency key) dropped, default 600 */
+    int max_concurrent;    /* SafeTitan requests in flight, default 16 */
 };
 
 struct spool_config {
     char *dir;          /* required unless dispatch.mode is "dry-run" */
-    size_t max_bytes;   /* size cap: past it new alerts are refused, default 1 GiB */
-    int fsync_delay_ms; /* longest an append waits for its batched fsync, default 50 */
+    size_t max_bytes;   /* size cap: past it new alerts are held (backpressure), default 1 GiB */
+    int fsync_delay_ms; /* an append slower to be durable is counted and logged, default 50 */
     char *dead_letter;  /* default <dir>/dead-letter.jsonl (filled in by config_load) */
 };
 
@@ -202,12 +203,6 @@ void config_vreport(const char *file, const char *key_path, const char *fmt, va_
 /* How v reads in an error message: scalars as JSON text (shortened to cap),
  * containers as "an object" / "an array". Returns buf or a static string. */
 const char *config_describe_json(struct json_object *v, char *buf, size_t cap);
-
-/* This build has no dispatcher yet: anything but a dry run would make the
- * agent decide and audit while the operator expects alerts to be sent, so
- * `run` and `check` refuse it. Returns 0, or ERR_CONFIG after logging
- * "FILE: dispatch.mode: ...". */
-int config_dispatch_available(const struct config *cfg);
 
 /* Frees cfg and everything in it; NULL is fine. */
 void config_free(struct config *cfg);

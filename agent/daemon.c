@@ -448,9 +448,6 @@ static int daemon_start(struct daemon *d, const char *tap_path)
     const struct config *cfg = d->cfg;
     int rc;
 
-    rc = config_dispatch_available(cfg);
-    if (rc != 0)
-        return rc;
     rc = config_read_json(cfg->path, &d->json);
     if (rc != 0)
         return rc;
@@ -629,6 +626,9 @@ int daemon_run(const struct config *cfg, const char *tap_path)
     }
     /* A peer that vanished shows up as EPIPE on write, not as a signal. */
     sigaction(SIGPIPE, &ign, NULL);
+    /* A file size limit (RLIMIT_FSIZE) shows up as EFBIG on the spool's or
+     * the audit log's write, which they handle, not as a signal that kills. */
+    sigaction(SIGXFSZ, &ign, NULL);
     rc = daemon_start(&d, tap_path);
     if (rc == 0) {
         event_base_dispatch(d.base);

@@ -12,6 +12,7 @@
 
 #include "directory.h"
 #include "errors.h"
+#include "graph.h"
 #include "idcache.h"
 #include "log.h"
 
@@ -175,9 +176,59 @@ static int static_new(struct identity *id, const struct identity_config *cfg, st
     return 0;
 }
 
+/* ---- Microsoft Graph ---- */
+
+struct graph_resolver {
+    struct resolver base;
+    struct graph *graph;
+};
+
+static void graph_on_answer(void *arg, enum identity_status status, const char *email,
+                            const char *detail)
+{
+    identity_complete(arg, status, email, detail);
+}
+
+static void graph_resolve(struct resolver *self, struct identity_request *req)
+{
+    struct graph_resolver *g = (struct graph_resolver *)self;
+
+    graph_lookup(g->graph, req->kind, req->user, graph_on_answer, req);
+}
+
+static void graph_resolver_free(struct resolver *self)
+{
+    struct graph_resolver *g = (struct graph_resolver *)self;
+
+    graph_free(g->graph);
+    free(g);
+}
+
+static const struct resolver_ops graph_ops = {"graph", graph_resolve, graph_resolver_free};
+
+static int graph_resolver_new(struct identity *id, const struct identity_config *cfg,
+                              struct event_base *base, struct http *http, struct resolver **out)
+{
+    struct graph_resolver *g = calloc(1, sizeof(*g));
+    int rc;
+
+    if (g == NULL)
+        return ERR_NOMEM;
+    rc = graph_new(&cfg->graph, base, http, id->stats, &g->graph);
+    if (rc != 0) {
+        free(g);
+        return rc;
+    }
+    g->base.ops = &graph_ops;
+    g->base.id = id;
+    *out = &g->base;
+    return 0;
+}
+
 /* ---- the identity ---- */
 
 static int identity_add_resolver(struct identity *id, const struct identity_config *cfg,
+                                 struct event_base *base, struct http *http,
                                  enum identity_source src)
 {
     struct resolver *r = NULL;
@@ -188,7 +239,7 @@ static int identity_add_resolver(struct identity *id, const struct identity_conf
         rc = static_new(id, cfg, &r);
         break;
     case IDENTITY_GRAPH:
-        log_error("identity.order: \"graph\" is not available in this build yet");
+        rc = graph_resolver_new(id, cfg, base, http, &r);
         break;
     }
     if (rc == 0)
@@ -196,13 +247,21 @@ static int identity_add_resolver(struct identity *id, const struct identity_conf
     return rc;
 }
 
-int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
-                 struct identity **out)
+int identity_uses_network(const struct identity_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_order; i++) {
+        if (cfg->order[i] == IDENTITY_GRAPH)
+            return 1;
+    }
+    return 0;
+}
+
+int identity_new(const struct identity_config *cfg, struct event_base *base, struct http *http,
+                 struct stats *stats, struct identity **out)
 {
     struct identity *id;
     int rc = ERR_NOMEM;
 
-    (void)base; /* for the network resolvers of the next stage */
     *out = NULL;
     id = calloc(1, sizeof(*id));
     if (id == NULL)
@@ -215,7 +274,7 @@ int identity_new(const struct identity_config *cfg, struct event_base *base, str
                      &id->cache);
     /* config_load lets each source appear at most once. */
     for (size_t i = 0; rc == 0 && i < cfg->n_order; i++)
-        rc = identity_add_resolver(id, cfg, cfg->order[i]);
+        rc = identity_add_resolver(id, cfg, base, http, cfg->order[i]);
     if (rc == 0) {
         *out = id; /* transferred */
         id = NULL;

@@ -35,14 +35,22 @@ typedef void (*identity_cb)(void *arg, enum identity_status status, const char *
 
 struct identity;
 
+struct http;
+
 /* Builds the resolvers cfg names, loading the static directory (errors
- * logged as directory_load does). None at all is allowed, with a warning:
- * every lookup is then IDENTITY_NOT_FOUND. base: the event loop network
- * resolvers run on (NULL when none is configured). stats may be NULL.
- * Returns 0 and *out (free with identity_free), ERR_CONFIG / ERR_IO, or
+ * logged as directory_load does) and reading Graph's client secret. None
+ * at all is allowed, with a warning: every lookup is then
+ * IDENTITY_NOT_FOUND. base and http: the event loop and the HTTPS engine
+ * network resolvers run on (NULL when identity_uses_network says none is
+ * configured). cfg must outlive id. stats may be NULL. Returns 0 and *out
+ * (free with identity_free, before http_free), ERR_CONFIG / ERR_IO, or
  * ERR_NOMEM. */
-int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
-                 struct identity **out);
+int identity_new(const struct identity_config *cfg, struct event_base *base, struct http *http,
+                 struct stats *stats, struct identity **out);
+
+/* Nonzero when identity.order names a network resolver (Microsoft Graph):
+ * the caller then runs an event loop and an HTTPS engine for it. */
+int identity_uses_network(const struct identity_config *cfg);
 
 /* Frees id; requests still in flight complete first with IDENTITY_ERROR
  * ("identity: shutting down"), and an identity_resolve their callbacks make

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "check.h"
 #include "config.h"
 #include "daemon.h"
@@ -163,7 +165,7 @@ static int cmd_parse(int argc, char **argv)
     return parse_cmd_run(framing, argv + i, argc - i) == 0 ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+static int main_command(int argc, char **argv)
 {
     if (argc < 2)
         return usage_error(NULL, "a command is required");
@@ -185,4 +187,19 @@ int main(int argc, char **argv)
         return 0;
     }
     return usage_error(NULL, "unknown command %s", argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+    int rc;
+
+    /* Once, before any thread: libcurl's global state is not thread-safe
+     * to set up. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "rtr-agent: cannot initialise libcurl\n");
+        return 1;
+    }
+    rc = main_command(argc, argv);
+    curl_global_cleanup();
+    return rc;
 }

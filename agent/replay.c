@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "escape.h"
+#include "http.h"
 #include "identity.h"
 #include "jsonw.h"
 #include "log.h"
@@ -33,6 +34,7 @@ struct replay {
     struct mapping_matcher *mm;
     struct mapping_explain explain;
     struct event_base *base;
+    struct http *http; /* for a network resolver (Graph) */
     struct identity *id;
     size_t max_message; /* limits.max_message_bytes */
     char *chunk;        /* REPLAY_CHUNK bytes of input */
@@ -354,7 +356,9 @@ static int replay_open(struct replay *r, const struct config *cfg)
         log_error("replay: cannot create an event loop");
         return ERR_NOMEM;
     }
-    if (identity_new(&cfg->identity, r->base, stats, &r->id) != 0)
+    if (identity_uses_network(&cfg->identity) && http_new(r->base, &r->http) != 0)
+        return ERR_NOMEM;
+    if (identity_new(&cfg->identity, r->base, r->http, stats, &r->id) != 0)
         return ERR_CONFIG;
     r->max_message = cfg->limits.max_message_bytes;
     r->chunk = malloc(REPLAY_CHUNK);
@@ -370,6 +374,7 @@ static void replay_close(struct replay *r)
 {
     /* First: in-flight lookups complete now, while what they touch exists. */
     identity_free(r->id);
+    http_free(r->http);
     if (r->base != NULL)
         event_base_free(r->base);
     mapping_matcher_free(r->mm);

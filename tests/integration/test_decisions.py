@@ -592,34 +592,3 @@ def test_catastrophic_regex_is_a_counted_non_match(ctx):
     assert agent.wait_metric("regex_limit_hits", 1) == 1
     agent.stop()
     assert len(_audit(agent)) == 1
-
-
-def test_dispatch_modes_missing_from_this_build_are_refused(ctx):
-    """dispatch.mode "direct" or "orchestrator": exit 1 with a clear
-    message, before anything listens."""
-    key = ctx.path("api.key")
-    with open(key, "w") as f:
-        f.write("secret\n")
-    for mode, extra in (("direct", {}),
-                        ("orchestrator", {"source": "splunk", "orch_id": "1", "org_id": "2"})):
-        dispatch = {"mode": mode, "url": "https://safetitan.example/v1/events",
-                    "api_key_file": key}
-        dispatch.update(extra)
-        cfg = {"listen": [listener("tcp")], "dispatch": dispatch,
-               "spool": {"dir": ctx.path("spool")}}
-        path = ctx.path(mode + ".json")
-        with open(path, "w") as f:
-            json.dump(cfg, f)
-        p = subprocess.run(WRAPPER + [AGENT, "run", "-c", path], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=t(10))
-        err = p.stderr.decode("utf-8", "replace")
-        assert p.returncode == 1, "mode %s: exit status %d: %s" % (mode, p.returncode, err)
-        want = '%s: dispatch.mode: "%s" is not available in this build yet; use "dry-run"' % (
-            path, mode)
-        assert want in err, "mode %s: %r not in %r" % (mode, want, err[-500:])
-        assert "secret" not in err
-        # check refuses what run refuses.
-        p = subprocess.run(WRAPPER + [AGENT, "check", "-c", path], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=t(10))
-        err = p.stderr.decode("utf-8", "replace")
-        assert p.returncode == 1 and want in err and "test failed" in err, err[-500:]

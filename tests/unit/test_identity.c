@@ -80,7 +80,7 @@ static void test_resolve_and_reload(void)
                                 "EXAMPLE\\amorgan,alice@example.com\n"
                                 "bob,bob@example.com\n"
                                 "carol,carol@example.com\n");
-    CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
+    CHECK_INT(identity_new(&cfg, NULL, NULL, s, &id), 0);
     if (id == NULL)
         return;
 
@@ -144,7 +144,7 @@ static void test_reload_from_another_file(void)
     unit_write_file(users_path, "bob,bob@example.com\n");
     unit_write_file(other_path, "bob,bob.other@example.com\n"
                                 "dave,dave@example.com\n");
-    CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
+    CHECK_INT(identity_new(&cfg, NULL, NULL, NULL, &id), 0);
     if (id == NULL)
         return;
     expect(id, "bob", IDENTITY_FOUND, "bob@example.com", "static");
@@ -197,7 +197,7 @@ static void test_no_resolvers(void)
 
     cfg.static_dir.file = NULL;
     unit_capture_begin();
-    CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
+    CHECK_INT(identity_new(&cfg, NULL, NULL, NULL, &id), 0);
     unit_capture_end(log, sizeof(log));
     CHECK(strstr(log, "warning") == NULL); /* identity_warn_unresolvable says it, with mappings */
     unit_capture_begin();
@@ -230,7 +230,7 @@ static void test_negative_ttl_zero(void)
     struct identity *id = NULL;
 
     unit_write_file(users_path, "bob,bob@example.com\n");
-    CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
+    CHECK_INT(identity_new(&cfg, NULL, NULL, s, &id), 0);
     if (id == NULL)
         return;
     expect(id, "ghost", IDENTITY_NOT_FOUND, "", "static: not listed");
@@ -255,7 +255,7 @@ static void test_identifier_bounds(void)
     memset(big, 'u', IDENTITY_MAX_ID + 1);
     big[IDENTITY_MAX_ID + 1] = '\0';
     unit_write_file(users_path, "bob,bob@example.com\n");
-    CHECK_INT(identity_new(&cfg, NULL, s, &id), 0);
+    CHECK_INT(identity_new(&cfg, NULL, NULL, s, &id), 0);
     if (id == NULL) {
         free(big);
         return;
@@ -283,7 +283,7 @@ static void test_kind_in_cache_key(void)
     struct answer a = {0};
 
     unit_write_file(users_path, "1234,emp@example.com\n");
-    CHECK_INT(identity_new(&cfg, NULL, NULL, &id), 0);
+    CHECK_INT(identity_new(&cfg, NULL, NULL, NULL, &id), 0);
     if (id == NULL)
         return;
     expect(id, "1234", IDENTITY_FOUND, "emp@example.com", "static"); /* auto: employee_id */
@@ -316,7 +316,7 @@ static void test_nested_resolve(void)
     struct nested n = {0};
 
     unit_write_file(users_path, "bob,bob@example.com\n");
-    CHECK_INT(identity_new(&cfg, NULL, NULL, &n.id), 0);
+    CHECK_INT(identity_new(&cfg, NULL, NULL, NULL, &n.id), 0);
     if (n.id == NULL)
         return;
     identity_resolve(n.id, STR_LIT("nobody"), USER_KIND_AUTO, resolve_again, &n);
@@ -334,12 +334,6 @@ static const struct {
     int rc;
     const char *log; /* a substring of what is logged; "@" stands for the path */
 } refused[] = {
-    {"graph is not built yet",
-     "bob,bob@example.com\n",
-     {IDENTITY_STATIC, IDENTITY_GRAPH},
-     2,
-     ERR_CONFIG,
-     " error: identity.order: \"graph\" is not available in this build yet\n"},
     {"a broken directory",
      "bob\n",
      {IDENTITY_STATIC},
@@ -368,7 +362,7 @@ static void test_refused(void)
         else
             unlink(users_path);
         unit_capture_begin();
-        if (identity_new(&cfg, NULL, NULL, &id) != refused[i].rc)
+        if (identity_new(&cfg, NULL, NULL, NULL, &id) != refused[i].rc)
             UNIT_FAIL("%s: identity_new did not return %d", refused[i].name, refused[i].rc);
         else
             unit_passed++;

@@ -42,14 +42,21 @@ static int fake_reload_rc;
 static int fake_reloads;           /* atomic: release after fake_reload_file is set */
 static char fake_reload_file[256]; /* the file the last reload was given ("" for NULL) */
 
-int identity_new(const struct identity_config *cfg, struct event_base *base, struct stats *stats,
-                 struct identity **out)
+int identity_new(const struct identity_config *cfg, struct event_base *base, struct http *http,
+                 struct stats *stats, struct identity **out)
 {
     (void)cfg;
     (void)base;
+    (void)http;
     (void)stats;
     *out = calloc(1, sizeof(**out));
     return *out != NULL ? 0 : ERR_NOMEM;
+}
+
+int identity_uses_network(const struct identity_config *cfg)
+{
+    (void)cfg;
+    return 0;
 }
 
 void identity_free(struct identity *id)
