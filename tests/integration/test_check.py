@@ -195,27 +195,42 @@ def test_check_audit_folder_missing(ctx):
                                                   % audit) + ".*No such file or directory"))
 
 
-def test_check_graph_in_identity_order_refused(ctx):
-    """identity.order naming "graph" is refused as run refuses it."""
+def test_check_graph_identity(ctx):
+    """identity.order naming "graph" passes with a readable secret and fails,
+    naming the key, with an empty one, a missing one or a CA bundle that does
+    not load; the secret never shows."""
     secret = write(ctx, "graph.secret", "s3cret\n")
     users = write(ctx, "graph-users.csv", "jdoe,jdoe@example.com\n")
+    graph = {"tenant_id": "example.com", "client_id": "abc", "client_secret_file": secret}
     path = config(ctx, extra={"identity": {
-        "order": ["static", "graph"], "static": {"file": users},
-        "graph": {"tenant_id": "example.com", "client_id": "abc",
-                  "client_secret_file": secret}}})
-    err = assert_fails(path, (path, re.escape("identity.order:") + ".*graph.*not available"))
-    assert "s3cret" not in err
+        "order": ["static", "graph"], "static": {"file": users}, "graph": graph}})
+    assert "s3cret" not in assert_succeeds(path)
+    write(ctx, "graph.secret", "\n")
+    assert_fails(path, ((path, secret), re.escape("identity.graph.client_secret_file:")))
+    graph = dict(graph, client_secret_file=ctx.path("missing.secret"),
+                 ca_file=write(ctx, "not-a-ca.pem", "not a certificate\n"))
+    path = config(ctx, name="graph2.json", extra={"identity": {
+        "order": ["graph"], "graph": graph}})
+    assert_fails(path, (path, re.escape("identity.graph.client_secret_file:")),
+                 (path, re.escape("identity.graph.ca_file:") + ".*no PEM CA certificate"))
 
 
-def test_check_direct_dispatch_refused(ctx):
-    """dispatch.mode "direct" is refused as run refuses it."""
+def test_check_live_dispatch(ctx):
+    """dispatch.mode "direct" and "orchestrator" pass with their keys and a
+    spool folder, and fail naming the key when the API key file is missing;
+    the key never shows."""
     key = write(ctx, "api.key", "s3cret\n")
-    path = config(ctx, extra={
-        "dispatch": {"mode": "direct", "url": "https://safetitan.example/v1/events",
-                     "api_key_file": key},
-        "spool": {"dir": ctx.path("spool")}})
-    err = assert_fails(path, (path, re.escape("dispatch.mode:") + '.*"direct".*not available'))
-    assert "s3cret" not in err
+    for mode, extra in (("direct", {}),
+                        ("orchestrator", {"source": "splunk", "orch_id": "1", "org_id": "2"})):
+        dispatch = dict({"mode": mode, "url": "https://safetitan.example/v1/events",
+                         "api_key_file": key}, **extra)
+        path = config(ctx, name=mode + ".json", extra={
+            "dispatch": dispatch, "spool": {"dir": ctx.path("spool")}})
+        assert "s3cret" not in assert_succeeds(path)
+        dispatch["api_key_file"] = ctx.path("missing.key")
+        path = config(ctx, name=mode + "-nokey.json", extra={
+            "dispatch": dispatch, "spool": {"dir": ctx.path("spool")}})
+        assert_fails(path, (path, re.escape("dispatch.api_key_file:")))
 
 
 def test_check_short_audit_hash_key(ctx):
