@@ -12,14 +12,6 @@
  * and wrongly typed JSON, a body over the cap, a wrong client secret, an
  * unreadable or empty secret file, and graph_free with lookups in flight
  * (then http_free, as response.c does). */
-#include <limits.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -27,6 +19,7 @@
 #include "errors.h"
 #include "graph.h"
 #include "unit.h"
+#include "unit_standin.h"
 
 /* ---- graph_lookup_path ---- */
 
@@ -146,16 +139,10 @@ static void test_path_sizes(void)
 /* Reserved characters in it check the token request's form encoding. */
 #define SECRET "c+s/e=c&r%t ~'x"
 
-static char tmpdir[] = "/tmp/rtr-test-graph.XXXXXX";
-static char standin_py[PATH_MAX], ca_pem[PATH_MAX + 16], users_json[PATH_MAX + 16];
+static struct unit_standin_env env;
+static char users_json[PATH_MAX + 16];
 static char secret_path[PATH_MAX + 16], wrong_secret_path[PATH_MAX + 16];
 static struct event_base *base;
-
-struct standin {
-    pid_t pid;
-    char url[64];
-    char requests[PATH_MAX + 32];
-};
 
 static const char users[] =
     "[{\"id\": \"6f1e2d3c-0000-4000-8000-000000000001\", \"userPrincipalName\": "
@@ -196,93 +183,15 @@ static void record(void *arg, enum identity_status status, const char *email, co
         (*a->done)++;
 }
 
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    *(int *)arg = 1;
-    event_base_loopbreak(base);
-}
-
-/* Runs the loop until *done reaches want (done NULL: until limit_ms);
- * 0 when in time. */
-static int run_until(const int *done, int want, long limit_ms)
-{
-    int expired = 0;
-    struct event *ev = evtimer_new(base, on_deadline, &expired);
-    struct timeval tv = {limit_ms / 1000, (limit_ms % 1000) * 1000};
-
-    evtimer_add(ev, &tv);
-    while ((done == NULL || *done < want) && !expired)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(ev);
-    return done != NULL && *done < want ? -1 : 0;
-}
-
-/* Looks for tests/servers/ from the working directory up (make check runs
- * from the repository root). */
-static int find_servers(void)
-{
-    char dir[PATH_MAX];
-
-    if (getcwd(dir, sizeof(dir)) == NULL)
-        return -1;
-    for (int up = 0; up < 4; up++) {
-        char *slash;
-
-        snprintf(standin_py, sizeof(standin_py), "%.4000s/tests/servers/standin.py", dir);
-        if (access(standin_py, R_OK) == 0)
-            return 0;
-        slash = strrchr(dir, '/');
-        if (slash == NULL || slash == dir)
-            break;
-        *slash = '\0';
-    }
-    return -1;
-}
-
-static int run_certs(void)
-{
-    char cmd[2 * PATH_MAX];
-    size_t n = strlen(standin_py) - strlen("standin.py");
-
-    snprintf(cmd, sizeof(cmd), "python3 %.*scerts.py %s >/dev/null", (int)n, standin_py, tmpdir);
-    snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", tmpdir);
-    return system(cmd) == 0 && access(ca_pem, R_OK) == 0 ? 0 : -1;
-}
-
-/* Starts a Graph stand-in named name (its files in tmpdir) and waits, at
+/* Starts a Graph stand-in named name serving server.pem and waits, at
  * most 15 s, for its port. token_expires and script may be NULL. */
-static int standin_start(struct standin *s, const char *name, const char *token_expires,
+static int standin_start(struct unit_standin *s, const char *name, const char *token_expires,
                          const char *script)
 {
-    char cert[PATH_MAX + 32], key[PATH_MAX + 32], port_file[PATH_MAX + 32], buf[32];
-    const char *argv[24];
-    struct timespec pause = {0, 20 * 1000 * 1000};
-    int n = 0;
+    const char *argv[12] = {"--users",  users_json,        "--tenant",
+                            "tenant-1", "--client-secret", SECRET};
+    int n = 6;
 
-    snprintf(cert, sizeof(cert), "%s/server.pem", tmpdir);
-    snprintf(key, sizeof(key), "%s/server.key", tmpdir);
-    snprintf(port_file, sizeof(port_file), "%s/%s.port", tmpdir, name);
-    snprintf(s->requests, sizeof(s->requests), "%s/%s.jsonl", tmpdir, name);
-    argv[n++] = "python3";
-    argv[n++] = standin_py;
-    argv[n++] = "--kind";
-    argv[n++] = "graph";
-    argv[n++] = "--cert";
-    argv[n++] = cert;
-    argv[n++] = "--key";
-    argv[n++] = key;
-    argv[n++] = "--port-file";
-    argv[n++] = port_file;
-    argv[n++] = "--requests";
-    argv[n++] = s->requests;
-    argv[n++] = "--users";
-    argv[n++] = users_json;
-    argv[n++] = "--tenant";
-    argv[n++] = "tenant-1";
-    argv[n++] = "--client-secret";
-    argv[n++] = SECRET;
     if (token_expires != NULL) {
         argv[n++] = "--token-expires";
         argv[n++] = token_expires;
@@ -292,45 +201,14 @@ static int standin_start(struct standin *s, const char *name, const char *token_
         argv[n++] = script;
     }
     argv[n] = NULL;
-    s->pid = fork();
-    if (s->pid == -1)
-        return -1;
-    if (s->pid == 0) {
-        execvp("python3", (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 750; i++) {
-        char *end;
-        long port;
-
-        if (unit_read_file(port_file, buf, sizeof(buf)) > 0) {
-            port = strtol(buf, &end, 10);
-            if (port > 0 && port < 65536 && (*end == '\n' || *end == '\0')) {
-                snprintf(s->url, sizeof(s->url), "https://127.0.0.1:%ld", port);
-                return 0;
-            }
-        }
-        if (waitpid(s->pid, NULL, WNOHANG) == s->pid)
-            break;
-        nanosleep(&pause, NULL);
-    }
-    return -1;
-}
-
-static void standin_stop(struct standin *s)
-{
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
+    return unit_standin_start(s, &env, "graph", name, "server", argv);
 }
 
 /* Requests the stand-in recorded whose raw path contains path (in any
  * case) and raw query contains query ("" matches all); with header
  * ("name: prefix", name lowercased), only those with that header starting
  * so. */
-static int count_requests(const struct standin *s, const char *path, const char *query,
+static int count_requests(const struct unit_standin *s, const char *path, const char *query,
                           const char *header)
 {
     FILE *f = fopen(s->requests, "r");
@@ -369,7 +247,7 @@ struct rig {
     struct graph *g;
 };
 
-static int rig_open(struct rig *r, const struct standin *s, const char *secret_file,
+static int rig_open(struct rig *r, const struct unit_standin *s, const char *secret_file,
                     int max_concurrent)
 {
     memset(r, 0, sizeof(*r));
@@ -378,7 +256,7 @@ static int rig_open(struct rig *r, const struct standin *s, const char *secret_f
     r->cfg.client_secret_file = (char *)secret_file;
     r->cfg.authority_url = (char *)s->url;
     r->cfg.graph_url = (char *)s->url;
-    r->cfg.ca_file = ca_pem;
+    r->cfg.ca_file = env.ca_pem;
     r->cfg.max_concurrent = max_concurrent;
     r->cfg.timeout_s = 10;
     r->stats = calloc(1, sizeof(*r->stats));
@@ -424,7 +302,7 @@ static void expect(struct rig *r, const struct lookup_case *c)
         UNIT_FAIL("%s: answered inside graph_lookup", c->name);
         return;
     }
-    run_until(&done, 1, 15000);
+    unit_run_until(base, &done, 1, 15000);
     if (a.calls != 1 || a.status != c->status ||
         (c->status == IDENTITY_FOUND && strcmp(a.email, c->email) != 0) ||
         (c->detail != NULL && strncmp(a.detail, c->detail, strlen(c->detail)) != 0))
@@ -468,7 +346,7 @@ static const struct lookup_case kinds[] = {
 };
 
 /* Every kind against one stand-in: the requests it saw, one token. */
-static void test_kinds(const struct standin *s)
+static void test_kinds(const struct unit_standin *s)
 {
     struct rig r;
 
@@ -512,7 +390,7 @@ static void test_kinds(const struct standin *s)
 
 /* Ten lookups of one user (in different cases) at once: one request, one
  * answer for all. Then identifiers answered at once without a request. */
-static void test_coalescing(const struct standin *s)
+static void test_coalescing(const struct unit_standin *s)
 {
     static const char *const names[] = {"O'Brien@contoso.com", "o'brien@CONTOSO.com",
                                         "o'brien@contoso.com", "O'BRIEN@CONTOSO.COM"};
@@ -533,7 +411,7 @@ static void test_coalescing(const struct standin *s)
         graph_lookup(r.g, USER_KIND_UPN, str_make(n, strlen(n)), record, &a[i]);
     }
     CHECK_INT(done, 0);
-    CHECK_INT(run_until(&done, 10, 15000), 0);
+    CHECK_INT(unit_run_until(base, &done, 10, 15000), 0);
     for (int i = 0; i < 10; i++)
         ok += a[i].calls == 1 && a[i].status == IDENTITY_FOUND &&
               strcmp(a[i].email, "pat.o'brien@contoso.com") == 0;
@@ -556,7 +434,7 @@ static void test_coalescing(const struct standin *s)
 /* A short token life: a lookup after it fetches a new token. The
  * stand-in's one scripted answer (taken by the first Graph request) is a
  * wrongly typed list. */
-static void test_token_expiry(const struct standin *s)
+static void test_token_expiry(const struct unit_standin *s)
 {
     static const struct lookup_case not_array = {"value not an array",
                                                  USER_KIND_EMPLOYEE_ID,
@@ -579,7 +457,7 @@ static void test_token_expiry(const struct standin *s)
     expect(&r, &c);
     expect(&r, &c);
     tokens = COUNT(&r, graph_token_requests);
-    run_until(NULL, 0, 1300); /* --token-expires 2: renewed after 1 s */
+    unit_run_until(base, NULL, 0, 1300); /* --token-expires 2: renewed after 1 s */
     expect(&r, &c);
     CHECK_INT(COUNT(&r, graph_token_requests), tokens + 1);
     CHECK_INT(count_requests(s, "/oauth2/v2.0/token", "", NULL), (int)tokens + 1);
@@ -631,7 +509,7 @@ static const struct lookup_case scripted[] = {
      "graph: throttled (HTTP 429) 4 times"},
 };
 
-static void test_scripted(const struct standin *s)
+static void test_scripted(const struct unit_standin *s)
 {
     struct answer a[3] = {{0}};
     struct rig r;
@@ -669,8 +547,8 @@ static void test_scripted(const struct standin *s)
         graph_lookup(r.g, USER_KIND_UPN, str_make(ids[i], 11), record, &a[i]);
     }
     for (int i = 0; i < 100 && count_requests(s, "/v1.0/users/hang", "", NULL) < 2; i++)
-        run_until(NULL, 0, 100);
-    run_until(NULL, 0, 200);
+        unit_run_until(base, NULL, 0, 100);
+    unit_run_until(base, NULL, 0, 200);
     CHECK_INT(count_requests(s, "/v1.0/users/hang", "", NULL), 2);
     CHECK_INT(done, 0);
     graph_free(r.g);
@@ -684,7 +562,7 @@ static void test_scripted(const struct standin *s)
 
 /* A wrong secret: the lookups waiting for the token fail naming the OAuth
  * error, never the secret. Secret files refused by graph_new. */
-static void test_secrets(const struct standin *s)
+static void test_secrets(const struct unit_standin *s)
 {
     static const struct lookup_case c = {
         "wrong secret", USER_KIND_UPN, "jsmith@contoso.com",
@@ -703,14 +581,14 @@ static void test_secrets(const struct standin *s)
     a.done = b.done = &done;
     graph_lookup(r.g, USER_KIND_UPN, STR_LIT("a@contoso.com"), record, &a);
     graph_lookup(r.g, USER_KIND_SID, STR_LIT("S-1-5-21-1-2-3-4"), record, &b);
-    CHECK_INT(run_until(&done, 2, 15000), 0);
+    CHECK_INT(unit_run_until(base, &done, 2, 15000), 0);
     CHECK(strcmp(a.detail, c.detail) == 0 && strcmp(b.detail, c.detail) == 0);
     CHECK(strstr(a.detail, "wrong-secret") == NULL);
     CHECK_INT(COUNT(&r, graph_token_requests), 2);
     CHECK_INT(COUNT(&r, graph_errors), 3);
     rig_close(&r);
 
-    snprintf(path, sizeof(path), "%s/empty.secret", tmpdir);
+    snprintf(path, sizeof(path), "%s/empty.secret", env.dir);
     unit_write_file(path, "\n");
     unit_capture_begin();
     CHECK_INT(rig_open(&r, s, path, 4), ERR_CONFIG);
@@ -718,7 +596,7 @@ static void test_secrets(const struct standin *s)
     CHECK(r.g == NULL && strstr(log, "identity.graph.client_secret_file: ") != NULL &&
           strstr(log, "empty.secret: empty") != NULL);
     rig_close(&r);
-    snprintf(path, sizeof(path), "%s/missing.secret", tmpdir);
+    snprintf(path, sizeof(path), "%s/missing.secret", env.dir);
     unit_capture_begin();
     CHECK_INT(rig_open(&r, s, path, 4), ERR_IO);
     unit_capture_end(log, sizeof(log));
@@ -728,15 +606,16 @@ static void test_secrets(const struct standin *s)
 
 static void test_end_to_end(void)
 {
-    struct standin main_s = {0}, short_s = {0}, script_s = {0};
+    struct unit_standin main_s = {0}, short_s = {0}, script_s = {0};
 
-    if (mkdtemp(tmpdir) == NULL || find_servers() != 0 || run_certs() != 0) {
+    if (unit_standin_setup(&env, "graph") != 0) {
         UNIT_FAIL("cannot set up the stand-ins (tmpdir, tests/servers, certs.py)");
+        unit_standin_cleanup(&env);
         return;
     }
-    snprintf(users_json, sizeof(users_json), "%s/users.json", tmpdir);
-    snprintf(secret_path, sizeof(secret_path), "%s/client.secret", tmpdir);
-    snprintf(wrong_secret_path, sizeof(wrong_secret_path), "%s/wrong.secret", tmpdir);
+    snprintf(users_json, sizeof(users_json), "%s/users.json", env.dir);
+    snprintf(secret_path, sizeof(secret_path), "%s/client.secret", env.dir);
+    snprintf(wrong_secret_path, sizeof(wrong_secret_path), "%s/wrong.secret", env.dir);
     unit_write_file(users_json, users);
     unit_write_file(secret_path, SECRET "\n");
     unit_write_file(wrong_secret_path, "wrong-secret\n");
@@ -753,17 +632,13 @@ static void test_end_to_end(void)
         test_token_expiry(&short_s);
         test_scripted(&script_s);
     }
-    standin_stop(&main_s);
-    standin_stop(&short_s);
-    standin_stop(&script_s);
+    unit_standin_stop(&main_s);
+    unit_standin_stop(&short_s);
+    unit_standin_stop(&script_s);
     if (base != NULL)
         event_base_free(base);
     curl_global_cleanup();
-    if (fork() == 0) {
-        execlp("rm", "rm", "-rf", tmpdir, (char *)NULL);
-        _exit(127);
-    }
-    wait(NULL);
+    unit_standin_cleanup(&env);
 }
 
 int main(void)

@@ -10,17 +10,9 @@
  * runs, 50 concurrent requests each completed exactly once, and http_free
  * cutting transfers short with "shutting down". Error texts never carry
  * the query's secret. */
-#include <ftw.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -29,18 +21,12 @@
 #include "errors.h"
 #include "http.h"
 #include "unit.h"
+#include "unit_standin.h"
 
 #define SECRET "s3cret-code"
 
-static char tmpdir[] = "/tmp/rtr-test-http.XXXXXX";
-static char standin_py[PATH_MAX], ca_pem[PATH_MAX + 16];
+static struct unit_standin_env env;
 static struct event_base *base;
-
-struct standin {
-    pid_t pid;
-    char url[64];
-    char requests[PATH_MAX + 32];
-};
 
 /* What one callback saw ("" for a NULL string); calls counts runs. */
 struct result {
@@ -79,115 +65,13 @@ static void on_result(void *arg, const struct http_response *res)
         r->chain_ret = http_start(r->chain_h, r->chain_req, on_result, r->chain_res);
 }
 
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    *(int *)arg = 1;
-    event_base_loopbreak(base);
-}
-
-/* Runs the loop until *done reaches want or limit_ms passed; 0 when in time. */
-static int run_until(const int *done, int want, long limit_ms)
-{
-    int expired = 0;
-    struct event *ev = evtimer_new(base, on_deadline, &expired);
-    struct timeval tv = {limit_ms / 1000, (limit_ms % 1000) * 1000};
-
-    evtimer_add(ev, &tv);
-    while ((done == NULL || *done < want) && !expired)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(ev);
-    return done != NULL && *done < want ? -1 : 0;
-}
-
-/* Looks for tests/servers/ from the working directory up (make check runs
- * from the repository root). */
-static int find_servers(void)
-{
-    char dir[PATH_MAX];
-
-    if (getcwd(dir, sizeof(dir)) == NULL)
-        return -1;
-    for (int up = 0; up < 4; up++) {
-        snprintf(standin_py, sizeof(standin_py), "%.4000s/tests/servers/standin.py", dir);
-        if (access(standin_py, R_OK) == 0)
-            return 0;
-        char *slash = strrchr(dir, '/');
-        if (slash == NULL || slash == dir)
-            break;
-        *slash = '\0';
-    }
-    return -1;
-}
-
-static int run_certs(void)
-{
-    char cmd[2 * PATH_MAX];
-    size_t n = strlen(standin_py) - strlen("standin.py");
-
-    snprintf(cmd, sizeof(cmd), "python3 %.*scerts.py %s >/dev/null", (int)n, standin_py, tmpdir);
-    snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", tmpdir);
-    return system(cmd) == 0 && access(ca_pem, R_OK) == 0 ? 0 : -1;
-}
-
-/* Starts a SafeTitan stand-in serving name.pem/name.key and waits (at most
- * 15 s) for its port file. */
-static int standin_start(struct standin *s, const char *name, const char *script)
-{
-    char cert[PATH_MAX + 32], key[PATH_MAX + 32], port_file[PATH_MAX + 32], buf[32];
-    struct timespec pause = {0, 20 * 1000 * 1000};
-
-    snprintf(cert, sizeof(cert), "%s/%s.pem", tmpdir, name);
-    snprintf(key, sizeof(key), "%s/%s.key", tmpdir, name);
-    snprintf(port_file, sizeof(port_file), "%s/%s.port", tmpdir, name);
-    snprintf(s->requests, sizeof(s->requests), "%s/%s.jsonl", tmpdir, name);
-    s->pid = fork();
-    if (s->pid == -1)
-        return -1;
-    if (s->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a crashed test leaves no server behind */
-        execlp("python3", "python3", standin_py, "--kind", "safetitan", "--cert", cert, "--key",
-               key, "--port-file", port_file, "--requests", s->requests,
-               script != NULL ? "--script" : (char *)NULL, script, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 750; i++) {
-        char *end;
-        long port;
-
-        if (unit_read_file(port_file, buf, sizeof(buf)) > 0) {
-            port = strtol(buf, &end, 10);
-            if (port > 0 && port < 65536 && (*end == '\n' || *end == '\0')) {
-                snprintf(s->url, sizeof(s->url), "https://127.0.0.1:%ld", port);
-                return 0;
-            }
-        }
-        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-            s->pid = 0;
-            break;
-        }
-        nanosleep(&pause, NULL);
-    }
-    return -1;
-}
-
-static void standin_stop(struct standin *s)
-{
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
-}
-
 static struct http_request get(const char *url)
 {
     struct http_request r = {0};
 
     r.method = "GET";
     r.url = url;
-    r.ca_file = ca_pem;
+    r.ca_file = env.ca_pem;
     r.connect_timeout_ms = 3000;
     r.timeout_ms = 5000;
     r.max_response_body = 4096;
@@ -204,7 +88,7 @@ static void run_one(struct http *h, const struct http_request *req, struct resul
     ret = http_start(h, req, on_result, r);
     CHECK_INT(ret, 0);
     CHECK_INT(r->calls, 0);
-    if (ret == 0 && run_until(&done, 1, 10000) != 0)
+    if (ret == 0 && unit_run_until(base, &done, 1, 10000) != 0)
         UNIT_FAIL("%s: no answer within 10 s", req->url);
     CHECK_INT(r->calls, 1);
     CHECK(strstr(r->error, SECRET) == NULL);
@@ -231,7 +115,7 @@ static const struct {
     {"a body exactly at the cap", "/ok", 5000, 11, 200, "{\"ok\":true}", 11, 0, "", ""},
 };
 
-static void test_sequence(struct http *h, const struct standin *s)
+static void test_sequence(struct http *h, const struct unit_standin *s)
 {
     for (size_t i = 0; i < sizeof(sequence) / sizeof(sequence[0]); i++) {
         char url[256];
@@ -261,7 +145,7 @@ static void test_sequence(struct http *h, const struct standin *s)
 
 /* The stand-in's records of requests to path, in arrival order: at most
  * max, each taken (put them), and how many there were. */
-static size_t recorded(const struct standin *s, const char *path, struct json_object **out,
+static size_t recorded(const struct unit_standin *s, const char *path, struct json_object **out,
                        size_t max)
 {
     static char log[1 << 20];
@@ -292,7 +176,7 @@ static const char *field(struct json_object *o, const char *a, const char *b)
 
 /* The two requests to /ok came one after the other: the second one reused
  * the first one's connection. */
-static void test_reuse(const struct standin *s)
+static void test_reuse(const struct unit_standin *s)
 {
     struct json_object *ok[2] = {NULL, NULL};
 
@@ -304,7 +188,7 @@ static void test_reuse(const struct standin *s)
     json_object_put(ok[1]);
 }
 
-static void test_post_and_chain(struct http *h, const struct standin *s)
+static void test_post_and_chain(struct http *h, const struct unit_standin *s)
 {
     static const char body[] =
         "{\"event\":\"Unknown USB Device\",\"id\":\"k-1\",\"n\":\"\xc3\xa9\"}";
@@ -330,7 +214,7 @@ static void test_post_and_chain(struct http *h, const struct standin *s)
     r.chain_ret = -100;
     r.done = r2.done = &done;
     CHECK_INT(http_start(h, &req, on_result, &r), 0);
-    if (run_until(&done, 2, 10000) != 0)
+    if (unit_run_until(base, &done, 2, 10000) != 0)
         UNIT_FAIL("post and chain: %d of 2 answers", done);
     CHECK_INT(r.calls, 1);
     CHECK_INT(r.status, 200);
@@ -354,7 +238,7 @@ static void test_post_and_chain(struct http *h, const struct standin *s)
     json_object_put(o);
 }
 
-static void test_tls(struct http *h, const struct standin *s, const struct standin *wrong)
+static void test_tls(struct http *h, const struct unit_standin *s, const struct unit_standin *wrong)
 {
     static const struct {
         const char *name;
@@ -375,8 +259,9 @@ static void test_tls(struct http *h, const struct standin *s, const struct stand
 
         snprintf(url, sizeof(url), "%s/tls?code=" SECRET, (rows[i].wrong_host ? wrong : s)->url);
         req = get(url);
-        req.ca_file =
-            rows[i].ca_file != NULL && strcmp(rows[i].ca_file, "=") == 0 ? ca_pem : rows[i].ca_file;
+        req.ca_file = rows[i].ca_file != NULL && strcmp(rows[i].ca_file, "=") == 0
+                          ? env.ca_pem
+                          : rows[i].ca_file;
         run_one(h, &req, &r);
         if (r.status != 0 || strstr(r.error, rows[i].error) == NULL)
             UNIT_FAIL("%s: status %d, error '%s'", rows[i].name, r.status, r.error);
@@ -385,7 +270,7 @@ static void test_tls(struct http *h, const struct standin *s, const struct stand
     }
 }
 
-static void test_refused(struct http *h, const struct standin *s)
+static void test_refused(struct http *h, const struct unit_standin *s)
 {
     static const char *const crlf[] = {"X-Api-Key: a\r\nX-Injected: 1", NULL};
     char url[256];
@@ -408,13 +293,13 @@ static void test_refused(struct http *h, const struct standin *s)
     req.timeout_ms = 0;
     CHECK_INT(http_start(h, &req, on_result, &r), ERR_INVALID);
     CHECK_INT(http_in_flight(h), 0);
-    run_until(NULL, 0, 50);
+    unit_run_until(base, NULL, 0, 50);
     CHECK_INT(r.calls, 0);
 }
 
 #define MANY 50
 
-static void test_concurrent(struct http *h, const struct standin *s)
+static void test_concurrent(struct http *h, const struct unit_standin *s)
 {
     static struct result r[MANY];
     char url[MANY][128];
@@ -431,9 +316,9 @@ static void test_concurrent(struct http *h, const struct standin *s)
         CHECK_INT(http_start(h, &req[i], on_result, &r[i]), 0);
     }
     CHECK_INT(http_in_flight(h), MANY);
-    if (run_until(&done, MANY, 30000) != 0)
+    if (unit_run_until(base, &done, MANY, 30000) != 0)
         UNIT_FAIL("concurrent: %d of %d answers", done, MANY);
-    run_until(NULL, 0, 50); /* a second completion would show now */
+    unit_run_until(base, NULL, 0, 50); /* a second completion would show now */
     for (int i = 0; i < MANY; i++) {
         int good = r[i].status == 200 && strcmp(r[i].body, "{\"ok\":true}") == 0;
 
@@ -489,7 +374,7 @@ static void test_shutdown(void)
     r[0].chain_h = h; /* freeing began: refused */
     r[0].chain_req = &again;
     r[0].chain_res = &late;
-    run_until(NULL, 0, 300);
+    unit_run_until(base, NULL, 0, 300);
     CHECK_INT(done, 0);
     CHECK_INT(http_in_flight(h), 3);
     http_free(h);
@@ -506,31 +391,25 @@ static void test_shutdown(void)
     http_free(NULL);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
     /* The stand-ins' scripted answers, consumed one per request in order. */
     static const char script[] = "[{\"status\": 503, \"retry_after\": \" 2 \", \"body\": \"busy\"},"
                                  " {\"huge\": 100000}, {\"hang\": true}]";
-    struct standin s = {0}, wrong = {0};
+    static const char *const script_args[] = {"--script", script, NULL};
+    struct unit_standin s = {0}, wrong = {0};
     struct http *h = NULL;
 
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     base = event_base_new();
-    if (mkdtemp(tmpdir) == NULL || base == NULL) {
+    if (base == NULL) {
         perror("setup");
         return 2;
     }
-    if (find_servers() != 0 || run_certs() != 0 || standin_start(&s, "server", script) != 0 ||
-        standin_start(&wrong, "wrong", NULL) != 0) {
+    if (unit_standin_setup(&env, "http") != 0 ||
+        unit_standin_start(&s, &env, "safetitan", "server", "server", script_args) != 0 ||
+        unit_standin_start(&wrong, &env, "safetitan", "wrong", "wrong", NULL) != 0) {
         UNIT_FAIL("cannot start the stand-ins (run from the repository root)");
         goto out;
     }
@@ -544,9 +423,9 @@ int main(void)
     http_free(h);
     test_shutdown();
 out:
-    standin_stop(&s);
-    standin_stop(&wrong);
-    nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    unit_standin_stop(&s);
+    unit_standin_stop(&wrong);
+    unit_standin_cleanup(&env);
     event_base_free(base);
     curl_global_cleanup();
     return unit_report("test_http");
