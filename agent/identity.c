@@ -24,8 +24,9 @@ struct resolver_ops {
     /* Starts resolving req and completes it exactly once through
      * identity_complete, before returning or later from the event loop. */
     void (*resolve)(struct resolver *self, struct identity_request *req);
-    /* Frees self. identity_free has already completed and freed every
-     * request: what self still holds of them it drops without touching. */
+    /* Frees self, first completing (as IDENTITY_ERROR, through
+     * identity_complete) every request it still holds: identity_free calls
+     * it while those requests exist. */
     void (*free)(struct resolver *self);
 };
 
@@ -294,11 +295,14 @@ void identity_free(struct identity *id)
      * their callbacks ask now fails at once, before any resolver. */
     id->closing = 1;
     n_resolvers = id->n_resolvers;
+    /* Each resolver first: it completes what it still holds (a network
+     * resolver's lookups, as errors) while those requests exist; then
+     * whatever is left. */
+    for (size_t i = 0; i < n_resolvers; i++)
+        id->resolvers[i]->ops->free(id->resolvers[i]);
     id->n_resolvers = 0;
     while (id->in_flight != NULL)
         identity_finish(id->in_flight, IDENTITY_ERROR, NULL, "identity: shutting down");
-    for (size_t i = 0; i < n_resolvers; i++)
-        id->resolvers[i]->ops->free(id->resolvers[i]);
     free(id->resolvers);
     idcache_free(id->cache);
     directory_free(id->dir);
