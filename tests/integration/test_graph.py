@@ -1,0 +1,429 @@
+"""Microsoft Graph identity end to end (issue 4): the real agent resolves
+the user of each alert through a Graph stand-in (tests/servers/standin.py:
+OAuth2 client credentials and /v1.0/users on 127.0.0.1 over HTTPS) and
+sends the email to a SafeTitan stand-in.
+
+Every identifier kind (UPN, an email that is not the UPN, a proxyAddresses
+alias, a #EXT# guest, an apostrophe, a UPN starting with '$',
+sAMAccountName with and without DOMAIN\\, a SID, a GUID, an employee id)
+resolves with the Graph request its kind needs; throttling (429 with
+Retry-After) and an expired token mid-run still deliver; one token serves
+many lookups; identical lookups in flight coalesce; a user Graph does not
+know is dead-lettered as "unresolved-user"; Graph down (503s, or not
+listening) delays alerts until it is back; static then graph asks Graph
+only for what the static directory lacks."""
+import json
+import urllib.parse
+
+from harness import token
+import response_env as R
+
+BKHAN = ("bkhan@example.com", "bilal.khan@example.com")  # in users.csv, not in Graph
+
+
+def _u(n, **kw):
+    d = {"id": "5b0c7e2a-1f3d-4c6b-9a8e-%012d" % n, "proxyAddresses": []}
+    d.update(kw)
+    return d
+
+
+USERS = [
+    _u(1, userPrincipalName="upn.user@contoso.com", mail="upn.mail@contoso.com"),
+    _u(2, userPrincipalName="m2@contoso.com", mail="mail.user@contoso.com",
+       proxyAddresses=["SMTP:mail.user@contoso.com"]),
+    _u(3, userPrincipalName="p3@contoso.com", mail="proxy.primary@contoso.com",
+       proxyAddresses=["SMTP:proxy.primary@contoso.com", "smtp:proxy.alias@contoso.com"]),
+    _u(4, userPrincipalName="jsato_partner.example#EXT#@contoso.onmicrosoft.com",
+       mail="jun.sato@partner.example", userType="Guest"),
+    _u(5, userPrincipalName="o'brien@contoso.com", mail="pat.obrien@contoso.com"),
+    _u(6, userPrincipalName="$svc@contoso.com", mail="svc@contoso.com"),
+    _u(7, userPrincipalName="cdiaz@contoso.com", mail="carmen.diaz@contoso.com",
+       onPremisesSamAccountName="cdiaz"),
+    _u(8, userPrincipalName="fnovak@contoso.com", mail="filip.novak@contoso.com",
+       onPremisesSamAccountName="fnovak"),
+    _u(9, userPrincipalName="eoneil@contoso.com", mail="eimear.oneil@contoso.com",
+       onPremisesSamAccountName="o'neil"),
+    _u(10, userPrincipalName="sid.user@contoso.com", mail="sid.user.mail@contoso.com",
+       onPremisesSecurityIdentifier="S-1-5-21-1004336348-1177238915-682003330-2001"),
+    {"id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "userPrincipalName": "g@contoso.com",
+     "mail": "guid.user@contoso.com", "proxyAddresses": []},
+    _u(12, userPrincipalName="emp@contoso.com", mail="emp.user@contoso.com",
+       employeeId="424242"),
+]
+for _n in range(20, 40):  # plain users for counts
+    USERS.append(_u(_n, userPrincipalName="user%d@contoso.com" % _n,
+                    mail="user%d.mail@contoso.com" % _n))
+
+
+def _dec(r):
+    """A Graph request's path and decoded query, one text."""
+    return urllib.parse.unquote(r["path"]) + "?" + " ".join(
+        "%s=%s" % kv for kv in sorted(r["params"].items()))
+
+
+def _advanced(r):
+    return r["headers"].get("consistencylevel", "").lower() == "eventual" and \
+        r["params"].get("$count", "").lower() == "true"
+
+
+def _needs(text):
+    return lambda r: text in _dec(r)
+
+
+# (kind, identifier in the log, email wanted, the Graph requests about it:
+# [predicate] that the requests made for it must satisfy, each by one of them)
+def _raw_has(text):
+    return lambda r: text in r["path"] + "?" + r["query"]
+
+
+def _select_only(r):
+    sel = r["params"].get("$select")
+    return sel is not None and set(sel.split(",")) <= {"id", "mail", "userPrincipalName"}
+
+
+KINDS = [
+    ("upn", "upn.user@contoso.com", "upn.mail@contoso.com",
+     [_needs("/v1.0/users/upn.user@contoso.com")]),
+    ("email", "mail.user@contoso.com", "mail.user@contoso.com",
+     [_needs("mail eq 'mail.user@contoso.com'")]),
+    ("proxyAddresses", "proxy.alias@contoso.com", "proxy.primary@contoso.com",
+     [_needs("proxyAddresses/any("), _needs("'smtp:proxy.alias@contoso.com'")]),
+    ("guest", "jsato_partner.example#EXT#@contoso.onmicrosoft.com", "jun.sato@partner.example",
+     [_raw_has("%23EXT%23")]),
+    ("apostrophe", "o'brien@contoso.com", "pat.obrien@contoso.com",
+     [_needs("o'brien@contoso.com")]),
+    ("dollar", "$svc@contoso.com", "svc@contoso.com",
+     [_needs("/v1.0/users('$svc@contoso.com')")]),
+    ("sam-domain", "CONTOSO\\cdiaz", "carmen.diaz@contoso.com",
+     [_needs("onPremisesSamAccountName eq 'cdiaz'"), _advanced]),
+    ("sam", "fnovak", "filip.novak@contoso.com",
+     [_needs("onPremisesSamAccountName eq 'fnovak'"), _advanced]),
+    ("sam-apostrophe", "CONTOSO\\o'neil", "eimear.oneil@contoso.com",
+     [_needs("onPremisesSamAccountName eq 'o''neil'"), _advanced]),
+    ("sid", "S-1-5-21-1004336348-1177238915-682003330-2001", "sid.user.mail@contoso.com",
+     [_needs("onPremisesSecurityIdentifier eq 'S-1-5-21-1004336348-1177238915-682003330-2001'"),
+      _advanced]),
+    ("guid", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "guid.user@contoso.com",
+     [_needs("/v1.0/users/7c9e6679-7425-40de-944b-e07fc1f90ae7")]),
+    ("employee-id", "424242", "emp.user@contoso.com", [_needs("employeeId eq '424242'")]),
+]
+
+
+def _about(reqs, ident):
+    """The Graph lookups made for identifier ident."""
+    keys = {ident, ident.replace("'", "''"), ident.split("\\")[-1],
+            ident.split("\\")[-1].replace("'", "''")}
+    return [r for r in reqs if "/v1.0/users" in r["path"] and any(k in _dec(r) for k in keys)]
+
+
+def _graph_env(ctx, users=USERS, order=("graph",), static=None, **kw):
+    g = R.standin(ctx, "graph", users=users, **kw)
+    st = R.standin(ctx)
+    cfg = R.live_config(ctx, st, graph=g, order=list(order), users=static)
+    return g, st, cfg
+
+
+def _send(agent, pairs):
+    """Sends one Splunk key=value alert per (rule, user identifier)."""
+    R.send_tcp(agent, [R.splunk_kv(rule, user) for rule, user in pairs])
+
+
+def _delivered(st):
+    return {(json.loads(r["body"])["event"], json.loads(r["body"])["email"])
+            for r in st.requests()}
+
+
+def _lookups(g):
+    return [r for r in g.requests() if r["path"].startswith("/v1.0/users")]
+
+
+def _tokens(g):
+    return [r for r in g.requests() if r["path"].endswith("/oauth2/v2.0/token")]
+
+
+def test_every_identifier_kind(ctx):
+    """Each kind resolves through Graph to the configured attribute (mail)
+    and reaches SafeTitan; the Graph requests made for it are the ones its
+    kind needs (sAMAccountName and SID with ConsistencyLevel: eventual and
+    $count=true, '#' as %23, single quotes doubled, '$' UPN as
+    /users('...')), with a bearer token and $select limited to what is
+    needed."""
+    g, st, cfg = _graph_env(ctx)
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    pairs = [("kind %s %s" % (kind, tok), ident) for kind, ident, _, _ in KINDS]
+    _send(agent, pairs)
+    R.wait_audit(agent, lambda a: a["outcome"] in ("dispatched", "unresolved-user", "failed"),
+                 len(KINDS), timeout=15)
+    got = _delivered(st)
+    reqs = _lookups(g)
+    problems = []
+    for (kind, ident, email, preds), (rule, _) in zip(KINDS, pairs):
+        if (rule, email) not in got:
+            problems.append("%s %r: not delivered as %s (SafeTitan got %s)" % (
+                kind, ident, email, sorted(e for r, e in got if r == rule)))
+        mine = _about(reqs, ident)
+        for i, p in enumerate(preds):
+            if not any(p(r) for r in mine):
+                problems.append("%s %r: no Graph request satisfies check %d; requests: %s" % (
+                    kind, ident, i, [_dec(r) for r in mine]))
+        for r in mine:
+            if "?" in r["path"] or "#" in r["path"] + r["query"]:
+                problems.append("%s: a raw '#' or '?' in %r" % (kind, r["path"]))
+            if not r["headers"].get("authorization", "").startswith("Bearer tok-"):
+                problems.append("%s: no bearer token in %s" % (kind, r["headers"]))
+            if not _select_only(r):
+                problems.append("%s: $select asks for more than needed: %r" % (kind, _dec(r)))
+        if kind == "sid":
+            # Plain first is allowed (Graph may refuse it: Request_UnsupportedQuery),
+            # but the answer that counts came with the advanced-query parameters.
+            if mine and not _advanced(mine[-1]):
+                problems.append("sid: the last lookup lacks the advanced-query parameters")
+    assert not problems, "\n".join(problems)
+    assert len(_tokens(g)) == 1, "%d token requests" % len(_tokens(g))
+    assert agent.metric("outcome_dispatched") == len(KINDS)
+    assert agent.metric("graph_requests") == len(g.requests())
+    agent.stop()
+
+
+test_every_identifier_kind.timeout = 40
+
+
+def test_logger_through_graph(ctx):
+    """The "Done when" scenario through Graph: logger --tcp --octet-count
+    with a bare CEF line whose suser is a UPN."""
+    g, st, cfg = _graph_env(ctx)
+    agent = R.start_agent(ctx, cfg)
+    rule = "Logger via graph %s" % token()
+    R.send_logger(ctx, agent, "CEF:0|Splunk|Enterprise Security|7.3.2|notable|%s|7|"
+                  "suser=upn.user@contoso.com src=10.9.8.7" % rule)
+    R.wait_requests(st, 1)
+    assert _delivered(st) == {(rule, "upn.mail@contoso.com")}
+    assert all("10.9.8.7" not in json.dumps(r) for r in g.requests() + st.requests())
+    agent.stop()
+
+
+def test_throttled_lookups_still_deliver(ctx):
+    """Three 429s with Retry-After: 1 on the user lookups: every alert is
+    delivered and graph_throttled counts them."""
+    g, st, cfg = _graph_env(ctx)
+    g.script([{"status": 429, "retry_after": "1", "match": "/v1.0/users"}] * 3)
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    pairs = [("throttled %d %s" % (n, tok), "user%d@contoso.com" % n) for n in range(20, 24)]
+    _send(agent, pairs)
+    R.wait_audit(agent, "dispatched", len(pairs), timeout=20)
+    assert _delivered(st) == {(rule, user.replace("@", ".mail@")) for rule, user in pairs}
+    assert g.pending_actions() == 0
+    assert agent.metric("graph_throttled") >= 3
+    agent.stop()
+
+
+test_throttled_lookups_still_deliver.timeout = 40
+
+
+def test_token_expiry_mid_run(ctx):
+    """Tokens expired at Graph after the first lookups: the next lookup gets
+    401, the agent asks for a new token once and delivers."""
+    g, st, cfg = _graph_env(ctx)
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("before expiry %s" % tok, "user20@contoso.com")])
+    R.wait_audit(agent, "dispatched")
+    assert len(_tokens(g)) == 1
+    g.expire_tokens()
+    _send(agent, [("after expiry %d %s" % (n, tok), "user%d@contoso.com" % n)
+                  for n in (21, 22)])
+    R.wait_audit(agent, "dispatched", 3, timeout=15)
+    toks = _tokens(g)
+    assert len(toks) == 2, "%d token requests after one expiry" % len(toks)
+    assert agent.metric("graph_token_requests") == 2
+    assert ("after expiry 21 %s" % tok, "user21.mail@contoso.com") in _delivered(st)
+    agent.stop()
+
+
+def test_one_token_for_many_lookups_and_coalescing(ctx):
+    """Twelve alerts for twelve new users at once: one token request. Then
+    six alerts for one new user while the first lookup is slow: one Graph
+    lookup for it (the others joined it or used its cached answer), six
+    requests to SafeTitan."""
+    g, st, cfg = _graph_env(ctx)
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("many %d %s" % (n, tok), "user%d@contoso.com" % n) for n in range(20, 32)])
+    R.wait_audit(agent, "dispatched", 12, timeout=15)
+    assert len(_tokens(g)) == 1, "%d token requests for 12 lookups" % len(_tokens(g))
+
+    g.script([{"delay": 1.0, "match": "user35@contoso.com"}])
+    _send(agent, [("same user %d %s" % (i, tok), "user35@contoso.com") for i in range(6)])
+    R.wait_audit(agent, "dispatched", 18, timeout=15)
+    about = _about(_lookups(g), "user35@contoso.com")
+    assert len(about) == 1, "%d Graph lookups for one user: %s" % (
+        len(about), [_dec(r) for r in about])
+    assert sum(1 for _, email in _delivered(st) if email == "user35.mail@contoso.com") == 6
+    assert agent.metric("graph_coalesced") + agent.metric("identity_cache_hits") >= 5
+    agent.stop()
+
+
+def test_unknown_user_is_dead_lettered(ctx):
+    """A user Graph does not know: audit and dead letter "unresolved-user",
+    nothing sent to SafeTitan; a known one in the same batch is sent."""
+    g, st, cfg = _graph_env(ctx)
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("ghost %s" % tok, "ghost.user@contoso.com"),
+                  ("known %s" % tok, "user20@contoso.com")])
+    lines = R.wait_audit(agent, "unresolved-user")
+    R.wait_audit(agent, "dispatched")
+    assert _delivered(st) == {("known %s" % tok, "user20.mail@contoso.com")}
+    dead = R.dead_letters(agent)
+    assert [(d["outcome"], d["rule"], d["user"]) for d in dead] == \
+        [("unresolved-user", "ghost %s" % tok, "ghost.user@contoso.com")], dead
+    assert agent.metric("outcome_unresolved_user") == 1
+    assert agent.metric("outcome_dead_letter") == 1
+    assert len(R.quiet(st, 0.5)) == 1
+    assert len(R.outcomes(lines, "unresolved-user")) == 1
+    agent.stop()
+
+
+def test_graph_down_then_back(ctx):
+    """Graph answers 503 to four lookups: the alert waits (retries) and is
+    delivered when Graph answers again."""
+    g, st, cfg = _graph_env(ctx)
+    g.script([{"status": 503, "match": "/v1.0/users"}] * 4)
+    agent = R.start_agent(ctx, cfg)
+    rule = "graph down %s" % token()
+    _send(agent, [(rule, "user20@contoso.com")])
+    R.wait_audit(agent, "dispatched", timeout=25)
+    assert _delivered(st) == {(rule, "user20.mail@contoso.com")}
+    assert g.pending_actions() == 0, "the agent gave up before Graph came back"
+    assert agent.metric("graph_throttled") + agent.metric("graph_errors") >= 4
+    agent.stop()
+
+
+test_graph_down_then_back.timeout = 45
+
+
+def test_graph_not_listening_then_back(ctx):
+    """Graph stopped (connection refused) when the alert comes: "retry"
+    lines, and delivery once a Graph stand-in listens on the port again."""
+    g, st, cfg = _graph_env(ctx)
+    agent = R.start_agent(ctx, cfg)
+    g.stop()
+    rule = "graph gone %s" % token()
+    _send(agent, [(rule, "user21@contoso.com")])
+    R.wait_audit(agent, "retry", 2, timeout=15)
+    assert st.requests() == []
+    R.restart(ctx, g)
+    R.wait_audit(agent, "dispatched", timeout=20)
+    assert _delivered(st) == {(rule, "user21.mail@contoso.com")}
+    agent.stop()
+
+
+test_graph_not_listening_then_back.timeout = 45
+
+
+def test_static_then_graph(ctx):
+    """identity.order ["static", "graph"]: a user of users.csv never goes
+    to Graph; one it lacks is resolved by Graph."""
+    g, st, cfg = _graph_env(ctx, order=("static", "graph"), static=R.USERS_CSV)
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("static %s" % tok, BKHAN[0]), ("graph %s" % tok, "user22@contoso.com")])
+    R.wait_audit(agent, "dispatched", 2)
+    assert _delivered(st) == {("static %s" % tok, BKHAN[1]),
+                              ("graph %s" % tok, "user22.mail@contoso.com")}
+    assert _about(_lookups(g), BKHAN[0]) == [], "a static user was looked up in Graph"
+    assert len(_about(_lookups(g), "user22@contoso.com")) >= 1
+    agent.stop()
+
+
+def test_attribute_user_principal_name(ctx):
+    """identity.graph.attribute "userPrincipalName": SafeTitan gets the UPN,
+    not the mail."""
+    g, st, cfg = _graph_env(ctx)
+    cfg["identity"]["graph"]["attribute"] = "userPrincipalName"
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("upn attr %s" % tok, "upn.mail@contoso.com"),
+                  ("upn attr sam %s" % tok, "CONTOSO\\cdiaz")])
+    R.wait_audit(agent, "dispatched", 2)
+    assert _delivered(st) == {("upn attr %s" % tok, "upn.user@contoso.com"),
+                              ("upn attr sam %s" % tok, "cdiaz@contoso.com")}, _delivered(st)
+    assert all("userPrincipalName" in r["params"].get("$select", "") for r in _lookups(g))
+    agent.stop()
+
+
+def test_bad_graph_answers_are_retried(ctx):
+    """A lookup answered with malformed JSON, wrongly typed JSON, a 16 MiB
+    body, or a closed connection: the agent keeps running, retries, and
+    delivers once Graph answers properly."""
+    g, st, cfg = _graph_env(ctx)
+    g.script([{"status": 200, "body": "not json {", "match": "user20@"},
+              {"status": 200, "body": {"id": 5, "mail": ["x"]}, "match": "user21@"},
+              {"huge": 16 << 20, "match": "user22@"},
+              {"close": True, "match": "user23@"}])
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    pairs = [("bad answer %d %s" % (n, tok), "user%d@contoso.com" % n) for n in range(20, 24)]
+    _send(agent, pairs)
+    R.wait_audit(agent, "dispatched", len(pairs), timeout=20)
+    assert _delivered(st) == {(rule, user.replace("@", ".mail@")) for rule, user in pairs}
+    assert g.pending_actions() == 0
+    agent.stop()
+
+
+test_bad_graph_answers_are_retried.timeout = 45
+
+
+def test_graph_secrets_stay_secret(ctx):
+    """A wrong client secret: the token request is refused (401), alerts
+    wait ("retry"), nothing reaches SafeTitan; neither that secret nor, with
+    the right one, the secret or any access token shows in the log (debug
+    level), the audit or the dead letters."""
+    wrong = "wrong-SECRET-q8Zr2Lp7Xv4N"
+    g, st, cfg = _graph_env(ctx)
+    with open(cfg["identity"]["graph"]["client_secret_file"], "w") as f:
+        f.write(wrong)
+    agent = R.start_agent(ctx, dict(cfg, log_level="debug"))
+    _send(agent, [("bad secret %s" % token(), "user20@contoso.com")])
+    R.wait_audit(agent, "retry", 2, timeout=15)
+    assert st.requests() == [] and _lookups(g) == []
+    assert any(r["body"].find("client_secret=") >= 0 for r in _tokens(g))
+    agent.stop()
+
+    with open(cfg["identity"]["graph"]["client_secret_file"], "w") as f:
+        f.write(R.GRAPH_SECRET)
+    good = R.start_agent(ctx, dict(cfg, log_level="debug"), name="good")
+    _send(good, [("good secret %s" % token(), "user21@contoso.com"),
+                 ("ghost %s" % token(), "ghost@contoso.com")])
+    R.wait_audit(good, "dispatched")
+    R.wait_audit(good, "unresolved-user")
+    good.stop()
+    for a in (agent, good):
+        R.assert_no_secret(a, wrong, R.GRAPH_SECRET, "Bearer ", "tok-1", "tok-2")
+
+
+def test_sigterm_while_a_lookup_hangs(ctx):
+    """SIGTERM while Graph holds a lookup open: the agent exits promptly
+    with status 0 and sent nothing to SafeTitan."""
+    g, st, cfg = _graph_env(ctx)
+    g.script([{"hang": True, "match": "/v1.0/users"}])
+    agent = R.start_agent(ctx, cfg)
+    _send(agent, [("hang at stop %s" % token(), "user20@contoso.com")])
+    R.wait_requests(g, 1, match="/v1.0/users")
+    agent.stop(timeout=10)
+    assert st.requests() == []
+
+
+def test_sigterm_while_a_lookup_waits_to_retry(ctx):
+    """SIGTERM while a lookup waits out a 429's Retry-After: 30: prompt exit
+    with status 0, nothing sent to SafeTitan."""
+    g, st, cfg = _graph_env(ctx)
+    g.script([{"status": 429, "retry_after": "30", "match": "/v1.0/users"}])
+    agent = R.start_agent(ctx, cfg)
+    _send(agent, [("throttled at stop %s" % token(), "user20@contoso.com")])
+    R.wait_requests(g, 1, match="/v1.0/users")
+    agent.wait_metric("graph_throttled", 1)
+    agent.stop(timeout=10)
+    assert st.requests() == []
