@@ -15,6 +15,7 @@ SHARED (../shared), RTR_WRAPPER (a command prefix such as
 (multiplies every wait; 10 by default under valgrind), RTR_KEEP=1 (keep the
 temporary folders of passing tests too).
 """
+import glob
 import http.client
 import json
 import os
@@ -45,6 +46,24 @@ REPORT = re.compile(rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime err
                     rb"==\d+== (Invalid (read|write|free)|Conditional jump|Syscall param|"
                     rb"Mismatched free|Source and destination overlap)|"
                     rb"definitely lost: [1-9]|indirectly lost: [1-9]|ERROR SUMMARY: [1-9])")
+
+
+def sample_decisions():
+    """(sorted [(rule, user, email)] of every non-null decision in
+    ../shared/samples/expected.jsonl, the non-empty sample lines of every
+    *.log there in file order)."""
+    samples = os.path.join(SHARED, "samples")
+    want = []
+    with open(os.path.join(samples, "expected.jsonl")) as f:
+        for line in f:
+            d = json.loads(line)["decision"]
+            if d is not None:
+                want.append((d["rule"], d["user"], d["email"]))
+    lines = []
+    for path in sorted(glob.glob(os.path.join(samples, "*.log"))):
+        with open(path, "rb") as f:
+            lines += [raw for raw in f.read().split(b"\n") if raw.strip()]
+    return sorted(want), lines
 
 
 def for_wrapper(cfg):

@@ -72,7 +72,8 @@ import os
 import sys
 import time
 
-from harness import ROOT, SHARED, Skip, check_json_line, listener, t, tcp_connect, tool, wait_until
+from harness import (ROOT, SHARED, Skip, check_json_line, listener, sample_decisions, t, tcp_connect,
+                     tool, wait_until)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
 import certs as _certs  # noqa: E402
@@ -98,17 +99,7 @@ def need_samples():
 
 def expected_samples():
     need_samples()
-    want = []
-    with open(os.path.join(SAMPLES, "expected.jsonl")) as f:
-        for line in f:
-            d = json.loads(line)["decision"]
-            if d is not None:
-                want.append((d["rule"], d["user"], d["email"]))
-    lines = []
-    for path in sorted(glob.glob(os.path.join(SAMPLES, "*.log"))):
-        with open(path, "rb") as f:
-            lines += [raw for raw in f.read().split(b"\n") if raw.strip()]
-    return sorted(want), lines
+    return sample_decisions()
 
 
 # ------------------------------------------------------------- certificates

@@ -22,7 +22,7 @@ import struct
 import subprocess
 
 from harness import (AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, check_json_line, for_wrapper,
-                     free_port, listener, t, tcp_connect, token, wait_until)
+                     free_port, sample_decisions, listener, t, tcp_connect, token, wait_until)
 
 SAMPLES = os.path.join(SHARED, "samples")
 MAPPINGS = os.path.join(ROOT, "mappings", "*.json")
@@ -79,22 +79,6 @@ def _wait_audit(agent, n, timeout=10, name="audit.jsonl"):
     return got
 
 
-def _expected():
-    """(rule, user, email) of every non-null decision in expected.jsonl,
-    and the sample lines in file order."""
-    want = []
-    with open(os.path.join(SAMPLES, "expected.jsonl")) as f:
-        for line in f:
-            d = json.loads(line)["decision"]
-            if d is not None:
-                want.append((d["rule"], d["user"], d["email"]))
-    lines = []
-    for path in sorted(glob.glob(os.path.join(SAMPLES, "*.log"))):
-        with open(path, "rb") as f:
-            lines += [raw for raw in f.read().split(b"\n") if raw.strip()]
-    return sorted(want), lines
-
-
 def _check_samples(agent, want, source):
     got = _wait_audit(agent, len(want))
     agent.wait_metric("decisions", len(want))
@@ -114,7 +98,7 @@ def test_samples_over_tcp(ctx):
     """Every sample line over one TCP connection: the audit holds exactly
     the decisions of expected.jsonl, nothing for the noise."""
     _samples()
-    want, lines = _expected()
+    want, lines = sample_decisions()
     agent = _agent(ctx, [listener("tcp")])
     s = tcp_connect(agent.port("tcp"))
     source = "127.0.0.1:%d" % s.getsockname()[1]
@@ -128,7 +112,7 @@ def test_samples_over_tcp(ctx):
 def test_samples_over_udp(ctx):
     """The same, one datagram per line."""
     _samples()
-    want, lines = _expected()
+    want, lines = sample_decisions()
     agent = _agent(ctx, [listener("udp")])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
