@@ -355,8 +355,14 @@ void worker_free(struct worker *w)
         event_free(w->ev_mappings);
     mapping_set_unref(w->mappings_next);
     pthread_mutex_destroy(&w->mappings_lock);
-    if (w->base != NULL)
+    if (w->base != NULL) {
+        /* A TLS connection closed just before the stop (its bufferevent has
+         * deferred callbacks) is only released on the loop's next turn;
+         * event_base_free alone would drop that turn and leak it. Every
+         * event with a callback of ours is gone by now. */
+        event_base_loop(w->base, EVLOOP_NONBLOCK);
         event_base_free(w->base);
+    }
     free(w->listeners);
     free(w);
 }
