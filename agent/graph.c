@@ -531,11 +531,14 @@ static void graph_answer(struct lookup *lk, const struct http_response *res)
         }
         n = json_object_array_length(value);
         if (n != 1) {
-            status = n == 0 ? IDENTITY_NOT_FOUND : IDENTITY_ERROR;
+            /* Several users (one sAMAccountName in two synced forests) is
+             * no answer either, and asking again will not change it: the
+             * alert must not wait for it, nor go to either user. */
+            status = IDENTITY_NOT_FOUND;
             if (n == 0)
                 snprintf(detail, sizeof(detail), "graph: no user matches");
             else
-                snprintf(detail, sizeof(detail), "graph: %zu users match", n);
+                snprintf(detail, sizeof(detail), "graph: %zu users match (ambiguous)", n);
             goto out;
         }
         user = json_object_array_get_idx(value, 0);

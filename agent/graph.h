@@ -23,8 +23,9 @@
  *   employee_id $filter=employeeId eq '{id}'
  * Single quotes are doubled inside literals; every query is
  * percent-encoded. A filter that matches no user, or a 404, is "not found";
- * one that matches several is an error ("graph: 2 users match"); a user
- * without the attribute is "not found" ("graph: user has no mail").
+ * so is one that matches several ("graph: 2 users match (ambiguous)"),
+ * which no retry resolves; a user without the attribute is "not found"
+ * ("graph: user has no mail").
  *
  * 429 and 503 are retried after Retry-After (capped at GRAPH_RETRY_CAP_S)
  * or a backoff, up to GRAPH_MAX_ATTEMPTS per lookup, then the lookup fails

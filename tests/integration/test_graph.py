@@ -286,6 +286,29 @@ def test_unknown_user_is_dead_lettered(ctx):
     agent.stop()
 
 
+def test_ambiguous_sam_is_dead_lettered(ctx):
+    """Two forests sync the same sAMAccountName: Graph finds two users. That
+    is no answer, and asking again will not give one: the alert goes to the
+    dead letters as "unresolved-user" naming the ambiguity at once, is not
+    retried, and nothing reaches SafeTitan."""
+    users = USERS + [
+        _u(40, userPrincipalName="jsmith@forest-a.example", mail="john.a@contoso.com",
+           onPremisesSamAccountName="jsmith"),
+        _u(41, userPrincipalName="jsmith@forest-b.example", mail="john.b@contoso.com",
+           onPremisesSamAccountName="jsmith")]
+    g, st, cfg = _graph_env(ctx, users=users)
+    agent = R.start_agent(ctx, cfg)
+    rule = "ambiguous %s" % token()
+    _send(agent, [(rule, "FOREST\\jsmith")])
+    R.wait_audit(agent, "unresolved-user")
+    dead = R.dead_letters(agent)
+    assert [(d["outcome"], d["rule"]) for d in dead] == [("unresolved-user", rule)], dead
+    assert "2 users match" in dead[0]["detail"], dead
+    assert agent.metric("dispatch_retries") == 0
+    assert len(R.quiet(st, 0.5)) == 0
+    agent.stop()
+
+
 def test_graph_down_then_back(ctx):
     """Graph answers 503 to four lookups: the alert waits (retries) and is
     delivered when Graph answers again."""
