@@ -71,7 +71,8 @@ static int audit_read_key(const char *config_path, const char *path, unsigned ch
                           size_t *len)
 {
     char why[256];
-    int rc = secret_read(path, AUDIT_KEY_MIN, AUDIT_KEY_MAX, (char **)key, len, why, sizeof(why));
+    int rc =
+        secret_read(path, AUDIT_KEY_MIN, AUDIT_KEY_MAX, 0, (char **)key, len, why, sizeof(why));
 
     if (rc == ERR_CONFIG)
         audit_report(config_path, "audit.hash_key_file", path,
@@ -290,7 +291,9 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
         jsonw_key(w, "detail");
         jsonw_cstr(w, r->detail);
     }
-    if (r->key != NULL) {
+    /* The key is an unkeyed hash over the user among others: next to a
+     * hashed user it would let a guess be tested. */
+    if (r->key != NULL && !a->hash_users) {
         jsonw_key(w, "key");
         jsonw_cstr(w, r->key);
     }

@@ -3,7 +3,8 @@
  *    "rule":"...","user":"EXAMPLE\\amorgan","email":"alice.morgan@example.com",
  *    "event":"...","outcome":"dispatched","key":"<idempotency key>","status":200,
  *    "attempts":1,"latency_ms":12}
- * (detail, key, status, attempts and latency_ms only when there are). The
+ * (detail, key, status, attempts and latency_ms only when there are; key
+ * not with hashed users: it hashes the user without the secret). The
  * dead-letter file is written by the same code, without hashing. Each line is
  * appended with O_APPEND, one write(2) per line while the disk takes it.
  * When a write is cut short (disk full, a file size limit) the fragment

@@ -23,6 +23,7 @@
 #include "errors.h"
 #include "identity.h"
 #include "log.h"
+#include "secret.h"
 #include "mapping.h"
 #include "tls.h"
 
@@ -166,37 +167,18 @@ static void check_listeners(struct check *c)
     }
 }
 
-/* A secret file must be readable and hold something besides white space.
- * Its content is never printed, and is wiped from the buffer. */
+/* A secret file must load as run loads it (secret_read, as text). Its
+ * content is never printed. */
 static void check_secret(struct check *c, const char *key, const char *path)
 {
-    char buf[512];
-    ssize_t n;
-    int fd, found = 0, err;
+    char why[256], *secret = NULL;
+    size_t len = 0;
 
-    if (path == NULL)
+    if (path == NULL || check_file(c, key, path) != 0)
         return;
-    fd = check_open(c, key, path);
-    if (fd == -1)
-        return;
-    for (;;) {
-        n = read(fd, buf, sizeof(buf));
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        for (ssize_t i = 0; i < n && !found; i++)
-            found = !isspace((unsigned char)buf[i]);
-        if (found)
-            break;
-    }
-    err = errno;
-    explicit_bzero(buf, sizeof(buf));
-    close(fd);
-    if (n == -1)
-        check_fail(c, key, "%s: cannot read: %s", path, strerror(err));
-    else if (!found)
-        check_fail(c, key, "%s: is empty", path);
+    if (secret_read(path, 1, SECRET_MAX, 1, &secret, &len, why, sizeof(why)) != 0)
+        check_fail(c, key, "%s: %s", path, why);
+    secret_free(secret, len);
 }
 
 /* An extra CA bundle for outbound TLS must load as the HTTPS engine will

@@ -194,6 +194,7 @@ static void daemon_on_signal(evutil_socket_t sig, short what, void *arg)
     d->stopping = 1;
     log_info("%s: stopping: no new input, finishing what is buffered", strsignal((int)sig));
     sdnotify_send("STOPPING=1");
+    response_stop_intake_pause(d->response);
     for (int i = 0; i < d->n_workers; i++)
         worker_stop(d->workers[i]);
 }
@@ -572,6 +573,8 @@ static int daemon_start(struct daemon *d, const char *tap_path)
 static void daemon_free(struct daemon *d)
 {
     if (!d->stopping) {
+        if (d->response != NULL)
+            response_stop_intake_pause(d->response);
         for (int i = 0; i < d->n_workers; i++)
             worker_stop(d->workers[i]);
     }

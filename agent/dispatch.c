@@ -20,7 +20,6 @@
 
 /* Body bytes quoted in a reason: enough to read SafeTitan's error. */
 #define DISPATCH_REASON_BODY 200
-#define DISPATCH_KEY_MAX     4096
 
 struct dispatch {
     const struct dispatch_config *cfg;
@@ -39,6 +38,9 @@ struct dispatch_req {
     dispatch_cb cb;
     void *arg;
     int timeout_s, retry_max_s;
+    /* Reasons may quote the answer's body: not for the orchestrator, whose
+     * error pages may echo the request URL, and with it the secret code. */
+    int quote_body;
 };
 
 void dispatch_key(struct str host, struct str rule, struct str user, struct str event_ref,
@@ -87,21 +89,11 @@ int dispatch_new(const struct dispatch_config *cfg, struct http *http, struct di
     d->cfg = cfg;
     d->http = http;
     jsonw_init(&d->body, DISPATCH_MAX_BODY);
-    rc = secret_read(cfg->api_key_file, 1, DISPATCH_KEY_MAX, &d->api_key, &d->api_key_len, why,
+    rc = secret_read(cfg->api_key_file, 1, SECRET_MAX, 1, &d->api_key, &d->api_key_len, why,
                      sizeof(why));
     if (rc != 0) {
         log_error("dispatch.api_key_file: %s: the API key: %s", cfg->api_key_file, why);
         goto out;
-    }
-    rc = ERR_CONFIG;
-    for (size_t i = 0; i < d->api_key_len; i++) {
-        unsigned char c = (unsigned char)d->api_key[i];
-        if (c < 0x20 || c == 0x7f) {
-            log_error("dispatch.api_key_file: %s: the API key holds a control character (one "
-                      "line, no NUL)",
-                      cfg->api_key_file);
-            goto out;
-        }
     }
     rc = ERR_NOMEM;
     if (cfg->mode == DISPATCH_DIRECT) {
@@ -142,10 +134,11 @@ void dispatch_free(struct dispatch *d)
     free(d);
 }
 
-/* The reason a dead-letter or audit line gives: the status and the first
- * bytes of the body (escaped: it is the far side's text), or why no answer
- * came. */
-static void dispatch_reason(const struct http_response *res, int timeout_s, char *buf, size_t cap)
+/* The reason a dead-letter or audit line gives: the status and, with
+ * quote_body, the first bytes of the body (escaped: it is the far side's
+ * text), or why no answer came. */
+static void dispatch_reason(const struct http_response *res, int timeout_s, int quote_body,
+                            char *buf, size_t cap)
 {
     if (res->status == 0) {
         if (res->error != NULL && strstr(res->error, "imeout") != NULL)
@@ -154,7 +147,7 @@ static void dispatch_reason(const struct http_response *res, int timeout_s, char
             snprintf(buf, cap, "%s", res->error != NULL ? res->error : "no answer");
         return;
     }
-    if (res->body_len == 0) {
+    if (res->body_len == 0 || !quote_body) {
         snprintf(buf, cap, "HTTP %d", res->status);
         return;
     }
@@ -181,7 +174,7 @@ static void dispatch_on_response(void *arg, const struct http_response *res)
     };
 
     /* A 2xx whose body ran over the cap was still accepted. */
-    dispatch_reason(res, req->timeout_s, reason, sizeof(reason));
+    dispatch_reason(res, req->timeout_s, req->quote_body, reason, sizeof(reason));
     r.retry_after_s = r.verdict == RETRY_AGAIN
                           ? retry_after_s(res->retry_after, time(NULL), req->retry_max_s)
                           : -1;
@@ -276,7 +269,8 @@ int dispatch_send(struct dispatch *d, const struct dispatch_alert *a, dispatch_c
 
     if (req == NULL)
         return ERR_NOMEM;
-    *req = (struct dispatch_req){cb, arg, d->cfg->timeout_s, d->cfg->retry_max_s};
+    *req = (struct dispatch_req){cb, arg, d->cfg->timeout_s, d->cfg->retry_max_s,
+                                 d->cfg->mode == DISPATCH_DIRECT};
     snprintf(idem, sizeof(idem), "Idempotency-Key: %s", a->key);
     snprintf(agent, sizeof(agent), "User-Agent: rtr-agent/%s", RTR_VERSION);
     headers[n++] = idem;

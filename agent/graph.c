@@ -23,7 +23,6 @@
 #include "retry.h"
 #include "secret.h"
 
-#define GRAPH_SECRET_MAX     4096
 #define GRAPH_CONNECT_MAX_MS 10000
 /* The longest request path: the fallback filter names an identifier of up
  * to IDENTITY_MAX_ID bytes twice, each byte at worst a doubled quote
@@ -811,7 +810,7 @@ int graph_new(const struct graph_config *cfg, struct event_base *base, struct ht
     g->timeout_ms = (cfg->timeout_s > 0 ? cfg->timeout_s : 30) * 1000L;
     g->connect_timeout_ms =
         g->timeout_ms < GRAPH_CONNECT_MAX_MS ? g->timeout_ms : GRAPH_CONNECT_MAX_MS;
-    rc = secret_read(cfg->client_secret_file, 1, GRAPH_SECRET_MAX, &g->secret, &g->secret_len, why,
+    rc = secret_read(cfg->client_secret_file, 1, SECRET_MAX, 1, &g->secret, &g->secret_len, why,
                      sizeof(why));
     if (rc != 0) {
         log_error("identity.graph.client_secret_file: %s: %s", cfg->client_secret_file, why);

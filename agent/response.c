@@ -64,7 +64,7 @@
 #define RESPONSE_SPOOL_RETRY_MS 1000
 /* Keys remembered for the duplicate window. */
 #define RESPONSE_DEDUP_MAX ((size_t)1 << 20)
-/* The spool payload's version, and its longest rendering. */
+/* The spool payload's version. */
 #define RESPONSE_PAYLOAD_VERSION 1
 
 /* What the daemon asked of the next reload (response_reload). */
@@ -106,6 +106,7 @@ struct response {
     struct response_job **ready_end;
     int dispatching; /* requests in flight, at most dispatch.max_concurrent */
     int stopping;    /* the loop has ended: completions only free */
+    int no_pause;    /* atomic: response_stop_intake_pause was called */
     pthread_mutex_t reload_lock;
     struct response_reload_req reload; /* guarded by reload_lock; taken by the thread */
     pthread_t thread;
@@ -360,9 +361,11 @@ static void response_retry_later(struct response_job *job, int64_t retry_after_s
     stats_add(r->stats, STAT_dispatch_retries, 1);
     if (RAND_bytes((unsigned char *)&random, sizeof(random)) != 1)
         random = (uint64_t)job->received.tv_nsec * 0x9e3779b97f4a7c15ull;
-    ms = retry_after_s >= 0
-             ? retry_after_s * 1000
-             : retry_backoff_ms((unsigned)job->failures, c->retry_min_s, c->retry_max_s, random);
+    /* Retry-After is a floor, never a licence to hammer: "0" or a past
+     * date still waits for the backoff. */
+    ms = retry_backoff_ms((unsigned)job->failures, c->retry_min_s, c->retry_max_s, random);
+    if (retry_after_s * 1000 > ms)
+        ms = retry_after_s * 1000;
     response_audit(job, "retry", detail, status, 0);
     log_limited(&response_rl_retry, LOG_LVL_WARNING,
                 "mapping %s: alert not delivered yet (%s): trying again in %lld ms (more such "
@@ -416,13 +419,14 @@ static void response_send(struct response_job *job)
     struct response *r = job->r;
     struct dispatch_alert a = {job->event, job->email, job->key, job->received};
 
+    /* dispatch_send never calls back before it returns. */
+    if (dispatch_send(r->dispatch, &a, response_on_dispatch, job) != 0) {
+        response_retry_later(job, -1, "out of memory", 0);
+        return;
+    }
     job->attempts++;
     r->dispatching++;
     stats_add(r->stats, STAT_dispatch_requests, 1);
-    if (dispatch_send(r->dispatch, &a, response_on_dispatch, job) != 0) {
-        r->dispatching--;
-        response_retry_later(job, -1, "out of memory", 0);
-    }
 }
 
 /* A slot came free: the oldest ready job goes. */
@@ -576,6 +580,8 @@ static void response_append(struct response_job *job)
     if (rc == 0)
         rc = spool_append(r->spool, str_make(r->payload.buf, r->payload.len), response_on_durable,
                           job, &job->spool_id);
+    /* Only a full spool holds an alert: anything else that keeps it out of
+     * the spool would hold it, and every alert behind it, for good. */
     switch (rc) {
     case 0:
         return;
@@ -586,13 +592,11 @@ static void response_append(struct response_job *job)
         response_hold(job, "out of memory");
         return;
     default:
-        /* Too big for a spool record: cannot be made durable, ever. */
-        stats_add(r->stats, STAT_decisions_dropped, 1);
-        log_limited(&response_rl, LOG_LVL_ERROR,
-                    "mapping %s: an alert too large for the spool was dropped (%s)", job->mapping,
-                    err_name(rc));
-        response_job_free(job);
+        /* Too big for a spool record (the caps make it unreachable): it
+         * cannot be made durable, ever, so it goes to the dead letters. */
         r->in_flight--;
+        response_dead_letter(job, "failed", STAT_outcome_failed,
+                             "the alert does not fit a spool record", 0);
         response_check_done(r);
     }
 }
@@ -658,8 +662,11 @@ static void response_on_drain(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     for (int i = 0; i < RESPONSE_BATCH; i++) {
-        /* Held for spool space: the queue waits (backpressure). */
-        if (r->held != NULL)
+        /* Held for spool space: the queue waits (backpressure), unless
+         * the agent is stopping: then what is left is taken (and held too
+         * if it does not fit), so that the workers and the stop can end
+         * (response_stop reports what was never spooled). */
+        if (r->held != NULL && !__atomic_load_n(&r->no_pause, __ATOMIC_ACQUIRE))
             return;
         if (queue_peek(r->q, &rec, 0) != 0) {
             response_check_done(r);
@@ -999,6 +1006,12 @@ void response_reload(struct response *r, const struct config *next, int mappings
     free(req.static_file);
     free(req.audit_file);
     event_active(r->ev_reload, 0, 0);
+}
+
+void response_stop_intake_pause(struct response *r)
+{
+    __atomic_store_n(&r->no_pause, 1, __ATOMIC_RELEASE);
+    event_active(r->ev_drain, 0, 0);
 }
 
 void response_free(struct response *r)

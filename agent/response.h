@@ -60,6 +60,12 @@ void response_reload(struct response *r, const struct config *next, int mappings
  * text. */
 const char *response_dry_run_outcome(enum identity_status status);
 
+/* From any thread, at SIGTERM: the workers must be able to finish, so the
+ * thread takes every record from now on even while the spool holds alerts
+ * (they are held too, and reported as lost at the end if the spool never
+ * takes them), instead of pausing the inputs. */
+void response_stop_intake_pause(struct response *r);
+
 /* Joins the thread (if started; call after queue_close) and frees r. NULL
  * is fine. */
 void response_free(struct response *r);

@@ -13,11 +13,14 @@
 
 #include "errors.h"
 
-/* The largest secret any caller accepts. */
-#define SECRET_MAX 4096
+/* A byte that ends a secret's file without being part of it. */
+static int secret_trailer(unsigned char c, int text)
+{
+    return c == '\n' || c == '\r' || (text && (c == ' ' || c == '\t'));
+}
 
-int secret_read(const char *path, size_t min, size_t max, char **out, size_t *len, char *why_buf,
-                size_t why_cap)
+int secret_read(const char *path, size_t min, size_t max, int text, char **out, size_t *len,
+                char *why_buf, size_t why_cap)
 {
     char buf[SECRET_MAX + 1];
     size_t n = 0;
@@ -39,7 +42,7 @@ int secret_read(const char *path, size_t min, size_t max, char **out, size_t *le
         }
         n += got > 0 ? (size_t)got : 0;
     }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    while (n > 0 && secret_trailer((unsigned char)buf[n - 1], text))
         n--;
     rc = ERR_CONFIG;
     if (n > max) {
@@ -52,6 +55,12 @@ int secret_read(const char *path, size_t min, size_t max, char **out, size_t *le
         else
             snprintf(why_buf, why_cap, "empty");
         goto out;
+    }
+    for (size_t i = 0; text && i < n; i++) {
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+            snprintf(why_buf, why_cap, "holds a control character (one line, no NUL)");
+            goto out;
+        }
     }
     rc = ERR_NOMEM;
     *out = malloc(n + 1);

@@ -41,8 +41,10 @@
 #include "stats.h"
 #include "str.h"
 
-/* Largest payload an alert record holds. */
-#define SPOOL_MAX_PAYLOAD (16 * 1024)
+/* Largest payload an alert record holds: room for a decision's texts at
+ * their caps (3 x 1024 bytes from the message, 6 bytes each once escaped
+ * for JSON, and the short fields), with margin. */
+#define SPOOL_MAX_PAYLOAD (64 * 1024)
 /* Segment size before rotation (smaller when max_bytes / 4 is). */
 #define SPOOL_SEGMENT_BYTES ((size_t)16 << 20)
 

@@ -6,7 +6,11 @@ Discovers tests/integration/test_*.py and runs every function named test_*
 `PASS name`, `FAIL name: reason` or `SKIP name: reason` per test and closes
 with `integration: N passed, N failed` (exit status 1 when anything failed).
 
-  python3 tests/integration/run.py [-k SUBSTRING]... [--list]
+  python3 tests/integration/run.py [-k SUBSTRING]... [--list] [--jobs N]
+
+--jobs N runs the tests in N processes at once (test i in process i mod N),
+each printing its own results when it ends, then the sum: for the slow runs
+(valgrind), where the agent, not the machine, is the bottleneck.
 
 Environment: RTR_AGENT, BUILD, SHARED, RTR_WRAPPER (e.g. "valgrind
 --error-exitcode=99 --leak-check=full": prefixes the agent command; the
@@ -16,8 +20,10 @@ A test may set `fn.timeout = SECONDS` (default 30, scaled).
 import argparse
 import importlib
 import os
+import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -115,13 +121,43 @@ def run_one(name, fn):
     return status, reason, details
 
 
+def run_jobs(args):
+    """--jobs: one child per shard; their outputs in shard order, then the sum."""
+    start = time.monotonic()
+    base = [sys.executable, os.path.abspath(__file__)] + [a for k in args.k for a in ("-k", k)]
+    children = [subprocess.Popen(base + ["--shard", "%d/%d" % (i, args.jobs)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                for i in range(args.jobs)]
+    passed = failed = 0
+    for child in children:
+        out = child.communicate()[0].decode("utf-8", "replace")
+        print(out, end="", flush=True)
+        m = re.search(r"^integration: (\d+) passed, (\d+) failed$", out, re.M)
+        if m is None or child.returncode not in (0, 1):
+            failed += 1
+            print("FAIL shard: exit status %d, no summary line" % child.returncode)
+        else:
+            passed, failed = passed + int(m.group(1)), failed + int(m.group(2))
+    shutil.rmtree(RUNDIR, ignore_errors=True)
+    print("integration: %d processes, wall time %.1fs" % (args.jobs, time.monotonic() - start))
+    print("integration: %d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-k", action="append", default=[], metavar="SUBSTRING",
                     help="run only tests whose module.function name contains it (repeatable)")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
+    ap.add_argument("--jobs", type=int, default=1, help="processes running tests at once")
+    ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # "I/N", for --jobs
     args = ap.parse_args()
+    if args.jobs > 1 and not args.list:
+        return run_jobs(args)
     tests = discover(args.k)
+    if args.shard:
+        i, n = (int(x) for x in args.shard.split("/"))
+        tests = tests[i::n]
     if args.list:
         for name, _ in tests:
             print(name)

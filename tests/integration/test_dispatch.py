@@ -150,8 +150,10 @@ def test_orchestrator_mode(ctx):
     code, a secret, is in no log line (at debug level), audit line or
     dead-letter line, including those of a retried and a refused alert."""
     st = R.standin(ctx)
-    st.script([{"status": 503, "match": "/alert"}, {"status": 400, "body": "nope",
-                                                     "match": "/alert"}])
+    # The 400's error page echoes the request URL, and with it the code.
+    st.script([{"status": 503, "match": "/alert"},
+               {"status": 400, "body": "bad request: /api/event/splunk/alert?code=%s"
+                % R.ORCH_CODE, "match": "/alert"}])
     agent = R.start_agent(ctx, dict(R.live_config(ctx, st, mode="orchestrator"),
                                     log_level="debug"))
     tok = token()
@@ -310,6 +312,44 @@ def test_retry_after_odd_values(ctx):
 
 
 test_retry_after_odd_values.timeout = 40
+
+
+def test_retry_after_zero_does_not_hammer(ctx):
+    """429 with Retry-After: 0 again and again: the agent waits at least the
+    backoff's floor (100 ms) between tries, instead of retrying at loopback
+    speed, and delivers once SafeTitan accepts."""
+    st = R.standin(ctx)
+    st.script([{"status": 429, "retry_after": "0"}] * 5)
+    agent = _agent(ctx, st)
+    R.send_tcp(agent, [R.splunk_kv("zero %s" % token(), BKHAN[0])])
+    R.wait_audit(agent, "dispatched", timeout=20)
+    times = [r["time"] for r in st.requests()]
+    assert len(times) == 6, times
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.09, "retried %.3f s after a Retry-After: 0" % min(gaps)
+    agent.stop()
+
+
+test_retry_after_zero_does_not_hammer.timeout = 40
+
+
+def test_alert_with_escaped_bytes_at_the_caps_is_handled(ctx):
+    """A message whose rule and user are 1000 bytes that are not UTF-8 (6
+    bytes each once escaped for JSON): the alert takes its course (here an
+    unknown user: dead-lettered) instead of blocking the spool, and the next
+    alert is delivered."""
+    st = R.standin(ctx)
+    agent = _agent(ctx, st)
+    junk = b"\xff" * 1000
+    line = (b"<13>Oct  2 09:13:05 splunk-hf01 CEF:0|Splunk|Enterprise Security|7.3|notable|"
+            + junk + b"|7|suser=" + junk + b" cs1Label=search_name cs1=" + junk)
+    rule = "after the junk %s" % token()
+    R.send_tcp(agent, [line, R.splunk_kv(rule, BKHAN[0])])
+    R.wait_audit(agent, "unresolved-user")
+    R.wait_audit(agent, "dispatched")
+    assert [json.loads(r["body"])["event"] for r in st.requests()] == [rule]
+    assert agent.metric("spool_full") == 0
+    agent.stop()
 
 
 def test_4xx_goes_to_dead_letter(ctx):
@@ -603,6 +643,9 @@ def test_audit_hashes_users(ctx):
     assert len({a["user"] for a in lines}) == 1, {a["user"] for a in lines}
     assert len({a["email"] for a in lines if a["email"]}) == 1
     assert {a["outcome"] for a in lines} == {"spooled", "retry", "dispatched"}
+    # The idempotency key hashes the user without the secret: next to a
+    # hashed user it would let a guess be tested.
+    assert not [a for a in lines if "key" in a], lines
     agent.stop()
 
 

@@ -583,6 +583,30 @@ def test_spool_full_max_bytes(ctx):
 test_spool_full_max_bytes.timeout = 90
 
 
+def test_spool_full_then_sigterm_ends(ctx):
+    """Stopped while alerts are held for a full spool and more records wait
+    in the decision queue: the stop still ends (exit 0, no second signal),
+    and what never reached the spool is logged and counted as lost
+    (decisions_dropped), never silently."""
+    env.need_samples()
+    n = 1500
+    rule = "Bulk Download " + "x" * 1000
+    max_bytes = 1 << 20
+    st = env.standin(ctx)
+    extra = _config(ctx, st, n, spool={"max_bytes": max_bytes}, limits={"queue_messages": 16})
+    st.stop()
+    a = _start(ctx, extra, "agent")
+    sender = _Sender(a.port("tcp"), [_frame(i, rule) for i in range(n)])
+    _held(a, sender, extra["spool"]["dir"], max_bytes)
+    spooled = a.metric("outcome_spooled")
+    a.stop(timeout=30)
+    err = a.stderr_bytes().decode(errors="replace")
+    assert "were not spooled and are lost" in err, a.stderr_tail()
+    lost = int(re.search(r"stopping with (\d+) alerts the spool could not take", err).group(1))
+    assert lost > 0
+    assert spooled > 0
+
+
 def test_spool_disk_refuses_writes(ctx):
     """A file size limit (RLIMIT_FSIZE, set on the running agent) stands for
     a full disk: the spool's writes fail with EFBIG (the agent ignores
