@@ -116,8 +116,11 @@ test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 # The integration suite with the agent under valgrind (errors and leaks fail).
 VALGRIND = valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible --quiet
+# Several test processes at once (up to 4, one per core): valgrind makes the
+# agent, not the machine, the bottleneck.
+VALGRIND_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 check-valgrind: $(AGENT_BIN)
-	RTR_WRAPPER="$(VALGRIND)" RTR_AGENT=$(AGENT_BIN) SHARED=$(SHARED) python3 tests/integration/run.py
+	RTR_WRAPPER="$(VALGRIND)" RTR_AGENT=$(AGENT_BIN) SHARED=$(SHARED) python3 tests/integration/run.py --jobs $(VALGRIND_JOBS)
 
 bench: $(BENCH_BINS) $(AGENT_BIN)
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/bench/run-bench
