@@ -18,6 +18,7 @@
 #include <openssl/hmac.h>
 
 #include "errors.h"
+#include "escape.h"
 #include "jsonw.h"
 #include "log.h"
 #include "secret.h"
@@ -218,14 +219,9 @@ int audit_reopen(struct audit *a)
 /* RFC 3339 UTC with milliseconds: "2026-10-02T09:12:44.120Z". */
 static void audit_time(struct jsonw *w, struct timespec ts)
 {
-    char buf[40];
-    struct tm tm;
-    size_t n;
+    char buf[LOG_TIME_SIZE];
 
-    gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    jsonw_str(w, str_make(buf, n));
+    jsonw_str(w, str_make(buf, log_format_time(ts, buf)));
 }
 
 /* A user identifier as written: as it is, or with hash_users as the
@@ -233,9 +229,8 @@ static void audit_time(struct jsonw *w, struct timespec ts)
  * Absent stays null. Returns 0 or -1. */
 static int audit_user_value(struct audit *a, struct str value)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    char text[AUDIT_SHA256_HEX];
+    char text[AUDIT_SHA256_HEX + 1];
     unsigned md_len = 0;
     int ok;
 
@@ -248,13 +243,9 @@ static int audit_user_value(struct audit *a, struct str value)
                   md, &md_len) != NULL;
     else
         ok = EVP_Digest(value.p, value.len, md, &md_len, EVP_sha256(), NULL);
-    if (!ok || md_len * 2 != sizeof(text))
+    if (!ok || md_len * 2 != AUDIT_SHA256_HEX)
         return -1;
-    for (unsigned i = 0; i < md_len; i++) {
-        text[2 * i] = hex[md[i] >> 4];
-        text[2 * i + 1] = hex[md[i] & 0xf];
-    }
-    jsonw_str(&a->w, str_make(text, sizeof(text)));
+    jsonw_str(&a->w, str_make(text, hex_encode(md, md_len, text)));
     return 0;
 }
 

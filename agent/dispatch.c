@@ -24,8 +24,6 @@
 struct dispatch {
     const struct dispatch_config *cfg;
     struct http *http;
-    char *api_key; /* secret: never logged */
-    size_t api_key_len;
     char *key_header; /* "<api_key_header>: <key>" (secret) */
     size_t key_header_len;
     char *orch_code; /* the key, percent-encoded for the orchestrator's query (secret) */
@@ -46,7 +44,6 @@ struct dispatch_req {
 void dispatch_key(struct str host, struct str rule, struct str user, struct str event_ref,
                   char out[DISPATCH_KEY_SIZE])
 {
-    static const char hex[] = "0123456789abcdef";
     const struct str parts[] = {host, rule, user, event_ref};
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
@@ -60,11 +57,7 @@ void dispatch_key(struct str host, struct str rule, struct str user, struct str 
     EVP_MD_CTX_free(ctx);
     if (!ok)
         abort(); /* SHA-256 is always there; only memory could fail, and then we cannot go on */
-    for (unsigned i = 0; i < md_len; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[2 * md_len] = '\0';
+    hex_encode(md, md_len, out);
 }
 
 /* A curl-escaped copy of s (free with curl_free), or NULL. */
@@ -77,7 +70,8 @@ int dispatch_new(const struct dispatch_config *cfg, struct http *http, struct di
 {
     struct dispatch *d;
     char why[256];
-    char *code = NULL;
+    char *key = NULL, *code = NULL;
+    size_t key_len = 0;
     int rc;
 
     *out = NULL;
@@ -89,21 +83,21 @@ int dispatch_new(const struct dispatch_config *cfg, struct http *http, struct di
     d->cfg = cfg;
     d->http = http;
     jsonw_init(&d->body, DISPATCH_MAX_BODY);
-    rc = secret_read(cfg->api_key_file, 1, SECRET_MAX, 1, &d->api_key, &d->api_key_len, why,
-                     sizeof(why));
+    /* Kept only in the form it is sent in. */
+    rc = secret_read(cfg->api_key_file, 1, SECRET_MAX, 1, &key, &key_len, why, sizeof(why));
     if (rc != 0) {
         log_error("dispatch.api_key_file: %s: the API key: %s", cfg->api_key_file, why);
         goto out;
     }
     rc = ERR_NOMEM;
     if (cfg->mode == DISPATCH_DIRECT) {
-        d->key_header_len = strlen(cfg->api_key_header) + 2 + d->api_key_len;
+        d->key_header_len = strlen(cfg->api_key_header) + 2 + key_len;
         d->key_header = malloc(d->key_header_len + 1);
         if (d->key_header == NULL)
             goto out;
-        snprintf(d->key_header, d->key_header_len + 1, "%s: %s", cfg->api_key_header, d->api_key);
+        snprintf(d->key_header, d->key_header_len + 1, "%s: %s", cfg->api_key_header, key);
     } else {
-        code = dispatch_escape(d->api_key, d->api_key_len);
+        code = dispatch_escape(key, key_len);
         if (code == NULL)
             goto out;
         d->orch_code_len = strlen(code);
@@ -115,6 +109,7 @@ int dispatch_new(const struct dispatch_config *cfg, struct http *http, struct di
     d = NULL;
     rc = 0;
 out:
+    secret_free(key, key_len);
     if (code != NULL) {
         OPENSSL_cleanse(code, strlen(code));
         curl_free(code);
@@ -127,7 +122,6 @@ void dispatch_free(struct dispatch *d)
 {
     if (d == NULL)
         return;
-    secret_free(d->api_key, d->api_key_len);
     secret_free(d->key_header, d->key_header_len);
     secret_free(d->orch_code, d->orch_code_len);
     jsonw_free(&d->body);
@@ -169,7 +163,6 @@ static void dispatch_on_response(void *arg, const struct http_response *res)
     struct dispatch_result r = {
         .status = res->status,
         .verdict = retry_classify(res->status),
-        .elapsed_ms = res->elapsed_ms,
         .reason = reason,
     };
 
@@ -182,24 +175,13 @@ static void dispatch_on_response(void *arg, const struct http_response *res)
     free(req);
 }
 
-/* RFC 3339 in UTC with milliseconds, as the audit log writes times. */
-static void dispatch_time(struct timespec ts, char *buf, size_t cap)
-{
-    struct tm tm;
-    time_t sec = ts.tv_sec;
-
-    gmtime_r(&sec, &tm);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-}
-
 /* The direct mode's JSON body, in d->body. */
 static int dispatch_direct_body(struct dispatch *d, const struct dispatch_alert *a)
 {
     const struct dispatch_fields *f = &d->cfg->fields;
-    char when[64];
+    char when[LOG_TIME_SIZE];
 
-    dispatch_time(a->occurred, when, sizeof(when));
+    log_format_time(a->occurred, when);
     jsonw_reset(&d->body);
     jsonw_object_begin(&d->body);
     jsonw_key(&d->body, f->event);

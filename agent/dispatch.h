@@ -46,7 +46,6 @@ struct dispatch_result {
     /* For the audit and dead-letter lines: "HTTP 400: <first bytes of the
      * body>", "timeout after 30 s", "TLS: certificate verify failed". */
     const char *reason;
-    long elapsed_ms;
 };
 
 typedef void (*dispatch_cb)(void *arg, const struct dispatch_result *res);

@@ -39,6 +39,16 @@ size_t utf8_sequence_len(const unsigned char *s, size_t len)
 
 static const char hex_digits[] = "0123456789abcdef";
 
+size_t hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex_digits[in[i] >> 4];
+        out[2 * i + 1] = hex_digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return 2 * n;
+}
+
 /* Writes "\\<kind>" and value as digits lowercase hex digits; returns the
  * length. */
 static size_t put_hex(char *out, char kind, uint32_t value, int digits)

@@ -29,6 +29,10 @@ enum escape_style {
  * NUL terminator. */
 size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum escape_style style);
 
+/* Writes the n bytes of in as 2n lowercase hex digits and a NUL to out
+ * (2n + 1 bytes). Returns 2n. */
+size_t hex_encode(const unsigned char *in, size_t n, char *out);
+
 /* Length of the valid UTF-8 sequence at s[0..len), or 0 when it is invalid
  * (overlong, surrogate, > U+10FFFF, truncated). */
 size_t utf8_sequence_len(const unsigned char *s, size_t len);

@@ -87,20 +87,27 @@ static int stderr_is_journal(void)
     return journal;
 }
 
+size_t log_format_time(struct timespec ts, char buf[LOG_TIME_SIZE])
+{
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&ts.tv_sec, &tm);
+    n = strftime(buf, LOG_TIME_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, LOG_TIME_SIZE - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    return n;
+}
+
 static size_t format_prefix(char *out, size_t cap, enum log_level level)
 {
     struct timespec ts;
-    struct tm tm;
-    size_t n;
+    char when[LOG_TIME_SIZE];
 
     if (stderr_is_journal())
         return (size_t)snprintf(out, cap, "<%c>", levels[level].journal_priority);
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(out + n, cap - n, ".%03ldZ %s: ", ts.tv_nsec / 1000000,
-                          levels[level].name);
-    return n;
+    log_format_time(ts, when);
+    return (size_t)snprintf(out, cap, "%s %s: ", when, levels[level].name);
 }
 
 static void write_line(const char *line, size_t len)

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 enum log_level {
     LOG_LVL_ERROR,
@@ -13,6 +14,14 @@ enum log_level {
     LOG_LVL_INFO,
     LOG_LVL_DEBUG,
 };
+
+/* The form of every time the agent writes (log lines, the audit log,
+ * SafeTitan's occurred_at): RFC 3339 in UTC with milliseconds,
+ * "2026-10-02T09:12:44.120Z". */
+#define LOG_TIME_SIZE 32
+
+/* Formats ts (CLOCK_REALTIME) into buf[LOG_TIME_SIZE]; returns the length. */
+size_t log_format_time(struct timespec ts, char buf[LOG_TIME_SIZE]);
 
 void log_set_level(enum log_level level);
 /* Parses "error", "warning", "info", "debug"; returns -1 when unknown. */

@@ -8,6 +8,7 @@
 
 #include "decision.h"
 #include "errors.h"
+#include "escape.h"
 #include "event.h"
 #include "framing.h"
 #include "log.h"
@@ -163,23 +164,16 @@ static struct str pipeline_origin_host(struct pipeline *p, const char *source)
  * hashed only for decided messages, which are rare. */
 static struct str pipeline_event_ref(struct pipeline *p)
 {
-    static const char hex[] = "0123456789abcdef";
     struct str id = event_field_get(&p->external_id, &p->msg, NULL);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
-    char *at = p->event_ref;
 
     if (id.len > 0)
         return id;
     if (EVP_Digest(p->msg.raw.p, p->msg.raw.len, md, &md_len, EVP_sha256(), NULL) != 1)
         return str_make("", 0);
-    memcpy(at, "sha256:", 7);
-    at += 7;
-    for (unsigned i = 0; i < md_len; i++) {
-        *at++ = hex[md[i] >> 4];
-        *at++ = hex[md[i] & 15];
-    }
-    return str_make(p->event_ref, (size_t)(at - p->event_ref));
+    memcpy(p->event_ref, "sha256:", 7);
+    return str_make(p->event_ref, 7 + hex_encode(md, md_len, p->event_ref + 7));
 }
 
 /* Runs the mappings; the decisions they make become the pending record. */

@@ -81,9 +81,22 @@ static void test_escape_truncation(void)
     CHECK_STR("no partial \\u2028", str_make(out, n), "a");
 }
 
+/* Digests become keys and hashed users: lowercase, two digits a byte. */
+static void test_hex_encode(void)
+{
+    static const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[2 * sizeof(bytes) + 1];
+
+    CHECK_INT(hex_encode(bytes, sizeof(bytes), out), 8);
+    CHECK_STR("hex", str_make(out, strlen(out)), "000fa5ff");
+    CHECK_INT(hex_encode(bytes, 0, out), 0);
+    CHECK_INT(out[0], '\0');
+}
+
 int main(void)
 {
     test_escape_table();
     test_escape_truncation();
+    test_hex_encode();
     return unit_report("test_escape");
 }

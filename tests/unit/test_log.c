@@ -352,9 +352,23 @@ static void test_threads(void)
     CHECK_INT(whole, THREADS * 100);
 }
 
+/* Every time the agent writes has this one form; milliseconds truncate. */
+static void test_format_time(void)
+{
+    char buf[LOG_TIME_SIZE];
+    struct timespec ts = {1790932364, 120999999};
+
+    CHECK_INT(log_format_time(ts, buf), 24);
+    CHECK_STR("time", str_make(buf, strlen(buf)), "2026-10-02T09:12:44.120Z");
+    ts = (struct timespec){0, 0};
+    log_format_time(ts, buf);
+    CHECK_STR("epoch", str_make(buf, strlen(buf)), "1970-01-01T00:00:00.000Z");
+}
+
 int main(void)
 {
     unsetenv("JOURNAL_STREAM");
+    test_format_time();
     test_journal();
     test_lines();
     test_levels();
