@@ -670,7 +670,12 @@ static void graph_lookup_done(struct lookup *lk, const struct http_response *res
     }
     snprintf(detail, sizeof(detail), "graph: HTTP %d%s%s", status, code[0] != '\0' ? " " : "",
              code);
-    graph_finish(lk, IDENTITY_ERROR, NULL, detail);
+    /* A 400 is Graph refusing this identifier's query (a character it will
+     * not take, a malformed SID): asking again will not change it, so the
+     * user is unresolved. Anything else (401 again, 403: the app lacks
+     * User.Read.All) is the agent's configuration: an error, retried until
+     * it is fixed. */
+    graph_finish(lk, status == 400 ? IDENTITY_NOT_FOUND : IDENTITY_ERROR, NULL, detail);
 }
 
 static void graph_req_done(void *arg, const struct http_response *res)

@@ -24,8 +24,9 @@
  * Single quotes are doubled inside literals; every query is
  * percent-encoded. A filter that matches no user, or a 404, is "not found";
  * so is one that matches several ("graph: 2 users match (ambiguous)"),
- * which no retry resolves; a user without the attribute is "not found"
- * ("graph: user has no mail").
+ * which no retry resolves, and so is a 400 (Graph refusing the identifier's
+ * query); a user without the attribute is "not found" ("graph: user has no
+ * mail").
  *
  * 429 and 503 are retried after Retry-After (capped at GRAPH_RETRY_CAP_S)
  * or a backoff, up to GRAPH_MAX_ATTEMPTS per lookup, then the lookup fails

@@ -481,6 +481,8 @@ static const char script[] =
     " {\"match\": \"users/bad3@\", \"status\": 200, \"body\": [\"x\"]},"
     " {\"match\": \"users/bad4@\", \"huge\": 300000},"
     " {\"match\": \"users/bad5@\", \"status\": 403},"
+    " {\"match\": \"users/bad6@\", \"status\": 400, \"body\": {\"error\": {\"code\": "
+    "\"Request_BadRequest\", \"message\": \"Invalid filter clause\"}}},"
     " {\"match\": \"users/busy@\", \"status\": 429, \"retry_after\": \"0\"},"
     " {\"match\": \"users/busy@\", \"status\": 503, \"retry_after\": \"garbage\"},"
     " {\"match\": \"users/busy@\", \"status\": 429, \"retry_after\": \"1\"},"
@@ -505,6 +507,9 @@ static const struct lookup_case scripted[] = {
     {"body over the cap", USER_KIND_UPN, "bad4@x.com", IDENTITY_ERROR, NULL, "graph: "},
     {"403", USER_KIND_UPN, "bad5@x.com", IDENTITY_ERROR, NULL,
      "graph: HTTP 403 Authorization_RequestDenied"},
+    /* Graph refusing this identifier: no retry makes it resolve. */
+    {"400", USER_KIND_UPN, "bad6@x.com", IDENTITY_NOT_FOUND, NULL,
+     "graph: HTTP 400 Request_BadRequest"},
     {"throttled four times", USER_KIND_UPN, "busy@x.com", IDENTITY_ERROR, NULL,
      "graph: throttled (HTTP 429) 4 times"},
 };
@@ -528,7 +533,7 @@ static void test_scripted(const struct unit_standin *s)
     /* Each scripted failure was retried the right number of times. */
     CHECK_INT(count_requests(s, "/v1.0/users/jsmith", "", NULL), 2);
     CHECK_INT(count_requests(s, "/v1.0/users/busy", "", NULL), 4);
-    CHECK_INT(count_requests(s, "/v1.0/users/bad", "", NULL), 5);
+    CHECK_INT(count_requests(s, "/v1.0/users/bad", "", NULL), 6);
     CHECK_INT(COUNT(&r, graph_requests), count_requests(s, "", "", NULL));
     CHECK_INT(count_requests(s, "/oauth2/v2.0/token", "", NULL), 2);
 
