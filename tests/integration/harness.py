@@ -48,6 +48,22 @@ REPORT = re.compile(rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime err
                     rb"definitely lost: [1-9]|indirectly lost: [1-9]|ERROR SUMMARY: [1-9])")
 
 
+def json_lines(path, what):
+    """The complete JSON lines of path so far (an unterminated last line is
+    still being written), each checked with check_json_line; [] while the
+    file does not exist."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    end = data.rfind(b"\n")
+    if end < 0:
+        return []
+    return [check_json_line(raw, "%s line %d" % (what, i + 1))
+            for i, raw in enumerate(data[:end].split(b"\n"))]
+
+
 def sample_decisions():
     """(sorted [(rule, user, email)] of every non-null decision in
     ../shared/samples/expected.jsonl, the non-empty sample lines of every

@@ -72,7 +72,7 @@ import os
 import sys
 import time
 
-from harness import (ROOT, SHARED, Skip, check_json_line, listener, sample_decisions, t, tcp_connect,
+from harness import (ROOT, SHARED, Skip, json_lines, listener, sample_decisions, t, tcp_connect,
                      tool, wait_until)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
@@ -247,21 +247,8 @@ def agent_file(agent, rel):
 
 # ------------------------------------------------------------- audit files
 
-def _json_lines(path, what):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    end = data.rfind(b"\n")
-    if end < 0:
-        return []
-    return [check_json_line(raw, "%s line %d" % (what, i + 1))
-            for i, raw in enumerate(data[:end].split(b"\n"))]
-
-
 def audit(agent, name="audit.jsonl"):
-    return _json_lines(agent_file(agent, name), "audit")
+    return json_lines(agent_file(agent, name), "audit")
 
 
 def outcomes(lines, outcome):
@@ -292,7 +279,7 @@ def wait_audit(agent, pred, n=1, timeout=10, name="audit.jsonl"):
 
 def dead_letters(agent):
     path = (agent.config.get("spool") or {}).get("dead_letter") or "spool/dead-letter.jsonl"
-    return _json_lines(agent_file(agent, path), "dead-letter")
+    return json_lines(agent_file(agent, path), "dead-letter")
 
 
 def assert_no_secret(agent, *secrets):

@@ -21,8 +21,8 @@ import socket
 import struct
 import subprocess
 
-from harness import (AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, check_json_line, for_wrapper,
-                     free_port, sample_decisions, listener, t, tcp_connect, token, wait_until)
+from harness import (AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, for_wrapper,
+                     free_port, json_lines, sample_decisions, listener, t, tcp_connect, token, wait_until)
 
 SAMPLES = os.path.join(SHARED, "samples")
 MAPPINGS = os.path.join(ROOT, "mappings", "*.json")
@@ -51,17 +51,7 @@ def _agent(ctx, listen, users=None, mappings=None, limits=None, **extra):
 
 def _audit(agent, name="audit.jsonl"):
     """Every complete audit line so far (of audit log `name`), as dicts."""
-    path = os.path.join(agent.dir, name)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    end = data.rfind(b"\n")
-    if end < 0:
-        return []
-    return [check_json_line(raw, "audit line %d" % (i + 1))
-            for i, raw in enumerate(data[:end].split(b"\n"))]
+    return json_lines(os.path.join(agent.dir, name), "audit")
 
 
 def _wait_audit(agent, n, timeout=10, name="audit.jsonl"):
