@@ -46,7 +46,7 @@ DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
 ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
 
 PARSERS_SRC := $(sort $(wildcard parsers/*.c))
-AGENT_SRC := $(sort $(filter-out agent/main.c,$(wildcard agent/*.c)))
+AGENT_SRC := $(sort $(wildcard agent/*/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
@@ -152,7 +152,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 format-check:
-	clang-format --dry-run --Werror $(PARSERS_SRC) $(AGENT_SRC) agent/main.c parsers/*.h agent/*.h
+	clang-format --dry-run --Werror $(PARSERS_SRC) $(AGENT_SRC) agent/main.c parsers/*.h agent/*/*.h
 
 clean:
 	rm -rf build

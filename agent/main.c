@@ -6,13 +6,13 @@
 
 #include <curl/curl.h>
 
-#include "check.h"
-#include "config.h"
-#include "daemon.h"
+#include "cmd/check.h"
+#include "core/config.h"
+#include "cmd/run.h"
 #include "errors.h"
-#include "parse_cmd.h"
-#include "replay.h"
-#include "version.h"
+#include "cmd/parse.h"
+#include "cmd/replay.h"
+#include "core/version.h"
 
 static const char usage_text[] =
     "usage: rtr-agent run -c FILE [--tap FILE]\n"
@@ -87,7 +87,7 @@ static int cmd_run(int argc, char **argv)
         return usage_error("run", "-c FILE is required");
     if (config_load(config_path, &cfg) != 0)
         return 1;
-    int rc = daemon_run(cfg, tap_path);
+    int rc = run_daemon(cfg, tap_path);
     config_free(cfg);
     return rc == 0 ? 0 : 1;
 }
@@ -162,7 +162,7 @@ static int cmd_parse(int argc, char **argv)
             return bad_argument("parse", argv[i]);
         }
     }
-    return parse_cmd_run(framing, argv + i, argc - i) == 0 ? 0 : 1;
+    return parse_run(framing, argv + i, argc - i) == 0 ? 0 : 1;
 }
 
 static int main_command(int argc, char **argv)

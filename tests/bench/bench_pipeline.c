@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mapping.h"
+#include "decide/mapping.h"
 #include "message.h"
 
 /* Counting allocator: glibc lets a program interpose malloc and friends;

@@ -395,8 +395,8 @@ def parse_metrics(body):
 
 
 def stats_counters():
-    """Counter names from agent/stats.h (the metrics contract)."""
-    with open(os.path.join(ROOT, "agent", "stats.h")) as f:
+    """Counter names from agent/core/stats.h (the metrics contract)."""
+    with open(os.path.join(ROOT, "agent", "core", "stats.h")) as f:
         return re.findall(r"^\s*X\((\w+),", f.read(), re.M)
 
 

@@ -1,4 +1,4 @@
-"""`rtr-agent check -c FILE` (agent/check.h): the development config passes;
+"""`rtr-agent check -c FILE` (agent/cmd/check.h): the development config passes;
 each kind of problem is reported on a line naming its file and key, and
 the run ends with "test failed" and exit status 1; what `run` refuses,
 check refuses too. Also the command line's usage errors (exit status 2)."""

@@ -1,4 +1,4 @@
-"""`rtr-agent replay` (agent/replay.h) with the shipped mappings over
+"""`rtr-agent replay` (agent/cmd/replay.h) with the shipped mappings over
 ../shared/samples: every decision expected.jsonl lists and nothing else;
 variants of each source's layout and look-alikes that must not decide;
 --explain, and that a message cannot forge it; a catastrophic regex that

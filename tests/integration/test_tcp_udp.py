@@ -167,7 +167,7 @@ def test_parallel_tcp_connections(ctx):
 
 
 def test_status_endpoint(ctx):
-    """/healthz answers 200; /metrics lists every counter of agent/stats.h
+    """/healthz answers 200; /metrics lists every counter of agent/core/stats.h
     and counts what arrived."""
     agent = ctx.agent([listener("tcp"), listener("udp")])
     status, _ = agent.http_get("/healthz")

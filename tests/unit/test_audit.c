@@ -18,7 +18,7 @@
 
 #include <json-c/json.h>
 
-#include "audit.h"
+#include "deliver/audit.h"
 #include "errors.h"
 #include "unit.h"
 

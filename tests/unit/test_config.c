@@ -12,7 +12,7 @@
 
 #include <json-c/json.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "errors.h"
 #include "unit.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decision.h"
+#include "decide/decision.h"
 #include "errors.h"
 #include "unit.h"
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dedup.h"
+#include "deliver/dedup.h"
 #include "unit.h"
 
 static void key(char out[65], unsigned n)

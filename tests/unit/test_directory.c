@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "directory.h"
+#include "identity/directory.h"
 #include "errors.h"
 #include "unit.h"
 

@@ -1,4 +1,4 @@
-#include "escape.h"
+#include "core/escape.h"
 #include "unit.h"
 
 static const struct {

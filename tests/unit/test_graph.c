@@ -11,13 +11,13 @@
  * Retry-After then success, 429 four times, a 500 then success, malformed
  * and wrongly typed JSON, a body over the cap, a wrong client secret, an
  * unreadable or empty secret file, and graph_free with lookups in flight
- * (then http_free, as response.c does). */
+ * (then http_free, as delivery.c does). */
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <json-c/json.h>
 
 #include "errors.h"
-#include "graph.h"
+#include "identity/graph.h"
 #include "unit.h"
 #include "unit_standin.h"
 
@@ -265,7 +265,7 @@ static int rig_open(struct rig *r, const struct unit_standin *s, const char *sec
     return graph_new(&r->cfg, base, r->http, r->stats, &r->g);
 }
 
-/* graph_free first, then http_free: response.c's order. */
+/* graph_free first, then http_free: delivery.c's order. */
 static void rig_close(struct rig *r)
 {
     graph_free(r->g);

@@ -19,7 +19,7 @@
 #include <json-c/json.h>
 
 #include "errors.h"
-#include "http.h"
+#include "core/http.h"
 #include "unit.h"
 #include "unit_standin.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "errors.h"
-#include "idcache.h"
+#include "identity/idcache.h"
 #include "unit.h"
 
 /* 'p' puts (kind, id) -> email (NULL: not found) at now; 'g' gets (kind,

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "identity.h"
+#include "identity/identity.h"
 #include "unit.h"
 
 static char tmpdir[] = "/tmp/rtr-test-identity.XXXXXX";

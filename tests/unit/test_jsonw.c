@@ -1,4 +1,4 @@
-#include "jsonw.h"
+#include "core/jsonw.h"
 #include "errors.h"
 #include "unit.h"
 

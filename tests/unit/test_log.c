@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "unit.h"
 
 /* Reads of a fine-grained clock (anything but the coarse ones), counted by

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "mapping.h"
+#include "decide/mapping.h"
 #include "message.h"
 #include "unit.h"
 

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "decision.h"
+#include "core/config.h"
+#include "decide/decision.h"
 #include "errors.h"
 #include "framing.h"
-#include "mapping.h"
-#include "pipeline.h"
-#include "queue.h"
+#include "decide/mapping.h"
+#include "decide/pipeline.h"
+#include "core/queue.h"
 #include "unit.h"
 
 /* "user=jsmith2" cut to "user=jsmith" names another user. */

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "errors.h"
-#include "queue.h"
+#include "core/queue.h"
 #include "unit.h"
 
 static void count_wake(void *arg)

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "errors.h"
-#include "regex.h"
+#include "decide/regex.h"
 #include "unit.h"
 
 static int no_jit;   /* the second pass: compile with REGEX_NO_JIT */

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "retry.h"
+#include "core/retry.h"
 #include "unit.h"
 
 static void test_classify(void)

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "secret.h"
+#include "core/secret.h"
 #include "unit.h"
 
 static char tmpdir[] = "/tmp/rtr-test-secret.XXXXXX";

@@ -25,8 +25,8 @@
 #include <event2/thread.h>
 
 #include "errors.h"
-#include "spool.h"
-#include "stats.h"
+#include "deliver/spool.h"
+#include "core/stats.h"
 #include "unit.h"
 
 static struct event_base *base;

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "stats.h"
+#include "core/stats.h"
 #include "unit.h"
 
 enum { THREADS = 4, ADDS = 100000, BLOCKS = 8 };

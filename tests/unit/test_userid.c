@@ -1,6 +1,6 @@
 /* userid: a table of identifiers as the shipped sources send them -> the
  * detected kind and the sAMAccountName part; kind names in enum order. */
-#include "userid.h"
+#include "core/userid.h"
 #include "unit.h"
 
 static const struct {

@@ -1,0 +1,339 @@
+#include "check.h"
+
+#include <ctype.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "deliver/audit.h"
+#include "core/config.h"
+#include "identity/directory.h"
+#include "errors.h"
+#include "identity/identity.h"
+#include "core/log.h"
+#include "core/secret.h"
+#include "decide/mapping.h"
+#include "ingest/tls.h"
+
+/* One check run: how many problems were reported, and what loaded. */
+struct check {
+    const struct config *cfg;
+    int problems;
+    size_t mappings, mapping_files, identifiers;
+};
+
+/* Reports one problem as "CONFIGFILE: key: what". */
+static void check_fail(struct check *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void check_fail(struct check *c, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    config_vreport(c->cfg->path, key, fmt, ap);
+    va_end(ap);
+    c->problems++;
+}
+
+/* Opens path for reading, or reports why it cannot be and returns -1. The
+ * loaders report a missing file by its own name only; this names the key. */
+static int check_open(struct check *c, const char *key, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1)
+        check_fail(c, key, "%s: cannot open: %s", path, strerror(errno));
+    return fd;
+}
+
+/* Opens (and closes) path when set; 0 when it opened or is not set. */
+static int check_file(struct check *c, const char *key, const char *path)
+{
+    int fd;
+
+    if (path == NULL)
+        return 0;
+    fd = check_open(c, key, path);
+    if (fd == -1)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* 0 when dir is a folder this process may create files in; else -1 with
+ * errno set. */
+static int folder_writable(const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) == -1)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return access(dir, W_OK | X_OK);
+}
+
+/* Calls fn with the folder of path (dirname(3) works on a copy). Returns
+ * fn's result, or -1 with errno ENOMEM. */
+static int with_parent(const char *path, int (*fn)(const char *dir))
+{
+    char *copy = strdup(path);
+    int rc;
+
+    if (copy == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    rc = fn(dirname(copy));
+    free(copy);
+    return rc;
+}
+
+static void check_mappings(struct check *c)
+{
+    struct mapping_set *set = NULL;
+
+    /* mapping_set_load names the file and the key of each problem. */
+    if (mapping_set_load(c->cfg->mappings, c->cfg->n_mappings, mapping_regex_flags(&c->cfg->limits),
+                         &set) != 0) {
+        c->problems++;
+        return;
+    }
+    c->mappings = mapping_set_count(set);
+    identity_warn_unresolvable(&c->cfg->identity, c->mappings, c->cfg->path);
+    c->mapping_files = mapping_set_files(set);
+    mapping_set_unref(set);
+}
+
+static void check_directory(struct check *c)
+{
+    const char *path = c->cfg->identity.static_dir.file;
+    struct directory *d = NULL;
+
+    if (path == NULL || check_file(c, "identity.static.file", path) != 0)
+        return;
+    /* directory_load reports each problem as FILE:LINE. */
+    if (directory_load(path, &d) != 0) {
+        c->problems++;
+        return;
+    }
+    c->identifiers = directory_count(d);
+    directory_free(d);
+}
+
+static void check_listeners(struct check *c)
+{
+    char key[48];
+
+    for (size_t i = 0; i < c->cfg->n_listen; i++) {
+        const struct listen_config *lc = &c->cfg->listen[i];
+        SSL_CTX *ctx = NULL;
+        int missing = 0;
+
+        if (lc->proto != LISTEN_TLS)
+            continue;
+        /* A missing file is reported by its key; OpenSSL would only say
+         * "system lib". */
+        snprintf(key, sizeof(key), "listen[%zu].cert", i);
+        missing |= check_file(c, key, lc->cert);
+        snprintf(key, sizeof(key), "listen[%zu].key", i);
+        missing |= check_file(c, key, lc->key);
+        snprintf(key, sizeof(key), "listen[%zu].client_ca", i);
+        missing |= check_file(c, key, lc->client_ca);
+        if (missing)
+            continue;
+        /* tls_server_ctx_new names the listener by its address and the
+         * file; this line adds the key. */
+        if (tls_server_ctx_new(lc, &ctx) != 0) {
+            snprintf(key, sizeof(key), "listen[%zu]", i);
+            check_fail(c, key, "the TLS listener %s cannot start (see above)", lc->address);
+        }
+        SSL_CTX_free(ctx);
+    }
+}
+
+/* A secret file must load as run loads it (secret_read, as text). Its
+ * content is never printed. */
+static void check_secret(struct check *c, const char *key, const char *path)
+{
+    char why[256], *secret = NULL;
+    size_t len = 0;
+
+    if (path == NULL || check_file(c, key, path) != 0)
+        return;
+    if (secret_read(path, 1, SECRET_MAX, 1, &secret, &len, why, sizeof(why)) != 0)
+        check_fail(c, key, "%s: %s", path, why);
+    secret_free(secret, len);
+}
+
+/* An extra CA bundle for outbound TLS must load as the HTTPS engine will
+ * load it. */
+static void check_ca_file(struct check *c, const char *key, const char *path)
+{
+    X509_STORE *store;
+    char reason[256];
+
+    if (path == NULL || check_file(c, key, path) != 0)
+        return;
+    store = X509_STORE_new();
+    if (store == NULL || X509_STORE_load_file(store, path) != 1) {
+        check_fail(c, key, "%s: no PEM CA certificate loads: %s", path,
+                   tls_error_reason(ERR_peek_last_error(), reason, sizeof(reason)));
+        ERR_clear_error();
+    }
+    X509_STORE_free(store);
+}
+
+/* audit_open's own checks, without creating the log; audit_check names
+ * the config file, the key and the file. */
+static void check_audit(struct check *c)
+{
+    if (audit_check(&c->cfg->audit, c->cfg->path) != 0)
+        c->problems++;
+}
+
+/* A port file is written beside itself, then renamed over it: its folder
+ * must take new files. */
+static void check_port_file(struct check *c, const char *key, const char *path)
+{
+    if (path != NULL && with_parent(path, folder_writable) == -1)
+        check_fail(c, key, "%s: its folder does not take new files: %s", path, strerror(errno));
+}
+
+static void check_port_files(struct check *c)
+{
+    char key[48];
+
+    for (size_t i = 0; i < c->cfg->n_listen; i++) {
+        snprintf(key, sizeof(key), "listen[%zu].port_file", i);
+        check_port_file(c, key, c->cfg->listen[i].port_file);
+    }
+    if (c->cfg->status.address != NULL)
+        check_port_file(c, "status.port_file", c->cfg->status.port_file);
+}
+
+/* Nonzero when ss is the wildcard, a loopback address or an address of one
+ * of this host's interfaces (ifs). A v4-mapped IPv6 address is compared as
+ * the IPv4 address it carries. */
+static int address_is_local(const struct sockaddr_storage *ss, const struct ifaddrs *ifs)
+{
+    struct in_addr v4 = {0};
+    const struct in6_addr *v6 = NULL;
+    int family = ss->ss_family;
+
+    if (family == AF_INET) {
+        v4 = ((const struct sockaddr_in *)ss)->sin_addr;
+    } else {
+        v6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(v6)) {
+            memcpy(&v4, &v6->s6_addr[12], sizeof(v4));
+            family = AF_INET;
+        }
+    }
+    /* 127.0.0.0/8 is all local on Linux, though lo carries 127.0.0.1 only. */
+    if (family == AF_INET && (v4.s_addr == htonl(INADDR_ANY) || (ntohl(v4.s_addr) >> 24) == 127))
+        return 1;
+    if (family == AF_INET6 && (IN6_IS_ADDR_UNSPECIFIED(v6) || IN6_IS_ADDR_LOOPBACK(v6)))
+        return 1;
+    for (const struct ifaddrs *i = ifs; i != NULL; i = i->ifa_next) {
+        const struct sockaddr *a = i->ifa_addr;
+        if (a == NULL || a->sa_family != family)
+            continue;
+        if (family == AF_INET && ((const struct sockaddr_in *)a)->sin_addr.s_addr == v4.s_addr)
+            return 1;
+        if (family == AF_INET6 &&
+            memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, v6, sizeof(*v6)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* check does not bind (the agent may be running on these very addresses);
+ * an address no interface of this host has would make run's bind fail
+ * (EADDRNOTAVAIL). Only a warning: a config may be checked on another host
+ * than the one it is meant for. */
+static void check_local_addresses(struct check *c)
+{
+    const struct config *cfg = c->cfg;
+    struct ifaddrs *ifs = NULL;
+
+    if (getifaddrs(&ifs) == -1) {
+        log_warning("%s: cannot list this host's addresses (%s): listen addresses not checked",
+                    cfg->path, strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (!address_is_local(&cfg->listen[i].addr, ifs))
+            log_warning("%s: listen[%zu].address: %s is not an address of this host: run "
+                        "would fail to bind it here",
+                        cfg->path, i, cfg->listen[i].address);
+    }
+    if (cfg->status.address != NULL && !address_is_local(&cfg->status.addr, ifs))
+        log_warning("%s: status.address: %s is not an address of this host: run would fail to "
+                    "bind it here",
+                    cfg->path, cfg->status.address);
+    freeifaddrs(ifs);
+}
+
+/* The spool folder is created at start when missing, so its parent must
+ * then take new folders. */
+static void check_spool(struct check *c)
+{
+    const char *dir = c->cfg->spool.dir;
+
+    if (dir == NULL || folder_writable(dir) == 0)
+        return;
+    if (errno != ENOENT)
+        check_fail(c, "spool.dir", "%s: not a writable folder: %s", dir, strerror(errno));
+    else if (with_parent(dir, folder_writable) == -1)
+        check_fail(c, "spool.dir", "%s: missing, and its folder does not take new ones: %s", dir,
+                   strerror(errno));
+}
+
+int check_run(const char *config_path)
+{
+    struct config *cfg = NULL;
+    struct check c = {0};
+    int rc = ERR_CONFIG;
+
+    if (config_load(config_path, &cfg) != 0)
+        goto out;
+    c.cfg = cfg;
+    /* Every check runs, so that one run reports every problem. */
+    check_mappings(&c);
+    check_directory(&c);
+    check_listeners(&c);
+    check_secret(&c, "dispatch.api_key_file", cfg->dispatch.api_key_file);
+    check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
+    check_ca_file(&c, "dispatch.ca_file", cfg->dispatch.ca_file);
+    check_ca_file(&c, "identity.graph.ca_file", cfg->identity.graph.ca_file);
+    check_audit(&c);
+    check_spool(&c);
+    check_port_files(&c);
+    check_local_addresses(&c);
+    if (c.problems == 0) {
+        log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",
+                 cfg->path, cfg->n_listen, c.mappings, c.mapping_files, c.identifiers);
+        rc = 0;
+    }
+out:
+    fprintf(stderr, "rtr-agent: configuration file %s test %s\n", config_path,
+            rc == 0 ? "is successful" : "failed");
+    config_free(cfg);
+    return rc;
+}

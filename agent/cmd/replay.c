@@ -1,0 +1,411 @@
+#include "replay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "errors.h"
+#include "core/escape.h"
+#include "core/http.h"
+#include "identity/identity.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "decide/mapping.h"
+#include "message.h"
+#include "deliver/delivery.h"
+#include "core/stats.h"
+
+/* Escaped bytes of a message shown on its --explain header line. */
+#define REPLAY_SHOWN 160
+
+/* read(2) size: lines are assembled from chunks, so any size works. */
+#define REPLAY_CHUNK 65536
+
+/* Everything one replay reuses: nothing is allocated per message, except
+ * while --explain output grows its escaping buffer. */
+struct replay {
+    const struct replay_options *opt;
+    struct mapping_set *set;
+    struct mapping_matcher *mm;
+    struct mapping_explain explain;
+    struct event_base *base;
+    struct http *http; /* for a network resolver (Graph) */
+    struct identity *id;
+    size_t max_message; /* limits.max_message_bytes */
+    char *chunk;        /* REPLAY_CHUNK bytes of input */
+    char *line;         /* max_message + 1: room for the CR of a CRLF ending */
+    size_t line_len;
+    int line_overflow; /* more bytes than line holds arrived: the line is truncated */
+    char *scratch_buf; /* max_message bytes */
+    struct scratch scratch;
+    struct message msg;
+    struct mapping_decision dec[MAPPING_MAX_DECISIONS];
+    struct jsonw out;
+    char *esc; /* --explain: escaped text, grown as needed */
+    size_t esc_cap;
+    const char *input_file;
+    unsigned long long input_line;
+    /* Lines of this input cut to max_message, and the first of them: told
+     * once per input, not once per line. */
+    unsigned long long truncated_lines, first_truncated;
+    /* The decision whose user is being resolved; NULL once its callback ran
+     * (a late callback for an abandoned lookup then finds NULL). */
+    const struct mapping_decision *pending;
+};
+
+/* Writes s[0..len) to stdout escaped for a log line (an --explain line). */
+static void replay_put_escaped(struct replay *r, const char *s, size_t len)
+{
+    size_t need = len * ESCAPE_MAX_EXPANSION;
+
+    if (need > r->esc_cap) {
+        char *p = realloc(r->esc, need);
+        if (p == NULL) {
+            fputs("[out of memory]", stdout);
+            return;
+        }
+        r->esc = p;
+        r->esc_cap = need;
+    }
+    fwrite(r->esc, 1, escape_text(r->esc, r->esc_cap, s, len, ESCAPE_LOG), stdout);
+}
+
+/* Writes an explain text. mapping.c escaped '"', '\\' and NUL in what it
+ * quotes (mapping.h), so a backslash passes as it is: escaping it again
+ * would turn a quoted \" back into a closing quote. Everything between
+ * backslashes is escaped as for a log line (control characters, invalid
+ * UTF-8); a backslash never sits inside a UTF-8 sequence. */
+static void replay_put_explained(struct replay *r, const char *why)
+{
+    for (;;) {
+        const char *bs = strchr(why, '\\');
+        size_t n = bs != NULL ? (size_t)(bs - why) : strlen(why);
+
+        replay_put_escaped(r, why, n);
+        if (bs == NULL)
+            return;
+        fputc('\\', stdout);
+        why = bs + 1;
+    }
+}
+
+/* --explain: one line per mapping tried. */
+static void replay_explain_line(void *arg, const char *mapping, const char *file, int decided,
+                                const char *why)
+{
+    struct replay *r = arg;
+    const char *slash = strrchr(file, '/');
+    const char *base = slash != NULL ? slash + 1 : file;
+
+    (void)decided; /* why already starts with "yes:" or "no:" */
+    fputs("  ", stdout);
+    replay_put_escaped(r, mapping, strlen(mapping));
+    fputs(" (", stdout);
+    replay_put_escaped(r, base, strlen(base));
+    fputs("): ", stdout);
+    replay_put_explained(r, why);
+    fputc('\n', stdout);
+}
+
+/* --explain: "FILE:LINE: <the message, escaped, shortened>". */
+static void replay_explain_header(struct replay *r, size_t len)
+{
+    char shown[REPLAY_SHOWN + ESCAPE_MAX_EXPANSION];
+    /* escape_text stops before an escape that does not fit, so an output
+     * within REPLAY_SHOWN with ESCAPE_MAX_EXPANSION bytes to spare means
+     * everything fit; past it, escaping again with the exact cap cuts
+     * cleanly on a whole escape (as log.c does). */
+    size_t n = escape_text(shown, sizeof(shown), r->line, len, ESCAPE_LOG);
+    int cut = n > REPLAY_SHOWN;
+
+    if (cut)
+        n = escape_text(shown, REPLAY_SHOWN, r->line, len, ESCAPE_LOG);
+    printf("%s:%llu: %.*s%s\n", r->input_file, r->input_line, (int)n, shown, cut ? "..." : "");
+}
+
+/* identity_cb: prints the decision r->pending with its outcome. */
+static void replay_resolved(void *arg, enum identity_status status, const char *email,
+                            const char *detail)
+{
+    struct replay *r = arg;
+    const struct mapping_decision *d = r->pending;
+
+    if (d == NULL)
+        return;
+    r->pending = NULL;
+    if (status != IDENTITY_FOUND)
+        email = NULL;
+    if (status == IDENTITY_ERROR)
+        log_warning("replay: %s:%llu: user lookup failed: %s", r->input_file, r->input_line,
+                    detail != NULL ? detail : "unknown error");
+    jsonw_reset(&r->out);
+    jsonw_object_begin(&r->out);
+    jsonw_key(&r->out, "input_file");
+    jsonw_cstr(&r->out, r->input_file);
+    jsonw_key(&r->out, "input_line");
+    jsonw_int(&r->out, (long long)r->input_line);
+    jsonw_key(&r->out, "mapping");
+    jsonw_cstr(&r->out, d->mapping);
+    jsonw_key(&r->out, "rule");
+    jsonw_str(&r->out, d->rule);
+    jsonw_key(&r->out, "user");
+    jsonw_str(&r->out, d->user);
+    jsonw_key(&r->out, "email");
+    jsonw_cstr(&r->out, email);
+    jsonw_key(&r->out, "event");
+    jsonw_str(&r->out, d->event);
+    jsonw_key(&r->out, "outcome");
+    jsonw_cstr(&r->out, delivery_dry_run_outcome(status));
+    if (status != IDENTITY_FOUND && detail != NULL) {
+        /* Why, as the audit line says it ("static: not listed"). */
+        jsonw_key(&r->out, "detail");
+        jsonw_cstr(&r->out, detail);
+    }
+    jsonw_object_end(&r->out);
+    jsonw_newline(&r->out);
+    if (r->out.err != 0) {
+        log_error("replay: %s:%llu: decision not printed: %s", r->input_file, r->input_line,
+                  err_name(r->out.err));
+        return;
+    }
+    fwrite(r->out.buf, 1, r->out.len, stdout);
+}
+
+/* Resolves d's user and prints the decision, waiting for an asynchronous
+ * resolver so that output stays in input order. */
+static int replay_decision(struct replay *r, const struct mapping_decision *d)
+{
+    r->pending = d;
+    identity_resolve(r->id, d->user, d->user_kind, replay_resolved, r);
+    /* EVLOOP_ONCE returns 1 when nothing is pending: a resolver that
+     * neither answered nor waits for anything would otherwise hang here. */
+    while (r->pending != NULL && event_base_loop(r->base, EVLOOP_ONCE) == 0)
+        ;
+    if (r->pending != NULL) {
+        r->pending = NULL;
+        log_error("replay: %s:%llu: the user lookup never completed", r->input_file, r->input_line);
+        return ERR_IO;
+    }
+    return 0;
+}
+
+/* Runs the message in r->line[0..len) through the mappings and identity.
+ * A truncated one is not run through the mappings, as in the daemon
+ * (pipeline.h): a cut value could name the wrong user. */
+static int replay_message(struct replay *r, size_t len, int truncated)
+{
+    size_t n = 0;
+    int rc = 0;
+
+    message_parse(r->line, len, &r->msg, &r->scratch);
+    if (truncated)
+        message_mark_truncated(&r->msg);
+    if (r->opt->explain) {
+        replay_explain_header(r, len);
+        if (truncated)
+            printf("  -> not matched: the line was cut at max_message_bytes (%zu bytes)\n",
+                   r->max_message);
+        else if (mapping_set_count(r->set) == 0)
+            fputs("  no mappings are loaded\n", stdout);
+    }
+    if (!truncated)
+        n = mapping_match(r->set, r->mm, &r->msg, r->dec, r->opt->explain ? &r->explain : NULL);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = replay_decision(r, &r->dec[i]);
+    if (r->opt->explain && n == 0 && !truncated)
+        fputs("  -> no decision\n", stdout);
+    /* Flushed per message: log lines on stderr then land next to the
+     * message they are about. */
+    if (r->opt->explain || n > 0)
+        fflush(stdout);
+    return rc;
+}
+
+/* Ends the line collected in r->line: strips a CR before the LF, cuts it
+ * to max_message and replays it unless it is empty. */
+static int replay_line_end(struct replay *r)
+{
+    size_t len = r->line_len;
+    int truncated = r->line_overflow;
+
+    r->input_line++;
+    r->line_len = 0;
+    r->line_overflow = 0;
+    if (!truncated && len > 0 && r->line[len - 1] == '\r')
+        len--;
+    if (len > r->max_message) {
+        len = r->max_message;
+        truncated = 1;
+    }
+    if (truncated && r->truncated_lines++ == 0)
+        r->first_truncated = r->input_line;
+    return len > 0 ? replay_message(r, len, truncated) : 0;
+}
+
+static void replay_line_append(struct replay *r, const char *p, size_t n)
+{
+    size_t room = r->max_message + 1 - r->line_len;
+
+    if (n > room) {
+        n = room;
+        r->line_overflow = 1;
+    }
+    memcpy(r->line + r->line_len, p, n);
+    r->line_len += n;
+}
+
+/* Replays every line readable from fd. name: the input as given ("-" for
+ * stdin). */
+static int replay_fd(struct replay *r, int fd, const char *name)
+{
+    int rc = 0;
+
+    r->input_file = name;
+    r->input_line = 0;
+    r->line_len = 0;
+    r->line_overflow = 0;
+    r->truncated_lines = 0;
+    while (rc == 0) {
+        ssize_t got = read(fd, r->chunk, REPLAY_CHUNK);
+        if (got == -1) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "rtr-agent replay: %s: %s\n", name, strerror(errno));
+            return ERR_IO;
+        }
+        if (got == 0)
+            break;
+        const char *p = r->chunk, *end = r->chunk + got;
+        while (p < end && rc == 0) {
+            const char *lf = memchr(p, '\n', (size_t)(end - p));
+            replay_line_append(r, p, (size_t)((lf != NULL ? lf : end) - p));
+            if (lf == NULL)
+                break;
+            rc = replay_line_end(r);
+            p = lf + 1;
+        }
+    }
+    /* A last line without its LF. */
+    if (rc == 0 && (r->line_len > 0 || r->line_overflow))
+        rc = replay_line_end(r);
+    if (r->truncated_lines > 0)
+        log_warning("replay: %s: %llu line(s) longer than limits.max_message_bytes (%zu) were "
+                    "cut to that length and not decided on (a cut value could name the wrong "
+                    "user), the first at line %llu",
+                    name, r->truncated_lines, r->max_message, r->first_truncated);
+    return rc;
+}
+
+static int replay_inputs(struct replay *r, char *const *paths, int n)
+{
+    int rc = 0;
+
+    for (int i = 0; i < (n > 0 ? n : 1); i++) {
+        const char *path = n > 0 ? paths[i] : "-";
+        int is_stdin = strcmp(path, "-") == 0;
+        int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+            fprintf(stderr, "rtr-agent replay: %s: %s\n", path, strerror(errno));
+            rc = ERR_IO;
+            continue;
+        }
+        int frc = replay_fd(r, fd, path);
+        if (!is_stdin)
+            close(fd);
+        if (frc != 0)
+            rc = frc;
+    }
+    return rc;
+}
+
+/* Sending is the next issue's work: until then only a dry run may go on. */
+static int replay_check_dispatch(const struct config *cfg, const struct replay_options *opt)
+{
+    if (opt->dry_run || cfg->dispatch.mode == DISPATCH_DRY_RUN)
+        return 0;
+    fprintf(stderr,
+            "rtr-agent replay: dispatch.mode \"%s\" would send alerts, and sending is not "
+            "available in this build yet; use --dry-run\n",
+            cfg->dispatch.mode == DISPATCH_DIRECT ? "direct" : "orchestrator");
+    return ERR_CONFIG;
+}
+
+static int replay_open(struct replay *r, const struct config *cfg)
+{
+    struct stats *stats = stats_register();
+    int level = cfg->log_level != NULL ? log_level_parse(cfg->log_level) : -1;
+
+    if (level >= 0)
+        log_set_level((enum log_level)level);
+    if (mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(&cfg->limits),
+                         &r->set) != 0)
+        return ERR_CONFIG;
+    if (mapping_set_count(r->set) == 0)
+        log_warning("replay: no mappings loaded: no message can decide");
+    identity_warn_unresolvable(&cfg->identity, mapping_set_count(r->set), cfg->path);
+    if (mapping_matcher_new((uint32_t)cfg->limits.regex_match_limit,
+                            (uint32_t)cfg->limits.regex_depth_limit, stats, &r->mm) != 0)
+        return ERR_NOMEM;
+    r->base = event_base_new();
+    if (r->base == NULL) {
+        log_error("replay: cannot create an event loop");
+        return ERR_NOMEM;
+    }
+    if (identity_uses_network(&cfg->identity) && http_new(r->base, &r->http) != 0)
+        return ERR_NOMEM;
+    if (identity_new(&cfg->identity, r->base, r->http, stats, &r->id) != 0)
+        return ERR_CONFIG;
+    r->max_message = cfg->limits.max_message_bytes;
+    r->chunk = malloc(REPLAY_CHUNK);
+    r->line = malloc(r->max_message + 1);
+    r->scratch_buf = malloc(r->max_message);
+    if (r->chunk == NULL || r->line == NULL || r->scratch_buf == NULL)
+        return ERR_NOMEM;
+    scratch_init(&r->scratch, r->scratch_buf, r->max_message);
+    return 0;
+}
+
+static void replay_close(struct replay *r)
+{
+    /* First: in-flight lookups complete now, while what they touch exists. */
+    identity_free(r->id);
+    http_free(r->http);
+    if (r->base != NULL)
+        event_base_free(r->base);
+    mapping_matcher_free(r->mm);
+    mapping_set_unref(r->set);
+    jsonw_free(&r->out);
+    free(r->chunk);
+    free(r->line);
+    free(r->scratch_buf);
+    free(r->esc);
+}
+
+int replay_run(const struct config *cfg, const struct replay_options *opt, char *const *paths,
+               int n)
+{
+    struct replay r = {.opt = opt};
+    int rc;
+
+    r.explain.line = replay_explain_line;
+    r.explain.arg = &r;
+    jsonw_init(&r.out, 0);
+    rc = replay_check_dispatch(cfg, opt);
+    if (rc == 0)
+        rc = replay_open(&r, cfg);
+    if (rc == ERR_NOMEM)
+        log_error("replay: out of memory");
+    if (rc == 0)
+        rc = replay_inputs(&r, paths, n);
+    if (fflush(stdout) == EOF || ferror(stdout)) {
+        fputs("rtr-agent replay: cannot write to stdout\n", stderr);
+        rc = ERR_IO;
+    }
+    replay_close(&r);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* `rtr-agent replay -c FILE [--dry-run] [--explain] [FILE...]`: runs
+ * messages (one per line; "-" or none: stdin) through the whole pipeline
+ * (parse, mappings, identity) and prints one JSON decision per decision on
+ * stdout:
+ *   {"input_file":"splunk.log","input_line":1,"mapping":"splunk-es-cef","rule":"...",
+ *    "user":"...","email":"..." or null,"event":"...","outcome":"would-dispatch"}
+ * outcome: "would-dispatch" (dry run, the user resolved), "unresolved-user"
+ * (no resolver knows the user), "failed" (a resolver failed), the last two
+ * with "detail" (the resolver's reason, e.g. "static: not listed"); "dispatched"
+ * and "duplicate" come with dispatching. A line cut at max_message_bytes is
+ * not matched (a cut value could name the wrong user). --explain first prints,
+ * for every message, a line naming it and one line per mapping tried with
+ * why it did or did not decide (text, not JSON). */
+#ifndef RTR_REPLAY_H
+#define RTR_REPLAY_H
+
+#include "core/config.h"
+
+struct replay_options {
+    int dry_run;
+    int explain;
+};
+
+/* Returns 0; ERR_CONFIG when the mappings or the directory do not load
+ * (reported); ERR_IO when an input could not be read (the others are still
+ * replayed). */
+int replay_run(const struct config *cfg, const struct replay_options *opt, char *const *paths,
+               int n);
+
+#endif

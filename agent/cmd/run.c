@@ -1,0 +1,639 @@
+/* `rtr-agent run`: loads the mappings, builds the endpoints (TLS
+ * contexts), the response thread (the decision queue, the identity layer,
+ * the audit log), the tap queue and writer, the workers (which bind every
+ * socket before anything starts), the status endpoint; then runs the main
+ * loop, which only handles signals, the status endpoint and the shutdown
+ * sequence:
+ *
+ *   SIGTERM -> every worker stops accepting and reading, finishes what it
+ *   has buffered (waiting for the queues if it must) and exits -> the
+ *   decision queue is closed -> the response thread drains it, finishes
+ *   every decision and exits -> the tap queue is closed -> the tap writer
+ *   drains it, flushes and exits -> the main loop ends -> threads are
+ *   joined and everything is freed.
+ *
+ * A second SIGTERM during that exits at once.
+ *
+ * SIGHUP: the configuration file is read again (config_load, as at
+ * start). When it does not load, nothing changes but the audit log, which
+ * the response thread reopens all the same (logrotate must not wait for a
+ * fixed file), and the reload is a failure. When it loads, what can change
+ * while running is taken from it: the mapping files its "mappings" name are
+ * loaded aside (nginx ngx_init_cycle) and handed to the workers only when
+ * every one loads, else the running set stays; the response thread reloads
+ * the static directory from its identity.static.file and moves the audit
+ * log to its audit.file (or reopens it), and counts the reload once:
+ * reloads when every part succeeded, else reload_failures. Every other
+ * setting needs a restart: each top-level section whose JSON differs from
+ * the file as it was at start gets a warning that says so. The workers
+ * keep the configuration they started with (they hold pointers into it);
+ * the new one lives only through the handler: the mapping set, the
+ * identity and the response thread copy what they keep. */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <json-c/json.h>
+
+#include "errors.h"
+#include "identity/identity.h"
+#include "core/log.h"
+#include "decide/mapping.h"
+#include "decide/pipeline.h"
+#include "core/queue.h"
+#include "deliver/delivery.h"
+#include "core/sdnotify.h"
+#include "core/sockaddr.h"
+#include "core/stats.h"
+#include "status.h"
+#include "tap.h"
+#include "ingest/tls.h"
+#include "ingest/worker.h"
+#include "core/evloop.h"
+
+/* The tap ring: room for a few of the longest lines, at least 8 MiB, at
+ * most 256 MiB. It is allocated once, and under a sustained load the
+ * writer's offset walks the whole ring, so all of it becomes resident: the
+ * cap bounds memory. A line that cannot fit is dropped from the tap (logged). */
+#define DAEMON_TAP_RING_LINES 4
+#define DAEMON_TAP_RING_MIN   ((size_t)8 << 20)
+#define DAEMON_TAP_RING_MAX   ((size_t)256 << 20)
+
+struct run {
+    const struct config *cfg;
+    /* The configuration file's JSON as read at start (just after main's
+     * config_load): what a SIGHUP compares the file with. */
+    struct json_object *json;
+    struct event_base *base;
+    struct event *ev_term, *ev_int, *ev_hup;
+    struct event *ev_progress; /* a worker, the response thread or the tap writer has ended */
+    struct mapping_set *set;   /* the mappings in use; NULL without any */
+    struct delivery *delivery;
+    struct endpoint *ep;
+    struct worker_env env;
+    struct worker **workers;
+    int n_workers;
+    struct queue *tapq;
+    struct tap *tap;
+    struct status *status;
+    struct status_feed feed;
+    int inputs_paused;   /* atomic */
+    int workers_exited;  /* atomic */
+    int delivery_exited; /* atomic */
+    int tap_exited;      /* atomic */
+    int stopping;
+};
+
+static const char *run_proto_name(enum listen_proto p)
+{
+    return p == LISTEN_UDP ? "udp" : p == LISTEN_TCP ? "tcp" : "tls";
+}
+
+/* Writes "PORT\n" to a temporary file renamed over path, so a reader never
+ * sees it half-written. */
+static int run_write_port_file(const char *path, const struct sockaddr *sa)
+{
+    char tmp[PATH_MAX], text[16];
+    int len = snprintf(text, sizeof(text), "%u\n", sockaddr_port(sa));
+    ssize_t n;
+    int fd, err;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+        log_error("port file %s: path too long", path);
+        return ERR_IO;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        err = errno;
+        log_error("port file %s: %s", tmp, strerror(err));
+        return ERR_IO;
+    }
+    n = write(fd, text, (size_t)len);
+    err = errno;
+    if (n != len) {
+        /* A short write leaves errno as it was: it says nothing then. */
+        log_error("port file %s: write: %s", tmp, n == -1 ? strerror(err) : "short write");
+        close(fd);
+        unlink(tmp);
+        return ERR_IO;
+    }
+    if (close(fd) == -1 || rename(tmp, path) == -1) {
+        err = errno;
+        log_error("port file %s: %s", path, strerror(err));
+        unlink(tmp);
+        return ERR_IO;
+    }
+    return 0;
+}
+
+/* Worker threads, the response thread and the tap thread report their end
+ * here. */
+static void run_worker_exited(void *arg)
+{
+    struct run *d = arg;
+
+    __atomic_add_fetch(&d->workers_exited, 1, __ATOMIC_RELEASE);
+    event_active(d->ev_progress, 0, 0);
+}
+
+static void run_delivery_exited(void *arg)
+{
+    struct run *d = arg;
+
+    __atomic_store_n(&d->delivery_exited, 1, __ATOMIC_RELEASE);
+    event_active(d->ev_progress, 0, 0);
+}
+
+static void run_tap_exited(void *arg)
+{
+    struct run *d = arg;
+
+    __atomic_store_n(&d->tap_exited, 1, __ATOMIC_RELEASE);
+    event_active(d->ev_progress, 0, 0);
+}
+
+/* The shutdown sequence, one step each time a thread ends. */
+static void run_on_progress(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *d = arg;
+
+    (void)fd;
+    (void)what;
+    if (__atomic_load_n(&d->workers_exited, __ATOMIC_ACQUIRE) < d->n_workers)
+        return;
+    /* Every producer has ended: the response thread may finish. */
+    queue_close(delivery_queue(d->delivery));
+    if (!__atomic_load_n(&d->delivery_exited, __ATOMIC_ACQUIRE))
+        return;
+    if (d->tapq != NULL) {
+        /* Every producer has ended: the tap writer may finish. */
+        queue_close(d->tapq);
+        if (!__atomic_load_n(&d->tap_exited, __ATOMIC_ACQUIRE))
+            return;
+    }
+    event_base_loopbreak(d->base);
+}
+
+static void run_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct run *d = arg;
+
+    (void)what;
+    if (d->stopping) {
+        log_warning("second %s: exiting now", strsignal((int)sig));
+        _exit(EXIT_FAILURE);
+    }
+    d->stopping = 1;
+    log_info("%s: stopping: no new input, finishing what is buffered", strsignal((int)sig));
+    sdnotify_send("STOPPING=1");
+    delivery_stop_intake_pause(d->delivery);
+    for (int i = 0; i < d->n_workers; i++)
+        worker_stop(d->workers[i]);
+}
+
+/* Loads the mapping files cfg names into *out, with the running limits'
+ * regex flags (limits need a restart, a SIGHUP says so). Without any, *out
+ * is NULL, unless always: a SIGHUP that removed them all hands the workers
+ * an empty set. Returns 0 or ERR_CONFIG (each problem logged). */
+static int run_load_mappings(const struct config *cfg, const struct limits_config *limits,
+                             int always, struct mapping_set **out)
+{
+    *out = NULL;
+    if (cfg->n_mappings == 0 && !always)
+        return 0;
+    return mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(limits), out);
+}
+
+/* "11 mappings from 8 files of /etc/rtr-agent/mappings/x.json": which
+ * files, so that an operator sees the reload took the edited list. */
+static void run_log_mappings(const char *what, const struct config *cfg,
+                             const struct mapping_set *set)
+{
+    size_t n = set != NULL ? mapping_set_count(set) : 0;
+    size_t files = set != NULL ? mapping_set_files(set) : 0;
+    char globs[1024] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < cfg->n_mappings && len < sizeof(globs); i++)
+        len += (size_t)snprintf(globs + len, sizeof(globs) - len, "%s%s", i ? ", " : " of ",
+                                cfg->mappings[i]);
+    log_info("%s%zu mapping%s from %zu file%s%s%s", what, n, n == 1 ? "" : "s", files,
+             files == 1 ? "" : "s", globs, n == 0 ? ": no message will be decided on" : "");
+}
+
+/* The settings a SIGHUP applies, so what the comparison with the running
+ * configuration leaves out: the key `key` of the top-level section
+ * `section` (inside its object `object` when not NULL; the whole section
+ * when key is NULL). both: only when both files set it, for
+ * identity.static.file, whose presence decides the default identity.order:
+ * adding or removing it changes the resolvers, which needs a restart. */
+static const struct {
+    const char *section, *object, *key;
+    int both;
+} run_reloadable[] = {
+    {"mappings", NULL, NULL, 0},
+    {"identity", "static", "file", 1},
+    {"audit", NULL, "file", 0},
+};
+
+/* obj's member key (NULL when obj is not an object, the key is absent, or
+ * its value is null). */
+static struct json_object *run_member(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+
+    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    return v;
+}
+
+/* The object in section that holds reloadable key i (maybe NULL). */
+static struct json_object *run_key_parent(struct json_object *section, size_t i)
+{
+    return run_reloadable[i].object != NULL ? run_member(section, run_reloadable[i].object)
+                                            : section;
+}
+
+/* Reloadable key i of section (NULL: not set). */
+static struct json_object *run_key(struct json_object *section, size_t i)
+{
+    return run_member(run_key_parent(section, i), run_reloadable[i].key);
+}
+
+/* Removes reloadable key i from section, where it is set. */
+static void run_drop_key(struct json_object *section, size_t i)
+{
+    struct json_object *parent = run_key_parent(section, i);
+
+    if (json_object_is_type(parent, json_type_object))
+        json_object_object_del(parent, run_reloadable[i].key);
+}
+
+/* Absent, or an object with nothing left in it. */
+static int run_empty(struct json_object *section)
+{
+    return section == NULL || (json_object_is_type(section, json_type_object) &&
+                               json_object_object_length(section) == 0);
+}
+
+/* Whether top-level section name reads the same in both files (a and b
+ * may be NULL: absent), what a SIGHUP applies left out. */
+static int run_section_equal(const char *name, struct json_object *a, struct json_object *b)
+{
+    struct json_object *ca = NULL, *cb = NULL;
+    int equal = 0;
+
+    for (size_t i = 0; i < sizeof(run_reloadable) / sizeof(run_reloadable[0]); i++) {
+        if (strcmp(name, run_reloadable[i].section) != 0)
+            continue;
+        if (run_reloadable[i].key == NULL)
+            return 1;
+        if (run_reloadable[i].both && (run_key(a, i) == NULL || run_key(b, i) == NULL))
+            break;
+        /* Copies: the key goes from them, not from the running file's JSON.
+         * Out of memory reads as "changed": a warning too many. */
+        if ((a != NULL && json_object_deep_copy(a, &ca, NULL) != 0) ||
+            (b != NULL && json_object_deep_copy(b, &cb, NULL) != 0))
+            goto out;
+        run_drop_key(ca, i);
+        run_drop_key(cb, i);
+        /* A section that only held the reloadable key reads as absent. */
+        equal = (run_empty(ca) && run_empty(cb)) || json_object_equal(ca, cb);
+        goto out;
+    }
+    equal = json_object_equal(a, b);
+out:
+    json_object_put(ca);
+    json_object_put(cb);
+    return equal;
+}
+
+static void run_warn_changed(const struct run *d, const char *name, struct json_object *now)
+{
+    if (!run_section_equal(name, run_member(d->json, name), now))
+        log_warning("SIGHUP: %s: %s changed: restart rtr-agent to apply it", d->cfg->path, name);
+}
+
+/* One warning per top-level section of next (the file's JSON now) that
+ * differs from the file at start, in the order of the running file, then
+ * the sections only next has. */
+static void run_warn_restart(const struct run *d, struct json_object *next)
+{
+    json_object_object_foreach(d->json, name, v)
+    {
+        (void)v;
+        run_warn_changed(d, name, run_member(next, name));
+    }
+    json_object_object_foreach(next, added, now)
+    {
+        if (!json_object_object_get_ex(d->json, added, NULL))
+            run_warn_changed(d, added, now);
+    }
+}
+
+/* See the top. The file is read twice, by config_load and then as JSON
+ * for the comparison: an edit between the two reads could only miss or add
+ * a warning. */
+static void run_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct run *d = arg;
+    struct json_object *json = NULL;
+    struct config *next = NULL;
+    struct mapping_set *set = NULL;
+    int failed;
+
+    (void)sig;
+    (void)what;
+    if (d->stopping) {
+        log_info("SIGHUP while stopping: ignored");
+        return;
+    }
+    /* Each logs its problems, naming the file and the key. */
+    if (config_load(d->cfg->path, &next) != 0 || config_read_json(d->cfg->path, &json) != 0 ||
+        !json_object_is_type(json, json_type_object)) {
+        log_error("SIGHUP: %s does not load: keeping the running configuration", d->cfg->path);
+        json_object_put(json);
+        config_free(next);
+        delivery_reload(d->delivery, NULL, 1);
+        return;
+    }
+    run_warn_restart(d, json);
+    json_object_put(json);
+    failed = run_load_mappings(next, &d->cfg->limits, 1, &set) != 0;
+    if (failed) {
+        log_error("SIGHUP: the mappings did not load; the running ones stay in use");
+    } else {
+        for (int i = 0; i < d->n_workers; i++)
+            worker_set_mappings(d->workers[i], set);
+        mapping_set_unref(d->set);
+        d->set = set; /* transferred */
+        run_log_mappings("SIGHUP: ", next, set);
+    }
+    delivery_reload(d->delivery, next, failed);
+    config_free(next);
+}
+
+static void run_log_start(struct run *d, const char *tap_path)
+{
+    char line[1024], addr[SOCKADDR_TEXT_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < d->cfg->n_listen && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %s", i ? ", " : "",
+                              run_proto_name(d->ep[i].lc->proto), d->ep[i].name);
+    if (d->status != NULL && n < sizeof(line)) {
+        sockaddr_format(status_addr(d->status), addr, sizeof(addr));
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "; status http://%s/metrics", addr);
+    }
+    if (tap_path != NULL && n < sizeof(line))
+        snprintf(line + n, sizeof(line) - n, "; tap %s", tap_path);
+    log_info("running with %d worker%s: %s", d->n_workers, d->n_workers == 1 ? "" : "s", line);
+}
+
+/* Every worker's UDP sockets: the feed of the udp_kernel_drops metric. */
+static uint64_t run_udp_drops(void *arg)
+{
+    struct run *d = arg;
+    uint64_t sum = 0;
+
+    for (int i = 0; i < d->n_workers; i++)
+        sum += worker_udp_drops(d->workers[i]);
+    return sum;
+}
+
+static void run_log_summary(struct run *d)
+{
+    uint64_t sum[STAT_COUNT];
+    char line[2048];
+    size_t n = 0;
+
+    stats_sum(sum);
+    for (int i = 0; i < STAT_COUNT && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu",
+                              stats_name((enum stats_counter)i), (unsigned long long)sum[i]);
+    if (n < sizeof(line))
+        snprintf(line + n, sizeof(line) - n, " udp_kernel_drops=%llu",
+                 (unsigned long long)run_udp_drops(d));
+    log_info("stopped:%s", line);
+}
+
+static int run_tap_new(struct run *d, const char *tap_path)
+{
+    size_t ring = DAEMON_TAP_RING_LINES * pipeline_tap_line_max(d->cfg);
+    int rc;
+
+    if (ring < DAEMON_TAP_RING_MIN)
+        ring = DAEMON_TAP_RING_MIN;
+    if (ring > DAEMON_TAP_RING_MAX)
+        ring = DAEMON_TAP_RING_MAX;
+    rc = queue_new(d->cfg->limits.queue_messages, ring, &d->tapq);
+    if (rc != 0) {
+        log_error("--tap: cannot create a queue of %zu messages, %zu bytes: %s",
+                  d->cfg->limits.queue_messages, ring, err_name(rc));
+        return rc;
+    }
+    return tap_open(tap_path, d->tapq, &d->tap);
+}
+
+/* Everything up to the point where the main loop can run. */
+static int run_start(struct run *d, const char *tap_path)
+{
+    const struct config *cfg = d->cfg;
+    int rc;
+
+    rc = config_read_json(cfg->path, &d->json);
+    if (rc != 0)
+        return rc;
+    if (!json_object_is_type(d->json, json_type_object)) {
+        log_error("%s: changed while starting: no longer a JSON object", cfg->path);
+        return ERR_CONFIG;
+    }
+    rc = run_load_mappings(cfg, &cfg->limits, 0, &d->set);
+    if (rc != 0)
+        return rc;
+    run_log_mappings("", cfg, d->set);
+    identity_warn_unresolvable(&cfg->identity, d->set != NULL ? mapping_set_count(d->set) : 0,
+                               cfg->path);
+    /* Before the workers: they push into its queue. */
+    rc = delivery_new(cfg, &d->delivery);
+    if (rc != 0)
+        return rc;
+    d->ep = calloc(cfg->n_listen, sizeof(*d->ep));
+    d->workers = calloc((size_t)cfg->workers, sizeof(*d->workers));
+    d->base = event_base_new();
+    if (d->ep == NULL || d->workers == NULL || d->base == NULL)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        d->ep[i].lc = &cfg->listen[i];
+        snprintf(d->ep[i].name, sizeof(d->ep[i].name), "%s", cfg->listen[i].address);
+        if (cfg->listen[i].proto == LISTEN_TLS) {
+            rc = tls_server_ctx_new(&cfg->listen[i], &d->ep[i].tls);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    if (tap_path != NULL) {
+        rc = run_tap_new(d, tap_path);
+        if (rc != 0)
+            return rc;
+    }
+    d->ev_term = evsignal_new(d->base, SIGTERM, run_on_signal, d);
+    d->ev_int = evsignal_new(d->base, SIGINT, run_on_signal, d);
+    d->ev_hup = evsignal_new(d->base, SIGHUP, run_on_hup, d);
+    d->ev_progress = event_new(d->base, -1, 0, run_on_progress, d);
+    if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->ev_progress == NULL ||
+        evsignal_add(d->ev_term, NULL) == -1 || evsignal_add(d->ev_int, NULL) == -1 ||
+        evsignal_add(d->ev_hup, NULL) == -1)
+        return ERR_NOMEM;
+
+    d->env = (struct worker_env){
+        .cfg = cfg,
+        .ep = d->ep,
+        .n_ep = cfg->n_listen,
+        .decisions = delivery_queue(d->delivery),
+        .mappings = d->set,
+        .tap = d->tapq,
+        .inputs_paused = &d->inputs_paused,
+        .exited = run_worker_exited,
+        .exited_arg = d,
+    };
+    for (int i = 0; i < cfg->workers && rc == 0; i++) {
+        rc = worker_new(&d->env, i, &d->workers[i]);
+        if (rc == 0)
+            d->n_workers++;
+    }
+    /* Only worker_new reads it, and the first SIGHUP may free that set:
+     * later a stale pointer, so it goes now. */
+    d->env.mappings = NULL;
+    if (rc != 0)
+        return rc;
+    if (cfg->status.address != NULL) {
+        d->feed = (struct status_feed){
+            .ep = d->ep,
+            .n_ep = cfg->n_listen,
+            .queue = d->tapq,
+            .decisions = delivery_queue(d->delivery),
+            .inputs_paused = &d->inputs_paused,
+            .udp_drops = run_udp_drops,
+            .arg = d,
+        };
+        rc = status_new(d->base, &cfg->status, &d->feed, &d->status);
+        if (rc != 0)
+            return rc;
+    }
+    rc = delivery_start(d->delivery, run_delivery_exited, d);
+    if (rc != 0)
+        return rc;
+    if (d->tap != NULL) {
+        rc = tap_start(d->tap, run_tap_exited, d);
+        if (rc != 0)
+            return rc;
+    }
+    for (int i = 0; i < d->n_workers; i++) {
+        rc = worker_start(d->workers[i]);
+        if (rc != 0)
+            return rc;
+    }
+    /* Port files last: whoever waits for them may connect at once. */
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (cfg->listen[i].port_file != NULL) {
+            rc = run_write_port_file(cfg->listen[i].port_file,
+                                     (const struct sockaddr *)&d->ep[i].bound);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    if (d->status != NULL && cfg->status.port_file != NULL) {
+        rc = run_write_port_file(cfg->status.port_file, status_addr(d->status));
+        if (rc != 0)
+            return rc;
+    }
+    run_log_start(d, tap_path);
+    /* Everything is bound and listening: systemd (Type=notify) may now let
+     * the units ordered after us start. */
+    rc = sdnotify_send("READY=1");
+    if (rc != 0)
+        log_warning("could not tell the service manager we are ready (NOTIFY_SOCKET): %s",
+                    err_name(rc));
+    return 0;
+}
+
+/* Stops what started (a failed start-up), joins every thread, frees. The
+ * response thread and the tap writer run until the workers have ended
+ * (they may have to wake a paused one) and end before the workers are
+ * freed (they wake them through their events). */
+static void run_free(struct run *d)
+{
+    if (!d->stopping) {
+        if (d->delivery != NULL)
+            delivery_stop_intake_pause(d->delivery);
+        for (int i = 0; i < d->n_workers; i++)
+            worker_stop(d->workers[i]);
+    }
+    for (int i = 0; i < d->n_workers; i++)
+        worker_join(d->workers[i]);
+    if (d->delivery != NULL)
+        queue_close(delivery_queue(d->delivery));
+    delivery_free(d->delivery);
+    if (d->tapq != NULL)
+        queue_close(d->tapq);
+    tap_free(d->tap);
+    status_free(d->status);
+    for (int i = 0; i < d->n_workers; i++)
+        worker_free(d->workers[i]);
+    queue_free(d->tapq);
+    evloop_event_free(&d->ev_term);
+    evloop_event_free(&d->ev_int);
+    evloop_event_free(&d->ev_hup);
+    evloop_event_free(&d->ev_progress);
+    if (d->base != NULL)
+        event_base_free(d->base);
+    for (size_t i = 0; d->ep != NULL && i < d->cfg->n_listen; i++)
+        SSL_CTX_free(d->ep[i].tls);
+    free(d->ep);
+    free(d->workers);
+    mapping_set_unref(d->set);
+    json_object_put(d->json);
+}
+
+int run_daemon(const struct config *cfg, const char *tap_path)
+{
+    struct run d = {.cfg = cfg};
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    int level = cfg->log_level != NULL ? log_level_parse(cfg->log_level) : -1;
+    int rc;
+
+    /* Until the loop's SIGHUP event exists, a reload request (systemd,
+     * logrotate) must not kill the agent by the default action. */
+    sigaction(SIGHUP, &ign, NULL);
+
+    if (level >= 0)
+        log_set_level((enum log_level)level);
+    /* Before any event_base exists: bases made after this are thread-safe
+     * and can be woken from other threads. */
+    if (evthread_use_pthreads() == -1) {
+        log_error("libevent: no pthreads support");
+        return ERR_IO;
+    }
+    /* A peer that vanished shows up as EPIPE on write, not as a signal. */
+    sigaction(SIGPIPE, &ign, NULL);
+    /* A file size limit (RLIMIT_FSIZE) shows up as EFBIG on the spool's or
+     * the audit log's write, which they handle, not as a signal that kills. */
+    sigaction(SIGXFSZ, &ign, NULL);
+    rc = run_start(&d, tap_path);
+    if (rc == 0) {
+        event_base_dispatch(d.base);
+        run_log_summary(&d);
+    }
+    run_free(&d);
+    return rc;
+}

@@ -1,0 +1,317 @@
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "decision.h"
+#include "errors.h"
+#include "core/escape.h"
+#include "event.h"
+#include "framing.h"
+#include "core/log.h"
+#include "message.h"
+#include "render.h"
+
+/* A tap line holds the raw frame, its MSG and every parsed field, each
+ * escaped (up to 6 bytes per input byte for control characters). */
+#define PIPELINE_TAP_EXPANSION 24
+#define PIPELINE_TAP_SLACK     65536
+
+struct pipeline {
+    struct stats *stats;
+    struct pipeline_queues q;
+    struct mapping_set *set;
+    struct mapping_matcher *mm;
+    struct message msg;
+    struct scratch scratch;
+    struct jsonw jw;                             /* the tap line */
+    char *rec;                                   /* the decision record [DECISION_RECORD_MAX] */
+    size_t rec_len, rec_count;                   /* its bytes and decisions */
+    int rec_pending, tap_pending;                /* rendered, not queued yet */
+    int rec_refused;                             /* the pending record met a full queue (counted) */
+    char addr[SOCKADDR_TEXT_MAX];                /* the current frame's source, once formatted */
+    struct event_field external_id;              /* cef.ext.externalId: the source's event id */
+    char event_ref[7 + 2 * EVP_MAX_MD_SIZE + 1]; /* "sha256:" + hex, when it has none */
+};
+
+/* The field that carries the source's own event id (idempotency keys). */
+static const char pipeline_external_id[] = "cef.ext.externalId";
+
+/* One per process: the limit is on lines written, whichever worker writes. */
+static struct log_ratelimit pipeline_rl_parse = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit pipeline_rl_tap = LOG_RATELIMIT_INIT(60, 1);
+static struct log_ratelimit pipeline_rl_decision = LOG_RATELIMIT_INIT(60, 1);
+static struct log_ratelimit pipeline_rl_truncated = LOG_RATELIMIT_INIT(60, 1);
+
+static const struct {
+    const char *prefix;
+    enum stats_counter counter;
+} pipeline_error_kinds[] = {
+    {"rfc5424:", STAT_parse_errors_syslog},
+    {"rfc3164:", STAT_parse_errors_syslog},
+    {"cef:", STAT_parse_errors_cef},
+    {"leef:", STAT_parse_errors_leef},
+};
+
+size_t pipeline_tap_line_max(const struct config *cfg)
+{
+    return cfg->limits.max_message_bytes * PIPELINE_TAP_EXPANSION + PIPELINE_TAP_SLACK;
+}
+
+int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_set *set,
+                 const struct pipeline_queues *q, struct pipeline **out)
+{
+    struct pipeline *p;
+    size_t max = cfg->limits.max_message_bytes;
+    char *buf;
+    int rc = ERR_NOMEM;
+
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return ERR_NOMEM;
+    p->stats = stats;
+    p->q = *q;
+    /* A name of the event model: it compiles. */
+    (void)event_field_compile(pipeline_external_id, sizeof(pipeline_external_id) - 1,
+                              &p->external_id);
+    jsonw_init(&p->jw, pipeline_tap_line_max(cfg));
+    buf = malloc(max > 0 ? max : 1);
+    if (buf == NULL)
+        goto out;
+    scratch_init(&p->scratch, buf, max); /* transferred */
+    p->rec = malloc(DECISION_RECORD_MAX);
+    if (p->rec == NULL)
+        goto out;
+    rc = mapping_matcher_new((uint32_t)cfg->limits.regex_match_limit,
+                             (uint32_t)cfg->limits.regex_depth_limit, stats, &p->mm);
+    if (rc != 0)
+        goto out;
+    pipeline_set_mappings(p, set);
+    *out = p; /* transferred */
+    p = NULL;
+out:
+    pipeline_free(p);
+    return rc;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (p == NULL)
+        return;
+    mapping_set_unref(p->set);
+    mapping_matcher_free(p->mm);
+    jsonw_free(&p->jw);
+    free(p->rec);
+    free(p->scratch.buf);
+    free(p);
+}
+
+void pipeline_set_mappings(struct pipeline *p, struct mapping_set *set)
+{
+    if (set != NULL)
+        mapping_set_ref(set);
+    mapping_set_unref(p->set);
+    p->set = set;
+}
+
+static const char *pipeline_source_name(struct pipeline *p, const struct pipeline_source *src)
+{
+    if (src->name != NULL)
+        return src->name;
+    if (p->addr[0] == '\0')
+        sockaddr_format(src->addr, p->addr, sizeof(p->addr));
+    return p->addr;
+}
+
+static void pipeline_count_error(struct pipeline *p, const struct pipeline_source *src)
+{
+    const char *error = p->msg.error;
+
+    /* A truncated frame: the transport counted it and logged why. */
+    if (strncmp(error, "frame:", 6) == 0)
+        return;
+    for (size_t i = 0; i < sizeof(pipeline_error_kinds) / sizeof(pipeline_error_kinds[0]); i++) {
+        const char *prefix = pipeline_error_kinds[i].prefix;
+        if (strncmp(error, prefix, strlen(prefix)) == 0) {
+            stats_add(p->stats, pipeline_error_kinds[i].counter, 1);
+            break;
+        }
+    }
+    log_limited(&pipeline_rl_parse, LOG_LVL_WARNING, "parse error in a message from %s (%s): %s",
+                pipeline_source_name(p, src), src->transport, error);
+}
+
+/* The host the idempotency key names: the syslog HOSTNAME, else the
+ * sender's address without its port (which changes with each connection,
+ * so a resent message keeps its key). */
+static struct str pipeline_origin_host(struct pipeline *p, const char *source)
+{
+    struct str h = p->msg.syslog.hostname;
+    const char *colon = strrchr(source, ':');
+
+    if (h.len > 0 && !(h.len == 1 && h.p[0] == '-'))
+        return h;
+    if (source[0] == '[' && colon != NULL && colon > source && colon[-1] == ']')
+        return str_make(source + 1, (size_t)(colon - source - 2));
+    return str_make(source, colon != NULL ? (size_t)(colon - source) : strlen(source));
+}
+
+/* The source's event id when it names one, else a hash of the whole frame:
+ * hashed only for decided messages, which are rare. */
+static struct str pipeline_event_ref(struct pipeline *p)
+{
+    struct str id = event_field_get(&p->external_id, &p->msg, NULL);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned md_len = 0;
+
+    if (id.len > 0)
+        return id;
+    if (EVP_Digest(p->msg.raw.p, p->msg.raw.len, md, &md_len, EVP_sha256(), NULL) != 1)
+        return str_make("", 0);
+    memcpy(p->event_ref, "sha256:", 7);
+    return str_make(p->event_ref, 7 + hex_encode(md, md_len, p->event_ref + 7));
+}
+
+/* Runs the mappings; the decisions they make become the pending record. */
+static void pipeline_decide(struct pipeline *p, const struct pipeline_source *src)
+{
+    struct mapping_decision d[MAPPING_MAX_DECISIONS];
+    struct decision_origin origin;
+    const char *source;
+    size_t n, dropped;
+
+    n = mapping_match(p->set, p->mm, &p->msg, d, NULL);
+    if (n == 0)
+        return;
+    stats_add(p->stats, STAT_messages_decided, 1);
+    stats_add(p->stats, STAT_decisions, n);
+    source = pipeline_source_name(p, src);
+    clock_gettime(CLOCK_REALTIME, &origin.received);
+    origin.source = str_make(source, strlen(source));
+    origin.host = pipeline_origin_host(p, source);
+    origin.event_ref = pipeline_event_ref(p);
+    p->rec_len = decision_encode(d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
+    if (dropped > 0) {
+        stats_add(p->stats, STAT_decisions_dropped, dropped);
+        log_limited(&pipeline_rl_decision, LOG_LVL_WARNING,
+                    "mapping %s: dropped %zu decision%s on a message from %s: a rule, user or "
+                    "event text over %d bytes",
+                    d[0].mapping, dropped, dropped == 1 ? "" : "s", source, DECISION_MAX_FIELD);
+    }
+    p->rec_count = n - dropped;
+    p->rec_pending = p->rec_len > 0;
+    p->rec_refused = 0;
+}
+
+/* A cut message is not decided on: "user=jsmith2" cut to "user=jsmith"
+ * would name another user, and nothing in the message tells a cut value
+ * from a whole one. */
+static void pipeline_undecided(struct pipeline *p, const struct pipeline_source *src)
+{
+    stats_add(p->stats, STAT_messages_truncated_undecided, 1);
+    log_limited(&pipeline_rl_truncated, LOG_LVL_WARNING,
+                "a message from %s (%s) was cut at max_message_bytes or by the end of its "
+                "connection: not decided on (a cut value could name the wrong user)",
+                pipeline_source_name(p, src), src->transport);
+}
+
+/* Renders the parsed message as the pending tap line. A line that cannot
+ * be rendered is dropped from the tap (a debugging aid) with a log line,
+ * never from the pipeline. */
+static void pipeline_tap(struct pipeline *p, const struct pipeline_source *src)
+{
+    jsonw_reset(&p->jw);
+    render_message(&p->jw, &p->msg, pipeline_source_name(p, src), src->transport);
+    if (p->jw.err) {
+        log_limited(&pipeline_rl_tap, LOG_LVL_WARNING, "tap: line for a message from %s: %s",
+                    pipeline_source_name(p, src), err_name(p->jw.err));
+        return;
+    }
+    p->tap_pending = 1;
+}
+
+/* Queues the pending record. Returns 0 (queued, or dropped: logged and
+ * counted) or ERR_BUSY. A record refused is counted once, not at each of
+ * the offers (a resumed input, a wake) that follow. */
+static int pipeline_push_decisions(struct pipeline *p)
+{
+    int rc = queue_push(p->q.decisions, p->rec, p->rec_len, p->q.decisions_waiter);
+
+    if (rc == ERR_BUSY) {
+        if (!p->rec_refused)
+            stats_add(p->stats, STAT_decision_queue_full, 1);
+        p->rec_refused = 1;
+        return ERR_BUSY;
+    }
+    if (rc != 0) {
+        /* The response sizes its ring for many of the largest records. */
+        stats_add(p->stats, STAT_decisions_dropped, p->rec_count);
+        log_limited(&pipeline_rl_decision, LOG_LVL_ERROR,
+                    "decision record of %zu bytes dropped: %s", p->rec_len, err_name(rc));
+    }
+    return 0;
+}
+
+/* Queues the pending tap line. Returns 0 (queued, or dropped: logged) or
+ * ERR_BUSY. */
+static int pipeline_push_tap(struct pipeline *p)
+{
+    int rc = queue_push(p->q.tap, p->jw.buf, p->jw.len, p->q.tap_waiter);
+
+    if (rc == ERR_TOOBIG)
+        log_limited(&pipeline_rl_tap, LOG_LVL_WARNING,
+                    "tap: line of %zu bytes does not fit the queue", p->jw.len);
+    return rc == ERR_BUSY ? ERR_BUSY : 0;
+}
+
+/* Decisions first: they matter, the tap is a debugging aid. */
+int pipeline_flush(struct pipeline *p)
+{
+    if (p->rec_pending) {
+        if (pipeline_push_decisions(p) == ERR_BUSY)
+            return ERR_BUSY;
+        p->rec_pending = 0;
+    }
+    if (p->tap_pending) {
+        if (pipeline_push_tap(p) == ERR_BUSY)
+            return ERR_BUSY;
+        p->tap_pending = 0;
+    }
+    return 0;
+}
+
+int pipeline_pending(const struct pipeline *p)
+{
+    return p->rec_pending || p->tap_pending;
+}
+
+int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
+                    const struct pipeline_source *src)
+{
+    /* Framers and the UDP reader cut frames at max_message_bytes, the size of
+     * the scratch buffer message_parse needs; this only guards the contract. */
+    size_t len = frame.len < p->scratch.cap ? frame.len : p->scratch.cap;
+
+    if (pipeline_flush(p) == ERR_BUSY)
+        return ERR_BUSY; /* nothing consumed: offered again once woken */
+    p->addr[0] = '\0';
+    message_parse(frame.p, len, &p->msg, &p->scratch);
+    if (flags & FRAME_TRUNCATED)
+        message_mark_truncated(&p->msg);
+    stats_add(p->stats, STAT_messages_received, 1);
+    if (p->msg.error != NULL)
+        pipeline_count_error(p, src);
+    if (p->set != NULL && (flags & FRAME_TRUNCATED))
+        pipeline_undecided(p, src);
+    else if (p->set != NULL)
+        pipeline_decide(p, src);
+    if (p->q.tap != NULL)
+        pipeline_tap(p, src);
+    /* Consumed: what a full queue refused stays pending for the next call. */
+    pipeline_flush(p);
+    return 0;
+}

@@ -1,0 +1,85 @@
+/* The pipeline stage: what happens to each frame a listener received: it is
+ * parsed and counted, the mappings decide on it (their decisions go to the
+ * response thread through the decision queue) and --tap gets its line. One
+ * pipeline per worker thread: it owns the parsed message, a scratch buffer,
+ * a mapping matcher, a decision record buffer and a JSON writer, all
+ * allocated once and reused: nothing is allocated per message. */
+#ifndef RTR_PIPELINE_H
+#define RTR_PIPELINE_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "core/config.h"
+#include "mapping.h"
+#include "core/queue.h"
+#include "core/sockaddr.h"
+#include "core/stats.h"
+#include "str.h"
+
+struct pipeline;
+
+/* Who sent a frame. name ("ip:port") may be NULL: the pipeline formats addr
+ * itself, only when it needs it (a tap line, an error log). */
+struct pipeline_source {
+    const struct sockaddr *addr;
+    const char *name;
+    const char *transport; /* "udp", "tcp", "tls" */
+};
+
+/* Where a pipeline's output goes. decisions: the response thread's queue
+ * (decision.h records; required when the pipeline has mappings). tap:
+ * rendered `parse` lines (NULL = no tap). Each waiter is armed when its
+ * queue is full. */
+struct pipeline_queues {
+    struct queue *decisions;
+    struct queue_waiter *decisions_waiter;
+    struct queue *tap;
+    struct queue_waiter *tap_waiter;
+};
+
+/* stats: the worker's counter block (its matcher counts there too). set:
+ * the mappings to run (a reference is taken; NULL = nothing decides). q is
+ * copied. Returns 0 and *out (free with pipeline_free), or ERR_NOMEM. */
+int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_set *set,
+                 const struct pipeline_queues *q, struct pipeline **out);
+
+/* Drops the reference to the mappings too. NULL is fine. */
+void pipeline_free(struct pipeline *p);
+
+/* Runs set (a reference is taken; NULL = nothing decides) from the next
+ * frame on, dropping the reference to the previous one. */
+void pipeline_set_mappings(struct pipeline *p, struct mapping_set *set);
+
+/* The longest tap line a message of cfg's max_message_bytes can render to
+ * (longer ones are dropped from the tap with a log line). */
+size_t pipeline_tap_line_max(const struct config *cfg);
+
+/* Handles one frame (at most max_message_bytes): parses it, runs the
+ * mappings and queues the message's decisions as one record, then its tap
+ * line. flags: the framer's FRAME_* flags; FRAME_TRUNCATED (cut at the size
+ * limit or by the end of its connection) marks the message ("frame:
+ * truncated" unless a parse error says more) and keeps it from the
+ * mappings: a cut value could name the wrong user ("user=jsmith2" cut to
+ * "user=jsmith"). Such a message is counted (messages_truncated_undecided)
+ * and logged (rate-limited) with its source, and still tapped.
+ *
+ * Returns 0 when the frame was consumed (counted, parsed, matched). What
+ * it produced that a full queue refused stays pending in the pipeline (its
+ * waiter armed): then every call returns ERR_BUSY, consuming and counting
+ * nothing (the caller keeps the frame and offers it again once woken),
+ * until pipeline_flush (or a later call) got it all queued. Decisions and
+ * tap lines are thus never dropped for a full queue, and a frame is never
+ * parsed or matched twice. */
+int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
+                    const struct pipeline_source *src);
+
+/* Queues what is pending. Returns 0 when nothing is left pending, else
+ * ERR_BUSY (a waiter is armed). decision_queue_full counts each record a
+ * full queue refused once, however often it is offered again. */
+int pipeline_flush(struct pipeline *p);
+
+/* Nonzero while something is pending (see pipeline_handle). */
+int pipeline_pending(const struct pipeline *p);
+
+#endif

@@ -1,0 +1,76 @@
+/* The audit log: one JSON line per decision and per dispatch outcome,
+ *   {"time":"2026-10-02T09:12:44.120Z","source":"10.0.0.5:51514","mapping":"splunk-es-cef",
+ *    "rule":"...","user":"EXAMPLE\\amorgan","email":"alice.morgan@example.com",
+ *    "event":"...","outcome":"dispatched","key":"<idempotency key>","status":200,
+ *    "attempts":1,"latency_ms":12}
+ * (detail, key, status, attempts and latency_ms only when there are; key
+ * not with hashed users: it hashes the user without the secret). The
+ * dead-letter file is written by the same code, without hashing. Each line is
+ * appended with O_APPEND, one write(2) per line while the disk takes it.
+ * When a write is cut short (disk full, a file size limit) the fragment
+ * stays, and the next line starts with a newline: lines never merge.
+ *
+ * With audit.hash_key_file, user and email are written as lowercase hex
+ * HMAC-SHA256 of their bytes under that secret key: without the key a
+ * guess cannot be tested. With audit.hash_users alone they are plain
+ * SHA-256, which only pseudonymises: anyone with a list of staff emails or
+ * account names can hash it and match the lines. Single-threaded. */
+#ifndef RTR_AUDIT_H
+#define RTR_AUDIT_H
+
+#include <time.h>
+
+#include "core/config.h"
+#include "str.h"
+
+struct audit;
+
+struct audit_record {
+    struct timespec time; /* when the message was received (CLOCK_REALTIME) */
+    const char *source;   /* "ip:port" of the sender, or NULL */
+    const char *mapping;
+    struct str rule, user;
+    const char *email; /* NULL when unresolved */
+    struct str event;
+    const char *outcome; /* "would-dispatch", "unresolved-user", ... */
+    const char *detail;  /* optional reason ("static: not listed"), or NULL */
+    const char *key;     /* the idempotency key, or NULL */
+    int status;          /* the last HTTP status, or 0 */
+    int attempts;        /* requests made (0: none; then no latency_ms either) */
+    long latency_ms;     /* from receipt to this outcome */
+};
+
+/* Opens (creates, mode 0640) cfg->file for appending, and reads the key of
+ * cfg->hash_key_file (once: a reopen keeps it; never logged). cfg->file
+ * NULL: *out is NULL and every audit_write is a no-op. Each problem is
+ * logged naming the config key and the file ("audit.hash_key_file: FILE:
+ * the audit hash key is shorter than 16 bytes ...", "audit.file: FILE:
+ * cannot open the audit log: Is a directory"). Returns 0, ERR_IO,
+ * ERR_CONFIG (an empty, short or overlong key) or ERR_NOMEM. */
+int audit_open(const struct audit_config *cfg, struct audit **out);
+
+/* audit_open for another file the same writer serves (the dead-letter
+ * file): messages name file_key ("spool.dead_letter") instead of
+ * audit.file. file_key is static text. */
+int audit_open_as(const struct audit_config *cfg, const char *file_key, struct audit **out);
+
+/* For `check`: what audit_open would refuse, found with the same code but
+ * without creating or writing anything. The key of cfg->hash_key_file
+ * (when set, even without cfg->file) is read, validated and wiped; cfg->file,
+ * when it exists, is opened for appending and closed (a folder, or a file
+ * this process may not write, fails as audit_open would), else its folder
+ * must take new files. Every problem is logged as audit_open logs it,
+ * after "CONFIG_PATH: " when config_path is not NULL. Returns 0, or the
+ * first problem's ERR_IO / ERR_CONFIG / ERR_NOMEM. */
+int audit_check(const struct audit_config *cfg, const char *config_path);
+
+/* Writes one line. Returns 0 or ERR_IO (logged, rate-limited). */
+int audit_write(struct audit *a, const struct audit_record *r);
+
+/* Reopens the file (after logrotate moved it: SIGHUP). Returns 0 or ERR_IO
+ * (the old descriptor is kept). */
+int audit_reopen(struct audit *a);
+
+void audit_free(struct audit *a); /* NULL is fine */
+
+#endif

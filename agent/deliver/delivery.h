@@ -1,0 +1,73 @@
+/* The response thread: the single consumer of the decision queue the
+ * workers fill. It runs its own event loop (so the network resolvers and
+ * the dispatcher of the next stage run there without blocking anyone):
+ * for each decision it resolves the user (identity.h) and, in dry-run,
+ * writes the decision to the audit log with the outcome
+ * delivery_dry_run_outcome names. The queue is bounded: when it is full the
+ * workers stop reading TCP/TLS (backpressure) and count it.
+ *
+ * Counters, per decision: one outcome counter (outcome_would_dispatch,
+ * outcome_unresolved_user, outcome_failed) says what was decided, and,
+ * with an audit log, audit_lines or audit_errors says whether it was
+ * recorded. In dry-run an audit write that fails (a full disk, a file
+ * removed without a SIGHUP) is counted in audit_errors and logged
+ * (rate-limited, naming the file), and the outcome counter still counts the
+ * decision: the decision was made, only its record is missing. A decision
+ * that cannot be held for lack of memory is logged and counted in
+ * decisions_dropped. */
+#ifndef RTR_DELIVERY_H
+#define RTR_DELIVERY_H
+
+#include "core/config.h"
+#include "identity/identity.h"
+#include "core/queue.h"
+
+struct delivery;
+
+/* Creates the decision queue, the identity layer (loading the static
+ * directory) and the audit log. cfg must outlive r (a reload opens a moved
+ * audit log with its cfg->audit settings). Errors are logged. Returns 0 and *out (free
+ * with delivery_free), or ERR_CONFIG / ERR_IO / ERR_NOMEM. */
+int delivery_new(const struct config *cfg, struct delivery **out);
+
+/* The queue workers push decision records (decision.h) into. */
+struct queue *delivery_queue(struct delivery *r);
+
+/* Starts the thread. It runs until the queue is closed, drained and every
+ * decision in flight has finished, then calls done(arg) from its thread
+ * (thread-safe) and ends. Returns 0 or ERR_IO. */
+int delivery_start(struct delivery *r, void (*done)(void *arg), void *arg);
+
+/* From any thread (SIGHUP), once the daemon has read the configuration
+ * file again. next: what it read (only read during the call: what is kept
+ * is copied), or NULL when it did not load. With next, the thread reloads
+ * the static directory from next's identity.static.file (swapped in only
+ * when it loads cleanly; the cache is cleared) and moves the audit log to
+ * next's audit.file when that differs from the file in use (audit.file
+ * removed: no audit log), else reopens it. Without next it only reopens
+ * the audit log: logrotate must not wait for a fixed configuration.
+ * mappings_failed: the daemon's part, the mappings, did not load (implied
+ * by next NULL). The thread counts the whole reload once: reloads when
+ * every part succeeded, else reload_failures (each failed part kept its
+ * running version). Reloads asked for before the thread got to the first
+ * one are done, and counted, as one: the last configuration that loaded
+ * applies, and it is a failure if any of them was. */
+void delivery_reload(struct delivery *r, const struct config *next, int mappings_failed);
+
+/* The outcome a dry run gives a decision whose user lookup ended in
+ * status: "would-dispatch" (found), "unresolved-user" (no resolver knows
+ * the user), "failed" (a resolver failed: the detail says why). Static
+ * text. */
+const char *delivery_dry_run_outcome(enum identity_status status);
+
+/* From any thread, at SIGTERM: the workers must be able to finish, so the
+ * thread takes every record from now on even while the spool holds alerts
+ * (they are held too, and reported as lost at the end if the spool never
+ * takes them), instead of pausing the inputs. */
+void delivery_stop_intake_pause(struct delivery *r);
+
+/* Joins the thread (if started; call after queue_close) and frees r. NULL
+ * is fine. */
+void delivery_free(struct delivery *r);
+
+#endif

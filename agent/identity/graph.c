@@ -1,0 +1,935 @@
+/* The Microsoft Graph resolver (graph.h). A lookup waits in one FIFO queue
+ * until a token, a free slot and the end of any throttling let it out; the
+ * HTTP requests it and the token make each go through a small struct
+ * graph_req, which outlives graph_free while its transfer is still on the
+ * engine: http_free completes it later, and the request, detached, then
+ * only frees itself. The token is fetched when a queued lookup needs one
+ * and the cached one is missing or due for renewal. */
+#include "graph.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "errors.h"
+#include "core/log.h"
+#include "core/retry.h"
+#include "core/secret.h"
+#include "core/clock.h"
+#include "core/evloop.h"
+
+#define GRAPH_CONNECT_MAX_MS 10000
+/* The longest request path: the fallback filter names an identifier of up
+ * to IDENTITY_MAX_ID bytes twice, each byte at worst a doubled quote
+ * ("%27%27"), plus the fixed text. */
+#define GRAPH_PATH_MAX   (2 * 6 * IDENTITY_MAX_ID + 256)
+#define GRAPH_DETAIL_MAX 256
+#define GRAPH_CODE_MAX   64
+
+struct graph_req;
+
+/* Someone waiting for a lookup: coalesced lookups have several. */
+struct waiter {
+    struct waiter *next;
+    identity_cb cb;
+    void *arg;
+};
+
+/* One identifier being looked up, from graph_lookup to its answer. */
+struct lookup {
+    TAILQ_ENTRY(lookup) all;   /* g->lookups: unfinished ones (coalescing, shutdown) */
+    TAILQ_ENTRY(lookup) queue; /* g->queue while queued */
+    struct graph *g;
+    enum user_kind kind;
+    struct str user; /* points at text */
+    struct waiter *waiters, **tail;
+    struct graph_req *req; /* the request in flight, or NULL */
+    struct event *timer;   /* the backoff after a failure; made on first use */
+    int queued;
+    int fallback; /* upn/email: the $filter on mail and proxyAddresses (after a 404) */
+    int advanced; /* ConsistencyLevel: eventual and $count=true */
+    int reauthed; /* a 401 made it fetch a new token once already */
+    int attempts; /* failed tries (throttled, 5xx, no answer) */
+    char text[];
+};
+
+TAILQ_HEAD(lookup_list, lookup);
+
+/* One HTTP request. lk is NULL for the token request; g is NULL once
+ * graph_free has run. */
+struct graph_req {
+    struct graph *g;
+    struct lookup *lk;
+    uint64_t token_gen; /* the token it was sent with */
+};
+
+struct graph {
+    const struct graph_config *cfg;
+    struct event_base *base;
+    struct http *http;
+    struct stats *stats;
+    char *secret; /* wiped on free */
+    size_t secret_len;
+    char *token_url, *graph_base, *scope;
+    char *token; /* NULL: none; wiped on free */
+    size_t token_len;
+    int64_t token_renew_at; /* monotonic ms: from then on a new token is fetched first */
+    uint64_t token_gen;     /* bumped with each new token */
+    struct graph_req *token_req;
+    struct lookup_list lookups, queue;
+    int in_flight, max_in_flight;
+    long timeout_ms, connect_timeout_ms;
+    int64_t throttled_until; /* monotonic ms */
+    struct event *wake;      /* ends the throttling */
+    int closed;
+    struct log_ratelimit rl_token, rl_throttled;
+};
+
+static void graph_pump(struct graph *g);
+
+static void graph_count(struct graph *g, enum stats_counter c)
+{
+    if (g->stats != NULL)
+        stats_add(g->stats, c, 1);
+}
+
+/* ---- building paths and bodies ---- */
+
+/* Text appended to a caller's buffer; what does not fit is counted, not
+ * written, so the end tells whether it all fit. */
+struct wbuf {
+    char *p;
+    size_t cap;
+    size_t len;
+};
+
+static void wbuf_add(struct wbuf *b, const char *s, size_t n)
+{
+    if (b->len < b->cap)
+        memcpy(b->p + b->len, s, n < b->cap - b->len ? n : b->cap - b->len);
+    b->len += n;
+}
+
+static void wbuf_cstr(struct wbuf *b, const char *s)
+{
+    wbuf_add(b, s, strlen(s));
+}
+
+enum {
+    ENC_KEEP_DOLLAR = 1, /* '$' stays: legal in a path segment, as Graph's docs write it */
+    ENC_LITERAL = 2,     /* inside an OData string literal: single quotes doubled */
+};
+
+static int graph_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* Appends s with every byte but RFC 3986's unreserved ones as %XX. */
+static void wbuf_encode(struct wbuf *b, struct str s, int flags)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+        if (graph_unreserved(c) || (c == '$' && (flags & ENC_KEEP_DOLLAR)))
+            wbuf_add(b, s.p + i, 1);
+        else
+            for (int n = c == '\'' && (flags & ENC_LITERAL) ? 2 : 1; n > 0; n--)
+                wbuf_add(b, esc, 3);
+    }
+}
+
+static void wbuf_encode_cstr(struct wbuf *b, const char *s, int flags)
+{
+    wbuf_encode(b, str_make(s, strlen(s)), flags);
+}
+
+/* NUL-terminates b: its length, or ERR_TOOBIG. */
+static int wbuf_end(struct wbuf *b)
+{
+    if (b->len >= b->cap || b->len > INT_MAX)
+        return ERR_TOOBIG;
+    b->p[b->len] = '\0';
+    return (int)b->len;
+}
+
+static int graph_has_query(enum user_kind kind)
+{
+    return kind == USER_KIND_EMAIL || kind == USER_KIND_UPN || kind == USER_KIND_SAM ||
+           kind == USER_KIND_SID || kind == USER_KIND_GUID || kind == USER_KIND_EMPLOYEE_ID;
+}
+
+/* The value Graph is asked about: a sAMAccountName without its DOMAIN\, a
+ * GUID without braces. ERR_INVALID when there is nothing to ask (empty) or
+ * no query for kind. */
+static int graph_key(enum user_kind kind, struct str user, struct str *key)
+{
+    *key = kind == USER_KIND_SAM ? userid_sam_account(user) : user;
+    if (kind == USER_KIND_GUID && key->len >= 2 && key->p[0] == '{' && key->p[key->len - 1] == '}')
+        *key = str_make(key->p + 1, key->len - 2);
+    return graph_has_query(kind) && key->p != NULL && key->len > 0 ? 0 : ERR_INVALID;
+}
+
+/* Whether the request is GET /users/{id} (else a $filter). */
+static int graph_by_id(enum user_kind kind, int fallback)
+{
+    return !fallback &&
+           (kind == USER_KIND_UPN || kind == USER_KIND_EMAIL || kind == USER_KIND_GUID);
+}
+
+static const char *graph_attribute(const struct graph_config *cfg)
+{
+    return cfg->attribute == GRAPH_ATTR_USER_PRINCIPAL_NAME ? "userPrincipalName" : "mail";
+}
+
+/* The $filter value of kind, percent-encoded, key quoted as a literal. */
+static void graph_filter(struct wbuf *b, enum user_kind kind, struct str key, int fallback)
+{
+    const char *field = kind == USER_KIND_SAM   ? "onPremisesSamAccountName"
+                        : kind == USER_KIND_SID ? "onPremisesSecurityIdentifier"
+                                                : "employeeId";
+
+    if (fallback) {
+        wbuf_encode_cstr(b, "mail eq '", 0);
+        wbuf_encode(b, key, ENC_LITERAL);
+        wbuf_encode_cstr(b, "' or proxyAddresses/any(p:p eq 'smtp:", 0);
+        wbuf_encode(b, key, ENC_LITERAL);
+        wbuf_encode_cstr(b, "')", 0);
+    } else {
+        wbuf_encode_cstr(b, field, 0);
+        wbuf_encode_cstr(b, " eq '", 0);
+        wbuf_encode(b, key, ENC_LITERAL);
+        wbuf_encode_cstr(b, "'", 0);
+    }
+}
+
+int graph_lookup_path(const struct graph_config *cfg, enum user_kind kind, struct str user,
+                      int advanced, int fallback, char *buf, size_t cap)
+{
+    struct wbuf b = {buf, cap, 0};
+    struct str key;
+
+    if (graph_key(kind, user, &key) != 0 ||
+        (fallback && kind != USER_KIND_UPN && kind != USER_KIND_EMAIL))
+        return ERR_INVALID;
+    if (graph_by_id(kind, fallback) && key.p[0] == '$') {
+        /* A segment starting with '$' would name an OData system resource. */
+        wbuf_cstr(&b, "/v1.0/users('");
+        wbuf_encode(&b, key, ENC_KEEP_DOLLAR | ENC_LITERAL);
+        wbuf_cstr(&b, "')?");
+    } else if (graph_by_id(kind, fallback)) {
+        wbuf_cstr(&b, "/v1.0/users/");
+        wbuf_encode(&b, key, ENC_KEEP_DOLLAR);
+        wbuf_cstr(&b, "?");
+    } else {
+        wbuf_cstr(&b, "/v1.0/users?$filter=");
+        graph_filter(&b, kind, key, fallback);
+        wbuf_cstr(&b, "&");
+    }
+    wbuf_cstr(&b, "$select=id,");
+    wbuf_cstr(&b, graph_attribute(cfg));
+    if (advanced)
+        wbuf_cstr(&b, "&$count=true");
+    return wbuf_end(&b);
+}
+
+/* ---- answers ---- */
+
+/* The body as one JSON value (NULL: malformed, or text after it). Free
+ * with json_object_put. */
+static struct json_object *graph_parse(const struct http_response *res)
+{
+    struct json_tokener *tok;
+    struct json_object *v;
+    size_t end;
+
+    if (res->body == NULL || res->body_len == 0 || res->body_len > INT_MAX ||
+        (tok = json_tokener_new()) == NULL)
+        return NULL;
+    v = json_tokener_parse_ex(tok, res->body, (int)res->body_len);
+    end = json_tokener_get_parse_end(tok);
+    while (v != NULL && end < res->body_len && res->body[end] != '\0' &&
+           strchr(" \t\r\n", res->body[end]) != NULL)
+        end++;
+    if (v != NULL && end != res->body_len) {
+        json_object_put(v);
+        v = NULL;
+    }
+    json_tokener_free(tok);
+    return v;
+}
+
+/* The code of a Graph error body ({"error":{"code":"Request_UnsupportedQuery"}})
+ * or an OAuth one ({"error":"invalid_client"}), cut at the first byte that
+ * is not a letter, digit, '_', '-' or '.', in buf ("" when there is none).
+ * Error descriptions are never taken: they may quote the request. */
+static const char *graph_error_code(const struct http_response *res, char *buf, size_t cap)
+{
+    struct json_object *root = graph_parse(res), *err, *code = NULL;
+    const char *s = "";
+    size_t n = 0;
+
+    if (json_object_object_get_ex(root, "error", &err)) {
+        if (json_object_is_type(err, json_type_string))
+            code = err;
+        else
+            json_object_object_get_ex(err, "code", &code);
+        if (json_object_is_type(code, json_type_string))
+            s = json_object_get_string(code);
+    }
+    for (; n + 1 < cap && graph_unreserved((unsigned char)s[n]) && s[n] != '~'; n++)
+        buf[n] = s[n];
+    buf[n] = '\0';
+    json_object_put(root);
+    return buf;
+}
+
+/* ---- lookups: finishing, queueing ---- */
+
+/* Answers every waiter of lk and frees it. lk leaves the lists first, so a
+ * callback that looks the same user up again starts a new lookup. */
+static void graph_finish(struct lookup *lk, enum identity_status status, const char *email,
+                         const char *detail)
+{
+    struct graph *g = lk->g;
+    struct waiter *w = lk->waiters, *next;
+
+    TAILQ_REMOVE(&g->lookups, lk, all);
+    if (lk->queued)
+        TAILQ_REMOVE(&g->queue, lk, queue);
+    /* Shutting down is not a Graph failure. */
+    if (status == IDENTITY_ERROR && !g->closed)
+        graph_count(g, STAT_graph_errors);
+    for (; w != NULL; w = next) {
+        next = w->next;
+        w->cb(w->arg, status, email, detail);
+        free(w);
+    }
+    evloop_event_free(&lk->timer);
+    free(lk);
+}
+
+static void graph_enqueue(struct lookup *lk, int at_head)
+{
+    lk->queued = 1;
+    if (at_head)
+        TAILQ_INSERT_HEAD(&lk->g->queue, lk, queue);
+    else
+        TAILQ_INSERT_TAIL(&lk->g->queue, lk, queue);
+}
+
+/* Fails every queued lookup: they were all waiting for the token. They
+ * leave the queue first, so lookups their callbacks start wait for a new
+ * one instead of failing with this one. */
+static void graph_fail_queue(struct graph *g, const char *detail)
+{
+    struct lookup_list failed = TAILQ_HEAD_INITIALIZER(failed);
+    struct lookup *lk;
+
+    log_limited(&g->rl_token, LOG_LVL_WARNING, "%s", detail);
+    TAILQ_CONCAT(&failed, &g->queue, queue);
+    while ((lk = TAILQ_FIRST(&failed)) != NULL) {
+        TAILQ_REMOVE(&failed, lk, queue);
+        lk->queued = 0;
+        graph_finish(lk, IDENTITY_ERROR, NULL, detail);
+    }
+}
+
+/* ---- requests ---- */
+
+static void graph_req_done(void *arg, const struct http_response *res);
+
+/* Starts a request for lk (NULL: the token). Returns 0 or http_start's
+ * error. */
+static int graph_send(struct graph *g, struct lookup *lk, const char *method, const char *url,
+                      const char *const *headers, const char *body, size_t body_len)
+{
+    struct http_request req = {
+        .method = method,
+        .url = url,
+        .headers = headers,
+        .body = body,
+        .body_len = body_len,
+        .ca_file = g->cfg->ca_file,
+        .connect_timeout_ms = g->connect_timeout_ms,
+        .timeout_ms = g->timeout_ms,
+        .max_response_body = GRAPH_MAX_BODY,
+    };
+    struct graph_req *r = malloc(sizeof(*r));
+    int rc;
+
+    if (r == NULL)
+        return ERR_NOMEM;
+    *r = (struct graph_req){g, lk, g->token_gen};
+    rc = http_start(g->http, &req, graph_req_done, r);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    g->in_flight++;
+    if (lk != NULL)
+        lk->req = r;
+    else
+        g->token_req = r;
+    graph_count(g, STAT_graph_requests);
+    return 0;
+}
+
+static void graph_token_drop(struct graph *g)
+{
+    secret_free(g->token, g->token_len);
+    g->token = NULL;
+    g->token_len = 0;
+}
+
+static void graph_token_start(struct graph *g)
+{
+    static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
+                                          "Accept: application/json", NULL};
+    size_t cap = 3 * (strlen(g->cfg->client_id) + g->secret_len + strlen(g->scope)) + 128;
+    struct wbuf b = {malloc(cap), cap, 0};
+    char detail[GRAPH_DETAIL_MAX];
+    int rc = ERR_NOMEM;
+
+    if (b.p != NULL) {
+        wbuf_cstr(&b, "grant_type=client_credentials&client_id=");
+        wbuf_encode_cstr(&b, g->cfg->client_id, 0);
+        wbuf_cstr(&b, "&client_secret=");
+        wbuf_encode(&b, str_make(g->secret, g->secret_len), 0);
+        wbuf_cstr(&b, "&scope=");
+        wbuf_encode_cstr(&b, g->scope, 0);
+        rc = wbuf_end(&b);
+    }
+    if (rc >= 0)
+        rc = graph_send(g, NULL, "POST", g->token_url, headers, b.p, b.len);
+    secret_free(b.p, cap);
+    if (rc == 0) {
+        graph_count(g, STAT_graph_token_requests);
+        return;
+    }
+    snprintf(detail, sizeof(detail), "graph: token request failed: %s", err_name(rc));
+    graph_fail_queue(g, detail);
+}
+
+/* How long a token is used: until 90% of its life, at least a minute
+ * before it expires; a life of a minute or less, half of it. A life over a
+ * day (Entra ID gives an hour or so) counts as a day. */
+static int64_t graph_token_use_ms(int64_t expires_in)
+{
+    int64_t early;
+
+    if (expires_in > 86400)
+        expires_in = 86400;
+    early = expires_in / 10 > 60 ? expires_in / 10 : 60;
+    return expires_in <= 60 ? expires_in * 500 : (expires_in - early) * 1000;
+}
+
+/* Takes the token of a token response, or says in detail why not. */
+static int graph_token_take(struct graph *g, const struct http_response *res, char *detail,
+                            size_t cap)
+{
+    struct json_object *root = NULL, *tok = NULL, *exp = NULL;
+    char code[GRAPH_CODE_MAX];
+    const char *s;
+    size_t len;
+    int rc = -1;
+
+    if (res->status == 0 || res->truncated) {
+        snprintf(detail, cap, "graph: token request failed: %s",
+                 res->error != NULL ? res->error : "no response");
+        return -1;
+    }
+    if (res->status != 200) {
+        graph_error_code(res, code, sizeof(code));
+        snprintf(detail, cap, "graph: token request failed: HTTP %d%s%s", res->status,
+                 code[0] != '\0' ? " " : "", code);
+        return -1;
+    }
+    root = graph_parse(res);
+    if (!json_object_is_type(root, json_type_object)) {
+        snprintf(detail, cap, "graph: malformed token response");
+        goto out;
+    }
+    json_object_object_get_ex(root, "access_token", &tok);
+    json_object_object_get_ex(root, "expires_in", &exp);
+    s = json_object_is_type(tok, json_type_string) ? json_object_get_string(tok) : "";
+    len = json_object_is_type(tok, json_type_string) ? (size_t)json_object_get_string_len(tok) : 0;
+    if (len == 0) {
+        snprintf(detail, cap, "graph: token response without access_token");
+        goto out;
+    }
+    /* It goes into a header line: nothing but visible ASCII. */
+    for (size_t i = 0; i < len; i++)
+        if (s[i] <= ' ' || s[i] > '~') {
+            snprintf(detail, cap, "graph: token response with a malformed access_token");
+            goto out;
+        }
+    if (!json_object_is_type(exp, json_type_int) || json_object_get_int64(exp) <= 0) {
+        snprintf(detail, cap, "graph: token response without expires_in");
+        goto out;
+    }
+    graph_token_drop(g);
+    g->token = malloc(len + 1);
+    if (g->token == NULL) {
+        snprintf(detail, cap, "graph: out of memory");
+        goto out;
+    }
+    memcpy(g->token, s, len + 1);
+    g->token_len = len;
+    g->token_renew_at = now_ms() + graph_token_use_ms(json_object_get_int64(exp));
+    g->token_gen++;
+    rc = 0;
+out:
+    json_object_put(root);
+    return rc;
+}
+
+/* A 200 for lk: a user object (GET /users/{id}) or {"value": [users]}. */
+static void graph_answer(struct lookup *lk, const struct http_response *res)
+{
+    const char *name = graph_attribute(lk->g->cfg), *email = NULL;
+    struct json_object *root = graph_parse(res), *user = root, *value, *attr;
+    enum identity_status status = IDENTITY_ERROR;
+    char detail[GRAPH_DETAIL_MAX];
+    size_t n;
+
+    if (!json_object_is_type(root, json_type_object)) {
+        snprintf(detail, sizeof(detail), "graph: malformed JSON in the response");
+        goto out;
+    }
+    if (!graph_by_id(lk->kind, lk->fallback)) {
+        if (!json_object_object_get_ex(root, "value", &value) ||
+            !json_object_is_type(value, json_type_array)) {
+            snprintf(detail, sizeof(detail), "graph: response without a value array");
+            goto out;
+        }
+        n = json_object_array_length(value);
+        if (n != 1) {
+            /* Several users (one sAMAccountName in two synced forests) is
+             * no answer either, and asking again will not change it: the
+             * alert must not wait for it, nor go to either user. */
+            status = IDENTITY_NOT_FOUND;
+            if (n == 0)
+                snprintf(detail, sizeof(detail), "graph: no user matches");
+            else
+                snprintf(detail, sizeof(detail), "graph: %zu users match (ambiguous)", n);
+            goto out;
+        }
+        user = json_object_array_get_idx(value, 0);
+        if (!json_object_is_type(user, json_type_object)) {
+            snprintf(detail, sizeof(detail), "graph: a user in the response is not an object");
+            goto out;
+        }
+    }
+    if (!json_object_object_get_ex(user, name, &attr) ||
+        json_object_is_type(attr, json_type_null) ||
+        (json_object_is_type(attr, json_type_string) && json_object_get_string_len(attr) == 0)) {
+        status = IDENTITY_NOT_FOUND;
+        snprintf(detail, sizeof(detail), "graph: user has no %s", name);
+    } else if (!json_object_is_type(attr, json_type_string)) {
+        snprintf(detail, sizeof(detail), "graph: the user's %s is not a string", name);
+    } else if (strlen(json_object_get_string(attr)) != (size_t)json_object_get_string_len(attr)) {
+        snprintf(detail, sizeof(detail), "graph: the user's %s holds a NUL byte", name);
+    } else {
+        status = IDENTITY_FOUND;
+        email = json_object_get_string(attr);
+        snprintf(detail, sizeof(detail), "graph: found");
+    }
+out:
+    graph_finish(lk, status, email, detail);
+    json_object_put(root);
+}
+
+static void graph_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct lookup *lk = arg;
+
+    (void)fd;
+    (void)what;
+    graph_enqueue(lk, 1);
+    graph_pump(lk->g);
+}
+
+/* A throttled (429, 503), failed (5xx) or unanswered request for lk: again
+ * after Retry-After (every request waits) or a backoff, up to
+ * GRAPH_MAX_ATTEMPTS tries. */
+static void graph_retry(struct lookup *lk, const struct http_response *res)
+{
+    struct graph *g = lk->g;
+    int throttled = res->status == 429 || res->status == 503;
+    int64_t delay_ms = (int64_t)1000 << lk->attempts, after, now = now_ms();
+    char detail[GRAPH_DETAIL_MAX];
+    struct timeval tv;
+
+    lk->attempts++;
+    if (throttled)
+        graph_count(g, STAT_graph_throttled);
+    if (lk->attempts >= GRAPH_MAX_ATTEMPTS) {
+        if (throttled)
+            snprintf(detail, sizeof(detail), "graph: throttled (HTTP %d) %d times", res->status,
+                     lk->attempts);
+        else if (res->status != 0)
+            snprintf(detail, sizeof(detail), "graph: HTTP %d (%d attempts)", res->status,
+                     lk->attempts);
+        else
+            snprintf(detail, sizeof(detail), "graph: %s (%d attempts)",
+                     res->error != NULL ? res->error : "no response", lk->attempts);
+        graph_finish(lk, IDENTITY_ERROR, NULL, detail);
+        return;
+    }
+    if (throttled) {
+        after = retry_after_s(res->retry_after, time(NULL), GRAPH_RETRY_CAP_S);
+        if (after > 0)
+            delay_ms = after * 1000;
+        if (now + delay_ms > g->throttled_until)
+            g->throttled_until = now + delay_ms;
+        log_limited(&g->rl_throttled, LOG_LVL_INFO,
+                    "graph: throttled (HTTP %d), pausing for %lld ms", res->status,
+                    (long long)delay_ms);
+        graph_enqueue(lk, 1);
+        return;
+    }
+    if (lk->timer == NULL)
+        lk->timer = evtimer_new(g->base, graph_retry_cb, lk);
+    tv = clock_tv(delay_ms);
+    if (lk->timer == NULL || evtimer_add(lk->timer, &tv) != 0)
+        graph_finish(lk, IDENTITY_ERROR, NULL, "graph: cannot arm the retry timer");
+}
+
+/* What a non-200 answer (or none) means for lk. gen: the token it was sent
+ * with. */
+static void graph_lookup_done(struct lookup *lk, const struct http_response *res, uint64_t gen)
+{
+    struct graph *g = lk->g;
+    char code[GRAPH_CODE_MAX], detail[GRAPH_DETAIL_MAX];
+    int status = res->status;
+
+    if (res->truncated) {
+        snprintf(detail, sizeof(detail), "graph: %s",
+                 res->error != NULL ? res->error : "response body too long");
+        graph_finish(lk, IDENTITY_ERROR, NULL, detail);
+        return;
+    }
+    if (status == 200) {
+        graph_answer(lk, res);
+        return;
+    }
+    if (status == 404 && graph_by_id(lk->kind, lk->fallback) && lk->kind != USER_KIND_GUID) {
+        /* Not a UPN: maybe a mail address or an alias. */
+        lk->fallback = 1;
+        lk->advanced = 1;
+        graph_enqueue(lk, 1);
+        return;
+    }
+    if (status == 404) {
+        graph_finish(lk, IDENTITY_NOT_FOUND, NULL, "graph: no such user");
+        return;
+    }
+    graph_error_code(res, code, sizeof(code));
+    if (status == 400 && lk->kind == USER_KIND_SID && !lk->advanced &&
+        strcmp(code, "Request_UnsupportedQuery") == 0) {
+        lk->advanced = 1;
+        graph_enqueue(lk, 1);
+        return;
+    }
+    if (status == 401 && !lk->reauthed) {
+        lk->reauthed = 1;
+        if (gen == g->token_gen)
+            graph_token_drop(g);
+        graph_enqueue(lk, 1);
+        return;
+    }
+    if (status == 0 || status == 429 || status >= 500) {
+        graph_retry(lk, res);
+        return;
+    }
+    snprintf(detail, sizeof(detail), "graph: HTTP %d%s%s", status, code[0] != '\0' ? " " : "",
+             code);
+    /* A 400 is Graph refusing this identifier's query (a character it will
+     * not take, a malformed SID): asking again will not change it, so the
+     * user is unresolved. Anything else (401 again, 403: the app lacks
+     * User.Read.All) is the agent's configuration: an error, retried until
+     * it is fixed. */
+    graph_finish(lk, status == 400 ? IDENTITY_NOT_FOUND : IDENTITY_ERROR, NULL, detail);
+}
+
+static void graph_req_done(void *arg, const struct http_response *res)
+{
+    struct graph_req *r = arg;
+    struct graph *g = r->g;
+    struct lookup *lk = r->lk;
+    uint64_t gen = r->token_gen;
+    char detail[GRAPH_DETAIL_MAX];
+
+    free(r);
+    if (g == NULL)
+        return; /* graph_free has run */
+    g->in_flight--;
+    if (lk != NULL) {
+        lk->req = NULL;
+        graph_lookup_done(lk, res, gen);
+    } else {
+        g->token_req = NULL;
+        if (graph_token_take(g, res, detail, sizeof(detail)) != 0)
+            graph_fail_queue(g, detail);
+    }
+    graph_pump(g);
+}
+
+static void graph_lookup_send(struct lookup *lk)
+{
+    static const char bearer[] = "Authorization: Bearer ";
+    struct graph *g = lk->g;
+    size_t base_len = strlen(g->graph_base), auth_len = sizeof(bearer) + g->token_len;
+    char *url = malloc(base_len + GRAPH_PATH_MAX), *auth = malloc(auth_len);
+    const char *headers[4] = {auth, "Accept: application/json", NULL, NULL};
+    char detail[GRAPH_DETAIL_MAX];
+    int rc = ERR_NOMEM;
+
+    if (url == NULL || auth == NULL)
+        goto out;
+    memcpy(url, g->graph_base, base_len);
+    rc = graph_lookup_path(g->cfg, lk->kind, lk->user, lk->advanced, lk->fallback, url + base_len,
+                           GRAPH_PATH_MAX);
+    if (rc < 0)
+        goto out;
+    snprintf(auth, auth_len, "%s%s", bearer, g->token);
+    if (lk->advanced)
+        headers[2] = "ConsistencyLevel: eventual";
+    rc = graph_send(g, lk, "GET", url, headers, NULL, 0);
+out:
+    free(url);
+    secret_free(auth, auth_len);
+    if (rc < 0) {
+        snprintf(detail, sizeof(detail), "graph: cannot send a request: %s", err_name(rc));
+        graph_finish(lk, IDENTITY_ERROR, NULL, detail);
+    }
+}
+
+/* Starts what may start: nothing while throttled; the token first when
+ * none is usable; then queued lookups while slots are free. */
+static void graph_pump(struct graph *g)
+{
+    int64_t now = now_ms();
+    struct lookup *lk;
+    struct timeval tv;
+
+    if (g->closed || TAILQ_EMPTY(&g->queue))
+        return;
+    if (now < g->throttled_until) {
+        tv = clock_tv(g->throttled_until - now);
+        evtimer_add(g->wake, &tv);
+        return;
+    }
+    if (g->token == NULL || now >= g->token_renew_at) {
+        if (g->token_req == NULL && g->in_flight < g->max_in_flight)
+            graph_token_start(g);
+        return;
+    }
+    while (g->in_flight < g->max_in_flight && (lk = TAILQ_FIRST(&g->queue)) != NULL) {
+        TAILQ_REMOVE(&g->queue, lk, queue);
+        lk->queued = 0;
+        graph_lookup_send(lk);
+    }
+}
+
+static void graph_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    graph_pump(arg);
+}
+
+/* ---- the resolver ---- */
+
+/* Length of url without its trailing slashes. */
+static size_t graph_url_len(const char *url)
+{
+    size_t n = strlen(url);
+
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    return n;
+}
+
+static char *graph_token_url(const struct graph_config *cfg)
+{
+    size_t alen = graph_url_len(cfg->authority_url),
+           cap = alen + 3 * strlen(cfg->tenant_id) + sizeof("//oauth2/v2.0/token");
+    struct wbuf b = {malloc(cap), cap, 0};
+
+    if (b.p == NULL)
+        return NULL;
+    wbuf_add(&b, cfg->authority_url, alen);
+    wbuf_cstr(&b, "/");
+    wbuf_encode_cstr(&b, cfg->tenant_id, 0);
+    wbuf_cstr(&b, "/oauth2/v2.0/token");
+    wbuf_end(&b);
+    return b.p;
+}
+
+int graph_new(const struct graph_config *cfg, struct event_base *base, struct http *http,
+              struct stats *stats, struct graph **out)
+{
+    struct graph *g = calloc(1, sizeof(*g));
+    char why[256];
+    int rc = ERR_NOMEM;
+
+    *out = NULL;
+    if (g == NULL)
+        return ERR_NOMEM;
+    g->cfg = cfg;
+    g->base = base;
+    g->http = http;
+    g->stats = stats;
+    g->rl_token = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
+    g->rl_throttled = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
+    TAILQ_INIT(&g->lookups);
+    TAILQ_INIT(&g->queue);
+    g->max_in_flight = cfg->max_concurrent > 0 ? cfg->max_concurrent : 1;
+    g->timeout_ms = (cfg->timeout_s > 0 ? cfg->timeout_s : 30) * 1000L;
+    g->connect_timeout_ms =
+        g->timeout_ms < GRAPH_CONNECT_MAX_MS ? g->timeout_ms : GRAPH_CONNECT_MAX_MS;
+    rc = secret_read(cfg->client_secret_file, 1, SECRET_MAX, 1, &g->secret, &g->secret_len, why,
+                     sizeof(why));
+    if (rc != 0) {
+        log_error("identity.graph.client_secret_file: %s: %s", cfg->client_secret_file, why);
+        goto out;
+    }
+    rc = ERR_NOMEM;
+    g->graph_base = strndup(cfg->graph_url, graph_url_len(cfg->graph_url));
+    g->token_url = graph_token_url(cfg);
+    if (g->graph_base == NULL || g->token_url == NULL ||
+        asprintf(&g->scope, "%s/.default", g->graph_base) == -1) {
+        g->scope = NULL;
+        goto out;
+    }
+    g->wake = evtimer_new(base, graph_wake_cb, g);
+    if (g->wake == NULL)
+        goto out;
+    *out = g; /* transferred */
+    g = NULL;
+    rc = 0;
+out:
+    graph_free(g);
+    return rc;
+}
+
+/* ASCII case folding: enough to join "Alice@x" and "alice@x". */
+static char graph_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+/* The unfinished lookup of the same identifier, or NULL. Case matters not
+ * for names (as in Entra ID), only for the SID, GUID and employee id. */
+static struct lookup *graph_find(struct graph *g, enum user_kind kind, struct str user)
+{
+    int fold = kind == USER_KIND_UPN || kind == USER_KIND_EMAIL || kind == USER_KIND_SAM;
+    struct lookup *lk;
+
+    TAILQ_FOREACH(lk, &g->lookups, all)
+    {
+        size_t i = 0;
+
+        if (lk->kind != kind || lk->user.len != user.len)
+            continue;
+        while (i < user.len && (fold ? graph_lower(lk->user.p[i]) == graph_lower(user.p[i])
+                                     : lk->user.p[i] == user.p[i]))
+            i++;
+        if (i == user.len)
+            return lk;
+    }
+    return NULL;
+}
+
+void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identity_cb cb, void *arg)
+{
+    struct lookup *lk;
+    struct waiter *w;
+    struct str key;
+    char detail[GRAPH_DETAIL_MAX];
+
+    if (g->closed) {
+        cb(arg, IDENTITY_ERROR, NULL, "graph: shutting down");
+        return;
+    }
+    if (!graph_has_query(kind)) {
+        snprintf(detail, sizeof(detail), "graph: no query for %s identifiers",
+                 userid_kind_name(kind));
+        cb(arg, IDENTITY_ERROR, NULL, detail);
+        return;
+    }
+    if (graph_key(kind, user, &key) != 0) {
+        cb(arg, IDENTITY_NOT_FOUND, NULL, "graph: empty identifier");
+        return;
+    }
+    if (user.len > IDENTITY_MAX_ID) {
+        cb(arg, IDENTITY_NOT_FOUND, NULL, "graph: identifier too long");
+        return;
+    }
+    w = malloc(sizeof(*w));
+    if (w == NULL) {
+        cb(arg, IDENTITY_ERROR, NULL, "graph: out of memory");
+        return;
+    }
+    *w = (struct waiter){NULL, cb, arg};
+    lk = graph_find(g, kind, user);
+    if (lk != NULL) {
+        *lk->tail = w;
+        lk->tail = &w->next;
+        graph_count(g, STAT_graph_coalesced);
+        return;
+    }
+    lk = calloc(1, sizeof(*lk) + user.len + 1);
+    if (lk == NULL) {
+        free(w);
+        cb(arg, IDENTITY_ERROR, NULL, "graph: out of memory");
+        return;
+    }
+    memcpy(lk->text, user.p, user.len);
+    lk->g = g;
+    lk->kind = kind;
+    lk->user = str_make(lk->text, user.len);
+    lk->waiters = w;
+    lk->tail = &w->next;
+    /* onPremisesSamAccountName is only filterable as an advanced query. */
+    lk->advanced = kind == USER_KIND_SAM;
+    TAILQ_INSERT_TAIL(&g->lookups, lk, all);
+    graph_enqueue(lk, 0);
+    graph_pump(g);
+}
+
+void graph_free(struct graph *g)
+{
+    struct lookup *lk;
+
+    if (g == NULL)
+        return;
+    g->closed = 1;
+    if (g->token_req != NULL)
+        g->token_req->g = NULL;
+    while ((lk = TAILQ_FIRST(&g->lookups)) != NULL) {
+        if (lk->req != NULL)
+            lk->req->g = NULL;
+        graph_finish(lk, IDENTITY_ERROR, NULL, "graph: shutting down");
+    }
+    evloop_event_free(&g->wake);
+    graph_token_drop(g);
+    secret_free(g->secret, g->secret_len);
+    free(g->token_url);
+    free(g->graph_base);
+    free(g->scope);
+    free(g);
+}

@@ -1,0 +1,86 @@
+/* The Microsoft Graph resolver: user identifier -> email through Entra ID,
+ * fully asynchronous on the shared HTTPS engine (http.h), so on the
+ * response thread's loop.
+ *
+ * Token: OAuth2 client credentials, POST
+ * <authority_url>/<tenant_id>/oauth2/v2.0/token (client_id, the secret read
+ * from client_secret_file, scope <graph_url>/.default); cached and renewed
+ * before it expires (at 90% of expires_in, at least a minute early); one
+ * token request at a time, lookups wait for it. A 401 from Graph drops the
+ * token and the lookup is tried once more with a new one.
+ *
+ * Lookups by kind (select only id and the configured attribute):
+ *   upn, email  GET /v1.0/users/{id} (percent-encoded: a guest's "#EXT#" is
+ *               "%23EXT%23"; an id starting with '$' as /users('{id}')),
+ *               and when Graph says 404, $filter=mail eq '{id}' or
+ *               proxyAddresses/any(p:p eq 'smtp:{id}') (email and upn both)
+ *   sam         $filter=onPremisesSamAccountName eq '{name}' (DOMAIN\ cut)
+ *               with ConsistencyLevel: eventual and $count=true
+ *   sid         $filter=onPremisesSecurityIdentifier eq '{sid}', again with
+ *               the advanced-query parameters when Graph answers 400
+ *               Request_UnsupportedQuery
+ *   guid        GET /v1.0/users/{guid}
+ *   employee_id $filter=employeeId eq '{id}'
+ * Single quotes are doubled inside literals; every query is
+ * percent-encoded. A filter that matches no user, or a 404, is "not found";
+ * so is one that matches several ("graph: 2 users match (ambiguous)"),
+ * which no retry resolves, and so is a 400 (Graph refusing the identifier's
+ * query); a user without the attribute is "not found" ("graph: user has no
+ * mail").
+ *
+ * 429 and 503 are retried after Retry-After (capped at GRAPH_RETRY_CAP_S)
+ * or a backoff, up to GRAPH_MAX_ATTEMPTS per lookup, then the lookup fails
+ * (IDENTITY_ERROR: the caller retries the alert later); while throttled, no
+ * request starts. At most graph.max_concurrent requests are in flight; the
+ * rest queue. Concurrent lookups of the same kind and identifier share one
+ * request. Malformed or wrongly typed JSON, a body over GRAPH_MAX_BODY, a
+ * timeout or a TLS failure is an error naming what went wrong, never the
+ * secret or the token. Single-threaded (the loop's). */
+#ifndef RTR_GRAPH_H
+#define RTR_GRAPH_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+#include "core/http.h"
+#include "identity.h"
+#include "core/stats.h"
+#include "str.h"
+#include "core/userid.h"
+
+#define GRAPH_MAX_ATTEMPTS 4
+#define GRAPH_RETRY_CAP_S  120
+#define GRAPH_MAX_BODY     ((size_t)256 * 1024)
+
+struct graph;
+
+/* Reads the client secret (a file, or a systemd credential named by the
+ * path) and builds the resolver on http, whose loop base is (the retry and
+ * throttling timers run there). cfg must outlive g. stats (the loop
+ * thread's block) may be NULL. Errors are logged naming the key
+ * ("identity.graph.client_secret_file: FILE: empty"). Returns 0 and *out
+ * (free with graph_free), ERR_CONFIG / ERR_IO or ERR_NOMEM. */
+int graph_new(const struct graph_config *cfg, struct event_base *base, struct http *http,
+              struct stats *stats, struct graph **out);
+
+/* Looks user up (copied) as kind (never USER_KIND_AUTO: the caller has
+ * detected it). cb runs exactly once, from the loop or, for an identifier
+ * Graph cannot be asked about (a kind it has no query for), before
+ * graph_lookup returns: IDENTITY_FOUND with the email, IDENTITY_NOT_FOUND,
+ * or IDENTITY_ERROR; detail starts with "graph". */
+void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identity_cb cb, void *arg);
+
+/* Completes every lookup still waiting with IDENTITY_ERROR ("graph:
+ * shutting down"), then frees g (its requests on http are completed by
+ * http_free, which must come after). NULL is fine. */
+void graph_free(struct graph *g);
+
+/* For tests and `check`: the request path and query (after graph_url) that
+ * looks user up as kind, in buf (NUL-terminated). advanced adds $count=true
+ * (and the caller sends ConsistencyLevel: eventual). fallback 0 is the first
+ * request of a kind, 1 the $filter on mail / proxyAddresses of upn and
+ * email. Returns the length, or ERR_TOOBIG / ERR_INVALID (no such query). */
+int graph_lookup_path(const struct graph_config *cfg, enum user_kind kind, struct str user,
+                      int advanced, int fallback, char *buf, size_t cap);
+
+#endif

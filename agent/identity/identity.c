@@ -1,0 +1,399 @@
+/* Identity resolution: the cache, then each resolver of identity.order in
+ * turn. A resolver is a small function table (as redis connection.h does
+ * for transports): the static directory now, Microsoft Graph next, each
+ * completing a request through identity_complete, which moves it to the next
+ * resolver or finishes it. Resolvers that answer at once complete inside
+ * their resolve call; the recursion is as deep as identity.order is long. */
+#include "identity.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "directory.h"
+#include "errors.h"
+#include "graph.h"
+#include "idcache.h"
+#include "core/log.h"
+#include "core/clock.h"
+
+struct identity_request;
+struct resolver;
+
+struct resolver_ops {
+    const char *name;
+    /* Starts resolving req and completes it exactly once through
+     * identity_complete, before returning or later from the event loop. */
+    void (*resolve)(struct resolver *self, struct identity_request *req);
+    /* Frees self, first completing (as IDENTITY_ERROR, through
+     * identity_complete) every request it still holds: identity_free calls
+     * it while those requests exist. */
+    void (*free)(struct resolver *self);
+};
+
+struct resolver {
+    const struct resolver_ops *ops;
+    struct identity *id;
+};
+
+/* One lookup that missed the cache. Owned by the identity from
+ * identity_resolve until it finishes; resolvers only borrow it. */
+struct identity_request {
+    struct identity_request *prev, *next; /* the identity's in-flight list */
+    struct identity *id;
+    struct str user; /* points at text */
+    enum user_kind kind;
+    identity_cb cb;
+    void *arg;
+    size_t pos; /* the resolver it is at, in identity.order */
+    char text[];
+};
+
+struct identity {
+    struct resolver **resolvers; /* in identity.order */
+    size_t n_resolvers;
+    struct idcache *cache;
+    struct directory *dir; /* the static resolver's, swapped by identity_reload */
+    char *static_file;
+    struct stats *stats;
+    struct identity_request *in_flight;
+    int closing; /* identity_free has begun: new requests fail at once */
+};
+
+static void identity_count(struct identity *id, enum stats_counter c)
+{
+    if (id->stats != NULL)
+        stats_add(id->stats, c, 1);
+}
+
+/* Unlinks req, reports status to its caller and frees it. */
+static void identity_finish(struct identity_request *req, enum identity_status status,
+                            const char *email, const char *detail)
+{
+    struct identity *id = req->id;
+
+    if (req->prev != NULL)
+        req->prev->next = req->next;
+    else
+        id->in_flight = req->next;
+    if (req->next != NULL)
+        req->next->prev = req->prev;
+    if (status == IDENTITY_NOT_FOUND)
+        identity_count(id, STAT_identity_not_found);
+    else if (status == IDENTITY_ERROR)
+        identity_count(id, STAT_identity_errors);
+    req->cb(req->arg, status, email, detail);
+    free(req);
+}
+
+/* Hands req to the resolver at req->pos, or, past the last one, records and
+ * reports "not found" (detail: why the last one said no). */
+static void identity_next(struct identity_request *req, const char *detail)
+{
+    struct identity *id = req->id;
+    struct resolver *r;
+
+    if (req->pos == id->n_resolvers) {
+        /* Not cached means asked again next time: nothing is lost. */
+        (void)idcache_put(id->cache, req->kind, req->user, NULL, now_ms() / 1000);
+        identity_finish(req, IDENTITY_NOT_FOUND, NULL, detail);
+        return;
+    }
+    r = id->resolvers[req->pos];
+    r->ops->resolve(r, req);
+}
+
+/* How a resolver answers: FOUND (email set) and ERROR finish the request;
+ * NOT_FOUND moves it to the next resolver. detail names the resolver
+ * ("static: not listed"). */
+static void identity_complete(struct identity_request *req, enum identity_status status,
+                              const char *email, const char *detail)
+{
+    switch (status) {
+    case IDENTITY_FOUND:
+        (void)idcache_put(req->id->cache, req->kind, req->user, email, now_ms() / 1000);
+        identity_finish(req, IDENTITY_FOUND, email, detail);
+        break;
+    case IDENTITY_NOT_FOUND:
+        req->pos++;
+        identity_next(req, detail);
+        break;
+    case IDENTITY_ERROR:
+        identity_finish(req, IDENTITY_ERROR, NULL, detail);
+        break;
+    }
+}
+
+/* ---- the static directory ---- */
+
+static void static_resolve(struct resolver *self, struct identity_request *req)
+{
+    const char *email = directory_lookup(self->id->dir, req->user);
+
+    if (email != NULL)
+        identity_complete(req, IDENTITY_FOUND, email, "static");
+    else
+        identity_complete(req, IDENTITY_NOT_FOUND, NULL, "static: not listed");
+}
+
+static void static_free(struct resolver *self)
+{
+    free(self);
+}
+
+static const struct resolver_ops static_ops = {"static", static_resolve, static_free};
+
+/* Loads the directory the static resolver answers from. */
+static int static_new(struct identity *id, const struct identity_config *cfg, struct resolver **out)
+{
+    struct resolver *r;
+    int rc;
+
+    if (cfg->static_dir.file == NULL) {
+        log_error("identity.order: \"static\" is listed but identity.static.file is not set");
+        return ERR_CONFIG;
+    }
+    id->static_file = strdup(cfg->static_dir.file);
+    r = calloc(1, sizeof(*r));
+    if (id->static_file == NULL || r == NULL) {
+        free(r);
+        return ERR_NOMEM;
+    }
+    rc = directory_load(id->static_file, &id->dir);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    r->ops = &static_ops;
+    r->id = id;
+    *out = r;
+    return 0;
+}
+
+/* ---- Microsoft Graph ---- */
+
+struct graph_resolver {
+    struct resolver base;
+    struct graph *graph;
+};
+
+static void graph_on_answer(void *arg, enum identity_status status, const char *email,
+                            const char *detail)
+{
+    identity_complete(arg, status, email, detail);
+}
+
+static void graph_resolve(struct resolver *self, struct identity_request *req)
+{
+    struct graph_resolver *g = (struct graph_resolver *)self;
+
+    graph_lookup(g->graph, req->kind, req->user, graph_on_answer, req);
+}
+
+static void graph_resolver_free(struct resolver *self)
+{
+    struct graph_resolver *g = (struct graph_resolver *)self;
+
+    graph_free(g->graph);
+    free(g);
+}
+
+static const struct resolver_ops graph_ops = {"graph", graph_resolve, graph_resolver_free};
+
+static int graph_resolver_new(struct identity *id, const struct identity_config *cfg,
+                              struct event_base *base, struct http *http, struct resolver **out)
+{
+    struct graph_resolver *g = calloc(1, sizeof(*g));
+    int rc;
+
+    if (g == NULL)
+        return ERR_NOMEM;
+    rc = graph_new(&cfg->graph, base, http, id->stats, &g->graph);
+    if (rc != 0) {
+        free(g);
+        return rc;
+    }
+    g->base.ops = &graph_ops;
+    g->base.id = id;
+    *out = &g->base;
+    return 0;
+}
+
+/* ---- the identity ---- */
+
+static int identity_add_resolver(struct identity *id, const struct identity_config *cfg,
+                                 struct event_base *base, struct http *http,
+                                 enum identity_source src)
+{
+    struct resolver *r = NULL;
+    int rc = ERR_CONFIG;
+
+    switch (src) {
+    case IDENTITY_STATIC:
+        rc = static_new(id, cfg, &r);
+        break;
+    case IDENTITY_GRAPH:
+        rc = graph_resolver_new(id, cfg, base, http, &r);
+        break;
+    }
+    if (rc == 0)
+        id->resolvers[id->n_resolvers++] = r; /* transferred */
+    return rc;
+}
+
+int identity_uses_network(const struct identity_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_order; i++) {
+        if (cfg->order[i] == IDENTITY_GRAPH)
+            return 1;
+    }
+    return 0;
+}
+
+int identity_new(const struct identity_config *cfg, struct event_base *base, struct http *http,
+                 struct stats *stats, struct identity **out)
+{
+    struct identity *id;
+    int rc = ERR_NOMEM;
+
+    *out = NULL;
+    id = calloc(1, sizeof(*id));
+    if (id == NULL)
+        return ERR_NOMEM;
+    id->stats = stats;
+    id->resolvers = calloc(cfg->n_order ? cfg->n_order : 1, sizeof(*id->resolvers));
+    if (id->resolvers == NULL)
+        goto out;
+    rc = idcache_new(cfg->cache.ttl_s, cfg->cache.negative_ttl_s, cfg->cache.max_entries,
+                     &id->cache);
+    /* config_load lets each source appear at most once. */
+    for (size_t i = 0; rc == 0 && i < cfg->n_order; i++)
+        rc = identity_add_resolver(id, cfg, base, http, cfg->order[i]);
+    if (rc == 0) {
+        *out = id; /* transferred */
+        id = NULL;
+    }
+out:
+    identity_free(id);
+    return rc;
+}
+
+void identity_free(struct identity *id)
+{
+    size_t n_resolvers;
+
+    if (id == NULL)
+        return;
+    /* Callers hear of their requests while everything still exists; what
+     * their callbacks ask now fails at once, before any resolver. */
+    id->closing = 1;
+    n_resolvers = id->n_resolvers;
+    /* Each resolver first: it completes what it still holds (a network
+     * resolver's lookups, as errors) while those requests exist; then
+     * whatever is left. */
+    for (size_t i = 0; i < n_resolvers; i++)
+        id->resolvers[i]->ops->free(id->resolvers[i]);
+    id->n_resolvers = 0;
+    while (id->in_flight != NULL)
+        identity_finish(id->in_flight, IDENTITY_ERROR, NULL, "identity: shutting down");
+    free(id->resolvers);
+    idcache_free(id->cache);
+    directory_free(id->dir);
+    free(id->static_file);
+    free(id);
+}
+
+void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
+                      void *arg)
+{
+    struct identity_request *req;
+    const char *email = NULL;
+
+    if (id->closing) {
+        identity_count(id, STAT_identity_errors);
+        cb(arg, IDENTITY_ERROR, NULL, "identity: shutting down");
+        return;
+    }
+    /* replay hands over whatever a mapping captured: no directory holds
+     * such a name, and the cache should not hold it either. */
+    if (user.p == NULL || user.len == 0 || user.len > IDENTITY_MAX_ID) {
+        identity_count(id, STAT_identity_not_found);
+        cb(arg, IDENTITY_NOT_FOUND, NULL,
+           user.len > IDENTITY_MAX_ID ? "identity: identifier too long"
+                                      : "identity: empty identifier");
+        return;
+    }
+    kind = userid_resolve_kind(kind, user);
+    switch (idcache_get(id->cache, kind, user, now_ms() / 1000, &email)) {
+    case IDCACHE_FOUND:
+        identity_count(id, STAT_identity_cache_hits);
+        cb(arg, IDENTITY_FOUND, email, "cache");
+        return;
+    case IDCACHE_NOT_FOUND:
+        identity_count(id, STAT_identity_cache_hits);
+        identity_count(id, STAT_identity_not_found);
+        cb(arg, IDENTITY_NOT_FOUND, NULL, "cache: not found");
+        return;
+    case IDCACHE_MISS:
+        break;
+    }
+    identity_count(id, STAT_identity_cache_misses);
+    req = malloc(sizeof(*req) + user.len + 1);
+    if (req == NULL) {
+        identity_count(id, STAT_identity_errors);
+        cb(arg, IDENTITY_ERROR, NULL, "identity: out of memory");
+        return;
+    }
+    memcpy(req->text, user.p, user.len);
+    req->text[user.len] = '\0';
+    req->user = str_make(req->text, user.len);
+    req->kind = kind;
+    req->id = id;
+    req->cb = cb;
+    req->arg = arg;
+    req->pos = 0;
+    req->prev = NULL;
+    req->next = id->in_flight;
+    if (id->in_flight != NULL)
+        id->in_flight->prev = req;
+    id->in_flight = req;
+    identity_next(req, "identity: no resolver configured");
+}
+
+int identity_reload(struct identity *id, const char *file)
+{
+    struct directory *dir = NULL;
+    char *path;
+    int rc;
+
+    if (id->static_file == NULL)
+        return 0;
+    path = strdup(file != NULL ? file : id->static_file);
+    if (path == NULL)
+        return ERR_NOMEM;
+    rc = directory_load(path, &dir);
+    if (rc != 0) {
+        log_error("static directory %s not loaded: the one loaded from %s stays in use", path,
+                  id->static_file);
+        free(path);
+        return rc;
+    }
+    directory_free(id->dir);
+    id->dir = dir; /* transferred */
+    free(id->static_file);
+    id->static_file = path; /* transferred */
+    idcache_clear(id->cache);
+    log_info("static directory %s reloaded: %zu identifiers", path, directory_count(dir));
+    return 0;
+}
+
+void identity_warn_unresolvable(const struct identity_config *cfg, size_t n_mappings,
+                                const char *config_path)
+{
+    /* Allowed (a first run may only watch the tap), but with mappings every
+     * decision would end as unresolved-user. */
+    if (n_mappings > 0 && cfg->n_order == 0)
+        log_warning("%s: identity: no resolver is configured (identity.static.file): every "
+                    "decision will be unresolved-user",
+                    config_path);
+}

@@ -1,0 +1,83 @@
+/* Identity resolution: user identifier -> email, through the cache and then
+ * the configured resolvers in identity.order (the static directory now,
+ * Microsoft Graph next). Asynchronous from the start: a request completes
+ * through a callback, which a resolver that answers at once (the cache, the
+ * static directory) calls before identity_resolve returns, and a network
+ * resolver calls later from the thread's event loop. One identity per
+ * thread that resolves (the response thread; replay); not thread-safe. */
+#ifndef RTR_IDENTITY_H
+#define RTR_IDENTITY_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+
+#include "core/config.h"
+#include "core/stats.h"
+#include "str.h"
+#include "core/userid.h"
+
+enum identity_status {
+    IDENTITY_FOUND,     /* email set */
+    IDENTITY_NOT_FOUND, /* every resolver said no (cached for negative_ttl_s) */
+    IDENTITY_ERROR,     /* a resolver failed (network, throttling): not cached */
+};
+
+/* email and detail (for logs: "static: not listed", "graph: HTTP 503") are
+ * valid during the call. */
+typedef void (*identity_cb)(void *arg, enum identity_status status, const char *email,
+                            const char *detail);
+
+/* Longest identifier resolved: longer ones (and empty ones) complete at
+ * once as IDENTITY_NOT_FOUND without reaching the cache or a resolver. No
+ * directory holds such a name (directory.h caps its own at the same). */
+#define IDENTITY_MAX_ID 1024
+
+struct identity;
+
+struct http;
+
+/* Builds the resolvers cfg names, loading the static directory (errors
+ * logged as directory_load does) and reading Graph's client secret. None
+ * at all is allowed, with a warning: every lookup is then
+ * IDENTITY_NOT_FOUND. base and http: the event loop and the HTTPS engine
+ * network resolvers run on (NULL when identity_uses_network says none is
+ * configured). cfg must outlive id. stats may be NULL. Returns 0 and *out
+ * (free with identity_free, before http_free), ERR_CONFIG / ERR_IO, or
+ * ERR_NOMEM. */
+int identity_new(const struct identity_config *cfg, struct event_base *base, struct http *http,
+                 struct stats *stats, struct identity **out);
+
+/* Nonzero when identity.order names a network resolver (Microsoft Graph):
+ * the caller then runs an event loop and an HTTPS engine for it. */
+int identity_uses_network(const struct identity_config *cfg);
+
+/* Frees id; requests still in flight complete first with IDENTITY_ERROR
+ * ("identity: shutting down"), and an identity_resolve their callbacks make
+ * fails at once the same way. NULL is fine. */
+void identity_free(struct identity *id);
+
+/* Resolves user (copied: the caller's buffer may go at once). kind
+ * USER_KIND_AUTO is detected (userid_detect); the cache keeps answers per
+ * resolved kind. An empty user, or one longer than IDENTITY_MAX_ID bytes,
+ * is IDENTITY_NOT_FOUND ("identity: empty identifier", "identity:
+ * identifier too long"). cb runs exactly once; it may call
+ * identity_resolve again, but must not free id. */
+void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
+                      void *arg);
+
+/* Re-reads the static directory from file (SIGHUP: the configuration's
+ * identity.static.file now; NULL: the file in use). On success swaps it in,
+ * keeps a copy of file as the file in use and clears the cache; on failure
+ * keeps the directory and the file in use (errors logged). Without a static
+ * resolver (identity.order) there is nothing to reload: returns 0. Returns
+ * 0, the load error or ERR_NOMEM. */
+int identity_reload(struct identity *id, const char *file);
+
+/* Warns (naming config_path) when mappings can decide but no resolver is
+ * configured: every decision would be unresolved-user. run, replay and check
+ * call it once the mappings have loaded. */
+void identity_warn_unresolvable(const struct identity_config *cfg, size_t n_mappings,
+                                const char *config_path);
+
+#endif

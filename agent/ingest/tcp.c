@@ -1,0 +1,583 @@
+#include "tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+
+#include "errors.h"
+#include "framing.h"
+#include "core/log.h"
+#include "tls.h"
+#include "core/evloop.h"
+
+/* After EMFILE/ENFILE, accepting resumes after this long (nginx waits
+ * accept_mutex_delay, 500 ms): long enough for descriptors to free up,
+ * short enough that senders barely notice. */
+#define LISTENER_RETRY_MS 500
+
+/* Largest TLS record plaintext (SSL3_RT_MAX_PLAIN_LENGTH). */
+#define LISTENER_TLS_RECORD 16384
+
+/* At stop, how long a connection may stay silent while it reads what the
+ * kernel held: long enough for a TLS record already in flight on a healthy
+ * link, short enough not to delay the exit. */
+#define LISTENER_DRAIN_MS 200
+
+/* How a connection ended: what it left unterminated is a last frame at a
+ * clean EOF (a sender may close without a final LF), a truncated one after
+ * a stop, an error or the idle timeout. */
+enum conn_end {
+    CONN_OPEN,
+    CONN_EOF,
+    CONN_ABORT,
+};
+
+struct tcp {
+    struct worker *w;
+    struct endpoint *ep;
+    struct evconnlistener *el;
+    struct event *retry;
+};
+
+struct conn {
+    struct input in; /* first: the worker hands back a struct input * */
+    struct worker *w;
+    struct endpoint *ep;
+    struct bufferevent *bev;
+    struct framer framer;
+    struct event handshake; /* TLS: armed from accept to BEV_EVENT_CONNECTED */
+    struct pipeline_source src;
+    struct sockaddr_storage peer;
+    char name[SOCKADDR_TEXT_MAX];
+    size_t held;       /* input bytes after the last framing: more were read since */
+    size_t drain_left; /* stopping: bytes still to read of what the kernel held */
+    enum conn_end end; /* not CONN_OPEN: frame what is left, then close */
+    int connected;     /* TCP: always; TLS: handshake done */
+    int reading;       /* EV_READ enabled */
+    int stopping;      /* worker_stop: read what the kernel holds, then end */
+};
+
+static struct log_ratelimit listener_rl_refused = LOG_RATELIMIT_INIT(10, 5);
+static struct log_ratelimit listener_rl_accept = LOG_RATELIMIT_INIT(10, 5);
+static struct log_ratelimit listener_rl_tls = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit listener_rl_frame = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit listener_rl_conn = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit listener_rl_cut = LOG_RATELIMIT_INIT(10, 10);
+
+static int conn_run(struct conn *c);
+
+/* Bytes the framer may need to see at once (framing.h). */
+static size_t conn_hold(const struct conn *c)
+{
+    return c->framer.max_frame + FRAMING_MAX_LEN_DIGITS + 2;
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->ep->tls != NULL)
+        event_del(&c->handshake);
+    bufferevent_free(c->bev);
+    __atomic_fetch_sub(&c->ep->open, 1, __ATOMIC_RELAXED);
+    worker_input_done(c->w, &c->in);
+    free(c);
+}
+
+static void conn_count_framing(struct conn *c, int rc)
+{
+    const struct config *cfg = worker_config(c->w);
+
+    if (rc == ERR_TOOBIG || (rc == 0 && (c->framer.flags & FRAME_TRUNCATED))) {
+        stats_add(worker_stats(c->w), STAT_frames_oversized, 1);
+        log_limited(&listener_rl_frame, LOG_LVL_WARNING,
+                    "%s %s: frame over max_message_bytes (%zu) %s", c->src.transport, c->name,
+                    cfg->limits.max_message_bytes, rc == 0 ? "truncated" : "dropped");
+    } else if (rc == ERR_INVALID) {
+        stats_add(worker_stats(c->w), STAT_frames_bad_octet_count, 1);
+        log_limited(&listener_rl_frame, LOG_LVL_WARNING,
+                    "%s %s: malformed octet count, skipped to the next line", c->src.transport,
+                    c->name);
+    }
+}
+
+/* Frames and hands on every complete frame buffered. Returns 0 when the
+ * framer needs more bytes, ERR_BUSY when the pipeline refused a frame (it
+ * stays buffered, the framer as it was before it). */
+static int conn_frame(struct conn *c, struct evbuffer *in)
+{
+    size_t hold = conn_hold(c);
+
+    for (;;) {
+        size_t n = evbuffer_get_length(in);
+        size_t take = n < hold ? n : hold;
+        struct framer saved = c->framer;
+        struct str frame;
+        size_t used;
+        const char *p;
+        int rc;
+
+        if (n == 0)
+            return 0;
+        /* Contiguous bytes for the framer, at most one maximal frame: a
+         * frame trickling in costs a rescan per read, bounded by that. */
+        p = (const char *)evbuffer_pullup(in, (ev_ssize_t)take);
+        rc = framer_next(&c->framer, p, take, &frame, &used);
+        if (rc == 0 &&
+            pipeline_handle(worker_pipeline(c->w), frame, c->framer.flags, &c->src) == ERR_BUSY) {
+            c->framer = saved;
+            return ERR_BUSY;
+        }
+        conn_count_framing(c, rc);
+        evbuffer_drain(in, used);
+        if (rc == ERR_AGAIN && used == 0)
+            return 0;
+    }
+}
+
+/* At the end of the stream: the bytes left, as a last unterminated frame,
+ * flagged and counted as truncated when the connection did not end with a
+ * clean EOF or ended inside an octet-counted frame. */
+static int conn_frame_last(struct conn *c, struct evbuffer *in)
+{
+    size_t n = evbuffer_get_length(in);
+    size_t take = n < conn_hold(c) ? n : conn_hold(c);
+    struct framer saved = c->framer;
+    struct str frame;
+    unsigned flags;
+    int cut;
+
+    if (n == 0)
+        return 0;
+    if (framer_finish(&c->framer, (const char *)evbuffer_pullup(in, (ev_ssize_t)take), take,
+                      &frame) == 0) {
+        /* framer_finish flags an octet-counted frame as truncated (its count
+         * was not met); a truncated line is one over max_message_bytes. */
+        flags = c->framer.flags;
+        cut = c->end == CONN_ABORT || (flags & FRAME_OCTET);
+        if (pipeline_handle(worker_pipeline(c->w), frame, flags | (cut ? FRAME_TRUNCATED : 0),
+                            &c->src) == ERR_BUSY) {
+            c->framer = saved;
+            return ERR_BUSY;
+        }
+        if ((flags & FRAME_TRUNCATED) && !(flags & FRAME_OCTET))
+            conn_count_framing(c, 0);
+        if (cut) {
+            stats_add(worker_stats(c->w), STAT_frames_truncated, 1);
+            log_limited(&listener_rl_cut, LOG_LVL_WARNING,
+                        "%s %s: the connection ended inside a frame: delivered as truncated",
+                        c->src.transport, c->name);
+        }
+    }
+    evbuffer_drain(in, n);
+    return 0;
+}
+
+static void conn_read_enable(struct conn *c, int on)
+{
+    if (on == c->reading)
+        return;
+    if (on)
+        bufferevent_enable(c->bev, EV_READ);
+    else
+        bufferevent_disable(c->bev, EV_READ);
+    c->reading = on;
+}
+
+/* Counts the bytes read since the last call (the input grew by them). */
+static void conn_count_read(struct conn *c)
+{
+    size_t now = evbuffer_get_length(bufferevent_get_input(c->bev));
+    size_t added = now > c->held ? now - c->held : 0;
+
+    stats_add(worker_stats(c->w), STAT_bytes_received, added);
+    c->drain_left = c->drain_left > added ? c->drain_left - added : 0;
+    c->held = now;
+}
+
+/* Stopping: whether to read on, because the kernel still holds bytes that
+ * were there at the stop. */
+static int conn_drain_more(struct conn *c)
+{
+    int queued = 0;
+
+    return c->drain_left > 0 && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 &&
+           queued > 0;
+}
+
+static void conn_set_end(struct conn *c, enum conn_end end)
+{
+    if (c->end == CONN_OPEN)
+        c->end = end;
+    conn_read_enable(c, 0);
+}
+
+/* Frames what is buffered, then: pauses on ERR_BUSY (the bytes stay), closes
+ * when the stream has ended or broke its buffer cap, else reads on. Returns
+ * ERR_BUSY or 0 (c may be gone). */
+static int conn_run(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    int rc;
+
+    conn_count_read(c);
+    rc = conn_frame(c, in);
+    if (rc == 0 && c->end == CONN_OPEN && c->stopping && !conn_drain_more(c))
+        conn_set_end(c, CONN_ABORT);
+    if (rc == 0 && c->end != CONN_OPEN)
+        rc = conn_frame_last(c, in);
+    c->held = evbuffer_get_length(in);
+    if (rc == ERR_BUSY) {
+        conn_read_enable(c, 0);
+        worker_pause(c->w, &c->in);
+        return ERR_BUSY;
+    }
+    if (c->end != CONN_OPEN) {
+        conn_close(c);
+        return 0;
+    }
+    conn_read_enable(c, 1);
+    return 0;
+}
+
+static int conn_resume(struct input *in)
+{
+    return conn_run((struct conn *)in);
+}
+
+/* What the kernel acknowledged before the stop is read first (at most what
+ * it held then, and while bytes keep coming within LISTENER_DRAIN_MS), so a
+ * sender's last lines are not lost; then the connection ends, what is left
+ * unterminated going on as a truncated frame. */
+static void conn_stop(struct input *in)
+{
+    struct conn *c = (struct conn *)in;
+    struct timeval drain = {0, LISTENER_DRAIN_MS * 1000};
+    int queued = 0;
+
+    if (!c->connected) { /* mid-handshake: nothing was received yet */
+        conn_close(c);
+        return;
+    }
+    c->stopping = 1;
+    /* What was read before now is not part of what the kernel holds. */
+    conn_count_read(c);
+    if (c->end == CONN_OPEN && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 &&
+        queued > 0) {
+        c->drain_left = (size_t)queued;
+        /* From now, not from when this loop iteration began: a long one
+         * would otherwise eat the drain time before the first read. */
+        event_base_update_cache_time(worker_base(c->w));
+        bufferevent_set_timeouts(c->bev, &drain, NULL);
+    }
+    if (c->in.paused)
+        return; /* conn_resume goes on */
+    conn_run(c);
+}
+
+/* Our own cap on what a connection holds (redis client_max_querybuf_len).
+ * TCP: the read watermark stops reading at max_connection_buffer. TLS has
+ * none (see conn_new): each read takes what the socket offers plus the rest
+ * of the record OpenSSL decrypted, so up to one record past the cap. Past
+ * that, the input is not bounded as it must be. */
+static void conn_on_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    size_t cap = worker_config(c->w)->limits.max_connection_buffer;
+    size_t held = evbuffer_get_length(bufferevent_get_input(bev));
+
+    if (c->ep->tls != NULL)
+        cap += LISTENER_TLS_RECORD;
+    if (held > cap) {
+        conn_count_read(c);
+        stats_add(worker_stats(c->w), STAT_connections_closed_buffer, 1);
+        log_limited(&listener_rl_conn, LOG_LVL_WARNING,
+                    "%s %s: %zu bytes buffered, over max_connection_buffer: closing",
+                    c->src.transport, c->name, held);
+        conn_close(c);
+        return;
+    }
+    conn_run(c);
+}
+
+/* OpenSSL's reason for a TLS connection's failure, into buf, or NULL when
+ * it queued none (a socket error or EOF). libevent saved the errors when
+ * they happened (this callback is deferred: errno is stale by now) and hands
+ * them back newest first, with the SSL_get_error() code (no library) among
+ * them: the earliest real one says what went wrong. */
+static const char *conn_tls_reason(struct conn *c, char *buf, size_t len)
+{
+    unsigned long e, found = 0;
+
+    while ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
+        if (ERR_GET_LIB(e) != 0)
+            found = e;
+    }
+    return found != 0 ? tls_error_reason(found, buf, len) : NULL;
+}
+
+static void conn_handshake_failed(struct conn *c, const char *reason)
+{
+    stats_add(worker_stats(c->w), STAT_tls_handshake_failures, 1);
+    log_limited(&listener_rl_tls, LOG_LVL_WARNING, "tls %s: handshake failed: %s", c->name, reason);
+    conn_close(c);
+}
+
+/* The TLS connection ended before its handshake completed. */
+static void conn_handshake_ended(struct conn *c, short what)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    const char *reason;
+    char buf[256];
+
+    /* Connect and close without a byte: a port probe or a health check,
+     * not a client that failed to talk TLS. */
+    if ((what & BEV_EVENT_EOF) && BIO_number_read(SSL_get_rbio(ssl)) == 0) {
+        log_debug("tls %s: closed before the handshake began", c->name);
+        conn_close(c);
+        return;
+    }
+    reason = conn_tls_reason(c, buf, sizeof(buf));
+    if (reason == NULL && (what & BEV_EVENT_TIMEOUT))
+        reason = "idle timeout";
+    else if (reason == NULL)
+        reason = (what & BEV_EVENT_EOF) ? "the peer closed the connection"
+                                        : "connection reset or I/O error";
+    conn_handshake_failed(c, reason);
+}
+
+static void conn_on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    const char *reason = NULL;
+    char buf[256];
+    int err = 0;
+
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        event_del(&c->handshake);
+        c->connected = 1;
+        return;
+    }
+    if (!c->connected) {
+        conn_handshake_ended(c, what);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        if (!c->stopping) { /* else the drain at stop ran out of time */
+            stats_add(worker_stats(c->w), STAT_connections_closed_idle, 1);
+            log_debug("%s %s: idle for %d s: closing", c->src.transport, c->name,
+                      worker_config(c->w)->limits.idle_timeout_s);
+        }
+    } else if (what & BEV_EVENT_ERROR) {
+        /* Plain TCP runs this straight from the failed read, so errno is
+         * its error; TLS runs it deferred, with OpenSSL's saved errors. */
+        if (c->ep->tls == NULL) {
+            err = EVUTIL_SOCKET_ERROR();
+            reason = strerror(err);
+        } else {
+            reason = conn_tls_reason(c, buf, sizeof(buf));
+        }
+        /* A peer reset is routine (TLS without an OpenSSL reason is a socket
+         * error, most likely that); anything else is worth a line. */
+        log_limited(&listener_rl_conn,
+                    reason == NULL || err == ECONNRESET ? LOG_LVL_DEBUG : LOG_LVL_WARNING,
+                    "%s %s: %s", c->src.transport, c->name,
+                    reason != NULL ? reason : "connection reset or I/O error");
+    }
+    /* Frame what came, then close. The TLS bufferevent leaves reading on
+     * after a timeout: conn_set_end turns it off. */
+    conn_set_end(c, (what & BEV_EVENT_EOF) ? CONN_EOF : CONN_ABORT);
+    conn_run(c);
+}
+
+static void conn_on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_handshake_failed(arg, "timed out");
+}
+
+/* One transport interface, two implementations (libevent sample/becat.c). */
+static struct bufferevent *listener_transport_new(struct tcp *l, evutil_socket_t fd)
+{
+    struct event_base *base = worker_base(l->w);
+    SSL *ssl;
+
+    if (l->ep->tls == NULL)
+        return bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    ssl = SSL_new(l->ep->tls);
+    if (ssl == NULL) {
+        ERR_clear_error(); /* the caller logs; leave no stale error for the next */
+        return NULL;
+    }
+    /* Deferred callbacks: libevent 2.1's do_read() reports EOF before it
+     * commits the bytes it decrypted in the same call, so a direct EOF
+     * callback would close the connection without its last record. */
+    return bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+}
+
+/* Takes over fd (closed on failure). */
+static void conn_new(struct tcp *l, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
+{
+    const struct config *cfg = worker_config(l->w);
+    const struct listen_config *lc = l->ep->lc;
+    struct timeval idle = {cfg->limits.idle_timeout_s, 0};
+    struct timeval hs = {lc->handshake_timeout_s, 0};
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL || (c->bev = listener_transport_new(l, fd)) == NULL) {
+        log_limited(&listener_rl_accept, LOG_LVL_ERROR, "listen %s: out of memory at accept",
+                    l->ep->name);
+        free(c);
+        close(fd);
+        __atomic_fetch_sub(&l->ep->open, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    c->in.resume = conn_resume;
+    c->in.stop = conn_stop;
+    c->w = l->w;
+    c->ep = l->ep;
+    memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
+    sockaddr_format(sa, c->name, sizeof(c->name));
+    c->src = (struct pipeline_source){(struct sockaddr *)&c->peer, c->name,
+                                      l->ep->tls != NULL ? "tls" : "tcp"};
+    framer_init(&c->framer, lc->framing, cfg->limits.max_message_bytes, cfg->limits.oversize);
+    bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
+    if (cfg->limits.idle_timeout_s > 0) /* 0: never */
+        bufferevent_set_timeouts(c->bev, &idle, NULL);
+    if (l->ep->tls != NULL) {
+        /* No read watermark: libevent 2.1 stops reading mid-record at it, and
+         * the plaintext OpenSSL then holds raises no socket event, so it
+         * would sit there until the connection ends, and be lost with it.
+         * conn_on_read's own cap bounds the input instead. */
+        /* Many senders close without close_notify; what came is still good. */
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        event_assign(&c->handshake, worker_base(l->w), -1, 0, conn_on_handshake_timeout, c);
+        event_add(&c->handshake, &hs);
+    } else {
+        bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.max_connection_buffer);
+        c->connected = 1;
+    }
+    conn_read_enable(c, 1);
+    stats_add(worker_stats(l->w), STAT_connections_accepted, 1);
+    worker_input_add(l->w, &c->in);
+}
+
+static void listener_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
+                               int salen, void *arg)
+{
+    struct tcp *l = arg;
+    const struct listen_config *lc = l->ep->lc;
+    const struct config *cfg = worker_config(l->w);
+    char name[SOCKADDR_TEXT_MAX];
+
+    (void)el;
+    if (!cidr_allows(lc->allow, lc->n_allow, sa)) {
+        stats_add(worker_stats(l->w), STAT_connections_refused_allowlist, 1);
+        sockaddr_format(sa, name, sizeof(name));
+        log_limited(&listener_rl_refused, LOG_LVL_WARNING,
+                    "listen %s: refused %s: not in the allow list", l->ep->name, name);
+        close(fd);
+        return;
+    }
+    if (__atomic_fetch_add(&l->ep->open, 1, __ATOMIC_RELAXED) >= cfg->limits.max_connections) {
+        __atomic_fetch_sub(&l->ep->open, 1, __ATOMIC_RELAXED);
+        stats_add(worker_stats(l->w), STAT_connections_refused_limit, 1);
+        sockaddr_format(sa, name, sizeof(name));
+        log_limited(&listener_rl_refused, LOG_LVL_WARNING,
+                    "listen %s: refused %s: max_connections (%d) reached", l->ep->name, name,
+                    cfg->limits.max_connections);
+        close(fd);
+        return;
+    }
+    conn_new(l, fd, sa, (socklen_t)salen);
+}
+
+static void listener_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct tcp *l = arg;
+
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(l->el);
+}
+
+/* libevent handles the retriable accept errors (EAGAIN, EINTR,
+ * ECONNABORTED) itself; what reaches here is resource exhaustion. */
+static void listener_on_error(struct evconnlistener *el, void *arg)
+{
+    struct tcp *l = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct timeval delay = {0, LISTENER_RETRY_MS * 1000};
+
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        /* The pending connection keeps the socket readable: without a pause
+         * the loop would spin on accept. */
+        log_limited(&listener_rl_accept, LOG_LVL_ERROR,
+                    "listen %s: accept: %s; not accepting for %d ms", l->ep->name, strerror(err),
+                    LISTENER_RETRY_MS);
+        evconnlistener_disable(el);
+        event_add(l->retry, &delay);
+        return;
+    }
+    log_limited(&listener_rl_accept, LOG_LVL_WARNING, "listen %s: accept: %s", l->ep->name,
+                strerror(err));
+}
+
+int tcp_new(struct worker *w, struct endpoint *ep, struct tcp **out)
+{
+    struct tcp *l;
+    const struct sockaddr *sa;
+    socklen_t len;
+    int rc = ERR_IO;
+
+    *out = NULL;
+    l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return ERR_NOMEM;
+    l->w = w;
+    l->ep = ep;
+    l->retry = evtimer_new(worker_base(w), listener_on_retry, l);
+    if (l->retry == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    sa = worker_endpoint_addr(ep, &len);
+    l->el = evconnlistener_new_bind(worker_base(w), listener_on_accept, l,
+                                    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                    SOMAXCONN, sa, (int)len);
+    if (l->el == NULL) {
+        int err = errno;
+        log_error("listen %s (%s): %s", ep->lc->address, ep->tls ? "tls" : "tcp", strerror(err));
+        goto out;
+    }
+    evconnlistener_set_error_cb(l->el, listener_on_error);
+    rc = worker_endpoint_bound(ep, evconnlistener_get_fd(l->el));
+    if (rc != 0)
+        goto out;
+    *out = l; /* transferred */
+    l = NULL;
+out:
+    tcp_free(l);
+    return rc;
+}
+
+void tcp_free(struct tcp *l)
+{
+    if (l == NULL)
+        return;
+    if (l->el != NULL)
+        evconnlistener_free(l->el);
+    evloop_event_free(&l->retry);
+    free(l);
+}

@@ -1,0 +1,366 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "tcp.h"
+#include "core/log.h"
+#include "udp.h"
+#include "core/evloop.h"
+
+TAILQ_HEAD(input_list, input);
+
+struct worker {
+    int id;
+    const struct worker_env *env;
+    struct event_base *base;
+    struct stats *stats;
+    struct pipeline *pipe;
+    /* One per queue: a waiter is linked in one queue's list at a time. */
+    struct queue_waiter decisions_waiter, tap_waiter;
+    struct event *ev_wake;     /* activated by a queue's consumer */
+    struct event *ev_stop;     /* activated by worker_stop */
+    struct event *ev_mappings; /* activated by worker_set_mappings */
+    pthread_mutex_t mappings_lock;
+    struct mapping_set *mappings_next; /* handed over, not swapped in yet */
+    struct tcp **listeners;            /* [n_ep], NULL for UDP endpoints */
+    struct udp *udp;
+    struct input_list inputs;
+    struct input_list paused;
+    pthread_t thread;
+    int started;
+    int stopping;
+};
+
+struct event_base *worker_base(struct worker *w)
+{
+    return w->base;
+}
+
+struct stats *worker_stats(struct worker *w)
+{
+    return w->stats;
+}
+
+struct pipeline *worker_pipeline(struct worker *w)
+{
+    return w->pipe;
+}
+
+const struct config *worker_config(struct worker *w)
+{
+    return w->env->cfg;
+}
+
+int worker_id(const struct worker *w)
+{
+    return w->id;
+}
+
+const struct sockaddr *worker_endpoint_addr(const struct endpoint *ep, socklen_t *len)
+{
+    if (ep->bound_len > 0) {
+        *len = ep->bound_len;
+        return (const struct sockaddr *)&ep->bound;
+    }
+    *len = ep->lc->addr_len;
+    return (const struct sockaddr *)&ep->lc->addr;
+}
+
+int worker_endpoint_bound(struct endpoint *ep, int fd)
+{
+    socklen_t len = sizeof(ep->bound);
+
+    if (ep->bound_len > 0)
+        return 0;
+    if (getsockname(fd, (struct sockaddr *)&ep->bound, &len) == -1) {
+        int err = errno;
+        log_error("listen %s: getsockname: %s", ep->lc->address, strerror(err));
+        return ERR_IO;
+    }
+    ep->bound_len = len;
+    sockaddr_format((const struct sockaddr *)&ep->bound, ep->name, sizeof(ep->name));
+    return 0;
+}
+
+/* SO_REUSEPORT, which spreads an endpoint over the workers, would as well
+ * let a second rtr-agent (same user, same config) bind the same address
+ * and silently take a share of the traffic. Before the first socket binds
+ * it, a throwaway socket without SO_REUSEPORT tries the address: EADDRINUSE
+ * means another process holds it. TCP sets SO_REUSEADDR, so that
+ * connections of a previous run in TIME_WAIT do not count (only a
+ * listening socket does); UDP must not, as there it would allow a second
+ * bind too. Any other bind error is left for the real bind to report.
+ * Returns 0 or ERR_IO (logged). */
+static int worker_endpoint_probe(const struct listen_config *lc)
+{
+    int udp = lc->proto == LISTEN_UDP, one = 1, fd, err = 0;
+    const char *proto = udp ? "udp" : lc->proto == LISTEN_TLS ? "tls" : "tcp";
+
+    if (sockaddr_port((const struct sockaddr *)&lc->addr) == 0)
+        return 0; /* the kernel picks a port nobody holds */
+    fd = socket(lc->addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        err = errno;
+        log_error("listen %s (%s): socket: %s", lc->address, proto, strerror(err));
+        return ERR_IO;
+    }
+    if (!udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+        err = errno;
+    else if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addr_len) == -1)
+        err = errno;
+    close(fd);
+    if (err == EADDRINUSE) {
+        log_error("listen %s (%s): address already in use by another process (a second "
+                  "rtr-agent?)",
+                  lc->address, proto);
+        return ERR_IO;
+    }
+    return 0;
+}
+
+uint64_t worker_udp_drops(struct worker *w)
+{
+    return udp_kernel_drops(w->udp);
+}
+
+static void worker_unpause(struct worker *w, struct input *in)
+{
+    TAILQ_REMOVE(&w->paused, in, paused_link);
+    in->paused = 0;
+    __atomic_sub_fetch(w->env->inputs_paused, 1, __ATOMIC_RELAXED);
+}
+
+/* A stopping worker ends once its inputs have finished and the pipeline
+ * has queued everything they produced. */
+static void worker_check_done(struct worker *w)
+{
+    if (w->stopping && TAILQ_EMPTY(&w->inputs) && !pipeline_pending(w->pipe))
+        event_base_loopbreak(w->base);
+}
+
+void worker_input_add(struct worker *w, struct input *in)
+{
+    TAILQ_INSERT_TAIL(&w->inputs, in, all);
+}
+
+void worker_input_done(struct worker *w, struct input *in)
+{
+    if (in->paused)
+        worker_unpause(w, in);
+    TAILQ_REMOVE(&w->inputs, in, all);
+    worker_check_done(w);
+}
+
+void worker_pause(struct worker *w, struct input *in)
+{
+    if (in->paused)
+        return;
+    in->paused = 1;
+    TAILQ_INSERT_TAIL(&w->paused, in, paused_link);
+    __atomic_add_fetch(w->env->inputs_paused, 1, __ATOMIC_RELAXED);
+    stats_add(w->stats, STAT_backpressure_pauses, 1);
+}
+
+/* A queue's consumer thread (the response thread or the tap writer), below
+ * the low mark. */
+static void worker_wake(void *arg)
+{
+    struct worker *w = arg;
+
+    event_active(w->ev_wake, 0, 0);
+}
+
+/* Queues what the pipeline holds pending, then resumes paused inputs in
+ * the order they paused, until one finds a queue full again (it pauses
+ * itself anew and a waiter is armed again). */
+static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct input *in;
+
+    (void)fd;
+    (void)what;
+    if (pipeline_flush(w->pipe) == ERR_BUSY)
+        return;
+    while ((in = TAILQ_FIRST(&w->paused)) != NULL) {
+        worker_unpause(w, in);
+        if (in->resume(in) == ERR_BUSY)
+            break;
+    }
+    worker_check_done(w);
+}
+
+void worker_set_mappings(struct worker *w, struct mapping_set *set)
+{
+    struct mapping_set *old;
+
+    mapping_set_ref(set);
+    pthread_mutex_lock(&w->mappings_lock);
+    old = w->mappings_next;
+    w->mappings_next = set;
+    pthread_mutex_unlock(&w->mappings_lock);
+    mapping_set_unref(old);
+    event_active(w->ev_mappings, 0, 0);
+}
+
+static void worker_on_mappings(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct mapping_set *set;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->mappings_lock);
+    set = w->mappings_next;
+    w->mappings_next = NULL;
+    pthread_mutex_unlock(&w->mappings_lock);
+    if (set == NULL)
+        return;
+    pipeline_set_mappings(w->pipe, set);
+    mapping_set_unref(set); /* the pipeline holds its own reference */
+}
+
+static void worker_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct input *in, *next;
+
+    (void)fd;
+    (void)what;
+    w->stopping = 1;
+    for (size_t i = 0; i < w->env->n_ep; i++) {
+        tcp_free(w->listeners[i]);
+        w->listeners[i] = NULL;
+    }
+    /* Stopping one input never ends another, so next stays valid. */
+    for (in = TAILQ_FIRST(&w->inputs); in != NULL; in = next) {
+        next = TAILQ_NEXT(in, all);
+        in->stop(in);
+    }
+    worker_check_done(w);
+}
+
+int worker_new(const struct worker_env *env, int id, struct worker **out)
+{
+    struct pipeline_queues queues;
+    struct worker *w;
+    int rc = ERR_NOMEM;
+
+    *out = NULL;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return ERR_NOMEM;
+    w->id = id;
+    w->env = env;
+    TAILQ_INIT(&w->inputs);
+    TAILQ_INIT(&w->paused);
+    pthread_mutex_init(&w->mappings_lock, NULL);
+    w->stats = stats_register();
+    w->decisions_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
+    w->tap_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
+    w->base = event_base_new();
+    w->listeners = calloc(env->n_ep, sizeof(*w->listeners));
+    if (w->base == NULL || w->listeners == NULL)
+        goto out;
+    w->ev_wake = event_new(w->base, -1, 0, worker_on_wake, w);
+    w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
+    w->ev_mappings = event_new(w->base, -1, 0, worker_on_mappings, w);
+    if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL)
+        goto out;
+    queues =
+        (struct pipeline_queues){env->decisions, &w->decisions_waiter, env->tap, &w->tap_waiter};
+    rc = pipeline_new(env->cfg, w->stats, env->mappings, &queues, &w->pipe);
+    if (rc != 0)
+        goto out;
+    /* Every endpoint before any binds: two of ours that overlap (the
+     * wildcard and a specific address, both SO_REUSEPORT) must not look
+     * like another process. */
+    for (size_t i = 0; id == 0 && i < env->n_ep; i++) {
+        rc = worker_endpoint_probe(env->ep[i].lc);
+        if (rc != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < env->n_ep; i++) {
+        if (env->ep[i].lc->proto == LISTEN_UDP)
+            continue;
+        rc = tcp_new(w, &env->ep[i], &w->listeners[i]);
+        if (rc != 0)
+            goto out;
+    }
+    rc = udp_new(w, env->ep, env->n_ep, &w->udp);
+    if (rc != 0)
+        goto out;
+    *out = w; /* transferred */
+    w = NULL;
+out:
+    worker_free(w);
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    /* Wake, stop and mappings events are only ever activated, never added:
+     * keep looping while nothing else is pending. */
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    w->env->exited(w->env->exited_arg);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    int r = pthread_create(&w->thread, NULL, worker_main, w);
+
+    if (r != 0) {
+        log_error("worker %d: cannot start its thread: %s", w->id, strerror(r));
+        return ERR_IO;
+    }
+    w->started = 1;
+    return 0;
+}
+
+void worker_stop(struct worker *w)
+{
+    event_active(w->ev_stop, 0, 0);
+}
+
+void worker_join(struct worker *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    w->started = 0;
+}
+
+void worker_free(struct worker *w)
+{
+    if (w == NULL)
+        return;
+    worker_join(w);
+    if (w->listeners != NULL) {
+        for (size_t i = 0; i < w->env->n_ep; i++)
+            tcp_free(w->listeners[i]);
+    }
+    udp_free(w->udp);
+    pipeline_free(w->pipe);
+    evloop_event_free(&w->ev_wake);
+    evloop_event_free(&w->ev_stop);
+    evloop_event_free(&w->ev_mappings);
+    mapping_set_unref(w->mappings_next);
+    pthread_mutex_destroy(&w->mappings_lock);
+    if (w->base != NULL) {
+        /* A TLS connection closed just before the stop (its bufferevent has
+         * deferred callbacks) is only released on the loop's next turn;
+         * event_base_free alone would drop that turn and leak it. Every
+         * event with a callback of ours is gone by now. */
+        event_base_loop(w->base, EVLOOP_NONBLOCK);
+        event_base_free(w->base);
+    }
+    free(w->listeners);
+    free(w);
+}
