@@ -24,6 +24,7 @@ struct cef_parser {
     struct scratch *scratch;
     const char *end;
     const char *next_bs; /* first backslash at or after the text last looked at, or end */
+    int spaced_keys;     /* the sender writes "key =value" (DTEX): see cef_key_before */
     int rc;
 };
 
@@ -139,14 +140,17 @@ static const char *cef_field_end(const char *p, const char *end)
 /* If the unescaped '=' at eq ends a key, stores the key's bounds and returns
  * 1. ext is where the extension starts (a key may begin there without a
  * separator in front). */
-static int cef_key_before(const char *ext, const char *eq, const char *end, const char **key,
-                          const char **key_end)
+static int cef_key_before(const struct cef_parser *cp, const char *ext, const char *eq,
+                          const char **key, const char **key_end)
 {
     const char *e = eq;
 
-    /* Some DTEX builds write "key =value": one space, and the value right
-     * after the '='. "a = b" (space after too) stays value text. */
-    if (e - ext >= 2 && e[-1] == ' ' && cef_is(e[-2], CEF_KEY) && eq + 1 < end && eq[1] != ' ')
+    /* DTEX InTERCEPT writes "key =value": one space, and the value right
+     * after the '='. Only for that vendor: elsewhere "signed in with =xyz" is
+     * free text, and no dictionary can tell (DTEX's keys such as User_Name
+     * are not CEF keys, while "in" and "out" are). "a = b" stays value text. */
+    if (cp->spaced_keys && e - ext >= 2 && e[-1] == ' ' && cef_is(e[-2], CEF_KEY) &&
+        eq + 1 < cp->end && eq[1] != ' ')
         e--;
     const char *s = e;
     while (s > ext && cef_is(s[-1], CEF_KEY))
@@ -159,22 +163,23 @@ static int cef_key_before(const char *ext, const char *eq, const char *end, cons
 }
 
 /* Appends a pair; trailing separators of the value are dropped (logstash,
- * ES, vrl; the spec would keep all but one). Returns -1 when the table is full. */
-static int cef_add(struct cef_parser *cp, const char *key, const char *key_end, const char *val,
-                   const char *val_end)
+ * ES, vrl; the spec would keep all but one). Past the table, the pair is only
+ * counted. */
+static void cef_add(struct cef_parser *cp, const char *key, const char *key_end, const char *val,
+                    const char *val_end)
 {
     struct cef_msg *m = cp->out;
 
     if (m->n_ext == CEF_MAX_EXT) {
         cef_error(cp, ERR_LIMIT, "cef: too many extension fields");
-        return -1;
+        m->n_dropped++;
+        return;
     }
     while (val_end > val && str_is_blank(val_end[-1]))
         val_end--;
     struct cef_pair *pair = &m->ext[m->n_ext++];
     pair->key = str_make(key, (size_t)(key_end - key));
     cef_unescape(cp, &pair->value, val, (size_t)(val_end - val), 1);
-    return 0;
 }
 
 static void cef_parse_ext(struct cef_parser *cp, const char *p, const char *end)
@@ -186,10 +191,9 @@ static void cef_parse_ext(struct cef_parser *cp, const char *p, const char *end)
 
     while (q < end && (q = memchr(q, '=', (size_t)(end - q))) != NULL) {
         const char *k, *k_end;
-        if (!cef_escaped(ext, q) && cef_key_before(ext, q, end, &k, &k_end)) {
+        if (!cef_escaped(ext, q) && cef_key_before(cp, ext, q, &k, &k_end)) {
             if (key != NULL) {
-                if (cef_add(cp, key, key_end, val, k - 1) < 0)
-                    return;
+                cef_add(cp, key, key_end, val, k - 1);
             } else if (k != ext) {
                 cef_error(cp, ERR_INVALID, "cef: extension text without a key");
             }
@@ -203,6 +207,19 @@ static void cef_parse_ext(struct cef_parser *cp, const char *p, const char *end)
         cef_add(cp, key, key_end, val, end);
     else if (ext < end)
         cef_error(cp, ERR_INVALID, "cef: extension text without a key");
+}
+
+/* ASCII case only: every name in the key table, and DTEX, is ASCII. */
+static int cef_eq_caseless(struct str a, struct str b)
+{
+    if (a.len != b.len)
+        return 0;
+    for (size_t i = 0; i < a.len; i++) {
+        unsigned char x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
+        if ((x >= 'A' && x <= 'Z' ? x | 0x20 : x) != (y >= 'A' && y <= 'Z' ? y | 0x20 : y))
+            return 0;
+    }
+    return 1;
 }
 
 /* Version is an integer (0, 1) in the spec; "1.2" style is tolerated. */
@@ -245,10 +262,11 @@ int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *
     size_t i;
 
     /* next_bs = buf: nothing scanned for backslashes yet. */
-    struct cef_parser cp = {out, scratch, end, buf, 0};
+    struct cef_parser cp = {out, scratch, end, buf, 0, 0};
     for (i = 0; i < n_fields; i++)
         *fields[i] = STR_ABSENT;
     out->n_ext = 0;
+    out->n_dropped = 0;
     out->error = NULL;
     if (end - buf < 4 || memcmp(buf, "CEF:", 4) != 0) {
         cef_error(&cp, ERR_INVALID, "cef: missing CEF: prefix");
@@ -277,6 +295,7 @@ int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *
     }
     if (!cef_version_ok(out->version))
         cef_error(&cp, ERR_INVALID, "cef: version is not a number");
+    cp.spaced_keys = cef_eq_caseless(out->vendor, STR_LIT("Dtex"));
     cef_parse_ext(&cp, p, end);
     return cp.rc;
 }
@@ -346,19 +365,6 @@ struct str cef_other_name(struct str key)
     struct str alt = cef_full_name(key);
 
     return str_is_absent(alt) ? cef_short_name(key) : alt;
-}
-
-/* ASCII case only: every name in the key table is ASCII. */
-static int cef_eq_caseless(struct str a, struct str b)
-{
-    if (a.len != b.len)
-        return 0;
-    for (size_t i = 0; i < a.len; i++) {
-        unsigned char x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
-        if ((x >= 'A' && x <= 'Z' ? x | 0x20 : x) != (y >= 'A' && y <= 'Z' ? y | 0x20 : y))
-            return 0;
-    }
-    return 1;
 }
 
 struct str cef_key_caseless(struct str key)

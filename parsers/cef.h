@@ -8,7 +8,10 @@
 
 #include "str.h"
 
-#define CEF_MAX_EXT 128
+/* Pairs stored per event. A 64 KiB frame (limits.max_message_bytes' default) of typical
+ * 30-byte pairs holds about 2000; real events seen so far hold up to ~200. Pairs past the
+ * table are counted in n_dropped, never dropped unseen. */
+#define CEF_MAX_EXT 1024
 
 struct cef_pair {
     struct str key;   /* as sent */
@@ -19,6 +22,7 @@ struct cef_msg {
     struct str version, vendor, product, device_version, signature_id, name, severity;
     size_t n_ext;
     struct cef_pair ext[CEF_MAX_EXT];
+    size_t n_dropped;  /* pairs after the first CEF_MAX_EXT: scanned, not stored */
     const char *error; /* static "cef: <what>" or NULL */
 };
 
@@ -31,7 +35,9 @@ long cef_find(const char *buf, size_t len);
  * *out point into buf or scratch: valid while buf is kept and until the next
  * scratch_reset. A scratch at least len bytes large never runs out; one that
  * does, or a NULL scratch, leaves a value with an escape as its raw text and
- * gives ERR_LIMIT "cef: scratch buffer too small, value left escaped". */
+ * gives ERR_LIMIT "cef: scratch buffer too small, value left escaped". More
+ * than CEF_MAX_EXT pairs: the first CEF_MAX_EXT are stored, the rest counted
+ * in n_dropped, ERR_LIMIT "cef: too many extension fields". */
 int cef_parse(const char *buf, size_t len, struct cef_msg *out, struct scratch *scratch);
 
 /* Value of an extension key given by its short name ("suser") or its

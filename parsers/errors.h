@@ -17,6 +17,17 @@ enum {
     ERR_BUSY = -8,    /* downstream queue full: retry later (backpressure) */
 };
 
+/* Which format an error text ("<format>: <what>") names, kept beside the text so that code
+ * counting errors by kind switches on it instead of matching prefixes. */
+enum err_kind {
+    ERR_KIND_NONE = 0, /* no error */
+    ERR_KIND_FRAME,    /* "frame: ...": cut by the framer or by the end of its connection */
+    ERR_KIND_SYSLOG,   /* "syslog: ...": a PRI that is no PRIVAL, or a full scratch buffer */
+    ERR_KIND_RFC5424,  /* "rfc5424: ...": a claimed RFC 5424 header broke or overflowed */
+    ERR_KIND_CEF,      /* "cef: ..." */
+    ERR_KIND_LEEF,     /* "leef: ..." */
+};
+
 /* Records what in *error unless an error is already there: the first error names the
  * problem, later ones are mostly its consequences. Returns 1 when what was recorded. */
 static inline int err_first(const char **error, const char *what)

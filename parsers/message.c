@@ -10,6 +10,7 @@ static void message_find_payload(struct message *m, struct str body, struct scra
 {
     long cef_at = -1, leef_at = -1;
     const char *error = NULL;
+    enum err_kind kind = ERR_KIND_NONE;
 
     if (str_starts_marker(body.p, body.len, "CEF:", 4)) {
         cef_at = 0;
@@ -23,13 +24,16 @@ static void message_find_payload(struct message *m, struct str body, struct scra
         m->payload = PAYLOAD_LEEF;
         leef_parse(body.p + leef_at, body.len - (size_t)leef_at, &m->u.leef);
         error = m->u.leef.error;
+        kind = ERR_KIND_LEEF;
     } else if (cef_at >= 0) {
         m->payload = PAYLOAD_CEF;
         cef_parse(body.p + cef_at, body.len - (size_t)cef_at, &m->u.cef, scratch);
         error = m->u.cef.error;
+        kind = ERR_KIND_CEF;
+        m->dropped = m->u.cef.n_dropped;
     }
-    if (error != NULL)
-        err_first(&m->error, error);
+    if (error != NULL && err_first(&m->error, error))
+        m->error_kind = kind;
 }
 
 int message_parse(const char *buf, size_t len, struct message *m, struct scratch *scratch)
@@ -37,10 +41,11 @@ int message_parse(const char *buf, size_t len, struct message *m, struct scratch
     scratch_reset(scratch);
     m->raw = str_make(buf, len);
     m->payload = PAYLOAD_TEXT;
-    m->error = NULL;
+    m->dropped = 0;
 
     syslog_parse(buf, len, &m->syslog, scratch);
     m->error = m->syslog.error;
+    m->error_kind = m->syslog.error_kind;
     if (m->syslog.msg.p != NULL && m->syslog.msg.len > 0)
         message_find_payload(m, m->syslog.msg, scratch);
     return m->error ? ERR_INVALID : 0;
@@ -48,5 +53,6 @@ int message_parse(const char *buf, size_t len, struct message *m, struct scratch
 
 void message_mark_truncated(struct message *m)
 {
-    err_first(&m->error, "frame: truncated");
+    if (err_first(&m->error, "frame: truncated"))
+        m->error_kind = ERR_KIND_FRAME;
 }

@@ -4,6 +4,7 @@
 #define RTR_MESSAGE_H
 
 #include "cef.h"
+#include "errors.h"
 #include "leef.h"
 #include "str.h"
 #include "syslog.h"
@@ -23,6 +24,12 @@ struct message {
         struct leef_msg leef;
     } u;
     const char *error; /* first "<format>: <what>" error, or NULL */
+    /* The <format> of error, set with it: code that counts errors switches on
+     * this, never on the text. ERR_KIND_NONE when error is NULL. */
+    enum err_kind error_kind;
+    /* CEF pairs past CEF_MAX_EXT, counted but not stored; error is set then
+     * ("cef: too many extension fields", or an earlier error). */
+    size_t dropped;
 };
 
 /* Parses one frame into *m, which the caller owns and reuses. scratch must

@@ -212,16 +212,40 @@ static int month_index(const char *p)
     }
 }
 
-/* "Mmm dd [yyyy ]hh:mm:ss[.frac]": day space-padded, zero-padded or one digit; the year is
- * Cisco ASA's. Returns the position after it, or NULL. */
+/* End of the month name at p, whose first three letters name month mon: after them, or
+ * after the full English name ("January", as beats reads it), in any case as the
+ * abbreviation. Only a SP may follow; NULL otherwise. */
+static const char *month_name_end(const char *p, const char *end, int mon)
+{
+    static const char *const rest[12] = {"uary", "ruary", "ch",     "il",   "",      "e",
+                                         "y",    "ust",   "tember", "ober", "ember", "ember"};
+    const char *q = p + 3, *r = rest[mon - 1];
+
+    if (q < end && *q != ' ') {
+        while (*r != '\0' && q < end && (*q | 0x20) == *r) {
+            q++;
+            r++;
+        }
+        if (*r != '\0')
+            return NULL;
+    }
+    return q < end && *q == ' ' ? q : NULL;
+}
+
+/* "Mmm dd [yyyy ]hh:mm:ss[.frac]": the month abbreviated or in full, the day space-padded,
+ * zero-padded or one digit; the year is Cisco ASA's. Returns the position after it, or NULL. */
 static const char *bsd_timestamp(const char *p, const char *end)
 {
-    if (end - p < 14 || p[3] != ' ')
+    if (end - p < 14)
         return NULL;
     int mon = month_index(p);
     if (mon == 0)
         return NULL;
-    const char *q = p + 4;
+    const char *q = month_name_end(p, end, mon);
+    /* " d hh:mm:ss" at least: the day's bytes below need no further check. */
+    if (q == NULL || end - q < 11)
+        return NULL;
+    q++;
     int day;
     if (q[0] == ' ' && str_is_digit(q[1])) {
         day = q[1] - '0';
@@ -719,6 +743,14 @@ static bool parse_3164(const char *p, const char *end, struct syslog_msg *out, s
         if (out->pri < 0)
             return false;
         out->format = SYSLOG_RFC3164;
+        /* "<15> openvpn[2499]: msg": a TAG right after the PRI is the program, as syslog-ng
+         * and rsyslog read it. TAG form only, so "<38>User logged into..." stays MSG. */
+        if (p < end && !is_payload(p, end) &&
+            (t = tag_3164(p, tag_name_end(p, end), end, out)) != NULL) {
+            p = t;
+            if (p < end && *p == '[')
+                p = content_sd(p, end, out, s);
+        }
         if (p < end)
             out->msg = str_make(p, (size_t)(end - p));
         return true;
@@ -744,7 +776,20 @@ static void reset_header(struct syslog_msg *out)
     out->error = NULL;
 }
 
-int syslog_parse(const char *buf, size_t len, struct syslog_msg *out, struct scratch *scratch)
+/* The kind of one of this file's errors: only ERR_PRI and ERR_SD_SCRATCH are not about an
+ * RFC 5424 claim. */
+static enum err_kind syslog_error_kind(const char *error)
+{
+    if (error == NULL)
+        return ERR_KIND_NONE;
+    if (error == ERR_PRI || error == ERR_SD_SCRATCH)
+        return ERR_KIND_SYSLOG;
+    return ERR_KIND_RFC5424;
+}
+
+/* syslog_parse without error_kind, which the caller sets from error on every return. */
+static int syslog_parse_header(const char *buf, size_t len, struct syslog_msg *out,
+                               struct scratch *scratch)
 {
     const char *p = buf, *end = buf + len;
     size_t mark = scratch ? scratch->used : 0;
@@ -795,6 +840,14 @@ int syslog_parse(const char *buf, size_t len, struct syslog_msg *out, struct scr
     if (!parse_3164(q, end, out, scratch))
         out->msg = whole;
     return out->error ? ERR_INVALID : 0;
+}
+
+int syslog_parse(const char *buf, size_t len, struct syslog_msg *out, struct scratch *scratch)
+{
+    int rc = syslog_parse_header(buf, len, out, scratch);
+
+    out->error_kind = syslog_error_kind(out->error);
+    return rc;
 }
 
 const char *syslog_format_name(enum syslog_format f)

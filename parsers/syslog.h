@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "errors.h"
 #include "str.h"
 
 enum syslog_format {
@@ -54,6 +55,9 @@ struct syslog_msg {
                           dropped" or "syslog: scratch buffer full, SD value
                           left escaped" on input that otherwise parsed (format
                           kept, rfc5424 or rfc3164) */
+    /* ERR_KIND_SYSLOG or ERR_KIND_RFC5424, as error's prefix says, set with it;
+     * ERR_KIND_NONE without error. */
+    enum err_kind error_kind;
 };
 
 static inline int syslog_facility(const struct syslog_msg *m)

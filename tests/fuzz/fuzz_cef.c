@@ -50,6 +50,7 @@ static size_t parse_and_check(const char *in, size_t n, size_t cap, int slot)
     check(cap < n || m->error == NULL || strncmp(m->error, "cef: scratch", 12) != 0);
     check(sc.used <= sc.cap);
     check(m->n_ext <= CEF_MAX_EXT);
+    check(m->n_dropped == 0 || (m->n_ext == CEF_MAX_EXT && rc == ERR_LIMIT));
     const struct str hdr[] = {m->version,      m->vendor, m->product, m->device_version,
                               m->signature_id, m->name,   m->severity};
     for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++)

@@ -75,6 +75,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(s.used <= s.cap);
     check_no_scratch_error(m.error);
     check_no_scratch_error(m.syslog.error);
+    /* The kind travels with the text: the prefix names it. */
+    static const char *const kind_prefix[] = {[ERR_KIND_FRAME] = "frame: ",
+                                              [ERR_KIND_SYSLOG] = "syslog: ",
+                                              [ERR_KIND_RFC5424] = "rfc5424: ",
+                                              [ERR_KIND_CEF] = "cef: ",
+                                              [ERR_KIND_LEEF] = "leef: "};
+    check((m.error == NULL) == (m.error_kind == ERR_KIND_NONE));
+    check(m.error == NULL ||
+          (m.error_kind != ERR_KIND_NONE &&
+           strncmp(m.error, kind_prefix[m.error_kind], strlen(kind_prefix[m.error_kind])) == 0));
+    check(m.dropped == 0 || (m.payload == PAYLOAD_CEF && m.error != NULL));
 
     const struct syslog_msg *h = &m.syslog;
     const struct str fields[] = {h->timestamp, h->hostname, h->app, h->procid, h->msgid, h->msg};

@@ -3,7 +3,9 @@
  * Each line is parsed from a heap copy of exactly its length, with a scratch
  * buffer of exactly that size (the contract's minimum), so a sanitizer build
  * catches any read or write past either. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "message.h"
 #include "unit.h"
@@ -44,8 +46,7 @@ static const struct message_case cases[] = {
      "<14>Oct 02 09:21:29 dtex-intercept CEF:0|Dtex|InTERCEPT|6.3|SessionActivity|"
      "SessionLogon|3|start=1791019289017 User_Name =EXAMPLE\\\\fnovak Device_Name "
      "=EXAMPLE\\\\WS-0101 Process_Name=explorer.exe",
-     SYSLOG_RFC3164, "dtex-intercept", PAYLOAD_CEF, "Dtex", "Device_Name", "EXAMPLE\\WS-0101",
-     0},
+     SYSLOG_RFC3164, "dtex-intercept", PAYLOAD_CEF, "Dtex", "Device_Name", "EXAMPLE\\WS-0101", 0},
     {"dtex leef 2.0 caret",
      "<14>1 2026-10-02T09:22:00Z dtex-intercept - - - - LEEF:2.0|Dtex|InTERCEPT|6.3|Alert|^|"
      "cat=Obfuscation (Unusual File Deletes)^sev=8^usrName=EXAMPLE\\gmensah^riskScore=0.5",
@@ -71,29 +72,25 @@ static const struct message_case cases[] = {
      "<30>Oct  2 09:40:00 web01 nginx[1201]: 10.0.0.5 - - [02/Oct/2026:09:40:00 +0000] "
      "\"GET /health HTTP/1.1\" 200 2",
      SYSLOG_RFC3164, "web01", PAYLOAD_TEXT, NULL, NULL, NULL, 0},
-    {"no header at all, bare cef",
-     "CEF:0|Vendor|Product|1|100|Name|5|suser=bob", SYSLOG_NONE, NULL, PAYLOAD_CEF, "Vendor",
-     "sourceUserName", "bob", 0},
-    {"broken cef header is flagged, not lost",
-     "<13>Oct  2 09:40:00 host CEF:0|only|three", SYSLOG_RFC3164, "host", PAYLOAD_CEF, "only",
-     NULL, NULL, 1},
+    {"no header at all, bare cef", "CEF:0|Vendor|Product|1|100|Name|5|suser=bob", SYSLOG_NONE, NULL,
+     PAYLOAD_CEF, "Vendor", "sourceUserName", "bob", 0},
+    {"broken cef header is flagged, not lost", "<13>Oct  2 09:40:00 host CEF:0|only|three",
+     SYSLOG_RFC3164, "host", PAYLOAD_CEF, "only", NULL, NULL, 1},
     /* "name:" and "name[pid]:" right before the payload are both TAGs */
     {"cef right after a name: tag", "<13>Oct  2 09:40:00 host app:CEF:0|V|P|1|1|N|5|a=b",
      SYSLOG_RFC3164, "host", PAYLOAD_CEF, "V", "a", "b", 0},
-    {"cef right after a name[pid]: tag",
-     "<13>Oct  2 09:40:00 host app[12]:CEF:0|V|P|1|1|N|5|a=b", SYSLOG_RFC3164, "host",
-     PAYLOAD_CEF, "V", "a", "b", 0},
+    {"cef right after a name[pid]: tag", "<13>Oct  2 09:40:00 host app[12]:CEF:0|V|P|1|1|N|5|a=b",
+     SYSLOG_RFC3164, "host", PAYLOAD_CEF, "V", "a", "b", 0},
     /* a payload marker needs its version digit: prose stays text, no error */
-    {"LEEF: in prose", "<13>Oct  2 09:40:00 host app: config key LEEF: disabled",
-     SYSLOG_RFC3164, "host", PAYLOAD_TEXT, NULL, NULL, NULL, 0},
+    {"LEEF: in prose", "<13>Oct  2 09:40:00 host app: config key LEEF: disabled", SYSLOG_RFC3164,
+     "host", PAYLOAD_TEXT, NULL, NULL, NULL, 0},
     {"CEF: in prose", "<13>Oct  2 09:40:00 host app: set CEF: off", SYSLOG_RFC3164, "host",
      PAYLOAD_TEXT, NULL, NULL, NULL, 0},
     /* the first marker in MSG wins, whichever it is */
     {"leef before a later cef", "<13>Oct  2 09:40:00 host app: x LEEF:1.0|V|P|1|E|k=v CEF:0|W",
      SYSLOG_RFC3164, "host", PAYLOAD_LEEF, "V", "k", "v CEF:0|W", 0},
-    {"cef before a later leef",
-     "<13>Oct  2 09:40:00 host app: x CEF:0|V|P|1|1|N|5|k=v LEEF:1.0|W", SYSLOG_RFC3164,
-     "host", PAYLOAD_CEF, "V", "k", "v LEEF:1.0|W", 0},
+    {"cef before a later leef", "<13>Oct  2 09:40:00 host app: x CEF:0|V|P|1|1|N|5|k=v LEEF:1.0|W",
+     SYSLOG_RFC3164, "host", PAYLOAD_CEF, "V", "k", "v LEEF:1.0|W", 0},
 };
 
 /* Every slice must lie in the input or in the used part of the scratch buffer. */
@@ -136,8 +133,7 @@ static void test_cases(void)
         if (c->payload == PAYLOAD_CEF) {
             CHECK_STR(c->name, m.u.cef.vendor, c->vendor);
             if (c->key)
-                CHECK_STR(c->name, cef_get(&m.u.cef, str_make(c->key, strlen(c->key))),
-                          c->value);
+                CHECK_STR(c->name, cef_get(&m.u.cef, str_make(c->key, strlen(c->key))), c->value);
         } else if (c->payload == PAYLOAD_LEEF) {
             CHECK_STR(c->name, m.u.leef.vendor, c->vendor);
             CHECK_STR(c->name, leef_get(&m.u.leef, str_make(c->key, strlen(c->key))), c->value);
@@ -210,10 +206,82 @@ static void test_reuse(void)
     free(in);
 }
 
+/* The error kind travels with the first error's text, whichever parser (or
+ * the framer) set it; pairs past the CEF table are counted in dropped. */
+static const struct {
+    const char *line;
+    int truncated; /* message_mark_truncated after parsing */
+    const char *error;
+    enum err_kind kind;
+} kind_cases[] = {
+    {"<13>Oct  2 09:40:00 host app: fine", 0, NULL, ERR_KIND_NONE},
+    {"<192>Oct  2 09:40:00 host app: x", 0, "syslog: invalid PRI", ERR_KIND_SYSLOG},
+    {"<13>1 2026-13-02T09:40:00Z h a - - - x", 0, "rfc5424: invalid TIMESTAMP", ERR_KIND_RFC5424},
+    {"<13>1 2026-10-02T09:40:00Z h a - - [a x=\"1\"][a y=\"2\"] x", 0, "rfc5424: duplicate SD-ID",
+     ERR_KIND_RFC5424},
+    {"<13>Oct  2 09:40:00 host CEF:0|only|three", 0, "cef: truncated header", ERR_KIND_CEF},
+    {"<13>Oct  2 09:40:00 host LEEF:3.0|V|P|1|E|k=v", 0, "leef: unsupported version",
+     ERR_KIND_LEEF},
+    {"<13>Oct  2 09:40:00 host app: cut he", 1, "frame: truncated", ERR_KIND_FRAME},
+    /* the first error keeps its kind */
+    {"<13>Oct  2 09:40:00 host CEF:0|only|three", 1, "cef: truncated header", ERR_KIND_CEF},
+    {"<192>CEF:0|only|three", 0, "syslog: invalid PRI", ERR_KIND_SYSLOG},
+};
+
+static void test_error_kinds(void)
+{
+    static struct message m;
+
+    for (size_t i = 0; i < sizeof(kind_cases) / sizeof(kind_cases[0]); i++) {
+        struct scratch s;
+        char *in;
+        parse_copy(kind_cases[i].line, &m, &s, &in);
+        if (kind_cases[i].truncated)
+            message_mark_truncated(&m);
+        const char *want = kind_cases[i].error;
+        if (want == NULL ? m.error == NULL : (m.error != NULL && strcmp(m.error, want) == 0))
+            unit_passed++;
+        else
+            UNIT_FAIL("%s: error '%s', want '%s'", kind_cases[i].line, m.error ? m.error : "",
+                      want ? want : "");
+        CHECK_INT(m.error_kind, kind_cases[i].kind);
+        CHECK_INT(m.dropped, 0);
+        free(s.buf);
+        free(in);
+    }
+}
+
+/* More pairs than the CEF table holds: every one past it counted, the kind
+ * CEF; the next message starts from zero. */
+static void test_dropped(void)
+{
+    static struct message m;
+    static char line[64 + CEF_MAX_EXT * 16];
+    size_t len = (size_t)snprintf(line, sizeof(line), "<13>Oct  2 09:40:00 h CEF:0|V|P|1|1|N|5|");
+    for (int i = 0; i < CEF_MAX_EXT + 5; i++)
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "k%d=v ", i);
+    struct scratch s;
+    char *in;
+
+    parse_copy(line, &m, &s, &in);
+    CHECK_INT(m.error_kind, ERR_KIND_CEF);
+    CHECK_INT(m.dropped, 5);
+    CHECK_INT(m.u.cef.n_ext, CEF_MAX_EXT);
+    free(s.buf);
+    free(in);
+    parse_copy("<13>Oct  2 09:40:00 h CEF:0|V|P|1|1|N|5|a=b", &m, &s, &in);
+    CHECK_INT(m.error_kind, ERR_KIND_NONE);
+    CHECK_INT(m.dropped, 0);
+    free(s.buf);
+    free(in);
+}
+
 int main(void)
 {
     test_cases();
     test_scratch_exact();
     test_reuse();
+    test_error_kinds();
+    test_dropped();
     return unit_report("test_message");
 }

@@ -16,8 +16,9 @@
 
 #define T16 "tttttttttttttttt"
 #define T64 T16 T16 T16 T16
-#define P128 "1234567890123456789012345678901234567890123456789012345678901234" \
-             "1234567890123456789012345678901234567890123456789012345678901234"
+#define P128                                                                                       \
+    "1234567890123456789012345678901234567890123456789012345678901234"                             \
+    "1234567890123456789012345678901234567890123456789012345678901234"
 
 /* For inputs and MSGs holding NUL bytes. */
 #define BIN(s)    .in = (s), .len = sizeof(s) - 1
@@ -318,9 +319,50 @@ static const struct row rows[] = {
      .msg = "Feb 30 14:07:19 h a: x"},
     {.in = "<134>Feb 10 24:07:19 h a: x", .format = F_3164, .pri = 134,
      .msg = "Feb 10 24:07:19 h a: x"},
+    /* full month names (beats), in any case as abbreviations */
+    {.in = "<34>January 1 22:14:15 mymachine postfix/smtpd[2000]: x", .format = F_3164,
+     .pri = 34, .ts = "January 1 22:14:15", .host = "mymachine", .app = "postfix/smtpd",
+     .procid = "2000", .msg = "x"},
+    {.in = "<34>September 30 2016 22:14:15.5 h a: x", .format = F_3164, .pri = 34,
+     .ts = "September 30 2016 22:14:15.5", .host = "h", .app = "a", .msg = "x"},
+    {.in = "<34>FEBRUARY 29 22:14:15 h a: x", .format = F_3164, .pri = 34,
+     .ts = "FEBRUARY 29 22:14:15", .host = "h", .app = "a", .msg = "x"},
+    {.in = "<34>May 1 22:14:15 h a: x", .format = F_3164, .pri = 34, .ts = "May 1 22:14:15",
+     .host = "h", .app = "a", .msg = "x"},
+    {.in = "March 12 22:14:15 h a: x", .format = F_3164, .pri = -1, .ts = "March 12 22:14:15",
+     .host = "h", .app = "a", .msg = "x"},
+    /* neither name: part of one, more than one, or a name glued to the day */
+    {.in = "<34>Janu 1 22:14:15 h a: x", .format = F_3164, .pri = 34,
+     .msg = "Janu 1 22:14:15 h a: x"},
+    {.in = "<34>Januaryy 1 22:14:15 h a: x", .format = F_3164, .pri = 34,
+     .msg = "Januaryy 1 22:14:15 h a: x"},
+    {.in = "<34>Mayday 1 22:14:15 h a: x", .format = F_3164, .pri = 34,
+     .msg = "Mayday 1 22:14:15 h a: x"},
+    {.in = "<34>December1 22:14:15 h a: x", .format = F_3164, .pri = 34,
+     .msg = "December1 22:14:15 h a: x"},
+    {.in = "<34>November 31 22:14:15 h a: x", .format = F_3164, .pri = 34,
+     .msg = "November 31 22:14:15 h a: x"},
+    {.in = "<34>October 1 22:14", .format = F_3164, .pri = 34, .msg = "October 1 22:14"},
     /* PRI and nothing that looks like a header (rsyslog #5098) */
     {.in = "<38>User logged into the system", .format = F_3164, .pri = 38,
      .msg = "User logged into the system"},
+    /* PRI then a TAG and no timestamp: the program, as syslog-ng and rsyslog read it */
+    {.in = "<15> openvpn[2499]: msg", .format = F_3164, .pri = 15, .app = "openvpn",
+     .procid = "2499", .msg = "msg"},
+    {.in = "<15>openvpn[2499] msg", .format = F_3164, .pri = 15, .app = "openvpn",
+     .procid = "2499", .msg = "msg"},
+    {.in = "<15>kernel: [12345.678] usb 1-1: new device", .format = F_3164, .pri = 15,
+     .app = "kernel", .msg = "[12345.678] usb 1-1: new device"},
+    {.in = "<46>rsyslogd: [origin software=\"rsyslogd\"] start", .format = F_3164, .pri = 46,
+     .app = "rsyslogd", .sd = "[origin software=rsyslogd]", .msg = "start"},
+    {.in = "<15>openvpn[2499]:", .format = F_3164, .pri = 15, .app = "openvpn",
+     .procid = "2499"},
+    /* no TAG form: MSG; a payload is never a TAG */
+    {.in = "<15>key=value: x", .format = F_3164, .pri = 15, .msg = "key=value: x"},
+    {.in = "<15>EVID:1000541 AIE: x", .format = F_3164, .pri = 15, .msg = "EVID:1000541 AIE: x"},
+    {.in = "<15>CEF:0|V|P|1|1|N|5|a=b", .format = F_3164, .pri = 15,
+     .msg = "CEF:0|V|P|1|1|N|5|a=b"},
+    {.in = "<15>2001:db8::1: x", .format = F_3164, .pri = 15, .msg = "2001:db8::1: x"},
     {BIN("<13>Oct 11 22:14:15 h app: a\0b\0"), .format = F_3164, .pri = 13, .ts = "Oct 11 22:14:15",
      .host = "h", .app = "app", BINMSG("a\0b\0")},
 
@@ -399,6 +441,16 @@ static void check_int(const char *ctx, const char *what, long got, long want)
         UNIT_FAIL("%s: %s: got %ld, want %ld", ctx, what, got, want);
 }
 
+/* The kind every error row implies, from its text: the one place a prefix is read. */
+static enum err_kind expected_kind(const char *error)
+{
+    if (error == NULL)
+        return ERR_KIND_NONE;
+    if (strncmp(error, "syslog:", 7) == 0)
+        return ERR_KIND_SYSLOG;
+    return strncmp(error, "rfc5424:", 8) == 0 ? ERR_KIND_RFC5424 : (enum err_kind) - 1;
+}
+
 static void test_rows(void)
 {
     static char sbuf[4096];
@@ -440,6 +492,7 @@ static void test_rows(void)
             UNIT_FAIL("%s: error: got '%s', want '%s'", ctx, m.error ? m.error : "(none)",
                       r->error ? r->error : "(none)");
         check_int(ctx, "return", rc, r->error ? ERR_INVALID : 0);
+        check_int(ctx, "error_kind", (long)m.error_kind, (long)expected_kind(r->error));
         if (!slices_ok(&m, in, len, &sc))
             UNIT_FAIL("%s: a slice lies outside the input and the scratch buffer", ctx);
         free(in);
