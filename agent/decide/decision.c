@@ -6,28 +6,58 @@
  *   source, host and event_ref bytes,
  *   then per decision:
  *   u8 user kind, u8 mapping length, u16 rule, user and event lengths,
- *   the mapping, rule, user and event bytes.
+ *   the mapping, rule, user and event bytes, the idempotency key
+ *   (DECISION_KEY_LEN hex digits, no NUL).
  *
  * decision_next checks the whole record before it hands out the first
  * decision, and every length against what is left, so a corrupt record is
  * refused as a whole and nothing is ever read past its end. */
 #include "decision.h"
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "core/escape.h"
+#include "core/jsonw.h"
 #include "errors.h"
 
-#define DECISION_VERSION   2
-#define DECISION_HEADER    (5 + sizeof(int64_t) + sizeof(uint32_t))
-#define DECISION_FIXED     (2 + 3 * sizeof(uint16_t))
-#define DECISION_MAX_SHORT 255 /* the mapping name and the source: a u8 length */
-#define DECISION_LAST_KIND USER_KIND_EMPLOYEE_ID
+#define DECISION_VERSION 3
+/* The spool payload's version (it outlives the process: never reuse one). */
+#define DECISION_PAYLOAD_VERSION 1
+#define DECISION_HEADER          (5 + sizeof(int64_t) + sizeof(uint32_t))
+#define DECISION_FIXED           (2 + 3 * sizeof(uint16_t) + DECISION_KEY_LEN)
+#define DECISION_MAX_SHORT       255 /* the mapping name and the source: a u8 length */
+#define DECISION_LAST_KIND       USER_KIND_EMPLOYEE_ID
 
 _Static_assert(DECISION_MAX_FIELD <= UINT16_MAX, "field lengths are u16");
 _Static_assert(MAPPING_MAX_DECISIONS <= UINT8_MAX, "the count is a u8");
 _Static_assert(DECISION_HEADER + 3 * DECISION_MAX_SHORT <= 64 + 3 * 256, "header budget");
-_Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256, "per-decision budget");
+_Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256 + DECISION_KEY_LEN,
+               "per-decision budget");
+
+void decision_key(struct str host, struct str rule, struct str user, struct str event_ref,
+                  char out[DECISION_KEY_SIZE])
+{
+    const struct str parts[] = {host, rule, user, event_ref};
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+    for (size_t i = 0; ok && i < sizeof(parts) / sizeof(parts[0]); i++)
+        ok = EVP_DigestUpdate(ctx, parts[i].p != NULL ? parts[i].p : "", parts[i].len) == 1 &&
+             EVP_DigestUpdate(ctx, "", 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len * 2 == DECISION_KEY_LEN;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        abort(); /* SHA-256 is always there; only memory could fail, and then we cannot go on */
+    hex_encode(md, md_len, out);
+}
 
 /* A writer; the caller checked that what it writes fits. */
 struct decision_out {
@@ -58,10 +88,12 @@ static size_t decision_size(const struct mapping_decision *d, size_t mapping_len
     return DECISION_FIXED + mapping_len + d->rule.len + d->user.len + d->event.len;
 }
 
+/* host and event_ref: the origin's, as the record holds them (cut). */
 static void decision_put_one(struct decision_out *o, const struct mapping_decision *d,
-                             size_t mapping_len)
+                             size_t mapping_len, struct str host, struct str event_ref)
 {
     unsigned char fixed[2] = {(unsigned char)d->user_kind, (unsigned char)mapping_len};
+    char key[DECISION_KEY_SIZE];
 
     decision_put(o, fixed, sizeof(fixed));
     decision_put_u16(o, d->rule.len);
@@ -71,6 +103,8 @@ static void decision_put_one(struct decision_out *o, const struct mapping_decisi
     decision_put(o, d->rule.p, d->rule.len);
     decision_put(o, d->user.p, d->user.len);
     decision_put(o, d->event.p, d->event.len);
+    decision_key(host, d->rule, d->user, event_ref, key);
+    decision_put(o, key, DECISION_KEY_LEN);
 }
 
 static size_t decision_short(struct str s)
@@ -87,12 +121,15 @@ size_t decision_encode(const struct mapping_decision *d, size_t n,
     int64_t sec = (int64_t)origin->received.tv_sec;
     uint32_t nsec = (uint32_t)origin->received.tv_nsec;
     size_t count = 0, head_len = DECISION_HEADER, total;
+    struct str host, event_ref;
 
     *dropped = 0;
     for (int i = 0; i < 3; i++) {
         head[2 + i] = (unsigned char)decision_short(texts[i]);
         head_len += head[2 + i];
     }
+    host = str_make(origin->host.p, head[3]);
+    event_ref = str_make(origin->event_ref.p, head[4]);
     if (cap < head_len) {
         *dropped = n;
         return 0;
@@ -106,7 +143,7 @@ size_t decision_encode(const struct mapping_decision *d, size_t n,
             (*dropped)++;
             continue;
         }
-        decision_put_one(&o, &d[i], mapping_len);
+        decision_put_one(&o, &d[i], mapping_len, host, event_ref);
         count++;
     }
     if (count == 0)
@@ -192,7 +229,8 @@ static int decision_one(struct decision_in *in, struct decision_record *out)
         decision_take_u16(in, &event) != 0 || decision_take_text(in, f[1], &out->mapping) != 0 ||
         decision_take_text(in, rule, &out->rule) != 0 ||
         decision_take_text(in, user, &out->user) != 0 ||
-        decision_take_text(in, event, &out->event) != 0)
+        decision_take_text(in, event, &out->event) != 0 ||
+        decision_take_text(in, DECISION_KEY_LEN, &out->key) != 0)
         return ERR_INVALID;
     out->user_kind = (enum user_kind)f[0];
     return 0;
@@ -225,4 +263,139 @@ int decision_next(struct str rec, size_t *pos, struct decision_record *out)
         return ERR_INVALID;
     *pos = in.pos;
     return 0;
+}
+
+/* ---- the spool payload ---- */
+
+enum decision_field_type {
+    DECISION_F_VERSION, /* DECISION_PAYLOAD_VERSION */
+    DECISION_F_SEC,     /* received.tv_sec */
+    DECISION_F_NSEC,    /* received.tv_nsec, 0..999999999 */
+    DECISION_F_TEXT,    /* a struct str at off */
+    DECISION_F_KIND,    /* user_kind */
+    DECISION_F_KEY,     /* a text (the key, at off) of DECISION_KEY_LEN characters */
+};
+
+/* The payload's fields, in the order they are written. */
+static const struct {
+    const char *name;
+    enum decision_field_type type;
+    size_t off; /* DECISION_F_TEXT, _KEY: the slice in struct decision_record */
+} decision_payload_fields[] = {
+    {"v", DECISION_F_VERSION, 0},
+    {"sec", DECISION_F_SEC, 0},
+    {"nsec", DECISION_F_NSEC, 0},
+    {"source", DECISION_F_TEXT, offsetof(struct decision_record, source)},
+    {"mapping", DECISION_F_TEXT, offsetof(struct decision_record, mapping)},
+    {"rule", DECISION_F_TEXT, offsetof(struct decision_record, rule)},
+    {"user", DECISION_F_TEXT, offsetof(struct decision_record, user)},
+    {"kind", DECISION_F_KIND, 0},
+    {"event", DECISION_F_TEXT, offsetof(struct decision_record, event)},
+    {"key", DECISION_F_KEY, offsetof(struct decision_record, key)},
+};
+
+#define DECISION_PAYLOAD_FIELDS                                                                    \
+    (sizeof(decision_payload_fields) / sizeof(decision_payload_fields[0]))
+
+static struct str *decision_text(struct decision_record *d, size_t off)
+{
+    return (struct str *)(void *)((char *)d + off);
+}
+
+static struct str decision_text_of(const struct decision_record *d, size_t off)
+{
+    return *(const struct str *)(const void *)((const char *)d + off);
+}
+
+int decision_payload_write(const struct decision_record *d, struct jsonw *w)
+{
+    jsonw_reset(w);
+    jsonw_object_begin(w);
+    for (size_t i = 0; i < DECISION_PAYLOAD_FIELDS; i++) {
+        jsonw_key(w, decision_payload_fields[i].name);
+        switch (decision_payload_fields[i].type) {
+        case DECISION_F_VERSION:
+            jsonw_int(w, DECISION_PAYLOAD_VERSION);
+            break;
+        case DECISION_F_SEC:
+            jsonw_int(w, (long long)d->received.tv_sec);
+            break;
+        case DECISION_F_NSEC:
+            jsonw_int(w, d->received.tv_nsec);
+            break;
+        case DECISION_F_TEXT:
+        case DECISION_F_KEY:
+            jsonw_str(w, decision_text_of(d, decision_payload_fields[i].off));
+            break;
+        case DECISION_F_KIND:
+            jsonw_int(w, d->user_kind);
+            break;
+        }
+    }
+    jsonw_object_end(w);
+    return w->err;
+}
+
+/* Reads field i's value v into out. Returns 0 or ERR_INVALID. The numbers
+ * are read as json-c converts them (as the first version did). */
+static int decision_payload_field(size_t i, struct json_object *v, struct decision_record *out)
+{
+    struct str *t;
+    int64_t n;
+
+    switch (decision_payload_fields[i].type) {
+    case DECISION_F_VERSION:
+        return json_object_get_int(v) == DECISION_PAYLOAD_VERSION ? 0 : ERR_INVALID;
+    case DECISION_F_SEC:
+        out->received.tv_sec = (time_t)json_object_get_int64(v);
+        return 0;
+    case DECISION_F_NSEC:
+        n = json_object_get_int(v);
+        out->received.tv_nsec = (long)n;
+        return n >= 0 && n < 1000000000 ? 0 : ERR_INVALID;
+    case DECISION_F_KIND:
+        n = json_object_get_int(v);
+        out->user_kind = (enum user_kind)n;
+        return n >= USER_KIND_AUTO && n <= DECISION_LAST_KIND ? 0 : ERR_INVALID;
+    case DECISION_F_TEXT:
+    case DECISION_F_KEY:
+        if (!json_object_is_type(v, json_type_string))
+            return ERR_INVALID;
+        t = decision_text(out, decision_payload_fields[i].off);
+        *t = str_make(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        return decision_payload_fields[i].type == DECISION_F_TEXT || t->len == DECISION_KEY_LEN
+                   ? 0
+                   : ERR_INVALID;
+    }
+    return ERR_INVALID;
+}
+
+int decision_payload_read(struct str payload, struct decision_payload *out)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o, *v;
+    int rc = ERR_INVALID;
+
+    *out = (struct decision_payload){0};
+    if (tok == NULL || payload.len > INT32_MAX)
+        goto out;
+    o = json_tokener_parse_ex(tok, payload.p, (int)payload.len);
+    out->json = o;
+    if (o == NULL || !json_object_is_type(o, json_type_object))
+        goto out;
+    for (size_t i = 0; i < DECISION_PAYLOAD_FIELDS; i++) {
+        if (!json_object_object_get_ex(o, decision_payload_fields[i].name, &v) ||
+            decision_payload_field(i, v, &out->rec) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    json_tokener_free(tok);
+    return rc;
+}
+
+void decision_payload_free(struct decision_payload *p)
+{
+    json_object_put(p->json);
+    p->json = NULL;
 }

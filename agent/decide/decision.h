@@ -16,12 +16,17 @@
  * daemon agree. decision_encode still refuses a longer text. */
 #define DECISION_MAX_FIELD MAPPING_MAX_VALUE
 
+/* The idempotency key: 64 lowercase hex digits, and its NUL. */
+#define DECISION_KEY_LEN  64
+#define DECISION_KEY_SIZE (DECISION_KEY_LEN + 1)
+
 /* The largest record decision_encode writes. */
 #define DECISION_RECORD_MAX                                                                        \
-    (64 + 3 * 256 + MAPPING_MAX_DECISIONS * (16 + 256 + 3 * DECISION_MAX_FIELD))
+    (64 + 3 * 256 + MAPPING_MAX_DECISIONS * (16 + 256 + DECISION_KEY_LEN + 3 * DECISION_MAX_FIELD))
 
 /* Where a message's decisions came from: what the idempotency key and the
- * audit line need of the message. Texts over 255 bytes are cut. */
+ * audit line need of the message. Texts over 255 bytes are cut (before the
+ * key is computed: the key is the one of what the record holds). */
 struct decision_origin {
     struct timespec received; /* CLOCK_REALTIME, when the frame was handled */
     struct str source;        /* "ip:port" */
@@ -39,9 +44,19 @@ struct decision_record {
     struct str mapping;
     struct str rule, user, event;
     enum user_kind user_kind;
+    struct str key; /* the idempotency key: DECISION_KEY_LEN hex digits */
 };
 
-/* Packs d[0..n) into buf[0..cap). Decisions whose texts exceed
+/* The idempotency key of a decision: lowercase hex SHA-256 over the source
+ * host, the rule, the user identifier and the source's event id (or the
+ * message's hash), each followed by a NUL, so no two tuples share a key.
+ * It is made here, with the record, so that every later stage (the spool,
+ * the duplicate window, dispatch) carries the same bytes. */
+void decision_key(struct str host, struct str rule, struct str user, struct str event_ref,
+                  char out[DECISION_KEY_SIZE]);
+
+/* Packs d[0..n) into buf[0..cap), each with its key (decision_key over the
+ * origin's host and event_ref as the record holds them). Decisions whose texts exceed
  * DECISION_MAX_FIELD (or a mapping name over 255 bytes) are left out and
  * counted in *dropped. Returns the record's length (0 when nothing was left
  * to pack). */
@@ -52,5 +67,33 @@ size_t decision_encode(const struct mapping_decision *d, size_t n,
 /* Iterates a record: *pos starts at 0. Returns 0 and *out, or ERR_AGAIN
  * when there are no more decisions, or ERR_INVALID for a corrupt record. */
 int decision_next(struct str rec, size_t *pos, struct decision_record *out);
+
+/* ---- the spool payload: one decision, as the spool keeps it ----
+ *
+ * A JSON object {"v":1, "sec", "nsec", "source", "mapping", "rule", "user",
+ * "kind", "event", "key"}: what sending the alert again after a restart
+ * needs (not the host nor the event_ref: the key already holds them). One
+ * table of fields drives both directions, so they cannot drift. */
+
+/* A payload read back: rec's texts are slices into json (host and
+ * event_ref are empty). Free with decision_payload_free. */
+struct decision_payload {
+    struct decision_record rec;
+    void *json; /* the parsed document (json-c), owned */
+};
+
+struct jsonw;
+
+/* Writes d's payload into w (reset first). Returns 0, or w's error
+ * (ERR_TOOBIG, ERR_NOMEM). */
+int decision_payload_write(const struct decision_record *d, struct jsonw *w);
+
+/* Reads a payload. Returns 0 and *out (free with decision_payload_free,
+ * also after an error), or ERR_INVALID for one this version does not read
+ * (another version, a field missing or of the wrong type, a key that is
+ * not DECISION_KEY_LEN long, a kind or nanoseconds out of range). */
+int decision_payload_read(struct str payload, struct decision_payload *out);
+
+void decision_payload_free(struct decision_payload *p);
 
 #endif

@@ -16,7 +16,7 @@ struct dedup;
  * nothing is ever a duplicate. */
 int dedup_new(int window_s, size_t max_entries, struct dedup **out);
 
-/* key: the hex idempotency key (dispatch.h, 64 characters). when_s: the
+/* key: the hex idempotency key (decision.h, 64 characters). when_s: the
  * alert's receipt time (Unix seconds). Returns 1 when the same key came
  * within the window before when_s (a duplicate: nothing recorded), else
  * records it and returns 0 (also when out of memory: better a resend). */

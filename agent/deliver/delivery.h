@@ -1,20 +1,34 @@
 /* The response thread: the single consumer of the decision queue the
  * workers fill. It runs its own event loop (so the network resolvers and
- * the dispatcher of the next stage run there without blocking anyone):
- * for each decision it resolves the user (identity.h) and, in dry-run,
- * writes the decision to the audit log with the outcome
- * delivery_dry_run_outcome names. The queue is bounded: when it is full the
- * workers stop reading TCP/TLS (backpressure) and count it.
+ * the dispatcher run there without blocking anyone) and hands each
+ * decision to the delivery state machine (job.h):
  *
- * Counters, per decision: one outcome counter (outcome_would_dispatch,
- * outcome_unresolved_user, outcome_failed) says what was decided, and,
- * with an audit log, audit_lines or audit_errors says whether it was
- * recorded. In dry-run an audit write that fails (a full disk, a file
- * removed without a SIGHUP) is counted in audit_errors and logged
- * (rate-limited, naming the file), and the outcome counter still counts the
- * decision: the decision was made, only its record is missing. A decision
- * that cannot be held for lack of memory is logged and counted in
- * decisions_dropped. */
+ *   dry-run       the user is resolved (identity.h) and the decision
+ *                 written to the audit log with the outcome
+ *                 delivery_dry_run_outcome names.
+ *   direct,       a decision whose idempotency key is inside the duplicate
+ *   orchestrator  window is audited as a duplicate and ends; the others are
+ *                 appended to the spool (spool.h) and, once durable,
+ *                 resolved and dispatched (dispatch.h), retried with
+ *                 backoff or Retry-After, or dead-lettered
+ *                 (spool.dead_letter). What the spool holds at a stop is
+ *                 sent again at the next start.
+ *
+ * The queue is bounded: when it is full the workers stop reading TCP/TLS
+ * (backpressure) and count it; while the spool cannot take alerts (full,
+ * or refusing writes) the thread stops reading the queue, so the same
+ * backpressure reaches the inputs.
+ *
+ * Counters, per decision: one outcome counter says what was decided
+ * (outcome_would_dispatch, outcome_unresolved_user, outcome_failed in
+ * dry-run; outcome_spooled, outcome_dispatched, outcome_dead_letter,
+ * outcome_duplicate ... live), and, with an audit log, audit_lines or
+ * audit_errors says whether it was recorded. An audit write that fails (a
+ * full disk, a file removed without a SIGHUP) is counted in audit_errors
+ * and logged (rate-limited, naming the file), and the outcome counter still
+ * counts the decision: the decision was made, only its record is missing.
+ * A decision that cannot be held for lack of memory is logged and counted
+ * in decisions_dropped. */
 #ifndef RTR_DELIVERY_H
 #define RTR_DELIVERY_H
 

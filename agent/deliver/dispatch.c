@@ -9,8 +9,8 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "decide/decision.h"
 #include "errors.h"
 #include "core/escape.h"
 #include "core/jsonw.h"
@@ -40,25 +40,6 @@ struct dispatch_req {
      * error pages may echo the request URL, and with it the secret code. */
     int quote_body;
 };
-
-void dispatch_key(struct str host, struct str rule, struct str user, struct str event_ref,
-                  char out[DISPATCH_KEY_SIZE])
-{
-    const struct str parts[] = {host, rule, user, event_ref};
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned md_len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-
-    for (size_t i = 0; ok && i < sizeof(parts) / sizeof(parts[0]); i++)
-        ok = EVP_DigestUpdate(ctx, parts[i].p != NULL ? parts[i].p : "", parts[i].len) == 1 &&
-             EVP_DigestUpdate(ctx, "", 1) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == 32;
-    EVP_MD_CTX_free(ctx);
-    if (!ok)
-        abort(); /* SHA-256 is always there; only memory could fail, and then we cannot go on */
-    hex_encode(md, md_len, out);
-}
 
 /* A curl-escaped copy of s (free with curl_free), or NULL. */
 static char *dispatch_escape(const char *s, size_t len)
@@ -234,7 +215,7 @@ static char *dispatch_orchestrator_url(struct dispatch *d, const struct dispatch
 
 int dispatch_send(struct dispatch *d, const struct dispatch_alert *a, dispatch_cb cb, void *arg)
 {
-    char idem[DISPATCH_KEY_SIZE + 32], agent[64];
+    char idem[DECISION_KEY_SIZE + 32], agent[64];
     const char *headers[6] = {NULL};
     struct http_request hr = {
         .method = "POST",

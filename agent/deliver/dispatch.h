@@ -27,15 +27,13 @@
 #include "str.h"
 
 #define DISPATCH_MAX_BODY ((size_t)64 * 1024)
-/* Hex SHA-256 and its NUL. */
-#define DISPATCH_KEY_SIZE 65
 
 struct dispatch;
 
 struct dispatch_alert {
     struct str event;         /* the event name SafeTitan's subscription expects */
     const char *email;        /* the resolved user */
-    const char *key;          /* the idempotency key (dispatch_key) */
+    const char *key;          /* the idempotency key (decision_key) */
     struct timespec occurred; /* when the agent received the message */
 };
 
@@ -49,12 +47,6 @@ struct dispatch_result {
 };
 
 typedef void (*dispatch_cb)(void *arg, const struct dispatch_result *res);
-
-/* The idempotency key: lowercase hex SHA-256 over the source host, the
- * rule, the user identifier and the source's event id (or the message's
- * hash), each followed by a NUL, so no two tuples share a key. */
-void dispatch_key(struct str host, struct str rule, struct str user, struct str event_ref,
-                  char out[DISPATCH_KEY_SIZE]);
 
 /* Reads the API key (dispatch.api_key_file; a key with control characters
  * is refused: it would split a header) and builds the dispatcher. cfg must

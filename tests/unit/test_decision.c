@@ -2,11 +2,15 @@
  * make with the longest fields), decisions left out for over-long texts,
  * and corrupt or truncated records, which must be refused without a read
  * past their end (each is decoded from a heap copy of its exact size, so
- * the sanitizer build catches any over-read). */
+ * the sanitizer build catches any over-read). The idempotency key each
+ * decision carries (the bytes SafeTitan has always been sent, over the
+ * host and event_ref as cut in the record), and the spool payload codec:
+ * its exact bytes, a round trip, and payloads it must refuse. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonw.h"
 #include "decide/decision.h"
 #include "errors.h"
 #include "unit.h"
@@ -63,8 +67,7 @@ static void test_one(void)
     struct decision_record r[2];
     char buf[DECISION_RECORD_MAX], *copy;
     size_t dropped = 99;
-    struct decision_origin o = {when, cstr("10.0.0.5:51514"), cstr("web01"),
-                                cstr("sha256:00ff")};
+    struct decision_origin o = {when, cstr("10.0.0.5:51514"), cstr("web01"), cstr("sha256:00ff")};
     size_t len = decision_encode(&d, 1, &o, buf, sizeof(buf), &dropped);
 
     CHECK(len > 0);
@@ -77,7 +80,131 @@ static void test_one(void)
     CHECK_INT(r[0].received.tv_sec, when.tv_sec);
     CHECK_INT(r[0].received.tv_nsec, when.tv_nsec);
     CHECK(within(r[0].rule, copy, len) && within(r[0].source, copy, len));
+    /* SHA-256 of "web01\0<rule>\0EXAMPLE\\amorgan\0sha256:00ff\0". */
+    CHECK_STR("one", r[0].key, "20680f8d10725b06ebb330ecb3ed278f86d022eef8c57ede616725e679b0997c");
+    CHECK(within(r[0].key, copy, len));
     free(copy);
+}
+
+/* The key is made over the host and event_ref as the record holds them:
+ * cut at 255 bytes. */
+static void test_key_cut(void)
+{
+    static char host[300], ref[300];
+    struct mapping_decision d =
+        decision("m", STR_LIT("r"), STR_LIT("u"), STR_LIT("e"), USER_KIND_AUTO);
+    struct decision_record r[1];
+    char buf[DECISION_RECORD_MAX], *copy, key[DECISION_KEY_SIZE];
+    size_t dropped, len;
+
+    memset(host, 'h', sizeof(host));
+    memset(ref, 'e', sizeof(ref));
+    len = decision_encode(
+        &d, 1,
+        &(struct decision_origin){{1, 2}, STR_LIT("s"), str_make(host, 300), str_make(ref, 300)},
+        buf, sizeof(buf), &dropped);
+    CHECK_INT(decode(buf, len, r, 1, &copy), 1);
+    CHECK_STR("cut", r[0].key, "986ceec0c6260c82ab5c13447659c325ed63ac0755d718d7a9675d64f5f85433");
+    decision_key(str_make(host, 255), STR_LIT("r"), STR_LIT("u"), str_make(ref, 255), key);
+    CHECK_STR("decision_key", r[0].key, key);
+    free(copy);
+}
+
+/* The payload of test_one's decision, byte for byte what the first
+ * version wrote (spools written before must still read), and back. */
+static void test_payload(void)
+{
+    static const char want[] =
+        "{\"v\":1,\"sec\":1791018764,\"nsec\":120000000,\"source\":\"10.0.0.5:51514\","
+        "\"mapping\":\"splunk-es-cef\",\"rule\":\"Removable \\\"Media\\\"\","
+        "\"user\":\"EXAMPLE\\\\amorgan\",\"kind\":3,\"event\":\"Removable Media\","
+        "\"key\":\"20680f8d10725b06ebb330ecb3ed278f86d022eef8c57ede616725e679b0997c\"}";
+    struct decision_record d = {
+        .received = {1791018764, 120000000},
+        .source = STR_LIT("10.0.0.5:51514"),
+        .host = STR_LIT("not in the payload"),
+        .mapping = STR_LIT("splunk-es-cef"),
+        .rule = STR_LIT("Removable \"Media\""),
+        .user = STR_LIT("EXAMPLE\\amorgan"),
+        .event = STR_LIT("Removable Media"),
+        .user_kind = USER_KIND_SAM,
+        .key = STR_LIT("20680f8d10725b06ebb330ecb3ed278f86d022eef8c57ede616725e679b0997c"),
+    };
+    struct decision_payload p;
+    struct jsonw w;
+
+    jsonw_init(&w, 0);
+    CHECK_INT(decision_payload_write(&d, &w), 0);
+    CHECK_STR("payload", str_make(w.buf, w.len), want);
+    CHECK_INT(decision_payload_read(str_make(w.buf, w.len), &p), 0);
+    CHECK_STR("payload", p.rec.source, "10.0.0.5:51514");
+    CHECK_STR("payload", p.rec.mapping, "splunk-es-cef");
+    CHECK_STR("payload", p.rec.rule, "Removable \"Media\"");
+    CHECK_STR("payload", p.rec.user, "EXAMPLE\\amorgan");
+    CHECK_STR("payload", p.rec.event, "Removable Media");
+    CHECK_STR("payload", p.rec.key,
+              "20680f8d10725b06ebb330ecb3ed278f86d022eef8c57ede616725e679b0997c");
+    CHECK_INT(p.rec.user_kind, USER_KIND_SAM);
+    CHECK_INT(p.rec.received.tv_sec, 1791018764);
+    CHECK_INT(p.rec.received.tv_nsec, 120000000);
+    CHECK_INT(p.rec.host.len, 0);
+    decision_payload_free(&p);
+    jsonw_free(&w);
+}
+
+#define KEY64 "\"0123456789012345678901234567890123456789012345678901234567890123\""
+
+/* Payloads this version must not read: each differs from a good one in
+ * one place. */
+static const struct {
+    const char *name, *payload;
+    int rc;
+} payload_cases[] = {
+    {"good",
+     "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+     "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 "}",
+     0},
+    {"version 2",
+     "{\"v\":2,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+     "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 "}",
+     ERR_INVALID},
+    {"nsec out of range",
+     "{\"v\":1,\"sec\":5,\"nsec\":1000000000,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+     "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 "}",
+     ERR_INVALID},
+    {"kind out of range",
+     "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+     "\"user\":\"u\",\"kind\":9,\"event\":\"e\",\"key\":" KEY64 "}",
+     ERR_INVALID},
+    {"rule a number",
+     "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":7,"
+     "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 "}",
+     ERR_INVALID},
+    {"event missing",
+     "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+     "\"user\":\"u\",\"kind\":0,\"key\":" KEY64 "}",
+     ERR_INVALID},
+    {"key short",
+     "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+     "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":\"00\"}",
+     ERR_INVALID},
+    {"not an object", "[1]", ERR_INVALID},
+    {"not JSON", "{\"v\":1,", ERR_INVALID},
+};
+
+static void test_payload_refused(void)
+{
+    for (size_t c = 0; c < sizeof(payload_cases) / sizeof(payload_cases[0]); c++) {
+        struct decision_payload p;
+        int got = decision_payload_read(
+            str_make(payload_cases[c].payload, strlen(payload_cases[c].payload)), &p);
+
+        if (got != payload_cases[c].rc)
+            UNIT_FAIL("%s: got %d, want %d", payload_cases[c].name, got, payload_cases[c].rc);
+        else
+            unit_passed++;
+        decision_payload_free(&p);
+    }
 }
 
 /* The most decisions a message makes, each with the longest texts: the
@@ -95,10 +222,11 @@ static void test_max(void)
     for (int i = 0; i < MAPPING_MAX_DECISIONS; i++)
         d[i] = decision(long_name + (300 - 1 - 255), field, field, i == 3 ? STR_LIT("") : field,
                         (enum user_kind)(i % (USER_KIND_EMPLOYEE_ID + 1)));
-    len = decision_encode(d, MAPPING_MAX_DECISIONS,
-                          &(struct decision_origin){{0, 999999999}, str_make(src, 255),
-                                                    str_make(src, 255), str_make(src, 255)},
-                          buf, DECISION_RECORD_MAX, &dropped);
+    len = decision_encode(
+        d, MAPPING_MAX_DECISIONS,
+        &(struct decision_origin){
+            {0, 999999999}, str_make(src, 255), str_make(src, 255), str_make(src, 255)},
+        buf, DECISION_RECORD_MAX, &dropped);
     CHECK(len > 0 && len <= DECISION_RECORD_MAX);
     CHECK_INT(dropped, 0);
     CHECK_INT(decode(buf, len, r, MAPPING_MAX_DECISIONS, &copy), MAPPING_MAX_DECISIONS);
@@ -125,7 +253,7 @@ static const struct {
     {"mapping name too long", 3, 3, 0, 2, 1},
     {"only the bad one", 0, 1, 0, -1, 1},
     {"more than MAPPING_MAX_DECISIONS", -1, MAPPING_MAX_DECISIONS + 2, 0, MAPPING_MAX_DECISIONS, 2},
-    {"buffer too small for the second", -1, 3, 80, 1, 2},
+    {"buffer too small for the second", -1, 3, 150, 1, 2},
     {"buffer too small for the header", -1, 3, 10, -1, 3},
 };
 
@@ -152,7 +280,8 @@ static void test_dropped(void)
         else if (drop_cases[c].bad == 3)
             d[bad].mapping = long_name + (300 - 1 - 256);
         len = decision_encode(
-            d, n, &(struct decision_origin){{1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT("")},
+            d, n,
+            &(struct decision_origin){{1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT("")},
             buf, cap, &dropped);
         if (dropped != (size_t)drop_cases[c].dropped)
             UNIT_FAIL("%s: dropped %zu, want %d", drop_cases[c].name, dropped,
@@ -287,6 +416,9 @@ int main(void)
     memset(big, 'x', sizeof(big));
     memset(long_name, 'n', sizeof(long_name) - 1);
     test_one();
+    test_key_cut();
+    test_payload();
+    test_payload_refused();
     test_max();
     test_dropped();
     test_corrupt();

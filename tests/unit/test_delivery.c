@@ -171,18 +171,19 @@ static const struct {
     const char *email, *detail;
     const char *want; /* the audit line's tail */
     enum stats_counter counter;
+    const char *outcome; /* delivery_dry_run_outcome */
 } outcomes[] = {
     {IDENTITY_FOUND, "jdoe@example.com", "static",
      "\"email\":\"jdoe@example.com\",\"event\":\"an event\",\"outcome\":\"would-dispatch\"}\n",
-     STAT_outcome_would_dispatch},
+     STAT_outcome_would_dispatch, "would-dispatch"},
     {IDENTITY_NOT_FOUND, NULL, "static: not listed",
      "\"email\":null,\"event\":\"an event\",\"outcome\":\"unresolved-user\",\"detail\":\"static: "
      "not listed\"}\n",
-     STAT_outcome_unresolved_user},
+     STAT_outcome_unresolved_user, "unresolved-user"},
     {IDENTITY_ERROR, NULL, "graph: HTTP 503",
      "\"email\":null,\"event\":\"an event\",\"outcome\":\"failed\",\"detail\":\"graph: HTTP "
      "503\"}\n",
-     STAT_outcome_failed},
+     STAT_outcome_failed, "failed"},
 };
 
 static void test_outcomes(void)
@@ -190,6 +191,7 @@ static void test_outcomes(void)
     for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
         uint64_t before[STAT_COUNT], after[STAT_COUNT];
         char line[2048];
+        const char *outcome;
         size_t n;
         struct delivery *r;
 
@@ -212,7 +214,9 @@ static void test_outcomes(void)
         for (int c = STAT_outcome_would_dispatch; c <= STAT_outcome_failed; c++)
             CHECK_INT(after[c] - before[c], c == (int)outcomes[i].counter);
         CHECK_INT(after[STAT_audit_lines] - before[STAT_audit_lines], 1);
-        CHECK_INT(delivery_dry_run_outcome(outcomes[i].status) != NULL, 1);
+        outcome = delivery_dry_run_outcome(outcomes[i].status);
+        CHECK_STR("dry-run outcome", str_make(outcome, outcome != NULL ? strlen(outcome) : 0),
+                  outcomes[i].outcome);
     }
 }
 

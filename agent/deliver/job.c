@@ -1,0 +1,678 @@
+/* The delivery state machine (job.h). Each event has its transition
+ * function below (job_durable, job_spool_refused, job_resolved, ...); the
+ * callbacks the collaborators call (spool_durable_cb, identity_cb,
+ * dispatch_cb, the timers) only route to them. */
+#include "job.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/retry.h"
+#include "errors.h"
+
+struct jobs {
+    struct job_config cfg;
+    const struct job_ops *ops;
+    struct dedup *dedup;
+    struct stats *stats;
+    struct jsonw payload;           /* a spool record being written */
+    size_t in_flight;               /* jobs not yet ended (dry-run) or not yet spooled (live) */
+    size_t n_held;                  /* of those, held for spool space */
+    struct job *all;                /* every job */
+    struct job *held, **held_end;   /* HELD, oldest first */
+    struct job *ready, **ready_end; /* READY, oldest first */
+    void *hold_timer;               /* held jobs try the spool again */
+    int dispatching;                /* SENDING jobs, at most cfg.max_concurrent */
+    int stopping;                   /* jobs_stop was called: callbacks only free */
+};
+
+/* One decision from its record to its last audit line. d's texts are
+ * copies in text[] (NUL-terminated). */
+struct job {
+    struct jobs *s;
+    struct job *prev, *next; /* s->all */
+    struct job *queue_next;  /* s->held, s->ready or a recovery list (one at a time) */
+    enum job_state state;
+    struct decision_record d;
+    uint64_t spool_id;
+    int spooled;  /* in the spool: an end without completion is resent later */
+    int attempts; /* dispatch requests made */
+    int failures; /* failed tries (dispatch or lookup): the backoff's exponent */
+    void *wait;   /* the retry timer, once needed */
+    char *email;  /* once resolved */
+    char text[];
+};
+
+static struct log_ratelimit job_rl = LOG_RATELIMIT_INIT(60, 1);
+static struct log_ratelimit job_rl_full = LOG_RATELIMIT_INIT(60, 1);
+static struct log_ratelimit job_rl_retry = LOG_RATELIMIT_INIT(60, 1);
+
+static const char *const job_state_names[JOB_STATES] = {
+    [JOB_NEW] = "new",         [JOB_SPOOLING] = "spooling",
+    [JOB_HELD] = "held",       [JOB_RESOLVING] = "resolving",
+    [JOB_READY] = "ready",     [JOB_SENDING] = "sending",
+    [JOB_WAITING] = "waiting",
+};
+
+/* The dry run's outcome by enum identity_status. */
+static const struct {
+    const char *outcome;
+    enum stats_counter counter;
+} job_dry_outcomes[] = {
+    [IDENTITY_FOUND] = {"would-dispatch", STAT_outcome_would_dispatch},
+    [IDENTITY_NOT_FOUND] = {"unresolved-user", STAT_outcome_unresolved_user},
+    [IDENTITY_ERROR] = {"failed", STAT_outcome_failed},
+};
+
+const char *job_state_name(enum job_state st)
+{
+    return st < JOB_STATES ? job_state_names[st] : "?";
+}
+
+const char *job_dry_run_outcome(enum identity_status status)
+{
+    return job_dry_outcomes[status].outcome;
+}
+
+/* Copies s to *at (NUL-terminated), advancing it. */
+static struct str job_copy(char **at, struct str s)
+{
+    char *p = *at;
+
+    if (s.len > 0)
+        memcpy(p, s.p, s.len);
+    p[s.len] = '\0';
+    *at = p + s.len + 1;
+    return str_make(p, s.len);
+}
+
+int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct dedup *dedup,
+             struct stats *stats, struct jobs **out)
+{
+    struct jobs *s = calloc(1, sizeof(*s));
+
+    *out = NULL;
+    if (s == NULL)
+        return ERR_NOMEM;
+    s->cfg = *cfg;
+    s->ops = ops;
+    s->dedup = dedup;
+    s->stats = stats;
+    s->held_end = &s->held;
+    s->ready_end = &s->ready;
+    jsonw_init(&s->payload, SPOOL_MAX_PAYLOAD);
+    *out = s; /* transferred */
+    return 0;
+}
+
+int job_new(struct jobs *s, const struct decision_record *d, struct job **out)
+{
+    size_t n =
+        d->source.len + d->mapping.len + d->rule.len + d->user.len + d->event.len + d->key.len + 6;
+    struct job *job = calloc(1, sizeof(*job) + n);
+    char *at;
+
+    *out = NULL;
+    if (job == NULL)
+        return ERR_NOMEM;
+    at = job->text;
+    job->s = s;
+    job->state = JOB_NEW;
+    job->d.received = d->received;
+    job->d.user_kind = d->user_kind;
+    job->d.source = job_copy(&at, d->source);
+    job->d.mapping = job_copy(&at, d->mapping);
+    job->d.rule = job_copy(&at, d->rule);
+    job->d.user = job_copy(&at, d->user);
+    job->d.event = job_copy(&at, d->event);
+    job->d.key = job_copy(&at, d->key);
+    job->next = s->all;
+    if (s->all != NULL)
+        s->all->prev = job;
+    s->all = job;
+    *out = job;
+    return 0;
+}
+
+static void job_free(struct job *job)
+{
+    struct jobs *s = job->s;
+
+    if (job->prev != NULL)
+        job->prev->next = job->next;
+    else
+        s->all = job->next;
+    if (job->next != NULL)
+        job->next->prev = job->prev;
+    s->ops->timer_free(s->ops->ctx, &job->wait);
+    free(job->email);
+    free(job);
+}
+
+/* The intake may end once no job waits for the spool but the held ones: a
+ * full spool must not hold up a stop (jobs_free reports them). */
+static void jobs_check_settled(struct jobs *s)
+{
+    if (s->in_flight == s->n_held)
+        s->ops->settled(s->ops->ctx);
+}
+
+/* Milliseconds from the job's receipt to now. */
+static long job_latency_ms(const struct job *job)
+{
+    struct timespec now = job->s->ops->realtime(job->s->ops->ctx);
+    long ms = (long)(now.tv_sec - job->d.received.tv_sec) * 1000 +
+              (now.tv_nsec - job->d.received.tv_nsec) / 1000000;
+
+    return ms > 0 ? ms : 0;
+}
+
+/* Writes the job's line with this outcome to the audit log (counted), or
+ * to the dead-letter file (to_dead: counted there). Returns the write's
+ * result (0 when there is no such file). */
+static int job_audit(struct job *job, const char *outcome, const char *detail, int status,
+                     int to_dead)
+{
+    struct jobs *s = job->s;
+    struct audit_record ar = {
+        .time = job->d.received,
+        .source = job->d.source.p,
+        .mapping = job->d.mapping.p,
+        .rule = job->d.rule,
+        .user = job->d.user,
+        .email = job->email,
+        .event = job->d.event,
+        .outcome = outcome,
+        .detail = detail,
+        .key = s->cfg.live ? job->d.key.p : NULL,
+        .status = status,
+        .attempts = job->attempts,
+        .latency_ms = job_latency_ms(job),
+    };
+    int rc = s->ops->audit(s->ops->ctx, to_dead, &ar);
+
+    if (rc == JOB_AUDIT_NONE)
+        return 0;
+    if (to_dead)
+        stats_add(s->stats, rc == 0 ? STAT_outcome_dead_letter : STAT_dead_letter_errors, 1);
+    else
+        stats_add(s->stats, rc == 0 ? STAT_audit_lines : STAT_audit_errors, 1);
+    return rc;
+}
+
+static void job_append(struct job *job);
+static void job_resolve(struct job *job);
+
+/* ---- ends ---- */
+
+/* Finished (dispatched or dead-lettered): its completion is journaled (a
+ * crash before it is written only means a resend with the same key). */
+static void job_finish(struct job *job)
+{
+    if (job->spooled)
+        job->s->ops->spool_complete(job->s->ops->ctx, job->spool_id);
+    job_free(job);
+}
+
+/* Dead-letters the job: the file keeps it with the reason; counted. When
+ * the line cannot be written the alert stays in the spool (not completed)
+ * and is tried again at the next start: never dropped silently. */
+static void job_dead_letter(struct job *job, const char *outcome, enum stats_counter counter,
+                            const char *detail, int status)
+{
+    stats_add(job->s->stats, counter, 1);
+    log_limited(&job_rl, LOG_LVL_WARNING,
+                "mapping %s: alert \"%s\" %s (%s): written to the dead-letter file",
+                job->d.mapping.p, job->d.rule.p, outcome, detail);
+    job_audit(job, outcome, detail, status, 0);
+    if (job_audit(job, outcome, detail, status, 1) != 0) {
+        job->spooled = 0; /* not completed: the spool sends it again at the next start */
+        job_free(job);
+        return;
+    }
+    job_finish(job);
+}
+
+/* ---- WAITING ---- */
+
+/* Event: the retry timer fired. WAITING -> RESOLVING. */
+static void job_timer(void *arg)
+{
+    job_resolve(arg);
+}
+
+/* Tries again later: after Retry-After when the far side named a time (a
+ * floor, never a licence to hammer: "0" or a past date still waits for the
+ * backoff), else after a full-jitter backoff. -> WAITING. */
+static void job_retry_later(struct job *job, int64_t retry_after_s, const char *detail, int status)
+{
+    struct jobs *s = job->s;
+    int64_t ms;
+
+    job->failures++;
+    stats_add(s->stats, STAT_dispatch_retries, 1);
+    ms = retry_backoff_ms((unsigned)job->failures, s->cfg.retry_min_s, s->cfg.retry_max_s,
+                          s->ops->random(s->ops->ctx));
+    if (retry_after_s * 1000 > ms)
+        ms = retry_after_s * 1000;
+    job_audit(job, "retry", detail, status, 0);
+    log_limited(&job_rl_retry, LOG_LVL_WARNING,
+                "mapping %s: alert not delivered yet (%s): trying again in %lld ms (more such "
+                "lines are counted in dispatch_retries)",
+                job->d.mapping.p, detail, (long long)ms);
+    job->state = JOB_WAITING;
+    if (s->ops->timer_arm(s->ops->ctx, &job->wait, ms, job_timer, job) != 0) {
+        /* Without a timer it cannot wait: it stays spooled for the next start. */
+        log_limited(&job_rl, LOG_LVL_ERROR, "out of memory: an alert waits for the next start");
+        job->spooled = 0;
+        job_free(job);
+    }
+}
+
+/* ---- SENDING ---- */
+
+static void job_next_ready(struct jobs *s);
+
+/* Event: 2xx. SENDING -> done. */
+static void job_sent_ok(struct job *job, const struct dispatch_result *res)
+{
+    stats_add(job->s->stats, STAT_outcome_dispatched, 1);
+    job_audit(job, "dispatched", NULL, res->status, 0);
+    job_finish(job);
+}
+
+/* Event: a retryable answer (or none). SENDING -> WAITING. */
+static void job_sent_retryable(struct job *job, const struct dispatch_result *res)
+{
+    job_retry_later(job, res->retry_after_s, res->reason, res->status);
+}
+
+/* Event: a refusal (any other 4xx). SENDING -> dead letter. */
+static void job_sent_permanent(struct job *job, const struct dispatch_result *res)
+{
+    job_dead_letter(job, "failed", STAT_outcome_failed, res->reason, res->status);
+}
+
+/* dispatch_cb: routes the answer to its event. */
+static void job_on_sent(void *arg, const struct dispatch_result *res)
+{
+    struct job *job = arg;
+    struct jobs *s = job->s;
+
+    s->dispatching--;
+    if (s->stopping) {
+        /* Shutting down: the spool sends it again at the next start. */
+        job_free(job);
+        return;
+    }
+    job_next_ready(s);
+    switch (res->verdict) {
+    case RETRY_DONE:
+        job_sent_ok(job, res);
+        break;
+    case RETRY_AGAIN:
+        job_sent_retryable(job, res);
+        break;
+    case RETRY_DEAD:
+        job_sent_permanent(job, res);
+        break;
+    }
+}
+
+/* Sends the job's alert (a slot is free). READY/RESOLVING -> SENDING. */
+static void job_send(struct job *job)
+{
+    struct jobs *s = job->s;
+    struct dispatch_alert a = {job->d.event, job->email, job->d.key.p, job->d.received};
+
+    if (s->ops->send(s->ops->ctx, &a, job_on_sent, job) != 0) {
+        job_retry_later(job, -1, "out of memory", 0);
+        return;
+    }
+    job->state = JOB_SENDING;
+    job->attempts++;
+    s->dispatching++;
+    stats_add(s->stats, STAT_dispatch_requests, 1);
+}
+
+/* Event: a dispatch slot came free: the oldest READY job goes. */
+static void job_next_ready(struct jobs *s)
+{
+    struct job *job = s->ready;
+
+    if (job == NULL || s->dispatching >= s->cfg.max_concurrent)
+        return;
+    s->ready = job->queue_next;
+    if (s->ready == NULL)
+        s->ready_end = &s->ready;
+    job->queue_next = NULL;
+    job_send(job);
+}
+
+/* ---- RESOLVING ---- */
+
+/* Event: the user was found. RESOLVING -> SENDING, or READY when every
+ * slot is busy. */
+static void job_resolved(struct job *job, const char *email)
+{
+    struct jobs *s = job->s;
+
+    free(job->email);
+    job->email = strdup(email);
+    if (job->email == NULL) {
+        job_retry_later(job, -1, "out of memory", 0);
+        return;
+    }
+    if (s->dispatching < s->cfg.max_concurrent) {
+        job_send(job);
+        return;
+    }
+    job->state = JOB_READY;
+    *s->ready_end = job;
+    s->ready_end = &job->queue_next;
+}
+
+/* Event: no resolver knows the user. RESOLVING -> dead letter. */
+static void job_unresolved(struct job *job, const char *detail)
+{
+    job_dead_letter(job, "unresolved-user", STAT_outcome_unresolved_user, detail, 0);
+}
+
+/* Event: a resolver failed (it may answer later). RESOLVING -> WAITING. */
+static void job_resolver_failed(struct job *job, const char *detail)
+{
+    job_retry_later(job, -1, detail, 0);
+}
+
+/* identity_cb (live): routes the answer to its event. */
+static void job_on_identity(void *arg, enum identity_status status, const char *email,
+                            const char *detail)
+{
+    struct job *job = arg;
+
+    if (job->s->stopping) {
+        job_free(job);
+        return;
+    }
+    switch (status) {
+    case IDENTITY_NOT_FOUND:
+        job_unresolved(job, detail);
+        break;
+    case IDENTITY_ERROR:
+        job_resolver_failed(job, detail);
+        break;
+    case IDENTITY_FOUND:
+        job_resolved(job, email);
+        break;
+    }
+}
+
+static void job_resolve(struct job *job)
+{
+    job->state = JOB_RESOLVING;
+    job->s->ops->resolve(job->s->ops->ctx, job->d.user, job->d.user_kind, job_on_identity, job);
+}
+
+/* identity_cb (dry-run), the only event of a dry run: the decision ends
+ * here, audited as what would be sent, with why it would not be when the
+ * user was not found or the lookup failed. The outcome is counted whether
+ * or not its audit line could be written (delivery.h). */
+static void job_on_dry_identity(void *arg, enum identity_status status, const char *email,
+                                const char *detail)
+{
+    struct job *job = arg;
+    struct jobs *s = job->s;
+    int found = status == IDENTITY_FOUND;
+
+    job->email = found ? (char *)email : NULL; /* borrowed for the line */
+    stats_add(s->stats, job_dry_outcomes[status].counter, 1);
+    job_audit(job, job_dry_outcomes[status].outcome, found ? NULL : detail, 0, 0);
+    job->email = NULL;
+    job_free(job);
+    s->in_flight--;
+    jobs_check_settled(s);
+}
+
+/* ---- SPOOLING, HELD ---- */
+
+/* Event: the hold timer fired: every HELD job tries the spool again
+ * (HELD -> SPOOLING, or HELD again); once none is left the intake resumes. */
+static void jobs_hold_timer(void *arg)
+{
+    struct jobs *s = arg;
+    struct job *held = s->held;
+
+    s->held = NULL;
+    s->held_end = &s->held;
+    s->n_held = 0;
+    while (held != NULL) {
+        struct job *job = held;
+
+        held = job->queue_next;
+        job->queue_next = NULL;
+        job_append(job);
+    }
+    if (s->held == NULL)
+        s->ops->resume(s->ops->ctx);
+}
+
+/* Event: the spool is full or refused the write. SPOOLING -> HELD (the
+ * intake waits too). */
+static void job_spool_refused(struct job *job, const char *why)
+{
+    struct jobs *s = job->s;
+
+    stats_add(s->stats, STAT_spool_full, 1);
+    log_limited(&job_rl_full, LOG_LVL_ERROR,
+                "spool: %s: alerts are held and inputs paused until it takes them (spool_full "
+                "counts each wait)",
+                why);
+    job->state = JOB_HELD;
+    *s->held_end = job;
+    s->held_end = &job->queue_next;
+    s->n_held++;
+    /* Without a timer the held jobs wait for the next one that arms it, or
+     * for the stop (which reports them). */
+    if (!s->ops->timer_pending(s->ops->ctx, s->hold_timer))
+        (void)s->ops->timer_arm(s->ops->ctx, &s->hold_timer, s->cfg.hold_retry_ms, jobs_hold_timer,
+                                s);
+    jobs_check_settled(s);
+}
+
+/* Event: the spool says the job is on disk. SPOOLING -> RESOLVING. */
+static void job_durable(struct job *job)
+{
+    struct jobs *s = job->s;
+
+    job->spooled = 1;
+    stats_add(s->stats, STAT_outcome_spooled, 1);
+    job_audit(job, "spooled", NULL, 0, 0);
+    s->in_flight--;
+    jobs_check_settled(s);
+    if (!s->stopping)
+        job_resolve(job);
+}
+
+/* spool_durable_cb: routes the result to its event. */
+static void job_on_durable(void *arg, int rc)
+{
+    if (rc != 0)
+        job_spool_refused(arg, "the disk refused the write");
+    else
+        job_durable(arg);
+}
+
+/* -> SPOOLING, or HELD when the spool cannot take it now. */
+static void job_append(struct job *job)
+{
+    struct jobs *s = job->s;
+    int rc = decision_payload_write(&job->d, &s->payload);
+
+    job->state = JOB_SPOOLING;
+    if (rc == 0)
+        rc = s->ops->spool_append(s->ops->ctx, str_make(s->payload.buf, s->payload.len),
+                                  job_on_durable, job, &job->spool_id);
+    /* Only a full spool holds an alert: anything else that keeps it out of
+     * the spool would hold it, and every alert behind it, for good. */
+    switch (rc) {
+    case 0:
+        return;
+    case ERR_TOOBIG:
+        job_spool_refused(job, "full (spool.max_bytes)");
+        return;
+    case ERR_NOMEM:
+        job_spool_refused(job, "out of memory");
+        return;
+    default:
+        /* Too big for a spool record (the caps make it unreachable): it
+         * cannot be made durable, ever, so it goes to the dead letters. */
+        s->in_flight--;
+        job_dead_letter(job, "failed", STAT_outcome_failed, "the alert does not fit a spool record",
+                        0);
+        jobs_check_settled(s);
+    }
+}
+
+/* ---- NEW ---- */
+
+/* Event: a new decision. A duplicate inside the window ends here; the
+ * others are spooled (live) or resolved (dry-run). */
+static void job_start(struct job *job)
+{
+    struct jobs *s = job->s;
+
+    if (dedup_check(s->dedup, job->d.key.p, (int64_t)job->d.received.tv_sec)) {
+        stats_add(s->stats, STAT_outcome_duplicate, 1);
+        job_audit(job, "duplicate", "same idempotency key inside dispatch.dedup_window_s", 0, 0);
+        job_free(job);
+        s->in_flight--;
+        jobs_check_settled(s);
+        return;
+    }
+    if (s->cfg.live) {
+        job_append(job);
+        return;
+    }
+    job->state = JOB_RESOLVING;
+    s->ops->resolve(s->ops->ctx, job->d.user, job->d.user_kind, job_on_dry_identity, job);
+}
+
+void jobs_start(struct jobs *s, struct job **jobs, size_t n)
+{
+    /* All of them first: a job that ends at once must not see the count at
+     * zero while its siblings still wait. */
+    s->in_flight += n;
+    for (size_t i = 0; i < n; i++)
+        job_start(jobs[i]);
+}
+
+/* ---- recovery ---- */
+
+struct jobs_recovery {
+    struct jobs *s;
+    size_t resent, unreadable;
+    struct job *resend, **resend_end; /* resolved once the spool has listed them */
+};
+
+/* Each alert of the spool at start: those done refill the duplicate
+ * window; the others are sent again. */
+static void jobs_recover_one(void *arg, uint64_t id, struct str payload, int done)
+{
+    struct jobs_recovery *rec = arg;
+    struct jobs *s = rec->s;
+    struct decision_payload p;
+    struct job *job = NULL;
+
+    if (decision_payload_read(payload, &p) == 0)
+        (void)job_new(s, &p.rec, &job);
+    decision_payload_free(&p);
+    if (job == NULL) {
+        /* Never completed: it stays in the spool for a version that reads it. */
+        rec->unreadable++;
+        return;
+    }
+    (void)dedup_check(s->dedup, job->d.key.p, (int64_t)job->d.received.tv_sec);
+    if (done) {
+        job_free(job);
+        return;
+    }
+    job->spool_id = id;
+    job->spooled = 1;
+    rec->resent++;
+    stats_add(s->stats, STAT_spool_recovered, 1);
+    /* Not from inside the spool's listing: resolving may complete it. */
+    *rec->resend_end = job;
+    rec->resend_end = &job->queue_next;
+}
+
+void jobs_recover(struct jobs *s)
+{
+    struct jobs_recovery rec = {s, 0, 0, NULL, NULL};
+
+    rec.resend_end = &rec.resend;
+    s->ops->spool_recovered(s->ops->ctx, jobs_recover_one, &rec);
+    while (rec.resend != NULL) {
+        struct job *job = rec.resend;
+
+        rec.resend = job->queue_next;
+        job->queue_next = NULL;
+        job_resolve(job);
+    }
+    if (rec.resent > 0)
+        log_info("spool: %zu alerts not yet delivered before the last stop are being sent again",
+                 rec.resent);
+    if (rec.unreadable > 0)
+        log_error("spool: %zu records this version cannot read were left in the spool",
+                  rec.unreadable);
+}
+
+/* ---- the set ---- */
+
+size_t jobs_in_flight(const struct jobs *s)
+{
+    return s->in_flight;
+}
+
+size_t jobs_held(const struct jobs *s)
+{
+    return s->n_held;
+}
+
+size_t jobs_count(const struct jobs *s, enum job_state st)
+{
+    size_t n = 0;
+
+    for (const struct job *job = s->all; job != NULL; job = job->next)
+        n += job->state == st;
+    return n;
+}
+
+void jobs_stop(struct jobs *s)
+{
+    s->stopping = 1;
+}
+
+void jobs_free(struct jobs *s)
+{
+    size_t lost = 0;
+
+    if (s == NULL)
+        return;
+    s->stopping = 1;
+    for (struct job *job = s->held; job != NULL; job = job->queue_next)
+        lost++;
+    s->held = NULL;
+    while (s->all != NULL)
+        job_free(s->all);
+    if (lost > 0) {
+        stats_add(s->stats, STAT_decisions_dropped, lost);
+        log_error("stopping with %zu alerts the spool could not take (full or failing): they "
+                  "were not spooled and are lost (counted in decisions_dropped)",
+                  lost);
+    }
+    s->ops->timer_free(s->ops->ctx, &s->hold_timer);
+    jsonw_free(&s->payload);
+    free(s);
+}

@@ -1,0 +1,156 @@
+/* One alert's delivery as a state machine, and the set of jobs it runs in.
+ * Pure: no event loop, no thread, no file of its own. Every collaborator
+ * (the spool, the identity layer, the dispatcher, the audit and
+ * dead-letter files, the clock, timers, the intake) is reached through
+ * struct job_ops, so delivery.c wires the real ones and the unit tests
+ * fakes. The duplicate window (dedup.h) and the counters (stats.h) are
+ * plain memory and used as they are.
+ *
+ * A job's states (enum job_state) and the events that move it:
+ *
+ *   NEW --duplicate--> (ended: audited "duplicate")
+ *   NEW --live--> SPOOLING --durable--> RESOLVING
+ *                 SPOOLING --spool full / write refused--> HELD --hold timer--> SPOOLING
+ *                 SPOOLING --does not fit a record--> (dead letter)
+ *   NEW --dry run--> RESOLVING --any answer--> (ended: audited as it would go)
+ *   RESOLVING --resolved--> SENDING, or READY when every dispatch slot is busy
+ *   RESOLVING --unresolved--> (dead letter)
+ *   RESOLVING --resolver failed--> WAITING
+ *   READY --slot free--> SENDING
+ *   SENDING --2xx--> (done) --retryable (Retry-After as a floor)--> WAITING
+ *           --other 4xx--> (dead letter)
+ *   WAITING --timer--> RESOLVING
+ *   any --stop--> callbacks only free the job; what is spooled is sent at the
+ *                 next start, what is HELD is lost (counted).
+ *
+ * A job that ends is freed at once: done and dead-lettered jobs have their
+ * completion journaled (spool_complete); a dead letter that cannot be
+ * written leaves the alert in the spool for the next start. Everything
+ * runs on one thread (the loop's). */
+#ifndef RTR_JOB_H
+#define RTR_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "audit.h"
+#include "core/stats.h"
+#include "decide/decision.h"
+#include "dedup.h"
+#include "dispatch.h"
+#include "identity/identity.h"
+#include "spool.h"
+
+enum job_state {
+    JOB_NEW,       /* taken from a record: not yet checked against the duplicate window */
+    JOB_SPOOLING,  /* appended: the spool has not said it is durable */
+    JOB_HELD,      /* the spool could not take it: waits for the hold timer */
+    JOB_RESOLVING, /* the user lookup runs */
+    JOB_READY,     /* resolved, waiting for a dispatch slot */
+    JOB_SENDING,   /* its request runs */
+    JOB_WAITING,   /* a retry timer runs (after a failed request or lookup) */
+    JOB_STATES
+};
+
+struct job;
+struct jobs;
+
+/* Returns 0 when audit_write returned 0, an error when it failed, or
+ * JOB_AUDIT_NONE when there is no such file (nothing written, nothing
+ * counted). */
+#define JOB_AUDIT_NONE 1
+
+struct job_ops {
+    void *ctx; /* the first argument of every op */
+
+    /* The spool (spool.h), live only. */
+    int (*spool_append)(void *ctx, struct str payload, spool_durable_cb cb, void *arg,
+                        uint64_t *id);
+    void (*spool_complete)(void *ctx, uint64_t id);
+    void (*spool_recovered)(void *ctx,
+                            void (*each)(void *arg, uint64_t id, struct str payload, int done),
+                            void *arg);
+
+    /* The identity layer (identity_resolve): cb runs exactly once, maybe
+     * before this returns. */
+    void (*resolve)(void *ctx, struct str user, enum user_kind kind, identity_cb cb, void *arg);
+
+    /* The dispatcher (dispatch_send): 0 and cb later, never before this
+     * returns, or ERR_NOMEM and no callback. */
+    int (*send)(void *ctx, const struct dispatch_alert *a, dispatch_cb cb, void *arg);
+
+    /* Writes r to the audit log, or to the dead-letter file (to_dead).
+     * Returns 0, an error, or JOB_AUDIT_NONE. */
+    int (*audit)(void *ctx, int to_dead, const struct audit_record *r);
+
+    /* The clock: now on CLOCK_REALTIME (a latency from receipt), and 64
+     * random bits (the backoff's jitter). */
+    struct timespec (*realtime)(void *ctx);
+    uint64_t (*random)(void *ctx);
+
+    /* Timers. timer_arm (re)arms *t, creating it on first use, to call
+     * fire(arg) once, ms from now: 0 or ERR_NOMEM (then *t may stay NULL).
+     * timer_pending says whether t is armed; timer_free frees *t (NULL is
+     * fine) and sets it to NULL. */
+    int (*timer_arm)(void *ctx, void **t, int64_t ms, void (*fire)(void *arg), void *arg);
+    int (*timer_pending)(void *ctx, void *t);
+    void (*timer_free)(void *ctx, void **t);
+
+    /* The intake. settled: no job waits for the spool any more except the
+     * held ones (the wiring ends once its queue is drained too). resume:
+     * the held jobs are in the spool, the queue may be read again. */
+    void (*settled)(void *ctx);
+    void (*resume)(void *ctx);
+};
+
+struct job_config {
+    int live;           /* direct or orchestrator: spool and send; else dry-run */
+    int max_concurrent; /* dispatch.max_concurrent */
+    int retry_min_s, retry_max_s;
+    int64_t hold_retry_ms; /* how often held jobs try the spool again */
+};
+
+/* ops, dedup and stats are borrowed and must outlive the set. Returns 0
+ * and *out (free with jobs_free), or ERR_NOMEM. */
+int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct dedup *dedup,
+             struct stats *stats, struct jobs **out);
+
+/* A job for decision d (its texts and key copied). Returns 0 and *out,
+ * owned by the set, or ERR_NOMEM. */
+int job_new(struct jobs *s, const struct decision_record *d, struct job **out);
+
+/* Starts jobs[0..n) (made by job_new): each is checked against the
+ * duplicate window, then spooled (live) or resolved (dry-run). All are
+ * counted in flight before the first starts. */
+void jobs_start(struct jobs *s, struct job **jobs, size_t n);
+
+/* Live, once at start, before any jobs_start: reads the spool back
+ * (spool_recovered). Done entries refill the duplicate window; the others
+ * are resolved and sent again. Logs what it did. */
+void jobs_recover(struct jobs *s);
+
+/* Jobs counted in flight (dry-run: not yet ended; live: not yet in the
+ * spool), of those held for spool space, and jobs in state st. */
+size_t jobs_in_flight(const struct jobs *s);
+size_t jobs_held(const struct jobs *s);
+size_t jobs_count(const struct jobs *s, enum job_state st);
+
+/* Stop: from now on a lookup or request that completes only frees its job
+ * (it stays in the spool for the next start). Call before freeing the
+ * identity layer and the dispatcher, which complete what they hold. */
+void jobs_stop(struct jobs *s);
+
+/* Frees every job left (a WAITING one with its timer: it stays in the
+ * spool; HELD ones were never durable: counted in decisions_dropped and
+ * logged as lost) and s. NULL is fine. */
+void jobs_free(struct jobs *s);
+
+/* The outcome a dry run audits for a lookup that ended in status (see
+ * delivery_dry_run_outcome). Static text. */
+const char *job_dry_run_outcome(enum identity_status status);
+
+/* The state's name, for logs and tests. Static text. */
+const char *job_state_name(enum job_state st);
+
+#endif

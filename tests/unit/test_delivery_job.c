@@ -1,0 +1,682 @@
+/* The delivery state machine (job.h) driven through fake ops: no thread,
+ * no event loop, no file, no socket. The fakes record what the machine
+ * asks (appends, completions, lookups, requests, audit and dead-letter
+ * lines, timers) and the tests answer each one when they choose, on a
+ * fixed clock with fixed jitter. The duplicate window and the counters
+ * are the real ones. Covered: 503 with Retry-After then 2xx; Retry-After 0
+ * still waits the backoff; a 4xx to the dead letters (and a dead letter
+ * that cannot be written stays in the spool); a full spool holds the job
+ * and the intake, and the hold timer resumes both; a write the disk
+ * refused holds it too; recovery after a crash (pending entries resent,
+ * done ones refill the duplicate window, unreadable ones left); a stop
+ * while a job waits on its timer, while one is sent, and while one is
+ * held; a duplicate inside the window; an unresolved user; a resolver
+ * failure retried; one dispatch slot for two jobs; the dry run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/stats.h"
+#include "deliver/dedup.h"
+#include "deliver/job.h"
+#include "errors.h"
+#include "unit.h"
+
+#define MAX_EVENTS 32
+#define JITTER     2345u /* the fake's random bits: backoff 343 ms, then 344 ms (1..60 s) */
+
+struct fake_timer {
+    int armed;
+    int64_t ms;
+    void (*fire)(void *arg);
+    void *arg;
+};
+
+struct fake_line {
+    char outcome[32], detail[64], email[40], key[DECISION_KEY_SIZE];
+    int status, attempts, dead;
+    long latency_ms;
+};
+
+static struct fake {
+    /* spool */
+    int append_rc; /* what the next append returns */
+    uint64_t next_id;
+    size_t appends;
+    struct {
+        spool_durable_cb cb;
+        void *arg;
+    } durable[MAX_EVENTS];
+    size_t n_durable;
+    uint64_t completed[MAX_EVENTS];
+    size_t n_completed;
+    const char *recovered[4]; /* payloads the spool lists at start */
+    int recovered_done[4];
+    size_t n_recovered;
+    /* identity */
+    struct {
+        identity_cb cb;
+        void *arg;
+        char user[32];
+    } lookups[MAX_EVENTS];
+    size_t n_lookups, lookups_made;
+    /* dispatch */
+    int send_rc;
+    struct {
+        dispatch_cb cb;
+        void *arg;
+        char email[40];
+    } sends[MAX_EVENTS];
+    size_t n_sends, sends_made;
+    /* audit */
+    struct fake_line lines[MAX_EVENTS];
+    size_t n_lines;
+    int dead_rc; /* what a dead-letter write returns */
+    /* timers */
+    struct fake_timer *timers[MAX_EVENTS];
+    size_t n_timers;
+    /* intake */
+    int settled, resumed;
+} fk;
+
+/* ---- the fake ops ---- */
+
+static int fake_spool_append(void *ctx, struct str payload, spool_durable_cb cb, void *arg,
+                             uint64_t *id)
+{
+    (void)ctx;
+    (void)payload;
+    fk.appends++;
+    if (fk.append_rc != 0)
+        return fk.append_rc;
+    *id = ++fk.next_id;
+    fk.durable[fk.n_durable].cb = cb;
+    fk.durable[fk.n_durable].arg = arg;
+    fk.n_durable++;
+    return 0;
+}
+
+static void fake_spool_complete(void *ctx, uint64_t id)
+{
+    (void)ctx;
+    fk.completed[fk.n_completed++] = id;
+}
+
+static void fake_spool_recovered(void *ctx,
+                                 void (*each)(void *arg, uint64_t id, struct str payload, int done),
+                                 void *arg)
+{
+    (void)ctx;
+    for (size_t i = 0; i < fk.n_recovered; i++)
+        each(arg, 100 + i, str_make(fk.recovered[i], strlen(fk.recovered[i])),
+             fk.recovered_done[i]);
+}
+
+static void fake_resolve(void *ctx, struct str user, enum user_kind kind, identity_cb cb, void *arg)
+{
+    (void)ctx;
+    (void)kind;
+    fk.lookups_made++;
+    fk.lookups[fk.n_lookups].cb = cb;
+    fk.lookups[fk.n_lookups].arg = arg;
+    snprintf(fk.lookups[fk.n_lookups].user, sizeof(fk.lookups[0].user), "%.*s", (int)user.len,
+             user.p);
+    fk.n_lookups++;
+}
+
+static int fake_send(void *ctx, const struct dispatch_alert *a, dispatch_cb cb, void *arg)
+{
+    (void)ctx;
+    if (fk.send_rc != 0)
+        return fk.send_rc;
+    fk.sends_made++;
+    fk.sends[fk.n_sends].cb = cb;
+    fk.sends[fk.n_sends].arg = arg;
+    snprintf(fk.sends[fk.n_sends].email, sizeof(fk.sends[0].email), "%s", a->email);
+    fk.n_sends++;
+    return 0;
+}
+
+static int fake_audit(void *ctx, int to_dead, const struct audit_record *r)
+{
+    struct fake_line *l = &fk.lines[fk.n_lines++];
+
+    (void)ctx;
+    snprintf(l->outcome, sizeof(l->outcome), "%s", r->outcome);
+    snprintf(l->detail, sizeof(l->detail), "%s", r->detail ? r->detail : "");
+    snprintf(l->email, sizeof(l->email), "%s", r->email ? r->email : "");
+    snprintf(l->key, sizeof(l->key), "%s", r->key ? r->key : "");
+    l->status = r->status;
+    l->attempts = r->attempts;
+    l->latency_ms = r->latency_ms;
+    l->dead = to_dead;
+    return to_dead ? fk.dead_rc : 0;
+}
+
+static struct timespec fake_realtime(void *ctx)
+{
+    (void)ctx;
+    return (struct timespec){1000, 500000000}; /* 1.5 s after the decisions' receipt */
+}
+
+static uint64_t fake_random(void *ctx)
+{
+    (void)ctx;
+    return JITTER;
+}
+
+static int fake_timer_arm(void *ctx, void **t, int64_t ms, void (*fire)(void *arg), void *arg)
+{
+    struct fake_timer *ft = *t;
+
+    (void)ctx;
+    if (ft == NULL) {
+        ft = calloc(1, sizeof(*ft));
+        if (ft == NULL)
+            return ERR_NOMEM;
+        fk.timers[fk.n_timers++] = ft;
+        *t = ft;
+    }
+    ft->armed = 1;
+    ft->ms = ms;
+    ft->fire = fire;
+    ft->arg = arg;
+    return 0;
+}
+
+static int fake_timer_pending(void *ctx, void *t)
+{
+    (void)ctx;
+    return t != NULL && ((struct fake_timer *)t)->armed;
+}
+
+static void fake_timer_free(void *ctx, void **t)
+{
+    (void)ctx;
+    for (size_t i = 0; *t != NULL && i < fk.n_timers; i++) {
+        if (fk.timers[i] == *t) {
+            fk.timers[i] = fk.timers[--fk.n_timers];
+            break;
+        }
+    }
+    free(*t);
+    *t = NULL;
+}
+
+static void fake_settled(void *ctx)
+{
+    (void)ctx;
+    fk.settled++;
+}
+
+static void fake_resume(void *ctx)
+{
+    (void)ctx;
+    fk.resumed++;
+}
+
+static const struct job_ops fake_ops = {
+    .spool_append = fake_spool_append,
+    .spool_complete = fake_spool_complete,
+    .spool_recovered = fake_spool_recovered,
+    .resolve = fake_resolve,
+    .send = fake_send,
+    .audit = fake_audit,
+    .realtime = fake_realtime,
+    .random = fake_random,
+    .timer_arm = fake_timer_arm,
+    .timer_pending = fake_timer_pending,
+    .timer_free = fake_timer_free,
+    .settled = fake_settled,
+    .resume = fake_resume,
+};
+
+/* ---- driving the machine ---- */
+
+static struct stats *stats;
+static struct dedup *dedup;
+static uint64_t base[STAT_COUNT];
+
+static const char key_a[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+static const char key_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+/* A set with one slot (or more), a fresh duplicate window and fakes. */
+static struct jobs *set(int live, int slots)
+{
+    struct job_config cfg = {live, slots, 1, 60, 1000};
+    struct jobs *s;
+
+    memset(&fk, 0, sizeof(fk));
+    dedup_free(dedup);
+    if (dedup_new(300, 64, &dedup) != 0 || jobs_new(&cfg, &fake_ops, dedup, stats, &s) != 0)
+        abort();
+    stats_sum(base);
+    return s;
+}
+
+/* How much counter c moved since set(). */
+static uint64_t moved(enum stats_counter c)
+{
+    uint64_t now[STAT_COUNT];
+
+    stats_sum(now);
+    return now[c] - base[c];
+}
+
+/* One decision for user, with key, received at 999 s. */
+static void take(struct jobs *s, const char *user, const char *key)
+{
+    struct decision_record d = {
+        .received = {999, 0},
+        .source = STR_LIT("10.0.0.5:514"),
+        .mapping = STR_LIT("m"),
+        .rule = STR_LIT("a rule"),
+        .user = str_make(user, strlen(user)),
+        .event = STR_LIT("an event"),
+        .user_kind = USER_KIND_UPN,
+        .key = str_make(key, strlen(key)),
+    };
+    struct job *job;
+
+    if (job_new(s, &d, &job) != 0)
+        abort();
+    jobs_start(s, &job, 1);
+}
+
+/* The spool says append i is durable (rc 0) or refused. */
+static void durable(size_t i, int rc)
+{
+    fk.durable[i].cb(fk.durable[i].arg, rc);
+}
+
+static void answer_lookup(size_t i, enum identity_status st, const char *email, const char *detail)
+{
+    fk.lookups[i].cb(fk.lookups[i].arg, st, email, detail);
+}
+
+static void answer_send(size_t i, int status, int64_t retry_after_s, const char *reason)
+{
+    struct dispatch_result res = {retry_classify(status), status, retry_after_s, reason};
+
+    fk.sends[i].cb(fk.sends[i].arg, &res);
+}
+
+/* The armed timer made last, or NULL. */
+static struct fake_timer *armed(void)
+{
+    for (size_t i = fk.n_timers; i > 0; i--) {
+        if (fk.timers[i - 1]->armed)
+            return fk.timers[i - 1];
+    }
+    return NULL;
+}
+
+static void fire(struct fake_timer *t)
+{
+    t->armed = 0;
+    t->fire(t->arg);
+}
+
+static void check_line(const char *ctx, size_t i, const char *outcome, const char *detail,
+                       int status, int dead)
+{
+    struct fake_line *l = &fk.lines[i];
+
+    if (i >= fk.n_lines) {
+        UNIT_FAIL("%s: no line %zu (%zu lines)", ctx, i, fk.n_lines);
+        return;
+    }
+    CHECK_STR(ctx, str_make(l->outcome, strlen(l->outcome)), outcome);
+    CHECK_STR(ctx, str_make(l->detail, strlen(l->detail)), detail);
+    CHECK_INT(l->status, status);
+    CHECK_INT(l->dead, dead);
+}
+
+/* ---- tests ---- */
+
+/* 503 with Retry-After: 120 waits 120 s (over the 343 ms backoff), then
+ * the lookup runs again and a 2xx completes the spool entry. */
+static void test_retry_after_then_2xx(void)
+{
+    struct jobs *s = set(1, 4);
+    struct fake_timer *t;
+
+    take(s, "jdoe@example.com", key_a);
+    CHECK_INT(fk.appends, 1);
+    CHECK_INT(jobs_count(s, JOB_SPOOLING), 1);
+    CHECK_INT(jobs_in_flight(s), 1);
+    durable(0, 0);
+    CHECK_INT(jobs_in_flight(s), 0);
+    CHECK_INT(fk.settled, 1);
+    CHECK_INT(jobs_count(s, JOB_RESOLVING), 1);
+    check_line("spooled", 0, "spooled", "", 0, 0);
+    CHECK_STR("spooled key", str_make(fk.lines[0].key, strlen(fk.lines[0].key)), key_a);
+    CHECK_INT(fk.lines[0].latency_ms, 1500);
+    answer_lookup(0, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    CHECK_INT(jobs_count(s, JOB_SENDING), 1);
+    CHECK_STR("email sent", str_make(fk.sends[0].email, strlen(fk.sends[0].email)),
+              "jdoe@corp.example");
+    answer_send(0, 503, 120, "HTTP 503: busy");
+    CHECK_INT(jobs_count(s, JOB_WAITING), 1);
+    check_line("retry", 1, "retry", "HTTP 503: busy", 503, 0);
+    t = armed();
+    CHECK(t != NULL);
+    if (t == NULL)
+        goto out;
+    CHECK_INT(t->ms, 120000);
+    CHECK_INT(moved(STAT_dispatch_retries), 1);
+    CHECK_INT(fk.n_completed, 0);
+    fire(t);
+    CHECK_INT(jobs_count(s, JOB_RESOLVING), 1);
+    CHECK_INT(fk.lookups_made, 2);
+    answer_lookup(1, IDENTITY_FOUND, "jdoe@corp.example", "cache");
+    answer_send(1, 201, -1, NULL);
+    check_line("dispatched", 2, "dispatched", "", 201, 0);
+    CHECK_INT(fk.lines[2].attempts, 2);
+    CHECK_INT(fk.n_completed, 1);
+    CHECK_INT(fk.completed[0], 1);
+    CHECK_INT(moved(STAT_outcome_dispatched), 1);
+    CHECK_INT(moved(STAT_outcome_spooled), 1);
+    CHECK_INT(moved(STAT_dispatch_requests), 2);
+    CHECK_INT(moved(STAT_audit_lines), 3);
+    CHECK_INT(jobs_count(s, JOB_SENDING) + jobs_count(s, JOB_WAITING), 0);
+out:
+    jobs_free(s);
+    CHECK_INT(fk.n_timers, 0);
+}
+
+/* Retry-After is a floor: "0" still waits the backoff, which grows. */
+static void test_retry_after_zero(void)
+{
+    struct jobs *s = set(1, 4);
+    struct fake_timer *t;
+
+    take(s, "jdoe@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    answer_send(0, 429, 0, "HTTP 429");
+    t = armed();
+    CHECK(t != NULL && t->ms == 343);
+    if (t == NULL)
+        goto out;
+    fire(t);
+    answer_lookup(1, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    answer_send(1, 0, -1, "timeout after 30 s");
+    t = armed();
+    CHECK(t != NULL && t->ms == 344);
+    CHECK_INT(moved(STAT_dispatch_retries), 2);
+out:
+    jobs_free(s);
+}
+
+/* A 4xx is final: audited and dead-lettered with its status and reason,
+ * and completed in the spool. */
+static void test_4xx_dead_letter(void)
+{
+    struct jobs *s = set(1, 4);
+
+    take(s, "jdoe@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    answer_send(0, 400, -1, "HTTP 400: bad event");
+    check_line("4xx audit", 1, "failed", "HTTP 400: bad event", 400, 0);
+    check_line("4xx dead", 2, "failed", "HTTP 400: bad event", 400, 1);
+    CHECK_INT(fk.n_lines, 3);
+    CHECK_INT(fk.n_completed, 1);
+    CHECK_INT(moved(STAT_outcome_failed), 1);
+    CHECK_INT(moved(STAT_outcome_dead_letter), 1);
+    CHECK_INT(moved(STAT_dispatch_retries), 0);
+    CHECK(armed() == NULL);
+    jobs_free(s);
+
+    /* The dead-letter file refuses the line: the alert stays in the spool. */
+    s = set(1, 4);
+    fk.dead_rc = ERR_IO;
+    take(s, "jdoe@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    answer_send(0, 403, -1, "HTTP 403");
+    CHECK_INT(fk.n_completed, 0);
+    CHECK_INT(moved(STAT_dead_letter_errors), 1);
+    CHECK_INT(moved(STAT_outcome_dead_letter), 0);
+    CHECK_INT(jobs_count(s, JOB_SENDING), 0);
+    jobs_free(s);
+}
+
+/* A full spool holds the job (and tells the intake it may end: only held
+ * jobs are left); the hold timer tries again and, once the spool takes
+ * it, the intake resumes. A write the disk refused holds it the same way. */
+static void test_spool_full_hold_resume(void)
+{
+    struct jobs *s = set(1, 4);
+    struct fake_timer *t;
+
+    fk.append_rc = ERR_TOOBIG;
+    take(s, "jdoe@example.com", key_a);
+    CHECK_INT(jobs_count(s, JOB_HELD), 1);
+    CHECK_INT(jobs_held(s), 1);
+    CHECK_INT(jobs_in_flight(s), 1);
+    CHECK_INT(fk.settled, 1);
+    CHECK_INT(moved(STAT_spool_full), 1);
+    t = armed();
+    CHECK(t != NULL && t->ms == 1000);
+    if (t == NULL)
+        goto out;
+    /* Still full: held again, the timer armed again. */
+    fire(t);
+    CHECK_INT(jobs_count(s, JOB_HELD), 1);
+    CHECK_INT(fk.resumed, 0);
+    CHECK(t->armed);
+    CHECK_INT(moved(STAT_spool_full), 2);
+    fk.append_rc = 0;
+    fire(t);
+    CHECK_INT(jobs_count(s, JOB_SPOOLING), 1);
+    CHECK_INT(jobs_held(s), 0);
+    CHECK_INT(fk.resumed, 1);
+    CHECK_INT(fk.appends, 3);
+    /* The disk refuses the write: held again until the timer. */
+    durable(0, ERR_IO);
+    CHECK_INT(jobs_count(s, JOB_HELD), 1);
+    CHECK_INT(moved(STAT_spool_full), 3);
+    fire(t);
+    durable(1, 0);
+    CHECK_INT(jobs_count(s, JOB_RESOLVING), 1);
+    CHECK_INT(jobs_in_flight(s), 0);
+    check_line("spooled after hold", 0, "spooled", "", 0, 0);
+out:
+    jobs_free(s);
+}
+
+/* At start the spool lists what a crash left: the pending entry is
+ * resolved and sent again (and completed under its old id), the done one
+ * refills the duplicate window (a new decision with its key is a
+ * duplicate), an unreadable one is left alone. */
+static void test_recovery(void)
+{
+    static char pending[512], done[512];
+    struct jobs *s = set(1, 4);
+
+    snprintf(pending, sizeof(pending),
+             "{\"v\":1,\"sec\":999,\"nsec\":0,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+             "\"user\":\"old@example.com\",\"kind\":2,\"event\":\"e\",\"key\":\"%s\"}",
+             key_a);
+    snprintf(done, sizeof(done),
+             "{\"v\":1,\"sec\":999,\"nsec\":0,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+             "\"user\":\"done@example.com\",\"kind\":2,\"event\":\"e\",\"key\":\"%s\"}",
+             key_b);
+    fk.recovered[0] = pending;
+    fk.recovered[1] = done;
+    fk.recovered_done[1] = 1;
+    fk.recovered[2] = "{\"v\":9}";
+    fk.n_recovered = 3;
+    jobs_recover(s);
+    CHECK_INT(moved(STAT_spool_recovered), 1);
+    CHECK_INT(fk.lookups_made, 1);
+    CHECK_STR("resent user", str_make(fk.lookups[0].user, strlen(fk.lookups[0].user)),
+              "old@example.com");
+    CHECK_INT(jobs_in_flight(s), 0);
+    CHECK_INT(fk.appends, 0);
+    take(s, "done@example.com", key_b);
+    CHECK_INT(moved(STAT_outcome_duplicate), 1);
+    CHECK_INT(fk.appends, 0);
+    answer_lookup(0, IDENTITY_FOUND, "old@corp.example", "static");
+    answer_send(0, 200, -1, NULL);
+    CHECK_INT(fk.n_completed, 1);
+    CHECK_INT(fk.completed[0], 100);
+    jobs_free(s);
+}
+
+/* A stop while one job waits on its retry timer, one is being sent and
+ * one is held: nothing more is audited or completed (the spool sends the
+ * first two again at the next start), the late answer only frees its
+ * job, the held one is counted as lost, and every timer is freed. */
+static void test_stop(void)
+{
+    struct jobs *s = set(1, 4);
+    size_t lines;
+
+    take(s, "a@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_ERROR, NULL, "graph: HTTP 503");
+    CHECK_INT(jobs_count(s, JOB_WAITING), 1);
+    take(s, "b@example.com", key_b);
+    durable(1, 0);
+    answer_lookup(1, IDENTITY_FOUND, "b@corp.example", "static");
+    CHECK_INT(jobs_count(s, JOB_SENDING), 1);
+    fk.append_rc = ERR_TOOBIG;
+    take(s, "c@example.com", "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+    CHECK_INT(jobs_count(s, JOB_HELD), 1);
+    lines = fk.n_lines;
+    jobs_stop(s);
+    answer_send(0, 200, -1, NULL);
+    CHECK_INT(fk.n_lines, lines);
+    CHECK_INT(fk.n_completed, 0);
+    CHECK_INT(jobs_count(s, JOB_SENDING), 0);
+    CHECK_INT(jobs_count(s, JOB_WAITING), 1);
+    jobs_free(s);
+    CHECK_INT(fk.n_lines, lines);
+    CHECK_INT(fk.n_completed, 0);
+    CHECK_INT(fk.n_timers, 0);
+    CHECK_INT(moved(STAT_decisions_dropped), 1);
+    CHECK_INT(moved(STAT_outcome_dispatched), 0);
+}
+
+/* The same key inside the window: audited as a duplicate, never spooled. */
+static void test_duplicate(void)
+{
+    struct jobs *s = set(1, 4);
+
+    take(s, "jdoe@example.com", key_a);
+    take(s, "jdoe@example.com", key_a);
+    CHECK_INT(fk.appends, 1);
+    check_line("duplicate", 0, "duplicate", "same idempotency key inside dispatch.dedup_window_s",
+               0, 0);
+    CHECK_INT(moved(STAT_outcome_duplicate), 1);
+    CHECK_INT(jobs_in_flight(s), 1);
+    take(s, "jdoe@example.com", key_b);
+    CHECK_INT(fk.appends, 2);
+    jobs_free(s);
+}
+
+/* No resolver knows the user: dead-lettered with the detail, completed,
+ * no request made. */
+static void test_unresolved(void)
+{
+    struct jobs *s = set(1, 4);
+
+    take(s, "ghost@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_NOT_FOUND, NULL, "static: not listed");
+    check_line("unresolved", 1, "unresolved-user", "static: not listed", 0, 0);
+    check_line("unresolved dead", 2, "unresolved-user", "static: not listed", 0, 1);
+    CHECK_INT(fk.sends_made, 0);
+    CHECK_INT(fk.n_completed, 1);
+    CHECK_INT(moved(STAT_outcome_unresolved_user), 1);
+    jobs_free(s);
+}
+
+/* A resolver failure waits the backoff and asks again; the second answer
+ * sends the alert. */
+static void test_resolver_failed(void)
+{
+    struct jobs *s = set(1, 4);
+    struct fake_timer *t;
+
+    take(s, "jdoe@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_ERROR, NULL, "graph: timeout");
+    check_line("lookup retry", 1, "retry", "graph: timeout", 0, 0);
+    CHECK_INT(jobs_count(s, JOB_WAITING), 1);
+    CHECK_INT(fk.sends_made, 0);
+    t = armed();
+    CHECK(t != NULL && t->ms == 343);
+    if (t == NULL)
+        goto out;
+    fire(t);
+    CHECK_INT(fk.lookups_made, 2);
+    answer_lookup(1, IDENTITY_FOUND, "jdoe@corp.example", "graph");
+    CHECK_INT(fk.sends_made, 1);
+    CHECK_INT(moved(STAT_dispatch_retries), 1);
+out:
+    jobs_free(s);
+}
+
+/* One dispatch slot: the second resolved job is READY until the first
+ * answer frees the slot. */
+static void test_one_slot(void)
+{
+    struct jobs *s = set(1, 1);
+
+    take(s, "a@example.com", key_a);
+    take(s, "b@example.com", key_b);
+    durable(0, 0);
+    durable(1, 0);
+    answer_lookup(0, IDENTITY_FOUND, "a@corp.example", "static");
+    answer_lookup(1, IDENTITY_FOUND, "b@corp.example", "static");
+    CHECK_INT(jobs_count(s, JOB_SENDING), 1);
+    CHECK_INT(jobs_count(s, JOB_READY), 1);
+    answer_send(0, 200, -1, NULL);
+    CHECK_INT(jobs_count(s, JOB_SENDING), 1);
+    CHECK_INT(jobs_count(s, JOB_READY), 0);
+    CHECK_STR("second", str_make(fk.sends[1].email, strlen(fk.sends[1].email)), "b@corp.example");
+    jobs_free(s);
+}
+
+/* The dry run: nothing spooled or sent; the lookup's answer is audited,
+ * without a key, and ends the job. */
+static void test_dry_run(void)
+{
+    struct jobs *s = set(0, 4);
+
+    take(s, "jdoe@example.com", key_a);
+    CHECK_INT(fk.appends, 0);
+    CHECK_INT(jobs_in_flight(s), 1);
+    answer_lookup(0, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    check_line("dry run", 0, "would-dispatch", "", 0, 0);
+    CHECK_STR("dry run email", str_make(fk.lines[0].email, strlen(fk.lines[0].email)),
+              "jdoe@corp.example");
+    CHECK_INT(fk.lines[0].key[0], '\0');
+    CHECK_INT(jobs_in_flight(s), 0);
+    CHECK_INT(fk.settled, 1);
+    CHECK_INT(fk.sends_made, 0);
+    CHECK_INT(moved(STAT_outcome_would_dispatch), 1);
+    jobs_free(s);
+}
+
+int main(void)
+{
+    stats = stats_register();
+    test_retry_after_then_2xx();
+    test_retry_after_zero();
+    test_4xx_dead_letter();
+    test_spool_full_hold_resume();
+    test_recovery();
+    test_stop();
+    test_duplicate();
+    test_unresolved();
+    test_resolver_failed();
+    test_one_slot();
+    test_dry_run();
+    dedup_free(dedup);
+    return unit_report("delivery_job");
+}
