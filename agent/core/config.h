@@ -1,28 +1,22 @@
 /* The agent's configuration: loaded from JSON (comments allowed) by one
- * declarative table per section; every error names the file and the key.
- * The shape of the file is the contract in design.md. */
+ * declarative table per section (config.c, read by config_engine.h);
+ * every error names the file and the key. The shape of the file is the
+ * contract in design.md. The address and network parsers are in
+ * config_net.h. */
 #ifndef RTR_CONFIG_H
 #define RTR_CONFIG_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <sys/socket.h>
 
+#include "config_net.h"
 #include "framing.h"
 
 enum listen_proto {
     LISTEN_UDP,
     LISTEN_TCP,
     LISTEN_TLS,
-};
-
-/* One allowlist entry: an IPv4 or IPv6 network. */
-struct cidr {
-    int family; /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    unsigned prefix;
 };
 
 struct listen_config {
@@ -184,47 +178,7 @@ struct config {
  * the result are already resolved against the config file's folder. */
 int config_load(const char *path, struct config **out);
 
-struct json_object;
-
-/* Reads a JSON file as the config is read (comments allowed, at most 1 MiB),
- * for other files of ours (mapping files). Problems are printed as the
- * config's are ("FILE:LINE:COL: invalid JSON: ..."). Returns 0 and *out
- * (release with json_object_put), or ERR_CONFIG. */
-int config_read_json(const char *path, struct json_object **out);
-
-/* Reports one problem with a file we load, in the form every loader (config,
- * mappings, check) uses: "FILE: KEY.PATH: WHAT", or "FILE: WHAT" when
- * key_path is empty. WHAT is fmt formatted with ap (cut at 1023 bytes). One
- * error line through the log, so bytes taken from the file are escaped.
- * Callers count their own errors. */
-void config_vreport(const char *file, const char *key_path, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-
-/* How v reads in an error message: scalars as JSON text (shortened to cap),
- * containers as "an object" / "an array". Returns buf or a static string. */
-const char *config_describe_json(struct json_object *v, char *buf, size_t cap);
-
 /* Frees cfg and everything in it; NULL is fine. */
 void config_free(struct config *cfg);
-
-/* Writes the key reference (every key path, its type, default and meaning),
- * generated from the same tables that drive loading, as Markdown. */
-void config_write_reference(FILE *out);
-
-/* Parses "1.2.3.4:514", "[::1]:514", "0.0.0.0:6514", ":514" (= 0.0.0.0:514)
- * into *ss. Addresses are numeric (no DNS at load time); port 0..65535, 0
- * meaning "any free port" (tests). Returns 0 or ERR_INVALID. */
-int config_parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len);
-
-/* Parses "10.0.0.0/8", "::1", "fe80::/10" into *c. Returns 0 or ERR_INVALID.
- * No prefix means a single host. Host bits set ("10.0.0.1/8") are an error:
- * in an allowlist the intent is ambiguous. A v4-mapped IPv6 network
- * ("::ffff:10.0.0.0/104") is stored as the IPv4 network it names. */
-int config_parse_cidr(const char *text, struct cidr *c);
-
-/* Nonzero when sa is inside one of the n networks (n == 0 allows all). A
- * v4-mapped IPv6 peer (::ffff:a.b.c.d, as a dual-stack socket reports IPv4
- * clients) is matched as the IPv4 address it carries. */
-int cidr_allows(const struct cidr *list, size_t n, const struct sockaddr *sa);
 
 #endif

@@ -1,8 +1,8 @@
 /* Config loading: valid files (every key, comments, relative paths,
  * defaults), every kind of error with its exact message, duplicate keys
- * (in config files and through config_read_json), the key reference and
- * its copy in systemd/README.md, and the address and network parsers
- * behind the allowlists. */
+ * in config files (the JSON reader itself: test_json_file.c), the key
+ * reference and its copy in systemd/README.md, the address and network
+ * parsers behind the allowlists and the allowlist check itself. */
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -10,10 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "core/config.h"
+#include "core/config_engine.h"
+#include "core/config_net.h"
 #include "errors.h"
+#include "ingest/allowlist.h"
 #include "unit.h"
 
 static char tmpdir[] = "/tmp/rtr-test-config.XXXXXX";
@@ -233,81 +234,6 @@ static void test_bad_configs(void)
         CHECK(cfg == NULL);
         unit_check_messages(bad_configs[i].name, err, path, bad_configs[i].want);
     }
-}
-
-/* config_read_json, as the mapping loader calls it: duplicates anywhere in
- * the file are errors; everything that only looks like one is not. */
-static const struct {
-    const char *name;
-    const char *text;
-    const char *want[6]; /* every line, NULL-ended; none: it loads */
-} json_texts[] = {
-    {"mapping with two \"when\" and a table with two \"A\"",
-     "{\"id\": \"m\", \"rules\": [{\"when\": [{\"field\": \"msg\", \"regex\": \"x\"}],\n"
-     "  \"table\": {\"A\": \"1\", \"A\": \"2\"},\n"
-     "  \"when\": []}]}",
-     {"@:2:23: duplicate key \"A\"", "@:3:3: duplicate key \"when\""}},
-    {"single quotes: json-c takes them, JSON does not (and keys still compare)",
-     "{'a': 1, \"a\": 2, \"b\": 'x\"', \"c\": 3, 'c\"': 4}",
-     {"@:1:2: single-quoted string: JSON needs double quotes", "@:1:10: duplicate key \"a\"",
-      "@:1:23: single-quoted string: JSON needs double quotes",
-      "@:1:37: single-quoted string: JSON needs double quotes"}},
-    {"trailing commas: json-c takes them, JSON does not",
-     "{\"mappings\": [],}\n",
-     {"@:1:16: trailing comma"}},
-    {"trailing commas in arrays, nested, before a comment and a line break",
-     "{\"a\": [1, 2,], \"b\": [[1,] ,],\n \"c\": {\"d\": 1, /* x */\n // y\n }}",
-     {"@:1:12: trailing comma", "@:1:24: trailing comma", "@:1:27: trailing comma",
-      "@:2:14: trailing comma"}},
-    {"surrogate pair spelled two ways",
-     "{\"\\ud83d\\ude00\": 1, \"\xf0\x9f\x98\x80\": 2}",
-     {"@:1:21: duplicate key \"\xf0\x9f\x98\x80\""}},
-    {"the same key in sibling and nested objects",
-     "{\"a\": {\"a\": 1, \"b\": {\"a\": 2}}, \"rules\": [{\"a\": 1}, {\"a\": 2}], \"b\": [[{\"a\": "
-     "3}]]}",
-     {NULL}},
-    {"keys as values, in strings and in comments",
-     "// \"a\": 1\n"
-     "{\"a\": \"a\", /* \"a\": 2, \"*/ \"b\": [\"a\", \"a\"],\n"
-     " \"c\": \"\\\"a\\\": { , \\\\\", \"d\": \"// \\\"a\\\":\"} // \"a\"",
-     {NULL}},
-    {"commas and quotes that are fine: between values, in strings, in comments",
-     "// ,] 'x'\n{\"a\": [1, 2], \"b\": \",]\", \"c\": \"'\", /* ,} */ \"d\": {}, \"e\": [{}, []]}",
-     {NULL}},
-    {"keys that differ only by case or escape meaning",
-     "{\"a\": 1, \"A\": 2, \"a\\n\": 3, \"a\\\\n\": 4, \"\\u0061b\": 5, \"ac\": 6}",
-     {NULL}},
-    {"deeper than the scan follows",
-     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{\"a\": 1, \"a\": 2}",
-     {"@:1:33: invalid JSON: nesting too deep"}},
-};
-
-static void test_read_json(void)
-{
-    char path[PATH_MAX], err[4096];
-
-    snprintf(path, sizeof(path), "%s/mapping.json", tmpdir);
-    for (size_t i = 0; i < sizeof(json_texts) / sizeof(json_texts[0]); i++) {
-        struct json_object *obj = (struct json_object *)1;
-        int rc;
-
-        unit_write_file(path, json_texts[i].text);
-        unit_capture_begin();
-        rc = config_read_json(path, &obj);
-        unit_capture_end(err, sizeof(err));
-        if (json_texts[i].want[0] == NULL) {
-            if (rc != 0 || obj == NULL)
-                UNIT_FAIL("%s: rc %d, %s", json_texts[i].name, rc, err);
-            else
-                unit_passed++;
-            json_object_put(obj);
-            continue;
-        }
-        CHECK_INT(rc, ERR_CONFIG);
-        CHECK(obj == NULL);
-        unit_check_messages(json_texts[i].name, err, path, json_texts[i].want);
-    }
-    unlink(path);
 }
 
 static void test_missing_file(void)
@@ -781,7 +707,7 @@ static const struct {
     {"10.0.0.0/8 2001:db8::/32", "172.16.0.1", 0},
 };
 
-static void test_cidr_allows(void)
+static void test_allowlist_allows(void)
 {
     for (size_t i = 0; i < sizeof(allows) / sizeof(allows[0]); i++) {
         struct cidr list[4];
@@ -800,7 +726,7 @@ static void test_cidr_allows(void)
                       1);
             ss.ss_family = AF_INET6;
         }
-        if (cidr_allows(list, n, (struct sockaddr *)&ss) != allows[i].allowed)
+        if (allowlist_allows(list, n, (struct sockaddr *)&ss) != allows[i].allowed)
             UNIT_FAIL("%s in [%s]: want %d", allows[i].peer, allows[i].nets, allows[i].allowed);
         else
             unit_passed++;
@@ -818,7 +744,6 @@ int main(void)
     }
     test_bad_configs();
     test_missing_file();
-    test_read_json();
     test_full_config();
     test_defaults();
     test_idle_timeout_off();
@@ -828,7 +753,7 @@ int main(void)
     test_reference();
     test_parse_address();
     test_parse_cidr();
-    test_cidr_allows();
+    test_allowlist_allows();
     snprintf(path, sizeof(path), "%s/rtr-agent.json", tmpdir);
     unlink(path);
     rmdir(tmpdir);

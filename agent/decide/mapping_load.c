@@ -1,9 +1,8 @@
-/* The mapping engine (see mapping.h). Loading validates every key of every
- * file and reports every problem before giving up; a loaded set is immutable
- * (but for its rate limiters) and shared by every worker. Matching reads it
- * with one thread's regex env and scratch numbers and never allocates; the
- * explain text is only formatted when someone asked for it. */
-#include "mapping.h"
+/* Loading mapping files (mapping.h): every key of every file is validated
+ * and every problem reported before giving up; a loaded set is immutable
+ * (but for its rate limiters) and shared by every worker. The compiled
+ * structures are in mapping_internal.h. */
+#include "mapping_internal.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -16,91 +15,18 @@
 #include <json-c/json.h>
 
 #include "cef.h"
-#include "core/config.h"
-#include "errors.h"
-#include "event.h"
+#include "core/json_file.h"
 #include "core/log.h"
-#include "regex.h"
+#include "errors.h"
 
-#define KEY_PATH_MAX   256
-#define LABEL_MAX      24   /* "when[123]", "user[4]" */
-#define EXPLAIN_MAX    2048 /* one explain line */
-#define QUOTE_MAX      80   /* bytes of a message value quoted in an explain or log line */
-#define QUOTED_MAX     (QUOTE_MAX * 4 + sizeof("\"...\"")) /* eb_quote's output: all \x00 */
+#define LABEL_MAX      24 /* "when[123]", "user[4]" */
 #define ARENA_CHUNK    (16 * 1024)
 #define LOG_INTERVAL   60 /* seconds between two runtime log lines of one kind, per mapping */
 #define ALIGN_UP(n, a) (((n) + (a)-1) / (a) * (a))
 
-enum slot {
-    SLOT_RULE,
-    SLOT_USER,
-    SLOT_EVENT,
-    SLOT_COUNT,
-};
-
-static const char *const slot_names[SLOT_COUNT] = {"rule", "user", "event"};
-
-/* What a slot's text is called in the log line of a text over the cap. */
-static const char *const slot_texts[SLOT_COUNT] = {"rule", "user identifier", "event"};
-
-/* In the order error messages list them. */
-enum cond_test {
-    COND_EQUALS,
-    COND_IN,
-    COND_REGEX,
-    COND_EXISTS,
-    COND_ABSENT,
-    COND_TESTS,
-};
+const char *const mapping_slot_names[SLOT_COUNT] = {"rule", "user", "event"};
 
 static const char *const test_names[COND_TESTS] = {"equals", "in", "regex", "exists", "absent"};
-
-struct cond {
-    struct event_field field;
-    const char *field_name;
-    const char *label; /* "when[2]": its place in the file, for explain and logs */
-    enum cond_test test;
-    int ignore_case;
-    const struct str *values; /* equals: one, in: n_values */
-    size_t n_values;
-    struct regex *re;
-};
-
-struct table_entry {
-    struct str key, value;
-};
-
-/* value.p != NULL: a constant; otherwise a field, maybe through a regex
- * and/or a table (sorted by key, compared as ignore_case says). */
-struct source {
-    const char *label; /* "rule[1]", or "rule" when the slot is a single object */
-    struct str value;
-    struct event_field field;
-    const char *field_name;
-    struct regex *re;
-    const struct table_entry *table;
-    size_t n_table;
-    int ignore_case;
-};
-
-struct sources {
-    const struct source *v;
-    size_t n;
-};
-
-struct mapping {
-    const char *name;
-    const char *file;
-    size_t index;             /* in its file's mappings[] */
-    const struct cond *conds; /* cheap tests first, then regexes; each keeps its label */
-    size_t n_conds;
-    struct sources slots[SLOT_COUNT];
-    enum user_kind user_kind;
-    int cont;
-    /* Written at match time by any worker (log_limited's atomics): the only
-     * mutable part of a loaded set. */
-    struct log_ratelimit rl_regex, rl_no_user, rl_dropped, rl_too_long;
-};
 
 /* Every string, array and table of a set lives in its arena, freed at once. */
 struct arena_chunk {
@@ -115,30 +41,10 @@ struct regex_node {
     struct regex_node *next;
 };
 
-struct mapping_set {
-    int refs;
-    struct mapping *maps;
-    size_t n, cap;
-    size_t n_files;
-    struct arena_chunk *arena;
-    struct regex_node *regexes;
-};
-
-struct mapping_matcher {
-    struct regex_env *env;
-    struct stats *stats;
-    uint32_t match_limit, depth_limit;
-    /* Numeric field values of the decisions in the making (one row per
-     * decision, the last row for one that will be dropped): decisions may
-     * point here until the next mapping_match. */
-    struct event_num num[MAPPING_MAX_DECISIONS + 1][SLOT_COUNT];
-    char why[EXPLAIN_MAX];
-};
-
 /* ---- memory ---- */
 
-/* Mapping files are small, capped by config_read_json and written by the
- * admin: as in config.c, running out of memory while loading them is not
+/* Mapping files are small, capped by json_file_read and written by the
+ * admin: as in the config, running out of memory while loading them is not
  * worth a recovery path. */
 static void *map_alloc(size_t n)
 {
@@ -215,36 +121,6 @@ size_t mapping_set_files(const struct mapping_set *set)
     return set->n_files;
 }
 
-/* ---- text helpers shared by loading and matching ---- */
-
-static int ascii_lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-static int text_cmp(struct str a, struct str b, int ignore_case)
-{
-    size_t n = a.len < b.len ? a.len : b.len;
-
-    if (!ignore_case) {
-        int d = n > 0 ? memcmp(a.p, b.p, n) : 0;
-        if (d != 0)
-            return d;
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            int d = ascii_lower((unsigned char)a.p[i]) - ascii_lower((unsigned char)b.p[i]);
-            if (d != 0)
-                return d;
-        }
-    }
-    return (a.len > b.len) - (a.len < b.len);
-}
-
-static int text_eq(struct str a, struct str b, int ignore_case)
-{
-    return a.len == b.len && text_cmp(a, b, ignore_case) == 0;
-}
-
 /* ---- loading ---- */
 
 struct loader {
@@ -263,7 +139,7 @@ static void load_error(struct loader *ld, const char *path, const char *fmt, ...
     va_list ap;
 
     va_start(ap, fmt);
-    config_vreport(ld->file, path, fmt, ap);
+    json_file_vreport(LOG_LVL_ERROR, ld->file, path, fmt, ap);
     va_end(ap);
     ld->errors++;
 }
@@ -274,31 +150,11 @@ static void load_warning(struct loader *ld, const char *path, const char *fmt, .
 /* Not counted: the file loads. */
 static void load_warning(struct loader *ld, const char *path, const char *fmt, ...)
 {
-    char what[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    json_file_vreport(LOG_LVL_WARNING, ld->file, path, fmt, ap);
     va_end(ap);
-    log_warning("%s: %s: %s", ld->file, path, what);
-}
-
-/* A path too long (a table key can be 4 KiB) ends in "...". */
-static void path_fit(char *out, int n)
-{
-    if (n >= KEY_PATH_MAX)
-        memcpy(out + KEY_PATH_MAX - 4, "...", 4);
-}
-
-static void key_path(char *out, const char *parent, const char *name)
-{
-    path_fit(out,
-             snprintf(out, KEY_PATH_MAX, "%s%s%s", parent, parent[0] != '\0' ? "." : "", name));
-}
-
-static void index_path(char *out, const char *parent, size_t i)
-{
-    path_fit(out, snprintf(out, KEY_PATH_MAX, "%s[%zu]", parent, i));
 }
 
 static int name_in(const char *const *names, const char *name)
@@ -310,30 +166,18 @@ static int name_in(const char *const *names, const char *name)
     return -1;
 }
 
-/* "a, b, c" (or "\"a\", \"b\"" when quoted) for error messages. */
-static const char *join_names(const char *const *names, int quoted, char *buf, size_t cap)
-{
-    size_t n = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; names[i] != NULL && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, quoted ? "%s\"%s\"" : "%s%s", i > 0 ? ", " : "",
-                              names[i]);
-    return buf;
-}
-
 /* Reports each key of obj that is not in known (NULL-ended). */
 static void check_keys(struct loader *ld, const char *path, struct json_object *obj,
                        const char *const *known)
 {
-    char sub[KEY_PATH_MAX], list[256];
+    char sub[JSON_FILE_PATH_MAX], list[256];
 
-    join_names(known, 0, list, sizeof(list));
+    json_file_join_names(known, 0, list, sizeof(list));
     json_object_object_foreach(obj, name, value)
     {
         (void)value;
         if (name_in(known, name) < 0) {
-            key_path(sub, path, name);
+            json_file_key_path(sub, path, name);
             load_error(ld, sub, "unknown key (known here: %s)", list);
         }
     }
@@ -357,13 +201,12 @@ static int has_key(struct json_object *obj, const char *name)
 static struct str get_text(struct loader *ld, const char *path, struct json_object *v,
                            int allow_empty)
 {
-    char got[80];
+    char got[JSON_FILE_DESCRIBE_MAX];
     const char *s;
     size_t len;
 
     if (!json_object_is_type(v, json_type_string)) {
-        load_error(ld, path, "expected a string, got %s",
-                   config_describe_json(v, got, sizeof(got)));
+        load_error(ld, path, "expected a string, got %s", json_file_describe(v, got, sizeof(got)));
         return STR_ABSENT;
     }
     s = json_object_get_string(v);
@@ -377,21 +220,6 @@ static struct str get_text(struct loader *ld, const char *path, struct json_obje
     else
         return str_make(arena_strndup(ld->set, s, len), len);
     return STR_ABSENT;
-}
-
-/* A user text with a control character is no usable identifier (and
- * would read differently in every log and API it reaches): C0, DEL, and the
- * C1 controls U+0080..U+009F (C2 80..C2 9F in UTF-8: NEL, CSI...), which
- * are valid UTF-8 but act as controls in terminals and log viewers. */
-static int has_control(struct str s)
-{
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c < 0x20 || c == 0x7f ||
-            (c == 0xC2 && i + 1 < s.len && ((unsigned char)s.p[i + 1] & 0xE0) == 0x80))
-            return 1;
-    }
-    return 0;
 }
 
 /* A constant a source of slot yields or a table maps to: what matching
@@ -419,23 +247,22 @@ static struct str get_yield_text(struct loader *ld, const char *path, struct jso
 
 static void get_bool(struct loader *ld, const char *path, struct json_object *v, int *out)
 {
-    char got[80];
+    char got[JSON_FILE_DESCRIBE_MAX];
 
     if (json_object_is_type(v, json_type_boolean))
         *out = json_object_get_boolean(v);
     else
         load_error(ld, path, "expected true or false, got %s",
-                   config_describe_json(v, got, sizeof(got)));
+                   json_file_describe(v, got, sizeof(got)));
 }
 
 /* An array with at least one element; NULL after reporting otherwise. */
 static struct json_object *get_array(struct loader *ld, const char *path, struct json_object *v)
 {
-    char got[80];
+    char got[JSON_FILE_DESCRIBE_MAX];
 
     if (!json_object_is_type(v, json_type_array)) {
-        load_error(ld, path, "expected an array, got %s",
-                   config_describe_json(v, got, sizeof(got)));
+        load_error(ld, path, "expected an array, got %s", json_file_describe(v, got, sizeof(got)));
         return NULL;
     }
     if (json_object_array_length(v) == 0) {
@@ -447,11 +274,11 @@ static struct json_object *get_array(struct loader *ld, const char *path, struct
 
 static int is_object(struct loader *ld, const char *path, struct json_object *v)
 {
-    char got[80];
+    char got[JSON_FILE_DESCRIBE_MAX];
 
     if (json_object_is_type(v, json_type_object))
         return 1;
-    load_error(ld, path, "expected an object, got %s", config_describe_json(v, got, sizeof(got)));
+    load_error(ld, path, "expected an object, got %s", json_file_describe(v, got, sizeof(got)));
     return 0;
 }
 
@@ -530,7 +357,7 @@ static const char *make_label(struct loader *ld, const char *name, size_t i, int
 /* "in": strings, at least one. */
 static void parse_in(struct loader *ld, const char *path, struct json_object *v, struct cond *c)
 {
-    char sub[KEY_PATH_MAX];
+    char sub[JSON_FILE_PATH_MAX];
     struct str *values;
     size_t n;
 
@@ -539,7 +366,7 @@ static void parse_in(struct loader *ld, const char *path, struct json_object *v,
     n = json_object_array_length(v);
     values = arena_alloc(ld->set, n * sizeof(*values));
     for (size_t i = 0; i < n; i++) {
-        index_path(sub, path, i);
+        json_file_index_path(sub, path, i);
         values[i] = get_text(ld, sub, json_object_array_get_idx(v, i), 1);
     }
     c->values = values;
@@ -550,14 +377,14 @@ static void parse_in(struct loader *ld, const char *path, struct json_object *v,
 static void parse_true(struct loader *ld, const char *path, struct json_object *v,
                        const char *other)
 {
-    char got[80];
+    char got[JSON_FILE_DESCRIBE_MAX];
 
     if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v))
         return;
     if (json_object_is_type(v, json_type_boolean))
         load_error(ld, path, "must be true (for the opposite, use \"%s\": true)", other);
     else
-        load_error(ld, path, "expected true, got %s", config_describe_json(v, got, sizeof(got)));
+        load_error(ld, path, "expected true, got %s", json_file_describe(v, got, sizeof(got)));
 }
 
 static void parse_condition(struct loader *ld, const char *path, struct json_object *obj,
@@ -565,20 +392,20 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
 {
     static const char *const keys[] = {"field",  "equals", "in",          "regex",
                                        "exists", "absent", "ignore_case", NULL};
-    char sub[KEY_PATH_MAX], tests[64];
+    char sub[JSON_FILE_PATH_MAX], tests[64];
     struct json_object *v;
     size_t n_tests = 0, used = 0;
 
     if (!is_object(ld, path, obj))
         return;
     check_keys(ld, path, obj, keys);
-    key_path(sub, path, "field");
+    json_file_key_path(sub, path, "field");
     if (get_key(obj, "field", &v))
         get_field(ld, sub, v, &c->field, &c->field_name);
     else
         load_error(ld, sub, "required key is missing");
     if (get_key(obj, "ignore_case", &v)) {
-        key_path(sub, path, "ignore_case");
+        json_file_key_path(sub, path, "ignore_case");
         get_bool(ld, sub, v, &c->ignore_case);
     }
     tests[0] = '\0';
@@ -589,7 +416,7 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
         used += (size_t)snprintf(tests + used, sizeof(tests) - used, "%s%s", used > 0 ? ", " : "",
                                  test_names[t]);
         c->test = (enum cond_test)t;
-        key_path(sub, path, test_names[t]);
+        json_file_key_path(sub, path, test_names[t]);
         switch (c->test) {
         case COND_EQUALS: {
             struct str *one = arena_alloc(ld->set, sizeof(*one));
@@ -620,7 +447,7 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
     else if (n_tests > 1)
         load_error(ld, path, "has %zu tests (%s): use one per condition", n_tests, tests);
     else if (c->ignore_case && (c->test == COND_EXISTS || c->test == COND_ABSENT)) {
-        key_path(sub, path, "ignore_case");
+        json_file_key_path(sub, path, "ignore_case");
         load_error(ld, sub, "only applies to equals, in and regex");
     }
 }
@@ -630,7 +457,7 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
 static void parse_conditions(struct loader *ld, const char *path, struct json_object *v,
                              struct mapping *mp)
 {
-    char sub[KEY_PATH_MAX];
+    char sub[JSON_FILE_PATH_MAX];
     struct cond *conds;
     size_t n, n_cheap = 0, cheap = 0, costly = 0;
 
@@ -647,7 +474,7 @@ static void parse_conditions(struct loader *ld, const char *path, struct json_ob
         int is_regex = json_object_is_type(e, json_type_object) && has_key(e, "regex");
         struct cond *c = is_regex ? &conds[n_cheap + costly++] : &conds[cheap++];
 
-        index_path(sub, path, i);
+        json_file_index_path(sub, path, i);
         c->label = make_label(ld, "when", i, 1);
         parse_condition(ld, sub, e, c);
     }
@@ -678,7 +505,7 @@ static int entry_cmp_caseless(const void *a, const void *b)
 static void parse_table(struct loader *ld, const char *path, struct json_object *v, enum slot slot,
                         struct source *s)
 {
-    char sub[KEY_PATH_MAX];
+    char sub[JSON_FILE_PATH_MAX];
     struct table_entry *t;
     size_t n = 0;
 
@@ -693,7 +520,7 @@ static void parse_table(struct loader *ld, const char *path, struct json_object 
     {
         size_t len = strlen(key);
 
-        key_path(sub, path, key);
+        json_file_key_path(sub, path, key);
         if (len == 0) {
             load_error(ld, sub, "an empty key never matches");
             continue;
@@ -725,11 +552,11 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
     static const char *const keys[] = {"value", "field", "regex", "table", "ignore_case", NULL};
     struct json_object *value, *field, *v;
     int has_value = get_key(obj, "value", &value), has_field = get_key(obj, "field", &field);
-    char sub[KEY_PATH_MAX];
+    char sub[JSON_FILE_PATH_MAX];
 
     check_keys(ld, path, obj, keys);
     if (get_key(obj, "ignore_case", &v)) {
-        key_path(sub, path, "ignore_case");
+        json_file_key_path(sub, path, "ignore_case");
         get_bool(ld, sub, v, &s->ignore_case);
     }
     if (has_value && has_field) {
@@ -741,30 +568,30 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
         return;
     }
     if (has_value) {
-        key_path(sub, path, "value");
+        json_file_key_path(sub, path, "value");
         s->value = get_yield_text(ld, sub, value, slot);
         for (size_t i = 0; field_only_keys[i] != NULL; i++) {
             if (has_key(obj, field_only_keys[i])) {
-                key_path(sub, path, field_only_keys[i]);
+                json_file_key_path(sub, path, field_only_keys[i]);
                 load_error(ld, sub, "only applies to a \"field\" source");
             }
         }
         return;
     }
-    key_path(sub, path, "field");
+    json_file_key_path(sub, path, "field");
     get_field(ld, sub, field, &s->field, &s->field_name);
     if (get_key(obj, "regex", &v)) {
-        key_path(sub, path, "regex");
+        json_file_key_path(sub, path, "regex");
         s->re = get_regex(ld, sub, v, s->ignore_case);
-        if (s->re != NULL && !regex_has_group(s->re, slot_names[slot]))
-            load_error(ld, sub, "needs a named group (?<%s>...)", slot_names[slot]);
+        if (s->re != NULL && !regex_has_group(s->re, mapping_slot_names[slot]))
+            load_error(ld, sub, "needs a named group (?<%s>...)", mapping_slot_names[slot]);
     }
     if (get_key(obj, "table", &v)) {
-        key_path(sub, path, "table");
+        json_file_key_path(sub, path, "table");
         parse_table(ld, sub, v, slot, s);
     }
     if (s->ignore_case && !has_key(obj, "regex") && !has_key(obj, "table")) {
-        key_path(sub, path, "ignore_case");
+        json_file_key_path(sub, path, "ignore_case");
         load_error(ld, sub, "applies to \"regex\" and \"table\": this source has neither");
     }
 }
@@ -773,14 +600,14 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
 static void parse_sources(struct loader *ld, const char *path, struct json_object *v,
                           enum slot slot, struct sources *out)
 {
-    char sub[KEY_PATH_MAX], got[80];
+    char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX];
     int listed = json_object_is_type(v, json_type_array);
     struct source *src;
     size_t n;
 
     if (!listed && !json_object_is_type(v, json_type_object)) {
         load_error(ld, path, "expected a source object or an array of them, got %s",
-                   config_describe_json(v, got, sizeof(got)));
+                   json_file_describe(v, got, sizeof(got)));
         return;
     }
     if (listed && get_array(ld, path, v) == NULL)
@@ -791,10 +618,10 @@ static void parse_sources(struct loader *ld, const char *path, struct json_objec
         struct json_object *e = listed ? json_object_array_get_idx(v, i) : v;
 
         if (listed)
-            index_path(sub, path, i);
+            json_file_index_path(sub, path, i);
         else
             snprintf(sub, sizeof(sub), "%s", path);
-        src[i].label = make_label(ld, slot_names[slot], i, listed);
+        src[i].label = make_label(ld, mapping_slot_names[slot], i, listed);
         if (is_object(ld, sub, e))
             parse_source(ld, sub, e, slot, &src[i]);
     }
@@ -819,7 +646,7 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
     static const char *const keys[] = {"name",      "description", "when",     "rule", "user",
                                        "user_kind", "event",       "continue", NULL};
     static const char *const required[] = {"name", "when", "rule", "user", NULL};
-    char sub[KEY_PATH_MAX], got[80], list[128];
+    char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX], list[128];
     struct json_object *v;
 
     mp->file = ld->file;
@@ -834,12 +661,12 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
     check_keys(ld, path, obj, keys);
     for (size_t i = 0; required[i] != NULL; i++) {
         if (!has_key(obj, required[i])) {
-            key_path(sub, path, required[i]);
+            json_file_key_path(sub, path, required[i]);
             load_error(ld, sub, "required key is missing");
         }
     }
     if (get_key(obj, "name", &v)) {
-        key_path(sub, path, "name");
+        json_file_key_path(sub, path, "name");
         mp->name = get_text(ld, sub, v, 0).p;
         if (mp->name != NULL && strlen(mp->name) > MAPPING_MAX_NAME) {
             load_error(ld, sub, "longer than %d bytes", MAPPING_MAX_NAME);
@@ -849,18 +676,18 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
             check_unique(ld, sub, mp);
     }
     if (get_key(obj, "description", &v)) {
-        key_path(sub, path, "description");
+        json_file_key_path(sub, path, "description");
         if (!json_object_is_type(v, json_type_string))
             load_error(ld, sub, "expected a string, got %s",
-                       config_describe_json(v, got, sizeof(got)));
+                       json_file_describe(v, got, sizeof(got)));
     }
     if (get_key(obj, "when", &v)) {
-        key_path(sub, path, "when");
+        json_file_key_path(sub, path, "when");
         parse_conditions(ld, sub, v, mp);
     }
     for (int slot = 0; slot < SLOT_COUNT; slot++) {
-        if (get_key(obj, slot_names[slot], &v)) {
-            key_path(sub, path, slot_names[slot]);
+        if (get_key(obj, mapping_slot_names[slot], &v)) {
+            json_file_key_path(sub, path, mapping_slot_names[slot]);
             parse_sources(ld, sub, v, (enum slot)slot, &mp->slots[slot]);
         }
     }
@@ -869,17 +696,17 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
                     ? name_in(userid_kind_names, json_object_get_string(v))
                     : -1;
 
-        key_path(sub, path, "user_kind");
+        json_file_key_path(sub, path, "user_kind");
         if (k >= 0) {
             mp->user_kind = (enum user_kind)k;
         } else {
             load_error(ld, sub, "expected one of %s, got %s",
-                       join_names(userid_kind_names, 1, list, sizeof(list)),
-                       config_describe_json(v, got, sizeof(got)));
+                       json_file_join_names(userid_kind_names, 1, list, sizeof(list)),
+                       json_file_describe(v, got, sizeof(got)));
         }
     }
     if (get_key(obj, "continue", &v)) {
-        key_path(sub, path, "continue");
+        json_file_key_path(sub, path, "continue");
         get_bool(ld, sub, v, &mp->cont);
     }
 }
@@ -888,13 +715,13 @@ static void parse_file(struct loader *ld, struct json_object *root)
 {
     static const char *const keys[] = {"mappings", "description", NULL};
     struct mapping_set *set = ld->set;
-    char sub[KEY_PATH_MAX], got[80];
+    char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX];
     struct json_object *list, *v;
     size_t n;
 
     if (!json_object_is_type(root, json_type_object)) {
         load_error(ld, "", "expected a JSON object at the top level, got %s",
-                   config_describe_json(root, got, sizeof(got)));
+                   json_file_describe(root, got, sizeof(got)));
         return;
     }
     if (has_key(root, "listen")) {
@@ -908,14 +735,14 @@ static void parse_file(struct loader *ld, struct json_object *root)
     check_keys(ld, "", root, keys);
     if (get_key(root, "description", &v) && !json_object_is_type(v, json_type_string))
         load_error(ld, "description", "expected a string, got %s",
-                   config_describe_json(v, got, sizeof(got)));
+                   json_file_describe(v, got, sizeof(got)));
     if (!get_key(root, "mappings", &list)) {
         load_error(ld, "mappings", "required key is missing");
         return;
     }
     if (!json_object_is_type(list, json_type_array)) {
         load_error(ld, "mappings", "expected an array, got %s",
-                   config_describe_json(list, got, sizeof(got)));
+                   json_file_describe(list, got, sizeof(got)));
         return;
     }
     n = json_object_array_length(list); /* may be 0: a file kept for later */
@@ -934,7 +761,7 @@ static void parse_file(struct loader *ld, struct json_object *root)
         struct mapping *mp = &set->maps[set->n++];
 
         memset(mp, 0, sizeof(*mp));
-        index_path(sub, "mappings", i);
+        json_file_index_path(sub, "mappings", i);
         parse_mapping(ld, sub, i, json_object_array_get_idx(list, i), mp);
     }
 }
@@ -946,7 +773,7 @@ static int load_file(struct mapping_set *set, const char *path, unsigned regex_f
         .set = set, .regex_flags = regex_flags, .file = arena_strndup(set, path, strlen(path))};
     struct json_object *root;
 
-    if (config_read_json(path, &root) != 0)
+    if (json_file_read(path, "mapping", &root) != 0)
         return 1;
     set->n_files++;
     parse_file(&ld, root);
@@ -1079,526 +906,4 @@ out:
     seen_free(&seen);
     mapping_set_unref(set);
     return rc;
-}
-
-/* ---- matching ---- */
-
-int mapping_matcher_new(uint32_t regex_match_limit, uint32_t regex_depth_limit, struct stats *stats,
-                        struct mapping_matcher **out)
-{
-    struct mapping_matcher *mm = calloc(1, sizeof(*mm));
-    int rc = ERR_NOMEM;
-
-    *out = NULL;
-    if (mm == NULL)
-        goto out;
-    rc = regex_env_new(regex_match_limit, regex_depth_limit, &mm->env);
-    if (rc != 0)
-        goto out;
-    mm->stats = stats;
-    mm->match_limit = regex_match_limit;
-    mm->depth_limit = regex_depth_limit;
-    *out = mm;
-    mm = NULL; /* transferred */
-out:
-    mapping_matcher_free(mm);
-    return rc;
-}
-
-void mapping_matcher_free(struct mapping_matcher *mm)
-{
-    if (mm == NULL)
-        return;
-    regex_env_free(mm->env);
-    free(mm);
-}
-
-static void count_stat(struct mapping_matcher *mm, enum stats_counter c)
-{
-    if (mm->stats != NULL)
-        stats_add(mm->stats, c, 1);
-}
-
-/* The explain line in the making; NULL on the hot path. Once something
- * did not fit, the line is full: nothing after a gap is appended. */
-struct ebuf {
-    char *p;
-    size_t len, cap;
-    int full;
-};
-
-/* Back to len (a mark taken before), the rest forgotten. */
-static void eb_rewind(struct ebuf *eb, size_t len)
-{
-    eb->len = len;
-    eb->full = 0;
-    eb->p[len] = '\0';
-}
-
-static void eb_printf(struct ebuf *eb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void eb_printf(struct ebuf *eb, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (eb->full)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(eb->p + eb->len, eb->cap - eb->len, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < eb->cap - eb->len) {
-        eb->len += (size_t)n;
-    } else {
-        eb->len = eb->cap - 1;
-        eb->full = 1;
-    }
-}
-
-/* Appends p[0..n) whole, or nothing (and the line is full): an escape is
- * never cut in two. */
-static void eb_put(struct ebuf *eb, const char *p, size_t n)
-{
-    if (eb->full || n >= eb->cap - eb->len) {
-        eb->full = 1;
-        return;
-    }
-    memcpy(eb->p + eb->len, p, n);
-    eb->len += n;
-    eb->p[eb->len] = '\0';
-}
-
-/* A value from the message (or the file), quoted and cut to QUOTE_MAX
- * bytes at a UTF-8 character boundary (QUOTED_MAX bytes at most). '"' and
- * '\\' are escaped so that the value cannot end its quotes and write a
- * second value, and a NUL as \x00 so it does not end the line; the printer
- * escapes other control characters (mapping.h). */
-static void eb_quote(struct ebuf *eb, struct str v)
-{
-    size_t len = v.len, from = 0;
-
-    if (len > QUOTE_MAX) {
-        len = QUOTE_MAX;
-        for (int back = 0; back < 3 && ((unsigned char)v.p[len] & 0xC0) == 0x80; back++)
-            len--;
-    }
-    eb_put(eb, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
-        char c = v.p[i];
-
-        if (c != '"' && c != '\\' && c != '\0')
-            continue;
-        eb_put(eb, v.p + from, i - from);
-        if (c == '\0')
-            eb_put(eb, "\\x00", 4);
-        else
-            eb_put(eb, (const char[]){'\\', c}, 2);
-        from = i + 1;
-    }
-    eb_put(eb, v.p + from, len - from);
-    eb_put(eb, len < v.len ? "...\"" : "\"", len < v.len ? 4 : 1);
-}
-
-/* Why a field may be absent, when the message says. */
-static const char *absent_hint(const struct event_field *f, const struct message *m)
-{
-    if (f->kind >= EVENT_CEF_VERSION && f->kind <= EVENT_CEF_LABEL && m->payload != PAYLOAD_CEF)
-        return " (the message is not CEF)";
-    if (f->kind >= EVENT_LEEF_VERSION && f->kind <= EVENT_LEEF_EXT && m->payload != PAYLOAD_LEEF)
-        return " (the message is not LEEF)";
-    if (f->kind >= EVENT_SYSLOG_PRI && f->kind <= EVENT_SYSLOG_SD &&
-        m->syslog.format == SYSLOG_NONE)
-        return " (the message has no syslog header)";
-    return "";
-}
-
-/* regex_match, with the bookkeeping of a regex that could not finish: a
- * limit or a PCRE2 error is counted, logged (once a minute per mapping),
- * explained, and the caller reads it as "did not match". label and
- * field_name say which condition or source ran it. */
-static int run_regex(struct mapping *mp, struct mapping_matcher *mm, const struct regex *re,
-                     struct str subject, const char *label, const char *field_name, struct ebuf *eb)
-{
-    char what[160];
-    int rc = regex_match(re, mm->env, subject);
-
-    if (rc >= 0)
-        return rc;
-    if (rc == ERR_LIMIT) {
-        count_stat(mm, STAT_regex_limit_hits);
-        snprintf(what, sizeof(what),
-                 "regex hit a PCRE2 limit (match limit %u, depth limit %u, heap or JIT stack)",
-                 (unsigned)mm->match_limit, (unsigned)mm->depth_limit);
-    } else {
-        count_stat(mm, STAT_regex_errors);
-        snprintf(what, sizeof(what), "regex failed: %s", regex_env_last_error(mm->env));
-    }
-    log_limited(&mp->rl_regex, LOG_LVL_WARNING,
-                "%s: mappings[%zu] (mapping \"%s\"): %s %s: %s, treated as no match", mp->file,
-                mp->index, mp->name, label, field_name, what);
-    if (eb != NULL)
-        eb_printf(eb, "%s %s: %s, counted as no match", label, field_name, what);
-    return rc;
-}
-
-/* Explains a regex that ran and did not match (label and field already written). */
-static void eb_regex_miss(struct ebuf *eb, const struct regex *re, int rc)
-{
-    struct str lit = regex_literal(re);
-
-    if (rc == REGEX_LITERAL_MISS) {
-        eb_printf(eb, " does not contain ");
-        eb_quote(eb, lit);
-        eb_printf(eb, " (the regex's required literal)");
-    } else
-        eb_printf(eb, " does not match /%s/", regex_pattern(re));
-}
-
-static int value_listed(const struct cond *c, struct str v)
-{
-    for (size_t i = 0; i < c->n_values; i++) {
-        if (text_eq(v, c->values[i], c->ignore_case))
-            return 1;
-    }
-    return 0;
-}
-
-static int cond_holds(struct mapping *mp, const struct cond *c, struct mapping_matcher *mm,
-                      const struct message *m, struct ebuf *eb)
-{
-    struct event_num num;
-    struct str v = event_field_get(&c->field, m, &num);
-    int rc = REGEX_NO_MATCH;
-
-    switch (c->test) {
-    case COND_EQUALS:
-    case COND_IN:
-        if (v.p != NULL && value_listed(c, v))
-            return 1;
-        break;
-    case COND_REGEX:
-        if (v.p == NULL)
-            break;
-        rc = run_regex(mp, mm, c->re, v, c->label, c->field_name, eb);
-        if (rc == REGEX_MATCH)
-            return 1;
-        if (rc < 0)
-            return 0; /* explained by run_regex */
-        break;
-    case COND_EXISTS:
-        if (v.p != NULL)
-            return 1;
-        break;
-    case COND_ABSENT:
-        if (v.p == NULL)
-            return 1;
-        break;
-    case COND_TESTS:
-        break;
-    }
-    if (eb == NULL)
-        return 0;
-    eb_printf(eb, "%s %s", c->label, c->field_name);
-    if (v.p == NULL) {
-        eb_printf(eb, " is absent%s", absent_hint(&c->field, m));
-        return 0;
-    }
-    if (c->test == COND_REGEX) {
-        eb_regex_miss(eb, c->re, rc);
-        return 0;
-    }
-    eb_printf(eb, " is ");
-    eb_quote(eb, v);
-    if (c->test == COND_EQUALS || c->test == COND_IN) {
-        eb_printf(eb, ", expected %s", c->test == COND_IN ? "one of " : "");
-        for (size_t i = 0; i < c->n_values; i++) {
-            eb_printf(eb, "%s", i > 0 ? ", " : "");
-            eb_quote(eb, c->values[i]);
-        }
-        eb_printf(eb, "%s", c->ignore_case ? " (ignoring case)" : "");
-    } else {
-        eb_printf(eb, ", expected absent");
-    }
-    return 0;
-}
-
-static const struct table_entry *table_find(const struct source *s, struct str key)
-{
-    size_t lo = 0, hi = s->n_table;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int d = text_cmp(key, s->table[mid].key, s->ignore_case);
-
-        if (d == 0)
-            return &s->table[mid];
-        if (d < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
-}
-
-enum {
-    YIELD_NOTHING = 0,
-    YIELD_TEXT = 1,
-    YIELD_FAILED = -1, /* a regex could not finish: the mapping does not decide */
-};
-
-/* What source s yields into *out (explaining a miss after its label). */
-static int source_eval(struct mapping *mp, const struct source *s, enum slot slot,
-                       struct mapping_matcher *mm, const struct message *m, struct event_num *num,
-                       struct str *out, struct ebuf *eb)
-{
-    struct str v;
-    int rc;
-
-    if (s->value.p != NULL) {
-        *out = str_trim_blanks(s->value);
-        return YIELD_TEXT;
-    }
-    v = event_field_get(&s->field, m, num);
-    if (v.p == NULL) {
-        if (eb != NULL)
-            eb_printf(eb, "%s %s absent", s->label, s->field_name);
-        return YIELD_NOTHING;
-    }
-    if (s->re != NULL) {
-        rc = run_regex(mp, mm, s->re, v, s->label, s->field_name, eb);
-        if (rc < 0)
-            return YIELD_FAILED;
-        if (rc != REGEX_MATCH) {
-            if (eb != NULL) {
-                eb_printf(eb, "%s %s", s->label, s->field_name);
-                eb_regex_miss(eb, s->re, rc);
-            }
-            return YIELD_NOTHING;
-        }
-        v = regex_group(s->re, mm->env, v, slot_names[slot]);
-        if (v.p == NULL) {
-            if (eb != NULL)
-                eb_printf(eb, "%s %s: group (?<%s>) did not take part", s->label, s->field_name,
-                          slot_names[slot]);
-            return YIELD_NOTHING;
-        }
-    }
-    v = str_trim_blanks(v);
-    if (s->table != NULL && v.len > 0) {
-        const struct table_entry *e = table_find(s, v);
-
-        if (e == NULL) {
-            if (eb != NULL) {
-                eb_printf(eb, "%s %s ", s->label, s->field_name);
-                eb_quote(eb, v);
-                eb_printf(eb, " is not in the table");
-            }
-            return YIELD_NOTHING;
-        }
-        v = str_trim_blanks(e->value);
-    }
-    if (v.len == 0) {
-        if (eb != NULL)
-            eb_printf(eb, "%s %s empty", s->label, s->field_name);
-        return YIELD_NOTHING;
-    }
-    /* Constants and table values were checked at load (get_yield_text). */
-    if (slot == SLOT_USER && has_control(v)) {
-        if (eb != NULL) {
-            eb_printf(eb, "%s %s ", s->label, s->field_name);
-            eb_quote(eb, v);
-            eb_printf(eb, " contains a control character");
-        }
-        return YIELD_NOTHING;
-    }
-    *out = v;
-    return YIELD_TEXT;
-}
-
-/* The first source of the slot that yields: YIELD_TEXT with *out and *which,
- * YIELD_NOTHING (every miss explained, comma-separated) or YIELD_FAILED. */
-static int slot_eval(struct mapping *mp, enum slot slot, struct mapping_matcher *mm,
-                     const struct message *m, struct event_num *num, struct str *out,
-                     const struct source **which, struct ebuf *eb)
-{
-    const struct sources *ss = &mp->slots[slot];
-
-    for (size_t i = 0; i < ss->n; i++) {
-        int rc;
-
-        if (eb != NULL && i > 0)
-            eb_printf(eb, ", ");
-        rc = source_eval(mp, &ss->v[i], slot, mm, m, num, out, eb);
-        if (rc != YIELD_NOTHING) {
-            *which = &ss->v[i];
-            return rc;
-        }
-    }
-    return YIELD_NOTHING;
-}
-
-static void eb_source(struct ebuf *eb, const struct source *s)
-{
-    if (s->value.p != NULL)
-        eb_printf(eb, "%s value", s->label);
-    else
-        eb_printf(eb, "%s %s%s%s", s->label, s->field_name, s->re != NULL ? " regex" : "",
-                  s->table != NULL ? " table" : "");
-}
-
-/* Whether a text of d is longer than a decision carries (then counted,
- * logged and explained after "no: "): the daemon could not queue it, so no
- * decision is made, here as in replay. */
-static int over_cap(struct mapping *mp, struct mapping_matcher *mm,
-                    const struct mapping_decision *d, struct ebuf *eb)
-{
-    const size_t len[SLOT_COUNT] = {d->rule.len, d->user.len, d->event.len};
-
-    for (int slot = 0; slot < SLOT_COUNT; slot++) {
-        if (len[slot] <= MAPPING_MAX_VALUE)
-            continue;
-        count_stat(mm, STAT_decisions_dropped);
-        log_limited(&mp->rl_too_long, LOG_LVL_WARNING,
-                    "%s: mappings[%zu] (mapping \"%s\"): %s of %zu bytes is over the %d-byte "
-                    "cap: no decision (counted in decisions_dropped)",
-                    mp->file, mp->index, mp->name, slot_texts[slot], len[slot], MAPPING_MAX_VALUE);
-        if (eb != NULL)
-            eb_printf(eb,
-                      "%s of %zu bytes is over the %d-byte cap: no decision (counted in "
-                      "decisions_dropped)",
-                      slot_texts[slot], len[slot], MAPPING_MAX_VALUE);
-        return 1;
-    }
-    return 0;
-}
-
-/* Conditions, then rule, user and event. Returns 1 with *d filled when the
- * mapping decides; otherwise 0 with the reason in eb. */
-static int mapping_try(struct mapping *mp, struct mapping_matcher *mm, const struct message *m,
-                       struct event_num num[SLOT_COUNT], struct mapping_decision *d,
-                       struct ebuf *eb)
-{
-    const struct source *rule_src = NULL, *user_src = NULL, *event_src = NULL;
-    size_t mark;
-    int rc;
-
-    if (eb != NULL)
-        eb_printf(eb, "no: ");
-    for (size_t i = 0; i < mp->n_conds; i++) {
-        if (!cond_holds(mp, &mp->conds[i], mm, m, eb))
-            return 0;
-    }
-    mark = eb != NULL ? eb->len : 0;
-    if (eb != NULL)
-        eb_printf(eb, "rule: ");
-    rc = slot_eval(mp, SLOT_RULE, mm, m, &num[SLOT_RULE], &d->rule, &rule_src, eb);
-    if (rc != YIELD_TEXT)
-        return 0;
-    if (eb != NULL) {
-        eb_rewind(eb, mark);
-        eb_printf(eb, "user: ");
-    }
-    rc = slot_eval(mp, SLOT_USER, mm, m, &num[SLOT_USER], &d->user, &user_src, eb);
-    if (rc == YIELD_NOTHING) {
-        /* Quoted as on an explain line, so that the rule cannot close its
-         * quotes and forge text (the log does not escape '"'). */
-        char quoted[QUOTED_MAX];
-        struct ebuf q = {quoted, 0, sizeof(quoted), 0};
-
-        count_stat(mm, STAT_decisions_no_user);
-        eb_quote(&q, d->rule);
-        log_limited(&mp->rl_no_user, LOG_LVL_WARNING,
-                    "%s: mappings[%zu] (mapping \"%s\"): rule %s but no user identifier in the "
-                    "message: nothing to act on (counted in decisions_no_user)",
-                    mp->file, mp->index, mp->name, quoted);
-        if (eb != NULL)
-            eb_printf(eb, " (counted in decisions_no_user)");
-    }
-    if (rc != YIELD_TEXT)
-        return 0;
-    if (eb != NULL)
-        eb_rewind(eb, mark);
-    d->event = d->rule;
-    if (mp->slots[SLOT_EVENT].n > 0) {
-        /* A miss falls back to the rule; only a regex failure stops the mapping. */
-        rc = slot_eval(mp, SLOT_EVENT, mm, m, &num[SLOT_EVENT], &d->event, &event_src, eb);
-        if (rc == YIELD_FAILED)
-            return 0;
-        if (eb != NULL)
-            eb_rewind(eb, mark);
-        if (rc == YIELD_NOTHING)
-            event_src = NULL;
-    }
-    if (over_cap(mp, mm, d, eb))
-        return 0;
-    d->mapping = mp->name;
-    d->file = mp->file;
-    d->user_kind = mp->user_kind;
-    if (eb != NULL) {
-        eb_rewind(eb, 0);
-        eb_printf(eb, "yes: rule ");
-        eb_quote(eb, d->rule);
-        eb_printf(eb, " (");
-        eb_source(eb, rule_src);
-        eb_printf(eb, "), user ");
-        eb_quote(eb, d->user);
-        eb_printf(eb, " (");
-        eb_source(eb, user_src);
-        eb_printf(eb, ", kind %s%s), event ",
-                  userid_kind_name(userid_resolve_kind(mp->user_kind, d->user)),
-                  mp->user_kind == USER_KIND_AUTO ? ", detected" : "");
-        eb_quote(eb, d->event);
-        if (event_src != NULL) {
-            eb_printf(eb, " (");
-            eb_source(eb, event_src);
-            eb_printf(eb, ")");
-        } else {
-            eb_printf(eb, " (the rule%s)",
-                      mp->slots[SLOT_EVENT].n > 0 ? ": no event source yielded" : "");
-        }
-    }
-    return 1;
-}
-
-size_t mapping_match(const struct mapping_set *set, struct mapping_matcher *mm,
-                     const struct message *m, struct mapping_decision *out,
-                     const struct mapping_explain *explain)
-{
-    struct ebuf eb_store = {mm->why, 0, sizeof(mm->why), 0};
-    struct ebuf *eb = explain != NULL ? &eb_store : NULL;
-    size_t n = 0;
-
-    mm->why[0] = '\0';
-    for (size_t i = 0; i < set->n; i++) {
-        /* set->maps is not const: the rate limiters are written (see struct mapping). */
-        struct mapping *mp = &set->maps[i];
-        struct mapping_decision d;
-        int decided, stop;
-
-        eb_rewind(&eb_store, 0);
-        decided = mapping_try(mp, mm, m, mm->num[n], &d, eb);
-        stop = decided && !mp->cont;
-        if (decided && n == MAPPING_MAX_DECISIONS) {
-            count_stat(mm, STAT_decisions_dropped);
-            log_limited(&mp->rl_dropped, LOG_LVL_WARNING,
-                        "%s: mappings[%zu] (mapping \"%s\"): decision dropped: the message "
-                        "already has %d decisions",
-                        mp->file, mp->index, mp->name, MAPPING_MAX_DECISIONS);
-            if (eb != NULL)
-                eb_printf(eb,
-                          "; dropped: the message already has %d decisions (counted in "
-                          "decisions_dropped)",
-                          MAPPING_MAX_DECISIONS);
-            decided = 0;
-        } else if (decided) {
-            out[n++] = d;
-        }
-        if (explain != NULL)
-            explain->line(explain->arg, mp->name, mp->file, decided, mm->why);
-        if (stop)
-            break;
-    }
-    return n;
 }
