@@ -18,6 +18,7 @@
     X(parse_errors_syslog, "messages whose syslog header was claimed and broken")                  \
     X(parse_errors_cef, "messages whose CEF payload was malformed")                                \
     X(parse_errors_leef, "messages whose LEEF payload was malformed")                              \
+    X(cef_pairs_dropped, "CEF extension pairs past the parser's table (CEF_MAX_EXT), not stored")  \
     X(frames_oversized, "frames over max_message_bytes (truncated or rejected)")                   \
     X(frames_truncated, "frames cut short by the end of their connection (EOF inside an "          \
                         "octet-counted frame, reset, idle timeout, stop), delivered flagged")      \

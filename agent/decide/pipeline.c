@@ -46,16 +46,6 @@ static struct log_ratelimit pipeline_rl_tap = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit pipeline_rl_decision = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit pipeline_rl_truncated = LOG_RATELIMIT_INIT(60, 1);
 
-static const struct {
-    const char *prefix;
-    enum stats_counter counter;
-} pipeline_error_kinds[] = {
-    {"rfc5424:", STAT_parse_errors_syslog},
-    {"rfc3164:", STAT_parse_errors_syslog},
-    {"cef:", STAT_parse_errors_cef},
-    {"leef:", STAT_parse_errors_leef},
-};
-
 size_t pipeline_tap_line_max(const struct config *cfg)
 {
     return cfg->limits.max_message_bytes * PIPELINE_TAP_EXPANSION + PIPELINE_TAP_SLACK;
@@ -131,15 +121,24 @@ static void pipeline_count_error(struct pipeline *p, const struct pipeline_sourc
 {
     const char *error = p->msg.error;
 
-    /* A truncated frame: the transport counted it and logged why. */
-    if (strncmp(error, "frame:", 6) == 0)
-        return;
-    for (size_t i = 0; i < sizeof(pipeline_error_kinds) / sizeof(pipeline_error_kinds[0]); i++) {
-        const char *prefix = pipeline_error_kinds[i].prefix;
-        if (strncmp(error, prefix, strlen(prefix)) == 0) {
-            stats_add(p->stats, pipeline_error_kinds[i].counter, 1);
-            break;
-        }
+    /* Pairs past the table always come with an error (this one or an earlier). */
+    if (p->msg.dropped > 0)
+        stats_add(p->stats, STAT_cef_pairs_dropped, p->msg.dropped);
+    switch (p->msg.error_kind) {
+    case ERR_KIND_FRAME:
+        return; /* a truncated frame: the transport counted it and logged why */
+    case ERR_KIND_SYSLOG: /* a PRI that is no PRIVAL (the scratch is sized not to fill here) */
+    case ERR_KIND_RFC5424:
+        stats_add(p->stats, STAT_parse_errors_syslog, 1);
+        break;
+    case ERR_KIND_CEF:
+        stats_add(p->stats, STAT_parse_errors_cef, 1);
+        break;
+    case ERR_KIND_LEEF:
+        stats_add(p->stats, STAT_parse_errors_leef, 1);
+        break;
+    case ERR_KIND_NONE:
+        break;
     }
     log_limited(&pipeline_rl_parse, LOG_LVL_WARNING, "parse error in a message from %s (%s): %s",
                 pipeline_source_name(p, src), src->transport, error);

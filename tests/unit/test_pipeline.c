@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "decide/decision.h"
+#include "cef.h"
 #include "errors.h"
 #include "framing.h"
 #include "decide/mapping.h"
@@ -189,6 +190,76 @@ static void test_origin(struct mapping_set *set)
     queue_free(q);
 }
 
+/* Each parse error is counted once, in its format's counter; a frame the
+ * transport cut is counted there, not here; CEF pairs past the parser's
+ * table are counted one by one. */
+static void test_parse_errors_counted(struct mapping_set *set)
+{
+    static const struct {
+        const char *frame;
+        unsigned flags;
+        enum stats_counter counter; /* STAT_COUNT: none */
+    } cases[] = {
+        {"<192>x", 0, STAT_parse_errors_syslog},
+        {"<13>1 2026-10-02T09:13:05Z", 0, STAT_parse_errors_syslog},
+        {"<13>Oct  2 09:13:05 host app: CEF:0|a|b", 0, STAT_parse_errors_cef},
+        {"LEEF:2.0|a", 0, STAT_parse_errors_leef},
+        {"<13>Oct  2 09:13:05 host app: cut", FRAME_TRUNCATED, STAT_COUNT},
+        {"<13>Oct  2 09:13:05 host app: fine", 0, STAT_COUNT},
+    };
+    static const enum stats_counter all[] = {STAT_parse_errors_syslog, STAT_parse_errors_cef,
+                                             STAT_parse_errors_leef};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct stats *stats = stats_register();
+        struct queue *q = NULL;
+        int wakes = 0;
+        struct queue_waiter w = {.wake = wake_count, .arg = &wakes};
+        struct pipeline *p = pipeline_for(set, stats, &q, &w, 16);
+        char log[4096];
+
+        unit_capture_begin();
+        CHECK_INT(handle(p, cases[i].frame, cases[i].flags), 0);
+        unit_capture_end(log, sizeof(log));
+        for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+            CHECK_INT(stats->v[all[k]], all[k] == cases[i].counter);
+        pipeline_free(p);
+        queue_free(q);
+    }
+}
+
+/* A CEF event with more pairs than the parser's table: the rest are
+ * counted, with the error, however many there are. */
+static void test_cef_pairs_dropped_counted(struct mapping_set *set)
+{
+    struct stats *stats = stats_register();
+    struct config cfg = {.limits = {.max_message_bytes = 1 << 16,
+                                    .regex_match_limit = 100000,
+                                    .regex_depth_limit = 10000}};
+    struct pipeline_queues pq;
+    struct pipeline *p = NULL;
+    struct queue *q = NULL;
+    int wakes = 0;
+    struct queue_waiter w = {.wake = wake_count, .arg = &wakes};
+    size_t cap = 1 << 16, len;
+    char *frame = malloc(cap), log[4096];
+
+    len = (size_t)snprintf(frame, cap, "CEF:0|V|P|1|1|N|5|");
+    for (int i = 0; i < CEF_MAX_EXT + 6; i++)
+        len += (size_t)snprintf(frame + len, cap - len, "k%d=v ", i);
+    CHECK_INT(queue_new(16, 1 << 16, &q), 0);
+    pq = (struct pipeline_queues){.decisions = q, .decisions_waiter = &w};
+    CHECK_INT(pipeline_new(&cfg, stats, set, &pq, &p), 0);
+    unit_capture_begin();
+    CHECK_INT(pipeline_handle(p, str_make(frame, len), 0, &src), 0);
+    unit_capture_end(log, sizeof(log));
+    CHECK_INT(stats->v[STAT_cef_pairs_dropped], 6);
+    CHECK_INT(stats->v[STAT_parse_errors_cef], 1);
+    pipeline_free(p);
+    queue_free(q);
+    free(frame);
+}
+
 int main(void)
 {
     struct mapping_set *set;
@@ -202,6 +273,8 @@ int main(void)
     test_truncated_frame_is_not_decided(set);
     test_queue_full_counted_once_per_record(set);
     test_origin(set);
+    test_parse_errors_counted(set);
+    test_cef_pairs_dropped_counted(set);
     mapping_set_unref(set);
     unlink(mapping_path);
     CHECK_INT(rmdir(tmpdir), 0);
