@@ -58,7 +58,7 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all check check-valgrind test-binaries unit bench fuzz fuzz-build install uninstall clean deps run format-check
+.PHONY: all check check-valgrind test-binaries unit bench fuzz fuzz-build install uninstall clean deps run format-check layering-check
 
 all: $(AGENT_BIN)
 
@@ -81,7 +81,13 @@ $(AGENT_LIB): $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRC))
 $(AGENT_BIN): $(BUILD)/agent/main.o $(AGENT_LIB) $(PARSERS_LIB)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-# Unit tests of parsers link only the parsers library; the rest get everything.
+# Unit tests of parsers link only the parsers library (a link error catches a parser that
+# reaches into agent/ or a dependency); the rest get everything.
+PARSER_UNIT_BINS = $(patsubst %,$(BUILD)/tests/test_%,cef event framing leef message syslog)
+$(PARSER_UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(PARSERS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(AGENT_LIB) $(PARSERS_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $< $(AGENT_LIB) $(PARSERS_LIB) $(DEP_LIBS)
@@ -153,6 +159,10 @@ uninstall:
 
 format-check:
 	clang-format --dry-run --Werror $(PARSERS_SRC) $(AGENT_SRC) agent/main.c parsers/*.h agent/*/*.h
+
+# Includes point down the stages of agent/README.md, without cycles.
+layering-check:
+	tests/tools/layering-check
 
 clean:
 	rm -rf build

@@ -18,7 +18,7 @@ static const char usage_text[] =
     "usage: rtr-agent run -c FILE [--tap FILE]\n"
     "       rtr-agent check -c FILE\n"
     "       rtr-agent parse [--framing lf|octet] [FILE...]\n"
-    "       rtr-agent replay -c FILE [--dry-run] [--explain] [FILE...]\n"
+    "       rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain] [FILE...]\n"
     "       rtr-agent version\n";
 
 /* Usage errors exit 2, as failures exit 1: scripts can tell them apart. */
@@ -69,6 +69,24 @@ static int option_value(const char *cmd, int argc, char **argv, int *i, const ch
     return 0;
 }
 
+/* --framing's value (argv[*i] is the option) into *framing, moving *i past
+ * it. Returns 0, or EXIT_USAGE after saying what was wrong. */
+static int framing_option(const char *cmd, int argc, char **argv, int *i,
+                          enum framing_mode *framing)
+{
+    const char *f = NULL;
+
+    if (option_value(cmd, argc, argv, i, &f) != 0)
+        return EXIT_USAGE;
+    if (strcmp(f, "lf") == 0)
+        *framing = FRAMING_LF;
+    else if (strcmp(f, "octet") == 0)
+        *framing = FRAMING_OCTET;
+    else
+        return usage_error(cmd, "--framing is lf or octet, not %s", f);
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     const char *config_path = NULL, *tap_path = NULL;
@@ -111,7 +129,7 @@ static int cmd_check(int argc, char **argv)
  * of argv (each moves down, never over an argument not yet read). */
 static int cmd_replay(int argc, char **argv)
 {
-    struct replay_options opt = {0};
+    struct replay_options opt = {.framing = FRAMING_LF};
     const char *config_path = NULL;
     struct config *cfg = NULL;
     int n_files = 0, options = 1;
@@ -125,7 +143,10 @@ static int cmd_replay(int argc, char **argv)
             opt.dry_run = 1;
         else if (strcmp(argv[i], "--explain") == 0)
             opt.explain = 1;
-        else if (!is_config_option(argv[i]))
+        else if (strcmp(argv[i], "--framing") == 0) {
+            if (framing_option("replay", argc, argv, &i, &opt.framing) != 0)
+                return EXIT_USAGE;
+        } else if (!is_config_option(argv[i]))
             return bad_argument("replay", argv[i]);
         else if (option_value("replay", argc, argv, &i, &config_path) != 0)
             return EXIT_USAGE;
@@ -146,15 +167,8 @@ static int cmd_parse(int argc, char **argv)
 
     for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
         if (strcmp(argv[i], "--framing") == 0) {
-            const char *f = NULL;
-            if (option_value("parse", argc, argv, &i, &f) != 0)
+            if (framing_option("parse", argc, argv, &i, &framing) != 0)
                 return EXIT_USAGE;
-            if (strcmp(f, "lf") == 0)
-                framing = FRAMING_LF;
-            else if (strcmp(f, "octet") == 0)
-                framing = FRAMING_OCTET;
-            else
-                return usage_error("parse", "--framing is lf or octet, not %s", f);
         } else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;

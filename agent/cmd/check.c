@@ -19,6 +19,7 @@
 
 #include "deliver/audit.h"
 #include "core/config.h"
+#include "core/json_file.h"
 #include "identity/directory.h"
 #include "errors.h"
 #include "identity/identity.h"
@@ -43,7 +44,7 @@ static void check_fail(struct check *c, const char *key, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    config_vreport(c->cfg->path, key, fmt, ap);
+    json_file_vreport(LOG_LVL_ERROR, c->cfg->path, key, fmt, ap);
     va_end(ap);
     c->problems++;
 }

@@ -1,22 +1,17 @@
 #include "parse.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
+#include "decide/render.h"
 #include "errors.h"
 #include "message.h"
-#include "decide/render.h"
+#include "reader.h"
 
-/* What one `parse` run reuses for every message: nothing is allocated per
- * message once the JSON buffer has grown to its working size. */
+/* What one `parse` run reuses: nothing is allocated per message once the
+ * JSON buffer has grown to its working size. */
 struct parse_ctx {
-    struct framer framer;
-    char *in; /* input buffer: one maximal frame plus its count field */
-    size_t in_cap;
     char *scratch_buf;
     struct scratch scratch;
     struct message msg;
@@ -38,92 +33,40 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-static void parse_one(struct parse_ctx *ctx, struct str frame)
+/* reader_ops.frame: one `parse` line per frame. */
+static int parse_one(void *arg, const struct reader_frame *f)
 {
-    message_parse(frame.p, frame.len, &ctx->msg, &ctx->scratch);
-    if (ctx->framer.flags & FRAME_TRUNCATED)
+    struct parse_ctx *ctx = arg;
+
+    message_parse(f->bytes.p, f->bytes.len, &ctx->msg, &ctx->scratch);
+    if (f->truncated)
         message_mark_truncated(&ctx->msg);
     jsonw_reset(&ctx->out);
     render_message(&ctx->out, &ctx->msg, NULL, NULL);
     if (ctx->out.err == 0)
         write_all(STDOUT_FILENO, ctx->out.buf, ctx->out.len);
-}
-
-/* Frames and parses everything readable from fd. */
-static int parse_fd(struct parse_ctx *ctx, int fd, const char *name)
-{
-    size_t have = 0;
-    struct str frame;
-    size_t used;
-
-    for (;;) {
-        ssize_t n = read(fd, ctx->in + have, ctx->in_cap - have);
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "rtr-agent parse: %s: %s\n", name, strerror(errno));
-            return ERR_IO;
-        }
-        if (n == 0)
-            break;
-        have += (size_t)n;
-        size_t off = 0;
-        for (;;) {
-            int rc = framer_next(&ctx->framer, ctx->in + off, have - off, &frame, &used);
-            off += used;
-            if (rc == 0)
-                parse_one(ctx, frame);
-            else if (rc == ERR_AGAIN)
-                break;
-            else
-                fprintf(stderr, "rtr-agent parse: %s: frame dropped: %s\n", name, err_name(rc));
-        }
-        memmove(ctx->in, ctx->in + off, have - off);
-        have -= off;
-    }
-    if (framer_finish(&ctx->framer, ctx->in, have, &frame) == 0)
-        parse_one(ctx, frame);
     return 0;
 }
 
 int parse_run(enum framing_mode framing, char *const *paths, int n)
 {
     struct parse_ctx *ctx = calloc(1, sizeof(*ctx));
+    struct reader_options opt = {"parse", framing, 0, PARSE_CMD_MAX_MESSAGE};
+    struct reader_ops ops = {.frame = parse_one, .arg = ctx};
     int rc = ERR_NOMEM;
 
     if (ctx == NULL)
         goto out;
-    ctx->in_cap = PARSE_CMD_MAX_MESSAGE + FRAMING_MAX_LEN_DIGITS + 2;
-    ctx->in = malloc(ctx->in_cap);
     ctx->scratch_buf = malloc(PARSE_CMD_MAX_MESSAGE);
-    if (ctx->in == NULL || ctx->scratch_buf == NULL)
+    if (ctx->scratch_buf == NULL)
         goto out;
     scratch_init(&ctx->scratch, ctx->scratch_buf, PARSE_CMD_MAX_MESSAGE);
     jsonw_init(&ctx->out, 0);
-
-    rc = 0;
-    for (int i = 0; i < (n > 0 ? n : 1); i++) {
-        const char *path = n > 0 ? paths[i] : "-";
-        int is_stdin = strcmp(path, "-") == 0;
-        int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-        if (fd == -1) {
-            fprintf(stderr, "rtr-agent parse: %s: %s\n", path, strerror(errno));
-            rc = ERR_IO;
-            continue;
-        }
-        /* Each input starts a fresh stream: no state carries over. */
-        framer_init(&ctx->framer, framing, PARSE_CMD_MAX_MESSAGE, OVERSIZE_TRUNCATE);
-        if (parse_fd(ctx, fd, is_stdin ? "stdin" : path) != 0)
-            rc = ERR_IO;
-        if (!is_stdin)
-            close(fd);
-    }
+    rc = reader_run(&opt, paths, n, &ops);
     jsonw_free(&ctx->out);
 out:
-    if (ctx) {
-        free(ctx->in);
+    if (ctx)
         free(ctx->scratch_buf);
-    }
     free(ctx);
     return rc;
 }

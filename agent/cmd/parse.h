@@ -9,8 +9,9 @@
  * so in "error"), never split. */
 #define PARSE_CMD_MAX_MESSAGE (1u << 20)
 
-/* Parses every file in paths[0..n) ("-" or n == 0: stdin). Returns 0, or
- * ERR_IO when an input could not be read (the others are still parsed). */
+/* Parses every file in paths[0..n) ("-" or n == 0: stdin; read by
+ * reader.h). Returns 0, ERR_IO when an input could not be read (the others
+ * are still parsed), or ERR_NOMEM. */
 int parse_run(enum framing_mode framing, char *const *paths, int n);
 
 #endif

@@ -1,11 +1,8 @@
 #include "replay.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -19,12 +16,10 @@
 #include "message.h"
 #include "deliver/delivery.h"
 #include "core/stats.h"
+#include "reader.h"
 
 /* Escaped bytes of a message shown on its --explain header line. */
 #define REPLAY_SHOWN 160
-
-/* read(2) size: lines are assembled from chunks, so any size works. */
-#define REPLAY_CHUNK 65536
 
 /* Everything one replay reuses: nothing is allocated per message, except
  * while --explain output grows its escaping buffer. */
@@ -37,11 +32,7 @@ struct replay {
     struct http *http; /* for a network resolver (Graph) */
     struct identity *id;
     size_t max_message; /* limits.max_message_bytes */
-    char *chunk;        /* REPLAY_CHUNK bytes of input */
-    char *line;         /* max_message + 1: room for the CR of a CRLF ending */
-    size_t line_len;
-    int line_overflow; /* more bytes than line holds arrived: the line is truncated */
-    char *scratch_buf; /* max_message bytes */
+    char *scratch_buf;  /* max_message bytes */
     struct scratch scratch;
     struct message msg;
     struct mapping_decision dec[MAPPING_MAX_DECISIONS];
@@ -49,9 +40,9 @@ struct replay {
     char *esc; /* --explain: escaped text, grown as needed */
     size_t esc_cap;
     const char *input_file;
-    unsigned long long input_line;
-    /* Lines of this input cut to max_message, and the first of them: told
-     * once per input, not once per line. */
+    unsigned long long input_line; /* reader_frame.line: a line, or a frame's ordinal */
+    /* Frames of this input cut to max_message, and the first of them: told
+     * once per input, not once per frame. */
     unsigned long long truncated_lines, first_truncated;
     /* The decision whose user is being resolved; NULL once its callback ran
      * (a late callback for an abandoned lookup then finds NULL). */
@@ -75,7 +66,7 @@ static void replay_put_escaped(struct replay *r, const char *s, size_t len)
     fwrite(r->esc, 1, escape_text(r->esc, r->esc_cap, s, len, ESCAPE_LOG), stdout);
 }
 
-/* Writes an explain text. mapping.c escaped '"', '\\' and NUL in what it
+/* Writes an explain text. mapping_explain.c escaped '"', '\\' and NUL in what it
  * quotes (mapping.h), so a backslash passes as it is: escaping it again
  * would turn a quoted \" back into a closing quote. Everything between
  * backslashes is escaped as for a log line (control characters, invalid
@@ -113,18 +104,18 @@ static void replay_explain_line(void *arg, const char *mapping, const char *file
 }
 
 /* --explain: "FILE:LINE: <the message, escaped, shortened>". */
-static void replay_explain_header(struct replay *r, size_t len)
+static void replay_explain_header(struct replay *r, struct str msg)
 {
     char shown[REPLAY_SHOWN + ESCAPE_MAX_EXPANSION];
     /* escape_text stops before an escape that does not fit, so an output
      * within REPLAY_SHOWN with ESCAPE_MAX_EXPANSION bytes to spare means
      * everything fit; past it, escaping again with the exact cap cuts
      * cleanly on a whole escape (as log.c does). */
-    size_t n = escape_text(shown, sizeof(shown), r->line, len, ESCAPE_LOG);
+    size_t n = escape_text(shown, sizeof(shown), msg.p, msg.len, ESCAPE_LOG);
     int cut = n > REPLAY_SHOWN;
 
     if (cut)
-        n = escape_text(shown, REPLAY_SHOWN, r->line, len, ESCAPE_LOG);
+        n = escape_text(shown, REPLAY_SHOWN, msg.p, msg.len, ESCAPE_LOG);
     printf("%s:%llu: %.*s%s\n", r->input_file, r->input_line, (int)n, shown, cut ? "..." : "");
 }
 
@@ -194,19 +185,25 @@ static int replay_decision(struct replay *r, const struct mapping_decision *d)
     return 0;
 }
 
-/* Runs the message in r->line[0..len) through the mappings and identity.
+/* reader_ops.frame: runs one message through the mappings and identity.
  * A truncated one is not run through the mappings, as in the daemon
  * (pipeline.h): a cut value could name the wrong user. */
-static int replay_message(struct replay *r, size_t len, int truncated)
+static int replay_message(void *arg, const struct reader_frame *f)
 {
+    struct replay *r = arg;
+    int truncated = f->truncated;
     size_t n = 0;
     int rc = 0;
 
-    message_parse(r->line, len, &r->msg, &r->scratch);
+    r->input_file = f->input;
+    r->input_line = f->line;
+    if (truncated && r->truncated_lines++ == 0)
+        r->first_truncated = f->line;
+    message_parse(f->bytes.p, f->bytes.len, &r->msg, &r->scratch);
     if (truncated)
         message_mark_truncated(&r->msg);
     if (r->opt->explain) {
-        replay_explain_header(r, len);
+        replay_explain_header(r, f->bytes);
         if (truncated)
             printf("  -> not matched: the line was cut at max_message_bytes (%zu bytes)\n",
                    r->max_message);
@@ -226,101 +223,19 @@ static int replay_message(struct replay *r, size_t len, int truncated)
     return rc;
 }
 
-/* Ends the line collected in r->line: strips a CR before the LF, cuts it
- * to max_message and replays it unless it is empty. */
-static int replay_line_end(struct replay *r)
+/* reader_ops.end: what was cut in this input, told once. */
+static void replay_input_end(void *arg, const char *input)
 {
-    size_t len = r->line_len;
-    int truncated = r->line_overflow;
+    struct replay *r = arg;
+    int lf = r->opt->framing == FRAMING_LF;
 
-    r->input_line++;
-    r->line_len = 0;
-    r->line_overflow = 0;
-    if (!truncated && len > 0 && r->line[len - 1] == '\r')
-        len--;
-    if (len > r->max_message) {
-        len = r->max_message;
-        truncated = 1;
-    }
-    if (truncated && r->truncated_lines++ == 0)
-        r->first_truncated = r->input_line;
-    return len > 0 ? replay_message(r, len, truncated) : 0;
-}
-
-static void replay_line_append(struct replay *r, const char *p, size_t n)
-{
-    size_t room = r->max_message + 1 - r->line_len;
-
-    if (n > room) {
-        n = room;
-        r->line_overflow = 1;
-    }
-    memcpy(r->line + r->line_len, p, n);
-    r->line_len += n;
-}
-
-/* Replays every line readable from fd. name: the input as given ("-" for
- * stdin). */
-static int replay_fd(struct replay *r, int fd, const char *name)
-{
-    int rc = 0;
-
-    r->input_file = name;
-    r->input_line = 0;
-    r->line_len = 0;
-    r->line_overflow = 0;
-    r->truncated_lines = 0;
-    while (rc == 0) {
-        ssize_t got = read(fd, r->chunk, REPLAY_CHUNK);
-        if (got == -1) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "rtr-agent replay: %s: %s\n", name, strerror(errno));
-            return ERR_IO;
-        }
-        if (got == 0)
-            break;
-        const char *p = r->chunk, *end = r->chunk + got;
-        while (p < end && rc == 0) {
-            const char *lf = memchr(p, '\n', (size_t)(end - p));
-            replay_line_append(r, p, (size_t)((lf != NULL ? lf : end) - p));
-            if (lf == NULL)
-                break;
-            rc = replay_line_end(r);
-            p = lf + 1;
-        }
-    }
-    /* A last line without its LF. */
-    if (rc == 0 && (r->line_len > 0 || r->line_overflow))
-        rc = replay_line_end(r);
     if (r->truncated_lines > 0)
-        log_warning("replay: %s: %llu line(s) longer than limits.max_message_bytes (%zu) were "
+        log_warning("replay: %s: %llu %s longer than limits.max_message_bytes (%zu) were "
                     "cut to that length and not decided on (a cut value could name the wrong "
-                    "user), the first at line %llu",
-                    name, r->truncated_lines, r->max_message, r->first_truncated);
-    return rc;
-}
-
-static int replay_inputs(struct replay *r, char *const *paths, int n)
-{
-    int rc = 0;
-
-    for (int i = 0; i < (n > 0 ? n : 1); i++) {
-        const char *path = n > 0 ? paths[i] : "-";
-        int is_stdin = strcmp(path, "-") == 0;
-        int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-        if (fd == -1) {
-            fprintf(stderr, "rtr-agent replay: %s: %s\n", path, strerror(errno));
-            rc = ERR_IO;
-            continue;
-        }
-        int frc = replay_fd(r, fd, path);
-        if (!is_stdin)
-            close(fd);
-        if (frc != 0)
-            rc = frc;
-    }
-    return rc;
+                    "user), the first at %s %llu",
+                    input, r->truncated_lines, lf ? "line(s)" : "frame(s)", r->max_message,
+                    lf ? "line" : "frame", r->first_truncated);
+    r->truncated_lines = 0;
 }
 
 /* Sending is the next issue's work: until then only a dry run may go on. */
@@ -361,10 +276,8 @@ static int replay_open(struct replay *r, const struct config *cfg)
     if (identity_new(&cfg->identity, r->base, r->http, stats, &r->id) != 0)
         return ERR_CONFIG;
     r->max_message = cfg->limits.max_message_bytes;
-    r->chunk = malloc(REPLAY_CHUNK);
-    r->line = malloc(r->max_message + 1);
     r->scratch_buf = malloc(r->max_message);
-    if (r->chunk == NULL || r->line == NULL || r->scratch_buf == NULL)
+    if (r->scratch_buf == NULL)
         return ERR_NOMEM;
     scratch_init(&r->scratch, r->scratch_buf, r->max_message);
     return 0;
@@ -380,8 +293,6 @@ static void replay_close(struct replay *r)
     mapping_matcher_free(r->mm);
     mapping_set_unref(r->set);
     jsonw_free(&r->out);
-    free(r->chunk);
-    free(r->line);
     free(r->scratch_buf);
     free(r->esc);
 }
@@ -390,6 +301,7 @@ int replay_run(const struct config *cfg, const struct replay_options *opt, char 
                int n)
 {
     struct replay r = {.opt = opt};
+    struct reader_ops ops = {.frame = replay_message, .end = replay_input_end, .arg = &r};
     int rc;
 
     r.explain.line = replay_explain_line;
@@ -398,10 +310,13 @@ int replay_run(const struct config *cfg, const struct replay_options *opt, char 
     rc = replay_check_dispatch(cfg, opt);
     if (rc == 0)
         rc = replay_open(&r, cfg);
+    if (rc == 0) {
+        /* A NUL stays in the message, as in a UDP datagram. */
+        struct reader_options ropt = {"replay", opt->framing, 1, r.max_message};
+        rc = reader_run(&ropt, paths, n, &ops);
+    }
     if (rc == ERR_NOMEM)
         log_error("replay: out of memory");
-    if (rc == 0)
-        rc = replay_inputs(&r, paths, n);
     if (fflush(stdout) == EOF || ferror(stdout)) {
         fputs("rtr-agent replay: cannot write to stdout\n", stderr);
         rc = ERR_IO;

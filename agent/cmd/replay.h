@@ -1,7 +1,8 @@
-/* `rtr-agent replay -c FILE [--dry-run] [--explain] [FILE...]`: runs
- * messages (one per line; "-" or none: stdin) through the whole pipeline
- * (parse, mappings, identity) and prints one JSON decision per decision on
- * stdout:
+/* `rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain]
+ * [FILE...]`: runs messages (one per line, or RFC 6587 octet-counted with
+ * --framing octet; "-" or none: stdin; read by reader.h) through the whole
+ * pipeline (parse, mappings, identity) and prints one JSON decision per
+ * decision on stdout:
  *   {"input_file":"splunk.log","input_line":1,"mapping":"splunk-es-cef","rule":"...",
  *    "user":"...","email":"..." or null,"event":"...","outcome":"would-dispatch"}
  * outcome: "would-dispatch" (dry run, the user resolved), "unresolved-user"
@@ -15,15 +16,19 @@
 #define RTR_REPLAY_H
 
 #include "core/config.h"
+#include "framing.h"
 
 struct replay_options {
+    /* FRAMING_LF: input_line is the line number; FRAMING_OCTET: the
+     * frame's ordinal in its input. */
+    enum framing_mode framing;
     int dry_run;
     int explain;
 };
 
 /* Returns 0; ERR_CONFIG when the mappings or the directory do not load
  * (reported); ERR_IO when an input could not be read (the others are still
- * replayed). */
+ * replayed) or a user lookup never completed; ERR_NOMEM. */
 int replay_run(const struct config *cfg, const struct replay_options *opt, char *const *paths,
                int n);
 

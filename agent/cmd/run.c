@@ -12,23 +12,7 @@
  *   drains it, flushes and exits -> the main loop ends -> threads are
  *   joined and everything is freed.
  *
- * A second SIGTERM during that exits at once.
- *
- * SIGHUP: the configuration file is read again (config_load, as at
- * start). When it does not load, nothing changes but the audit log, which
- * the response thread reopens all the same (logrotate must not wait for a
- * fixed file), and the reload is a failure. When it loads, what can change
- * while running is taken from it: the mapping files its "mappings" name are
- * loaded aside (nginx ngx_init_cycle) and handed to the workers only when
- * every one loads, else the running set stays; the response thread reloads
- * the static directory from its identity.static.file and moves the audit
- * log to its audit.file (or reopens it), and counts the reload once:
- * reloads when every part succeeded, else reload_failures. Every other
- * setting needs a restart: each top-level section whose JSON differs from
- * the file as it was at start gets a warning that says so. The workers
- * keep the configuration they started with (they hold pointers into it);
- * the new one lives only through the handler: the mapping set, the
- * identity and the response thread copy what they keep. */
+ * A second SIGTERM during that exits at once. SIGHUP: reload.h. */
 #include "run.h"
 
 #include <errno.h>
@@ -42,7 +26,6 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <json-c/json.h>
 
 #include "errors.h"
 #include "identity/identity.h"
@@ -54,6 +37,7 @@
 #include "core/sdnotify.h"
 #include "core/sockaddr.h"
 #include "core/stats.h"
+#include "reload.h"
 #include "status.h"
 #include "tap.h"
 #include "ingest/tls.h"
@@ -70,9 +54,7 @@
 
 struct run {
     const struct config *cfg;
-    /* The configuration file's JSON as read at start (just after main's
-     * config_load): what a SIGHUP compares the file with. */
-    struct json_object *json;
+    struct reload *reload;
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_progress; /* a worker, the response thread or the tap writer has ended */
@@ -200,156 +182,9 @@ static void run_on_signal(evutil_socket_t sig, short what, void *arg)
         worker_stop(d->workers[i]);
 }
 
-/* Loads the mapping files cfg names into *out, with the running limits'
- * regex flags (limits need a restart, a SIGHUP says so). Without any, *out
- * is NULL, unless always: a SIGHUP that removed them all hands the workers
- * an empty set. Returns 0 or ERR_CONFIG (each problem logged). */
-static int run_load_mappings(const struct config *cfg, const struct limits_config *limits,
-                             int always, struct mapping_set **out)
-{
-    *out = NULL;
-    if (cfg->n_mappings == 0 && !always)
-        return 0;
-    return mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(limits), out);
-}
-
-/* "11 mappings from 8 files of /etc/rtr-agent/mappings/x.json": which
- * files, so that an operator sees the reload took the edited list. */
-static void run_log_mappings(const char *what, const struct config *cfg,
-                             const struct mapping_set *set)
-{
-    size_t n = set != NULL ? mapping_set_count(set) : 0;
-    size_t files = set != NULL ? mapping_set_files(set) : 0;
-    char globs[1024] = "";
-    size_t len = 0;
-
-    for (size_t i = 0; i < cfg->n_mappings && len < sizeof(globs); i++)
-        len += (size_t)snprintf(globs + len, sizeof(globs) - len, "%s%s", i ? ", " : " of ",
-                                cfg->mappings[i]);
-    log_info("%s%zu mapping%s from %zu file%s%s%s", what, n, n == 1 ? "" : "s", files,
-             files == 1 ? "" : "s", globs, n == 0 ? ": no message will be decided on" : "");
-}
-
-/* The settings a SIGHUP applies, so what the comparison with the running
- * configuration leaves out: the key `key` of the top-level section
- * `section` (inside its object `object` when not NULL; the whole section
- * when key is NULL). both: only when both files set it, for
- * identity.static.file, whose presence decides the default identity.order:
- * adding or removing it changes the resolvers, which needs a restart. */
-static const struct {
-    const char *section, *object, *key;
-    int both;
-} run_reloadable[] = {
-    {"mappings", NULL, NULL, 0},
-    {"identity", "static", "file", 1},
-    {"audit", NULL, "file", 0},
-};
-
-/* obj's member key (NULL when obj is not an object, the key is absent, or
- * its value is null). */
-static struct json_object *run_member(struct json_object *obj, const char *key)
-{
-    struct json_object *v = NULL;
-
-    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &v))
-        return NULL;
-    return v;
-}
-
-/* The object in section that holds reloadable key i (maybe NULL). */
-static struct json_object *run_key_parent(struct json_object *section, size_t i)
-{
-    return run_reloadable[i].object != NULL ? run_member(section, run_reloadable[i].object)
-                                            : section;
-}
-
-/* Reloadable key i of section (NULL: not set). */
-static struct json_object *run_key(struct json_object *section, size_t i)
-{
-    return run_member(run_key_parent(section, i), run_reloadable[i].key);
-}
-
-/* Removes reloadable key i from section, where it is set. */
-static void run_drop_key(struct json_object *section, size_t i)
-{
-    struct json_object *parent = run_key_parent(section, i);
-
-    if (json_object_is_type(parent, json_type_object))
-        json_object_object_del(parent, run_reloadable[i].key);
-}
-
-/* Absent, or an object with nothing left in it. */
-static int run_empty(struct json_object *section)
-{
-    return section == NULL || (json_object_is_type(section, json_type_object) &&
-                               json_object_object_length(section) == 0);
-}
-
-/* Whether top-level section name reads the same in both files (a and b
- * may be NULL: absent), what a SIGHUP applies left out. */
-static int run_section_equal(const char *name, struct json_object *a, struct json_object *b)
-{
-    struct json_object *ca = NULL, *cb = NULL;
-    int equal = 0;
-
-    for (size_t i = 0; i < sizeof(run_reloadable) / sizeof(run_reloadable[0]); i++) {
-        if (strcmp(name, run_reloadable[i].section) != 0)
-            continue;
-        if (run_reloadable[i].key == NULL)
-            return 1;
-        if (run_reloadable[i].both && (run_key(a, i) == NULL || run_key(b, i) == NULL))
-            break;
-        /* Copies: the key goes from them, not from the running file's JSON.
-         * Out of memory reads as "changed": a warning too many. */
-        if ((a != NULL && json_object_deep_copy(a, &ca, NULL) != 0) ||
-            (b != NULL && json_object_deep_copy(b, &cb, NULL) != 0))
-            goto out;
-        run_drop_key(ca, i);
-        run_drop_key(cb, i);
-        /* A section that only held the reloadable key reads as absent. */
-        equal = (run_empty(ca) && run_empty(cb)) || json_object_equal(ca, cb);
-        goto out;
-    }
-    equal = json_object_equal(a, b);
-out:
-    json_object_put(ca);
-    json_object_put(cb);
-    return equal;
-}
-
-static void run_warn_changed(const struct run *d, const char *name, struct json_object *now)
-{
-    if (!run_section_equal(name, run_member(d->json, name), now))
-        log_warning("SIGHUP: %s: %s changed: restart rtr-agent to apply it", d->cfg->path, name);
-}
-
-/* One warning per top-level section of next (the file's JSON now) that
- * differs from the file at start, in the order of the running file, then
- * the sections only next has. */
-static void run_warn_restart(const struct run *d, struct json_object *next)
-{
-    json_object_object_foreach(d->json, name, v)
-    {
-        (void)v;
-        run_warn_changed(d, name, run_member(next, name));
-    }
-    json_object_object_foreach(next, added, now)
-    {
-        if (!json_object_object_get_ex(d->json, added, NULL))
-            run_warn_changed(d, added, now);
-    }
-}
-
-/* See the top. The file is read twice, by config_load and then as JSON
- * for the comparison: an edit between the two reads could only miss or add
- * a warning. */
 static void run_on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct run *d = arg;
-    struct json_object *json = NULL;
-    struct config *next = NULL;
-    struct mapping_set *set = NULL;
-    int failed;
 
     (void)sig;
     (void)what;
@@ -357,29 +192,7 @@ static void run_on_hup(evutil_socket_t sig, short what, void *arg)
         log_info("SIGHUP while stopping: ignored");
         return;
     }
-    /* Each logs its problems, naming the file and the key. */
-    if (config_load(d->cfg->path, &next) != 0 || config_read_json(d->cfg->path, &json) != 0 ||
-        !json_object_is_type(json, json_type_object)) {
-        log_error("SIGHUP: %s does not load: keeping the running configuration", d->cfg->path);
-        json_object_put(json);
-        config_free(next);
-        delivery_reload(d->delivery, NULL, 1);
-        return;
-    }
-    run_warn_restart(d, json);
-    json_object_put(json);
-    failed = run_load_mappings(next, &d->cfg->limits, 1, &set) != 0;
-    if (failed) {
-        log_error("SIGHUP: the mappings did not load; the running ones stay in use");
-    } else {
-        for (int i = 0; i < d->n_workers; i++)
-            worker_set_mappings(d->workers[i], set);
-        mapping_set_unref(d->set);
-        d->set = set; /* transferred */
-        run_log_mappings("SIGHUP: ", next, set);
-    }
-    delivery_reload(d->delivery, next, failed);
-    config_free(next);
+    reload_apply(d->reload, d->workers, d->n_workers, &d->set, d->delivery);
 }
 
 static void run_log_start(struct run *d, const char *tap_path)
@@ -450,17 +263,13 @@ static int run_start(struct run *d, const char *tap_path)
     const struct config *cfg = d->cfg;
     int rc;
 
-    rc = config_read_json(cfg->path, &d->json);
+    rc = reload_new(cfg, &d->reload);
     if (rc != 0)
         return rc;
-    if (!json_object_is_type(d->json, json_type_object)) {
-        log_error("%s: changed while starting: no longer a JSON object", cfg->path);
-        return ERR_CONFIG;
-    }
-    rc = run_load_mappings(cfg, &cfg->limits, 0, &d->set);
+    rc = reload_load_mappings(cfg, &cfg->limits, 0, &d->set);
     if (rc != 0)
         return rc;
-    run_log_mappings("", cfg, d->set);
+    reload_log_mappings("", cfg, d->set);
     identity_warn_unresolvable(&cfg->identity, d->set != NULL ? mapping_set_count(d->set) : 0,
                                cfg->path);
     /* Before the workers: they push into its queue. */
@@ -602,7 +411,7 @@ static void run_free(struct run *d)
     free(d->ep);
     free(d->workers);
     mapping_set_unref(d->set);
-    json_object_put(d->json);
+    reload_free(d->reload);
 }
 
 int run_daemon(const struct config *cfg, const char *tap_path)

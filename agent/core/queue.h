@@ -1,6 +1,8 @@
 /* A bounded multi-producer, single-consumer queue of byte records between
- * the worker threads and one consumer thread (the --tap writer now, the
- * response thread next).
+ * the worker threads and one consumer thread. The daemon has two: the
+ * decisions queue, drained by the delivery thread from its event loop
+ * (queue_set_notify), and with --tap the tap queue, drained by the tap
+ * writer thread waiting in queue_peek.
  *
  * Producers never block: a push that would pass the high mark (a message
  * count) or does not fit the byte ring fails with ERR_BUSY and arms the

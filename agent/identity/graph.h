@@ -41,12 +41,14 @@
 
 #include <stddef.h>
 
+#include <event2/event.h>
+
 #include "core/config.h"
 #include "core/http.h"
-#include "identity.h"
 #include "core/stats.h"
-#include "str.h"
 #include "core/userid.h"
+#include "resolver.h"
+#include "str.h"
 
 #define GRAPH_MAX_ATTEMPTS 4
 #define GRAPH_RETRY_CAP_S  120

@@ -1,9 +1,9 @@
 /* Identity resolution: the cache, then each resolver of identity.order in
- * turn. A resolver is a small function table (as redis connection.h does
- * for transports): the static directory now, Microsoft Graph next, each
- * completing a request through identity_complete, which moves it to the next
- * resolver or finishes it. Resolvers that answer at once complete inside
- * their resolve call; the recursion is as deep as identity.order is long. */
+ * turn. A resolver is a small function table (resolver.h): the static
+ * directory and Microsoft Graph, each completing a request through
+ * identity_on_answer, which moves it to the next resolver or finishes it.
+ * Resolvers that answer at once complete inside their resolve call; the
+ * recursion is as deep as identity.order is long. */
 #include "identity.h"
 
 #include <stdlib.h>
@@ -16,25 +16,6 @@
 #include "idcache.h"
 #include "core/log.h"
 #include "core/clock.h"
-
-struct identity_request;
-struct resolver;
-
-struct resolver_ops {
-    const char *name;
-    /* Starts resolving req and completes it exactly once through
-     * identity_complete, before returning or later from the event loop. */
-    void (*resolve)(struct resolver *self, struct identity_request *req);
-    /* Frees self, first completing (as IDENTITY_ERROR, through
-     * identity_complete) every request it still holds: identity_free calls
-     * it while those requests exist. */
-    void (*free)(struct resolver *self);
-};
-
-struct resolver {
-    const struct resolver_ops *ops;
-    struct identity *id;
-};
 
 /* One lookup that missed the cache. Owned by the identity from
  * identity_resolve until it finishes; resolvers only borrow it. */
@@ -86,6 +67,9 @@ static void identity_finish(struct identity_request *req, enum identity_status s
     free(req);
 }
 
+static void identity_on_answer(void *arg, enum identity_status status, const char *email,
+                               const char *detail);
+
 /* Hands req to the resolver at req->pos, or, past the last one, records and
  * reports "not found" (detail: why the last one said no). */
 static void identity_next(struct identity_request *req, const char *detail)
@@ -100,15 +84,17 @@ static void identity_next(struct identity_request *req, const char *detail)
         return;
     }
     r = id->resolvers[req->pos];
-    r->ops->resolve(r, req);
+    r->ops->resolve(r, req->kind, req->user, identity_on_answer, req);
 }
 
 /* How a resolver answers: FOUND (email set) and ERROR finish the request;
  * NOT_FOUND moves it to the next resolver. detail names the resolver
  * ("static: not listed"). */
-static void identity_complete(struct identity_request *req, enum identity_status status,
-                              const char *email, const char *detail)
+static void identity_on_answer(void *arg, enum identity_status status, const char *email,
+                               const char *detail)
 {
+    struct identity_request *req = arg;
+
     switch (status) {
     case IDENTITY_FOUND:
         (void)idcache_put(req->id->cache, req->kind, req->user, email, now_ms() / 1000);
@@ -126,14 +112,22 @@ static void identity_complete(struct identity_request *req, enum identity_status
 
 /* ---- the static directory ---- */
 
-static void static_resolve(struct resolver *self, struct identity_request *req)
-{
-    const char *email = directory_lookup(self->id->dir, req->user);
+struct static_resolver {
+    struct resolver base;
+    struct identity *id; /* id->dir: identity_reload swaps it */
+};
 
+static void static_resolve(struct resolver *self, enum user_kind kind, struct str user,
+                           identity_cb cb, void *arg)
+{
+    struct static_resolver *r = (struct static_resolver *)self;
+    const char *email = directory_lookup(r->id->dir, user);
+
+    (void)kind; /* the directory lists every kind of identifier alike */
     if (email != NULL)
-        identity_complete(req, IDENTITY_FOUND, email, "static");
+        cb(arg, IDENTITY_FOUND, email, "static");
     else
-        identity_complete(req, IDENTITY_NOT_FOUND, NULL, "static: not listed");
+        cb(arg, IDENTITY_NOT_FOUND, NULL, "static: not listed");
 }
 
 static void static_free(struct resolver *self)
@@ -146,7 +140,7 @@ static const struct resolver_ops static_ops = {"static", static_resolve, static_
 /* Loads the directory the static resolver answers from. */
 static int static_new(struct identity *id, const struct identity_config *cfg, struct resolver **out)
 {
-    struct resolver *r;
+    struct static_resolver *r;
     int rc;
 
     if (cfg->static_dir.file == NULL) {
@@ -164,9 +158,9 @@ static int static_new(struct identity *id, const struct identity_config *cfg, st
         free(r);
         return rc;
     }
-    r->ops = &static_ops;
+    r->base.ops = &static_ops;
     r->id = id;
-    *out = r;
+    *out = &r->base;
     return 0;
 }
 
@@ -177,17 +171,12 @@ struct graph_resolver {
     struct graph *graph;
 };
 
-static void graph_on_answer(void *arg, enum identity_status status, const char *email,
-                            const char *detail)
-{
-    identity_complete(arg, status, email, detail);
-}
-
-static void graph_resolve(struct resolver *self, struct identity_request *req)
+static void graph_resolve(struct resolver *self, enum user_kind kind, struct str user,
+                          identity_cb cb, void *arg)
 {
     struct graph_resolver *g = (struct graph_resolver *)self;
 
-    graph_lookup(g->graph, req->kind, req->user, graph_on_answer, req);
+    graph_lookup(g->graph, kind, user, cb, arg);
 }
 
 static void graph_resolver_free(struct resolver *self)
@@ -214,7 +203,6 @@ static int graph_resolver_new(struct identity *id, const struct identity_config 
         return rc;
     }
     g->base.ops = &graph_ops;
-    g->base.id = id;
     *out = &g->base;
     return 0;
 }

@@ -1,10 +1,11 @@
 /* Identity resolution: user identifier -> email, through the cache and then
- * the configured resolvers in identity.order (the static directory now,
- * Microsoft Graph next). Asynchronous from the start: a request completes
- * through a callback, which a resolver that answers at once (the cache, the
- * static directory) calls before identity_resolve returns, and a network
- * resolver calls later from the thread's event loop. One identity per
- * thread that resolves (the response thread; replay); not thread-safe. */
+ * the resolvers identity.order names, in that order (the static directory
+ * and Microsoft Graph; resolver.h says what a resolver is). Asynchronous: a
+ * request completes through a callback, which a resolver that answers at
+ * once (the cache, the static directory) calls before identity_resolve
+ * returns, and a network resolver (Graph) calls later from the thread's
+ * event loop. One identity per thread that resolves (the delivery thread in
+ * `run`; `replay`); not thread-safe. */
 #ifndef RTR_IDENTITY_H
 #define RTR_IDENTITY_H
 
@@ -14,24 +15,9 @@
 
 #include "core/config.h"
 #include "core/stats.h"
-#include "str.h"
 #include "core/userid.h"
-
-enum identity_status {
-    IDENTITY_FOUND,     /* email set */
-    IDENTITY_NOT_FOUND, /* every resolver said no (cached for negative_ttl_s) */
-    IDENTITY_ERROR,     /* a resolver failed (network, throttling): not cached */
-};
-
-/* email and detail (for logs: "static: not listed", "graph: HTTP 503") are
- * valid during the call. */
-typedef void (*identity_cb)(void *arg, enum identity_status status, const char *email,
-                            const char *detail);
-
-/* Longest identifier resolved: longer ones (and empty ones) complete at
- * once as IDENTITY_NOT_FOUND without reaching the cache or a resolver. No
- * directory holds such a name (directory.h caps its own at the same). */
-#define IDENTITY_MAX_ID 1024
+#include "resolver.h" /* enum identity_status, identity_cb, IDENTITY_MAX_ID */
+#include "str.h"
 
 struct identity;
 

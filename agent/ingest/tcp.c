@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 #include <openssl/err.h>
 
+#include "allowlist.h"
 #include "errors.h"
 #include "framing.h"
 #include "core/log.h"
@@ -42,7 +43,7 @@ enum conn_end {
 };
 
 struct tcp {
-    struct worker *w;
+    const struct input_ctx *ctx;
     struct endpoint *ep;
     struct evconnlistener *el;
     struct event *retry;
@@ -50,7 +51,7 @@ struct tcp {
 
 struct conn {
     struct input in; /* first: the worker hands back a struct input * */
-    struct worker *w;
+    const struct input_ctx *ctx;
     struct endpoint *ep;
     struct bufferevent *bev;
     struct framer framer;
@@ -87,21 +88,21 @@ static void conn_close(struct conn *c)
         event_del(&c->handshake);
     bufferevent_free(c->bev);
     __atomic_fetch_sub(&c->ep->open, 1, __ATOMIC_RELAXED);
-    worker_input_done(c->w, &c->in);
+    c->ctx->ops->done(c->ctx->owner, &c->in);
     free(c);
 }
 
 static void conn_count_framing(struct conn *c, int rc)
 {
-    const struct config *cfg = worker_config(c->w);
+    const struct config *cfg = c->ctx->cfg;
 
     if (rc == ERR_TOOBIG || (rc == 0 && (c->framer.flags & FRAME_TRUNCATED))) {
-        stats_add(worker_stats(c->w), STAT_frames_oversized, 1);
+        stats_add(c->ctx->stats, STAT_frames_oversized, 1);
         log_limited(&listener_rl_frame, LOG_LVL_WARNING,
                     "%s %s: frame over max_message_bytes (%zu) %s", c->src.transport, c->name,
                     cfg->limits.max_message_bytes, rc == 0 ? "truncated" : "dropped");
     } else if (rc == ERR_INVALID) {
-        stats_add(worker_stats(c->w), STAT_frames_bad_octet_count, 1);
+        stats_add(c->ctx->stats, STAT_frames_bad_octet_count, 1);
         log_limited(&listener_rl_frame, LOG_LVL_WARNING,
                     "%s %s: malformed octet count, skipped to the next line", c->src.transport,
                     c->name);
@@ -130,8 +131,7 @@ static int conn_frame(struct conn *c, struct evbuffer *in)
          * frame trickling in costs a rescan per read, bounded by that. */
         p = (const char *)evbuffer_pullup(in, (ev_ssize_t)take);
         rc = framer_next(&c->framer, p, take, &frame, &used);
-        if (rc == 0 &&
-            pipeline_handle(worker_pipeline(c->w), frame, c->framer.flags, &c->src) == ERR_BUSY) {
+        if (rc == 0 && pipeline_handle(c->ctx->pipe, frame, c->framer.flags, &c->src) == ERR_BUSY) {
             c->framer = saved;
             return ERR_BUSY;
         }
@@ -162,15 +162,15 @@ static int conn_frame_last(struct conn *c, struct evbuffer *in)
          * was not met); a truncated line is one over max_message_bytes. */
         flags = c->framer.flags;
         cut = c->end == CONN_ABORT || (flags & FRAME_OCTET);
-        if (pipeline_handle(worker_pipeline(c->w), frame, flags | (cut ? FRAME_TRUNCATED : 0),
-                            &c->src) == ERR_BUSY) {
+        if (pipeline_handle(c->ctx->pipe, frame, flags | (cut ? FRAME_TRUNCATED : 0), &c->src) ==
+            ERR_BUSY) {
             c->framer = saved;
             return ERR_BUSY;
         }
         if ((flags & FRAME_TRUNCATED) && !(flags & FRAME_OCTET))
             conn_count_framing(c, 0);
         if (cut) {
-            stats_add(worker_stats(c->w), STAT_frames_truncated, 1);
+            stats_add(c->ctx->stats, STAT_frames_truncated, 1);
             log_limited(&listener_rl_cut, LOG_LVL_WARNING,
                         "%s %s: the connection ended inside a frame: delivered as truncated",
                         c->src.transport, c->name);
@@ -197,7 +197,7 @@ static void conn_count_read(struct conn *c)
     size_t now = evbuffer_get_length(bufferevent_get_input(c->bev));
     size_t added = now > c->held ? now - c->held : 0;
 
-    stats_add(worker_stats(c->w), STAT_bytes_received, added);
+    stats_add(c->ctx->stats, STAT_bytes_received, added);
     c->drain_left = c->drain_left > added ? c->drain_left - added : 0;
     c->held = now;
 }
@@ -236,7 +236,7 @@ static int conn_run(struct conn *c)
     c->held = evbuffer_get_length(in);
     if (rc == ERR_BUSY) {
         conn_read_enable(c, 0);
-        worker_pause(c->w, &c->in);
+        c->ctx->ops->pause(c->ctx->owner, &c->in);
         return ERR_BUSY;
     }
     if (c->end != CONN_OPEN) {
@@ -274,7 +274,7 @@ static void conn_stop(struct input *in)
         c->drain_left = (size_t)queued;
         /* From now, not from when this loop iteration began: a long one
          * would otherwise eat the drain time before the first read. */
-        event_base_update_cache_time(worker_base(c->w));
+        event_base_update_cache_time(c->ctx->base);
         bufferevent_set_timeouts(c->bev, &drain, NULL);
     }
     if (c->in.paused)
@@ -290,14 +290,14 @@ static void conn_stop(struct input *in)
 static void conn_on_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
-    size_t cap = worker_config(c->w)->limits.max_connection_buffer;
+    size_t cap = c->ctx->cfg->limits.max_connection_buffer;
     size_t held = evbuffer_get_length(bufferevent_get_input(bev));
 
     if (c->ep->tls != NULL)
         cap += LISTENER_TLS_RECORD;
     if (held > cap) {
         conn_count_read(c);
-        stats_add(worker_stats(c->w), STAT_connections_closed_buffer, 1);
+        stats_add(c->ctx->stats, STAT_connections_closed_buffer, 1);
         log_limited(&listener_rl_conn, LOG_LVL_WARNING,
                     "%s %s: %zu bytes buffered, over max_connection_buffer: closing",
                     c->src.transport, c->name, held);
@@ -325,7 +325,7 @@ static const char *conn_tls_reason(struct conn *c, char *buf, size_t len)
 
 static void conn_handshake_failed(struct conn *c, const char *reason)
 {
-    stats_add(worker_stats(c->w), STAT_tls_handshake_failures, 1);
+    stats_add(c->ctx->stats, STAT_tls_handshake_failures, 1);
     log_limited(&listener_rl_tls, LOG_LVL_WARNING, "tls %s: handshake failed: %s", c->name, reason);
     conn_close(c);
 }
@@ -372,9 +372,9 @@ static void conn_on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         if (!c->stopping) { /* else the drain at stop ran out of time */
-            stats_add(worker_stats(c->w), STAT_connections_closed_idle, 1);
+            stats_add(c->ctx->stats, STAT_connections_closed_idle, 1);
             log_debug("%s %s: idle for %d s: closing", c->src.transport, c->name,
-                      worker_config(c->w)->limits.idle_timeout_s);
+                      c->ctx->cfg->limits.idle_timeout_s);
         }
     } else if (what & BEV_EVENT_ERROR) {
         /* Plain TCP runs this straight from the failed read, so errno is
@@ -408,7 +408,7 @@ static void conn_on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 /* One transport interface, two implementations (libevent sample/becat.c). */
 static struct bufferevent *listener_transport_new(struct tcp *l, evutil_socket_t fd)
 {
-    struct event_base *base = worker_base(l->w);
+    struct event_base *base = l->ctx->base;
     SSL *ssl;
 
     if (l->ep->tls == NULL)
@@ -428,7 +428,7 @@ static struct bufferevent *listener_transport_new(struct tcp *l, evutil_socket_t
 /* Takes over fd (closed on failure). */
 static void conn_new(struct tcp *l, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
 {
-    const struct config *cfg = worker_config(l->w);
+    const struct config *cfg = l->ctx->cfg;
     const struct listen_config *lc = l->ep->lc;
     struct timeval idle = {cfg->limits.idle_timeout_s, 0};
     struct timeval hs = {lc->handshake_timeout_s, 0};
@@ -444,7 +444,7 @@ static void conn_new(struct tcp *l, evutil_socket_t fd, const struct sockaddr *s
     }
     c->in.resume = conn_resume;
     c->in.stop = conn_stop;
-    c->w = l->w;
+    c->ctx = l->ctx;
     c->ep = l->ep;
     memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
     sockaddr_format(sa, c->name, sizeof(c->name));
@@ -461,15 +461,15 @@ static void conn_new(struct tcp *l, evutil_socket_t fd, const struct sockaddr *s
          * conn_on_read's own cap bounds the input instead. */
         /* Many senders close without close_notify; what came is still good. */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-        event_assign(&c->handshake, worker_base(l->w), -1, 0, conn_on_handshake_timeout, c);
+        event_assign(&c->handshake, l->ctx->base, -1, 0, conn_on_handshake_timeout, c);
         event_add(&c->handshake, &hs);
     } else {
         bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.max_connection_buffer);
         c->connected = 1;
     }
     conn_read_enable(c, 1);
-    stats_add(worker_stats(l->w), STAT_connections_accepted, 1);
-    worker_input_add(l->w, &c->in);
+    stats_add(l->ctx->stats, STAT_connections_accepted, 1);
+    l->ctx->ops->add(l->ctx->owner, &c->in);
 }
 
 static void listener_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
@@ -477,12 +477,12 @@ static void listener_on_accept(struct evconnlistener *el, evutil_socket_t fd, st
 {
     struct tcp *l = arg;
     const struct listen_config *lc = l->ep->lc;
-    const struct config *cfg = worker_config(l->w);
+    const struct config *cfg = l->ctx->cfg;
     char name[SOCKADDR_TEXT_MAX];
 
     (void)el;
-    if (!cidr_allows(lc->allow, lc->n_allow, sa)) {
-        stats_add(worker_stats(l->w), STAT_connections_refused_allowlist, 1);
+    if (!allowlist_allows(lc->allow, lc->n_allow, sa)) {
+        stats_add(l->ctx->stats, STAT_connections_refused_allowlist, 1);
         sockaddr_format(sa, name, sizeof(name));
         log_limited(&listener_rl_refused, LOG_LVL_WARNING,
                     "listen %s: refused %s: not in the allow list", l->ep->name, name);
@@ -491,7 +491,7 @@ static void listener_on_accept(struct evconnlistener *el, evutil_socket_t fd, st
     }
     if (__atomic_fetch_add(&l->ep->open, 1, __ATOMIC_RELAXED) >= cfg->limits.max_connections) {
         __atomic_fetch_sub(&l->ep->open, 1, __ATOMIC_RELAXED);
-        stats_add(worker_stats(l->w), STAT_connections_refused_limit, 1);
+        stats_add(l->ctx->stats, STAT_connections_refused_limit, 1);
         sockaddr_format(sa, name, sizeof(name));
         log_limited(&listener_rl_refused, LOG_LVL_WARNING,
                     "listen %s: refused %s: max_connections (%d) reached", l->ep->name, name,
@@ -533,7 +533,7 @@ static void listener_on_error(struct evconnlistener *el, void *arg)
                 strerror(err));
 }
 
-int tcp_new(struct worker *w, struct endpoint *ep, struct tcp **out)
+int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out)
 {
     struct tcp *l;
     const struct sockaddr *sa;
@@ -544,15 +544,15 @@ int tcp_new(struct worker *w, struct endpoint *ep, struct tcp **out)
     l = calloc(1, sizeof(*l));
     if (l == NULL)
         return ERR_NOMEM;
-    l->w = w;
+    l->ctx = ctx;
     l->ep = ep;
-    l->retry = evtimer_new(worker_base(w), listener_on_retry, l);
+    l->retry = evtimer_new(ctx->base, listener_on_retry, l);
     if (l->retry == NULL) {
         rc = ERR_NOMEM;
         goto out;
     }
-    sa = worker_endpoint_addr(ep, &len);
-    l->el = evconnlistener_new_bind(worker_base(w), listener_on_accept, l,
+    sa = input_endpoint_addr(ep, &len);
+    l->el = evconnlistener_new_bind(ctx->base, listener_on_accept, l,
                                     LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                     SOMAXCONN, sa, (int)len);
@@ -562,7 +562,7 @@ int tcp_new(struct worker *w, struct endpoint *ep, struct tcp **out)
         goto out;
     }
     evconnlistener_set_error_cb(l->el, listener_on_error);
-    rc = worker_endpoint_bound(ep, evconnlistener_get_fd(l->el));
+    rc = input_endpoint_bound(ep, evconnlistener_get_fd(l->el));
     if (rc != 0)
         goto out;
     *out = l; /* transferred */

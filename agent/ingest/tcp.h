@@ -5,14 +5,15 @@
 #ifndef RTR_TCP_H
 #define RTR_TCP_H
 
-#include "worker.h"
+#include "input.h"
 
 struct tcp;
 
-/* Binds ep's TCP socket for w (SO_REUSEPORT) and starts accepting on w's
- * base. Returns 0 and *out (free with tcp_free), or ERR_IO (logged,
- * naming the address). */
-int tcp_new(struct worker *w, struct endpoint *ep, struct tcp **out);
+/* Binds ep's TCP socket for ctx's worker (SO_REUSEPORT) and starts
+ * accepting on ctx->base; accepted connections are ctx's inputs. ctx must
+ * outlive the listener and its connections. Returns 0 and *out (free with tcp_free), or ERR_IO
+ * (logged, naming the address). */
+int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out);
 
 /* Stops accepting (closes the socket); accepted connections live on as the
  * worker's inputs. NULL is fine. */

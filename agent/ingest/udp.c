@@ -9,6 +9,7 @@
 
 #include <linux/sock_diag.h>
 
+#include "allowlist.h"
 #include "errors.h"
 #include "framing.h"
 #include "core/log.h"
@@ -33,7 +34,7 @@ struct udp_sock {
 
 struct udp {
     struct input in; /* first: the worker hands back a struct input * */
-    struct worker *w;
+    const struct input_ctx *ctx;
     struct udp_sock *socks;
     size_t n_socks;
     /* One batch for all sockets: while a batch is half delivered (a full
@@ -86,9 +87,9 @@ uint64_t udp_kernel_drops(struct udp *u)
  * done, or ERR_BUSY (u->next is the one the pipeline refused). */
 static int udp_deliver(struct udp *u)
 {
-    const struct config *cfg = worker_config(u->w);
+    const struct config *cfg = u->ctx->cfg;
     const struct listen_config *lc = u->pending->ep->lc;
-    struct stats *st = worker_stats(u->w);
+    struct stats *st = u->ctx->stats;
     size_t max = cfg->limits.max_message_bytes;
     char name[SOCKADDR_TEXT_MAX];
 
@@ -99,7 +100,7 @@ static int udp_deliver(struct udp *u)
         struct str frame = framer_trim_trailer(u->iov[i].iov_base, u->msgs[i].msg_len);
         int oversized = (u->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || frame.len > max;
 
-        if (!cidr_allows(lc->allow, lc->n_allow, sa)) {
+        if (!allowlist_allows(lc->allow, lc->n_allow, sa)) {
             stats_add(st, STAT_udp_datagrams, 1);
             stats_add(st, STAT_udp_datagrams_refused_allowlist, 1);
             sockaddr_format(sa, name, sizeof(name));
@@ -110,8 +111,8 @@ static int udp_deliver(struct udp *u)
         }
         if (oversized) /* truncated to max, or rejected: nothing to hand on */
             frame.len = cfg->limits.oversize == OVERSIZE_TRUNCATE ? max : 0;
-        if (frame.len > 0 && pipeline_handle(worker_pipeline(u->w), frame,
-                                             oversized ? FRAME_TRUNCATED : 0, &src) == ERR_BUSY)
+        if (frame.len > 0 &&
+            pipeline_handle(u->ctx->pipe, frame, oversized ? FRAME_TRUNCATED : 0, &src) == ERR_BUSY)
             return ERR_BUSY;
         stats_add(st, STAT_udp_datagrams, 1);
         if (oversized) {
@@ -129,7 +130,7 @@ static int udp_deliver(struct udp *u)
 static void udp_pause(struct udp *u)
 {
     udp_poll(u, 0);
-    worker_pause(u->w, &u->in);
+    u->ctx->ops->pause(u->ctx->owner, &u->in);
 }
 
 static void udp_on_read(evutil_socket_t fd, short what, void *arg)
@@ -155,7 +156,7 @@ static void udp_on_read(evutil_socket_t fd, short what, void *arg)
         }
         for (int i = 0; i < n; i++)
             bytes += u->msgs[i].msg_len;
-        stats_add(worker_stats(u->w), STAT_bytes_received, bytes);
+        stats_add(u->ctx->stats, STAT_bytes_received, bytes);
         u->pending = s;
         u->next = 0;
         u->count = (unsigned)n;
@@ -177,7 +178,7 @@ static int udp_resume(struct input *in)
         return ERR_BUSY;
     }
     if (u->stopping)
-        worker_input_done(u->w, &u->in);
+        u->ctx->ops->done(u->ctx->owner, &u->in);
     else
         udp_poll(u, 1);
     return 0;
@@ -190,7 +191,7 @@ static void udp_stop(struct input *in)
     u->stopping = 1;
     udp_poll(u, 0);
     if (!u->in.paused) /* else udp_resume finishes the batch first */
-        worker_input_done(u->w, &u->in);
+        u->ctx->ops->done(u->ctx->owner, &u->in);
 }
 
 /* Asks for rcvbuf bytes: SO_RCVBUFFORCE passes rmem_max when we may
@@ -220,7 +221,7 @@ static int udp_open(struct udp_sock *s, int first_worker)
     int one = 1;
     int err;
 
-    sa = worker_endpoint_addr(s->ep, &len);
+    sa = input_endpoint_addr(s->ep, &len);
     s->fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd == -1) {
         err = errno;
@@ -240,12 +241,12 @@ static int udp_open(struct udp_sock *s, int first_worker)
         log_error("listen %s (udp): bind: %s", lc->address, strerror(err));
         return ERR_IO;
     }
-    return worker_endpoint_bound(s->ep, s->fd);
+    return input_endpoint_bound(s->ep, s->fd);
 }
 
-int udp_new(struct worker *w, struct endpoint *ep, size_t n, struct udp **out)
+int udp_new(const struct input_ctx *ctx, struct endpoint *ep, size_t n, struct udp **out)
 {
-    size_t max = worker_config(w)->limits.max_message_bytes;
+    size_t max = ctx->cfg->limits.max_message_bytes;
     struct udp *u = NULL;
     size_t n_udp = 0;
     int rc = ERR_NOMEM;
@@ -258,7 +259,7 @@ int udp_new(struct worker *w, struct endpoint *ep, size_t n, struct udp **out)
     u = calloc(1, sizeof(*u));
     if (u == NULL)
         goto out;
-    u->w = w;
+    u->ctx = ctx;
     u->in.resume = udp_resume;
     u->in.stop = udp_stop;
     /* One byte over the limit tells an oversized datagram from a full one;
@@ -283,17 +284,17 @@ int udp_new(struct worker *w, struct endpoint *ep, size_t n, struct udp **out)
         s = &u->socks[u->n_socks++];
         s->u = u;
         s->ep = &ep[i];
-        rc = udp_open(s, worker_id(w) == 0);
+        rc = udp_open(s, ctx->first_worker);
         if (rc != 0)
             goto out;
-        s->ev = event_new(worker_base(w), s->fd, EV_READ | EV_PERSIST, udp_on_read, s);
+        s->ev = event_new(ctx->base, s->fd, EV_READ | EV_PERSIST, udp_on_read, s);
         if (s->ev == NULL) {
             rc = ERR_NOMEM;
             goto out;
         }
     }
     udp_poll(u, 1);
-    worker_input_add(w, &u->in);
+    ctx->ops->add(ctx->owner, &u->in);
     *out = u; /* transferred */
     u = NULL;
     rc = 0;

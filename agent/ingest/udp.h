@@ -8,14 +8,14 @@
 
 #include <stdint.h>
 
-#include "worker.h"
+#include "input.h"
 
 struct udp;
 
 /* Binds a socket for every UDP endpoint in ep[0..n) and registers them with
- * w as one input. Returns 0 and *out (NULL when there is no UDP endpoint;
- * free with udp_free), or a negative ERR_* (logged, naming the address). */
-int udp_new(struct worker *w, struct endpoint *ep, size_t n, struct udp **out);
+ * ctx's worker as one input (ctx must outlive it). Returns 0 and *out (NULL when there is no UDP
+ * endpoint; free with udp_free), or a negative ERR_* (logged, naming the address). */
+int udp_new(const struct input_ctx *ctx, struct endpoint *ep, size_t n, struct udp **out);
 
 /* The kernel's drop count (SO_MEMINFO SK_MEMINFO_DROPS) summed over u's
  * sockets: datagrams dropped before the agent could read them, mostly for a

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "tcp.h"
-#include "core/log.h"
-#include "udp.h"
 #include "core/evloop.h"
+#include "core/log.h"
+#include "tcp.h"
+#include "udp.h"
 
 TAILQ_HEAD(input_list, input);
 
@@ -20,6 +20,7 @@ struct worker {
     struct event_base *base;
     struct stats *stats;
     struct pipeline *pipe;
+    struct input_ctx ctx; /* what the inputs see of the worker: the above and the ops */
     /* One per queue: a waiter is linked in one queue's list at a time. */
     struct queue_waiter decisions_waiter, tap_waiter;
     struct event *ev_wake;     /* activated by a queue's consumer */
@@ -35,57 +36,6 @@ struct worker {
     int started;
     int stopping;
 };
-
-struct event_base *worker_base(struct worker *w)
-{
-    return w->base;
-}
-
-struct stats *worker_stats(struct worker *w)
-{
-    return w->stats;
-}
-
-struct pipeline *worker_pipeline(struct worker *w)
-{
-    return w->pipe;
-}
-
-const struct config *worker_config(struct worker *w)
-{
-    return w->env->cfg;
-}
-
-int worker_id(const struct worker *w)
-{
-    return w->id;
-}
-
-const struct sockaddr *worker_endpoint_addr(const struct endpoint *ep, socklen_t *len)
-{
-    if (ep->bound_len > 0) {
-        *len = ep->bound_len;
-        return (const struct sockaddr *)&ep->bound;
-    }
-    *len = ep->lc->addr_len;
-    return (const struct sockaddr *)&ep->lc->addr;
-}
-
-int worker_endpoint_bound(struct endpoint *ep, int fd)
-{
-    socklen_t len = sizeof(ep->bound);
-
-    if (ep->bound_len > 0)
-        return 0;
-    if (getsockname(fd, (struct sockaddr *)&ep->bound, &len) == -1) {
-        int err = errno;
-        log_error("listen %s: getsockname: %s", ep->lc->address, strerror(err));
-        return ERR_IO;
-    }
-    ep->bound_len = len;
-    sockaddr_format((const struct sockaddr *)&ep->bound, ep->name, sizeof(ep->name));
-    return 0;
-}
 
 /* SO_REUSEPORT, which spreads an endpoint over the workers, would as well
  * let a second rtr-agent (same user, same config) bind the same address
@@ -143,21 +93,27 @@ static void worker_check_done(struct worker *w)
         event_base_loopbreak(w->base);
 }
 
-void worker_input_add(struct worker *w, struct input *in)
+static void worker_input_add(void *owner, struct input *in)
 {
+    struct worker *w = owner;
+
     TAILQ_INSERT_TAIL(&w->inputs, in, all);
 }
 
-void worker_input_done(struct worker *w, struct input *in)
+static void worker_input_done(void *owner, struct input *in)
 {
+    struct worker *w = owner;
+
     if (in->paused)
         worker_unpause(w, in);
     TAILQ_REMOVE(&w->inputs, in, all);
     worker_check_done(w);
 }
 
-void worker_pause(struct worker *w, struct input *in)
+static void worker_pause(void *owner, struct input *in)
 {
+    struct worker *w = owner;
+
     if (in->paused)
         return;
     in->paused = 1;
@@ -165,6 +121,12 @@ void worker_pause(struct worker *w, struct input *in)
     __atomic_add_fetch(w->env->inputs_paused, 1, __ATOMIC_RELAXED);
     stats_add(w->stats, STAT_backpressure_pauses, 1);
 }
+
+static const struct input_ops worker_input_ops = {
+    .add = worker_input_add,
+    .done = worker_input_done,
+    .pause = worker_pause,
+};
 
 /* A queue's consumer thread (the response thread or the tap writer), below
  * the low mark. */
@@ -277,6 +239,15 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     rc = pipeline_new(env->cfg, w->stats, env->mappings, &queues, &w->pipe);
     if (rc != 0)
         goto out;
+    w->ctx = (struct input_ctx){
+        .base = w->base,
+        .stats = w->stats,
+        .pipe = w->pipe,
+        .cfg = env->cfg,
+        .first_worker = id == 0,
+        .ops = &worker_input_ops,
+        .owner = w,
+    };
     /* Every endpoint before any binds: two of ours that overlap (the
      * wildcard and a specific address, both SO_REUSEPORT) must not look
      * like another process. */
@@ -288,11 +259,11 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     for (size_t i = 0; i < env->n_ep; i++) {
         if (env->ep[i].lc->proto == LISTEN_UDP)
             continue;
-        rc = tcp_new(w, &env->ep[i], &w->listeners[i]);
+        rc = tcp_new(&w->ctx, &env->ep[i], &w->listeners[i]);
         if (rc != 0)
             goto out;
     }
-    rc = udp_new(w, env->ep, env->n_ep, &w->udp);
+    rc = udp_new(&w->ctx, env->ep, env->n_ep, &w->udp);
     if (rc != 0)
         goto out;
     *out = w; /* transferred */

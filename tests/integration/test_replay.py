@@ -5,7 +5,7 @@ variants of each source's layout and look-alikes that must not decide;
 hits the PCRE2 limit; texts over the decision cap and users with control
 characters; an unresolved user; a directory with a BOM; one mapping file
 matched twice, the config matched as a mapping file, non-JSON syntax;
-stdin; an unreadable input."""
+stdin; an unreadable input; RFC 6587 octet-counted input (--framing octet)."""
 import glob
 import json
 import os
@@ -518,3 +518,42 @@ def test_replay_unreadable_input(ctx):
     decisions, _, err = replay(write_config(ctx), [missing, qradar], expect_rc=1)
     assert "no-such-input.log" in err, "the missing input is not named: %r" % err[-1000:]
     assert [d["input_line"] for d in decisions] == [1, 2], decisions
+
+
+def test_replay_octet_framing_decides_as_lf(ctx):
+    """--framing octet: every sample rewritten as RFC 6587 octet-counted
+    frames (after a first frame that holds LFs of its own and decides
+    nothing) gives the decisions LF framing gives, in the same order, with
+    input_line the frame's ordinal in its input instead of the line number.
+    An unknown --framing is a usage error."""
+    d = _samples()
+    logs = sorted(glob.glob(os.path.join(d, "*.log")))
+    multiline = b"<14>Oct  2 10:00:00 app01 notes[7]: first\nsearch_name=x user=bob\nthird"
+    octet_files, ordinal = [], {}
+    for path in logs:
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        frames = [multiline]
+        for number, line in enumerate(lines, 1):
+            line = line[:-1] if line.endswith(b"\r") else line
+            if line:
+                frames.append(line)
+                ordinal[(os.path.basename(path), number)] = len(frames)
+        out = ctx.path(os.path.basename(path))
+        with open(out, "wb") as f:
+            f.write(b"".join(b"%d %s" % (len(fr), fr) for fr in frames))
+        octet_files.append(out)
+    config = write_config(ctx)
+    lf, _, _ = replay(config, logs)
+    octet, _, err = replay(config, ["--framing", "octet"] + octet_files)
+    assert lf, "the samples decided nothing"
+    want = [dict(dec, input_file=os.path.basename(dec["input_file"]),
+                 input_line=ordinal[(os.path.basename(dec["input_file"]), dec["input_line"])])
+            for dec in lf]
+    got = [dict(dec, input_file=os.path.basename(dec["input_file"])) for dec in octet]
+    assert got == want, "octet framing decided otherwise:\n%s\nwant\n%s\n--- stderr:\n%s" % (
+        got, want, err[-2000:])
+    p = subprocess.run(WRAPPER + [AGENT, "replay", "-c", config, "--dry-run", "--framing", "crlf"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(20))
+    assert p.returncode == 2, (p.returncode, p.stderr[-1000:])
+    assert b"--framing is lf or octet, not crlf" in p.stderr, p.stderr[-1000:]

@@ -1,0 +1,33 @@
+#include "input.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "errors.h"
+#include "core/log.h"
+
+const struct sockaddr *input_endpoint_addr(const struct endpoint *ep, socklen_t *len)
+{
+    if (ep->bound_len > 0) {
+        *len = ep->bound_len;
+        return (const struct sockaddr *)&ep->bound;
+    }
+    *len = ep->lc->addr_len;
+    return (const struct sockaddr *)&ep->lc->addr;
+}
+
+int input_endpoint_bound(struct endpoint *ep, int fd)
+{
+    socklen_t len = sizeof(ep->bound);
+
+    if (ep->bound_len > 0)
+        return 0;
+    if (getsockname(fd, (struct sockaddr *)&ep->bound, &len) == -1) {
+        int err = errno;
+        log_error("listen %s: getsockname: %s", ep->lc->address, strerror(err));
+        return ERR_IO;
+    }
+    ep->bound_len = len;
+    sockaddr_format((const struct sockaddr *)&ep->bound, ep->name, sizeof(ep->name));
+    return 0;
+}

@@ -1,0 +1,78 @@
+/* What an input (a TCP/TLS connection, the UDP sockets of a worker) needs
+ * from the worker that runs it, handed down as one context so that the
+ * inputs never include worker.h: the worker includes them, not the other
+ * way round. Also the endpoints the inputs bind. */
+#ifndef RTR_INPUT_H
+#define RTR_INPUT_H
+
+#include <stddef.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "core/config.h"
+#include "core/sockaddr.h"
+#include "core/stats.h"
+#include "decide/pipeline.h"
+
+/* One per cfg->listen[i], shared by every worker; owned by the daemon. */
+struct endpoint {
+    const struct listen_config *lc;
+    SSL_CTX *tls;                  /* TLS listeners */
+    struct sockaddr_storage bound; /* the address the first worker bound (port 0 resolved) */
+    socklen_t bound_len;           /* 0 until then */
+    char name[SOCKADDR_TEXT_MAX];  /* bound as text, for logs; lc->address until bound */
+    int open;                      /* TCP/TLS connections open across workers (atomic) */
+};
+
+/* Something that reads input and that a full queue pauses. Embedded first in
+ * a connection or in the UDP socket set. */
+struct input {
+    /* Offers again the work that hit ERR_BUSY. Returns ERR_BUSY when it hit
+     * it again (the input paused itself once more), else 0; the input may
+     * have ended (and been freed) by then. */
+    int (*resume)(struct input *in);
+    /* Stop reading (a connection first reads what the kernel already holds);
+     * finish what is buffered (maybe after a pause); end with ops->done. */
+    void (*stop)(struct input *in);
+    TAILQ_ENTRY(input) all;
+    TAILQ_ENTRY(input) paused_link;
+    int paused;
+};
+
+/* How an input reports to whoever runs it (the worker); each is called on
+ * that owner's loop with input_ctx.owner. */
+struct input_ops {
+    /* in starts reading: stop and resume it from now on. */
+    void (*add)(void *owner, struct input *in);
+    /* in has finished: it is unlinked, and no longer the owner's. Whoever
+     * owns in frees it: a connection frees itself right after; the UDP
+     * input belongs to the worker (udp_free in worker_free). */
+    void (*done)(void *owner, struct input *in);
+    /* in hit ERR_BUSY and stopped reading: resume it when the queue drains. */
+    void (*pause)(void *owner, struct input *in);
+};
+
+/* Everything an input uses of its worker. Owned by the worker, which
+ * outlives its inputs; the inputs keep a pointer to it. */
+struct input_ctx {
+    struct event_base *base;
+    struct stats *stats;
+    struct pipeline *pipe;
+    const struct config *cfg;
+    int first_worker; /* worker 0: the first to bind each endpoint; logs socket settings once */
+    const struct input_ops *ops;
+    void *owner;
+};
+
+/* Where an endpoint's socket binds: the port the first worker got when the
+ * configuration asks for port 0, else the configured address. */
+const struct sockaddr *input_endpoint_addr(const struct endpoint *ep, socklen_t *len);
+
+/* Records the address fd was bound to (and its text in ep->name), when it
+ * is the endpoint's first socket. Returns 0 or ERR_IO (logged). */
+int input_endpoint_bound(struct endpoint *ep, int fd);
+
+#endif
