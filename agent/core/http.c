@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "clock.h"
 #include "errors.h"
 #include "http.h"
 #include "log.h"
@@ -67,7 +68,7 @@ struct http_xfer {
     void *arg;
     struct http_xfer *prev, *next; /* h->live */
     struct http_xfer *done_next;   /* h->done_head */
-    struct timespec started;
+    int64_t started;               /* now_ms() at http_start */
     CURLcode result;
     const char *fixed_error; /* set instead of result's text: static text or error */
     int truncated;
@@ -80,14 +81,6 @@ struct http_xfer {
 };
 
 static struct log_ratelimit http_rl = LOG_RATELIMIT_INIT(60, 5);
-
-static long http_ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 static void http_xfer_free(struct http_xfer *x)
 {
@@ -164,7 +157,7 @@ static void http_complete(struct http_xfer *x)
     res.truncated = x->truncated;
     res.retry_after = x->retry_after;
     res.error = http_error_text(x);
-    res.elapsed_ms = http_ms_since(&x->started);
+    res.elapsed_ms = (long)(now_ms() - x->started);
     x->cb(x->arg, &res);
     http_xfer_free(x);
 }
@@ -591,7 +584,7 @@ int http_start(struct http *h, const struct http_request *req, http_cb cb, void 
     x = calloc(1, sizeof(*x));
     if (x == NULL)
         goto out;
-    clock_gettime(CLOCK_MONOTONIC, &x->started);
+    x->started = now_ms();
     x->h = h;
     x->cb = cb;
     x->arg = arg;

@@ -14,6 +14,7 @@
  * refused as a whole and nothing is ever read past its end. */
 #include "decision.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,23 +41,81 @@ _Static_assert(DECISION_HEADER + 3 * DECISION_MAX_SHORT <= 64 + 3 * 256, "header
 _Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256 + DECISION_KEY_LEN,
                "per-decision budget");
 
-void decision_key(struct str host, struct str rule, struct str user, struct str event_ref,
-                  char out[DECISION_KEY_SIZE])
+/* SHA-256, fetched once for the process: EVP_sha256() would have OpenSSL 3
+ * look it up in the provider store (under a lock shared by every worker)
+ * at each DigestInit. Never freed: it lives as long as the process. */
+static pthread_once_t decision_sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *decision_sha256;
+
+static void decision_sha256_fetch(void)
 {
-    const struct str parts[] = {host, rule, user, event_ref};
+    decision_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* The context is reinitialised for each hash, never freed between them:
+ * with the digest fetched once, OpenSSL 3.1 and later reuse its state and
+ * allocate nothing (3.0 still makes the provider's state at each init). */
+struct decision_hasher {
+    EVP_MD_CTX *ctx;
+};
+
+int decision_hasher_new(struct decision_hasher **out)
+{
+    struct decision_hasher *h;
+
+    *out = NULL;
+    if (pthread_once(&decision_sha256_once, decision_sha256_fetch) != 0 || decision_sha256 == NULL)
+        return ERR_NOMEM; /* SHA-256 is built into every provider: only memory failed */
+    h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return ERR_NOMEM;
+    h->ctx = EVP_MD_CTX_new();
+    if (h->ctx == NULL) {
+        free(h);
+        return ERR_NOMEM;
+    }
+    *out = h; /* transferred */
+    return 0;
+}
+
+void decision_hasher_free(struct decision_hasher *h)
+{
+    if (h == NULL)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    free(h);
+}
+
+/* The lowercase hex SHA-256 of parts[0..n), each followed by a NUL when
+ * nul_after, into out[DECISION_KEY_SIZE]. */
+static void decision_hash(struct decision_hasher *h, const struct str *parts, size_t n,
+                          int nul_after, char *out)
+{
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    int ok = EVP_DigestInit_ex(h->ctx, decision_sha256, NULL) == 1;
 
-    for (size_t i = 0; ok && i < sizeof(parts) / sizeof(parts[0]); i++)
-        ok = EVP_DigestUpdate(ctx, parts[i].p != NULL ? parts[i].p : "", parts[i].len) == 1 &&
-             EVP_DigestUpdate(ctx, "", 1) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len * 2 == DECISION_KEY_LEN;
-    EVP_MD_CTX_free(ctx);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(h->ctx, parts[i].p != NULL ? parts[i].p : "", parts[i].len) == 1 &&
+             (!nul_after || EVP_DigestUpdate(h->ctx, "", 1) == 1);
+    ok = ok && EVP_DigestFinal_ex(h->ctx, md, &md_len) == 1 && md_len * 2 == DECISION_KEY_LEN;
     if (!ok)
-        abort(); /* SHA-256 is always there; only memory could fail, and then we cannot go on */
+        abort(); /* the digest and its context exist: only memory could fail, and then we
+                  * cannot go on */
     hex_encode(md, md_len, out);
+}
+
+void decision_key(struct decision_hasher *h, struct str host, struct str rule, struct str user,
+                  struct str event_ref, char out[DECISION_KEY_SIZE])
+{
+    const struct str parts[] = {host, rule, user, event_ref};
+
+    decision_hash(h, parts, sizeof(parts) / sizeof(parts[0]), 1, out);
+}
+
+void decision_frame_hash(struct decision_hasher *h, struct str frame, char out[DECISION_KEY_SIZE])
+{
+    decision_hash(h, &frame, 1, 0, out);
 }
 
 /* A writer; the caller checked that what it writes fits. */
@@ -89,8 +148,9 @@ static size_t decision_size(const struct mapping_decision *d, size_t mapping_len
 }
 
 /* host and event_ref: the origin's, as the record holds them (cut). */
-static void decision_put_one(struct decision_out *o, const struct mapping_decision *d,
-                             size_t mapping_len, struct str host, struct str event_ref)
+static void decision_put_one(struct decision_hasher *h, struct decision_out *o,
+                             const struct mapping_decision *d, size_t mapping_len, struct str host,
+                             struct str event_ref)
 {
     unsigned char fixed[2] = {(unsigned char)d->user_kind, (unsigned char)mapping_len};
     char key[DECISION_KEY_SIZE];
@@ -103,7 +163,7 @@ static void decision_put_one(struct decision_out *o, const struct mapping_decisi
     decision_put(o, d->rule.p, d->rule.len);
     decision_put(o, d->user.p, d->user.len);
     decision_put(o, d->event.p, d->event.len);
-    decision_key(host, d->rule, d->user, event_ref, key);
+    decision_key(h, host, d->rule, d->user, event_ref, key);
     decision_put(o, key, DECISION_KEY_LEN);
 }
 
@@ -112,7 +172,7 @@ static size_t decision_short(struct str s)
     return s.len < DECISION_MAX_SHORT ? s.len : DECISION_MAX_SHORT;
 }
 
-size_t decision_encode(const struct mapping_decision *d, size_t n,
+size_t decision_encode(struct decision_hasher *h, const struct mapping_decision *d, size_t n,
                        const struct decision_origin *origin, char *buf, size_t cap, size_t *dropped)
 {
     struct decision_out o = {buf, 0};
@@ -143,7 +203,7 @@ size_t decision_encode(const struct mapping_decision *d, size_t n,
             (*dropped)++;
             continue;
         }
-        decision_put_one(&o, &d[i], mapping_len, host, event_ref);
+        decision_put_one(h, &o, &d[i], mapping_len, host, event_ref);
         count++;
     }
     if (count == 0)

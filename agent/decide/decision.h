@@ -1,4 +1,4 @@
-/* The record a worker queues for the response thread: every decision one
+/* The record a worker queues for the delivery thread: every decision one
  * message produced, with when and from whom it came, packed into one queue
  * record (so a message's decisions are queued all or none). Nothing else of
  * the message travels: not the raw log. */
@@ -36,7 +36,7 @@ struct decision_origin {
     struct str event_ref;
 };
 
-/* One decision as the response thread reads it: slices into the record. */
+/* One decision as the delivery thread reads it: slices into the record. */
 struct decision_record {
     struct timespec received; /* CLOCK_REALTIME, when the frame was handled */
     struct str source;        /* "ip:port" */
@@ -47,20 +47,35 @@ struct decision_record {
     struct str key; /* the idempotency key: DECISION_KEY_LEN hex digits */
 };
 
+/* A SHA-256 context reused for every hash one thread makes (keys, frame
+ * hashes), so that hashing allocates nothing per message: one per worker
+ * (pipeline.c), never shared between threads. */
+struct decision_hasher;
+
+/* Returns 0 and *out (free with decision_hasher_free), or ERR_NOMEM. */
+int decision_hasher_new(struct decision_hasher **out);
+
+/* NULL is fine. */
+void decision_hasher_free(struct decision_hasher *h);
+
 /* The idempotency key of a decision: lowercase hex SHA-256 over the source
  * host, the rule, the user identifier and the source's event id (or the
  * message's hash), each followed by a NUL, so no two tuples share a key.
  * It is made here, with the record, so that every later stage (the spool,
  * the duplicate window, dispatch) carries the same bytes. */
-void decision_key(struct str host, struct str rule, struct str user, struct str event_ref,
-                  char out[DECISION_KEY_SIZE]);
+void decision_key(struct decision_hasher *h, struct str host, struct str rule, struct str user,
+                  struct str event_ref, char out[DECISION_KEY_SIZE]);
+
+/* The lowercase hex SHA-256 of a whole frame (the event_ref of a message
+ * without an event id of its own), NUL-terminated. */
+void decision_frame_hash(struct decision_hasher *h, struct str frame, char out[DECISION_KEY_SIZE]);
 
 /* Packs d[0..n) into buf[0..cap), each with its key (decision_key over the
- * origin's host and event_ref as the record holds them). Decisions whose texts exceed
- * DECISION_MAX_FIELD (or a mapping name over 255 bytes) are left out and
- * counted in *dropped. Returns the record's length (0 when nothing was left
- * to pack). */
-size_t decision_encode(const struct mapping_decision *d, size_t n,
+ * origin's host and event_ref as the record holds them, hashed with h).
+ * Decisions whose texts exceed DECISION_MAX_FIELD (or a mapping name over
+ * 255 bytes) are left out and counted in *dropped. Returns the record's
+ * length (0 when nothing was left to pack). */
+size_t decision_encode(struct decision_hasher *h, const struct mapping_decision *d, size_t n,
                        const struct decision_origin *origin, char *buf, size_t cap,
                        size_t *dropped);
 

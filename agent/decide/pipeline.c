@@ -4,11 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "decision.h"
 #include "errors.h"
-#include "core/escape.h"
 #include "event.h"
 #include "framing.h"
 #include "core/log.h"
@@ -27,14 +24,15 @@ struct pipeline {
     struct mapping_matcher *mm;
     struct message msg;
     struct scratch scratch;
-    struct jsonw jw;                             /* the tap line */
-    char *rec;                                   /* the decision record [DECISION_RECORD_MAX] */
-    size_t rec_len, rec_count;                   /* its bytes and decisions */
-    int rec_pending, tap_pending;                /* rendered, not queued yet */
-    int rec_refused;                             /* the pending record met a full queue (counted) */
-    char addr[SOCKADDR_TEXT_MAX];                /* the current frame's source, once formatted */
-    struct event_field external_id;              /* cef.ext.externalId: the source's event id */
-    char event_ref[7 + 2 * EVP_MAX_MD_SIZE + 1]; /* "sha256:" + hex, when it has none */
+    struct jsonw jw;                       /* the tap line */
+    char *rec;                             /* the decision record [DECISION_RECORD_MAX] */
+    size_t rec_len, rec_count;             /* its bytes and decisions */
+    int rec_pending, tap_pending;          /* rendered, not queued yet */
+    int rec_refused;                       /* the pending record met a full queue (counted) */
+    char addr[SOCKADDR_TEXT_MAX];          /* the current frame's source, once formatted */
+    struct event_field external_id;        /* cef.ext.externalId: the source's event id */
+    struct decision_hasher *hasher;        /* keys and frame hashes */
+    char event_ref[7 + DECISION_KEY_SIZE]; /* "sha256:" + hex, when it has none */
 };
 
 /* The field that carries the source's own event id (idempotency keys). */
@@ -76,6 +74,9 @@ int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_s
     p->rec = malloc(DECISION_RECORD_MAX);
     if (p->rec == NULL)
         goto out;
+    rc = decision_hasher_new(&p->hasher);
+    if (rc != 0)
+        goto out;
     rc = mapping_matcher_new((uint32_t)cfg->limits.regex_match_limit,
                              (uint32_t)cfg->limits.regex_depth_limit, stats, &p->mm);
     if (rc != 0)
@@ -96,6 +97,7 @@ void pipeline_free(struct pipeline *p)
     mapping_matcher_free(p->mm);
     jsonw_free(&p->jw);
     free(p->rec);
+    decision_hasher_free(p->hasher);
     free(p->scratch.buf);
     free(p);
 }
@@ -126,7 +128,7 @@ static void pipeline_count_error(struct pipeline *p, const struct pipeline_sourc
         stats_add(p->stats, STAT_cef_pairs_dropped, p->msg.dropped);
     switch (p->msg.error_kind) {
     case ERR_KIND_FRAME:
-        return; /* a truncated frame: the transport counted it and logged why */
+        return;           /* a truncated frame: the transport counted it and logged why */
     case ERR_KIND_SYSLOG: /* a PRI that is no PRIVAL (the scratch is sized not to fill here) */
     case ERR_KIND_RFC5424:
         stats_add(p->stats, STAT_parse_errors_syslog, 1);
@@ -164,15 +166,12 @@ static struct str pipeline_origin_host(struct pipeline *p, const char *source)
 static struct str pipeline_event_ref(struct pipeline *p)
 {
     struct str id = event_field_get(&p->external_id, &p->msg, NULL);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned md_len = 0;
 
     if (id.len > 0)
         return id;
-    if (EVP_Digest(p->msg.raw.p, p->msg.raw.len, md, &md_len, EVP_sha256(), NULL) != 1)
-        return str_make("", 0);
     memcpy(p->event_ref, "sha256:", 7);
-    return str_make(p->event_ref, 7 + hex_encode(md, md_len, p->event_ref + 7));
+    decision_frame_hash(p->hasher, p->msg.raw, p->event_ref + 7);
+    return str_make(p->event_ref, 7 + DECISION_KEY_LEN);
 }
 
 /* Runs the mappings; the decisions they make become the pending record. */
@@ -193,7 +192,7 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     origin.source = str_make(source, strlen(source));
     origin.host = pipeline_origin_host(p, source);
     origin.event_ref = pipeline_event_ref(p);
-    p->rec_len = decision_encode(d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
+    p->rec_len = decision_encode(p->hasher, d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
     if (dropped > 0) {
         stats_add(p->stats, STAT_decisions_dropped, dropped);
         log_limited(&pipeline_rl_decision, LOG_LVL_WARNING,

@@ -1,4 +1,4 @@
-/* The response thread: the wiring of the delivery state machine (job.h)
+/* The delivery thread: the wiring of the delivery state machine (job.h)
  * to the real collaborators. Its loop wakes when a worker's push makes the
  * decision queue non-empty, and when the queue is closed
  * (queue_set_notify): then it ends once the queue is drained and no
@@ -51,17 +51,17 @@
 
 /* The ring holds this many of the largest records (real ones take a few
  * hundred bytes: some ten thousand of those), and at least
- * RESPONSE_RING_MIN. It is allocated once and, under a sustained load,
+ * DELIVERY_RING_MIN. It is allocated once and, under a sustained load,
  * walked whole: this is what the queue costs in memory. */
-#define RESPONSE_RING_RECORDS 128
-#define RESPONSE_RING_MIN     ((size_t)4 << 20)
+#define DELIVERY_RING_RECORDS 128
+#define DELIVERY_RING_MIN     ((size_t)4 << 20)
 /* Records handled per loop iteration before the loop gets a turn (reload
  * events) and the handler re-activates itself. */
-#define RESPONSE_BATCH 256
+#define DELIVERY_BATCH 256
 /* How often a held decision tries the spool again. */
-#define RESPONSE_SPOOL_RETRY_MS 1000
+#define DELIVERY_SPOOL_RETRY_MS 1000
 /* Keys remembered for the duplicate window. */
-#define RESPONSE_DEDUP_MAX ((size_t)1 << 20)
+#define DELIVERY_DEDUP_MAX ((size_t)1 << 20)
 
 /* What the daemon asked of the next reload (delivery_reload). */
 struct delivery_reload_req {
@@ -186,15 +186,10 @@ static struct timespec delivery_op_realtime(void *ctx)
     return now;
 }
 
-static uint64_t delivery_op_random(void *ctx)
+static int delivery_op_random(void *ctx, uint64_t *out)
 {
-    uint64_t random = 0;
-
     (void)ctx;
-    /* Without the generator the jitter still spreads: the clock's low bits. */
-    if (RAND_bytes((unsigned char *)&random, sizeof(random)) != 1)
-        random = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ull;
-    return random;
+    return RAND_bytes((unsigned char *)out, sizeof(*out)) == 1 ? 0 : ERR_IO;
 }
 
 static void delivery_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -206,28 +201,36 @@ static void delivery_on_timer(evutil_socket_t fd, short what, void *arg)
     t->fire(t->arg);
 }
 
-static int delivery_op_timer_arm(void *ctx, void **tp, int64_t ms, void (*fire)(void *arg),
-                                 void *arg)
+static int delivery_op_timer_new(void *ctx, void (*fire)(void *arg), void *arg, void **out)
 {
     struct delivery *r = ctx;
-    struct delivery_timer *t = *tp;
-    struct timeval tv = clock_tv(ms);
+    struct delivery_timer *t = calloc(1, sizeof(*t));
 
-    if (t == NULL) {
-        t = calloc(1, sizeof(*t));
-        if (t == NULL)
-            return ERR_NOMEM;
-        t->ev = evtimer_new(r->base, delivery_on_timer, t);
-        if (t->ev == NULL) {
-            free(t);
-            return ERR_NOMEM;
-        }
-        *tp = t; /* transferred */
+    *out = NULL;
+    if (t == NULL)
+        return ERR_NOMEM;
+    t->ev = evtimer_new(r->base, delivery_on_timer, t);
+    if (t->ev == NULL) {
+        free(t);
+        return ERR_NOMEM;
     }
     t->fire = fire;
     t->arg = arg;
-    evtimer_add(t->ev, &tv);
+    *out = t; /* transferred */
     return 0;
+}
+
+static void delivery_op_timer_arm(void *ctx, void *tp, int64_t ms)
+{
+    struct delivery_timer *t = tp;
+    struct timeval tv = clock_tv(ms);
+
+    (void)ctx;
+    /* libevent fails only to grow its timer heap, by one slot, for a timer
+     * not yet pending: out of memory then, and the process has bigger
+     * troubles; the job set's timers are made up front (job.h). */
+    if (evtimer_add(t->ev, &tv) == -1)
+        log_limited(&delivery_rl, LOG_LVL_ERROR, "out of memory: a delivery timer was not armed");
 }
 
 static int delivery_op_timer_pending(void *ctx, void *tp)
@@ -294,7 +297,7 @@ static void delivery_on_drain(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    for (int i = 0; i < RESPONSE_BATCH; i++) {
+    for (int i = 0; i < DELIVERY_BATCH; i++) {
         /* Held for spool space: the queue waits (backpressure), unless
          * the agent is stopping: then what is left is taken (and held too
          * if it does not fit), so that the workers and the stop can end
@@ -390,12 +393,12 @@ static void delivery_on_reload(evutil_socket_t fd, short what, void *arg)
 int delivery_new(const struct config *cfg, struct delivery **out)
 {
     struct delivery *r;
-    size_t ring = RESPONSE_RING_RECORDS * (size_t)DECISION_RECORD_MAX;
+    size_t ring = DELIVERY_RING_RECORDS * (size_t)DECISION_RECORD_MAX;
     int rc = ERR_NOMEM;
 
     *out = NULL;
-    if (ring < RESPONSE_RING_MIN)
-        ring = RESPONSE_RING_MIN;
+    if (ring < DELIVERY_RING_MIN)
+        ring = DELIVERY_RING_MIN;
     r = calloc(1, sizeof(*r));
     if (r == NULL)
         return ERR_NOMEM;
@@ -427,20 +430,21 @@ int delivery_new(const struct config *cfg, struct delivery **out)
         .audit = delivery_op_audit,
         .realtime = delivery_op_realtime,
         .random = delivery_op_random,
+        .timer_new = delivery_op_timer_new,
         .timer_arm = delivery_op_timer_arm,
         .timer_pending = delivery_op_timer_pending,
         .timer_free = delivery_op_timer_free,
         .settled = delivery_op_settled,
         .resume = delivery_op_resume,
     };
-    rc = dedup_new(cfg->dispatch.dedup_window_s, RESPONSE_DEDUP_MAX, &r->dedup);
+    rc = dedup_new(cfg->dispatch.dedup_window_s, DELIVERY_DEDUP_MAX, &r->dedup);
     if (rc == 0) {
         struct job_config jc = {
             .live = r->live,
             .max_concurrent = cfg->dispatch.max_concurrent,
             .retry_min_s = cfg->dispatch.retry_min_s,
             .retry_max_s = cfg->dispatch.retry_max_s,
-            .hold_retry_ms = RESPONSE_SPOOL_RETRY_MS,
+            .hold_retry_ms = DELIVERY_SPOOL_RETRY_MS,
         };
 
         rc = jobs_new(&jc, &r->ops, r->dedup, r->stats, &r->jobs);
@@ -524,7 +528,7 @@ int delivery_start(struct delivery *r, void (*done)(void *arg), void *arg)
     r->done_arg = arg;
     e = pthread_create(&r->thread, NULL, delivery_main, r);
     if (e != 0) {
-        log_error("cannot start the response thread: %s", strerror(e));
+        log_error("cannot start the delivery thread: %s", strerror(e));
         return ERR_IO;
     }
     r->started = 1;

@@ -1,4 +1,4 @@
-/* The response thread: the single consumer of the decision queue the
+/* The delivery thread: the single consumer of the decision queue the
  * workers fill. It runs its own event loop (so the network resolvers and
  * the dispatcher run there without blocking anyone) and hands each
  * decision to the delivery state machine (job.h):

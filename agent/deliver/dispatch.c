@@ -1,6 +1,6 @@
 /* SafeTitan dispatch. Each request has a small context holding the
  * caller's callback; the answer is classified here (retry.h) so that the
- * response thread only sees a verdict, a status and a reason. */
+ * delivery thread only sees a verdict, a status and a reason. */
 #include "dispatch.h"
 
 #include <stdio.h>

@@ -88,6 +88,8 @@ static struct str job_copy(char **at, struct str s)
     return str_make(p, s.len);
 }
 
+static void jobs_hold_timer(void *arg);
+
 int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct dedup *dedup,
              struct stats *stats, struct jobs **out)
 {
@@ -102,6 +104,12 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
     s->stats = stats;
     s->held_end = &s->held;
     s->ready_end = &s->ready;
+    /* Made now, not when the spool first refuses an alert: a hold timer
+     * that could not be made then would leave the intake paused for good. */
+    if (ops->timer_new(ops->ctx, jobs_hold_timer, s, &s->hold_timer) != 0) {
+        free(s);
+        return ERR_NOMEM;
+    }
     jsonw_init(&s->payload, SPOOL_MAX_PAYLOAD);
     *out = s; /* transferred */
     return 0;
@@ -249,12 +257,17 @@ static void job_timer(void *arg)
 static void job_retry_later(struct job *job, int64_t retry_after_s, const char *detail, int status)
 {
     struct jobs *s = job->s;
+    uint64_t random;
     int64_t ms;
 
     job->failures++;
     stats_add(s->stats, STAT_dispatch_retries, 1);
-    ms = retry_backoff_ms((unsigned)job->failures, s->cfg.retry_min_s, s->cfg.retry_max_s,
-                          s->ops->random(s->ops->ctx));
+    /* Without random bits the jitter still differs from job to job (jobs
+     * retried in the same millisecond must not come back together): the
+     * receipt time's nanoseconds, spread over the 64 bits. */
+    if (s->ops->random(s->ops->ctx, &random) != 0)
+        random = (uint64_t)job->d.received.tv_nsec * 0x9e3779b97f4a7c15ull;
+    ms = retry_backoff_ms((unsigned)job->failures, s->cfg.retry_min_s, s->cfg.retry_max_s, random);
     if (retry_after_s * 1000 > ms)
         ms = retry_after_s * 1000;
     job_audit(job, "retry", detail, status, 0);
@@ -263,12 +276,14 @@ static void job_retry_later(struct job *job, int64_t retry_after_s, const char *
                 "lines are counted in dispatch_retries)",
                 job->d.mapping.p, detail, (long long)ms);
     job->state = JOB_WAITING;
-    if (s->ops->timer_arm(s->ops->ctx, &job->wait, ms, job_timer, job) != 0) {
+    if (job->wait == NULL && s->ops->timer_new(s->ops->ctx, job_timer, job, &job->wait) != 0) {
         /* Without a timer it cannot wait: it stays spooled for the next start. */
         log_limited(&job_rl, LOG_LVL_ERROR, "out of memory: an alert waits for the next start");
         job->spooled = 0;
         job_free(job);
+        return;
     }
+    s->ops->timer_arm(s->ops->ctx, job->wait, ms);
 }
 
 /* ---- SENDING ---- */
@@ -473,11 +488,8 @@ static void job_spool_refused(struct job *job, const char *why)
     *s->held_end = job;
     s->held_end = &job->queue_next;
     s->n_held++;
-    /* Without a timer the held jobs wait for the next one that arms it, or
-     * for the stop (which reports them). */
     if (!s->ops->timer_pending(s->ops->ctx, s->hold_timer))
-        (void)s->ops->timer_arm(s->ops->ctx, &s->hold_timer, s->cfg.hold_retry_ms, jobs_hold_timer,
-                                s);
+        s->ops->timer_arm(s->ops->ctx, s->hold_timer, s->cfg.hold_retry_ms);
     jobs_check_settled(s);
 }
 

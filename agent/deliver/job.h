@@ -85,15 +85,19 @@ struct job_ops {
     int (*audit)(void *ctx, int to_dead, const struct audit_record *r);
 
     /* The clock: now on CLOCK_REALTIME (a latency from receipt), and 64
-     * random bits (the backoff's jitter). */
+     * random bits for the backoff's jitter: 0 and *out, or an error when
+     * there are none (the machine then uses the job's receipt time). */
     struct timespec (*realtime)(void *ctx);
-    uint64_t (*random)(void *ctx);
+    int (*random)(void *ctx, uint64_t *out);
 
-    /* Timers. timer_arm (re)arms *t, creating it on first use, to call
-     * fire(arg) once, ms from now: 0 or ERR_NOMEM (then *t may stay NULL).
-     * timer_pending says whether t is armed; timer_free frees *t (NULL is
-     * fine) and sets it to NULL. */
-    int (*timer_arm)(void *ctx, void **t, int64_t ms, void (*fire)(void *arg), void *arg);
+    /* Timers. timer_new makes a disarmed timer that calls fire(arg): 0 and
+     * *out (free with timer_free), or ERR_NOMEM. It is the only timer op
+     * that fails, so a machine that holds a timer can always use it:
+     * timer_arm (re)arms t to fire once, ms from now. timer_pending says
+     * whether t is armed; timer_free frees *t (NULL is fine) and sets it
+     * to NULL. */
+    int (*timer_new)(void *ctx, void (*fire)(void *arg), void *arg, void **out);
+    void (*timer_arm)(void *ctx, void *t, int64_t ms);
     int (*timer_pending)(void *ctx, void *t);
     void (*timer_free)(void *ctx, void **t);
 
@@ -111,8 +115,9 @@ struct job_config {
     int64_t hold_retry_ms; /* how often held jobs try the spool again */
 };
 
-/* ops, dedup and stats are borrowed and must outlive the set. Returns 0
- * and *out (free with jobs_free), or ERR_NOMEM. */
+/* ops, dedup and stats are borrowed and must outlive the set. The hold
+ * timer is made here, so that held jobs can always try the spool again.
+ * Returns 0 and *out (free with jobs_free), or ERR_NOMEM. */
 int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct dedup *dedup,
              struct stats *stats, struct jobs **out);
 

@@ -41,10 +41,10 @@ struct spool_reader {
     char why[96];       /* what made a record bad */
 };
 
-static int reader_bad(struct spool_reader *r, const char *fmt, ...)
+static int spool_reader_bad(struct spool_reader *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static int reader_bad(struct spool_reader *r, const char *fmt, ...)
+static int spool_reader_bad(struct spool_reader *r, const char *fmt, ...)
 {
     va_list ap;
 
@@ -55,27 +55,27 @@ static int reader_bad(struct spool_reader *r, const char *fmt, ...)
 }
 
 /* Checks the header. Returns 0, ERR_INVALID (why) or ERR_IO (errno). */
-static int reader_start(struct spool_reader *r)
+static int spool_reader_start(struct spool_reader *r)
 {
     unsigned char hdr[SPOOL_HDR];
 
     r->pos = SPOOL_HDR;
     r->start = r->end = 0;
     if (r->size < SPOOL_HDR)
-        return reader_bad(r, "a header cut short (%zu bytes)", r->size);
+        return spool_reader_bad(r, "a header cut short (%zu bytes)", r->size);
     if (spool_read_all(r->fd, hdr, SPOOL_HDR, 0) == -1)
         return ERR_IO;
     if (memcmp(hdr, SPOOL_MAGIC, 8) != 0)
-        return reader_bad(r, "a bad magic");
+        return spool_reader_bad(r, "a bad magic");
     if (spool_get_u32(hdr + 8) != SPOOL_VERSION)
-        return reader_bad(r, "version %" PRIu32 " (this agent reads %d)", spool_get_u32(hdr + 8),
-                          SPOOL_VERSION);
+        return spool_reader_bad(r, "version %" PRIu32 " (this agent reads %d)",
+                                spool_get_u32(hdr + 8), SPOOL_VERSION);
     return 0;
 }
 
 /* Has need bytes from pos in the buffer; need is at most what is left of
  * the file, and at most SPOOL_REC_MAX. */
-static int reader_fill(struct spool_reader *r, size_t need)
+static int spool_reader_fill(struct spool_reader *r, size_t need)
 {
     size_t have = r->end - r->start, want;
 
@@ -96,7 +96,7 @@ static int reader_fill(struct spool_reader *r, size_t need)
 /* The next record: 1 and *rec, 0 at the end, ERR_INVALID for a bad record
  * (rec->off and why say where and what) or ERR_IO (errno). Nothing is read
  * or trusted beyond what the length check allows. */
-static int reader_next(struct spool_reader *r, struct spool_rec *rec)
+static int spool_reader_next(struct spool_reader *r, struct spool_rec *rec)
 {
     size_t left = r->size - r->pos;
     const unsigned char *p;
@@ -107,25 +107,25 @@ static int reader_next(struct spool_reader *r, struct spool_rec *rec)
     if (left == 0)
         return 0;
     if (left < 8)
-        return reader_bad(r, "a record header cut short (%zu bytes)", left);
-    if (reader_fill(r, 8) != 0)
+        return spool_reader_bad(r, "a record header cut short (%zu bytes)", left);
+    if (spool_reader_fill(r, 8) != 0)
         return ERR_IO;
     len = spool_get_u32(r->buf + r->start);
     if (len < 9 || len > 9 + SPOOL_MAX_PAYLOAD)
-        return reader_bad(r, "a record length of %" PRIu32, len);
+        return spool_reader_bad(r, "a record length of %" PRIu32, len);
     if (len > left - 8)
-        return reader_bad(r, "a record cut short (%" PRIu32 " bytes announced, %zu there)", len,
-                          left - 8);
+        return spool_reader_bad(r, "a record cut short (%" PRIu32 " bytes announced, %zu there)",
+                                len, left - 8);
     if (r->pos + 8 + len > UINT32_MAX)
-        return reader_bad(r, "a record past 4 GiB"); /* never one of ours */
-    if (reader_fill(r, 8 + len) != 0)
+        return spool_reader_bad(r, "a record past 4 GiB"); /* never one of ours */
+    if (spool_reader_fill(r, 8 + len) != 0)
         return ERR_IO;
     p = r->buf + r->start;
     if (spool_crc32c(p + 8, len) != spool_get_u32(p + 4))
-        return reader_bad(r, "a CRC mismatch");
+        return spool_reader_bad(r, "a CRC mismatch");
     type = p[8];
     if ((type != SPOOL_ALERT && type != SPOOL_COMPLETE) || (type == SPOOL_ALERT) != (len > 9))
-        return reader_bad(r, "a record of type %d and length %" PRIu32, type, len);
+        return spool_reader_bad(r, "a record of type %d and length %" PRIu32, type, len);
     rec->type = type;
     rec->id = spool_get_u64(p + 9);
     rec->len = 8 + (size_t)len;
@@ -286,7 +286,7 @@ static int spool_scan_segment(struct spool *sp, struct spool_scan *sc, uint64_t 
         rc = 0;
         goto out;
     }
-    rc = reader_start(&r);
+    rc = spool_reader_start(&r);
     if (rc == ERR_IO) {
         log_error("spool.dir: %s/%s: cannot read: %s", sp->dir, name, strerror(errno));
         goto out;
@@ -312,7 +312,7 @@ static int spool_scan_segment(struct spool *sp, struct spool_scan *sc, uint64_t 
     }
     sc->n_segs++;
     *keep = 1;
-    while (rc == 0 && (rc = reader_next(&r, &rec)) == 1)
+    while (rc == 0 && (rc = spool_reader_next(&r, &rec)) == 1)
         rc = spool_scan_add(sc, &rec);
     if (rc == ERR_IO)
         log_error("spool.dir: %s/%s: cannot read at offset %zu: %s", sp->dir, name, rec.off,
@@ -489,8 +489,8 @@ static void spool_replay_segment(struct spool *sp, const struct spool_seg *s, un
         log_error("spool.dir: %s/%s: cannot open it again: %s", sp->dir, name, strerror(errno));
         return;
     }
-    rc = reader_start(&r);
-    while (rc == 0 && (rc = reader_next(&r, &rec)) == 1) {
+    rc = spool_reader_start(&r);
+    while (rc == 0 && (rc = spool_reader_next(&r, &rec)) == 1) {
         if (rec.type == SPOOL_ALERT && spool_replay_this(sp, s, &rec, &done))
             each(arg, rec.id, rec.payload, done);
         rc = 0;

@@ -360,8 +360,8 @@ def _kill9_run(ctx, seed, kills):
 
 def _records(data):
     """[(offset, size, type, payload)] of the records of a segment's bytes
-    (agent/deliver/spool.c's layout: magic, version, then len, CRC, type, id,
-    payload); stops where a length does not fit."""
+    (agent/deliver/spool_format.c's layout: magic, version, then len, CRC,
+    type, id, payload); stops where a length does not fit."""
     assert data[:8] == b"RTRSPOL1", "segment magic %r" % data[:8]
     out, off = [], 12
     while off + 17 <= len(data):

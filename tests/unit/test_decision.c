@@ -5,7 +5,9 @@
  * the sanitizer build catches any over-read). The idempotency key each
  * decision carries (the bytes SafeTitan has always been sent, over the
  * host and event_ref as cut in the record), and the spool payload codec:
- * its exact bytes, a round trip, and payloads it must refuse. */
+ * its exact bytes, a round trip, and payloads it must refuse. One hasher,
+ * reused for every hash as a worker does, gives the same keys as a fresh
+ * one, and the frame hash is plain SHA-256. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "errors.h"
 #include "unit.h"
 
+static struct decision_hasher *hasher; /* one for every test, as a worker has */
 static char big[DECISION_MAX_FIELD + 2];
 static char long_name[300];
 
@@ -68,7 +71,7 @@ static void test_one(void)
     char buf[DECISION_RECORD_MAX], *copy;
     size_t dropped = 99;
     struct decision_origin o = {when, cstr("10.0.0.5:51514"), cstr("web01"), cstr("sha256:00ff")};
-    size_t len = decision_encode(&d, 1, &o, buf, sizeof(buf), &dropped);
+    size_t len = decision_encode(hasher, &d, 1, &o, buf, sizeof(buf), &dropped);
 
     CHECK(len > 0);
     CHECK_INT(dropped, 0);
@@ -100,12 +103,12 @@ static void test_key_cut(void)
     memset(host, 'h', sizeof(host));
     memset(ref, 'e', sizeof(ref));
     len = decision_encode(
-        &d, 1,
+        hasher, &d, 1,
         &(struct decision_origin){{1, 2}, STR_LIT("s"), str_make(host, 300), str_make(ref, 300)},
         buf, sizeof(buf), &dropped);
     CHECK_INT(decode(buf, len, r, 1, &copy), 1);
     CHECK_STR("cut", r[0].key, "986ceec0c6260c82ab5c13447659c325ed63ac0755d718d7a9675d64f5f85433");
-    decision_key(str_make(host, 255), STR_LIT("r"), STR_LIT("u"), str_make(ref, 255), key);
+    decision_key(hasher, str_make(host, 255), STR_LIT("r"), STR_LIT("u"), str_make(ref, 255), key);
     CHECK_STR("decision_key", r[0].key, key);
     free(copy);
 }
@@ -223,7 +226,7 @@ static void test_max(void)
         d[i] = decision(long_name + (300 - 1 - 255), field, field, i == 3 ? STR_LIT("") : field,
                         (enum user_kind)(i % (USER_KIND_EMPLOYEE_ID + 1)));
     len = decision_encode(
-        d, MAPPING_MAX_DECISIONS,
+        hasher, d, MAPPING_MAX_DECISIONS,
         &(struct decision_origin){
             {0, 999999999}, str_make(src, 255), str_make(src, 255), str_make(src, 255)},
         buf, DECISION_RECORD_MAX, &dropped);
@@ -280,7 +283,7 @@ static void test_dropped(void)
         else if (drop_cases[c].bad == 3)
             d[bad].mapping = long_name + (300 - 1 - 256);
         len = decision_encode(
-            d, n,
+            hasher, d, n,
             &(struct decision_origin){{1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT("")},
             buf, cap, &dropped);
         if (dropped != (size_t)drop_cases[c].dropped)
@@ -313,8 +316,9 @@ static size_t sample(char *buf, size_t cap)
     size_t dropped;
 
     return decision_encode(
-        d, 2, &(struct decision_origin){{5, 6}, STR_LIT("1.2.3.4:5"), STR_LIT(""), STR_LIT("")},
-        buf, cap, &dropped);
+        hasher, d, 2,
+        &(struct decision_origin){{5, 6}, STR_LIT("1.2.3.4:5"), STR_LIT(""), STR_LIT("")}, buf, cap,
+        &dropped);
 }
 
 /* Offsets in the sample: header 17 bytes, source 9, then decision 0. */
@@ -411,8 +415,37 @@ static void test_flips(void)
     CHECK_INT(bad, 0);
 }
 
+/* A reused hasher keeps no state from one hash to the next (a frame hash
+ * between two keys, a fresh hasher, agree), and the frame hash is plain
+ * SHA-256 of the frame, the event_ref of messages without an event id. */
+static void test_hasher_reuse(void)
+{
+    struct decision_hasher *fresh = NULL;
+    char k1[DECISION_KEY_SIZE], k2[DECISION_KEY_SIZE], k3[DECISION_KEY_SIZE];
+    char frame[DECISION_KEY_SIZE];
+
+    decision_key(hasher, STR_LIT("web01"), STR_LIT("r"), STR_LIT("u"), STR_LIT("e"), k1);
+    decision_frame_hash(hasher, STR_LIT("abc"), frame);
+    CHECK_STR("frame hash", str_make(frame, strlen(frame)),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    decision_key(hasher, STR_LIT("web01"), STR_LIT("r"), STR_LIT("u"), STR_LIT("e"), k2);
+    CHECK_STR("reused", str_make(k2, strlen(k2)), k1);
+    CHECK_INT(decision_hasher_new(&fresh), 0);
+    if (fresh == NULL)
+        return;
+    decision_key(fresh, STR_LIT("web01"), STR_LIT("r"), STR_LIT("u"), STR_LIT("e"), k3);
+    CHECK_STR("fresh", str_make(k3, strlen(k3)), k1);
+    decision_frame_hash(fresh, str_make("", 0), frame);
+    CHECK_STR("empty frame", str_make(frame, strlen(frame)),
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    decision_hasher_free(fresh);
+    decision_hasher_free(NULL);
+}
+
 int main(void)
 {
+    if (decision_hasher_new(&hasher) != 0)
+        return 2;
     memset(big, 'x', sizeof(big));
     memset(long_name, 'n', sizeof(long_name) - 1);
     test_one();
@@ -423,5 +456,7 @@ int main(void)
     test_dropped();
     test_corrupt();
     test_flips();
+    test_hasher_reuse();
+    decision_hasher_free(hasher);
     return unit_report("decision");
 }

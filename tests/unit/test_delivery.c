@@ -1,4 +1,4 @@
-/* The response thread with a stand-in identity layer: this file defines
+/* The delivery thread with a stand-in identity layer: this file defines
  * identity_new/_free/_resolve/_reload, so the linker takes them instead of
  * identity.o from libagent.a, and each test says what a lookup answers and
  * whether the directory reloads. The queue, the thread, the audit log and
@@ -29,7 +29,7 @@
 #include "core/stats.h"
 #include "unit.h"
 
-/* ---- the stand-in identity layer (runs on the response thread) ---- */
+/* ---- the stand-in identity layer (runs on the delivery thread) ---- */
 
 struct identity {
     int unused;
@@ -129,13 +129,17 @@ static void push(struct delivery *r, const char *u)
                                  .user_kind = USER_KIND_AUTO};
     struct timespec now = {1791018764, 0};
     char rec[DECISION_RECORD_MAX];
+    struct decision_hasher *h;
     size_t dropped, len;
 
     d.user = str_make(u, strlen(u));
-    len = decision_encode(&d, 1,
+    if (decision_hasher_new(&h) != 0)
+        exit(2);
+    len = decision_encode(h, &d, 1,
                           &(struct decision_origin){now, STR_LIT("192.0.2.7:5140"),
                                                     STR_LIT("192.0.2.7"), STR_LIT("sha256:ab")},
                           rec, sizeof(rec), &dropped);
+    decision_hasher_free(h);
     CHECK_INT(queue_push(delivery_queue(r), rec, len, NULL), 0);
 }
 
@@ -384,7 +388,7 @@ static void test_reloads_coalesce(void)
 
 int main(void)
 {
-    /* As the daemon does: other threads wake the response thread's loop. */
+    /* As the daemon does: other threads wake the delivery thread's loop. */
     if (evthread_use_pthreads() == -1) {
         fprintf(stderr, "libevent: no pthreads support\n");
         return 2;

@@ -11,7 +11,10 @@
  * done ones refill the duplicate window, unreadable ones left); a stop
  * while a job waits on its timer, while one is sent, and while one is
  * held; a duplicate inside the window; an unresolved user; a resolver
- * failure retried; one dispatch slot for two jobs; the dry run. */
+ * failure retried; one dispatch slot for two jobs; the dry run; a request
+ * the dispatcher refused (out of memory) retried; a retry timer that
+ * cannot be made (the job is left in the spool); the hold timer made with
+ * the set, so a refusal always arms it; the jitter without random bits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +75,10 @@ static struct fake {
     struct fake_line lines[MAX_EVENTS];
     size_t n_lines;
     int dead_rc; /* what a dead-letter write returns */
+    /* clock */
+    int random_rc; /* what random returns (non-zero: no bits) */
     /* timers */
+    int timer_new_rc; /* what timer_new returns */
     struct fake_timer *timers[MAX_EVENTS];
     size_t n_timers;
     /* intake */
@@ -159,29 +165,38 @@ static struct timespec fake_realtime(void *ctx)
     return (struct timespec){1000, 500000000}; /* 1.5 s after the decisions' receipt */
 }
 
-static uint64_t fake_random(void *ctx)
+static int fake_random(void *ctx, uint64_t *out)
 {
     (void)ctx;
-    return JITTER;
+    *out = JITTER;
+    return fk.random_rc;
 }
 
-static int fake_timer_arm(void *ctx, void **t, int64_t ms, void (*fire)(void *arg), void *arg)
+static int fake_timer_new(void *ctx, void (*fire)(void *arg), void *arg, void **out)
 {
-    struct fake_timer *ft = *t;
+    struct fake_timer *ft;
 
     (void)ctx;
-    if (ft == NULL) {
-        ft = calloc(1, sizeof(*ft));
-        if (ft == NULL)
-            return ERR_NOMEM;
-        fk.timers[fk.n_timers++] = ft;
-        *t = ft;
-    }
-    ft->armed = 1;
-    ft->ms = ms;
+    *out = NULL;
+    if (fk.timer_new_rc != 0)
+        return fk.timer_new_rc;
+    ft = calloc(1, sizeof(*ft));
+    if (ft == NULL)
+        abort();
     ft->fire = fire;
     ft->arg = arg;
+    fk.timers[fk.n_timers++] = ft;
+    *out = ft;
     return 0;
+}
+
+static void fake_timer_arm(void *ctx, void *t, int64_t ms)
+{
+    struct fake_timer *ft = t;
+
+    (void)ctx;
+    ft->armed = 1;
+    ft->ms = ms;
 }
 
 static int fake_timer_pending(void *ctx, void *t)
@@ -224,6 +239,7 @@ static const struct job_ops fake_ops = {
     .audit = fake_audit,
     .realtime = fake_realtime,
     .random = fake_random,
+    .timer_new = fake_timer_new,
     .timer_arm = fake_timer_arm,
     .timer_pending = fake_timer_pending,
     .timer_free = fake_timer_free,
@@ -263,11 +279,11 @@ static uint64_t moved(enum stats_counter c)
     return now[c] - base[c];
 }
 
-/* One decision for user, with key, received at 999 s. */
-static void take(struct jobs *s, const char *user, const char *key)
+/* One decision for user, with key, received at 999 s and nsec ns. */
+static void take_at(struct jobs *s, const char *user, const char *key, long nsec)
 {
     struct decision_record d = {
-        .received = {999, 0},
+        .received = {999, nsec},
         .source = STR_LIT("10.0.0.5:514"),
         .mapping = STR_LIT("m"),
         .rule = STR_LIT("a rule"),
@@ -281,6 +297,12 @@ static void take(struct jobs *s, const char *user, const char *key)
     if (job_new(s, &d, &job) != 0)
         abort();
     jobs_start(s, &job, 1);
+}
+
+/* One decision for user, with key, received at 999 s. */
+static void take(struct jobs *s, const char *user, const char *key)
+{
+    take_at(s, user, key, 0);
 }
 
 /* The spool says append i is durable (rc 0) or refused. */
@@ -320,12 +342,13 @@ static void fire(struct fake_timer *t)
 static void check_line(const char *ctx, size_t i, const char *outcome, const char *detail,
                        int status, int dead)
 {
-    struct fake_line *l = &fk.lines[i];
+    struct fake_line *l;
 
     if (i >= fk.n_lines) {
         UNIT_FAIL("%s: no line %zu (%zu lines)", ctx, i, fk.n_lines);
         return;
     }
+    l = &fk.lines[i];
     CHECK_STR(ctx, str_make(l->outcome, strlen(l->outcome)), outcome);
     CHECK_STR(ctx, str_make(l->detail, strlen(l->detail)), detail);
     CHECK_INT(l->status, status);
@@ -663,6 +686,120 @@ static void test_dry_run(void)
     jobs_free(s);
 }
 
+/* The dispatcher refuses the request (out of memory): audited as a retry
+ * with that reason, no request counted, and the retry timer armed; the
+ * next try sends it. */
+static void test_send_refused(void)
+{
+    struct jobs *s = set(1, 4);
+    struct fake_timer *t;
+
+    fk.send_rc = ERR_NOMEM;
+    take(s, "jdoe@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    check_line("send refused", 1, "retry", "out of memory", 0, 0);
+    CHECK_INT(fk.lines[1].attempts, 0);
+    CHECK_INT(jobs_count(s, JOB_WAITING), 1);
+    CHECK_INT(fk.sends_made, 0);
+    CHECK_INT(moved(STAT_dispatch_requests), 0);
+    CHECK_INT(moved(STAT_dispatch_retries), 1);
+    t = armed();
+    CHECK(t != NULL && t->ms == 343);
+    if (t == NULL)
+        goto out;
+    fk.send_rc = 0;
+    fire(t);
+    answer_lookup(1, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    CHECK_INT(fk.sends_made, 1);
+    CHECK_INT(jobs_count(s, JOB_SENDING), 1);
+out:
+    jobs_free(s);
+}
+
+/* No retry timer can be made: the job cannot wait, so it is freed and
+ * left in the spool (not completed) for the next start. */
+static void test_retry_timer_fails(void)
+{
+    struct jobs *s = set(1, 4);
+
+    take(s, "jdoe@example.com", key_a);
+    durable(0, 0);
+    fk.timer_new_rc = ERR_NOMEM;
+    answer_lookup(0, IDENTITY_ERROR, NULL, "graph: timeout");
+    check_line("retry without timer", 1, "retry", "graph: timeout", 0, 0);
+    for (int st = 0; st < JOB_STATES; st++)
+        CHECK_INT(jobs_count(s, (enum job_state)st), 0);
+    CHECK_INT(fk.n_completed, 0);
+    CHECK_INT(fk.n_lines, 2);
+    CHECK(armed() == NULL);
+    jobs_free(s);
+    CHECK_INT(fk.n_completed, 0);
+    CHECK_INT(fk.n_timers, 0);
+    CHECK_INT(moved(STAT_decisions_dropped), 0);
+}
+
+/* The hold timer is made with the set: a set without it is not made, and
+ * once made, a full spool arms it even when no timer can be made any
+ * more (else the intake would stay paused for good). */
+static void test_hold_timer_up_front(void)
+{
+    struct job_config cfg = {1, 4, 1, 60, 1000};
+    struct jobs *s = set(1, 4);
+    struct jobs *none = s;
+    struct fake_timer *t;
+
+    CHECK_INT(fk.n_timers, 1);
+    fk.timer_new_rc = ERR_NOMEM;
+    fk.append_rc = ERR_TOOBIG;
+    take(s, "jdoe@example.com", key_a);
+    CHECK_INT(jobs_held(s), 1);
+    t = armed();
+    CHECK(t != NULL && t->ms == 1000);
+    if (t == NULL)
+        goto out;
+    fk.append_rc = 0;
+    fire(t);
+    CHECK_INT(jobs_held(s), 0);
+    CHECK_INT(jobs_count(s, JOB_SPOOLING), 1);
+    CHECK_INT(fk.resumed, 1);
+out:
+    jobs_free(s);
+    CHECK_INT(fk.n_timers, 0);
+
+    CHECK_INT(jobs_new(&cfg, &fake_ops, dedup, stats, &none), ERR_NOMEM);
+    CHECK(none == NULL);
+    CHECK_INT(fk.n_timers, 0);
+}
+
+/* Without random bits the jitter comes from each job's receipt time, so
+ * two jobs that fail together do not come back together. */
+static void test_jitter_without_random(void)
+{
+    struct jobs *s = set(1, 4);
+    struct fake_timer *t1, *t2;
+    int64_t ms1 = retry_backoff_ms(1, 1, 60, 1 * 0x9e3779b97f4a7c15ull);
+    int64_t ms2 = retry_backoff_ms(1, 1, 60, 2 * 0x9e3779b97f4a7c15ull);
+
+    fk.random_rc = ERR_IO;
+    take_at(s, "a@example.com", key_a, 1);
+    take_at(s, "b@example.com", key_b, 2);
+    durable(0, 0);
+    durable(1, 0);
+    answer_lookup(0, IDENTITY_ERROR, NULL, "graph: timeout");
+    t1 = armed();
+    answer_lookup(1, IDENTITY_ERROR, NULL, "graph: timeout");
+    t2 = armed();
+    CHECK(t1 != NULL && t2 != NULL && t1 != t2);
+    if (t1 == NULL || t2 == NULL)
+        goto out;
+    CHECK(ms1 != ms2);
+    CHECK_INT(t1->ms, ms1);
+    CHECK_INT(t2->ms, ms2);
+out:
+    jobs_free(s);
+}
+
 int main(void)
 {
     stats = stats_register();
@@ -677,6 +814,10 @@ int main(void)
     test_resolver_failed();
     test_one_slot();
     test_dry_run();
+    test_send_refused();
+    test_retry_timer_fails();
+    test_hold_timer_up_front();
+    test_jitter_without_random();
     dedup_free(dedup);
     return unit_report("delivery_job");
 }

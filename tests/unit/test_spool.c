@@ -678,7 +678,7 @@ static void test_corrupt(void)
     }
 }
 
-/* ---- a segment written by hand from the layout in spool.c ---- */
+/* ---- a segment written by hand from the layout in spool_format.c ---- */
 
 /* Bit by bit, to check the table-driven one against the standard. */
 static uint32_t crc32c_bitwise(const unsigned char *p, size_t n)
