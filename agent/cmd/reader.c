@@ -144,7 +144,8 @@ static int reader_fd(struct reader *rd, int fd)
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "rtr-agent %s: %s: %s\n", rd->opt->cmd, rd->name, strerror(errno));
-            return ERR_IO;
+            rc = ERR_IO; /* what it held is not framed: its last line may be cut */
+            break;
         }
         if (n == 0)
             break;
@@ -168,7 +169,8 @@ static int reader_fd(struct reader *rd, int fd)
     }
     if (rc == 0 && reader_finish(rd, rd->in, have, &frame) == 0)
         rc = reader_deliver(rd, frame);
-    /* Also after a frame stopped it: what was read is summed up. */
+    /* Also after a frame stopped it or a read failed: what was read is
+     * summed up, and the caller's per-input state ends with its input. */
     if (rd->ops->end != NULL)
         rd->ops->end(rd->ops->arg, rd->input);
     return rc;

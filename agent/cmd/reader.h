@@ -36,8 +36,9 @@ struct reader_ops {
     /* Each frame. A nonzero return stops reading this input and is what
      * reader_run returns (the later inputs are still read). */
     int (*frame)(void *arg, const struct reader_frame *f);
-    /* After an input was read to its end or a frame stopped it (not after
-     * a read error). NULL: nothing to do. */
+    /* After each input that opened, however its reading ended: at its end,
+     * when a frame stopped it, or at a read error (after the frames read
+     * before it). Per-input state is reset here. NULL: nothing to do. */
     void (*end)(void *arg, const char *input);
     void *arg;
 };

@@ -1,5 +1,5 @@
 /* `rtr-agent run`: loads the mappings, builds the endpoints (TLS
- * contexts), the response thread (the decision queue, the identity layer,
+ * contexts), the delivery thread (the decision queue, the identity layer,
  * the audit log), the tap queue and writer, the workers (which bind every
  * socket before anything starts), the status endpoint; then runs the main
  * loop, which only handles signals, the status endpoint and the shutdown
@@ -7,7 +7,7 @@
  *
  *   SIGTERM -> every worker stops accepting and reading, finishes what it
  *   has buffered (waiting for the queues if it must) and exits -> the
- *   decision queue is closed -> the response thread drains it, finishes
+ *   decision queue is closed -> the delivery thread drains it, finishes
  *   every decision and exits -> the tap queue is closed -> the tap writer
  *   drains it, flushes and exits -> the main loop ends -> threads are
  *   joined and everything is freed.
@@ -57,7 +57,7 @@ struct run {
     struct reload *reload;
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
-    struct event *ev_progress; /* a worker, the response thread or the tap writer has ended */
+    struct event *ev_progress; /* a worker, the delivery thread or the tap writer has ended */
     struct mapping_set *set;   /* the mappings in use; NULL without any */
     struct delivery *delivery;
     struct endpoint *ep;
@@ -117,7 +117,7 @@ static int run_write_port_file(const char *path, const struct sockaddr *sa)
     return 0;
 }
 
-/* Worker threads, the response thread and the tap thread report their end
+/* Worker threads, the delivery thread and the tap thread report their end
  * here. */
 static void run_worker_exited(void *arg)
 {
@@ -152,7 +152,7 @@ static void run_on_progress(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (__atomic_load_n(&d->workers_exited, __ATOMIC_ACQUIRE) < d->n_workers)
         return;
-    /* Every producer has ended: the response thread may finish. */
+    /* Every producer has ended: the delivery thread may finish. */
     queue_close(delivery_queue(d->delivery));
     if (!__atomic_load_n(&d->delivery_exited, __ATOMIC_ACQUIRE))
         return;
@@ -377,7 +377,7 @@ static int run_start(struct run *d, const char *tap_path)
 }
 
 /* Stops what started (a failed start-up), joins every thread, frees. The
- * response thread and the tap writer run until the workers have ended
+ * delivery thread and the tap writer run until the workers have ended
  * (they may have to wake a paused one) and end before the workers are
  * freed (they wake them through their events). */
 static void run_free(struct run *d)

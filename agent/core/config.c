@@ -50,12 +50,12 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
     struct listen_config *l = (struct listen_config *)base;
     char sub[JSON_FILE_PATH_MAX], list[64];
 
-    if (!cfg_has_key(obj, "proto"))
+    if (!json_file_has_key(obj, "proto"))
         return;
     for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
         size_t n = 0;
 
-        if (!cfg_has_key(obj, only[i].key) || (only[i].protos & (1u << l->proto)))
+        if (!json_file_has_key(obj, only[i].key) || (only[i].protos & (1u << l->proto)))
             continue;
         list[0] = '\0';
         for (int p = 0; proto_names[p] != NULL; p++) {
@@ -64,17 +64,17 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
                                       proto_names[p]);
         }
         json_file_key_path(sub, path, only[i].key);
-        cfg_error(ld, sub, "not used with proto \"%s\" (only with %s)", proto_names[l->proto],
-                  list);
+        json_file_error(&ld->rep, sub, "not used with proto \"%s\" (only with %s)",
+                        proto_names[l->proto], list);
     }
     if (l->proto == LISTEN_TLS) {
-        if (!cfg_has_key(obj, "cert")) {
+        if (!json_file_has_key(obj, "cert")) {
             json_file_key_path(sub, path, "cert");
-            cfg_error(ld, sub, "required with proto \"tls\"");
+            json_file_error(&ld->rep, sub, "required with proto \"tls\"");
         }
-        if (!cfg_has_key(obj, "key")) {
+        if (!json_file_has_key(obj, "key")) {
             json_file_key_path(sub, path, "key");
-            cfg_error(ld, sub, "required with proto \"tls\"");
+            json_file_error(&ld->rep, sub, "required with proto \"tls\"");
         }
     }
 }
@@ -124,12 +124,12 @@ static void check_limits(struct cfg_loader *ld, const char *path, struct json_ob
     size_t floor = l->max_message_bytes + FRAMING_MAX_LEN_DIGITS + 2;
     char sub[JSON_FILE_PATH_MAX];
 
-    if (!cfg_has_key(obj, "max_connection_buffer")) {
+    if (!json_file_has_key(obj, "max_connection_buffer")) {
         l->max_connection_buffer = 4 * l->max_message_bytes;
     } else if (l->max_connection_buffer < floor) {
         json_file_key_path(sub, path, "max_connection_buffer");
-        cfg_error(ld, sub, "must be at least max_message_bytes + %d (%zu), got %zu",
-                  FRAMING_MAX_LEN_DIGITS + 2, floor, l->max_connection_buffer);
+        json_file_error(&ld->rep, sub, "must be at least max_message_bytes + %d (%zu), got %zu",
+                        FRAMING_MAX_LEN_DIGITS + 2, floor, l->max_connection_buffer);
     }
 }
 
@@ -265,7 +265,7 @@ static void check_identity(struct cfg_loader *ld, const char *path, struct json_
     };
     char sub[JSON_FILE_PATH_MAX];
 
-    if (!cfg_has_key(obj, "order")) {
+    if (!json_file_has_key(obj, "order")) {
         int *order = cfg_alloc(2, sizeof(*order));
         size_t n = 0;
 
@@ -281,8 +281,8 @@ static void check_identity(struct cfg_loader *ld, const char *path, struct json_
         if (configured[id->order[i]])
             continue;
         snprintf(sub, sizeof(sub), "%s.order[%zu]", path, i);
-        cfg_error(ld, sub, "\"%s\" is listed but identity.%s is not configured",
-                  identity_names[id->order[i]], identity_names[id->order[i]]);
+        json_file_error(&ld->rep, sub, "\"%s\" is listed but identity.%s is not configured",
+                        identity_names[id->order[i]], identity_names[id->order[i]]);
     }
 }
 
@@ -322,15 +322,15 @@ static void check_dispatch(struct cfg_loader *ld, const char *path, struct json_
     char sub[JSON_FILE_PATH_MAX];
 
     for (size_t i = 0; needs[d->mode][i] != NULL; i++) {
-        if (cfg_has_key(obj, needs[d->mode][i]))
+        if (json_file_has_key(obj, needs[d->mode][i]))
             continue;
         json_file_key_path(sub, path, needs[d->mode][i]);
-        cfg_error(ld, sub, "required with mode \"%s\"", dispatch_names[d->mode]);
+        json_file_error(&ld->rep, sub, "required with mode \"%s\"", dispatch_names[d->mode]);
     }
     if (d->retry_min_s > d->retry_max_s) {
         json_file_key_path(sub, path, "retry_min_s");
-        cfg_error(ld, sub, "must not exceed retry_max_s (%d), got %d", d->retry_max_s,
-                  d->retry_min_s);
+        json_file_error(&ld->rep, sub, "must not exceed retry_max_s (%d), got %d", d->retry_max_s,
+                        d->retry_min_s);
     }
 }
 
@@ -453,9 +453,10 @@ static void check_audit(struct cfg_loader *ld, const char *path, struct json_obj
 
     if (a->hash_key_file == NULL)
         return;
-    if (cfg_has_key(obj, "hash_users") && !a->hash_users) {
+    if (json_file_has_key(obj, "hash_users") && !a->hash_users) {
         json_file_key_path(sub, path, "hash_users");
-        cfg_error(ld, sub, "false contradicts %s.hash_key_file, which hashes users", path);
+        json_file_error(&ld->rep, sub, "false contradicts %s.hash_key_file, which hashes users",
+                        path);
     }
     a->hash_users = 1;
 }
@@ -514,15 +515,15 @@ static void check_endpoints(struct cfg_loader *ld, const struct config *cfg)
                 !same_endpoint(&a->addr, &b->addr))
                 continue;
             snprintf(sub, sizeof(sub), "listen[%zu].address", j);
-            cfg_error(ld, sub, "%s is already used by listen[%zu]", b->address, i);
+            json_file_error(&ld->rep, sub, "%s is already used by listen[%zu]", b->address, i);
             break;
         }
     }
     for (size_t i = 0; cfg->status.address != NULL && i < cfg->n_listen; i++) {
         if (cfg->listen[i].proto != LISTEN_UDP &&
             same_endpoint(&cfg->status.addr, &cfg->listen[i].addr)) {
-            cfg_error(ld, "status.address", "%s is already used by listen[%zu]",
-                      cfg->status.address, i);
+            json_file_error(&ld->rep, "status.address", "%s is already used by listen[%zu]",
+                            cfg->status.address, i);
             break;
         }
     }
@@ -539,8 +540,8 @@ static void check_root(struct cfg_loader *ld, const char *path, struct json_obje
         cfg->workers = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
     }
     if (cfg->dispatch.mode != DISPATCH_DRY_RUN && cfg->spool.dir == NULL)
-        cfg_error(ld, "spool.dir", "required when dispatch.mode is \"%s\"",
-                  dispatch_names[cfg->dispatch.mode]);
+        json_file_error(&ld->rep, "spool.dir", "required when dispatch.mode is \"%s\"",
+                        dispatch_names[cfg->dispatch.mode]);
     check_endpoints(ld, cfg);
 }
 
@@ -588,7 +589,7 @@ static char *config_folder(const char *path)
 
 int config_load(const char *path, struct config **out)
 {
-    struct cfg_loader ld = {.file = path};
+    struct cfg_loader ld = {.rep = {.file = path}};
     struct json_object *root = NULL;
     struct config *cfg = NULL;
     char got[JSON_FILE_DESCRIBE_MAX];
@@ -603,17 +604,17 @@ int config_load(const char *path, struct config **out)
     cfg->path = cfg_strdup(path);
     cfg->dir = config_folder(path);
     if (cfg->dir == NULL) {
-        cfg_error(&ld, "", "cannot resolve its folder: %s", strerror(errno));
+        json_file_error(&ld.rep, "", "cannot resolve its folder: %s", strerror(errno));
         goto out;
     }
     ld.dir = cfg->dir;
     if (!json_object_is_type(root, json_type_object)) {
-        cfg_error(&ld, "", "expected a JSON object at the top level, got %s",
-                  json_file_describe(root, got, sizeof(got)));
+        json_file_error(&ld.rep, "", "expected a JSON object at the top level, got %s",
+                        json_file_describe(root, got, sizeof(got)));
         goto out;
     }
     cfg_parse_section(&ld, "", root, (char *)cfg, &root_section);
-    if (ld.errors > 0)
+    if (ld.rep.errors > 0)
         goto out;
     *out = cfg;
     cfg = NULL; /* transferred */

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "config_net.h"
@@ -180,5 +181,9 @@ int config_load(const char *path, struct config **out);
 
 /* Frees cfg and everything in it; NULL is fine. */
 void config_free(struct config *cfg);
+
+/* Writes the agent's key reference (the tables config_load parses by), as
+ * systemd/README.md carries it. */
+void config_write_reference(FILE *out);
 
 #endif

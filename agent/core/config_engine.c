@@ -3,7 +3,6 @@
 #include "config_engine.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +12,6 @@
 #include "config_net.h"
 #include "errors.h"
 #include "log.h"
-
-void cfg_error(struct cfg_loader *ld, const char *path, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    json_file_vreport(LOG_LVL_ERROR, ld->file, path, fmt, ap);
-    va_end(ap);
-    ld->errors++;
-}
 
 void *cfg_alloc(size_t n, size_t size)
 {
@@ -74,22 +63,23 @@ static const char *get_string(struct cfg_loader *ld, const struct cfg_key *k, co
     if (json_object_is_type(v, json_type_string)) {
         s = json_object_get_string(v);
         if ((size_t)json_object_get_string_len(v) != strlen(s)) {
-            cfg_error(ld, path, "contains a NUL character");
+            json_file_error(&ld->rep, path, "contains a NUL character");
             return NULL;
         }
         if (k->choices == NULL || choice_index(k->choices, s) >= 0) {
             if (s[0] != '\0')
                 return s;
-            cfg_error(ld, path, "must not be empty");
+            json_file_error(&ld->rep, path, "must not be empty");
             return NULL;
         }
     }
     if (k->choices != NULL)
-        cfg_error(ld, path, "expected one of %s, got %s",
-                  json_file_join_names(k->choices, 1, list, sizeof(list)),
-                  json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected one of %s, got %s",
+                        json_file_join_names(k->choices, 1, list, sizeof(list)),
+                        json_file_describe(v, got, sizeof(got)));
     else
-        cfg_error(ld, path, "expected a string, got %s", json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected a string, got %s",
+                        json_file_describe(v, got, sizeof(got)));
     return NULL;
 }
 
@@ -152,8 +142,8 @@ static void set_url(struct cfg_loader *ld, const struct cfg_key *k, const char *
     if (set_null(k, v, base) || (s = get_string(ld, k, path, v)) == NULL)
         return;
     if (strncmp(s, "https://", 8) != 0 || s[8] == '\0' || s[8] == '/') {
-        cfg_error(ld, path, "expected an https:// URL, got %s",
-                  json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected an https:// URL, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         return;
     }
     free(load_ptr(base + k->offset));
@@ -171,8 +161,8 @@ static int get_integer(struct cfg_loader *ld, const struct cfg_key *k, const cha
         if (*out >= k->min && *out <= k->max)
             return 0;
     }
-    cfg_error(ld, path, "expected an integer from %lld to %lld, got %s", k->min, k->max,
-              json_file_describe(v, got, sizeof(got)));
+    json_file_error(&ld->rep, path, "expected an integer from %lld to %lld, got %s", k->min, k->max,
+                    json_file_describe(v, got, sizeof(got)));
     return ERR_CONFIG;
 }
 
@@ -200,8 +190,8 @@ static void set_bool(struct cfg_loader *ld, const struct cfg_key *k, const char 
     char got[JSON_FILE_DESCRIBE_MAX];
 
     if (!json_object_is_type(v, json_type_boolean)) {
-        cfg_error(ld, path, "expected true or false, got %s",
-                  json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected true or false, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         return;
     }
     *(int *)(base + k->offset) = json_object_get_boolean(v) ? 1 : 0;
@@ -232,10 +222,10 @@ static void set_address(struct cfg_loader *ld, const struct cfg_key *k, const ch
     if ((s = get_string(ld, k, path, v)) == NULL)
         return;
     if (config_parse_address(s, &ss, &len) != 0) {
-        cfg_error(ld, path,
-                  "expected a numeric \"IPv4:port\" or \"[IPv6]:port\" with a port from 0 to "
-                  "65535, got %s",
-                  json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path,
+                        "expected a numeric \"IPv4:port\" or \"[IPv6]:port\" with a port from 0 to "
+                        "65535, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         return;
     }
     free(load_ptr(base + k->offset));
@@ -251,11 +241,13 @@ static struct json_object *get_array(struct cfg_loader *ld, const struct cfg_key
     char got[JSON_FILE_DESCRIBE_MAX];
 
     if (!json_object_is_type(v, json_type_array)) {
-        cfg_error(ld, path, "expected an array, got %s", json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected an array, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         return NULL;
     }
     if (json_object_array_length(v) < (size_t)k->min) {
-        cfg_error(ld, path, "needs at least %lld entr%s", k->min, k->min == 1 ? "y" : "ies");
+        json_file_error(&ld->rep, path, "needs at least %lld entr%s", k->min,
+                        k->min == 1 ? "y" : "ies");
         return NULL;
     }
     return v;
@@ -281,12 +273,14 @@ static void set_cidr_list(struct cfg_loader *ld, const struct cfg_key *k, const 
         if ((s = get_string(ld, k, sub, e)) == NULL)
             continue;
         if (config_parse_network(s, &list[i], &host_bits) != 0) {
-            cfg_error(ld, sub, "expected an IPv4 or IPv6 network such as \"10.0.0.0/8\", got %s",
-                      json_file_describe(e, got, sizeof(got)));
+            json_file_error(&ld->rep, sub,
+                            "expected an IPv4 or IPv6 network such as \"10.0.0.0/8\", got %s",
+                            json_file_describe(e, got, sizeof(got)));
         } else if (host_bits) {
             masked = list[i];
             inet_ntop(masked.family, masked.addr, net, sizeof(net));
-            cfg_error(ld, sub, "%s has host bits set; the network is %s/%u", s, net, masked.prefix);
+            json_file_error(&ld->rep, sub, "%s has host bits set; the network is %s/%u", s, net,
+                            masked.prefix);
         }
     }
     free(load_ptr(base + k->offset));
@@ -333,7 +327,7 @@ static void set_enum_list(struct cfg_loader *ld, const struct cfg_key *k, const 
 {
     char sub[JSON_FILE_PATH_MAX];
     size_t n, seen = 0;
-    int *list, errors = ld->errors;
+    int *list, errors = ld->rep.errors;
 
     if (get_array(ld, k, path, v) == NULL)
         return;
@@ -347,11 +341,11 @@ static void set_enum_list(struct cfg_loader *ld, const struct cfg_key *k, const 
             continue;
         list[i] = choice_index(k->choices, s);
         if (seen & (1u << list[i]))
-            cfg_error(ld, sub, "\"%s\" is listed twice", s);
+            json_file_error(&ld->rep, sub, "\"%s\" is listed twice", s);
         seen |= 1u << list[i];
     }
     /* A list with holes would only lead later checks astray. */
-    if (ld->errors > errors) {
+    if (ld->rep.errors > errors) {
         free(list);
         return;
     }
@@ -366,7 +360,8 @@ static void set_object(struct cfg_loader *ld, const struct cfg_key *k, const cha
     char got[JSON_FILE_DESCRIBE_MAX];
 
     if (!json_object_is_type(v, json_type_object)) {
-        cfg_error(ld, path, "expected an object, got %s", json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected an object, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         v = NULL; /* still apply the defaults, so later checks see sane values */
     }
     cfg_parse_section(ld, path, v, base + k->offset, k->section);
@@ -395,8 +390,8 @@ static void set_object_array(struct cfg_loader *ld, const struct cfg_key *k, con
 
         json_file_index_path(sub, path, i);
         if (!json_object_is_type(e, json_type_object))
-            cfg_error(ld, sub, "expected an object, got %s",
-                      json_file_describe(e, got, sizeof(got)));
+            json_file_error(&ld->rep, sub, "expected an object, got %s",
+                            json_file_describe(e, got, sizeof(got)));
         else
             cfg_parse_section(ld, sub, e, elems + i * k->section->size, k->section);
     }
@@ -444,7 +439,7 @@ static void unknown_key(struct cfg_loader *ld, const char *path, const struct cf
     known[0] = '\0';
     for (const struct cfg_key *k = sec->keys; k->name != NULL && n < sizeof(known); k++)
         n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s", n > 0 ? ", " : "", k->name);
-    cfg_error(ld, path, "unknown key (known here: %s)", known);
+    json_file_error(&ld->rep, path, "unknown key (known here: %s)", known);
 }
 
 static void set_default(struct cfg_loader *ld, const struct cfg_key *k, const char *path,
@@ -481,7 +476,7 @@ void cfg_parse_section(struct cfg_loader *ld, const char *path, struct json_obje
             continue;
         json_file_key_path(sub, path, k->name);
         if (k->required && obj != NULL)
-            cfg_error(ld, sub, "required key is missing");
+            json_file_error(&ld->rep, sub, "required key is missing");
         else if (k->type == &CFG_OBJECT)
             cfg_parse_section(ld, sub, NULL, base + k->offset, k->section);
         else if (k->def != NULL)
@@ -497,11 +492,6 @@ void cfg_release_section(const struct cfg_section *sec, char *base)
         if (k->type->release != NULL)
             k->type->release(k, base);
     }
-}
-
-int cfg_has_key(struct json_object *obj, const char *name)
-{
-    return obj != NULL && json_object_object_get_ex(obj, name, NULL);
 }
 
 /* ---- the key reference ---- */

@@ -15,11 +15,11 @@
 
 struct json_object;
 
-/* One file being loaded. */
+/* One file being loaded. Problems are reported with json_file_error(&ld->rep,
+ * ...): one error fails the load, after every problem is reported. */
 struct cfg_loader {
-    const char *file; /* as the user named it: every message starts with it */
-    const char *dir;  /* the file's folder, absolute: relative paths resolve here */
-    int errors;
+    struct json_file_report rep;
+    const char *dir; /* the file's folder, absolute: relative paths resolve here */
 };
 
 struct cfg_key;
@@ -67,11 +67,6 @@ extern const struct cfg_type CFG_PATH_LIST;    /* char **, each resolved */
 extern const struct cfg_type CFG_OBJECT;       /* a nested section */
 extern const struct cfg_type CFG_OBJECT_ARRAY; /* an array of a section's struct */
 
-/* Reports one problem of ld's file at key path ("FILE: path: what") and
- * counts it: one error fails the load, after every problem is reported. */
-void cfg_error(struct cfg_loader *ld, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Zeroed memory and string copies for what tables store (the caller frees
  * them with free). Config objects are small and fixed by the file: running
  * out of memory while loading it is not worth a recovery path, so these
@@ -81,9 +76,6 @@ char *cfg_strdup(const char *s);
 
 /* Stores p in a pointer field of any type (tables know fields as bytes). */
 void cfg_store_ptr(char *field, const void *p);
-
-/* Whether obj (NULL: an absent section) has the key. */
-int cfg_has_key(struct json_object *obj, const char *name);
 
 /* Keys of obj (NULL: the section is absent) in file order into base, then
  * defaults and required keys for what is absent, then the section's check.
@@ -97,9 +89,5 @@ void cfg_release_section(const struct cfg_section *sec, char *base);
 /* Writes the Markdown key reference of root's tables: every key path, its
  * type, default and meaning. */
 void cfg_write_reference(FILE *out, const struct cfg_section *root);
-
-/* The agent's key reference (config.c's tables), as systemd/README.md
- * carries it. */
-void config_write_reference(FILE *out);
 
 #endif

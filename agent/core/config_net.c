@@ -66,7 +66,7 @@ int config_parse_address(const char *text, struct sockaddr_storage *ss, socklen_
     return 0;
 }
 
-static const unsigned char v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+const unsigned char config_v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 int config_parse_network(const char *text, struct cidr *c, int *host_bits)
 {
@@ -108,7 +108,7 @@ int config_parse_network(const char *text, struct cidr *c, int *host_bits)
         }
     }
     if (c->family == AF_INET6 && prefix >= 96 &&
-        memcmp(c->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0) {
+        memcmp(c->addr, config_v4_mapped_prefix, sizeof(config_v4_mapped_prefix)) == 0) {
         memmove(c->addr, c->addr + 12, 4);
         memset(c->addr + 4, 0, 12);
         c->family = AF_INET;

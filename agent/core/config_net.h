@@ -13,6 +13,12 @@ struct cidr {
     unsigned prefix;
 };
 
+/* ::ffff:0:0/96, the first 12 bytes of a v4-mapped IPv6 address (the form
+ * a dual-stack socket reports an IPv4 peer in): config_parse_network stores
+ * such a network as IPv4, and the allowlist check matches such a peer as
+ * the IPv4 address in the last 4 bytes. */
+extern const unsigned char config_v4_mapped_prefix[12];
+
 /* Parses "1.2.3.4:514", "[::1]:514", "0.0.0.0:6514", ":514" (= 0.0.0.0:514)
  * into *ss. Addresses are numeric (no DNS at load time); port 0..65535, 0
  * meaning "any free port" (tests). Returns 0 or ERR_INVALID. */

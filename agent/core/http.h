@@ -1,6 +1,6 @@
 /* The outbound HTTPS engine the Graph resolver and the SafeTitan dispatcher
  * share: libcurl's multi_socket interface driven by one libevent base (the
- * response thread's), as curl's docs/examples/multi-event.c does: one event
+ * delivery thread's), as curl's docs/examples/multi-event.c does: one event
  * per socket curl asks about, one timer (a timeout of 0 becomes 1 ms),
  * finished transfers mapped back through CURLOPT_PRIVATE and removed
  * outside libcurl's callbacks. Nothing here blocks the loop.

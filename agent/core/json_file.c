@@ -13,13 +13,6 @@
 #include "errors.h"
 #include "str.h"
 
-/* The file being read: every message names it; one error fails the read,
- * after every problem is reported. */
-struct reader {
-    const char *file;
-    int errors;
-};
-
 /* The scan's memory is a bounded multiple of a capped file: running out
  * of it is not worth a recovery path. */
 static void *jf_alloc(size_t n, size_t size)
@@ -30,19 +23,6 @@ static void *jf_alloc(size_t n, size_t size)
         abort();
     }
     return p;
-}
-
-static void rd_error(struct reader *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* "FILE: what", counted. */
-static void rd_error(struct reader *rd, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    json_file_vreport(LOG_LVL_ERROR, rd->file, "", fmt, ap);
-    va_end(ap);
-    rd->errors++;
 }
 
 /* A place in a text: line and column (1-based, as editors count them) of
@@ -74,12 +54,12 @@ static size_t text_advance(struct text_cursor *c, const char *text, size_t offse
     return offset - c->line_start + 1;
 }
 
-static void text_error(struct reader *rd, struct text_cursor *c, const char *text, size_t offset,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void text_error(struct json_file_report *rep, struct text_cursor *c, const char *text,
+                       size_t offset, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* "FILE:LINE:COL: msg", through the log so the file's bytes are escaped. */
-static void text_error(struct reader *rd, struct text_cursor *c, const char *text, size_t offset,
-                       const char *fmt, ...)
+static void text_error(struct json_file_report *rep, struct text_cursor *c, const char *text,
+                       size_t offset, const char *fmt, ...)
 {
     char msg[512];
     size_t col = text_advance(c, text, offset);
@@ -88,15 +68,16 @@ static void text_error(struct reader *rd, struct text_cursor *c, const char *tex
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    rd->errors++;
-    log_error("%s:%zu:%zu: %s", rd->file, c->line, col, msg);
+    rep->errors++;
+    log_error("%s:%zu:%zu: %s", rep->file, c->line, col, msg);
 }
 
-static void syntax_error(struct reader *rd, const char *text, size_t offset, const char *what)
+static void syntax_error(struct json_file_report *rep, const char *text, size_t offset,
+                         const char *what)
 {
     struct text_cursor c = TEXT_CURSOR_INIT;
 
-    text_error(rd, &c, text, offset, "invalid JSON: %s", what);
+    text_error(rep, &c, text, offset, "invalid JSON: %s", what);
 }
 
 /* ---- what json-c lets through ----
@@ -125,7 +106,7 @@ struct dup_slot {
 };
 
 struct dup_scan {
-    struct reader *rd;
+    struct json_file_report *rep;
     const char *text;
     size_t len, at;
     struct text_cursor where;
@@ -280,7 +261,7 @@ static int dup_key(struct dup_scan *s, uint32_t object)
     e = dup_probe(s, hash, object, s->keys + off, s->keys_len - off);
     if (e->object != 0) {
         raw_len = s->at - start - 2;
-        text_error(s->rd, &s->where, s->text, start, "duplicate key \"%.*s%s\"",
+        text_error(s->rep, &s->where, s->text, start, "duplicate key \"%.*s%s\"",
                    (int)(raw_len < DUP_REPORT_MAX_KEY ? raw_len : DUP_REPORT_MAX_KEY),
                    s->text + start + 1, raw_len > DUP_REPORT_MAX_KEY ? "..." : "");
         s->keys_len = off; /* the first one stays in the table */
@@ -311,13 +292,13 @@ static int dup_comment(struct dup_scan *s)
 
 /* Reports every duplicate key, single-quoted string and trailing comma of
  * text (len bytes) as an error of ld. */
-static void strict_check(struct reader *rd, const char *text, size_t len)
+static void strict_check(struct json_file_report *rep, const char *text, size_t len)
 {
     struct {
         uint32_t object; /* 0: an array */
         int want_key;
     } stack[DUP_MAX_DEPTH];
-    struct dup_scan s = {.rd = rd, .text = text, .len = len, .where = TEXT_CURSOR_INIT};
+    struct dup_scan s = {.rep = rep, .text = text, .len = len, .where = TEXT_CURSOR_INIT};
     uint32_t objects = 0;
     int depth = 0, rc = 0;
     size_t comma = SIZE_MAX; /* a comma with nothing but blanks and comments after it */
@@ -337,7 +318,7 @@ static void strict_check(struct reader *rd, const char *text, size_t len)
             if (depth == 0)
                 break;
             if (comma != SIZE_MAX)
-                text_error(rd, &s.where, text, comma, "trailing comma");
+                text_error(rep, &s.where, text, comma, "trailing comma");
             depth--;
             s.at++;
         } else if (c == ',' || c == ':') {
@@ -346,7 +327,7 @@ static void strict_check(struct reader *rd, const char *text, size_t len)
             s.at++;
         } else if (c == '"' || c == '\'') {
             if (c == '\'')
-                text_error(rd, &s.where, text, s.at,
+                text_error(rep, &s.where, text, s.at,
                            "single-quoted string: JSON needs double quotes");
             if (depth > 0 && stack[depth - 1].want_key) {
                 stack[depth - 1].want_key = 0;
@@ -397,7 +378,8 @@ static size_t skip_trailer(const char *text, size_t at, size_t len)
  * input ends there, so a comment after the last brace is not left pending.
  * Duplicate keys, which json-c would quietly merge, single quotes and
  * trailing commas, which it takes, are errors too (strict_check). */
-static int parse_json(struct reader *rd, const char *text, size_t len, struct json_object **out)
+static int parse_json(struct json_file_report *rep, const char *text, size_t len,
+                      struct json_object **out)
 {
     struct json_tokener *tok = json_tokener_new();
     struct json_object *root = NULL;
@@ -410,24 +392,24 @@ static int parse_json(struct reader *rd, const char *text, size_t len, struct js
         goto out;
     }
     if (nul != NULL) {
-        syntax_error(rd, text, (size_t)(nul - text), "NUL byte in the file");
+        syntax_error(rep, text, (size_t)(nul - text), "NUL byte in the file");
         goto out;
     }
-    errors = rd->errors;
-    strict_check(rd, text, len);
+    errors = rep->errors;
+    strict_check(rep, text, len);
     root = json_tokener_parse_ex(tok, text, (int)len + 1);
     if (root == NULL) {
         enum json_tokener_error e = json_tokener_get_error(tok);
 
-        syntax_error(rd, text, json_tokener_get_parse_end(tok), json_tokener_error_desc(e));
+        syntax_error(rep, text, json_tokener_get_parse_end(tok), json_tokener_error_desc(e));
         goto out;
     }
     end = skip_trailer(text, json_tokener_get_parse_end(tok), len);
     if (end < len) {
-        syntax_error(rd, text, end, "unexpected text after the top-level object");
+        syntax_error(rep, text, end, "unexpected text after the top-level object");
         goto out;
     }
-    if (rd->errors > errors)
+    if (rep->errors > errors)
         goto out;
     *out = root;
     root = NULL; /* transferred */
@@ -439,7 +421,8 @@ out:
     return rc;
 }
 
-static int read_file(struct reader *rd, const char *path, const char *kind, char **out, size_t *len)
+static int read_file(struct json_file_report *rep, const char *path, const char *kind, char **out,
+                     size_t *len)
 {
     FILE *f = fopen(path, "r");
     char *text = NULL;
@@ -447,17 +430,17 @@ static int read_file(struct reader *rd, const char *path, const char *kind, char
     int rc = ERR_CONFIG;
 
     if (f == NULL) {
-        rd_error(rd, "cannot open: %s", strerror(errno));
+        json_file_error(rep, "", "cannot open: %s", strerror(errno));
         goto out;
     }
     text = jf_alloc(JSON_FILE_MAX_BYTES + 2, 1);
     n = fread(text, 1, JSON_FILE_MAX_BYTES + 1, f);
     if (ferror(f)) {
-        rd_error(rd, "cannot read: %s", strerror(errno));
+        json_file_error(rep, "", "cannot read: %s", strerror(errno));
         goto out;
     }
     if (n > JSON_FILE_MAX_BYTES) {
-        rd_error(rd, "larger than %d bytes: not a %s file?", JSON_FILE_MAX_BYTES, kind);
+        json_file_error(rep, "", "larger than %d bytes: not a %s file?", JSON_FILE_MAX_BYTES, kind);
         goto out;
     }
     text[n] = '\0';
@@ -474,17 +457,32 @@ out:
 
 int json_file_read(const char *path, const char *kind, struct json_object **out)
 {
-    struct reader rd = {.file = path};
+    struct json_file_report rep = {.file = path};
     char *text = NULL;
     size_t len;
     int rc;
 
     *out = NULL;
-    rc = read_file(&rd, path, kind, &text, &len);
+    rc = read_file(&rep, path, kind, &text, &len);
     if (rc == 0)
-        rc = parse_json(&rd, text, len, out);
+        rc = parse_json(&rep, text, len, out);
     free(text);
     return rc;
+}
+
+void json_file_error(struct json_file_report *rep, const char *key_path, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    json_file_vreport(LOG_LVL_ERROR, rep->file, key_path, fmt, ap);
+    va_end(ap);
+    rep->errors++;
+}
+
+int json_file_has_key(struct json_object *obj, const char *name)
+{
+    return obj != NULL && json_object_object_get_ex(obj, name, NULL);
 }
 
 void json_file_vreport(enum log_level level, const char *file, const char *key_path,

@@ -35,9 +35,26 @@ int json_file_read(const char *path, const char *kind, struct json_object **out)
 /* Reports one problem with a file we load: "FILE: KEY.PATH: WHAT", or
  * "FILE: WHAT" when key_path is empty. WHAT is fmt formatted with ap (cut
  * at 1023 bytes). One line through the log at level, so bytes taken from
- * the file are escaped. Callers count their own errors. */
+ * the file are escaped. Not counted: for warnings (json_file_error counts). */
 void json_file_vreport(enum log_level level, const char *file, const char *key_path,
                        const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/* The errors reported about one file being loaded. Every loader (the
+ * reader here, the config engine, the mapping loader) reports every
+ * problem it finds, then fails the load when errors > 0. */
+struct json_file_report {
+    const char *file; /* as the user named it: every message starts with it */
+    int errors;
+};
+
+/* Reports an error as json_file_vreport does at LOG_LVL_ERROR, naming
+ * rep->file, and counts it in rep->errors. */
+void json_file_error(struct json_file_report *rep, const char *key_path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Whether obj has the key (with any value, null included); a NULL obj (an
+ * absent section) has none. */
+int json_file_has_key(struct json_object *obj, const char *name);
 
 /* How v reads in an "expected X, got Y" message: scalars as JSON text
  * (cut to cap, ending in "..."), containers as "an object" / "an array".

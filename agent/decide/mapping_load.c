@@ -123,26 +123,13 @@ size_t mapping_set_files(const struct mapping_set *set)
 
 /* ---- loading ---- */
 
+/* Errors go to json_file_error(&ld->rep, ...): one fails the load, after
+ * every problem is reported. rep.file is in the arena: mappings keep it. */
 struct loader {
+    struct json_file_report rep;
     struct mapping_set *set;
     unsigned regex_flags; /* REGEX_NO_JIT, for every regex */
-    const char *file;     /* in the arena: mappings keep it */
-    int errors;
 };
-
-static void load_error(struct loader *ld, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Counted: one error fails the load, after every problem is reported. */
-static void load_error(struct loader *ld, const char *path, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    json_file_vreport(LOG_LVL_ERROR, ld->file, path, fmt, ap);
-    va_end(ap);
-    ld->errors++;
-}
 
 static void load_warning(struct loader *ld, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -153,7 +140,7 @@ static void load_warning(struct loader *ld, const char *path, const char *fmt, .
     va_list ap;
 
     va_start(ap, fmt);
-    json_file_vreport(LOG_LVL_WARNING, ld->file, path, fmt, ap);
+    json_file_vreport(LOG_LVL_WARNING, ld->rep.file, path, fmt, ap);
     va_end(ap);
 }
 
@@ -178,7 +165,7 @@ static void check_keys(struct loader *ld, const char *path, struct json_object *
         (void)value;
         if (name_in(known, name) < 0) {
             json_file_key_path(sub, path, name);
-            load_error(ld, sub, "unknown key (known here: %s)", list);
+            json_file_error(&ld->rep, sub, "unknown key (known here: %s)", list);
         }
     }
 }
@@ -188,11 +175,6 @@ static void check_keys(struct loader *ld, const char *path, struct json_object *
 static int get_key(struct json_object *obj, const char *name, struct json_object **v)
 {
     return json_object_object_get_ex(obj, name, v);
-}
-
-static int has_key(struct json_object *obj, const char *name)
-{
-    return json_object_object_get_ex(obj, name, NULL);
 }
 
 /* A JSON string without NUL bytes, at most MAPPING_MAX_TEXT bytes, not
@@ -206,17 +188,18 @@ static struct str get_text(struct loader *ld, const char *path, struct json_obje
     size_t len;
 
     if (!json_object_is_type(v, json_type_string)) {
-        load_error(ld, path, "expected a string, got %s", json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected a string, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         return STR_ABSENT;
     }
     s = json_object_get_string(v);
     len = (size_t)json_object_get_string_len(v);
     if (strlen(s) != len)
-        load_error(ld, path, "contains a NUL character");
+        json_file_error(&ld->rep, path, "contains a NUL character");
     else if (len > MAPPING_MAX_TEXT)
-        load_error(ld, path, "longer than %d bytes", MAPPING_MAX_TEXT);
+        json_file_error(&ld->rep, path, "longer than %d bytes", MAPPING_MAX_TEXT);
     else if (len == 0 && !allow_empty)
-        load_error(ld, path, "must not be empty");
+        json_file_error(&ld->rep, path, "must not be empty");
     else
         return str_make(arena_strndup(ld->set, s, len), len);
     return STR_ABSENT;
@@ -234,12 +217,14 @@ static struct str get_yield_text(struct loader *ld, const char *path, struct jso
         return STR_ABSENT;
     t = str_trim_blanks(s);
     if (t.len == 0)
-        load_error(ld, path, "is only spaces: it would never yield a value");
+        json_file_error(&ld->rep, path, "is only spaces: it would never yield a value");
     else if (t.len > MAPPING_MAX_VALUE)
-        load_error(ld, path, "longer than %d bytes (the cap for a decision's rule, user or event)",
-                   MAPPING_MAX_VALUE);
+        json_file_error(&ld->rep, path,
+                        "longer than %d bytes (the cap for a decision's rule, user or event)",
+                        MAPPING_MAX_VALUE);
     else if (slot == SLOT_USER && has_control(t))
-        load_error(ld, path, "contains a control character: never a usable user identifier");
+        json_file_error(&ld->rep, path,
+                        "contains a control character: never a usable user identifier");
     else
         return s;
     return STR_ABSENT;
@@ -252,8 +237,8 @@ static void get_bool(struct loader *ld, const char *path, struct json_object *v,
     if (json_object_is_type(v, json_type_boolean))
         *out = json_object_get_boolean(v);
     else
-        load_error(ld, path, "expected true or false, got %s",
-                   json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected true or false, got %s",
+                        json_file_describe(v, got, sizeof(got)));
 }
 
 /* An array with at least one element; NULL after reporting otherwise. */
@@ -262,11 +247,12 @@ static struct json_object *get_array(struct loader *ld, const char *path, struct
     char got[JSON_FILE_DESCRIBE_MAX];
 
     if (!json_object_is_type(v, json_type_array)) {
-        load_error(ld, path, "expected an array, got %s", json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected an array, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         return NULL;
     }
     if (json_object_array_length(v) == 0) {
-        load_error(ld, path, "must not be empty");
+        json_file_error(&ld->rep, path, "must not be empty");
         return NULL;
     }
     return v;
@@ -278,7 +264,8 @@ static int is_object(struct loader *ld, const char *path, struct json_object *v)
 
     if (json_object_is_type(v, json_type_object))
         return 1;
-    load_error(ld, path, "expected an object, got %s", json_file_describe(v, got, sizeof(got)));
+    json_file_error(&ld->rep, path, "expected an object, got %s",
+                    json_file_describe(v, got, sizeof(got)));
     return 0;
 }
 
@@ -309,8 +296,8 @@ static void get_field(struct loader *ld, const char *path, struct json_object *v
     if (s.p == NULL)
         return;
     if (event_field_compile(s.p, s.len, out) != 0) {
-        load_error(ld, path, "unknown field \"%s\" (see mappings/README.md for the field names)",
-                   s.p);
+        json_file_error(&ld->rep, path,
+                        "unknown field \"%s\" (see mappings/README.md for the field names)", s.p);
         return;
     }
     check_cef_key(ld, path, s);
@@ -335,7 +322,7 @@ static struct regex *get_regex(struct loader *ld, const char *path, struct json_
         abort();
     }
     if (rc != 0) {
-        load_error(ld, path, "%s", err);
+        json_file_error(&ld->rep, path, "%s", err);
         return NULL;
     }
     node = arena_alloc(ld->set, sizeof(*node));
@@ -382,9 +369,10 @@ static void parse_true(struct loader *ld, const char *path, struct json_object *
     if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v))
         return;
     if (json_object_is_type(v, json_type_boolean))
-        load_error(ld, path, "must be true (for the opposite, use \"%s\": true)", other);
+        json_file_error(&ld->rep, path, "must be true (for the opposite, use \"%s\": true)", other);
     else
-        load_error(ld, path, "expected true, got %s", json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected true, got %s",
+                        json_file_describe(v, got, sizeof(got)));
 }
 
 static void parse_condition(struct loader *ld, const char *path, struct json_object *obj,
@@ -403,7 +391,7 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
     if (get_key(obj, "field", &v))
         get_field(ld, sub, v, &c->field, &c->field_name);
     else
-        load_error(ld, sub, "required key is missing");
+        json_file_error(&ld->rep, sub, "required key is missing");
     if (get_key(obj, "ignore_case", &v)) {
         json_file_key_path(sub, path, "ignore_case");
         get_bool(ld, sub, v, &c->ignore_case);
@@ -443,12 +431,13 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
         }
     }
     if (n_tests == 0)
-        load_error(ld, path, "needs a test: one of equals, in, regex, exists, absent");
+        json_file_error(&ld->rep, path, "needs a test: one of equals, in, regex, exists, absent");
     else if (n_tests > 1)
-        load_error(ld, path, "has %zu tests (%s): use one per condition", n_tests, tests);
+        json_file_error(&ld->rep, path, "has %zu tests (%s): use one per condition", n_tests,
+                        tests);
     else if (c->ignore_case && (c->test == COND_EXISTS || c->test == COND_ABSENT)) {
         json_file_key_path(sub, path, "ignore_case");
-        load_error(ld, sub, "only applies to equals, in and regex");
+        json_file_error(&ld->rep, sub, "only applies to equals, in and regex");
     }
 }
 
@@ -466,12 +455,12 @@ static void parse_conditions(struct loader *ld, const char *path, struct json_ob
     n = json_object_array_length(v);
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = json_object_array_get_idx(v, i);
-        n_cheap += !(json_object_is_type(e, json_type_object) && has_key(e, "regex"));
+        n_cheap += !(json_object_is_type(e, json_type_object) && json_file_has_key(e, "regex"));
     }
     conds = arena_alloc(ld->set, n * sizeof(*conds));
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = json_object_array_get_idx(v, i);
-        int is_regex = json_object_is_type(e, json_type_object) && has_key(e, "regex");
+        int is_regex = json_object_is_type(e, json_type_object) && json_file_has_key(e, "regex");
         struct cond *c = is_regex ? &conds[n_cheap + costly++] : &conds[cheap++];
 
         json_file_index_path(sub, path, i);
@@ -512,7 +501,7 @@ static void parse_table(struct loader *ld, const char *path, struct json_object 
     if (!is_object(ld, path, v))
         return;
     if (json_object_object_length(v) == 0) {
-        load_error(ld, path, "must not be empty");
+        json_file_error(&ld->rep, path, "must not be empty");
         return;
     }
     t = arena_alloc(ld->set, (size_t)json_object_object_length(v) * sizeof(*t));
@@ -522,11 +511,11 @@ static void parse_table(struct loader *ld, const char *path, struct json_object 
 
         json_file_key_path(sub, path, key);
         if (len == 0) {
-            load_error(ld, sub, "an empty key never matches");
+            json_file_error(&ld->rep, sub, "an empty key never matches");
             continue;
         }
         if (len > MAPPING_MAX_TEXT) {
-            load_error(ld, sub, "key longer than %d bytes", MAPPING_MAX_TEXT);
+            json_file_error(&ld->rep, sub, "key longer than %d bytes", MAPPING_MAX_TEXT);
             continue;
         }
         t[n].key = str_make(arena_strndup(ld->set, key, len), len);
@@ -536,8 +525,9 @@ static void parse_table(struct loader *ld, const char *path, struct json_object 
     qsort(t, n, sizeof(*t), s->ignore_case ? entry_cmp_caseless : entry_cmp_exact);
     for (size_t i = 1; i < n; i++) {
         if (entry_cmp(&t[i - 1], &t[i], s->ignore_case) == 0)
-            load_error(ld, path, "keys \"%s\" and \"%s\" are the same when case is ignored",
-                       t[i - 1].key.p, t[i].key.p);
+            json_file_error(&ld->rep, path,
+                            "keys \"%s\" and \"%s\" are the same when case is ignored",
+                            t[i - 1].key.p, t[i].key.p);
     }
     s->table = t;
     s->n_table = n;
@@ -560,20 +550,20 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
         get_bool(ld, sub, v, &s->ignore_case);
     }
     if (has_value && has_field) {
-        load_error(ld, path, "has both \"value\" and \"field\": use one");
+        json_file_error(&ld->rep, path, "has both \"value\" and \"field\": use one");
         return;
     }
     if (!has_value && !has_field) {
-        load_error(ld, path, "needs \"value\" (a constant) or \"field\"");
+        json_file_error(&ld->rep, path, "needs \"value\" (a constant) or \"field\"");
         return;
     }
     if (has_value) {
         json_file_key_path(sub, path, "value");
         s->value = get_yield_text(ld, sub, value, slot);
         for (size_t i = 0; field_only_keys[i] != NULL; i++) {
-            if (has_key(obj, field_only_keys[i])) {
+            if (json_file_has_key(obj, field_only_keys[i])) {
                 json_file_key_path(sub, path, field_only_keys[i]);
-                load_error(ld, sub, "only applies to a \"field\" source");
+                json_file_error(&ld->rep, sub, "only applies to a \"field\" source");
             }
         }
         return;
@@ -584,15 +574,17 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
         json_file_key_path(sub, path, "regex");
         s->re = get_regex(ld, sub, v, s->ignore_case);
         if (s->re != NULL && !regex_has_group(s->re, mapping_slot_names[slot]))
-            load_error(ld, sub, "needs a named group (?<%s>...)", mapping_slot_names[slot]);
+            json_file_error(&ld->rep, sub, "needs a named group (?<%s>...)",
+                            mapping_slot_names[slot]);
     }
     if (get_key(obj, "table", &v)) {
         json_file_key_path(sub, path, "table");
         parse_table(ld, sub, v, slot, s);
     }
-    if (s->ignore_case && !has_key(obj, "regex") && !has_key(obj, "table")) {
+    if (s->ignore_case && !json_file_has_key(obj, "regex") && !json_file_has_key(obj, "table")) {
         json_file_key_path(sub, path, "ignore_case");
-        load_error(ld, sub, "applies to \"regex\" and \"table\": this source has neither");
+        json_file_error(&ld->rep, sub,
+                        "applies to \"regex\" and \"table\": this source has neither");
     }
 }
 
@@ -606,8 +598,8 @@ static void parse_sources(struct loader *ld, const char *path, struct json_objec
     size_t n;
 
     if (!listed && !json_object_is_type(v, json_type_object)) {
-        load_error(ld, path, "expected a source object or an array of them, got %s",
-                   json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, path, "expected a source object or an array of them, got %s",
+                        json_file_describe(v, got, sizeof(got)));
         return;
     }
     if (listed && get_array(ld, path, v) == NULL)
@@ -633,8 +625,8 @@ static void check_unique(struct loader *ld, const char *path, const struct mappi
 {
     for (const struct mapping *o = ld->set->maps; o < mp; o++) {
         if (o->name != NULL && strcmp(o->name, mp->name) == 0) {
-            load_error(ld, path, "\"%s\" is already the name of mappings[%zu] in %s", mp->name,
-                       o->index, o->file);
+            json_file_error(&ld->rep, path, "\"%s\" is already the name of mappings[%zu] in %s",
+                            mp->name, o->index, o->file);
             return;
         }
     }
@@ -649,7 +641,7 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
     char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX], list[128];
     struct json_object *v;
 
-    mp->file = ld->file;
+    mp->file = ld->rep.file;
     mp->index = index;
     mp->user_kind = USER_KIND_AUTO;
     mp->rl_regex = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
@@ -660,16 +652,16 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
         return;
     check_keys(ld, path, obj, keys);
     for (size_t i = 0; required[i] != NULL; i++) {
-        if (!has_key(obj, required[i])) {
+        if (!json_file_has_key(obj, required[i])) {
             json_file_key_path(sub, path, required[i]);
-            load_error(ld, sub, "required key is missing");
+            json_file_error(&ld->rep, sub, "required key is missing");
         }
     }
     if (get_key(obj, "name", &v)) {
         json_file_key_path(sub, path, "name");
         mp->name = get_text(ld, sub, v, 0).p;
         if (mp->name != NULL && strlen(mp->name) > MAPPING_MAX_NAME) {
-            load_error(ld, sub, "longer than %d bytes", MAPPING_MAX_NAME);
+            json_file_error(&ld->rep, sub, "longer than %d bytes", MAPPING_MAX_NAME);
             mp->name = NULL;
         }
         if (mp->name != NULL)
@@ -678,8 +670,8 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
     if (get_key(obj, "description", &v)) {
         json_file_key_path(sub, path, "description");
         if (!json_object_is_type(v, json_type_string))
-            load_error(ld, sub, "expected a string, got %s",
-                       json_file_describe(v, got, sizeof(got)));
+            json_file_error(&ld->rep, sub, "expected a string, got %s",
+                            json_file_describe(v, got, sizeof(got)));
     }
     if (get_key(obj, "when", &v)) {
         json_file_key_path(sub, path, "when");
@@ -700,9 +692,9 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
         if (k >= 0) {
             mp->user_kind = (enum user_kind)k;
         } else {
-            load_error(ld, sub, "expected one of %s, got %s",
-                       json_file_join_names(userid_kind_names, 1, list, sizeof(list)),
-                       json_file_describe(v, got, sizeof(got)));
+            json_file_error(&ld->rep, sub, "expected one of %s, got %s",
+                            json_file_join_names(userid_kind_names, 1, list, sizeof(list)),
+                            json_file_describe(v, got, sizeof(got)));
         }
     }
     if (get_key(obj, "continue", &v)) {
@@ -720,29 +712,29 @@ static void parse_file(struct loader *ld, struct json_object *root)
     size_t n;
 
     if (!json_object_is_type(root, json_type_object)) {
-        load_error(ld, "", "expected a JSON object at the top level, got %s",
-                   json_file_describe(root, got, sizeof(got)));
+        json_file_error(&ld->rep, "", "expected a JSON object at the top level, got %s",
+                        json_file_describe(root, got, sizeof(got)));
         return;
     }
-    if (has_key(root, "listen")) {
+    if (json_file_has_key(root, "listen")) {
         /* A glob such as *.json next to the config: one line says it all,
          * not one "unknown key" per section of the config. */
-        load_error(ld, "listen",
-                   "this looks like the agent's config file, not a mapping file "
-                   "(narrow the mappings glob)");
+        json_file_error(&ld->rep, "listen",
+                        "this looks like the agent's config file, not a mapping file "
+                        "(narrow the mappings glob)");
         return;
     }
     check_keys(ld, "", root, keys);
     if (get_key(root, "description", &v) && !json_object_is_type(v, json_type_string))
-        load_error(ld, "description", "expected a string, got %s",
-                   json_file_describe(v, got, sizeof(got)));
+        json_file_error(&ld->rep, "description", "expected a string, got %s",
+                        json_file_describe(v, got, sizeof(got)));
     if (!get_key(root, "mappings", &list)) {
-        load_error(ld, "mappings", "required key is missing");
+        json_file_error(&ld->rep, "mappings", "required key is missing");
         return;
     }
     if (!json_object_is_type(list, json_type_array)) {
-        load_error(ld, "mappings", "expected an array, got %s",
-                   json_file_describe(list, got, sizeof(got)));
+        json_file_error(&ld->rep, "mappings", "expected an array, got %s",
+                        json_file_describe(list, got, sizeof(got)));
         return;
     }
     n = json_object_array_length(list); /* may be 0: a file kept for later */
@@ -769,8 +761,9 @@ static void parse_file(struct loader *ld, struct json_object *root)
 /* Returns the number of problems reported. */
 static int load_file(struct mapping_set *set, const char *path, unsigned regex_flags)
 {
-    struct loader ld = {
-        .set = set, .regex_flags = regex_flags, .file = arena_strndup(set, path, strlen(path))};
+    struct loader ld = {.rep = {.file = arena_strndup(set, path, strlen(path))},
+                        .set = set,
+                        .regex_flags = regex_flags};
     struct json_object *root;
 
     if (json_file_read(path, "mapping", &root) != 0)
@@ -778,7 +771,7 @@ static int load_file(struct mapping_set *set, const char *path, unsigned regex_f
     set->n_files++;
     parse_file(&ld, root);
     json_object_put(root);
-    return ld.errors;
+    return ld.rep.errors;
 }
 
 /* glob(3) reports a folder it cannot open here. Not GLOB_ERR, which would

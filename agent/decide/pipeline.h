@@ -1,6 +1,6 @@
 /* The pipeline stage: what happens to each frame a listener received: it is
  * parsed and counted, the mappings decide on it (their decisions go to the
- * response thread through the decision queue) and --tap gets its line. One
+ * delivery thread through the decision queue) and --tap gets its line. One
  * pipeline per worker thread: it owns the parsed message, a scratch buffer,
  * a mapping matcher, a decision record buffer and a JSON writer, all
  * allocated once and reused: nothing is allocated per message. */
@@ -27,7 +27,7 @@ struct pipeline_source {
     const char *transport; /* "udp", "tcp", "tls" */
 };
 
-/* Where a pipeline's output goes. decisions: the response thread's queue
+/* Where a pipeline's output goes. decisions: the delivery thread's queue
  * (decision.h records; required when the pipeline has mappings). tap:
  * rendered `parse` lines (NULL = no tap). Each waiter is armed when its
  * queue is full. */

@@ -1,6 +1,6 @@
 /* The Microsoft Graph resolver: user identifier -> email through Entra ID,
  * fully asynchronous on the shared HTTPS engine (http.h), so on the
- * response thread's loop.
+ * delivery thread's loop.
  *
  * Token: OAuth2 client credentials, POST
  * <authority_url>/<tenant_id>/oauth2/v2.0/token (client_id, the secret read

@@ -5,9 +5,6 @@
 #include <netinet/in.h>
 #include <string.h>
 
-/* ::ffff:0:0/96, the prefix of an IPv4 address a dual-stack socket reports. */
-static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
 static int prefix_matches(const unsigned char *net, const unsigned char *addr, unsigned prefix)
 {
     unsigned whole = prefix / 8, rest = prefix % 8;
@@ -31,8 +28,8 @@ int allowlist_allows(const struct cidr *list, size_t n, const struct sockaddr *s
         addr = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
     } else if (family == AF_INET6) {
         addr = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        if (memcmp(addr, v4_mapped, sizeof(v4_mapped)) == 0) {
-            addr += sizeof(v4_mapped);
+        if (memcmp(addr, config_v4_mapped_prefix, sizeof(config_v4_mapped_prefix)) == 0) {
+            addr += sizeof(config_v4_mapped_prefix);
             family = AF_INET;
         }
     } else {

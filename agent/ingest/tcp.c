@@ -23,15 +23,15 @@
 /* After EMFILE/ENFILE, accepting resumes after this long (nginx waits
  * accept_mutex_delay, 500 ms): long enough for descriptors to free up,
  * short enough that senders barely notice. */
-#define LISTENER_RETRY_MS 500
+#define TCP_RETRY_MS 500
 
 /* Largest TLS record plaintext (SSL3_RT_MAX_PLAIN_LENGTH). */
-#define LISTENER_TLS_RECORD 16384
+#define TCP_TLS_RECORD 16384
 
 /* At stop, how long a connection may stay silent while it reads what the
  * kernel held: long enough for a TLS record already in flight on a healthy
  * link, short enough not to delay the exit. */
-#define LISTENER_DRAIN_MS 200
+#define TCP_DRAIN_MS 200
 
 /* How a connection ended: what it left unterminated is a last frame at a
  * clean EOF (a sender may close without a final LF), a truncated one after
@@ -67,12 +67,12 @@ struct conn {
     int stopping;      /* worker_stop: read what the kernel holds, then end */
 };
 
-static struct log_ratelimit listener_rl_refused = LOG_RATELIMIT_INIT(10, 5);
-static struct log_ratelimit listener_rl_accept = LOG_RATELIMIT_INIT(10, 5);
-static struct log_ratelimit listener_rl_tls = LOG_RATELIMIT_INIT(10, 10);
-static struct log_ratelimit listener_rl_frame = LOG_RATELIMIT_INIT(10, 10);
-static struct log_ratelimit listener_rl_conn = LOG_RATELIMIT_INIT(10, 10);
-static struct log_ratelimit listener_rl_cut = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit tcp_rl_refused = LOG_RATELIMIT_INIT(10, 5);
+static struct log_ratelimit tcp_rl_accept = LOG_RATELIMIT_INIT(10, 5);
+static struct log_ratelimit tcp_rl_tls = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit tcp_rl_frame = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit tcp_rl_conn = LOG_RATELIMIT_INIT(10, 10);
+static struct log_ratelimit tcp_rl_cut = LOG_RATELIMIT_INIT(10, 10);
 
 static int conn_run(struct conn *c);
 
@@ -98,12 +98,12 @@ static void conn_count_framing(struct conn *c, int rc)
 
     if (rc == ERR_TOOBIG || (rc == 0 && (c->framer.flags & FRAME_TRUNCATED))) {
         stats_add(c->ctx->stats, STAT_frames_oversized, 1);
-        log_limited(&listener_rl_frame, LOG_LVL_WARNING,
-                    "%s %s: frame over max_message_bytes (%zu) %s", c->src.transport, c->name,
-                    cfg->limits.max_message_bytes, rc == 0 ? "truncated" : "dropped");
+        log_limited(&tcp_rl_frame, LOG_LVL_WARNING, "%s %s: frame over max_message_bytes (%zu) %s",
+                    c->src.transport, c->name, cfg->limits.max_message_bytes,
+                    rc == 0 ? "truncated" : "dropped");
     } else if (rc == ERR_INVALID) {
         stats_add(c->ctx->stats, STAT_frames_bad_octet_count, 1);
-        log_limited(&listener_rl_frame, LOG_LVL_WARNING,
+        log_limited(&tcp_rl_frame, LOG_LVL_WARNING,
                     "%s %s: malformed octet count, skipped to the next line", c->src.transport,
                     c->name);
     }
@@ -171,7 +171,7 @@ static int conn_frame_last(struct conn *c, struct evbuffer *in)
             conn_count_framing(c, 0);
         if (cut) {
             stats_add(c->ctx->stats, STAT_frames_truncated, 1);
-            log_limited(&listener_rl_cut, LOG_LVL_WARNING,
+            log_limited(&tcp_rl_cut, LOG_LVL_WARNING,
                         "%s %s: the connection ended inside a frame: delivered as truncated",
                         c->src.transport, c->name);
         }
@@ -253,13 +253,13 @@ static int conn_resume(struct input *in)
 }
 
 /* What the kernel acknowledged before the stop is read first (at most what
- * it held then, and while bytes keep coming within LISTENER_DRAIN_MS), so a
+ * it held then, and while bytes keep coming within TCP_DRAIN_MS), so a
  * sender's last lines are not lost; then the connection ends, what is left
  * unterminated going on as a truncated frame. */
 static void conn_stop(struct input *in)
 {
     struct conn *c = (struct conn *)in;
-    struct timeval drain = {0, LISTENER_DRAIN_MS * 1000};
+    struct timeval drain = {0, TCP_DRAIN_MS * 1000};
     int queued = 0;
 
     if (!c->connected) { /* mid-handshake: nothing was received yet */
@@ -294,11 +294,11 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
     size_t held = evbuffer_get_length(bufferevent_get_input(bev));
 
     if (c->ep->tls != NULL)
-        cap += LISTENER_TLS_RECORD;
+        cap += TCP_TLS_RECORD;
     if (held > cap) {
         conn_count_read(c);
         stats_add(c->ctx->stats, STAT_connections_closed_buffer, 1);
-        log_limited(&listener_rl_conn, LOG_LVL_WARNING,
+        log_limited(&tcp_rl_conn, LOG_LVL_WARNING,
                     "%s %s: %zu bytes buffered, over max_connection_buffer: closing",
                     c->src.transport, c->name, held);
         conn_close(c);
@@ -326,7 +326,7 @@ static const char *conn_tls_reason(struct conn *c, char *buf, size_t len)
 static void conn_handshake_failed(struct conn *c, const char *reason)
 {
     stats_add(c->ctx->stats, STAT_tls_handshake_failures, 1);
-    log_limited(&listener_rl_tls, LOG_LVL_WARNING, "tls %s: handshake failed: %s", c->name, reason);
+    log_limited(&tcp_rl_tls, LOG_LVL_WARNING, "tls %s: handshake failed: %s", c->name, reason);
     conn_close(c);
 }
 
@@ -387,7 +387,7 @@ static void conn_on_event(struct bufferevent *bev, short what, void *arg)
         }
         /* A peer reset is routine (TLS without an OpenSSL reason is a socket
          * error, most likely that); anything else is worth a line. */
-        log_limited(&listener_rl_conn,
+        log_limited(&tcp_rl_conn,
                     reason == NULL || err == ECONNRESET ? LOG_LVL_DEBUG : LOG_LVL_WARNING,
                     "%s %s: %s", c->src.transport, c->name,
                     reason != NULL ? reason : "connection reset or I/O error");
@@ -406,14 +406,14 @@ static void conn_on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* One transport interface, two implementations (libevent sample/becat.c). */
-static struct bufferevent *listener_transport_new(struct tcp *l, evutil_socket_t fd)
+static struct bufferevent *tcp_transport_new(struct tcp *t, evutil_socket_t fd)
 {
-    struct event_base *base = l->ctx->base;
+    struct event_base *base = t->ctx->base;
     SSL *ssl;
 
-    if (l->ep->tls == NULL)
+    if (t->ep->tls == NULL)
         return bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    ssl = SSL_new(l->ep->tls);
+    ssl = SSL_new(t->ep->tls);
     if (ssl == NULL) {
         ERR_clear_error(); /* the caller logs; leave no stale error for the next */
         return NULL;
@@ -426,158 +426,157 @@ static struct bufferevent *listener_transport_new(struct tcp *l, evutil_socket_t
 }
 
 /* Takes over fd (closed on failure). */
-static void conn_new(struct tcp *l, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
+static void conn_new(struct tcp *t, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
 {
-    const struct config *cfg = l->ctx->cfg;
-    const struct listen_config *lc = l->ep->lc;
+    const struct config *cfg = t->ctx->cfg;
+    const struct listen_config *lc = t->ep->lc;
     struct timeval idle = {cfg->limits.idle_timeout_s, 0};
     struct timeval hs = {lc->handshake_timeout_s, 0};
     struct conn *c = calloc(1, sizeof(*c));
 
-    if (c == NULL || (c->bev = listener_transport_new(l, fd)) == NULL) {
-        log_limited(&listener_rl_accept, LOG_LVL_ERROR, "listen %s: out of memory at accept",
-                    l->ep->name);
+    if (c == NULL || (c->bev = tcp_transport_new(t, fd)) == NULL) {
+        log_limited(&tcp_rl_accept, LOG_LVL_ERROR, "listen %s: out of memory at accept",
+                    t->ep->name);
         free(c);
         close(fd);
-        __atomic_fetch_sub(&l->ep->open, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
         return;
     }
     c->in.resume = conn_resume;
     c->in.stop = conn_stop;
-    c->ctx = l->ctx;
-    c->ep = l->ep;
+    c->ctx = t->ctx;
+    c->ep = t->ep;
     memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
     sockaddr_format(sa, c->name, sizeof(c->name));
     c->src = (struct pipeline_source){(struct sockaddr *)&c->peer, c->name,
-                                      l->ep->tls != NULL ? "tls" : "tcp"};
+                                      t->ep->tls != NULL ? "tls" : "tcp"};
     framer_init(&c->framer, lc->framing, cfg->limits.max_message_bytes, cfg->limits.oversize);
     bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
     if (cfg->limits.idle_timeout_s > 0) /* 0: never */
         bufferevent_set_timeouts(c->bev, &idle, NULL);
-    if (l->ep->tls != NULL) {
+    if (t->ep->tls != NULL) {
         /* No read watermark: libevent 2.1 stops reading mid-record at it, and
          * the plaintext OpenSSL then holds raises no socket event, so it
          * would sit there until the connection ends, and be lost with it.
          * conn_on_read's own cap bounds the input instead. */
         /* Many senders close without close_notify; what came is still good. */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-        event_assign(&c->handshake, l->ctx->base, -1, 0, conn_on_handshake_timeout, c);
+        event_assign(&c->handshake, t->ctx->base, -1, 0, conn_on_handshake_timeout, c);
         event_add(&c->handshake, &hs);
     } else {
         bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.max_connection_buffer);
         c->connected = 1;
     }
     conn_read_enable(c, 1);
-    stats_add(l->ctx->stats, STAT_connections_accepted, 1);
-    l->ctx->ops->add(l->ctx->owner, &c->in);
+    stats_add(t->ctx->stats, STAT_connections_accepted, 1);
+    t->ctx->ops->add(t->ctx->owner, &c->in);
 }
 
-static void listener_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
-                               int salen, void *arg)
+static void tcp_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
+                          int salen, void *arg)
 {
-    struct tcp *l = arg;
-    const struct listen_config *lc = l->ep->lc;
-    const struct config *cfg = l->ctx->cfg;
+    struct tcp *t = arg;
+    const struct listen_config *lc = t->ep->lc;
+    const struct config *cfg = t->ctx->cfg;
     char name[SOCKADDR_TEXT_MAX];
 
     (void)el;
     if (!allowlist_allows(lc->allow, lc->n_allow, sa)) {
-        stats_add(l->ctx->stats, STAT_connections_refused_allowlist, 1);
+        stats_add(t->ctx->stats, STAT_connections_refused_allowlist, 1);
         sockaddr_format(sa, name, sizeof(name));
-        log_limited(&listener_rl_refused, LOG_LVL_WARNING,
-                    "listen %s: refused %s: not in the allow list", l->ep->name, name);
+        log_limited(&tcp_rl_refused, LOG_LVL_WARNING,
+                    "listen %s: refused %s: not in the allow list", t->ep->name, name);
         close(fd);
         return;
     }
-    if (__atomic_fetch_add(&l->ep->open, 1, __ATOMIC_RELAXED) >= cfg->limits.max_connections) {
-        __atomic_fetch_sub(&l->ep->open, 1, __ATOMIC_RELAXED);
-        stats_add(l->ctx->stats, STAT_connections_refused_limit, 1);
+    if (__atomic_fetch_add(&t->ep->open, 1, __ATOMIC_RELAXED) >= cfg->limits.max_connections) {
+        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
+        stats_add(t->ctx->stats, STAT_connections_refused_limit, 1);
         sockaddr_format(sa, name, sizeof(name));
-        log_limited(&listener_rl_refused, LOG_LVL_WARNING,
-                    "listen %s: refused %s: max_connections (%d) reached", l->ep->name, name,
+        log_limited(&tcp_rl_refused, LOG_LVL_WARNING,
+                    "listen %s: refused %s: max_connections (%d) reached", t->ep->name, name,
                     cfg->limits.max_connections);
         close(fd);
         return;
     }
-    conn_new(l, fd, sa, (socklen_t)salen);
+    conn_new(t, fd, sa, (socklen_t)salen);
 }
 
-static void listener_on_retry(evutil_socket_t fd, short what, void *arg)
+static void tcp_on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    struct tcp *l = arg;
+    struct tcp *t = arg;
 
     (void)fd;
     (void)what;
-    evconnlistener_enable(l->el);
+    evconnlistener_enable(t->el);
 }
 
 /* libevent handles the retriable accept errors (EAGAIN, EINTR,
  * ECONNABORTED) itself; what reaches here is resource exhaustion. */
-static void listener_on_error(struct evconnlistener *el, void *arg)
+static void tcp_on_error(struct evconnlistener *el, void *arg)
 {
-    struct tcp *l = arg;
+    struct tcp *t = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    struct timeval delay = {0, LISTENER_RETRY_MS * 1000};
+    struct timeval delay = {0, TCP_RETRY_MS * 1000};
 
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         /* The pending connection keeps the socket readable: without a pause
          * the loop would spin on accept. */
-        log_limited(&listener_rl_accept, LOG_LVL_ERROR,
-                    "listen %s: accept: %s; not accepting for %d ms", l->ep->name, strerror(err),
-                    LISTENER_RETRY_MS);
+        log_limited(&tcp_rl_accept, LOG_LVL_ERROR, "listen %s: accept: %s; not accepting for %d ms",
+                    t->ep->name, strerror(err), TCP_RETRY_MS);
         evconnlistener_disable(el);
-        event_add(l->retry, &delay);
+        event_add(t->retry, &delay);
         return;
     }
-    log_limited(&listener_rl_accept, LOG_LVL_WARNING, "listen %s: accept: %s", l->ep->name,
+    log_limited(&tcp_rl_accept, LOG_LVL_WARNING, "listen %s: accept: %s", t->ep->name,
                 strerror(err));
 }
 
 int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out)
 {
-    struct tcp *l;
+    struct tcp *t;
     const struct sockaddr *sa;
     socklen_t len;
     int rc = ERR_IO;
 
     *out = NULL;
-    l = calloc(1, sizeof(*l));
-    if (l == NULL)
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
         return ERR_NOMEM;
-    l->ctx = ctx;
-    l->ep = ep;
-    l->retry = evtimer_new(ctx->base, listener_on_retry, l);
-    if (l->retry == NULL) {
+    t->ctx = ctx;
+    t->ep = ep;
+    t->retry = evtimer_new(ctx->base, tcp_on_retry, t);
+    if (t->retry == NULL) {
         rc = ERR_NOMEM;
         goto out;
     }
     sa = input_endpoint_addr(ep, &len);
-    l->el = evconnlistener_new_bind(ctx->base, listener_on_accept, l,
+    t->el = evconnlistener_new_bind(ctx->base, tcp_on_accept, t,
                                     LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                     SOMAXCONN, sa, (int)len);
-    if (l->el == NULL) {
+    if (t->el == NULL) {
         int err = errno;
         log_error("listen %s (%s): %s", ep->lc->address, ep->tls ? "tls" : "tcp", strerror(err));
         goto out;
     }
-    evconnlistener_set_error_cb(l->el, listener_on_error);
-    rc = input_endpoint_bound(ep, evconnlistener_get_fd(l->el));
+    evconnlistener_set_error_cb(t->el, tcp_on_error);
+    rc = input_endpoint_bound(ep, evconnlistener_get_fd(t->el));
     if (rc != 0)
         goto out;
-    *out = l; /* transferred */
-    l = NULL;
+    *out = t; /* transferred */
+    t = NULL;
 out:
-    tcp_free(l);
+    tcp_free(t);
     return rc;
 }
 
-void tcp_free(struct tcp *l)
+void tcp_free(struct tcp *t)
 {
-    if (l == NULL)
+    if (t == NULL)
         return;
-    if (l->el != NULL)
-        evconnlistener_free(l->el);
-    evloop_event_free(&l->retry);
-    free(l);
+    if (t->el != NULL)
+        evconnlistener_free(t->el);
+    evloop_event_free(&t->retry);
+    free(t);
 }

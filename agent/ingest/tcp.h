@@ -17,6 +17,6 @@ int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out);
 
 /* Stops accepting (closes the socket); accepted connections live on as the
  * worker's inputs. NULL is fine. */
-void tcp_free(struct tcp *l);
+void tcp_free(struct tcp *t);
 
 #endif

@@ -128,7 +128,7 @@ static const struct input_ops worker_input_ops = {
     .pause = worker_pause,
 };
 
-/* A queue's consumer thread (the response thread or the tap writer), below
+/* A queue's consumer thread (the delivery thread or the tap writer), below
  * the low mark. */
 static void worker_wake(void *arg)
 {

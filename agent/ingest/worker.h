@@ -21,7 +21,7 @@ struct worker_env {
     const struct config *cfg;
     struct endpoint *ep;
     size_t n_ep;
-    struct queue *decisions; /* the response thread's queue */
+    struct queue *decisions; /* the delivery thread's queue */
     /* The set workers start with (each takes a reference); NULL = nothing
      * decides. Only worker_new reads it: the daemon clears it once every
      * worker exists, since a SIGHUP may free that set. */

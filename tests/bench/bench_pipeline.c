@@ -2,7 +2,10 @@
  * on the command line: parse throughput per payload format, then parse +
  * match with the mapping files --mappings names over the whole mix, and heap
  * allocations per message for both (none allowed; a message that matches
- * nothing must not allocate, and matching ones do not either).
+ * nothing must not allocate, and matching ones do not either). Two more rows,
+ * without a target, time one synthetic CEF event of about 1000 pairs (see
+ * wide_line): its parse ("cef1k") and, with --mappings, its parse + match
+ * ("match1k").
  *
  * usage: bench_pipeline [--seconds S] [--min-cef-rate N] [--mappings GLOB]
  *                       [--min-match-rate N] FILE...
@@ -43,7 +46,7 @@ void *realloc(void *p, size_t n)
 }
 
 #define MAX_LINES 4096
-#define MAX_LINE 65536
+#define MAX_LINE  65536
 
 struct corpus {
     const char *name;
@@ -109,10 +112,33 @@ struct mix {
 
 static struct mix mix;
 
-/* Parse + match over the mix: the rate, and allocations per message. */
-static struct result bench_match(const struct mapping_set *set, struct mapping_matcher *mm,
-                                 struct message *m, struct scratch *s, double seconds,
-                                 size_t *decided)
+/* The synthetic wide event, as a one-line mix for bench_match. */
+static struct mix wide;
+
+/* A CEF event of WIDE_PAIRS filler pairs after the three the Splunk ES
+ * mapping reads (suser and the cs1 label pair), about 1000 in all
+ * (CEF_MAX_EXT is 1024, so none is dropped). Key lookups scan the pairs
+ * linearly from the last one, so putting the read ones first makes every
+ * lookup walk them all: the cost of a wide event per referenced key.
+ * Returns its length in buf. */
+#define WIDE_PAIRS 1000
+static size_t wide_line(char *buf, size_t cap)
+{
+    size_t len = (size_t)snprintf(
+        buf, cap,
+        "<134>1 2026-10-02T09:12:44.120Z bench01 splunkd - - - CEF:0|Splunk|Enterprise "
+        "Security|7.3.2|notable|Bench - Wide Event - Rule|7|suser=EXAMPLE\\\\amorgan "
+        "cs1Label=search_name cs1=Bench - Wide Event - Rule");
+
+    for (int i = 0; i < WIDE_PAIRS && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, " x%d=%d", i, i);
+    return len < cap ? len : cap - 1;
+}
+
+/* Parse + match over x: the rate, and allocations per message. */
+static struct result bench_match(const struct mix *x, const struct mapping_set *set,
+                                 struct mapping_matcher *mm, struct message *m, struct scratch *s,
+                                 double seconds, size_t *decided)
 {
     static struct mapping_decision out[MAPPING_MAX_DECISIONS];
     uint64_t msgs = 0, bytes = 0, allocs_before;
@@ -121,20 +147,20 @@ static struct result bench_match(const struct mapping_set *set, struct mapping_m
     /* One pass first: it counts what decides, and lets PCRE2 size its
      * per-thread state once, as a worker does on its first messages. */
     *decided = 0;
-    for (size_t i = 0; i < mix.n; i++) {
-        message_parse(mix.lines[i], mix.lens[i], m, s);
+    for (size_t i = 0; i < x->n; i++) {
+        message_parse(x->lines[i], x->lens[i], m, s);
         *decided += mapping_match(set, mm, m, out, NULL) > 0;
     }
     allocs_before = allocations;
     start = now_s();
     do {
         for (int rep = 0; rep < 256; rep++) {
-            for (size_t i = 0; i < mix.n; i++) {
-                message_parse(mix.lines[i], mix.lens[i], m, s);
+            for (size_t i = 0; i < x->n; i++) {
+                message_parse(x->lines[i], x->lens[i], m, s);
                 mapping_match(set, mm, m, out, NULL);
             }
-            msgs += mix.n;
-            bytes += mix.bytes;
+            msgs += x->n;
+            bytes += x->bytes;
         }
         elapsed = now_s() - start;
     } while (elapsed < seconds);
@@ -157,8 +183,8 @@ static int run_match(const char *glob, double seconds, double min_rate, struct m
         printf("  MISS: cannot load the mappings %s\n", glob);
         goto out;
     }
-    struct result r = bench_match(set, mm, m, s, seconds, &decided);
-    printf("%-6s %6zu %10zu %14.0f %10.1f %12.3f   (%zu mappings, %zu of the lines decided)\n",
+    struct result r = bench_match(&mix, set, mm, m, s, seconds, &decided);
+    printf("%-7s %6zu %10zu %14.0f %10.1f %12.3f   (%zu mappings, %zu of the lines decided)\n",
            "match", mix.n, mix.n ? mix.bytes / mix.n : 0, r.rate, r.mbps, r.allocs_per_msg,
            mapping_set_count(set), decided);
     failed = 0;
@@ -170,10 +196,48 @@ static int run_match(const char *glob, double seconds, double min_rate, struct m
         printf("  MISS: parse + match rate %.0f/s is below the target %.0f/s\n", r.rate, min_rate);
         failed = 1;
     }
+    /* No rate target: the row shows what a wide event costs. */
+    r = bench_match(&wide, set, mm, m, s, seconds, &decided);
+    printf("%-7s %6zu %10zu %14.0f %10.1f %12.3f   (%s)\n", "match1k", wide.n, wide.bytes, r.rate,
+           r.mbps, r.allocs_per_msg,
+           decided ? "decided" : "not decided: these mappings read none of its pairs");
+    if (r.allocs_per_msg > 0) {
+        printf("  MISS: parse + match of the wide event allocates\n");
+        failed = 1;
+    }
 out:
     mapping_matcher_free(mm);
     mapping_set_unref(set);
     return failed;
+}
+
+/* The "cef1k" row: the wide event's parse, no rate target. Returns nonzero
+ * when it did not parse into every pair, or allocated. */
+static int run_wide(struct message *m, struct scratch *s, double seconds)
+{
+    static char line[MAX_LINE];
+    static struct corpus c = {"cef1k", PAYLOAD_CEF, {0}, {0}, 0, 0};
+    size_t len = wide_line(line, sizeof(line)), pairs;
+
+    corpus_add(&c, line, len);
+    wide.lines[0] = c.lines[0];
+    wide.lens[0] = len;
+    wide.n = 1;
+    wide.bytes = len;
+    message_parse(line, len, m, s);
+    pairs = m->payload == PAYLOAD_CEF ? m->u.cef.n_ext : 0;
+    struct result r = bench_corpus(&c, m, s, seconds);
+    printf("%-7s %6zu %10zu %14.0f %10.1f %12.3f   (%zu pairs)\n", c.name, c.n, len, r.rate, r.mbps,
+           r.allocs_per_msg, pairs);
+    if (pairs != WIDE_PAIRS + 3) {
+        printf("  MISS: the wide event parsed into %zu pairs, not %d\n", pairs, WIDE_PAIRS + 3);
+        return 1;
+    }
+    if (r.allocs_per_msg > 0) {
+        printf("  MISS: the wide event allocates on the parse path\n");
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -213,8 +277,9 @@ int main(int argc, char **argv)
             if (len == 0)
                 continue;
             message_parse(line, len, &m, &s);
-            struct corpus *c =
-                &corpora[m.payload == PAYLOAD_CEF ? 0 : m.payload == PAYLOAD_LEEF ? 1 : 2];
+            struct corpus *c = &corpora[m.payload == PAYLOAD_CEF    ? 0
+                                        : m.payload == PAYLOAD_LEEF ? 1
+                                                                    : 2];
             corpus_add(c, line, len);
             if (mix.n < sizeof(mix.lines) / sizeof(mix.lines[0])) {
                 mix.lines[mix.n] = c->lines[c->n - 1];
@@ -224,14 +289,14 @@ int main(int argc, char **argv)
         }
         fclose(f);
     }
-    printf("%-6s %6s %10s %14s %10s %12s\n", "format", "lines", "avg bytes", "messages/s",
-           "MB/s", "allocs/msg");
+    printf("%-7s %6s %10s %14s %10s %12s\n", "format", "lines", "avg bytes", "messages/s", "MB/s",
+           "allocs/msg");
     for (size_t k = 0; k < sizeof(corpora) / sizeof(corpora[0]); k++) {
         struct corpus *c = &corpora[k];
         if (c->n == 0)
             continue;
         struct result r = bench_corpus(c, &m, &s, seconds);
-        printf("%-6s %6zu %10zu %14.0f %10.1f %12.3f\n", c->name, c->n, c->bytes / c->n, r.rate,
+        printf("%-7s %6zu %10zu %14.0f %10.1f %12.3f\n", c->name, c->n, c->bytes / c->n, r.rate,
                r.mbps, r.allocs_per_msg);
         if (r.allocs_per_msg > 0) {
             printf("  MISS: %s messages allocate on the parse path\n", c->name);
@@ -242,6 +307,8 @@ int main(int argc, char **argv)
             failed = 1;
         }
     }
+    if (run_wide(&m, &s, seconds))
+        failed = 1;
     if (mappings != NULL && run_match(mappings, seconds, min_match_rate, &m, &s))
         failed = 1;
     return failed;

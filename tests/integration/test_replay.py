@@ -5,11 +5,13 @@ variants of each source's layout and look-alikes that must not decide;
 hits the PCRE2 limit; texts over the decision cap and users with control
 characters; an unresolved user; a directory with a BOM; one mapping file
 matched twice, the config matched as a mapping file, non-JSON syntax;
-stdin; an unreadable input; RFC 6587 octet-counted input (--framing octet)."""
+stdin; an unreadable input; cut lines counted per input across a read
+error; RFC 6587 octet-counted input (--framing octet)."""
 import glob
 import json
 import os
 import re
+import socket
 import subprocess
 
 from harness import (AGENT, REPORT, ROOT, SHARED, WRAPPER, Skip, check_json_line, for_wrapper,
@@ -518,6 +520,40 @@ def test_replay_unreadable_input(ctx):
     decisions, _, err = replay(write_config(ctx), [missing, qradar], expect_rc=1)
     assert "no-such-input.log" in err, "the missing input is not named: %r" % err[-1000:]
     assert [d["input_line"] for d in decisions] == [1, 2], decisions
+
+
+def test_replay_cut_lines_counted_per_input(ctx):
+    """Lines cut at max_message_bytes are told once per input, counting only
+    that input's: also when an input fails to read after some of them
+    (stdin, a socket reset after two cut lines) or cannot be read at all (a
+    directory). The count must not leak into the next input."""
+    long_line = _splunk_cef("cs1=Rule suser=amorgan " + "x" * 600) + "\n"
+    last = ctx.path("last.log")
+    with open(last, "w") as f:
+        f.write(_splunk_cef("cs1=Rule suser=amorgan") + "\n" + long_line)
+    config = write_config(ctx, extra={"limits": {"max_message_bytes": 480}})
+    # A Unix stream socket whose peer closed with data unread: the agent
+    # reads what was sent, then its read fails with ECONNRESET.
+    ours, theirs = socket.socketpair()
+    try:
+        ours.sendall((long_line * 2).encode())
+        theirs.sendall(b"never read")
+        ours.close()
+        argv = WRAPPER + [AGENT, "replay", "-c", config, "--dry-run", "-", ctx.path(), last]
+        p = subprocess.run(argv, stdin=theirs.fileno(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=t(20))
+    finally:
+        theirs.close()
+    err = p.stderr.decode("utf-8", "replace")
+    assert not REPORT.search(p.stderr), err[-3000:]
+    assert p.returncode == 1, "replay exited %d, want 1:\n%s" % (p.returncode, err[-2000:])
+    assert "rtr-agent replay: stdin: Connection reset by peer" in err, err[-2000:]
+    assert "rtr-agent replay: %s: Is a directory" % ctx.path() in err, err[-2000:]
+    cut = re.findall(r"replay: (\S+): (\d+) line\(s\) longer than limits.max_message_bytes "
+                     r"\(480\).* the first at line (\d+)", err)
+    assert cut == [("-", "2", "1"), (last, "1", "2")], (cut, err[-2000:])
+    decisions = [check_json_line(raw, "replay output") for raw in p.stdout.splitlines()]
+    assert [(d["input_file"], d["input_line"]) for d in decisions] == [(last, 1)], decisions
 
 
 def test_replay_octet_framing_decides_as_lf(ctx):

@@ -406,7 +406,7 @@ static int parse_copy(const char *text, struct cef_msg *m, struct scratch *sc, c
     return cef_parse(in + off, len - off, m, sc);
 }
 
-static struct cef_msg msg; /* 4 KB: keep it off the stack */
+static struct cef_msg msg; /* CEF_MAX_EXT pairs, 32 KiB: keep it off the stack */
 
 static void test_cases(void)
 {

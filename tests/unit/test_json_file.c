@@ -1,7 +1,8 @@
 /* The JSON file reader every loader uses (json_file.h): comments, the
  * strict checks json-c lacks (duplicate keys, single quotes, trailing
  * commas) with their line:col, the size cap, unreadable files, and the
- * "FILE: key: what" reporter with its value describer and key paths. */
+ * "FILE: key: what" reporter (counted for errors) with its value describer,
+ * key paths and key test. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -201,6 +202,34 @@ static void test_report(void)
     CHECK(strstr(err, " warning: /etc/rtr/x.json: a\\x01b: unknown key\n") != NULL);
 }
 
+/* json_file_error: the config engine's and the mapping loader's one
+ * counted error, in the reporter's form. */
+static void test_error_counted(void)
+{
+    struct json_file_report rep = {.file = "/etc/rtr/m.json"};
+    char err[1024];
+
+    unit_capture_begin();
+    json_file_error(&rep, "mappings[0].user", "expected %s", "an object");
+    json_file_error(&rep, "", "cannot open: %s", "No such file or directory");
+    unit_capture_end(err, sizeof(err));
+    CHECK_INT(rep.errors, 2);
+    CHECK(strstr(err, " error: /etc/rtr/m.json: mappings[0].user: expected an object\n") != NULL);
+    CHECK(strstr(err, " error: /etc/rtr/m.json: cannot open: No such file or directory\n") != NULL);
+}
+
+/* A key with a null value is present; an absent section (NULL) has none. */
+static void test_has_key(void)
+{
+    struct json_object *obj = json_tokener_parse("{\"a\": null, \"b\": 1}");
+
+    CHECK(json_file_has_key(obj, "a"));
+    CHECK(json_file_has_key(obj, "b"));
+    CHECK(!json_file_has_key(obj, "c"));
+    CHECK(!json_file_has_key(NULL, "a"));
+    json_object_put(obj);
+}
+
 static void test_describe(void)
 {
     static const struct {
@@ -259,6 +288,8 @@ int main(void)
     test_size_cap();
     test_unreadable();
     test_report();
+    test_error_counted();
+    test_has_key();
     test_describe();
     test_paths();
     rmdir(tmpdir);
