@@ -38,7 +38,7 @@ struct http_ca {
     struct http_ca *next;
     char *ca_file;     /* NULL: the system CAs alone */
     X509_STORE *store; /* NULL until a connection needs it */
-    time_t built;      /* CLOCK_MONOTONIC seconds */
+    int64_t built_ms;  /* now_ms() when built */
 };
 
 struct http {
@@ -411,10 +411,9 @@ static CURLcode http_ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *arg)
 {
     struct http_xfer *x = arg;
     struct http_ca *ca = x->ca;
-    struct timespec now;
+    int64_t now = now_ms();
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (ca->store == NULL || now.tv_sec - ca->built >= HTTP_CA_TTL_S) {
+    if (ca->store == NULL || now - ca->built_ms >= (int64_t)HTTP_CA_TTL_S * 1000) {
         const char *failed;
         X509_STORE *store = http_ca_build(easy, ca->ca_file, &failed);
 
@@ -425,7 +424,7 @@ static CURLcode http_ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *arg)
         }
         X509_STORE_free(ca->store);
         ca->store = store;
-        ca->built = now.tv_sec;
+        ca->built_ms = now;
     }
     if (X509_STORE_up_ref(ca->store) != 1) {
         x->fixed_error = "out of memory";
