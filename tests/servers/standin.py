@@ -888,22 +888,25 @@ def main(argv=None):
                 text = f.read()
         actions = json.loads(text)
 
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    # The main thread takes its signals synchronously (sigwait), blocked
+    # before any thread starts so that every thread inherits the mask. A
+    # Python handler that set a threading.Event could run while this very
+    # thread held the Event's lock inside wait(), and deadlock: the stand-in
+    # then never exited on SIGTERM and the test waiting for it hung.
+    wanted = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
     s = Standin(args.kind, args.cert, args.key, users=args.users,
                 token_expires=args.token_expires, client_id=args.client_id,
                 client_secret=args.client_secret, tenant=args.tenant,
                 requests_file=args.requests)
-    signal.signal(signal.SIGUSR1, lambda *_: s.expire_tokens())
     s.script(actions)
     s.start()
     tmp = "%s.%d.tmp" % (args.port_file, os.getpid())
     with open(tmp, "w") as f:
         f.write("%d\n" % s.port)
     os.replace(tmp, args.port_file)
-    while not done.wait(0.5):
-        pass
+    while signal.sigwait(wanted) == signal.SIGUSR1:
+        s.expire_tokens()
     s.stop()
     return 0
 
