@@ -21,9 +21,10 @@ struct cef_pair {
 struct cef_msg {
     struct str version, vendor, product, device_version, signature_id, name, severity;
     size_t n_ext;
-    struct cef_pair ext[CEF_MAX_EXT];
     size_t n_dropped;  /* pairs after the first CEF_MAX_EXT: scanned, not stored */
     const char *error; /* static "cef: <what>" or NULL */
+    /* Last: a message's few pairs and the fields above share cache lines. */
+    struct cef_pair ext[CEF_MAX_EXT];
 };
 
 /* Offset of the "CEF:" that starts a CEF payload in buf (at the start or

@@ -19,10 +19,6 @@ struct message {
     struct str raw; /* the whole frame as received */
     struct syslog_msg syslog;
     enum message_payload payload;
-    union {
-        struct cef_msg cef;
-        struct leef_msg leef;
-    } u;
     const char *error; /* first "<format>: <what>" error, or NULL */
     /* The <format> of error, set with it: code that counts errors switches on
      * this, never on the text. ERR_KIND_NONE when error is NULL. */
@@ -30,6 +26,11 @@ struct message {
     /* CEF pairs past CEF_MAX_EXT, counted but not stored; error is set then
      * ("cef: too many extension fields", or an earlier error). */
     size_t dropped;
+    /* Last: the payload's pair table is large (32 KiB for CEF). */
+    union {
+        struct cef_msg cef;
+        struct leef_msg leef;
+    } u;
 };
 
 /* Parses one frame into *m, which the caller owns and reuses. scratch must
