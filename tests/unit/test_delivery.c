@@ -405,5 +405,5 @@ int main(void)
     test_reloads_coalesce();
     unlink(audit_path);
     CHECK_INT(rmdir(tmpdir), 0);
-    return unit_report("test_response");
+    return unit_report("test_delivery");
 }
