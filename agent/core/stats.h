@@ -20,8 +20,9 @@
     X(parse_errors_leef, "messages whose LEEF payload was malformed")                              \
     X(cef_pairs_dropped, "CEF extension pairs past the parser's table (CEF_MAX_EXT), not stored")  \
     X(frames_oversized, "frames over max_message_bytes (truncated or rejected)")                   \
-    X(frames_truncated, "frames cut short by the end of their connection (EOF inside an "          \
-                        "octet-counted frame, reset, idle timeout, stop), delivered flagged")      \
+    X(frames_truncated, "frames left without their terminator or count at the end of their "       \
+                        "connection (EOF, reset, idle timeout, stop), delivered flagged, "         \
+                        "never decided")                                                           \
     X(frames_bad_octet_count, "malformed RFC 6587 octet counts")                                   \
     X(udp_datagrams, "UDP datagrams received")                                                     \
     X(udp_datagrams_refused_allowlist, "UDP datagrams dropped by the allowlist")                   \

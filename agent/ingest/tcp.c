@@ -33,15 +33,6 @@
  * link, short enough not to delay the exit. */
 #define TCP_DRAIN_MS 200
 
-/* How a connection ended: what it left unterminated is a last frame at a
- * clean EOF (a sender may close without a final LF), a truncated one after
- * a stop, an error or the idle timeout. */
-enum conn_end {
-    CONN_OPEN,
-    CONN_EOF,
-    CONN_ABORT,
-};
-
 struct tcp {
     const struct input_ctx *ctx;
     struct endpoint *ep;
@@ -61,7 +52,7 @@ struct conn {
     char name[SOCKADDR_TEXT_MAX];
     size_t held;       /* input bytes after the last framing: more were read since */
     size_t drain_left; /* stopping: bytes still to read of what the kernel held */
-    enum conn_end end; /* not CONN_OPEN: frame what is left, then close */
+    int ended;         /* the stream has ended: frame what is left, then close */
     int connected;     /* TCP: always; TLS: handshake done */
     int reading;       /* EV_READ enabled */
     int stopping;      /* worker_stop: read what the kernel holds, then end */
@@ -142,9 +133,11 @@ static int conn_frame(struct conn *c, struct evbuffer *in)
     }
 }
 
-/* At the end of the stream: the bytes left, as a last unterminated frame,
- * flagged and counted as truncated when the connection did not end with a
- * clean EOF or ended inside an octet-counted frame. */
+/* At the end of the stream: the bytes left, as a last frame flagged and
+ * counted as truncated. Even at a clean EOF a line without its LF may be
+ * cut (a sender killed mid-write, a TLS peer gone without close_notify):
+ * "suser=EXAMPLE\amorgan_adm" cut to "suser=EXAMPLE\amorgan" would name
+ * someone else, so it is never decided. */
 static int conn_frame_last(struct conn *c, struct evbuffer *in)
 {
     size_t n = evbuffer_get_length(in);
@@ -152,7 +145,6 @@ static int conn_frame_last(struct conn *c, struct evbuffer *in)
     struct framer saved = c->framer;
     struct str frame;
     unsigned flags;
-    int cut;
 
     if (n == 0)
         return 0;
@@ -161,20 +153,17 @@ static int conn_frame_last(struct conn *c, struct evbuffer *in)
         /* framer_finish flags an octet-counted frame as truncated (its count
          * was not met); a truncated line is one over max_message_bytes. */
         flags = c->framer.flags;
-        cut = c->end == CONN_ABORT || (flags & FRAME_OCTET);
-        if (pipeline_handle(c->ctx->pipe, frame, flags | (cut ? FRAME_TRUNCATED : 0), &c->src) ==
-            ERR_BUSY) {
+        if (pipeline_handle(c->ctx->pipe, frame, flags | FRAME_TRUNCATED, &c->src) == ERR_BUSY) {
             c->framer = saved;
             return ERR_BUSY;
         }
         if ((flags & FRAME_TRUNCATED) && !(flags & FRAME_OCTET))
             conn_count_framing(c, 0);
-        if (cut) {
-            stats_add(c->ctx->stats, STAT_frames_truncated, 1);
-            log_limited(&tcp_rl_cut, LOG_LVL_WARNING,
-                        "%s %s: the connection ended inside a frame: delivered as truncated",
-                        c->src.transport, c->name);
-        }
+        stats_add(c->ctx->stats, STAT_frames_truncated, 1);
+        log_limited(&tcp_rl_cut, LOG_LVL_WARNING,
+                    "%s %s: the connection ended inside a frame (no terminator): delivered as "
+                    "truncated, not decided",
+                    c->src.transport, c->name);
     }
     evbuffer_drain(in, n);
     return 0;
@@ -212,10 +201,11 @@ static int conn_drain_more(struct conn *c)
            queued > 0;
 }
 
-static void conn_set_end(struct conn *c, enum conn_end end)
+/* The stream has ended (EOF, an error, the idle timeout, a stop): read no
+ * more; what is left unterminated becomes a truncated last frame. */
+static void conn_set_end(struct conn *c)
 {
-    if (c->end == CONN_OPEN)
-        c->end = end;
+    c->ended = 1;
     conn_read_enable(c, 0);
 }
 
@@ -229,9 +219,9 @@ static int conn_run(struct conn *c)
 
     conn_count_read(c);
     rc = conn_frame(c, in);
-    if (rc == 0 && c->end == CONN_OPEN && c->stopping && !conn_drain_more(c))
-        conn_set_end(c, CONN_ABORT);
-    if (rc == 0 && c->end != CONN_OPEN)
+    if (rc == 0 && !c->ended && c->stopping && !conn_drain_more(c))
+        conn_set_end(c);
+    if (rc == 0 && c->ended)
         rc = conn_frame_last(c, in);
     c->held = evbuffer_get_length(in);
     if (rc == ERR_BUSY) {
@@ -239,7 +229,7 @@ static int conn_run(struct conn *c)
         c->ctx->ops->pause(c->ctx->owner, &c->in);
         return ERR_BUSY;
     }
-    if (c->end != CONN_OPEN) {
+    if (c->ended) {
         conn_close(c);
         return 0;
     }
@@ -269,8 +259,7 @@ static void conn_stop(struct input *in)
     c->stopping = 1;
     /* What was read before now is not part of what the kernel holds. */
     conn_count_read(c);
-    if (c->end == CONN_OPEN && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 &&
-        queued > 0) {
+    if (!c->ended && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 && queued > 0) {
         c->drain_left = (size_t)queued;
         /* From now, not from when this loop iteration began: a long one
          * would otherwise eat the drain time before the first read. */
@@ -394,7 +383,7 @@ static void conn_on_event(struct bufferevent *bev, short what, void *arg)
     }
     /* Frame what came, then close. The TLS bufferevent leaves reading on
      * after a timeout: conn_set_end turns it off. */
-    conn_set_end(c, (what & BEV_EVENT_EOF) ? CONN_EOF : CONN_ABORT);
+    conn_set_end(c);
     conn_run(c);
 }
 

@@ -225,3 +225,25 @@ def test_tls_connect_and_close_is_not_a_failed_handshake(ctx):
     agent.stop()
     err = agent.stderr_bytes().decode("utf-8", "replace")
     assert "warning" not in err, "connect-and-close logged a warning: %s" % err[-500:]
+
+
+def test_tls_write_only_sender_closing_at_once_loses_nothing(ctx):
+    """A sender that writes 2,000 frames and closes at once, never reading:
+    over TLS 1.3 the agent sends no session tickets (unread, they would turn
+    the sender's close() into an RST and its kernel would discard what it
+    had not yet sent: 419 of 2,000 arrived); over TLS 1.2 too. Every frame
+    arrives."""
+    agent = ctx.agent([tls_listener(certs())])
+    n = 2000
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        tok = token()
+        s = tls_connect(agent.port("tls"), max_version=version)
+        assert s.version() == {ssl.TLSVersion.TLSv1_3: "TLSv1.3",
+                               ssl.TLSVersion.TLSv1_2: "TLSv1.2"}[version], s.version()
+        s.sendall(b"".join(frame5424(i, tok) + b"\n" for i in range(n)))
+        s.close()
+        msgs = agent.wait_tap(lambda m, k=tok: k in (m.get("msg") or ""), n, t(20),
+                              what="%d frames over %s from a sender that closed at once"
+                              % (n, version.name))
+        check_sequence(msgs, tok, n)
+    agent.stop()
