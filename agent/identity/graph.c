@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -32,6 +33,13 @@
 #define GRAPH_PATH_MAX   (2 * 6 * IDENTITY_MAX_ID + 256)
 #define GRAPH_DETAIL_MAX 256
 #define GRAPH_CODE_MAX   64
+/* The backoff after a failed token request: from about a second (a blip,
+ * a restarted proxy, is over by then) doubling to a minute (Entra ID down
+ * or a wrong secret: one request a minute is nothing to it, and a fixed
+ * secret is used within a minute). Full jitter, so agents that failed
+ * together do not come back together. */
+#define GRAPH_TOKEN_BACKOFF_MIN_S 1
+#define GRAPH_TOKEN_BACKOFF_MAX_S 60
 
 struct graph_req;
 
@@ -83,11 +91,13 @@ struct graph {
     int64_t token_renew_at; /* monotonic ms: from then on a new token is fetched first */
     uint64_t token_gen;     /* bumped with each new token */
     struct graph_req *token_req;
+    unsigned token_failures; /* token requests failed in a row */
+    int64_t token_retry_at;  /* monotonic ms: no token request before it */
     struct lookup_list lookups, queue;
     int in_flight, max_in_flight;
     long timeout_ms, connect_timeout_ms;
     int64_t throttled_until; /* monotonic ms */
-    struct event *wake;      /* ends the throttling */
+    struct event *wake;      /* ends the throttling or the token backoff */
     int closed;
     struct log_ratelimit rl_token, rl_throttled;
 };
@@ -337,7 +347,6 @@ static void graph_fail_queue(struct graph *g, const char *detail)
     struct lookup_list failed = TAILQ_HEAD_INITIALIZER(failed);
     struct lookup *lk;
 
-    log_limited(&g->rl_token, LOG_LVL_WARNING, "%s", detail);
     TAILQ_CONCAT(&failed, &g->queue, queue);
     while ((lk = TAILQ_FIRST(&failed)) != NULL) {
         TAILQ_REMOVE(&failed, lk, queue);
@@ -393,6 +402,38 @@ static void graph_token_drop(struct graph *g)
     g->token_len = 0;
 }
 
+/* A token request failed (res: its answer, NULL when none was sent): no
+ * new one before a backoff, and not before the answer's Retry-After
+ * (capped like Graph's throttling). The lookups that waited for it fail
+ * now with detail; the delivery layer retries their alerts on its own
+ * backoff. Lookups that come during the backoff wait in the queue for the
+ * next attempt rather than failing at once: either way that attempt is the
+ * only token request of the period, whatever the alert rate, and waiting
+ * lets them succeed as soon as the token endpoint is back instead of each
+ * alert spending a delivery retry on a failure no request was made for.
+ * They wait at most one backoff (GRAPH_RETRY_CAP_S), as throttled lookups
+ * already do. */
+static void graph_token_failed(struct graph *g, const struct http_response *res, const char *detail)
+{
+    int64_t delay_ms, after;
+    uint64_t bits;
+
+    if (g->token_failures < UINT_MAX)
+        g->token_failures++;
+    /* Without random bits the jitter still differs from agent to agent. */
+    if (getrandom(&bits, sizeof(bits), GRND_NONBLOCK) != (ssize_t)sizeof(bits))
+        bits = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ull;
+    delay_ms = retry_backoff_ms(g->token_failures, GRAPH_TOKEN_BACKOFF_MIN_S,
+                                GRAPH_TOKEN_BACKOFF_MAX_S, bits);
+    after = res != NULL ? retry_after_s(res->retry_after, time(NULL), GRAPH_RETRY_CAP_S) : -1;
+    if (after * 1000 > delay_ms)
+        delay_ms = after * 1000;
+    g->token_retry_at = now_ms() + delay_ms;
+    log_limited(&g->rl_token, LOG_LVL_WARNING, "%s (next attempt in %lld ms)", detail,
+                (long long)delay_ms);
+    graph_fail_queue(g, detail);
+}
+
 static void graph_token_start(struct graph *g)
 {
     static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
@@ -419,7 +460,7 @@ static void graph_token_start(struct graph *g)
         return;
     }
     snprintf(detail, sizeof(detail), "graph: token request failed: %s", err_name(rc));
-    graph_fail_queue(g, detail);
+    graph_token_failed(g, NULL, detail);
 }
 
 /* How long a token is used: until 90% of its life, at least a minute
@@ -681,8 +722,12 @@ static void graph_req_done(void *arg, const struct http_response *res)
         graph_lookup_done(lk, res, gen);
     } else {
         g->token_req = NULL;
-        if (graph_token_take(g, res, detail, sizeof(detail)) != 0)
-            graph_fail_queue(g, detail);
+        if (graph_token_take(g, res, detail, sizeof(detail)) != 0) {
+            graph_token_failed(g, res, detail);
+        } else {
+            g->token_failures = 0;
+            g->token_retry_at = 0;
+        }
     }
     graph_pump(g);
 }
@@ -718,7 +763,8 @@ out:
 }
 
 /* Starts what may start: nothing while throttled; the token first when
- * none is usable; then queued lookups while slots are free. */
+ * none is usable, once its backoff is over; then queued lookups while
+ * slots are free. */
 static void graph_pump(struct graph *g)
 {
     int64_t now = now_ms();
@@ -732,11 +778,19 @@ static void graph_pump(struct graph *g)
         evtimer_add(g->wake, &tv);
         return;
     }
-    if (g->token == NULL || now >= g->token_renew_at) {
+    if ((g->token == NULL || now >= g->token_renew_at) && now >= g->token_retry_at) {
         if (g->token_req == NULL && g->in_flight < g->max_in_flight)
             graph_token_start(g);
         return;
     }
+    if (g->token == NULL) {
+        tv = clock_tv(g->token_retry_at - now);
+        evtimer_add(g->wake, &tv);
+        return;
+    }
+    /* Here the token is usable, or due for renewal but its renewal is
+     * backing off: it is used until then (it is renewed well before it
+     * expires, and a 401 drops it). */
     while (g->in_flight < g->max_in_flight && (lk = TAILQ_FIRST(&g->queue)) != NULL) {
         TAILQ_REMOVE(&g->queue, lk, queue);
         lk->queued = 0;

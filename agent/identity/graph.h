@@ -31,11 +31,16 @@
  * 429 and 503 are retried after Retry-After (capped at GRAPH_RETRY_CAP_S)
  * or a backoff, up to GRAPH_MAX_ATTEMPTS per lookup, then the lookup fails
  * (IDENTITY_ERROR: the caller retries the alert later); while throttled, no
- * request starts. At most graph.max_concurrent requests are in flight; the
- * rest queue. Concurrent lookups of the same kind and identifier share one
- * request. Malformed or wrongly typed JSON, a body over GRAPH_MAX_BODY, a
- * timeout or a TLS failure is an error naming what went wrong, never the
- * secret or the token. Single-threaded (the loop's). */
+ * request starts. A failed token request fails the lookups waiting for it
+ * ("graph: token request failed: ...") and is not repeated before a backoff
+ * (exponential with full jitter, 1 s doubling to 60 s, at least the
+ * answer's Retry-After up to GRAPH_RETRY_CAP_S; reset by a success);
+ * lookups that come meanwhile wait for that next attempt. At most
+ * graph.max_concurrent requests are in flight; the rest queue. Concurrent
+ * lookups of the same kind and identifier share one request. Malformed or
+ * wrongly typed JSON, a body over GRAPH_MAX_BODY, a timeout or a TLS
+ * failure is an error naming what went wrong, never the secret or the
+ * token. Single-threaded (the loop's). */
 #ifndef RTR_GRAPH_H
 #define RTR_GRAPH_H
 

@@ -609,9 +609,114 @@ static void test_secrets(const struct unit_standin *s)
     rig_close(&r);
 }
 
+/* When the stand-in received each token request, in seconds (time.time()),
+ * up to max of them in t: how many there were. */
+static int token_times(const struct unit_standin *s, double *t, int max)
+{
+    FILE *f = fopen(s->requests, "r");
+    char line[65536];
+    int n = 0;
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        struct json_object *rec = json_tokener_parse(line), *p, *tm;
+
+        if (json_object_object_get_ex(rec, "path", &p) &&
+            json_object_object_get_ex(rec, "time", &tm) &&
+            strstr(json_object_get_string(p), "/oauth2/v2.0/token") != NULL) {
+            if (n < max)
+                t[n] = json_object_get_double(tm);
+            n++;
+        }
+        json_object_put(rec);
+    }
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+/* The down stand-in answers its first three token requests 503 with
+ * Retry-After: 1. */
+static const char down_script[] =
+    "[{\"match\": \"/oauth2/v2.0/token\", \"status\": 503, \"retry_after\": \"1\"},"
+    " {\"match\": \"/oauth2/v2.0/token\", \"status\": 503, \"retry_after\": \"1\"},"
+    " {\"match\": \"/oauth2/v2.0/token\", \"status\": 503, \"retry_after\": \"1\"}]";
+
+#define DOWN_LOOKUPS 80
+
+/* A token endpoint that is down is asked once per backoff, never before
+ * its Retry-After, whatever the lookup rate; the lookups that waited for a
+ * failed attempt fail naming it, and once it is back they succeed. Then a
+ * wrong secret (401 without Retry-After, for ever): lookups every 20 ms for
+ * 3 s make a few token requests, not one per lookup. */
+static void test_token_backoff(const struct unit_standin *down, const struct unit_standin *s)
+{
+    static const struct lookup_case after = {"after the outage",       USER_KIND_UPN,
+                                             "jsmith@contoso.com",     IDENTITY_FOUND,
+                                             "john.smith@contoso.com", NULL};
+    static struct answer a[DOWN_LOOKUPS];
+    static int done;
+    double t[8];
+    int n, failed = 0, found = 0, before;
+    struct rig r;
+
+    if (rig_open(&r, down, secret_path, 4) != 0) {
+        UNIT_FAIL("token backoff: rig_open");
+        rig_close(&r);
+        return;
+    }
+    memset(a, 0, sizeof(a));
+    done = 0;
+    /* 4 s of lookups: the three failures take 2 to 3 s, so the last ones wait for the fourth
+     * attempt. */
+    for (int i = 0; i < DOWN_LOOKUPS; i++) {
+        a[i].done = &done;
+        graph_lookup(r.g, USER_KIND_UPN, STR_LIT("jsmith@contoso.com"), record, &a[i]);
+        unit_run_until(base, NULL, 0, 50);
+    }
+    CHECK_INT(unit_run_until(base, &done, DOWN_LOOKUPS, 15000), 0);
+    for (int i = 0; i < DOWN_LOOKUPS; i++) {
+        if (a[i].calls == 1 && a[i].status == IDENTITY_ERROR &&
+            strcmp(a[i].detail, "graph: token request failed: HTTP 503 temporarily_unavailable") ==
+                0)
+            failed++;
+        else if (a[i].calls == 1 && a[i].status == IDENTITY_FOUND)
+            found++;
+    }
+    CHECK(failed > 0 && found > 0 && failed + found == DOWN_LOOKUPS);
+    expect(&r, &after);
+    n = token_times(down, t, 8);
+    CHECK_INT(n, 4);
+    CHECK_INT(COUNT(&r, graph_token_requests), 4);
+    for (int i = 1; i < n && i < 4; i++)
+        if (t[i] - t[i - 1] < 0.95)
+            UNIT_FAIL("token request %d came %.3f s after the one before (Retry-After: 1)", i + 1,
+                      t[i] - t[i - 1]);
+    rig_close(&r);
+
+    if (rig_open(&r, s, wrong_secret_path, 4) != 0) {
+        UNIT_FAIL("token backoff: rig_open");
+        rig_close(&r);
+        return;
+    }
+    before = count_requests(s, "/oauth2/v2.0/token", "", NULL);
+    for (int i = 0; i < 150; i++) {
+        static struct answer b;
+
+        memset(&b, 0, sizeof(b));
+        graph_lookup(r.g, USER_KIND_UPN, STR_LIT("jsmith@contoso.com"), record, &b);
+        unit_run_until(base, NULL, 0, 20);
+    }
+    n = count_requests(s, "/oauth2/v2.0/token", "", NULL) - before;
+    /* Full jitter from 1 s doubling: about four in 3 s; eight would need
+     * several unlikely short draws in a row. */
+    CHECK(n >= 1 && n <= 8);
+    CHECK_INT(COUNT(&r, graph_token_requests), n);
+    rig_close(&r);
+}
+
 static void test_end_to_end(void)
 {
-    struct unit_standin main_s = {0}, short_s = {0}, script_s = {0};
+    struct unit_standin main_s = {0}, short_s = {0}, script_s = {0}, down_s = {0};
 
     if (unit_standin_setup(&env, "graph") != 0) {
         UNIT_FAIL("cannot set up the stand-ins (tmpdir, tests/servers, certs.py)");
@@ -628,7 +733,8 @@ static void test_end_to_end(void)
     base = event_base_new();
     if (base == NULL || standin_start(&main_s, "main", NULL, NULL) != 0 ||
         standin_start(&short_s, "short", "2", short_script) != 0 ||
-        standin_start(&script_s, "script", NULL, script) != 0) {
+        standin_start(&script_s, "script", NULL, script) != 0 ||
+        standin_start(&down_s, "down", NULL, down_script) != 0) {
         UNIT_FAIL("cannot start the Graph stand-ins");
     } else {
         test_kinds(&main_s);
@@ -636,10 +742,12 @@ static void test_end_to_end(void)
         test_secrets(&main_s);
         test_token_expiry(&short_s);
         test_scripted(&script_s);
+        test_token_backoff(&down_s, &main_s);
     }
     unit_standin_stop(&main_s);
     unit_standin_stop(&short_s);
     unit_standin_stop(&script_s);
+    unit_standin_stop(&down_s);
     if (base != NULL)
         event_base_free(base);
     curl_global_cleanup();
