@@ -30,6 +30,15 @@ static void status_metric(struct evbuffer *out, const char *name, const char *ty
                         name, help, name, type, name, value);
 }
 
+/* Seconds as Prometheus writes them: a float, millisecond resolution. */
+static void status_metric_seconds(struct evbuffer *out, const char *name, const char *help,
+                                  double value)
+{
+    evbuffer_add_printf(out,
+                        "# HELP rtr_agent_%s %s\n# TYPE rtr_agent_%s counter\nrtr_agent_%s %.3f\n",
+                        name, help, name, name, value);
+}
+
 static void status_metrics(struct status *s, struct evbuffer *out)
 {
     const struct status_feed *f = s->feed;
@@ -60,6 +69,11 @@ static void status_metrics(struct status *s, struct evbuffer *out)
     status_metric(out, "inputs_paused", "gauge",
                   "inputs (connections, UDP socket sets) paused for a full queue now",
                   (unsigned long long)__atomic_load_n(f->inputs_paused, __ATOMIC_RELAXED));
+    status_metric_seconds(out, "backpressure_seconds_total",
+                          "seconds inputs could not hand decisions on because the response side "
+                          "refused them: the decision queue was blocked (the spool cannot make "
+                          "an alert durable) or full enough to pause a worker's inputs",
+                          queue_held_seconds(f->decisions));
 }
 
 static void status_on_request(struct evhttp_request *req, void *arg)

@@ -1,8 +1,9 @@
 /* The HTTP status endpoint: GET /metrics (Prometheus text format: every
  * counter of stats.h as rtr_agent_<name>, the UDP kernel drop counter read
- * from the sockets, and gauges: connections open, the depth of the tap
- * and decision queues in records and bytes, inputs paused) and GET /healthz. It runs on the
- * daemon's main event loop. */
+ * from the sockets, gauges: connections open, the depth of the tap and
+ * decision queues in records and bytes, inputs paused; and
+ * backpressure_seconds_total from queue_held_seconds) and GET /healthz. It
+ * runs on the daemon's main event loop. */
 #ifndef RTR_STATUS_H
 #define RTR_STATUS_H
 

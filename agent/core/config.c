@@ -29,8 +29,11 @@ _Static_assert(sizeof(enum dispatch_mode) == sizeof(int), "enum size");
 
 /* ---- listen[] ---- */
 
-static const char *const proto_names[] = {"udp", "tcp", "tls", NULL};
+static const char *const proto_names[] = {"udp", "tcp", "tls", "relp", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
+
+/* The keys of a TLS stream, on proto "tls" or on "relp" with "tls": true. */
+static const char *const tls_keys[] = {"cert", "key", "client_ca", "handshake_timeout_s", NULL};
 
 static void check_listen(struct cfg_loader *ld, const char *path, struct json_object *obj,
                          char *base)
@@ -41,14 +44,16 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
         unsigned protos; /* 1 << enum listen_proto */
     } only[] = {
         {"framing", (1u << LISTEN_TCP) | (1u << LISTEN_TLS)},
-        {"cert", 1u << LISTEN_TLS},
-        {"key", 1u << LISTEN_TLS},
-        {"client_ca", 1u << LISTEN_TLS},
-        {"handshake_timeout_s", 1u << LISTEN_TLS},
-        {"rcvbuf", 1u << LISTEN_UDP},
+        {"tls", 1u << LISTEN_RELP},
+        {"cert", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"key", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"client_ca", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"handshake_timeout_s", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
     };
     struct listen_config *l = (struct listen_config *)base;
     char sub[JSON_FILE_PATH_MAX], list[64];
+    const char *with = l->proto == LISTEN_TLS ? "proto \"tls\"" : "\"tls\": true";
+    struct json_object *tls;
 
     if (!json_file_has_key(obj, "proto"))
         return;
@@ -67,14 +72,28 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
         json_file_error(&ld->rep, sub, "not used with proto \"%s\" (only with %s)",
                         proto_names[l->proto], list);
     }
-    if (l->proto == LISTEN_TLS) {
+    if (!json_file_has_key(obj, "rcvbuf") && l->proto != LISTEN_UDP)
+        l->rcvbuf = LISTEN_STREAM_RCVBUF;
+    /* A "tls" that is not a boolean is reported already; the keys that
+     * depend on it cannot be judged. */
+    if (json_object_object_get_ex(obj, "tls", &tls) && !json_object_is_type(tls, json_type_boolean))
+        return;
+    if (l->proto == LISTEN_TLS)
+        l->tls = 1;
+    for (size_t i = 0; l->proto == LISTEN_RELP && !l->tls && tls_keys[i] != NULL; i++) {
+        if (!json_file_has_key(obj, tls_keys[i]))
+            continue;
+        json_file_key_path(sub, path, tls_keys[i]);
+        json_file_error(&ld->rep, sub, "only used with \"tls\": true");
+    }
+    if (l->tls) {
         if (!json_file_has_key(obj, "cert")) {
             json_file_key_path(sub, path, "cert");
-            json_file_error(&ld->rep, sub, "required with proto \"tls\"");
+            json_file_error(&ld->rep, sub, "required with %s", with);
         }
         if (!json_file_has_key(obj, "key")) {
             json_file_key_path(sub, path, "key");
-            json_file_error(&ld->rep, sub, "required with proto \"tls\"");
+            json_file_error(&ld->rep, sub, "required with %s", with);
         }
     }
 }
@@ -84,25 +103,31 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
 /* clang-format off */
 static const struct cfg_key listen_keys[] = {
     {.name = "proto", .type = &CFG_ENUM, .offset = LO(proto), .choices = proto_names, .required = 1,
-     .doc = "transport (tls: RFC 5425)"},
+     .doc = "transport (tls: RFC 5425; relp: RELP, as rsyslog's omrelp sends, acknowledged once "
+            "the message is decided and its alert spooled)"},
     {.name = "address", .type = &CFG_ADDRESS, .offset = LO(address), .aux_offset = LO(addr),
      .count_offset = LO(addr_len), .required = 1,
      .doc = "numeric \"IPv4:port\" or \"[IPv6]:port\"; port 0 binds any free port"},
     {.name = "framing", .type = &CFG_ENUM, .offset = LO(framing), .choices = framing_names,
      .def = "\"auto\"",
      .doc = "tcp/tls: RFC 6587 framing, LF trailers, octet counting or auto-detected per frame"},
+    {.name = "tls", .type = &CFG_BOOL, .offset = LO(tls), .def = "false",
+     .doc = "relp: RELP over TLS (as rsyslog imrelp's tls=\"on\"), with the tls keys below"},
     {.name = "cert", .type = &CFG_PATH, .offset = LO(cert),
-     .doc = "tls: server certificate chain (PEM); required with tls"},
+     .doc = "tls, relp with tls: server certificate chain (PEM); required there"},
     {.name = "key", .type = &CFG_PATH, .offset = LO(key),
-     .doc = "tls: server private key (PEM); required with tls"},
+     .doc = "tls, relp with tls: server private key (PEM); required there"},
     {.name = "client_ca", .type = &CFG_PATH, .offset = LO(client_ca),
-     .doc = "tls: require client certificates issued by this CA (PEM)"},
+     .doc = "tls, relp with tls: require client certificates issued by this CA (PEM)"},
     {.name = "handshake_timeout_s", .type = &CFG_INT, .offset = LO(handshake_timeout_s), .min = 1,
-     .max = 300, .def = "10", .doc = "tls: seconds a client has to finish the handshake"},
+     .max = 300, .def = "10",
+     .doc = "tls, relp with tls: seconds a client has to finish the handshake"},
     {.name = "allow", .type = &CFG_CIDR_LIST, .offset = LO(allow), .count_offset = LO(n_allow),
      .doc = "source networks allowed (\"10.0.0.0/8\", \"2001:db8::/32\"); empty = all"},
     {.name = "rcvbuf", .type = &CFG_INT, .offset = LO(rcvbuf), .min = 0, .max = 256 * MIB,
-     .def = "0", .doc = "udp: SO_RCVBUF bytes; 0 = system default"},
+     .doc = "SO_RCVBUF bytes; 0 = system default (tcp, tls, relp: Linux autotuning up to "
+            "tcp_rmem's max); default 0 for udp, 65536 for the others: what the kernel "
+            "acknowledges while inputs are paused"},
     {.name = "port_file", .type = &CFG_PATH, .offset = LO(port_file),
      .doc = "write the bound port here once listening (tests bind port 0)"},
     {0},
@@ -151,8 +176,12 @@ static const struct cfg_key limits_keys[] = {
      .min = 0, .max = 256 * MIB,
      .doc = "input bytes buffered per connection; default 4 x max_message_bytes"},
     {.name = "queue_messages", .type = &CFG_SIZE, .offset = LI(queue_messages), .min = 1,
-     .max = 16 * MIB, .def = "65536",
-     .doc = "downstream queue high mark: TCP/TLS inputs pause above it"},
+     .max = 16 * MIB, .def = "256",
+     .doc = "decision records (one per message that produced alerts) queued between the "
+            "workers and the delivery thread; inputs pause above it"},
+    {.name = "drain_timeout_s", .type = &CFG_INT, .offset = LI(drain_timeout_s), .min = 0,
+     .max = 300, .def = "5",
+     .doc = "at a stop, seconds to wait for senders to close and for spool space before exiting"},
     {.name = "regex_match_limit", .type = &CFG_INT, .offset = LI(regex_match_limit), .min = 1,
      .max = 100000000, .def = "100000", .doc = "PCRE2 match limit per mapping regex"},
     {.name = "regex_depth_limit", .type = &CFG_INT, .offset = LI(regex_depth_limit), .min = 1,

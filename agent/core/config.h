@@ -18,7 +18,12 @@ enum listen_proto {
     LISTEN_UDP,
     LISTEN_TCP,
     LISTEN_TLS,
+    LISTEN_RELP, /* plain, or over TLS when tls is set */
 };
+
+/* A stream listener's SO_RCVBUF unless set: it bounds what the kernel
+ * acknowledges to a sender while the agent has paused reading. */
+#define LISTEN_STREAM_RCVBUF 65536
 
 struct listen_config {
     enum listen_proto proto;
@@ -26,12 +31,18 @@ struct listen_config {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     enum framing_mode framing; /* "auto" (default), "lf", "octet"; TCP/TLS only */
-    char *cert, *key;          /* TLS: server certificate chain and key (PEM) */
-    char *client_ca;           /* TLS: verify client certificates against this CA */
-    int handshake_timeout_s;   /* TLS, default 10 */
-    struct cidr *allow;        /* empty = everyone */
+    /* Nonzero when the stream is TLS: proto "tls", or "relp" with "tls": true
+     * (as rsyslog's imrelp tls="on"). The keys below apply then. */
+    int tls;
+    char *cert, *key;        /* TLS: server certificate chain and key (PEM) */
+    char *client_ca;         /* TLS: verify client certificates against this CA */
+    int handshake_timeout_s; /* TLS, default 10 */
+    struct cidr *allow;      /* empty = everyone */
     size_t n_allow;
-    int rcvbuf;      /* UDP SO_RCVBUF bytes, 0 = system default */
+    /* SO_RCVBUF bytes, 0 = system default (for streams: Linux autotuning up
+     * to tcp_rmem's max). Default: 0 for UDP, LISTEN_STREAM_RCVBUF for the
+     * stream transports (resolved by config_load). */
+    int rcvbuf;
     char *port_file; /* write the bound port here (tests bind port 0) */
 };
 
@@ -41,10 +52,13 @@ struct limits_config {
     int max_connections;           /* per listener, default 1024 */
     int idle_timeout_s;            /* default 300 */
     size_t max_connection_buffer;  /* per-connection input cap, default 4 x max message */
-    size_t queue_messages;         /* downstream queue high mark, default 65536 */
-    int regex_match_limit;         /* PCRE2 match limit per mapping regex, default 100000 */
-    int regex_depth_limit;         /* PCRE2 depth limit, default 10000 */
-    int regex_jit;                 /* PCRE2 JIT-compiles mapping regexes, default true */
+    /* Decision records (one per message that produced alerts) queued between
+     * the workers and the delivery thread; inputs pause above it. Default 256. */
+    size_t queue_messages;
+    int drain_timeout_s;   /* at a stop: wait for senders to close and for spool space, default 5 */
+    int regex_match_limit; /* PCRE2 match limit per mapping regex, default 100000 */
+    int regex_depth_limit; /* PCRE2 depth limit, default 10000 */
+    int regex_jit;         /* PCRE2 JIT-compiles mapping regexes, default true */
 };
 
 struct status_config {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "errors.h"
 
 #define QUEUE_HDR  sizeof(uint32_t)
@@ -28,7 +29,11 @@ struct queue {
     size_t high, low;
     int closed;
     int consumer_waiting;
+    int blocked;
     struct queue_waiter *armed;
+    /* Producers held back (blocked, or a waiter armed): the finished
+     * stretches, and since when the current one runs. */
+    int64_t held_ms, held_since_ms;
     void (*notify)(void *arg); /* the consumer's event-loop wakeup, or NULL */
     void *notify_arg;
 };
@@ -111,6 +116,62 @@ static int queue_place(struct queue *q, size_t need, size_t *pos)
     return 1;
 }
 
+static int queue_holding(const struct queue *q)
+{
+    return q->blocked || q->armed != NULL;
+}
+
+/* Under the lock, after a change that may start or end a held stretch:
+ * the clock is read only at those edges, not per push. */
+static void queue_account(struct queue *q, int was_held)
+{
+    int held = queue_holding(q);
+    int64_t now;
+
+    if (held == was_held)
+        return;
+    now = now_ms();
+    if (held)
+        q->held_since_ms = now;
+    else
+        q->held_ms += now - q->held_since_ms;
+}
+
+/* Under the lock: disarms every waiter and returns them linked by
+ * wake_next, for queue_wake outside the lock. A producer may re-arm (and
+ * relink next) as soon as it is woken, hence the separate link. */
+static struct queue_waiter *queue_disarm(struct queue *q)
+{
+    struct queue_waiter *wake = NULL, *w;
+    int was_held = queue_holding(q);
+
+    for (w = q->armed; w != NULL; w = w->next) {
+        w->armed = 0;
+        w->wake_next = wake;
+        wake = w;
+    }
+    q->armed = NULL;
+    queue_account(q, was_held);
+    return wake;
+}
+
+static void queue_wake(struct queue_waiter *wake)
+{
+    struct queue_waiter *w;
+
+    while (wake != NULL) {
+        w = wake;
+        wake = w->wake_next;
+        w->wake(w->arg);
+    }
+}
+
+/* Under the lock: the armed producers may push again. */
+static int queue_may_wake(const struct queue *q)
+{
+    return q->armed != NULL && !q->blocked && q->count <= q->low && q->used <= q->cap / 2;
+}
+
 int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter *w)
 {
     size_t need = QUEUE_HDR + len;
@@ -122,7 +183,7 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
     if (len > q->cap - QUEUE_HDR) /* cap > QUEUE_HDR: see queue_new */
         return ERR_TOOBIG;
     pthread_mutex_lock(&q->lock);
-    if (q->count < q->high && queue_place(q, need, &pos)) {
+    if (!q->blocked && q->count < q->high && queue_place(q, need, &pos)) {
         memcpy(q->ring + pos, &hdr, QUEUE_HDR);
         memcpy(q->ring + pos + QUEUE_HDR, rec, len);
         q->tail = pos + need;
@@ -133,9 +194,12 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
         notify = q->count == 1 ? q->notify : NULL;
         rc = 0;
     } else if (w != NULL && !w->armed) {
+        int was_held = queue_holding(q);
+
         w->armed = 1;
         w->next = q->armed;
         q->armed = w;
+        queue_account(q, was_held);
     }
     pthread_mutex_unlock(&q->lock);
     if (notify != NULL)
@@ -193,7 +257,7 @@ int queue_peek(struct queue *q, struct str *rec, int timeout_ms)
 
 void queue_release(struct queue *q)
 {
-    struct queue_waiter *wake = NULL, *w;
+    struct queue_waiter *wake = NULL;
     size_t need;
 
     pthread_mutex_lock(&q->lock);
@@ -203,22 +267,48 @@ void queue_release(struct queue *q)
     q->count--;
     if (q->count == 0)
         q->head = q->tail = q->used = 0;
-    if (q->armed != NULL && q->count <= q->low && q->used <= q->cap / 2) {
-        /* Disarm under the lock, wake outside it: a producer may re-arm (and
-         * relink next) as soon as it is woken, hence the separate link. */
-        for (w = q->armed; w != NULL; w = w->next) {
-            w->armed = 0;
-            w->wake_next = wake;
-            wake = w;
-        }
-        q->armed = NULL;
-    }
+    if (queue_may_wake(q))
+        wake = queue_disarm(q);
     pthread_mutex_unlock(&q->lock);
-    while (wake != NULL) {
-        w = wake;
-        wake = w->wake_next;
-        w->wake(w->arg);
-    }
+    queue_wake(wake);
+}
+
+void queue_block(struct queue *q, int blocked)
+{
+    struct queue_waiter *wake = NULL;
+    int was_held, was_blocked;
+
+    pthread_mutex_lock(&q->lock);
+    was_held = queue_holding(q);
+    was_blocked = q->blocked;
+    q->blocked = blocked != 0;
+    queue_account(q, was_held);
+    if (was_blocked && queue_may_wake(q))
+        wake = queue_disarm(q);
+    pthread_mutex_unlock(&q->lock);
+    queue_wake(wake);
+}
+
+int queue_blocked(struct queue *q)
+{
+    int blocked;
+
+    pthread_mutex_lock(&q->lock);
+    blocked = q->blocked;
+    pthread_mutex_unlock(&q->lock);
+    return blocked;
+}
+
+double queue_held_seconds(struct queue *q)
+{
+    int64_t ms;
+
+    pthread_mutex_lock(&q->lock);
+    ms = q->held_ms;
+    if (queue_holding(q))
+        ms += now_ms() - q->held_since_ms;
+    pthread_mutex_unlock(&q->lock);
+    return (double)ms / 1000.0;
 }
 
 void queue_close(struct queue *q)

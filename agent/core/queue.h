@@ -10,7 +10,16 @@
  * (half the high mark, and half the bytes), every armed waiter's wake() is
  * called once, from the consumer thread, outside the queue's lock. Records
  * are copied in at push and handed to the consumer in place (peek/release),
- * so the queue allocates only once, at creation. */
+ * so the queue allocates only once, at creation.
+ *
+ * The consumer may also block the queue (queue_block) when it cannot make
+ * what it takes durable: every push then fails with ERR_BUSY and arms its
+ * waiter, as at the high mark, so inputs pause at once instead of when the
+ * queue fills. The consumer still peeks and releases what is queued. Armed
+ * waiters are woken once the queue is unblocked and down to its low mark:
+ * by queue_block(q, 0) when it already is, otherwise by the queue_release
+ * that gets it there. The queue also keeps the time producers were held
+ * back (queue_held_seconds). */
 #ifndef RTR_QUEUE_H
 #define RTR_QUEUE_H
 
@@ -40,9 +49,9 @@ int queue_new(size_t high, size_t ring_bytes, struct queue **out);
  * fine. */
 void queue_free(struct queue *q);
 
-/* Copies rec[0..len) in. Returns 0; ERR_BUSY when the queue is at its high
- * mark or the record does not fit now (w, when not NULL, is armed and will be
- * woken); ERR_TOOBIG when the record could never fit. */
+/* Copies rec[0..len) in. Returns 0; ERR_BUSY when the queue is blocked, at
+ * its high mark or the record does not fit now (w, when not NULL, is armed
+ * and will be woken); ERR_TOOBIG when the record could never fit. */
 int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter *w);
 
 /* For a consumer that runs an event loop instead of waiting in queue_peek:
@@ -59,7 +68,7 @@ void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg);
 int queue_peek(struct queue *q, struct str *rec, int timeout_ms);
 
 /* Consumer: drops the record queue_peek returned, and wakes the armed
- * producers when the queue is down to its low mark. */
+ * producers when the queue is down to its low mark and not blocked. */
 void queue_release(struct queue *q);
 
 /* No more pushes will come: a waiting queue_peek returns at once. */
@@ -67,6 +76,21 @@ void queue_close(struct queue *q);
 
 /* Nonzero once the queue is closed and empty: the consumer may stop. */
 int queue_done(struct queue *q);
+
+/* blocked nonzero: from now on every push fails with ERR_BUSY and arms its
+ * waiter. blocked 0: pushes are taken again, and the armed waiters are woken
+ * (from this thread, outside the lock) when the queue is at its low mark;
+ * otherwise the queue_release that drains it there wakes them. Any thread;
+ * repeating the current state changes nothing. */
+void queue_block(struct queue *q, int blocked);
+
+/* Nonzero while the queue is blocked. */
+int queue_blocked(struct queue *q);
+
+/* Seconds (CLOCK_MONOTONIC) during which producers were held back: the queue
+ * was blocked or at least one producer's waiter was armed (paused at the high
+ * mark or a full ring). The stretch running now is included. Only grows. */
+double queue_held_seconds(struct queue *q);
 
 /* Records queued now (a peeked one included). */
 size_t queue_length(struct queue *q);

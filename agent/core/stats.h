@@ -32,7 +32,10 @@
     X(connections_closed_idle, "connections closed by the idle timeout")                           \
     X(connections_closed_buffer, "connections closed at the buffer cap")                           \
     X(tls_handshake_failures, "TLS handshakes that failed or timed out")                           \
-    X(backpressure_pauses, "times an input stopped reading for a full queue")                      \
+    X(backpressure_pauses, "times an input stopped reading for a full or blocked queue")           \
+    X(relp_acks, "RELP syslog commands acknowledged: decided and, with an alert, spooled and "     \
+                 "fsynced")                                                                        \
+    X(relp_protocol_errors, "RELP sessions closed for a protocol error")                           \
     X(tap_lines, "lines written to --tap")                                                         \
     X(messages_decided, "messages at least one mapping decided on")                                \
     X(decisions, "decisions made (a mapping with \"continue\" can add more per message)")          \

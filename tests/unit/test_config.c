@@ -46,7 +46,7 @@ static const struct {
     {"unknown key in a listener",
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
      "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
-     {"@: listen[1].porto: unknown key (known here: proto, address, framing, cert, key, "
+     {"@: listen[1].porto: unknown key (known here: proto, address, framing, tls, cert, key, "
       "client_ca, handshake_timeout_s, allow, rcvbuf, port_file)",
       "@: listen[1].proto: required key is missing"}},
     {"unknown key two levels down",
@@ -132,10 +132,33 @@ static const struct {
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\", \"framing\": \"lf\",\n"
      "  \"cert\": \"a.pem\"}]}",
      {"@: listen[0].framing: not used with proto \"udp\" (only with \"tcp\" or \"tls\")",
-      "@: listen[0].cert: not used with proto \"udp\" (only with \"tls\")"}},
-    {"rcvbuf on tcp",
-     "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"rcvbuf\": 1}]}",
-     {"@: listen[0].rcvbuf: not used with proto \"tcp\" (only with \"udp\")"}},
+      "@: listen[0].cert: not used with proto \"udp\" (only with \"tls\" or \"relp\")"}},
+    {"tls keys on plain relp",
+     "{\"listen\": [{\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"cert\": \"c.pem\",\n"
+     "  \"client_ca\": \"ca.pem\", \"tls\": false}]}",
+     {"@: listen[0].cert: only used with \"tls\": true",
+      "@: listen[0].client_ca: only used with \"tls\": true"}},
+    {"relp over tls without cert and key",
+     "{\"listen\": [{\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"tls\": true}]}",
+     {"@: listen[0].cert: required with \"tls\": true",
+      "@: listen[0].key: required with \"tls\": true"}},
+    {"relp over tls the rsyslog way",
+     "{\"listen\": [{\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"tls\": \"on\",\n"
+     "  \"cert\": \"c.pem\", \"key\": \"k.pem\"}]}",
+     {"@: listen[0].tls: expected true or false, got \"on\""}},
+    {"tls flag and framing outside relp",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:0\", \"tls\": true,\n"
+     "  \"cert\": \"c.pem\", \"key\": \"k.pem\"},\n"
+     "  {\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"framing\": \"lf\"}]}",
+     {"@: listen[0].tls: not used with proto \"tls\" (only with \"relp\")",
+      "@: listen[1].framing: not used with proto \"relp\" (only with \"tcp\" or \"tls\")"}},
+    {"negative rcvbuf",
+     "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"rcvbuf\": -1}]}",
+     {"@: listen[0].rcvbuf: expected an integer from 0 to 268435456, got -1"}},
+    {"drain timeout and queue out of range",
+     "{" LISTEN_OK ", \"limits\": {\"drain_timeout_s\": 301, \"queue_messages\": 0}}",
+     {"@: limits.drain_timeout_s: expected an integer from 0 to 300, got 301",
+      "@: limits.queue_messages: expected an integer from 1 to 16777216, got 0"}},
     {"no listen key", "{\"workers\": 1}", {"@: listen: required key is missing"}},
     {"empty listen", "{\"listen\": []}", {"@: listen: needs at least 1 entry"}},
     {"listener not an object",
@@ -144,9 +167,11 @@ static const struct {
     {"duplicate stream listener",
      "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:5514\"},\n"
      "  {\"proto\": \"udp\", \"address\": \"127.0.0.1:5514\"},\n"
-     "  {\"proto\": \"tls\", \"address\": \"127.0.0.1:5514\", \"cert\": \"c\", \"key\": \"k\"}],\n"
+     "  {\"proto\": \"tls\", \"address\": \"127.0.0.1:5514\", \"cert\": \"c\", \"key\": \"k\"},\n"
+     "  {\"proto\": \"relp\", \"address\": \"127.0.0.1:5514\"}],\n"
      " \"status\": {\"address\": \"127.0.0.1:5514\"}}",
      {"@: listen[2].address: 127.0.0.1:5514 is already used by listen[0]",
+      "@: listen[3].address: 127.0.0.1:5514 is already used by listen[0]",
       "@: status.address: 127.0.0.1:5514 is already used by listen[0]"}},
     {"connection buffer under one message",
      "{" LISTEN_OK ", \"limits\": {\"max_message_bytes\": 1000, \"max_connection_buffer\": 1000}}",
@@ -187,7 +212,7 @@ static const struct {
     {"several problems at once",
      "{\"listen\": [{\"proto\": \"sctp\", \"address\": \"1.2.3.4\"}],\n"
      " \"workers\": -1, \"log_level\": \"verbose\"}",
-     {"@: listen[0].proto: expected one of \"udp\", \"tcp\", \"tls\", got \"sctp\"",
+     {"@: listen[0].proto: expected one of \"udp\", \"tcp\", \"tls\", \"relp\", got \"sctp\"",
       "@: listen[0].address: expected a numeric \"IPv4:port\" or \"[IPv6]:port\" with a port "
       "from 0 to 65535, got \"1.2.3.4\"",
       "@: workers: expected an integer from 0 to 256, got -1",
@@ -263,11 +288,16 @@ static const char full_config[] =
     "    {\"proto\": \"tls\", \"address\": \"0.0.0.0:6514\", \"cert\": \"server.pem\",\n"
     "     \"key\": \"/etc/ssl/server.key\", \"client_ca\": \"clients-ca.pem\",\n"
     "     \"allow\": [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"],\n"
-    "     \"handshake_timeout_s\": 5}\n"
+    "     \"handshake_timeout_s\": 5},\n"
+    "    {\"proto\": \"relp\", \"address\": \"127.0.0.1:2514\", \"rcvbuf\": 0},\n"
+    "    {\"proto\": \"relp\", \"address\": \"127.0.0.1:2515\", \"tls\": true,\n"
+    "     \"cert\": \"relp.pem\", \"key\": \"relp.key\", \"client_ca\": \"clients-ca.pem\",\n"
+    "     \"handshake_timeout_s\": 7, \"rcvbuf\": 131072}\n"
     "  ],\n"
     "  \"limits\": {\"max_message_bytes\": 8192, \"max_connections\": 10,\n"
     "             \"idle_timeout_s\": 60, \"oversize\": \"reject\", \"queue_messages\": 100,\n"
-    "             \"regex_match_limit\": 5000, \"regex_depth_limit\": 50},\n"
+    "             \"regex_match_limit\": 5000, \"regex_depth_limit\": 50,\n"
+    "             \"drain_timeout_s\": 30},\n"
     "  \"workers\": 3,                       // 0 = one per core\n"
     "  \"mappings\": [\"mappings/*.json\", \"/usr/share/rtr-agent/mappings/*.json\"],\n"
     "  \"identity\": {\n"
@@ -319,7 +349,7 @@ static void test_full_config(void)
     check_str("full: dir", cfg->dir, dir);
     check_str("full: path", cfg->path, path);
 
-    CHECK_INT(cfg->n_listen, 3);
+    CHECK_INT(cfg->n_listen, 5);
     CHECK_INT(cfg->listen[0].proto, LISTEN_UDP);
     CHECK_INT(cfg->listen[0].rcvbuf, 4194304);
     CHECK_INT(cfg->listen[0].framing, FRAMING_AUTO);
@@ -330,6 +360,8 @@ static void test_full_config(void)
     CHECK_INT(cfg->listen[0].addr_len, sizeof(struct sockaddr_in));
     CHECK_INT(cfg->listen[1].proto, LISTEN_TCP);
     CHECK_INT(cfg->listen[1].framing, FRAMING_OCTET);
+    CHECK_INT(cfg->listen[1].tls, 0);
+    CHECK_INT(cfg->listen[1].rcvbuf, LISTEN_STREAM_RCVBUF);
     sin6 = (const struct sockaddr_in6 *)&cfg->listen[1].addr;
     CHECK_INT(sin6->sin6_family, AF_INET6);
     CHECK(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
@@ -337,6 +369,8 @@ static void test_full_config(void)
     check_path("full: port_file", cfg->listen[1].port_file, dir, "run/tcp.port");
     check_str("full: address text", cfg->listen[1].address, "[::1]:5514");
     CHECK_INT(cfg->listen[2].proto, LISTEN_TLS);
+    CHECK_INT(cfg->listen[2].tls, 1);
+    CHECK_INT(cfg->listen[2].rcvbuf, LISTEN_STREAM_RCVBUF);
     check_path("full: cert", cfg->listen[2].cert, dir, "server.pem");
     check_str("full: absolute key", cfg->listen[2].key, "/etc/ssl/server.key");
     check_path("full: client_ca", cfg->listen[2].client_ca, dir, "clients-ca.pem");
@@ -345,6 +379,17 @@ static void test_full_config(void)
     CHECK_INT(cfg->listen[2].allow[1].family, AF_INET6);
     CHECK_INT(cfg->listen[2].allow[1].prefix, 32);
     CHECK_INT(cfg->listen[2].allow[2].prefix, 32);
+    CHECK_INT(cfg->listen[3].proto, LISTEN_RELP);
+    CHECK_INT(cfg->listen[3].tls, 0);
+    CHECK_INT(cfg->listen[3].rcvbuf, 0); /* 0 written: the system default */
+    check_str("full: plain relp cert", cfg->listen[3].cert, NULL);
+    CHECK_INT(cfg->listen[4].proto, LISTEN_RELP);
+    CHECK_INT(cfg->listen[4].tls, 1);
+    CHECK_INT(cfg->listen[4].rcvbuf, 131072);
+    check_path("full: relp cert", cfg->listen[4].cert, dir, "relp.pem");
+    check_path("full: relp key", cfg->listen[4].key, dir, "relp.key");
+    check_path("full: relp client_ca", cfg->listen[4].client_ca, dir, "clients-ca.pem");
+    CHECK_INT(cfg->listen[4].handshake_timeout_s, 7);
 
     CHECK_INT(cfg->limits.max_message_bytes, 8192);
     CHECK_INT(cfg->limits.max_connection_buffer, 4 * 8192);
@@ -352,6 +397,7 @@ static void test_full_config(void)
     CHECK_INT(cfg->limits.max_connections, 10);
     CHECK_INT(cfg->limits.idle_timeout_s, 60);
     CHECK_INT(cfg->limits.queue_messages, 100);
+    CHECK_INT(cfg->limits.drain_timeout_s, 30);
     CHECK_INT(cfg->limits.regex_match_limit, 5000);
     CHECK_INT(cfg->limits.regex_depth_limit, 50);
     CHECK_INT(cfg->workers, 3);
@@ -440,6 +486,8 @@ static void test_defaults(void)
         return;
     CHECK_INT(cfg->listen[0].framing, FRAMING_AUTO);
     CHECK_INT(cfg->listen[0].handshake_timeout_s, 10);
+    CHECK_INT(cfg->listen[0].tls, 0);
+    CHECK_INT(cfg->listen[0].rcvbuf, 65536);
     CHECK_INT(cfg->listen[0].n_allow, 0);
     CHECK_INT(((struct sockaddr_in *)&cfg->listen[0].addr)->sin_addr.s_addr, htonl(INADDR_ANY));
     CHECK_INT(cfg->limits.max_message_bytes, 65536);
@@ -447,7 +495,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->limits.max_connections, 1024);
     CHECK_INT(cfg->limits.idle_timeout_s, 300);
     CHECK_INT(cfg->limits.max_connection_buffer, 4 * 65536);
-    CHECK_INT(cfg->limits.queue_messages, 65536);
+    CHECK_INT(cfg->limits.queue_messages, 256);
+    CHECK_INT(cfg->limits.drain_timeout_s, 5);
     CHECK_INT(cfg->limits.regex_match_limit, 100000);
     CHECK_INT(cfg->limits.regex_depth_limit, 10000);
     CHECK_INT(cfg->workers, cores < 1 ? 1 : cores > 256 ? 256 : cores);
@@ -481,6 +530,50 @@ static void test_defaults(void)
     check_str("defaults: audit key", cfg->audit.hash_key_file, NULL);
     check_str("defaults: log level", cfg->log_level, "info");
     config_free(cfg);
+}
+
+/* rcvbuf left out: the system default for UDP, a bound for every stream
+ * transport (the kernel acknowledges what it buffers while inputs pause). */
+static void test_rcvbuf_defaults(void)
+{
+    static const struct {
+        const char *listener;
+        enum listen_proto proto;
+        int tls, rcvbuf;
+    } rows[] = {
+        {"{\"proto\": \"udp\", \"address\": \":514\"}", LISTEN_UDP, 0, 0},
+        {"{\"proto\": \"tcp\", \"address\": \":514\"}", LISTEN_TCP, 0, 65536},
+        {"{\"proto\": \"tls\", \"address\": \":6514\", \"cert\": \"c\", \"key\": \"k\"}",
+         LISTEN_TLS, 1, 65536},
+        {"{\"proto\": \"relp\", \"address\": \":2514\"}", LISTEN_RELP, 0, 65536},
+        {"{\"proto\": \"relp\", \"address\": \":2514\", \"tls\": true, \"cert\": \"c\", "
+         "\"key\": \"k\"}",
+         LISTEN_RELP, 1, 65536},
+        {"{\"proto\": \"udp\", \"address\": \":514\", \"rcvbuf\": 65536}", LISTEN_UDP, 0, 65536},
+        {"{\"proto\": \"tcp\", \"address\": \":514\", \"rcvbuf\": 0}", LISTEN_TCP, 0, 0},
+        {"{\"proto\": \"tls\", \"address\": \":6514\", \"cert\": \"c\", \"key\": \"k\", "
+         "\"rcvbuf\": 4096}",
+         LISTEN_TLS, 1, 4096},
+    };
+    char text[512], path[PATH_MAX], err[4096];
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct config *cfg = NULL;
+
+        snprintf(text, sizeof(text), "{\"listen\": [%s]}", rows[i].listener);
+        CHECK_INT(load_text(text, path, &cfg, err, sizeof(err)), 0);
+        CHECK_STR(rows[i].listener, str_make(err, strlen(err)), "");
+        if (cfg == NULL)
+            continue;
+        if (cfg->listen[0].proto != rows[i].proto || cfg->listen[0].tls != rows[i].tls ||
+            cfg->listen[0].rcvbuf != rows[i].rcvbuf)
+            UNIT_FAIL("%s: proto %d tls %d rcvbuf %d, want %d %d %d", rows[i].listener,
+                      cfg->listen[0].proto, cfg->listen[0].tls, cfg->listen[0].rcvbuf,
+                      rows[i].proto, rows[i].tls, rows[i].rcvbuf);
+        else
+            unit_passed++;
+        config_free(cfg);
+    }
 }
 
 /* Without identity.order, the configured resolvers in their natural order. */
@@ -555,6 +648,10 @@ static void test_reference(void)
         "| `dispatch.mode` | string | \"dry-run\" |",
         "| `audit.hash_users` | boolean | false |",
         "| `limits.max_message_bytes` | integer 480..16777216 | 65536 |",
+        "| `listen[].tls` | boolean | false |",
+        "| `listen[].rcvbuf` | integer 0..268435456 | - |",
+        "| `limits.queue_messages` | integer 1..16777216 | 256 |",
+        "| `limits.drain_timeout_s` | integer 0..300 | 5 |",
     };
     char *text = NULL;
     size_t len = 0;
@@ -746,6 +843,7 @@ int main(void)
     test_missing_file();
     test_full_config();
     test_defaults();
+    test_rcvbuf_defaults();
     test_idle_timeout_off();
     test_audit_key_implies_hashing();
     test_identity_order_default();
