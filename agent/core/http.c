@@ -20,9 +20,9 @@
 #include "log.h"
 #include "evloop.h"
 
-/* Longest Retry-After value kept: an HTTP date is 29 bytes, so anything
- * longer is not one and is dropped rather than stored. */
-#define HTTP_RETRY_AFTER_MAX 64
+/* Longest Retry-After or Date value kept: an HTTP date is 29 bytes, so
+ * anything longer is not one and is dropped rather than stored. */
+#define HTTP_HEADER_VALUE_MAX 64
 /* First body allocation; it doubles up to max_response_body + 1. */
 #define HTTP_BODY_START 4096
 #define HTTP_CA_TTL_S   600
@@ -75,7 +75,7 @@ struct http_xfer {
     int in_multi;
     char *body; /* NUL-terminated when body_cap > 0 */
     size_t body_len, body_cap, body_max;
-    char *retry_after;
+    char *retry_after, *date;
     char errbuf[CURL_ERROR_SIZE];
     char error[CURL_ERROR_SIZE + 64];
 };
@@ -90,6 +90,7 @@ static void http_xfer_free(struct http_xfer *x)
     curl_slist_free_all(x->headers);
     free(x->body);
     free(x->retry_after);
+    free(x->date);
     free(x);
 }
 
@@ -156,6 +157,7 @@ static void http_complete(struct http_xfer *x)
     res.body_len = x->body_len;
     res.truncated = x->truncated;
     res.retry_after = x->retry_after;
+    res.date = x->date;
     res.error = http_error_text(x);
     res.elapsed_ms = (long)(now_ms() - x->started);
     x->cb(x->arg, &res);
@@ -334,32 +336,44 @@ static size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
     return take;
 }
 
-/* CURLOPT_HEADERFUNCTION: keeps the last Retry-After of the last response
- * (a status line, as after "100 Continue", starts afresh). */
-static size_t http_on_header(char *data, size_t size, size_t nmemb, void *arg)
+/* Stores the header line's value (trimmed) in *slot when the line is
+ * name's; a value over HTTP_HEADER_VALUE_MAX is dropped rather than
+ * stored. Returns 0, or -1 out of memory. */
+static int http_keep_header(const char *data, size_t len, const char *name, char **slot)
 {
-    static const char name[] = "retry-after:";
-    struct http_xfer *x = arg;
-    size_t len = size * nmemb, n = sizeof(name) - 1;
+    size_t n = strlen(name);
     const char *v, *end = data + len;
 
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        free(x->retry_after);
-        x->retry_after = NULL;
-        return len;
-    }
     if (len < n || strncasecmp(data, name, n) != 0)
-        return len;
+        return 0;
     for (v = data + n; v < end && (*v == ' ' || *v == '\t'); v++)
         ;
     while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
         end--;
-    free(x->retry_after);
-    x->retry_after = NULL;
-    if (end - v > HTTP_RETRY_AFTER_MAX)
+    free(*slot);
+    *slot = NULL;
+    if (end - v > HTTP_HEADER_VALUE_MAX)
+        return 0;
+    *slot = strndup(v, (size_t)(end - v));
+    return *slot != NULL ? 0 : -1;
+}
+
+/* CURLOPT_HEADERFUNCTION: keeps the last Retry-After and Date of the last
+ * response (a status line, as after "100 Continue", starts afresh). */
+static size_t http_on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct http_xfer *x = arg;
+    size_t len = size * nmemb;
+
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        free(x->retry_after);
+        x->retry_after = NULL;
+        free(x->date);
+        x->date = NULL;
         return len;
-    x->retry_after = strndup(v, (size_t)(end - v));
-    if (x->retry_after == NULL) {
+    }
+    if (http_keep_header(data, len, "retry-after:", &x->retry_after) != 0 ||
+        http_keep_header(data, len, "date:", &x->date) != 0) {
         x->fixed_error = "out of memory";
         return 0;
     }

@@ -42,6 +42,9 @@ struct http_response {
     int truncated; /* the body was longer than max_response_body */
     /* The Retry-After header's value as received (trimmed), or NULL. */
     const char *retry_after;
+    /* The Date header's value (trimmed), or NULL: the server's clock, which
+     * an HTTP-date Retry-After is relative to (retry_after_s). */
+    const char *date;
     /* Why no usable response came ("connect timeout", "TLS: certificate
      * verify failed", "response body over 65536 bytes"), else NULL: curl's
      * error text, never a URL or a header. */

@@ -56,7 +56,7 @@ static int retry_parse_date(const char *s, time_t *out)
     return -1;
 }
 
-int64_t retry_after_s(const char *value, time_t now, int cap_s)
+int64_t retry_after_s(const char *value, const char *date, time_t now, int cap_s)
 {
     int64_t s;
 
@@ -73,10 +73,12 @@ int64_t retry_after_s(const char *value, time_t now, int cap_s)
         /* A delta too large for long long is still "wait the longest". */
         s = errno == ERANGE ? (v < 0 ? 0 : cap_s) : (v < 0 ? 0 : v);
     } else {
-        time_t when;
+        time_t when, server_now;
 
         if (retry_parse_date(value, &when) != 0)
             return -1;
+        if (date != NULL && retry_parse_date(date, &server_now) == 0)
+            now = server_now;
         s = when <= now ? 0 : (int64_t)(when - now);
     }
     return s > cap_s ? cap_s : s;

@@ -26,7 +26,11 @@ int64_t retry_backoff_ms(unsigned attempt, int min_s, int max_s, uint64_t random
 /* Retry-After as seconds from now, or -1 when there is none to honour
  * (absent, empty, garbage). A delta ("120") or an HTTP-date (IMF-fixdate,
  * RFC 850 or asctime form); 0, a negative delta or a date in the past is
- * 0 (at once); anything over cap_s is cap_s. */
-int64_t retry_after_s(const char *value, time_t now, int cap_s);
+ * 0 (at once); anything over cap_s is cap_s. An HTTP-date is the server's
+ * clock, so it is measured from the response's Date header (date, the
+ * server's now: RFC 9110 section 10.2.3) when that parses, and only
+ * otherwise from now (our wall clock): a server whose clock is an hour off
+ * ours still gets the pause it asked for. */
+int64_t retry_after_s(const char *value, const char *date, time_t now, int cap_s);
 
 #endif

@@ -14,12 +14,12 @@
 struct dedup_entry {
     struct dedup_entry *chain;           /* next in its bucket */
     struct dedup_entry *older, *younger; /* the FIFO */
-    int64_t when;
+    int64_t when;                        /* ms, the monotonic clock */
     char key[DEDUP_KEY];
 };
 
 struct dedup {
-    int window_s;
+    int64_t window_ms;
     size_t max, count, mask;
     struct dedup_entry **buckets;
     struct dedup_entry *oldest, *youngest;
@@ -40,7 +40,7 @@ int dedup_new(int window_s, size_t max_entries, struct dedup **out)
         free(d);
         return ERR_NOMEM;
     }
-    d->window_s = window_s;
+    d->window_ms = (int64_t)window_s * 1000;
     d->max = max_entries > 0 ? max_entries : 1;
     d->mask = n - 1;
     *out = d;
@@ -75,28 +75,34 @@ static void dedup_drop_oldest(struct dedup *d)
     free(e);
 }
 
-int dedup_check(struct dedup *d, const char *key, int64_t when_s)
+static void dedup_expire(struct dedup *d, int64_t now)
 {
-    struct dedup_entry *e;
-    size_t b;
-
-    if (d->window_s == 0 || strlen(key) != DEDUP_KEY)
-        return 0;
-    while (d->oldest != NULL && d->oldest->when <= when_s - d->window_s)
+    while (d->oldest != NULL && d->oldest->when <= now - d->window_ms)
         dedup_drop_oldest(d);
-    b = dedup_bucket(d, key);
-    for (e = d->buckets[b]; e != NULL; e = e->chain) {
-        if (memcmp(e->key, key, DEDUP_KEY) == 0 && when_s - e->when < d->window_s &&
-            when_s >= e->when)
-            return 1;
-    }
+}
+
+/* The entry for key, or NULL. */
+static struct dedup_entry *dedup_find(const struct dedup *d, const char *key)
+{
+    for (struct dedup_entry *e = d->buckets[dedup_bucket(d, key)]; e != NULL; e = e->chain)
+        if (memcmp(e->key, key, DEDUP_KEY) == 0)
+            return e;
+    return NULL;
+}
+
+/* Records key as seen at when, the youngest in the FIFO. */
+static void dedup_add(struct dedup *d, const char *key, int64_t when)
+{
+    size_t b = dedup_bucket(d, key);
+    struct dedup_entry *e;
+
     if (d->count == d->max)
         dedup_drop_oldest(d);
     e = malloc(sizeof(*e));
     if (e == NULL)
-        return 0;
+        return;
     memcpy(e->key, key, DEDUP_KEY);
-    e->when = when_s;
+    e->when = when;
     e->chain = d->buckets[b];
     d->buckets[b] = e;
     e->younger = NULL;
@@ -107,7 +113,31 @@ int dedup_check(struct dedup *d, const char *key, int64_t when_s)
         d->oldest = e;
     d->youngest = e;
     d->count++;
+}
+
+int dedup_seen(struct dedup *d, const char *key, int64_t now)
+{
+    struct dedup_entry *e;
+
+    if (d->window_ms == 0 || strlen(key) != DEDUP_KEY)
+        return 0;
+    dedup_expire(d, now);
+    e = dedup_find(d, key);
+    /* An entry still there but out of its window sits behind an older
+     * refilled one (dedup_refill): it counts as gone, and a fresh one is
+     * recorded. */
+    if (e != NULL && now - e->when < d->window_ms)
+        return 1;
+    dedup_add(d, key, now);
     return 0;
+}
+
+void dedup_refill(struct dedup *d, const char *key, int64_t now, int64_t age_ms)
+{
+    if (d->window_ms == 0 || strlen(key) != DEDUP_KEY || age_ms >= d->window_ms)
+        return;
+    if (dedup_find(d, key) == NULL)
+        dedup_add(d, key, now - (age_ms > 0 ? age_ms : 0));
 }
 
 size_t dedup_count(const struct dedup *d)

@@ -3,7 +3,11 @@
  * suppressed (SafeTitan counts repeats itself). Entries expire in the order
  * they came; at max_entries the oldest goes first (a key forgotten early
  * only means a resend with the same key, which the far side drops).
- * Single-threaded. */
+ *
+ * Times are the monotonic clock's (core/clock.h now_ms()): a wall clock
+ * stepped back would re-send repeats inside the window, one stepped
+ * forward would empty it. Across a restart the spool says how old each
+ * entry is (dedup_refill). Single-threaded. */
 #ifndef RTR_DEDUP_H
 #define RTR_DEDUP_H
 
@@ -16,11 +20,19 @@ struct dedup;
  * nothing is ever a duplicate. */
 int dedup_new(int window_s, size_t max_entries, struct dedup **out);
 
-/* key: the hex idempotency key (decision.h, 64 characters). when_s: the
- * alert's receipt time (Unix seconds). Returns 1 when the same key came
- * within the window before when_s (a duplicate: nothing recorded), else
+/* key: the hex idempotency key (decision.h, 64 characters). now: now_ms(),
+ * never less than in the call before. Returns 1 when the same key came
+ * within the window before now (a duplicate: nothing recorded), else
  * records it and returns 0 (also when out of memory: better a resend). */
-int dedup_check(struct dedup *d, const char *key, int64_t when_s);
+int dedup_seen(struct dedup *d, const char *key, int64_t now);
+
+/* At start, for each alert the spool holds: key was first seen age_ms
+ * before now (now_ms()). It stays for what is left of the window: an age
+ * under 0 or unknown (pass 0) keeps it the whole window, one of a window
+ * or more is not recorded. A key already there is left as it is. Entries
+ * keep the order they are refilled in; one out of time order expires when
+ * those before it do (later, never earlier). */
+void dedup_refill(struct dedup *d, const char *key, int64_t now, int64_t age_ms);
 
 size_t dedup_count(const struct dedup *d);
 

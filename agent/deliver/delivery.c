@@ -146,8 +146,10 @@ static void delivery_op_spool_complete(void *ctx, uint64_t id)
     spool_complete(r->spool, id);
 }
 
-static void delivery_op_spool_recovered(
-    void *ctx, void (*each)(void *arg, uint64_t id, struct str payload, int done), void *arg)
+static void delivery_op_spool_recovered(void *ctx,
+                                        void (*each)(void *arg, uint64_t id, struct str payload,
+                                                     int done, int64_t age_ms),
+                                        void *arg)
 {
     struct delivery *r = ctx;
 
@@ -467,6 +469,8 @@ int delivery_new(const struct config *cfg, struct delivery **out)
          * by default. */
         if (rc == 0)
             rc = spool_open(&cfg->spool, r->base, r->stats, &r->spool);
+        if (rc == 0)
+            spool_keep_done(r->spool, (int64_t)cfg->dispatch.dedup_window_s * 1000);
         if (rc == 0)
             rc = audit_open_as(&dead, "spool.dead_letter", &r->dead);
         if (rc != 0)

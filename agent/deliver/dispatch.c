@@ -150,7 +150,7 @@ static void dispatch_on_response(void *arg, const struct http_response *res)
     /* A 2xx whose body ran over the cap was still accepted. */
     dispatch_reason(res, req->timeout_s, req->quote_body, reason, sizeof(reason));
     r.retry_after_s = r.verdict == RETRY_AGAIN
-                          ? retry_after_s(res->retry_after, time(NULL), req->retry_max_s)
+                          ? retry_after_s(res->retry_after, res->date, time(NULL), req->retry_max_s)
                           : -1;
     req->cb(req->arg, &r);
     free(req);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/retry.h"
@@ -555,7 +556,7 @@ static void job_start(struct job *job)
 {
     struct jobs *s = job->s;
 
-    if (dedup_check(s->dedup, job->d.key.p, (int64_t)job->d.received.tv_sec)) {
+    if (dedup_seen(s->dedup, job->d.key.p, now_ms())) {
         stats_add(s->stats, STAT_outcome_duplicate, 1);
         job_audit(job, "duplicate", "same idempotency key inside dispatch.dedup_window_s", 0, 0);
         job_free(job);
@@ -590,7 +591,7 @@ struct jobs_recovery {
 
 /* Each alert of the spool at start: those done refill the duplicate
  * window; the others are sent again. */
-static void jobs_recover_one(void *arg, uint64_t id, struct str payload, int done)
+static void jobs_recover_one(void *arg, uint64_t id, struct str payload, int done, int64_t age_ms)
 {
     struct jobs_recovery *rec = arg;
     struct jobs *s = rec->s;
@@ -605,7 +606,7 @@ static void jobs_recover_one(void *arg, uint64_t id, struct str payload, int don
         rec->unreadable++;
         return;
     }
-    (void)dedup_check(s->dedup, job->d.key.p, (int64_t)job->d.received.tv_sec);
+    dedup_refill(s->dedup, job->d.key.p, now_ms(), age_ms);
     if (done) {
         job_free(job);
         return;

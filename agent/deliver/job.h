@@ -69,7 +69,8 @@ struct job_ops {
                         uint64_t *id);
     void (*spool_complete)(void *ctx, uint64_t id);
     void (*spool_recovered)(void *ctx,
-                            void (*each)(void *arg, uint64_t id, struct str payload, int done),
+                            void (*each)(void *arg, uint64_t id, struct str payload, int done,
+                                         int64_t age_ms),
                             void *arg);
 
     /* The identity layer (identity_resolve): cb runs exactly once, maybe

@@ -83,6 +83,13 @@ static void index_drop(struct spool *sp, struct spool_entry *e)
     sp->n_pending--;
 }
 
+void spool_stamp_now(const struct spool *sp, struct spool_stamp *st)
+{
+    st->wall_ms = clock_wall_ms();
+    st->boot_ms = clock_boot_ms();
+    memcpy(st->boot_id, sp->boot_id, sizeof(st->boot_id));
+}
+
 /* ---- segments (loop side) ---- */
 
 struct spool_seg *spool_seg_new(struct spool *sp, uint64_t name, size_t size)
@@ -93,6 +100,8 @@ struct spool_seg *spool_seg_new(struct spool *sp, uint64_t name, size_t size)
         return NULL;
     s->name = name;
     s->size = size;
+    s->version = SPOOL_VERSION;
+    s->newest_ms = now_ms();
     if (sp->cur != NULL)
         sp->cur->next = s;
     else
@@ -156,10 +165,10 @@ static void batches_free(struct spool_batch *b)
 
 /* Adds a record to the batch being gathered for the newest segment; with w
  * (an append or a copy), it wakes the flusher. */
-static int spool_enqueue(struct spool *sp, int type, uint64_t id, struct str payload,
-                         const struct spool_waiter *w)
+static int spool_enqueue(struct spool *sp, int type, uint64_t id, const unsigned char *stamp,
+                         struct str payload, const struct spool_waiter *w)
 {
-    size_t rec = SPOOL_REC_HDR + payload.len;
+    size_t rec = SPOOL_REC_HDR + (stamp != NULL ? SPOOL_STAMP : 0) + payload.len;
     struct spool_batch *b, *fresh = NULL;
     int rc = ERR_NOMEM;
 
@@ -191,7 +200,7 @@ static int spool_enqueue(struct spool *sp, int type, uint64_t id, struct str pay
         b->w[b->n_w++].off = b->buf.len;
         spool_wake(sp);
     }
-    spool_encode(b->buf.p + b->buf.len, type, id, payload);
+    spool_encode(b->buf.p + b->buf.len, type, id, stamp, payload);
     b->buf.len += rec;
     sp->cur->queued += rec;
     if (w != NULL)
@@ -220,11 +229,16 @@ void spool_maintain(struct spool *sp, size_t need)
 {
     struct spool_seg *h;
     size_t total;
+    int64_t keep;
     struct spool_read *r;
 
     if (sp->recovering)
         return;
-    while ((h = sp->head) != sp->cur && h->pending == 0 && h->inflight == 0 && h->queued == 0) {
+    /* Completed alerts are kept for the duplicate window of the next start
+     * (spool_keep_done), unless the room is wanted. */
+    keep = spool_bytes(sp) + need <= sp->max_bytes / 4 * 3 ? sp->keep_done_ms : 0;
+    while ((h = sp->head) != sp->cur && h->pending == 0 && h->inflight == 0 && h->queued == 0 &&
+           h->newest_ms <= now_ms() - keep) {
         /* The unlink goes to the flusher: its accounting ends now. */
         pthread_mutex_lock(&sp->mu);
         if (spool_array_reserve(&sp->dels, &sp->cap_dels, sp->n_dels, sizeof(*sp->dels)) != 0) {
@@ -282,7 +296,7 @@ static void spool_requeue_completions(struct spool *sp, const struct spool_batch
         uint64_t id = spool_get_u64(b->buf.p + off + 9);
 
         if (b->buf.p[off + 8] == SPOOL_COMPLETE &&
-            spool_enqueue(sp, SPOOL_COMPLETE, id, (struct str){NULL, 0}, NULL) != 0)
+            spool_enqueue(sp, SPOOL_COMPLETE, id, NULL, (struct str){NULL, 0}, NULL) != 0)
             log_limited(&sp->rl_io, LOG_LVL_ERROR,
                         "spool.dir: %s: no memory to journal the completion of alert %" PRIu64
                         " (it is sent again after a restart)",
@@ -380,18 +394,24 @@ static void spool_read_done(struct spool *sp, const struct spool_read *r)
         const struct spool_read_item *it = &r->items[i];
         const struct spool_entry *e = spool_index_find(sp, it->id);
         struct spool_waiter w = {NULL, NULL, it->id, 0, now_ms(), 1};
+        /* A version 1 record has no stamp: its copy's says "unknown". */
+        static const unsigned char unknown[SPOOL_STAMP];
+        const unsigned char *stamp = unknown;
+        size_t head = src->version >= 2 ? SPOOL_STAMP : 0;
         struct str payload;
 
         if (!it->ok) {
             left += e != NULL && e->seg == src;
             continue;
         }
-        payload = str_make((const char *)p + SPOOL_REC_HDR, it->len - SPOOL_REC_HDR);
+        if (head > 0)
+            stamp = p + SPOOL_REC_HDR;
+        payload = str_make((const char *)p + SPOOL_REC_HDR + head, it->len - SPOOL_REC_HDR - head);
         p += it->len;
         if (e == NULL || e->seg != src)
             continue;
-        if (spool_make_room(sp, it->len) != 0 ||
-            spool_enqueue(sp, SPOOL_ALERT, it->id, payload, &w) != 0) {
+        if (spool_make_room(sp, SPOOL_REC_HDR + SPOOL_STAMP + payload.len) != 0 ||
+            spool_enqueue(sp, SPOOL_ALERT, it->id, stamp, payload, &w) != 0) {
             left++;
             continue;
         }
@@ -496,6 +516,10 @@ int spool_open(const struct spool_config *cfg, struct event_base *base, struct s
     sp->seg_limit =
         cfg->max_bytes / 4 < SPOOL_SEGMENT_BYTES ? cfg->max_bytes / 4 : SPOOL_SEGMENT_BYTES;
     sp->fsync_delay_ms = cfg->fsync_delay_ms;
+    if (clock_boot_id(sp->boot_id) != 0)
+        log_warning("spool.dir: %s: cannot read this boot's id (/proc/sys/kernel/random/boot_id): "
+                    "alerts spooled now count as of unknown boot at the next start",
+                    cfg->dir);
     sp->rl_io = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
     sp->rl_slow = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
     sp->dir = strdup(cfg->dir);
@@ -531,6 +555,11 @@ fail:
     return rc;
 }
 
+void spool_keep_done(struct spool *sp, int64_t ms)
+{
+    sp->keep_done_ms = ms;
+}
+
 void spool_end_recovery(struct spool *sp)
 {
     free(sp->dups);
@@ -554,8 +583,10 @@ static size_t spool_freeable(const struct spool *sp)
 
 int spool_append(struct spool *sp, struct str payload, spool_durable_cb cb, void *arg, uint64_t *id)
 {
-    size_t rec = SPOOL_REC_HDR + payload.len, fill, need, total;
+    size_t rec = SPOOL_REC_HDR + SPOOL_STAMP + payload.len, fill, need, total;
     struct spool_waiter w = {cb, arg, 0, 0, 0, 0};
+    struct spool_stamp now;
+    unsigned char stamp[SPOOL_STAMP];
 
     if (payload.len == 0 || payload.len > SPOOL_MAX_PAYLOAD)
         return ERR_INVALID;
@@ -578,8 +609,11 @@ int spool_append(struct spool *sp, struct str payload, spool_durable_cb cb, void
         return ERR_NOMEM;
     w.id = sp->next_id;
     w.t0 = now_ms();
-    if (spool_enqueue(sp, SPOOL_ALERT, w.id, payload, &w) != 0)
+    spool_stamp_now(sp, &now);
+    spool_stamp_put(stamp, &now);
+    if (spool_enqueue(sp, SPOOL_ALERT, w.id, stamp, payload, &w) != 0)
         return ERR_NOMEM;
+    sp->cur->newest_ms = w.t0;
     spool_index_push(sp, w.id, sp->cur, 0, rec);
     sp->next_id++;
     sp->syncing++;
@@ -595,7 +629,7 @@ void spool_complete(struct spool *sp, uint64_t id)
     if (e == NULL)
         return; /* completed already, or never appended */
     index_drop(sp, e);
-    if (spool_enqueue(sp, SPOOL_COMPLETE, id, (struct str){NULL, 0}, NULL) != 0)
+    if (spool_enqueue(sp, SPOOL_COMPLETE, id, NULL, (struct str){NULL, 0}, NULL) != 0)
         log_limited(&sp->rl_io, LOG_LVL_ERROR,
                     "spool.dir: %s: no memory to journal the completion of alert %" PRIu64
                     " (it is sent again after a restart)",

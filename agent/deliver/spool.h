@@ -7,7 +7,8 @@
  * On disk: spool.dir holds segment files "seg-<16 hex digits>.spool" (the
  * first id they hold), each opening with a magic header (magic, version),
  * then records: a 4-byte length, a CRC-32C over the rest, a type (alert or
- * completion), a 64-bit id, and for an alert its payload. No length read
+ * completion), a 64-bit id, and for an alert when it was appended (wall
+ * clock, boot clock, boot id: its age at a restart) and its payload. No length read
  * from disk is trusted beyond SPOOL_MAX_PAYLOAD and the file's size. A
  * record that does not check (a torn write, a flipped bit, a bad header)
  * ends what is read of its segment: the rest of the segment is moved to a
@@ -15,12 +16,13 @@
  * spool_corrupt) and everything valid before it is delivered.
  *
  * Segments rotate at SPOOL_SEGMENT_BYTES (or max_bytes / 4 when smaller);
- * a segment whose alerts are all complete is deleted, and an old segment
- * holding few pending alerts is compacted (they are written again, same id,
- * at the end, and it is deleted) when that frees space. spool.max_bytes caps
- * the segments' total: an append that does not fit is refused (ERR_TOOBIG)
- * and the caller holds the alert (backpressure), counts and logs it; nothing
- * is dropped. A lock (flock) on "<dir>/lock" keeps a second agent out.
+ * a segment whose alerts are all complete is deleted (after
+ * spool_keep_done's time), and an old segment holding few pending alerts is
+ * compacted (they are written again, same id, at the end, and it is
+ * deleted) when that frees space. spool.max_bytes caps the segments' total:
+ * an append that does not fit is refused (ERR_TOOBIG) and the caller holds
+ * the alert (backpressure), counts and logs it; nothing is dropped. A lock
+ * (flock) on "<dir>/lock" keeps a second agent out.
  *
  * Writes and fsyncs run on a flusher thread, batched: every record appended
  * while an fsync runs goes with the next one (group commit), so a record
@@ -66,11 +68,23 @@ int spool_open(const struct spool_config *cfg, struct event_base *base, struct s
 
 /* What spool_open read: each alert record still in the segments, oldest
  * first (one call per id, with its last payload), done saying whether its
- * completion was journaled. The caller re-sends those not done and may use
- * the others (their payloads) to rebuild its duplicate window. Call once,
+ * completion was journaled, age_ms how long ago it was first appended (see
+ * spool_format.c: the boot's own clock on the same boot, the wall clock
+ * across a reboot; 0 when unknown, as for records of spool version 1). The
+ * caller re-sends those not done and may use all of them (their payloads
+ * and ages) to rebuild its duplicate window (dedup_refill). Call once,
  * before the first append. */
 void spool_recovered(struct spool *sp,
-                     void (*each)(void *arg, uint64_t id, struct str payload, int done), void *arg);
+                     void (*each)(void *arg, uint64_t id, struct str payload, int done,
+                                  int64_t age_ms),
+                     void *arg);
+
+/* Keeps segments whose alerts are all complete until their youngest is ms
+ * old (0, the default: deleted at once), so that a restart within ms still
+ * reads the completions back (spool_recovered) to refill a duplicate
+ * window that long. Only while the spool is under 3/4 of max_bytes: past
+ * it, space for alerts not yet sent comes first. */
+void spool_keep_done(struct spool *sp, int64_t ms);
 
 /* Appends an alert (payload copied). Returns 0 with *id, and cb(arg, rc)
  * will run once from the loop (never inside spool_append); or, with no

@@ -6,17 +6,28 @@
  *
  *   segment file "seg-<16 lowercase hex digits>.spool":
  *     offset 0   8 bytes   magic "RTRSPOL1"
- *     offset 8   u32       version (1)
+ *     offset 8   u32       version (2; 1 is still read)
  *     offset 12  records, back to back, up to the end of the file
  *
  *   record:
- *     offset 0   u32       len: bytes of type + id + payload, 9 .. 9 + SPOOL_MAX_PAYLOAD
+ *     offset 0   u32       len: bytes of type + id + the rest, 9 .. 9 + 32 + SPOOL_MAX_PAYLOAD
  *     offset 4   u32       CRC-32C (Castagnoli, reflected 0x82F63B78, init and final
  *                          xor 0xFFFFFFFF) over those len bytes
  *     offset 8   u8        type: 1 alert, 2 completion
  *     offset 9   u64       id
- *     offset 17  len - 9   payload: an alert's, 1 .. SPOOL_MAX_PAYLOAD bytes; none
- *                          for a completion (its len is exactly 9)
+ *     offset 17            nothing for a completion (its len is exactly 9); for an alert:
+ *       version 2:
+ *     offset 17  i64       when it was appended: CLOCK_REALTIME, Unix ms
+ *     offset 25  i64       the same moment on CLOCK_BOOTTIME, ms
+ *     offset 33  16 bytes  the boot it was on (/proc/sys/kernel/random/boot_id)
+ *     offset 49  len - 41  payload, 1 .. SPOOL_MAX_PAYLOAD bytes
+ *       version 1:
+ *     offset 17  len - 9   payload, 1 .. SPOOL_MAX_PAYLOAD bytes (its age is unknown)
+ *
+ * The stamp (offsets 17 .. 49) says how old an alert is at a restart (the
+ * duplicate window is refilled from it, spool_stamp_age); all zero is
+ * unknown. A compaction copy keeps its original's stamp; one from a version
+ * 1 segment gets an unknown one.
  *
  * What the rest relies on:
  * - A segment's name is above every older segment's, and every id handed
@@ -99,15 +110,54 @@ uint64_t spool_get_u64(const unsigned char *p)
     return v;
 }
 
-/* Writes the SPOOL_REC_HDR + payload.len bytes of a record at p. */
-void spool_encode(unsigned char *p, int type, uint64_t id, struct str payload)
+void spool_encode(unsigned char *p, int type, uint64_t id, const unsigned char *stamp,
+                  struct str payload)
 {
-    spool_put_u32(p, (uint32_t)(9 + payload.len));
+    size_t head = stamp != NULL ? SPOOL_STAMP : 0;
+
+    spool_put_u32(p, (uint32_t)(9 + head + payload.len));
     p[8] = (unsigned char)type;
     spool_put_u64(p + 9, id);
+    if (head > 0)
+        memcpy(p + SPOOL_REC_HDR, stamp, head);
     if (payload.len > 0)
-        memcpy(p + SPOOL_REC_HDR, payload.p, payload.len);
-    spool_put_u32(p + 4, spool_crc32c(p + 8, 9 + payload.len));
+        memcpy(p + SPOOL_REC_HDR + head, payload.p, payload.len);
+    spool_put_u32(p + 4, spool_crc32c(p + 8, 9 + head + payload.len));
+}
+
+void spool_stamp_put(unsigned char *p, const struct spool_stamp *st)
+{
+    spool_put_u64(p, (uint64_t)st->wall_ms);
+    spool_put_u64(p + 8, (uint64_t)st->boot_ms);
+    memcpy(p + 16, st->boot_id, sizeof(st->boot_id));
+}
+
+void spool_stamp_get(const unsigned char *p, struct spool_stamp *st)
+{
+    st->wall_ms = (int64_t)spool_get_u64(p);
+    st->boot_ms = (int64_t)spool_get_u64(p + 8);
+    memcpy(st->boot_id, p + 16, sizeof(st->boot_id));
+}
+
+static int spool_boot_known(const unsigned char id[16])
+{
+    static const unsigned char zero[16];
+
+    return memcmp(id, zero, sizeof(zero)) != 0;
+}
+
+int64_t spool_stamp_age(const struct spool_stamp *then, const struct spool_stamp *now)
+{
+    int boots_known = spool_boot_known(then->boot_id) && spool_boot_known(now->boot_id);
+    int64_t age;
+
+    if (then->wall_ms == 0 && !spool_boot_known(then->boot_id))
+        return 0;
+    if (boots_known && memcmp(then->boot_id, now->boot_id, sizeof(now->boot_id)) == 0)
+        age = now->boot_ms - then->boot_ms;
+    else if ((age = now->wall_ms - then->wall_ms) < now->boot_ms && boots_known)
+        age = now->boot_ms; /* another boot: it is older than this one */
+    return age > 0 ? age : 0;
 }
 
 void spool_seg_name(char *out, uint64_t name)

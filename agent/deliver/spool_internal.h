@@ -29,10 +29,11 @@ struct event;
 struct event_base;
 
 #define SPOOL_MAGIC     "RTRSPOL1"
-#define SPOOL_VERSION   1
+#define SPOOL_VERSION   2  /* what we write; version 1 segments are still read */
 #define SPOOL_HDR       12 /* magic + version */
 #define SPOOL_REC_HDR   17 /* len, CRC, type, id */
-#define SPOOL_REC_MAX   (SPOOL_REC_HDR + SPOOL_MAX_PAYLOAD)
+#define SPOOL_STAMP     32 /* version 2: an alert record's stamp, before its payload */
+#define SPOOL_REC_MAX   (SPOOL_REC_HDR + SPOOL_STAMP + SPOOL_MAX_PAYLOAD)
 #define SPOOL_READ_BUF  (8 * SPOOL_REC_MAX)
 #define SPOOL_ALERT     1
 #define SPOOL_COMPLETE  2
@@ -51,8 +52,33 @@ void spool_put_u64(unsigned char *p, uint64_t v);
 uint32_t spool_get_u32(const unsigned char *p);
 uint64_t spool_get_u64(const unsigned char *p);
 
-/* Writes the SPOOL_REC_HDR + payload.len bytes of a record at p. */
-void spool_encode(unsigned char *p, int type, uint64_t id, struct str payload);
+/* Writes the SPOOL_REC_HDR (+ SPOOL_STAMP when stamp is not NULL) +
+ * payload.len bytes of a record at p. stamp: SPOOL_STAMP bytes
+ * (spool_stamp_put) for an alert, NULL for a completion. */
+void spool_encode(unsigned char *p, int type, uint64_t id, const unsigned char *stamp,
+                  struct str payload);
+
+/* When an alert was appended, as its record says (version 2), so that a
+ * restart knows how old it is without trusting a wall clock that may have
+ * stepped since: the boot's own clock when it is the same boot, else the
+ * wall clock. Zero everywhere: unknown (a version 1 record). */
+struct spool_stamp {
+    int64_t wall_ms;           /* CLOCK_REALTIME, Unix ms */
+    int64_t boot_ms;           /* CLOCK_BOOTTIME (counts suspend too) */
+    unsigned char boot_id[16]; /* the kernel's boot_id; zero: unknown */
+};
+
+/* The SPOOL_STAMP bytes of st at p, and back. */
+void spool_stamp_put(unsigned char *p, const struct spool_stamp *st);
+void spool_stamp_get(const unsigned char *p, struct spool_stamp *st);
+
+/* How many ms before now (the stamp of this moment) the alert stamped then
+ * was appended: on the same boot, the boot clock's difference (exact,
+ * whatever the wall clock did); on another boot, the wall clock's, but at
+ * least the time since this boot began (then is older than that for sure);
+ * with a boot unknown, the wall clock's; 0 when then is unknown. Never
+ * negative. */
+int64_t spool_stamp_age(const struct spool_stamp *then, const struct spool_stamp *now);
 
 /* The segment's file name (SPOOL_NAME_SIZE bytes at out). */
 void spool_seg_name(char *out, uint64_t name);
@@ -84,6 +110,11 @@ struct spool_seg {
     size_t pending;  /* pending alerts whose latest durable record is here */
     size_t inflight; /* appends and copies bound here, not back from the flusher */
     int no_compact;  /* compaction could not read its alerts back: leave it */
+    int version;     /* of its file: 1 has alert records without a stamp */
+    /* now_ms() when its youngest alert was appended (for a segment read at
+     * start: as its stamp says, unknown counting as now): a segment of
+     * completed alerts is kept until this is keep_done_ms old. */
+    int64_t newest_ms;
 };
 
 /* A pending alert: 24 bytes, no payload (it stays on disk). */
@@ -148,9 +179,11 @@ struct spool {
     char *dir;
     int dirfd, lockfd;
     size_t max_bytes, seg_limit;
+    int64_t keep_done_ms; /* spool_keep_done */
     int fsync_delay_ms;
     struct event_base *base;
     struct stats *stats;
+    unsigned char boot_id[16]; /* this boot's, for the stamps (zero: unknown) */
     struct event *ev_done;
     struct log_ratelimit rl_io, rl_slow;
 
@@ -190,6 +223,9 @@ struct spool {
 
 /* ---- spool.c (the loop's thread) ---- */
 
+/* The stamp of this moment (the clocks and sp->boot_id). */
+void spool_stamp_now(const struct spool *sp, struct spool_stamp *st);
+
 /* Counts c once (no counters block: nothing). */
 void spool_count(struct spool *sp, enum stats_counter c);
 
@@ -202,7 +238,8 @@ int spool_index_reserve(struct spool *sp);
 /* Binds a pending alert's record to seg (after spool_index_reserve). */
 void spool_index_push(struct spool *sp, uint64_t id, struct spool_seg *seg, size_t off, size_t len);
 
-/* Appends a segment (the newest), owned by sp. Returns it, or NULL. */
+/* Appends a segment (the newest, of SPOOL_VERSION), owned by sp. Returns
+ * it, or NULL. */
 struct spool_seg *spool_seg_new(struct spool *sp, uint64_t name, size_t size);
 
 /* Starts a new newest segment. Returns 0 or ERR_NOMEM. */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "errors.h"
 #include "spool.h"
@@ -27,8 +28,9 @@
 struct spool_rec {
     int type;
     uint64_t id;
-    size_t off; /* in the file */
-    size_t len; /* the whole record's bytes */
+    size_t off;               /* in the file */
+    size_t len;               /* the whole record's bytes */
+    struct spool_stamp stamp; /* an alert's; all zero (unknown) in version 1 */
     struct str payload;
 };
 
@@ -38,6 +40,7 @@ struct spool_reader {
     size_t pos;         /* the file offset of the next record */
     unsigned char *buf; /* SPOOL_READ_BUF bytes */
     size_t start, end;  /* buf[start, end) holds the file's bytes from pos */
+    int version;        /* the header's, once spool_reader_start checked it */
     char why[96];       /* what made a record bad */
 };
 
@@ -67,9 +70,10 @@ static int spool_reader_start(struct spool_reader *r)
         return ERR_IO;
     if (memcmp(hdr, SPOOL_MAGIC, 8) != 0)
         return spool_reader_bad(r, "a bad magic");
-    if (spool_get_u32(hdr + 8) != SPOOL_VERSION)
-        return spool_reader_bad(r, "version %" PRIu32 " (this agent reads %d)",
+    if (spool_get_u32(hdr + 8) < 1 || spool_get_u32(hdr + 8) > SPOOL_VERSION)
+        return spool_reader_bad(r, "version %" PRIu32 " (this agent reads 1 to %d)",
                                 spool_get_u32(hdr + 8), SPOOL_VERSION);
+    r->version = (int)spool_get_u32(hdr + 8);
     return 0;
 }
 
@@ -98,7 +102,7 @@ static int spool_reader_fill(struct spool_reader *r, size_t need)
  * or trusted beyond what the length check allows. */
 static int spool_reader_next(struct spool_reader *r, struct spool_rec *rec)
 {
-    size_t left = r->size - r->pos;
+    size_t left = r->size - r->pos, head = r->version >= 2 ? SPOOL_STAMP : 0;
     const unsigned char *p;
     uint32_t len;
     int type;
@@ -111,7 +115,7 @@ static int spool_reader_next(struct spool_reader *r, struct spool_rec *rec)
     if (spool_reader_fill(r, 8) != 0)
         return ERR_IO;
     len = spool_get_u32(r->buf + r->start);
-    if (len < 9 || len > 9 + SPOOL_MAX_PAYLOAD)
+    if (len < 9 || len > 9 + head + SPOOL_MAX_PAYLOAD)
         return spool_reader_bad(r, "a record length of %" PRIu32, len);
     if (len > left - 8)
         return spool_reader_bad(r, "a record cut short (%" PRIu32 " bytes announced, %zu there)",
@@ -124,12 +128,18 @@ static int spool_reader_next(struct spool_reader *r, struct spool_rec *rec)
     if (spool_crc32c(p + 8, len) != spool_get_u32(p + 4))
         return spool_reader_bad(r, "a CRC mismatch");
     type = p[8];
-    if ((type != SPOOL_ALERT && type != SPOOL_COMPLETE) || (type == SPOOL_ALERT) != (len > 9))
+    if ((type != SPOOL_ALERT && type != SPOOL_COMPLETE) ||
+        (type == SPOOL_ALERT ? len <= 9 + head : len != 9))
         return spool_reader_bad(r, "a record of type %d and length %" PRIu32, type, len);
     rec->type = type;
     rec->id = spool_get_u64(p + 9);
     rec->len = 8 + (size_t)len;
-    rec->payload = str_make((const char *)p + SPOOL_REC_HDR, len - 9);
+    memset(&rec->stamp, 0, sizeof(rec->stamp));
+    if (type == SPOOL_ALERT && head > 0)
+        spool_stamp_get(p + SPOOL_REC_HDR, &rec->stamp);
+    else
+        head = 0;
+    rec->payload = str_make((const char *)p + SPOOL_REC_HDR + head, len - 9 - head);
     r->start += rec->len;
     r->pos += rec->len;
     return 1;
@@ -188,6 +198,8 @@ struct spool_scan {
     uint64_t max_id;
     struct spool_seg **segs; /* by position */
     size_t n_segs, cap_segs;
+    struct spool_stamp now; /* for the segments' ages */
+    int64_t now_ms;
 };
 
 /* "<segment>.corrupt-<unix time>" */
@@ -240,8 +252,16 @@ fail:
 
 static int spool_scan_add(struct spool_scan *sc, const struct spool_rec *rec)
 {
+    struct spool_seg *seg = sc->segs[sc->n_segs - 1];
+
     if (rec->id > sc->max_id)
         sc->max_id = rec->id;
+    if (rec->type == SPOOL_ALERT) {
+        int64_t at = sc->now_ms - spool_stamp_age(&rec->stamp, &sc->now);
+
+        if (at > seg->newest_ms)
+            seg->newest_ms = at;
+    }
     if (rec->type == SPOOL_COMPLETE) {
         if (spool_array_reserve(&sc->done, &sc->cap_done, sc->n_done, sizeof(*sc->done)) != 0)
             return ERR_NOMEM;
@@ -310,6 +330,8 @@ static int spool_scan_segment(struct spool *sp, struct spool_scan *sc, uint64_t 
         rc = ERR_NOMEM;
         goto out;
     }
+    sc->segs[sc->n_segs]->version = r.version;
+    sc->segs[sc->n_segs]->newest_ms = INT64_MIN; /* no alert in it yet */
     sc->n_segs++;
     *keep = 1;
     while (rc == 0 && (rc = spool_reader_next(&r, &rec)) == 1)
@@ -427,6 +449,8 @@ int spool_load(struct spool *sp)
 
     if (rc != 0)
         goto out;
+    spool_stamp_now(sp, &sc.now);
+    sc.now_ms = now_ms();
     for (size_t i = 0; i < n && rc == 0; i++) {
         int keep;
 
@@ -476,7 +500,9 @@ static int spool_replay_this(const struct spool *sp, const struct spool_seg *s,
 }
 
 static void spool_replay_segment(struct spool *sp, const struct spool_seg *s, unsigned char *buf,
-                                 void (*each)(void *, uint64_t, struct str, int), void *arg)
+                                 const struct spool_stamp *now,
+                                 void (*each)(void *, uint64_t, struct str, int, int64_t),
+                                 void *arg)
 {
     char name[SPOOL_NAME_SIZE];
     struct spool_reader r = {.buf = buf, .size = s->size};
@@ -492,7 +518,7 @@ static void spool_replay_segment(struct spool *sp, const struct spool_seg *s, un
     rc = spool_reader_start(&r);
     while (rc == 0 && (rc = spool_reader_next(&r, &rec)) == 1) {
         if (rec.type == SPOOL_ALERT && spool_replay_this(sp, s, &rec, &done))
-            each(arg, rec.id, rec.payload, done);
+            each(arg, rec.id, rec.payload, done, spool_stamp_age(&rec.stamp, now));
         rc = 0;
     }
     /* It checked a moment ago: only the disk or another writer fails it. */
@@ -503,17 +529,21 @@ static void spool_replay_segment(struct spool *sp, const struct spool_seg *s, un
 }
 
 void spool_recovered(struct spool *sp,
-                     void (*each)(void *arg, uint64_t id, struct str payload, int done), void *arg)
+                     void (*each)(void *arg, uint64_t id, struct str payload, int done,
+                                  int64_t age_ms),
+                     void *arg)
 {
+    struct spool_stamp now;
     unsigned char *buf;
 
     if (!sp->recovering)
         return;
+    spool_stamp_now(sp, &now);
     buf = malloc(SPOOL_READ_BUF);
     if (buf == NULL)
         log_error("spool.dir: %s: no memory to read the spool back", sp->dir);
     for (const struct spool_seg *s = sp->head; buf != NULL && s != sp->cur; s = s->next)
-        spool_replay_segment(sp, s, buf, each, arg);
+        spool_replay_segment(sp, s, buf, &now, each, arg);
     free(buf);
     spool_end_recovery(sp);
 }

@@ -425,7 +425,8 @@ static void graph_token_failed(struct graph *g, const struct http_response *res,
         bits = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ull;
     delay_ms = retry_backoff_ms(g->token_failures, GRAPH_TOKEN_BACKOFF_MIN_S,
                                 GRAPH_TOKEN_BACKOFF_MAX_S, bits);
-    after = res != NULL ? retry_after_s(res->retry_after, time(NULL), GRAPH_RETRY_CAP_S) : -1;
+    after = res != NULL ? retry_after_s(res->retry_after, res->date, time(NULL), GRAPH_RETRY_CAP_S)
+                        : -1;
     if (after * 1000 > delay_ms)
         delay_ms = after * 1000;
     g->token_retry_at = now_ms() + delay_ms;
@@ -630,7 +631,7 @@ static void graph_retry(struct lookup *lk, const struct http_response *res)
         return;
     }
     if (throttled) {
-        after = retry_after_s(res->retry_after, time(NULL), GRAPH_RETRY_CAP_S);
+        after = retry_after_s(res->retry_after, res->date, time(NULL), GRAPH_RETRY_CAP_S);
         if (after > 0)
             delay_ms = after * 1000;
         if (now + delay_ms > g->throttled_until)

@@ -361,14 +361,17 @@ def _kill9_run(ctx, seed, kills):
 def _records(data):
     """[(offset, size, type, payload)] of the records of a segment's bytes
     (agent/deliver/spool_format.c's layout: magic, version, then len, CRC,
-    type, id, payload); stops where a length does not fit."""
+    type, id, in version 2 an alert's 32-byte stamp, payload); stops where
+    a length does not fit."""
     assert data[:8] == b"RTRSPOL1", "segment magic %r" % data[:8]
+    stamp = 32 if struct.unpack_from("<I", data, 8)[0] >= 2 else 0
     out, off = [], 12
     while off + 17 <= len(data):
         length, _crc = struct.unpack_from("<II", data, off)
         if off + 8 + length > len(data):
             break
-        out.append((off, 8 + length, data[off + 8], data[off + 17:off + 8 + length]))
+        head = stamp if data[off + 8] == 1 else 0
+        out.append((off, 8 + length, data[off + 8], data[off + 17 + head:off + 8 + length]))
         off += 8 + length
     assert off == len(data), "segment has %d bytes after its last record" % (len(data) - off)
     return out

@@ -36,6 +36,10 @@ queued action that applies to it, the others stay queued):
     {"huge": 1048576}     a 200 with that many body bytes (Content-Length;
                           "chunked": true sends it chunked instead)
     {"close": true}       close the connection without answering
+    {"clock_offset": -3600}   this answer comes from a server whose clock is
+                          that many seconds off ours: its Date header says so,
+                          and "retry_after_in": N makes Retry-After the
+                          HTTP-date N seconds after that Date
 
 Kinds:
     safetitan  any method, any path -> 200 {"ok":true}
@@ -66,6 +70,7 @@ CLI (for the C unit tests; prints nothing):
     SIGTERM or SIGINT (exit 0). SIGUSR1 expires every token issued so far.
 """
 import argparse
+import email.utils
 import http.server
 import json
 import os
@@ -388,6 +393,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    # The server's clock for the Date header send_response writes: ours,
+    # or ours off by the answer's "clock_offset".
+    clock_offset = 0
+
+    def date_time_string(self, timestamp=None):
+        if timestamp is None:
+            timestamp = time.time() + self.clock_offset
+        return email.utils.formatdate(timestamp, usegmt=True)
+
     def _read_body(self):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             parts = []
@@ -438,6 +452,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
 
     def _act(self, st, rec, action):
+        self.clock_offset = 0  # a keep-alive connection's earlier answer set it
         if action is None:
             self._send(*st._answer(rec))
             return
@@ -454,6 +469,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         extra = dict(action.get("headers") or {})
         if "retry_after" in action:
             extra["Retry-After"] = str(action["retry_after"])
+        self.clock_offset = float(action.get("clock_offset", 0))
+        if "retry_after_in" in action:
+            extra["Retry-After"] = self.date_time_string(
+                time.time() + self.clock_offset + float(action["retry_after_in"]))
         if action.get("huge") is not None:
             self._send_huge(int(action["huge"]), bool(action.get("chunked")), extra)
             return

@@ -1,6 +1,11 @@
-/* The exact-duplicate window: same key inside the window is a duplicate,
- * at the window's end it is not; other keys never are; entries expire and
- * the oldest are evicted at the cap; a window of 0 suppresses nothing. */
+/* The exact-duplicate window on the monotonic clock (milliseconds): same
+ * key inside the window is a duplicate, at the window's end it is not;
+ * other keys never are; entries expire and the oldest are evicted at the
+ * cap; a window of 0 suppresses nothing. The refill at start: an entry
+ * stays for what is left of the window given its age, an unknown age (0)
+ * keeps it the whole window, one older than the window is not kept, and
+ * one refilled out of time order neither hides a newer key nor expires
+ * early. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +18,7 @@ static void key(char out[65], unsigned n)
     snprintf(out, 65, "%016x%048x", n % 3, n);
 }
 
-int main(void)
+static void test_window(void)
 {
     struct dedup *d = NULL;
     char a[65], b[65];
@@ -21,30 +26,83 @@ int main(void)
     CHECK_INT(dedup_new(600, 4, &d), 0);
     key(a, 1);
     key(b, 4);
-    CHECK_INT(dedup_check(d, a, 1000), 0);
-    CHECK_INT(dedup_check(d, a, 1000), 1);
-    CHECK_INT(dedup_check(d, a, 1599), 1);
-    CHECK_INT(dedup_check(d, b, 1001), 0); /* same bucket, another key */
-    CHECK_INT(dedup_check(d, a, 1600), 0); /* the window ended: sent, and recorded again */
-    CHECK_INT(dedup_check(d, a, 1700), 1);
-    CHECK_INT(dedup_check(d, "short", 1700), 0);
-    CHECK_INT(dedup_check(d, "short", 1700), 0);
-    /* Expiry: b (1001) is gone by 1601. */
-    CHECK_INT(dedup_check(d, b, 1650), 0);
+    CHECK_INT(dedup_seen(d, a, 1000000), 0);
+    CHECK_INT(dedup_seen(d, a, 1000000), 1);
+    CHECK_INT(dedup_seen(d, a, 1599999), 1);
+    CHECK_INT(dedup_seen(d, b, 1001000), 0); /* same bucket, another key */
+    CHECK_INT(dedup_seen(d, a, 1600000), 0); /* the window ended: sent, and recorded again */
+    CHECK_INT(dedup_seen(d, a, 1700000), 1);
+    CHECK_INT(dedup_seen(d, "short", 1700000), 0);
+    CHECK_INT(dedup_seen(d, "short", 1700000), 0);
+    /* Expiry: b (1001 s) is gone by 1601 s. */
+    CHECK_INT(dedup_seen(d, b, 1650000), 0);
     CHECK_INT((long long)dedup_count(d), 2);
-    /* The cap: 4 entries; a fifth evicts the oldest (a at 1600). */
+    /* The cap: 4 entries; a fifth evicts the oldest (a at 1600 s). */
     for (unsigned i = 10; i < 13; i++) {
         char k[65];
         key(k, i);
-        CHECK_INT(dedup_check(d, k, 1700), 0);
+        CHECK_INT(dedup_seen(d, k, 1700000), 0);
     }
     CHECK_INT((long long)dedup_count(d), 4);
-    CHECK_INT(dedup_check(d, a, 1701), 0);
+    CHECK_INT(dedup_seen(d, a, 1701000), 0);
     dedup_free(d);
 
     CHECK_INT(dedup_new(0, 4, &d), 0);
-    CHECK_INT(dedup_check(d, a, 1), 0);
-    CHECK_INT(dedup_check(d, a, 1), 0);
+    CHECK_INT(dedup_seen(d, a, 1), 0);
+    CHECK_INT(dedup_seen(d, a, 1), 0);
+    dedup_refill(d, a, 1, 0);
+    CHECK_INT((long long)dedup_count(d), 0);
     dedup_free(d);
+}
+
+static void test_refill(void)
+{
+    const int64_t now = 5000000; /* the monotonic clock at start: 5000 s */
+    struct dedup *d = NULL;
+    char fresh[65], half[65], old[65], unknown[65], late[65];
+
+    CHECK_INT(dedup_new(600, 16, &d), 0);
+    key(fresh, 1);
+    key(half, 2);
+    key(old, 3);
+    key(unknown, 4);
+    key(late, 5);
+    dedup_refill(d, half, now, 300000);  /* 300 s old: 300 s left */
+    dedup_refill(d, fresh, now, 10000);  /* 10 s old: 590 s left */
+    dedup_refill(d, old, now, 600000);   /* a whole window old: not kept */
+    dedup_refill(d, unknown, now, 0);    /* age unknown: the whole window */
+    dedup_refill(d, late, now, -5000);   /* a negative age counts as 0 */
+    dedup_refill(d, fresh, now, 500000); /* already there: left as it is */
+    CHECK_INT((long long)dedup_count(d), 4);
+    CHECK_INT(dedup_seen(d, old, now), 0);
+    CHECK_INT(dedup_seen(d, half, now + 299999), 1);
+    CHECK_INT(dedup_seen(d, fresh, now + 589999), 1);
+    CHECK_INT(dedup_seen(d, unknown, now + 599999), 1);
+    CHECK_INT(dedup_seen(d, late, now + 599999), 1);
+    /* half ran out first and fresh after it, whatever their order. */
+    CHECK_INT(dedup_seen(d, half, now + 300000), 0);
+    CHECK_INT(dedup_seen(d, half, now + 300001), 1);
+    CHECK_INT(dedup_seen(d, fresh, now + 590000), 0);
+    CHECK_INT(dedup_seen(d, unknown, now + 600000), 0);
+    dedup_free(d);
+
+    /* Out of time order: an older entry refilled after a younger one is
+     * not kept longer than its age allows, and does not make the younger
+     * one expire early. */
+    CHECK_INT(dedup_new(600, 16, &d), 0);
+    dedup_refill(d, fresh, now, 0);
+    dedup_refill(d, old, now, 550000);
+    CHECK_INT(dedup_seen(d, old, now + 50000), 0);
+    CHECK_INT(dedup_seen(d, old, now + 50001), 1); /* recorded afresh at +50 s */
+    CHECK_INT(dedup_seen(d, fresh, now + 599999), 1);
+    CHECK_INT(dedup_seen(d, old, now + 649999), 1);
+    CHECK_INT(dedup_seen(d, old, now + 650000), 0);
+    dedup_free(d);
+}
+
+int main(void)
+{
+    test_window();
+    test_refill();
     return unit_report("test_dedup");
 }

@@ -109,13 +109,14 @@ static void fake_spool_complete(void *ctx, uint64_t id)
 }
 
 static void fake_spool_recovered(void *ctx,
-                                 void (*each)(void *arg, uint64_t id, struct str payload, int done),
+                                 void (*each)(void *arg, uint64_t id, struct str payload, int done,
+                                              int64_t age_ms),
                                  void *arg)
 {
     (void)ctx;
     for (size_t i = 0; i < fk.n_recovered; i++)
-        each(arg, 100 + i, str_make(fk.recovered[i], strlen(fk.recovered[i])),
-             fk.recovered_done[i]);
+        each(arg, 100 + i, str_make(fk.recovered[i], strlen(fk.recovered[i])), fk.recovered_done[i],
+             0);
 }
 
 static void fake_resolve(void *ctx, struct str user, enum user_kind kind, identity_cb cb, void *arg)

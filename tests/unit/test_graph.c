@@ -8,10 +8,12 @@
  * sAMAccountName with ConsistencyLevel), not found, no mail, several
  * matches, one token for many lookups, a token renewed after its life and
  * after a 401, ten concurrent lookups sharing one request, 429 with
- * Retry-After then success, 429 four times, a 500 then success, malformed
- * and wrongly typed JSON, a body over the cap, a wrong client secret, an
- * unreadable or empty secret file, and graph_free with lookups in flight
- * (then http_free, as delivery.c does). */
+ * Retry-After then success, a 429 whose HTTP-date Retry-After is measured
+ * from the Date header of a server an hour ahead, 429 four times, a 500
+ * then success, malformed and wrongly typed JSON, a body over the cap, a
+ * wrong client secret, an unreadable or empty secret file, and
+ * graph_free with lookups in flight (then http_free, as delivery.c
+ * does). */
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -476,6 +478,8 @@ static const char script[] =
     "[{\"match\": \"users/jsmith@\", \"status\": 429, \"retry_after\": \"1\"},"
     " {\"match\": \"users/o'brien@\", \"status\": 401},"
     " {\"match\": \"000000000003\", \"status\": 500},"
+    " {\"match\": \"000000000004\", \"status\": 429, \"clock_offset\": 3600,"
+    " \"retry_after_in\": 1},"
     " {\"match\": \"users/bad1@\", \"status\": 200, \"body\": \"{\\\"mail\\\": \\\"x\"},"
     " {\"match\": \"users/bad2@\", \"status\": 200, \"body\": {\"id\": \"1\", \"mail\": 5}},"
     " {\"match\": \"users/bad3@\", \"status\": 200, \"body\": [\"x\"]},"
@@ -498,6 +502,10 @@ static const struct lookup_case scripted[] = {
      "pat.o'brien@contoso.com", NULL},
     {"500 then success", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-000000000003", IDENTITY_FOUND,
      "alice@fabrikam.com", NULL},
+    /* Retry-After 1 s as an HTTP-date of a server an hour ahead: from its
+     * Date header that is 1 s (from our clock, the 120 s cap). */
+    {"429 with an HTTP-date, server an hour ahead", USER_KIND_GUID,
+     "6f1e2d3c-0000-4000-8000-000000000004", IDENTITY_FOUND, "svc@contoso.com", NULL},
     {"malformed json", USER_KIND_UPN, "bad1@x.com", IDENTITY_ERROR, NULL,
      "graph: malformed JSON in the response"},
     {"mail not a string", USER_KIND_UPN, "bad2@x.com", IDENTITY_ERROR, NULL,
@@ -528,7 +536,7 @@ static void test_scripted(const struct unit_standin *s)
     for (size_t i = 0; i < sizeof(scripted) / sizeof(scripted[0]); i++)
         expect(&r, &scripted[i]);
     CHECK_INT(COUNT(&r, graph_token_requests), 2);
-    CHECK_INT(COUNT(&r, graph_throttled), 5);
+    CHECK_INT(COUNT(&r, graph_throttled), 6);
     CHECK_INT(COUNT(&r, graph_errors), 6);
     /* Each scripted failure was retried the right number of times. */
     CHECK_INT(count_requests(s, "/v1.0/users/jsmith", "", NULL), 2);

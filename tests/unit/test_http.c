@@ -9,10 +9,13 @@
  * other methods, header line breaks, zero timeouts) whose callback never
  * runs, 50 concurrent requests each completed exactly once, and http_free
  * cutting transfers short with "shutting down". Error texts never carry
- * the query's secret. */
+ * the query's secret. The Date header of an answer from a server an hour
+ * behind us is handed over, so its HTTP-date Retry-After means the pause
+ * the server asked for. */
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -20,6 +23,7 @@
 
 #include "errors.h"
 #include "core/http.h"
+#include "core/retry.h"
 #include "unit.h"
 #include "unit_standin.h"
 
@@ -36,6 +40,7 @@ struct result {
     size_t body_len;
     int truncated;
     char retry_after[80];
+    char date[80];
     char error[512];
     long elapsed_ms;
     int *done; /* bumped on every run */
@@ -57,6 +62,7 @@ static void on_result(void *arg, const struct http_response *res)
     r->truncated = res->truncated;
     snprintf(r->retry_after, sizeof(r->retry_after), "%s",
              res->retry_after ? res->retry_after : "");
+    snprintf(r->date, sizeof(r->date), "%s", res->date ? res->date : "");
     snprintf(r->error, sizeof(r->error), "%s", res->error ? res->error : "");
     r->elapsed_ms = res->elapsed_ms;
     if (r->done != NULL)
@@ -391,11 +397,37 @@ static void test_shutdown(void)
     http_free(NULL);
 }
 
+/* A 429 from a server whose clock is an hour behind ours, asking for 30 s
+ * as an HTTP-date: the Date header comes through, and measured from it the
+ * pause is 30 s (from our clock it would be none at all). */
+static void test_server_date(struct http *h, const struct unit_standin *s)
+{
+    char url[256];
+    struct http_request req;
+    struct result r = {0};
+    int64_t from_date, from_ours;
+
+    snprintf(url, sizeof(url), "%s/skewed", s->url);
+    req = get(url);
+    run_one(h, &req, &r);
+    CHECK_INT(r.status, 429);
+    CHECK_INT(strlen(r.date), 29); /* "Mon, 23 Nov 2026 09:00:00 GMT" */
+    from_date = retry_after_s(r.retry_after, r.date, time(NULL), 600);
+    from_ours = retry_after_s(r.retry_after, NULL, time(NULL), 600);
+    if (from_date < 29 || from_date > 30 || from_ours != 0)
+        UNIT_FAIL("Retry-After '%s', Date '%s': %lld s from Date, %lld s from our clock",
+                  r.retry_after, r.date, (long long)from_date, (long long)from_ours);
+    else
+        unit_passed++;
+}
+
 int main(void)
 {
     /* The stand-ins' scripted answers, consumed one per request in order. */
     static const char script[] = "[{\"status\": 503, \"retry_after\": \" 2 \", \"body\": \"busy\"},"
-                                 " {\"huge\": 100000}, {\"hang\": true}]";
+                                 " {\"huge\": 100000}, {\"hang\": true},"
+                                 " {\"match\": \"/skewed\", \"status\": 429,"
+                                 " \"clock_offset\": -3600, \"retry_after_in\": 30}]";
     static const char *const script_args[] = {"--script", script, NULL};
     struct unit_standin s = {0}, wrong = {0};
     struct http *h = NULL;
@@ -415,6 +447,7 @@ int main(void)
     }
     CHECK_INT(http_new(base, &h), 0);
     test_sequence(h, &s);
+    test_server_date(h, &s);
     test_reuse(&s);
     test_post_and_chain(h, &s);
     test_tls(h, &s, &wrong);

@@ -1,6 +1,8 @@
 /* Retry decisions: the verdict per status, the full-jitter window growing
  * to its cap, and Retry-After in its forms (delta, the three HTTP-date
- * forms, 0, negative, huge, past, garbage). */
+ * forms, 0, negative, huge, past, garbage); an HTTP-date measured from the
+ * response's Date header (a server an hour behind or ahead of us), and
+ * from our clock without a usable one. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -100,7 +102,7 @@ static void test_retry_after(void)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t got = retry_after_s(cases[i].value, now, 600);
+        int64_t got = retry_after_s(cases[i].value, NULL, now, 600);
 
         if (got == cases[i].want)
             unit_passed++;
@@ -111,10 +113,49 @@ static void test_retry_after(void)
     }
 }
 
+/* An HTTP-date is the server's clock: measured from its Date header, the
+ * delay is right whichever way our clock is off; without a usable Date
+ * header it falls back to ours. */
+static void test_retry_after_date(void)
+{
+    /* Our wall clock: 2026-11-23T10:00:00Z. */
+    const time_t now = 1795428000;
+    static const struct {
+        const char *name, *value, *date;
+        int64_t want;
+    } cases[] = {
+        {"server 1 h behind", "Mon, 23 Nov 2026 09:00:30 GMT", "Mon, 23 Nov 2026 09:00:00 GMT", 30},
+        {"server 1 h ahead", "Mon, 23 Nov 2026 11:00:30 GMT", "Mon, 23 Nov 2026 11:00:00 GMT", 30},
+        {"same clock", "Mon, 23 Nov 2026 10:00:45 GMT", "Mon, 23 Nov 2026 10:00:00 GMT", 45},
+        {"date after the retry time", "Mon, 23 Nov 2026 10:00:00 GMT",
+         "Mon, 23 Nov 2026 10:00:05 GMT", 0},
+        {"over the cap from Date", "Mon, 23 Nov 2026 09:30:00 GMT", "Mon, 23 Nov 2026 09:00:00 GMT",
+         600},
+        {"Date in RFC 850 form", "Mon, 23 Nov 2026 09:00:20 GMT", "Monday, 23-Nov-26 09:00:00 GMT",
+         20},
+        {"no Date: our clock", "Mon, 23 Nov 2026 10:00:30 GMT", NULL, 30},
+        {"garbage Date: our clock", "Mon, 23 Nov 2026 10:00:30 GMT", "yesterday", 30},
+        {"no Date, server 1 h behind: at once", "Mon, 23 Nov 2026 09:00:30 GMT", NULL, 0},
+        {"a delta ignores Date", "20", "Mon, 23 Nov 2026 09:00:00 GMT", 20},
+        {"a bad value ignores Date", "soon", "Mon, 23 Nov 2026 09:00:00 GMT", -1},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = retry_after_s(cases[i].value, cases[i].date, now, 600);
+
+        if (got == cases[i].want)
+            unit_passed++;
+        else
+            UNIT_FAIL("%s: got %lld, want %lld", cases[i].name, (long long)got,
+                      (long long)cases[i].want);
+    }
+}
+
 int main(void)
 {
     test_classify();
     test_backoff();
     test_retry_after();
+    test_retry_after_date();
     return unit_report("test_retry");
 }

@@ -5,8 +5,15 @@
  * quarantined with everything valid before them delivered; a segment
  * written by hand from the documented layout reads back; a file size limit
  * fails appends with ERR_IO and leaves no torn record; a second opener is
- * refused naming the first one's pid; 10,000 appends in one go. Each test
- * works in its own folder under $TMPDIR. */
+ * refused naming the first one's pid; 10,000 appends in one go. Ages: an
+ * alert comes back with how long ago it was appended, from the boot clock
+ * on the same boot whatever the wall clock says, from the wall clock (but
+ * at least this boot's time) across a reboot, 0 when unknown (a version 1
+ * segment, still read, next to version 2 ones); a compaction copy keeps
+ * its original's age. Completed segments are kept for spool_keep_done's
+ * time (a restart reads their completions back) unless the room is
+ * wanted, and deleted once that time has passed. Each test works in its own folder under $TMPDIR.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -25,9 +32,14 @@
 #include <event2/thread.h>
 
 #include "errors.h"
-#include "deliver/spool.h"
+#include "core/clock.h"
 #include "core/stats.h"
+#include "deliver/spool.h"
+#include "deliver/spool_internal.h"
 #include "unit.h"
+
+/* An alert record's stamp (version 2): wall ms, boot ms, boot id. */
+#define STAMP 32
 
 static struct event_base *base;
 static struct stats *st;
@@ -201,6 +213,7 @@ struct found {
     uint64_t id;
     int done;
     char *payload;
+    int64_t age_ms;
 };
 
 struct recovered {
@@ -208,7 +221,7 @@ struct recovered {
     size_t n;
 };
 
-static void collect(void *arg, uint64_t id, struct str payload, int done)
+static void collect(void *arg, uint64_t id, struct str payload, int done, int64_t age_ms)
 {
     struct recovered *r = arg;
 
@@ -218,6 +231,7 @@ static void collect(void *arg, uint64_t id, struct str payload, int done)
     r->v[r->n].id = id;
     r->v[r->n].done = done;
     r->v[r->n].payload = strndup(payload.p, payload.len);
+    r->v[r->n].age_ms = age_ms;
     r->n++;
 }
 
@@ -531,7 +545,7 @@ static void test_full(void)
 
 /* ---- corrupt segments ---- */
 
-enum { C_N = 10, C_PAYLOAD = 100, C_REC = 17 + C_PAYLOAD };
+enum { C_N = 10, C_PAYLOAD = 100, C_REC = 17 + STAMP + C_PAYLOAD };
 
 static size_t rec_off(int k)
 {
@@ -693,15 +707,26 @@ static uint32_t crc32c_bitwise(const unsigned char *p, size_t n)
     return ~c;
 }
 
-static size_t put_record(unsigned char *p, int type, uint64_t id, const char *payload)
+static void put_u64(unsigned char *p, uint64_t v)
 {
-    size_t plen = payload != NULL ? strlen(payload) : 0, len = 9 + plen;
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* stamp: an alert's STAMP bytes (version 2), or NULL (version 1, and
+ * completions). */
+static size_t put_record(unsigned char *p, int type, uint64_t id, const unsigned char *stamp,
+                         const char *payload)
+{
+    size_t head = stamp != NULL ? STAMP : 0, plen = payload != NULL ? strlen(payload) : 0,
+           len = 9 + head + plen;
     uint32_t crc;
 
     p[8] = (unsigned char)type;
-    for (int i = 0; i < 8; i++)
-        p[9 + i] = (unsigned char)(id >> (8 * i));
-    memcpy(p + 17, payload != NULL ? payload : "", plen);
+    put_u64(p + 9, id);
+    if (head > 0)
+        memcpy(p + 17, stamp, head);
+    memcpy(p + 17 + head, payload != NULL ? payload : "", plen);
     crc = crc32c_bitwise(p + 8, len);
     for (int i = 0; i < 4; i++) {
         p[i] = (unsigned char)(len >> (8 * i));
@@ -710,27 +735,36 @@ static size_t put_record(unsigned char *p, int type, uint64_t id, const char *pa
     return 8 + len;
 }
 
-static void write_segment(const char *dir, uint64_t name, const struct found *recs, size_t n)
+/* A segment: version 2 with stamp (STAMP bytes) on every alert, or
+ * version 1 (stamp NULL). */
+static void write_segment_stamped(const char *dir, uint64_t name, const struct found *recs,
+                                  size_t n, const unsigned char *stamp)
 {
-    unsigned char buf[4096];
+    unsigned char buf[8192];
     char path[512];
     size_t len = 12;
 
-    memcpy(buf, "RTRSPOL1\x01\x00\x00\x00", 12);
+    memcpy(buf, stamp != NULL ? "RTRSPOL1\x02\x00\x00\x00" : "RTRSPOL1\x01\x00\x00\x00", 12);
     for (size_t i = 0; i < n; i++)
-        len += put_record(buf + len, recs[i].payload != NULL ? 1 : 2, recs[i].id, recs[i].payload);
+        len += put_record(buf + len, recs[i].payload != NULL ? 1 : 2, recs[i].id,
+                          recs[i].payload != NULL ? stamp : NULL, recs[i].payload);
     snprintf(path, sizeof(path), "%s/seg-%016" PRIx64 ".spool", dir, name);
     unit_write_bytes(path, (const char *)buf, len);
+}
+
+static void write_segment(const char *dir, uint64_t name, const struct found *recs, size_t n)
+{
+    write_segment_stamped(dir, name, recs, n, NULL);
 }
 
 static void test_layout(void)
 {
     /* payload NULL: a completion. Id 3 is copied into the second segment
      * (its last payload wins), 6 too and then completed, 99 never existed. */
-    static const struct found seg3[] = {{3, 0, "first"}, {4, 0, "second"}, {4, 0, NULL},
-                                        {99, 0, NULL},   {5, 0, "third"},  {6, 0, "a"}};
+    static const struct found seg3[] = {{3, 0, "first", 0}, {4, 0, "second", 0}, {4, 0, NULL, 0},
+                                        {99, 0, NULL, 0},   {5, 0, "third", 0},  {6, 0, "a", 0}};
     static const struct found seg16[] = {
-        {3, 0, "first, copied"}, {6, 0, "a, copied"}, {16, 0, "x"}, {6, 0, NULL}};
+        {3, 0, "first, copied", 0}, {6, 0, "a, copied", 0}, {16, 0, "x", 0}, {6, 0, NULL, 0}};
     static const struct {
         uint64_t id;
         int done;
@@ -754,6 +788,7 @@ static void test_layout(void)
     for (size_t i = 0; i < r.n && i < sizeof(want) / sizeof(want[0]); i++) {
         CHECK_INT(r.v[i].id, want[i].id);
         CHECK_INT(r.v[i].done, want[i].done);
+        CHECK_INT(r.v[i].age_ms, 0); /* version 1: unknown */
         CHECK_STR("payload", str_make(r.v[i].payload, strlen(r.v[i].payload)), want[i].payload);
     }
     recovered_free(&r);
@@ -764,9 +799,238 @@ static void test_layout(void)
     dir_remove(dir);
 }
 
+/* ---- ages ---- */
+
+static void stamp_make(unsigned char *p, int64_t wall_ms, int64_t boot_ms,
+                       const unsigned char boot_id[16])
+{
+    put_u64(p, (uint64_t)wall_ms);
+    put_u64(p + 8, (uint64_t)boot_ms);
+    memcpy(p + 16, boot_id, 16);
+}
+
+/* spool_stamp_age alone: which clock counts when. */
+static void test_stamp_age(void)
+{
+    static const unsigned char boot_a[16] = {1, 2, 3}, boot_b[16] = {9, 9, 9}, none[16];
+    static const struct {
+        const char *name;
+        int64_t wall, boot;
+        const unsigned char *id;
+        int64_t want;
+    } cases[] = {
+        /* now: wall 10,000,000 s, boot clock 5,000 s, on boot a. */
+        {"same boot, wall clock stepped back an hour", 10000000000 + 3600000, 4880000, boot_a,
+         120000},
+        {"same boot, wall clock stepped forward an hour", 10000000000 - 3600000, 4880000, boot_a,
+         120000},
+        {"same boot, from the future (cannot be)", 10000000000, 5001000, boot_a, 0},
+        {"another boot, by the wall clock", 10000000000 - 9000000, 777, boot_b, 9000000},
+        {"another boot, the wall clock says newer than this boot", 10000000000 - 1000, 777, boot_b,
+         5000000},
+        {"another boot, wall clock in the future", 10000000000 + 3600000, 777, boot_b, 5000000},
+        {"boot unknown then: the wall clock", 10000000000 - 2000, 0, none, 2000},
+        {"boot unknown then, wall in the future", 10000000000 + 2000, 0, none, 0},
+        {"unknown (version 1)", 0, 0, none, 0},
+    };
+    struct spool_stamp now = {10000000000, 5000000, {1, 2, 3}}, unknown_now = now;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct spool_stamp then = {cases[i].wall, cases[i].boot, {0}};
+        int64_t got;
+
+        memcpy(then.boot_id, cases[i].id, 16);
+        got = spool_stamp_age(&then, &now);
+        if (got != cases[i].want)
+            UNIT_FAIL("%s: age %lld, want %lld", cases[i].name, (long long)got,
+                      (long long)cases[i].want);
+        else
+            unit_passed++;
+    }
+    /* This boot unknown: the wall clock, never the boot clocks. */
+    memset(unknown_now.boot_id, 0, 16);
+    {
+        struct spool_stamp then = {10000000000 - 3000, 4999000, {1, 2, 3}};
+
+        CHECK_INT(spool_stamp_age(&then, &unknown_now), 3000);
+    }
+}
+
+/* Ages handed out at a reopen: records written by hand (version 2, next to
+ * a version 1 segment), then by spool_append (a few ms old), then copied
+ * by a compaction (the copy keeps the original's stamp). */
+static void test_ages(void)
+{
+    static const unsigned char other_boot[16] = {0xde, 0xad};
+    unsigned char buf[4096], stamp[STAMP], this_boot[16];
+    static const struct found v1[] = {{1, 0, "old format", 0}};
+    char dir[256], path[512];
+    struct recovered r = {0};
+    struct spool *sp;
+    struct app a;
+    size_t len = 12;
+    int64_t wall = clock_wall_ms(), boot = clock_boot_ms(), slack = 5000;
+
+    CHECK_INT(clock_boot_id(this_boot), 0);
+    dir_make(dir, sizeof(dir));
+    write_segment(dir, 1, v1, 1);
+    memcpy(buf, "RTRSPOL1\x02\x00\x00\x00", 12);
+    /* This boot, 2 min ago by its clock, though the wall clock says an hour
+     * ahead (it was stepped back since). */
+    stamp_make(stamp, wall + 3600000, boot - 120000, this_boot);
+    len += put_record(buf + len, 1, 2, stamp, "same boot");
+    len += put_record(buf + len, 2, 2, NULL, NULL);
+    /* Another boot, 10 days ago by the wall clock. */
+    stamp_make(stamp, wall - 864000000, 5, other_boot);
+    len += put_record(buf + len, 1, 3, stamp, "other boot");
+    snprintf(path, sizeof(path), "%s/seg-%016x.spool", dir, 2);
+    unit_write_bytes(path, (const char *)buf, len);
+
+    sp = reopen(dir, (size_t)1 << 30, &r);
+    CHECK_INT(r.n, 3);
+    if (r.n == 3) {
+        CHECK_INT(r.v[0].age_ms, 0);
+        CHECK_STR("v1 payload", str_make(r.v[0].payload, strlen(r.v[0].payload)), "old format");
+        CHECK(r.v[1].done && r.v[1].age_ms >= 120000 && r.v[1].age_ms < 120000 + slack);
+        CHECK_STR("v2 payload", str_make(r.v[1].payload, strlen(r.v[1].payload)), "same boot");
+        CHECK(r.v[2].age_ms >= 864000000 && r.v[2].age_ms < 864000000 + slack);
+    }
+    recovered_free(&r);
+    CHECK_INT(append_wait(sp, 40, 7, &a), 0);
+    spool_free(sp);
+
+    sp = reopen(dir, (size_t)1 << 30, &r);
+    CHECK_INT(r.n, 4);
+    if (r.n == 4)
+        CHECK(r.v[3].id == a.id && r.v[3].age_ms >= 0 && r.v[3].age_ms < slack);
+    recovered_free(&r);
+    spool_free(sp);
+    dir_remove(dir);
+}
+
+/* A compaction copy keeps its original's age, and one from a version 1
+ * segment is of unknown age (0). */
+static void test_compaction_ages(void)
+{
+    enum { SIZE = 1001, FILL = 10 };
+    static char filler[300];
+    struct found v1[1 + 2 * FILL], v2[1 + 2 * FILL];
+    unsigned char stamp[STAMP], this_boot[16];
+    char dir[256];
+    struct recovered r = {0};
+    struct spool *sp;
+    struct app a;
+    int n = 0, left = 0;
+
+    memset(filler, 'f', sizeof(filler) - 1);
+    CHECK_INT(clock_boot_id(this_boot), 0);
+    /* Each: one pending alert, then completed ones that make it worth
+     * compacting. Ids 1 and 20 stay pending. */
+    v1[0] = (struct found){1, 0, "old format", 0};
+    v2[0] = (struct found){20, 0, "two minutes old", 0};
+    for (int i = 0; i < FILL; i++) {
+        v1[1 + 2 * i] = (struct found){(uint64_t)(2 + i), 0, filler, 0};
+        v1[2 + 2 * i] = (struct found){(uint64_t)(2 + i), 0, NULL, 0};
+        v2[1 + 2 * i] = (struct found){(uint64_t)(21 + i), 0, filler, 0};
+        v2[2 + 2 * i] = (struct found){(uint64_t)(21 + i), 0, NULL, 0};
+    }
+    dir_make(dir, sizeof(dir));
+    write_segment(dir, 1, v1, 1 + 2 * FILL);
+    stamp_make(stamp, clock_wall_ms(), clock_boot_ms() - 120000, this_boot);
+    write_segment_stamped(dir, 20, v2, 1 + 2 * FILL, stamp);
+    sp = reopen(dir, 256 << 10, &r);
+    recovered_free(&r);
+    /* Until both hand-written segments are compacted away. */
+    while (n < 600 && (dir_count(dir, "seg-0000000000000001.spool", NULL, NULL, 0) > 0 ||
+                       dir_count(dir, "seg-0000000000000014.spool", NULL, NULL, 0) > 0)) {
+        CHECK_INT(append_wait(sp, SIZE, (uint64_t)n, &a), 0);
+        spool_complete(sp, a.id);
+        n++;
+    }
+    CHECK(n < 600);
+    spool_free(sp);
+    sp = reopen(dir, 256 << 10, &r);
+    CHECK_INT(spool_pending(sp), 2);
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.v[i].done)
+            continue;
+        left++;
+        if (r.v[i].id == 1)
+            CHECK_INT(r.v[i].age_ms, 0);
+        else if (r.v[i].id == 20)
+            CHECK(r.v[i].age_ms >= 120000 && r.v[i].age_ms < 180000);
+        else
+            UNIT_FAIL("compaction ages: alert %" PRIu64 " pending", r.v[i].id);
+    }
+    CHECK_INT(left, 2);
+    recovered_free(&r);
+    spool_free(sp);
+    dir_remove(dir);
+}
+
+/* Segments of completed alerts stay for the keep time, so a reopen hands
+ * every completion back; the room they hold yields to new alerts past 3/4
+ * of max_bytes; once the time has passed they go at the next append. */
+static void test_keep_done(void)
+{
+    enum { SIZE = 1001, N = 30 };
+    char dir[256];
+    struct recovered r = {0};
+    struct spool *sp;
+    struct app a;
+    size_t bytes;
+    int refused = 0;
+
+    dir_make(dir, sizeof(dir));
+    /* Segments of 16 KiB: 30 alerts fill two and start a third. */
+    CHECK_INT(open_spool(dir, 64 << 10, &sp), 0);
+    spool_keep_done(sp, 60000);
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(append_wait(sp, SIZE, (uint64_t)i, &a), 0);
+        spool_complete(sp, a.id);
+    }
+    CHECK(seg_count(dir, &bytes) >= 2);
+    spool_free(sp);
+    sp = reopen(dir, 64 << 10, &r);
+    CHECK_INT(r.n, N);
+    for (size_t i = 0; i < r.n; i++)
+        CHECK_INT(r.v[i].done, 1);
+    recovered_free(&r);
+    /* Room wanted: the kept ones go, no append is refused for them. */
+    spool_keep_done(sp, 60000);
+    for (int i = 0; i < 3 * N; i++) {
+        refused += append_wait(sp, SIZE, (uint64_t)i, &a) != 0;
+        spool_complete(sp, a.id);
+    }
+    CHECK_INT(refused, 0);
+    CHECK(spool_bytes(sp) <= (64 << 10));
+    spool_free(sp);
+
+    /* A short keep time: gone at the first append after it. */
+    sp = reopen(dir, 64 << 10, &r);
+    recovered_free(&r);
+    spool_keep_done(sp, 200);
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(append_wait(sp, SIZE, (uint64_t)i, &a), 0);
+        spool_complete(sp, a.id);
+    }
+    usleep(300000);
+    CHECK_INT(append_wait(sp, SIZE, 0, &a), 0);
+    /* The flusher unlinks them: give it a moment. */
+    for (int i = 0; i < 500 && seg_count(dir, &bytes) > 1; i++) {
+        struct timeval tv = {0, 10000};
+
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    CHECK_INT(seg_count(dir, &bytes), 1);
+    spool_free(sp);
+    dir_remove(dir);
+}
+
 /* ---- a file size limit ---- */
 
-/* In a child: the limit lets 15 records of 517 bytes into a segment; the
+/* In a child: the limit lets 15 records of 549 bytes into a segment; the
  * 16th fails with ERR_IO and is cut off again, and so does the completion
  * that went with it, journaled again with the next write; raising the
  * limit, the next append works. ignore: SIGXFSZ ignored (as the daemon
@@ -787,7 +1051,7 @@ static int fsize_child(const char *dir, int ignore)
         return 1;
     errors = counter(STAT_spool_write_errors);
     getrlimit(RLIMIT_FSIZE, &rl);
-    rl.rlim_cur = 12 + 15 * 517 + 300;
+    rl.rlim_cur = 12 + 15 * 549 + 300;
     CHECK_INT(setrlimit(RLIMIT_FSIZE, &rl), 0);
     for (int i = 0; i < 15; i++)
         CHECK_INT(append_wait(sp, 501, (uint64_t)i, &a), 0);
@@ -795,7 +1059,7 @@ static int fsize_child(const char *dir, int ignore)
     CHECK_INT(append_wait(sp, 501, 15, &a), ERR_IO);
     CHECK_INT(counter(STAT_spool_write_errors) - errors, 1);
     snprintf(path, sizeof(path), "%s/seg-0000000000000001.spool", dir);
-    CHECK_INT(file_size(path), 12 + 15 * 517); /* no torn record */
+    CHECK_INT(file_size(path), 12 + 15 * 549); /* no torn record */
     CHECK_INT(append_wait(sp, 501, 16, &a), ERR_IO);
     rl.rlim_cur = rl.rlim_max;
     CHECK_INT(setrlimit(RLIMIT_FSIZE, &rl), 0);
@@ -923,6 +1187,10 @@ int main(void)
     test_full();
     test_corrupt();
     test_layout();
+    test_stamp_age();
+    test_ages();
+    test_compaction_ages();
+    test_keep_done();
     test_file_size_limit();
     test_lock();
     test_many();
