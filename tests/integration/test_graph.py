@@ -13,6 +13,7 @@ know is dead-lettered as "unresolved-user"; Graph down (503s, or not
 listening) delays alerts until it is back; static then graph asks Graph
 only for what the static directory lacks."""
 import json
+import time
 import urllib.parse
 
 from harness import token
@@ -450,3 +451,31 @@ def test_sigterm_while_a_lookup_waits_to_retry(ctx):
     agent.wait_metric("graph_throttled", 1)
     agent.stop(timeout=10)
     assert st.requests() == []
+
+
+def test_token_endpoint_down_30s(ctx):
+    """The token endpoint answers 503 for 30 s while alerts arrive at 20/s:
+    failed token requests back off (full jitter, 1 s doubling to 60 s), and
+    lookups wait for the next attempt instead of each asking for a token, so
+    a handful of token requests, not thousands (2,127 before the backoff).
+    Once a token is granted, every alert is delivered."""
+    g, st, cfg = _graph_env(ctx)
+    g.script([{"status": 503, "match": "/oauth2/v2.0/token"}] * 10000)
+    agent = R.start_agent(ctx, cfg)
+    run = token()
+    alerts = [("down %s %d" % (run, i), "user%d@contoso.com" % (20 + i % 20)) for i in range(600)]
+    start = time.monotonic()
+    for i in range(0, len(alerts), 20):
+        _send(agent, alerts[i:i + 20])
+        time.sleep(max(0.0, start + (i // 20 + 1) - time.monotonic()))
+    asked = len(_tokens(g))
+    assert 2 <= asked <= 10, "%d token requests in 30 s with the endpoint down" % asked
+    g.stop()
+    g = R.restart(ctx, g)  # its script goes: tokens are granted again
+    R.wait_audit(agent, "dispatched", len(alerts), timeout=90)
+    assert {rule for rule, _ in _delivered(st)} == {rule for rule, _ in alerts}
+    assert len(_tokens(g)) <= 2, "%d token requests after the endpoint came back" % len(_tokens(g))
+    agent.stop()
+
+
+test_token_endpoint_down_30s.timeout = 150
