@@ -146,7 +146,7 @@ static void check_listeners(struct check *c)
         SSL_CTX *ctx = NULL;
         int missing = 0;
 
-        if (lc->proto != LISTEN_TLS)
+        if (!lc->tls)
             continue;
         /* A missing file is reported by its key; OpenSSL would only say
          * "system lib". */

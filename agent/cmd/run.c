@@ -75,11 +75,6 @@ struct run {
     int stopping;
 };
 
-static const char *run_proto_name(enum listen_proto p)
-{
-    return p == LISTEN_UDP ? "udp" : p == LISTEN_TCP ? "tcp" : "tls";
-}
-
 /* Writes "PORT\n" to a temporary file renamed over path, so a reader never
  * sees it half-written. */
 static int run_write_port_file(const char *path, const struct sockaddr *sa)
@@ -133,6 +128,17 @@ static void run_delivery_exited(void *arg)
 
     __atomic_store_n(&d->delivery_exited, 1, __ATOMIC_RELEASE);
     event_active(d->ev_progress, 0, 0);
+}
+
+/* delivery_ack_fn: from the delivery thread, to the worker whose input
+ * handed the ack out. The workers are freed only after the delivery
+ * thread (run_free). */
+static void run_ack(void *arg, const struct decision_ack *ack, int durable)
+{
+    struct run *d = arg;
+
+    if (ack->worker < (uint32_t)d->n_workers)
+        worker_ack(d->workers[ack->worker], ack, durable);
 }
 
 static void run_tap_exited(void *arg)
@@ -202,7 +208,7 @@ static void run_log_start(struct run *d, const char *tap_path)
 
     for (size_t i = 0; i < d->cfg->n_listen && n < sizeof(line); i++)
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %s", i ? ", " : "",
-                              run_proto_name(d->ep[i].lc->proto), d->ep[i].name);
+                              input_proto_name(d->ep[i].lc), d->ep[i].name);
     if (d->status != NULL && n < sizeof(line)) {
         sockaddr_format(status_addr(d->status), addr, sizeof(addr));
         n += (size_t)snprintf(line + n, sizeof(line) - n, "; status http://%s/metrics", addr);
@@ -284,7 +290,7 @@ static int run_start(struct run *d, const char *tap_path)
     for (size_t i = 0; i < cfg->n_listen; i++) {
         d->ep[i].lc = &cfg->listen[i];
         snprintf(d->ep[i].name, sizeof(d->ep[i].name), "%s", cfg->listen[i].address);
-        if (cfg->listen[i].proto == LISTEN_TLS) {
+        if (cfg->listen[i].tls) {
             rc = tls_server_ctx_new(&cfg->listen[i], &d->ep[i].tls);
             if (rc != 0)
                 return rc;
@@ -339,6 +345,7 @@ static int run_start(struct run *d, const char *tap_path)
         if (rc != 0)
             return rc;
     }
+    delivery_set_ack(d->delivery, run_ack, d);
     rc = delivery_start(d->delivery, run_delivery_exited, d);
     if (rc != 0)
         return rc;

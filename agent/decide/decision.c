@@ -3,7 +3,8 @@
  *
  *   u8 version, u8 count (1..MAPPING_MAX_DECISIONS), u8 source, host and
  *   event_ref lengths, i64 received seconds, u32 received nanoseconds, the
- *   source, host and event_ref bytes,
+ *   ack (u64 owner, u64 seq, u32 worker), the source, host and event_ref
+ *   bytes,
  *   then per decision:
  *   u8 user kind, u8 mapping length, u16 rule, user and event lengths,
  *   the mapping, rule, user and event bytes, the idempotency key
@@ -27,10 +28,11 @@
 #include "core/jsonw.h"
 #include "errors.h"
 
-#define DECISION_VERSION 3
+#define DECISION_VERSION 4
 /* The spool payload's version (it outlives the process: never reuse one). */
 #define DECISION_PAYLOAD_VERSION 1
-#define DECISION_HEADER          (5 + sizeof(int64_t) + sizeof(uint32_t))
+#define DECISION_ACK             (2 * sizeof(uint64_t) + sizeof(uint32_t))
+#define DECISION_HEADER          (5 + sizeof(int64_t) + sizeof(uint32_t) + DECISION_ACK)
 #define DECISION_FIXED           (2 + 3 * sizeof(uint16_t) + DECISION_KEY_LEN)
 #define DECISION_MAX_SHORT       255 /* the mapping name and the source: a u8 length */
 #define DECISION_LAST_KIND       USER_KIND_EMPLOYEE_ID
@@ -214,6 +216,9 @@ size_t decision_encode(struct decision_hasher *h, const struct mapping_decision 
     decision_put(&o, head, sizeof(head));
     decision_put(&o, &sec, sizeof(sec));
     decision_put(&o, &nsec, sizeof(nsec));
+    decision_put(&o, &origin->ack.owner, sizeof(origin->ack.owner));
+    decision_put(&o, &origin->ack.seq, sizeof(origin->ack.seq));
+    decision_put(&o, &origin->ack.worker, sizeof(origin->ack.worker));
     for (int i = 0; i < 3; i++)
         decision_put(&o, texts[i].p, head[2 + i]);
     return total;
@@ -259,7 +264,7 @@ static int decision_take_text(struct decision_in *in, size_t n, struct str *out)
 /* Reads the header into out; returns the count or ERR_INVALID. */
 static int decision_header(struct decision_in *in, struct decision_record *out)
 {
-    const unsigned char *h;
+    const unsigned char *h, *ack;
     int64_t sec;
     uint32_t nsec;
 
@@ -272,6 +277,10 @@ static int decision_header(struct decision_in *in, struct decision_record *out)
         return ERR_INVALID;
     out->received.tv_sec = (time_t)sec;
     out->received.tv_nsec = (long)nsec;
+    ack = h + 5 + sizeof(sec) + sizeof(nsec);
+    memcpy(&out->ack.owner, ack, sizeof(out->ack.owner));
+    memcpy(&out->ack.seq, ack + sizeof(out->ack.owner), sizeof(out->ack.seq));
+    memcpy(&out->ack.worker, ack + 2 * sizeof(uint64_t), sizeof(out->ack.worker));
     if (decision_take_text(in, h[2], &out->source) != 0 ||
         decision_take_text(in, h[3], &out->host) != 0 ||
         decision_take_text(in, h[4], &out->event_ref) != 0)

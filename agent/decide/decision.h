@@ -6,6 +6,7 @@
 #define RTR_DECISION_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "mapping.h"
@@ -24,6 +25,16 @@
 #define DECISION_RECORD_MAX                                                                        \
     (64 + 3 * 256 + MAPPING_MAX_DECISIONS * (16 + 256 + DECISION_KEY_LEN + 3 * DECISION_MAX_FIELD))
 
+/* Who waits to hear that a message's alerts are durable: a RELP session
+ * acknowledges a message only then. owner 0: nobody. owner and seq mean
+ * something only to the input that set them; worker says whose loop the
+ * answer goes back to. */
+struct decision_ack {
+    uint64_t owner;
+    uint64_t seq;
+    uint32_t worker;
+};
+
 /* Where a message's decisions came from: what the idempotency key and the
  * audit line need of the message. Texts over 255 bytes are cut (before the
  * key is computed: the key is the one of what the record holds). */
@@ -34,6 +45,7 @@ struct decision_origin {
     /* The source's own event id (CEF externalId), else "sha256:" and the
      * hex SHA-256 of the whole frame: a resent message keeps its key. */
     struct str event_ref;
+    struct decision_ack ack;
 };
 
 /* One decision as the delivery thread reads it: slices into the record. */
@@ -44,7 +56,8 @@ struct decision_record {
     struct str mapping;
     struct str rule, user, event;
     enum user_kind user_kind;
-    struct str key; /* the idempotency key: DECISION_KEY_LEN hex digits */
+    struct str key;          /* the idempotency key: DECISION_KEY_LEN hex digits */
+    struct decision_ack ack; /* the message's: every decision of a record has it */
 };
 
 /* A SHA-256 context reused for every hash one thread makes (keys, frame

@@ -192,6 +192,7 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     origin.source = str_make(source, strlen(source));
     origin.host = pipeline_origin_host(p, source);
     origin.event_ref = pipeline_event_ref(p);
+    origin.ack = src->ack;
     p->rec_len = decision_encode(p->hasher, d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
     if (dropped > 0) {
         stats_add(p->stats, STAT_decisions_dropped, dropped);
@@ -293,6 +294,7 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
     /* Framers and the UDP reader cut frames at max_message_bytes, the size of
      * the scratch buffer message_parse needs; this only guards the contract. */
     size_t len = frame.len < p->scratch.cap ? frame.len : p->scratch.cap;
+    int decided;
 
     if (pipeline_flush(p) == ERR_BUSY)
         return ERR_BUSY; /* nothing consumed: offered again once woken */
@@ -307,9 +309,10 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
         pipeline_undecided(p, src);
     else if (p->set != NULL)
         pipeline_decide(p, src);
+    decided = p->rec_pending;
     if (p->q.tap != NULL)
         pipeline_tap(p, src);
     /* Consumed: what a full queue refused stays pending for the next call. */
     pipeline_flush(p);
-    return 0;
+    return decided && src->ack.owner != 0 ? PIPELINE_ACK_LATER : 0;
 }

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "core/config.h"
+#include "decision.h"
 #include "mapping.h"
 #include "core/queue.h"
 #include "core/sockaddr.h"
@@ -24,8 +25,16 @@ struct pipeline;
 struct pipeline_source {
     const struct sockaddr *addr;
     const char *name;
-    const char *transport; /* "udp", "tcp", "tls" */
+    const char *transport; /* "udp", "tcp", "tls", "relp" */
+    /* Per frame, for an input that acknowledges a message only once its
+     * alerts are durable (RELP): the ack its decision record carries.
+     * owner 0: none. */
+    struct decision_ack ack;
 };
+
+/* pipeline_handle: the frame was consumed and its decisions (the record
+ * carries src->ack) will be reported durable through the delivery side. */
+#define PIPELINE_ACK_LATER 1
 
 /* Where a pipeline's output goes. decisions: the delivery thread's queue
  * (decision.h records; required when the pipeline has mappings). tap:
@@ -64,7 +73,10 @@ size_t pipeline_tap_line_max(const struct config *cfg);
  * "user=jsmith"). Such a message is counted (messages_truncated_undecided)
  * and logged (rate-limited) with its source, and still tapped.
  *
- * Returns 0 when the frame was consumed (counted, parsed, matched). What
+ * Returns 0 when the frame was consumed (counted, parsed, matched), or
+ * PIPELINE_ACK_LATER when it was and src->ack.owner is set and the message
+ * made decisions: their record carries the ack (a record is never dropped
+ * for its size: the decision queue's ring holds many of the largest). What
  * it produced that a full queue refused stays pending in the pipeline (its
  * waiter armed): then every call returns ERR_BUSY, consuming and counting
  * nothing (the caller keeps the frame and offers it again once woken),

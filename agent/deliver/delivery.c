@@ -63,6 +63,14 @@
 /* Keys remembered for the duplicate window. */
 #define DELIVERY_DEDUP_MAX ((size_t)1 << 20)
 
+/* A message whose input waits to hear that its alerts are durable
+ * (decision_ack): answered once every job of its record has settled. */
+struct delivery_ack {
+    struct decision_ack ack;
+    size_t left; /* jobs not yet settled */
+    int durable; /* every job settled so far was durable */
+};
+
 /* What the daemon asked of the next reload (delivery_reload). */
 struct delivery_reload_req {
     int asked;         /* a reload is pending */
@@ -75,8 +83,14 @@ struct delivery_reload_req {
 struct delivery {
     struct queue *q;
     struct event_base *base;
-    struct event *ev_drain;  /* activated by a push or the close (queue notify) */
-    struct event *ev_reload; /* activated by delivery_reload */
+    struct event *ev_drain;   /* activated by a push or the close (queue notify) */
+    struct event *ev_reload;  /* activated by delivery_reload */
+    struct event *ev_give_up; /* stopping with held alerts: limits.drain_timeout_s */
+    int drain_timeout_s;
+    size_t max_in_flight; /* jobs taken and not yet durable: limits.queue_messages */
+    int capped;           /* the drain stopped at max_in_flight */
+    int giving_up;        /* ev_give_up armed */
+    int gave_up;          /* it fired: the held alerts are lost */
     struct identity *id;
     struct audit *audit;
     const struct audit_config *audit_cfg; /* the running one (its hash settings) */
@@ -90,6 +104,8 @@ struct delivery {
     struct stats *stats;
     struct job_ops ops; /* ctx: this */
     struct jobs *jobs;
+    delivery_ack_fn ack_fn; /* answers decision_acks; NULL: none asked */
+    void *ack_arg;
     int no_pause; /* atomic: delivery_stop_intake_pause was called */
     pthread_mutex_t reload_lock;
     struct delivery_reload_req reload; /* guarded by reload_lock; taken by the thread */
@@ -121,12 +137,36 @@ static int delivery_dup(const char *s, char **out)
 }
 
 /* The loop ends once the queue is closed and drained and no job waits
- * for the spool but the held ones (a full spool must not hold up a stop:
- * jobs_free reports them). */
+ * for the spool. Alerts held for spool space keep it waiting up to
+ * limits.drain_timeout_s (the hold timer goes on trying the spool); then
+ * it ends without them (jobs_free logs each as lost, with its key). */
 static void delivery_check_done(struct delivery *r)
 {
-    if (jobs_in_flight(r->jobs) == jobs_held(r->jobs) && queue_done(r->q))
+    struct timeval give_up = {r->drain_timeout_s, 0};
+
+    if (jobs_in_flight(r->jobs) != jobs_held(r->jobs) || !queue_done(r->q))
+        return;
+    if (jobs_held(r->jobs) == 0 || r->gave_up) {
         event_base_loopbreak(r->base);
+        return;
+    }
+    if (!r->giving_up) {
+        r->giving_up = 1;
+        log_warning("stopping with %zu alerts held for spool space: waiting up to %d s "
+                    "(limits.drain_timeout_s) for the spool to take them",
+                    jobs_held(r->jobs), r->drain_timeout_s);
+        evtimer_add(r->ev_give_up, &give_up);
+    }
+}
+
+static void delivery_on_give_up(evutil_socket_t fd, short what, void *arg)
+{
+    struct delivery *r = arg;
+
+    (void)fd;
+    (void)what;
+    r->gave_up = 1;
+    delivery_check_done(r);
 }
 
 /* ---- the machine's ops ---- */
@@ -255,16 +295,77 @@ static void delivery_op_timer_free(void *ctx, void **tp)
     *tp = NULL;
 }
 
+/* Also where a refusal of the spool lands: from then on the queue is
+ * blocked, so inputs pause at their next message instead of filling the
+ * queue (RELP stops answering, TCP stops reading), until the held alerts
+ * are in the spool. A stopping agent takes everything (delivery_stop_intake_pause). */
 static void delivery_op_settled(void *ctx)
 {
-    delivery_check_done(ctx);
+    struct delivery *r = ctx;
+
+    if (jobs_held(r->jobs) > 0 && !__atomic_load_n(&r->no_pause, __ATOMIC_ACQUIRE))
+        queue_block(r->q, 1);
+    delivery_check_done(r);
 }
 
 static void delivery_op_resume(void *ctx)
 {
     struct delivery *r = ctx;
 
+    queue_block(r->q, 0);
     event_active(r->ev_drain, 0, 0);
+}
+
+static void delivery_answer(struct delivery *r, struct delivery_ack *a)
+{
+    if (r->ack_fn != NULL)
+        r->ack_fn(r->ack_arg, &a->ack, a->durable);
+    free(a);
+}
+
+/* A job is durable (or lost): its message may be answered, and the queue
+ * may be read again when the in-flight cap had stopped it. */
+static void delivery_op_job_settled(void *ctx, void *intake, int durable)
+{
+    struct delivery *r = ctx;
+    struct delivery_ack *a = intake;
+
+    if (a != NULL) {
+        a->durable &= durable;
+        if (--a->left == 0)
+            delivery_answer(r, a);
+    }
+    if (r->capped) {
+        r->capped = 0;
+        event_active(r->ev_drain, 0, 0);
+    }
+}
+
+/* The record's ack, when its input waits for one, to tag jobs[0..n) with:
+ * the answer goes out once all have settled (at once when there are none:
+ * every decision was dropped, and the answer is "not durable"). A record
+ * with an ack that cannot be tracked for lack of memory is answered "not
+ * durable" at once: the sender keeps the message and sends it again. */
+static void delivery_track(struct delivery *r, const struct decision_ack *ack, struct job **jobs,
+                           size_t n, int all_taken)
+{
+    struct delivery_ack *a;
+
+    if (ack->owner == 0)
+        return;
+    a = malloc(sizeof(*a));
+    if (a == NULL) {
+        if (r->ack_fn != NULL)
+            r->ack_fn(r->ack_arg, ack, 0);
+        return;
+    }
+    *a = (struct delivery_ack){*ack, n, all_taken};
+    if (n == 0) {
+        delivery_answer(r, a);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        job_set_intake(jobs[i], a);
 }
 
 /* Copies the record's decisions out, releases it, then starts each. */
@@ -272,15 +373,18 @@ static void delivery_take(struct delivery *r, struct str rec)
 {
     struct job *jobs[MAPPING_MAX_DECISIONS];
     struct decision_record d;
+    struct decision_ack ack = {0};
     size_t n = 0, pos = 0;
-    int rc = 0;
+    int rc = 0, all_taken = 1;
 
     /* decision_next checks the whole record first: all or nothing. */
     while (n < MAPPING_MAX_DECISIONS && (rc = decision_next(rec, &pos, &d)) == 0) {
+        ack = d.ack;
         if (job_new(r->jobs, &d, &jobs[n]) == 0) {
             n++;
             continue;
         }
+        all_taken = 0;
         stats_add(r->stats, STAT_decisions_dropped, 1);
         log_limited(&delivery_rl, LOG_LVL_ERROR,
                     "out of memory: a decision of mapping %.*s was dropped", (int)d.mapping.len,
@@ -289,6 +393,7 @@ static void delivery_take(struct delivery *r, struct str rec)
     if (rc == ERR_INVALID)
         log_limited(&delivery_rl, LOG_LVL_ERROR, "a corrupt decision record was dropped");
     queue_release(r->q);
+    delivery_track(r, &ack, jobs, n, all_taken);
     jobs_start(r->jobs, jobs, n);
 }
 
@@ -299,6 +404,10 @@ static void delivery_on_drain(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    /* Blocking and unblocking happen on this thread only, so a stop cannot
+     * lose the race with a refusal that blocks the queue again. */
+    if (__atomic_load_n(&r->no_pause, __ATOMIC_ACQUIRE))
+        queue_block(r->q, 0);
     for (int i = 0; i < DELIVERY_BATCH; i++) {
         /* Held for spool space: the queue waits (backpressure), unless
          * the agent is stopping: then what is left is taken (and held too
@@ -306,6 +415,13 @@ static void delivery_on_drain(evutil_socket_t fd, short what, void *arg)
          * (jobs_free reports what was never spooled). */
         if (jobs_held(r->jobs) > 0 && !__atomic_load_n(&r->no_pause, __ATOMIC_ACQUIRE))
             return;
+        /* What is taken and not yet durable is lost on a crash like what
+         * waits in the queue: both stay within limits.queue_messages. */
+        if (jobs_in_flight(r->jobs) >= r->max_in_flight &&
+            !__atomic_load_n(&r->no_pause, __ATOMIC_ACQUIRE)) {
+            r->capped = 1;
+            return;
+        }
         if (queue_peek(r->q, &rec, 0) != 0) {
             delivery_check_done(r);
             return;
@@ -418,8 +534,11 @@ int delivery_new(const struct config *cfg, struct delivery **out)
         goto out;
     r->ev_drain = event_new(r->base, -1, 0, delivery_on_drain, r);
     r->ev_reload = event_new(r->base, -1, 0, delivery_on_reload, r);
-    if (r->ev_drain == NULL || r->ev_reload == NULL)
+    r->ev_give_up = evtimer_new(r->base, delivery_on_give_up, r);
+    if (r->ev_drain == NULL || r->ev_reload == NULL || r->ev_give_up == NULL)
         goto out;
+    r->drain_timeout_s = cfg->limits.drain_timeout_s;
+    r->max_in_flight = cfg->limits.queue_messages;
     r->stats = stats_register();
     r->live = cfg->dispatch.mode != DISPATCH_DRY_RUN;
     r->ops = (struct job_ops){
@@ -438,6 +557,7 @@ int delivery_new(const struct config *cfg, struct delivery **out)
         .timer_free = delivery_op_timer_free,
         .settled = delivery_op_settled,
         .resume = delivery_op_resume,
+        .job_settled = delivery_op_job_settled,
     };
     rc = dedup_new(cfg->dispatch.dedup_window_s, DELIVERY_DEDUP_MAX, &r->dedup);
     if (rc == 0) {
@@ -485,6 +605,12 @@ int delivery_new(const struct config *cfg, struct delivery **out)
 out:
     delivery_free(r);
     return rc;
+}
+
+void delivery_set_ack(struct delivery *r, delivery_ack_fn fn, void *arg)
+{
+    r->ack_fn = fn;
+    r->ack_arg = arg;
 }
 
 struct queue *delivery_queue(struct delivery *r)
@@ -601,6 +727,7 @@ void delivery_free(struct delivery *r)
     pthread_mutex_destroy(&r->reload_lock);
     evloop_event_free(&r->ev_drain);
     evloop_event_free(&r->ev_reload);
+    evloop_event_free(&r->ev_give_up);
     if (r->base != NULL)
         event_base_free(r->base);
     queue_free(r->q);

@@ -33,6 +33,7 @@
 #define RTR_DELIVERY_H
 
 #include "core/config.h"
+#include "decide/decision.h"
 #include "identity/identity.h"
 #include "core/queue.h"
 
@@ -43,6 +44,16 @@ struct delivery;
  * audit log with its cfg->audit settings). Errors are logged. Returns 0 and *out (free
  * with delivery_free), or ERR_CONFIG / ERR_IO / ERR_NOMEM. */
 int delivery_new(const struct config *cfg, struct delivery **out);
+
+/* Answers a decision_ack: durable 1 once every alert of the message is
+ * in the spool (or needs none: a duplicate, a dry run decided, a dead
+ * letter), 0 when one was lost (held for spool space at a stop, or no
+ * memory). Called on the delivery thread, once per record that carried an
+ * ack; must be thread-safe towards the ack's owner. */
+typedef void (*delivery_ack_fn)(void *arg, const struct decision_ack *ack, int durable);
+
+/* Before delivery_start. */
+void delivery_set_ack(struct delivery *r, delivery_ack_fn fn, void *arg);
 
 /* The queue workers push decision records (decision.h) into. */
 struct queue *delivery_queue(struct delivery *r);

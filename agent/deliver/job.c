@@ -42,6 +42,7 @@ struct job {
     int attempts; /* dispatch requests made */
     int failures; /* failed tries (dispatch or lookup): the backoff's exponent */
     void *wait;   /* the retry timer, once needed */
+    void *intake; /* told once the job stops counting in flight (job_ops.job_settled) */
     char *email;  /* once resolved */
     char text[];
 };
@@ -158,6 +159,18 @@ static void job_free(struct job *job)
     s->ops->timer_free(s->ops->ctx, &job->wait);
     free(job->email);
     free(job);
+}
+
+/* The job no longer counts in flight: its alert is durable (spooled, or
+ * it needs no spool: a duplicate, a dry run decided, a dead letter), or it
+ * is lost (held at a stop). Whoever handed the decision in hears it once. */
+static void job_settle(struct job *job, int durable)
+{
+    struct jobs *s = job->s;
+
+    s->in_flight--;
+    s->ops->job_settled(s->ops->ctx, job->intake, durable);
+    job->intake = NULL;
 }
 
 /* The intake may end once no job waits for the spool but the held ones: a
@@ -446,8 +459,8 @@ static void job_on_dry_identity(void *arg, enum identity_status status, const ch
     stats_add(s->stats, job_dry_outcomes[status].counter, 1);
     job_audit(job, job_dry_outcomes[status].outcome, found ? NULL : detail, 0, 0);
     job->email = NULL;
+    job_settle(job, 1);
     job_free(job);
-    s->in_flight--;
     jobs_check_settled(s);
 }
 
@@ -502,7 +515,7 @@ static void job_durable(struct job *job)
     job->spooled = 1;
     stats_add(s->stats, STAT_outcome_spooled, 1);
     job_audit(job, "spooled", NULL, 0, 0);
-    s->in_flight--;
+    job_settle(job, 1);
     jobs_check_settled(s);
     if (!s->stopping)
         job_resolve(job);
@@ -541,7 +554,7 @@ static void job_append(struct job *job)
     default:
         /* Too big for a spool record (the caps make it unreachable): it
          * cannot be made durable, ever, so it goes to the dead letters. */
-        s->in_flight--;
+        job_settle(job, 1);
         job_dead_letter(job, "failed", STAT_outcome_failed, "the alert does not fit a spool record",
                         0);
         jobs_check_settled(s);
@@ -559,8 +572,8 @@ static void job_start(struct job *job)
     if (dedup_seen(s->dedup, job->d.key.p, now_ms())) {
         stats_add(s->stats, STAT_outcome_duplicate, 1);
         job_audit(job, "duplicate", "same idempotency key inside dispatch.dedup_window_s", 0, 0);
+        job_settle(job, 1);
         job_free(job);
-        s->in_flight--;
         jobs_check_settled(s);
         return;
     }
@@ -570,6 +583,11 @@ static void job_start(struct job *job)
     }
     job->state = JOB_RESOLVING;
     s->ops->resolve(s->ops->ctx, job->d.user, job->d.user_kind, job_on_dry_identity, job);
+}
+
+void job_set_intake(struct job *job, void *intake)
+{
+    job->intake = intake;
 }
 
 void jobs_start(struct jobs *s, struct job **jobs, size_t n)
@@ -674,11 +692,19 @@ void jobs_free(struct jobs *s)
     if (s == NULL)
         return;
     s->stopping = 1;
-    for (struct job *job = s->held; job != NULL; job = job->queue_next)
+    /* Each by its key, so that an operator can match the sender's log (a
+     * RELP sender was never answered for these and sends them again). */
+    for (struct job *job = s->held; job != NULL; job = job->queue_next) {
+        log_error("lost at stop, never spooled: mapping %s, rule \"%s\", key %s", job->d.mapping.p,
+                  job->d.rule.p, job->d.key.p);
         lost++;
+    }
     s->held = NULL;
-    while (s->all != NULL)
+    while (s->all != NULL) {
+        if (s->all->intake != NULL) /* held: never durable */
+            s->ops->job_settled(s->ops->ctx, s->all->intake, 0);
         job_free(s->all);
+    }
     if (lost > 0) {
         stats_add(s->stats, STAT_decisions_dropped, lost);
         log_error("stopping with %zu alerts the spool could not take (full or failing): they "

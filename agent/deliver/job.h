@@ -107,6 +107,11 @@ struct job_ops {
      * the held jobs are in the spool, the queue may be read again. */
     void (*settled)(void *ctx);
     void (*resume)(void *ctx);
+    /* A job stops counting in flight, once per job: durable (spooled; or
+     * a duplicate, a dry run decided, a dead letter: nothing to keep) or
+     * lost (durable 0: held at a stop). intake: its job_set_intake tag,
+     * or NULL. */
+    void (*job_settled)(void *ctx, void *intake, int durable);
 };
 
 struct job_config {
@@ -125,6 +130,11 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
 /* A job for decision d (its texts and key copied). Returns 0 and *out,
  * owned by the set, or ERR_NOMEM. */
 int job_new(struct jobs *s, const struct decision_record *d, struct job **out);
+
+/* Tags a job not yet started: ops->job_settled(intake) tells when it no
+ * longer counts in flight (whoever handed the decision in may then
+ * acknowledge it). */
+void job_set_intake(struct job *job, void *intake);
 
 /* Starts jobs[0..n) (made by job_new): each is checked against the
  * duplicate window, then spooled (live) or resolved (dry-run). All are

@@ -1,10 +1,26 @@
 #include "input.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "core/log.h"
+
+const char *input_proto_name(const struct listen_config *lc)
+{
+    switch (lc->proto) {
+    case LISTEN_UDP:
+        return "udp";
+    case LISTEN_TCP:
+        return "tcp";
+    case LISTEN_TLS:
+        return "tls";
+    case LISTEN_RELP:
+        return lc->tls ? "relp+tls" : "relp";
+    }
+    return "?";
+}
 
 const struct sockaddr *input_endpoint_addr(const struct endpoint *ep, socklen_t *len)
 {
@@ -30,4 +46,16 @@ int input_endpoint_bound(struct endpoint *ep, int fd)
     ep->bound_len = len;
     sockaddr_format((const struct sockaddr *)&ep->bound, ep->name, sizeof(ep->name));
     return 0;
+}
+
+struct input_acker *input_acker_new(void (*acked)(void *input, uint64_t seq, int durable),
+                                    void *input)
+{
+    struct input_acker *a = calloc(1, sizeof(*a));
+
+    if (a != NULL) {
+        a->acked = acked;
+        a->input = input;
+    }
+    return a;
 }

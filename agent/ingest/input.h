@@ -6,6 +6,7 @@
 #define RTR_INPUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -42,6 +43,24 @@ struct input {
     int paused;
 };
 
+/* What an input that acknowledges a message only once its alerts are
+ * durable (RELP) names in the decision_acks it hands the pipeline (owner:
+ * this address, worker: its worker's id). The answers come back on the
+ * worker's loop, through acked(input, seq, durable). Allocated by the
+ * input (input_acker_new); an input that ends gives it to its worker
+ * (input_ops.acker_release), which frees it once the answers still
+ * outstanding have come, or at its own end. */
+struct input_acker {
+    void (*acked)(void *input, uint64_t seq, int durable);
+    void *input;        /* NULL once released */
+    size_t outstanding; /* acks handed out, not yet answered */
+    TAILQ_ENTRY(input_acker) released_link;
+};
+
+/* Returns a new acker (free it through input_ops.acker_release) or NULL. */
+struct input_acker *input_acker_new(void (*acked)(void *input, uint64_t seq, int durable),
+                                    void *input);
+
 /* How an input reports to whoever runs it (the worker); each is called on
  * that owner's loop with input_ctx.owner. */
 struct input_ops {
@@ -53,6 +72,8 @@ struct input_ops {
     void (*done)(void *owner, struct input *in);
     /* in hit ERR_BUSY and stopped reading: resume it when the queue drains. */
     void (*pause)(void *owner, struct input *in);
+    /* The input is done with a (it will call nothing of it any more). */
+    void (*acker_release)(void *owner, struct input_acker *a);
 };
 
 /* Everything an input uses of its worker. Owned by the worker, which
@@ -63,9 +84,14 @@ struct input_ctx {
     struct pipeline *pipe;
     const struct config *cfg;
     int first_worker; /* worker 0: the first to bind each endpoint; logs socket settings once */
+    uint32_t worker;  /* the worker's id: decision_ack.worker */
     const struct input_ops *ops;
     void *owner;
 };
+
+/* The listener's protocol for logs: "udp", "tcp", "tls", "relp" or
+ * "relp+tls". Static text. */
+const char *input_proto_name(const struct listen_config *lc);
 
 /* Where an endpoint's socket binds: the port the first worker got when the
  * configuration asks for port 0, else the configured address. */

@@ -1,9 +1,10 @@
 #include "tcp.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -17,6 +18,7 @@
 #include "errors.h"
 #include "framing.h"
 #include "core/log.h"
+#include "relp_session.h"
 #include "tls.h"
 #include "core/evloop.h"
 
@@ -28,10 +30,13 @@
 /* Largest TLS record plaintext (SSL3_RT_MAX_PLAIN_LENGTH). */
 #define TCP_TLS_RECORD 16384
 
-/* At stop, how long a connection may stay silent while it reads what the
- * kernel held: long enough for a TLS record already in flight on a healthy
- * link, short enough not to delay the exit. */
-#define TCP_DRAIN_MS 200
+/* At stop, how long a connection may stay silent before it is taken to
+ * have sent everything: long enough for a TLS record already in flight on
+ * a healthy link, short enough not to delay the exit. */
+#define TCP_QUIET_MS 200
+
+/* How long a closing connection may take to write its last answers. */
+#define TCP_LINGER_S 5
 
 struct tcp {
     const struct input_ctx *ctx;
@@ -46,16 +51,18 @@ struct conn {
     struct endpoint *ep;
     struct bufferevent *bev;
     struct framer framer;
-    struct event handshake; /* TLS: armed from accept to BEV_EVENT_CONNECTED */
+    struct event handshake;    /* TLS: armed from accept to BEV_EVENT_CONNECTED */
+    struct event drain;        /* stopping: ends the drain at limits.drain_timeout_s */
+    struct relp_session *relp; /* RELP listeners: the session on this stream */
     struct pipeline_source src;
     struct sockaddr_storage peer;
     char name[SOCKADDR_TEXT_MAX];
-    size_t held;       /* input bytes after the last framing: more were read since */
-    size_t drain_left; /* stopping: bytes still to read of what the kernel held */
-    int ended;         /* the stream has ended: frame what is left, then close */
-    int connected;     /* TCP: always; TLS: handshake done */
-    int reading;       /* EV_READ enabled */
-    int stopping;      /* worker_stop: read what the kernel holds, then end */
+    size_t held;   /* input bytes after the last framing: more were read since */
+    int ended;     /* the stream has ended: frame what is left, then close */
+    int connected; /* TCP: always; TLS: handshake done */
+    int reading;   /* EV_READ enabled */
+    int stopping;  /* worker_stop: drain what the sender sends until it ends */
+    int finishing; /* RELP: closes once its last answers are written */
 };
 
 static struct log_ratelimit tcp_rl_refused = LOG_RATELIMIT_INIT(10, 5);
@@ -66,6 +73,7 @@ static struct log_ratelimit tcp_rl_conn = LOG_RATELIMIT_INIT(10, 10);
 static struct log_ratelimit tcp_rl_cut = LOG_RATELIMIT_INIT(10, 10);
 
 static int conn_run(struct conn *c);
+static void conn_on_event(struct bufferevent *bev, short what, void *arg);
 
 /* Bytes the framer may need to see at once (framing.h). */
 static size_t conn_hold(const struct conn *c)
@@ -77,6 +85,8 @@ static void conn_close(struct conn *c)
 {
     if (c->ep->tls != NULL)
         event_del(&c->handshake);
+    event_del(&c->drain);
+    relp_session_free(c->relp);
     bufferevent_free(c->bev);
     __atomic_fetch_sub(&c->ep->open, 1, __ATOMIC_RELAXED);
     c->ctx->ops->done(c->ctx->owner, &c->in);
@@ -187,18 +197,7 @@ static void conn_count_read(struct conn *c)
     size_t added = now > c->held ? now - c->held : 0;
 
     stats_add(c->ctx->stats, STAT_bytes_received, added);
-    c->drain_left = c->drain_left > added ? c->drain_left - added : 0;
     c->held = now;
-}
-
-/* Stopping: whether to read on, because the kernel still holds bytes that
- * were there at the stop. */
-static int conn_drain_more(struct conn *c)
-{
-    int queued = 0;
-
-    return c->drain_left > 0 && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 &&
-           queued > 0;
 }
 
 /* The stream has ended (EOF, an error, the idle timeout, a stop): read no
@@ -207,6 +206,74 @@ static void conn_set_end(struct conn *c)
 {
     c->ended = 1;
     conn_read_enable(c, 0);
+}
+
+static void conn_pause(struct conn *c)
+{
+    conn_read_enable(c, 0);
+    c->ctx->ops->pause(c->ctx->owner, &c->in);
+}
+
+/* bufferevent write callback of a finishing connection: its output is out. */
+static void conn_on_written(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_close(arg);
+}
+
+/* RELP: closes once what the session wrote is out (its last answers, a
+ * serverclose), within TCP_LINGER_S. */
+static void conn_finish(struct conn *c)
+{
+    struct timeval linger = {TCP_LINGER_S, 0};
+
+    if (c->finishing)
+        return;
+    c->finishing = 1;
+    conn_read_enable(c, 0);
+    event_del(&c->drain);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        conn_close(c);
+        return;
+    }
+    bufferevent_set_timeouts(c->bev, NULL, &linger);
+    bufferevent_setcb(c->bev, NULL, conn_on_written, conn_on_event, c);
+}
+
+/* The RELP session takes what is buffered. A stream that ended (the
+ * client went away) closes at once: a command it left unfinished, like
+ * every message not yet answered, is the client's to send again. */
+static int conn_run_relp(struct conn *c)
+{
+    enum relp_want want = relp_session_input(c->relp, bufferevent_get_input(c->bev), &c->src);
+
+    c->held = evbuffer_get_length(bufferevent_get_input(c->bev));
+    if (c->ended) {
+        conn_close(c);
+        return 0;
+    }
+    if (want == RELP_WANT_BUSY) {
+        conn_pause(c);
+        return ERR_BUSY;
+    }
+    if (c->stopping)
+        relp_session_serverclose(c->relp);
+    if (want == RELP_WANT_CLOSE || relp_session_closing(c->relp)) {
+        conn_finish(c);
+        return 0;
+    }
+    conn_read_enable(c, want == RELP_WANT_MORE && !c->stopping);
+    return 0;
+}
+
+/* Answers went out: the window may have room again, a stopping session
+ * may be done. */
+static void conn_relp_wake(void *arg)
+{
+    struct conn *c = arg;
+
+    if (!c->in.paused && !c->finishing)
+        conn_run(c);
 }
 
 /* Frames what is buffered, then: pauses on ERR_BUSY (the bytes stay), closes
@@ -218,15 +285,14 @@ static int conn_run(struct conn *c)
     int rc;
 
     conn_count_read(c);
+    if (c->relp != NULL)
+        return conn_run_relp(c);
     rc = conn_frame(c, in);
-    if (rc == 0 && !c->ended && c->stopping && !conn_drain_more(c))
-        conn_set_end(c);
     if (rc == 0 && c->ended)
         rc = conn_frame_last(c, in);
     c->held = evbuffer_get_length(in);
     if (rc == ERR_BUSY) {
-        conn_read_enable(c, 0);
-        c->ctx->ops->pause(c->ctx->owner, &c->in);
+        conn_pause(c);
         return ERR_BUSY;
     }
     if (c->ended) {
@@ -242,32 +308,56 @@ static int conn_resume(struct input *in)
     return conn_run((struct conn *)in);
 }
 
-/* What the kernel acknowledged before the stop is read first (at most what
- * it held then, and while bytes keep coming within TCP_DRAIN_MS), so a
- * sender's last lines are not lost; then the connection ends, what is left
- * unterminated going on as a truncated frame. */
+/* The stop's drain ran out of time (limits.drain_timeout_s): a syslog
+ * stream ends here (what is left unterminated going on as a truncated
+ * frame); a RELP session closes with its answers still due (the client
+ * sends those messages again). */
+static void conn_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    log_limited(&tcp_rl_conn, LOG_LVL_WARNING,
+                "%s %s: still sending (or unanswered) after limits.drain_timeout_s: closing",
+                c->src.transport, c->name);
+    if (c->relp != NULL) {
+        conn_close(c);
+        return;
+    }
+    conn_set_end(c);
+    if (!c->in.paused)
+        conn_run(c);
+}
+
+/* A stop loses nothing a sender has sent: a syslog stream is half-closed
+ * (a sender that checks its socket, as rsyslog does before each send, sees
+ * the end and keeps the rest in its own queue) and read until the sender
+ * closes, stays quiet for TCP_QUIET_MS, or limits.drain_timeout_s passes.
+ * A RELP session reads no more commands, answers what it read as it
+ * becomes durable, then sends serverclose and closes. */
 static void conn_stop(struct input *in)
 {
     struct conn *c = (struct conn *)in;
-    struct timeval drain = {0, TCP_DRAIN_MS * 1000};
-    int queued = 0;
+    struct timeval quiet = {0, TCP_QUIET_MS * 1000};
+    struct timeval drain = {c->ctx->cfg->limits.drain_timeout_s, 0};
 
     if (!c->connected) { /* mid-handshake: nothing was received yet */
         conn_close(c);
         return;
     }
     c->stopping = 1;
-    /* What was read before now is not part of what the kernel holds. */
-    conn_count_read(c);
-    if (!c->ended && ioctl(bufferevent_getfd(c->bev), FIONREAD, &queued) == 0 && queued > 0) {
-        c->drain_left = (size_t)queued;
-        /* From now, not from when this loop iteration began: a long one
-         * would otherwise eat the drain time before the first read. */
-        event_base_update_cache_time(c->ctx->base);
-        bufferevent_set_timeouts(c->bev, &drain, NULL);
+    /* From now, not from when this loop iteration began: a long one
+     * would otherwise eat the drain time before the first read. */
+    event_base_update_cache_time(c->ctx->base);
+    event_add(&c->drain, &drain);
+    if (c->relp == NULL) {
+        if (c->ep->tls == NULL)
+            shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+        bufferevent_set_timeouts(c->bev, &quiet, NULL);
     }
-    if (c->in.paused)
-        return; /* conn_resume goes on */
+    if (c->in.paused || c->finishing)
+        return; /* conn_resume goes on, or the output is on its way */
     conn_run(c);
 }
 
@@ -431,15 +521,32 @@ static void conn_new(struct tcp *t, evutil_socket_t fd, const struct sockaddr *s
         __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
         return;
     }
+    /* RELP answers are small writes the sender waits for (its window): with
+     * Nagle they would wait for the sender's delayed ACK, 40 ms a window. */
+    if (lc->proto == LISTEN_RELP)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     c->in.resume = conn_resume;
     c->in.stop = conn_stop;
     c->ctx = t->ctx;
     c->ep = t->ep;
     memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
     sockaddr_format(sa, c->name, sizeof(c->name));
-    c->src = (struct pipeline_source){(struct sockaddr *)&c->peer, c->name,
-                                      t->ep->tls != NULL ? "tls" : "tcp"};
+    c->src = (struct pipeline_source){.addr = (struct sockaddr *)&c->peer,
+                                      .name = c->name,
+                                      .transport = lc->proto == LISTEN_RELP ? "relp"
+                                                   : t->ep->tls != NULL     ? "tls"
+                                                                            : "tcp"};
     framer_init(&c->framer, lc->framing, cfg->limits.max_message_bytes, cfg->limits.oversize);
+    event_assign(&c->drain, t->ctx->base, -1, 0, conn_on_drain_timeout, c);
+    if (lc->proto == LISTEN_RELP && relp_session_new(t->ctx, bufferevent_get_output(c->bev),
+                                                     conn_relp_wake, c, &c->relp) != 0) {
+        log_limited(&tcp_rl_accept, LOG_LVL_ERROR, "listen %s: out of memory at accept",
+                    t->ep->name);
+        bufferevent_free(c->bev);
+        free(c);
+        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
+        return;
+    }
     bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
     if (cfg->limits.idle_timeout_s > 0) /* 0: never */
         bufferevent_set_timeouts(c->bev, &idle, NULL);
@@ -521,12 +628,49 @@ static void tcp_on_error(struct evconnlistener *el, void *arg)
                 strerror(err));
 }
 
+/* The endpoint's listening socket, bound, not yet listening (libevent
+ * listens). SO_REUSEPORT spreads it over the workers. rcvbuf is set here,
+ * before listen(), so that every accepted connection inherits it and its
+ * window scale is chosen for it: a bounded buffer is what bounds the bytes
+ * the kernel acknowledges to a sender while the agent has paused reading
+ * (Linux autotuning would grow it to tcp_rmem's maximum, megabytes). Returns
+ * the socket or -1 (logged). */
+static int tcp_socket(const struct endpoint *ep, const struct sockaddr *sa, socklen_t len)
+{
+    const struct listen_config *lc = ep->lc;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    const char *what = "socket";
+
+    if (fd == -1)
+        goto fail;
+    what = "SO_REUSEADDR";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+        goto fail;
+    what = "SO_REUSEPORT";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+        goto fail;
+    what = "SO_RCVBUF";
+    if (lc->rcvbuf > 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &lc->rcvbuf, sizeof(lc->rcvbuf)) == -1)
+        goto fail;
+    what = "bind";
+    if (bind(fd, sa, len) == -1)
+        goto fail;
+    return fd;
+fail:
+    log_error("listen %s (%s): %s: %s", lc->address, input_proto_name(lc), what, strerror(errno));
+    if (fd != -1)
+        close(fd);
+    return -1;
+}
+
 int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out)
 {
     struct tcp *t;
     const struct sockaddr *sa;
     socklen_t len;
-    int rc = ERR_IO;
+    int rc = ERR_IO, fd;
 
     *out = NULL;
     t = calloc(1, sizeof(*t));
@@ -540,13 +684,13 @@ int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out)
         goto out;
     }
     sa = input_endpoint_addr(ep, &len);
-    t->el = evconnlistener_new_bind(ctx->base, tcp_on_accept, t,
-                                    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
-                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                    SOMAXCONN, sa, (int)len);
+    fd = tcp_socket(ep, sa, len);
+    if (fd == -1)
+        goto out;
+    t->el = evconnlistener_new(ctx->base, tcp_on_accept, t, LEV_OPT_CLOSE_ON_FREE, SOMAXCONN, fd);
     if (t->el == NULL) {
-        int err = errno;
-        log_error("listen %s (%s): %s", ep->lc->address, ep->tls ? "tls" : "tcp", strerror(err));
+        log_error("listen %s (%s): %s", ep->lc->address, input_proto_name(ep->lc), strerror(errno));
+        close(fd);
         goto out;
     }
     evconnlistener_set_error_cb(t->el, tcp_on_error);

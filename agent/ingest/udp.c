@@ -96,7 +96,7 @@ static int udp_deliver(struct udp *u)
     for (; u->next < u->count; u->next++) {
         unsigned i = u->next;
         const struct sockaddr *sa = (const struct sockaddr *)&u->from[i];
-        struct pipeline_source src = {sa, NULL, "udp"};
+        struct pipeline_source src = {.addr = sa, .transport = "udp"};
         struct str frame = framer_trim_trailer(u->iov[i].iov_base, u->msgs[i].msg_len);
         int oversized = (u->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || frame.len > max;
 

@@ -13,6 +13,20 @@
 #include "udp.h"
 
 TAILQ_HEAD(input_list, input);
+TAILQ_HEAD(acker_list, input_acker);
+
+/* An answer to a decision_ack, on its way from the delivery thread. */
+struct worker_answer {
+    struct input_acker *acker;
+    uint64_t seq;
+    int durable;
+};
+
+/* Answers the delivery thread posted, taken in one swap by the loop. */
+struct worker_answers {
+    struct worker_answer *v;
+    size_t n, cap;
+};
 
 struct worker {
     int id;
@@ -26,6 +40,11 @@ struct worker {
     struct event *ev_wake;     /* activated by a queue's consumer */
     struct event *ev_stop;     /* activated by worker_stop */
     struct event *ev_mappings; /* activated by worker_set_mappings */
+    struct event *ev_answers;  /* activated by worker_ack */
+    pthread_mutex_t answers_lock;
+    struct worker_answers answers;   /* posted; guarded by answers_lock */
+    struct worker_answers answering; /* taken by the loop (reused) */
+    struct acker_list released;      /* released ackers still owed answers */
     pthread_mutex_t mappings_lock;
     struct mapping_set *mappings_next; /* handed over, not swapped in yet */
     struct tcp **listeners;            /* [n_ep], NULL for UDP endpoints */
@@ -49,7 +68,7 @@ struct worker {
 static int worker_endpoint_probe(const struct listen_config *lc)
 {
     int udp = lc->proto == LISTEN_UDP, one = 1, fd, err = 0;
-    const char *proto = udp ? "udp" : lc->proto == LISTEN_TLS ? "tls" : "tcp";
+    const char *proto = input_proto_name(lc);
 
     if (sockaddr_port((const struct sockaddr *)&lc->addr) == 0)
         return 0; /* the kernel picks a port nobody holds */
@@ -122,11 +141,82 @@ static void worker_pause(void *owner, struct input *in)
     stats_add(w->stats, STAT_backpressure_pauses, 1);
 }
 
+static void worker_acker_release(void *owner, struct input_acker *a)
+{
+    struct worker *w = owner;
+
+    if (a == NULL)
+        return;
+    if (a->outstanding == 0) {
+        free(a);
+        return;
+    }
+    a->input = NULL;
+    TAILQ_INSERT_TAIL(&w->released, a, released_link);
+}
+
 static const struct input_ops worker_input_ops = {
     .add = worker_input_add,
     .done = worker_input_done,
     .pause = worker_pause,
+    .acker_release = worker_acker_release,
 };
+
+void worker_ack(struct worker *w, const struct decision_ack *ack, int durable)
+{
+    struct worker_answers *q = &w->answers;
+    int grown = 1;
+
+    pthread_mutex_lock(&w->answers_lock);
+    if (q->n == q->cap) {
+        size_t cap = q->cap > 0 ? 2 * q->cap : 64;
+        struct worker_answer *v = realloc(q->v, cap * sizeof(*v));
+
+        if (v != NULL) {
+            q->v = v;
+            q->cap = cap;
+        } else {
+            grown = 0;
+        }
+    }
+    if (grown)
+        q->v[q->n++] =
+            (struct worker_answer){(struct input_acker *)(uintptr_t)ack->owner, ack->seq, durable};
+    pthread_mutex_unlock(&w->answers_lock);
+    if (!grown) /* the input never hears: its sender times out and sends again */
+        log_error("worker %d: out of memory: an acknowledgement was lost", w->id);
+    event_active(w->ev_answers, 0, 0);
+}
+
+static void worker_answer(struct worker *w, const struct worker_answer *an)
+{
+    struct input_acker *a = an->acker;
+
+    a->outstanding--;
+    if (a->input != NULL) {
+        a->acked(a->input, an->seq, an->durable);
+    } else if (a->outstanding == 0) {
+        TAILQ_REMOVE(&w->released, a, released_link);
+        free(a);
+    }
+}
+
+static void worker_on_answers(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct worker_answers taken;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->answers_lock);
+    taken = w->answers;
+    w->answers = w->answering;
+    w->answers.n = 0;
+    pthread_mutex_unlock(&w->answers_lock);
+    for (size_t i = 0; i < taken.n; i++)
+        worker_answer(w, &taken.v[i]);
+    w->answering = taken;
+}
 
 /* A queue's consumer thread (the delivery thread or the tap writer), below
  * the low mark. */
@@ -222,6 +312,8 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     TAILQ_INIT(&w->inputs);
     TAILQ_INIT(&w->paused);
     pthread_mutex_init(&w->mappings_lock, NULL);
+    pthread_mutex_init(&w->answers_lock, NULL);
+    TAILQ_INIT(&w->released);
     w->stats = stats_register();
     w->decisions_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
     w->tap_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
@@ -232,7 +324,8 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     w->ev_wake = event_new(w->base, -1, 0, worker_on_wake, w);
     w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
     w->ev_mappings = event_new(w->base, -1, 0, worker_on_mappings, w);
-    if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL)
+    w->ev_answers = event_new(w->base, -1, 0, worker_on_answers, w);
+    if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL || w->ev_answers == NULL)
         goto out;
     queues =
         (struct pipeline_queues){env->decisions, &w->decisions_waiter, env->tap, &w->tap_waiter};
@@ -245,6 +338,7 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
         .pipe = w->pipe,
         .cfg = env->cfg,
         .first_worker = id == 0,
+        .worker = (uint32_t)id,
         .ops = &worker_input_ops,
         .owner = w,
     };
@@ -322,8 +416,22 @@ void worker_free(struct worker *w)
     evloop_event_free(&w->ev_wake);
     evloop_event_free(&w->ev_stop);
     evloop_event_free(&w->ev_mappings);
+    evloop_event_free(&w->ev_answers);
     mapping_set_unref(w->mappings_next);
     pthread_mutex_destroy(&w->mappings_lock);
+    /* The delivery thread has ended (it posts answers): those it posted after
+     * this loop's end are for inputs gone by now. */
+    for (size_t i = 0; i < w->answers.n; i++)
+        worker_answer(w, &w->answers.v[i]);
+    while (!TAILQ_EMPTY(&w->released)) {
+        struct input_acker *a = TAILQ_FIRST(&w->released);
+
+        TAILQ_REMOVE(&w->released, a, released_link);
+        free(a);
+    }
+    free(w->answers.v);
+    free(w->answering.v);
+    pthread_mutex_destroy(&w->answers_lock);
     if (w->base != NULL) {
         /* A TLS connection closed just before the stop (its bufferevent has
          * deferred callbacks) is only released on the loop's next turn;

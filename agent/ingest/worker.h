@@ -13,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/queue.h"
+#include "decide/decision.h"
 #include "decide/mapping.h"
 #include "input.h"
 
@@ -60,6 +61,10 @@ void worker_join(struct worker *w);
 
 /* Joins the thread (when started) and frees w. NULL is fine. */
 void worker_free(struct worker *w);
+
+/* From any thread (the delivery thread): the answer to a decision_ack
+ * one of w's inputs handed out; delivered to it on w's loop. */
+void worker_ack(struct worker *w, const struct decision_ack *ack, int durable);
 
 /* UDP datagrams the kernel dropped at w's sockets so far (udp.h). Any
  * thread, while w exists. */

@@ -323,14 +323,17 @@ class Agent:
         return last[0]
 
     # -- stop
-    def stop(self, timeout=15):
-        """SIGTERM; asserts exit status 0 and no sanitizer/valgrind report."""
+    def stop(self, timeout=15, signalled=False):
+        """SIGTERM; asserts exit status 0 and no sanitizer/valgrind report.
+        signalled: the test sent the SIGTERM itself (a second one would mean
+        "exit now"), so only wait for the exit and check it."""
         if self.stopped:
             return
         self.stopped = True
         try:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
+            if self.proc.poll() is None or signalled:
+                if not signalled:
+                    self.proc.send_signal(signal.SIGTERM)
                 try:
                     self.proc.wait(t(timeout))
                 except subprocess.TimeoutExpired:
@@ -561,18 +564,51 @@ def certs():
 
 # ------------------------------------------------------------------ rsyslog
 
+RSYSLOG_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",
+                       "/usr/lib/rsyslog")
+
+
+def _rsyslog_module(so, package):
+    """Skips the test when rsyslog's module `so` is not installed."""
+    for d in RSYSLOG_MODULE_DIRS:
+        if os.path.exists(os.path.join(d, so)):
+            return
+    raise Skip("rsyslog's %s (%s) is not installed" % (so, package))
+
+
+def _rsyslog_spawn(ctx, d, conf, port):
+    """Writes conf to d/rsyslog.conf, runs rsyslogd in the foreground with
+    it (no pid file outside d, no system path) and waits until its imtcp on
+    127.0.0.1:port accepts. Returns (process, log path)."""
+    rsyslogd = tool("rsyslogd")
+    conf_path = os.path.join(d, "rsyslog.conf")
+    with open(conf_path, "w") as f:
+        f.write(conf)
+    log_path = os.path.join(d, "rsyslogd.log")
+    log = open(log_path, "ab")
+    argv = [rsyslogd, "-n", "-C", "-f", conf_path, "-i", os.path.join(d, "rsyslogd.pid")]
+    proc = ctx.spawn(argv, cwd=d, stdout=log, stderr=log)
+    log.close()
+
+    def listening():
+        if proc.poll() is not None:
+            with open(log_path, errors="replace") as f:
+                raise AssertionError("rsyslogd exited with %s:\n%s" % (proc.returncode, f.read()))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_until(listening, 10, "rsyslogd's imtcp on port %d" % port)
+    return proc, log_path
+
+
 def start_rsyslog(ctx, agent_port, framing, certs_, authmode="x509/name", client_cert=True,
                   template=None, name="rsyslog"):
     """rsyslogd in the foreground with its own config in the test folder:
     imtcp on a free 127.0.0.1 port -> omfwd over TLS (ossl) to the agent.
     Returns the imtcp port. Touches no system path."""
-    rsyslogd = tool("rsyslogd")
-    for cand in ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",
-                 "/usr/lib/rsyslog"):
-        if os.path.exists(os.path.join(cand, "lmnsd_ossl.so")):
-            break
-    else:
-        raise Skip("rsyslog's OpenSSL driver (rsyslog-openssl, lmnsd_ossl.so) is not installed")
+    _rsyslog_module("lmnsd_ossl.so", "rsyslog-openssl")
     d = os.path.join(ctx.dir, name)
     os.makedirs(os.path.join(d, "work"))
     port = free_port()
@@ -596,25 +632,88 @@ ruleset(name="fwd") {
          action.resumeRetryCount="-1" action.resumeInterval="1")
 }
 """ % ("\n       ".join(glob), port, agent_port, authmode, peers, framing, tpl)
-    conf_path = os.path.join(d, "rsyslog.conf")
-    with open(conf_path, "w") as f:
-        f.write(conf)
-    log = open(os.path.join(d, "rsyslogd.log"), "wb")
-    argv = [rsyslogd, "-n", "-C", "-f", conf_path, "-i", os.path.join(d, "rsyslogd.pid")]
-    proc = ctx.spawn(argv, cwd=d, stdout=log, stderr=log)
-    log.close()
+    proc, log = _rsyslog_spawn(ctx, d, conf, port)
+    return port, proc, log
 
-    def listening():
-        if proc.poll() is not None:
-            with open(os.path.join(d, "rsyslogd.log"), errors="replace") as f:
-                raise AssertionError("rsyslogd exited with %s:\n%s" % (proc.returncode, f.read()))
+
+class Relay:
+    """A private rsyslogd that takes LF-framed syslog on imtcp
+    (127.0.0.1:.port) and forwards each message verbatim (%rawmsg%) to the
+    agent through a disk-assisted action queue that retries forever, as a
+    SIEM forwarder does: omrelp (at-least-once: a message leaves the queue
+    when the agent answers it) or omfwd over TCP (octet-counted; a message
+    leaves the queue once the kernel took it). impstats writes the queue's
+    size to .stats_path every second. With tls_certs (certs()), omrelp
+    speaks TLS, checks the agent's name (localhost) and presents the client
+    certificate."""
+
+    def __init__(self, ctx, agent_port, action, name, queue_size, window, tls_certs=None):
+        if action == "omrelp":
+            _rsyslog_module("omrelp.so", "rsyslog-relp")
+        _rsyslog_module("impstats.so", "rsyslog")
+        self.dir = os.path.join(ctx.dir, name)
+        self.work = os.path.join(self.dir, "work")
+        os.makedirs(self.work)
+        self.port = free_port()
+        self.stats_path = os.path.join(self.dir, "impstats.json")
+        if action == "omrelp":
+            out = 'type="omrelp" windowSize="%d" timeout="5"' % window
+            if tls_certs:
+                out += ('\n         tls="on" tls.caCert="%s" tls.myCert="%s" tls.myPrivKey="%s"'
+                        '\n         tls.authMode="name" tls.permittedPeer=["localhost"]'
+                        % (tls_certs["ca.pem"], tls_certs["client.pem"],
+                           tls_certs["client.key"]))
+        else:
+            out = 'type="omfwd" protocol="tcp" TCP_Framing="octet-counted"'
+        conf = """
+global(workDirectory="%s" maxMessageSize="64k")
+module(load="impstats" interval="1" format="json" log.syslog="off" log.file="%s")
+module(load="imtcp")
+%s
+template(name="rtr_raw" type="string" string="%%rawmsg%%")
+input(type="imtcp" address="127.0.0.1" port="%d" ruleset="fwd")
+ruleset(name="fwd") {
+  action(name="to_agent" %s target="127.0.0.1" port="%d" template="rtr_raw"
+         queue.type="LinkedList" queue.filename="to_agent" queue.size="%d"
+         queue.maxDiskSpace="1g" queue.saveOnShutdown="on"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
+}
+""" % (self.work, self.stats_path, 'module(load="omrelp")' if action == "omrelp" else "",
+            self.port, out, agent_port, queue_size)
+        self.proc, self.log_path = _rsyslog_spawn(ctx, self.dir, conf, self.port)
+
+    def queued(self):
+        """The messages rsyslog's action queue (memory and disk parts) held
+        at its latest impstats report; 0 before the first."""
+        latest = {}
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    wait_until(listening, 10, "rsyslogd's imtcp on port %d" % port)
-    return port, proc, os.path.join(d, "rsyslogd.log")
+            with open(self.stats_path, errors="replace") as f:
+                for line in f:
+                    start = line.find("{")
+                    if start < 0:
+                        continue
+                    try:
+                        rec = json.loads(line[start:])
+                    except ValueError:
+                        continue  # a line being written
+                    if rec.get("origin") == "core.queue" and rec.get("name", "").startswith(
+                            "to_agent"):
+                        latest[rec["name"]] = rec.get("size", 0)
+        except FileNotFoundError:
+            return 0
+        return sum(latest.values())
+
+    def log_tail(self, n=3000):
+        with open(self.log_path, errors="replace") as f:
+            return "--- rsyslogd output (%s):\n%s" % (self.log_path, f.read()[-n:])
+
+
+def start_relay(ctx, agent_port, action="omrelp", name="rsyslog", queue_size=100000,
+                window=128, tls_certs=None):
+    """A started Relay (see there) forwarding to agent_port with `action`
+    ("omrelp" or "omfwd"); omrelp keeps up to `window` messages unanswered
+    and, with tls_certs, speaks TLS."""
+    return Relay(ctx, agent_port, action, name, queue_size, window, tls_certs)
 
 
 # ---------------------------------------------------------------- test context

@@ -12,10 +12,12 @@ from harness import (AGENT, REPORT, WRAPPER, certs, check_sequence, listener, rf
 
 
 def test_sigterm_while_messages_flow(ctx):
-    """Two senders keep sending when SIGTERM arrives. Every message sent at
-    least a settle time before SIGTERM must be in the tap, the tap must end
-    with a complete line, and the agent exits 0."""
-    agent = ctx.agent([listener("tcp")])
+    """Two senders keep sending when SIGTERM arrives and never close (they
+    do not read, so the half-close goes unnoticed): the stop drains them
+    for limits.drain_timeout_s (1 s here), then closes. Every message sent
+    at least a settle time before SIGTERM must be in the tap, the tap must
+    end with a complete line, and the agent exits 0."""
+    agent = ctx.agent([listener("tcp")], limits={"drain_timeout_s": 1})
     tok = token()
     stop = threading.Event()
     sent = {}  # conn -> [(seq, time the send returned)]
@@ -66,7 +68,7 @@ def test_sigterm_while_messages_flow(ctx):
     for src, ss in got.items():
         assert ss == sorted(ss) and len(ss) == len(set(ss)), \
             "tap out of order or duplicated for %s" % src
-    assert took < t(5), "the agent took %.1fs to stop" % took
+    assert 0.9 < took < t(5), "the agent took %.1fs to stop (drain_timeout_s 1)" % took
 
 
 test_sigterm_while_messages_flow.timeout = 40

@@ -29,7 +29,6 @@ import random
 import re
 import resource
 import select
-import signal
 import socket
 import struct
 import threading
@@ -38,12 +37,10 @@ import time
 import harness
 import response_env as env
 from harness import Agent, listener, t, wait_until
+from numbered import (RULE, check_deliveries, check_nothing_pending, deliveries, directory, kill9,
+                      start, start_untapped, wait_delivered, wait_finished)
 
-RULE = "USB Rule"
 HOST = "splunk-sh01"
-FIELDS = {"event", "email", "id", "occurred_at"}
-EMAIL = re.compile(r"^user(\d+)@mail\.example\.com$")
-KEY = re.compile(r"^[0-9a-f]{64}$")
 SEG = re.compile(r"^seg-[0-9a-f]{16}\.spool$")
 
 
@@ -57,23 +54,12 @@ def _frame(n, rule=RULE):
             % (HOST, env.cef_escape(rule), n, rule, n)).encode()
 
 
-def _directory(ctx, n):
-    """A static directory for user0..user<n-1>."""
-    path = ctx.path("users-%d.csv" % n)
-    if not os.path.exists(path):
-        with open(path, "w") as f:
-            f.write("# identifier,email\n")
-            for i in range(n):
-                f.write("user%d@example.com,user%d@mail.example.com\n" % (i, i))
-    return path
-
-
 def _config(ctx, st, n, spool=None, dispatch=None, audit="audit.jsonl", limits=None):
     """The live config every test uses: direct mode to st, the spool in the
     test folder (shared by every agent of the test), a directory of n users."""
     sp = {"dir": ctx.path("spool")}
     sp.update(spool or {})
-    extra = env.live_config(ctx, st, users=_directory(ctx, n), spool=sp, dispatch=dispatch,
+    extra = env.live_config(ctx, st, users=directory(ctx, n), spool=sp, dispatch=dispatch,
                             audit=audit)
     if limits:
         extra["limits"] = limits
@@ -82,107 +68,7 @@ def _config(ctx, st, n, spool=None, dispatch=None, audit="audit.jsonl", limits=N
 
 # --------------------------------------------------------------- requests
 
-def _deliveries(requests, rule=RULE):
-    """{sequence number: set of idempotency keys} of the alerts the stand-in
-    saw; fails on a request that is not exactly a direct-mode alert."""
-    out = {}
-    for r in requests:
-        assert r["method"] == "POST" and r["path"] == "/v1/events", \
-            "unexpected request %s %s" % (r["method"], r["path"])
-        body = json.loads(r["body"])
-        assert set(body) == FIELDS, "body fields %s, want %s" % (sorted(body), sorted(FIELDS))
-        m = EMAIL.match(body["email"] or "")
-        assert m, "email %r is not one of the directory's" % body["email"]
-        key = r["headers"].get("idempotency-key")
-        assert key and KEY.match(key), "Idempotency-Key %r" % key
-        assert body["id"] == key, "body id %r differs from Idempotency-Key %r" % (body["id"], key)
-        assert body["event"] == rule, "event %r, want %r" % (body["event"], rule)
-        out.setdefault(int(m.group(1)), set()).add(key)
-    return out
-
-
-def _check_deliveries(deliv, seqs, what="alerts"):
-    """Every sequence number of seqs was delivered, each always with one
-    key, no two with the same key, nothing else."""
-    seqs = set(seqs)
-    problems = []
-    missing = sorted(seqs - set(deliv))
-    if missing:
-        problems.append("%d of %d %s never reached SafeTitan (first: %s)"
-                        % (len(missing), len(seqs), what, missing[:10]))
-    extra = sorted(set(deliv) - seqs)
-    if extra:
-        problems.append("unexpected sequence numbers %s" % extra[:10])
-    split = sorted(s for s, keys in deliv.items() if len(keys) > 1)
-    if split:
-        problems.append("%d sequence numbers came with different keys (first: %d: %s)"
-                        % (len(split), split[0], sorted(deliv[split[0]])))
-    owners = {}
-    for s, keys in deliv.items():
-        for k in keys:
-            owners.setdefault(k, set()).add(s)
-    shared = [k for k, ss in owners.items() if len(ss) > 1]
-    if shared:
-        problems.append("sequence numbers %s share a key" % sorted(owners[shared[0]]))
-    assert not problems, "; ".join(problems)
-
-
-def _wait_delivered(sts, seqs, timeout, agent=None, rule=RULE):
-    """Waits until every sequence number of seqs reached one of the
-    stand-ins sts; returns {seq: keys} over all of them."""
-    seqs = set(seqs)
-    got = {}
-
-    def done():
-        nonlocal got
-        if agent is not None:
-            agent.assert_alive()
-        got = _deliveries([r for st in sts for r in st.requests()], rule)
-        return seqs <= set(got)
-    try:
-        wait_until(done, timeout, "%d alerts at SafeTitan" % len(seqs), interval=0.2)
-    except AssertionError as e:
-        missing = sorted(seqs - set(got))
-        raise AssertionError("%s: %d missing (first: %s)%s" % (
-            e, len(missing), missing[:10], "\n" + agent.stderr_tail() if agent else ""))
-    return got
-
-
 # ------------------------------------------------------------------ agents
-
-def _start(ctx, extra, name):
-    return env.start_agent(ctx, extra, name=name)
-
-
-def _kill9(agent):
-    """kill -9: no clean exit to check (the harness must not try)."""
-    agent.proc.send_signal(signal.SIGKILL)
-    agent.proc.wait()
-    agent.stopped = True
-    agent._err.close()
-
-
-def _pending_at_start(agent):
-    """Alerts the agent's spool_open found pending (its log line; none
-    without segments)."""
-    m = re.search(r"spool\.dir: .*: \d+ segments read, (\d+) alerts pending",
-                  agent.stderr_bytes().decode(errors="replace"))
-    return int(m.group(1)) if m else 0
-
-
-def _check_nothing_pending(ctx, extra, name):
-    """A start on the spool finds nothing to send again; returns its
-    metrics."""
-    c = _start(ctx, extra, name)
-    pending = _pending_at_start(c)
-    time.sleep(t(0.3))
-    m = c.metrics()
-    c.stop()
-    assert pending == 0 and m["rtr_agent_spool_recovered"] == 0, \
-        "a new start found %d alerts pending (spool_recovered %d)" % (
-            pending, m["rtr_agent_spool_recovered"])
-    return m
-
 
 def _spooled_keys(agents):
     """{alert email: key} from the "spooled" audit lines of these agents."""
@@ -214,19 +100,19 @@ def test_spool_restart_resends(ctx):
     st = env.standin(ctx)
     st.script([{"hang": True}] * 3 + [{"status": 503}] * 100000)
     extra = _config(ctx, st, n, dispatch={"timeout_s": 30})
-    a = _start(ctx, extra, "first")
+    a = start(ctx, extra, "first")
     env.send_tcp(a, [_frame(i) for i in range(n)])
     a.wait_metric("spool_appends", n, timeout=10)
     a.wait_metric("outcome_spooled", n, timeout=10)
     a.wait_metric("dispatch_retries", n - 3, timeout=15)
     assert a.metric("outcome_dispatched") == 0, "dispatched while SafeTitan fails"
-    first = _deliveries(st.requests())
+    first = deliveries(st.requests())
     a.stop()  # SIGTERM with 3 requests hanging and the rest waiting to retry
     st.stop()
 
     st2 = env.restart(ctx, st)
-    b = _start(ctx, extra, "second")
-    got = _wait_delivered([st2], range(n), 15, agent=b)
+    b = start(ctx, extra, "second")
+    got = wait_delivered([st2], range(n), 15, agent=b)
     b.wait_metric("outcome_dispatched", n, timeout=10)
     assert b.metric("spool_recovered") == n, "spool_recovered %s, want %d" % (
         b.metric("spool_recovered"), n)
@@ -240,12 +126,12 @@ def test_spool_restart_resends(ctx):
         assert keys == spooled["user%d@example.com" % seq], \
             "alert %d: key %s, the first agent spooled it with %s" % (
                 seq, keys, spooled["user%d@example.com" % seq])
-    _check_deliveries(_deliveries(st.requests() + st2.requests()), range(n))
+    check_deliveries(deliveries(st.requests() + st2.requests()), range(n))
     assert len(st2.requests()) == n, "%d requests for %d alerts from a healthy SafeTitan" % (
         len(st2.requests()), n)
     b.stop()
 
-    _check_nothing_pending(ctx, extra, "third")
+    check_nothing_pending(ctx, extra, "third")
     assert len(st2.requests()) == n, "completed alerts were sent again"
 
 
@@ -303,7 +189,7 @@ def _kill9_run(ctx, seed, kills):
     st = env.standin(ctx)
     st.script(_flaky_script(rng, 2 * n))
     extra = _config(ctx, st, n, dispatch={"timeout_s": 2, "connect_timeout_s": 2})
-    runs = [_start(ctx, extra, "run0")]
+    runs = [start(ctx, extra, "run0")]
 
     def kill(why):
         a = runs[-1]
@@ -311,8 +197,8 @@ def _kill9_run(ctx, seed, kills):
         kills.append("%s (appended %d, requests %d, dispatched %d)" % (
             why, m["rtr_agent_spool_appends"], m["rtr_agent_dispatch_requests"],
             m["rtr_agent_outcome_dispatched"]))
-        _kill9(a)
-        runs.append(_start(ctx, extra, "run%d" % len(runs)))
+        kill9(a)
+        runs.append(start(ctx, extra, "run%d" % len(runs)))
 
     def counted(a):
         a.assert_alive()
@@ -339,21 +225,16 @@ def _kill9_run(ctx, seed, kills):
     kill("after the last batch")
 
     last = runs[-1]
-    _wait_delivered([st], range(n), 60, agent=last)
+    wait_delivered([st], range(n), 60, agent=last)
 
-    def settled():
-        m = last.metrics()
-        done = m["rtr_agent_outcome_dispatched"] + m["rtr_agent_outcome_dead_letter"]
-        return done >= m["rtr_agent_spool_recovered"] + m["rtr_agent_spool_appends"]
-    wait_until(settled, 60, "the last agent to finish what it recovered and appended",
-               interval=0.2)
+    wait_finished(last, 60)
     assert last.metric("outcome_dead_letter") == 0, "dead letters from a merely flaky SafeTitan"
     reqs = st.requests()
-    _check_deliveries(_deliveries(reqs), range(n))
+    check_deliveries(deliveries(reqs), range(n))
     print("test_spool_kill9_random: %d alerts, %d requests, kills: %s"
           % (n, len(reqs), "; ".join(kills)), flush=True)
     last.stop()
-    _check_nothing_pending(ctx, extra, "check")
+    check_nothing_pending(ctx, extra, "check")
 
 
 # ------------------------------------------------------------ corrupt tails
@@ -416,12 +297,12 @@ def _corrupt_tail(ctx, damage, crash):
     st = env.standin(ctx)
     extra = _config(ctx, st, n)
     st.stop()  # down: connections refused
-    a = _start(ctx, extra, "first")
+    a = start(ctx, extra, "first")
     env.send_tcp(a, [_frame(i) for i in range(n)])
     a.wait_metric("spool_appends", n, timeout=10)
     a.wait_metric("dispatch_retries", 1, timeout=10)
     if crash:
-        _kill9(a)
+        kill9(a)
     else:
         a.stop()
     spool = extra["spool"]["dir"]
@@ -438,12 +319,12 @@ def _corrupt_tail(ctx, damage, crash):
     assert valid, "the damage leaves no valid alert"
 
     st2 = env.restart(ctx, st)
-    b = _start(ctx, extra, "second")
-    got = _wait_delivered([st2], valid, 15, agent=b)
+    b = start(ctx, extra, "second")
+    got = wait_delivered([st2], valid, 15, agent=b)
     b.wait_metric("outcome_dispatched", len(valid), timeout=10)
     time.sleep(t(0.5))  # nothing more may come
-    got = _deliveries(st2.requests())
-    _check_deliveries(got, valid)
+    got = deliveries(st2.requests())
+    check_deliveries(got, valid)
     assert b.metric("spool_corrupt") == 1, "spool_corrupt %s, want 1" % b.metric("spool_corrupt")
     assert b.metric("spool_recovered") == len(valid), "spool_recovered %s, want %d" % (
         b.metric("spool_recovered"), len(valid))
@@ -459,7 +340,7 @@ def _corrupt_tail(ctx, damage, crash):
         assert keys == spooled["user%d@example.com" % seq], "alert %d: key changed" % seq
     b.stop()
 
-    m = _check_nothing_pending(ctx, extra, "third")
+    m = check_nothing_pending(ctx, extra, "third")
     assert m["rtr_agent_spool_corrupt"] == 0, "the tail was quarantined twice"
     assert sorted(f for f in os.listdir(spool) if ".corrupt-" in f) == sides, \
         "side files now: %s" % sorted(os.listdir(spool))
@@ -562,7 +443,7 @@ def test_spool_full_max_bytes(ctx):
     st = env.standin(ctx)
     extra = _config(ctx, st, n, spool={"max_bytes": max_bytes}, limits={"queue_messages": 16})
     st.stop()  # down: connections refused
-    a = _start(ctx, extra, "agent")
+    a = start(ctx, extra, "agent")
     spool = extra["spool"]["dir"]
     sender = _Sender(a.port("tcp"), [_frame(i, rule) for i in range(n)])
     _held(a, sender, spool, max_bytes)
@@ -571,8 +452,8 @@ def test_spool_full_max_bytes(ctx):
 
     st2 = env.restart(ctx, st)
     wait_until(sender.done, 60, "the sender to finish (sent %d of %d)" % (sender.sent, n))
-    got = _wait_delivered([st2], range(n), 60, agent=a, rule=rule)
-    _check_deliveries(got, range(n))
+    got = wait_delivered([st2], range(n), 60, agent=a, rule=rule)
+    check_deliveries(got, range(n))
     a.wait_metric("outcome_dispatched", n, timeout=10)
     assert a.metric("decisions_dropped") == 0
     assert a.metric("inputs_paused") == 0, "inputs still paused"
@@ -598,7 +479,7 @@ def test_spool_full_then_sigterm_ends(ctx):
     st = env.standin(ctx)
     extra = _config(ctx, st, n, spool={"max_bytes": max_bytes}, limits={"queue_messages": 16})
     st.stop()
-    a = _start(ctx, extra, "agent")
+    a = start(ctx, extra, "agent")
     sender = _Sender(a.port("tcp"), [_frame(i, rule) for i in range(n)])
     _held(a, sender, extra["spool"]["dir"], max_bytes)
     spooled = a.metric("outcome_spooled")
@@ -623,9 +504,7 @@ def test_spool_disk_refuses_writes(ctx):
     limit = 128 * 1024
     st = env.standin(ctx)
     extra = _config(ctx, st, n, audit=None, limits={"queue_messages": 16})
-    a = Agent(ctx, [listener("tcp")], extra=extra, name="agent")
-    a.tap_path = os.devnull
-    a.start()
+    a = start_untapped(ctx, [listener("tcp")], extra, "agent")
     spool = extra["spool"]["dir"]
     soft, hard = resource.prlimit(a.proc.pid, resource.RLIMIT_FSIZE)
     resource.prlimit(a.proc.pid, resource.RLIMIT_FSIZE, (limit, hard))
@@ -641,15 +520,15 @@ def test_spool_disk_refuses_writes(ctx):
     finally:
         resource.prlimit(a.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
     wait_until(sender.done, 60, "the sender to finish (sent %d of %d)" % (sender.sent, n))
-    got = _wait_delivered([st], range(n), 60, agent=a)
-    _check_deliveries(got, range(n))
+    got = wait_delivered([st], range(n), 60, agent=a)
+    check_deliveries(got, range(n))
     a.wait_metric("outcome_dispatched", n, timeout=20)
     assert a.metric("decisions_dropped") == 0
     print("test_spool_disk_refuses_writes: held after %d of %d alerts, spool_full %d, "
           "write errors %d" % (held_at, n, a.metric("spool_full"),
                                a.metric("spool_write_errors")), flush=True)
     a.stop()
-    m = _check_nothing_pending(ctx, _config(ctx, st, n, audit=None), "again")
+    m = check_nothing_pending(ctx, _config(ctx, st, n, audit=None), "again")
     assert m["rtr_agent_spool_corrupt"] == 0, "a torn record was left in the spool"
 
 
@@ -666,7 +545,7 @@ def test_spool_second_agent_refused(ctx):
     st = env.standin(ctx)
     extra = _config(ctx, st, 4)
     spool = extra["spool"]["dir"]
-    a = _start(ctx, extra, "first")
+    a = start(ctx, extra, "first")
     b = Agent(ctx, [listener("tcp")], extra=extra, name="second")
     try:
         b.start()
@@ -683,9 +562,9 @@ def test_spool_second_agent_refused(ctx):
     assert want in err, "no %r in the second agent's stderr:\n%s" % (want, err[-2000:])
     assert harness.REPORT.search(b.stderr_bytes()) is None, "report in the second agent's stderr"
     env.send_tcp(a, [_frame(0)])
-    _check_deliveries(_wait_delivered([st], [0], 10, agent=a), [0])
+    check_deliveries(wait_delivered([st], [0], 10, agent=a), [0])
     a.stop()
-    c = _start(ctx, extra, "third")
+    c = start(ctx, extra, "third")
     env.send_tcp(c, [_frame(1)])
-    _check_deliveries(_wait_delivered([st], [0, 1], 10, agent=c), [0, 1])
+    check_deliveries(wait_delivered([st], [0, 1], 10, agent=c), [0, 1])
     c.stop()

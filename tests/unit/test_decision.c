@@ -70,7 +70,8 @@ static void test_one(void)
     struct decision_record r[2];
     char buf[DECISION_RECORD_MAX], *copy;
     size_t dropped = 99;
-    struct decision_origin o = {when, cstr("10.0.0.5:51514"), cstr("web01"), cstr("sha256:00ff")};
+    struct decision_origin o = {
+        when, cstr("10.0.0.5:51514"), cstr("web01"), cstr("sha256:00ff"), {0}};
     size_t len = decision_encode(hasher, &d, 1, &o, buf, sizeof(buf), &dropped);
 
     CHECK(len > 0);
@@ -102,10 +103,10 @@ static void test_key_cut(void)
 
     memset(host, 'h', sizeof(host));
     memset(ref, 'e', sizeof(ref));
-    len = decision_encode(
-        hasher, &d, 1,
-        &(struct decision_origin){{1, 2}, STR_LIT("s"), str_make(host, 300), str_make(ref, 300)},
-        buf, sizeof(buf), &dropped);
+    len = decision_encode(hasher, &d, 1,
+                          &(struct decision_origin){
+                              {1, 2}, STR_LIT("s"), str_make(host, 300), str_make(ref, 300), {0}},
+                          buf, sizeof(buf), &dropped);
     CHECK_INT(decode(buf, len, r, 1, &copy), 1);
     CHECK_STR("cut", r[0].key, "986ceec0c6260c82ab5c13447659c325ed63ac0755d718d7a9675d64f5f85433");
     decision_key(hasher, str_make(host, 255), STR_LIT("r"), STR_LIT("u"), str_make(ref, 255), key);
@@ -228,7 +229,7 @@ static void test_max(void)
     len = decision_encode(
         hasher, d, MAPPING_MAX_DECISIONS,
         &(struct decision_origin){
-            {0, 999999999}, str_make(src, 255), str_make(src, 255), str_make(src, 255)},
+            {0, 999999999}, str_make(src, 255), str_make(src, 255), str_make(src, 255), {0}},
         buf, DECISION_RECORD_MAX, &dropped);
     CHECK(len > 0 && len <= DECISION_RECORD_MAX);
     CHECK_INT(dropped, 0);
@@ -282,10 +283,10 @@ static void test_dropped(void)
             d[bad].event = toolong;
         else if (drop_cases[c].bad == 3)
             d[bad].mapping = long_name + (300 - 1 - 256);
-        len = decision_encode(
-            hasher, d, n,
-            &(struct decision_origin){{1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT("")},
-            buf, cap, &dropped);
+        len = decision_encode(hasher, d, n,
+                              &(struct decision_origin){
+                                  {1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT(""), {0}},
+                              buf, cap, &dropped);
         if (dropped != (size_t)drop_cases[c].dropped)
             UNIT_FAIL("%s: dropped %zu, want %d", drop_cases[c].name, dropped,
                       drop_cases[c].dropped);
@@ -317,17 +318,19 @@ static size_t sample(char *buf, size_t cap)
 
     return decision_encode(
         hasher, d, 2,
-        &(struct decision_origin){{5, 6}, STR_LIT("1.2.3.4:5"), STR_LIT(""), STR_LIT("")}, buf, cap,
-        &dropped);
+        &(struct decision_origin){
+            {5, 6}, STR_LIT("1.2.3.4:5"), STR_LIT(""), STR_LIT(""), {0x1122334455667788u, 42, 3}},
+        buf, cap, &dropped);
 }
 
-/* Offsets in the sample: header 17 bytes, source 9, then decision 0. */
+/* Offsets in the sample: header 37 bytes (the ack's 20 among them), source
+ * 9, then decision 0. */
 #define AT_COUNT   1
 #define AT_SRCLEN  2
 #define AT_HOSTLEN 3
 #define AT_NSEC    16 /* the high byte */
-#define AT_KIND0   26
-#define AT_RULELEN 28
+#define AT_KIND0   46
+#define AT_RULELEN 48
 
 static const struct {
     const char *name;
@@ -358,6 +361,12 @@ static void test_corrupt(void)
     CHECK_INT(decode(buf, len, r, 4, &copy), 2);
     CHECK_STR("sample", r[1].mapping, "bb");
     CHECK_STR("sample", r[0].rule, "r1");
+    /* Every decision of the record carries the message's ack. */
+    for (int i = 0; i < 2; i++) {
+        CHECK(r[i].ack.owner == 0x1122334455667788u);
+        CHECK(r[i].ack.seq == 42);
+        CHECK(r[i].ack.worker == 3);
+    }
     free(copy);
     for (size_t c = 0; c < sizeof(corrupt_cases) / sizeof(corrupt_cases[0]); c++) {
         char bad[260];

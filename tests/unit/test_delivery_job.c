@@ -14,7 +14,9 @@
  * failure retried; one dispatch slot for two jobs; the dry run; a request
  * the dispatcher refused (out of memory) retried; a retry timer that
  * cannot be made (the job is left in the spool); the hold timer made with
- * the set, so a refusal always arms it; the jitter without random bits. */
+ * the set, so a refusal always arms it; the jitter without random bits;
+ * the intake told once per tagged job when its alert is durable (or lost
+ * at a stop). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,11 @@ static struct fake {
     size_t n_timers;
     /* intake */
     int settled, resumed;
+    struct {
+        void *tag;
+        int durable;
+    } intake[MAX_EVENTS];
+    size_t n_intake, n_job_settled;
 } fk;
 
 /* ---- the fake ops ---- */
@@ -231,6 +238,17 @@ static void fake_resume(void *ctx)
     fk.resumed++;
 }
 
+static void fake_job_settled(void *ctx, void *intake, int durable)
+{
+    (void)ctx;
+    fk.n_job_settled++;
+    if (intake == NULL)
+        return;
+    fk.intake[fk.n_intake].tag = intake;
+    fk.intake[fk.n_intake].durable = durable;
+    fk.n_intake++;
+}
+
 static const struct job_ops fake_ops = {
     .spool_append = fake_spool_append,
     .spool_complete = fake_spool_complete,
@@ -246,6 +264,7 @@ static const struct job_ops fake_ops = {
     .timer_free = fake_timer_free,
     .settled = fake_settled,
     .resume = fake_resume,
+    .job_settled = fake_job_settled,
 };
 
 /* ---- driving the machine ---- */
@@ -280,8 +299,9 @@ static uint64_t moved(enum stats_counter c)
     return now[c] - base[c];
 }
 
-/* One decision for user, with key, received at 999 s and nsec ns. */
-static void take_at(struct jobs *s, const char *user, const char *key, long nsec)
+/* One decision for user, with key, received at 999 s and nsec ns, tagged
+ * for its intake with tag (NULL: untagged). */
+static void take_tagged(struct jobs *s, const char *user, const char *key, long nsec, void *tag)
 {
     struct decision_record d = {
         .received = {999, nsec},
@@ -297,7 +317,14 @@ static void take_at(struct jobs *s, const char *user, const char *key, long nsec
 
     if (job_new(s, &d, &job) != 0)
         abort();
+    if (tag != NULL)
+        job_set_intake(job, tag);
     jobs_start(s, &job, 1);
+}
+
+static void take_at(struct jobs *s, const char *user, const char *key, long nsec)
+{
+    take_tagged(s, user, key, nsec, NULL);
 }
 
 /* One decision for user, with key, received at 999 s. */
@@ -602,6 +629,40 @@ static void test_duplicate(void)
     jobs_free(s);
 }
 
+/* The intake hears of a tagged job once, when it stops counting in flight:
+ * durable once spooled (not when appended, nor when sent), at once for a
+ * duplicate, "lost" for one held at a stop; never for an untagged job. */
+static void test_intake_answers(void)
+{
+    struct jobs *s = set(1, 4);
+    int a, b, c;
+
+    take_tagged(s, "a@example.com", key_a, 0, &a);
+    CHECK_INT(fk.n_intake, 0);
+    durable(0, 0);
+    CHECK_INT(fk.n_intake, 1);
+    CHECK(fk.intake[0].tag == &a && fk.intake[0].durable == 1);
+    answer_lookup(0, IDENTITY_FOUND, "a@corp.example", "static");
+    answer_send(0, 200, -1, NULL);
+    CHECK_INT(fk.n_intake, 1);
+    take_tagged(s, "a@example.com", key_a, 0, &b);
+    CHECK_INT(fk.n_intake, 2);
+    CHECK(fk.intake[1].tag == &b && fk.intake[1].durable == 1);
+    take(s, "untagged@example.com",
+         "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+    fk.append_rc = ERR_TOOBIG;
+    take_tagged(s, "c@example.com", key_b, 0, &c);
+    CHECK_INT(jobs_count(s, JOB_HELD), 1);
+    CHECK_INT(fk.n_intake, 2);
+    jobs_stop(s);
+    jobs_free(s);
+    CHECK_INT(fk.n_intake, 3);
+    CHECK(fk.intake[2].tag == &c && fk.intake[2].durable == 0);
+    /* a, b, the untagged one (spooled: the fake takes appends at once
+     * unless told otherwise) and c. */
+    CHECK_INT(fk.n_job_settled, 3);
+}
+
 /* No resolver knows the user: dead-lettered with the detail, completed,
  * no request made. */
 static void test_unresolved(void)
@@ -811,6 +872,7 @@ int main(void)
     test_recovery();
     test_stop();
     test_duplicate();
+    test_intake_answers();
     test_unresolved();
     test_resolver_failed();
     test_one_slot();

@@ -190,6 +190,45 @@ static void test_origin(struct mapping_set *set)
     queue_free(q);
 }
 
+/* A frame handed in with an ack: PIPELINE_ACK_LATER when it made
+ * decisions, whose record carries the ack (also when a full queue left it
+ * pending); 0 when it made none (nothing will answer: the input answers at
+ * once), and 0 for a cut frame, which is never decided. */
+static void test_ack_later(struct mapping_set *set)
+{
+    struct stats *stats = stats_register();
+    struct queue *q = NULL;
+    struct pipeline *p = pipeline_for(set, stats, &q, NULL, 1);
+    struct pipeline_source acked = src;
+    struct decision_record d;
+    struct str rec;
+    size_t pos = 0;
+
+    acked.ack = (struct decision_ack){.owner = 77, .seq = 5, .worker = 1};
+    CHECK_INT(pipeline_handle(p, STR_LIT(WHOLE), 0, &acked), PIPELINE_ACK_LATER);
+    acked.ack.seq = 6;
+    CHECK_INT(pipeline_handle(p, STR_LIT(WHOLE), 0, &acked), PIPELINE_ACK_LATER); /* pending */
+    CHECK(pipeline_pending(p));
+    CHECK_INT(queue_peek(q, &rec, 0), 0);
+    CHECK_INT(decision_next(rec, &pos, &d), 0);
+    CHECK(d.ack.owner == 77 && d.ack.seq == 5 && d.ack.worker == 1);
+    queue_release(q);
+    CHECK_INT(pipeline_flush(p), 0);
+    pos = 0;
+    CHECK_INT(queue_peek(q, &rec, 0), 0);
+    CHECK_INT(decision_next(rec, &pos, &d), 0);
+    CHECK(d.ack.seq == 6);
+    queue_release(q);
+    CHECK_INT(pipeline_handle(p, STR_LIT("<13>Oct  2 09:13:05 host app: nothing here"), 0, &acked),
+              0);
+    CHECK_INT(pipeline_handle(p, STR_LIT(CUT), FRAME_TRUNCATED, &acked), 0);
+    CHECK_INT(queue_length(q), 0);
+    /* Without an ack, a deciding frame is plain 0. */
+    CHECK_INT(handle(p, WHOLE, 0), 0);
+    pipeline_free(p);
+    queue_free(q);
+}
+
 /* Each parse error is counted once, in its format's counter; a frame the
  * transport cut is counted there, not here; CEF pairs past the parser's
  * table are counted one by one. */
@@ -273,6 +312,7 @@ int main(void)
     test_truncated_frame_is_not_decided(set);
     test_queue_full_counted_once_per_record(set);
     test_origin(set);
+    test_ack_later(set);
     test_parse_errors_counted(set);
     test_cef_pairs_dropped_counted(set);
     mapping_set_unref(set);
