@@ -39,6 +39,27 @@ static void status_metric_seconds(struct evbuffer *out, const char *name, const 
                         name, help, name, name, value);
 }
 
+/* frames_truncated per stream listener, which says which senders cut
+ * their connections mid-frame. */
+static void status_listener_truncated(struct evbuffer *out, const struct status_feed *f)
+{
+    const char *name = "listener_frames_truncated";
+
+    evbuffer_add_printf(out,
+                        "# HELP rtr_agent_%s frames left without their terminator or count at "
+                        "the end of their connection, per TCP/TLS/RELP listener\n"
+                        "# TYPE rtr_agent_%s counter\n",
+                        name, name);
+    for (size_t i = 0; i < f->n_ep; i++) {
+        if (f->ep[i].lc->proto == LISTEN_UDP)
+            continue;
+        evbuffer_add_printf(
+            out, "rtr_agent_%s{proto=\"%s\",address=\"%s\"} %llu\n", name,
+            input_proto_name(f->ep[i].lc), f->ep[i].name,
+            (unsigned long long)__atomic_load_n(&f->ep[i].frames_truncated, __ATOMIC_RELAXED));
+    }
+}
+
 static void status_metrics(struct status *s, struct evbuffer *out)
 {
     const struct status_feed *f = s->feed;
@@ -69,6 +90,7 @@ static void status_metrics(struct status *s, struct evbuffer *out)
     status_metric(out, "inputs_paused", "gauge",
                   "inputs (connections, UDP socket sets) paused for a full queue now",
                   (unsigned long long)__atomic_load_n(f->inputs_paused, __ATOMIC_RELAXED));
+    status_listener_truncated(out, f);
     status_metric_seconds(out, "backpressure_seconds_total",
                           "seconds inputs could not hand decisions on because the response side "
                           "refused them: the decision queue was blocked (the spool cannot make "

@@ -26,6 +26,7 @@ struct endpoint {
     socklen_t bound_len;           /* 0 until then */
     char name[SOCKADDR_TEXT_MAX];  /* bound as text, for logs; lc->address until bound */
     int open;                      /* TCP/TLS connections open across workers (atomic) */
+    uint64_t frames_truncated;     /* frames cut by the end of their connection (atomic) */
 };
 
 /* Something that reads input and that a full queue pauses. Embedded first in

@@ -170,6 +170,7 @@ static int conn_frame_last(struct conn *c, struct evbuffer *in)
         if ((flags & FRAME_TRUNCATED) && !(flags & FRAME_OCTET))
             conn_count_framing(c, 0);
         stats_add(c->ctx->stats, STAT_frames_truncated, 1);
+        __atomic_add_fetch(&c->ep->frames_truncated, 1, __ATOMIC_RELAXED);
         log_limited(&tcp_rl_cut, LOG_LVL_WARNING,
                     "%s %s: the connection ended inside a frame (no terminator): delivered as "
                     "truncated, not decided",

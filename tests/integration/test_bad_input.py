@@ -327,4 +327,6 @@ def test_unterminated_last_frame(ctx):
         m = agent.with_text(what + " " + tok)[0]
         assert m.get("error") == "frame: truncated", "%s: error %r" % (what, m.get("error"))
     assert agent.metric("frames_truncated") == 4
+    per_listener = 'listener_frames_truncated{proto="tcp",address="127.0.0.1:%d"}' % port
+    assert agent.metric(per_listener) == 4, sorted(k for k in agent.metrics() if "trunc" in k)
     agent.stop()
