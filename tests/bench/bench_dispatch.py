@@ -21,6 +21,7 @@ import asyncio
 import ssl
 import threading
 import argparse
+import http.client
 import json
 import os
 import socket
@@ -31,7 +32,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import certs  # noqa: E402
+import harness  # noqa: E402
 
 LINE = ("<134>1 2026-10-02T09:12:44.120Z bench-host splunkd - - - CEF:0|Splunk|Enterprise "
         "Security|7.3|notable|USB Rule|7|suser=bench.user@example.com cs1Label=search_name "
@@ -97,6 +100,17 @@ def wait_file(path, timeout=10):
             pass
         time.sleep(0.02)
     raise SystemExit("bench: the agent did not write %s" % path)
+
+
+def metrics(status_port):
+    """The agent's /metrics as {name: value} (harness.parse_metrics)."""
+    conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    return harness.parse_metrics(body)
 
 
 def percentile(sorted_values, p):

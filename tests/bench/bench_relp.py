@@ -18,7 +18,6 @@ Exit 1 when a run fails (rsyslog or the agent missing, the count not
 reached in --timeout seconds).
 """
 import argparse
-import http.client
 import json
 import os
 import shutil
@@ -47,13 +46,7 @@ def cpu_seconds(pid):
 
 
 def spool_appends(status_port):
-    conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=5)
-    try:
-        conn.request("GET", "/metrics")
-        body = conn.getresponse().read().decode()
-    finally:
-        conn.close()
-    return harness.parse_metrics(body)["rtr_agent_spool_appends"]
+    return bench_dispatch.metrics(status_port)["rtr_agent_spool_appends"]
 
 
 def wait_appends(status_port, count, timeout, what):
