@@ -60,39 +60,24 @@ static size_t put_hex(char *out, char kind, uint32_t value, int digits)
     return 2 + (size_t)digits;
 }
 
-/* The escape for byte c, or 0 when c passes through as is. */
-static size_t escape_byte(char out[6], unsigned char c, enum escape_style style)
+/* The letter of the two-byte escape of c (\n for a newline), or 0 when c
+ * has none in the style. */
+static char escape_short_form(unsigned char c, enum escape_style style)
 {
-    char short_form = 0;
-
     switch (c) {
     case '\n':
-        short_form = 'n';
-        break;
+        return 'n';
     case '\r':
-        short_form = 'r';
-        break;
+        return 'r';
     case '\t':
-        short_form = 't';
-        break;
+        return 't';
     case '\\':
-        short_form = '\\';
-        break;
+        return '\\';
     case '"':
-        if (style == ESCAPE_JSON)
-            short_form = '"';
-        break;
+        return style == ESCAPE_JSON ? '"' : 0;
     default:
-        break;
-    }
-    if (short_form) {
-        out[0] = '\\';
-        out[1] = short_form;
-        return 2;
-    }
-    if (c >= 0x20 && c != 0x7F && c < 0x80)
         return 0;
-    return style == ESCAPE_JSON ? put_hex(out, 'u', c, 4) : put_hex(out, 'x', c, 2);
+    }
 }
 
 /* The code point of the valid n-byte sequence s when it is one that
@@ -108,39 +93,153 @@ static uint32_t utf8_control(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* Per byte, in which styles it goes out unchanged: printable ASCII, the
+ * quote in a log line only, the backslash in neither. 0 for the controls,
+ * DEL and every byte >= 0x80, which starts a UTF-8 sequence to look at. */
+enum { ESCAPE_PLAIN_JSON = 1, ESCAPE_PLAIN_LOG = 2 };
+#define P (ESCAPE_PLAIN_JSON | ESCAPE_PLAIN_LOG)
+#define L ESCAPE_PLAIN_LOG
+/* clang-format off */
+static const unsigned char escape_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    P, P, L, P, P, P, P, P, P, P, P, P, P, P, P, P, /* 0x20: '"' */
+    P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, /* 0x30 */
+    P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, /* 0x40 */
+    P, P, P, P, P, P, P, P, P, P, P, P, 0, P, P, P, /* 0x50: '\\' */
+    P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, /* 0x60 */
+    P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, 0, /* 0x70: DEL */
+};
+/* clang-format on */
+#undef L
+#undef P
+
+/* Whether the 8 bytes of word are all plain ASCII in the style (SWAR: the
+ * high bit of a byte of "attention" is set for each byte that is not, and
+ * maybe for bytes after such a byte too, where a borrow or carry crossed:
+ * never missed, and a false alarm only sends the word to the byte loop). */
+static inline int escape_word_plain(uint64_t word, int json)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t backslash = word ^ (ones * '\\'), quote = word ^ (ones * '"');
+    /* >= 0x7F: DEL and every byte that starts or continues UTF-8; < 0x20:
+     * the controls; then the bytes equal to a backslash, or a quote. */
+    uint64_t attention = (word | (word + ones)) & highs;
+
+    attention |= (word - ones * 0x20) & ~word & highs;
+    attention |= (backslash - ones) & ~backslash & highs;
+    if (json)
+        attention |= (quote - ones) & ~quote & highs;
+    return attention == 0;
+}
+
+static inline uint64_t escape_load(const unsigned char *p)
+{
+    uint64_t word;
+
+    memcpy(&word, p, sizeof(word));
+    return word;
+}
+
+/* Length of the run at s[0..len) that goes out unchanged: plain ASCII and
+ * valid UTF-8 sequences that are no control. The run ends at the first byte
+ * that needs an escape, or before a sequence that would end past limit
+ * (limit <= len: what fits in the output). */
+static size_t escape_verbatim_run(const unsigned char *s, size_t len, size_t limit,
+                                  unsigned char plain)
+{
+    const size_t word = sizeof(uint64_t);
+    int json = plain == ESCAPE_PLAIN_JSON;
+    size_t i = 0;
+
+    for (;;) {
+        while (limit - i >= word && escape_word_plain(escape_load(s + i), json))
+            i += word;
+        /* Fewer than a word left: one more word, ending at limit, that
+         * overlaps bytes already in the run (a sequence among them is a
+         * false alarm). */
+        if (i < limit && limit - i < word && limit >= word &&
+            escape_word_plain(escape_load(s + limit - word), json))
+            i = limit;
+        while (i < limit && (escape_plain[s[i]] & plain))
+            i++;
+        if (i == limit || s[i] < 0x80)
+            return i;
+        size_t n = utf8_sequence_len(s + i, len - i);
+        if (n == 0 || n > limit - i || utf8_control(s + i, n) != 0)
+            return i;
+        i += n;
+    }
+}
+
+/* Writes to out, when it fits in room, the escape of what ended a verbatim
+ * run at s[0..len): one byte, or in JSON a control sequence as its code
+ * point. Returns the escape's length, 0 when it does not fit; *used gets the
+ * input bytes it stands for. Its length is known before anything is written,
+ * so no escape is built aside. */
+static size_t escape_special(char *out, size_t room, const unsigned char *s, size_t len,
+                             enum escape_style style, size_t *used)
+{
+    unsigned char c = s[0];
+    size_t n = c >= 0x80 ? utf8_sequence_len(s, len) : 1;
+    uint32_t control = n > 1 ? utf8_control(s, n) : 0;
+
+    if (n > 1 && control == 0)
+        return 0; /* valid UTF-8 that ended the run: it did not fit */
+    if (control != 0 && style == ESCAPE_JSON) {
+        if (room < 6)
+            return 0;
+        *used = n;
+        return put_hex(out, 'u', control, 4);
+    }
+    /* ASCII, a byte of invalid UTF-8, or (in a log line) one byte of a
+     * control sequence: \xXX each, so that no escape is longer than
+     * ESCAPE_MAX_EXPANSION and a cut falls between two. A plain byte lands
+     * here only when room is 0. */
+    char short_form = escape_short_form(c, style);
+    int plain = escape_plain[c] & (style == ESCAPE_JSON ? ESCAPE_PLAIN_JSON : ESCAPE_PLAIN_LOG);
+    size_t m = short_form ? 2 : plain ? 1 : style == ESCAPE_JSON ? 6 : 4;
+
+    if (room < m)
+        return 0;
+    *used = 1;
+    if (short_form) {
+        out[0] = '\\';
+        out[1] = short_form;
+    } else if (plain) {
+        out[0] = (char)c;
+    } else {
+        put_hex(out, style == ESCAPE_JSON ? 'u' : 'x', c, style == ESCAPE_JSON ? 4 : 2);
+    }
+    return m;
+}
+
+/* Most of what the agent escapes passes unchanged: the loop copies each
+ * verbatim run with one memcpy and escapes the byte or sequence that ends
+ * it. */
 size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum escape_style style)
 {
     const unsigned char *s = (const unsigned char *)src;
+    unsigned char plain = style == ESCAPE_JSON ? ESCAPE_PLAIN_JSON : ESCAPE_PLAIN_LOG;
     size_t out = 0, i = 0;
 
     while (i < len) {
-        char esc[6];
-        const char *from = esc;
-        /* n input bytes go out as from[0..m). */
-        size_t n = s[i] >= 0x80 ? utf8_sequence_len(s + i, len - i) : 1, m;
-        uint32_t control = n > 1 ? utf8_control(s + i, n) : 0;
+        size_t room = cap - out, used = 0;
+        size_t run = escape_verbatim_run(s + i, len - i, len - i < room ? len - i : room, plain);
 
-        if (control != 0 && style == ESCAPE_JSON) {
-            m = put_hex(esc, 'u', control, 4);
-        } else if (n <= 1 || control != 0) {
-            /* ASCII, a byte of invalid UTF-8, or (in a log line) one byte
-             * of a control sequence: \xXX each, so that no escape is longer
-             * than ESCAPE_MAX_EXPANSION and a cut falls between two. */
-            n = 1;
-            m = escape_byte(esc, s[i], style);
-            if (m == 0) {
-                esc[0] = src[i];
-                m = 1;
-            }
-        } else {
-            from = src + i; /* valid UTF-8 passes as is */
-            m = n;
+        if (run > 0) {
+            memcpy(dst + out, src + i, run);
+            out += run;
+            i += run;
+            room -= run;
+            if (i == len)
+                break;
         }
-        if (cap - out < m)
+        size_t m = escape_special(dst + out, room, s + i, len - i, style, &used);
+        if (m == 0)
             break;
-        memcpy(dst + out, from, m);
         out += m;
-        i += n;
+        i += used;
     }
     return out;
 }

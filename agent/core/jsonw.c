@@ -1,7 +1,7 @@
 #include "jsonw.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "errors.h"
 #include "escape.h"
@@ -30,13 +30,12 @@ void jsonw_reset(struct jsonw *w)
     w->need_comma[0] = 0;
 }
 
-/* Makes room for n more bytes, doubling up to the cap. */
-static int jsonw_reserve(struct jsonw *w, size_t n)
+/* jsonw_reserve's slow path: grows the buffer, doubling up to the cap, or
+ * sets err. */
+static int jsonw_grow(struct jsonw *w, size_t n)
 {
     if (w->err)
         return -1;
-    if (w->cap - w->len >= n)
-        return 0;
     if (n > w->max - w->len) {
         w->err = ERR_TOOBIG;
         return -1;
@@ -56,6 +55,15 @@ static int jsonw_reserve(struct jsonw *w, size_t n)
     return 0;
 }
 
+/* Makes room for n more bytes. Every token calls it: the common case, room
+ * enough, stays inline. */
+static inline int jsonw_reserve(struct jsonw *w, size_t n)
+{
+    if (w->err == 0 && w->cap - w->len >= n)
+        return 0;
+    return jsonw_grow(w, n);
+}
+
 static void jsonw_put(struct jsonw *w, const char *s, size_t n)
 {
     if (jsonw_reserve(w, n) == 0) {
@@ -64,26 +72,39 @@ static void jsonw_put(struct jsonw *w, const char *s, size_t n)
     }
 }
 
+static void jsonw_putc(struct jsonw *w, char c)
+{
+    if (jsonw_reserve(w, 1) == 0)
+        w->buf[w->len++] = c;
+}
+
+/* s as a JSON string: the quotes and the longest escape of s in one
+ * reservation (the same total as reserving each in turn). */
 static void jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 {
-    jsonw_put(w, "\"", 1);
-    if (jsonw_reserve(w, n * ESCAPE_MAX_EXPANSION + 1) == 0)
-        w->len += escape_text(w->buf + w->len, w->cap - w->len, s, n, ESCAPE_JSON);
-    jsonw_put(w, "\"", 1);
+    size_t most = n * ESCAPE_MAX_EXPANSION;
+
+    if (jsonw_reserve(w, most + 2) != 0)
+        return;
+    char *p = w->buf + w->len;
+    size_t len = escape_text(p + 1, most, s, n, ESCAPE_JSON);
+    p[0] = '"';
+    p[len + 1] = '"';
+    w->len += len + 2;
 }
 
 /* Every value and key goes through here: writes the separating comma. */
 static void jsonw_separate(struct jsonw *w)
 {
     if (w->need_comma[w->depth])
-        jsonw_put(w, ",", 1);
+        jsonw_putc(w, ',');
     w->need_comma[w->depth] = 1;
 }
 
 static void jsonw_open(struct jsonw *w, char c)
 {
     jsonw_separate(w);
-    jsonw_put(w, &c, 1);
+    jsonw_putc(w, c);
     if (w->depth + 1 >= JSONW_MAX_DEPTH) {
         w->err = ERR_LIMIT;
         return;
@@ -93,7 +114,7 @@ static void jsonw_open(struct jsonw *w, char c)
 
 static void jsonw_close(struct jsonw *w, char c)
 {
-    jsonw_put(w, &c, 1);
+    jsonw_putc(w, c);
     if (w->depth > 0)
         w->depth--;
 }
@@ -122,8 +143,22 @@ void jsonw_key_str(struct jsonw *w, struct str key)
 {
     jsonw_separate(w);
     jsonw_escaped(w, key.p ? key.p : "", key.len);
-    jsonw_put(w, ":", 1);
+    jsonw_putc(w, ':');
     /* The value that follows must not get a comma of its own. */
+    w->need_comma[w->depth] = 0;
+}
+
+void jsonw_key_plain(struct jsonw *w, struct str key)
+{
+    jsonw_separate(w);
+    if (jsonw_reserve(w, key.len + 3) == 0) {
+        char *p = w->buf + w->len;
+        p[0] = '"';
+        memcpy(p + 1, key.p, key.len);
+        p[key.len + 1] = '"';
+        p[key.len + 2] = ':';
+        w->len += key.len + 3;
+    }
     w->need_comma[w->depth] = 0;
 }
 
@@ -147,12 +182,21 @@ void jsonw_cstr(struct jsonw *w, const char *value)
     jsonw_str(w, value ? str_make(value, strlen(value)) : STR_ABSENT);
 }
 
+/* Digits by hand: snprintf costs as much as escaping a whole field. */
 void jsonw_int(struct jsonw *w, long long value)
 {
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", value);
+    char num[24], *p = num + sizeof(num);
+    /* In unsigned arithmetic, so that LLONG_MIN has a magnitude too. */
+    unsigned long long u = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (value < 0)
+        *--p = '-';
     jsonw_separate(w);
-    jsonw_put(w, num, (size_t)n);
+    jsonw_put(w, p, (size_t)(num + sizeof(num) - p));
 }
 
 void jsonw_null(struct jsonw *w)
@@ -172,6 +216,6 @@ void jsonw_bool(struct jsonw *w, int value)
 
 void jsonw_newline(struct jsonw *w)
 {
-    jsonw_put(w, "\n", 1);
+    jsonw_putc(w, '\n');
     w->need_comma[0] = 0;
 }

@@ -1,6 +1,7 @@
 /* A small JSON writer into a reusable buffer: one per worker (or per
  * command), reset per message, so rendering allocates only while the buffer
- * first grows to its working size. Strings are escaped with escape_text. */
+ * first grows to its working size. Strings are escaped with escape_text;
+ * keys the caller guarantees plain (jsonw_key_plain) are copied as is. */
 #ifndef RTR_JSONW_H
 #define RTR_JSONW_H
 
@@ -32,6 +33,13 @@ void jsonw_array_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
 /* A key that comes from input (any bytes). */
 void jsonw_key_str(struct jsonw *w, struct str key);
+/* A key the caller guarantees is plain: printable ASCII without '"' or '\\'
+ * (what escape_text passes unchanged). It is copied as is, not escaped: the
+ * constant keys of a renderer cost no escaping per message. */
+void jsonw_key_plain(struct jsonw *w, struct str key);
+/* jsonw_key_plain for a string literal (anything else does not compile), its
+ * length known at compile time. */
+#define jsonw_key_literal(w, literal) jsonw_key_plain((w), STR_LIT("" literal ""))
 /* A string value; an absent slice writes null. */
 void jsonw_str(struct jsonw *w, struct str value);
 void jsonw_cstr(struct jsonw *w, const char *value); /* NULL writes null */

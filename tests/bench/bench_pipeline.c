@@ -5,7 +5,10 @@
  * nothing must not allocate, and matching ones do not either). Two more rows,
  * without a target, time one synthetic CEF event of about 1000 pairs (see
  * wide_line): its parse ("cef1k") and, with --mappings, its parse + match
- * ("match1k").
+ * ("match1k"). Two last rows, without a target either, time the JSON line
+ * `run --tap` writes per message (parse + render_message, escaping included)
+ * over the mix ("tap") and for the wide event ("tap1k"), and how much
+ * of it is the rendering.
  *
  * usage: bench_pipeline [--seconds S] [--min-cef-rate N] [--mappings GLOB]
  *                       [--min-match-rate N] FILE...
@@ -17,7 +20,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/jsonw.h"
 #include "decide/mapping.h"
+#include "decide/render.h"
 #include "message.h"
 
 /* Counting allocator: glibc lets a program interpose malloc and friends;
@@ -240,6 +245,69 @@ static int run_wide(struct message *m, struct scratch *s, double seconds)
     return 0;
 }
 
+/* One pass over x: parse each line and, with render, write its tap line as
+ * render_message does for --tap. Returns the bytes of JSON written. */
+static size_t tap_pass(const struct mix *x, struct jsonw *w, int render, struct message *m,
+                       struct scratch *s)
+{
+    size_t out = 0;
+
+    for (size_t i = 0; i < x->n; i++) {
+        message_parse(x->lines[i], x->lens[i], m, s);
+        if (render) {
+            jsonw_reset(w);
+            render_message(w, m, "192.0.2.10:51514", "tcp");
+            out += w->len;
+        }
+    }
+    return out;
+}
+
+/* The "tap" rows: x parsed and rendered to tap lines, and what the
+ * rendering alone costs: the same loop without it, timed in alternating
+ * slices so that a change of machine load weighs on both alike. Returns
+ * nonzero when rendering allocated once the writer had grown. */
+static int run_render(const char *name, const struct mix *x, struct message *m, struct scratch *s,
+                      double seconds)
+{
+    struct jsonw w;
+    uint64_t msgs = 0, bytes = 0, allocs_before;
+    double spent[2] = {0, 0}; /* parse only, parse + render */
+    size_t tap_bytes, out = 0;
+    int failed = 0;
+
+    if (x->n == 0)
+        return 0;
+    jsonw_init(&w, 0);
+    /* One pass first, so that the writer's buffer has grown to its size. */
+    tap_bytes = tap_pass(x, &w, 1, m, s);
+    allocs_before = allocations;
+    while (spent[0] + spent[1] < 2 * seconds) {
+        for (int render = 0; render < 2; render++) {
+            double start = now_s();
+            for (int rep = 0; rep < 64; rep++)
+                out += tap_pass(x, &w, render, m, s);
+            spent[render] += now_s() - start;
+        }
+        msgs += 64 * x->n;
+        bytes += 64 * x->bytes;
+    }
+    if (out == 0) /* keeps the rendering observable to the compiler */
+        fputs("", stderr);
+    double rate = (double)msgs / spent[1],
+           allocs = (double)(allocations - allocs_before) / (double)msgs;
+    printf("%-7s %6zu %10zu %14.0f %10.1f %12.3f   (parse + tap line of %zu B avg; rendering "
+           "%.0f ns/msg)\n",
+           name, x->n, x->bytes / x->n, rate, (double)bytes / spent[1] / 1e6, allocs,
+           tap_bytes / x->n, (spent[1] - spent[0]) / (double)msgs * 1e9);
+    if (allocs > 0) {
+        printf("  MISS: rendering a tap line allocates\n");
+        failed = 1;
+    }
+    jsonw_free(&w);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
     double seconds = 1.0, min_cef_rate = 0, min_match_rate = 0;
@@ -310,6 +378,10 @@ int main(int argc, char **argv)
     if (run_wide(&m, &s, seconds))
         failed = 1;
     if (mappings != NULL && run_match(mappings, seconds, min_match_rate, &m, &s))
+        failed = 1;
+    if (run_render("tap", &mix, &m, &s, seconds))
+        failed = 1;
+    if (run_render("tap1k", &wide, &m, &s, seconds))
         failed = 1;
     return failed;
 }

@@ -1,3 +1,5 @@
+#include <limits.h>
+
 #include "core/jsonw.h"
 #include "errors.h"
 #include "unit.h"
@@ -41,8 +43,7 @@ static void test_nesting_and_commas(void)
     jsonw_key_str(&w, str_make("k\"\n", 3));
     jsonw_str(&w, str_make("v\x01\xff", 3));
     jsonw_object_end(&w);
-    CHECK_STR("keys and values escaped", jsonw_text(&w),
-              "{\"k\\\"\\n\":\"v\\u0001\\u00ff\"}");
+    CHECK_STR("keys and values escaped", jsonw_text(&w), "{\"k\\\"\\n\":\"v\\u0001\\u00ff\"}");
     jsonw_free(&w);
 }
 
@@ -61,9 +62,66 @@ static void test_cap(void)
     jsonw_free(&w);
 }
 
+/* Integers are formatted by hand: the extremes and zero, as printf would. */
+static void test_int(void)
+{
+    static const long long values[] = {0, 7, -7, 10, -10, 1234567890, LLONG_MAX, LLONG_MIN};
+    struct jsonw w;
+    char want[32];
+
+    jsonw_init(&w, 0);
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        jsonw_reset(&w);
+        jsonw_int(&w, values[i]);
+        snprintf(want, sizeof(want), "%lld", values[i]);
+        CHECK_STR(want, jsonw_text(&w), want);
+    }
+    jsonw_reset(&w);
+    jsonw_array_begin(&w);
+    jsonw_int(&w, -1);
+    jsonw_int(&w, 0);
+    jsonw_array_end(&w);
+    CHECK_STR("separated", jsonw_text(&w), "[-1,0]");
+    jsonw_free(&w);
+}
+
+/* A plain key is written as jsonw_key writes it, separators included. */
+static void test_key_plain(void)
+{
+    struct jsonw w, want;
+
+    jsonw_init(&w, 0);
+    jsonw_init(&want, 0);
+    jsonw_object_begin(&w);
+    jsonw_key_literal(&w, "device_version");
+    jsonw_int(&w, 1);
+    jsonw_key_plain(&w, STR_LIT("a-b.c_d e"));
+    jsonw_object_begin(&w);
+    jsonw_key_literal(&w, "");
+    jsonw_null(&w);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+    jsonw_object_begin(&want);
+    jsonw_key(&want, "device_version");
+    jsonw_int(&want, 1);
+    jsonw_key(&want, "a-b.c_d e");
+    jsonw_object_begin(&want);
+    jsonw_key(&want, "");
+    jsonw_null(&want);
+    jsonw_object_end(&want);
+    jsonw_object_end(&want);
+    CHECK_STR("plain keys", jsonw_text(&w), "{\"device_version\":1,\"a-b.c_d e\":{\"\":null}}");
+    CHECK(w.len == want.len && memcmp(w.buf, want.buf, w.len) == 0);
+    CHECK_INT(w.err, 0);
+    jsonw_free(&w);
+    jsonw_free(&want);
+}
+
 int main(void)
 {
     test_nesting_and_commas();
     test_cap();
+    test_int();
+    test_key_plain();
     return unit_report("test_jsonw");
 }
