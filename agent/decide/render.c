@@ -1,8 +1,8 @@
 #include "render.h"
 
-static void render_int_or_null(struct jsonw *w, const char *key, int value, int absent)
+static void render_int_or_null(struct jsonw *w, struct str key, int value, int absent)
 {
-    jsonw_key(w, key);
+    jsonw_key_plain(w, key);
     if (absent)
         jsonw_null(w);
     else
@@ -11,7 +11,7 @@ static void render_int_or_null(struct jsonw *w, const char *key, int value, int 
 
 static void render_sd(struct jsonw *w, const struct syslog_msg *s)
 {
-    jsonw_key(w, "sd");
+    jsonw_key_literal(w, "sd");
     if (s->n_sd == 0) {
         jsonw_null(w);
         return;
@@ -34,23 +34,23 @@ static void render_syslog(struct jsonw *w, const struct syslog_msg *s)
 {
     int no_pri = s->pri < 0;
 
-    jsonw_key(w, "syslog");
+    jsonw_key_literal(w, "syslog");
     jsonw_object_begin(w);
-    jsonw_key(w, "format");
+    jsonw_key_literal(w, "format");
     jsonw_cstr(w, syslog_format_name(s->format));
-    render_int_or_null(w, "pri", s->pri, no_pri);
-    render_int_or_null(w, "facility", syslog_facility(s), no_pri);
-    render_int_or_null(w, "severity", syslog_severity(s), no_pri);
-    render_int_or_null(w, "version", s->version, s->version == 0);
-    jsonw_key(w, "timestamp");
+    render_int_or_null(w, STR_LIT("pri"), s->pri, no_pri);
+    render_int_or_null(w, STR_LIT("facility"), syslog_facility(s), no_pri);
+    render_int_or_null(w, STR_LIT("severity"), syslog_severity(s), no_pri);
+    render_int_or_null(w, STR_LIT("version"), s->version, s->version == 0);
+    jsonw_key_literal(w, "timestamp");
     jsonw_str(w, s->timestamp);
-    jsonw_key(w, "hostname");
+    jsonw_key_literal(w, "hostname");
     jsonw_str(w, s->hostname);
-    jsonw_key(w, "app");
+    jsonw_key_literal(w, "app");
     jsonw_str(w, s->app);
-    jsonw_key(w, "procid");
+    jsonw_key_literal(w, "procid");
     jsonw_str(w, s->procid);
-    jsonw_key(w, "msgid");
+    jsonw_key_literal(w, "msgid");
     jsonw_str(w, s->msgid);
     render_sd(w, s);
     jsonw_object_end(w);
@@ -59,7 +59,7 @@ static void render_syslog(struct jsonw *w, const struct syslog_msg *s)
 /* One "key": "value" member per pair; CEF and LEEF pairs share the layout. */
 #define RENDER_PAIRS(w, pairs, n)                                                                  \
     do {                                                                                           \
-        jsonw_key(w, "ext");                                                                       \
+        jsonw_key_literal(w, "ext");                                                               \
         jsonw_object_begin(w);                                                                     \
         for (size_t i_ = 0; i_ < (n); i_++) {                                                      \
             jsonw_key_str(w, (pairs)[i_].key);                                                     \
@@ -68,38 +68,38 @@ static void render_syslog(struct jsonw *w, const struct syslog_msg *s)
         jsonw_object_end(w);                                                                       \
     } while (0)
 
-static void render_member(struct jsonw *w, const char *key, struct str value)
+static void render_member(struct jsonw *w, struct str key, struct str value)
 {
-    jsonw_key(w, key);
+    jsonw_key_plain(w, key);
     jsonw_str(w, value);
 }
 
 static void render_cef(struct jsonw *w, const struct cef_msg *c)
 {
-    jsonw_key(w, "cef");
+    jsonw_key_literal(w, "cef");
     jsonw_object_begin(w);
-    render_member(w, "version", c->version);
-    render_member(w, "vendor", c->vendor);
-    render_member(w, "product", c->product);
-    render_member(w, "device_version", c->device_version);
-    render_member(w, "signature_id", c->signature_id);
-    render_member(w, "name", c->name);
-    render_member(w, "severity", c->severity);
+    render_member(w, STR_LIT("version"), c->version);
+    render_member(w, STR_LIT("vendor"), c->vendor);
+    render_member(w, STR_LIT("product"), c->product);
+    render_member(w, STR_LIT("device_version"), c->device_version);
+    render_member(w, STR_LIT("signature_id"), c->signature_id);
+    render_member(w, STR_LIT("name"), c->name);
+    render_member(w, STR_LIT("severity"), c->severity);
     RENDER_PAIRS(w, c->ext, c->n_ext);
     jsonw_object_end(w);
 }
 
 static void render_leef(struct jsonw *w, const struct leef_msg *l)
 {
-    jsonw_key(w, "leef");
+    jsonw_key_literal(w, "leef");
     jsonw_object_begin(w);
-    render_member(w, "version", l->version);
-    render_member(w, "vendor", l->vendor);
-    render_member(w, "product", l->product);
-    render_member(w, "product_version", l->product_version);
-    render_member(w, "event_id", l->event_id);
+    render_member(w, STR_LIT("version"), l->version);
+    render_member(w, STR_LIT("vendor"), l->vendor);
+    render_member(w, STR_LIT("product"), l->product);
+    render_member(w, STR_LIT("product_version"), l->product_version);
+    render_member(w, STR_LIT("event_id"), l->event_id);
     /* The separator in effect, decoded (x5E -> "^"), whether sent or implied. */
-    render_member(w, "delimiter", str_make(&l->delim, 1));
+    render_member(w, STR_LIT("delimiter"), str_make(&l->delim, 1));
     RENDER_PAIRS(w, l->ext, l->n_ext);
     jsonw_object_end(w);
 }
@@ -118,17 +118,17 @@ void render_message(struct jsonw *w, const struct message *m, const char *source
     struct str msg = m->syslog.msg;
     if (m->syslog.flags & SYSLOG_F_BOM)
         msg = str_make(msg.p - 3, msg.len + 3);
-    render_member(w, "msg", msg);
+    render_member(w, STR_LIT("msg"), msg);
     if (m->error) {
-        jsonw_key(w, "error");
+        jsonw_key_literal(w, "error");
         jsonw_cstr(w, m->error);
     }
     if (source) {
-        jsonw_key(w, "source");
+        jsonw_key_literal(w, "source");
         jsonw_cstr(w, source);
     }
     if (transport) {
-        jsonw_key(w, "transport");
+        jsonw_key_literal(w, "transport");
         jsonw_cstr(w, transport);
     }
     jsonw_object_end(w);
