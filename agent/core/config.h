@@ -142,16 +142,17 @@ struct dispatch_config {
     char *api_key_file;   /* direct: the API key; orchestrator: the `code` secret */
     char *api_key_header; /* direct: default "X-API-Key" */
     struct dispatch_fields fields;
-    char *ca_file;         /* extra CA bundle for outbound TLS; NULL = system CAs only */
-    char *source;          /* orchestrator: {source} in /api/event/{source}/alert */
-    char *orch_id;         /* orchestrator: orchid */
-    char *org_id;          /* orchestrator: orgId */
-    int connect_timeout_s; /* default 10 */
-    int timeout_s;         /* whole request, default 30 */
-    int retry_min_s;       /* first backoff, default 1 */
-    int retry_max_s;       /* backoff cap, also caps Retry-After, default 600 */
-    int dedup_window_s;    /* exact duplicates (same idempotency key) dropped, default 600 */
-    int max_concurrent;    /* SafeTitan requests in flight, default 16 */
+    char *ca_file;          /* extra CA bundle for outbound TLS; NULL = system CAs only */
+    char *source;           /* orchestrator: {source} in /api/event/{source}/alert */
+    char *orch_id;          /* orchestrator: orchid */
+    char *org_id;           /* orchestrator: orgId */
+    int connect_timeout_s;  /* default 10 */
+    int timeout_s;          /* whole request, default 30 */
+    int retry_min_s;        /* first backoff, default 1 */
+    int retry_max_s;        /* backoff cap, also caps Retry-After, default 600 */
+    int dedup_window_s;     /* exact duplicates (same idempotency key) dropped, default 600 */
+    size_t dedup_max_bytes; /* the window's memory, default 16 MiB */
+    int max_concurrent;     /* SafeTitan requests in flight, default 16 */
 };
 
 struct spool_config {

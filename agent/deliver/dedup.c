@@ -25,15 +25,20 @@ struct dedup {
     struct dedup_entry *oldest, *youngest;
 };
 
-int dedup_new(int window_s, size_t max_entries, struct dedup **out)
+_Static_assert(sizeof(struct dedup_entry) + 2 * sizeof(void *) + sizeof(struct dedup_entry *) <=
+                   DEDUP_ENTRY_BYTES,
+               "an entry, malloc's header and a bucket pointer fit DEDUP_ENTRY_BYTES");
+
+int dedup_new(int window_s, size_t max_bytes, struct dedup **out)
 {
     struct dedup *d = calloc(1, sizeof(*d));
-    size_t n = 1024;
+    size_t max_entries = max_bytes / DEDUP_ENTRY_BYTES, n = 1024;
 
     *out = NULL;
     if (d == NULL)
         return ERR_NOMEM;
-    while (n < max_entries && n < ((size_t)1 << 24))
+    /* At most one bucket per entry, so the table stays within the budget. */
+    while (2 * n <= max_entries && n < ((size_t)1 << 24))
         n *= 2;
     d->buckets = calloc(n, sizeof(*d->buckets));
     if (d->buckets == NULL) {

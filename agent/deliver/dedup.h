@@ -1,8 +1,9 @@
 /* The exact-duplicate window: an alert whose idempotency key was seen less
  * than dispatch.dedup_window_s ago is not sent again. Nothing else is
  * suppressed (SafeTitan counts repeats itself). Entries expire in the order
- * they came; at max_entries the oldest goes first (a key forgotten early
- * only means a resend with the same key, which the far side drops).
+ * they came; at its memory budget (dispatch.dedup_max_bytes) the oldest
+ * goes first (a key forgotten early only means a resend with the same
+ * key, which the far side drops).
  *
  * Times are the monotonic clock's (core/clock.h now_ms()): a wall clock
  * stepped back would re-send repeats inside the window, one stepped
@@ -16,9 +17,16 @@
 
 struct dedup;
 
-/* Returns 0 and *out (free with dedup_free), or ERR_NOMEM. window_s 0:
- * nothing is ever a duplicate. */
-int dedup_new(int window_s, size_t max_entries, struct dedup **out);
+/* What one remembered key costs: its entry, the allocator's header and its
+ * share of the bucket table. */
+#define DEDUP_ENTRY_BYTES 128
+
+/* Remembers at most max_bytes / DEDUP_ENTRY_BYTES keys (at least one):
+ * when that many are held, the oldest is dropped for the new one (its
+ * repeat, inside the window, would then be sent again). Returns 0 and
+ * *out (free with dedup_free), or ERR_NOMEM. window_s 0: nothing is ever
+ * a duplicate. */
+int dedup_new(int window_s, size_t max_bytes, struct dedup **out);
 
 /* key: the hex idempotency key (decision.h, 64 characters). now: now_ms(),
  * never less than in the call before. Returns 1 when the same key came

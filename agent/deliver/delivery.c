@@ -60,8 +60,6 @@
 #define DELIVERY_BATCH 256
 /* How often a held decision tries the spool again. */
 #define DELIVERY_SPOOL_RETRY_MS 1000
-/* Keys remembered for the duplicate window. */
-#define DELIVERY_DEDUP_MAX ((size_t)1 << 20)
 
 /* A message whose input waits to hear that its alerts are durable
  * (decision_ack): answered once every job of its record has settled. */
@@ -559,7 +557,7 @@ int delivery_new(const struct config *cfg, struct delivery **out)
         .resume = delivery_op_resume,
         .job_settled = delivery_op_job_settled,
     };
-    rc = dedup_new(cfg->dispatch.dedup_window_s, DELIVERY_DEDUP_MAX, &r->dedup);
+    rc = dedup_new(cfg->dispatch.dedup_window_s, cfg->dispatch.dedup_max_bytes, &r->dedup);
     if (rc == 0) {
         struct job_config jc = {
             .live = r->live,

@@ -1,7 +1,7 @@
 /* The exact-duplicate window on the monotonic clock (milliseconds): same
  * key inside the window is a duplicate, at the window's end it is not;
  * other keys never are; entries expire and the oldest are evicted at the
- * cap; a window of 0 suppresses nothing. The refill at start: an entry
+ * cap, a budget in bytes; a window of 0 suppresses nothing. The refill at start: an entry
  * stays for what is left of the window given its age, an unknown age (0)
  * keeps it the whole window, one older than the window is not kept, and
  * one refilled out of time order neither hides a newer key nor expires
@@ -23,7 +23,7 @@ static void test_window(void)
     struct dedup *d = NULL;
     char a[65], b[65];
 
-    CHECK_INT(dedup_new(600, 4, &d), 0);
+    CHECK_INT(dedup_new(600, 4 * DEDUP_ENTRY_BYTES, &d), 0);
     key(a, 1);
     key(b, 4);
     CHECK_INT(dedup_seen(d, a, 1000000), 0);
@@ -47,7 +47,7 @@ static void test_window(void)
     CHECK_INT(dedup_seen(d, a, 1701000), 0);
     dedup_free(d);
 
-    CHECK_INT(dedup_new(0, 4, &d), 0);
+    CHECK_INT(dedup_new(0, 4 * DEDUP_ENTRY_BYTES, &d), 0);
     CHECK_INT(dedup_seen(d, a, 1), 0);
     CHECK_INT(dedup_seen(d, a, 1), 0);
     dedup_refill(d, a, 1, 0);
@@ -61,7 +61,7 @@ static void test_refill(void)
     struct dedup *d = NULL;
     char fresh[65], half[65], old[65], unknown[65], late[65];
 
-    CHECK_INT(dedup_new(600, 16, &d), 0);
+    CHECK_INT(dedup_new(600, 16 * DEDUP_ENTRY_BYTES, &d), 0);
     key(fresh, 1);
     key(half, 2);
     key(old, 3);
@@ -89,7 +89,7 @@ static void test_refill(void)
     /* Out of time order: an older entry refilled after a younger one is
      * not kept longer than its age allows, and does not make the younger
      * one expire early. */
-    CHECK_INT(dedup_new(600, 16, &d), 0);
+    CHECK_INT(dedup_new(600, 16 * DEDUP_ENTRY_BYTES, &d), 0);
     dedup_refill(d, fresh, now, 0);
     dedup_refill(d, old, now, 550000);
     CHECK_INT(dedup_seen(d, old, now + 50000), 0);
@@ -100,9 +100,43 @@ static void test_refill(void)
     dedup_free(d);
 }
 
+/* The budget is in bytes: max_bytes / DEDUP_ENTRY_BYTES keys (a part of
+ * an entry buys nothing), at least one; past it the oldest goes first, and
+ * the default 16 MiB holds 131,072 keys. */
+static void test_budget(void)
+{
+    struct dedup *d = NULL;
+    char k[65], first[65];
+
+    CHECK_INT(dedup_new(600, 10 * DEDUP_ENTRY_BYTES + DEDUP_ENTRY_BYTES - 1, &d), 0);
+    for (unsigned i = 0; i < 11; i++) {
+        key(k, 100 + i);
+        CHECK_INT(dedup_seen(d, k, 1000 + i), 0);
+    }
+    CHECK_INT((long long)dedup_count(d), 10);
+    key(first, 100);
+    CHECK_INT(dedup_seen(d, first, 2000), 0); /* evicted: not a duplicate any more */
+    key(k, 110);
+    CHECK_INT(dedup_seen(d, k, 2000), 1);
+    dedup_free(d);
+    CHECK_INT(dedup_new(600, 1, &d), 0);
+    CHECK_INT(dedup_seen(d, first, 1000), 0);
+    CHECK_INT(dedup_seen(d, first, 1001), 1);
+    CHECK_INT((long long)dedup_count(d), 1);
+    dedup_free(d);
+    CHECK_INT(dedup_new(600, (size_t)16 << 20, &d), 0);
+    for (unsigned i = 0; i < 131073; i++) {
+        snprintf(k, sizeof(k), "%064x", i);
+        dedup_seen(d, k, 1000);
+    }
+    CHECK_INT((long long)dedup_count(d), 131072);
+    dedup_free(d);
+}
+
 int main(void)
 {
     test_window();
+    test_budget();
     test_refill();
     return unit_report("test_dedup");
 }

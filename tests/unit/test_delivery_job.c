@@ -284,7 +284,8 @@ static struct jobs *set(int live, int slots)
 
     memset(&fk, 0, sizeof(fk));
     dedup_free(dedup);
-    if (dedup_new(300, 64, &dedup) != 0 || jobs_new(&cfg, &fake_ops, dedup, stats, &s) != 0)
+    if (dedup_new(300, 64 * DEDUP_ENTRY_BYTES, &dedup) != 0 ||
+        jobs_new(&cfg, &fake_ops, dedup, stats, &s) != 0)
         abort();
     stats_sum(base);
     return s;
