@@ -13,8 +13,9 @@
 #include "core/stats.h"
 #include "core/clock.h"
 
-#define TAP_BUFFER   (256 * 1024)
-#define TAP_FLUSH_MS 100
+#define TAP_BUFFER    (256 * 1024)
+#define TAP_FLUSH_MS  100
+#define TAP_LINGER_US 500
 
 struct tap {
     int fd;
@@ -97,18 +98,37 @@ static void tap_add(struct tap *t, struct str line)
         stats_add(t->stats, STAT_tap_lines, 1);
 }
 
+/* The queue ran dry: a moment for the workers to queue more lines before
+ * this thread waits to be signalled, so that a burst costs one wake-up per
+ * batch, not one per line (the tap lags by at most this). */
+static void tap_linger(void)
+{
+    struct timespec linger = {0, TAP_LINGER_US * 1000};
+
+    nanosleep(&linger, NULL);
+}
+
 static void *tap_main(void *arg)
 {
     struct tap *t = arg;
     int64_t flush_at = now_ms() + TAP_FLUSH_MS;
+    int took = 0; /* lines taken since the queue was last found empty */
     struct str line;
 
     for (;;) {
         int64_t now = now_ms();
         int wait = t->len > 0 ? (int)(flush_at > now ? flush_at - now : 0) : TAP_FLUSH_MS;
-        int rc = queue_peek(t->q, &line, wait);
+        int rc = queue_peek(t->q, &line, 0);
 
+        if (rc != 0 && took > 0) {
+            took = 0;
+            tap_linger();
+            continue;
+        }
+        if (rc != 0)
+            rc = queue_peek(t->q, &line, wait);
         if (rc == 0) {
+            took++;
             tap_add(t, line);
             queue_release(t->q);
         }
