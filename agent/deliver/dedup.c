@@ -15,6 +15,7 @@ struct dedup_entry {
     struct dedup_entry *chain;           /* next in its bucket */
     struct dedup_entry *older, *younger; /* the FIFO */
     int64_t when;                        /* ms, the monotonic clock */
+    const void *pending;                 /* who has yet to make the key's alert durable */
     char key[DEDUP_KEY];
 };
 
@@ -96,7 +97,7 @@ static struct dedup_entry *dedup_find(const struct dedup *d, const char *key)
 }
 
 /* Records key as seen at when, the youngest in the FIFO. */
-static void dedup_add(struct dedup *d, const char *key, int64_t when)
+static void dedup_add(struct dedup *d, const char *key, int64_t when, const void *pending)
 {
     size_t b = dedup_bucket(d, key);
     struct dedup_entry *e;
@@ -108,6 +109,7 @@ static void dedup_add(struct dedup *d, const char *key, int64_t when)
         return;
     memcpy(e->key, key, DEDUP_KEY);
     e->when = when;
+    e->pending = pending;
     e->chain = d->buckets[b];
     d->buckets[b] = e;
     e->younger = NULL;
@@ -120,7 +122,8 @@ static void dedup_add(struct dedup *d, const char *key, int64_t when)
     d->count++;
 }
 
-int dedup_seen(struct dedup *d, const char *key, int64_t now)
+int dedup_seen(struct dedup *d, const char *key, int64_t now, const void *pending,
+               const void **owner)
 {
     struct dedup_entry *e;
 
@@ -131,10 +134,23 @@ int dedup_seen(struct dedup *d, const char *key, int64_t now)
     /* An entry still there but out of its window sits behind an older
      * refilled one (dedup_refill): it counts as gone, and a fresh one is
      * recorded. */
-    if (e != NULL && now - e->when < d->window_ms)
+    if (e != NULL && now - e->when < d->window_ms) {
+        *owner = e->pending;
         return 1;
-    dedup_add(d, key, now);
+    }
+    dedup_add(d, key, now, pending);
     return 0;
+}
+
+void dedup_settled(struct dedup *d, const char *key, const void *pending)
+{
+    struct dedup_entry *e;
+
+    if (d->window_ms == 0 || strlen(key) != DEDUP_KEY)
+        return;
+    e = dedup_find(d, key);
+    if (e != NULL && e->pending == pending)
+        e->pending = NULL;
 }
 
 void dedup_refill(struct dedup *d, const char *key, int64_t now, int64_t age_ms)
@@ -142,7 +158,7 @@ void dedup_refill(struct dedup *d, const char *key, int64_t now, int64_t age_ms)
     if (d->window_ms == 0 || strlen(key) != DEDUP_KEY || age_ms >= d->window_ms)
         return;
     if (dedup_find(d, key) == NULL)
-        dedup_add(d, key, now - (age_ms > 0 ? age_ms : 0));
+        dedup_add(d, key, now - (age_ms > 0 ? age_ms : 0), NULL);
 }
 
 size_t dedup_count(const struct dedup *d)

@@ -30,9 +30,16 @@ int dedup_new(int window_s, size_t max_bytes, struct dedup **out);
 
 /* key: the hex idempotency key (decision.h, 64 characters). now: now_ms(),
  * never less than in the call before. Returns 1 when the same key came
- * within the window before now (a duplicate: nothing recorded), else
- * records it and returns 0 (also when out of memory: better a resend). */
-int dedup_seen(struct dedup *d, const char *key, int64_t now);
+ * within the window before now (a duplicate: nothing recorded; *owner is
+ * the pending of its first sighting while that one has not settled, else
+ * NULL), else records it with pending (its owner until dedup_settled) and
+ * returns 0 (also when out of memory: better a resend). */
+int dedup_seen(struct dedup *d, const char *key, int64_t now, const void *pending,
+               const void **owner);
+
+/* pending, which recorded key, has settled (its alert is durable, or will
+ * never be): duplicates of key have no owner to wait for from now on. */
+void dedup_settled(struct dedup *d, const char *key, const void *pending);
 
 /* At start, for each alert the spool holds: key was first seen age_ms
  * before now (now_ms()). It stays for what is left of the window: an age

@@ -29,6 +29,13 @@ struct jobs {
     int stopping;                   /* jobs_stop was called: callbacks only free */
 };
 
+/* The intake tag of a duplicate that came while the job that first had its
+ * key was not yet durable: it is answered with that job. */
+struct job_follower {
+    struct job_follower *next;
+    void *intake;
+};
+
 /* One decision from its record to its last audit line. d's texts are
  * copies in text[] (NUL-terminated). */
 struct job {
@@ -43,7 +50,8 @@ struct job {
     int failures; /* failed tries (dispatch or lookup): the backoff's exponent */
     void *wait;   /* the retry timer, once needed */
     void *intake; /* told once the job stops counting in flight (job_ops.job_settled) */
-    char *email;  /* once resolved */
+    struct job_follower *followers; /* duplicates answered when this job settles */
+    char *email;                    /* once resolved */
     char text[];
 };
 
@@ -171,6 +179,31 @@ static void job_settle(struct job *job, int durable)
     s->in_flight--;
     s->ops->job_settled(s->ops->ctx, job->intake, durable);
     job->intake = NULL;
+    while (job->followers != NULL) {
+        struct job_follower *f = job->followers;
+
+        job->followers = f->next;
+        s->ops->job_settled(s->ops->ctx, f->intake, durable);
+        free(f);
+    }
+    dedup_settled(s->dedup, job->d.key.p, job);
+}
+
+/* dup repeats the key of first, which has not settled: dup's intake is
+ * answered when first's alert is durable, not before (a resend must not be
+ * acknowledged while the alert it repeats could still be lost). Without
+ * memory to wait, it is answered as lost: the sender keeps it. */
+static void job_follow(struct job *first, struct job *dup)
+{
+    struct job_follower *f = malloc(sizeof(*f));
+
+    if (f == NULL) {
+        dup->s->ops->job_settled(dup->s->ops->ctx, dup->intake, 0);
+    } else {
+        *f = (struct job_follower){first->followers, dup->intake};
+        first->followers = f;
+    }
+    dup->intake = NULL;
 }
 
 /* The intake may end once no job waits for the spool but the held ones: a
@@ -568,10 +601,13 @@ static void job_append(struct job *job)
 static void job_start(struct job *job)
 {
     struct jobs *s = job->s;
+    const void *first = NULL;
 
-    if (dedup_seen(s->dedup, job->d.key.p, now_ms())) {
+    if (dedup_seen(s->dedup, job->d.key.p, now_ms(), job, &first)) {
         stats_add(s->stats, STAT_outcome_duplicate, 1);
         job_audit(job, "duplicate", "same idempotency key inside dispatch.dedup_window_s", 0, 0);
+        if (first != NULL && job->intake != NULL)
+            job_follow((struct job *)first, job);
         job_settle(job, 1);
         job_free(job);
         jobs_check_settled(s);
@@ -700,10 +736,14 @@ void jobs_free(struct jobs *s)
         lost++;
     }
     s->held = NULL;
+    /* A job still owed an answer (held, with duplicates following it) has
+     * not settled: it never will be durable. */
     while (s->all != NULL) {
-        if (s->all->intake != NULL) /* held: never durable */
-            s->ops->job_settled(s->ops->ctx, s->all->intake, 0);
-        job_free(s->all);
+        struct job *job = s->all;
+
+        if (job->intake != NULL || job->followers != NULL)
+            job_settle(job, 0);
+        job_free(job);
     }
     if (lost > 0) {
         stats_add(s->stats, STAT_decisions_dropped, lost);

@@ -18,6 +18,14 @@ static void key(char out[65], unsigned n)
     snprintf(out, 65, "%016x%048x", n % 3, n);
 }
 
+/* dedup_seen without an owner to wait for. */
+static int seen(struct dedup *d, const char *k, int64_t now)
+{
+    const void *owner = NULL;
+
+    return dedup_seen(d, k, now, NULL, &owner);
+}
+
 static void test_window(void)
 {
     struct dedup *d = NULL;
@@ -26,30 +34,30 @@ static void test_window(void)
     CHECK_INT(dedup_new(600, 4 * DEDUP_ENTRY_BYTES, &d), 0);
     key(a, 1);
     key(b, 4);
-    CHECK_INT(dedup_seen(d, a, 1000000), 0);
-    CHECK_INT(dedup_seen(d, a, 1000000), 1);
-    CHECK_INT(dedup_seen(d, a, 1599999), 1);
-    CHECK_INT(dedup_seen(d, b, 1001000), 0); /* same bucket, another key */
-    CHECK_INT(dedup_seen(d, a, 1600000), 0); /* the window ended: sent, and recorded again */
-    CHECK_INT(dedup_seen(d, a, 1700000), 1);
-    CHECK_INT(dedup_seen(d, "short", 1700000), 0);
-    CHECK_INT(dedup_seen(d, "short", 1700000), 0);
+    CHECK_INT(seen(d, a, 1000000), 0);
+    CHECK_INT(seen(d, a, 1000000), 1);
+    CHECK_INT(seen(d, a, 1599999), 1);
+    CHECK_INT(seen(d, b, 1001000), 0); /* same bucket, another key */
+    CHECK_INT(seen(d, a, 1600000), 0); /* the window ended: sent, and recorded again */
+    CHECK_INT(seen(d, a, 1700000), 1);
+    CHECK_INT(seen(d, "short", 1700000), 0);
+    CHECK_INT(seen(d, "short", 1700000), 0);
     /* Expiry: b (1001 s) is gone by 1601 s. */
-    CHECK_INT(dedup_seen(d, b, 1650000), 0);
+    CHECK_INT(seen(d, b, 1650000), 0);
     CHECK_INT((long long)dedup_count(d), 2);
     /* The cap: 4 entries; a fifth evicts the oldest (a at 1600 s). */
     for (unsigned i = 10; i < 13; i++) {
         char k[65];
         key(k, i);
-        CHECK_INT(dedup_seen(d, k, 1700000), 0);
+        CHECK_INT(seen(d, k, 1700000), 0);
     }
     CHECK_INT((long long)dedup_count(d), 4);
-    CHECK_INT(dedup_seen(d, a, 1701000), 0);
+    CHECK_INT(seen(d, a, 1701000), 0);
     dedup_free(d);
 
     CHECK_INT(dedup_new(0, 4 * DEDUP_ENTRY_BYTES, &d), 0);
-    CHECK_INT(dedup_seen(d, a, 1), 0);
-    CHECK_INT(dedup_seen(d, a, 1), 0);
+    CHECK_INT(seen(d, a, 1), 0);
+    CHECK_INT(seen(d, a, 1), 0);
     dedup_refill(d, a, 1, 0);
     CHECK_INT((long long)dedup_count(d), 0);
     dedup_free(d);
@@ -74,16 +82,16 @@ static void test_refill(void)
     dedup_refill(d, late, now, -5000);   /* a negative age counts as 0 */
     dedup_refill(d, fresh, now, 500000); /* already there: left as it is */
     CHECK_INT((long long)dedup_count(d), 4);
-    CHECK_INT(dedup_seen(d, old, now), 0);
-    CHECK_INT(dedup_seen(d, half, now + 299999), 1);
-    CHECK_INT(dedup_seen(d, fresh, now + 589999), 1);
-    CHECK_INT(dedup_seen(d, unknown, now + 599999), 1);
-    CHECK_INT(dedup_seen(d, late, now + 599999), 1);
+    CHECK_INT(seen(d, old, now), 0);
+    CHECK_INT(seen(d, half, now + 299999), 1);
+    CHECK_INT(seen(d, fresh, now + 589999), 1);
+    CHECK_INT(seen(d, unknown, now + 599999), 1);
+    CHECK_INT(seen(d, late, now + 599999), 1);
     /* half ran out first and fresh after it, whatever their order. */
-    CHECK_INT(dedup_seen(d, half, now + 300000), 0);
-    CHECK_INT(dedup_seen(d, half, now + 300001), 1);
-    CHECK_INT(dedup_seen(d, fresh, now + 590000), 0);
-    CHECK_INT(dedup_seen(d, unknown, now + 600000), 0);
+    CHECK_INT(seen(d, half, now + 300000), 0);
+    CHECK_INT(seen(d, half, now + 300001), 1);
+    CHECK_INT(seen(d, fresh, now + 590000), 0);
+    CHECK_INT(seen(d, unknown, now + 600000), 0);
     dedup_free(d);
 
     /* Out of time order: an older entry refilled after a younger one is
@@ -92,11 +100,11 @@ static void test_refill(void)
     CHECK_INT(dedup_new(600, 16 * DEDUP_ENTRY_BYTES, &d), 0);
     dedup_refill(d, fresh, now, 0);
     dedup_refill(d, old, now, 550000);
-    CHECK_INT(dedup_seen(d, old, now + 50000), 0);
-    CHECK_INT(dedup_seen(d, old, now + 50001), 1); /* recorded afresh at +50 s */
-    CHECK_INT(dedup_seen(d, fresh, now + 599999), 1);
-    CHECK_INT(dedup_seen(d, old, now + 649999), 1);
-    CHECK_INT(dedup_seen(d, old, now + 650000), 0);
+    CHECK_INT(seen(d, old, now + 50000), 0);
+    CHECK_INT(seen(d, old, now + 50001), 1); /* recorded afresh at +50 s */
+    CHECK_INT(seen(d, fresh, now + 599999), 1);
+    CHECK_INT(seen(d, old, now + 649999), 1);
+    CHECK_INT(seen(d, old, now + 650000), 0);
     dedup_free(d);
 }
 
@@ -111,30 +119,55 @@ static void test_budget(void)
     CHECK_INT(dedup_new(600, 10 * DEDUP_ENTRY_BYTES + DEDUP_ENTRY_BYTES - 1, &d), 0);
     for (unsigned i = 0; i < 11; i++) {
         key(k, 100 + i);
-        CHECK_INT(dedup_seen(d, k, 1000 + i), 0);
+        CHECK_INT(seen(d, k, 1000 + i), 0);
     }
     CHECK_INT((long long)dedup_count(d), 10);
     key(first, 100);
-    CHECK_INT(dedup_seen(d, first, 2000), 0); /* evicted: not a duplicate any more */
+    CHECK_INT(seen(d, first, 2000), 0); /* evicted: not a duplicate any more */
     key(k, 110);
-    CHECK_INT(dedup_seen(d, k, 2000), 1);
+    CHECK_INT(seen(d, k, 2000), 1);
     dedup_free(d);
     CHECK_INT(dedup_new(600, 1, &d), 0);
-    CHECK_INT(dedup_seen(d, first, 1000), 0);
-    CHECK_INT(dedup_seen(d, first, 1001), 1);
+    CHECK_INT(seen(d, first, 1000), 0);
+    CHECK_INT(seen(d, first, 1001), 1);
     CHECK_INT((long long)dedup_count(d), 1);
     dedup_free(d);
     CHECK_INT(dedup_new(600, (size_t)16 << 20, &d), 0);
     for (unsigned i = 0; i < 131073; i++) {
         snprintf(k, sizeof(k), "%064x", i);
-        dedup_seen(d, k, 1000);
+        seen(d, k, 1000);
     }
     CHECK_INT((long long)dedup_count(d), 131072);
     dedup_free(d);
 }
 
+/* A duplicate learns who recorded its key while that one has not
+ * settled (its alert not yet durable), and nobody once it has; only the
+ * recorder can settle the key. */
+static void test_owner(void)
+{
+    struct dedup *d = NULL;
+    const void *owner = NULL;
+    int first, other;
+    char a[65];
+
+    key(a, 7);
+    CHECK_INT(dedup_new(600, 4 * DEDUP_ENTRY_BYTES, &d), 0);
+    CHECK_INT(dedup_seen(d, a, 1000, &first, &owner), 0);
+    CHECK_INT(dedup_seen(d, a, 1001, &other, &owner), 1);
+    CHECK(owner == &first);
+    dedup_settled(d, a, &other); /* not the recorder: no change */
+    CHECK_INT(dedup_seen(d, a, 1002, &other, &owner), 1);
+    CHECK(owner == &first);
+    dedup_settled(d, a, &first);
+    CHECK_INT(dedup_seen(d, a, 1003, &other, &owner), 1);
+    CHECK(owner == NULL);
+    dedup_free(d);
+}
+
 int main(void)
 {
+    test_owner();
     test_window();
     test_budget();
     test_refill();

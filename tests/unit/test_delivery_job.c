@@ -16,7 +16,7 @@
  * cannot be made (the job is left in the spool); the hold timer made with
  * the set, so a refusal always arms it; the jitter without random bits;
  * the intake told once per tagged job when its alert is durable (or lost
- * at a stop). */
+ * at a stop), and a duplicate of an alert not yet durable told with it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -664,6 +664,39 @@ static void test_intake_answers(void)
     CHECK_INT(fk.n_job_settled, 3);
 }
 
+/* A resend of an alert that is not durable yet (held for spool space, or
+ * appended and not yet fsynced) is a duplicate, but it is answered only
+ * with the first: durable when the first is, lost when the first is lost
+ * at a stop. Answering it at once would acknowledge an alert that could
+ * still be lost. */
+static void test_duplicate_waits_for_first(void)
+{
+    struct jobs *s = set(1, 4);
+    int first, again, third, fourth;
+
+    take_tagged(s, "a@example.com", key_a, 0, &first);
+    take_tagged(s, "a@example.com", key_a, 0, &again);
+    CHECK_INT(moved(STAT_outcome_duplicate), 1);
+    CHECK_INT(fk.n_intake, 0);
+    durable(0, 0);
+    CHECK_INT(fk.n_intake, 2);
+    CHECK(fk.intake[0].tag == &first && fk.intake[1].tag == &again);
+    CHECK(fk.intake[1].durable == 1);
+    /* Durable by now: a later repeat is answered at once. */
+    take_tagged(s, "a@example.com", key_a, 0, &third);
+    CHECK_INT(fk.n_intake, 3);
+    CHECK(fk.intake[2].tag == &third && fk.intake[2].durable == 1);
+    /* Held when the agent stops: the first and its repeat are both lost. */
+    fk.append_rc = ERR_TOOBIG;
+    take(s, "b@example.com", key_b);
+    take_tagged(s, "b@example.com", key_b, 0, &fourth);
+    CHECK_INT(fk.n_intake, 3);
+    jobs_stop(s);
+    jobs_free(s);
+    CHECK_INT(fk.n_intake, 4);
+    CHECK(fk.intake[3].tag == &fourth && fk.intake[3].durable == 0);
+}
+
 /* No resolver knows the user: dead-lettered with the detail, completed,
  * no request made. */
 static void test_unresolved(void)
@@ -874,6 +907,7 @@ int main(void)
     test_stop();
     test_duplicate();
     test_intake_answers();
+    test_duplicate_waits_for_first();
     test_unresolved();
     test_resolver_failed();
     test_one_slot();
