@@ -187,7 +187,6 @@ static enum relp_want relp_message(struct relp_session *s, const struct relp_fra
     int rc;
 
     if (msg.len > lim->max_message_bytes) {
-        stats_add(s->ctx->stats, STAT_frames_oversized, 1);
         msg.len = lim->max_message_bytes;
         flags = FRAME_TRUNCATED;
     }
@@ -198,7 +197,9 @@ static enum relp_want relp_message(struct relp_session *s, const struct relp_fra
         rc = pipeline_handle(s->ctx->pipe, msg, flags, src);
     src->ack = (struct decision_ack){0};
     if (rc == ERR_BUSY)
-        return RELP_WANT_BUSY;
+        return RELP_WANT_BUSY; /* offered again, whole, once woken */
+    if (flags != 0)
+        stats_add(s->ctx->stats, STAT_frames_oversized, 1);
     slot = relp_slot(s, s->tail++);
     slot->txnr = f->txnr;
     slot->answer = rc == PIPELINE_ACK_LATER ? RELP_PENDING : RELP_OK;

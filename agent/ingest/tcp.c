@@ -63,6 +63,7 @@ struct conn {
     int reading;   /* EV_READ enabled */
     int stopping;  /* worker_stop: drain what the sender sends until it ends */
     int finishing; /* RELP: closes once its last answers are written */
+    int owed;      /* RELP: answers are due, the idle timeout is off */
 };
 
 static struct log_ratelimit tcp_rl_refused = LOG_RATELIMIT_INIT(10, 5);
@@ -241,6 +242,19 @@ static void conn_finish(struct conn *c)
     bufferevent_setcb(c->bev, NULL, conn_on_written, conn_on_event, c);
 }
 
+/* A RELP client that waits for its answers is not idle, however long the
+ * spool takes: the idle timeout runs only while nothing is owed to it. */
+static void conn_relp_idle_timeout(struct conn *c)
+{
+    struct timeval idle = {c->ctx->cfg->limits.idle_timeout_s, 0};
+    int owed = !relp_session_idle(c->relp);
+
+    if (owed == c->owed || c->ctx->cfg->limits.idle_timeout_s == 0)
+        return;
+    c->owed = owed;
+    bufferevent_set_timeouts(c->bev, owed ? NULL : &idle, NULL);
+}
+
 /* The RELP session takes what is buffered. A stream that ended (the
  * client went away) closes at once: a command it left unfinished, like
  * every message not yet answered, is the client's to send again. */
@@ -263,6 +277,7 @@ static int conn_run_relp(struct conn *c)
         conn_finish(c);
         return 0;
     }
+    conn_relp_idle_timeout(c);
     conn_read_enable(c, want == RELP_WANT_MORE && !c->stopping);
     return 0;
 }
@@ -348,6 +363,8 @@ static void conn_stop(struct input *in)
         return;
     }
     c->stopping = 1;
+    if (c->finishing)
+        return; /* its last answers are on their way (TCP_LINGER_S) */
     /* From now, not from when this loop iteration began: a long one
      * would otherwise eat the drain time before the first read. */
     event_base_update_cache_time(c->ctx->base);
@@ -357,8 +374,8 @@ static void conn_stop(struct input *in)
             shutdown(bufferevent_getfd(c->bev), SHUT_WR);
         bufferevent_set_timeouts(c->bev, &quiet, NULL);
     }
-    if (c->in.paused || c->finishing)
-        return; /* conn_resume goes on, or the output is on its way */
+    if (c->in.paused)
+        return; /* conn_resume goes on */
     conn_run(c);
 }
 

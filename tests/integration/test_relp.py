@@ -291,14 +291,16 @@ def test_relp_window_round_trip(ctx):
 def test_relp_no_answer_until_spooled(ctx):
     """The spool's disk refuses writes 2 KiB past its segments' size
     (RLIMIT_FSIZE on the running agent; the tap goes to /dev/null, there is
-    no audit log): of 40
-    alerts sent in one window, no more are answered than the spool took,
-    and fewer than 40; the limit lifted, all 40 are answered "200 OK", each
-    after its alert was spooled."""
+    no audit log): of 40 alerts sent in one window, no more are answered
+    than the spool took, and fewer than 40. The session waits for its
+    answers past limits.idle_timeout_s (1 s here: a client owed answers is
+    not idle); the limit lifted, all 40 are answered "200 OK", each after
+    its alert was spooled."""
     env.need_samples()
     n = 40
     st = env.standin(ctx)
     extra = quiet_config(ctx, st, n)
+    extra["limits"] = {"idle_timeout_s": 1}
     a = start_untapped(ctx, [listener("relp")], extra, "agent")
     spool = extra["spool"]["dir"]
     # Room for a few alerts past what the spool's segments already hold.
@@ -324,6 +326,7 @@ def test_relp_no_answer_until_spooled(ctx):
                                                                           appended)
     print("test_relp_no_answer_until_spooled: %d of %d answered while the disk refused "
           "writes, %d spooled" % (len(answered), n, appended), flush=True)
+    time.sleep(1.5)  # past the idle timeout, with answers still owed
     resource.prlimit(a.proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
     c.sock.settimeout(t(10))
     while len(answered) < n:
