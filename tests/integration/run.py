@@ -121,6 +121,20 @@ def run_one(name, fn):
     return status, reason, details
 
 
+def failure_reports(out, max_lines=12):
+    """Each FAIL line of a shard's output with the first lines of its details."""
+    reports, lines = [], out.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("FAIL "):
+            details = []
+            for more in lines[i + 1:]:
+                if not more.startswith("    ") or len(details) == max_lines:
+                    break
+                details.append(more)
+            reports.append("\n".join([line] + details))
+    return reports
+
+
 def run_jobs(args):
     """--jobs: one child per shard; their outputs in shard order, then the sum."""
     start = time.monotonic()
@@ -129,9 +143,11 @@ def run_jobs(args):
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 for i in range(args.jobs)]
     passed = failed = 0
+    failures = []
     for child in children:
         out = child.communicate()[0].decode("utf-8", "replace")
         print(out, end="", flush=True)
+        failures += failure_reports(out)
         m = re.search(r"^integration: (\d+) passed, (\d+) failed$", out, re.M)
         if m is None or child.returncode not in (0, 1):
             failed += 1
@@ -139,6 +155,10 @@ def run_jobs(args):
         else:
             passed, failed = passed + int(m.group(1)), failed + int(m.group(2))
     shutil.rmtree(RUNDIR, ignore_errors=True)
+    # Again at the end: a CI log keeps only its tail, and the shards' outputs
+    # are long.
+    for report in failures:
+        print(report)
     print("integration: %d processes, wall time %.1fs" % (args.jobs, time.monotonic() - start))
     print("integration: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
