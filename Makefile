@@ -167,4 +167,6 @@ layering-check:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Only the compiler's dependency files: bench-peers unpacks packages (with
+# folders such as etc/init.d) under $(BUILD)/peers.
+-include $(shell find $(BUILD) -path '$(BUILD)/peers' -prune -o -type f -name '*.d' -print 2>/dev/null)
