@@ -1,16 +1,15 @@
 /* `rtr-agent run`: loads the mappings, builds the endpoints (TLS
  * contexts), the delivery thread (the decision queue, the identity layer,
- * the audit log), the tap queue and writer, the workers (which bind every
- * socket before anything starts), the status endpoint; then runs the main
+ * the audit log), the --tap file, the workers (which bind every socket
+ * before anything starts), the status endpoint; then runs the main
  * loop, which only handles signals, the status endpoint and the shutdown
  * sequence:
  *
  *   SIGTERM -> every worker stops accepting and reading, finishes what it
- *   has buffered (waiting for the queues if it must) and exits -> the
- *   decision queue is closed -> the delivery thread drains it, finishes
- *   every decision and exits -> the tap queue is closed -> the tap writer
- *   drains it, flushes and exits -> the main loop ends -> threads are
- *   joined and everything is freed.
+ *   has buffered (waiting for the decision queue if it must), writes its
+ *   last tap lines and exits -> the decision queue is closed -> the
+ *   delivery thread drains it, finishes every decision and exits -> the
+ *   main loop ends -> threads are joined and everything is freed.
  *
  * A second SIGTERM during that exits at once. SIGHUP: reload.h. */
 #include "run.h"
@@ -39,39 +38,29 @@
 #include "core/stats.h"
 #include "reload.h"
 #include "status.h"
-#include "tap.h"
+#include "decide/tap.h"
 #include "ingest/tls.h"
 #include "ingest/worker.h"
 #include "core/evloop.h"
-
-/* The tap ring: room for a few of the longest lines, at least 8 MiB, at
- * most 256 MiB. It is allocated once, and under a sustained load the
- * writer's offset walks the whole ring, so all of it becomes resident: the
- * cap bounds memory. A line that cannot fit is dropped from the tap (logged). */
-#define DAEMON_TAP_RING_LINES 4
-#define DAEMON_TAP_RING_MIN   ((size_t)8 << 20)
-#define DAEMON_TAP_RING_MAX   ((size_t)256 << 20)
 
 struct run {
     const struct config *cfg;
     struct reload *reload;
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
-    struct event *ev_progress; /* a worker, the delivery thread or the tap writer has ended */
+    struct event *ev_progress; /* a worker or the delivery thread has ended */
     struct mapping_set *set;   /* the mappings in use; NULL without any */
     struct delivery *delivery;
     struct endpoint *ep;
     struct worker_env env;
     struct worker **workers;
     int n_workers;
-    struct queue *tapq;
     struct tap *tap;
     struct status *status;
     struct status_feed feed;
     int inputs_paused;   /* atomic */
     int workers_exited;  /* atomic */
     int delivery_exited; /* atomic */
-    int tap_exited;      /* atomic */
     int stopping;
 };
 
@@ -112,8 +101,7 @@ static int run_write_port_file(const char *path, const struct sockaddr *sa)
     return 0;
 }
 
-/* Worker threads, the delivery thread and the tap thread report their end
- * here. */
+/* Worker threads and the delivery thread report their end here. */
 static void run_worker_exited(void *arg)
 {
     struct run *d = arg;
@@ -141,14 +129,6 @@ static void run_ack(void *arg, const struct decision_ack *ack, int durable)
         worker_ack(d->workers[ack->worker], ack, durable);
 }
 
-static void run_tap_exited(void *arg)
-{
-    struct run *d = arg;
-
-    __atomic_store_n(&d->tap_exited, 1, __ATOMIC_RELEASE);
-    event_active(d->ev_progress, 0, 0);
-}
-
 /* The shutdown sequence, one step each time a thread ends. */
 static void run_on_progress(evutil_socket_t fd, short what, void *arg)
 {
@@ -162,12 +142,6 @@ static void run_on_progress(evutil_socket_t fd, short what, void *arg)
     queue_close(delivery_queue(d->delivery));
     if (!__atomic_load_n(&d->delivery_exited, __ATOMIC_ACQUIRE))
         return;
-    if (d->tapq != NULL) {
-        /* Every producer has ended: the tap writer may finish. */
-        queue_close(d->tapq);
-        if (!__atomic_load_n(&d->tap_exited, __ATOMIC_ACQUIRE))
-            return;
-    }
     event_base_loopbreak(d->base);
 }
 
@@ -245,24 +219,6 @@ static void run_log_summary(struct run *d)
     log_info("stopped:%s", line);
 }
 
-static int run_tap_new(struct run *d, const char *tap_path)
-{
-    size_t ring = DAEMON_TAP_RING_LINES * pipeline_tap_line_max(d->cfg);
-    int rc;
-
-    if (ring < DAEMON_TAP_RING_MIN)
-        ring = DAEMON_TAP_RING_MIN;
-    if (ring > DAEMON_TAP_RING_MAX)
-        ring = DAEMON_TAP_RING_MAX;
-    rc = queue_new(d->cfg->limits.queue_messages, ring, &d->tapq);
-    if (rc != 0) {
-        log_error("--tap: cannot create a queue of %zu messages, %zu bytes: %s",
-                  d->cfg->limits.queue_messages, ring, err_name(rc));
-        return rc;
-    }
-    return tap_open(tap_path, d->tapq, &d->tap);
-}
-
 /* Everything up to the point where the main loop can run. */
 static int run_start(struct run *d, const char *tap_path)
 {
@@ -297,7 +253,7 @@ static int run_start(struct run *d, const char *tap_path)
         }
     }
     if (tap_path != NULL) {
-        rc = run_tap_new(d, tap_path);
+        rc = tap_open(tap_path, &d->tap);
         if (rc != 0)
             return rc;
     }
@@ -316,7 +272,7 @@ static int run_start(struct run *d, const char *tap_path)
         .n_ep = cfg->n_listen,
         .decisions = delivery_queue(d->delivery),
         .mappings = d->set,
-        .tap = d->tapq,
+        .tap = d->tap,
         .inputs_paused = &d->inputs_paused,
         .exited = run_worker_exited,
         .exited_arg = d,
@@ -335,7 +291,6 @@ static int run_start(struct run *d, const char *tap_path)
         d->feed = (struct status_feed){
             .ep = d->ep,
             .n_ep = cfg->n_listen,
-            .queue = d->tapq,
             .decisions = delivery_queue(d->delivery),
             .inputs_paused = &d->inputs_paused,
             .udp_drops = run_udp_drops,
@@ -349,11 +304,6 @@ static int run_start(struct run *d, const char *tap_path)
     rc = delivery_start(d->delivery, run_delivery_exited, d);
     if (rc != 0)
         return rc;
-    if (d->tap != NULL) {
-        rc = tap_start(d->tap, run_tap_exited, d);
-        if (rc != 0)
-            return rc;
-    }
     for (int i = 0; i < d->n_workers; i++) {
         rc = worker_start(d->workers[i]);
         if (rc != 0)
@@ -384,9 +334,9 @@ static int run_start(struct run *d, const char *tap_path)
 }
 
 /* Stops what started (a failed start-up), joins every thread, frees. The
- * delivery thread and the tap writer run until the workers have ended
- * (they may have to wake a paused one) and end before the workers are
- * freed (they wake them through their events). */
+ * delivery thread runs until the workers have ended (it may have to wake a
+ * paused one) and ends before the workers are freed (it wakes them
+ * through their events). */
 static void run_free(struct run *d)
 {
     if (!d->stopping) {
@@ -400,13 +350,10 @@ static void run_free(struct run *d)
     if (d->delivery != NULL)
         queue_close(delivery_queue(d->delivery));
     delivery_free(d->delivery);
-    if (d->tapq != NULL)
-        queue_close(d->tapq);
-    tap_free(d->tap);
     status_free(d->status);
     for (int i = 0; i < d->n_workers; i++)
         worker_free(d->workers[i]);
-    queue_free(d->tapq);
+    tap_free(d->tap); /* every worker wrote its last lines before it ended */
     evloop_event_free(&d->ev_term);
     evloop_event_free(&d->ev_int);
     evloop_event_free(&d->ev_hup);

@@ -78,10 +78,6 @@ static void status_metrics(struct status *s, struct evbuffer *out)
         open += __atomic_load_n(&f->ep[i].open, __ATOMIC_RELAXED);
     status_metric(out, "connections_open", "gauge", "TCP/TLS connections open now",
                   (unsigned long long)open);
-    status_metric(out, "queue_messages", "gauge", "messages in the --tap queue now",
-                  f->queue != NULL ? queue_length(f->queue) : 0);
-    status_metric(out, "queue_bytes", "gauge", "bytes the --tap queue holds now",
-                  f->queue != NULL ? queue_bytes(f->queue) : 0);
     status_metric(out, "decision_queue_records", "gauge",
                   "records (one per decided message) in the decision queue now",
                   queue_length(f->decisions));

@@ -1,7 +1,7 @@
 /* The HTTP status endpoint: GET /metrics (Prometheus text format: every
  * counter of stats.h as rtr_agent_<name>, the UDP kernel drop counter read
- * from the sockets, gauges: connections open, the depth of the tap and
- * decision queues in records and bytes, inputs paused; and
+ * from the sockets, gauges: connections open, the depth of the decision
+ * queue in records and bytes, inputs paused; and
  * backpressure_seconds_total from queue_held_seconds) and GET /healthz. It
  * runs on the daemon's main event loop. */
 #ifndef RTR_STATUS_H
@@ -22,7 +22,6 @@ struct status;
 struct status_feed {
     const struct endpoint *ep; /* [n_ep]: the connections gauge */
     size_t n_ep;
-    struct queue *queue;      /* the tap queue; NULL when there is none */
     struct queue *decisions;  /* the decision queue (deliver/delivery.h) */
     const int *inputs_paused; /* atomic */
     /* UDP datagrams the kernel dropped so far (thread-safe). */

@@ -22,12 +22,17 @@ void jsonw_free(struct jsonw *w)
     w->len = w->cap = 0;
 }
 
-void jsonw_reset(struct jsonw *w)
+void jsonw_rewind(struct jsonw *w, size_t len)
 {
-    w->len = 0;
+    w->len = len;
     w->err = 0;
     w->depth = 0;
     w->need_comma[0] = 0;
+}
+
+void jsonw_reset(struct jsonw *w)
+{
+    jsonw_rewind(w, 0);
 }
 
 /* jsonw_reserve's slow path: grows the buffer, doubling up to the cap, or

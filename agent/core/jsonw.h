@@ -24,6 +24,10 @@ struct jsonw {
 void jsonw_init(struct jsonw *w, size_t max_bytes);
 void jsonw_free(struct jsonw *w);
 void jsonw_reset(struct jsonw *w);
+/* Drops what was written after len, a length the writer had at depth 0
+ * (before a line), and clears err: a line that did not fit is dropped and
+ * the lines before it stay. jsonw_reset is jsonw_rewind(w, 0). */
+void jsonw_rewind(struct jsonw *w, size_t len);
 
 void jsonw_object_begin(struct jsonw *w);
 void jsonw_object_end(struct jsonw *w);

@@ -1,4 +1,4 @@
-/* Counters: one block per thread that counts (each worker, the tap writer).
+/* Counters: one block per thread that counts (each worker, the delivery thread).
  * A block has a single writer, its own thread, so stats_add is a plain
  * load and store (relaxed atomics, no locked read-modify-write); readers on
  * other threads (the status endpoint, the shutdown report) sum the blocks

@@ -16,18 +16,22 @@
  * escaped (up to 6 bytes per input byte for control characters). */
 #define PIPELINE_TAP_EXPANSION 24
 #define PIPELINE_TAP_SLACK     65536
+/* The tap batch is written once it holds this much: a few hundred lines
+ * per write(2), and little memory per worker. */
+#define PIPELINE_TAP_BATCH (256 * 1024)
 
 struct pipeline {
     struct stats *stats;
-    struct pipeline_queues q;
+    struct pipeline_outputs q;
     struct mapping_set *set;
     struct mapping_matcher *mm;
     struct message msg;
     struct scratch scratch;
-    struct jsonw jw;                       /* the tap line */
+    struct jsonw tap;                      /* the tap batch: whole lines */
+    size_t tap_lines;                      /* in the batch */
     char *rec;                             /* the decision record [DECISION_RECORD_MAX] */
     size_t rec_len, rec_count;             /* its bytes and decisions */
-    int rec_pending, tap_pending;          /* rendered, not queued yet */
+    int rec_pending;                       /* encoded, not queued yet */
     int rec_refused;                       /* the pending record met a full queue (counted) */
     char addr[SOCKADDR_TEXT_MAX];          /* the current frame's source, once formatted */
     struct event_field external_id;        /* cef.ext.externalId: the source's event id */
@@ -44,13 +48,8 @@ static struct log_ratelimit pipeline_rl_tap = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit pipeline_rl_decision = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit pipeline_rl_truncated = LOG_RATELIMIT_INIT(60, 1);
 
-size_t pipeline_tap_line_max(const struct config *cfg)
-{
-    return cfg->limits.max_message_bytes * PIPELINE_TAP_EXPANSION + PIPELINE_TAP_SLACK;
-}
-
 int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_set *set,
-                 const struct pipeline_queues *q, struct pipeline **out)
+                 const struct pipeline_outputs *out_to, struct pipeline **out)
 {
     struct pipeline *p;
     size_t max = cfg->limits.max_message_bytes;
@@ -62,11 +61,13 @@ int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_s
     if (p == NULL)
         return ERR_NOMEM;
     p->stats = stats;
-    p->q = *q;
+    p->q = *out_to;
     /* A name of the event model: it compiles. */
     (void)event_field_compile(pipeline_external_id, sizeof(pipeline_external_id) - 1,
                               &p->external_id);
-    jsonw_init(&p->jw, pipeline_tap_line_max(cfg));
+    /* A batch that fills past PIPELINE_TAP_BATCH by its last line is
+     * written: the writer needs room for that line more. */
+    jsonw_init(&p->tap, PIPELINE_TAP_BATCH + max * PIPELINE_TAP_EXPANSION + PIPELINE_TAP_SLACK);
     buf = malloc(max > 0 ? max : 1);
     if (buf == NULL)
         goto out;
@@ -95,7 +96,7 @@ void pipeline_free(struct pipeline *p)
         return;
     mapping_set_unref(p->set);
     mapping_matcher_free(p->mm);
-    jsonw_free(&p->jw);
+    jsonw_free(&p->tap);
     free(p->rec);
     decision_hasher_free(p->hasher);
     free(p->scratch.buf);
@@ -218,19 +219,35 @@ static void pipeline_undecided(struct pipeline *p, const struct pipeline_source 
                 pipeline_source_name(p, src), src->transport);
 }
 
-/* Renders the parsed message as the pending tap line. A line that cannot
+void pipeline_tap_flush(struct pipeline *p)
+{
+    if (p->tap.len == 0)
+        return;
+    if (tap_write(p->q.tap, p->tap.buf, p->tap.len) == 0)
+        stats_add(p->stats, STAT_tap_lines, p->tap_lines);
+    jsonw_reset(&p->tap);
+    p->tap_lines = 0;
+}
+
+/* Renders the parsed message as a line of the tap batch. A line that cannot
  * be rendered is dropped from the tap (a debugging aid) with a log line,
  * never from the pipeline. */
 static void pipeline_tap(struct pipeline *p, const struct pipeline_source *src)
 {
-    jsonw_reset(&p->jw);
-    render_message(&p->jw, &p->msg, pipeline_source_name(p, src), src->transport);
-    if (p->jw.err) {
+    size_t line_start = p->tap.len;
+
+    render_message(&p->tap, &p->msg, pipeline_source_name(p, src), src->transport);
+    if (p->tap.err) {
         log_limited(&pipeline_rl_tap, LOG_LVL_WARNING, "tap: line for a message from %s: %s",
-                    pipeline_source_name(p, src), err_name(p->jw.err));
+                    pipeline_source_name(p, src), err_name(p->tap.err));
+        jsonw_rewind(&p->tap, line_start);
         return;
     }
-    p->tap_pending = 1;
+    p->tap_lines++;
+    if (line_start == 0)
+        p->q.tap_batch_started(p->q.tap_arg);
+    if (p->tap.len >= PIPELINE_TAP_BATCH)
+        pipeline_tap_flush(p);
 }
 
 /* Queues the pending record. Returns 0 (queued, or dropped: logged and
@@ -255,19 +272,6 @@ static int pipeline_push_decisions(struct pipeline *p)
     return 0;
 }
 
-/* Queues the pending tap line. Returns 0 (queued, or dropped: logged) or
- * ERR_BUSY. */
-static int pipeline_push_tap(struct pipeline *p)
-{
-    int rc = queue_push(p->q.tap, p->jw.buf, p->jw.len, p->q.tap_waiter);
-
-    if (rc == ERR_TOOBIG)
-        log_limited(&pipeline_rl_tap, LOG_LVL_WARNING,
-                    "tap: line of %zu bytes does not fit the queue", p->jw.len);
-    return rc == ERR_BUSY ? ERR_BUSY : 0;
-}
-
-/* Decisions first: they matter, the tap is a debugging aid. */
 int pipeline_flush(struct pipeline *p)
 {
     if (p->rec_pending) {
@@ -275,17 +279,12 @@ int pipeline_flush(struct pipeline *p)
             return ERR_BUSY;
         p->rec_pending = 0;
     }
-    if (p->tap_pending) {
-        if (pipeline_push_tap(p) == ERR_BUSY)
-            return ERR_BUSY;
-        p->tap_pending = 0;
-    }
     return 0;
 }
 
 int pipeline_pending(const struct pipeline *p)
 {
-    return p->rec_pending || p->tap_pending;
+    return p->rec_pending;
 }
 
 int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
@@ -310,9 +309,9 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
     else if (p->set != NULL)
         pipeline_decide(p, src);
     decided = p->rec_pending;
-    if (p->q.tap != NULL)
-        pipeline_tap(p, src);
     /* Consumed: what a full queue refused stays pending for the next call. */
     pipeline_flush(p);
+    if (p->q.tap != NULL)
+        pipeline_tap(p, src);
     return decided && src->ack.owner != 0 ? PIPELINE_ACK_LATER : 0;
 }

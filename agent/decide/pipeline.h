@@ -2,7 +2,7 @@
  * parsed and counted, the mappings decide on it (their decisions go to the
  * delivery thread through the decision queue) and --tap gets its line. One
  * pipeline per worker thread: it owns the parsed message, a scratch buffer,
- * a mapping matcher, a decision record buffer and a JSON writer, all
+ * a mapping matcher, a decision record buffer and the tap batch, all
  * allocated once and reused: nothing is allocated per message. */
 #ifndef RTR_PIPELINE_H
 #define RTR_PIPELINE_H
@@ -17,6 +17,7 @@
 #include "core/sockaddr.h"
 #include "core/stats.h"
 #include "str.h"
+#include "tap.h"
 
 struct pipeline;
 
@@ -37,21 +38,25 @@ struct pipeline_source {
 #define PIPELINE_ACK_LATER 1
 
 /* Where a pipeline's output goes. decisions: the delivery thread's queue
- * (decision.h records; required when the pipeline has mappings). tap:
- * rendered `parse` lines (NULL = no tap). Each waiter is armed when its
- * queue is full. */
-struct pipeline_queues {
+ * (decision.h records; required when the pipeline has mappings), its
+ * waiter armed when the queue is full. tap: the --tap file (NULL = none).
+ * Tap lines gather in the pipeline's batch, written when it fills and by
+ * pipeline_tap_flush, which the owner must call soon after
+ * tap_batch_started(arg) said a batch began (the worker activates an event:
+ * once per turn of its loop, after the reads that filled it). */
+struct pipeline_outputs {
     struct queue *decisions;
     struct queue_waiter *decisions_waiter;
-    struct queue *tap;
-    struct queue_waiter *tap_waiter;
+    struct tap *tap;
+    void (*tap_batch_started)(void *arg);
+    void *tap_arg;
 };
 
 /* stats: the worker's counter block (its matcher counts there too). set:
- * the mappings to run (a reference is taken; NULL = nothing decides). q is
- * copied. Returns 0 and *out (free with pipeline_free), or ERR_NOMEM. */
+ * the mappings to run (a reference is taken; NULL = nothing decides).
+ * out_to is copied. Returns 0 and *out (free with pipeline_free), or ERR_NOMEM. */
 int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_set *set,
-                 const struct pipeline_queues *q, struct pipeline **out);
+                 const struct pipeline_outputs *out_to, struct pipeline **out);
 
 /* Drops the reference to the mappings too. NULL is fine. */
 void pipeline_free(struct pipeline *p);
@@ -60,13 +65,9 @@ void pipeline_free(struct pipeline *p);
  * frame on, dropping the reference to the previous one. */
 void pipeline_set_mappings(struct pipeline *p, struct mapping_set *set);
 
-/* The longest tap line a message of cfg's max_message_bytes can render to
- * (longer ones are dropped from the tap with a log line). */
-size_t pipeline_tap_line_max(const struct config *cfg);
-
 /* Handles one frame (at most max_message_bytes): parses it, runs the
- * mappings and queues the message's decisions as one record, then its tap
- * line. flags: the framer's FRAME_* flags; FRAME_TRUNCATED (cut at the size
+ * mappings and queues the message's decisions as one record, then adds its
+ * tap line to the batch. flags: the framer's FRAME_* flags; FRAME_TRUNCATED (cut at the size
  * limit or by the end of its connection) marks the message ("frame:
  * truncated" unless a parse error says more) and keeps it from the
  * mappings: a cut value could name the wrong user ("user=jsmith2" cut to
@@ -80,9 +81,10 @@ size_t pipeline_tap_line_max(const struct config *cfg);
  * it produced that a full queue refused stays pending in the pipeline (its
  * waiter armed): then every call returns ERR_BUSY, consuming and counting
  * nothing (the caller keeps the frame and offers it again once woken),
- * until pipeline_flush (or a later call) got it all queued. Decisions and
- * tap lines are thus never dropped for a full queue, and a frame is never
- * parsed or matched twice. */
+ * until pipeline_flush (or a later call) got it all queued. Decisions are
+ * thus never dropped for a full queue, and a frame is never parsed or
+ * matched twice. A tap line that cannot be rendered (past the writer's
+ * cap) is dropped from the tap with a log line, never from the pipeline. */
 int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
                     const struct pipeline_source *src);
 
@@ -93,5 +95,8 @@ int pipeline_flush(struct pipeline *p);
 
 /* Nonzero while something is pending (see pipeline_handle). */
 int pipeline_pending(const struct pipeline *p);
+
+/* Writes the tap batch (its lines count in tap_lines once written). */
+void pipeline_tap_flush(struct pipeline *p);
 
 #endif

@@ -35,9 +35,9 @@ struct worker {
     struct stats *stats;
     struct pipeline *pipe;
     struct input_ctx ctx; /* what the inputs see of the worker: the above and the ops */
-    /* One per queue: a waiter is linked in one queue's list at a time. */
-    struct queue_waiter decisions_waiter, tap_waiter;
-    struct event *ev_wake;     /* activated by a queue's consumer */
+    struct queue_waiter decisions_waiter;
+    struct event *ev_wake;     /* activated by the decision queue's consumer */
+    struct event *ev_tap;      /* activated when the pipeline starts a tap batch */
     struct event *ev_stop;     /* activated by worker_stop */
     struct event *ev_mappings; /* activated by worker_set_mappings */
     struct event *ev_answers;  /* activated by worker_ack */
@@ -218,8 +218,7 @@ static void worker_on_answers(evutil_socket_t fd, short what, void *arg)
     w->answering = taken;
 }
 
-/* A queue's consumer thread (the delivery thread or the tap writer), below
- * the low mark. */
+/* The delivery thread drained the decision queue below its low mark. */
 static void worker_wake(void *arg)
 {
     struct worker *w = arg;
@@ -230,6 +229,24 @@ static void worker_wake(void *arg)
 /* Queues what the pipeline holds pending, then resumes paused inputs in
  * the order they paused, until one finds a queue full again (it pauses
  * itself anew and a waiter is armed again). */
+/* The pipeline began a tap batch: this runs once the loop has run the
+ * reads that are ready now, so that they share one write. */
+static void worker_tap_batch_started(void *arg)
+{
+    struct worker *w = arg;
+
+    event_active(w->ev_tap, 0, 0);
+}
+
+static void worker_on_tap(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    pipeline_tap_flush(w->pipe);
+}
+
 static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -299,7 +316,7 @@ static void worker_on_stop(evutil_socket_t fd, short what, void *arg)
 
 int worker_new(const struct worker_env *env, int id, struct worker **out)
 {
-    struct pipeline_queues queues;
+    struct pipeline_outputs outputs;
     struct worker *w;
     int rc = ERR_NOMEM;
 
@@ -316,7 +333,6 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     TAILQ_INIT(&w->released);
     w->stats = stats_register();
     w->decisions_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
-    w->tap_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
     w->base = event_base_new();
     w->listeners = calloc(env->n_ep, sizeof(*w->listeners));
     if (w->base == NULL || w->listeners == NULL)
@@ -325,11 +341,18 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
     w->ev_mappings = event_new(w->base, -1, 0, worker_on_mappings, w);
     w->ev_answers = event_new(w->base, -1, 0, worker_on_answers, w);
-    if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL || w->ev_answers == NULL)
+    w->ev_tap = event_new(w->base, -1, 0, worker_on_tap, w);
+    if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL ||
+        w->ev_answers == NULL || w->ev_tap == NULL)
         goto out;
-    queues =
-        (struct pipeline_queues){env->decisions, &w->decisions_waiter, env->tap, &w->tap_waiter};
-    rc = pipeline_new(env->cfg, w->stats, env->mappings, &queues, &w->pipe);
+    outputs = (struct pipeline_outputs){
+        .decisions = env->decisions,
+        .decisions_waiter = &w->decisions_waiter,
+        .tap = env->tap,
+        .tap_batch_started = worker_tap_batch_started,
+        .tap_arg = w,
+    };
+    rc = pipeline_new(env->cfg, w->stats, env->mappings, &outputs, &w->pipe);
     if (rc != 0)
         goto out;
     w->ctx = (struct input_ctx){
@@ -374,6 +397,7 @@ static void *worker_main(void *arg)
     /* Wake, stop and mappings events are only ever activated, never added:
      * keep looping while nothing else is pending. */
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    pipeline_tap_flush(w->pipe); /* the loop broke before its tap event ran */
     w->env->exited(w->env->exited_arg);
     return NULL;
 }
@@ -417,6 +441,7 @@ void worker_free(struct worker *w)
     evloop_event_free(&w->ev_stop);
     evloop_event_free(&w->ev_mappings);
     evloop_event_free(&w->ev_answers);
+    evloop_event_free(&w->ev_tap);
     mapping_set_unref(w->mappings_next);
     pthread_mutex_destroy(&w->mappings_lock);
     /* The delivery thread has ended (it posts answers): those it posted after

@@ -15,6 +15,7 @@
 #include "core/queue.h"
 #include "decide/decision.h"
 #include "decide/mapping.h"
+#include "decide/tap.h"
 #include "input.h"
 
 /* What the workers share; owned by the daemon, outlives them. */
@@ -27,7 +28,7 @@ struct worker_env {
      * decides. Only worker_new reads it: the daemon clears it once every
      * worker exists, since a SIGHUP may free that set. */
     struct mapping_set *mappings;
-    struct queue *tap;  /* NULL without --tap */
+    struct tap *tap;    /* NULL without --tap */
     int *inputs_paused; /* inputs paused now, across workers (atomic) */
     /* Called on the worker's thread when it has stopped (thread-safe). */
     void (*exited)(void *arg);

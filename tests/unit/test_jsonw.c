@@ -117,11 +117,43 @@ static void test_key_plain(void)
     jsonw_free(&want);
 }
 
+/* Lines appended one after another (the tap batch); one that does not fit
+ * is rewound away whole, and the next line starts clean, without a comma. */
+static void test_rewind_lines(void)
+{
+    struct jsonw w;
+    size_t line_start;
+
+    jsonw_init(&w, 64);
+    jsonw_object_begin(&w);
+    jsonw_key_literal(&w, "a");
+    jsonw_int(&w, 1);
+    jsonw_object_end(&w);
+    jsonw_newline(&w);
+    line_start = w.len;
+    jsonw_object_begin(&w);
+    jsonw_key_literal(&w, "big");
+    jsonw_str(&w, STR_LIT("0123456789012345678901234567890123456789012345678901234567890"));
+    CHECK_INT(w.err, ERR_TOOBIG);
+    jsonw_rewind(&w, line_start);
+    CHECK_INT(w.err, 0);
+    jsonw_object_begin(&w);
+    jsonw_key_literal(&w, "b");
+    jsonw_array_begin(&w);
+    jsonw_int(&w, 2);
+    jsonw_array_end(&w);
+    jsonw_object_end(&w);
+    jsonw_newline(&w);
+    CHECK_STR("second line after a dropped one", jsonw_text(&w), "{\"a\":1}\n{\"b\":[2]}\n");
+    jsonw_free(&w);
+}
+
 int main(void)
 {
     test_nesting_and_commas();
     test_cap();
     test_int();
     test_key_plain();
+    test_rewind_lines();
     return unit_report("test_jsonw");
 }

@@ -57,11 +57,11 @@ static struct pipeline *pipeline_for(struct mapping_set *set, struct stats *stat
     struct config cfg = {.limits = {.max_message_bytes = 480,
                                     .regex_match_limit = 100000,
                                     .regex_depth_limit = 10000}};
-    struct pipeline_queues pq;
+    struct pipeline_outputs pq;
     struct pipeline *p = NULL;
 
     CHECK_INT(queue_new(high, 1 << 16, q), 0);
-    pq = (struct pipeline_queues){.decisions = *q, .decisions_waiter = w};
+    pq = (struct pipeline_outputs){.decisions = *q, .decisions_waiter = w};
     CHECK_INT(pipeline_new(&cfg, stats, set, &pq, &p), 0);
     return p;
 }
@@ -275,7 +275,7 @@ static void test_cef_pairs_dropped_counted(struct mapping_set *set)
     struct config cfg = {.limits = {.max_message_bytes = 1 << 16,
                                     .regex_match_limit = 100000,
                                     .regex_depth_limit = 10000}};
-    struct pipeline_queues pq;
+    struct pipeline_outputs pq;
     struct pipeline *p = NULL;
     struct queue *q = NULL;
     int wakes = 0;
@@ -287,7 +287,7 @@ static void test_cef_pairs_dropped_counted(struct mapping_set *set)
     for (int i = 0; i < CEF_MAX_EXT + 6; i++)
         len += (size_t)snprintf(frame + len, cap - len, "k%d=v ", i);
     CHECK_INT(queue_new(16, 1 << 16, &q), 0);
-    pq = (struct pipeline_queues){.decisions = q, .decisions_waiter = &w};
+    pq = (struct pipeline_outputs){.decisions = q, .decisions_waiter = &w};
     CHECK_INT(pipeline_new(&cfg, stats, set, &pq, &p), 0);
     unit_capture_begin();
     CHECK_INT(pipeline_handle(p, str_make(frame, len), 0, &src), 0);
