@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "errors.h"
@@ -20,7 +19,6 @@
 
 struct queue {
     pthread_mutex_t lock;
-    pthread_cond_t nonempty;
     char *ring;
     size_t cap;        /* ring bytes */
     size_t head, tail; /* next record to read, next byte to write */
@@ -28,7 +26,6 @@ struct queue {
     size_t count;      /* records queued (a peeked one too, until released) */
     size_t high, low;
     int closed;
-    int consumer_waiting;
     int blocked;
     struct queue_waiter *armed;
     /* Producers held back (blocked, or a waiter armed): the finished
@@ -41,7 +38,6 @@ struct queue {
 int queue_new(size_t high, size_t ring_bytes, struct queue **out)
 {
     struct queue *q = NULL;
-    pthread_condattr_t attr;
     int rc = ERR_NOMEM;
 
     *out = NULL;
@@ -57,11 +53,6 @@ int queue_new(size_t high, size_t ring_bytes, struct queue **out)
     q->high = high;
     q->low = high / 2;
     pthread_mutex_init(&q->lock, NULL);
-    /* Timed waits measure a duration: the wall clock may jump. */
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->nonempty, &attr);
-    pthread_condattr_destroy(&attr);
     *out = q; /* transferred */
     q = NULL;
     rc = 0;
@@ -76,7 +67,6 @@ void queue_free(struct queue *q)
 {
     if (q == NULL)
         return;
-    pthread_cond_destroy(&q->nonempty);
     pthread_mutex_destroy(&q->lock);
     free(q->ring);
     free(q);
@@ -189,8 +179,6 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
         q->tail = pos + need;
         q->used += need;
         q->count++;
-        if (q->consumer_waiting)
-            pthread_cond_signal(&q->nonempty);
         notify = q->count == 1 ? q->notify : NULL;
         rc = 0;
     } else if (w != NULL && !w->armed) {
@@ -215,31 +203,11 @@ void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg)
     pthread_mutex_unlock(&q->lock);
 }
 
-static void queue_deadline(struct timespec *ts, int timeout_ms)
+int queue_peek(struct queue *q, struct str *rec)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-int queue_peek(struct queue *q, struct str *rec, int timeout_ms)
-{
-    struct timespec deadline;
     uint32_t len;
 
-    queue_deadline(&deadline, timeout_ms);
     pthread_mutex_lock(&q->lock);
-    while (q->count == 0 && !q->closed) {
-        q->consumer_waiting = 1;
-        int r = pthread_cond_timedwait(&q->nonempty, &q->lock, &deadline);
-        q->consumer_waiting = 0;
-        if (r != 0) /* ETIMEDOUT: pthread functions return the error */
-            break;
-    }
     if (q->count == 0) {
         pthread_mutex_unlock(&q->lock);
         return ERR_AGAIN;
@@ -317,7 +285,6 @@ void queue_close(struct queue *q)
 
     pthread_mutex_lock(&q->lock);
     q->closed = 1;
-    pthread_cond_broadcast(&q->nonempty);
     notify = q->notify;
     pthread_mutex_unlock(&q->lock);
     if (notify != NULL)

@@ -1,8 +1,6 @@
 /* A bounded multi-producer, single-consumer queue of byte records between
- * the worker threads and one consumer thread. The daemon has two: the
- * decisions queue, drained by the delivery thread from its event loop
- * (queue_set_notify), and with --tap the tap queue, drained by the tap
- * writer thread waiting in queue_peek.
+ * the worker threads and one consumer thread: the decision queue, drained
+ * by the delivery thread from its event loop (queue_set_notify).
  *
  * Producers never block: a push that would pass the high mark (a message
  * count) or does not fit the byte ring fails with ERR_BUSY and arms the
@@ -54,24 +52,23 @@ void queue_free(struct queue *q);
  * and will be woken); ERR_TOOBIG when the record could never fit. */
 int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter *w);
 
-/* For a consumer that runs an event loop instead of waiting in queue_peek:
- * notify(arg) is called (by the pushing thread, outside the queue's lock)
- * whenever a push makes the queue non-empty, and by queue_close; the
- * consumer then drains it with queue_peek(q, &rec, 0) until ERR_AGAIN and
- * checks queue_done. notify must be thread-safe
+/* The consumer's wake-up: notify(arg) is called (by the pushing thread,
+ * outside the queue's lock) whenever a push makes the queue non-empty, and
+ * by queue_close; the consumer then drains it with queue_peek until
+ * ERR_AGAIN and checks queue_done. notify must be thread-safe
  * (event_active() on the consumer's loop). Set it before any push. */
 void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg);
 
-/* Consumer: waits up to timeout_ms for the oldest record and returns 0 with
- * *rec pointing into the queue (valid until queue_release), or ERR_AGAIN when
- * none came (or the queue is closed and empty: see queue_done). */
-int queue_peek(struct queue *q, struct str *rec, int timeout_ms);
+/* Consumer: returns 0 with *rec pointing at the oldest record, in the
+ * queue (valid until queue_release), or ERR_AGAIN when the queue is empty
+ * (and when it is closed too: see queue_done). */
+int queue_peek(struct queue *q, struct str *rec);
 
 /* Consumer: drops the record queue_peek returned, and wakes the armed
  * producers when the queue is down to its low mark and not blocked. */
 void queue_release(struct queue *q);
 
-/* No more pushes will come: a waiting queue_peek returns at once. */
+/* No more pushes will come (the consumer is notified). */
 void queue_close(struct queue *q);
 
 /* Nonzero once the queue is closed and empty: the consumer may stop. */

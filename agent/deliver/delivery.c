@@ -420,7 +420,7 @@ static void delivery_on_drain(evutil_socket_t fd, short what, void *arg)
             r->capped = 1;
             return;
         }
-        if (queue_peek(r->q, &rec, 0) != 0) {
+        if (queue_peek(r->q, &rec) != 0) {
             delivery_check_done(r);
             return;
         }

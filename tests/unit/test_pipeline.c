@@ -78,7 +78,7 @@ static void check_next_user(struct queue *q, const char *want)
     struct str rec;
     size_t pos = 0;
 
-    CHECK_INT(queue_peek(q, &rec, 0), 0);
+    CHECK_INT(queue_peek(q, &rec), 0);
     CHECK_INT(decision_next(rec, &pos, &d), 0);
     CHECK_STR("record", d.user, want);
     CHECK_STR("record", d.source, src.name);
@@ -180,7 +180,7 @@ static void test_origin(struct mapping_set *set)
         size_t pos = 0;
 
         CHECK_INT(handle(p, cases[i].frame, 0), 0);
-        CHECK_INT(queue_peek(q, &rec, 0), 0);
+        CHECK_INT(queue_peek(q, &rec), 0);
         CHECK_INT(decision_next(rec, &pos, &d), 0);
         CHECK_STR(cases[i].frame, d.host, cases[i].host);
         CHECK_STR(cases[i].frame, d.event_ref, cases[i].event_ref);
@@ -209,13 +209,13 @@ static void test_ack_later(struct mapping_set *set)
     acked.ack.seq = 6;
     CHECK_INT(pipeline_handle(p, STR_LIT(WHOLE), 0, &acked), PIPELINE_ACK_LATER); /* pending */
     CHECK(pipeline_pending(p));
-    CHECK_INT(queue_peek(q, &rec, 0), 0);
+    CHECK_INT(queue_peek(q, &rec), 0);
     CHECK_INT(decision_next(rec, &pos, &d), 0);
     CHECK(d.ack.owner == 77 && d.ack.seq == 5 && d.ack.worker == 1);
     queue_release(q);
     CHECK_INT(pipeline_flush(p), 0);
     pos = 0;
-    CHECK_INT(queue_peek(q, &rec, 0), 0);
+    CHECK_INT(queue_peek(q, &rec), 0);
     CHECK_INT(decision_next(rec, &pos, &d), 0);
     CHECK(d.ack.seq == 6);
     queue_release(q);
