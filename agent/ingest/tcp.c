@@ -111,35 +111,59 @@ static void conn_count_framing(struct conn *c, int rc)
     }
 }
 
-/* Frames and hands on every complete frame buffered. Returns 0 when the
- * framer needs more bytes, ERR_BUSY when the pipeline refused a frame (it
- * stays buffered, the framer as it was before it). */
-static int conn_frame(struct conn *c, struct evbuffer *in)
+/* Hands on every complete frame of the contiguous bytes p[0..len), *done of
+ * them consumed. Returns ERR_AGAIN when the rest is no whole frame (or
+ * nothing is left), ERR_BUSY when the pipeline refused a frame (it is not
+ * consumed, the framer as it was before it). */
+static int conn_frame_span(struct conn *c, const char *p, size_t len, size_t *done)
 {
-    size_t hold = conn_hold(c);
-
-    for (;;) {
-        size_t n = evbuffer_get_length(in);
-        size_t take = n < hold ? n : hold;
+    *done = 0;
+    while (*done < len) {
         struct framer saved = c->framer;
         struct str frame;
         size_t used;
-        const char *p;
-        int rc;
+        int rc = framer_next(&c->framer, p + *done, len - *done, &frame, &used);
 
-        if (n == 0)
-            return 0;
-        /* Contiguous bytes for the framer, at most one maximal frame: a
-         * frame trickling in costs a rescan per read, bounded by that. */
-        p = (const char *)evbuffer_pullup(in, (ev_ssize_t)take);
-        rc = framer_next(&c->framer, p, take, &frame, &used);
         if (rc == 0 && pipeline_handle(c->ctx->pipe, frame, c->framer.flags, &c->src) == ERR_BUSY) {
             c->framer = saved;
             return ERR_BUSY;
         }
         conn_count_framing(c, rc);
-        evbuffer_drain(in, used);
+        *done += used;
         if (rc == ERR_AGAIN && used == 0)
+            break;
+    }
+    return ERR_AGAIN;
+}
+
+/* Frames and hands on every complete frame buffered. Returns 0 when the
+ * framer needs more bytes, ERR_BUSY when the pipeline refused a frame (it
+ * stays buffered, the framer as it was before it). Frames are read where
+ * the first chain of the buffer holds them, and what they took is drained
+ * at once: only a frame that spans chains is made contiguous (copied). */
+static int conn_frame(struct conn *c, struct evbuffer *in)
+{
+    size_t hold = conn_hold(c);
+
+    for (;;) {
+        size_t n = evbuffer_get_length(in), done;
+        struct evbuffer_iovec first;
+        int rc;
+
+        if (n == 0 || evbuffer_peek(in, -1, NULL, &first, 1) < 1)
+            return 0;
+        rc = conn_frame_span(c, first.iov_base, first.iov_len, &done);
+        if (rc == ERR_AGAIN && done == 0 && first.iov_len < n) {
+            /* At most one maximal frame: a frame trickling in costs a
+             * rescan per read, bounded by that. */
+            size_t take = n < hold ? n : hold;
+            rc = conn_frame_span(c, (const char *)evbuffer_pullup(in, (ev_ssize_t)take), take,
+                                 &done);
+        }
+        evbuffer_drain(in, done);
+        if (rc == ERR_BUSY)
+            return ERR_BUSY;
+        if (done == 0)
             return 0;
     }
 }
