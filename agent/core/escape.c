@@ -114,11 +114,11 @@ static const unsigned char escape_plain[256] = {
 #undef L
 #undef P
 
-/* Whether the 8 bytes of word are all plain ASCII in the style (SWAR: the
- * high bit of a byte of "attention" is set for each byte that is not, and
+/* Which of the 8 bytes of word are not plain ASCII in the style (SWAR: the
+ * high bit of a byte of the result is set for each byte that is not, and
  * maybe for bytes after such a byte too, where a borrow or carry crossed:
- * never missed, and a false alarm only sends the word to the byte loop). */
-static inline int escape_word_plain(uint64_t word, int json)
+ * never missed, and the first byte flagged is always a real one). */
+static inline uint64_t escape_word_attention(uint64_t word, int json)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     uint64_t backslash = word ^ (ones * '\\'), quote = word ^ (ones * '"');
@@ -130,7 +130,19 @@ static inline int escape_word_plain(uint64_t word, int json)
     attention |= (backslash - ones) & ~backslash & highs;
     if (json)
         attention |= (quote - ones) & ~quote & highs;
-    return attention == 0;
+    return attention;
+}
+
+/* How many bytes of the loaded word precede the first one flagged in
+ * attention (nonzero): in memory order, which is the load's byte order. */
+static inline size_t escape_plain_prefix(uint64_t attention)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(attention) / 8;
+#else
+    (void)attention;
+    return 0; /* the byte loop finds it */
+#endif
 }
 
 static inline uint64_t escape_load(const unsigned char *p)
@@ -139,37 +151,6 @@ static inline uint64_t escape_load(const unsigned char *p)
 
     memcpy(&word, p, sizeof(word));
     return word;
-}
-
-/* Length of the run at s[0..len) that goes out unchanged: plain ASCII and
- * valid UTF-8 sequences that are no control. The run ends at the first byte
- * that needs an escape, or before a sequence that would end past limit
- * (limit <= len: what fits in the output). */
-static size_t escape_verbatim_run(const unsigned char *s, size_t len, size_t limit,
-                                  unsigned char plain)
-{
-    const size_t word = sizeof(uint64_t);
-    int json = plain == ESCAPE_PLAIN_JSON;
-    size_t i = 0;
-
-    for (;;) {
-        while (limit - i >= word && escape_word_plain(escape_load(s + i), json))
-            i += word;
-        /* Fewer than a word left: one more word, ending at limit, that
-         * overlaps bytes already in the run (a sequence among them is a
-         * false alarm). */
-        if (i < limit && limit - i < word && limit >= word &&
-            escape_word_plain(escape_load(s + limit - word), json))
-            i = limit;
-        while (i < limit && (escape_plain[s[i]] & plain))
-            i++;
-        if (i == limit || s[i] < 0x80)
-            return i;
-        size_t n = utf8_sequence_len(s + i, len - i);
-        if (n == 0 || n > limit - i || utf8_control(s + i, n) != 0)
-            return i;
-        i += n;
-    }
 }
 
 /* Writes to out, when it fits in room, the escape of what ended a verbatim
@@ -214,28 +195,59 @@ static size_t escape_special(char *out, size_t room, const unsigned char *s, siz
     return m;
 }
 
-/* Most of what the agent escapes passes unchanged: the loop copies each
- * verbatim run with one memcpy and escapes the byte or sequence that ends
- * it. */
+/* Most of what the agent escapes passes unchanged: words of plain ASCII
+ * are copied as they are scanned, up to the first byte that is not, a backslash or a quote is
+ * escaped in line (CEF text is full of backslashes: DOMAIN\user, file paths), and only a control or
+ * a byte >= 0x80 takes the slow path. */
 size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum escape_style style)
 {
     const unsigned char *s = (const unsigned char *)src;
-    unsigned char plain = style == ESCAPE_JSON ? ESCAPE_PLAIN_JSON : ESCAPE_PLAIN_LOG;
+    int json = style == ESCAPE_JSON;
+    unsigned char plain = json ? ESCAPE_PLAIN_JSON : ESCAPE_PLAIN_LOG;
     size_t out = 0, i = 0;
 
     while (i < len) {
-        size_t room = cap - out, used = 0;
-        size_t run = escape_verbatim_run(s + i, len - i, len - i < room ? len - i : room, plain);
-
-        if (run > 0) {
-            memcpy(dst + out, src + i, run);
-            out += run;
-            i += run;
-            room -= run;
-            if (i == len)
+        while (len - i >= sizeof(uint64_t) && cap - out >= sizeof(uint64_t)) {
+            uint64_t word = escape_load(s + i), attention = escape_word_attention(word, json);
+            size_t take = attention == 0 ? sizeof(word) : escape_plain_prefix(attention);
+            /* The whole word is stored; only its plain prefix counts. */
+            memcpy(dst + out, &word, sizeof(word));
+            i += take;
+            out += take;
+            if (take < sizeof(word))
                 break;
         }
-        size_t m = escape_special(dst + out, room, s + i, len - i, style, &used);
+        if (i == len)
+            break;
+        unsigned char c = s[i];
+        size_t n = 1, used = 0, m;
+        if (escape_plain[c] & plain) {
+            if (out == cap)
+                break;
+            dst[out++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c == '\\' || (json && c == '"')) {
+            if (cap - out < 2)
+                break;
+            dst[out] = '\\';
+            dst[out + 1] = (char)c;
+            out += 2;
+            i++;
+            continue;
+        }
+        if (c >= 0x80)
+            n = utf8_sequence_len(s + i, len - i);
+        if (n > 1 && utf8_control(s + i, n) == 0) { /* valid UTF-8, no control: as is */
+            if (cap - out < n)
+                break;
+            memcpy(dst + out, s + i, n);
+            out += n;
+            i += n;
+            continue;
+        }
+        m = escape_special(dst + out, cap - out, s + i, len - i, style, &used);
         if (m == 0)
             break;
         out += m;

@@ -24,9 +24,10 @@ enum escape_style {
  * longest single escape (escape_text stops before one that does not fit). */
 #define ESCAPE_MAX_EXPANSION 6
 
-/* Escapes src[0..len) into dst (cap bytes). Returns the number of bytes
- * written; stops early (on a whole escape) when dst is full. Never writes a
- * NUL terminator. */
+/* Escapes src[0..len) into dst (cap bytes). Returns the length of the
+ * escaped text; stops early (on a whole escape) when dst is full. Never
+ * writes a NUL terminator. The bytes of dst past the returned length, up to
+ * cap, may be overwritten: plain text is copied a word at a time. */
 size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum escape_style style);
 
 /* Writes the n bytes of in as 2n lowercase hex digits and a NUL to out

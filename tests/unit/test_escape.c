@@ -217,7 +217,7 @@ static const enum escape_style diff_styles[] = {ESCAPE_JSON, ESCAPE_LOG};
 
 /* Escapes in[0..len) with both escapers into cap bytes; 0 when they agree
  * on the return value and the bytes, and escape_text wrote nothing past
- * what it returned. The first few disagreements are printed in full. */
+ * cap. The first few disagreements are printed in full. */
 static int diff_one(const unsigned char *in, size_t len, enum escape_style style, size_t cap)
 {
     static int printed;
@@ -231,7 +231,7 @@ static int diff_one(const unsigned char *in, size_t len, enum escape_style style
     memset(got, 0xAA, watched);
     size_t got_n = escape_text(got, cap, (const char *)in, len, style);
     int bad = got_n != want_n || memcmp(got, want, want_n) != 0;
-    for (size_t k = got_n; k < watched && !bad; k++)
+    for (size_t k = cap; k < watched && !bad; k++)
         bad = (unsigned char)got[k] != 0xAA;
     if (bad && printed++ < 5) {
         fprintf(stderr,
