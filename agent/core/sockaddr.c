@@ -21,6 +21,15 @@ void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len)
     }
 }
 
+size_t sockaddr_size(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return sizeof(struct sockaddr_in);
+    if (sa->sa_family == AF_INET6)
+        return sizeof(struct sockaddr_in6);
+    return 0;
+}
+
 unsigned sockaddr_port(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET6)

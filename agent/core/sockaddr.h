@@ -12,6 +12,10 @@
  * buf; another family gives "(family N)". */
 void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);
 
+/* The size of the struct behind sa: sockaddr_in or sockaddr_in6; 0 for
+ * another family. */
+size_t sockaddr_size(const struct sockaddr *sa);
+
 /* The port of an AF_INET or AF_INET6 address, in host order. */
 unsigned sockaddr_port(const struct sockaddr *sa);
 

@@ -33,7 +33,9 @@ struct pipeline {
     size_t rec_len, rec_count;             /* its bytes and decisions */
     int rec_pending;                       /* encoded, not queued yet */
     int rec_refused;                       /* the pending record met a full queue (counted) */
-    char addr[SOCKADDR_TEXT_MAX];          /* the current frame's source, once formatted */
+    char addr[SOCKADDR_TEXT_MAX];          /* addr_of as text, once formatted */
+    struct sockaddr_storage addr_of;       /* the last source formatted */
+    size_t addr_of_size;                   /* 0: none */
     struct event_field external_id;        /* cef.ext.externalId: the source's event id */
     struct decision_hasher *hasher;        /* keys and frame hashes */
     char event_ref[7 + DECISION_KEY_SIZE]; /* "sha256:" + hex, when it has none */
@@ -113,10 +115,17 @@ void pipeline_set_mappings(struct pipeline *p, struct mapping_set *set)
 
 static const char *pipeline_source_name(struct pipeline *p, const struct pipeline_source *src)
 {
+    size_t size;
+
     if (src->name != NULL)
         return src->name;
-    if (p->addr[0] == '\0')
+    /* A datagram sender sends many in a row: its text serves them all. */
+    size = sockaddr_size(src->addr);
+    if (size == 0 || size != p->addr_of_size || memcmp(&p->addr_of, src->addr, size) != 0) {
         sockaddr_format(src->addr, p->addr, sizeof(p->addr));
+        memcpy(&p->addr_of, src->addr, size);
+        p->addr_of_size = size;
+    }
     return p->addr;
 }
 
@@ -297,7 +306,6 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
 
     if (pipeline_flush(p) == ERR_BUSY)
         return ERR_BUSY; /* nothing consumed: offered again once woken */
-    p->addr[0] = '\0';
     message_parse(frame.p, len, &p->msg, &p->scratch);
     if (flags & FRAME_TRUNCATED)
         message_mark_truncated(&p->msg);

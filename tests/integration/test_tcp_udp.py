@@ -262,6 +262,35 @@ def test_udp_buffers_do_not_scale_with_max_message_bytes(ctx):
     agent.stop()
 
 
+def test_udp_source_of_each_datagram(ctx):
+    """Three senders (IPv4 twice, IPv6 once) take turns datagram by
+    datagram: each tap line names the address and port of its own sender,
+    though the worker formats a sender's address only when it changes."""
+    agent = ctx.agent([listener("udp"), listener("udp", address="[::1]:0")], workers=1)
+    tok = token()
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+             socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+             socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)]
+    targets = [("127.0.0.1", agent.port("udp")), ("127.0.0.1", agent.port("udp")),
+               ("::1", agent.port("udp", 1))]
+    for s, target in zip(socks, targets):
+        s.bind((target[0], 0))
+    names = ["127.0.0.1:%d" % socks[0].getsockname()[1], "127.0.0.1:%d" % socks[1].getsockname()[1],
+             "[::1]:%d" % socks[2].getsockname()[1]]
+    n = 60
+    for i in range(n):
+        k = i % 3 if i < 30 else (i // 2) % 3  # alternating, then in pairs
+        socks[k].sendto(b"<13>Nov 23 10:00:00 itest-host s%d: seq=%05d run=%s"
+                        % (k, i, tok.encode()), targets[k])
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), n, 10)
+    wrong = [(m["syslog"]["app"], m["source"]) for m in msgs
+             if m["source"] != names[int(m["syslog"]["app"][1:])]]
+    assert not wrong, "tap lines naming another sender: %s (senders %s)" % (wrong[:5], names)
+    for s in socks:
+        s.close()
+    agent.stop()
+
+
 def test_tcp_volume_in_order(ctx):
     """A sender much faster than the pipeline (20,000 messages at once over
     one connection, one worker): every message arrives, once, in order, in
