@@ -42,8 +42,7 @@ struct pipeline_source {
  * waiter armed when the queue is full. tap: the --tap file (NULL = none).
  * Tap lines gather in the pipeline's batch, written when it fills and by
  * pipeline_tap_flush, which the owner must call soon after
- * tap_batch_started(arg) said a batch began (the worker activates an event:
- * once per turn of its loop, after the reads that filled it). */
+ * tap_batch_started(arg) said a batch began (the worker arms a timer). */
 struct pipeline_outputs {
     struct queue *decisions;
     struct queue_waiter *decisions_waiter;

@@ -1,7 +1,7 @@
 /* --tap: the file every parsed message goes to as one JSON line (tcpdump for
  * the pipeline). Each worker's pipeline renders lines straight into its own
- * batch buffer and writes the batch itself when it fills and once per turn
- * of its loop: no queue, no copy and no thread hop per line. Whole batches
+ * batch buffer and writes the batch itself when it fills or a millisecond
+ * after it began: no queue, no copy and no thread hop per line. Whole batches
  * of whole lines go to one file opened O_APPEND, so workers' batches
  * interleave but lines do not mix (short of a write cut short, which only a
  * nearly full disk does).

@@ -12,6 +12,9 @@
 #include "tcp.h"
 #include "udp.h"
 
+/* How long a tap line may wait for others to share its write. */
+#define TAP_DELAY_US 1000
+
 TAILQ_HEAD(input_list, input);
 TAILQ_HEAD(acker_list, input_acker);
 
@@ -37,7 +40,7 @@ struct worker {
     struct input_ctx ctx; /* what the inputs see of the worker: the above and the ops */
     struct queue_waiter decisions_waiter;
     struct event *ev_wake;     /* activated by the decision queue's consumer */
-    struct event *ev_tap;      /* activated when the pipeline starts a tap batch */
+    struct event *ev_tap;      /* a timer from when the pipeline starts a tap batch */
     struct event *ev_stop;     /* activated by worker_stop */
     struct event *ev_mappings; /* activated by worker_set_mappings */
     struct event *ev_answers;  /* activated by worker_ack */
@@ -229,13 +232,15 @@ static void worker_wake(void *arg)
 /* Queues what the pipeline holds pending, then resumes paused inputs in
  * the order they paused, until one finds a queue full again (it pauses
  * itself anew and a waiter is armed again). */
-/* The pipeline began a tap batch: this runs once the loop has run the
- * reads that are ready now, so that they share one write. */
+/* The pipeline began a tap batch: it is written TAP_DELAY_US later (or when
+ * it fills), so that a trickle of datagrams, each read on its own, still
+ * shares one write(2) with its neighbours. */
 static void worker_tap_batch_started(void *arg)
 {
+    static const struct timeval delay = {0, TAP_DELAY_US};
     struct worker *w = arg;
 
-    event_active(w->ev_tap, 0, 0);
+    event_add(w->ev_tap, &delay);
 }
 
 static void worker_on_tap(evutil_socket_t fd, short what, void *arg)
@@ -341,7 +346,7 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
     w->ev_mappings = event_new(w->base, -1, 0, worker_on_mappings, w);
     w->ev_answers = event_new(w->base, -1, 0, worker_on_answers, w);
-    w->ev_tap = event_new(w->base, -1, 0, worker_on_tap, w);
+    w->ev_tap = evtimer_new(w->base, worker_on_tap, w);
     if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL ||
         w->ev_answers == NULL || w->ev_tap == NULL)
         goto out;
