@@ -3,6 +3,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 size_t utf8_sequence_len(const unsigned char *s, size_t len)
 {
     unsigned char c = s[0];
@@ -195,18 +199,48 @@ static size_t escape_special(char *out, size_t room, const unsigned char *s, siz
     return m;
 }
 
-/* Most of what the agent escapes passes unchanged: words of plain ASCII
- * are copied as they are scanned, up to the first byte that is not, a backslash or a quote is
- * escaped in line (CEF text is full of backslashes: DOMAIN\user, file paths), and only a control or
- * a byte >= 0x80 takes the slow path. */
-size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum escape_style style)
+#ifdef __SSE2__
+/* escape_word_attention for 16 bytes (every x86-64 has SSE2), exact: bit k
+ * is set when byte k is not plain ASCII in the style. A signed compare
+ * with 0x20 takes the controls and every byte >= 0x80 at once. */
+static inline unsigned escape_block_attention(__m128i v, int json)
 {
-    const unsigned char *s = (const unsigned char *)src;
-    int json = style == ESCAPE_JSON;
-    unsigned char plain = json ? ESCAPE_PLAIN_JSON : ESCAPE_PLAIN_LOG;
+    __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                   _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    if (json)
+        special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+    return (unsigned)_mm_movemask_epi8(special);
+}
+#endif
+
+/* Most of what the agent escapes passes unchanged: words of plain ASCII
+ * are copied as they are scanned, up to the first byte that is not, a
+ * backslash or a quote is escaped in line (CEF text is full of
+ * backslashes: DOMAIN\user, file paths), and only a control or a byte >=
+ * 0x80 takes the slow path. json is a constant in each caller below, so
+ * that each style gets its own loop. */
+static inline size_t escape_style_text(char *dst, size_t cap, const unsigned char *s, size_t len,
+                                       const int json)
+{
+    const unsigned char plain = json ? ESCAPE_PLAIN_JSON : ESCAPE_PLAIN_LOG;
     size_t out = 0, i = 0;
 
-    while (i < len) {
+    for (;;) {
+#ifdef __SSE2__
+        while (len - i >= sizeof(__m128i) && cap - out >= sizeof(__m128i)) {
+            __m128i block = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            unsigned attention = escape_block_attention(block, json);
+            size_t take = attention == 0 ? sizeof(block) : (size_t)__builtin_ctz(attention);
+            /* The whole block is stored; only its plain prefix counts. */
+            _mm_storeu_si128((__m128i *)(void *)(dst + out), block);
+            i += take;
+            out += take;
+            if (take < sizeof(block))
+                break;
+        }
+#endif
         while (len - i >= sizeof(uint64_t) && cap - out >= sizeof(uint64_t)) {
             uint64_t word = escape_load(s + i), attention = escape_word_attention(word, json);
             size_t take = attention == 0 ? sizeof(word) : escape_plain_prefix(attention);
@@ -217,20 +251,16 @@ size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum esca
             if (take < sizeof(word))
                 break;
         }
-        if (i == len)
-            break;
+        /* A tail shorter than a word, or the last bytes of room. */
+        while (i < len && out < cap && (escape_plain[s[i]] & plain))
+            dst[out++] = (char)s[i++];
+        if (i == len || out == cap)
+            return out;
         unsigned char c = s[i];
         size_t n = 1, used = 0, m;
-        if (escape_plain[c] & plain) {
-            if (out == cap)
-                break;
-            dst[out++] = (char)c;
-            i++;
-            continue;
-        }
         if (c == '\\' || (json && c == '"')) {
             if (cap - out < 2)
-                break;
+                return out;
             dst[out] = '\\';
             dst[out + 1] = (char)c;
             out += 2;
@@ -241,17 +271,26 @@ size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum esca
             n = utf8_sequence_len(s + i, len - i);
         if (n > 1 && utf8_control(s + i, n) == 0) { /* valid UTF-8, no control: as is */
             if (cap - out < n)
-                break;
+                return out;
             memcpy(dst + out, s + i, n);
             out += n;
             i += n;
             continue;
         }
-        m = escape_special(dst + out, cap - out, s + i, len - i, style, &used);
+        m = escape_special(dst + out, cap - out, s + i, len - i, json ? ESCAPE_JSON : ESCAPE_LOG,
+                           &used);
         if (m == 0)
-            break;
+            return out;
         out += m;
         i += used;
     }
-    return out;
+}
+
+size_t escape_text(char *dst, size_t cap, const char *src, size_t len, enum escape_style style)
+{
+    const unsigned char *s = (const unsigned char *)src;
+
+    if (style == ESCAPE_JSON)
+        return escape_style_text(dst, cap, s, len, 1);
+    return escape_style_text(dst, cap, s, len, 0);
 }
