@@ -102,6 +102,24 @@ def wait_file(path, timeout=10):
     raise SystemExit("bench: the agent did not write %s" % path)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process so far (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def dry_run_config(d, listen):
+    """An agent config for the intake benchmarks: listen, the status
+    endpoint (port in d/status), the shipped mappings, dry-run decisions
+    resolved in the example directory."""
+    return {"listen": listen,
+            "status": {"address": "127.0.0.1:0", "port_file": os.path.join(d, "status")},
+            "mappings": [os.path.join(ROOT, "mappings", "*.json")],
+            "identity": {"static": {"file": os.path.join(ROOT, "systemd", "users.example.csv")}},
+            "dispatch": {"mode": "dry-run"}, "log_level": "warning"}
+
+
 def metrics(status_port):
     """The agent's /metrics as {name: value} (harness.parse_metrics)."""
     conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=5)

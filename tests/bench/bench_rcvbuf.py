@@ -66,12 +66,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="rtr-bench-rcvbuf.") as d:
         listen = [{"proto": "tcp", "address": "127.0.0.1:0", "rcvbuf": rcvbuf,
                    "port_file": os.path.join(d, "port-%d" % rcvbuf)} for rcvbuf in RCVBUFS]
-        cfg = {"listen": listen,
-               "status": {"address": "127.0.0.1:0", "port_file": os.path.join(d, "status")},
-               "mappings": [os.path.join(ROOT, "mappings", "*.json")],
-               "identity": {"static": {"file": os.path.join(ROOT, "systemd",
-                                                           "users.example.csv")}},
-               "dispatch": {"mode": "dry-run"}, "log_level": "warning"}
+        cfg = bench_dispatch.dry_run_config(d, listen)
         path = os.path.join(d, "bench.json")
         with open(path, "w") as f:
             json.dump(cfg, f)

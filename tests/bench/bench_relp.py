@@ -38,13 +38,6 @@ import certs  # noqa: E402
 WARM_UP = 200
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process so far, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def spool_appends(status_port):
     return bench_dispatch.metrics(status_port)["rtr_agent_spool_appends"]
 
@@ -105,11 +98,11 @@ def run(args, proto, action, sink, ca):
         relay = harness.start_relay(ctx, port, action=action, window=args.window)
         feed(relay.port, 0, WARM_UP)  # connections, the identity cache
         wait_appends(status, WARM_UP, args.timeout, proto + " warm-up")
-        cpu0 = cpu_seconds(agent.pid), cpu_seconds(relay.proc.pid)
+        cpu0 = bench_dispatch.cpu_seconds(agent.pid), bench_dispatch.cpu_seconds(relay.proc.pid)
         t0 = time.monotonic()
         feed(relay.port, WARM_UP, args.count)
         t1 = wait_appends(status, WARM_UP + args.count, args.timeout, proto)
-        cpu1 = cpu_seconds(agent.pid), cpu_seconds(relay.proc.pid)
+        cpu1 = bench_dispatch.cpu_seconds(agent.pid), bench_dispatch.cpu_seconds(relay.proc.pid)
         per_million = [(b - a) * 1e6 / args.count for a, b in zip(cpu0, cpu1)]
         return args.count / (t1 - t0), per_million[0], per_million[1]
     except harness.Skip as e:
