@@ -44,6 +44,13 @@ void jsonw_key_plain(struct jsonw *w, struct str key);
 /* jsonw_key_plain for a string literal (anything else does not compile), its
  * length known at compile time. */
 #define jsonw_key_literal(w, literal) jsonw_key_plain((w), STR_LIT("" literal ""))
+/* A member: jsonw_key_str(key) then jsonw_str(value), in one go (the
+ * renderers' per-field cost). */
+void jsonw_member(struct jsonw *w, struct str key, struct str value);
+/* A member whose key is plain (as jsonw_key_plain), and its literal form. */
+void jsonw_member_plain(struct jsonw *w, struct str key, struct str value);
+#define jsonw_member_literal(w, literal, value)                                                    \
+    jsonw_member_plain((w), STR_LIT("" literal ""), (value))
 /* A string value; an absent slice writes null. */
 void jsonw_str(struct jsonw *w, struct str value);
 void jsonw_cstr(struct jsonw *w, const char *value); /* NULL writes null */

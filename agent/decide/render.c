@@ -22,8 +22,7 @@ static void render_sd(struct jsonw *w, const struct syslog_msg *s)
         jsonw_key_str(w, e->id);
         jsonw_object_begin(w);
         for (size_t k = e->first_param; k < e->first_param + e->n_params; k++) {
-            jsonw_key_str(w, s->sd_params[k].name);
-            jsonw_str(w, s->sd_params[k].value);
+            jsonw_member(w, s->sd_params[k].name, s->sd_params[k].value);
         }
         jsonw_object_end(w);
     }
@@ -42,16 +41,11 @@ static void render_syslog(struct jsonw *w, const struct syslog_msg *s)
     render_int_or_null(w, STR_LIT("facility"), syslog_facility(s), no_pri);
     render_int_or_null(w, STR_LIT("severity"), syslog_severity(s), no_pri);
     render_int_or_null(w, STR_LIT("version"), s->version, s->version == 0);
-    jsonw_key_literal(w, "timestamp");
-    jsonw_str(w, s->timestamp);
-    jsonw_key_literal(w, "hostname");
-    jsonw_str(w, s->hostname);
-    jsonw_key_literal(w, "app");
-    jsonw_str(w, s->app);
-    jsonw_key_literal(w, "procid");
-    jsonw_str(w, s->procid);
-    jsonw_key_literal(w, "msgid");
-    jsonw_str(w, s->msgid);
+    jsonw_member_literal(w, "timestamp", s->timestamp);
+    jsonw_member_literal(w, "hostname", s->hostname);
+    jsonw_member_literal(w, "app", s->app);
+    jsonw_member_literal(w, "procid", s->procid);
+    jsonw_member_literal(w, "msgid", s->msgid);
     render_sd(w, s);
     jsonw_object_end(w);
 }
@@ -61,30 +55,22 @@ static void render_syslog(struct jsonw *w, const struct syslog_msg *s)
     do {                                                                                           \
         jsonw_key_literal(w, "ext");                                                               \
         jsonw_object_begin(w);                                                                     \
-        for (size_t i_ = 0; i_ < (n); i_++) {                                                      \
-            jsonw_key_str(w, (pairs)[i_].key);                                                     \
-            jsonw_str(w, (pairs)[i_].value);                                                       \
-        }                                                                                          \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                        \
+            jsonw_member(w, (pairs)[i_].key, (pairs)[i_].value);                                   \
         jsonw_object_end(w);                                                                       \
     } while (0)
-
-static void render_member(struct jsonw *w, struct str key, struct str value)
-{
-    jsonw_key_plain(w, key);
-    jsonw_str(w, value);
-}
 
 static void render_cef(struct jsonw *w, const struct cef_msg *c)
 {
     jsonw_key_literal(w, "cef");
     jsonw_object_begin(w);
-    render_member(w, STR_LIT("version"), c->version);
-    render_member(w, STR_LIT("vendor"), c->vendor);
-    render_member(w, STR_LIT("product"), c->product);
-    render_member(w, STR_LIT("device_version"), c->device_version);
-    render_member(w, STR_LIT("signature_id"), c->signature_id);
-    render_member(w, STR_LIT("name"), c->name);
-    render_member(w, STR_LIT("severity"), c->severity);
+    jsonw_member_literal(w, "version", c->version);
+    jsonw_member_literal(w, "vendor", c->vendor);
+    jsonw_member_literal(w, "product", c->product);
+    jsonw_member_literal(w, "device_version", c->device_version);
+    jsonw_member_literal(w, "signature_id", c->signature_id);
+    jsonw_member_literal(w, "name", c->name);
+    jsonw_member_literal(w, "severity", c->severity);
     RENDER_PAIRS(w, c->ext, c->n_ext);
     jsonw_object_end(w);
 }
@@ -93,13 +79,13 @@ static void render_leef(struct jsonw *w, const struct leef_msg *l)
 {
     jsonw_key_literal(w, "leef");
     jsonw_object_begin(w);
-    render_member(w, STR_LIT("version"), l->version);
-    render_member(w, STR_LIT("vendor"), l->vendor);
-    render_member(w, STR_LIT("product"), l->product);
-    render_member(w, STR_LIT("product_version"), l->product_version);
-    render_member(w, STR_LIT("event_id"), l->event_id);
+    jsonw_member_literal(w, "version", l->version);
+    jsonw_member_literal(w, "vendor", l->vendor);
+    jsonw_member_literal(w, "product", l->product);
+    jsonw_member_literal(w, "product_version", l->product_version);
+    jsonw_member_literal(w, "event_id", l->event_id);
     /* The separator in effect, decoded (x5E -> "^"), whether sent or implied. */
-    render_member(w, STR_LIT("delimiter"), str_make(&l->delim, 1));
+    jsonw_member_literal(w, "delimiter", str_make(&l->delim, 1));
     RENDER_PAIRS(w, l->ext, l->n_ext);
     jsonw_object_end(w);
 }
@@ -118,7 +104,7 @@ void render_message(struct jsonw *w, const struct message *m, const char *source
     struct str msg = m->syslog.msg;
     if (m->syslog.flags & SYSLOG_F_BOM)
         msg = str_make(msg.p - 3, msg.len + 3);
-    render_member(w, STR_LIT("msg"), msg);
+    jsonw_member_literal(w, "msg", msg);
     if (m->error) {
         jsonw_key_literal(w, "error");
         jsonw_cstr(w, m->error);
