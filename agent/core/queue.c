@@ -190,9 +190,22 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
         queue_account(q, was_held);
     }
     pthread_mutex_unlock(&q->lock);
-    if (notify != NULL)
+    if (notify != NULL && w != NULL && w->notify_later != NULL)
+        w->notify_later(w->arg); /* it calls queue_notify at the end of its batch */
+    else if (notify != NULL)
         notify(q->notify_arg);
     return rc;
+}
+
+void queue_notify(struct queue *q)
+{
+    void (*notify)(void *arg);
+
+    pthread_mutex_lock(&q->lock);
+    notify = q->notify;
+    pthread_mutex_unlock(&q->lock);
+    if (notify != NULL)
+        notify(q->notify_arg);
 }
 
 void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg)

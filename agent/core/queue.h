@@ -27,11 +27,19 @@
 
 struct queue;
 
-/* One per producer (a worker). wake and arg are set by the producer; the
- * rest belongs to the queue. wake must be thread-safe and must not call back
- * into the queue (event_active() on the producer's loop is the intent). */
+/* One per producer (a worker). wake, notify_later and arg are set by the
+ * producer; the rest belongs to the queue. wake must be thread-safe and must
+ * not call back into the queue (event_active() on the producer's loop is the
+ * intent).
+ *
+ * notify_later (may be NULL): a push that makes the queue non-empty calls
+ * it (on the pushing thread, outside the lock) instead of the consumer's
+ * notify, and the producer then owes a queue_notify, soon: at the end of its
+ * loop turn, so that the records of one read share one wake-up of the
+ * consumer instead of one each. */
 struct queue_waiter {
     void (*wake)(void *arg);
+    void (*notify_later)(void *arg);
     void *arg;
     struct queue_waiter *next;      /* in the queue's armed list */
     struct queue_waiter *wake_next; /* in the list being woken */
@@ -58,6 +66,10 @@ int queue_push(struct queue *q, const void *rec, size_t len, struct queue_waiter
  * ERR_AGAIN and checks queue_done. notify must be thread-safe
  * (event_active() on the consumer's loop). Set it before any push. */
 void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg);
+
+/* Calls the consumer's notify (see queue_waiter's notify_later). Any
+ * thread; a notification with nothing queued is harmless. */
+void queue_notify(struct queue *q);
 
 /* Consumer: returns 0 with *rec pointing at the oldest record, in the
  * queue (valid until queue_release), or ERR_AGAIN when the queue is empty

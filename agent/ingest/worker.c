@@ -40,6 +40,7 @@ struct worker {
     struct input_ctx ctx; /* what the inputs see of the worker: the above and the ops */
     struct queue_waiter decisions_waiter;
     struct event *ev_wake;     /* activated by the decision queue's consumer */
+    struct event *ev_notify;   /* activated when a push owes the consumer a notification */
     struct event *ev_tap;      /* a timer from when the pipeline starts a tap batch */
     struct event *ev_stop;     /* activated by worker_stop */
     struct event *ev_mappings; /* activated by worker_set_mappings */
@@ -221,6 +222,25 @@ static void worker_on_answers(evutil_socket_t fd, short what, void *arg)
     w->answering = taken;
 }
 
+/* A push made the decision queue non-empty: the delivery thread is told
+ * once this loop turn's reads are done, so that their decisions share one
+ * wake-up. */
+static void worker_notify_later(void *arg)
+{
+    struct worker *w = arg;
+
+    event_active(w->ev_notify, 0, 0);
+}
+
+static void worker_on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    queue_notify(w->env->decisions);
+}
+
 /* The delivery thread drained the decision queue below its low mark. */
 static void worker_wake(void *arg)
 {
@@ -337,7 +357,8 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     pthread_mutex_init(&w->answers_lock, NULL);
     TAILQ_INIT(&w->released);
     w->stats = stats_register();
-    w->decisions_waiter = (struct queue_waiter){.wake = worker_wake, .arg = w};
+    w->decisions_waiter =
+        (struct queue_waiter){.wake = worker_wake, .notify_later = worker_notify_later, .arg = w};
     w->base = event_base_new();
     w->listeners = calloc(env->n_ep, sizeof(*w->listeners));
     if (w->base == NULL || w->listeners == NULL)
@@ -347,8 +368,9 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     w->ev_mappings = event_new(w->base, -1, 0, worker_on_mappings, w);
     w->ev_answers = event_new(w->base, -1, 0, worker_on_answers, w);
     w->ev_tap = evtimer_new(w->base, worker_on_tap, w);
+    w->ev_notify = event_new(w->base, -1, 0, worker_on_notify, w);
     if (w->ev_wake == NULL || w->ev_stop == NULL || w->ev_mappings == NULL ||
-        w->ev_answers == NULL || w->ev_tap == NULL)
+        w->ev_answers == NULL || w->ev_tap == NULL || w->ev_notify == NULL)
         goto out;
     outputs = (struct pipeline_outputs){
         .decisions = env->decisions,
@@ -402,7 +424,9 @@ static void *worker_main(void *arg)
     /* Wake, stop and mappings events are only ever activated, never added:
      * keep looping while nothing else is pending. */
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
-    pipeline_tap_flush(w->pipe); /* the loop broke before its tap event ran */
+    /* The loop broke before its tap and notification events ran. */
+    pipeline_tap_flush(w->pipe);
+    queue_notify(w->env->decisions);
     w->env->exited(w->env->exited_arg);
     return NULL;
 }
@@ -447,6 +471,7 @@ void worker_free(struct worker *w)
     evloop_event_free(&w->ev_mappings);
     evloop_event_free(&w->ev_answers);
     evloop_event_free(&w->ev_tap);
+    evloop_event_free(&w->ev_notify);
     mapping_set_unref(w->mappings_next);
     pthread_mutex_destroy(&w->mappings_lock);
     /* The delivery thread has ended (it posts answers): those it posted after

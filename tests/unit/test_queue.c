@@ -552,6 +552,37 @@ static void test_block_threads(void)
     queue_free(q);
 }
 
+/* A producer with notify_later: the push that makes the queue non-empty
+ * tells the producer, not the consumer, and later pushes tell nobody; the
+ * consumer hears of them all from one queue_notify. A producer without it
+ * still notifies the consumer itself. */
+static void test_notify_later(void)
+{
+    struct queue *q;
+    struct str rec;
+    int consumer = 0, later = 0, wakes = 0;
+    struct queue_waiter batched = {.wake = count_wake, .notify_later = count_wake, .arg = &later};
+    struct queue_waiter plain = {.wake = count_wake, .arg = &wakes};
+
+    CHECK_INT(queue_new(8, 256, &q), 0);
+    queue_set_notify(q, count_wake, &consumer);
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(queue_push(q, "x", 1, &batched), 0);
+    CHECK_INT(later, 1);
+    CHECK_INT(consumer, 0);
+    queue_notify(q);
+    CHECK_INT(consumer, 1);
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(queue_peek(q, &rec), 0);
+        queue_release(q);
+    }
+    CHECK_INT(queue_push(q, "y", 1, &plain), 0);
+    CHECK_INT(consumer, 2);
+    CHECK_INT(later, 1);
+    CHECK_INT(wakes, 0);
+    queue_free(q);
+}
+
 int main(void)
 {
     test_scenarios();
@@ -563,5 +594,6 @@ int main(void)
     test_block_full();
     test_held_seconds();
     test_block_threads();
+    test_notify_later();
     return unit_report("test_queue");
 }
