@@ -50,13 +50,15 @@ static void render_syslog(struct jsonw *w, const struct syslog_msg *s)
     jsonw_object_end(w);
 }
 
-/* One "key": "value" member per pair; CEF and LEEF pairs share the layout. */
-#define RENDER_PAIRS(w, pairs, n)                                                                  \
+/* One "key": "value" member per pair; CEF and LEEF pairs share the layout.
+ * member: jsonw_member, or jsonw_member_plain for keys that need no
+ * escaping. */
+#define RENDER_PAIRS(w, pairs, n, member)                                                          \
     do {                                                                                           \
         jsonw_key_literal(w, "ext");                                                               \
         jsonw_object_begin(w);                                                                     \
         for (size_t i_ = 0; i_ < (n); i_++)                                                        \
-            jsonw_member(w, (pairs)[i_].key, (pairs)[i_].value);                                   \
+            member(w, (pairs)[i_].key, (pairs)[i_].value);                                         \
         jsonw_object_end(w);                                                                       \
     } while (0)
 
@@ -71,7 +73,8 @@ static void render_cef(struct jsonw *w, const struct cef_msg *c)
     jsonw_member_literal(w, "signature_id", c->signature_id);
     jsonw_member_literal(w, "name", c->name);
     jsonw_member_literal(w, "severity", c->severity);
-    RENDER_PAIRS(w, c->ext, c->n_ext);
+    /* cef_parse takes keys of [A-Za-z0-9_.,[\]-] only (fuzz_cef checks). */
+    RENDER_PAIRS(w, c->ext, c->n_ext, jsonw_member_plain);
     jsonw_object_end(w);
 }
 
@@ -86,7 +89,7 @@ static void render_leef(struct jsonw *w, const struct leef_msg *l)
     jsonw_member_literal(w, "event_id", l->event_id);
     /* The separator in effect, decoded (x5E -> "^"), whether sent or implied. */
     jsonw_member_literal(w, "delimiter", str_make(&l->delim, 1));
-    RENDER_PAIRS(w, l->ext, l->n_ext);
+    RENDER_PAIRS(w, l->ext, l->n_ext, jsonw_member);
     jsonw_object_end(w);
 }
 

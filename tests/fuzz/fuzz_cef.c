@@ -1,6 +1,7 @@
 /* Fuzz target: cef_find + cef_parse, then the lookups. Asserts the parser's
  * contract: every slice lies inside the input or the used part of the
- * scratch buffer, keys are non-empty input slices, n_ext <= CEF_MAX_EXT, the
+ * scratch buffer, keys are non-empty input slices of key characters only
+ * ([A-Za-z0-9_.,[\]-], which renderers copy unescaped), n_ext <= CEF_MAX_EXT, the
  * return code and the error agree, and errors read "cef: ...". Each input is
  * parsed three times: with a scratch buffer as large as the input, which
  * never runs out, so it must give what an unbounded one gives (the same
@@ -27,6 +28,19 @@ static int inside(struct str s, const char *in, size_t len, const struct scratch
         return s.len == 0;
     return (s.p >= in && s.p + s.len <= in + len) ||
            (s.p >= sc->buf && s.p + s.len <= sc->buf + sc->used);
+}
+
+/* Keys hold only [A-Za-z0-9_.,[\]-]: renderers copy them unescaped. */
+static int key_chars_only(struct str k)
+{
+    for (size_t i = 0; i < k.len; i++) {
+        unsigned char c = (unsigned char)k.p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              strchr("_.,[]-", c) != NULL) ||
+            c == '\0')
+            return 0;
+    }
+    return 1;
 }
 
 static void check(int ok)
@@ -58,6 +72,7 @@ static size_t parse_and_check(const char *in, size_t n, size_t cap, int slot)
     for (size_t i = 0; i < m->n_ext; i++) {
         struct str k = m->ext[i].key;
         check(k.p != NULL && k.len > 0 && k.p >= in && k.p + k.len <= in + n);
+        check(key_chars_only(k));
         check(m->ext[i].value.p != NULL && inside(m->ext[i].value, in, n, &sc));
         /* Every key is found again (possibly a later duplicate's value). */
         check(!str_is_absent(cef_get(m, k)));
