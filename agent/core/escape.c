@@ -251,9 +251,15 @@ static inline size_t escape_style_text(char *dst, size_t cap, const unsigned cha
             if (take < sizeof(word))
                 break;
         }
-        /* A tail shorter than a word, or the last bytes of room. */
-        while (i < len && out < cap && (escape_plain[s[i]] & plain))
-            dst[out++] = (char)s[i++];
+        /* A tail shorter than a word, or the last bytes of room (the tail of
+         * a short text mostly has room for all of it: one test less). */
+        if (cap - out >= len - i) {
+            while (i < len && (escape_plain[s[i]] & plain))
+                dst[out++] = (char)s[i++];
+        } else {
+            while (i < len && out < cap && (escape_plain[s[i]] & plain))
+                dst[out++] = (char)s[i++];
+        }
         if (i == len || out == cap)
             return out;
         unsigned char c = s[i];
