@@ -228,8 +228,11 @@ static int udp_open(struct udp_sock *s, int first_worker)
         log_error("listen %s (udp): socket: %s", lc->address, strerror(err));
         return ERR_IO;
     }
-    if (setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-        setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) {
+    /* SO_REUSEPORT alone: it lets the workers share the port, and Linux
+     * lets only sockets of the same user join them. SO_REUSEADDR would let
+     * any local user's socket with that option bind the port too and take
+     * a share of the alerts. */
+    if (setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) {
         err = errno;
         log_error("listen %s (udp): SO_REUSEPORT: %s", lc->address, strerror(err));
         return ERR_IO;

@@ -1,6 +1,8 @@
 """util-linux logger -> rtr-agent over TCP (LF and octet-counted) and UDP,
 RFC 5424 and RFC 3164; the status endpoint; a second agent on the same
-fixed ports refused, a restart over TIME_WAIT connections allowed."""
+fixed ports refused, and no other user's socket let in on them; a restart
+over TIME_WAIT connections allowed."""
+import errno
 import json
 import os
 import signal
@@ -394,6 +396,49 @@ def test_second_agent_on_the_same_ports_refused(ctx):
     msgs = first.wait_tap(lambda m: tok in (m.get("msg") or ""), 2 * n, 10)
     check_sequence(msgs, tok, 2 * n, ordered=False)
     first.stop()
+
+
+def _bind_as_nobody(kind, port):
+    """In a child running as nobody: binds a socket of kind to
+    127.0.0.1:port with SO_REUSEADDR and SO_REUSEPORT. Returns "bound", "in
+    use" or an error."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only system calls, then _exit
+        try:
+            os.close(r)
+            os.setgid(65534)
+            os.setuid(65534)
+            s = socket.socket(socket.AF_INET, kind)
+            for opt in (socket.SO_REUSEADDR, socket.SO_REUSEPORT):
+                s.setsockopt(socket.SOL_SOCKET, opt, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                verdict = b"bound"
+            except OSError as e:
+                verdict = b"in use" if e.errno == errno.EADDRINUSE else str(e).encode()
+            os.write(w, verdict)
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        verdict = f.read().decode()
+    os.waitpid(pid, 0)
+    return verdict
+
+
+def test_ports_not_shared_with_another_user(ctx):
+    """A process of another user (nobody), asking for SO_REUSEADDR and
+    SO_REUSEPORT, cannot bind the running agent's UDP or TCP port: it would
+    take a share of the alerts. Run as root, which can become nobody."""
+    if os.geteuid() != 0:
+        raise Skip("needs root, to run a process as nobody")
+    agent = ctx.agent([listener("udp"), listener("tcp")])
+    for proto, kind in (("udp", socket.SOCK_DGRAM), ("tcp", socket.SOCK_STREAM)):
+        verdict = _bind_as_nobody(kind, agent.port(proto))
+        assert verdict == "in use", "a process running as nobody binding the agent's %s port: " \
+            "%s" % (proto, verdict)
+    agent.stop()
 
 
 def test_restart_over_time_wait(ctx):
