@@ -1,6 +1,7 @@
 """TLS (RFC 5425) with openssl s_client: client-certificate verification,
 refusals, protocol floor, framing over TLS."""
 import re
+import socket
 import ssl
 import time
 
@@ -119,6 +120,39 @@ def test_tls_1_1_refused(ctx):
     found = re.search(r"handshake failed: (.*)", err)
     assert found and "lib(0)" not in found.group(1) and "unknown" not in found.group(1), \
         "the refusal does not say why: %r" % (found.group(0) if found else err[-500:])
+
+
+def _tls12_handshake(port, ciphers):
+    """A TLS 1.2 handshake offering only ciphers, with the client
+    certificate. Returns the suite agreed, or the error."""
+    c = certs()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(c["ca.pem"])
+    context.load_cert_chain(c["client.pem"], c["client.key"])
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(ciphers)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=t(10)) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as s:
+                return s.cipher()[0]
+    except (ssl.SSLError, OSError) as e:
+        return "refused: %s" % e
+
+
+def test_tls12_ecdhe_aead_only(ctx):
+    """TLS 1.2 takes ECDHE with AES-GCM or ChaCha20-Poly1305 only: a client
+    offering nothing but CBC suites (or static-RSA key exchange) is refused,
+    one offering GCM gets it."""
+    agent = ctx.agent([tls_listener(certs())])
+    port = agent.port("tls")
+    for offered in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "AES128-GCM-SHA256"):
+        got = _tls12_handshake(port, offered)
+        assert got.startswith("refused"), "a TLS 1.2 client offering only %s got %s" % (
+            offered, got)
+    for offered in ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"):
+        got = _tls12_handshake(port, offered)
+        assert got == offered, "a TLS 1.2 client offering %s: %s" % (offered, got)
+    agent.stop()
 
 
 def test_tls_without_client_verification(ctx):
