@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -65,7 +66,9 @@ struct run {
 };
 
 /* Writes "PORT\n" to a temporary file renamed over path, so a reader never
- * sees it half-written. */
+ * sees it half-written. The temporary name is mkstemp's (unpredictable,
+ * created exclusively): a link planted at a guessable name cannot redirect
+ * the write. */
 static int run_write_port_file(const char *path, const struct sockaddr *sa)
 {
     char tmp[PATH_MAX], text[16];
@@ -73,11 +76,18 @@ static int run_write_port_file(const char *path, const struct sockaddr *sa)
     ssize_t n;
     int fd, err;
 
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
         log_error("port file %s: path too long", path);
         return ERR_IO;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd != -1 && fchmod(fd, 0644) == -1) { /* a port number is no secret */
+        err = errno;
+        log_error("port file %s: %s", tmp, strerror(err));
+        close(fd);
+        unlink(tmp);
+        return ERR_IO;
+    }
     if (fd == -1) {
         err = errno;
         log_error("port file %s: %s", tmp, strerror(err));

@@ -31,8 +31,9 @@ int tap_open(const char *path, struct tap **out)
     }
     /* O_APPEND: each worker's write lands whole at the end, whatever the
      * others wrote meanwhile (and after anything an operator's `> FILE`
-     * truncation left). */
-    t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+     * truncation left). 0600: tap lines hold whole messages. Symbolic
+     * links are followed: `--tap /dev/stdout` is one. */
+    t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (t->fd == -1) {
         err = errno;
         log_error("--tap %s: %s", path, strerror(err));

@@ -95,10 +95,16 @@ static const char *audit_what(const char *key)
  * is left to the caller: -1 with errno ENOENT, nothing logged. */
 static int audit_open_fd(const char *config_path, const char *key, const char *path, int create)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT : O_NONBLOCK), 0640);
+    /* O_NOFOLLOW: a symbolic link planted where the file goes would make
+     * the agent append its lines (user names, emails) wherever it points. */
+    int fd = open(
+        path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : O_NONBLOCK), 0640);
     int err = errno;
 
-    if (fd == -1 && (create || err != ENOENT))
+    if (fd == -1 && err == ELOOP)
+        audit_report(config_path, key, path, "cannot open %s: it is a symbolic link (refused)",
+                     audit_what(key));
+    else if (fd == -1 && (create || err != ENOENT))
         audit_report(config_path, key, path, "cannot open %s: %s", audit_what(key), strerror(err));
     errno = err;
     return fd;

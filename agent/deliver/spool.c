@@ -488,6 +488,31 @@ static int spool_start(struct spool *sp)
     return 0;
 }
 
+/* The spool decides what is sent: a folder that another user may write to
+ * (or owns) would let them plant or rewrite alerts. Returns 0 or ERR_IO
+ * (logged). */
+static int spool_check_owner(struct spool *sp)
+{
+    struct stat st;
+
+    if (fstat(sp->dirfd, &st) == -1) {
+        log_error("spool.dir: %s: %s", sp->dir, strerror(errno));
+        return ERR_IO;
+    }
+    if (st.st_uid != geteuid()) {
+        log_error("spool.dir: %s: owned by uid %u, not by the agent's (%u): refused", sp->dir,
+                  (unsigned)st.st_uid, (unsigned)geteuid());
+        return ERR_IO;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        log_error("spool.dir: %s: writable by %s (mode %04o): refused; chmod go-w it", sp->dir,
+                  st.st_mode & S_IWOTH ? "every user" : "its group",
+                  (unsigned)(st.st_mode & 07777));
+        return ERR_IO;
+    }
+    return 0;
+}
+
 int spool_open(const struct spool_config *cfg, struct event_base *base, struct stats *stats,
                struct spool **out)
 {
@@ -535,7 +560,9 @@ int spool_open(const struct spool_config *cfg, struct event_base *base, struct s
         log_error("spool.dir: %s: cannot open: %s", sp->dir, strerror(errno));
         goto fail;
     }
-    rc = spool_lock(sp);
+    rc = spool_check_owner(sp);
+    if (rc == 0)
+        rc = spool_lock(sp);
     if (rc == 0)
         rc = spool_load(sp);
     if (rc != 0)

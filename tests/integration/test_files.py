@@ -1,0 +1,82 @@
+"""The files the agent writes (issue 12, item 9): the audit log and the
+dead-letter file refuse a symbolic link where the file goes, the tap file is
+created 0600, a spool folder another user could write to is refused."""
+import json
+import os
+import stat
+import subprocess
+
+import response_env as env
+from harness import AGENT, REPORT, WRAPPER, listener, t
+
+
+def _run(*args):
+    """Runs rtr-agent with args (a start that fails ends on its own);
+    returns (exit status, stderr text)."""
+    p = subprocess.run(WRAPPER + [AGENT] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(30))
+    err = p.stderr.decode("utf-8", "replace")
+    found = REPORT.search(p.stderr)
+    assert not found, "sanitizer/valgrind report (%r):\n%s" % (found.group(0), err[-3000:])
+    return p.returncode, err
+
+
+def _config(ctx, name, **kw):
+    cfg = env.live_config(ctx, **kw)
+    cfg["listen"] = [listener("udp")]
+    cfg["spool"]["dir"] = ctx.path("spool")
+    path = ctx.path(name)
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def test_symlink_instead_of_audit_or_dead_letter_refused(ctx):
+    """A symbolic link where the audit log or the dead-letter file goes (to
+    a file the agent could write: what an attacker would plant) is refused
+    by run (and for the audit log by check), naming the key; the file it
+    points at is left alone."""
+    target = ctx.path("elsewhere.txt")
+    with open(target, "w") as f:
+        f.write("untouched\n")
+    # check looks at the audit log only (the dead-letter file is opened at
+    # start, in live mode).
+    for key, kw, spool, commands in (
+            ("audit.file", {"audit": ctx.path("audit.jsonl")}, {}, ("check", "run")),
+            ("spool.dead_letter", {"audit": None}, {"dead_letter": ctx.path("dead.jsonl")},
+             ("run",))):
+        link = kw["audit"] or spool["dead_letter"]
+        os.symlink(target, link)
+        path = _config(ctx, key + ".json", spool=spool, **kw)
+        for command in commands:
+            rc, err = _run(command, "-c", path)
+            assert rc == 1, "%s with %s a symbolic link exited %d:\n%s" % (
+                command, key, rc, err[-2000:])
+            assert "%s: %s: cannot open" % (key, link) in err and "symbolic link" in err, \
+                "%s did not say that %s is a symbolic link:\n%s" % (command, key, err[-2000:])
+        os.unlink(link)
+    with open(target) as f:
+        assert f.read() == "untouched\n", "the file behind the link was written"
+
+
+def test_tap_file_created_0600(ctx):
+    """Tap lines hold whole messages: the file is created for the agent's
+    user alone (whatever the umask lets through)."""
+    agent = ctx.agent([listener("udp")])
+    mode = stat.S_IMODE(os.stat(agent.tap_path).st_mode)
+    agent.stop()
+    assert mode == 0o600, "the tap file was created %04o" % mode
+
+
+def test_spool_folder_others_may_write_refused(ctx):
+    """A spool folder its group or every user may write to (they could plant
+    alerts) is refused at start, saying why."""
+    path = _config(ctx, "spool.json")
+    spool = ctx.path("spool")
+    os.mkdir(spool)
+    for mode, who in ((0o777, "every user"), (0o770, "its group")):
+        os.chmod(spool, mode)
+        rc, err = _run("run", "-c", path)
+        assert rc == 1, "the agent started with a spool folder of mode %04o:\n%s" % (
+            mode, err[-2000:])
+        assert "spool.dir: %s: writable by %s" % (spool, who) in err, err[-2000:]
