@@ -363,6 +363,47 @@ static void check_dispatch(struct cfg_loader *ld, const char *path, struct json_
     }
 }
 
+/* RFC 9110 5.6.2: a field name is a token of these and letters and digits. */
+static int http_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A header name is checked here, not when a request is made: a CR, LF, ':'
+ * or space in it makes every request malformed, and each would be retried
+ * forever. What is not a string is left to CFG_STRING's own message. */
+static void set_header_name(struct cfg_loader *ld, const struct cfg_key *k, const char *path,
+                            struct json_object *v, char *base)
+{
+    char got[JSON_FILE_DESCRIBE_MAX], bad[16];
+    const char *s = json_object_get_string(v);
+    size_t len = (size_t)json_object_get_string_len(v), i = 0;
+
+    while (json_object_is_type(v, json_type_string) && i < len && http_tchar((unsigned char)s[i]))
+        i++;
+    if (!json_object_is_type(v, json_type_string) || i == len) {
+        CFG_STRING.set(ld, k, path, v, base);
+        return;
+    }
+    if (s[i] > ' ' && s[i] < 0x7f)
+        snprintf(bad, sizeof(bad), "'%c'", s[i]);
+    else
+        snprintf(bad, sizeof(bad), "byte 0x%02x", (unsigned char)s[i]);
+    json_file_error(&ld->rep, path,
+                    "expected an HTTP header name (letters, digits and !#$%%&'*+-.^_`|~), got %s: "
+                    "%s is not allowed",
+                    json_file_describe(v, got, sizeof(got)), s[i] == ' ' ? "a space" : bad);
+}
+
+static void release_header_name(const struct cfg_key *k, char *base)
+{
+    CFG_STRING.release(k, base);
+}
+
+/* Named as a string in the key reference: it is one, with the rule above. */
+static const struct cfg_type CFG_HEADER_NAME = {"string", set_header_name, release_header_name};
+
 #define DF(f) offsetof(struct dispatch_fields, f)
 /* One key per entry reads better than one field per line. */
 /* clang-format off */
@@ -392,7 +433,7 @@ static const struct cfg_key dispatch_keys[] = {
      .doc = "direct: the POST URL; orchestrator: the base URL"},
     {.name = "api_key_file", .type = &CFG_PATH, .offset = DO(api_key_file),
      .doc = "file holding the API key (orchestrator: the code); never logged"},
-    {.name = "api_key_header", .type = &CFG_STRING, .offset = DO(api_key_header),
+    {.name = "api_key_header", .type = &CFG_HEADER_NAME, .offset = DO(api_key_header),
      .def = "\"X-API-Key\"", .doc = "direct: header that carries the API key"},
     {.name = "fields", .type = &CFG_OBJECT, .offset = DO(fields), .section = &fields_section,
      .doc = "direct: names of the JSON body's fields"},

@@ -1,5 +1,7 @@
 /* Secrets: read into a stack buffer that is wiped before returning, then
- * copied to the heap, wiped again on free. */
+ * copied to the heap, wiped again on free. A file others may read is
+ * warned about, not refused: the agent reads it fine, and refusing would
+ * stop alerting over a permission the admin may have chosen. */
 #include "secret.h"
 
 #include <errno.h>
@@ -7,16 +9,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "errors.h"
+#include "log.h"
 
 /* A byte that ends a secret's file without being part of it. */
 static int secret_trailer(unsigned char c, int text)
 {
     return c == '\n' || c == '\r' || (text && (c == ' ' || c == '\t'));
+}
+
+/* Warns when fd's file can be read by more than its owner. fstat on the
+ * open descriptor judges the file actually read, not what the path names
+ * a moment later. A secret is read once per load (at start, by check, the
+ * audit key again when SIGHUP moves the audit log), never per request: one
+ * line per file and load. */
+static void secret_warn_mode(int fd, const char *path)
+{
+    struct stat st;
+    const char *who;
+
+    if (fstat(fd, &st) == -1 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+        return;
+    who = (st.st_mode & S_IRGRP) == 0   ? "every user"
+          : (st.st_mode & S_IROTH) == 0 ? "its group"
+                                        : "its group and every user";
+    log_warning("%s: secret file readable by %s (mode %04o): chmod go-r it, or pass it as a "
+                "systemd credential",
+                path, who, (unsigned)(st.st_mode & 07777));
 }
 
 int secret_read(const char *path, size_t min, size_t max, int text, char **out, size_t *len,
@@ -35,6 +59,7 @@ int secret_read(const char *path, size_t min, size_t max, int text, char **out, 
         snprintf(why_buf, why_cap, "cannot open: %s", strerror(errno));
         return ERR_IO;
     }
+    secret_warn_mode(fd, path);
     while (n < sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {
         if (got == -1 && errno != EINTR) {
             snprintf(why_buf, why_cap, "cannot read: %s", strerror(errno));

@@ -21,7 +21,9 @@
  * open: No such file or directory", "empty", "shorter than 16 bytes",
  * "longer than 4096 bytes", "holds a control character (one line, no
  * NUL)"), and the return is ERR_IO (cannot read),
- * ERR_CONFIG (wrong size) or ERR_NOMEM. *why points into why_buf. */
+ * ERR_CONFIG (wrong size) or ERR_NOMEM. *why points into why_buf.
+ * A file its group or other users may read is read all the same, with a
+ * warning naming path and its mode. */
 int secret_read(const char *path, size_t min, size_t max, int text, char **out, size_t *len,
                 char *why_buf, size_t why_cap);
 

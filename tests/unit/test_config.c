@@ -193,6 +193,33 @@ static const struct {
     {"retry bounds reversed",
      "{" LISTEN_OK ", \"dispatch\": {\"retry_min_s\": 60, \"retry_max_s\": 10}}",
      {"@: dispatch.retry_min_s: must not exceed retry_max_s (10), got 60"}},
+    /* Each would make every request malformed, retried forever. */
+    {"header name with a colon",
+     "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": \"X-API-Key:\"}}",
+     {"@: dispatch.api_key_header: expected an HTTP header name (letters, digits and "
+      "!#$%&'*+-.^_`|~), got \"X-API-Key:\": ':' is not allowed"}},
+    {"header name with a space",
+     "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": \"X API Key\"}}",
+     {"@: dispatch.api_key_header: expected an HTTP header name (letters, digits and "
+      "!#$%&'*+-.^_`|~), got \"X API Key\": a space is not allowed"}},
+    {"header name with CR LF (a second header)",
+     "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": \"X-Key\\r\\nEvil: 1\"}}",
+     {"@: dispatch.api_key_header: expected an HTTP header name (letters, digits and "
+      "!#$%&'*+-.^_`|~), got \"X-Key\\\\r\\\\nEvil: 1\": byte 0x0d is not allowed"}},
+    {"header name with a NUL",
+     "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": \"X\\u0000Key\"}}",
+     {"@: dispatch.api_key_header: expected an HTTP header name (letters, digits and "
+      "!#$%&'*+-.^_`|~), got \"X\\\\u0000Key\": byte 0x00 is not allowed"}},
+    {"header name not ASCII",
+     "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": \"Cl\\u00e9\"}}",
+     {"@: dispatch.api_key_header: expected an HTTP header name (letters, digits and "
+      "!#$%&'*+-.^_`|~), got \"Cl\xc3\xa9\": byte 0xc3 is not allowed"}},
+    {"header name empty",
+     "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": \"\"}}",
+     {"@: dispatch.api_key_header: must not be empty"}},
+    {"header name not a string",
+     "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": 7}}",
+     {"@: dispatch.api_key_header: expected a string, got 7"}},
     {"resolver not configured",
      "{" LISTEN_OK ", \"identity\": {\"order\": [\"static\", \"graph\"],\n"
      " \"static\": {\"file\": \"u.csv\"}}}",
@@ -437,6 +464,26 @@ static void test_full_config(void)
     check_path("full: audit key", cfg->audit.hash_key_file, dir, "audit.key");
     check_str("full: log level", cfg->log_level, "debug");
     config_free(cfg);
+}
+
+/* Every RFC 9110 token is a header name, its punctuation included. */
+static void test_header_names(void)
+{
+    static const char *const names[] = {"X-API-Key", "x-api-key", "Authorization", "K",
+                                        "A0!#$%&'*+-.^_`|~z9"};
+    char text[512], path[PATH_MAX], err[4096];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct config *cfg = NULL;
+
+        snprintf(text, sizeof(text), "{" LISTEN_OK ", \"dispatch\": {\"api_key_header\": \"%s\"}}",
+                 names[i]);
+        CHECK_INT(load_text(text, path, &cfg, err, sizeof(err)), 0);
+        CHECK_STR(names[i], str_make(err, strlen(err)), "");
+        if (cfg != NULL)
+            check_str(names[i], cfg->dispatch.api_key_header, names[i]);
+        config_free(cfg);
+    }
 }
 
 /* A hash key alone turns hashing on. */
@@ -846,6 +893,7 @@ int main(void)
     test_rcvbuf_defaults();
     test_idle_timeout_off();
     test_audit_key_implies_hashing();
+    test_header_names();
     test_identity_order_default();
     test_shipped_configs();
     test_reference();

@@ -1,7 +1,9 @@
-/* Secret files: what run and check both accept and refuse, table-driven. */
+/* Secret files: what run and check both accept and refuse, table-driven,
+ * and the warning for a file others may read. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -33,6 +35,61 @@ static const struct {
     {"missing", NULL, 0, 1, 1, ERR_IO, "cannot open: No such file or directory"},
 };
 
+/* Writes a secret file the way an admin should (only its owner reads it),
+ * whatever the umask. */
+static void write_secret(const char *path, const char *content, size_t len)
+{
+    unit_write_bytes(path, content, len);
+    CHECK_INT(chmod(path, 0600), 0);
+}
+
+/* A file its group or other users may read is read, with one warning
+ * naming the file and its mode; one only its owner reads, silently. */
+static const struct {
+    mode_t mode;
+    const char *warning; /* after "<time> warning: FILE: "; NULL: none */
+} modes[] = {
+    {0644, "secret file readable by its group and every user (mode 0644): chmod go-r it, or "
+           "pass it as a systemd credential"},
+    {0640, "secret file readable by its group (mode 0640): chmod go-r it, or pass it as a "
+           "systemd credential"},
+    {0604, "secret file readable by every user (mode 0604): chmod go-r it, or pass it as a "
+           "systemd credential"},
+    {0600, NULL},
+    {0400, NULL},
+    {0660, "secret file readable by its group (mode 0660): chmod go-r it, or pass it as a "
+           "systemd credential"},
+};
+
+static void test_modes(const char *path)
+{
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        char err[1024], want[512], why[256], *out = NULL;
+        const char *line;
+        size_t len = 0;
+
+        unlink(path);
+        unit_write_file(path, "k3y\n");
+        CHECK_INT(chmod(path, modes[i].mode), 0);
+        unit_capture_begin();
+        CHECK_INT(secret_read(path, 1, SECRET_MAX, 1, &out, &len, why, sizeof(why)), 0);
+        unit_capture_end(err, sizeof(err));
+        CHECK_STR("mode: the secret is read all the same", str_make(out, len), "k3y");
+        secret_free(out, len);
+        if (modes[i].warning == NULL) {
+            CHECK_STR("mode: owner-only is silent", str_make(err, strlen(err)), "");
+            continue;
+        }
+        snprintf(want, sizeof(want), " warning: %s: %s\n", path, modes[i].warning);
+        line = strstr(err, want);
+        if (line == NULL || strchr(err, '\n') != line + strlen(want) - 1)
+            UNIT_FAIL("mode %04o: want one line ending '%s', got '%s'", (unsigned)modes[i].mode,
+                      want, err);
+        else
+            unit_passed++;
+    }
+}
+
 int main(void)
 {
     char path[64], why[256];
@@ -42,6 +99,7 @@ int main(void)
         perror("mkdtemp");
         return 2;
     }
+    unsetenv("JOURNAL_STREAM");
     snprintf(path, sizeof(path), "%s/secret", tmpdir);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *out = NULL;
@@ -50,7 +108,7 @@ int main(void)
 
         unlink(path);
         if (cases[i].content != NULL)
-            unit_write_bytes(path, cases[i].content, cases[i].content_len);
+            write_secret(path, cases[i].content, cases[i].content_len);
         why[0] = '\0';
         rc = secret_read(path, cases[i].min, SECRET_MAX, cases[i].text, &out, &len, why,
                          sizeof(why));
@@ -66,7 +124,7 @@ int main(void)
     }
     /* One byte over SECRET_MAX is the wrong file. */
     memset(big, 'k', SECRET_MAX + 1);
-    unit_write_bytes(path, big, SECRET_MAX + 1);
+    write_secret(path, big, SECRET_MAX + 1);
     {
         char *out = NULL;
         size_t len = 0;
@@ -75,6 +133,7 @@ int main(void)
         CHECK(strstr(why, "longer than 4096 bytes") != NULL);
         CHECK(out == NULL);
     }
+    test_modes(path);
     unlink(path);
     CHECK_INT(rmdir(tmpdir), 0);
     return unit_report("test_secret");

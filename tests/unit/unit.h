@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "str.h"
@@ -138,11 +139,13 @@ static inline size_t unit_capture_end(char *buf, size_t cap)
 
 /* Writes len bytes of text to path, replacing it; exits 2 when it cannot (the
  * test cannot go on). */
+/* Writes path, mode 0600 as a secret file should be: a secret readable by
+ * others draws a warning, which tests comparing log lines do not expect. */
 static inline void unit_write_bytes(const char *path, const char *text, size_t len)
 {
     FILE *f = fopen(path, "w");
 
-    if (f == NULL || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+    if (f == NULL || fwrite(text, 1, len, f) != len || fclose(f) != 0 || chmod(path, 0600) != 0) {
         perror(path);
         exit(2);
     }
