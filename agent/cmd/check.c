@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/json_file.h"
 #include "identity/directory.h"
+#include "ingest/input.h"
 #include "errors.h"
 #include "identity/identity.h"
 #include "core/log.h"
@@ -319,6 +320,7 @@ int check_run(const char *config_path)
     check_mappings(&c);
     check_directory(&c);
     check_listeners(&c);
+    input_warn_open_listeners(cfg);
     check_secret(&c, "dispatch.api_key_file", cfg->dispatch.api_key_file);
     check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
     check_ca_file(&c, "dispatch.ca_file", cfg->dispatch.ca_file);

@@ -334,6 +334,7 @@ static int run_start(struct run *d, const char *tap_path)
             return rc;
     }
     run_log_start(d, tap_path);
+    input_warn_open_listeners(cfg);
     /* Everything is bound and listening: systemd (Type=notify) may now let
      * the units ordered after us start. */
     rc = sdnotify_send("READY=1");

@@ -16,6 +16,9 @@ void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);
  * another family. */
 size_t sockaddr_size(const struct sockaddr *sa);
 
+/* Nonzero for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+int sockaddr_is_loopback(const struct sockaddr *sa);
+
 /* The port of an AF_INET or AF_INET6 address, in host order. */
 unsigned sockaddr_port(const struct sockaddr *sa);
 

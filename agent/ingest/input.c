@@ -22,6 +22,24 @@ const char *input_proto_name(const struct listen_config *lc)
     return "?";
 }
 
+void input_warn_open_listeners(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        const struct listen_config *lc = &cfg->listen[i];
+
+        if (sockaddr_is_loopback((const struct sockaddr *)&lc->addr) || lc->n_allow > 0 ||
+            (lc->tls && lc->client_ca != NULL))
+            continue;
+        log_warning("%s: listen[%zu]: %s (%s) takes alerts from anyone who can reach it: set "
+                    "\"allow\" to the senders' addresses%s",
+                    cfg->path, i, lc->address, input_proto_name(lc),
+                    lc->proto == LISTEN_UDP ? " (UDP source addresses can be forged: prefer TCP or "
+                                              "TLS with \"client_ca\" for alerts)"
+                    : lc->tls               ? ", or \"client_ca\" to require client certificates"
+                                            : ", or use TLS with \"client_ca\"");
+    }
+}
+
 const struct sockaddr *input_endpoint_addr(const struct endpoint *ep, socklen_t *len)
 {
     if (ep->bound_len > 0) {

@@ -94,6 +94,11 @@ struct input_ctx {
  * "relp+tls". Static text. */
 const char *input_proto_name(const struct listen_config *lc);
 
+/* Warns, for each listener of cfg beyond loopback that takes any sender (no
+ * "allow" list, no client certificates), that anyone who reaches it may
+ * inject alerts. For check and for the start. */
+void input_warn_open_listeners(const struct config *cfg);
+
 /* Where an endpoint's socket binds: the port the first worker got when the
  * configuration asks for port 0, else the configured address. */
 const struct sockaddr *input_endpoint_addr(const struct endpoint *ep, socklen_t *len);

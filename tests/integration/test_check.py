@@ -233,6 +233,43 @@ def test_check_live_dispatch(ctx):
         assert_fails(path, (path, re.escape("dispatch.api_key_file:")))
 
 
+def test_check_bad_api_key_header(ctx):
+    """dispatch.api_key_header must be an HTTP header name (an RFC 9110
+    token): with a CR LF, a ':' or a space every request would be malformed
+    and retried forever. check says which key, value and character; run
+    refuses it the same way."""
+    key = write(ctx, "api.key", "s3cret\n")
+    os.chmod(key, 0o600)
+    for i, (header, what) in enumerate((("X-Key\r\nEvil: 1", "byte 0x0d"),
+                                        ("X-API-Key:", "':'"), ("X API Key", "a space"))):
+        path = config(ctx, name="header%d.json" % i, extra={
+            "dispatch": {"mode": "direct", "url": "https://safetitan.example/v1/events",
+                         "api_key_file": key, "api_key_header": header},
+            "spool": {"dir": ctx.path("spool")}})
+        # The value as JSON text, its backslashes escaped again by the log.
+        got = json.dumps(header).replace("\\", "\\\\")
+        want = ("%s: dispatch.api_key_header: expected an HTTP header name (letters, digits and "
+                "!#$%%&'*+-.^_`|~), got %s: %s is not allowed" % (path, got, what))
+        err = assert_fails(path, (path, re.escape("dispatch.api_key_header:")))
+        assert want in err, "check did not say %r:\n%s" % (want, err[-2000:])
+        assert_run_refuses(path, want)
+
+
+def test_check_warns_on_readable_secret(ctx):
+    """A secret file its group or other users may read passes, with a
+    warning naming it and its mode; one only its owner reads, silently."""
+    key = write(ctx, "open.key", "s3cret\n")
+    path = config(ctx, extra={"dispatch": {"mode": "dry-run", "api_key_file": key}})
+    for mode, who in ((0o644, "its group and every user"), (0o640, "its group")):
+        os.chmod(key, mode)
+        err = assert_succeeds(path)
+        want = "%s: secret file readable by %s (mode %04o)" % (key, who, mode)
+        assert want in err, "no warning %r:\n%s" % (want, err[-2000:])
+    os.chmod(key, 0o600)
+    err = assert_succeeds(path)
+    assert "secret file readable" not in err, err[-2000:]
+
+
 def test_check_short_audit_hash_key(ctx):
     """A key shorter than 16 bytes: check fails, naming the key, with the
     words run refuses it with; the key never shows."""
@@ -322,3 +359,26 @@ def test_usage_errors(ctx):
         assert len(lines) > 1 and lines[1].startswith("usage: rtr-agent run"), err
     rc, err = agent("help")
     assert rc == 0 and err == "", "rtr-agent help exited %d: %s" % (rc, err)
+
+
+def test_check_warns_on_open_listener(ctx):
+    """A listener beyond loopback with no "allow" list and no client
+    certificates takes alerts from anyone who reaches it: check says so (UDP:
+    and that its source addresses can be forged); with an allow list, or on
+    loopback, it does not."""
+    cases = (
+        ([{"proto": "tcp", "address": "0.0.0.0:0"}],
+         "listen[0]: 0.0.0.0:0 (tcp) takes alerts from anyone who can reach it"),
+        ([{"proto": "udp", "address": "[::]:0"}],
+         "listen[0]: [::]:0 (udp) takes alerts from anyone who can reach it: set \"allow\" to the "
+         "senders' addresses (UDP source addresses can be forged"),
+        ([{"proto": "tcp", "address": "0.0.0.0:0", "allow": ["10.0.0.0/8"]},
+          {"proto": "udp", "address": "127.0.0.1:0"}], None),
+    )
+    for i, (listen, want) in enumerate(cases):
+        path = config(ctx, name="open%d.json" % i, extra={"listen": listen})
+        err = assert_succeeds(path)
+        if want:
+            assert want in err, "check did not warn %r:\n%s" % (want, err[-2000:])
+        else:
+            assert "takes alerts from anyone" not in err, err[-2000:]
