@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -82,12 +83,19 @@ struct http_xfer {
 
 static struct log_ratelimit http_rl = LOG_RATELIMIT_INIT(60, 5);
 
+/* Headers carry the API key or a bearer token, a response body may be an
+ * access token: wiped before they go back to the heap. (curl's own copies,
+ * of the POST body and of the URL, are beyond reach.) */
 static void http_xfer_free(struct http_xfer *x)
 {
     if (x == NULL)
         return;
     curl_easy_cleanup(x->easy);
+    for (struct curl_slist *l = x->headers; l != NULL; l = l->next)
+        OPENSSL_cleanse(l->data, strlen(l->data));
     curl_slist_free_all(x->headers);
+    if (x->body != NULL)
+        OPENSSL_cleanse(x->body, x->body_cap);
     free(x->body);
     free(x->retry_after);
     free(x->date);
