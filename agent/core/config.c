@@ -172,6 +172,10 @@ static const struct cfg_key limits_keys[] = {
      .max = 1000000, .def = "1024", .doc = "open connections per listener"},
     {.name = "idle_timeout_s", .type = &CFG_INT, .offset = LI(idle_timeout_s), .min = 0,
      .max = 86400, .def = "300", .doc = "seconds before a silent connection is closed; 0 = never"},
+    {.name = "frame_timeout_s", .type = &CFG_INT, .offset = LI(frame_timeout_s), .min = 0,
+     .max = 86400, .def = "60",
+     .doc = "tcp, tls: seconds a message that began to arrive has to arrive whole (a trickle "
+            "resets no idle timeout); 0 = no limit"},
     {.name = "max_connection_buffer", .type = &CFG_SIZE, .offset = LI(max_connection_buffer),
      .min = 0, .max = 256 * MIB,
      .doc = "input bytes buffered per connection; default 4 x max_message_bytes"},

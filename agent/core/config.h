@@ -51,6 +51,7 @@ struct limits_config {
     enum oversize_policy oversize; /* "truncate" (default) or "reject" */
     int max_connections;           /* per listener, default 1024 */
     int idle_timeout_s;            /* default 300 */
+    int frame_timeout_s;           /* a begun TCP/TLS message must end within it, default 60 */
     size_t max_connection_buffer;  /* per-connection input cap, default 4 x max message */
     /* Decision records (one per message that produced alerts) queued between
      * the workers and the delivery thread; inputs pause above it. Default 256. */

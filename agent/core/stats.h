@@ -31,6 +31,8 @@
     X(connections_refused_limit, "connections refused at max_connections")                         \
     X(connections_closed_idle, "connections closed by the idle timeout")                           \
     X(connections_closed_buffer, "connections closed at the buffer cap")                           \
+    X(connections_closed_slow,                                                                     \
+      "connections closed: a message took over frame_timeout_s to arrive")                         \
     X(tls_handshake_failures, "TLS handshakes that failed or timed out")                           \
     X(backpressure_pauses, "times an input stopped reading for a full or blocked queue")           \
     X(relp_acks, "RELP syslog commands acknowledged: decided and, with an alert, spooled and "     \

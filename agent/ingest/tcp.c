@@ -54,6 +54,7 @@ struct conn {
     struct framer framer;
     struct event handshake;    /* TLS: armed from accept to BEV_EVENT_CONNECTED */
     struct event drain;        /* stopping: ends the drain at limits.drain_timeout_s */
+    struct event frame_late;   /* armed while a frame has begun and not ended */
     struct relp_session *relp; /* RELP listeners: the session on this stream */
     struct pipeline_source src;
     struct sockaddr_storage peer;
@@ -88,6 +89,7 @@ static void conn_close(struct conn *c)
     if (c->ep->tls != NULL)
         event_del(&c->handshake);
     event_del(&c->drain);
+    event_del(&c->frame_late);
     relp_session_free(c->relp);
     bufferevent_free(c->bev);
     __atomic_fetch_sub(&c->ep->open, 1, __ATOMIC_RELAXED);
@@ -317,22 +319,58 @@ static void conn_relp_wake(void *arg)
         conn_run(c);
 }
 
+/* A frame that began must end within limits.frame_timeout_s: each byte
+ * resets the idle timeout, so a sender trickling one now and then would
+ * otherwise hold its connection (and a slot) forever. After framing, what
+ * is left is the start of a frame: the deadline runs from when it began
+ * (from now when framing handed frames on: a busy stream mostly ends its
+ * reads mid-frame), and is off when nothing is left or while the
+ * connection is paused. */
+static void conn_frame_deadline(struct conn *c, int handed_on)
+{
+    struct timeval limit = {c->ctx->cfg->limits.frame_timeout_s, 0};
+
+    if (c->held == 0 || limit.tv_sec == 0)
+        event_del(&c->frame_late);
+    else if (handed_on || !event_pending(&c->frame_late, EV_TIMEOUT, NULL))
+        event_add(&c->frame_late, &limit);
+}
+
+static void conn_on_frame_late(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    stats_add(c->ctx->stats, STAT_connections_closed_slow, 1);
+    log_limited(&tcp_rl_conn, LOG_LVL_WARNING,
+                "%s %s: a message took more than limits.frame_timeout_s (%d s) to arrive whole: "
+                "closing",
+                c->src.transport, c->name, c->ctx->cfg->limits.frame_timeout_s);
+    conn_set_end(c);
+    if (!c->in.paused)
+        conn_run(c);
+}
+
 /* Frames what is buffered, then: pauses on ERR_BUSY (the bytes stay), closes
  * when the stream has ended or broke its buffer cap, else reads on. Returns
  * ERR_BUSY or 0 (c may be gone). */
 static int conn_run(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t before;
     int rc;
 
     conn_count_read(c);
     if (c->relp != NULL)
         return conn_run_relp(c);
+    before = c->held;
     rc = conn_frame(c, in);
     if (rc == 0 && c->ended)
         rc = conn_frame_last(c, in);
     c->held = evbuffer_get_length(in);
     if (rc == ERR_BUSY) {
+        event_del(&c->frame_late); /* the agent is slow here, not the sender */
         conn_pause(c);
         return ERR_BUSY;
     }
@@ -340,6 +378,7 @@ static int conn_run(struct conn *c)
         conn_close(c);
         return 0;
     }
+    conn_frame_deadline(c, c->held < before);
     conn_read_enable(c, 1);
     return 0;
 }
@@ -596,6 +635,7 @@ static void conn_new(struct tcp *t, evutil_socket_t fd, const struct sockaddr *s
                                                                             : "tcp"};
     framer_init(&c->framer, lc->framing, cfg->limits.max_message_bytes, cfg->limits.oversize);
     event_assign(&c->drain, t->ctx->base, -1, 0, conn_on_drain_timeout, c);
+    event_assign(&c->frame_late, t->ctx->base, -1, 0, conn_on_frame_late, c);
     if (lc->proto == LISTEN_RELP && relp_session_new(t->ctx, bufferevent_get_output(c->bev),
                                                      conn_relp_wake, c, &c->relp) != 0) {
         log_limited(&tcp_rl_accept, LOG_LVL_ERROR, "listen %s: out of memory at accept",

@@ -5,7 +5,7 @@ import socket
 import struct
 import time
 
-from harness import (check_sequence, listener, octet, rfc3164, tcp_connect, token, udp_send,
+from harness import (check_sequence, listener, octet, rfc3164, t, tcp_connect, token, udp_send,
                      wait_closed)
 
 MAX = 4096
@@ -329,4 +329,50 @@ def test_unterminated_last_frame(ctx):
     assert agent.metric("frames_truncated") == 4
     per_listener = 'listener_frames_truncated{proto="tcp",address="127.0.0.1:%d"}' % port
     assert agent.metric(per_listener) == 4, sorted(k for k in agent.metrics() if "trunc" in k)
+    agent.stop()
+
+
+def test_trickled_message_closed_at_frame_timeout(ctx):
+    """A sender that trickles a message a byte now and then (each resetting
+    the idle timeout) is closed once the message has taken
+    limits.frame_timeout_s, counted in connections_closed_slow; what it sent
+    comes out flagged truncated, never decided."""
+    agent = ctx.agent([listener("tcp")], limits={"frame_timeout_s": 1, "idle_timeout_s": 30})
+    tok = token()
+    s = tcp_connect(agent.port("tcp"))
+    s.sendall(rfc3164("trickle " + tok))
+    closed = False
+    deadline = time.monotonic() + t(10)
+    while not closed and time.monotonic() < deadline:
+        try:
+            s.sendall(b"x")
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        closed, _ = wait_closed(s, 0.3)
+    s.close()
+    assert closed, "a trickling sender was still connected after %.0f s" % t(10)
+    agent.wait_metric("connections_closed_slow", 1, 5)
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 5)
+    assert msgs[0].get("error") == "frame: truncated", msgs[0].get("error")
+    agent.stop()
+
+
+def test_busy_stream_outlives_frame_timeout(ctx):
+    """A stream whose writes end mid-line for longer than frame_timeout_s
+    (each message ending within it) is not closed: the deadline runs per
+    message, not per connection."""
+    agent = ctx.agent([listener("tcp")], limits={"frame_timeout_s": 1})
+    tok = token()
+    s = tcp_connect(agent.port("tcp"))
+    lines = [rfc3164("busy seq=%d run=%s" % (i, tok)) + b"\n" for i in range(30)]
+    data = b"".join(lines)
+    step = len(data) // 30 + 7  # cuts fall mid-line
+    for off in range(0, len(data), step):
+        s.sendall(data[off:off + step])
+        time.sleep(0.1)  # 3 s in all, past frame_timeout_s
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 30, 10)
+    check_sequence(msgs, tok, 30)
+    assert agent.metric("connections_closed_slow") == 0
+    s.close()
     agent.stop()
