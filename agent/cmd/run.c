@@ -261,6 +261,11 @@ static int run_start(struct run *d, const char *tap_path)
             if (rc != 0)
                 return rc;
         }
+        if (cfg->listen[i].proto != LISTEN_UDP) {
+            rc = sources_new((size_t)cfg->limits.max_connections, &d->ep[i].sources);
+            if (rc != 0)
+                return rc;
+        }
     }
     if (tap_path != NULL) {
         rc = tap_open(tap_path, &d->tap);
@@ -371,8 +376,10 @@ static void run_free(struct run *d)
     evloop_event_free(&d->ev_progress);
     if (d->base != NULL)
         event_base_free(d->base);
-    for (size_t i = 0; d->ep != NULL && i < d->cfg->n_listen; i++)
+    for (size_t i = 0; d->ep != NULL && i < d->cfg->n_listen; i++) {
         SSL_CTX_free(d->ep[i].tls);
+        sources_free(d->ep[i].sources);
+    }
     free(d->ep);
     free(d->workers);
     mapping_set_unref(d->set);

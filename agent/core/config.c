@@ -170,6 +170,10 @@ static const struct cfg_key limits_keys[] = {
      .def = "\"truncate\"", .doc = "what happens to longer messages"},
     {.name = "max_connections", .type = &CFG_INT, .offset = LI(max_connections), .min = 1,
      .max = 1000000, .def = "1024", .doc = "open connections per listener"},
+    {.name = "max_connections_per_source", .type = &CFG_INT,
+     .offset = LI(max_connections_per_source), .min = 0, .max = 1000000, .def = "64",
+     .doc = "open connections per listener from one source address (tcp, tls, relp); 0 = no "
+            "limit but max_connections"},
     {.name = "idle_timeout_s", .type = &CFG_INT, .offset = LI(idle_timeout_s), .min = 0,
      .max = 86400, .def = "300", .doc = "seconds before a silent connection is closed; 0 = never"},
     {.name = "frame_timeout_s", .type = &CFG_INT, .offset = LI(frame_timeout_s), .min = 0,

@@ -47,12 +47,13 @@ struct listen_config {
 };
 
 struct limits_config {
-    size_t max_message_bytes;      /* default 65536 */
-    enum oversize_policy oversize; /* "truncate" (default) or "reject" */
-    int max_connections;           /* per listener, default 1024 */
-    int idle_timeout_s;            /* default 300 */
-    int frame_timeout_s;           /* a begun TCP/TLS message must end within it, default 60 */
-    size_t max_connection_buffer;  /* per-connection input cap, default 4 x max message */
+    size_t max_message_bytes;       /* default 65536 */
+    enum oversize_policy oversize;  /* "truncate" (default) or "reject" */
+    int max_connections;            /* per listener, default 1024 */
+    int max_connections_per_source; /* per listener and source address, default 64; 0 = none */
+    int idle_timeout_s;             /* default 300 */
+    int frame_timeout_s;            /* a begun TCP/TLS message must end within it, default 60 */
+    size_t max_connection_buffer;   /* per-connection input cap, default 4 x max message */
     /* Decision records (one per message that produced alerts) queued between
      * the workers and the delivery thread; inputs pause above it. Default 256. */
     size_t queue_messages;

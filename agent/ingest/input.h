@@ -17,6 +17,7 @@
 #include "core/sockaddr.h"
 #include "core/stats.h"
 #include "decide/pipeline.h"
+#include "sources.h"
 
 /* One per cfg->listen[i], shared by every worker; owned by the daemon. */
 struct endpoint {
@@ -26,6 +27,7 @@ struct endpoint {
     socklen_t bound_len;           /* 0 until then */
     char name[SOCKADDR_TEXT_MAX];  /* bound as text, for logs; lc->address until bound */
     int open;                      /* TCP/TLS connections open across workers (atomic) */
+    struct sources *sources;       /* TCP/TLS/RELP: connections open per source address */
     uint64_t frames_truncated;     /* frames cut by the end of their connection (atomic) */
 };
 

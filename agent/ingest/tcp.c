@@ -84,6 +84,13 @@ static size_t conn_hold(const struct conn *c)
     return c->framer.max_frame + FRAMING_MAX_LEN_DIGITS + 2;
 }
 
+/* Gives back the slot tcp_on_accept took for a connection from peer. */
+static void tcp_slot_release(struct endpoint *ep, const struct sockaddr *peer)
+{
+    sources_release(ep->sources, peer);
+    __atomic_fetch_sub(&ep->open, 1, __ATOMIC_RELAXED);
+}
+
 static void conn_close(struct conn *c)
 {
     if (c->ep->tls != NULL)
@@ -92,7 +99,7 @@ static void conn_close(struct conn *c)
     event_del(&c->frame_late);
     relp_session_free(c->relp);
     bufferevent_free(c->bev);
-    __atomic_fetch_sub(&c->ep->open, 1, __ATOMIC_RELAXED);
+    tcp_slot_release(c->ep, (const struct sockaddr *)&c->peer);
     c->ctx->ops->done(c->ctx->owner, &c->in);
     free(c);
 }
@@ -615,7 +622,7 @@ static void conn_new(struct tcp *t, evutil_socket_t fd, const struct sockaddr *s
                     t->ep->name);
         free(c);
         close(fd);
-        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
+        tcp_slot_release(t->ep, sa);
         return;
     }
     /* RELP answers are small writes the sender waits for (its window): with
@@ -642,7 +649,7 @@ static void conn_new(struct tcp *t, evutil_socket_t fd, const struct sockaddr *s
                     t->ep->name);
         bufferevent_free(c->bev);
         free(c);
-        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
+        tcp_slot_release(t->ep, sa);
         return;
     }
     bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
@@ -690,6 +697,16 @@ static void tcp_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct 
         log_limited(&tcp_rl_refused, LOG_LVL_WARNING,
                     "listen %s: refused %s: max_connections (%d) reached", t->ep->name, name,
                     cfg->limits.max_connections);
+        close(fd);
+        return;
+    }
+    if (sources_take(t->ep->sources, sa, cfg->limits.max_connections_per_source) != 0) {
+        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
+        stats_add(t->ctx->stats, STAT_connections_refused_limit, 1);
+        sockaddr_format(sa, name, sizeof(name));
+        log_limited(&tcp_rl_refused, LOG_LVL_WARNING,
+                    "listen %s: refused %s: max_connections_per_source (%d) reached", t->ep->name,
+                    name, cfg->limits.max_connections_per_source);
         close(fd);
         return;
     }

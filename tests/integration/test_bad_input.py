@@ -376,3 +376,39 @@ def test_busy_stream_outlives_frame_timeout(ctx):
     assert agent.metric("connections_closed_slow") == 0
     s.close()
     agent.stop()
+
+
+def test_max_connections_per_source(ctx):
+    """One source address may hold at most max_connections_per_source
+    connections: its third is refused (counted), another address still
+    gets in, and a closed one makes room again."""
+    agent = ctx.agent([listener("tcp")],
+                      limits={"max_connections_per_source": 2, "idle_timeout_s": 30})
+    port = agent.port("tcp")
+    tok = token()
+
+    def connect(source, text):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(rfc3164("%s %s" % (text, tok)) + b"\n")
+        return s
+    first = [connect("127.0.0.1", "first%d" % i) for i in range(2)]
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 2, 10)
+    extra = connect("127.0.0.1", "third")
+    closed, _ = wait_closed(extra, 5)
+    extra.close()
+    assert closed, "a third connection from 127.0.0.1 was kept with max_connections_per_source 2"
+    agent.wait_metric("connections_refused_limit", 1, 5)
+    other = connect("127.0.0.2", "other source")
+    agent.wait_tap(lambda m: "other source " + tok in (m.get("msg") or ""), 1, 10,
+                   what="a connection from 127.0.0.2")
+    first[0].close()
+    time.sleep(0.5)
+    again = connect("127.0.0.1", "room again")
+    agent.wait_tap(lambda m: "room again " + tok in (m.get("msg") or ""), 1, 10,
+                   what="a connection from 127.0.0.1 after one of its two closed")
+    assert not agent.with_text("third " + tok), "the refused connection's data reached the tap"
+    for s in first[1:] + [other, again]:
+        s.close()
+    agent.stop()
