@@ -405,6 +405,9 @@ int run_daemon(const struct config *cfg, const char *tap_path)
         log_error("libevent: no pthreads support");
         return ERR_IO;
     }
+    /* libevent's own messages, rate-limited: an error path of its in a loop
+     * (an accept failing on every turn) cannot flood the log. */
+    log_capture_libevent();
     /* A peer that vanished shows up as EPIPE on write, not as a signal. */
     sigaction(SIGPIPE, &ign, NULL);
     /* A file size limit (RLIMIT_FSIZE) shows up as EFBIG on the spool's or

@@ -3,25 +3,66 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
 #include "errors.h"
+#include "core/evloop.h"
 #include "core/log.h"
+#include "core/sockaddr.h"
 #include "core/stats.h"
 
-/* Requests are tiny GETs: anything large or slow is not a scraper. */
+/* Requests are tiny GETs: anything large or slow is not a scraper. The
+ * timeout is evhttp's idle timeout and also each request's whole budget,
+ * from the accept (or the previous request) to the end of this one: a
+ * sender trickling bytes resets the first, never the second. */
 #define STATUS_TIMEOUT_S   10
 #define STATUS_MAX_HEADERS 8192
 
+/* A scraper or two and a health check need a few; beyond this a
+ * connection is closed at once. */
+#define STATUS_MAX_CONNECTIONS 32
+
+/* After EMFILE/ENFILE, accepting resumes after this long (as tcp.c). */
+#define STATUS_RETRY_MS 500
+
+/* One connection evhttp serves. evhttp (libevent 2.1) tells nobody when
+ * it accepts or frees a connection, but it takes each connection's
+ * bufferevent from status_on_new_bev. An extra reference keeps that
+ * bufferevent readable after evhttp freed it, and bufferevent_free clears
+ * its callbacks: no callback means evhttp is done with it
+ * (status_conn_gone). */
+struct status_conn {
+    TAILQ_ENTRY(status_conn) link;
+    struct bufferevent *bev;
+    struct event *deadline; /* cuts the connection: see status_conn_cut */
+    int over_cap;           /* cut at once: STATUS_MAX_CONNECTIONS were open */
+};
+
+TAILQ_HEAD(status_conns, status_conn);
+
 struct status {
     struct evhttp *http;
+    struct evconnlistener *el;
+    struct event *retry; /* re-enables el after an accept error */
     const struct status_feed *feed;
+    struct status_conns conns; /* live ones, and gone ones not yet reaped */
     struct sockaddr_storage bound;
 };
+
+static struct log_ratelimit status_rl_accept = LOG_RATELIMIT_INIT(10, 5);
+static struct log_ratelimit status_rl_refused = LOG_RATELIMIT_INIT(10, 5);
+static struct log_ratelimit status_rl_cut = LOG_RATELIMIT_INIT(10, 5);
+
+/* evhttp_bind_listener makes the listener's callback argument evhttp's
+ * own, so its error callback finds the endpoint here; the daemon has one. */
+static struct status *status_serving;
 
 static void status_metric(struct evbuffer *out, const char *name, const char *type,
                           const char *help, unsigned long long value)
@@ -94,6 +135,141 @@ static void status_metrics(struct status *s, struct evbuffer *out)
                           queue_held_seconds(f->decisions));
 }
 
+static int status_conn_gone(const struct status_conn *c)
+{
+    bufferevent_data_cb readcb;
+
+    bufferevent_getcb(c->bev, &readcb, NULL, NULL, NULL);
+    return readcb == NULL;
+}
+
+static void status_conn_free(struct status *s, struct status_conn *c)
+{
+    TAILQ_REMOVE(&s->conns, c, link);
+    evloop_event_free(&c->deadline);
+    bufferevent_decref(c->bev);
+    free(c);
+}
+
+/* Frees the connections evhttp has freed; returns how many are left. */
+static int status_conn_reap(struct status *s)
+{
+    struct status_conn *c, *next;
+    int n = 0;
+
+    for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+        next = TAILQ_NEXT(c, link);
+        if (status_conn_gone(c))
+            status_conn_free(s, c);
+        else
+            n++;
+    }
+    return n;
+}
+
+/* The deadline (or the cap, with a zero delay) ends the connection.
+ * Freeing it here would pull it from under evhttp; shutting the socket
+ * down makes evhttp see the end of the stream or a failed write and free
+ * it. */
+static void status_conn_cut(evutil_socket_t fd, short what, void *arg)
+{
+    struct status_conn *c = arg;
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    char name[SOCKADDR_TEXT_MAX] = "?";
+    evutil_socket_t sock;
+
+    (void)fd;
+    (void)what;
+    if (status_conn_gone(c))
+        return; /* reaped at the next accept */
+    sock = bufferevent_getfd(c->bev);
+    if (getpeername(sock, (struct sockaddr *)&peer, &len) == 0)
+        sockaddr_format((struct sockaddr *)&peer, name, sizeof(name));
+    if (c->over_cap)
+        log_limited(&status_rl_refused, LOG_LVL_WARNING,
+                    "status: refused %s: %d connections are open (the most)", name,
+                    STATUS_MAX_CONNECTIONS);
+    else
+        log_limited(&status_rl_cut, LOG_LVL_WARNING,
+                    "status: closing the connection of %s: no complete request within %d s", name,
+                    STATUS_TIMEOUT_S);
+    shutdown(sock, SHUT_RDWR);
+}
+
+/* A request has come: the next one gets a whole budget. */
+static void status_conn_rearm(struct status *s, struct bufferevent *bev)
+{
+    struct status_conn *c;
+    struct timeval budget = {STATUS_TIMEOUT_S, 0};
+
+    TAILQ_FOREACH(c, &s->conns, link)
+    {
+        if (c->bev == bev) {
+            event_add(c->deadline, &budget);
+            return;
+        }
+    }
+}
+
+/* evhttp's bufferevent for a connection it has just accepted (it sets the
+ * socket on it next, and closes it itself). Returning NULL makes evhttp
+ * create one of its own. */
+static struct bufferevent *status_on_new_bev(struct event_base *base, void *arg)
+{
+    struct status *s = arg;
+    struct status_conn *c = calloc(1, sizeof(*c));
+    struct timeval budget = {STATUS_TIMEOUT_S, 0};
+    struct timeval now = {0, 0};
+
+    if (c == NULL)
+        return NULL;
+    c->deadline = evtimer_new(base, status_conn_cut, c);
+    c->bev = bufferevent_socket_new(base, -1, 0);
+    if (c->deadline == NULL || c->bev == NULL) {
+        if (c->bev != NULL)
+            bufferevent_free(c->bev);
+        evloop_event_free(&c->deadline);
+        free(c);
+        return NULL;
+    }
+    bufferevent_incref(c->bev); /* dropped by status_conn_free */
+    c->over_cap = status_conn_reap(s) >= STATUS_MAX_CONNECTIONS;
+    TAILQ_INSERT_TAIL(&s->conns, c, link);
+    event_add(c->deadline, c->over_cap ? &now : &budget);
+    return c->bev;
+}
+
+static void status_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct status *s = arg;
+
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(s->el);
+}
+
+/* libevent handles the retriable accept errors (EAGAIN, EINTR,
+ * ECONNABORTED) itself; what reaches here is resource exhaustion. */
+static void status_on_accept_error(struct evconnlistener *el, void *arg)
+{
+    struct status *s = status_serving;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct timeval delay = {0, STATUS_RETRY_MS * 1000};
+
+    (void)arg; /* evhttp's */
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        /* The pending connection keeps the socket readable: without a pause
+         * the loop would spin on accept. */
+        log_limited(&status_rl_accept, LOG_LVL_ERROR, "status: accept: %s; not accepting for %d ms",
+                    strerror(err), STATUS_RETRY_MS);
+        evconnlistener_disable(el);
+        event_add(s->retry, &delay);
+        return;
+    }
+    log_limited(&status_rl_accept, LOG_LVL_WARNING, "status: accept: %s", strerror(err));
+}
+
 static void status_on_request(struct evhttp_request *req, void *arg)
 {
     struct status *s = arg;
@@ -102,22 +278,21 @@ static void status_on_request(struct evhttp_request *req, void *arg)
     struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
 
+    status_conn_rearm(s, evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(headers, "Allow", "GET, HEAD");
         evhttp_send_error(req, 405, NULL);
-        return;
-    }
-    if (path != NULL && strcmp(path, "/metrics") == 0) {
+    } else if (path != NULL && strcmp(path, "/metrics") == 0) {
         status_metrics(s, out);
         evhttp_add_header(headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        evhttp_send_reply(req, 200, "OK", NULL);
     } else if (path != NULL && strcmp(path, "/healthz") == 0) {
         evbuffer_add(out, "ok\n", 3);
         evhttp_add_header(headers, "Content-Type", "text/plain; charset=utf-8");
+        evhttp_send_reply(req, 200, "OK", NULL);
     } else {
         evhttp_send_error(req, 404, NULL);
-        return;
     }
-    evhttp_send_reply(req, 200, "OK", NULL);
 }
 
 int status_new(struct event_base *base, const struct status_config *sc,
@@ -129,12 +304,18 @@ int status_new(struct event_base *base, const struct status_config *sc,
     int rc = ERR_IO;
 
     *out = NULL;
+    if (status_serving != NULL) {
+        log_error("status %s: a status endpoint is already serving", sc->address);
+        return ERR_CONFIG;
+    }
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return ERR_NOMEM;
+    TAILQ_INIT(&s->conns);
     s->feed = feed;
     s->http = evhttp_new(base);
-    if (s->http == NULL) {
+    s->retry = evtimer_new(base, status_on_retry, s);
+    if (s->http == NULL || s->retry == NULL) {
         rc = ERR_NOMEM;
         goto out;
     }
@@ -142,6 +323,7 @@ int status_new(struct event_base *base, const struct status_config *sc,
     evhttp_set_max_headers_size(s->http, STATUS_MAX_HEADERS);
     evhttp_set_max_body_size(s->http, 0);
     evhttp_set_gencb(s->http, status_on_request, s);
+    evhttp_set_bevcb(s->http, status_on_new_bev, s);
     el = evconnlistener_new_bind(base, NULL, NULL,
                                  LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                  -1, (const struct sockaddr *)&sc->addr, (int)sc->addr_len);
@@ -155,11 +337,18 @@ int status_new(struct event_base *base, const struct status_config *sc,
         log_error("status %s: cannot serve HTTP on it", sc->address);
         goto out;
     }
+    s->el = el; /* evhttp's now: evhttp_free frees it */
+    evconnlistener_set_error_cb(el, status_on_accept_error);
     if (getsockname(evconnlistener_get_fd(el), (struct sockaddr *)&s->bound, &len) == -1) {
         int err = errno;
         log_error("status %s: getsockname: %s", sc->address, strerror(err));
         goto out;
     }
+    if (!sockaddr_is_loopback((const struct sockaddr *)&s->bound))
+        log_warning("status %s: reachable beyond this host: /metrics and /healthz answer "
+                    "anyone who can connect; prefer a loopback address",
+                    sc->address);
+    status_serving = s;
     *out = s; /* transferred */
     s = NULL;
     rc = 0;
@@ -177,7 +366,12 @@ void status_free(struct status *s)
 {
     if (s == NULL)
         return;
+    if (status_serving == s)
+        status_serving = NULL;
     if (s->http != NULL)
-        evhttp_free(s->http); /* frees the bound listener too */
+        evhttp_free(s->http); /* frees the bound listener and the connections too */
+    while (!TAILQ_EMPTY(&s->conns))
+        status_conn_free(s, TAILQ_FIRST(&s->conns));
+    evloop_event_free(&s->retry);
     free(s);
 }

@@ -3,7 +3,10 @@
  * from the sockets, gauges: connections open, the depth of the decision
  * queue in records and bytes, inputs paused; and
  * backpressure_seconds_total from queue_held_seconds) and GET /healthz. It
- * runs on the daemon's main event loop. */
+ * runs on the daemon's main event loop and bounds what a client can take:
+ * 32 connections, 10 s per request (from the accept or the previous
+ * request, however slowly the bytes come), a pause in accepting when
+ * descriptors run out; it warns at start when bound beyond loopback. */
 #ifndef RTR_STATUS_H
 #define RTR_STATUS_H
 

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "escape.h"
 
 /* Escaped message bytes per line. With the prefix and the notes, a line stays
@@ -231,4 +233,26 @@ void log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt
     va_start(ap, fmt);
     log_vwrite(level, suppressed, fmt, ap);
     va_end(ap);
+}
+
+/* libevent says what failed but not how often: one limiter for all of it. */
+static struct log_ratelimit libevent_rl = LOG_RATELIMIT_INIT(10, 10);
+
+/* libevent forbids calling into it from here; log_limited does not. */
+static void log_on_libevent(int severity, const char *msg)
+{
+    enum log_level level = LOG_LVL_ERROR;
+
+    if (severity == EVENT_LOG_DEBUG)
+        level = LOG_LVL_DEBUG;
+    else if (severity == EVENT_LOG_MSG)
+        level = LOG_LVL_INFO;
+    else if (severity == EVENT_LOG_WARN)
+        level = LOG_LVL_WARNING;
+    log_limited(&libevent_rl, level, "libevent: %s", msg);
+}
+
+void log_capture_libevent(void)
+{
+    event_set_log_callback(log_on_libevent);
 }

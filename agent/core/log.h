@@ -52,6 +52,12 @@ struct log_ratelimit {
 void log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Routes libevent's own messages (its listeners', evhttp's, its backends')
+ * through one rate limiter of this log, so that no libevent error path in
+ * a loop can flood stderr. Process-wide, idempotent; call before the loops
+ * start. */
+void log_capture_libevent(void);
+
 #define log_error(...)   log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
 #define log_info(...)    log_msg(LOG_LVL_INFO, __VA_ARGS__)
