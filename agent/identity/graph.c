@@ -1,10 +1,13 @@
-/* The Microsoft Graph resolver (graph.h). A lookup waits in one FIFO queue
- * until a token, a free slot and the end of any throttling let it out; the
- * HTTP requests it and the token make each go through a small struct
- * graph_req, which outlives graph_free while its transfer is still on the
- * engine: http_free completes it later, and the request, detached, then
- * only frees itself. The token is fetched when a queued lookup needs one
- * and the cached one is missing or due for renewal. */
+/* The Microsoft Graph resolver (graph.h). Unfinished lookups are found by
+ * identifier in a hash table keyed as the identity cache is (kind and
+ * folded identifier, SipHash under a random key), so coalescing costs the
+ * same with one lookup pending or GRAPH_MAX_PENDING. A lookup waits in one
+ * FIFO queue until a token, a free slot and the end of any throttling let
+ * it out; the HTTP requests it and the token make each go through a small
+ * struct graph_req, which outlives graph_free while its transfer is still
+ * on the engine: http_free completes it later, and the request, detached,
+ * then only frees itself. The token is fetched when a queued lookup needs
+ * one and the cached one is missing or due for renewal. */
 #include "graph.h"
 
 #include <limits.h>
@@ -19,6 +22,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "directory.h"
 #include "errors.h"
 #include "core/log.h"
 #include "core/retry.h"
@@ -41,6 +45,8 @@
 #define GRAPH_TOKEN_BACKOFF_MIN_S 1
 #define GRAPH_TOKEN_BACKOFF_MAX_S 60
 
+_Static_assert((GRAPH_MAX_PENDING & (GRAPH_MAX_PENDING - 1)) == 0, "buckets are masked");
+
 struct graph_req;
 
 /* Someone waiting for a lookup: coalesced lookups have several. */
@@ -52,8 +58,10 @@ struct waiter {
 
 /* One identifier being looked up, from graph_lookup to its answer. */
 struct lookup {
-    TAILQ_ENTRY(lookup) all;   /* g->lookups: unfinished ones (coalescing, shutdown) */
+    TAILQ_ENTRY(lookup) all;   /* g->lookups: unfinished ones (shutdown) */
     TAILQ_ENTRY(lookup) queue; /* g->queue while queued */
+    struct lookup *chain;      /* next in its g->pending bucket */
+    uint64_t hash;             /* graph_hash of kind and user */
     struct graph *g;
     enum user_kind kind;
     struct str user; /* points at text */
@@ -94,12 +102,15 @@ struct graph {
     unsigned token_failures; /* token requests failed in a row */
     int64_t token_retry_at;  /* monotonic ms: no token request before it */
     struct lookup_list lookups, queue;
+    struct lookup **pending; /* GRAPH_MAX_PENDING buckets of g->lookups, by hash */
+    size_t n_pending;        /* g->lookups' length */
+    struct directory_hash_key hash_key;
     int in_flight, max_in_flight;
     long timeout_ms, connect_timeout_ms;
     int64_t throttled_until; /* monotonic ms */
     struct event *wake;      /* ends the throttling or the token backoff */
     int closed;
-    struct log_ratelimit rl_token, rl_throttled;
+    struct log_ratelimit rl_token, rl_throttled, rl_full;
 };
 
 static void graph_pump(struct graph *g);
@@ -180,15 +191,80 @@ static int graph_has_query(enum user_kind kind)
            kind == USER_KIND_SID || kind == USER_KIND_GUID || kind == USER_KIND_EMPLOYEE_ID;
 }
 
+/* No directory value holds a control byte. */
+static int graph_no_controls(struct str key)
+{
+    for (size_t i = 0; i < key.len; i++)
+        if ((unsigned char)key.p[i] < ' ' || key.p[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* A UPN or an email: a name, '@' and a domain. The name holds no control
+ * byte, blank, '/', '\\' or '?' (Entra ID allows none in a UPN; a mail
+ * address holding one is too rare to be worth a path that a proxy
+ * decoding %2F or %5C would route elsewhere); '#' stays, as a guest's UPN
+ * holds "#EXT#". The domain is letters, digits, '-' and '.' (UTF-8 too: an
+ * internationalized one). So "." and "..", which as a path segment would
+ * climb out of /users, are no names. */
+static int graph_valid_name(struct str key)
+{
+    size_t at = key.len;
+
+    while (at > 0 && key.p[at - 1] != '@')
+        at--;
+    if (at <= 1 || at == key.len)
+        return 0;
+    for (size_t i = 0; i < at - 1; i++) {
+        unsigned char c = (unsigned char)key.p[i];
+
+        if (c <= ' ' || c == 0x7f || c == '/' || c == '\\' || c == '?')
+            return 0;
+    }
+    for (size_t i = at; i < key.len; i++) {
+        unsigned char c = (unsigned char)key.p[i];
+
+        if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              str_is_digit((char)c) || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether Graph can be asked about key as kind: a name as above, a GUID
+ * and a SID in the shape userid_detect knows them by; a sAMAccountName
+ * (AD allows blanks in one) and an employee id go into a $filter literal,
+ * where only control bytes have no business. */
+static int graph_valid_key(enum user_kind kind, struct str key)
+{
+    switch (kind) {
+    case USER_KIND_UPN:
+    case USER_KIND_EMAIL:
+        return graph_valid_name(key);
+    case USER_KIND_GUID:
+    case USER_KIND_SID:
+        return userid_detect(key) == kind;
+    case USER_KIND_SAM:
+    case USER_KIND_EMPLOYEE_ID:
+        return graph_no_controls(key);
+    case USER_KIND_AUTO:
+        break;
+    }
+    return 0;
+}
+
 /* The value Graph is asked about: a sAMAccountName without its DOMAIN\, a
- * GUID without braces. ERR_INVALID when there is nothing to ask (empty) or
- * no query for kind. */
+ * GUID without braces. ERR_INVALID when there is no query for kind,
+ * nothing to ask (*key empty) or user is no valid identifier of kind:
+ * then no request is built for it. */
 static int graph_key(enum user_kind kind, struct str user, struct str *key)
 {
     *key = kind == USER_KIND_SAM ? userid_sam_account(user) : user;
     if (kind == USER_KIND_GUID && key->len >= 2 && key->p[0] == '{' && key->p[key->len - 1] == '}')
         *key = str_make(key->p + 1, key->len - 2);
-    return graph_has_query(kind) && key->p != NULL && key->len > 0 ? 0 : ERR_INVALID;
+    return graph_has_query(kind) && key->p != NULL && key->len > 0 && graph_valid_key(kind, *key)
+               ? 0
+               : ERR_INVALID;
 }
 
 /* Whether the request is GET /users/{id} (else a $filter). */
@@ -314,7 +390,12 @@ static void graph_finish(struct lookup *lk, enum identity_status status, const c
 {
     struct graph *g = lk->g;
     struct waiter *w = lk->waiters, *next;
+    struct lookup **link = &g->pending[lk->hash & (GRAPH_MAX_PENDING - 1)];
 
+    while (*link != lk)
+        link = &(*link)->chain;
+    *link = lk->chain;
+    g->n_pending--;
     TAILQ_REMOVE(&g->lookups, lk, all);
     if (lk->queued)
         TAILQ_REMOVE(&g->queue, lk, queue);
@@ -850,12 +931,19 @@ int graph_new(const struct graph_config *cfg, struct event_base *base, struct ht
     g->stats = stats;
     g->rl_token = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
     g->rl_throttled = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
+    g->rl_full = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 5);
     TAILQ_INIT(&g->lookups);
     TAILQ_INIT(&g->queue);
     g->max_in_flight = cfg->max_concurrent > 0 ? cfg->max_concurrent : 1;
     g->timeout_ms = (cfg->timeout_s > 0 ? cfg->timeout_s : 30) * 1000L;
     g->connect_timeout_ms =
         g->timeout_ms < GRAPH_CONNECT_MAX_MS ? g->timeout_ms : GRAPH_CONNECT_MAX_MS;
+    g->pending = calloc(GRAPH_MAX_PENDING, sizeof(*g->pending));
+    if (g->pending == NULL)
+        goto out;
+    rc = directory_hash_key_init(&g->hash_key);
+    if (rc != 0)
+        goto out;
     rc = secret_read(cfg->client_secret_file, 1, SECRET_MAX, 1, &g->secret, &g->secret_len, why,
                      sizeof(why));
     if (rc != 0) {
@@ -881,40 +969,36 @@ out:
     return rc;
 }
 
-/* ASCII case folding: enough to join "Alice@x" and "alice@x". */
-static char graph_lower(char c)
+/* The bucket hash of (kind, user), as the identity cache's (idcache.c):
+ * identifiers directory_id_equal calls equal hash alike, and the kind
+ * moves the same text elsewhere. */
+static uint64_t graph_hash(const struct graph *g, enum user_kind kind, struct str user)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+    return directory_id_hash(&g->hash_key, user) ^ ((uint64_t)kind * 0x9e3779b97f4a7c15ULL);
 }
 
-/* The unfinished lookup of the same identifier, or NULL. Case matters not
- * for names (as in Entra ID), only for the SID, GUID and employee id. */
-static struct lookup *graph_find(struct graph *g, enum user_kind kind, struct str user)
+/* The unfinished lookup of the same kind and identifier, compared as the
+ * identity cache compares them (case folded, as Entra ID does): what the
+ * cache would answer for one it may as well ask once for all. NULL when
+ * there is none. */
+static struct lookup *graph_find(struct graph *g, enum user_kind kind, struct str user,
+                                 uint64_t hash)
 {
-    int fold = kind == USER_KIND_UPN || kind == USER_KIND_EMAIL || kind == USER_KIND_SAM;
-    struct lookup *lk;
+    struct lookup *lk = g->pending[hash & (GRAPH_MAX_PENDING - 1)];
 
-    TAILQ_FOREACH(lk, &g->lookups, all)
-    {
-        size_t i = 0;
-
-        if (lk->kind != kind || lk->user.len != user.len)
-            continue;
-        while (i < user.len && (fold ? graph_lower(lk->user.p[i]) == graph_lower(user.p[i])
-                                     : lk->user.p[i] == user.p[i]))
-            i++;
-        if (i == user.len)
-            return lk;
-    }
-    return NULL;
+    while (lk != NULL &&
+           (lk->hash != hash || lk->kind != kind || !directory_id_equal(lk->user, user)))
+        lk = lk->chain;
+    return lk;
 }
 
 void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identity_cb cb, void *arg)
 {
-    struct lookup *lk;
+    struct lookup *lk, **bucket;
     struct waiter *w;
     struct str key;
     char detail[GRAPH_DETAIL_MAX];
+    uint64_t hash;
 
     if (g->closed) {
         cb(arg, IDENTITY_ERROR, NULL, "graph: shutting down");
@@ -927,11 +1011,30 @@ void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identit
         return;
     }
     if (graph_key(kind, user, &key) != 0) {
-        cb(arg, IDENTITY_NOT_FOUND, NULL, "graph: empty identifier");
+        /* Graph would refuse it or, as a path, misread it: "." or "..". */
+        if (key.len == 0)
+            snprintf(detail, sizeof(detail), "graph: empty identifier");
+        else
+            snprintf(detail, sizeof(detail), "graph: not a valid %s identifier",
+                     userid_kind_name(kind));
+        cb(arg, IDENTITY_NOT_FOUND, NULL, detail);
         return;
     }
     if (user.len > IDENTITY_MAX_ID) {
         cb(arg, IDENTITY_NOT_FOUND, NULL, "graph: identifier too long");
+        return;
+    }
+    hash = graph_hash(g, kind, user);
+    lk = graph_find(g, kind, user, hash);
+    if (lk == NULL && g->n_pending >= GRAPH_MAX_PENDING) {
+        /* More users than Graph could answer before their alerts' own
+         * retry: those alerts wait on the delivery side's backoff (they
+         * are spooled) rather than here, unbounded. */
+        graph_count(g, STAT_graph_errors);
+        log_limited(&g->rl_full, LOG_LVL_WARNING,
+                    "graph: %d lookups pending: further users are retried later",
+                    GRAPH_MAX_PENDING);
+        cb(arg, IDENTITY_ERROR, NULL, "graph: too many lookups pending");
         return;
     }
     w = malloc(sizeof(*w));
@@ -940,7 +1043,6 @@ void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identit
         return;
     }
     *w = (struct waiter){NULL, cb, arg};
-    lk = graph_find(g, kind, user);
     if (lk != NULL) {
         *lk->tail = w;
         lk->tail = &w->next;
@@ -957,11 +1059,16 @@ void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identit
     lk->g = g;
     lk->kind = kind;
     lk->user = str_make(lk->text, user.len);
+    lk->hash = hash;
     lk->waiters = w;
     lk->tail = &w->next;
     /* onPremisesSamAccountName is only filterable as an advanced query. */
     lk->advanced = kind == USER_KIND_SAM;
     TAILQ_INSERT_TAIL(&g->lookups, lk, all);
+    bucket = &g->pending[hash & (GRAPH_MAX_PENDING - 1)];
+    lk->chain = *bucket;
+    *bucket = lk;
+    g->n_pending++;
     graph_enqueue(lk, 0);
     graph_pump(g);
 }
@@ -983,6 +1090,7 @@ void graph_free(struct graph *g)
     evloop_event_free(&g->wake);
     graph_token_drop(g);
     secret_free(g->secret, g->secret_len);
+    free(g->pending);
     free(g->token_url);
     free(g->graph_base);
     free(g->scope);

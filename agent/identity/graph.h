@@ -37,10 +37,20 @@
  * answer's Retry-After up to GRAPH_RETRY_CAP_S; reset by a success);
  * lookups that come meanwhile wait for that next attempt. At most
  * graph.max_concurrent requests are in flight; the rest queue. Concurrent
- * lookups of the same kind and identifier share one request. Malformed or
- * wrongly typed JSON, a body over GRAPH_MAX_BODY, a timeout or a TLS
- * failure is an error naming what went wrong, never the secret or the
- * token. Single-threaded (the loop's). */
+ * lookups of the same kind and identifier (compared as the identity cache
+ * compares them: case folded) share one request; at most GRAPH_MAX_PENDING
+ * distinct ones are unfinished at a time, and a lookup of yet another one
+ * fails at once (IDENTITY_ERROR, "graph: too many lookups pending"), so its
+ * alert is retried on the delivery side's backoff instead of queueing here
+ * without bound. An identifier not valid for its kind is "not found"
+ * without a request ("graph: not a valid upn identifier"): a UPN or an
+ * email that is not name@domain, its name without a control byte, blank,
+ * '/', '\\' or '?' and its domain only letters, digits, '-', '.' and
+ * UTF-8; a GUID or a SID not shaped as userid_detect knows them; a
+ * sAMAccountName or an employee id holding a control byte. So "." and
+ * ".." never become a path. Malformed or wrongly typed JSON, a body over
+ * GRAPH_MAX_BODY, a timeout or a TLS failure is an error naming what went
+ * wrong, never the secret or the token. Single-threaded (the loop's). */
 #ifndef RTR_GRAPH_H
 #define RTR_GRAPH_H
 
@@ -58,6 +68,11 @@
 #define GRAPH_MAX_ATTEMPTS 4
 #define GRAPH_RETRY_CAP_S  120
 #define GRAPH_MAX_BODY     ((size_t)256 * 1024)
+/* Distinct lookups unfinished at once: at the default 4 requests in flight
+ * and a tenth of a second each, some 100 s of Graph's time already, and
+ * far more than one agent's users. A power of two: it is also the number
+ * of buckets they are found by. */
+#define GRAPH_MAX_PENDING 4096
 
 struct graph;
 
@@ -72,7 +87,8 @@ int graph_new(const struct graph_config *cfg, struct event_base *base, struct ht
 
 /* Looks user up (copied) as kind (never USER_KIND_AUTO: the caller has
  * detected it). cb runs exactly once, from the loop or, for an identifier
- * Graph cannot be asked about (a kind it has no query for), before
+ * Graph cannot be asked about (a kind it has no query for, one not valid
+ * for its kind) or when GRAPH_MAX_PENDING others are pending, before
  * graph_lookup returns: IDENTITY_FOUND with the email, IDENTITY_NOT_FOUND,
  * or IDENTITY_ERROR; detail starts with "graph". */
 void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identity_cb cb, void *arg);
@@ -86,7 +102,8 @@ void graph_free(struct graph *g);
  * looks user up as kind, in buf (NUL-terminated). advanced adds $count=true
  * (and the caller sends ConsistencyLevel: eventual). fallback 0 is the first
  * request of a kind, 1 the $filter on mail / proxyAddresses of upn and
- * email. Returns the length, or ERR_TOOBIG / ERR_INVALID (no such query). */
+ * email. Returns the length, or ERR_TOOBIG / ERR_INVALID (no such query, or
+ * user is not valid for kind). */
 int graph_lookup_path(const struct graph_config *cfg, enum user_kind kind, struct str user,
                       int advanced, int fallback, char *buf, size_t cap);
 

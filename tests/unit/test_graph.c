@@ -1,15 +1,15 @@
 /* The Microsoft Graph resolver. graph_lookup_path, table-driven: every
  * kind, a guest UPN, apostrophes, a UPN starting with '$', DOMAIN\user,
  * braces around a GUID, the advanced and fallback variants, the attribute,
- * what has no query and what does not fit. Then end to end against the
- * Graph stand-in (tests/servers/standin.py, certificates from
- * tests/servers/certs.py): each kind resolves (a mail alias through the
- * proxyAddresses fallback, a SID through the advanced-query retry, a
- * sAMAccountName with ConsistencyLevel), not found, no mail, several
- * matches, one token for many lookups, a token renewed after its life and
- * after a 401, ten concurrent lookups sharing one request, 429 with
- * Retry-After then success, a 429 whose HTTP-date Retry-After is measured
- * from the Date header of a server an hour ahead, 429 four times, a 500
+ * what has no query, what is not valid for its kind and what does not fit. Then end to end against
+ * the Graph stand-in (tests/servers/standin.py, certificates from tests/servers/certs.py): each
+ * kind resolves (a mail alias through the proxyAddresses fallback, a SID through the advanced-query
+ * retry, a sAMAccountName with ConsistencyLevel), not found, no mail, several matches, one token
+ * for many lookups, a token renewed after its life and after a 401, ten concurrent lookups sharing
+ * one request, identifiers not valid for their kind ("." and ".." as a UPN) answered without a
+ * request, 20,000 lookups of one user sharing one request, distinct users past GRAPH_MAX_PENDING
+ * refused with a transient error, 429 with Retry-After then success, a 429 whose HTTP-date
+ * Retry-After is measured from the Date header of a server an hour ahead, 429 four times, a 500
  * then success, malformed and wrongly typed JSON, a body over the cap, a
  * wrong client secret, an unreadable or empty secret file, and
  * graph_free with lookups in flight (then http_free, as delivery.c
@@ -81,8 +81,11 @@ static const struct path_case path_cases[] = {
      "/v1.0/users?$filter=employeeId%20eq%20%271001%27&" SEL, 0},
     {"userPrincipalName attribute", USER_KIND_UPN, "alice@example.com", 0, 0, 1,
      "/v1.0/users/alice%40example.com?$select=id,userPrincipalName", 0},
-    {"control bytes and utf-8", USER_KIND_UPN, "\x01\xc3\xa9 /?&=@x", 0, 0, 0,
-     "/v1.0/users/%01%C3%A9%20%2F%3F%26%3D%40x?" SEL, 0},
+    {"utf-8 and reserved characters", USER_KIND_UPN, "\xc3\xa9&=+!#@x", 0, 0, 0,
+     "/v1.0/users/%C3%A9%26%3D%2B%21%23%40x?" SEL, 0},
+    {"sam with a blank", USER_KIND_SAM, "CONTOSO\\John Smith", 1, 0, 0,
+     "/v1.0/users?$filter=onPremisesSamAccountName%20eq%20%27John%20Smith%27&" SEL "&$count=true",
+     0},
     {"auto has no query", USER_KIND_AUTO, "alice@example.com", 0, 0, 0, NULL, ERR_INVALID},
     {"no fallback for sam", USER_KIND_SAM, "jsmith", 0, 1, 0, NULL, ERR_INVALID},
     {"no fallback for guid", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-000000000001", 0, 1, 0, NULL,
@@ -90,6 +93,28 @@ static const struct path_case path_cases[] = {
     {"empty", USER_KIND_UPN, "", 0, 0, 0, NULL, ERR_INVALID},
     {"domain without user", USER_KIND_SAM, "EXAMPLE\\", 1, 0, 0, NULL, ERR_INVALID},
     {"empty braces", USER_KIND_GUID, "{}", 0, 0, 0, NULL, ERR_INVALID},
+    /* Not valid for their kind: no request is built. */
+    {"dot upn", USER_KIND_UPN, ".", 0, 0, 0, NULL, ERR_INVALID},
+    {"dot dot upn", USER_KIND_UPN, "..", 0, 0, 0, NULL, ERR_INVALID},
+    {"dot dot email fallback", USER_KIND_EMAIL, "..", 1, 1, 0, NULL, ERR_INVALID},
+    {"upn without a domain", USER_KIND_UPN, "a@", 0, 0, 0, NULL, ERR_INVALID},
+    {"upn without a name", USER_KIND_UPN, "@x.com", 0, 0, 0, NULL, ERR_INVALID},
+    {"upn with a slash", USER_KIND_UPN, "../a@x.com", 0, 0, 0, NULL, ERR_INVALID},
+    {"upn with a backslash", USER_KIND_UPN, "a\\b@x.com", 0, 0, 0, NULL, ERR_INVALID},
+    {"upn with a question mark", USER_KIND_UPN, "a?b@x.com", 0, 0, 0, NULL, ERR_INVALID},
+    {"upn with a blank", USER_KIND_UPN, "a b@x.com", 0, 0, 0, NULL, ERR_INVALID},
+    {"upn with a control byte", USER_KIND_UPN, "\001a@x.com", 0, 0, 0, NULL, ERR_INVALID},
+    {"email with DEL", USER_KIND_EMAIL, "a@x.com\x7f", 0, 0, 0, NULL, ERR_INVALID},
+    {"dot guid", USER_KIND_GUID, ".", 0, 0, 0, NULL, ERR_INVALID},
+    {"guid one digit short", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-00000000000", 0, 0, 0, NULL,
+     ERR_INVALID},
+    {"guid not hex", USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-00000000000g", 0, 0, 0, NULL,
+     ERR_INVALID},
+    {"guid one brace", USER_KIND_GUID, "{6f1e2d3c-0000-4000-8000-000000000001", 0, 0, 0, NULL,
+     ERR_INVALID},
+    {"sid without a sub-authority", USER_KIND_SID, "S-1-5", 0, 0, 0, NULL, ERR_INVALID},
+    {"employee id with a newline", USER_KIND_EMPLOYEE_ID, "10\n01", 0, 0, 0, NULL, ERR_INVALID},
+    {"sam with a tab", USER_KIND_SAM, "j\tsmith", 1, 0, 0, NULL, ERR_INVALID},
 };
 
 static void test_paths(void)
@@ -115,7 +140,8 @@ static void test_paths(void)
 }
 
 /* A buffer one byte short fails; exactly big enough fits; the longest
- * identifier identity passes on, all quotes, fits a generous buffer. */
+ * identifier identity passes on, all quotes but for "@x", fits a generous
+ * buffer. */
 static void test_path_sizes(void)
 {
     static char big[2 * 6 * IDENTITY_MAX_ID + 256];
@@ -132,8 +158,9 @@ static void test_path_sizes(void)
     CHECK_INT(graph_lookup_path(&cfg, USER_KIND_EMPLOYEE_ID, STR_LIT("12345"), 0, 0, buf, 20),
               ERR_TOOBIG);
     memset(quotes, '\'', sizeof(quotes));
+    memcpy(quotes + sizeof(quotes) - 2, "@x", 2);
     CHECK(graph_lookup_path(&cfg, USER_KIND_EMAIL, str_make(quotes, sizeof(quotes)), 1, 1, big,
-                            sizeof(big)) > 2 * 6 * IDENTITY_MAX_ID);
+                            sizeof(big)) > 2 * 6 * (IDENTITY_MAX_ID - 2));
 }
 
 /* ---- end to end ---- */
@@ -431,6 +458,153 @@ static void test_coalescing(const struct unit_standin *s)
     CHECK(now.calls == 1 && now.status == IDENTITY_NOT_FOUND &&
           strcmp(now.detail, "graph: empty identifier") == 0);
     rig_close(&r);
+}
+
+/* Identifiers not valid for their forced kind ("." and ".." would be
+ * GET /v1.0/users/ and GET /v1.0/) are "not found" at once: no token, no
+ * request, even once the loop has run; a valid one still resolves. */
+static void test_invalid_ids(const struct unit_standin *s)
+{
+    static const struct {
+        enum user_kind kind;
+        const char *user;
+    } bad[] = {
+        {USER_KIND_UPN, "."},
+        {USER_KIND_UPN, ".."},
+        {USER_KIND_EMAIL, "."},
+        {USER_KIND_EMAIL, ".."},
+        {USER_KIND_GUID, "."},
+        {USER_KIND_GUID, ".."},
+        {USER_KIND_UPN, "../jsmith@contoso.com"},
+        {USER_KIND_UPN, "jsmith@contoso.com/.."},
+        {USER_KIND_EMAIL, "jsmith@contoso.com?$top=999"},
+        {USER_KIND_EMAIL, "jsmith@contoso.com#x"},
+        {USER_KIND_UPN, "jsmith"},
+        {USER_KIND_UPN, "j smith@contoso.com"},
+        {USER_KIND_UPN, "jsmith@contoso.com\r\nX-Injected: 1"},
+        {USER_KIND_GUID, "6f1e2d3c-0000-4000-8000-00000000000"},
+        {USER_KIND_GUID, "6f1e2d3c/0000-4000-8000-000000000001"},
+        {USER_KIND_GUID, "jsmith@contoso.com"},
+    };
+    static const struct lookup_case good = {"valid after invalid",    USER_KIND_UPN,
+                                            "jsmith@contoso.com",     IDENTITY_FOUND,
+                                            "john.smith@contoso.com", NULL};
+    /* Static: on a resolver that sends them, they are answered later. */
+    static struct answer a[sizeof(bad) / sizeof(bad[0])];
+    int before = count_requests(s, "", "", NULL), at_once = 0;
+    struct rig r;
+
+    if (rig_open(&r, s, secret_path, 4) != 0) {
+        UNIT_FAIL("invalid ids: rig_open");
+        rig_close(&r);
+        return;
+    }
+    memset(a, 0, sizeof(a));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        graph_lookup(r.g, bad[i].kind, str_make(bad[i].user, strlen(bad[i].user)), record, &a[i]);
+        if (a[i].calls == 1 && a[i].status == IDENTITY_NOT_FOUND &&
+            strncmp(a[i].detail, "graph: not a valid ", 19) == 0) {
+            at_once++;
+        } else {
+            UNIT_FAIL("%s '%s': %d calls, status %d, detail '%s'; want not found at once",
+                      userid_kind_name(bad[i].kind), bad[i].user, a[i].calls, (int)a[i].status,
+                      a[i].detail);
+        }
+    }
+    CHECK_INT(at_once, (int)(sizeof(bad) / sizeof(bad[0])));
+    unit_run_until(base, NULL, 0, 300);
+    CHECK_INT(COUNT(&r, graph_requests), 0);
+    CHECK_INT(count_requests(s, "", "", NULL) - before, 0);
+    expect(&r, &good);
+    /* The token's and the valid lookup's. */
+    CHECK_INT(count_requests(s, "", "", NULL) - before, 2);
+    CHECK_INT(COUNT(&r, graph_requests), 2);
+    rig_close(&r);
+}
+
+/* What a batch of lookups too large for struct answer each saw. */
+struct tally {
+    int done, found, too_many, token_failed, shutting_down, other;
+};
+
+static void count_answer(void *arg, enum identity_status status, const char *email,
+                         const char *detail)
+{
+    struct tally *t = arg;
+
+    t->done++;
+    if (status == IDENTITY_FOUND && strcmp(email, "john.smith@contoso.com") == 0)
+        t->found++;
+    else if (status == IDENTITY_ERROR && strcmp(detail, "graph: too many lookups pending") == 0)
+        t->too_many++;
+    else if (status == IDENTITY_ERROR &&
+             strcmp(detail, "graph: token request failed: HTTP 401 invalid_client") == 0)
+        t->token_failed++;
+    else if (status == IDENTITY_ERROR && strcmp(detail, "graph: shutting down") == 0)
+        t->shutting_down++;
+    else
+        t->other++;
+}
+
+#define SAME_USER_LOOKUPS 20000
+
+/* 20,000 lookups of one user (in two cases) before any answer: one
+ * request. Then GRAPH_MAX_PENDING distinct users pending (their token
+ * refused, so none gets a request): the next distinct users fail at once
+ * with the transient error, a pending one still takes more waiters, and
+ * once the pending ones have failed a new user is taken again. */
+static void test_pending_cap(const struct unit_standin *s)
+{
+    static struct tally t;
+    char name[64];
+    int before;
+    struct rig r;
+
+    if (rig_open(&r, s, secret_path, 4) != 0) {
+        UNIT_FAIL("pending cap: rig_open");
+        rig_close(&r);
+        return;
+    }
+    memset(&t, 0, sizeof(t));
+    before = count_requests(s, "/v1.0/users/jsmith", "", NULL);
+    for (int i = 0; i < SAME_USER_LOOKUPS; i++)
+        graph_lookup(r.g, USER_KIND_UPN,
+                     i % 2 ? STR_LIT("JSmith@Contoso.com") : STR_LIT("jsmith@contoso.com"),
+                     count_answer, &t);
+    CHECK_INT(t.done, 0);
+    CHECK_INT(unit_run_until(base, &t.done, SAME_USER_LOOKUPS, 15000), 0);
+    CHECK_INT(t.found, SAME_USER_LOOKUPS);
+    CHECK_INT(count_requests(s, "/v1.0/users/jsmith", "", NULL) - before, 1);
+    CHECK_INT(COUNT(&r, graph_coalesced), SAME_USER_LOOKUPS - 1);
+    rig_close(&r);
+
+    if (rig_open(&r, s, wrong_secret_path, 4) != 0) {
+        UNIT_FAIL("pending cap: rig_open");
+        rig_close(&r);
+        return;
+    }
+    memset(&t, 0, sizeof(t));
+    before = count_requests(s, "/v1.0/users", "", NULL);
+    for (int i = 0; i < GRAPH_MAX_PENDING + 10; i++) {
+        snprintf(name, sizeof(name), "user%d@contoso.com", i);
+        graph_lookup(r.g, USER_KIND_UPN, str_make(name, strlen(name)), count_answer, &t);
+    }
+    CHECK_INT(t.done, 10);
+    CHECK_INT(t.too_many, 10);
+    CHECK_INT(COUNT(&r, graph_errors), 10);
+    graph_lookup(r.g, USER_KIND_UPN, STR_LIT("USER7@contoso.com"), count_answer, &t);
+    CHECK_INT(t.done, 10);
+    CHECK_INT(COUNT(&r, graph_coalesced), 1);
+    /* The one token request fails them all. */
+    CHECK_INT(unit_run_until(base, &t.done, GRAPH_MAX_PENDING + 11, 15000), 0);
+    CHECK_INT(t.token_failed, GRAPH_MAX_PENDING + 1);
+    CHECK_INT(COUNT(&r, graph_token_requests), 1);
+    CHECK_INT(count_requests(s, "/v1.0/users", "", NULL) - before, 0);
+    graph_lookup(r.g, USER_KIND_UPN, STR_LIT("another@contoso.com"), count_answer, &t);
+    CHECK_INT(t.done, GRAPH_MAX_PENDING + 11);
+    rig_close(&r);
+    CHECK_INT(t.shutting_down, 1);
+    CHECK_INT(t.other, 0);
 }
 
 /* A short token life: a lookup after it fetches a new token. The
@@ -747,6 +921,8 @@ static void test_end_to_end(void)
     } else {
         test_kinds(&main_s);
         test_coalescing(&main_s);
+        test_invalid_ids(&main_s);
+        test_pending_cap(&main_s);
         test_secrets(&main_s);
         test_token_expiry(&short_s);
         test_scripted(&script_s);
