@@ -29,9 +29,6 @@
  * connection is closed at once. */
 #define STATUS_MAX_CONNECTIONS 32
 
-/* After EMFILE/ENFILE, accepting resumes after this long (as tcp.c). */
-#define STATUS_RETRY_MS 500
-
 /* One connection evhttp serves. evhttp (libevent 2.1) tells nobody when
  * it accepts or frees a connection, but it takes each connection's
  * bufferevent from status_on_new_bev. An extra reference keeps that
@@ -49,14 +46,12 @@ TAILQ_HEAD(status_conns, status_conn);
 
 struct status {
     struct evhttp *http;
-    struct evconnlistener *el;
-    struct event *retry; /* re-enables el after an accept error */
+    struct event *retry; /* re-enables the listener after an accept error */
     const struct status_feed *feed;
     struct status_conns conns; /* live ones, and gone ones not yet reaped */
     struct sockaddr_storage bound;
 };
 
-static struct log_ratelimit status_rl_accept = LOG_RATELIMIT_INIT(10, 5);
 static struct log_ratelimit status_rl_refused = LOG_RATELIMIT_INIT(10, 5);
 static struct log_ratelimit status_rl_cut = LOG_RATELIMIT_INIT(10, 5);
 
@@ -240,34 +235,11 @@ static struct bufferevent *status_on_new_bev(struct event_base *base, void *arg)
     return c->bev;
 }
 
-static void status_on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    struct status *s = arg;
-
-    (void)fd;
-    (void)what;
-    evconnlistener_enable(s->el);
-}
-
-/* libevent handles the retriable accept errors (EAGAIN, EINTR,
- * ECONNABORTED) itself; what reaches here is resource exhaustion. */
+/* evhttp_bind_listener made the listener's callback argument evhttp's. */
 static void status_on_accept_error(struct evconnlistener *el, void *arg)
 {
-    struct status *s = status_serving;
-    int err = EVUTIL_SOCKET_ERROR();
-    struct timeval delay = {0, STATUS_RETRY_MS * 1000};
-
-    (void)arg; /* evhttp's */
-    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        /* The pending connection keeps the socket readable: without a pause
-         * the loop would spin on accept. */
-        log_limited(&status_rl_accept, LOG_LVL_ERROR, "status: accept: %s; not accepting for %d ms",
-                    strerror(err), STATUS_RETRY_MS);
-        evconnlistener_disable(el);
-        event_add(s->retry, &delay);
-        return;
-    }
-    log_limited(&status_rl_accept, LOG_LVL_WARNING, "status: accept: %s", strerror(err));
+    (void)arg;
+    evloop_accept_error(el, status_serving->retry, "status");
 }
 
 static void status_on_request(struct evhttp_request *req, void *arg)
@@ -314,8 +286,7 @@ int status_new(struct event_base *base, const struct status_config *sc,
     TAILQ_INIT(&s->conns);
     s->feed = feed;
     s->http = evhttp_new(base);
-    s->retry = evtimer_new(base, status_on_retry, s);
-    if (s->http == NULL || s->retry == NULL) {
+    if (s->http == NULL) {
         rc = ERR_NOMEM;
         goto out;
     }
@@ -337,7 +308,12 @@ int status_new(struct event_base *base, const struct status_config *sc,
         log_error("status %s: cannot serve HTTP on it", sc->address);
         goto out;
     }
-    s->el = el; /* evhttp's now: evhttp_free frees it */
+    /* el is evhttp's now: evhttp_free frees it. */
+    s->retry = evtimer_new(base, evloop_accept_resume, el);
+    if (s->retry == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
     evconnlistener_set_error_cb(el, status_on_accept_error);
     if (getsockname(evconnlistener_get_fd(el), (struct sockaddr *)&s->bound, &len) == -1) {
         int err = errno;

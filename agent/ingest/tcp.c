@@ -23,11 +23,6 @@
 #include "tls.h"
 #include "core/evloop.h"
 
-/* After EMFILE/ENFILE, accepting resumes after this long (nginx waits
- * accept_mutex_delay, 500 ms): long enough for descriptors to free up,
- * short enough that senders barely notice. */
-#define TCP_RETRY_MS 500
-
 /* Largest TLS record plaintext (SSL3_RT_MAX_PLAIN_LENGTH). */
 #define TCP_TLS_RECORD 16384
 
@@ -713,34 +708,13 @@ static void tcp_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct 
     conn_new(t, fd, sa, (socklen_t)salen);
 }
 
-static void tcp_on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    struct tcp *t = arg;
-
-    (void)fd;
-    (void)what;
-    evconnlistener_enable(t->el);
-}
-
-/* libevent handles the retriable accept errors (EAGAIN, EINTR,
- * ECONNABORTED) itself; what reaches here is resource exhaustion. */
 static void tcp_on_error(struct evconnlistener *el, void *arg)
 {
     struct tcp *t = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    struct timeval delay = {0, TCP_RETRY_MS * 1000};
+    char who[16 + SOCKADDR_TEXT_MAX];
 
-    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        /* The pending connection keeps the socket readable: without a pause
-         * the loop would spin on accept. */
-        log_limited(&tcp_rl_accept, LOG_LVL_ERROR, "listen %s: accept: %s; not accepting for %d ms",
-                    t->ep->name, strerror(err), TCP_RETRY_MS);
-        evconnlistener_disable(el);
-        event_add(t->retry, &delay);
-        return;
-    }
-    log_limited(&tcp_rl_accept, LOG_LVL_WARNING, "listen %s: accept: %s", t->ep->name,
-                strerror(err));
+    snprintf(who, sizeof(who), "listen %s", t->ep->name);
+    evloop_accept_error(el, t->retry, who);
 }
 
 /* The endpoint's listening socket, bound, not yet listening (libevent
@@ -793,11 +767,6 @@ int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out)
         return ERR_NOMEM;
     t->ctx = ctx;
     t->ep = ep;
-    t->retry = evtimer_new(ctx->base, tcp_on_retry, t);
-    if (t->retry == NULL) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
     sa = input_endpoint_addr(ep, &len);
     fd = tcp_socket(ep, sa, len);
     if (fd == -1)
@@ -806,6 +775,11 @@ int tcp_new(const struct input_ctx *ctx, struct endpoint *ep, struct tcp **out)
     if (t->el == NULL) {
         log_error("listen %s (%s): %s", ep->lc->address, input_proto_name(ep->lc), strerror(errno));
         close(fd);
+        goto out;
+    }
+    t->retry = evtimer_new(ctx->base, evloop_accept_resume, t->el);
+    if (t->retry == NULL) {
+        rc = ERR_NOMEM;
         goto out;
     }
     evconnlistener_set_error_cb(t->el, tcp_on_error);
