@@ -668,6 +668,21 @@ static void conn_new(struct tcp *t, evutil_socket_t fd, const struct sockaddr *s
     t->ctx->ops->add(t->ctx->owner, &c->in);
 }
 
+/* Closes fd, a connection over limit (its slot counted in ep->open given
+ * back), counted and logged. */
+static void tcp_refuse_at_limit(struct tcp *t, evutil_socket_t fd, const struct sockaddr *sa,
+                                const char *limit, int value)
+{
+    char name[SOCKADDR_TEXT_MAX];
+
+    __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
+    stats_add(t->ctx->stats, STAT_connections_refused_limit, 1);
+    sockaddr_format(sa, name, sizeof(name));
+    log_limited(&tcp_rl_refused, LOG_LVL_WARNING, "listen %s: refused %s: %s (%d) reached",
+                t->ep->name, name, limit, value);
+    close(fd);
+}
+
 static void tcp_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
                           int salen, void *arg)
 {
@@ -686,23 +701,12 @@ static void tcp_on_accept(struct evconnlistener *el, evutil_socket_t fd, struct 
         return;
     }
     if (__atomic_fetch_add(&t->ep->open, 1, __ATOMIC_RELAXED) >= cfg->limits.max_connections) {
-        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
-        stats_add(t->ctx->stats, STAT_connections_refused_limit, 1);
-        sockaddr_format(sa, name, sizeof(name));
-        log_limited(&tcp_rl_refused, LOG_LVL_WARNING,
-                    "listen %s: refused %s: max_connections (%d) reached", t->ep->name, name,
-                    cfg->limits.max_connections);
-        close(fd);
+        tcp_refuse_at_limit(t, fd, sa, "max_connections", cfg->limits.max_connections);
         return;
     }
     if (sources_take(t->ep->sources, sa, cfg->limits.max_connections_per_source) != 0) {
-        __atomic_fetch_sub(&t->ep->open, 1, __ATOMIC_RELAXED);
-        stats_add(t->ctx->stats, STAT_connections_refused_limit, 1);
-        sockaddr_format(sa, name, sizeof(name));
-        log_limited(&tcp_rl_refused, LOG_LVL_WARNING,
-                    "listen %s: refused %s: max_connections_per_source (%d) reached", t->ep->name,
-                    name, cfg->limits.max_connections_per_source);
-        close(fd);
+        tcp_refuse_at_limit(t, fd, sa, "max_connections_per_source",
+                            cfg->limits.max_connections_per_source);
         return;
     }
     conn_new(t, fd, sa, (socklen_t)salen);
