@@ -113,6 +113,18 @@ def wait_until(cond, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def run_agent(*args, timeout=20):
+    """Runs rtr-agent with args (a command that ends on its own: check, a
+    start that fails); returns (exit status, stderr text). Fails on a
+    sanitizer or valgrind report."""
+    p = subprocess.run(WRAPPER + [AGENT] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(timeout))
+    err = p.stderr.decode("utf-8", "replace")
+    found = REPORT.search(p.stderr)
+    assert not found, "sanitizer/valgrind report (%r):\n%s" % (found.group(0), err[-3000:])
+    return p.returncode, err
+
+
 def token():
     """A random marker so a test only ever counts its own messages."""
     return "%08x" % random.getrandbits(32)

@@ -4,21 +4,9 @@ created 0600, a spool folder another user could write to is refused."""
 import json
 import os
 import stat
-import subprocess
 
 import response_env as env
-from harness import AGENT, REPORT, WRAPPER, listener, t
-
-
-def _run(*args):
-    """Runs rtr-agent with args (a start that fails ends on its own);
-    returns (exit status, stderr text)."""
-    p = subprocess.run(WRAPPER + [AGENT] + list(args), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(30))
-    err = p.stderr.decode("utf-8", "replace")
-    found = REPORT.search(p.stderr)
-    assert not found, "sanitizer/valgrind report (%r):\n%s" % (found.group(0), err[-3000:])
-    return p.returncode, err
+from harness import listener, run_agent
 
 
 def _config(ctx, name, **kw):
@@ -49,7 +37,7 @@ def test_symlink_instead_of_audit_or_dead_letter_refused(ctx):
         os.symlink(target, link)
         path = _config(ctx, key + ".json", spool=spool, **kw)
         for command in commands:
-            rc, err = _run(command, "-c", path)
+            rc, err = run_agent(command, "-c", path)
             assert rc == 1, "%s with %s a symbolic link exited %d:\n%s" % (
                 command, key, rc, err[-2000:])
             assert "%s: %s: cannot open" % (key, link) in err and "symbolic link" in err, \
@@ -69,14 +57,19 @@ def test_tap_file_created_0600(ctx):
 
 
 def test_spool_folder_others_may_write_refused(ctx):
-    """A spool folder its group or every user may write to (they could plant
-    alerts) is refused at start, saying why."""
+    """A spool folder its group or every user may write to, or another user
+    owns (they could plant alerts), is refused at start, saying why."""
     path = _config(ctx, "spool.json")
     spool = ctx.path("spool")
     os.mkdir(spool)
     for mode, who in ((0o777, "every user"), (0o770, "its group")):
         os.chmod(spool, mode)
-        rc, err = _run("run", "-c", path)
+        rc, err = run_agent("run", "-c", path)
         assert rc == 1, "the agent started with a spool folder of mode %04o:\n%s" % (
             mode, err[-2000:])
         assert "spool.dir: %s: writable by %s" % (spool, who) in err, err[-2000:]
+    if os.geteuid() == 0:  # a folder another user owns (only root can give it away)
+        os.chmod(spool, 0o700)
+        os.chown(spool, 65534, 65534)
+        rc, err = run_agent("run", "-c", path)
+        assert rc == 1 and "spool.dir: %s: owned by uid 65534" % spool in err, err[-2000:]
