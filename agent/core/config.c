@@ -623,6 +623,8 @@ static void check_root(struct cfg_loader *ld, const char *path, struct json_obje
     if (cfg->dispatch.mode != DISPATCH_DRY_RUN && cfg->spool.dir == NULL)
         json_file_error(&ld->rep, "spool.dir", "required when dispatch.mode is \"%s\"",
                         dispatch_names[cfg->dispatch.mode]);
+    if (cfg->group != NULL && cfg->user == NULL)
+        json_file_error(&ld->rep, "group", "needs \"user\" (the agent drops to both at once)");
     check_endpoints(ld, cfg);
 }
 
@@ -651,6 +653,10 @@ static const struct cfg_key root_keys[] = {
      .doc = "the audit log"},
     {.name = "log_level", .type = &CFG_STRING, .offset = CO(log_level), .choices = log_level_names,
      .def = "\"info\"", .doc = "least severe level logged"},
+    {.name = "user", .type = &CFG_STRING, .offset = CO(user),
+     .doc = "started as root: the user it runs as once its sockets are bound and its keys read"},
+    {.name = "group", .type = &CFG_STRING, .offset = CO(group),
+     .doc = "with user: the group it runs as; default the user's own group"},
     {0},
 };
 /* clang-format on */

@@ -183,6 +183,9 @@ struct config {
     size_t n_mappings;
     struct status_config status;
     char *log_level; /* "error", "warning", "info" (default), "debug" */
+    /* Started as root: after binding and reading its keys, the agent drops
+     * to this user (and group: default the user's). NULL = stays as started. */
+    char *user, *group;
     struct identity_config identity;
     struct dispatch_config dispatch;
     struct spool_config spool;
