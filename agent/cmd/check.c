@@ -157,6 +157,8 @@ static void check_listeners(struct check *c)
         missing |= check_file(c, key, lc->key);
         snprintf(key, sizeof(key), "listen[%zu].client_ca", i);
         missing |= check_file(c, key, lc->client_ca);
+        snprintf(key, sizeof(key), "listen[%zu].crl_file", i);
+        missing |= check_file(c, key, lc->crl_file);
         if (missing)
             continue;
         /* tls_server_ctx_new names the listener by its address and the

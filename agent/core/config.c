@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "config_engine.h"
 #include "errors.h"
@@ -21,6 +23,7 @@
 /* CFG_ENUM stores an int into enum fields. */
 _Static_assert(sizeof(enum listen_proto) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum framing_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum listen_tls_version) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum oversize_policy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum graph_cloud) == sizeof(int), "enum size");
@@ -31,9 +34,153 @@ _Static_assert(sizeof(enum dispatch_mode) == sizeof(int), "enum size");
 
 static const char *const proto_names[] = {"udp", "tcp", "tls", "relp", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
+static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
 
 /* The keys of a TLS stream, on proto "tls" or on "relp" with "tls": true. */
-static const char *const tls_keys[] = {"cert", "key", "client_ca", "handshake_timeout_s", NULL};
+static const char *const tls_keys[] = {
+    "cert",        "key",     "client_ca",    "handshake_timeout_s",
+    "min_version", "ciphers", "ciphersuites", "allowed_names",
+    "crl_file",    NULL};
+
+/* allowed_names: the engine has no list of plain strings; this is one, with
+ * what makes a name a certificate could carry. */
+static void set_allowed_names(struct cfg_loader *ld, const struct cfg_key *k, const char *path,
+                              struct json_object *v, char *base)
+{
+    struct listen_config *l = (struct listen_config *)base;
+    char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX];
+    size_t n;
+
+    (void)k;
+    if (v == NULL) /* null: the same as leaving it out */
+        return;
+    if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0) {
+        json_file_error(&ld->rep, path, "expected an array of at least 1 name, got %s",
+                        json_file_describe(v, got, sizeof(got)));
+        return;
+    }
+    n = json_object_array_length(v);
+    l->allowed_names = cfg_alloc(n, sizeof(*l->allowed_names));
+    l->n_allowed_names = n;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(v, i);
+        const char *s = json_object_get_string(e);
+        size_t bad = 0;
+
+        json_file_index_path(sub, path, i);
+        if (!json_object_is_type(e, json_type_string) || s[0] == '\0') {
+            json_file_error(&ld->rep, sub, "expected a certificate name, got %s",
+                            json_file_describe(e, got, sizeof(got)));
+            continue;
+        }
+        while (s[bad] != '\0' && (unsigned char)s[bad] >= 0x20 && s[bad] != 0x7f)
+            bad++;
+        if ((size_t)json_object_get_string_len(e) != bad) {
+            json_file_error(&ld->rep, sub, "contains a control character");
+            continue;
+        }
+        /* Matching is exact: a pattern would silently match nothing but a
+         * certificate that carries the very same pattern. */
+        if (s[0] == '*') {
+            json_file_error(&ld->rep, sub,
+                            "wildcards are not supported: list each name a client certificate "
+                            "carries");
+            continue;
+        }
+        l->allowed_names[i] = cfg_strdup(s);
+    }
+}
+
+static void release_allowed_names(const struct cfg_key *k, char *base)
+{
+    struct listen_config *l = (struct listen_config *)base;
+
+    (void)k;
+    for (size_t i = 0; i < l->n_allowed_names; i++)
+        free(l->allowed_names[i]);
+    free(l->allowed_names);
+}
+
+static const struct cfg_type listen_names_type = {"array of strings", set_allowed_names,
+                                                  release_allowed_names};
+
+/* OpenSSL's reason for its last failure ("no cipher match"), without the
+ * code and library names that mean nothing in a config error. */
+static const char *openssl_reason(void)
+{
+    const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+
+    return reason != NULL ? reason : "unknown reason";
+}
+
+/* Counts the suites a TLS server built as ctx would negotiate, by version
+ * class: what the cipher strings select less what the security level and
+ * the missing PSK/SRP set-up rule out. */
+static void count_usable_suites(SSL_CTX *ctx, size_t *tls12, size_t *tls13)
+{
+    SSL *ssl = SSL_new(ctx);
+    STACK_OF(SSL_CIPHER) *usable = ssl != NULL ? SSL_get1_supported_ciphers(ssl) : NULL;
+
+    *tls12 = *tls13 = 0;
+    for (int i = 0; i < sk_SSL_CIPHER_num(usable); i++) {
+        if (strcmp(SSL_CIPHER_get_version(sk_SSL_CIPHER_value(usable, i)), "TLSv1.3") == 0)
+            (*tls13)++;
+        else
+            (*tls12)++;
+    }
+    sk_SSL_CIPHER_free(usable);
+    SSL_free(ssl);
+}
+
+/* "ciphers" and "ciphersuites" must be strings OpenSSL accepts, leaving a
+ * suite it would use for each version the listener takes: else every
+ * client would fail its handshake, and only once one connects. */
+static void check_listen_suites(struct cfg_loader *ld, const char *path,
+                                const struct listen_config *l)
+{
+    char sub[JSON_FILE_PATH_MAX];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    size_t tls12, tls13;
+    int errors = ld->rep.errors;
+
+    if (ctx == NULL) {
+        json_file_error(&ld->rep, path, "cannot create a TLS context to check the ciphers: %s",
+                        openssl_reason());
+        goto out;
+    }
+    SSL_CTX_set_min_proto_version(ctx, l->min_version == LISTEN_TLS_1_3 ? TLS1_3_VERSION
+                                                                        : TLS1_2_VERSION);
+    if (SSL_CTX_set_cipher_list(ctx, l->ciphers) != 1) {
+        json_file_key_path(sub, path, "ciphers");
+        json_file_error(&ld->rep, sub, "OpenSSL takes no TLS 1.2 cipher from \"%s\" (%s)",
+                        l->ciphers, openssl_reason());
+        ERR_clear_error();
+    }
+    if (l->ciphersuites != NULL && SSL_CTX_set_ciphersuites(ctx, l->ciphersuites) != 1) {
+        json_file_key_path(sub, path, "ciphersuites");
+        json_file_error(&ld->rep, sub, "OpenSSL takes no TLS 1.3 cipher suite from \"%s\" (%s)",
+                        l->ciphersuites, openssl_reason());
+        ERR_clear_error();
+    }
+    if (ld->rep.errors != errors)
+        goto out;
+    count_usable_suites(ctx, &tls12, &tls13);
+    if (tls12 == 0 && l->min_version == LISTEN_TLS_1_2) {
+        json_file_key_path(sub, path, "ciphers");
+        json_file_error(&ld->rep, sub,
+                        "\"%s\" selects no TLS 1.2 cipher OpenSSL would use here (below its "
+                        "security level, or anonymous, null or PSK ciphers)",
+                        l->ciphers);
+    }
+    if (tls13 == 0 && l->ciphersuites != NULL) {
+        json_file_key_path(sub, path, "ciphersuites");
+        json_file_error(&ld->rep, sub, "\"%s\" selects no TLS 1.3 cipher suite OpenSSL would use",
+                        l->ciphersuites);
+    }
+out:
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+}
 
 static void check_listen(struct cfg_loader *ld, const char *path, struct json_object *obj,
                          char *base)
@@ -49,7 +196,14 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
         {"key", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
         {"client_ca", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
         {"handshake_timeout_s", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"min_version", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"ciphers", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"ciphersuites", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"allowed_names", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"crl_file", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
     };
+    /* Keys that act on verified client certificates. */
+    static const char *const verify_keys[] = {"allowed_names", "crl_file"};
     struct listen_config *l = (struct listen_config *)base;
     char sub[JSON_FILE_PATH_MAX], list[64];
     const char *with = l->proto == LISTEN_TLS ? "proto \"tls\"" : "\"tls\": true";
@@ -95,6 +249,16 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
             json_file_key_path(sub, path, "key");
             json_file_error(&ld->rep, sub, "required with %s", with);
         }
+        for (size_t i = 0; i < sizeof(verify_keys) / sizeof(verify_keys[0]); i++) {
+            if (!json_file_has_key(obj, verify_keys[i]) || l->client_ca != NULL)
+                continue;
+            json_file_key_path(sub, path, verify_keys[i]);
+            json_file_error(&ld->rep, sub,
+                            "needs client_ca (it applies to the client certificates verified "
+                            "against it)");
+        }
+        if (l->ciphers != NULL)
+            check_listen_suites(ld, path, l);
     }
 }
 
@@ -122,6 +286,25 @@ static const struct cfg_key listen_keys[] = {
     {.name = "handshake_timeout_s", .type = &CFG_INT, .offset = LO(handshake_timeout_s), .min = 1,
      .max = 300, .def = "10",
      .doc = "tls, relp with tls: seconds a client has to finish the handshake"},
+    {.name = "min_version", .type = &CFG_ENUM, .offset = LO(min_version),
+     .choices = tls_version_names, .def = "\"1.2\"",
+     .doc = "tls, relp with tls: the lowest TLS version a client may use"},
+    {.name = "ciphers", .type = &CFG_STRING, .offset = LO(ciphers),
+     .def = "\"" LISTEN_TLS12_CIPHERS "\"",
+     .doc = "tls, relp with tls: TLS 1.2 ciphers, an OpenSSL cipher string (the default: ECDHE "
+            "with AES-GCM or ChaCha20-Poly1305 only)"},
+    {.name = "ciphersuites", .type = &CFG_STRING, .offset = LO(ciphersuites),
+     .doc = "tls, relp with tls: TLS 1.3 cipher suites, OpenSSL's colon-separated list; "
+            "default OpenSSL's"},
+    {.name = "allowed_names", .type = &listen_names_type,
+     .doc = "tls, relp with tls, with client_ca: a client certificate must carry one of these "
+            "names as a subjectAltName DNS (any case) or URI entry or, only when it has neither, "
+            "as its subject CN (any case); exact, no wildcards; default any name"},
+    {.name = "crl_file", .type = &CFG_PATH, .offset = LO(crl_file),
+     .doc = "tls, relp with tls, with client_ca: PEM CRLs of the CAs that issue client "
+            "certificates, read at start (restart for a new one); refused: a revoked client "
+            "certificate, and any whose issuer has no unexpired CRL here (the leaf only: "
+            "intermediate CAs are not checked)"},
     {.name = "allow", .type = &CFG_CIDR_LIST, .offset = LO(allow), .count_offset = LO(n_allow),
      .doc = "source networks allowed (\"10.0.0.0/8\", \"2001:db8::/32\"); empty = all"},
     {.name = "rcvbuf", .type = &CFG_INT, .offset = LO(rcvbuf), .min = 0, .max = 256 * MIB,

@@ -21,6 +21,18 @@ enum listen_proto {
     LISTEN_RELP, /* plain, or over TLS when tls is set */
 };
 
+/* The lowest TLS version a listener takes ("min_version"). */
+enum listen_tls_version {
+    LISTEN_TLS_1_2,
+    LISTEN_TLS_1_3,
+};
+
+/* TLS 1.2 suites unless "ciphers" says otherwise: ECDHE key exchange
+ * (forward secrecy) with an AEAD cipher only, as Mozilla's "intermediate"
+ * profile less DHE: no CBC (the Lucky 13 family of padding oracles) and no
+ * static-RSA key exchange. */
+#define LISTEN_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
 /* A stream listener's SO_RCVBUF unless set: it bounds what the kernel
  * acknowledges to a sender while the agent has paused reading. */
 #define LISTEN_STREAM_RCVBUF 65536
@@ -34,10 +46,18 @@ struct listen_config {
     /* Nonzero when the stream is TLS: proto "tls", or "relp" with "tls": true
      * (as rsyslog's imrelp tls="on"). The keys below apply then. */
     int tls;
-    char *cert, *key;        /* TLS: server certificate chain and key (PEM) */
-    char *client_ca;         /* TLS: verify client certificates against this CA */
-    int handshake_timeout_s; /* TLS, default 10 */
-    struct cidr *allow;      /* empty = everyone */
+    char *cert, *key;                    /* TLS: server certificate chain and key (PEM) */
+    char *client_ca;                     /* TLS: verify client certificates against this CA */
+    int handshake_timeout_s;             /* TLS, default 10 */
+    enum listen_tls_version min_version; /* TLS, default "1.2" */
+    char *ciphers;      /* TLS 1.2 cipher string (OpenSSL's syntax), default LISTEN_TLS12_CIPHERS */
+    char *ciphersuites; /* TLS 1.3 suites; NULL = OpenSSL's */
+    /* With client_ca: the names a client certificate must carry, one of them
+     * as a SAN dNSName or URI or, without those, as its subject CN. */
+    char **allowed_names;
+    size_t n_allowed_names; /* 0 = any certificate client_ca issued */
+    char *crl_file;         /* with client_ca: PEM CRLs, read at start */
+    struct cidr *allow;     /* empty = everyone */
     size_t n_allow;
     /* SO_RCVBUF bytes, 0 = system default (for streams: Linux autotuning up
      * to tcp_rmem's max). Default: 0 for UDP, LISTEN_STREAM_RCVBUF for the

@@ -88,6 +88,8 @@ static void tcp_slot_release(struct endpoint *ep, const struct sockaddr *peer)
 
 static void conn_close(struct conn *c)
 {
+    if (c->ep->tls != NULL && c->connected)
+        tls_keep_session(bufferevent_openssl_get_ssl(c->bev));
     if (c->ep->tls != NULL)
         event_del(&c->handshake);
     event_del(&c->drain);
@@ -507,7 +509,11 @@ static void conn_handshake_ended(struct conn *c, short what)
         conn_close(c);
         return;
     }
-    reason = conn_tls_reason(c, buf, sizeof(buf));
+    /* OpenSSL's reason for a refused client certificate is only
+     * "certificate verify failed": say which check refused it. */
+    reason = tls_client_refusal(ssl, buf, sizeof(buf));
+    if (reason == NULL)
+        reason = conn_tls_reason(c, buf, sizeof(buf));
     if (reason == NULL && (what & BEV_EVENT_TIMEOUT))
         reason = "idle timeout";
     else if (reason == NULL)

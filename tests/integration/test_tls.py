@@ -1,12 +1,16 @@
 """TLS (RFC 5425) with openssl s_client: client-certificate verification,
-refusals, protocol floor, framing over TLS."""
+refusals, protocol floor, framing over TLS; the listener policy keys
+(allowed_names, crl_file, min_version, ciphers, ciphersuites) and session
+resumption without tickets."""
+import os
 import re
 import socket
 import ssl
+import subprocess
 import time
 
-from harness import (Skip, certs, check_sequence, listener, octet, t, tcp_connect, tls_connect,
-                     tls_listener, token, tool, wait_closed)
+from harness import (Agent, Skip, certs, check_sequence, listener, octet, run_agent, t,
+                     tcp_connect, tls_connect, tls_listener, token, tool, wait_closed)
 
 N = 100
 
@@ -18,12 +22,15 @@ def frame5424(i, tok, app="tlsapp"):
 
 def s_client(ctx, port, cert="client", data=b"", extra=(), timeout=15):
     """openssl s_client -quiet, feeding data on stdin, closing at its end.
-    cert: "client", "wrong-client" or None. Returns CompletedProcess."""
+    cert: "client", "wrong-client", a (certificate, key) pair of paths, or
+    None. Returns CompletedProcess."""
     c = certs()
     argv = [tool("openssl"), "s_client", "-connect", "127.0.0.1:%d" % port, "-quiet",
             "-no_ign_eof", "-CAfile", c["ca.pem"], "-verify_return_error",
             "-verify_hostname", "localhost"]
-    if cert:
+    if isinstance(cert, tuple):
+        argv += ["-cert", cert[0], "-key", cert[1]]
+    elif cert:
         argv += ["-cert", c[cert + ".pem"], "-key", c[cert + ".key"]]
     return ctx.run(argv + list(extra), input=data, check=False, timeout=timeout)
 
@@ -64,17 +71,18 @@ def test_tls_client_cert_octet(ctx):
     agent.stop()
 
 
-def _refused(ctx, agent, cert, extra=(), what=""):
+def _refused(ctx, agent, cert, extra=(), what="", good="client"):
     """A client that must be refused: nothing reaches the tap, the handshake
-    failure is counted, and the agent still serves a good client after."""
+    failure is counted, and the agent still serves a good client (cert good)
+    after."""
     before = agent.metric("tls_handshake_failures")
     tok = token()
     data = b"".join(frame5424(i, tok) + b"\n" for i in range(5))
     p = s_client(ctx, agent.port("tls"), cert=cert, data=data, extra=extra)
     # a good client afterwards proves the agent is alive and flushed its tap
-    good = token()
-    s_client(ctx, agent.port("tls"), data=frame5424(0, good) + b"\n")
-    agent.wait_tap(lambda m: good in (m.get("msg") or ""), 1, 10)
+    good_tok = token()
+    s_client(ctx, agent.port("tls"), cert=good, data=frame5424(0, good_tok) + b"\n")
+    agent.wait_tap(lambda m: good_tok in (m.get("msg") or ""), 1, 10)
     time.sleep(0.2)
     leaked = agent.with_text(tok)
     assert not leaked, "%s: %d messages of a refused client reached the tap: %s" % (
@@ -280,4 +288,199 @@ def test_tls_write_only_sender_closing_at_once_loses_nothing(ctx):
                               what="%d frames over %s from a sender that closed at once"
                               % (n, version.name))
         check_sequence(msgs, tok, n)
+    agent.stop()
+
+
+# ------------------------------------------------ listener policy (issue 12)
+
+def _openssl(cwd, *args):
+    p = subprocess.run([tool("openssl")] + list(args), cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    assert p.returncode == 0, "openssl %s failed:\n%s" % (
+        " ".join(args), p.stdout.decode(errors="replace"))
+
+
+def _client_cert(ctx, name, cn, san=None, ca="ca"):
+    """A client certificate issued by the run's CA ("ca" or "other-ca"),
+    subject CN=cn, subjectAltName san ("DNS:a.example,URI:spiffe://x") or
+    none. Returns (certificate, key) paths in the test's folder."""
+    c = certs()
+    d = ctx.path("certs")
+    os.makedirs(d, exist_ok=True)
+    ext = os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")
+        if san:
+            f.write("subjectAltName=%s\n" % san)
+    _openssl(d, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn)
+    _openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", c[ca + ".pem"],
+             "-CAkey", c[ca + ".key"], "-CAserial", name + ".srl", "-CAcreateserial",
+             "-out", name + ".pem", "-days", "30", "-extfile", ext)
+    return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+
+
+def _crl(ctx, revoke=(), ca="ca"):
+    """A CRL of the run's CA ca revoking the certificates revoke (paths),
+    made by `openssl ca` with a minimal configuration. Returns its path."""
+    c = certs()
+    d = ctx.path("crl-" + ca)
+    os.makedirs(d)
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n"
+                "default_md = sha256\ndefault_crl_days = 30\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("01\n")
+    sign = ["-config", "ca.cnf", "-keyfile", c[ca + ".key"], "-cert", c[ca + ".pem"]]
+    for pem in revoke:
+        _openssl(d, "ca", *sign, "-revoke", pem)
+    _openssl(d, "ca", *sign, "-gencrl", "-out", "ca.crl")
+    return os.path.join(d, "ca.crl")
+
+
+def _accepted(ctx, agent, cert, what):
+    """cert's messages arrive."""
+    tok = token()
+    p = s_client(ctx, agent.port("tls"), cert=cert,
+                 data=b"".join(frame5424(i, tok) + b"\n" for i in range(3)))
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 3, 10,
+                          what="the messages of %s (s_client: %s)" % (what, _out(p)))
+    check_sequence(msgs, tok, 3)
+
+
+def _refusal_logged(agent, text):
+    err = agent.stderr_bytes().decode("utf-8", "replace")
+    assert text in err, "no handshake failure line saying %r:\n%s" % (text, err[-1500:])
+
+
+def test_tls_allowed_names_san(ctx):
+    """allowed_names against subjectAltName entries: a DNS or URI entry
+    equal to an allowed name passes; a certificate of the same CA naming
+    someone else, even with an allowed name as its CN, is refused: failed
+    handshake, counted, nothing decided, its names in the log."""
+    sender = _client_cert(ctx, "sender", "sender cert", "DNS:sender.example")
+    uri = _client_cert(ctx, "uri", "uri cert", "URI:spiffe://example/sender")
+    other = _client_cert(ctx, "other", "sender.example",
+                         "DNS:other.example,DNS:sender.example.evil")
+    agent = ctx.agent([tls_listener(certs(), allowed_names=[
+        "sender.example", "spiffe://example/sender"])])
+    _accepted(ctx, agent, sender, "a certificate with SAN DNS:sender.example")
+    _accepted(ctx, agent, uri, "a certificate with SAN URI:spiffe://example/sender")
+    _refused(ctx, agent, other, what="SAN DNS:other.example (CN sender.example)", good=sender)
+    _refused(ctx, agent, "client", what="the run's client certificate (DNS:client.test)",
+             good=uri)
+    agent.stop()
+    _refusal_logged(agent, 'client certificate refused: its names are not in allowed_names: '
+                    'DNS:"other.example", DNS:"sender.example.evil"')
+    _refusal_logged(agent, 'allowed_names: DNS:"client.test"')
+
+
+def test_tls_allowed_names_cn(ctx):
+    """A certificate with no SAN DNS or URI entry is matched by its subject
+    CN (ignoring case); one with another CN is refused."""
+    cn_only = _client_cert(ctx, "cn-only", "Sender.Example")
+    cn_other = _client_cert(ctx, "cn-other", "other.example")
+    agent = ctx.agent([tls_listener(certs(), allowed_names=["sender.example"])])
+    _accepted(ctx, agent, cn_only, "a certificate with CN Sender.Example and no SAN")
+    _refused(ctx, agent, cn_other, what="CN other.example and no SAN", good=cn_only)
+    agent.stop()
+    _refusal_logged(agent, 'its names are not in allowed_names: CN:"other.example"')
+
+
+def test_tls_crl_file(ctx):
+    """A client certificate crl_file revokes is refused; the CA's other
+    certificates pass. Without crl_file the revoked one passes."""
+    revoked = _client_cert(ctx, "revoked", "revoked.test", "DNS:revoked.test")
+    crl = _crl(ctx, revoke=[revoked[0]])
+    agent = ctx.agent([tls_listener(certs(), crl_file=crl)], name="with-crl")
+    _refused(ctx, agent, revoked, what="a revoked certificate")
+    _accepted(ctx, agent, "client", "a certificate the CRL does not list")
+    agent.stop()
+    _refusal_logged(agent, "client certificate refused: certificate revoked")
+    agent = ctx.agent([tls_listener(certs())], name="without-crl")
+    _accepted(ctx, agent, revoked, "the revoked certificate, without crl_file")
+    agent.stop()
+
+
+def test_tls_crl_file_of_another_ca_fails_check_and_run(ctx):
+    """A CRL no CA of client_ca signed could never apply (and every client
+    would be refused for want of its CA's CRL): check and run refuse it."""
+    crl = _crl(ctx, ca="other-ca")
+    agent = Agent(ctx, [tls_listener(certs(), crl_file=crl)])
+    for command in ("check", "run"):
+        rc, err = run_agent(command, "-c", agent.config_path)
+        assert rc == 1, "%s exited %d:\n%s" % (command, rc, err[-1500:])
+        assert "the CRL of /CN=rtr-agent test other-ca is not signed by a CA of" in err, \
+            "%s: %s" % (command, err[-1500:])
+
+
+def test_tls_min_version_1_3(ctx):
+    """min_version "1.3": a client that speaks TLS 1.2 at most is refused,
+    a TLS 1.3 client is served."""
+    agent = ctx.agent([tls_listener(certs(), min_version="1.3")])
+    before = agent.metric("tls_handshake_failures")
+    got = _tls12_handshake(agent.port("tls"), "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert got.startswith("refused"), "a TLS 1.2-only client got %s" % got
+    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    tok = token()
+    s = tls_connect(agent.port("tls"))
+    assert s.version() == "TLSv1.3", s.version()
+    s.sendall(frame5424(0, tok) + b"\n")
+    s.close()
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10)
+    agent.stop()
+
+
+def test_tls12_ciphers_key(ctx):
+    """A TLS 1.2 client offering only a CBC suite is refused by default and
+    served when "ciphers" allows that suite."""
+    cbc = "ECDHE-ECDSA-AES128-SHA"
+    agent = ctx.agent([tls_listener(certs())], name="default")
+    got = _tls12_handshake(agent.port("tls"), cbc)
+    assert got.startswith("refused"), "default ciphers: a client offering only %s got %s" % (
+        cbc, got)
+    agent.stop()
+    agent = ctx.agent([tls_listener(certs(), ciphers="ECDHE+AESGCM:" + cbc)], name="custom")
+    got = _tls12_handshake(agent.port("tls"), cbc)
+    assert got == cbc, "ciphers allowing %s: %s" % (cbc, got)
+    assert _tls12_handshake(agent.port("tls"), "ECDHE-ECDSA-CHACHA20-POLY1305").startswith(
+        "refused"), "ChaCha20 is not in the custom ciphers but was negotiated"
+    agent.stop()
+
+
+def test_tls_bad_cipher_strings_fail_check_and_run(ctx):
+    """Cipher strings OpenSSL takes nothing from are config errors naming the
+    key, from check and from run."""
+    agent = Agent(ctx, [listener("tcp"),
+                        tls_listener(certs(), ciphers="NOT-A-CIPHER"),
+                        tls_listener(certs(), ciphersuites="TLS_NOPE_SHA256")])
+    for command in ("check", "run"):
+        rc, err = run_agent(command, "-c", agent.config_path)
+        assert rc == 1, "%s exited %d:\n%s" % (command, rc, err[-1500:])
+        for want in ('listen[1].ciphers: OpenSSL takes no TLS 1.2 cipher from "NOT-A-CIPHER"',
+                     'listen[2].ciphersuites: OpenSSL takes no TLS 1.3 cipher suite from '
+                     '"TLS_NOPE_SHA256"'):
+            assert want in err, "%s did not say %r:\n%s" % (command, want, err[-1500:])
+
+
+def test_tls12_resumption_by_session_id_without_tickets(ctx):
+    """TLS 1.2: the agent issues no session ticket (its key would never be
+    rotated), and a client resumes by session id from the agent's cache."""
+    agent = ctx.agent([tls_listener(certs())])
+    tok = token()
+    first = tls_connect(agent.port("tls"), max_version=ssl.TLSVersion.TLSv1_2)
+    first.sendall(frame5424(0, tok) + b"\n")
+    agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10)
+    session, context = first.session, first.context
+    first.close()
+    assert not session.has_ticket, "the agent issued a TLS 1.2 session ticket"
+    assert session.id, "the TLS 1.2 session has no id to resume by"
+    second = tls_connect(agent.port("tls"), session=session, context=context)
+    assert second.session_reused, "the agent did not resume the TLS 1.2 session by id"
+    assert not second.session.has_ticket, "the resumed session carries a ticket"
+    second.sendall(frame5424(1, tok) + b"\n")
+    second.close()
+    msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 2, 10)
+    check_sequence(msgs, tok, 2, ordered=False)
     agent.stop()

@@ -47,7 +47,8 @@ static const struct {
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
      "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
      {"@: listen[1].porto: unknown key (known here: proto, address, framing, tls, cert, key, "
-      "client_ca, handshake_timeout_s, allow, rcvbuf, port_file)",
+      "client_ca, handshake_timeout_s, min_version, ciphers, ciphersuites, allowed_names, "
+      "crl_file, allow, rcvbuf, port_file)",
       "@: listen[1].proto: required key is missing"}},
     {"unknown key two levels down",
      "{" LISTEN_OK ", \"identity\": {\"cache\": {\"ttl\": 5}}}",
@@ -138,6 +139,63 @@ static const struct {
      "  \"client_ca\": \"ca.pem\", \"tls\": false}]}",
      {"@: listen[0].cert: only used with \"tls\": true",
       "@: listen[0].client_ca: only used with \"tls\": true"}},
+    {"tls policy keys on tcp",
+     "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"min_version\": \"1.3\",\n"
+     "  \"ciphers\": \"ECDHE+AESGCM\", \"ciphersuites\": \"TLS_AES_128_GCM_SHA256\"}]}",
+     {"@: listen[0].min_version: not used with proto \"tcp\" (only with \"tls\" or \"relp\")",
+      "@: listen[0].ciphers: not used with proto \"tcp\" (only with \"tls\" or \"relp\")",
+      "@: listen[0].ciphersuites: not used with proto \"tcp\" (only with \"tls\" or \"relp\")"}},
+    {"client certificate keys on udp",
+     "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\",\n"
+     "  \"allowed_names\": [\"a.example\"], \"crl_file\": \"ca.crl\"}]}",
+     {"@: listen[0].allowed_names: not used with proto \"udp\" (only with \"tls\" or \"relp\")",
+      "@: listen[0].crl_file: not used with proto \"udp\" (only with \"tls\" or \"relp\")"}},
+    {"tls policy keys on plain relp",
+     "{\"listen\": [{\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"min_version\": \"1.3\",\n"
+     "  \"ciphers\": \"ECDHE+AESGCM\", \"allowed_names\": [\"a.example\"], \"crl_file\": \"c\"}]}",
+     {"@: listen[0].min_version: only used with \"tls\": true",
+      "@: listen[0].ciphers: only used with \"tls\": true",
+      "@: listen[0].allowed_names: only used with \"tls\": true",
+      "@: listen[0].crl_file: only used with \"tls\": true"}},
+    {"client certificate keys without client_ca",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:0\", \"cert\": \"c.pem\",\n"
+     "  \"key\": \"k.pem\", \"allowed_names\": [\"a.example\"], \"crl_file\": \"ca.crl\",\n"
+     "  \"client_ca\": null}]}",
+     {"@: listen[0].allowed_names: needs client_ca (it applies to the client certificates "
+      "verified against it)",
+      "@: listen[0].crl_file: needs client_ca (it applies to the client certificates verified "
+      "against it)"}},
+    {"bad allowed_names",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:0\", \"cert\": \"c.pem\",\n"
+     "  \"key\": \"k.pem\", \"client_ca\": \"ca.pem\",\n"
+     "  \"allowed_names\": [\"\", 7, \"*.example\", \"a\\u0001b\"]}]}",
+     {"@: listen[0].allowed_names[0]: expected a certificate name, got \"\"",
+      "@: listen[0].allowed_names[1]: expected a certificate name, got 7",
+      "@: listen[0].allowed_names[2]: wildcards are not supported: list each name a client "
+      "certificate carries",
+      "@: listen[0].allowed_names[3]: contains a control character"}},
+    {"allowed_names empty or not a list",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:0\", \"cert\": \"c.pem\",\n"
+     "  \"key\": \"k.pem\", \"client_ca\": \"ca.pem\", \"allowed_names\": []},\n"
+     "  {\"proto\": \"tls\", \"address\": \"127.0.0.1:1\", \"cert\": \"c.pem\",\n"
+     "  \"key\": \"k.pem\", \"client_ca\": \"ca.pem\", \"allowed_names\": \"a.example\"}]}",
+     {"@: listen[0].allowed_names: expected an array of at least 1 name, got an array",
+      "@: listen[1].allowed_names: expected an array of at least 1 name, got \"a.example\""}},
+    {"TLS version and suites OpenSSL refuses",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:0\", \"cert\": \"c.pem\",\n"
+     "  \"key\": \"k.pem\", \"min_version\": \"1.1\"},\n"
+     "  {\"proto\": \"relp\", \"tls\": true, \"address\": \"127.0.0.1:1\", \"cert\": \"c.pem\",\n"
+     "  \"key\": \"k.pem\", \"ciphers\": \"NOPE-AES\", \"ciphersuites\": \"AES128-SHA\"}]}",
+     {"@: listen[0].min_version: expected one of \"1.2\", \"1.3\", got \"1.1\"",
+      "@: listen[1].ciphers: OpenSSL takes no TLS 1.2 cipher from \"NOPE-AES\" (no cipher match)",
+      "@: listen[1].ciphersuites: OpenSSL takes no TLS 1.3 cipher suite from \"AES128-SHA\" (no "
+      "cipher match)"}},
+    /* OpenSSL accepts the string, then would never negotiate what it selects. */
+    {"TLS 1.2 ciphers none of which OpenSSL would use",
+     "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:0\", \"cert\": \"c.pem\",\n"
+     "  \"key\": \"k.pem\", \"ciphers\": \"aNULL\"}]}",
+     {"@: listen[0].ciphers: \"aNULL\" selects no TLS 1.2 cipher OpenSSL would use here (below "
+      "its security level, or anonymous, null or PSK ciphers)"}},
     {"relp over tls without cert and key",
      "{\"listen\": [{\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"tls\": true}]}",
      {"@: listen[0].cert: required with \"tls\": true",
@@ -315,7 +373,9 @@ static const char full_config[] =
     "    {\"proto\": \"tls\", \"address\": \"0.0.0.0:6514\", \"cert\": \"server.pem\",\n"
     "     \"key\": \"/etc/ssl/server.key\", \"client_ca\": \"clients-ca.pem\",\n"
     "     \"allow\": [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"],\n"
-    "     \"handshake_timeout_s\": 5},\n"
+    "     \"handshake_timeout_s\": 5, \"min_version\": \"1.3\", \"ciphers\": \"aNULL\",\n"
+    "     \"ciphersuites\": \"TLS_AES_256_GCM_SHA384\", \"crl_file\": \"clients.crl\",\n"
+    "     \"allowed_names\": [\"Sender.Example\", \"spiffe://example/sender\"]},\n"
     "    {\"proto\": \"relp\", \"address\": \"127.0.0.1:2514\", \"rcvbuf\": 0},\n"
     "    {\"proto\": \"relp\", \"address\": \"127.0.0.1:2515\", \"tls\": true,\n"
     "     \"cert\": \"relp.pem\", \"key\": \"relp.key\", \"client_ca\": \"clients-ca.pem\",\n"
@@ -402,6 +462,16 @@ static void test_full_config(void)
     check_str("full: absolute key", cfg->listen[2].key, "/etc/ssl/server.key");
     check_path("full: client_ca", cfg->listen[2].client_ca, dir, "clients-ca.pem");
     CHECK_INT(cfg->listen[2].handshake_timeout_s, 5);
+    CHECK_INT(cfg->listen[2].min_version, LISTEN_TLS_1_3);
+    /* Selects nothing TLS 1.2 would use: fine when TLS 1.2 is off. */
+    check_str("full: ciphers", cfg->listen[2].ciphers, "aNULL");
+    check_str("full: ciphersuites", cfg->listen[2].ciphersuites, "TLS_AES_256_GCM_SHA384");
+    check_path("full: crl_file", cfg->listen[2].crl_file, dir, "clients.crl");
+    CHECK_INT(cfg->listen[2].n_allowed_names, 2);
+    if (cfg->listen[2].n_allowed_names == 2) {
+        check_str("full: allowed name", cfg->listen[2].allowed_names[0], "Sender.Example");
+        check_str("full: allowed URI", cfg->listen[2].allowed_names[1], "spiffe://example/sender");
+    }
     CHECK_INT(cfg->listen[2].n_allow, 3);
     CHECK_INT(cfg->listen[2].allow[1].family, AF_INET6);
     CHECK_INT(cfg->listen[2].allow[1].prefix, 32);
@@ -417,6 +487,11 @@ static void test_full_config(void)
     check_path("full: relp key", cfg->listen[4].key, dir, "relp.key");
     check_path("full: relp client_ca", cfg->listen[4].client_ca, dir, "clients-ca.pem");
     CHECK_INT(cfg->listen[4].handshake_timeout_s, 7);
+    CHECK_INT(cfg->listen[4].min_version, LISTEN_TLS_1_2);
+    check_str("full: relp ciphers", cfg->listen[4].ciphers, LISTEN_TLS12_CIPHERS);
+    check_str("full: relp ciphersuites", cfg->listen[4].ciphersuites, NULL);
+    check_str("full: relp crl_file", cfg->listen[4].crl_file, NULL);
+    CHECK_INT(cfg->listen[4].n_allowed_names, 0);
 
     CHECK_INT(cfg->limits.max_message_bytes, 8192);
     CHECK_INT(cfg->limits.max_connection_buffer, 4 * 8192);
@@ -697,6 +772,9 @@ static void test_reference(void)
         "| `limits.max_message_bytes` | integer 480..16777216 | 65536 |",
         "| `listen[].tls` | boolean | false |",
         "| `listen[].rcvbuf` | integer 0..268435456 | - |",
+        "| `listen[].min_version` | string | \"1.2\" |",
+        "| `listen[].ciphers` | string | \"ECDHE+AESGCM:ECDHE+CHACHA20\" |",
+        "| `listen[].allowed_names` | array of strings | - |",
         "| `limits.queue_messages` | integer 1..16777216 | 256 |",
         "| `limits.drain_timeout_s` | integer 0..300 | 5 |",
     };
