@@ -28,6 +28,7 @@
 #include "core/secret.h"
 #include "decide/mapping.h"
 #include "ingest/tls.h"
+#include "privilege.h"
 
 /* One check run: how many problems were reported, and what loaded. */
 struct check {
@@ -331,6 +332,7 @@ int check_run(const char *config_path)
     check_spool(&c);
     check_port_files(&c);
     check_local_addresses(&c);
+    c.problems += privilege_check(cfg, cfg->path);
     if (c.problems == 0) {
         log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",
                  cfg->path, cfg->n_listen, c.mappings, c.mapping_files, c.identifiers);

@@ -1,9 +1,11 @@
-/* `rtr-agent run`: loads the mappings, builds the endpoints (TLS
- * contexts), the delivery thread (the decision queue, the identity layer,
- * the audit log), the --tap file, the workers (which bind every socket
- * before anything starts), the status endpoint; then runs the main
- * loop, which only handles signals, the status endpoint and the shutdown
- * sequence:
+/* `rtr-agent run`: loads the mappings, builds the delivery side (the
+ * decision queue, the identity layer, the SafeTitan client: every secret
+ * read), the endpoints (TLS contexts), the --tap file, the workers (which
+ * bind every socket) and the status endpoint; drops its privileges
+ * (privilege.h: before any thread exists); opens the spool, the audit log
+ * and the dead-letter file as the user it now is; starts the threads and
+ * runs the main loop, which only handles signals, the status endpoint and
+ * the shutdown sequence:
  *
  *   SIGTERM -> every worker stops accepting and reading, finishes what it
  *   has buffered (waiting for the decision queue if it must), writes its
@@ -37,6 +39,7 @@
 #include "core/sdnotify.h"
 #include "core/sockaddr.h"
 #include "core/stats.h"
+#include "privilege.h"
 #include "reload.h"
 #include "status.h"
 #include "decide/tap.h"
@@ -315,6 +318,14 @@ static int run_start(struct run *d, const char *tap_path)
         if (rc != 0)
             return rc;
     }
+    /* Every socket is bound, every key and secret read, and no thread runs
+     * yet: what the agent does not need any more goes now. */
+    rc = privilege_drop(cfg);
+    if (rc != 0)
+        return rc;
+    rc = delivery_open(d->delivery, cfg);
+    if (rc != 0)
+        return rc;
     delivery_set_ack(d->delivery, run_ack, d);
     rc = delivery_start(d->delivery, run_delivery_exited, d);
     if (rc != 0)

@@ -153,12 +153,7 @@ int audit_check(const struct audit_config *cfg, const char *config_path)
     return key_rc != 0 ? key_rc : file_rc;
 }
 
-int audit_open(const struct audit_config *cfg, struct audit **out)
-{
-    return audit_open_as(cfg, "audit.file", out);
-}
-
-int audit_open_as(const struct audit_config *cfg, const char *file_key, struct audit **out)
+int audit_new(const struct audit_config *cfg, const char *file_key, struct audit **out)
 {
     struct audit *a = NULL;
     int rc = ERR_NOMEM;
@@ -183,16 +178,24 @@ int audit_open_as(const struct audit_config *cfg, const char *file_key, struct a
         a->hash_users = 1;
     }
     a->key_name = file_key;
-    a->fd = audit_open_fd(NULL, a->key_name, a->path, 1);
-    if (a->fd == -1) {
-        rc = ERR_IO;
-        goto out;
-    }
     *out = a; /* transferred */
     a = NULL;
     rc = 0;
 out:
     audit_free(a);
+    return rc;
+}
+
+int audit_open(const struct audit_config *cfg, struct audit **out)
+{
+    int rc = audit_new(cfg, "audit.file", out);
+
+    if (rc == 0)
+        rc = audit_reopen(*out);
+    if (rc != 0) {
+        audit_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -217,7 +220,8 @@ int audit_reopen(struct audit *a)
     fd = audit_open_fd(NULL, a->key_name, a->path, 1);
     if (fd == -1)
         return ERR_IO;
-    close(a->fd);
+    if (a->fd != -1)
+        close(a->fd);
     a->fd = fd;
     return 0;
 }

@@ -40,19 +40,21 @@ struct audit_record {
     long latency_ms;     /* from receipt to this outcome */
 };
 
-/* Opens (creates, mode 0640) cfg->file for appending, and reads the key of
- * cfg->hash_key_file (once: a reopen keeps it; never logged). cfg->file
+/* Prepares the writer of cfg->file without opening it: reads the key of
+ * cfg->hash_key_file (once: a reopen keeps it; never logged), so that a
+ * key only root may read is read before the agent drops to its user, and
+ * the file is created by that user (audit_reopen). file_key names the file
+ * in messages ("audit.file", "spool.dead_letter"; static text). cfg->file
  * NULL: *out is NULL and every audit_write is a no-op. Each problem is
  * logged naming the config key and the file ("audit.hash_key_file: FILE:
- * the audit hash key is shorter than 16 bytes ...", "audit.file: FILE:
- * cannot open the audit log: Is a directory"). Returns 0, ERR_IO,
+ * the audit hash key is shorter than 16 bytes ..."). Returns 0, ERR_IO,
  * ERR_CONFIG (an empty, short or overlong key) or ERR_NOMEM. */
-int audit_open(const struct audit_config *cfg, struct audit **out);
+int audit_new(const struct audit_config *cfg, const char *file_key, struct audit **out);
 
-/* audit_open for another file the same writer serves (the dead-letter
- * file): messages name file_key ("spool.dead_letter") instead of
- * audit.file. file_key is static text. */
-int audit_open_as(const struct audit_config *cfg, const char *file_key, struct audit **out);
+/* audit_new for "audit.file", then audit_reopen: opens (creates, mode 0640)
+ * cfg->file for appending ("audit.file: FILE: cannot open the audit log:
+ * Is a directory"). Returns audit_new's errors or ERR_IO. */
+int audit_open(const struct audit_config *cfg, struct audit **out);
 
 /* For `check`: what audit_open would refuse, found with the same code but
  * without creating or writing anything. The key of cfg->hash_key_file
@@ -67,8 +69,8 @@ int audit_check(const struct audit_config *cfg, const char *config_path);
 /* Writes one line. Returns 0 or ERR_IO (logged, rate-limited). */
 int audit_write(struct audit *a, const struct audit_record *r);
 
-/* Reopens the file (after logrotate moved it: SIGHUP). Returns 0 or ERR_IO
- * (the old descriptor is kept). */
+/* Opens the file, first after audit_new, then again after logrotate moved
+ * it (SIGHUP). Returns 0 or ERR_IO (logged; the old descriptor is kept). */
 int audit_reopen(struct audit *a);
 
 void audit_free(struct audit *a); /* NULL is fine */

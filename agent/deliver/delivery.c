@@ -576,21 +576,15 @@ int delivery_new(const struct config *cfg, struct delivery **out)
     rc = identity_new(&cfg->identity, r->base, r->http, r->stats, &r->id);
     if (rc != 0)
         goto out;
-    rc = audit_open(&cfg->audit, &r->audit);
+    rc = audit_new(&cfg->audit, "audit.file", &r->audit);
     if (rc != 0)
         goto out;
     if (r->live) {
         struct audit_config dead = {.file = cfg->spool.dead_letter};
 
         rc = dispatch_new(&cfg->dispatch, r->http, &r->dispatch);
-        /* The spool first: it creates spool.dir, where the dead letters go
-         * by default. */
         if (rc == 0)
-            rc = spool_open(&cfg->spool, r->base, r->stats, &r->spool);
-        if (rc == 0)
-            spool_keep_done(r->spool, (int64_t)cfg->dispatch.dedup_window_s * 1000);
-        if (rc == 0)
-            rc = audit_open_as(&dead, "spool.dead_letter", &r->dead);
+            rc = audit_new(&dead, "spool.dead_letter", &r->dead);
         if (rc != 0)
             goto out;
     }
@@ -603,6 +597,24 @@ int delivery_new(const struct config *cfg, struct delivery **out)
 out:
     delivery_free(r);
     return rc;
+}
+
+int delivery_open(struct delivery *r, const struct config *cfg)
+{
+    int rc;
+
+    if (r->live) {
+        /* The spool first: it creates spool.dir, where the dead letters go
+         * by default. */
+        rc = spool_open(&cfg->spool, r->base, r->stats, &r->spool);
+        if (rc != 0)
+            return rc;
+        spool_keep_done(r->spool, (int64_t)cfg->dispatch.dedup_window_s * 1000);
+        rc = audit_reopen(r->dead);
+        if (rc != 0)
+            return rc;
+    }
+    return audit_reopen(r->audit);
 }
 
 void delivery_set_ack(struct delivery *r, delivery_ack_fn fn, void *arg)

@@ -40,10 +40,19 @@
 struct delivery;
 
 /* Creates the decision queue, the identity layer (loading the static
- * directory) and the audit log. cfg must outlive r (a reload opens a moved
- * audit log with its cfg->audit settings). Errors are logged. Returns 0 and *out (free
- * with delivery_free), or ERR_CONFIG / ERR_IO / ERR_NOMEM. */
+ * directory) and the SafeTitan client, and reads every secret they and the
+ * audit log need; creates no file and starts no thread (delivery_open
+ * does), so that `run` can call it before dropping to its user. cfg must
+ * outlive r (a reload opens a moved audit log with its cfg->audit
+ * settings). Errors are logged. Returns 0 and *out (free with
+ * delivery_free), or ERR_CONFIG / ERR_IO / ERR_NOMEM. */
 int delivery_new(const struct config *cfg, struct delivery **out);
+
+/* Opens the spool (creating spool.dir, recovering what it holds and
+ * starting its flusher thread), the dead-letter file and the audit log:
+ * files the agent's own user creates. Before delivery_start. Returns 0,
+ * ERR_IO or ERR_NOMEM (logged). */
+int delivery_open(struct delivery *r, const struct config *cfg);
 
 /* Answers a decision_ack: durable 1 once every alert of the message is
  * in the spool (or needs none: a duplicate, a dry run decided, a dead

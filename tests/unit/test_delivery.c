@@ -105,9 +105,12 @@ static struct delivery *create(void)
 
     running.limits.queue_messages = 16;
     running.audit.file = audit_path;
+    unlink(audit_path);
     CHECK_INT(delivery_new(&running, &r), 0);
     if (r == NULL)
         exit(2);
+    CHECK(access(audit_path, F_OK) == -1); /* files are delivery_open's */
+    CHECK_INT(delivery_open(r, &running), 0);
     return r;
 }
 
