@@ -18,7 +18,8 @@ static const char usage_text[] =
     "usage: rtr-agent run -c FILE [--tap FILE]\n"
     "       rtr-agent check -c FILE\n"
     "       rtr-agent parse [--framing lf|octet] [FILE...]\n"
-    "       rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain] [FILE...]\n"
+    "       rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain]\n"
+    "                        [--expect EXPECTED] [FILE...]\n"
     "       rtr-agent version\n";
 
 /* Usage errors exit 2, as failures exit 1: scripts can tell them apart. */
@@ -143,7 +144,10 @@ static int cmd_replay(int argc, char **argv)
             opt.dry_run = 1;
         else if (strcmp(argv[i], "--explain") == 0)
             opt.explain = 1;
-        else if (strcmp(argv[i], "--framing") == 0) {
+        else if (strcmp(argv[i], "--expect") == 0) {
+            if (option_value("replay", argc, argv, &i, &opt.expect) != 0)
+                return EXIT_USAGE;
+        } else if (strcmp(argv[i], "--framing") == 0) {
             if (framing_option("replay", argc, argv, &i, &opt.framing) != 0)
                 return EXIT_USAGE;
         } else if (!is_config_option(argv[i]))

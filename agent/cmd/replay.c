@@ -16,6 +16,7 @@
 #include "message.h"
 #include "deliver/delivery.h"
 #include "core/stats.h"
+#include "expect.h"
 #include "reader.h"
 
 /* Escaped bytes of a message shown on its --explain header line. */
@@ -47,9 +48,11 @@ struct replay {
     /* The decision whose user is being resolved; NULL once its callback ran
      * (a late callback for an abandoned lookup then finds NULL). */
     const struct mapping_decision *pending;
+    struct expect *expect; /* --expect; NULL without */
 };
 
-/* Writes s[0..len) to stdout escaped for a log line (an --explain line). */
+/* Writes s[0..len) to stderr escaped for a log line (an --explain line):
+ * explanations go to stderr, so that stdout holds JSON lines only. */
 static void replay_put_escaped(struct replay *r, const char *s, size_t len)
 {
     size_t need = len * ESCAPE_MAX_EXPANSION;
@@ -57,13 +60,13 @@ static void replay_put_escaped(struct replay *r, const char *s, size_t len)
     if (need > r->esc_cap) {
         char *p = realloc(r->esc, need);
         if (p == NULL) {
-            fputs("[out of memory]", stdout);
+            fputs("[out of memory]", stderr);
             return;
         }
         r->esc = p;
         r->esc_cap = need;
     }
-    fwrite(r->esc, 1, escape_text(r->esc, r->esc_cap, s, len, ESCAPE_LOG), stdout);
+    fwrite(r->esc, 1, escape_text(r->esc, r->esc_cap, s, len, ESCAPE_LOG), stderr);
 }
 
 /* Writes an explain text. mapping_explain.c escaped '"', '\\' and NUL in what it
@@ -80,7 +83,7 @@ static void replay_put_explained(struct replay *r, const char *why)
         replay_put_escaped(r, why, n);
         if (bs == NULL)
             return;
-        fputc('\\', stdout);
+        fputc('\\', stderr);
         why = bs + 1;
     }
 }
@@ -94,13 +97,13 @@ static void replay_explain_line(void *arg, const char *mapping, const char *file
     const char *base = slash != NULL ? slash + 1 : file;
 
     (void)decided; /* why already starts with "yes:" or "no:" */
-    fputs("  ", stdout);
+    fputs("  ", stderr);
     replay_put_escaped(r, mapping, strlen(mapping));
-    fputs(" (", stdout);
+    fputs(" (", stderr);
     replay_put_escaped(r, base, strlen(base));
-    fputs("): ", stdout);
+    fputs("): ", stderr);
     replay_put_explained(r, why);
-    fputc('\n', stdout);
+    fputc('\n', stderr);
 }
 
 /* --explain: "FILE:LINE: <the message, escaped, shortened>". */
@@ -116,7 +119,8 @@ static void replay_explain_header(struct replay *r, struct str msg)
 
     if (cut)
         n = escape_text(shown, REPLAY_SHOWN, msg.p, msg.len, ESCAPE_LOG);
-    printf("%s:%llu: %.*s%s\n", r->input_file, r->input_line, (int)n, shown, cut ? "..." : "");
+    fprintf(stderr, "%s:%llu: %.*s%s\n", r->input_file, r->input_line, (int)n, shown,
+            cut ? "..." : "");
 }
 
 /* identity_cb: prints the decision r->pending with its outcome. */
@@ -165,6 +169,19 @@ static void replay_resolved(void *arg, enum identity_status status, const char *
         return;
     }
     fwrite(r->out.buf, 1, r->out.len, stdout);
+    if (r->expect != NULL) {
+        struct expect_decision ed = {
+            .mapping = d->mapping,
+            .rule = d->rule,
+            .user = d->user,
+            .event = d->event,
+            .email = email,
+            .outcome = delivery_dry_run_outcome(status),
+            .detail = status != IDENTITY_FOUND ? detail : NULL,
+        };
+
+        expect_decision(r->expect, r->input_file, r->input_line, &ed);
+    }
 }
 
 /* Resolves d's user and prints the decision, waiting for an asynchronous
@@ -205,20 +222,20 @@ static int replay_message(void *arg, const struct reader_frame *f)
     if (r->opt->explain) {
         replay_explain_header(r, f->bytes);
         if (truncated)
-            printf("  -> not matched: the line was cut at max_message_bytes (%zu bytes)\n",
-                   r->max_message);
+            fprintf(stderr, "  -> not matched: the line was cut at max_message_bytes (%zu bytes)\n",
+                    r->max_message);
         else if (mapping_set_count(r->set) == 0)
-            fputs("  no mappings are loaded\n", stdout);
+            fputs("  no mappings are loaded\n", stderr);
     }
     if (!truncated)
         n = mapping_match(r->set, r->mm, &r->msg, r->dec, r->opt->explain ? &r->explain : NULL);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = replay_decision(r, &r->dec[i]);
     if (r->opt->explain && n == 0 && !truncated)
-        fputs("  -> no decision\n", stdout);
-    /* Flushed per message: log lines on stderr then land next to the
-     * message they are about. */
-    if (r->opt->explain || n > 0)
+        fputs("  -> no decision\n", stderr);
+    /* Flushed per message: with both streams on a terminal, a decision
+     * lands next to its explanation. */
+    if (n > 0)
         fflush(stdout);
     return rc;
 }
@@ -293,6 +310,7 @@ static void replay_close(struct replay *r)
     mapping_matcher_free(r->mm);
     mapping_set_unref(r->set);
     jsonw_free(&r->out);
+    expect_free(r->expect);
     free(r->scratch_buf);
     free(r->esc);
 }
@@ -308,6 +326,8 @@ int replay_run(const struct config *cfg, const struct replay_options *opt, char 
     r.explain.arg = &r;
     jsonw_init(&r.out, 0);
     rc = replay_check_dispatch(cfg, opt);
+    if (rc == 0 && opt->expect != NULL)
+        rc = expect_load(opt->expect, &r.expect);
     if (rc == 0)
         rc = replay_open(&r, cfg);
     if (rc == 0) {
@@ -315,6 +335,10 @@ int replay_run(const struct config *cfg, const struct replay_options *opt, char 
         struct reader_options ropt = {"replay", opt->framing, 1, r.max_message};
         rc = reader_run(&ropt, paths, n, &ops);
     }
+    /* Not after an input that could not be read: its decisions were never
+     * made, and would all be reported missing. */
+    if (rc == 0 && r.expect != NULL && expect_finish(r.expect) > 0)
+        rc = ERR_INVALID;
     if (rc == ERR_NOMEM)
         log_error("replay: out of memory");
     if (fflush(stdout) == EOF || ferror(stdout)) {

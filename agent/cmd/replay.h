@@ -1,5 +1,5 @@
 /* `rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain]
- * [FILE...]`: runs messages (one per line, or RFC 6587 octet-counted with
+ * [--expect EXPECTED] [FILE...]`: runs messages (one per line, or RFC 6587 octet-counted with
  * --framing octet; "-" or none: stdin; read by reader.h) through the whole
  * pipeline (parse, mappings, identity) and prints one JSON decision per
  * decision on stdout:
@@ -9,9 +9,11 @@
  * (no resolver knows the user), "failed" (a resolver failed), the last two
  * with "detail" (the resolver's reason, e.g. "static: not listed"); "dispatched"
  * and "duplicate" come with dispatching. A line cut at max_message_bytes is
- * not matched (a cut value could name the wrong user). --explain first prints,
- * for every message, a line naming it and one line per mapping tried with
- * why it did or did not decide (text, not JSON). */
+ * not matched (a cut value could name the wrong user). --explain prints on
+ * stderr, for every message, a line naming it and one line per mapping
+ * tried with why it did or did not decide (text: stdout stays JSON).
+ * --expect holds the decisions against a file of expected ones (expect.h)
+ * and fails on any difference. */
 #ifndef RTR_REPLAY_H
 #define RTR_REPLAY_H
 
@@ -24,11 +26,13 @@ struct replay_options {
     enum framing_mode framing;
     int dry_run;
     int explain;
+    const char *expect; /* --expect FILE, or NULL */
 };
 
-/* Returns 0; ERR_CONFIG when the mappings or the directory do not load
- * (reported); ERR_IO when an input could not be read (the others are still
- * replayed) or a user lookup never completed; ERR_NOMEM. */
+/* Returns 0; ERR_CONFIG when the mappings, the directory or the
+ * expectations do not load (reported); ERR_IO when an input could not be
+ * read (the others are still replayed) or a user lookup never completed;
+ * ERR_INVALID when a decision differs from the expectations; ERR_NOMEM. */
 int replay_run(const struct config *cfg, const struct replay_options *opt, char *const *paths,
                int n);
 

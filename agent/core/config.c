@@ -904,7 +904,13 @@ void config_free(struct config *cfg)
     free(cfg->dir);
     free(cfg);
 }
+
 void config_write_reference(FILE *out)
 {
-    cfg_write_reference(out, &root_section);
+    cfg_write_reference(out, &root_section, CFG_REFERENCE_MARKDOWN);
+}
+
+void config_write_man_reference(FILE *out)
+{
+    cfg_write_reference(out, &root_section, CFG_REFERENCE_ROFF);
 }

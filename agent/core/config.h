@@ -223,7 +223,10 @@ int config_load(const char *path, struct config **out);
 void config_free(struct config *cfg);
 
 /* Writes the agent's key reference (the tables config_load parses by), as
- * systemd/README.md carries it. */
+ * systemd/README.md carries it (a Markdown table). */
 void config_write_reference(FILE *out);
+
+/* The same reference as roff paragraphs, the body of rtr-agent.json(5). */
+void config_write_man_reference(FILE *out);
 
 #endif

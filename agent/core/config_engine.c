@@ -496,36 +496,74 @@ void cfg_release_section(const struct cfg_section *sec, char *base)
 
 /* ---- the key reference ---- */
 
-static void write_section(FILE *out, const char *path, const struct cfg_section *sec)
+/* Writes text for roff: a backslash as \e, and a "." or "'" that would
+ * start a line (a request) behind \&. Key docs hold no newlines. */
+static void write_roff_text(FILE *out, const char *text)
 {
-    char sub[JSON_FILE_PATH_MAX], list[256], type[64];
-
-    for (const struct cfg_key *k = sec->keys; k->name != NULL; k++) {
-        json_file_key_path(sub, path, k->name);
-        if (k->type == &CFG_OBJECT) {
-            write_section(out, sub, k->section);
-            continue;
-        }
-        if (k->type == &CFG_OBJECT_ARRAY) {
-            strncat(sub, "[]", sizeof(sub) - strlen(sub) - 1);
-            write_section(out, sub, k->section);
-            continue;
-        }
-        if (k->type == &CFG_INT || k->type == &CFG_SIZE)
-            snprintf(type, sizeof(type), "%s %lld..%lld", k->type->name, k->min, k->max);
+    if (*text == '.' || *text == '\'')
+        fputs("\\&", out);
+    for (; *text != '\0'; text++) {
+        if (*text == '\\')
+            fputs("\\e", out);
         else
-            snprintf(type, sizeof(type), "%s", k->type->name);
-        fprintf(out, "| `%s` | %s | %s | %s%s%s |\n", sub, type,
-                k->required      ? "required"
-                : k->def != NULL ? k->def
-                                 : "-",
-                k->doc, k->choices != NULL ? "; one of " : "",
-                k->choices != NULL ? json_file_join_names(k->choices, 1, list, sizeof(list)) : "");
+            fputc(*text, out);
     }
 }
 
-void cfg_write_reference(FILE *out, const struct cfg_section *root)
+static void write_key(FILE *out, const char *path, const struct cfg_key *k,
+                      enum cfg_reference_format format)
 {
-    fputs("| key | type | default | meaning |\n| --- | --- | --- | --- |\n", out);
-    write_section(out, "", root);
+    char list[256], type[64];
+    const char *def = k->required ? "required" : k->def != NULL ? k->def : "-";
+    const char *choices =
+        k->choices != NULL ? json_file_join_names(k->choices, 1, list, sizeof(list)) : NULL;
+
+    if (k->type == &CFG_INT || k->type == &CFG_SIZE)
+        snprintf(type, sizeof(type), "%s %lld..%lld", k->type->name, k->min, k->max);
+    else
+        snprintf(type, sizeof(type), "%s", k->type->name);
+    if (format == CFG_REFERENCE_MARKDOWN) {
+        fprintf(out, "| `%s` | %s | %s | %s%s%s |\n", path, type, def, k->doc,
+                choices != NULL ? "; one of " : "", choices != NULL ? choices : "");
+        return;
+    }
+    fputs(".TP\n.B ", out);
+    write_roff_text(out, path);
+    fputs("\n\\fI", out);
+    write_roff_text(out, type);
+    fputs("\\fR, ", out);
+    write_roff_text(out, k->required ? "required" : k->def != NULL ? "default " : "no default");
+    if (!k->required && k->def != NULL)
+        write_roff_text(out, k->def);
+    fputs(".\n", out);
+    write_roff_text(out, k->doc);
+    if (choices != NULL) {
+        fputs("; one of ", out);
+        write_roff_text(out, choices);
+    }
+    fputs(".\n", out);
+}
+
+static void write_section(FILE *out, const char *path, const struct cfg_section *sec,
+                          enum cfg_reference_format format)
+{
+    char sub[JSON_FILE_PATH_MAX];
+
+    for (const struct cfg_key *k = sec->keys; k->name != NULL; k++) {
+        json_file_key_path(sub, path, k->name);
+        if (k->type == &CFG_OBJECT_ARRAY)
+            strncat(sub, "[]", sizeof(sub) - strlen(sub) - 1);
+        if (k->type == &CFG_OBJECT || k->type == &CFG_OBJECT_ARRAY)
+            write_section(out, sub, k->section, format);
+        else
+            write_key(out, sub, k, format);
+    }
+}
+
+void cfg_write_reference(FILE *out, const struct cfg_section *root,
+                         enum cfg_reference_format format)
+{
+    if (format == CFG_REFERENCE_MARKDOWN)
+        fputs("| key | type | default | meaning |\n| --- | --- | --- | --- |\n", out);
+    write_section(out, "", root, format);
 }

@@ -86,8 +86,16 @@ void cfg_parse_section(struct cfg_loader *ld, const char *path, struct json_obje
 /* Frees what the section's keys own in base (not base itself). */
 void cfg_release_section(const struct cfg_section *sec, char *base);
 
-/* Writes the Markdown key reference of root's tables: every key path, its
- * type, default and meaning. */
-void cfg_write_reference(FILE *out, const struct cfg_section *root);
+/* The key reference's forms: a Markdown table (systemd/README.md), or roff
+ * paragraphs for a man page's body (rtr-agent.json(5)). */
+enum cfg_reference_format {
+    CFG_REFERENCE_MARKDOWN,
+    CFG_REFERENCE_ROFF,
+};
+
+/* Writes the key reference of root's tables: every key path, its type,
+ * default and meaning. */
+void cfg_write_reference(FILE *out, const struct cfg_section *root,
+                         enum cfg_reference_format format);
 
 #endif

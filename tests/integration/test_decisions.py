@@ -532,12 +532,13 @@ def test_replay_does_not_decide_on_a_cut_line(ctx):
             [(2, "jsmith2", "jane.smith2@example.com", "would-dispatch")], \
             "explain=%s: a cut line was decided on:\n%s" % (explain, out)
         assert "line 1" in err and "not decided on" in err, err[-2000:]
+        assert all(line.startswith("{") for line in out.splitlines()), out  # explain: stderr
         if explain:
-            lines = out.splitlines()
+            lines = err.splitlines()
             at = next(i for i, line in enumerate(lines) if line.startswith(data + ":1: "))
             assert lines[at + 1] == \
                 "  -> not matched: the line was cut at max_message_bytes (%d bytes)" % CUT_MAX, \
-                out
+                err
 
 
 def test_catastrophic_regex_is_a_counted_non_match(ctx):

@@ -74,10 +74,16 @@ def write_config(ctx, name="replay.json", mappings=None, users=None, extra=None)
     return path
 
 
-def replay(config, inputs, explain=False, data=None, expect_rc=0, timeout=20):
-    """Runs replay --dry-run; returns (decisions, explain text lines, stderr)."""
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z |^rtr-agent ")
+
+
+def replay(config, inputs, explain=False, data=None, expect_rc=0, timeout=20, expect=None):
+    """Runs replay --dry-run (with --expect FILE when expect is set);
+    returns (decisions, explain text lines, stderr). Explanations come on
+    stderr; stdout must hold JSON lines only."""
     argv = WRAPPER + [AGENT, "replay", "-c", config, "--dry-run"]
     argv += ["--explain"] if explain else []
+    argv += ["--expect", expect] if expect else []
     p = subprocess.run(argv + list(inputs), input=data, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=t(timeout))
     err = p.stderr.decode("utf-8", "replace")
@@ -86,13 +92,11 @@ def replay(config, inputs, explain=False, data=None, expect_rc=0, timeout=20):
     assert p.returncode == expect_rc, "replay exited %d, want %d:\n%s" % (
         p.returncode, expect_rc, err[-2000:])
     assert p.stdout.endswith(b"\n") or not p.stdout, "replay output does not end with a newline"
-    decisions, text = [], []
-    for i, raw in enumerate(p.stdout.split(b"\n")[:-1]):
-        if raw.startswith(b"{"):
-            decisions.append(check_json_line(raw, "replay output line %d" % (i + 1)))
-        else:
-            assert explain, "replay without --explain printed a non-JSON line: %r" % raw[:300]
-            text.append(raw.decode("utf-8", "strict"))
+    decisions = [check_json_line(raw, "replay output line %d" % (i + 1))
+                 for i, raw in enumerate(p.stdout.split(b"\n")[:-1])]
+    text = [line for line in p.stderr.decode("utf-8", "strict").split("\n")[:-1]
+            if not LOG_LINE.match(line)]
+    assert explain or not text, "replay without --explain explained: %r" % text[:5]
     for d in decisions:
         missing = {"input_file", "input_line", "mapping", "rule", "user", "email", "event",
                    "outcome"} - set(d)
@@ -593,3 +597,90 @@ def test_replay_octet_framing_decides_as_lf(ctx):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=t(20))
     assert p.returncode == 2, (p.returncode, p.stderr[-1000:])
     assert b"--framing is lf or octet, not crlf" in p.stderr, p.stderr[-1000:]
+
+
+def _expect_lines(err):
+    return [line for line in err.splitlines() if line.startswith("rtr-agent replay --expect: ")]
+
+
+def test_replay_expect_samples_and_own_output(ctx):
+    """--expect passes on the samples' expected.jsonl and on replay's own
+    output recorded a moment before (only the fields named are compared),
+    saying "0 differences"."""
+    d = _samples()
+    logs = sorted(glob.glob(os.path.join(d, "*.log")))
+    config = write_config(ctx)
+    decisions, _, err = replay(config, logs, expect=os.path.join(d, "expected.jsonl"))
+    assert decisions and "%d decisions, 0 differences" % len(decisions) in err, err[-2000:]
+    recorded = ctx.path("recorded.jsonl")
+    with open(recorded, "w") as f:
+        for dec in decisions:
+            f.write(json.dumps(dec) + "\n")
+        f.write(json.dumps({"input_file": decisions[0]["input_file"],  # partial: rule only
+                            "input_line": decisions[0]["input_line"],
+                            "rule": decisions[0]["rule"]}) + "\n")
+    # The partial line expects a second decision on that line: one difference.
+    _, _, err = replay(config, logs, expect=recorded, expect_rc=1)
+    assert _expect_lines(err)[-1].endswith("1 difference from %s" % recorded), err[-2000:]
+    with open(recorded, "w") as f:
+        for dec in decisions:
+            f.write(json.dumps(dec) + "\n")
+    _, _, err = replay(config, logs, expect=recorded)
+    assert "0 differences" in err, err[-2000:]
+
+
+def test_replay_expect_reports_every_difference(ctx):
+    """A changed field, a decision no line expects, an expected decision
+    not made and a decision where none is expected: each is one line on
+    stderr naming the input line, both values and the expectation's line;
+    the count follows and the exit status is 1. stdout still holds every
+    decision."""
+    d = _samples()
+    logs = sorted(glob.glob(os.path.join(d, "*.log")))
+    with open(os.path.join(d, "expected.jsonl")) as f:
+        expected = [json.loads(line) for line in f if line.strip()]
+    deciding = [e for e in expected if e["decision"] is not None]
+    silent = [e for e in expected if e["decision"] is None]
+    assert len(deciding) >= 3 and silent, "the samples changed shape"
+    changed = dict(deciding[0], decision=dict(deciding[0]["decision"], email="someone@else"))
+    dropped = deciding[1]
+    extra = dict(silent[0], decision={"rule": "Made Up Rule"})
+    none_here = dict(deciding[2], decision=None)
+    lines = [changed, extra, none_here] + [e for e in expected if e not in (
+        deciding[0], dropped, silent[0], deciding[2])]
+    path = ctx.path("expected.jsonl")
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(e) + "\n" for e in lines))
+    decisions, _, err = replay(write_config(ctx), logs, expect=path, expect_rc=1)
+    assert len(decisions) == len(deciding), "stdout lost decisions: %s" % decisions
+    said = _expect_lines(err)
+    where = lambda e: "%s:%d: " % (e["file"], e["line"])  # noqa: E731
+    want = [
+        (where(changed), 'email "%s", expected "someone@else" (%s:1)'
+         % (deciding[0]["decision"]["email"], path)),
+        (where(extra), 'no decision, expected rule "Made Up Rule" (%s:2)' % path),
+        (where(none_here), "), expected none (%s:3)" % path),
+        (where(dropped), ") that no expectation names"),
+    ]
+    for at, text in want:
+        assert any(at in line and text in line for line in said), \
+            "no line with %r and %r:\n%s" % (at, text, "\n".join(said))
+    assert said[-1] == "rtr-agent replay --expect: %d decisions, 4 differences from %s" % (
+        len(decisions), path), said[-1]
+
+
+def test_replay_expect_file_errors(ctx):
+    """An expectation file that cannot be used stops replay before any
+    decision, naming the line: an unknown key (a misspelt field must not
+    pass unnoticed), a line that is not an object, a missing line number."""
+    config = write_config(ctx)
+    for text, said in (('{"input_file":"a.log","input_line":1,"rulle":"x"}', 'unknown key "rulle"'),
+                       ("[1, 2]", "not a JSON object"),
+                       ('{"file":"a.log","decision":null}', 'needs "file" (a string) and "line"')):
+        path = ctx.path("bad.jsonl")
+        with open(path, "w") as f:
+            f.write('{"file":"a.log","line":1,"decision":null}\n' + text + "\n")
+        decisions, _, err = replay(config, ["-"], data=b"x\n", expect=path, expect_rc=1)
+        assert not decisions and "%s:2: %s" % (path, said) in err, err[-2000:]
+    _, _, err = replay(config, ["-"], data=b"", expect=ctx.path("missing.jsonl"), expect_rc=1)
+    assert "missing.jsonl: No such file or directory" in err, err[-2000:]
