@@ -1,8 +1,14 @@
 # rtr-agent build. `make` builds the agent; `make check` runs every test.
-# Knobs: PREFIX, DESTDIR, PKG_CONFIG, CC, CFLAGS (appended), WERROR=1,
-# SANITIZER=address|undefined|address,undefined, FUZZ_SECONDS.
+# Knobs: PREFIX, SYSCONFDIR, LOCALSTATEDIR, DESTDIR (install), PKG_CONFIG, CC,
+# CFLAGS (appended), WERROR=1, SANITIZER=address|undefined|address,undefined,
+# FUZZ_SECONDS.
 
 PREFIX ?= /usr/local
+# /etc and /var whatever PREFIX is, not GNU's $(PREFIX)/etc and $(PREFIX)/var:
+# the unit's ConfigurationDirectory= and its credentials, and logrotate, read
+# /etc; its StateDirectory= and LogsDirectory= are under /var (systemd/README.md).
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
 DESTDIR ?=
 PKG_CONFIG ?= pkg-config
 CC ?= cc
@@ -13,7 +19,8 @@ SHARED ?= ../shared
 
 BINDIR = $(PREFIX)/bin
 DATADIR = $(PREFIX)/share/rtr-agent
-SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 
 PKGS = libevent libevent_openssl libevent_pthreads libpcre2-8 json-c libcurl openssl
 
@@ -59,12 +66,16 @@ FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BLAST = $(BUILD)/bench/blast
 
-.PHONY: all check check-valgrind test-binaries unit bench bench-build bench-peers fuzz fuzz-build install uninstall clean deps run format-check layering-check
+.PHONY: all check check-valgrind test-binaries unit bench bench-build bench-peers fuzz fuzz-build install uninstall clean deps test-deps run format-check layering-check
 
 all: $(AGENT_BIN)
 
+# What building and running need; test-deps: what the tests need besides.
 deps:
 	.ci/install-deps
+
+test-deps:
+	.ci/install-test-deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -119,8 +130,10 @@ unit: $(UNIT_BINS)
 
 # `check` and `run` first install what is missing (a no-op when nothing is),
 # then build in a sub-make so pkg-config sees the freshly installed libraries.
+# `run` installs no test peer (rsyslog would replace a host's syslog-ng).
 check:
 	.ci/install-deps
+	.ci/install-test-deps
 	$(MAKE) test-binaries
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/run-all
 
@@ -145,6 +158,7 @@ bench: bench-build $(AGENT_BIN)
 # never installed. Not run by CI: about 4 minutes, loopback only.
 bench-peers:
 	.ci/install-deps
+	.ci/install-test-deps
 	$(MAKE) $(AGENT_BIN) $(BLAST)
 	tests/bench/peers/fetch-syslog-ng $(BUILD)/peers/syslog-ng
 	python3 tests/bench/bench_peers.py --agent $(AGENT_BIN) --blast $(BLAST) \
@@ -155,26 +169,48 @@ fuzz: $(FUZZ_REPLAY_BINS) $(if $(shell command -v $(FUZZ_CC)),$(FUZZ_LIBFUZZER_B
 
 run:
 	.ci/install-deps
-	$(MAKE) $(AGENT_BIN)
+	$(MAKE) -j"$$(nproc)" $(AGENT_BIN)
 	$(AGENT_BIN) run -c systemd/rtr-agent.dev.json
 
+# The unit, the example config and the logrotate snippet name the default
+# install's paths; INSTALL_PATHS rewrites them for this one. A path matches
+# only at its start (/usr/local/etc/rtr-agent holds no /etc/rtr-agent to
+# rewrite). Another SYSCONFDIR: ConfigurationDirectory= only knows /etc.
+INSTALL_PATHS = sed -E \
+    -e 's,(^|[^[:alnum:]_./-])/usr/local/bin/,\1$(BINDIR)/,g' \
+    -e 's,(^|[^[:alnum:]_./-])/usr/local/share/rtr-agent/,\1$(DATADIR)/,g' \
+    -e 's,(^|[^[:alnum:]_./-])/etc/rtr-agent,\1$(SYSCONFDIR)/rtr-agent,g' \
+    -e 's,(^|[^[:alnum:]_./-])/var/(lib|log)/rtr-agent,\1$(LOCALSTATEDIR)/\2/rtr-agent,g' \
+    $(if $(filter-out /etc,$(SYSCONFDIR)),-e '/^ConfigurationDirectory=/d')
+# $(call install_rewritten,SOURCE,TARGET): SOURCE through INSTALL_PATHS, mode 0644.
+install_rewritten = { $(INSTALL_PATHS) $(1) > $(2).tmp && chmod 0644 $(2).tmp && \
+                      mv -f $(2).tmp $(2); }
+INSTALLED_CONFIG = $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json
+INSTALLED_LOGROTATE = $(DESTDIR)$(LOGROTATEDIR)/rtr-agent
+
+# The config and the logrotate snippet are the admin's once installed: only
+# written where missing. The unit is replaced (local changes go in drop-ins).
 install: $(AGENT_BIN)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mappings
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mappings $(DESTDIR)$(SYSTEMDUNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/rtr-agent $(DESTDIR)$(LOGROTATEDIR)
 	install -m 0755 $(AGENT_BIN) $(DESTDIR)$(BINDIR)/rtr-agent
 	install -m 0644 systemd/users.example.csv systemd/README.md $(DESTDIR)$(DATADIR)/
 	install -m 0644 mappings/*.json mappings/README.md $(DESTDIR)$(DATADIR)/mappings/
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(SYSCONFDIR)/rtr-agent
-	install -m 0644 systemd/rtr-agent.service $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service
-# The example config names the shipped mappings under the default PREFIX: point it
-# at this install's DATADIR (e.g. /usr/share/rtr-agent with PREFIX=/usr).
-	[ -e $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json ] || { \
-	    sed 's|/usr/local/share/rtr-agent/mappings/|$(DATADIR)/mappings/|' systemd/rtr-agent.json \
-	        > $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json && \
-	    chmod 0644 $(DESTDIR)$(SYSCONFDIR)/rtr-agent/rtr-agent.json; }
+	$(call install_rewritten,systemd/rtr-agent.service,$(DESTDIR)$(SYSTEMDUNITDIR)/rtr-agent.service)
+	[ -e $(INSTALLED_CONFIG) ] || \
+	    $(call install_rewritten,systemd/rtr-agent.json,$(INSTALLED_CONFIG))
+	[ -e $(INSTALLED_LOGROTATE) ] || \
+	    $(call install_rewritten,systemd/rtr-agent.logrotate,$(INSTALLED_LOGROTATE))
 
+# Leaves the config folder, and the logrotate snippet when it was changed.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/rtr-agent $(DESTDIR)$(PREFIX)/lib/systemd/system/rtr-agent.service
+	rm -f $(DESTDIR)$(BINDIR)/rtr-agent $(DESTDIR)$(SYSTEMDUNITDIR)/rtr-agent.service
 	rm -rf $(DESTDIR)$(DATADIR)
+	if $(INSTALL_PATHS) systemd/rtr-agent.logrotate | cmp -s - $(INSTALLED_LOGROTATE); then \
+	    rm -f $(INSTALLED_LOGROTATE); \
+	elif [ -e $(INSTALLED_LOGROTATE) ]; then \
+	    echo "kept $(INSTALLED_LOGROTATE): changed since it was installed"; \
+	fi
 
 format-check:
 	clang-format --dry-run --Werror $(PARSERS_SRC) $(AGENT_SRC) agent/main.c parsers/*.h agent/*/*.h

@@ -149,7 +149,7 @@ def have_ipv6_loopback():
 def tool(name):
     path = shutil.which(name) or (os.path.exists("/usr/sbin/" + name) and "/usr/sbin/" + name)
     if not path:
-        raise Skip("%s is not installed (.ci/install-deps installs it)" % name)
+        raise Skip("%s is not installed (.ci/install-test-deps installs it)" % name)
     return path
 
 
