@@ -16,7 +16,7 @@
 
 static const char usage_text[] =
     "usage: rtr-agent run -c FILE [--tap FILE]\n"
-    "       rtr-agent check -c FILE\n"
+    "       rtr-agent check -c FILE [--strict] [--credentials-from DIR]\n"
     "       rtr-agent parse [--framing lf|octet] [FILE...]\n"
     "       rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain]\n"
     "                        [--expect EXPECTED] [FILE...]\n"
@@ -113,9 +113,19 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
+    struct check_options opt = {0};
     const char *config_path = NULL;
 
     for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--strict") == 0) {
+            opt.strict = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--credentials-from") == 0) {
+            if (option_value("check", argc, argv, &i, &opt.credentials_from) != 0)
+                return EXIT_USAGE;
+            continue;
+        }
         if (!is_config_option(argv[i]))
             return bad_argument("check", argv[i]);
         if (option_value("check", argc, argv, &i, &config_path) != 0)
@@ -123,7 +133,7 @@ static int cmd_check(int argc, char **argv)
     }
     if (config_path == NULL)
         return usage_error("check", "-c FILE is required");
-    return check_run(config_path) == 0 ? 0 : 1;
+    return check_run(config_path, &opt) == 0 ? 0 : 1;
 }
 
 /* Options and files may mix until "--"; the files are gathered at the front

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,6 @@
 
 #include "deliver/audit.h"
 #include "core/config.h"
-#include "core/json_file.h"
 #include "identity/directory.h"
 #include "ingest/input.h"
 #include "errors.h"
@@ -33,9 +33,21 @@
 /* One check run: how many problems were reported, and what loaded. */
 struct check {
     const struct config *cfg;
+    const struct check_options *opt;
+    /* Set while checking what this config does not use yet (the SafeTitan
+     * key of a dry run): problems are warnings then, with this reason. */
+    const char *advisory;
     int problems;
     size_t mappings, mapping_files, identifiers;
 };
+
+/* Where systemd puts a unit's credentials at start: CHECK_CREDENTIALS/UNIT/NAME. */
+#define CHECK_CREDENTIALS "/run/credentials/"
+
+/* The folders the shipped unit has systemd create at start
+ * (systemd/rtr-agent.service: StateDirectory=, LogsDirectory=). */
+static const char *const check_systemd_folders[] = {"/var/lib/rtr-agent", "/var/log/rtr-agent",
+                                                    NULL};
 
 /* Reports one problem as "CONFIGFILE: key: what". */
 static void check_fail(struct check *c, const char *key, const char *fmt, ...)
@@ -43,11 +55,17 @@ static void check_fail(struct check *c, const char *key, const char *fmt, ...)
 
 static void check_fail(struct check *c, const char *key, const char *fmt, ...)
 {
+    char what[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    json_file_vreport(LOG_LVL_ERROR, c->cfg->path, key, fmt, ap);
+    vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    if (c->advisory != NULL) {
+        log_warning("%s: %s: %s (%s)", c->cfg->path, key, what, c->advisory);
+        return;
+    }
+    log_error("%s: %s: %s", c->cfg->path, key, what);
     c->problems++;
 }
 
@@ -74,6 +92,48 @@ static int check_file(struct check *c, const char *key, const char *path)
         return -1;
     close(fd);
     return 0;
+}
+
+/* path, or with --credentials-from DIR and path a credential
+ * (/run/credentials/UNIT/NAME), DIR/NAME written into buf. */
+static const char *check_credential(const struct check *c, const char *path, char *buf, size_t len)
+{
+    const char *unit, *name;
+
+    if (path == NULL || c->opt->credentials_from == NULL ||
+        strncmp(path, CHECK_CREDENTIALS, strlen(CHECK_CREDENTIALS)) != 0)
+        return path;
+    unit = path + strlen(CHECK_CREDENTIALS);
+    name = strchr(unit, '/');
+    if (name == NULL || name == unit || name[1] == '\0' || strchr(name + 1, '/') != NULL)
+        return path;
+    snprintf(buf, len, "%s/%s", c->opt->credentials_from, name + 1);
+    return buf;
+}
+
+/* The folder of check_systemd_folders that path is or lies in, when it is
+ * not there yet (systemd makes it at start); else NULL. */
+static const char *check_systemd_folder(const char *path)
+{
+    struct stat st;
+
+    for (const char *const *f = check_systemd_folders; path != NULL && *f != NULL; f++) {
+        size_t n = strlen(*f);
+
+        if (strncmp(path, *f, n) == 0 && (path[n] == '\0' || path[n] == '/') &&
+            stat(*f, &st) == -1 && errno == ENOENT)
+            return *f;
+    }
+    return NULL;
+}
+
+/* Says that key's path is in a folder systemd creates at start. */
+static void check_note_systemd_folder(const struct check *c, const char *key, const char *path,
+                                      const char *folder)
+{
+    log_info("%s: %s: %s: not checked: %s is not there yet, and systemd creates it when it "
+             "starts rtr-agent.service (StateDirectory=, LogsDirectory=)",
+             c->cfg->path, key, path, folder);
 }
 
 /* 0 when dir is a folder this process may create files in; else -1 with
@@ -118,6 +178,10 @@ static void check_mappings(struct check *c)
         return;
     }
     c->mappings = mapping_set_count(set);
+    if (c->mappings == 0)
+        check_fail(c, "mappings",
+                   "no mapping loaded: no message could ever decide (the shipped "
+                   "ones are in the install's share/rtr-agent/mappings/)");
     identity_warn_unresolvable(&c->cfg->identity, c->mappings, c->cfg->path);
     c->mapping_files = mapping_set_files(set);
     mapping_set_unref(set);
@@ -144,12 +208,18 @@ static void check_listeners(struct check *c)
     char key[48];
 
     for (size_t i = 0; i < c->cfg->n_listen; i++) {
-        const struct listen_config *lc = &c->cfg->listen[i];
+        struct listen_config copy = c->cfg->listen[i];
+        const struct listen_config *lc = &copy;
+        char files[4][PATH_MAX];
         SSL_CTX *ctx = NULL;
         int missing = 0;
 
         if (!lc->tls)
             continue;
+        copy.cert = (char *)check_credential(c, copy.cert, files[0], sizeof(files[0]));
+        copy.key = (char *)check_credential(c, copy.key, files[1], sizeof(files[1]));
+        copy.client_ca = (char *)check_credential(c, copy.client_ca, files[2], sizeof(files[2]));
+        copy.crl_file = (char *)check_credential(c, copy.crl_file, files[3], sizeof(files[3]));
         /* A missing file is reported by its key; OpenSSL would only say
          * "system lib". */
         snprintf(key, sizeof(key), "listen[%zu].cert", i);
@@ -176,9 +246,10 @@ static void check_listeners(struct check *c)
  * content is never printed. */
 static void check_secret(struct check *c, const char *key, const char *path)
 {
-    char why[256], *secret = NULL;
+    char why[256], file[PATH_MAX], *secret = NULL;
     size_t len = 0;
 
+    path = check_credential(c, path, file, sizeof(file));
     if (path == NULL || check_file(c, key, path) != 0)
         return;
     if (secret_read(path, 1, SECRET_MAX, 1, &secret, &len, why, sizeof(why)) != 0)
@@ -208,7 +279,16 @@ static void check_ca_file(struct check *c, const char *key, const char *path)
  * the config file, the key and the file. */
 static void check_audit(struct check *c)
 {
-    if (audit_check(&c->cfg->audit, c->cfg->path) != 0)
+    struct audit_config audit = c->cfg->audit;
+    const char *folder = check_systemd_folder(audit.file);
+    char key[PATH_MAX];
+
+    audit.hash_key_file = (char *)check_credential(c, audit.hash_key_file, key, sizeof(key));
+    if (folder != NULL) {
+        check_note_systemd_folder(c, "audit.file", audit.file, folder);
+        audit.file = NULL; /* the hash key is still checked */
+    }
+    if (audit_check(&audit, c->cfg->path) != 0)
         c->problems++;
 }
 
@@ -299,8 +379,12 @@ static void check_local_addresses(struct check *c)
  * then take new folders. */
 static void check_spool(struct check *c)
 {
-    const char *dir = c->cfg->spool.dir;
+    const char *dir = c->cfg->spool.dir, *folder = check_systemd_folder(dir);
 
+    if (folder != NULL) {
+        check_note_systemd_folder(c, "spool.dir", dir, folder);
+        return;
+    }
     if (dir == NULL || folder_writable(dir) == 0)
         return;
     if (errno != ENOENT)
@@ -310,29 +394,48 @@ static void check_spool(struct check *c)
                    strerror(errno));
 }
 
-int check_run(const char *config_path)
+int check_run(const char *config_path, const struct check_options *opt)
 {
     struct config *cfg = NULL;
-    struct check c = {0};
+    struct check c = {.opt = opt};
+    unsigned long warnings = log_warnings_written();
     int rc = ERR_CONFIG;
 
-    if (config_load(config_path, &cfg) != 0)
+    /* With key errors the rest of the config still comes back: its files
+     * are checked too, so that one run tells everything. */
+    if (config_load_partial(config_path, &cfg) != 0)
+        c.problems++;
+    if (cfg == NULL)
         goto out;
     c.cfg = cfg;
+    if (opt->credentials_from != NULL)
+        log_info("%s: credentials (%s*/NAME) are checked as %s/NAME", cfg->path, CHECK_CREDENTIALS,
+                 opt->credentials_from);
     /* Every check runs, so that one run reports every problem. */
     check_mappings(&c);
     check_directory(&c);
     check_listeners(&c);
     input_warn_open_listeners(cfg);
+    /* As run: a dry run builds no SafeTitan client and needs no key; what
+     * it names is still looked at, for the day it goes live. */
+    if (cfg->dispatch.mode == DISPATCH_DRY_RUN)
+        c.advisory = "not needed while dispatch.mode is \"dry-run\"";
     check_secret(&c, "dispatch.api_key_file", cfg->dispatch.api_key_file);
-    check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
     check_ca_file(&c, "dispatch.ca_file", cfg->dispatch.ca_file);
+    c.advisory = NULL;
+    check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
     check_ca_file(&c, "identity.graph.ca_file", cfg->identity.graph.ca_file);
     check_audit(&c);
     check_spool(&c);
     check_port_files(&c);
     check_local_addresses(&c);
     c.problems += privilege_check(cfg, cfg->path);
+    warnings = log_warnings_written() - warnings;
+    if (opt->strict && warnings > 0) {
+        log_error("%s: %lu warning%s, which --strict counts as problems", cfg->path, warnings,
+                  warnings == 1 ? "" : "s");
+        c.problems++;
+    }
     if (c.problems == 0) {
         log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",
                  cfg->path, cfg->n_listen, c.mappings, c.mapping_files, c.identifiers);

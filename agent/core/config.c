@@ -857,7 +857,9 @@ static char *config_folder(const char *path)
     return dir;
 }
 
-int config_load(const char *path, struct config **out)
+/* config_load; with partial, a file that parsed as JSON but has key errors
+ * is returned too, what did load in place. */
+static int config_read(const char *path, int partial, struct config **out)
 {
     struct cfg_loader ld = {.rep = {.file = path}};
     struct json_object *root = NULL;
@@ -884,15 +886,25 @@ int config_load(const char *path, struct config **out)
         goto out;
     }
     cfg_parse_section(&ld, "", root, (char *)cfg, &root_section);
-    if (ld.rep.errors > 0)
-        goto out;
-    *out = cfg;
-    cfg = NULL; /* transferred */
-    rc = 0;
+    rc = ld.rep.errors > 0 ? ERR_CONFIG : 0;
+    if (rc == 0 || partial) {
+        *out = cfg;
+        cfg = NULL; /* transferred */
+    }
 out:
     json_object_put(root);
     config_free(cfg);
     return rc;
+}
+
+int config_load(const char *path, struct config **out)
+{
+    return config_read(path, 0, out);
+}
+
+int config_load_partial(const char *path, struct config **out)
+{
+    return config_read(path, 1, out);
 }
 
 void config_free(struct config *cfg)

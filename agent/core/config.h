@@ -219,6 +219,13 @@ struct config {
  * the result are already resolved against the config file's folder. */
 int config_load(const char *path, struct config **out);
 
+/* config_load for `check`, which reports every problem in one run: when
+ * the file is JSON but some keys are wrong (ERR_CONFIG, each reported),
+ * *out still holds the rest, the keys in error left unset or at their
+ * defaults, so that the files the others name can be checked too. *out is
+ * NULL only when the file could not be read or parsed. */
+int config_load_partial(const char *path, struct config **out);
+
 /* Frees cfg and everything in it; NULL is fine. */
 void config_free(struct config *cfg);
 

@@ -35,6 +35,7 @@ static const struct {
 };
 
 static atomic_int threshold = LOG_LVL_INFO;
+static atomic_ulong warnings_written;
 
 /* One lock for every rate limiter, taken only by lines that may pass (a
  * few per window): a suppressed line is counted with atomics alone, so a
@@ -135,6 +136,8 @@ static void log_vwrite(enum log_level level, uint64_t suppressed, const char *fm
     size_t len, text;
     int raw_len, truncated;
 
+    if (level == LOG_LVL_WARNING)
+        atomic_fetch_add_explicit(&warnings_written, 1, memory_order_relaxed);
     len = format_prefix(line, LOG_PREFIX_MAX, level);
     raw_len = vsnprintf(raw, sizeof(raw), fmt, ap);
     if (raw_len < 0)
@@ -163,6 +166,11 @@ static void log_vwrite(enum log_level level, uint64_t suppressed, const char *fm
     line[len++] = '\n';
     write_line(line, len);
     errno = saved_errno;
+}
+
+unsigned long log_warnings_written(void)
+{
+    return atomic_load_explicit(&warnings_written, memory_order_relaxed);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

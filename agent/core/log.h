@@ -30,6 +30,9 @@ int log_level_parse(const char *name);
 /* printf-style; the formatted text is escaped before it is written. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Warnings written so far by this process (`check --strict` fails on any). */
+unsigned long log_warnings_written(void);
+
 /* A rate limiter for one kind of log line: at most burst lines per
  * interval_s; the first line after a quiet spell says how many were
  * suppressed (exactly, across threads). Embed one per (kind of) line,

@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from harness import ROOT, run_agent
+from harness import ROOT, Skip, certs, run_agent
 
 MAPPINGS = os.path.join(ROOT, "mappings", "*.json")
 
@@ -154,14 +154,25 @@ def test_check_tls_listener_files(ctx):
     assert_fails(path, *[((path, missing[k]), re.escape("listen[0].%s:" % k)) for k in missing])
 
 
+def _live(ctx, **dispatch):
+    return {"dispatch": dict({"mode": "direct", "url": "https://safetitan.example/v1/events",
+                              "api_key_file": write(ctx, "live.key", "s3cret\n")}, **dispatch),
+            "spool": {"dir": ctx.path("spool")}}
+
+
 def test_check_empty_secret_file(ctx):
-    """A secret file holding nothing (or only white space) fails, in a dry
-    run too: it would fail the day dispatching is switched on."""
+    """A secret file holding nothing (or only white space) fails. In a dry
+    run, which needs no SafeTitan key, the same problem is a warning saying
+    so: it would fail the day dispatching is switched on."""
     for name, text in (("empty.key", ""), ("blank.key", " \n\t\n")):
         key = write(ctx, name, text)
-        path = config(ctx, name=name + ".json",
-                      extra={"dispatch": {"mode": "dry-run", "api_key_file": key}})
+        path = config(ctx, name=name + ".json", extra=_live(ctx, api_key_file=key))
         assert_fails(path, ((path, key), re.escape("dispatch.api_key_file:") + ".*empty"))
+        path = config(ctx, name=name + ".dry.json",
+                      extra={"dispatch": {"mode": "dry-run", "api_key_file": key}})
+        err = assert_succeeds(path)
+        assert re.search(r"warning: .*dispatch\.api_key_file: %s: .*empty.*\(not needed while "
+                         r"dispatch\.mode is \"dry-run\"\)" % re.escape(key), err), err[-2000:]
         path = config(ctx, name=name + ".audit.json",
                       extra={"audit": {"file": ctx.path("audit.jsonl"), "hash_key_file": key}})
         assert_fails(path, ((path, key),
@@ -171,11 +182,10 @@ def test_check_empty_secret_file(ctx):
 def test_check_bad_dispatch_ca_file(ctx):
     """dispatch.ca_file must load as a PEM CA bundle, and must exist."""
     bad = write(ctx, "not-a-ca.pem", "this is not a certificate\n")
-    path = config(ctx, extra={"dispatch": {"mode": "dry-run", "ca_file": bad}})
+    path = config(ctx, extra=_live(ctx, ca_file=bad))
     assert_fails(path, ((path, bad), re.escape("dispatch.ca_file:") + ".*no PEM CA"))
     missing = ctx.path("no-such-ca.pem")
-    path = config(ctx, name="missing-ca.json",
-                  extra={"dispatch": {"mode": "dry-run", "ca_file": missing}})
+    path = config(ctx, name="missing-ca.json", extra=_live(ctx, ca_file=missing))
     assert_fails(path, ((path, missing), re.escape("dispatch.ca_file:")))
 
 
@@ -251,7 +261,7 @@ def test_check_warns_on_readable_secret(ctx):
     """A secret file its group or other users may read passes, with a
     warning naming it and its mode; one only its owner reads, silently."""
     key = write(ctx, "open.key", "s3cret\n")
-    path = config(ctx, extra={"dispatch": {"mode": "dry-run", "api_key_file": key}})
+    path = config(ctx, extra=_live(ctx, api_key_file=key))
     for mode, who in ((0o644, "its group and every user"), (0o640, "its group")):
         os.chmod(key, mode)
         err = assert_succeeds(path)
@@ -374,3 +384,88 @@ def test_check_warns_on_open_listener(ctx):
             assert want in err, "check did not warn %r:\n%s" % (want, err[-2000:])
         else:
             assert "takes alerts from anyone" not in err, err[-2000:]
+
+
+def test_check_key_errors_do_not_hide_file_problems(ctx):
+    """A wrong key and missing files in one config: one run names them all
+    (the keys that loaded are checked though others did not)."""
+    path = config(ctx, mappings=[ctx.path("no-such-mapping.json")], extra={
+        "limits": {"max_connections": "many"},
+        "identity": {"static": {"file": ctx.path("no-such-users.csv")}},
+        "audit": {"file": ctx.path("no-such-folder", "audit.jsonl")}})
+    assert_fails(path, (path, re.escape("limits.max_connections:")),
+                 ("no-such-mapping.json", "no-such-mapping.json"),
+                 (path, re.escape("identity.static.file:") + ".*no-such-users.csv"),
+                 (path, re.escape("audit.file:") + ".*no-such-folder"))
+
+
+def test_check_fails_without_mappings(ctx):
+    """No mapping loaded (a glob that matches nothing only warns): check
+    fails, since no message could ever decide."""
+    path = config(ctx, mappings=[ctx.path("mappings.d", "*.json")])
+    assert_fails(path, (path, re.escape("mappings: no mapping loaded")))
+
+
+def _quiet_extra():
+    """What keeps check free of warnings here: as root, a user to drop to."""
+    return {"user": "nobody"} if os.geteuid() == 0 else {}
+
+
+def test_check_strict_fails_on_warnings(ctx):
+    """--strict counts warnings as problems: a TCP listener on every
+    address without an allow list passes with a warning, and fails with
+    --strict naming the count; a config without warnings passes both."""
+    clean = config(ctx, name="clean.json", extra=_quiet_extra())
+    for argv in (("check", "-c", clean), ("check", "--strict", "-c", clean)):
+        rc, err = agent(*argv)
+        assert rc == 0 and "Z warning: " not in err, "%s: %d\n%s" % (argv, rc, err[-2000:])
+    open_listener = config(ctx, name="open.json", extra=dict(
+        _quiet_extra(), listen=[{"proto": "tcp", "address": "0.0.0.0:0"}]))
+    rc, err = agent("check", "-c", open_listener)
+    assert rc == 0 and "Z warning: " in err, err[-2000:]
+    rc, err = agent("check", "--strict", "-c", open_listener)
+    assert rc == 1 and re.search(r"\d+ warnings?, which --strict counts as problems", err), \
+        err[-2000:]
+
+
+def test_check_credentials_from_folder(ctx):
+    """Credentials systemd provides at start (/run/credentials/UNIT/NAME)
+    cannot be read before it: check fails on them, and with
+    --credentials-from DIR checks DIR/NAME instead."""
+    pem = certs()
+    creds = ctx.path("credstore")
+    os.mkdir(creds)
+    with open(pem["server.key"]) as f:
+        write(ctx, os.path.join("credstore", "tls-key"), f.read())
+    write(ctx, os.path.join("credstore", "graph-client-secret"), "graph-s3cret\n")
+    for name in ("tls-key", "graph-client-secret"):
+        os.chmod(os.path.join(creds, name), 0o600)
+    run_creds = "/run/credentials/rtr-agent.service/"
+    path = config(ctx, extra={
+        "listen": [{"proto": "tls", "address": "127.0.0.1:0", "cert": pem["server.pem"],
+                    "key": run_creds + "tls-key", "allow": ["127.0.0.0/8"]}],
+        "identity": {"order": ["graph"], "graph": {
+            "tenant_id": "t", "client_id": "c",
+            "client_secret_file": run_creds + "graph-client-secret"}}})
+    if os.path.exists(run_creds):
+        raise Skip("%s exists here" % run_creds)
+    assert_fails(path, (path, re.escape("listen[0].key:")),
+                 (path, re.escape("identity.graph.client_secret_file:")))
+    rc, err = agent("check", "--credentials-from", creds, "-c", path)
+    assert rc == 0, err[-2000:]
+    assert "are checked as %s/NAME" % creds in err, err[-2000:]
+
+
+def test_check_folders_systemd_creates(ctx):
+    """The spool and audit folders of the shipped unit (StateDirectory=,
+    LogsDirectory=), missing before the first start, are said to be made by
+    systemd, not reported as problems."""
+    for folder in ("/var/lib/rtr-agent", "/var/log/rtr-agent"):
+        if os.path.exists(folder):
+            raise Skip("%s exists on this machine" % folder)
+    path = config(ctx, extra={"audit": {"file": "/var/log/rtr-agent/audit.jsonl"},
+                              "spool": {"dir": "/var/lib/rtr-agent"}})
+    err = assert_succeeds(path)
+    for key, folder in (("audit.file", "/var/log/rtr-agent"), ("spool.dir", "/var/lib/rtr-agent")):
+        assert re.search(r"info: .*%s: .*not checked: %s is not there yet, and systemd creates "
+                         r"it" % (re.escape(key), re.escape(folder)), err), err[-2000:]
