@@ -270,10 +270,8 @@ static int replay_check_dispatch(const struct config *cfg, const struct replay_o
 static int replay_open(struct replay *r, const struct config *cfg)
 {
     struct stats *stats = stats_register();
-    int level = cfg->log_level != NULL ? log_level_parse(cfg->log_level) : -1;
 
-    if (level >= 0)
-        log_set_level((enum log_level)level);
+    log_configure(cfg->log_level, cfg->log_format);
     if (mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(&cfg->limits),
                          &r->set) != 0)
         return ERR_CONFIG;

@@ -39,6 +39,7 @@
 #include "core/sdnotify.h"
 #include "core/sockaddr.h"
 #include "core/stats.h"
+#include "core/version.h"
 #include "privilege.h"
 #include "reload.h"
 #include "status.h"
@@ -52,8 +53,11 @@ struct run {
     struct reload *reload;
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
-    struct event *ev_progress; /* a worker or the delivery thread has ended */
-    struct mapping_set *set;   /* the mappings in use; NULL without any */
+    struct event *ev_progress;       /* a worker or the delivery thread has ended */
+    struct event *ev_summary;        /* every summary_interval_s */
+    uint64_t summarised[STAT_COUNT]; /* the counters at the previous summary */
+    uint64_t summarised_udp_drops;
+    struct mapping_set *set; /* the mappings in use; NULL without any */
     struct delivery *delivery;
     struct endpoint *ep;
     struct worker_env env;
@@ -188,6 +192,30 @@ static void run_on_hup(evutil_socket_t sig, short what, void *arg)
     reload_apply(d->reload, d->workers, d->n_workers, &d->set, d->delivery);
 }
 
+/* Where decisions go: said at every start, loudly for a dry run (the
+ * shipped default), so that nobody believes alerts are sent when they are
+ * not. */
+static void run_log_delivery(const struct config *cfg)
+{
+    const struct dispatch_config *dc = &cfg->dispatch;
+    char order[64] = "none";
+    size_t n = 0;
+
+    for (size_t i = 0; i < cfg->identity.n_order && n < sizeof(order); i++)
+        n += (size_t)snprintf(order + n, sizeof(order) - n, "%s%s", i ? ", " : "",
+                              cfg->identity.order[i] == IDENTITY_GRAPH ? "graph" : "static");
+    log_info("identity: resolvers in order: %s", order);
+    if (dc->mode == DISPATCH_DRY_RUN)
+        log_info("DRY RUN: decisions are audited, NOTHING IS SENT to SafeTitan (dispatch.mode "
+                 "\"dry-run\"); audit log %s",
+                 cfg->audit.file != NULL ? cfg->audit.file : "off (no audit.file)");
+    else
+        log_info("dispatch: %s to %s; spool %s; dead letters %s; audit log %s",
+                 dc->mode == DISPATCH_DIRECT ? "direct" : "orchestrator", dc->url, cfg->spool.dir,
+                 cfg->spool.dead_letter,
+                 cfg->audit.file != NULL ? cfg->audit.file : "off (no audit.file)");
+}
+
 static void run_log_start(struct run *d, const char *tap_path)
 {
     char line[1024], addr[SOCKADDR_TEXT_MAX];
@@ -203,6 +231,7 @@ static void run_log_start(struct run *d, const char *tap_path)
     if (tap_path != NULL && n < sizeof(line))
         snprintf(line + n, sizeof(line) - n, "; tap %s", tap_path);
     log_info("running with %d worker%s: %s", d->n_workers, d->n_workers == 1 ? "" : "s", line);
+    run_log_delivery(d->cfg);
 }
 
 /* Every worker's UDP sockets: the feed of the udp_kernel_drops metric. */
@@ -230,6 +259,36 @@ static void run_log_summary(struct run *d)
         snprintf(line + n, sizeof(line) - n, " udp_kernel_drops=%llu",
                  (unsigned long long)run_udp_drops(d));
     log_info("stopped:%s", line);
+}
+
+/* Every summary_interval_s: what came in, what was decided and what
+ * became of it since the previous summary, in one line. */
+static void run_on_summary(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *d = arg;
+    uint64_t now[STAT_COUNT], delta[STAT_COUNT], drops = run_udp_drops(d);
+
+    (void)fd;
+    (void)what;
+    stats_sum(now);
+    for (int i = 0; i < STAT_COUNT; i++)
+        delta[i] = now[i] - d->summarised[i];
+    log_info("last %d s: %llu messages received (%llu parse errors, %llu UDP datagrams dropped by "
+             "the kernel), %llu decisions: %llu sent to SafeTitan, %llu would be (dry run), %llu "
+             "duplicates, %llu users unresolved, %llu dead-lettered, %llu retries",
+             d->cfg->summary_interval_s, (unsigned long long)delta[STAT_messages_received],
+             (unsigned long long)(delta[STAT_parse_errors_syslog] + delta[STAT_parse_errors_cef] +
+                                  delta[STAT_parse_errors_leef]),
+             (unsigned long long)(drops - d->summarised_udp_drops),
+             (unsigned long long)delta[STAT_decisions],
+             (unsigned long long)delta[STAT_outcome_dispatched],
+             (unsigned long long)delta[STAT_outcome_would_dispatch],
+             (unsigned long long)delta[STAT_outcome_duplicate],
+             (unsigned long long)delta[STAT_outcome_unresolved_user],
+             (unsigned long long)delta[STAT_outcome_dead_letter],
+             (unsigned long long)delta[STAT_dispatch_retries]);
+    memcpy(d->summarised, now, sizeof(now));
+    d->summarised_udp_drops = drops;
 }
 
 /* Everything up to the point where the main loop can run. */
@@ -351,6 +410,13 @@ static int run_start(struct run *d, const char *tap_path)
     }
     run_log_start(d, tap_path);
     input_warn_open_listeners(cfg);
+    if (cfg->summary_interval_s > 0) {
+        struct timeval every = {.tv_sec = cfg->summary_interval_s};
+
+        d->ev_summary = event_new(d->base, -1, EV_PERSIST, run_on_summary, d);
+        if (d->ev_summary == NULL || event_add(d->ev_summary, &every) == -1)
+            return ERR_NOMEM;
+    }
     /* Everything is bound and listening: systemd (Type=notify) may now let
      * the units ordered after us start. */
     rc = sdnotify_send("READY=1");
@@ -385,6 +451,7 @@ static void run_free(struct run *d)
     evloop_event_free(&d->ev_int);
     evloop_event_free(&d->ev_hup);
     evloop_event_free(&d->ev_progress);
+    evloop_event_free(&d->ev_summary);
     if (d->base != NULL)
         event_base_free(d->base);
     for (size_t i = 0; d->ep != NULL && i < d->cfg->n_listen; i++) {
@@ -401,15 +468,14 @@ int run_daemon(const struct config *cfg, const char *tap_path)
 {
     struct run d = {.cfg = cfg};
     struct sigaction ign = {.sa_handler = SIG_IGN};
-    int level = cfg->log_level != NULL ? log_level_parse(cfg->log_level) : -1;
     int rc;
 
     /* Until the loop's SIGHUP event exists, a reload request (systemd,
      * logrotate) must not kill the agent by the default action. */
     sigaction(SIGHUP, &ign, NULL);
 
-    if (level >= 0)
-        log_set_level((enum log_level)level);
+    log_configure(cfg->log_level, cfg->log_format);
+    log_info("rtr-agent %s starting: config %s", version_text(), cfg->path);
     /* Before any event_base exists: bases made after this are thread-safe
      * and can be woken from other threads. */
     if (evthread_use_pthreads() == -1) {

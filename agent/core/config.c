@@ -747,6 +747,7 @@ static const struct cfg_section audit_section = {audit_keys, 0, check_audit};
 /* ---- the file ---- */
 
 static const char *const log_level_names[] = {"error", "warning", "info", "debug", NULL};
+static const char *const log_format_names[] = {"text", "json", NULL};
 
 static int same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -836,6 +837,14 @@ static const struct cfg_key root_keys[] = {
      .doc = "the audit log"},
     {.name = "log_level", .type = &CFG_STRING, .offset = CO(log_level), .choices = log_level_names,
      .def = "\"info\"", .doc = "least severe level logged"},
+    {.name = "log_format", .type = &CFG_STRING, .offset = CO(log_format),
+     .choices = log_format_names, .def = "\"text\"",
+     .doc = "log lines as text (\"TIME level: message\") or one JSON object each "
+            "(time, level, msg) for collectors"},
+    {.name = "summary_interval_s", .type = &CFG_INT, .offset = CO(summary_interval_s), .min = 0,
+     .max = 86400, .def = "3600",
+     .doc = "seconds between one-line summaries of what was received, decided and sent "
+            "since the previous one; 0 = none"},
     {.name = "user", .type = &CFG_STRING, .offset = CO(user),
      .doc = "started as root: the user it runs as once its sockets are bound and its keys read"},
     {.name = "group", .type = &CFG_STRING, .offset = CO(group),

@@ -202,7 +202,9 @@ struct config {
     char **mappings; /* glob patterns, in order */
     size_t n_mappings;
     struct status_config status;
-    char *log_level; /* "error", "warning", "info" (default), "debug" */
+    char *log_level;        /* "error", "warning", "info" (default), "debug" */
+    char *log_format;       /* "text" (default) or "json" */
+    int summary_interval_s; /* run's periodic summary line, default 3600; 0 = none */
     /* Started as root: after binding and reading its keys, the agent drops
      * to this user (and group: default the user's). NULL = stays as started. */
     char *user, *group;

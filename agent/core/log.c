@@ -18,8 +18,9 @@
 /* Escaped message bytes per line. With the prefix and the notes, a line stays
  * under PIPE_BUF (4096), so its single write(2) to the journal's stream
  * socket or a pipe is atomic and lines of different threads never mix. */
-#define LOG_TEXT_MAX   2048
-#define LOG_PREFIX_MAX 48
+#define LOG_TEXT_MAX 2048
+/* "<N>" and {"time":"2026-10-02T09:12:44.120Z","level":"warning","msg":" fit. */
+#define LOG_PREFIX_MAX 80
 #define LOG_NOTE_MAX   64
 
 static const char truncated_marker[] = " [truncated]";
@@ -36,6 +37,7 @@ static const struct {
 
 static atomic_int threshold = LOG_LVL_INFO;
 static atomic_ulong warnings_written;
+static atomic_int line_format = LOG_FORMAT_TEXT;
 
 /* One lock for every rate limiter, taken only by lines that may pass (a
  * few per window): a suppressed line is counted with atomics alone, so a
@@ -61,7 +63,7 @@ int log_level_parse(const char *name)
     return -1;
 }
 
-static int log_enabled(enum log_level level)
+int log_wants(enum log_level level)
 {
     return (int)level <= atomic_load_explicit(&threshold, memory_order_relaxed);
 }
@@ -101,15 +103,49 @@ size_t log_format_time(struct timespec ts, char buf[LOG_TIME_SIZE])
     return n;
 }
 
-static size_t format_prefix(char *out, size_t cap, enum log_level level)
+void log_configure(const char *level, const char *format)
+{
+    int l = level != NULL ? log_level_parse(level) : -1;
+    int f = format != NULL ? log_format_parse(format) : -1;
+
+    if (l >= 0)
+        log_set_level((enum log_level)l);
+    if (f >= 0)
+        log_set_format((enum log_format)f);
+}
+
+void log_set_format(enum log_format f)
+{
+    atomic_store_explicit(&line_format, (int)f, memory_order_relaxed);
+}
+
+int log_format_parse(const char *name)
+{
+    return strcmp(name, "text") == 0   ? LOG_FORMAT_TEXT
+           : strcmp(name, "json") == 0 ? LOG_FORMAT_JSON
+                                       : -1;
+}
+
+/* Text: "TIME level: " (the journal stamps its own time: "<N>" only).
+ * JSON: the object up to the opening quote of "msg" (after "<N>" in the
+ * journal, which keeps the priority). */
+static size_t format_prefix(char *out, size_t cap, enum log_level level, int json)
 {
     struct timespec ts;
     char when[LOG_TIME_SIZE];
+    size_t n = 0;
 
-    if (stderr_is_journal())
-        return (size_t)snprintf(out, cap, "<%c>", levels[level].journal_priority);
+    if (stderr_is_journal()) {
+        n = (size_t)snprintf(out, cap, "<%c>", levels[level].journal_priority);
+        if (!json)
+            return n;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     log_format_time(ts, when);
+    if (json)
+        return n + (size_t)snprintf(out + n, cap - n,
+                                    "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", when,
+                                    levels[level].name);
     return (size_t)snprintf(out, cap, "%s %s: ", when, levels[level].name);
 }
 
@@ -136,9 +172,12 @@ static void log_vwrite(enum log_level level, uint64_t suppressed, const char *fm
     size_t len, text;
     int raw_len, truncated;
 
+    int json = atomic_load_explicit(&line_format, memory_order_relaxed) == LOG_FORMAT_JSON;
+    enum escape_style style = json ? ESCAPE_JSON : ESCAPE_LOG;
+
     if (level == LOG_LVL_WARNING)
         atomic_fetch_add_explicit(&warnings_written, 1, memory_order_relaxed);
-    len = format_prefix(line, LOG_PREFIX_MAX, level);
+    len = format_prefix(line, LOG_PREFIX_MAX, level, json);
     raw_len = vsnprintf(raw, sizeof(raw), fmt, ap);
     if (raw_len < 0)
         raw_len = 0;
@@ -149,20 +188,30 @@ static void log_vwrite(enum log_level level, uint64_t suppressed, const char *fm
      * ESCAPE_MAX_EXPANSION bytes) that does not fit, so with that much slack
      * an output of at most LOG_TEXT_MAX bytes means all the text fit. Past
      * it, escaping again with the exact cap gives a clean cut. */
-    text = escape_text(line + len, LOG_TEXT_MAX + ESCAPE_MAX_EXPANSION, raw, (size_t)raw_len,
-                       ESCAPE_LOG);
+    text =
+        escape_text(line + len, LOG_TEXT_MAX + ESCAPE_MAX_EXPANSION, raw, (size_t)raw_len, style);
     if (text > LOG_TEXT_MAX) {
-        text = escape_text(line + len, LOG_TEXT_MAX, raw, (size_t)raw_len, ESCAPE_LOG);
+        text = escape_text(line + len, LOG_TEXT_MAX, raw, (size_t)raw_len, style);
         truncated = 1;
     }
     len += text;
-    if (truncated) {
-        memcpy(line + len, truncated_marker, sizeof(truncated_marker) - 1);
-        len += sizeof(truncated_marker) - 1;
+    if (json) {
+        /* The slack the text form keeps for its notes holds these. */
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "\"%s",
+                                truncated ? ",\"truncated\":true" : "");
+        if (suppressed > 0)
+            len += (size_t)snprintf(line + len, sizeof(line) - len, ",\"suppressed\":%llu",
+                                    (unsigned long long)suppressed);
+        line[len++] = '}';
+    } else {
+        if (truncated) {
+            memcpy(line + len, truncated_marker, sizeof(truncated_marker) - 1);
+            len += sizeof(truncated_marker) - 1;
+        }
+        if (suppressed > 0)
+            len += (size_t)snprintf(line + len, LOG_NOTE_MAX, " (%llu similar lines suppressed)",
+                                    (unsigned long long)suppressed);
     }
-    if (suppressed > 0)
-        len += (size_t)snprintf(line + len, LOG_NOTE_MAX, " (%llu similar lines suppressed)",
-                                (unsigned long long)suppressed);
     line[len++] = '\n';
     write_line(line, len);
     errno = saved_errno;
@@ -177,7 +226,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!log_enabled(level))
+    if (!log_wants(level))
         return;
     va_start(ap, fmt);
     log_vwrite(level, 0, fmt, ap);
@@ -236,7 +285,7 @@ void log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt
     uint64_t suppressed;
     va_list ap;
 
-    if (!log_enabled(level) || !ratelimit_pass(rl, &suppressed))
+    if (!log_wants(level) || !ratelimit_pass(rl, &suppressed))
         return;
     va_start(ap, fmt);
     log_vwrite(level, suppressed, fmt, ap);

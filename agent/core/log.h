@@ -23,9 +23,30 @@ enum log_level {
 /* Formats ts (CLOCK_REALTIME) into buf[LOG_TIME_SIZE]; returns the length. */
 size_t log_format_time(struct timespec ts, char buf[LOG_TIME_SIZE]);
 
+/* How lines look: "TIME level: text" (default), or one JSON object per line
+ * for collectors: {"time":"...","level":"info","msg":"...", plus
+ * "truncated":true and "suppressed":N when so}. Under the journal, either
+ * is preceded by the "<N>" priority. */
+enum log_format {
+    LOG_FORMAT_TEXT,
+    LOG_FORMAT_JSON,
+};
+
+void log_set_format(enum log_format format);
+/* Parses "text", "json"; returns -1 when unknown. */
+int log_format_parse(const char *name);
+
 void log_set_level(enum log_level level);
+
+/* The config's log_level and log_format (names as log_level_parse and
+ * log_format_parse take them; NULL or unknown: left as they are). */
+void log_configure(const char *level, const char *format);
 /* Parses "error", "warning", "info", "debug"; returns -1 when unknown. */
 int log_level_parse(const char *name);
+
+/* Whether lines of level are written: a guard for a line whose arguments
+ * cost something to compute. */
+int log_wants(enum log_level level);
 
 /* printf-style; the formatted text is escaped before it is written. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,7 +6,10 @@
 
 #define RTR_VERSION "0.1.0"
 
-/* Prints "rtr-agent VERSION" and one line per linked library to f. */
+/* "VERSION (git COMMIT)", the commit when built from git. */
+const char *version_text(void);
+
+/* Prints "rtr-agent " version_text() and one line per linked library to f. */
 void version_print(FILE *f);
 
 #endif

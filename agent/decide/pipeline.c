@@ -49,6 +49,9 @@ static struct log_ratelimit pipeline_rl_parse = LOG_RATELIMIT_INIT(10, 10);
 static struct log_ratelimit pipeline_rl_tap = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit pipeline_rl_decision = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit pipeline_rl_truncated = LOG_RATELIMIT_INIT(60, 1);
+/* log_level "debug": a trace of what each message became, 20 lines a
+ * second at most (a busy stream would otherwise flood the journal). */
+static struct log_ratelimit pipeline_rl_trace = LOG_RATELIMIT_INIT(1, 20);
 
 int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_set *set,
                  const struct pipeline_outputs *out_to, struct pipeline **out)
@@ -193,11 +196,22 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     size_t n, dropped;
 
     n = mapping_match(p->set, p->mm, &p->msg, d, NULL);
-    if (n == 0)
+    if (n == 0) {
+        /* The guard spares the source's formatting when not tracing. */
+        if (log_wants(LOG_LVL_DEBUG))
+            log_limited(&pipeline_rl_trace, LOG_LVL_DEBUG,
+                        "undecided: a message from %s: no mapping decided: %.*s",
+                        pipeline_source_name(p, src),
+                        (int)(p->msg.raw.len < 120 ? p->msg.raw.len : 120), p->msg.raw.p);
         return;
+    }
     stats_add(p->stats, STAT_messages_decided, 1);
     stats_add(p->stats, STAT_decisions, n);
     source = pipeline_source_name(p, src);
+    log_limited(&pipeline_rl_trace, LOG_LVL_DEBUG,
+                "decided: a message from %s: mapping %s, rule \"%.*s\", user \"%.*s\"%s", source,
+                d[0].mapping, (int)d[0].rule.len, d[0].rule.p, (int)d[0].user.len, d[0].user.p,
+                n > 1 ? " (and more)" : "");
     clock_gettime(CLOCK_REALTIME, &origin.received);
     origin.source = str_make(source, strlen(source));
     origin.host = pipeline_origin_host(p, source);

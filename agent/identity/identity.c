@@ -158,6 +158,8 @@ static int static_new(struct identity *id, const struct identity_config *cfg, st
         free(r);
         return rc;
     }
+    log_info("identity: static directory %s: %zu identifiers", id->static_file,
+             directory_count(id->dir));
     r->base.ops = &static_ops;
     r->id = id;
     *out = &r->base;

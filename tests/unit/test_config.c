@@ -42,7 +42,7 @@ static const struct {
     {"unknown top-level key",
      "{" LISTEN_OK ", \"wokers\": 2}",
      {"@: wokers: unknown key (known here: listen, limits, workers, mappings, identity, "
-      "dispatch, spool, status, audit, log_level, user, group)"}},
+      "dispatch, spool, status, audit, log_level, log_format, summary_interval_s, user, group)"}},
     {"unknown key in a listener",
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
      "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
@@ -56,7 +56,7 @@ static const struct {
     {"unknown key with a control character",
      "{" LISTEN_OK ", \"a\\u0001b\": 1}",
      {"@: a\\x01b: unknown key (known here: listen, limits, workers, mappings, identity, "
-      "dispatch, spool, status, audit, log_level, user, group)"}},
+      "dispatch, spool, status, audit, log_level, log_format, summary_interval_s, user, group)"}},
     {"string for an integer",
      "{" LISTEN_OK ", \"workers\": \"4\"}",
      {"@: workers: expected an integer from 0 to 256, got \"4\""}},
