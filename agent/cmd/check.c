@@ -376,22 +376,35 @@ static void check_local_addresses(struct check *c)
 }
 
 /* The spool folder is created at start when missing, so its parent must
- * then take new folders. */
+ * then take new folders. Live, the dead-letter file is checked as
+ * audit.file is (audit_check_file: no symbolic link, opens for appending,
+ * or its folder takes new files), unless it goes in a spool folder not
+ * made yet: run makes that folder first. */
 static void check_spool(struct check *c)
 {
-    const char *dir = c->cfg->spool.dir, *folder = check_systemd_folder(dir);
+    const struct spool_config *sp = &c->cfg->spool;
+    const char *dir = sp->dir, *folder = check_systemd_folder(dir);
+    size_t dir_len = dir != NULL ? strlen(dir) : 0;
+    int dir_missing = 0;
 
     if (folder != NULL) {
         check_note_systemd_folder(c, "spool.dir", dir, folder);
-        return;
+        dir_missing = 1;
+    } else if (dir != NULL && folder_writable(dir) != 0) {
+        dir_missing = errno == ENOENT;
+        if (!dir_missing)
+            check_fail(c, "spool.dir", "%s: not a writable folder: %s", dir, strerror(errno));
+        else if (with_parent(dir, folder_writable) == -1)
+            check_fail(c, "spool.dir", "%s: missing, and its folder does not take new ones: %s",
+                       dir, strerror(errno));
     }
-    if (dir == NULL || folder_writable(dir) == 0)
+    if (c->cfg->dispatch.mode == DISPATCH_DRY_RUN || sp->dead_letter == NULL)
         return;
-    if (errno != ENOENT)
-        check_fail(c, "spool.dir", "%s: not a writable folder: %s", dir, strerror(errno));
-    else if (with_parent(dir, folder_writable) == -1)
-        check_fail(c, "spool.dir", "%s: missing, and its folder does not take new ones: %s", dir,
-                   strerror(errno));
+    if (dir_missing && strncmp(sp->dead_letter, dir, dir_len) == 0 &&
+        sp->dead_letter[dir_len] == '/')
+        return;
+    if (audit_check_file(sp->dead_letter, "spool.dead_letter", c->cfg->path) != 0)
+        c->problems++;
 }
 
 int check_run(const char *config_path, const struct check_options *opt)

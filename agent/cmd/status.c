@@ -104,7 +104,8 @@ static void status_metrics(struct status *s, struct evbuffer *out)
 
     stats_sum(sum);
     for (int i = 0; i < STAT_COUNT; i++)
-        status_metric(out, stats_name((enum stats_counter)i), "counter",
+        status_metric(out, stats_name((enum stats_counter)i),
+                      stats_is_gauge((enum stats_counter)i) ? "gauge" : "counter",
                       stats_help((enum stats_counter)i), sum[i]);
     status_metric(out, "udp_kernel_drops", "counter",
                   "UDP datagrams the kernel dropped at the agent's sockets, mostly for a full "

@@ -680,13 +680,16 @@ static const struct cfg_key spool_keys[] = {
      .doc = "journal folder; required unless dispatch.mode is \"dry-run\""},
     {.name = "max_bytes", .type = &CFG_SIZE, .offset = SO(max_bytes), .min = 1 * MIB,
      .max = 1024 * 1024 * MIB, .def = "1073741824",
-     .doc = "size cap; when full, new alerts are held (inputs pause), counted and logged"},
+     .doc = "size cap of the segments plus the dead-letter file; when reached, new alerts are "
+            "held (inputs pause), counted and logged"},
     {.name = "fsync_delay_ms", .type = &CFG_INT, .offset = SO(fsync_delay_ms), .min = 0,
      .max = 1000, .def = "50",
      .doc = "appends are fsynced in batches at once; one not durable within this is counted "
             "(spool_slow_syncs) and logged"},
     {.name = "dead_letter", .type = &CFG_PATH, .offset = SO(dead_letter),
-     .doc = "JSON lines of permanently failed alerts; default dir/dead-letter.jsonl"},
+     .doc = "JSON lines of permanently failed alerts, each synced before the spool lets the "
+            "alert go; counts against max_bytes; reopened on SIGHUP; default "
+            "dir/dead-letter.jsonl"},
     {0},
 };
 /* clang-format on */

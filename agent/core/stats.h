@@ -10,7 +10,10 @@
 
 #include <stdint.h>
 
-/* X-macro: name, help text. The order is the metrics order. */
+/* X-macro: name, help text. The order is the metrics order. The table
+ * also holds the few gauges whose single writer is a counting thread
+ * (stats_is_gauge): set with stats_set, and summed like the counters since
+ * every other block holds 0. */
 #define STATS_COUNTERS(X)                                                                          \
     X(messages_received, "frames handed to the pipeline (all transports)")                         \
     X(bytes_received, "bytes read from sockets: TCP and TLS (after decryption) streams with "      \
@@ -68,7 +71,10 @@
     X(dispatch_requests, "requests sent to SafeTitan")                                             \
     X(dispatch_retries, "SafeTitan requests that failed and will be retried (408, 425, 429, "      \
                         "5xx, network errors, identity lookup errors)")                            \
-    X(dead_letter_errors, "dead-letter lines that could not be written (the alert stays spooled)") \
+    X(dead_letter_errors, "dead-letter lines that could not be written or synced (the alert "      \
+                          "stays spooled and is tried again after a backoff)")                     \
+    X(dead_letter_bytes, "bytes of the dead-letter file now (counted against spool.max_bytes; "    \
+                         "a gauge)")                                                               \
     X(spool_appends, "alerts appended to the spool and fsynced")                                   \
     X(spool_full, "times an alert was held because the spool was at spool.max_bytes or its "       \
                   "disk refused the write (input backpressure until it fits)")                     \
@@ -107,6 +113,19 @@ struct stats {
 static inline void stats_add(struct stats *s, enum stats_counter c, uint64_t n)
 {
     __atomic_store_n(&s->v[c], __atomic_load_n(&s->v[c], __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/* Only the thread that registered s may call this; for gauges. */
+static inline void stats_set(struct stats *s, enum stats_counter c, uint64_t v)
+{
+    __atomic_store_n(&s->v[c], v, __ATOMIC_RELAXED);
+}
+
+/* Whether c is a gauge (a value now, which may go down) rather than a
+ * counter. */
+static inline int stats_is_gauge(enum stats_counter c)
+{
+    return c == STAT_dead_letter_bytes;
 }
 
 /* Registers a block (one per counting thread, STATS_ALIGN-aligned) so that

@@ -1,7 +1,12 @@
 /* The audit log: each line is rendered into a reused JSON buffer and
  * appended with one write(2) on an O_APPEND descriptor, so lines of a crash
  * or of another writer never interleave; only a full disk or a file size
- * limit cuts a line, and then the next one starts on a line of its own. */
+ * limit cuts a line, and then the next one starts on a line of its own.
+ *
+ * Only the dead-letter file is fdatasync'ed, line by line: its line is the
+ * only copy of an alert once the spool marks it done. The audit log is not:
+ * a line lost in a crash costs a record, never an alert, and a sync per
+ * decision would hold the delivery thread to the disk's sync rate. */
 #include "audit.h"
 
 #include <errno.h>
@@ -11,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -39,7 +45,9 @@ struct audit {
     int hash_users;
     unsigned char *key; /* HMAC key, or NULL: plain SHA-256 */
     size_t key_len;
-    int cut; /* the file ends in a fragment: the next line starts with '\n' */
+    int cut;      /* the file ends in a fragment: the next line starts with '\n' */
+    int durable;  /* each line is fdatasync'ed before audit_write returns 0 */
+    size_t bytes; /* the file's size at the open, plus what was written since */
     struct jsonw w;
     struct log_ratelimit rl;
 };
@@ -86,7 +94,9 @@ static int audit_read_key(const char *config_path, const char *path, unsigned ch
 /* What the file named by key is called in messages. */
 static const char *audit_what(const char *key)
 {
-    return strcmp(key, "audit.file") == 0 ? "the audit log" : "the file";
+    if (strcmp(key, "audit.file") == 0)
+        return "the audit log";
+    return strcmp(key, "spool.dead_letter") == 0 ? "the dead-letter file" : "the file";
 }
 
 /* Opens path for appending, with O_CREAT (run) or without (check: then
@@ -130,9 +140,23 @@ static int audit_check_create(const char *config_path, const char *key, const ch
     return rc;
 }
 
+int audit_check_file(const char *file, const char *file_key, const char *config_path)
+{
+    int fd;
+
+    if (file == NULL)
+        return 0;
+    fd = audit_open_fd(config_path, file_key, file, 0);
+    if (fd != -1) {
+        close(fd);
+        return 0;
+    }
+    return errno == ENOENT ? audit_check_create(config_path, file_key, file) : ERR_IO;
+}
+
 int audit_check(const struct audit_config *cfg, const char *config_path)
 {
-    int key_rc = 0, file_rc = 0;
+    int key_rc = 0, file_rc;
 
     if (cfg->hash_key_file != NULL) {
         unsigned char *key = NULL;
@@ -141,19 +165,11 @@ int audit_check(const struct audit_config *cfg, const char *config_path)
         key_rc = audit_read_key(config_path, cfg->hash_key_file, &key, &key_len);
         secret_free((char *)key, key_len);
     }
-    if (cfg->file != NULL) {
-        int fd = audit_open_fd(config_path, "audit.file", cfg->file, 0);
-
-        if (fd != -1)
-            close(fd);
-        else
-            file_rc =
-                errno == ENOENT ? audit_check_create(config_path, "audit.file", cfg->file) : ERR_IO;
-    }
+    file_rc = audit_check_file(cfg->file, "audit.file", config_path);
     return key_rc != 0 ? key_rc : file_rc;
 }
 
-int audit_new(const struct audit_config *cfg, const char *file_key, struct audit **out)
+int audit_new(const struct audit_config *cfg, const char *file_key, int durable, struct audit **out)
 {
     struct audit *a = NULL;
     int rc = ERR_NOMEM;
@@ -178,6 +194,7 @@ int audit_new(const struct audit_config *cfg, const char *file_key, struct audit
         a->hash_users = 1;
     }
     a->key_name = file_key;
+    a->durable = durable;
     *out = a; /* transferred */
     a = NULL;
     rc = 0;
@@ -188,7 +205,7 @@ out:
 
 int audit_open(const struct audit_config *cfg, struct audit **out)
 {
-    int rc = audit_new(cfg, "audit.file", out);
+    int rc = audit_new(cfg, "audit.file", 0, out);
 
     if (rc == 0)
         rc = audit_reopen(*out);
@@ -213,6 +230,7 @@ void audit_free(struct audit *a)
 
 int audit_reopen(struct audit *a)
 {
+    struct stat st;
     int fd;
 
     if (a == NULL)
@@ -220,10 +238,20 @@ int audit_reopen(struct audit *a)
     fd = audit_open_fd(NULL, a->key_name, a->path, 1);
     if (fd == -1)
         return ERR_IO;
+    /* The size counts against a cap (spool.max_bytes for the dead-letter
+     * file); a file fstat cannot size (a character device) holds nothing. */
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+        st.st_size = 0;
     if (a->fd != -1)
         close(a->fd);
     a->fd = fd;
+    a->bytes = (size_t)st.st_size;
     return 0;
+}
+
+size_t audit_bytes(const struct audit *a)
+{
+    return a != NULL ? a->bytes : 0;
 }
 
 /* RFC 3339 UTC with milliseconds: "2026-10-02T09:12:44.120Z". */
@@ -346,9 +374,16 @@ int audit_write(struct audit *a, const struct audit_record *r)
         return ERR_IO;
     }
     done = audit_write_all(a->fd, a->w.buf, a->w.len);
+    a->bytes += done;
     if (done == a->w.len) {
         a->cut = 0;
-        return 0;
+        /* EINVAL: a file that cannot be synced (/dev/null, a FIFO) keeps
+         * nothing to make durable. */
+        if (!a->durable || fdatasync(a->fd) == 0 || errno == EINVAL)
+            return 0;
+        log_limited(&a->rl, LOG_LVL_ERROR, "%s: cannot sync a line to disk (fdatasync): %s",
+                    a->path, strerror(errno));
+        return ERR_IO;
     }
     err = errno;
     /* Whatever got out (perhaps only the newline that ended an earlier

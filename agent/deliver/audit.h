@@ -5,7 +5,9 @@
  *    "attempts":1,"latency_ms":12}
  * (detail, key, status, attempts and latency_ms only when there are; key
  * not with hashed users: it hashes the user without the secret). The
- * dead-letter file is written by the same code, without hashing. Each line is
+ * dead-letter file is written by the same code, without hashing, and
+ * durably: each of its lines is fdatasync'ed before audit_write returns 0,
+ * since the spool marks the alert done after it. Each line is
  * appended with O_APPEND, one write(2) per line while the disk takes it.
  * When a write is cut short (disk full, a file size limit) the fragment
  * stays, and the next line starts with a newline: lines never merge.
@@ -18,6 +20,7 @@
 #ifndef RTR_AUDIT_H
 #define RTR_AUDIT_H
 
+#include <stddef.h>
 #include <time.h>
 
 #include "core/config.h"
@@ -44,12 +47,15 @@ struct audit_record {
  * cfg->hash_key_file (once: a reopen keeps it; never logged), so that a
  * key only root may read is read before the agent drops to its user, and
  * the file is created by that user (audit_reopen). file_key names the file
- * in messages ("audit.file", "spool.dead_letter"; static text). cfg->file
- * NULL: *out is NULL and every audit_write is a no-op. Each problem is
- * logged naming the config key and the file ("audit.hash_key_file: FILE:
- * the audit hash key is shorter than 16 bytes ..."). Returns 0, ERR_IO,
- * ERR_CONFIG (an empty, short or overlong key) or ERR_NOMEM. */
-int audit_new(const struct audit_config *cfg, const char *file_key, struct audit **out);
+ * in messages ("audit.file", "spool.dead_letter"; static text). durable:
+ * every line is fdatasync'ed before audit_write returns 0 (the dead-letter
+ * file). cfg->file NULL: *out is NULL and every audit_write is a no-op.
+ * Each problem is logged naming the config key and the file
+ * ("audit.hash_key_file: FILE: the audit hash key is shorter than 16 bytes
+ * ..."). Returns 0, ERR_IO, ERR_CONFIG (an empty, short or overlong key)
+ * or ERR_NOMEM. */
+int audit_new(const struct audit_config *cfg, const char *file_key, int durable,
+              struct audit **out);
 
 /* audit_new for "audit.file", then audit_reopen: opens (creates, mode 0640)
  * cfg->file for appending ("audit.file: FILE: cannot open the audit log:
@@ -66,12 +72,24 @@ int audit_open(const struct audit_config *cfg, struct audit **out);
  * first problem's ERR_IO / ERR_CONFIG / ERR_NOMEM. */
 int audit_check(const struct audit_config *cfg, const char *config_path);
 
-/* Writes one line. Returns 0 or ERR_IO (logged, rate-limited). */
+/* audit_check's test of the file alone, for the file of any key
+ * (file_key: "spool.dead_letter"): an existing file must open for
+ * appending, a missing one's folder must take new files. Returns 0 or
+ * ERR_IO / ERR_NOMEM (logged as audit_check logs). file NULL: 0. */
+int audit_check_file(const char *file, const char *file_key, const char *config_path);
+
+/* Writes one line (durable: and fdatasyncs it). Returns 0 or ERR_IO
+ * (logged, rate-limited). A durable line whose fdatasync failed may be in
+ * the file already: written again, it appears twice (never zero times). */
 int audit_write(struct audit *a, const struct audit_record *r);
 
 /* Opens the file, first after audit_new, then again after logrotate moved
  * it (SIGHUP). Returns 0 or ERR_IO (logged; the old descriptor is kept). */
 int audit_reopen(struct audit *a);
+
+/* The file's size: what it held when last (re)opened plus every byte
+ * written to it since (fragments too). 0 for NULL or before the open. */
+size_t audit_bytes(const struct audit *a);
 
 void audit_free(struct audit *a); /* NULL is fine */
 

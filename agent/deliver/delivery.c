@@ -209,12 +209,32 @@ static int delivery_op_send(void *ctx, const struct dispatch_alert *a, dispatch_
     return dispatch_send(r->dispatch, a, cb, arg);
 }
 
+/* The dead-letter file's size counts against spool.max_bytes with the
+ * spool's segments, and is the dead_letter_bytes gauge: after its open,
+ * each write (a cut one too) and each reopen. */
+static void delivery_dead_bytes(struct delivery *r)
+{
+    size_t n = audit_bytes(r->dead);
+
+    if (r->spool != NULL)
+        spool_share_cap(r->spool, n);
+    stats_set(r->stats, STAT_dead_letter_bytes, n);
+}
+
+/* A dead-letter line is written durably (audit_new's durable): 0 means
+ * synced, so the machine may complete the alert in the spool. */
 static int delivery_op_audit(void *ctx, int to_dead, const struct audit_record *ar)
 {
     struct delivery *r = ctx;
     struct audit *a = to_dead ? r->dead : r->audit;
+    int rc;
 
-    return a != NULL ? audit_write(a, ar) : JOB_AUDIT_NONE;
+    if (a == NULL)
+        return JOB_AUDIT_NONE;
+    rc = audit_write(a, ar);
+    if (to_dead)
+        delivery_dead_bytes(r);
+    return rc;
 }
 
 static struct timespec delivery_op_realtime(void *ctx)
@@ -467,12 +487,14 @@ static int delivery_same_path(const char *a, const char *b)
 }
 
 /* Every part is reloaded whatever became of the others, then the reload
- * is counted once. */
+ * is counted once. The dead-letter file is reopened like the audit log
+ * (logrotate renamed it, or `create` made a new one); its path is
+ * spool.dead_letter as the agent started, like the rest of spool. */
 static void delivery_on_reload(evutil_socket_t fd, short what, void *arg)
 {
     struct delivery *r = arg;
     struct delivery_reload_req req;
-    int directory, audit;
+    int directory, audit, dead;
 
     (void)fd;
     (void)what;
@@ -492,18 +514,24 @@ static void delivery_on_reload(evutil_socket_t fd, short what, void *arg)
     } else {
         audit = r->audit != NULL && audit_reopen(r->audit) != 0;
     }
+    dead = audit_reopen(r->dead) != 0;
+    delivery_dead_bytes(r);
     free(req.static_file);
     free(req.audit_file);
-    if (!req.failed && !directory && !audit) {
+    if (!req.failed && !directory && !audit && !dead) {
         stats_add(r->stats, STAT_reloads, 1);
-        log_info("SIGHUP: reload complete");
+        log_info("SIGHUP: reload complete%s%s", r->audit != NULL ? ", the audit log reopened" : "",
+                 r->dead != NULL ? ", the dead-letter file reopened" : "");
         return;
     }
     stats_add(r->stats, STAT_reload_failures, 1);
     log_error("SIGHUP: reload incomplete: the mappings %s, the static directory %s, the audit "
-              "log %s",
+              "log %s%s",
               req.failed ? "kept" : "reloaded", directory ? "kept" : "reloaded",
-              audit ? "kept on its previous file" : "reopened");
+              audit ? "kept on its previous file" : "reopened",
+              r->dead == NULL ? ""
+              : dead          ? ", the dead-letter file kept on its previous file"
+                              : ", the dead-letter file reopened");
 }
 
 int delivery_new(const struct config *cfg, struct delivery **out)
@@ -576,7 +604,8 @@ int delivery_new(const struct config *cfg, struct delivery **out)
     rc = identity_new(&cfg->identity, r->base, r->http, r->stats, &r->id);
     if (rc != 0)
         goto out;
-    rc = audit_new(&cfg->audit, "audit.file", &r->audit);
+    /* The audit log is not synced (audit.h); dead letters are. */
+    rc = audit_new(&cfg->audit, "audit.file", 0, &r->audit);
     if (rc != 0)
         goto out;
     if (r->live) {
@@ -584,7 +613,7 @@ int delivery_new(const struct config *cfg, struct delivery **out)
 
         rc = dispatch_new(&cfg->dispatch, r->http, &r->dispatch);
         if (rc == 0)
-            rc = audit_new(&dead, "spool.dead_letter", &r->dead);
+            rc = audit_new(&dead, "spool.dead_letter", 1, &r->dead);
         if (rc != 0)
             goto out;
     }
@@ -613,6 +642,7 @@ int delivery_open(struct delivery *r, const struct config *cfg)
         rc = audit_reopen(r->dead);
         if (rc != 0)
             return rc;
+        delivery_dead_bytes(r);
     }
     return audit_reopen(r->audit);
 }

@@ -11,13 +11,17 @@
  *                 appended to the spool (spool.h) and, once durable,
  *                 resolved and dispatched (dispatch.h), retried with
  *                 backoff or Retry-After, or dead-lettered
- *                 (spool.dead_letter). What the spool holds at a stop is
- *                 sent again at the next start.
+ *                 (spool.dead_letter: each line synced before the alert
+ *                 is marked done in the spool; a line the disk refuses
+ *                 is written again after a backoff). What the spool
+ *                 holds at a stop is sent again at the next start.
  *
  * The queue is bounded: when it is full the workers stop reading TCP/TLS
  * (backpressure) and count it; while the spool cannot take alerts (full,
  * or refusing writes) the thread stops reading the queue, so the same
- * backpressure reaches the inputs.
+ * backpressure reaches the inputs. The spool is full when its segments
+ * plus the dead-letter file reach spool.max_bytes (the dead_letter_bytes
+ * gauge shows the file's part).
  *
  * Counters, per decision: one outcome counter says what was decided
  * (outcome_would_dispatch, outcome_unresolved_user, outcome_failed in
@@ -78,8 +82,10 @@ int delivery_start(struct delivery *r, void (*done)(void *arg), void *arg);
  * the static directory from next's identity.static.file (swapped in only
  * when it loads cleanly; the cache is cleared) and moves the audit log to
  * next's audit.file when that differs from the file in use (audit.file
- * removed: no audit log), else reopens it. Without next it only reopens
- * the audit log: logrotate must not wait for a fixed configuration.
+ * removed: no audit log), else reopens it. Either way (live) it reopens
+ * the dead-letter file, at the path it started with (spool.dead_letter is
+ * not reloaded). Without next it only reopens the audit log and the
+ * dead-letter file: logrotate must not wait for a fixed configuration.
  * mappings_failed: the daemon's part, the mappings, did not load (implied
  * by next NULL). The thread counts the whole reload once: reloads when
  * every part succeeded, else reload_failures (each failed part kept its

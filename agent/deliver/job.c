@@ -47,8 +47,13 @@ struct job {
     uint64_t spool_id;
     int spooled;  /* in the spool: an end without completion is resent later */
     int attempts; /* dispatch requests made */
-    int failures; /* failed tries (dispatch or lookup): the backoff's exponent */
+    int failures; /* failed tries (dispatch or lookup; then dead-letter writes): the backoff's
+                     exponent */
     void *wait;   /* the retry timer, once needed */
+    /* DEAD_WAIT: the dead-letter line to write again (outcome: static text). */
+    const char *dead_outcome;
+    char *dead_detail;
+    int dead_status;
     void *intake; /* told once the job stops counting in flight (job_ops.job_settled) */
     struct job_follower *followers; /* duplicates answered when this job settles */
     char *email;                    /* once resolved */
@@ -58,12 +63,13 @@ struct job {
 static struct log_ratelimit job_rl = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit job_rl_full = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit job_rl_retry = LOG_RATELIMIT_INIT(60, 1);
+static struct log_ratelimit job_rl_dead = LOG_RATELIMIT_INIT(60, 1);
 
 static const char *const job_state_names[JOB_STATES] = {
     [JOB_NEW] = "new",         [JOB_SPOOLING] = "spooling",
     [JOB_HELD] = "held",       [JOB_RESOLVING] = "resolving",
     [JOB_READY] = "ready",     [JOB_SENDING] = "sending",
-    [JOB_WAITING] = "waiting",
+    [JOB_WAITING] = "waiting", [JOB_DEAD_WAIT] = "dead-letter-wait",
 };
 
 /* The dry run's outcome by enum identity_status. */
@@ -166,6 +172,7 @@ static void job_free(struct job *job)
         job->next->prev = job->prev;
     s->ops->timer_free(s->ops->ctx, &job->wait);
     free(job->email);
+    free(job->dead_detail);
     free(job);
 }
 
@@ -271,9 +278,79 @@ static void job_finish(struct job *job)
     job_free(job);
 }
 
-/* Dead-letters the job: the file keeps it with the reason; counted. When
- * the line cannot be written the alert stays in the spool (not completed)
- * and is tried again at the next start: never dropped silently. */
+/* The alert cannot wait in memory (no memory for its timer or its
+ * dead-letter line): it is freed without completion, so the spool sends it
+ * again at the next start. */
+static void job_leave_to_restart(struct job *job)
+{
+    log_limited(&job_rl, LOG_LVL_ERROR, "out of memory: an alert waits for the next start");
+    job->spooled = 0;
+    job_free(job);
+}
+
+/* The full-jitter backoff after job->failures failed tries. */
+static int64_t job_backoff_ms(struct job *job)
+{
+    struct jobs *s = job->s;
+    uint64_t random;
+
+    /* Without random bits the jitter still differs from job to job (jobs
+     * retried in the same millisecond must not come back together): the
+     * receipt time's nanoseconds, spread over the 64 bits. */
+    if (s->ops->random(s->ops->ctx, &random) != 0)
+        random = (uint64_t)job->d.received.tv_nsec * 0x9e3779b97f4a7c15ull;
+    return retry_backoff_ms((unsigned)job->failures, s->cfg.retry_min_s, s->cfg.retry_max_s,
+                            random);
+}
+
+static void job_timer(void *arg);
+
+/* Arms the job's retry timer (made on first use). When no timer can be
+ * made the job is gone (job_leave_to_restart): the caller's last act. */
+static void job_wait(struct job *job, int64_t ms)
+{
+    struct jobs *s = job->s;
+
+    if (job->wait == NULL && s->ops->timer_new(s->ops->ctx, job_timer, job, &job->wait) != 0) {
+        job_leave_to_restart(job);
+        return;
+    }
+    s->ops->timer_arm(s->ops->ctx, job->wait, ms);
+}
+
+/* Writes the job's dead-letter line. Only once ops->audit says it is
+ * durable is the alert completed in the spool: a crash or a full disk
+ * before that leaves it in the spool, never in neither. A line that cannot
+ * be written: -> DEAD_WAIT, written again after a backoff (freeing space
+ * or rotating the file lets it through without a restart). */
+static void job_dead_write(struct job *job, const char *outcome, const char *detail, int status)
+{
+    int64_t ms;
+
+    if (job_audit(job, outcome, detail, status, 1) == 0) {
+        job_finish(job);
+        return;
+    }
+    if (job->state != JOB_DEAD_WAIT) {
+        job->state = JOB_DEAD_WAIT;
+        job->dead_outcome = outcome;
+        job->dead_status = status;
+        if (detail != NULL && (job->dead_detail = strdup(detail)) == NULL) {
+            job_leave_to_restart(job);
+            return;
+        }
+    }
+    job->failures++;
+    ms = job_backoff_ms(job);
+    log_limited(&job_rl_dead, LOG_LVL_ERROR,
+                "mapping %s: alert \"%s\": its dead-letter line was not written: it stays in the "
+                "spool and is tried again in %lld ms (dead_letter_errors counts each failure)",
+                job->d.mapping.p, job->d.rule.p, (long long)ms);
+    job_wait(job, ms);
+}
+
+/* Dead-letters the job: the file keeps it with the reason; counted (the
+ * outcome once, however often its line has to be written). */
 static void job_dead_letter(struct job *job, const char *outcome, enum stats_counter counter,
                             const char *detail, int status)
 {
@@ -282,20 +359,22 @@ static void job_dead_letter(struct job *job, const char *outcome, enum stats_cou
                 "mapping %s: alert \"%s\" %s (%s): written to the dead-letter file",
                 job->d.mapping.p, job->d.rule.p, outcome, detail);
     job_audit(job, outcome, detail, status, 0);
-    if (job_audit(job, outcome, detail, status, 1) != 0) {
-        job->spooled = 0; /* not completed: the spool sends it again at the next start */
-        job_free(job);
-        return;
-    }
-    job_finish(job);
+    job->failures = 0; /* the dead-letter file's backoff starts afresh */
+    job_dead_write(job, outcome, detail, status);
 }
 
-/* ---- WAITING ---- */
+/* ---- WAITING, DEAD_WAIT ---- */
 
-/* Event: the retry timer fired. WAITING -> RESOLVING. */
+/* Event: the retry timer fired. WAITING -> RESOLVING; DEAD_WAIT -> the
+ * dead-letter line is written again. */
 static void job_timer(void *arg)
 {
-    job_resolve(arg);
+    struct job *job = arg;
+
+    if (job->state == JOB_DEAD_WAIT)
+        job_dead_write(job, job->dead_outcome, job->dead_detail, job->dead_status);
+    else
+        job_resolve(job);
 }
 
 /* Tries again later: after Retry-After when the far side named a time (a
@@ -304,17 +383,11 @@ static void job_timer(void *arg)
 static void job_retry_later(struct job *job, int64_t retry_after_s, const char *detail, int status)
 {
     struct jobs *s = job->s;
-    uint64_t random;
     int64_t ms;
 
     job->failures++;
     stats_add(s->stats, STAT_dispatch_retries, 1);
-    /* Without random bits the jitter still differs from job to job (jobs
-     * retried in the same millisecond must not come back together): the
-     * receipt time's nanoseconds, spread over the 64 bits. */
-    if (s->ops->random(s->ops->ctx, &random) != 0)
-        random = (uint64_t)job->d.received.tv_nsec * 0x9e3779b97f4a7c15ull;
-    ms = retry_backoff_ms((unsigned)job->failures, s->cfg.retry_min_s, s->cfg.retry_max_s, random);
+    ms = job_backoff_ms(job);
     if (retry_after_s * 1000 > ms)
         ms = retry_after_s * 1000;
     job_audit(job, "retry", detail, status, 0);
@@ -323,14 +396,7 @@ static void job_retry_later(struct job *job, int64_t retry_after_s, const char *
                 "lines are counted in dispatch_retries)",
                 job->d.mapping.p, detail, (long long)ms);
     job->state = JOB_WAITING;
-    if (job->wait == NULL && s->ops->timer_new(s->ops->ctx, job_timer, job, &job->wait) != 0) {
-        /* Without a timer it cannot wait: it stays spooled for the next start. */
-        log_limited(&job_rl, LOG_LVL_ERROR, "out of memory: an alert waits for the next start");
-        job->spooled = 0;
-        job_free(job);
-        return;
-    }
-    s->ops->timer_arm(s->ops->ctx, job->wait, ms);
+    job_wait(job, ms);
 }
 
 /* ---- SENDING ---- */

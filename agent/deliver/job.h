@@ -20,13 +20,19 @@
  *   SENDING --2xx--> (done) --retryable (Retry-After as a floor)--> WAITING
  *           --other 4xx--> (dead letter)
  *   WAITING --timer--> RESOLVING
+ *   (dead letter) --line written and synced--> (done)
+ *                 --write or sync failed--> DEAD_WAIT --timer--> (dead letter)
  *   any --stop--> callbacks only free the job; what is spooled is sent at the
  *                 next start, what is HELD is lost (counted).
  *
  * A job that ends is freed at once: done and dead-lettered jobs have their
- * completion journaled (spool_complete); a dead letter that cannot be
- * written leaves the alert in the spool for the next start. Everything
- * runs on one thread (the loop's). */
+ * completion journaled (spool_complete), a dead-lettered one only once
+ * ops->audit said its dead-letter line is durable. A dead letter that
+ * cannot be written (a full disk, a file size limit) stays in the spool
+ * and is written again after a backoff (dispatch's retry_min_s doubling up
+ * to retry_max_s, with jitter), until it is written or the agent stops
+ * (then the next start sends it again). Everything runs on one thread (the
+ * loop's). */
 #ifndef RTR_JOB_H
 #define RTR_JOB_H
 
@@ -50,6 +56,7 @@ enum job_state {
     JOB_READY,     /* resolved, waiting for a dispatch slot */
     JOB_SENDING,   /* its request runs */
     JOB_WAITING,   /* a retry timer runs (after a failed request or lookup) */
+    JOB_DEAD_WAIT, /* its dead-letter line could not be written: a retry timer runs */
     JOB_STATES
 };
 
@@ -82,7 +89,9 @@ struct job_ops {
     int (*send)(void *ctx, const struct dispatch_alert *a, dispatch_cb cb, void *arg);
 
     /* Writes r to the audit log, or to the dead-letter file (to_dead).
-     * Returns 0, an error, or JOB_AUDIT_NONE. */
+     * Returns 0, an error, or JOB_AUDIT_NONE. For the dead-letter file 0
+     * means durable (on disk, synced): the job then completes the alert
+     * in the spool. */
     int (*audit)(void *ctx, int to_dead, const struct audit_record *r);
 
     /* The clock: now on CLOCK_REALTIME (a latency from receipt), and 64
@@ -115,10 +124,10 @@ struct job_ops {
 };
 
 struct job_config {
-    int live;           /* direct or orchestrator: spool and send; else dry-run */
-    int max_concurrent; /* dispatch.max_concurrent */
-    int retry_min_s, retry_max_s;
-    int64_t hold_retry_ms; /* how often held jobs try the spool again */
+    int live;                     /* direct or orchestrator: spool and send; else dry-run */
+    int max_concurrent;           /* dispatch.max_concurrent */
+    int retry_min_s, retry_max_s; /* also the backoff of a dead letter not written */
+    int64_t hold_retry_ms;        /* how often held jobs try the spool again */
 };
 
 /* ops, dedup and stats are borrowed and must outlive the set. The hold
@@ -157,8 +166,8 @@ size_t jobs_count(const struct jobs *s, enum job_state st);
  * identity layer and the dispatcher, which complete what they hold. */
 void jobs_stop(struct jobs *s);
 
-/* Frees every job left (a WAITING one with its timer: it stays in the
- * spool; HELD ones were never durable: counted in decisions_dropped and
+/* Frees every job left (a WAITING or DEAD_WAIT one with its timer: it
+ * stays in the spool; HELD ones were never durable: counted in decisions_dropped and
  * logged as lost) and s. NULL is fine. */
 void jobs_free(struct jobs *s);
 

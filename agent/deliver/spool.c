@@ -133,6 +133,18 @@ size_t spool_bytes(const struct spool *sp)
     return n;
 }
 
+/* What counts against max_bytes: the segments and the file that shares
+ * the cap. */
+static size_t spool_used(const struct spool *sp)
+{
+    return spool_bytes(sp) + sp->shared_bytes;
+}
+
+void spool_share_cap(struct spool *sp, size_t bytes)
+{
+    sp->shared_bytes = bytes;
+}
+
 size_t spool_pending(const struct spool *sp)
 {
     return sp->n_pending;
@@ -236,7 +248,7 @@ void spool_maintain(struct spool *sp, size_t need)
         return;
     /* Completed alerts are kept for the duplicate window of the next start
      * (spool_keep_done), unless the room is wanted. */
-    keep = spool_bytes(sp) + need <= sp->max_bytes / 4 * 3 ? sp->keep_done_ms : 0;
+    keep = spool_used(sp) + need <= sp->max_bytes / 4 * 3 ? sp->keep_done_ms : 0;
     while ((h = sp->head) != sp->cur && h->pending == 0 && h->inflight == 0 && h->queued == 0 &&
            h->newest_ms <= now_ms() - keep) {
         /* The unlink goes to the flusher: its accounting ends now. */
@@ -255,7 +267,7 @@ void spool_maintain(struct spool *sp, size_t need)
         spool_count(sp, STAT_spool_compactions);
     }
 
-    total = spool_bytes(sp);
+    total = spool_used(sp);
     h = sp->head;
     if (sp->compact != NULL || sp->copies != 0 || sp->compact_blocked || h == sp->cur ||
         h->pending == 0 || h->inflight != 0 || h->no_compact || h->live * 2 > h->size)
@@ -621,7 +633,7 @@ int spool_append(struct spool *sp, struct str payload, spool_durable_cb cb, void
         spool_end_recovery(sp);
     fill = sp->cur->size + sp->cur->queued;
     need = rec + (fill > SPOOL_HDR && fill + rec > sp->seg_limit ? SPOOL_HDR : 0);
-    total = spool_bytes(sp);
+    total = spool_used(sp);
     /* Over max_bytes, an append compaction will make room for is taken
      * at once: the spool stays past max_bytes for the compaction's round
      * trip, by at most one segment. */

@@ -19,9 +19,10 @@
  * a segment whose alerts are all complete is deleted (after
  * spool_keep_done's time), and an old segment holding few pending alerts is
  * compacted (they are written again, same id, at the end, and it is
- * deleted) when that frees space. spool.max_bytes caps the segments' total:
- * an append that does not fit is refused (ERR_TOOBIG) and the caller holds
- * the alert (backpressure), counts and logs it; nothing is dropped. A lock
+ * deleted) when that frees space. spool.max_bytes caps the segments' total
+ * plus the bytes of the dead-letter file (spool_share_cap): an append that
+ * does not fit is refused (ERR_TOOBIG) and the caller holds the alert
+ * (backpressure), counts and logs it; nothing is dropped. A lock
  * (flock) on "<dir>/lock" keeps a second agent out.
  *
  * Writes and fsyncs run on a flusher thread, batched: every record appended
@@ -98,6 +99,14 @@ int spool_append(struct spool *sp, struct str payload, spool_durable_cb cb, void
  * the next batch, without an fsync of its own: a completion lost in a crash
  * only means the alert is sent again, with the same idempotency key. */
 void spool_complete(struct spool *sp, uint64_t id);
+
+/* Another file spool.max_bytes bounds too (the dead-letter file) now
+ * holds bytes: from now on appends are refused (ERR_TOOBIG) once the
+ * segments and these bytes reach max_bytes, and the spool compacts as if
+ * its segments held them. Call again whenever that file grows or is
+ * replaced. The file itself is never refused a write: what it takes is
+ * already in the spool, so the cap holds back new alerts only. */
+void spool_share_cap(struct spool *sp, size_t bytes);
 
 /* Bytes of all segments, and alerts appended and not complete. */
 size_t spool_bytes(const struct spool *sp);

@@ -179,6 +179,7 @@ struct spool {
     char *dir;
     int dirfd, lockfd;
     size_t max_bytes, seg_limit;
+    size_t shared_bytes;  /* spool_share_cap: another file's bytes under max_bytes */
     int64_t keep_done_ms; /* spool_keep_done */
     int fsync_delay_ms;
     struct event_base *base;

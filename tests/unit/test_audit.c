@@ -5,7 +5,11 @@
  * rename, the no-file no-op, a failing write, key files and folders
  * refused (by audit_open and audit_check with the same lines), audit_check
  * creating and changing nothing, and a write cut short by a file size
- * limit. */
+ * limit. The dead-letter writer (durable): its size counted from the
+ * file's size at each (re)open plus what it wrote, fragments too; a write
+ * refused (/dev/full) fails and counts nothing; a file that cannot be
+ * synced (/dev/null) still takes lines; audit_check_file names its key
+ * (a symbolic link refused, a missing folder reported). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -491,6 +495,95 @@ static void test_short_write(void)
     unlink(ref_path);
 }
 
+/* The dead-letter writer: audit_bytes follows the file through writes and
+ * a reopen after a rename. */
+static void test_durable_bytes(void)
+{
+    char path[PATH_MAX], rotated[PATH_MAX], buf[8192];
+    struct audit_config cfg = {path, 0, NULL};
+    struct audit *a = NULL;
+    size_t l0 = strlen(records[0].want), l1 = strlen(records[1].want);
+
+    snprintf(path, sizeof(path), "%s/dead.jsonl", tmpdir);
+    snprintf(rotated, sizeof(rotated), "%s/dead.jsonl.1", tmpdir);
+    unit_write_file(path, "{\"old\":1}\n");
+    CHECK_INT(audit_new(&cfg, "spool.dead_letter", 1, &a), 0);
+    CHECK_INT(audit_bytes(a), 0); /* not open yet */
+    CHECK_INT(audit_reopen(a), 0);
+    CHECK_INT(audit_bytes(a), 10);
+    CHECK_INT(audit_write(a, &records[0].r), 0);
+    CHECK_INT(audit_bytes(a), 10 + l0);
+    CHECK(rename(path, rotated) == 0);
+    CHECK_INT(audit_write(a, &records[1].r), 0); /* the old file still */
+    CHECK_INT(audit_bytes(a), 10 + l0 + l1);
+    CHECK_INT(audit_reopen(a), 0);
+    CHECK_INT(audit_bytes(a), 0); /* a new file */
+    CHECK_INT(audit_write(a, &records[1].r), 0);
+    CHECK_INT(audit_bytes(a), l1);
+    audit_free(a);
+    CHECK_INT(unit_read_file(rotated, buf, sizeof(buf)), 10 + l0 + l1);
+    CHECK_INT(unit_read_file(path, buf, sizeof(buf)), l1);
+    CHECK_INT(audit_bytes(NULL), 0);
+    unlink(path);
+    unlink(rotated);
+
+    /* /dev/null cannot be synced (EINVAL) but keeps nothing to sync: its
+     * lines are taken. /dev/full refuses them: nothing counted. */
+    cfg.file = "/dev/null";
+    a = NULL;
+    CHECK_INT(audit_new(&cfg, "spool.dead_letter", 1, &a), 0);
+    CHECK_INT(audit_reopen(a), 0);
+    CHECK_INT(audit_write(a, &records[0].r), 0);
+    audit_free(a);
+    if (access("/dev/full", W_OK) == 0) {
+        cfg.file = "/dev/full";
+        a = NULL;
+        CHECK_INT(audit_new(&cfg, "spool.dead_letter", 1, &a), 0);
+        CHECK_INT(audit_reopen(a), 0);
+        unit_capture_begin();
+        CHECK_INT(audit_write(a, &records[0].r), ERR_IO);
+        unit_capture_end(buf, sizeof(buf));
+        CHECK(strstr(buf, "/dev/full: cannot write (0 of ") != NULL);
+        CHECK_INT(audit_bytes(a), 0);
+        audit_free(a);
+    }
+}
+
+/* audit_check_file checks any key's file as audit_check checks audit.file,
+ * in that key's name. */
+static void test_check_file(void)
+{
+    char path[PATH_MAX], target[PATH_MAX], log[4096], want[3 * PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/no-such-folder/dead.jsonl", tmpdir);
+    unit_capture_begin();
+    CHECK_INT(audit_check_file(path, "spool.dead_letter", CONFIG), ERR_IO);
+    unit_capture_end(log, sizeof(log));
+    snprintf(want, sizeof(want),
+             CONFIG ": spool.dead_letter: %s: cannot create the dead-letter file in %s/"
+                    "no-such-folder: No such file or directory",
+             path, tmpdir);
+    unit_check_messages("missing folder", log, path, (const char *const[]){want, NULL});
+
+    snprintf(path, sizeof(path), "%s/dead-link.jsonl", tmpdir);
+    snprintf(target, sizeof(target), "%s/dead-target", tmpdir);
+    unit_write_file(target, "kept\n");
+    CHECK(symlink(target, path) == 0);
+    unit_capture_begin();
+    CHECK_INT(audit_check_file(path, "spool.dead_letter", CONFIG), ERR_IO);
+    unit_capture_end(log, sizeof(log));
+    unit_check_messages("a link", log, path,
+                        (const char *const[]){CONFIG ": spool.dead_letter: @: cannot open the "
+                                                     "dead-letter file: it is a symbolic link "
+                                                     "(refused)",
+                                              NULL});
+    unlink(path);
+    CHECK_INT(audit_check_file(path, "spool.dead_letter", CONFIG), 0); /* to be created */
+    CHECK_INT(audit_check_file(target, "spool.dead_letter", CONFIG), 0);
+    CHECK_INT(audit_check_file(NULL, "spool.dead_letter", CONFIG), 0);
+    unlink(target);
+}
+
 int main(void)
 {
     umask(022);
@@ -506,6 +599,8 @@ int main(void)
     test_check();
     test_check_missing_folder();
     test_short_write();
+    test_durable_bytes();
+    test_check_file();
     rmdir(tmpdir);
     return unit_report("audit");
 }

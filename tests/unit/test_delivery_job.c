@@ -4,8 +4,11 @@
  * lines, timers) and the tests answer each one when they choose, on a
  * fixed clock with fixed jitter. The duplicate window and the counters
  * are the real ones. Covered: 503 with Retry-After then 2xx; Retry-After 0
- * still waits the backoff; a 4xx to the dead letters (and a dead letter
- * that cannot be written stays in the spool); a full spool holds the job
+ * still waits the backoff; a 4xx to the dead letters, completed in the
+ * spool only after its dead-letter line was durably written (a line that
+ * cannot be written stays in the spool and is written again after a
+ * backoff, then completed; a stop meanwhile leaves it in the spool); a
+ * full spool holds the job
  * and the intake, and the hold timer resumes both; a write the disk
  * refused holds it too; recovery after a crash (pending entries resent,
  * done ones refill the duplicate window, unreadable ones left); a stop
@@ -40,6 +43,7 @@ struct fake_timer {
 struct fake_line {
     char outcome[32], detail[64], email[40], key[DECISION_KEY_SIZE];
     int status, attempts, dead;
+    size_t completed_before; /* completions journaled when it was written */
     long latency_ms;
 };
 
@@ -164,6 +168,7 @@ static int fake_audit(void *ctx, int to_dead, const struct audit_record *r)
     l->attempts = r->attempts;
     l->latency_ms = r->latency_ms;
     l->dead = to_dead;
+    l->completed_before = fk.n_completed;
     return to_dead ? fk.dead_rc : 0;
 }
 
@@ -479,20 +484,76 @@ static void test_4xx_dead_letter(void)
     CHECK_INT(moved(STAT_outcome_dead_letter), 1);
     CHECK_INT(moved(STAT_dispatch_retries), 0);
     CHECK(armed() == NULL);
+    /* The line was written (durably: ops->audit said 0) before the
+     * completion, never after it. */
+    CHECK_INT(fk.lines[2].completed_before, 0);
     jobs_free(s);
+}
 
-    /* The dead-letter file refuses the line: the alert stays in the spool. */
-    s = set(1, 4);
+/* The dead-letter file refuses the line (a full disk): the alert is not
+ * completed but waits in the spool, and its line is written again after
+ * the backoff (343 ms, then 344 ms with the fake's jitter) until the file
+ * takes it; only then is it completed. The outcome and its audit line
+ * count once; each failed write counts in dead_letter_errors. */
+static void test_dead_letter_retried(void)
+{
+    struct jobs *s = set(1, 4);
+    struct fake_timer *t;
+
     fk.dead_rc = ERR_IO;
     take(s, "jdoe@example.com", key_a);
     durable(0, 0);
     answer_lookup(0, IDENTITY_FOUND, "jdoe@corp.example", "static");
-    answer_send(0, 403, -1, "HTTP 403");
+    answer_send(0, 403, -1, "HTTP 403: no such user");
     CHECK_INT(fk.n_completed, 0);
     CHECK_INT(moved(STAT_dead_letter_errors), 1);
     CHECK_INT(moved(STAT_outcome_dead_letter), 0);
+    CHECK_INT(moved(STAT_outcome_failed), 1);
     CHECK_INT(jobs_count(s, JOB_SENDING), 0);
+    CHECK_INT(jobs_count(s, JOB_DEAD_WAIT), 1);
+    t = armed();
+    CHECK(t != NULL && t->ms == 343);
+    if (t == NULL)
+        goto out;
+    fire(t);
+    CHECK_INT(fk.n_completed, 0);
+    CHECK_INT(moved(STAT_dead_letter_errors), 2);
+    CHECK(armed() == t && t->ms == 344);
+    fk.dead_rc = 0;
+    fire(t);
+    CHECK_INT(fk.n_completed, 1);
+    CHECK_INT(fk.completed[0], 1);
+    CHECK_INT(moved(STAT_outcome_dead_letter), 1);
+    CHECK_INT(moved(STAT_outcome_failed), 1);
+    CHECK_INT(moved(STAT_dead_letter_errors), 2);
+    /* spooled, failed (audit), then three dead-letter tries, the same line
+     * each time; the one that went through came before the completion. */
+    CHECK_INT(fk.n_lines, 5);
+    check_line("audited once", 1, "failed", "HTTP 403: no such user", 403, 0);
+    for (size_t i = 2; i < 5; i++)
+        check_line("dead again", i, "failed", "HTTP 403: no such user", 403, 1);
+    CHECK_INT(fk.lines[4].completed_before, 0);
+    CHECK_STR("dead email", str_make(fk.lines[4].email, strlen(fk.lines[4].email)),
+              "jdoe@corp.example");
+    CHECK_INT(jobs_count(s, JOB_DEAD_WAIT), 0);
+    CHECK(armed() == NULL);
     jobs_free(s);
+
+    /* A stop while it waits: freed, not completed (the next start sends it
+     * again), its timer with it. */
+    s = set(1, 4);
+    fk.dead_rc = ERR_IO;
+    take(s, "jdoe@example.com", key_a);
+    durable(0, 0);
+    answer_lookup(0, IDENTITY_NOT_FOUND, NULL, "static: not listed");
+    CHECK_INT(jobs_count(s, JOB_DEAD_WAIT), 1);
+    CHECK(armed() != NULL);
+    jobs_stop(s);
+out:
+    jobs_free(s);
+    CHECK_INT(fk.n_completed, 0);
+    CHECK_INT(fk.n_timers, 0);
+    CHECK_INT(moved(STAT_decisions_dropped), 0);
 }
 
 /* A full spool holds the job (and tells the intake it may end: only held
@@ -902,6 +963,7 @@ int main(void)
     test_retry_after_then_2xx();
     test_retry_after_zero();
     test_4xx_dead_letter();
+    test_dead_letter_retried();
     test_spool_full_hold_resume();
     test_recovery();
     test_stop();
