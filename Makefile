@@ -1,5 +1,5 @@
 # rtr-agent build. `make` builds the agent; `make check` runs every test.
-# Knobs: PREFIX, SYSCONFDIR, LOCALSTATEDIR, DESTDIR (install), PKG_CONFIG, CC,
+# Knobs: PREFIX, SYSCONFDIR, LOCALSTATEDIR, MANDIR, DESTDIR (install), PKG_CONFIG, CC,
 # CFLAGS (appended), WERROR=1, SANITIZER=address|undefined|address,undefined,
 # FUZZ_SECONDS.
 
@@ -66,7 +66,7 @@ FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BLAST = $(BUILD)/bench/blast
 
-.PHONY: all check check-valgrind test-binaries unit bench bench-build bench-peers fuzz fuzz-build install uninstall clean deps test-deps run format-check layering-check
+.PHONY: all man FORCE check check-valgrind test-binaries unit bench bench-build bench-peers fuzz fuzz-build install uninstall clean deps test-deps run format-check layering-check
 
 all: $(AGENT_BIN)
 
@@ -92,6 +92,39 @@ $(AGENT_LIB): $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRC))
 
 $(AGENT_BIN): $(BUILD)/agent/main.o $(AGENT_LIB) $(PARSERS_LIB)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# `rtr-agent version` names the git commit of a build from git: only
+# version.o depends on it, through a stamp rewritten when it changes.
+GIT_COMMIT := $(shell git describe --always --dirty --abbrev=12 2>/dev/null)
+COMMIT_STAMP = $(BUILD)/commit.stamp
+$(COMMIT_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+$(BUILD)/agent/core/version.o: $(COMMIT_STAMP)
+$(BUILD)/agent/core/version.o: ALL_CFLAGS += $(if $(GIT_COMMIT),-DRTR_COMMIT='"$(GIT_COMMIT)"')
+FORCE:
+
+# Man pages: rtr-agent.json(5)'s KEYS section is the loader's own key table
+# (tests/tools/keyref), put in place of @KEYS@.
+KEYREF = $(BUILD)/tools/keyref
+MAN_PAGES = $(BUILD)/man/rtr-agent.8 $(BUILD)/man/rtr-agent.json.5
+MANDIR ?= $(PREFIX)/share/man
+
+$(KEYREF): $(BUILD)/tests/tools/keyref.o $(AGENT_LIB) $(PARSERS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(BUILD)/man/rtr-agent.json.5: systemd/rtr-agent.json.5.in $(KEYREF)
+	@mkdir -p $(dir $@)
+	$(KEYREF) --man > $@.keys
+	sed -e '/^@KEYS@$$/{r $@.keys' -e 'd}' $< > $@.tmp
+	rm -f $@.keys && mv -f $@.tmp $@
+
+$(BUILD)/man/rtr-agent.8: systemd/rtr-agent.8
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+man: $(MAN_PAGES)
 
 # Unit tests of parsers link only the parsers library (a link error catches a parser that
 # reaches into agent/ or a dependency); the rest get everything.
@@ -137,7 +170,7 @@ check:
 	$(MAKE) test-binaries
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/run-all
 
-test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS) $(MAN_PAGES)
 
 # The integration suite with the agent under valgrind (errors and leaks fail).
 VALGRIND = valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible --quiet
@@ -190,10 +223,13 @@ INSTALLED_LOGROTATE = $(DESTDIR)$(LOGROTATEDIR)/rtr-agent
 
 # The config and the logrotate snippet are the admin's once installed: only
 # written where missing. The unit is replaced (local changes go in drop-ins).
-install: $(AGENT_BIN)
+install: $(AGENT_BIN) $(MAN_PAGES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mappings $(DESTDIR)$(SYSTEMDUNITDIR) \
-	    $(DESTDIR)$(SYSCONFDIR)/rtr-agent $(DESTDIR)$(LOGROTATEDIR)
+	    $(DESTDIR)$(SYSCONFDIR)/rtr-agent $(DESTDIR)$(LOGROTATEDIR) \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(AGENT_BIN) $(DESTDIR)$(BINDIR)/rtr-agent
+	install -m 0644 $(BUILD)/man/rtr-agent.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(BUILD)/man/rtr-agent.json.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 systemd/users.example.csv systemd/README.md $(DESTDIR)$(DATADIR)/
 	install -m 0644 mappings/*.json mappings/README.md $(DESTDIR)$(DATADIR)/mappings/
 	$(call install_rewritten,systemd/rtr-agent.service,$(DESTDIR)$(SYSTEMDUNITDIR)/rtr-agent.service)
@@ -204,7 +240,8 @@ install: $(AGENT_BIN)
 
 # Leaves the config folder, and the logrotate snippet when it was changed.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/rtr-agent $(DESTDIR)$(SYSTEMDUNITDIR)/rtr-agent.service
+	rm -f $(DESTDIR)$(BINDIR)/rtr-agent $(DESTDIR)$(SYSTEMDUNITDIR)/rtr-agent.service \
+	    $(DESTDIR)$(MANDIR)/man8/rtr-agent.8 $(DESTDIR)$(MANDIR)/man5/rtr-agent.json.5
 	rm -rf $(DESTDIR)$(DATADIR)
 	if $(INSTALL_PATHS) systemd/rtr-agent.logrotate | cmp -s - $(INSTALLED_LOGROTATE); then \
 	    rm -f $(INSTALLED_LOGROTATE); \

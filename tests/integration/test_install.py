@@ -171,6 +171,8 @@ def test_install_prefix_usr(ctx):
     stage = install(ctx, "stage", "PREFIX=/usr")
     unit, config, _ = check_staged(stage, "/usr/bin", "/etc", "/usr/share/rtr-agent", "/var")
     assert os.path.exists(stage + "/usr/lib/systemd/system/rtr-agent.service")
+    for page in ("man8/rtr-agent.8", "man5/rtr-agent.json.5"):
+        assert os.path.exists(stage + "/usr/share/man/" + page), "%s not installed" % page
     assert "/usr/local" not in unit and "/usr/local" not in config, \
         "a /usr/local path is left: " + ", ".join(
             line.strip() for line in (unit + config).splitlines() if "/usr/local" in line)
