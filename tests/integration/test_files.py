@@ -22,17 +22,14 @@ def _config(ctx, name, **kw):
 def test_symlink_instead_of_audit_or_dead_letter_refused(ctx):
     """A symbolic link where the audit log or the dead-letter file goes (to
     a file the agent could write: what an attacker would plant) is refused
-    by run (and for the audit log by check), naming the key; the file it
-    points at is left alone."""
+    by check and run, naming the key; the file it points at is left alone."""
     target = ctx.path("elsewhere.txt")
     with open(target, "w") as f:
         f.write("untouched\n")
-    # check looks at the audit log only (the dead-letter file is opened at
-    # start, in live mode).
     for key, kw, spool, commands in (
             ("audit.file", {"audit": ctx.path("audit.jsonl")}, {}, ("check", "run")),
             ("spool.dead_letter", {"audit": None}, {"dead_letter": ctx.path("dead.jsonl")},
-             ("run",))):
+             ("check", "run"))):
         link = kw["audit"] or spool["dead_letter"]
         os.symlink(target, link)
         path = _config(ctx, key + ".json", spool=spool, **kw)
