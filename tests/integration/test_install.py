@@ -5,9 +5,11 @@
 every path of the installed config and logrotate snippet follow PREFIX,
 SYSCONFDIR and LOCALSTATEDIR; `systemd-analyze verify --root` passes on a
 throwaway root made of the staged tree plus the host's targets and kill (what
-the unit needs besides itself); the staged binary passes `check` on the staged
-config once the files an operator adds (systemd/README.md, "Installing") are
-there; the logrotate snippet parses and really rotates, signalling the agent
+the unit needs besides itself); the unit loads each credential the config
+names from SYSCONFDIR/rtr-agent/credentials/NAME, and the staged binary passes
+`check --credentials-from` that folder on the staged config once the files an
+operator adds (systemd/README.md, "Installing") are there, as before the first
+start; the logrotate snippet parses and really rotates, signalling the agent
 once; uninstall leaves only the config.
 
 The dependency scripts: `.ci/install-deps` (what `make run` calls, alone)
@@ -30,6 +32,9 @@ from harness import AGENT, ROOT, WRAPPER, t, tool
 
 DEFAULT_PATHS = ("/usr/local/", "/etc/rtr-agent", "/var/lib/rtr-agent", "/var/log/rtr-agent")
 MAPPING_FILES = sorted(glob.glob(os.path.join(ROOT, "mappings", "*.json")))
+# What the unit's LoadCredential= lines load, by credential name.
+CREDENTIALS = ("tls-key", "graph-client-secret", "safetitan-api-key")
+RUN_CREDENTIALS = "/run/credentials/rtr-agent.service/"
 TEST_PEERS = ("rsyslog", "rsyslog-openssl", "rsyslog-relp", "valgrind", "clang", "faketime",
               "python3", "systemd", "logrotate", "openssl", "iproute2")
 NO_MAKE_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PREFIX", "SYSCONFDIR",
@@ -76,10 +81,14 @@ def check_staged(stage, bindir, sysconfdir, datadir, localstatedir):
     unit = read(glob.glob(stage + "/**/systemd/system/rtr-agent.service", recursive=True)[0])
     assert unit_lines(unit, "ExecStart") == ["%s/rtr-agent run -c %s" % (bindir, config_path)], \
         "ExecStart: %r" % unit_lines(unit, "ExecStart")
-    for cred in unit_lines(unit, "LoadCredential"):
-        assert cred.split(":", 1)[1].startswith(sysconfdir + "/rtr-agent/"), \
-            "LoadCredential=%s is not under %s" % (cred, sysconfdir)
+    # Each source is the folder check --credentials-from reads, plus the name.
+    loaded = [tuple(cred.split(":", 1)) for cred in unit_lines(unit, "LoadCredential")]
+    want = [(name, "%s/rtr-agent/credentials/%s" % (sysconfdir, name)) for name in CREDENTIALS]
+    assert loaded == want, "LoadCredential= lines: %r, want %r" % (loaded, want)
     config = read(stage + config_path)
+    named = set(re.findall(re.escape(RUN_CREDENTIALS) + r'([^"/]+)"', config))
+    assert named == set(CREDENTIALS), \
+        "the config names the credentials %r, the unit loads %r" % (sorted(named), CREDENTIALS)
     mappings = re.search(r'"mappings": \[("[^"]*")\]', config)
     assert mappings and json.loads(mappings.group(1)) == datadir + "/mappings/*.json", \
         "installed config's mappings: %s" % (mappings and mappings.group(0))
@@ -133,35 +142,48 @@ def assert_verifies(ctx, stage, bindir):
 
 
 def check_as_operator(ctx, stage, bindir, sysconfdir, localstatedir):
-    """The staged binary checks the staged config, its absolute paths moved
-    into the staging folder, once the operator's files of systemd/README.md
-    ("Installing") and the folders systemd makes at start are there."""
+    """The staged binary checks the staged config as systemd/README.md says
+    to before the first start (`check --credentials-from
+    SYSCONFDIR/rtr-agent/credentials`), its absolute paths but the
+    credentials' moved into the staging folder, once the operator's files of
+    "Installing" and the folders systemd makes at start are there."""
     etc = stage + sysconfdir + "/rtr-agent"
-    creds = stage + "/run/credentials/rtr-agent.service"
+    creds = etc + "/credentials"
     os.makedirs(os.path.join(etc, "tls"))
-    os.makedirs(creds, mode=0o700)
+    os.makedirs(creds)
+    os.chmod(creds, 0o700)
     ctx.run([tool("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
              "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", creds + "/tls-key",
              "-out", etc + "/tls/server.pem", "-days", "2", "-subj", "/CN=relay"])
     shutil.copy(etc + "/tls/server.pem", etc + "/tls/clients-ca.pem")
     shutil.copy(os.path.join(ROOT, "systemd", "users.example.csv"), etc + "/users.csv")
-    with open(creds + "/safetitan-api-key", "w") as f:
-        f.write("key\n")
-    for name in ("tls-key", "safetitan-api-key"):
+    for name in ("graph-client-secret", "safetitan-api-key"):
+        with open(creds + "/" + name, "w") as f:
+            f.write(name + "-value\n")
+    for name in CREDENTIALS:
         os.chmod(creds + "/" + name, 0o600)
     for d in ("lib", "log"):
         os.makedirs(stage + localstatedir + "/" + d + "/rtr-agent", mode=0o700)
     config = read(etc + "/rtr-agent.json")
-    moved = re.sub(r'"/(?=[a-z])', '"%s/' % stage, config)
+    # The credentials stay under /run/credentials/: --credentials-from maps them.
+    moved = re.sub(r'"/(?!run/credentials/)(?=[a-z])', '"%s/' % stage, config)
+    assert '"%stls-key"' % RUN_CREDENTIALS in moved, "the TLS key is no credential:\n" + moved
     checked = etc + "/staged-check.json"
     with open(checked, "w") as f:
         f.write(moved)
-    p = subprocess.run(WRAPPER + [stage + bindir + "/rtr-agent", "check", "-c", checked],
+    p = subprocess.run(WRAPPER + [stage + bindir + "/rtr-agent", "check", "--credentials-from",
+                                  creds, "-c", checked],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=t(30))
     out = p.stdout.decode("utf-8", "replace")
     assert p.returncode == 0 and "test is successful" in out, "check (exit %d):\n%s" % (
         p.returncode, out[-3000:])
+    assert "are checked as %s/NAME" % creds in out, "--credentials-from not taken:\n" + out[-2000:]
+    # The README's modes, the secrets filled in: no warning but
+    # the one any check as root gives for a config without "user".
+    warnings = [line for line in out.splitlines() if " warning: " in line
+                and not (os.geteuid() == 0 and "RUNNING AS ROOT" in line)]
+    assert not warnings, "check warned:\n" + "\n".join(warnings)
     counted = re.search(r"(\d+) mappings from (\d+) files", out)
     assert counted and int(counted.group(1)) > 0 and int(counted.group(2)) == len(MAPPING_FILES), \
         "check did not load the staged mappings:\n" + out[-2000:]
@@ -227,7 +249,7 @@ def test_install_other_dirs_and_uninstall(ctx):
     left = sorted(os.path.relpath(os.path.join(d, f), stage)
                   for d, _, files in os.walk(stage) for f in files)
     assert "etc/opt/rtr/rtr-agent/rtr-agent.json" in left, "uninstall removed the config"
-    stray = [p for p in left if not p.startswith(("etc/opt/rtr/rtr-agent/", "run/credentials/",
+    stray = [p for p in left if not p.startswith(("etc/opt/rtr/rtr-agent/",
                                                   state.lstrip("/") + "/"))]
     assert not stray, "uninstall left %r" % stray
 
