@@ -1,7 +1,7 @@
 # rtr-agent build. `make` builds the agent; `make check` runs every test.
 # Knobs: PREFIX, SYSCONFDIR, LOCALSTATEDIR, MANDIR, DESTDIR (install), PKG_CONFIG, CC,
 # CFLAGS (appended), WERROR=1, SANITIZER=address|undefined|address,undefined,
-# FUZZ_SECONDS.
+# FUZZ_SECONDS, DEBDIR (where `make deb` builds the Debian package).
 
 PREFIX ?= /usr/local
 # /etc and /var whatever PREFIX is, not GNU's $(PREFIX)/etc and $(PREFIX)/var:
@@ -66,7 +66,7 @@ FUZZ_REPLAY_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 BENCH_BINS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BLAST = $(BUILD)/bench/blast
 
-.PHONY: all man FORCE check check-valgrind test-binaries unit bench bench-build bench-peers fuzz fuzz-build install uninstall clean deps test-deps run format-check layering-check
+.PHONY: all man FORCE check check-valgrind test-binaries unit bench bench-build bench-peers fuzz fuzz-build install uninstall deb clean deps test-deps run format-check layering-check
 
 all: $(AGENT_BIN)
 
@@ -94,10 +94,13 @@ $(AGENT_BIN): $(BUILD)/agent/main.o $(AGENT_LIB) $(PARSERS_LIB)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # `rtr-agent version` names the git commit of a build from git: only
-# version.o depends on it, through a stamp rewritten when it changes.
+# version.o depends on it, through a stamp rewritten when it changes (and
+# the Debian package, through its own: see deb).
 GIT_COMMIT := $(shell git describe --always --dirty --abbrev=12 2>/dev/null)
 COMMIT_STAMP = $(BUILD)/commit.stamp
-$(COMMIT_STAMP): FORCE
+DEBDIR ?= $(BUILD)/deb
+DEB_COMMIT_STAMP = $(DEBDIR)/commit.stamp
+$(COMMIT_STAMP) $(DEB_COMMIT_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
 $(BUILD)/agent/core/version.o: $(COMMIT_STAMP)
@@ -248,6 +251,40 @@ uninstall:
 	elif [ -e $(INSTALLED_LOGROTATE) ]; then \
 	    echo "kept $(INSTALLED_LOGROTATE): changed since it was installed"; \
 	fi
+
+# The Debian package, $(DEB): dpkg-buildpackage on a copy of the files it is
+# built from, with systemd/debian as the copy's debian/ (systemd/README.md,
+# "Debian package"). The outer make's variables stay out of it (MAKEFLAGS):
+# debian/rules sets the install's. Its version is RTR_VERSION, which the top
+# of systemd/debian/changelog must name.
+RTR_VERSION := $(shell sed -n 's/^\#define RTR_VERSION "\(.*\)"$$/\1/p' agent/core/version.h)
+DEB = $(DEBDIR)/rtr-agent_$(RTR_VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
+DEB_TREE := Makefile README.md $(wildcard LICENSE* CHANGELOG*) \
+            agent/main.c $(AGENT_SRC) $(wildcard agent/*/*.h) $(PARSERS_SRC) \
+            $(wildcard parsers/*.h mappings/*) tests/tools/keyref.c \
+            $(filter-out systemd/debian,$(wildcard systemd/*)) \
+            $(filter-out systemd/debian/source,$(wildcard systemd/debian/*)) \
+            $(wildcard systemd/debian/source/*)
+DEB_SRC = $(DEBDIR)/src/rtr-agent-$(RTR_VERSION)
+
+deb: $(DEB)
+
+# (its `rtr-agent version` names the commit too)
+$(DEB): $(DEB_TREE) $(DEB_COMMIT_STAMP)
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || { \
+	    echo "make deb needs dpkg-dev and debhelper (.ci/install-test-deps installs them)" >&2; \
+	    exit 1; }
+	@sed -n 1p systemd/debian/changelog | grep -q '^rtr-agent ($(RTR_VERSION)) ' || { \
+	    echo "systemd/debian/changelog: the first entry is not version $(RTR_VERSION)" \
+	        "(RTR_VERSION, agent/core/version.h)" >&2; exit 1; }
+	rm -rf $(DEBDIR)/src
+	mkdir -p $(DEB_SRC)
+	@echo "tar -cf - \$$(DEB_TREE) | tar -xf - -C $(DEB_SRC)"
+	@tar -cf - $(DEB_TREE) | tar -xf - -C $(DEB_SRC)
+	mv $(DEB_SRC)/systemd/debian $(DEB_SRC)/debian
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+	    dpkg-buildpackage -b -us -uc -Jauto
+	mv -f $(DEBDIR)/src/*.deb $(DEBDIR)/
 
 format-check:
 	clang-format --dry-run --Werror $(PARSERS_SRC) $(AGENT_SRC) agent/main.c parsers/*.h agent/*/*.h

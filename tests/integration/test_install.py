@@ -442,7 +442,7 @@ def test_deps_start_no_service(ctx):
         "the previous policy-rc.d was not restored: %r" % read(fake.policy)
     assert not os.path.exists(fake.policy + ".rtr-agent-saved")
     # None before: none after; the rsyslog it installed is disabled.
-    fake = FakeSystem(ctx, "fresh", others)
+    fake = FakeSystem(ctx, "fresh", [p for p in others if p != "prometheus"])
     rc, out, calls = fake.run()
     installs = [c for c in calls if c.startswith("install")]
     assert rc == 0 and installs and installs[0].endswith("policy-rc.d: 101"), \
@@ -450,6 +450,8 @@ def test_deps_start_no_service(ctx):
     assert not os.path.lexists(fake.policy), "policy-rc.d left behind"
     assert "systemctl disable --quiet rsyslog.service" in calls, \
         "the rsyslog it installed is not disabled: %r" % calls
+    assert "systemctl disable --quiet prometheus.service" in calls, \
+        "the prometheus it installed is not disabled: %r" % calls
     # A symbolic link (policy-rcd-declarative's alternative), even dangling, comes back.
     fake = FakeSystem(ctx, "symlink", others)
     os.symlink("../../etc/alternatives/policy-rc.d", fake.policy)  # inside the fake root
