@@ -67,6 +67,7 @@ struct run {
     struct status *status;
     struct status_feed feed;
     int inputs_paused;   /* atomic */
+    int phase;           /* atomic: enum status_phase, for /readyz */
     int workers_exited;  /* atomic */
     int delivery_exited; /* atomic */
     int stopping;
@@ -172,6 +173,7 @@ static void run_on_signal(evutil_socket_t sig, short what, void *arg)
         _exit(EXIT_FAILURE);
     }
     d->stopping = 1;
+    __atomic_store_n(&d->phase, STATUS_STOPPING, __ATOMIC_RELAXED);
     log_info("%s: stopping: no new input, finishing what is buffered", strsignal((int)sig));
     sdnotify_send("STOPPING=1");
     delivery_stop_intake_pause(d->delivery);
@@ -245,6 +247,17 @@ static uint64_t run_udp_drops(void *arg)
     return sum;
 }
 
+/* Every worker's count: the feed of listener_received_bytes_total. */
+static uint64_t run_listener_bytes(void *arg, size_t i)
+{
+    struct run *d = arg;
+    uint64_t sum = 0;
+
+    for (int w = 0; w < d->n_workers; w++)
+        sum += worker_received_bytes(d->workers[w], i);
+    return sum;
+}
+
 static void run_log_summary(struct run *d)
 {
     uint64_t sum[STAT_COUNT];
@@ -252,9 +265,15 @@ static void run_log_summary(struct run *d)
     size_t n = 0;
 
     stats_sum(sum);
-    for (int i = 0; i < STAT_COUNT && n < sizeof(line); i++)
-        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu",
-                              stats_name((enum stats_counter)i), (unsigned long long)sum[i]);
+    for (int i = 0; i < STAT_COUNT && n < sizeof(line); i++) {
+        enum stats_counter c = (enum stats_counter)i;
+
+        /* Times say nothing once stopped; counts and sizes do. */
+        if (stats_kind(c) == STATS_TIME || stats_kind(c) == STATS_AGE)
+            continue;
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", stats_name(c),
+                              (unsigned long long)sum[i]);
+    }
     if (n < sizeof(line))
         snprintf(line + n, sizeof(line) - n, " udp_kernel_drops=%llu",
                  (unsigned long long)run_udp_drops(d));
@@ -370,7 +389,9 @@ static int run_start(struct run *d, const char *tap_path)
             .n_ep = cfg->n_listen,
             .decisions = delivery_queue(d->delivery),
             .inputs_paused = &d->inputs_paused,
+            .phase = &d->phase,
             .udp_drops = run_udp_drops,
+            .listener_bytes = run_listener_bytes,
             .arg = d,
         };
         rc = status_new(d->base, &cfg->status, &d->feed, &d->status);
@@ -394,6 +415,9 @@ static int run_start(struct run *d, const char *tap_path)
         if (rc != 0)
             return rc;
     }
+    /* Listeners bound, the spool open, every thread running: a probe of
+     * /readyz after a port file appeared sees this. */
+    __atomic_store_n(&d->phase, STATUS_READY, __ATOMIC_RELAXED);
     /* Port files last: whoever waits for them may connect at once. */
     for (size_t i = 0; i < cfg->n_listen; i++) {
         if (cfg->listen[i].port_file != NULL) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -17,6 +18,8 @@
 #include "core/log.h"
 #include "core/sockaddr.h"
 #include "core/stats.h"
+#include "core/version.h"
+#include "ingest/tls.h"
 
 /* Requests are tiny GETs: anything large or slow is not a scraper. The
  * timeout is evhttp's idle timeout and also each request's whole budget,
@@ -48,6 +51,9 @@ struct status {
     struct evhttp *http;
     struct event *retry; /* re-enables the listener after an accept error */
     const struct status_feed *feed;
+    int unhealthy_after_s;     /* status.unhealthy_after_s */
+    double started;            /* Unix time: process_start_time_seconds */
+    int64_t *cert_not_after;   /* [feed->n_ep]: Unix time, 0 for no TLS (or unreadable) */
     struct status_conns conns; /* live ones, and gone ones not yet reaped */
     struct sockaddr_storage bound;
 };
@@ -75,11 +81,74 @@ static void status_metric_seconds(struct evbuffer *out, const char *name, const 
                         name, help, name, name, value);
 }
 
-/* frames_truncated per stream listener, which says which senders cut
- * their connections mid-frame. */
-static void status_listener_truncated(struct evbuffer *out, const struct status_feed *f)
+/* Unix time, in seconds with their fraction. */
+static double status_now(void)
 {
-    const char *name = "listener_frames_truncated";
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Every entry of stats.h: a family (the metric up to its labels) gets its
+ * HELP and TYPE once, before its first member; the table keeps members
+ * together. */
+static void status_table(struct evbuffer *out, const uint64_t sum[STAT_COUNT], int64_t now)
+{
+    const char *prev = "";
+    size_t prev_len = 0;
+
+    for (int i = 0; i < STAT_COUNT; i++) {
+        enum stats_counter c = (enum stats_counter)i;
+        const char *metric = stats_metric(c);
+        size_t len = strcspn(metric, "{");
+        enum stats_kind kind = stats_kind(c);
+        uint64_t v = sum[i];
+
+        if (len != prev_len || strncmp(metric, prev, len) != 0)
+            evbuffer_add_printf(out, "# HELP rtr_agent_%.*s %s\n# TYPE rtr_agent_%.*s %s\n",
+                                (int)len, metric, stats_help(c), (int)len, metric,
+                                kind == STATS_COUNTER ? "counter" : "gauge");
+        prev = metric;
+        prev_len = len;
+        if (kind == STATS_AGE)
+            v = v != 0 && now > (int64_t)v ? (uint64_t)now - v : 0;
+        evbuffer_add_printf(out, "rtr_agent_%s %llu\n", metric, (unsigned long long)v);
+    }
+}
+
+/* The commit out of version_text()'s "VERSION (git COMMIT)"; "" without. */
+static void status_build_info(struct evbuffer *out)
+{
+    const char *text = version_text();
+    const char *git = strstr(text, "(git ");
+    int n = git != NULL ? (int)strcspn(git + 5, ")") : 0;
+
+    evbuffer_add_printf(out,
+                        "# HELP rtr_agent_build_info the agent's version and the git commit it "
+                        "was built from (empty: not built from git); always 1\n"
+                        "# TYPE rtr_agent_build_info gauge\n"
+                        "rtr_agent_build_info{version=\"%s\",commit=\"%.*s\"} 1\n",
+                        RTR_VERSION, n, git != NULL ? git + 5 : "");
+}
+
+/* Per listener (listener: its bound address): every one, the stream
+ * ones, the TLS ones. */
+static void status_listeners(struct status *s, struct evbuffer *out)
+{
+    const struct status_feed *f = s->feed;
+    const char *name = "listener_received_bytes_total";
+
+    evbuffer_add_printf(out,
+                        "# HELP rtr_agent_%s received_bytes_total per listener (a silent "
+                        "listener: its senders stopped)\n"
+                        "# TYPE rtr_agent_%s counter\n",
+                        name, name);
+    for (size_t i = 0; i < f->n_ep; i++)
+        evbuffer_add_printf(out, "rtr_agent_%s{listener=\"%s\",proto=\"%s\"} %llu\n", name,
+                            f->ep[i].name, input_proto_name(f->ep[i].lc),
+                            (unsigned long long)f->listener_bytes(f->arg, i));
+    name = "listener_frames_truncated_total";
 
     evbuffer_add_printf(out,
                         "# HELP rtr_agent_%s frames left without their terminator or count at "
@@ -90,9 +159,20 @@ static void status_listener_truncated(struct evbuffer *out, const struct status_
         if (f->ep[i].lc->proto == LISTEN_UDP)
             continue;
         evbuffer_add_printf(
-            out, "rtr_agent_%s{proto=\"%s\",address=\"%s\"} %llu\n", name,
-            input_proto_name(f->ep[i].lc), f->ep[i].name,
+            out, "rtr_agent_%s{listener=\"%s\",proto=\"%s\"} %llu\n", name, f->ep[i].name,
+            input_proto_name(f->ep[i].lc),
             (unsigned long long)__atomic_load_n(&f->ep[i].frames_truncated, __ATOMIC_RELAXED));
+    }
+    name = "tls_certificate_expiry_timestamp_seconds";
+    evbuffer_add_printf(out,
+                        "# HELP rtr_agent_%s when the certificate of each TLS listener expires "
+                        "(notAfter, Unix time; read at start)\n"
+                        "# TYPE rtr_agent_%s gauge\n",
+                        name, name);
+    for (size_t i = 0; i < f->n_ep; i++) {
+        if (s->cert_not_after[i] != 0)
+            evbuffer_add_printf(out, "rtr_agent_%s{listener=\"%s\"} %lld\n", name, f->ep[i].name,
+                                (long long)s->cert_not_after[i]);
     }
 }
 
@@ -103,11 +183,8 @@ static void status_metrics(struct status *s, struct evbuffer *out)
     long long open = 0;
 
     stats_sum(sum);
-    for (int i = 0; i < STAT_COUNT; i++)
-        status_metric(out, stats_name((enum stats_counter)i),
-                      stats_is_gauge((enum stats_counter)i) ? "gauge" : "counter",
-                      stats_help((enum stats_counter)i), sum[i]);
-    status_metric(out, "udp_kernel_drops", "counter",
+    status_table(out, sum, (int64_t)status_now());
+    status_metric(out, "udp_kernel_drops_total", "counter",
                   "UDP datagrams the kernel dropped at the agent's sockets, mostly for a full "
                   "receive buffer (SO_MEMINFO drops, read when scraped; the only source)",
                   f->udp_drops(f->arg));
@@ -123,12 +200,86 @@ static void status_metrics(struct status *s, struct evbuffer *out)
     status_metric(out, "inputs_paused", "gauge",
                   "inputs (connections, UDP socket sets) paused for a full queue now",
                   (unsigned long long)__atomic_load_n(f->inputs_paused, __ATOMIC_RELAXED));
-    status_listener_truncated(out, f);
+    status_listeners(s, out);
     status_metric_seconds(out, "backpressure_seconds_total",
                           "seconds inputs could not hand decisions on because the response side "
                           "refused them: the decision queue was blocked (the spool cannot make "
                           "an alert durable) or full enough to pause a worker's inputs",
                           queue_held_seconds(f->decisions));
+    status_build_info(out);
+    /* The standard name (client libraries' process collector): no prefix. */
+    evbuffer_add_printf(out,
+                        "# HELP process_start_time_seconds start time of the process since unix "
+                        "epoch in seconds\n"
+                        "# TYPE process_start_time_seconds gauge\n"
+                        "process_start_time_seconds %.3f\n",
+                        s->started);
+}
+
+/* Why the agent is unhealthy, into why (one line), or NULL when it is
+ * not: the spool holds alerts back (full, or its disk refuses writes: the
+ * inputs are paused), or dispatch has failed for over unhealthy_after_s
+ * with an alert still waiting to be sent again. */
+static const char *status_unhealthy(const struct status *s, char *why, size_t len)
+{
+    uint64_t sum[STAT_COUNT];
+    int64_t now = (int64_t)status_now();
+    int64_t since;
+
+    stats_sum(sum);
+    if (sum[STAT_spool_held] > 0) {
+        snprintf(why, len,
+                 "spool full: %llu alerts held (spool.max_bytes reached or the disk refuses "
+                 "writes), inputs paused",
+                 (unsigned long long)sum[STAT_spool_held]);
+        return why;
+    }
+    since = (int64_t)sum[STAT_dispatch_failing_since];
+    if (s->unhealthy_after_s > 0 && since != 0 && now - since > s->unhealthy_after_s) {
+        snprintf(why, len,
+                 "dispatch failing for %lld s (no 2xx from SafeTitan since the first failure; "
+                 "status.unhealthy_after_s is %d)",
+                 (long long)(now - since), s->unhealthy_after_s);
+        return why;
+    }
+    return NULL;
+}
+
+/* A plain-text answer: one line. */
+static void status_text(struct evhttp_request *req, int code, const char *reason, const char *line)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+    evbuffer_add_printf(out, "%s\n", line);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; charset=utf-8");
+    evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void status_health(struct status *s, struct evhttp_request *req)
+{
+    char why[256];
+    const char *bad = status_unhealthy(s, why, sizeof(why));
+
+    if (bad != NULL)
+        status_text(req, 503, "Service Unavailable", bad);
+    else
+        status_text(req, 200, "OK", "ok");
+}
+
+static void status_ready(struct status *s, struct evhttp_request *req)
+{
+    switch (__atomic_load_n(s->feed->phase, __ATOMIC_RELAXED)) {
+    case STATUS_READY:
+        status_text(req, 200, "OK", "ready");
+        break;
+    case STATUS_STOPPING:
+        status_text(req, 503, "Service Unavailable", "stopping: no new input");
+        break;
+    default:
+        status_text(req, 503, "Service Unavailable",
+                    "starting: the listeners or the spool are not open yet");
+    }
 }
 
 static int status_conn_gone(const struct status_conn *c)
@@ -260,9 +411,9 @@ static void status_on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
         evhttp_send_reply(req, 200, "OK", NULL);
     } else if (path != NULL && strcmp(path, "/healthz") == 0) {
-        evbuffer_add(out, "ok\n", 3);
-        evhttp_add_header(headers, "Content-Type", "text/plain; charset=utf-8");
-        evhttp_send_reply(req, 200, "OK", NULL);
+        status_health(s, req);
+    } else if (path != NULL && strcmp(path, "/readyz") == 0) {
+        status_ready(s, req);
     } else {
         evhttp_send_error(req, 404, NULL);
     }
@@ -286,6 +437,22 @@ int status_new(struct event_base *base, const struct status_config *sc,
         return ERR_NOMEM;
     TAILQ_INIT(&s->conns);
     s->feed = feed;
+    s->unhealthy_after_s = sc->unhealthy_after_s;
+    /* The endpoint comes up in the process's first moments (before the
+     * spool's recovery): its time stands for the process's. */
+    s->started = status_now();
+    s->cert_not_after = calloc(feed->n_ep > 0 ? feed->n_ep : 1, sizeof(*s->cert_not_after));
+    if (s->cert_not_after == NULL) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < feed->n_ep; i++) {
+        if (feed->ep[i].tls != NULL &&
+            tls_cert_not_after(feed->ep[i].tls, &s->cert_not_after[i]) != 0)
+            log_warning("listen %s: cannot read its certificate's expiry: "
+                        "tls_certificate_expiry_timestamp_seconds leaves it out",
+                        feed->ep[i].name);
+    }
     s->http = evhttp_new(base);
     if (s->http == NULL) {
         rc = ERR_NOMEM;
@@ -322,7 +489,7 @@ int status_new(struct event_base *base, const struct status_config *sc,
         goto out;
     }
     if (!sockaddr_is_loopback((const struct sockaddr *)&s->bound))
-        log_warning("status %s: reachable beyond this host: /metrics and /healthz answer "
+        log_warning("status %s: reachable beyond this host: /metrics, /healthz and /readyz answer "
                     "anyone who can connect; prefer a loopback address",
                     sc->address);
     status_serving = s;
@@ -350,5 +517,6 @@ void status_free(struct status *s)
     while (!TAILQ_EMPTY(&s->conns))
         status_conn_free(s, TAILQ_FIRST(&s->conns));
     evloop_event_free(&s->retry);
+    free(s->cert_not_after);
     free(s);
 }

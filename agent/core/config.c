@@ -705,6 +705,10 @@ static const struct cfg_key status_keys[] = {
      .doc = "HTTP status endpoint, e.g. \"127.0.0.1:9514\"; absent = off"},
     {.name = "port_file", .type = &CFG_PATH, .offset = ST(port_file),
      .doc = "write the bound port here (tests bind port 0)"},
+    {.name = "unhealthy_after_s", .type = &CFG_INT, .offset = ST(unhealthy_after_s), .min = 0,
+     .max = 7 * 86400, .def = "600",
+     .doc = "/healthz answers 503 once dispatch has failed this long with no 2xx while an alert "
+            "waits to be sent again; 0 = never"},
     {0},
 };
 /* clang-format on */

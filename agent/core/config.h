@@ -88,6 +88,8 @@ struct status_config {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     char *port_file;
+    int unhealthy_after_s; /* /healthz fails after dispatch failing this long, default 600; 0 never
+                            */
 };
 
 /* Identity resolvers, tried in identity.order. */

@@ -17,15 +17,27 @@ static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stats_block *stats_blocks;
 
 static const char *const stats_names[STAT_COUNT] = {
-#define STATS_NAME(name, help) #name,
+#define STATS_NAME(name, kind, metric, help) #name,
     STATS_COUNTERS(STATS_NAME)
 #undef STATS_NAME
 };
 
+static const char *const stats_metrics[STAT_COUNT] = {
+#define STATS_METRIC(name, kind, metric, help) metric,
+    STATS_COUNTERS(STATS_METRIC)
+#undef STATS_METRIC
+};
+
 static const char *const stats_helps[STAT_COUNT] = {
-#define STATS_HELP(name, help) help,
+#define STATS_HELP(name, kind, metric, help) help,
     STATS_COUNTERS(STATS_HELP)
 #undef STATS_HELP
+};
+
+static const enum stats_kind stats_kinds[STAT_COUNT] = {
+#define STATS_KIND(name, kind, metric, help) STATS_##kind,
+    STATS_COUNTERS(STATS_KIND)
+#undef STATS_KIND
 };
 
 struct stats *stats_register(void)
@@ -62,6 +74,16 @@ void stats_sum(uint64_t out[STAT_COUNT])
 const char *stats_name(enum stats_counter c)
 {
     return stats_names[c];
+}
+
+const char *stats_metric(enum stats_counter c)
+{
+    return stats_metrics[c];
+}
+
+enum stats_kind stats_kind(enum stats_counter c)
+{
+    return stats_kinds[c];
 }
 
 const char *stats_help(enum stats_counter c)

@@ -23,7 +23,10 @@
  * once it has started (stats blocks have a single writer). A SIGHUP is
  * counted here, as reloads or reload_failures, once the directory and the
  * audit log are done, with what the daemon says of the configuration and
- * the mappings (delivery_reload). What a reload needs of the new
+ * the mappings (delivery_reload), and sets the gauges last_reload_ok and
+ * last_reload_success (which delivery_new sets for the start). The gauges
+ * of the spool and of the machine (jobs_gauges) are set every second, from
+ * the thread, for the status endpoint. What a reload needs of the new
  * configuration, two paths, is copied into the pending request: the daemon
  * frees that configuration at once. */
 #include "delivery.h"
@@ -60,6 +63,8 @@
 #define DELIVERY_BATCH 256
 /* How often a held decision tries the spool again. */
 #define DELIVERY_SPOOL_RETRY_MS 1000
+/* How often the gauges of the spool and of the machine are set. */
+#define DELIVERY_GAUGES_S 1
 
 /* A message whose input waits to hear that its alerts are durable
  * (decision_ack): answered once every job of its record has settled. */
@@ -84,6 +89,7 @@ struct delivery {
     struct event *ev_drain;   /* activated by a push or the close (queue notify) */
     struct event *ev_reload;  /* activated by delivery_reload */
     struct event *ev_give_up; /* stopping with held alerts: limits.drain_timeout_s */
+    struct event *ev_gauges;  /* every DELIVERY_GAUGES_S */
     int drain_timeout_s;
     size_t max_in_flight; /* jobs taken and not yet durable: limits.queue_messages */
     int capped;           /* the drain stopped at max_in_flight */
@@ -219,6 +225,25 @@ static void delivery_dead_bytes(struct delivery *r)
     if (r->spool != NULL)
         spool_share_cap(r->spool, n);
     stats_set(r->stats, STAT_dead_letter_bytes, n);
+}
+
+/* The gauges scrapes read: how much the spool holds, and the machine's
+ * (jobs_gauges). The spool's counts change with every append and
+ * completion: a second's delay costs nothing and keeps them off that path. */
+static void delivery_gauges(struct delivery *r)
+{
+    if (r->spool != NULL) {
+        stats_set(r->stats, STAT_spool_pending, spool_pending(r->spool));
+        stats_set(r->stats, STAT_spool_bytes, spool_bytes(r->spool));
+    }
+    jobs_gauges(r->jobs);
+}
+
+static void delivery_on_gauges(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    delivery_gauges(arg);
 }
 
 /* A dead-letter line is written durably (audit_new's durable): 0 means
@@ -518,8 +543,10 @@ static void delivery_on_reload(evutil_socket_t fd, short what, void *arg)
     delivery_dead_bytes(r);
     free(req.static_file);
     free(req.audit_file);
+    stats_set(r->stats, STAT_last_reload_ok, !req.failed && !directory && !audit && !dead);
     if (!req.failed && !directory && !audit && !dead) {
         stats_add(r->stats, STAT_reloads, 1);
+        stats_set(r->stats, STAT_last_reload_success, (uint64_t)(clock_wall_ms() / 1000));
         log_info("SIGHUP: reload complete%s%s", r->audit != NULL ? ", the audit log reopened" : "",
                  r->dead != NULL ? ", the dead-letter file reopened" : "");
         return;
@@ -561,11 +588,16 @@ int delivery_new(const struct config *cfg, struct delivery **out)
     r->ev_drain = event_new(r->base, -1, 0, delivery_on_drain, r);
     r->ev_reload = event_new(r->base, -1, 0, delivery_on_reload, r);
     r->ev_give_up = evtimer_new(r->base, delivery_on_give_up, r);
-    if (r->ev_drain == NULL || r->ev_reload == NULL || r->ev_give_up == NULL)
+    r->ev_gauges = event_new(r->base, -1, EV_PERSIST, delivery_on_gauges, r);
+    if (r->ev_drain == NULL || r->ev_reload == NULL || r->ev_give_up == NULL ||
+        r->ev_gauges == NULL)
         goto out;
     r->drain_timeout_s = cfg->limits.drain_timeout_s;
     r->max_in_flight = cfg->limits.queue_messages;
     r->stats = stats_register();
+    /* The configuration loaded at start: the last reload gauges' start. */
+    stats_set(r->stats, STAT_last_reload_ok, 1);
+    stats_set(r->stats, STAT_last_reload_success, (uint64_t)(clock_wall_ms() / 1000));
     r->live = cfg->dispatch.mode != DISPATCH_DRY_RUN;
     r->ops = (struct job_ops){
         .ctx = r,
@@ -679,9 +711,12 @@ static void delivery_stop(struct delivery *r)
 static void *delivery_main(void *arg)
 {
     struct delivery *r = arg;
+    struct timeval every = {DELIVERY_GAUGES_S, 0};
 
     if (r->spool != NULL)
         jobs_recover(r->jobs);
+    delivery_gauges(r);
+    event_add(r->ev_gauges, &every);
     /* Only activated events wake it, so it must not end when none is added:
      * delivery_check_done ends it. */
     event_base_loop(r->base, EVLOOP_NO_EXIT_ON_EMPTY);
@@ -768,6 +803,7 @@ void delivery_free(struct delivery *r)
     evloop_event_free(&r->ev_drain);
     evloop_event_free(&r->ev_reload);
     evloop_event_free(&r->ev_give_up);
+    evloop_event_free(&r->ev_gauges);
     if (r->base != NULL)
         event_base_free(r->base);
     queue_free(r->q);

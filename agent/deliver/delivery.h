@@ -32,7 +32,12 @@
  * and logged (rate-limited, naming the file), and the outcome counter still
  * counts the decision: the decision was made, only its record is missing.
  * A decision that cannot be held for lack of memory is logged and counted
- * in decisions_dropped. */
+ * in decisions_dropped.
+ *
+ * Gauges (the status endpoint's, /healthz's): spool_pending, spool_bytes,
+ * spool_held and spool_oldest_pending, set every second; the dispatch
+ * gauges (job.h: jobs_gauges); last_reload_ok and last_reload_success,
+ * set at the start and at each reload. */
 #ifndef RTR_DELIVERY_H
 #define RTR_DELIVERY_H
 

@@ -27,6 +27,7 @@ struct jobs {
     void *hold_timer;               /* held jobs try the spool again */
     int dispatching;                /* SENDING jobs, at most cfg.max_concurrent */
     int stopping;                   /* jobs_stop was called: callbacks only free */
+    int64_t failing_since;          /* the dispatch_failing_since gauge: Unix s, 0: not failing */
 };
 
 /* The intake tag of a duplicate that came while the job that first had its
@@ -403,10 +404,24 @@ static void job_retry_later(struct job *job, int64_t retry_after_s, const char *
 
 static void job_next_ready(struct jobs *s);
 
+/* The dispatch gauges (jobs_gauges): a 2xx ends a failing period, and the
+ * first retryable failure after one starts it. */
+static void jobs_set_failing(struct jobs *s, int failing)
+{
+    if (failing && s->failing_since != 0)
+        return;
+    s->failing_since = failing ? (int64_t)s->ops->realtime(s->ops->ctx).tv_sec : 0;
+    stats_set(s->stats, STAT_dispatch_failing_since, (uint64_t)s->failing_since);
+}
+
 /* Event: 2xx. SENDING -> done. */
 static void job_sent_ok(struct job *job, const struct dispatch_result *res)
 {
-    stats_add(job->s->stats, STAT_outcome_dispatched, 1);
+    struct jobs *s = job->s;
+
+    stats_add(s->stats, STAT_outcome_dispatched, 1);
+    stats_set(s->stats, STAT_last_dispatch_success, (uint64_t)s->ops->realtime(s->ops->ctx).tv_sec);
+    jobs_set_failing(s, 0);
     job_audit(job, "dispatched", NULL, res->status, 0);
     job_finish(job);
 }
@@ -414,6 +429,7 @@ static void job_sent_ok(struct job *job, const struct dispatch_result *res)
 /* Event: a retryable answer (or none). SENDING -> WAITING. */
 static void job_sent_retryable(struct job *job, const struct dispatch_result *res)
 {
+    jobs_set_failing(job->s, 1);
     job_retry_later(job, res->retry_after_s, res->reason, res->status);
 }
 
@@ -771,6 +787,24 @@ size_t jobs_in_flight(const struct jobs *s)
 size_t jobs_held(const struct jobs *s)
 {
     return s->n_held;
+}
+
+void jobs_gauges(struct jobs *s)
+{
+    int64_t oldest = 0;
+    int retrying = 0;
+
+    for (const struct job *job = s->all; job != NULL; job = job->next) {
+        if (job->spooled && (oldest == 0 || job->d.received.tv_sec < oldest))
+            oldest = job->d.received.tv_sec;
+        /* A job being sent counts its request in attempts already. */
+        if (job->state != JOB_DEAD_WAIT && job->attempts > (job->state == JOB_SENDING))
+            retrying = 1;
+    }
+    stats_set(s->stats, STAT_spool_held, s->n_held);
+    stats_set(s->stats, STAT_spool_oldest_pending, (uint64_t)(oldest > 0 ? oldest : 0));
+    if (!retrying)
+        jobs_set_failing(s, 0);
 }
 
 size_t jobs_count(const struct jobs *s, enum job_state st)

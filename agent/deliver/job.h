@@ -161,6 +161,16 @@ size_t jobs_in_flight(const struct jobs *s);
 size_t jobs_held(const struct jobs *s);
 size_t jobs_count(const struct jobs *s, enum job_state st);
 
+/* Sets the machine's gauges in its stats block (from the loop, every
+ * second): spool_held, spool_oldest_pending (the receipt of the oldest
+ * spooled alert not yet finished), and dispatch_failing_since back to 0
+ * once no alert waits to be sent again after a failed request (each was
+ * dispatched or dead-lettered since). The dispatch gauges themselves
+ * move as answers come: last_dispatch_success at each 2xx (which also
+ * ends the failing), dispatch_failing_since at the first retryable
+ * failure after that. */
+void jobs_gauges(struct jobs *s);
+
 /* Stop: from now on a lookup or request that completes only frees its job
  * (it stays in the spool for the next start). Call before freeing the
  * identity layer and the dispatcher, which complete what they hold. */

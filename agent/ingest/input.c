@@ -77,3 +77,12 @@ struct input_acker *input_acker_new(void (*acked)(void *input, uint64_t seq, int
     }
     return a;
 }
+
+void input_count_bytes(const struct input_ctx *ctx, const struct endpoint *ep, uint64_t n)
+{
+    uint64_t *slot = &ctx->ep_bytes[ep - ctx->ep0];
+
+    stats_add(ctx->stats, STAT_bytes_received, n);
+    /* Like stats_add: a single writer, read by the status endpoint. */
+    __atomic_store_n(slot, __atomic_load_n(slot, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}

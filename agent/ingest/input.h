@@ -90,7 +90,14 @@ struct input_ctx {
     uint32_t worker;  /* the worker's id: decision_ack.worker */
     const struct input_ops *ops;
     void *owner;
+    /* Bytes read per endpoint, at [ep - ep0]: this worker's own slots (one
+     * writer), summed across workers when scraped (worker_received_bytes). */
+    const struct endpoint *ep0;
+    uint64_t *ep_bytes;
 };
+
+/* Counts n bytes read from ep: in bytes_received and in ep's slot. */
+void input_count_bytes(const struct input_ctx *ctx, const struct endpoint *ep, uint64_t n);
 
 /* The listener's protocol for logs: "udp", "tcp", "tls", "relp" or
  * "relp+tls". Static text. */

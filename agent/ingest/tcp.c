@@ -229,7 +229,7 @@ static void conn_count_read(struct conn *c)
     size_t now = evbuffer_get_length(bufferevent_get_input(c->bev));
     size_t added = now > c->held ? now - c->held : 0;
 
-    stats_add(c->ctx->stats, STAT_bytes_received, added);
+    input_count_bytes(c->ctx, c->ep, added);
     c->held = now;
 }
 

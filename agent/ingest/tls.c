@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -405,4 +406,16 @@ int tls_server_ctx_new(const struct listen_config *lc, SSL_CTX **out)
 out:
     SSL_CTX_free(ctx);
     return rc;
+}
+
+int tls_cert_not_after(SSL_CTX *ctx, int64_t *out)
+{
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    const ASN1_TIME *end = cert != NULL ? X509_get0_notAfter(cert) : NULL;
+    struct tm tm;
+
+    if (end == NULL || ASN1_TIME_to_tm(end, &tm) != 1)
+        return ERR_INVALID;
+    *out = (int64_t)timegm(&tm); /* ASN1_TIME_to_tm gives UTC */
+    return 0;
 }

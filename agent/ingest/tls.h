@@ -5,6 +5,8 @@
 
 #include <openssl/ssl.h>
 
+#include <stdint.h>
+
 #include "core/config.h"
 
 /* Builds the context for lc as config_load filled it: TLS lc->min_version
@@ -18,6 +20,12 @@
  * Returns 0 and *out (free with SSL_CTX_free), or ERR_CONFIG after logging a
  * line naming the file and OpenSSL's reason. */
 int tls_server_ctx_new(const struct listen_config *lc, SSL_CTX **out);
+
+/* When the certificate ctx serves expires (its notAfter), Unix seconds,
+ * into *out. Reads the context only: call it from the thread that built
+ * it, or once the context is shared. Returns 0, or ERR_INVALID when ctx has
+ * no certificate or its notAfter does not convert. */
+int tls_cert_not_after(SSL_CTX *ctx, int64_t *out);
 
 /* Call as a connection whose handshake completed is closed: its session
  * stays in the cache for the client to resume by id. OpenSSL drops the

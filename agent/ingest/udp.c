@@ -156,7 +156,7 @@ static void udp_on_read(evutil_socket_t fd, short what, void *arg)
         }
         for (int i = 0; i < n; i++)
             bytes += u->msgs[i].msg_len;
-        stats_add(u->ctx->stats, STAT_bytes_received, bytes);
+        input_count_bytes(u->ctx, s->ep, bytes);
         u->pending = s;
         u->next = 0;
         u->count = (unsigned)n;

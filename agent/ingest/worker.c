@@ -14,6 +14,9 @@
 
 /* How long a tap line may wait for others to share its write. */
 #define TAP_DELAY_US 1000
+/* struct worker's ep_bytes for n endpoints: whole cache lines (at least
+ * one), as aligned_alloc wants a multiple of the alignment. */
+#define WORKER_EP_BYTES_SIZE(n) (((n) * sizeof(uint64_t) / STATS_ALIGN + 1) * STATS_ALIGN)
 
 TAILQ_HEAD(input_list, input);
 TAILQ_HEAD(acker_list, input_acker);
@@ -52,6 +55,7 @@ struct worker {
     pthread_mutex_t mappings_lock;
     struct mapping_set *mappings_next; /* handed over, not swapped in yet */
     struct tcp **listeners;            /* [n_ep], NULL for UDP endpoints */
+    uint64_t *ep_bytes;                /* [n_ep]: input_ctx.ep_bytes, cache-line aligned */
     struct udp *udp;
     struct input_list inputs;
     struct input_list paused;
@@ -99,6 +103,11 @@ static int worker_endpoint_probe(const struct listen_config *lc)
 uint64_t worker_udp_drops(struct worker *w)
 {
     return udp_kernel_drops(w->udp);
+}
+
+uint64_t worker_received_bytes(const struct worker *w, size_t ep)
+{
+    return __atomic_load_n(&w->ep_bytes[ep], __ATOMIC_RELAXED);
 }
 
 static void worker_unpause(struct worker *w, struct input *in)
@@ -361,8 +370,12 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
         (struct queue_waiter){.wake = worker_wake, .notify_later = worker_notify_later, .arg = w};
     w->base = event_base_new();
     w->listeners = calloc(env->n_ep, sizeof(*w->listeners));
-    if (w->base == NULL || w->listeners == NULL)
+    /* Whole cache lines of its own: the other workers' slots never share
+     * one with it. */
+    w->ep_bytes = aligned_alloc(STATS_ALIGN, WORKER_EP_BYTES_SIZE(env->n_ep));
+    if (w->base == NULL || w->listeners == NULL || w->ep_bytes == NULL)
         goto out;
+    memset(w->ep_bytes, 0, WORKER_EP_BYTES_SIZE(env->n_ep));
     w->ev_wake = event_new(w->base, -1, 0, worker_on_wake, w);
     w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
     w->ev_mappings = event_new(w->base, -1, 0, worker_on_mappings, w);
@@ -391,6 +404,8 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
         .worker = (uint32_t)id,
         .ops = &worker_input_ops,
         .owner = w,
+        .ep0 = env->ep,
+        .ep_bytes = w->ep_bytes,
     };
     /* Every endpoint before any binds: two of ours that overlap (the
      * wildcard and a specific address, both SO_REUSEPORT) must not look
@@ -496,5 +511,6 @@ void worker_free(struct worker *w)
         event_base_free(w->base);
     }
     free(w->listeners);
+    free(w->ep_bytes);
     free(w);
 }

@@ -71,4 +71,8 @@ void worker_ack(struct worker *w, const struct decision_ack *ack, int durable);
  * thread, while w exists. */
 uint64_t worker_udp_drops(struct worker *w);
 
+/* Bytes w's inputs read from endpoint ep (its index in worker_env.ep) so
+ * far. Any thread, while w exists. */
+uint64_t worker_received_bytes(const struct worker *w, size_t ep);
+
 #endif

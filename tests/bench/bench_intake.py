@@ -75,14 +75,15 @@ def write_mixes(agent, config, d):
 def run_case(args, agent, port, status_port, path, conns):
     """Sends --count lines of path over conns connections; returns (msgs/s,
     agent CPU-s per million, sender CPU-s per million)."""
-    before = bench_dispatch.metrics(status_port)["rtr_agent_messages_received"]
+    before = bench_dispatch.metrics(status_port)["rtr_agent_messages_received_total"]
     cpu0, sender0 = bench_dispatch.cpu_seconds(agent.pid), children_cpu()
     t0 = time.monotonic()
     blast = subprocess.Popen([args.blast, "--tcp", "127.0.0.1:%d" % port, "--connections",
                               str(conns), "--count", str(args.count), path],
                              stdout=subprocess.DEVNULL)
     deadline = t0 + 120
-    while bench_dispatch.metrics(status_port)["rtr_agent_messages_received"] - before < args.count:
+    received = "rtr_agent_messages_received_total"
+    while bench_dispatch.metrics(status_port)[received] - before < args.count:
         if time.monotonic() > deadline:
             blast.kill()
             raise SystemExit("bench: %d messages not counted within 120 s" % args.count)

@@ -39,7 +39,7 @@ def burst(shared, n):
 
 
 def received(status_port):
-    return bench_dispatch.metrics(status_port)["rtr_agent_messages_received"]
+    return bench_dispatch.metrics(status_port)["rtr_agent_messages_received_total"]
 
 
 def timed(port, status_port, data, n):

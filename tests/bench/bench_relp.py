@@ -39,7 +39,7 @@ WARM_UP = 200
 
 
 def spool_appends(status_port):
-    return bench_dispatch.metrics(status_port)["rtr_agent_spool_appends"]
+    return bench_dispatch.metrics(status_port)["rtr_agent_spool_appends_total"]
 
 
 def wait_appends(status_port, count, timeout, what):

@@ -146,8 +146,9 @@ def wait_finished(agent, timeout):
     every alert it recovered from its spool or appended to it."""
     def finished():
         m = agent.metrics()
-        done = m["rtr_agent_outcome_dispatched"] + m["rtr_agent_outcome_dead_letter"]
-        return done >= m["rtr_agent_spool_recovered"] + m["rtr_agent_spool_appends"]
+        done = (m['rtr_agent_alerts_total{outcome="dispatched"}'] +
+                m['rtr_agent_alerts_total{outcome="dead-letter"}'])
+        return done >= m["rtr_agent_spool_recovered_total"] + m["rtr_agent_spool_appends_total"]
     wait_until(finished, timeout, "the agent to finish what it recovered and appended",
                interval=0.2)
 
@@ -196,7 +197,7 @@ def check_nothing_pending(ctx, extra, name):
     time.sleep(t(0.3))
     m = c.metrics()
     c.stop()
-    assert pending == 0 and m["rtr_agent_spool_recovered"] == 0, \
+    assert pending == 0 and m["rtr_agent_spool_recovered_total"] == 0, \
         "a new start found %d alerts pending (spool_recovered %d)" % (
-            pending, m["rtr_agent_spool_recovered"])
+            pending, m["rtr_agent_spool_recovered_total"])
     return m

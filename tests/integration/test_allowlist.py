@@ -35,11 +35,11 @@ def _refused_tcp(agent, port, host="127.0.0.1"):
 def test_allowlist_refuses_tcp(ctx):
     agent = ctx.agent([listener("tcp", allow=["10.0.0.0/8"]), listener("tcp")])
     tok = _refused_tcp(agent, agent.port("tcp", 0))
-    agent.wait_metric("connections_refused_allowlist", 1, 5)
+    agent.wait_metric('connections_refused_total{reason="allowlist"}', 1, 5)
     _barrier(agent, agent.port("tcp", 1))
     leaked = agent.with_text(tok)
     assert not leaked, "data from a refused connection reached the tap: %s" % leaked[0]
-    assert agent.metric("udp_datagrams_refused_allowlist") == 0
+    assert agent.metric('udp_datagrams_refused_total{reason="allowlist"}') == 0
     agent.stop()
     # the log names the listener by the address it is bound to, not "...:0"
     want = "listen 127.0.0.1:%d: refused 127.0.0.1:" % agent.port("tcp", 0)
@@ -56,8 +56,8 @@ def test_allowlist_accepts_listed_source(ctx):
     s.close()
     udp_send(agent.port("udp"), [rfc3164("udp %d %s" % (i, tok)) for i in range(5)])
     agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 10, 10)
-    assert agent.metric("connections_refused_allowlist") == 0
-    assert agent.metric("udp_datagrams_refused_allowlist") == 0
+    assert agent.metric('connections_refused_total{reason="allowlist"}') == 0
+    assert agent.metric('udp_datagrams_refused_total{reason="allowlist"}') == 0
     agent.stop()
 
 
@@ -65,11 +65,11 @@ def test_allowlist_refuses_udp(ctx):
     agent = ctx.agent([listener("udp", allow=["10.0.0.0/8", "::1/128"]), listener("tcp")])
     tok = token()
     udp_send(agent.port("udp"), [rfc3164("udp refused %d %s" % (i, tok)) for i in range(5)])
-    agent.wait_metric("udp_datagrams_refused_allowlist", 5, 5)
+    agent.wait_metric('udp_datagrams_refused_total{reason="allowlist"}', 5, 5)
     _barrier(agent, agent.port("tcp"))
     leaked = agent.with_text(tok)
     assert not leaked, "a datagram from a refused source reached the tap: %s" % leaked[0]
-    assert agent.metric("connections_refused_allowlist") == 0, \
+    assert agent.metric('connections_refused_total{reason="allowlist"}') == 0, \
         "datagrams counted as refused connections"
     agent.stop()
 
@@ -89,7 +89,7 @@ def test_allowlist_ipv6(ctx):
     for m in msgs:
         assert "::1" in (m.get("source") or ""), "source %r for a ::1 client" % m.get("source")
     bad = _refused_tcp(agent, agent.port("tcp", 1), "::1")
-    agent.wait_metric("connections_refused_allowlist", 1, 5)
+    agent.wait_metric('connections_refused_total{reason="allowlist"}', 1, 5)
     _barrier(agent, agent.port("tcp", 0), "::1")
     assert not agent.with_text(bad), "a refused ::1 connection reached the tap"
     agent.stop()

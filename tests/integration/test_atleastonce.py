@@ -107,7 +107,7 @@ def _paused(ctx, n):
     sender = Paced(relay.port, [_big_alert(i) for i in range(n)], rate=20000)
     sender.start()
     try:
-        a.wait_metric("spool_write_errors", 1, timeout=20)
+        a.wait_metric("spool_write_errors_total", 1, timeout=20)
         a.wait_metric("inputs_paused", 1, timeout=5)
         bp = a.metric("backpressure_seconds_total")
         time.sleep(t(1.2))
@@ -116,7 +116,7 @@ def _paused(ctx, n):
             "backpressure_seconds_total went from %s to %s in 1.2 s of pause" % (
                 bp, a.metric("backpressure_seconds_total"))
         m = a.metrics()
-        held = m["rtr_agent_messages_received"] - m["rtr_agent_spool_appends"]
+        held = m["rtr_agent_messages_received_total"] - m["rtr_agent_spool_appends_total"]
         assert held <= BOUND, "the agent took %d alerts it could not spool (bound %d; %d in " \
             "the decision queue)" % (held, BOUND, m["rtr_agent_decision_queue_records"])
         sender.join(t(20))
@@ -128,7 +128,7 @@ def _paused(ctx, n):
         raise AssertionError("%s\n%s\n%s" % (e, a.stderr_tail(), relay.log_tail(1500)))
     print("%s: paused; the agent took %d alerts, spooled %d; rsyslog's queue %d; "
           "socket bytes (sender, agent) %s" % (
-              ctx.name, m["rtr_agent_messages_received"], m["rtr_agent_spool_appends"],
+              ctx.name, m["rtr_agent_messages_received_total"], m["rtr_agent_spool_appends_total"],
               relay.queued(), _socket_queues(port)), flush=True)
     return a, st, relay, port, extra
 
@@ -150,7 +150,7 @@ def test_tcp_disk_full(ctx):
         raise AssertionError("%s\n%s" % (e, relay.log_tail(1500)))
     check_deliveries(got, range(n))
     wait_until(lambda: a.metric("inputs_paused") == 0, 5, "inputs_paused back to 0")
-    assert a.metric("decisions_dropped") == 0
+    assert a.metric("decisions_dropped_total") == 0
     a.stop()
 
 

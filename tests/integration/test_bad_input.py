@@ -82,7 +82,7 @@ def test_control_chars_and_invalid_utf8(ctx):
 
 def test_malformed_cef_then_good_same_connection(ctx):
     agent = ctx.agent([listener("tcp")], limits=LIMITS)
-    before = agent.metric("parse_errors_cef")
+    before = agent.metric('parse_errors_total{kind="cef"}')
     tok = token()
     bad = rfc3164("CEF:0|only|three " + tok, app="cefapp")
     good = rfc3164("CEF:0|Good|Product|1.0|100|Fine " + tok + "|5|suser=alice act=ok",
@@ -102,12 +102,12 @@ def test_malformed_cef_then_good_same_connection(ctx):
         "good CEF header: %s" % cef
     assert (cef.get("ext") or {}).get("suser") == "alice", "good CEF ext: %s" % cef
     assert first["source"] == second["source"], "not the same connection"
-    agent.wait_metric("parse_errors_cef", before + 1, 5)
+    agent.wait_metric('parse_errors_total{kind="cef"}', before + 1, 5)
     agent.stop()
 
 
 def _oversized_then_good(agent, port, frame, good_text, what):
-    before = agent.metric("frames_oversized")
+    before = agent.metric("frames_oversized_total")
     s = _send(port, frame, chunks=7, pause=0.01)
     good = "<13>Nov 23 10:00:00 itest-host itest: " + good_text
     s.sendall(octet(good.encode()) if frame[:1].isdigit() else good.encode() + b"\n")
@@ -117,7 +117,7 @@ def _oversized_then_good(agent, port, frame, good_text, what):
     finally:
         s.close()
     assert got[0]["msg"] == good_text, "frame after %s not intact: %r" % (what, got[0]["msg"])
-    agent.wait_metric("frames_oversized", before + 1, 5)
+    agent.wait_metric("frames_oversized_total", before + 1, 5)
     for m in agent.tap():
         text = m.get("msg") or ""
         assert "TAILMARK" not in text and "INJECTED" not in text, \
@@ -183,7 +183,7 @@ def test_absurd_octet_count(ctx):
     agent = ctx.agent([listener("tcp", framing="auto"), listener("tcp", framing="octet")],
                       limits=LIMITS)
     for i, framing in enumerate(("auto", "octet")):
-        before = agent.metric("frames_bad_octet_count")
+        before = agent.metric("frames_bad_octet_count_total")
         tok = token()
         good = b"<13>Nov 23 10:00:00 itest-host itest: after-absurd " + tok.encode()
         s = _send(agent.port("tcp", i), b"99999999999999999999 x" + tok.encode() + b"\n")
@@ -192,7 +192,7 @@ def test_absurd_octet_count(ctx):
                              what="the frame after an absurd count (%s listener)" % framing)
         s.close()
         assert got[0]["msg"] == "after-absurd " + tok, got[0]
-        counted = agent.metric("frames_bad_octet_count") > before
+        counted = agent.metric("frames_bad_octet_count_total") > before
         as_text = [m for m in agent.tap() if "x" + tok in (m.get("raw") or m.get("msg") or "")]
         if framing == "octet":
             assert counted, "octet listener: rtr_agent_frames_bad_octet_count did not increase"
@@ -221,7 +221,7 @@ def test_max_connections(ctx):
     closed, _ = wait_closed(extra, 5)
     extra.close()
     assert closed, "a third connection was kept open with max_connections=2"
-    agent.wait_metric("connections_refused_limit", 1, 5)
+    agent.wait_metric('connections_refused_total{reason="limit"}', 1, 5)
     assert not agent.with_text("conn extra " + tok), "the refused connection's data reached the tap"
     # the first two still work; closing one makes room again
     conns[1].sendall(rfc3164("still open " + tok) + b"\n")
@@ -240,7 +240,7 @@ def test_idle_timeout(ctx):
     agent = ctx.agent([listener("tcp")],
                       limits={"max_message_bytes": MAX, "max_connections": 64, "idle_timeout_s": 1})
     tok = token()
-    before = agent.metric("connections_closed_idle")
+    before = agent.metric('connections_closed_total{reason="idle"}')
     busy = _send(agent.port("tcp"), rfc3164("busy 0 " + tok) + b"\n")
     idle = _send(agent.port("tcp"), rfc3164("idle " + tok) + b"\n")
     t0 = time.monotonic()
@@ -263,7 +263,7 @@ def test_idle_timeout(ctx):
         pass
     busy.close()
     assert agent.with_text("idle " + tok), "the idle connection's message was lost"
-    agent.wait_metric("connections_closed_idle", before + 1, 5)
+    agent.wait_metric('connections_closed_total{reason="idle"}', before + 1, 5)
     agent.stop()
 
 
@@ -326,8 +326,8 @@ def test_unterminated_last_frame(ctx):
     for what in ("eof-line", "eof-octet", "reset-line", "idle-line"):
         m = agent.with_text(what + " " + tok)[0]
         assert m.get("error") == "frame: truncated", "%s: error %r" % (what, m.get("error"))
-    assert agent.metric("frames_truncated") == 4
-    per_listener = 'listener_frames_truncated{proto="tcp",address="127.0.0.1:%d"}' % port
+    assert agent.metric("frames_truncated_total") == 4
+    per_listener = 'listener_frames_truncated_total{listener="127.0.0.1:%d",proto="tcp"}' % port
     assert agent.metric(per_listener) == 4, sorted(k for k in agent.metrics() if "trunc" in k)
     agent.stop()
 
@@ -352,7 +352,7 @@ def test_trickled_message_closed_at_frame_timeout(ctx):
         closed, _ = wait_closed(s, 0.3)
     s.close()
     assert closed, "a trickling sender was still connected after %.0f s" % t(10)
-    agent.wait_metric("connections_closed_slow", 1, 5)
+    agent.wait_metric('connections_closed_total{reason="slow"}', 1, 5)
     msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 5)
     assert msgs[0].get("error") == "frame: truncated", msgs[0].get("error")
     agent.stop()
@@ -373,7 +373,7 @@ def test_busy_stream_outlives_frame_timeout(ctx):
         time.sleep(0.1)  # 3 s in all, past frame_timeout_s
     msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 30, 10)
     check_sequence(msgs, tok, 30)
-    assert agent.metric("connections_closed_slow") == 0
+    assert agent.metric('connections_closed_total{reason="slow"}') == 0
     s.close()
     agent.stop()
 
@@ -399,7 +399,7 @@ def test_max_connections_per_source(ctx):
     closed, _ = wait_closed(extra, 5)
     extra.close()
     assert closed, "a third connection from 127.0.0.1 was kept with max_connections_per_source 2"
-    agent.wait_metric("connections_refused_limit", 1, 5)
+    agent.wait_metric('connections_refused_total{reason="limit"}', 1, 5)
     other = connect("127.0.0.2", "other source")
     agent.wait_tap(lambda m: "other source " + tok in (m.get("msg") or ""), 1, 10,
                    what="a connection from 127.0.0.2")

@@ -92,7 +92,7 @@ def test_steps_while_running(ctx):
     clock.step("+0")
     _repeat_is_duplicate(agent, frame, 3, "back in step")
     assert len(R.quiet(st, t(1.0))) == 1, "the alert was sent more than once"
-    assert agent.metric("outcome_duplicate") == 3
+    assert agent.metric('alerts_total{outcome="duplicate"}') == 3
     agent.stop()
 
 

@@ -106,8 +106,9 @@ def test_sighup_reopens_dead_letter(ctx):
     assert [d["rule"] for d in json_lines(dead, "dead-letter")] == ["after " + tok]
     assert [d["rule"] for d in json_lines(dead + ".1", "dead-letter")] == ["before " + tok]
     assert agent.metric("dead_letter_bytes") == os.path.getsize(dead)
-    assert agent.metric("outcome_dead_letter") == 2
-    assert agent.metric("reloads") == 1 and agent.metric("reload_failures") == 0
+    assert agent.metric('alerts_total{outcome="dead-letter"}') == 2
+    assert agent.metric('reloads_total{result="success"}') == 1
+    assert agent.metric('reloads_total{result="failure"}') == 0
     agent.stop()
 
 
@@ -130,9 +131,9 @@ def test_dead_letter_write_refused_then_retried(ctx):
     try:
         _unresolved(agent, rule)
         env.wait_audit(agent, "unresolved-user")
-        agent.wait_metric("dead_letter_errors", 2, timeout=10)
+        agent.wait_metric("dead_letter_errors_total", 2, timeout=10)
         assert os.path.getsize(dead) == limit, "a line or fragment got past the limit"
-        assert agent.metric("outcome_dead_letter") == 0
+        assert agent.metric('alerts_total{outcome="dead-letter"}') == 0
         assert agent.metric("dead_letter_bytes") == limit
         err = agent.stderr_bytes().decode(errors="replace")
         assert "File too large" in err and "its dead-letter line was not written" in err, \
@@ -141,8 +142,8 @@ def test_dead_letter_write_refused_then_retried(ctx):
         resource.prlimit(agent.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
     got = _wait_dead(agent, dead, rule, timeout=10)
     assert len(got) == 1 and got[0]["outcome"] == "unresolved-user", got
-    assert agent.metric("outcome_dead_letter") == 1
-    assert agent.metric("outcome_unresolved_user") == 1
+    assert agent.metric('alerts_total{outcome="dead-letter"}') == 1
+    assert agent.metric('alerts_total{outcome="unresolved-user"}') == 1
     assert agent.metric("dead_letter_bytes") == os.path.getsize(dead)
     agent.stop()
     check_nothing_pending(ctx, extra, "again")
@@ -162,16 +163,17 @@ def test_dead_letter_counts_against_max_bytes(ctx):
     assert agent.metric("dead_letter_bytes") == MIB
     rule = "held " + token()
     _unresolved(agent, rule)
-    agent.wait_metric("spool_full", 1, timeout=5)
+    agent.wait_metric("spool_full_total", 1, timeout=5)
     time.sleep(t(0.5))
-    assert agent.metric("outcome_spooled") == 0, "an alert was spooled past spool.max_bytes"
+    assert agent.metric('alerts_total{outcome="spooled"}') == 0, \
+        "an alert was spooled past spool.max_bytes"
     assert not _ours(dead, rule) and os.path.getsize(dead) == MIB
     assert "full (spool.max_bytes)" in agent.stderr_bytes().decode(errors="replace")
     os.rename(dead, dead + ".1")
     _hup(agent)
     got = _wait_dead(agent, dead, rule, timeout=10)
     assert len(got) == 1, got
-    assert agent.metric("outcome_spooled") == 1
+    assert agent.metric('alerts_total{outcome="spooled"}') == 1
     assert agent.metric("dead_letter_bytes") == os.path.getsize(dead)
     agent.stop()
 

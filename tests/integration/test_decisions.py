@@ -71,7 +71,7 @@ def _wait_audit(agent, n, timeout=10, name="audit.jsonl"):
 
 def _check_samples(agent, want, source):
     got = _wait_audit(agent, len(want))
-    agent.wait_metric("decisions", len(want))
+    agent.wait_metric("decisions_total", len(want))
     agent.stop()  # everything decided is audited before the agent exits
     got = _audit(agent)
     assert sorted((a["rule"], a["user"], a["email"]) for a in got) == want, \
@@ -94,8 +94,8 @@ def test_samples_over_tcp(ctx):
     source = "127.0.0.1:%d" % s.getsockname()[1]
     s.sendall(b"".join(line + b"\n" for line in lines))
     s.close()
-    agent.wait_metric("messages_received", len(lines))
-    assert agent.metric("messages_decided") == len(want)
+    agent.wait_metric("messages_received_total", len(lines))
+    assert agent.metric("messages_decided_total") == len(want)
     _check_samples(agent, want, source)
 
 
@@ -141,14 +141,20 @@ def test_backpressure_loses_no_decision(ctx):
     assert rules == sorted(sent), "%d audit lines for %d messages; missing %s" % (
         len(rules), n, sorted(set(sent) - set(rules))[:5])
     assert all(a["email"] == "bilal.khan@example.com" for a in got)
-    assert m["rtr_agent_decisions"] == n and m["rtr_agent_audit_lines"] == n, m
-    assert m["rtr_agent_decision_queue_full"] > 0, \
+    assert m["rtr_agent_decisions_total"] == n and m["rtr_agent_audit_lines_total"] == n, m
+    assert m["rtr_agent_decision_queue_full_total"] > 0, \
         "a burst of %d into a decision queue of 8 never found it full: %s" % (n, m)
     # Counted once per refused record, not per offer: never more than the records.
-    assert m["rtr_agent_decision_queue_full"] <= m["rtr_agent_messages_decided"], m
+    assert m["rtr_agent_decision_queue_full_total"] <= m["rtr_agent_messages_decided_total"], m
 
 
 test_backpressure_loses_no_decision.timeout = 60
+
+
+def _reloads(agent):
+    """(successful, failed) SIGHUP reloads so far."""
+    return (agent.metric('reloads_total{result="success"}'),
+            agent.metric('reloads_total{result="failure"}'))
 
 
 def _summary(agent):
@@ -165,7 +171,7 @@ def test_sigterm_with_full_queues_audits_every_decision(ctx):
     decision queue closes, so every message decided on is audited and every
     message received is in the tap."""
     agent, s, _ = _burst(ctx, 3000)
-    agent.wait_metric("messages_decided", 1)
+    agent.wait_metric("messages_decided_total", 1)
     agent.stop()
     s.close()
     c = _summary(agent)
@@ -245,7 +251,7 @@ def test_sighup_reloads_directory_and_mappings(ctx):
     _replace_in(users, "bilal.khan@example.com", "bilal.new@example.com")
     _write_json(os.path.join(mapdir, "hup.json"), _hup_mapping({"value": "reloaded rule"}))
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reloads", 1)
+    agent.wait_metric('reloads_total{result="success"}', 1)
     # Several connections: each worker must have swapped.
     for _ in range(6):
         a = send()
@@ -254,7 +260,7 @@ def test_sighup_reloads_directory_and_mappings(ctx):
     with open(users, "a") as f:
         f.write("an-identifier-without-an-email\n")
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reload_failures", 1)
+    agent.wait_metric('reloads_total{result="failure"}', 1)
     a = send()
     assert a["email"] == "bilal.new@example.com", "the old directory was not kept: %s" % a
     assert a["rule"] == "reloaded rule", a
@@ -263,12 +269,12 @@ def test_sighup_reloads_directory_and_mappings(ctx):
     with open(os.path.join(mapdir, "broken.json"), "w") as f:
         f.write(BROKEN_MAPPING)
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reload_failures", 2)
+    agent.wait_metric('reloads_total{result="failure"}', 2)
     for _ in range(6):
         a = send()
         assert a["rule"] == "reloaded rule", "the old mappings were not kept: %s" % a
     # One count per SIGHUP, however many of its parts failed.
-    assert (agent.metric("reloads"), agent.metric("reload_failures")) == (1, 2)
+    assert _reloads(agent) == (1, 2)
     err = agent.stderr_bytes()
     assert b"broken.json" in err, "the broken mapping file is not named in the log"
     agent.stop()
@@ -288,7 +294,7 @@ def test_sighup_with_broken_mappings_still_reopens_audit_and_reloads_directory(c
     with open(os.path.join(mapdir, "broken.json"), "w") as f:
         f.write(BROKEN_MAPPING)
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reload_failures", 1)
+    agent.wait_metric('reloads_total{result="failure"}', 1)
     # The first line went to the renamed file: this one must open a new audit.jsonl.
     s = tcp_connect(agent.port("tcp"))
     s.sendall((SPLUNK_KV % ("after rotation", "bkhan@example.com")).encode() + b"\n")
@@ -299,7 +305,7 @@ def test_sighup_with_broken_mappings_still_reopens_audit_and_reloads_directory(c
         "the audit log was not reopened or the directory not reloaded: %s" % got
     with open(audit + ".1", "rb") as f:
         assert f.read().count(b"\n") == 1, "a line went to the rotated audit file"
-    assert (agent.metric("reloads"), agent.metric("reload_failures")) == (0, 1)
+    assert _reloads(agent) == (0, 1)
     agent.stop()
 
 
@@ -340,7 +346,7 @@ def test_sighup_reads_the_config_file(ctx):
     _rewrite_config(agent, mappings=globs, identity={"static": {"file": other}},
                     audit={"file": "moved.jsonl"})
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reloads", 1)
+    agent.wait_metric('reloads_total{result="success"}', 1)
 
     tok = token()
     _send_line(agent, EXTRA_LINE % tok)
@@ -369,7 +375,7 @@ def test_sighup_audit_section_removed_needs_no_restart(ctx):
     del agent.config["audit"]
     _rewrite_config(agent)
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reloads", 1)
+    agent.wait_metric('reloads_total{result="success"}', 1)
     err = agent.stderr_bytes().decode("utf-8", "replace")
     assert "restart rtr-agent" not in err, err[-2000:]
     agent.stop()
@@ -388,14 +394,14 @@ def test_sighup_with_a_config_that_does_not_load(ctx):
     os.rename(audit, audit + ".1")
     _rewrite_config(agent, text='{"listen": [')
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reload_failures", 1)
+    agent.wait_metric('reloads_total{result="failure"}', 1)
 
     tok = token()
     _send_line(agent, SPLUNK_KV % ("kept " + tok, "bkhan@example.com"))
     got = _wait_audit(agent, 1)
     assert [(a["rule"], a["email"]) for a in got] == [("kept " + tok, "bilal.khan@example.com")], \
         "the running mappings and directory were not kept, or the audit log not reopened: %s" % got
-    assert (agent.metric("reloads"), agent.metric("reload_failures")) == (0, 1)
+    assert _reloads(agent) == (0, 1)
     err = agent.stderr_bytes().decode("utf-8", "replace")
     want = "SIGHUP: %s does not load: keeping the running configuration" % agent.config_path
     assert want in err, "%r not logged:\n%s" % (want, err[-2000:])
@@ -405,7 +411,7 @@ def test_sighup_with_a_config_that_does_not_load(ctx):
 
     _rewrite_config(agent)
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reloads", 1)
+    agent.wait_metric('reloads_total{result="success"}', 1)
     _send_line(agent, SPLUNK_KV % ("fixed " + tok, "bkhan@example.com"))
     got = _wait_audit(agent, 2)
     assert (got[-1]["rule"], got[-1]["email"]) == ("reloaded rule", "bilal.new@example.com"), got
@@ -427,7 +433,7 @@ def test_sighup_after_a_listener_changed(ctx):
     moved = [dict(agent.config["listen"][0], address="127.0.0.1:%d" % port)]
     _rewrite_config(agent, listen=moved, workers=agent.config["workers"] + 1, identity={})
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reloads", 1)
+    agent.wait_metric('reloads_total{result="success"}', 1)
     a = send()  # on the old port
     assert (a["rule"], a["email"]) == (send.rule(), "bilal.khan@example.com"), a
     try:
@@ -440,7 +446,7 @@ def test_sighup_after_a_listener_changed(ctx):
                         % re.escape(agent.config_path), err)
     assert sorted(warned) == ["identity", "listen", "workers"], "restart warnings: %s\n%s" % (
         warned, err[-2000:])
-    assert agent.metric("reload_failures") == 0
+    assert agent.metric('reloads_total{result="failure"}') == 0
     agent.stop()
 
 
@@ -482,17 +488,17 @@ def test_truncated_message_is_not_decided(ctx):
     s.sendall(_cut_line() + b"\n<13>Oct  2 09:13:06 host app: whole user=jsmith2\n")
     s.close()
     got = _wait_audit(agent, 1)
-    assert agent.metric("messages_truncated_undecided") == 1
+    assert agent.metric("messages_truncated_undecided_total") == 1
 
     # A reset cuts "user=jsmith2" to "user=jsmith" too.
     partial = b"<13>Oct  2 09:13:07 host app: reset user=jsmith"
-    before = agent.metric("bytes_received")
+    before = agent.metric("received_bytes_total")
     s = tcp_connect(agent.port("tcp"))
     s.sendall(partial)
-    agent.wait_metric("bytes_received", before + len(partial))
+    agent.wait_metric("received_bytes_total", before + len(partial))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
-    agent.wait_metric("messages_truncated_undecided", 2)
+    agent.wait_metric("messages_truncated_undecided_total", 2)
     agent.stop()
     got = _audit(agent)
     assert [(a["user"], a["email"]) for a in got] == [("jsmith2", "jane.smith2@example.com")], \
@@ -564,6 +570,6 @@ def test_catastrophic_regex_is_a_counted_non_match(ctx):
     got = _wait_audit(agent, 1)
     assert [(a["mapping"], a["rule"], a["user"], a["email"]) for a in got] == \
         [("second", "decided by the second", "amorgan", "alice.morgan@example.com")], got
-    assert agent.wait_metric("regex_limit_hits", 1) == 1
+    assert agent.wait_metric("regex_limit_hits_total", 1) == 1
     agent.stop()
     assert len(_audit(agent)) == 1

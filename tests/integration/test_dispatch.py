@@ -72,8 +72,8 @@ def test_samples_reach_safetitan(ctx):
     for a in R.outcomes(lines_, "dispatched"):
         assert a["status"] == 200 and a["attempts"] == 1 and a["email"], a
         assert isinstance(a["latency_ms"], int) and a["latency_ms"] >= 0, a
-    assert agent.metric("outcome_dispatched") == len(want)
-    assert agent.metric("dispatch_requests") == len(want)
+    assert agent.metric('alerts_total{outcome="dispatched"}') == len(want)
+    assert agent.metric("dispatch_requests_total") == len(want)
     agent.stop()
 
 
@@ -226,8 +226,8 @@ def test_safetitan_down_then_back(ctx):
     done = R.outcomes(lines, "dispatched")
     assert max(a["attempts"] for a in done) > 1, done
     assert sum(a["attempts"] for a in done) == 9, done
-    assert agent.metric("dispatch_retries") == 6
-    assert agent.metric("outcome_dispatched") == 3
+    assert agent.metric("dispatch_retries_total") == 6
+    assert agent.metric('alerts_total{outcome="dispatched"}') == 3
     agent.stop()
 
 
@@ -255,7 +255,7 @@ def test_safetitan_stopped_and_restarted(ctx):
     for a in R.outcomes(lines, "dispatched"):
         tries = sum(1 for x in retries if x["key"] == a["key"])
         assert tries >= 1 and a["attempts"] == tries + 1, (a, tries)
-    assert agent.metric("dispatch_retries") >= 4
+    assert agent.metric("dispatch_retries_total") >= 4
     agent.stop()
 
 
@@ -348,7 +348,7 @@ def test_alert_with_escaped_bytes_at_the_caps_is_handled(ctx):
     R.wait_audit(agent, "unresolved-user")
     R.wait_audit(agent, "dispatched")
     assert [json.loads(r["body"])["event"] for r in st.requests()] == [rule]
-    assert agent.metric("spool_full") == 0
+    assert agent.metric("spool_full_total") == 0
     agent.stop()
 
 
@@ -382,8 +382,8 @@ def test_4xx_goes_to_dead_letter(ctx):
         assert d["outcome"] == "failed" and d["attempts"] == 1, d
         assert d["rule"] in rules and d["email"] == BKHAN[1] and HEX64.match(d["key"]), d
     assert {d["key"] for d in dead} == {_body(r)["id"] for r in reqs}
-    assert agent.metric("outcome_dead_letter") == len(statuses)
-    assert agent.metric("dispatch_retries") == 0
+    assert agent.metric('alerts_total{outcome="dead-letter"}') == len(statuses)
+    assert agent.metric("dispatch_retries_total") == 0
     agent.stop()
 
 
@@ -418,7 +418,7 @@ def test_exact_duplicate_only(ctx):
     R.wait_audit(agent, "duplicate", 2)
     R.wait_audit(agent, "dispatched", 3)
     assert len(R.quiet(st, 0.5)) == 3
-    assert agent.metric("outcome_duplicate") == 2
+    assert agent.metric('alerts_total{outcome="duplicate"}') == 2
     agent.stop()
 
 
@@ -469,7 +469,7 @@ def _tls_refused(ctx, st, dispatch):
         assert re.search(r"certificate|SSL|TLS|verif", a.get("detail") or "", re.I), a
     assert not R.outcomes(lines, "dispatched")
     assert st.requests() == [], "a request was sent over an unverified connection"
-    assert agent.metric("outcome_dispatched") == 0
+    assert agent.metric('alerts_total{outcome="dispatched"}') == 0
     agent.stop()
 
 

@@ -182,8 +182,8 @@ def test_every_identifier_kind(ctx):
                 problems.append("sid: the last lookup lacks the advanced-query parameters")
     assert not problems, "\n".join(problems)
     assert len(_tokens(g)) == 1, "%d token requests" % len(_tokens(g))
-    assert agent.metric("outcome_dispatched") == len(KINDS)
-    assert agent.metric("graph_requests") == len(g.requests())
+    assert agent.metric('alerts_total{outcome="dispatched"}') == len(KINDS)
+    assert agent.metric("graph_requests_total") == len(g.requests())
     agent.stop()
 
 
@@ -216,7 +216,7 @@ def test_throttled_lookups_still_deliver(ctx):
     R.wait_audit(agent, "dispatched", len(pairs), timeout=20)
     assert _delivered(st) == {(rule, user.replace("@", ".mail@")) for rule, user in pairs}
     assert g.pending_actions() == 0
-    assert agent.metric("graph_throttled") >= 3
+    assert agent.metric("graph_throttled_total") >= 3
     agent.stop()
 
 
@@ -238,7 +238,7 @@ def test_token_expiry_mid_run(ctx):
     R.wait_audit(agent, "dispatched", 3, timeout=15)
     toks = _tokens(g)
     assert len(toks) == 2, "%d token requests after one expiry" % len(toks)
-    assert agent.metric("graph_token_requests") == 2
+    assert agent.metric("graph_token_requests_total") == 2
     assert ("after expiry 21 %s" % tok, "user21.mail@contoso.com") in _delivered(st)
     agent.stop()
 
@@ -262,7 +262,7 @@ def test_one_token_for_many_lookups_and_coalescing(ctx):
     assert len(about) == 1, "%d Graph lookups for one user: %s" % (
         len(about), [_dec(r) for r in about])
     assert sum(1 for _, email in _delivered(st) if email == "user35.mail@contoso.com") == 6
-    assert agent.metric("graph_coalesced") + agent.metric("identity_cache_hits") >= 5
+    assert agent.metric("graph_coalesced_total") + agent.metric("identity_cache_hits_total") >= 5
     agent.stop()
 
 
@@ -280,8 +280,8 @@ def test_unknown_user_is_dead_lettered(ctx):
     dead = R.dead_letters(agent)
     assert [(d["outcome"], d["rule"], d["user"]) for d in dead] == \
         [("unresolved-user", "ghost %s" % tok, "ghost.user@contoso.com")], dead
-    assert agent.metric("outcome_unresolved_user") == 1
-    assert agent.metric("outcome_dead_letter") == 1
+    assert agent.metric('alerts_total{outcome="unresolved-user"}') == 1
+    assert agent.metric('alerts_total{outcome="dead-letter"}') == 1
     assert len(R.quiet(st, 0.5)) == 1
     assert len(R.outcomes(lines, "unresolved-user")) == 1
     agent.stop()
@@ -305,7 +305,7 @@ def test_ambiguous_sam_is_dead_lettered(ctx):
     dead = R.dead_letters(agent)
     assert [(d["outcome"], d["rule"]) for d in dead] == [("unresolved-user", rule)], dead
     assert "2 users match" in dead[0]["detail"], dead
-    assert agent.metric("dispatch_retries") == 0
+    assert agent.metric("dispatch_retries_total") == 0
     assert len(R.quiet(st, 0.5)) == 0
     agent.stop()
 
@@ -321,7 +321,7 @@ def test_graph_down_then_back(ctx):
     R.wait_audit(agent, "dispatched", timeout=25)
     assert _delivered(st) == {(rule, "user20.mail@contoso.com")}
     assert g.pending_actions() == 0, "the agent gave up before Graph came back"
-    assert agent.metric("graph_throttled") + agent.metric("graph_errors") >= 4
+    assert agent.metric("graph_throttled_total") + agent.metric("graph_errors_total") >= 4
     agent.stop()
 
 
@@ -448,7 +448,7 @@ def test_sigterm_while_a_lookup_waits_to_retry(ctx):
     agent = R.start_agent(ctx, cfg)
     _send(agent, [("throttled at stop %s" % token(), "user20@contoso.com")])
     R.wait_requests(g, 1, match="/v1.0/users")
-    agent.wait_metric("graph_throttled", 1)
+    agent.wait_metric("graph_throttled_total", 1)
     agent.stop(timeout=10)
     assert st.requests() == []
 

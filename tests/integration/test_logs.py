@@ -88,7 +88,7 @@ def test_debug_traces_decided_and_undecided(ctx):
     env.send_tcp(agent, [_alert()])
     wait_until(lambda: "decided: a message from" in _log(agent), 10, "the decided trace")
     env.send_tcp(agent, [b"<13>Oct  2 09:13:06 host app: undecided %d" % i for i in range(200)])
-    wait_until(lambda: agent.metric("messages_received") >= 201, 10, "201 messages")
+    wait_until(lambda: agent.metric("messages_received_total") >= 201, 10, "201 messages")
     agent.stop()
     log = _log(agent)
     assert re.search(r'debug: decided: a message from 127\.0\.0\.1:\d+: mapping splunk-es-cef, '

@@ -82,8 +82,8 @@ def _relay_run(ctx, proto, action, seed, n_kills, kills, n=None):
         time.sleep(max(0.0, t0 + when - time.monotonic()))
         m = runs[-1].metrics()
         kills.append("%.2fs (sent %d, appended %d, requests %d)" % (
-            time.monotonic() - t0, sender.sent, m["rtr_agent_spool_appends"],
-            m["rtr_agent_dispatch_requests"]))
+            time.monotonic() - t0, sender.sent, m["rtr_agent_spool_appends_total"],
+            m["rtr_agent_dispatch_requests_total"]))
         kill9(runs[-1])
         start()
     sender.join(t(span + 30))
@@ -116,7 +116,8 @@ def test_relp_kill9_rsyslog(ctx):
             env.dead_letters(last)[:3])
         reqs = st.requests()
         print("test_relp_kill9_rsyslog: %d alerts, %d requests, duplicates dropped %d, kills: %s"
-              % (n, len(reqs), last.metric("outcome_duplicate"), "; ".join(kills)), flush=True)
+              % (n, len(reqs), last.metric('alerts_total{outcome="duplicate"}'), "; ".join(kills)),
+              flush=True)
         last.stop()
         check_nothing_pending(ctx, extra, "check")
     except AssertionError as e:
@@ -251,8 +252,8 @@ def test_relp_window_and_close(ctx):
         assert rsp[:2] == (want, "rsp"), "answer %r, want txnr %d rsp" % (rsp, want)
         assert rsp[2].startswith(b"200"), "txnr %d answered %r" % (want, rsp[2])
     check_sequence(agent.wait_tap(lambda m: tok in (m.get("msg") or ""), n, 10), tok, n)
-    assert agent.metric("relp_acks") == n, "relp_acks %s, want %d" % (
-        agent.metric("relp_acks"), n)
+    assert agent.metric("relp_acks_total") == n, "relp_acks %s, want %d" % (
+        agent.metric("relp_acks_total"), n)
     txnr = c.send(b"close")
     rsp = c.read()
     # librelp answers close with an empty rsp; "200 OK" is as good.
@@ -312,7 +313,7 @@ def test_relp_no_answer_until_spooled(ctx):
     c.open()
     first = c.txnr + 1
     c.sock.sendall(b"".join(c.frame(b"syslog", alert(i)) for i in range(n)))
-    a.wait_metric("spool_write_errors", 1, timeout=10)
+    a.wait_metric("spool_write_errors_total", 1, timeout=10)
     answered = []
     c.sock.settimeout(t(1))
     try:
@@ -320,7 +321,7 @@ def test_relp_no_answer_until_spooled(ctx):
             answered.append(c.read())
     except socket.timeout:
         pass
-    appended = a.metric("spool_appends")
+    appended = a.metric("spool_appends_total")
     assert len(answered) < n, "all %d alerts answered while the spool refused writes" % n
     assert len(answered) <= appended, "%d alerts answered, %d spooled" % (len(answered),
                                                                           appended)
@@ -335,7 +336,7 @@ def test_relp_no_answer_until_spooled(ctx):
         answered.append(rsp)
     want = [(txnr, "rsp", b"200 OK") for txnr in range(first, first + n)]
     assert answered == want, "answers %s" % [x for x in answered if x not in want][:5]
-    assert a.metric("spool_appends") == n
+    assert a.metric("spool_appends_total") == n
     c.close()
     a.stop()
 
@@ -366,14 +367,14 @@ def test_relp_garbage_closes(ctx):
     the session and counts it (relp_protocol_errors); it keeps serving new
     sessions."""
     agent = _relp_agent(ctx)
-    assert agent.metric("relp_protocol_errors") == 0
+    assert agent.metric("relp_protocol_errors_total") == 0
     c = RelpClient(agent.port("relp"))
     c.open()
     c.sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff")
     closed, _ = wait_closed(c.sock, 5)
     assert closed, "the agent kept a session open after garbage"
     c.close()
-    agent.wait_metric("relp_protocol_errors", 1)
+    agent.wait_metric("relp_protocol_errors_total", 1)
     d = RelpClient(agent.port("relp"))
     d.open()
     tok = token()
@@ -457,8 +458,8 @@ def test_relp_tls_rsyslog(ctx):
     except AssertionError as e:
         raise AssertionError("%s\n%s\n%s" % (e, agent.stderr_tail(), relay.log_tail()))
     check_sequence(msgs, tok, n)
-    agent.wait_metric("relp_acks", n)
-    assert agent.metric("tls_handshake_failures") == 0
+    agent.wait_metric("relp_acks_total", n)
+    assert agent.metric("tls_handshake_failures_total") == 0
     agent.stop()
 
 

@@ -31,7 +31,7 @@ def _forward(ctx, framing, authmode, template, fmt):
         # rsyslog keeps the space after "tag:" and SyslogProtocol23Format ends with LF
         assert m["msg"].strip().startswith("seq="), "message %d: msg %r" % (seq, m["msg"])
         assert "error" not in m, "message %d: %s" % (seq, m)
-    assert agent.metric("tls_handshake_failures") == 0
+    assert agent.metric("tls_handshake_failures_total") == 0
     agent.stop()
 
 
@@ -63,7 +63,7 @@ def test_rsyslog_without_client_cert_refused(ctx):
     leaked = agent.with_text(tok)
     assert not leaked, "%d messages from rsyslog without a certificate reached the tap: %s" % (
         len(leaked), leaked[0])
-    agent.wait_metric("tls_handshake_failures", 1, 10)
+    agent.wait_metric("tls_handshake_failures_total", 1, 10)
     agent.stop()
 
 

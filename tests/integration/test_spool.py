@@ -102,10 +102,10 @@ def test_spool_restart_resends(ctx):
     extra = _config(ctx, st, n, dispatch={"timeout_s": 30})
     a = start(ctx, extra, "first")
     env.send_tcp(a, [_frame(i) for i in range(n)])
-    a.wait_metric("spool_appends", n, timeout=10)
-    a.wait_metric("outcome_spooled", n, timeout=10)
-    a.wait_metric("dispatch_retries", n - 3, timeout=15)
-    assert a.metric("outcome_dispatched") == 0, "dispatched while SafeTitan fails"
+    a.wait_metric("spool_appends_total", n, timeout=10)
+    a.wait_metric('alerts_total{outcome="spooled"}', n, timeout=10)
+    a.wait_metric("dispatch_retries_total", n - 3, timeout=15)
+    assert a.metric('alerts_total{outcome="dispatched"}') == 0, "dispatched while SafeTitan fails"
     first = deliveries(st.requests())
     a.stop()  # SIGTERM with 3 requests hanging and the rest waiting to retry
     st.stop()
@@ -113,10 +113,10 @@ def test_spool_restart_resends(ctx):
     st2 = env.restart(ctx, st)
     b = start(ctx, extra, "second")
     got = wait_delivered([st2], range(n), 15, agent=b)
-    b.wait_metric("outcome_dispatched", n, timeout=10)
-    assert b.metric("spool_recovered") == n, "spool_recovered %s, want %d" % (
-        b.metric("spool_recovered"), n)
-    assert b.metric("spool_appends") == 0, "the second agent appended alerts again"
+    b.wait_metric('alerts_total{outcome="dispatched"}', n, timeout=10)
+    assert b.metric("spool_recovered_total") == n, "spool_recovered %s, want %d" % (
+        b.metric("spool_recovered_total"), n)
+    assert b.metric("spool_appends_total") == 0, "the second agent appended alerts again"
     assert "spool: %d alerts not yet delivered" % n in b.stderr_bytes().decode(errors="replace"), \
         "no log line about the resent alerts\n" + b.stderr_tail()
     spooled = _spooled_keys([a])
@@ -195,15 +195,15 @@ def _kill9_run(ctx, seed, kills):
         a = runs[-1]
         m = a.metrics()
         kills.append("%s (appended %d, requests %d, dispatched %d)" % (
-            why, m["rtr_agent_spool_appends"], m["rtr_agent_dispatch_requests"],
-            m["rtr_agent_outcome_dispatched"]))
+            why, m["rtr_agent_spool_appends_total"], m["rtr_agent_dispatch_requests_total"],
+            m['rtr_agent_alerts_total{outcome="dispatched"}']))
         kill9(a)
         runs.append(start(ctx, extra, "run%d" % len(runs)))
 
     def counted(a):
         a.assert_alive()
         m = a.metrics()
-        return m["rtr_agent_spool_appends"] + m["rtr_agent_outcome_duplicate"]
+        return m["rtr_agent_spool_appends_total"] + m['rtr_agent_alerts_total{outcome="duplicate"}']
 
     for b in range(n_batches):
         frames = [_frame(i) for i in range(b * batch, min(n, (b + 1) * batch))]
@@ -228,7 +228,8 @@ def _kill9_run(ctx, seed, kills):
     wait_delivered([st], range(n), 60, agent=last)
 
     wait_finished(last, 60)
-    assert last.metric("outcome_dead_letter") == 0, "dead letters from a merely flaky SafeTitan"
+    assert last.metric('alerts_total{outcome="dead-letter"}') == 0, \
+        "dead letters from a merely flaky SafeTitan"
     reqs = st.requests()
     check_deliveries(deliveries(reqs), range(n))
     print("test_spool_kill9_random: %d alerts, %d requests, kills: %s"
@@ -299,8 +300,8 @@ def _corrupt_tail(ctx, damage, crash):
     st.stop()  # down: connections refused
     a = start(ctx, extra, "first")
     env.send_tcp(a, [_frame(i) for i in range(n)])
-    a.wait_metric("spool_appends", n, timeout=10)
-    a.wait_metric("dispatch_retries", 1, timeout=10)
+    a.wait_metric("spool_appends_total", n, timeout=10)
+    a.wait_metric("dispatch_retries_total", 1, timeout=10)
     if crash:
         kill9(a)
     else:
@@ -321,13 +322,14 @@ def _corrupt_tail(ctx, damage, crash):
     st2 = env.restart(ctx, st)
     b = start(ctx, extra, "second")
     got = wait_delivered([st2], valid, 15, agent=b)
-    b.wait_metric("outcome_dispatched", len(valid), timeout=10)
+    b.wait_metric('alerts_total{outcome="dispatched"}', len(valid), timeout=10)
     time.sleep(t(0.5))  # nothing more may come
     got = deliveries(st2.requests())
     check_deliveries(got, valid)
-    assert b.metric("spool_corrupt") == 1, "spool_corrupt %s, want 1" % b.metric("spool_corrupt")
-    assert b.metric("spool_recovered") == len(valid), "spool_recovered %s, want %d" % (
-        b.metric("spool_recovered"), len(valid))
+    assert b.metric("spool_corrupt_total") == 1, \
+        "spool_corrupt_total %s, want 1" % b.metric("spool_corrupt_total")
+    assert b.metric("spool_recovered_total") == len(valid), "spool_recovered %s, want %d" % (
+        b.metric("spool_recovered_total"), len(valid))
     sides = [f for f in os.listdir(spool) if f.startswith(os.path.basename(seg) + ".corrupt-")]
     assert len(sides) == 1, "side files: %s" % sorted(os.listdir(spool))
     with open(os.path.join(spool, sides[0]), "rb") as f:
@@ -341,7 +343,7 @@ def _corrupt_tail(ctx, damage, crash):
     b.stop()
 
     m = check_nothing_pending(ctx, extra, "third")
-    assert m["rtr_agent_spool_corrupt"] == 0, "the tail was quarantined twice"
+    assert m["rtr_agent_spool_corrupt_total"] == 0, "the tail was quarantined twice"
     assert sorted(f for f in os.listdir(spool) if ".corrupt-" in f) == sides, \
         "side files now: %s" % sorted(os.listdir(spool))
 
@@ -415,7 +417,7 @@ def _held(agent, sender, spool, max_bytes=None):
     """Waits until the agent holds alerts for room in the spool and has
     stopped reading the sender (the sender's writes block, inputs paused)."""
     sender.start()
-    agent.wait_metric("spool_full", 1, timeout=20)
+    agent.wait_metric("spool_full_total", 1, timeout=20)
     try:
         wait_until(lambda: sender.stalled(t(1.5)) or sender.error, 30,
                    "the sender's writes to block", interval=0.1)
@@ -426,7 +428,8 @@ def _held(agent, sender, spool, max_bytes=None):
     if max_bytes is not None:
         assert _spool_bytes(spool) <= max_bytes, "the spool holds %d bytes, over max_bytes %d" % (
             _spool_bytes(spool), max_bytes)
-    assert agent.metric("decisions_dropped") == 0, "decisions dropped while the spool was full"
+    assert agent.metric("decisions_dropped_total") == 0, \
+        "decisions dropped while the spool was full"
 
 
 def test_spool_full_max_bytes(ctx):
@@ -454,13 +457,13 @@ def test_spool_full_max_bytes(ctx):
     wait_until(sender.done, 60, "the sender to finish (sent %d of %d)" % (sender.sent, n))
     got = wait_delivered([st2], range(n), 60, agent=a, rule=rule)
     check_deliveries(got, range(n))
-    a.wait_metric("outcome_dispatched", n, timeout=10)
-    assert a.metric("decisions_dropped") == 0
+    a.wait_metric('alerts_total{outcome="dispatched"}', n, timeout=10)
+    assert a.metric("decisions_dropped_total") == 0
     assert a.metric("inputs_paused") == 0, "inputs still paused"
     assert "spool: full (spool.max_bytes)" in a.stderr_bytes().decode(errors="replace"), \
         "no log line about the full spool\n" + a.stderr_tail()
     print("test_spool_full_max_bytes: held after %d of %d alerts, spool_full %d"
-          % (held_at, n, a.metric("spool_full")), flush=True)
+          % (held_at, n, a.metric("spool_full_total")), flush=True)
     a.stop()
 
 
@@ -482,7 +485,7 @@ def test_spool_full_then_sigterm_ends(ctx):
     a = start(ctx, extra, "agent")
     sender = _Sender(a.port("tcp"), [_frame(i, rule) for i in range(n)])
     _held(a, sender, extra["spool"]["dir"], max_bytes)
-    spooled = a.metric("outcome_spooled")
+    spooled = a.metric('alerts_total{outcome="spooled"}')
     a.stop(timeout=30)
     err = a.stderr_bytes().decode(errors="replace")
     assert "were not spooled and are lost" in err, a.stderr_tail()
@@ -511,7 +514,7 @@ def test_spool_disk_refuses_writes(ctx):
     sender = _Sender(a.port("tcp"), [_frame(i) for i in range(n)])
     try:
         _held(a, sender, spool)
-        assert a.metric("spool_write_errors") > 0, "no spool write error counted"
+        assert a.metric("spool_write_errors_total") > 0, "no spool write error counted"
         sizes = [os.path.getsize(os.path.join(spool, f)) for f in _segments(spool)]
         assert max(sizes) <= limit, "a segment of %d bytes under a %d limit" % (max(sizes), limit)
         err = a.stderr_bytes().decode(errors="replace")
@@ -522,14 +525,14 @@ def test_spool_disk_refuses_writes(ctx):
     wait_until(sender.done, 60, "the sender to finish (sent %d of %d)" % (sender.sent, n))
     got = wait_delivered([st], range(n), 60, agent=a)
     check_deliveries(got, range(n))
-    a.wait_metric("outcome_dispatched", n, timeout=20)
-    assert a.metric("decisions_dropped") == 0
+    a.wait_metric('alerts_total{outcome="dispatched"}', n, timeout=20)
+    assert a.metric("decisions_dropped_total") == 0
     print("test_spool_disk_refuses_writes: held after %d of %d alerts, spool_full %d, "
-          "write errors %d" % (held_at, n, a.metric("spool_full"),
-                               a.metric("spool_write_errors")), flush=True)
+          "write errors %d" % (held_at, n, a.metric("spool_full_total"),
+                               a.metric("spool_write_errors_total")), flush=True)
     a.stop()
     m = check_nothing_pending(ctx, _config(ctx, st, n, audit=None), "again")
-    assert m["rtr_agent_spool_corrupt"] == 0, "a torn record was left in the spool"
+    assert m["rtr_agent_spool_corrupt_total"] == 0, "a torn record was left in the spool"
 
 
 test_spool_disk_refuses_writes.timeout = 90

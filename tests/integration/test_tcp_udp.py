@@ -5,13 +5,14 @@ over TIME_WAIT connections allowed."""
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 
-from harness import (AGENT, REPORT, WRAPPER, Skip, check_sequence, listener, logger_lines,
-                     rfc3164, seq_messages, stats_counters, t, tcp_connect, token, tool,
-                     udp_send, wait_closed, wait_until)
+from harness import (AGENT, REPORT, ROOT, WRAPPER, Skip, check_sequence, listener,
+                     logger_lines, rfc3164, seq_messages, stats_counters, t, tcp_connect, token,
+                     tool, udp_send, wait_closed, wait_until)
 
 N_TCP = 200
 N_UDP = 50
@@ -74,8 +75,8 @@ def _tcp(ctx, fmt, octet):
     _check_fields(seqs, fmt, "rtrtest", "tcp")
     sources = {m["source"] for _, m in seqs}
     assert len(sources) == 1, "one logger connection, yet sources %s" % sources
-    assert agent.metric("messages_received") >= N_TCP
-    assert agent.metric("connections_accepted") >= 1
+    assert agent.metric("messages_received_total") >= N_TCP
+    assert agent.metric("connections_accepted_total") >= 1
     agent.stop()
 
 
@@ -125,11 +126,11 @@ def _udp(ctx, fmt):
         m = agent.metrics()
         raise AssertionError(
             "UDP loss on loopback: %d of %d datagrams reached the tap (udp_datagrams=%s, "
-            "udp_kernel_drops=%s)" % (got, N_UDP, m.get("rtr_agent_udp_datagrams"),
-                                      m.get("rtr_agent_udp_kernel_drops")))
+            "udp_kernel_drops=%s)" % (got, N_UDP, m.get("rtr_agent_udp_datagrams_total"),
+                                      m.get("rtr_agent_udp_kernel_drops_total")))
     seqs = check_sequence(msgs, tok, N_UDP, ordered=False)
     _check_fields(seqs, fmt, "rtrtest", "udp")
-    assert agent.metric("udp_datagrams") >= N_UDP
+    assert agent.metric("udp_datagrams_total") >= N_UDP
     agent.stop()
 
 
@@ -168,26 +169,47 @@ def test_parallel_tcp_connections(ctx):
     agent.stop()
 
 
+def _stats_metrics():
+    """The samples agent/core/stats.h puts in /metrics (the metrics
+    contract): the third field of each X(name, kind, "metric", help)."""
+    with open(os.path.join(ROOT, "agent", "core", "stats.h")) as f:
+        text = f.read().replace("\\\n", "\n")
+    found = re.findall(r'^\s*X\(\w+,\s*\w+,\s*"((?:[^"\\]|\\.)*)"', text, re.M)
+    return [m.replace('\\"', '"') for m in found]
+
+
 def test_status_endpoint(ctx):
-    """/healthz answers 200; /metrics lists every counter of agent/core/stats.h
-    and counts what arrived."""
+    """/healthz answers 200; /metrics lists every entry of agent/core/stats.h
+    under its Prometheus name (counters end in _total, families carry
+    labels, the old names are gone) and counts what arrived."""
     agent = ctx.agent([listener("tcp"), listener("udp")])
     status, _ = agent.http_get("/healthz")
     assert status == 200, "/healthz answered %d" % status
     before = agent.metrics()
-    missing = [c for c in stats_counters() if "rtr_agent_" + c not in before]
-    assert not missing, "/metrics lacks %s" % ["rtr_agent_" + c for c in missing]
+    want = _stats_metrics()
+    assert len(want) == len(stats_counters()), "stats.h parsed wrong: %s" % want
+    missing = ["rtr_agent_" + m for m in want if "rtr_agent_" + m not in before]
+    assert not missing, "/metrics lacks %s" % missing
+    for old in stats_counters() + ["udp_kernel_drops"]:
+        if "rtr_agent_" + old in before and old + "_total" not in want and old not in want:
+            raise AssertionError("the old name rtr_agent_%s is still in /metrics" % old)
+    assert 'rtr_agent_parse_errors_total{kind="cef"}' in before
+    assert 'rtr_agent_alerts_total{outcome="would-dispatch"}' in before
+    assert "rtr_agent_parse_errors_cef" not in before
+    assert "rtr_agent_outcome_dispatched" not in before
     tok = _logger(ctx, agent, "tcp", "rfc3164", 10)
     agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 10, 10)
     after = agent.metrics()
-    for name in ("messages_received", "tap_lines"):
+    for name in ("messages_received_total", "tap_lines_total"):
         key = "rtr_agent_" + name
         assert after[key] - before[key] >= 10, "%s went %s -> %s after 10 messages" % (
             key, before[key], after[key])
-    assert after["rtr_agent_bytes_received"] - before["rtr_agent_bytes_received"] >= 10 * 30
+    received = "rtr_agent_received_bytes_total"
+    assert after[received] - before[received] >= 10 * 30
     assert "rtr_agent_messages_parsed" not in after, "messages_parsed (= messages_received) is back"
     for gauge in ("connections_open", "decision_queue_records", "decision_queue_bytes",
-                  "inputs_paused"):
+                  "inputs_paused", "spool_pending_alerts", "spool_held_alerts",
+                  "config_last_reload_successful"):
         assert "rtr_agent_" + gauge in after, "/metrics lacks the %s gauge" % gauge
     agent.stop()
 
@@ -197,7 +219,7 @@ def test_bytes_received_counts_what_was_read(ctx):
     counts and trailers, whole datagrams."""
     agent = ctx.agent([listener("tcp"), listener("udp")], workers=1)
     tok = token()
-    before = agent.metric("bytes_received")
+    before = agent.metric("received_bytes_total")
     stream = b"".join(rfc3164("tcp %d %s" % (i, tok)) + b"\r\n" for i in range(5))
     frame = rfc3164("octet " + tok)
     stream += b"%d %s" % (len(frame), frame)
@@ -208,9 +230,9 @@ def test_bytes_received_counts_what_was_read(ctx):
     udp_send(agent.port("udp"), datagrams)
     agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 11, 10)
     want = len(stream) + sum(len(d) for d in datagrams)
-    wait_until(lambda: agent.metric("bytes_received") - before == want, 5,
+    wait_until(lambda: agent.metric("received_bytes_total") - before == want, 5,
                "bytes_received to grow by %d (it grew by %d)" % (
-                   want, agent.metric("bytes_received") - before))
+                   want, agent.metric("received_bytes_total") - before))
     agent.stop()
 
 
@@ -230,7 +252,7 @@ def test_udp_kernel_drops_seen_without_a_later_datagram(ctx):
 
     def balanced():
         state["got"] = len(agent.with_text(tok))
-        state["drops"] = agent.metric("udp_kernel_drops")
+        state["drops"] = agent.metric("udp_kernel_drops_total")
         return state["got"] + state["drops"] == n
     try:
         wait_until(balanced, 10, "delivered + dropped == %d" % n)
@@ -307,7 +329,7 @@ def test_tcp_volume_in_order(ctx):
     s.close()
     msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), n, 30)
     check_sequence(msgs, tok, n)
-    assert agent.metric("tap_lines") == n, agent.metric("tap_lines")
+    assert agent.metric("tap_lines_total") == n, agent.metric("tap_lines_total")
     agent.stop()
 
 
@@ -333,7 +355,7 @@ def test_tap_lines_whole_across_workers(ctx):
     for c in range(conns):
         check_sequence([m for m in msgs if m["syslog"]["app"] == "c%d" % c], tok, n,
                        what="messages of connection %d" % c)
-    assert agent.metric("tap_lines") == n * conns, agent.metric("tap_lines")
+    assert agent.metric("tap_lines_total") == n * conns, agent.metric("tap_lines_total")
     agent.stop()
 
 

@@ -52,7 +52,7 @@ def test_tls_client_cert_lf(ctx):
         s = m.get("syslog") or {}
         assert (s.get("format"), s.get("app"), s.get("hostname")) == (
             "rfc5424", "tlsapp", "itest-host"), "syslog fields %s" % s
-    assert agent.metric("tls_handshake_failures") == 0
+    assert agent.metric("tls_handshake_failures_total") == 0
     agent.stop()
 
 
@@ -75,7 +75,7 @@ def _refused(ctx, agent, cert, extra=(), what="", good="client"):
     """A client that must be refused: nothing reaches the tap, the handshake
     failure is counted, and the agent still serves a good client (cert good)
     after."""
-    before = agent.metric("tls_handshake_failures")
+    before = agent.metric("tls_handshake_failures_total")
     tok = token()
     data = b"".join(frame5424(i, tok) + b"\n" for i in range(5))
     p = s_client(ctx, agent.port("tls"), cert=cert, data=data, extra=extra)
@@ -87,7 +87,7 @@ def _refused(ctx, agent, cert, extra=(), what="", good="client"):
     leaked = agent.with_text(tok)
     assert not leaked, "%s: %d messages of a refused client reached the tap: %s" % (
         what, len(leaked), leaked[0])
-    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    agent.wait_metric("tls_handshake_failures_total", before + 1, 5)
     return p
 
 
@@ -107,7 +107,7 @@ def test_tls_1_1_refused(ctx):
     """TLS 1.2 is the floor. The local client must be able to offer TLS 1.1
     (OpenSSL 3 needs security level 0 for it), else this is skipped."""
     agent = ctx.agent([tls_listener(certs())])
-    before = agent.metric("tls_handshake_failures")
+    before = agent.metric("tls_handshake_failures_total")
     c = certs()
     argv = [tool("openssl"), "s_client", "-connect", "127.0.0.1:%d" % agent.port("tls"),
             "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-no_ign_eof",
@@ -120,7 +120,7 @@ def test_tls_1_1_refused(ctx):
     established = re.search(r"New, (TLSv[\d.]+), Cipher is (?!\(NONE\))(\S+)", out)
     assert not established, "a %s session was established with a TLS 1.1-only client (%s)" % (
         established.group(1), established.group(2))
-    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    agent.wait_metric("tls_handshake_failures_total", before + 1, 5)
     time.sleep(0.3)
     assert not agent.with_text(tok), "a TLS 1.1 client's message reached the tap"
     agent.stop()
@@ -177,14 +177,14 @@ def test_tls_without_client_verification(ctx):
 def test_tls_port_plaintext_refused(ctx):
     """Plain syslog sent to the TLS port is a failed handshake, not a message."""
     agent = ctx.agent([tls_listener(certs()), listener("tcp")])
-    before = agent.metric("tls_handshake_failures")
+    before = agent.metric("tls_handshake_failures_total")
     tok = token()
     s = tcp_connect(agent.port("tls"))
     s.sendall(b"".join(frame5424(i, tok) + b"\n" for i in range(5)))
     closed, _ = wait_closed(s, 5)
     s.close()
     assert closed, "the agent kept a plaintext connection to its TLS port open"
-    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    agent.wait_metric("tls_handshake_failures_total", before + 1, 5)
     time.sleep(0.3)
     assert not agent.with_text(tok), "plaintext on the TLS port reached the tap"
     agent.assert_alive()
@@ -195,7 +195,7 @@ def test_tls_handshake_timeout(ctx):
     """A client that connects and never says hello is dropped after
     handshake_timeout_s and counted."""
     agent = ctx.agent([tls_listener(certs(), handshake_timeout_s=1)])
-    before = agent.metric("tls_handshake_failures")
+    before = agent.metric("tls_handshake_failures_total")
     s = tcp_connect(agent.port("tls"))
     t0 = time.monotonic()
     closed, _ = wait_closed(s, 6)
@@ -203,7 +203,7 @@ def test_tls_handshake_timeout(ctx):
     s.close()
     assert closed, "a silent TLS client was not dropped within %.0fs (handshake_timeout_s=1)" % t(6)
     assert took >= 0.5, "dropped after %.2fs: sooner than handshake_timeout_s=1" % took
-    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    agent.wait_metric("tls_handshake_failures_total", before + 1, 5)
     agent.stop()
 
 
@@ -247,7 +247,7 @@ def test_tls_session_resumption_with_client_certificates(ctx):
     msgs = agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 2, 10,
                           what="the message of the resumed session")
     check_sequence(msgs, tok, 2, ordered=False)
-    assert agent.metric("tls_handshake_failures") == 0
+    assert agent.metric("tls_handshake_failures_total") == 0
     agent.stop()
 
 
@@ -262,7 +262,7 @@ def test_tls_connect_and_close_is_not_a_failed_handshake(ctx):
     agent.wait_tap(lambda m: tok in (m.get("msg") or ""), 1, 10,
                    what="a good client after the probes (s_client: %s)" % _out(p))
     time.sleep(0.2)
-    assert agent.metric("tls_handshake_failures") == 0, \
+    assert agent.metric("tls_handshake_failures_total") == 0, \
         "connect-and-close counted as tls_handshake_failures"
     agent.stop()
     # (Started as root, as in CI, the agent also warns that it runs as root.)
@@ -421,10 +421,10 @@ def test_tls_min_version_1_3(ctx):
     """min_version "1.3": a client that speaks TLS 1.2 at most is refused,
     a TLS 1.3 client is served."""
     agent = ctx.agent([tls_listener(certs(), min_version="1.3")])
-    before = agent.metric("tls_handshake_failures")
+    before = agent.metric("tls_handshake_failures_total")
     got = _tls12_handshake(agent.port("tls"), "ECDHE-ECDSA-AES128-GCM-SHA256")
     assert got.startswith("refused"), "a TLS 1.2-only client got %s" % got
-    agent.wait_metric("tls_handshake_failures", before + 1, 5)
+    agent.wait_metric("tls_handshake_failures_total", before + 1, 5)
     tok = token()
     s = tls_connect(agent.port("tls"))
     assert s.version() == "TLSv1.3", s.version()
