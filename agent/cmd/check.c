@@ -442,12 +442,25 @@ int check_run(const char *config_path, const struct check_options *opt)
     check_spool(&c);
     check_port_files(&c);
     check_local_addresses(&c);
-    c.problems += privilege_check(cfg, cfg->path);
+    /* With --credentials-from, root only reads the credentials' sources for
+     * a config the unit runs, never as root. */
+    if (opt->credentials_from != NULL && cfg->user == NULL && geteuid() == 0)
+        log_info("%s: checked as root to read the credentials' sources; the unit runs the agent "
+                 "as its own unprivileged user",
+                 cfg->path);
+    else
+        c.problems += privilege_check(cfg, cfg->path);
     warnings = log_warnings_written() - warnings;
     if (opt->strict && warnings > 0) {
         log_error("%s: %lu warning%s, which --strict counts as problems", cfg->path, warnings,
                   warnings == 1 ? "" : "s");
         c.problems++;
+    }
+    if (opt->probe.identifier != NULL || opt->probe.send_event != NULL) {
+        if (c.problems == 0)
+            c.problems += probe_run(cfg, &opt->probe);
+        else
+            log_error("probe: not run: the problems above come first");
     }
     if (c.problems == 0) {
         log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",
