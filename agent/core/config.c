@@ -302,7 +302,7 @@ static const struct cfg_key listen_keys[] = {
             "as its subject CN (any case); exact, no wildcards; default any name"},
     {.name = "crl_file", .type = &CFG_PATH, .offset = LO(crl_file),
      .doc = "tls, relp with tls, with client_ca: PEM CRLs of the CAs that issue client "
-            "certificates, read at start (restart for a new one); refused: a revoked client "
+            "certificates, read at start and at each SIGHUP; refused: a revoked client "
             "certificate, and any whose issuer has no unexpired CRL here (the leaf only: "
             "intermediate CAs are not checked)"},
     {.name = "allow", .type = &CFG_CIDR_LIST, .offset = LO(allow), .count_offset = LO(n_allow),

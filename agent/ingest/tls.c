@@ -406,3 +406,68 @@ out:
     SSL_CTX_free(ctx);
     return rc;
 }
+
+struct tls_server {
+    const struct listen_config *lc;
+    /* Guards ctx between a worker's SSL_new (which takes its own reference
+     * to it) and a SIGHUP's swap (which drops the listener's). */
+    pthread_mutex_t lock;
+    SSL_CTX *ctx;
+};
+
+int tls_server_new(const struct listen_config *lc, struct tls_server **out)
+{
+    struct tls_server *ts = calloc(1, sizeof(*ts));
+    int rc;
+
+    *out = NULL;
+    if (ts == NULL)
+        return ERR_NOMEM;
+    rc = tls_server_ctx_new(lc, &ts->ctx);
+    if (rc != 0) {
+        free(ts);
+        return rc;
+    }
+    ts->lc = lc;
+    pthread_mutex_init(&ts->lock, NULL);
+    *out = ts;
+    return 0;
+}
+
+SSL *tls_server_ssl(struct tls_server *ts)
+{
+    SSL *ssl;
+
+    pthread_mutex_lock(&ts->lock);
+    ssl = SSL_new(ts->ctx);
+    pthread_mutex_unlock(&ts->lock);
+    return ssl;
+}
+
+int tls_server_reload(struct tls_server *ts)
+{
+    SSL_CTX *next = NULL, *old;
+    int rc = tls_server_ctx_new(ts->lc, &next);
+
+    if (rc != 0) {
+        log_error("listen %s: the TLS certificate, key or CRLs did not load again: connections "
+                  "go on with the ones loaded before",
+                  ts->lc->address);
+        return rc;
+    }
+    pthread_mutex_lock(&ts->lock);
+    old = ts->ctx;
+    ts->ctx = next;
+    pthread_mutex_unlock(&ts->lock);
+    SSL_CTX_free(old); /* connections that use it hold their own reference */
+    return 0;
+}
+
+void tls_server_free(struct tls_server *ts)
+{
+    if (ts == NULL)
+        return;
+    SSL_CTX_free(ts->ctx);
+    pthread_mutex_destroy(&ts->lock);
+    free(ts);
+}
