@@ -17,6 +17,7 @@
 static const char usage_text[] =
     "usage: rtr-agent run -c FILE [--tap FILE]\n"
     "       rtr-agent check -c FILE [--strict] [--credentials-from DIR]\n"
+    "                       [--probe IDENTIFIER] [--send-test EVENT EMAIL]\n"
     "       rtr-agent parse [--framing lf|octet] [FILE...]\n"
     "       rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain]\n"
     "                        [--expect EXPECTED] [FILE...]\n"
@@ -123,6 +124,17 @@ static int cmd_check(int argc, char **argv)
         }
         if (strcmp(argv[i], "--credentials-from") == 0) {
             if (option_value("check", argc, argv, &i, &opt.credentials_from) != 0)
+                return EXIT_USAGE;
+            continue;
+        }
+        if (strcmp(argv[i], "--probe") == 0) {
+            if (option_value("check", argc, argv, &i, &opt.probe.identifier) != 0)
+                return EXIT_USAGE;
+            continue;
+        }
+        if (strcmp(argv[i], "--send-test") == 0) {
+            if (option_value("check", argc, argv, &i, &opt.probe.send_event) != 0 ||
+                option_value("check", argc, argv, &i, &opt.probe.send_email) != 0)
                 return EXIT_USAGE;
             continue;
         }

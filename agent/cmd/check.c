@@ -21,6 +21,7 @@
 #include "deliver/audit.h"
 #include "core/config.h"
 #include "identity/directory.h"
+#include "identity/graph_assertion.h"
 #include "ingest/input.h"
 #include "errors.h"
 #include "identity/identity.h"
@@ -257,6 +258,33 @@ static void check_secret(struct check *c, const char *key, const char *path)
     secret_free(secret, len);
 }
 
+/* A Graph certificate credential must load as run loads it
+ * (graph_assertion_load: an RSA key matching the certificate). */
+static void check_graph_certificate(struct check *c, const struct graph_config *g)
+{
+    static const char *const keys[] = {[GRAPH_ASSERTION_CERT] =
+                                           "identity.graph.client_certificate_file",
+                                       [GRAPH_ASSERTION_KEY] = "identity.graph.client_key_file"};
+    char why[PATH_MAX + 256], files[2][PATH_MAX];
+    const char *paths[2];
+    struct graph_assertion *a = NULL;
+    enum graph_assertion_file bad;
+
+    if (g->client_certificate_file == NULL || g->client_key_file == NULL)
+        return;
+    paths[GRAPH_ASSERTION_CERT] =
+        check_credential(c, g->client_certificate_file, files[GRAPH_ASSERTION_CERT], PATH_MAX);
+    paths[GRAPH_ASSERTION_KEY] =
+        check_credential(c, g->client_key_file, files[GRAPH_ASSERTION_KEY], PATH_MAX);
+    if ((check_file(c, keys[GRAPH_ASSERTION_CERT], paths[GRAPH_ASSERTION_CERT]) |
+         check_file(c, keys[GRAPH_ASSERTION_KEY], paths[GRAPH_ASSERTION_KEY])) != 0)
+        return;
+    if (graph_assertion_load(paths[GRAPH_ASSERTION_CERT], paths[GRAPH_ASSERTION_KEY], &a, &bad, why,
+                             sizeof(why)) != 0)
+        check_fail(c, keys[bad], "%s: %s", paths[bad], why);
+    graph_assertion_free(a);
+}
+
 /* An extra CA bundle for outbound TLS must load as the HTTPS engine will
  * load it. */
 static void check_ca_file(struct check *c, const char *key, const char *path)
@@ -437,17 +465,31 @@ int check_run(const char *config_path, const struct check_options *opt)
     check_ca_file(&c, "dispatch.ca_file", cfg->dispatch.ca_file);
     c.advisory = NULL;
     check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
+    check_graph_certificate(&c, &cfg->identity.graph);
     check_ca_file(&c, "identity.graph.ca_file", cfg->identity.graph.ca_file);
     check_audit(&c);
     check_spool(&c);
     check_port_files(&c);
     check_local_addresses(&c);
-    c.problems += privilege_check(cfg, cfg->path);
+    /* With --credentials-from, root only reads the credentials' sources for
+     * a config the unit runs, never as root. */
+    if (opt->credentials_from != NULL && cfg->user == NULL && geteuid() == 0)
+        log_info("%s: checked as root to read the credentials' sources; the unit runs the agent "
+                 "as its own unprivileged user",
+                 cfg->path);
+    else
+        c.problems += privilege_check(cfg, cfg->path);
     warnings = log_warnings_written() - warnings;
     if (opt->strict && warnings > 0) {
         log_error("%s: %lu warning%s, which --strict counts as problems", cfg->path, warnings,
                   warnings == 1 ? "" : "s");
         c.problems++;
+    }
+    if (opt->probe.identifier != NULL || opt->probe.send_event != NULL) {
+        if (c.problems == 0)
+            c.problems += probe_run(cfg, &opt->probe);
+        else
+            log_error("probe: not run: the problems above come first");
     }
     if (c.problems == 0) {
         log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",

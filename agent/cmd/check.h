@@ -14,6 +14,8 @@
 #ifndef RTR_CHECK_H
 #define RTR_CHECK_H
 
+#include "probe.h"
+
 struct check_options {
     /* --strict: a warning is a problem too (as `vector validate
      * --deny-warnings`). */
@@ -23,6 +25,9 @@ struct check_options {
      * checked as DIR/NAME instead: the folder the unit's LoadCredential=
      * lines load from (systemd/README.md). NULL: paths as written. */
     const char *credentials_from;
+    /* --probe IDENTIFIER, --send-test EVENT EMAIL (probe.h): run once the
+     * files check out. */
+    struct probe_options probe;
 };
 
 /* Returns 0 when everything loaded (and, with strict, nothing warned),

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "ingest/tls.h"
 
 struct reload {
     const struct config *cfg;
@@ -183,13 +184,29 @@ static void reload_warn_restart(const struct reload *r, struct json_object *next
 /* The file is read twice, by config_load and then as JSON for the
  * comparison: an edit between the two reads could only miss or add a
  * warning. */
-void reload_apply(struct reload *r, struct worker **workers, int n_workers,
-                  struct mapping_set **set, struct delivery *delivery)
+/* Every TLS listener's certificate, key and CRLs, from the files the
+ * running configuration names (a renewed certificate needs no restart).
+ * Returns nonzero when one did not load (it keeps its running context). */
+static int reload_tls(const struct endpoint *ep, size_t n_ep)
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < n_ep; i++) {
+        if (ep[i].tls != NULL)
+            failed |= tls_server_reload(ep[i].tls) != 0;
+    }
+    if (!failed && n_ep > 0)
+        log_info("SIGHUP: TLS certificates, keys and CRLs read again");
+    return failed;
+}
+
+void reload_apply(struct reload *r, const struct endpoint *ep, size_t n_ep, struct worker **workers,
+                  int n_workers, struct mapping_set **set, struct delivery *delivery)
 {
     struct json_object *json = NULL;
     struct config *next = NULL;
     struct mapping_set *loaded = NULL;
-    int failed;
+    int tls_failed = reload_tls(ep, n_ep), failed;
 
     /* Each logs its problems, naming the file and the key. */
     if (config_load(r->cfg->path, &next) != 0 ||
@@ -213,6 +230,6 @@ void reload_apply(struct reload *r, struct worker **workers, int n_workers,
         *set = loaded; /* transferred */
         reload_log_mappings("SIGHUP: ", next, loaded);
     }
-    delivery_reload(delivery, next, failed);
+    delivery_reload(delivery, next, failed || tls_failed);
     config_free(next);
 }

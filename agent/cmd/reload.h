@@ -1,4 +1,5 @@
-/* SIGHUP for `rtr-agent run`, the daemon's side: the configuration file is
+/* SIGHUP for `rtr-agent run`, the daemon's side: the TLS listeners read
+ * their certificates, keys and CRLs again, and the configuration file is
  * read again (config_load, as at start). When it does not load, nothing
  * changes but the audit log, which the delivery thread reopens all the same
  * (logrotate must not wait for a fixed file), and the reload is a failure.
@@ -34,12 +35,14 @@ int reload_new(const struct config *cfg, struct reload **out);
 /* NULL is fine. */
 void reload_free(struct reload *r);
 
-/* The daemon's part of a SIGHUP (see the top), then delivery_reload. On
- * success every worker of workers[0..n_workers) is handed the new mapping
- * set and it replaces *set (the running set: its reference is dropped); on
- * failure *set stays. */
-void reload_apply(struct reload *r, struct worker **workers, int n_workers,
-                  struct mapping_set **set, struct delivery *delivery);
+/* The daemon's part of a SIGHUP (see the top), then delivery_reload. The
+ * TLS listeners of ep[0..n_ep) read their certificate, key and CRLs again
+ * (from the files the running configuration names; each swapped in only
+ * when it loads). On success every worker of workers[0..n_workers) is
+ * handed the new mapping set and it replaces *set (the running set: its
+ * reference is dropped); on failure *set stays. */
+void reload_apply(struct reload *r, const struct endpoint *ep, size_t n_ep, struct worker **workers,
+                  int n_workers, struct mapping_set **set, struct delivery *delivery);
 
 /* Loads the mapping files cfg names into *out, with the running limits'
  * regex flags (limits need a restart, a SIGHUP says so). Without any, *out

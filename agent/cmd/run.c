@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -54,6 +55,8 @@ struct run {
     struct event_base *base;
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_progress;       /* a worker or the delivery thread has ended */
+    struct event *ev_reloaded;       /* the delivery thread counted a reload */
+    int reload_ok;                   /* atomic: how that reload went */
     struct event *ev_summary;        /* every summary_interval_s */
     uint64_t summarised[STAT_COUNT]; /* the counters at the previous summary */
     uint64_t summarised_udp_drops;
@@ -181,6 +184,21 @@ static void run_on_signal(evutil_socket_t sig, short what, void *arg)
         worker_stop(d->workers[i]);
 }
 
+/* systemd's reload protocol (sd_notify(3)): RELOADING=1 with the
+ * monotonic time the reload started, READY=1 once it is over. Under
+ * Type=notify-reload (systemd 253 and later) `systemctl reload` waits for
+ * it; under Type=notify the unit shows "reloading" meanwhile. */
+static void run_notify_reloading(void)
+{
+    struct timespec now;
+    char state[64];
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+    sdnotify_send(state);
+}
+
 static void run_on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct run *d = arg;
@@ -191,7 +209,33 @@ static void run_on_hup(evutil_socket_t sig, short what, void *arg)
         log_info("SIGHUP while stopping: ignored");
         return;
     }
-    reload_apply(d->reload, d->workers, d->n_workers, &d->set, d->delivery);
+    run_notify_reloading();
+    reload_apply(d->reload, d->ep, d->cfg->n_listen, d->workers, d->n_workers, &d->set,
+                 d->delivery);
+}
+
+/* delivery_set_reload_done: from the delivery thread, once the reload is
+ * counted; the main loop tells systemd. */
+static void run_reload_done(void *arg, int ok)
+{
+    struct run *d = arg;
+
+    __atomic_store_n(&d->reload_ok, ok, __ATOMIC_RELEASE);
+    event_active(d->ev_reloaded, 0, 0);
+}
+
+static void run_on_reloaded(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *d = arg;
+    int ok = __atomic_load_n(&d->reload_ok, __ATOMIC_ACQUIRE);
+
+    (void)fd;
+    (void)what;
+    /* The reload is over either way; STATUS= says how it went (systemctl
+     * status shows it). */
+    sdnotify_send(ok ? "READY=1\nSTATUS=reloaded"
+                     : "READY=1\nSTATUS=reload failed: the running configuration stays where a "
+                       "part did not load (see the log)");
 }
 
 /* Where decisions go: said at every start, loudly for a dry run (the
@@ -338,7 +382,7 @@ static int run_start(struct run *d, const char *tap_path)
         d->ep[i].lc = &cfg->listen[i];
         snprintf(d->ep[i].name, sizeof(d->ep[i].name), "%s", cfg->listen[i].address);
         if (cfg->listen[i].tls) {
-            rc = tls_server_ctx_new(&cfg->listen[i], &d->ep[i].tls);
+            rc = tls_server_new(&cfg->listen[i], &d->ep[i].tls);
             if (rc != 0)
                 return rc;
         }
@@ -357,9 +401,10 @@ static int run_start(struct run *d, const char *tap_path)
     d->ev_int = evsignal_new(d->base, SIGINT, run_on_signal, d);
     d->ev_hup = evsignal_new(d->base, SIGHUP, run_on_hup, d);
     d->ev_progress = event_new(d->base, -1, 0, run_on_progress, d);
+    d->ev_reloaded = event_new(d->base, -1, 0, run_on_reloaded, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->ev_progress == NULL ||
-        evsignal_add(d->ev_term, NULL) == -1 || evsignal_add(d->ev_int, NULL) == -1 ||
-        evsignal_add(d->ev_hup, NULL) == -1)
+        d->ev_reloaded == NULL || evsignal_add(d->ev_term, NULL) == -1 ||
+        evsignal_add(d->ev_int, NULL) == -1 || evsignal_add(d->ev_hup, NULL) == -1)
         return ERR_NOMEM;
 
     d->env = (struct worker_env){
@@ -407,6 +452,7 @@ static int run_start(struct run *d, const char *tap_path)
     if (rc != 0)
         return rc;
     delivery_set_ack(d->delivery, run_ack, d);
+    delivery_set_reload_done(d->delivery, run_reload_done, d);
     rc = delivery_start(d->delivery, run_delivery_exited, d);
     if (rc != 0)
         return rc;
@@ -475,11 +521,12 @@ static void run_free(struct run *d)
     evloop_event_free(&d->ev_int);
     evloop_event_free(&d->ev_hup);
     evloop_event_free(&d->ev_progress);
+    evloop_event_free(&d->ev_reloaded);
     evloop_event_free(&d->ev_summary);
     if (d->base != NULL)
         event_base_free(d->base);
     for (size_t i = 0; d->ep != NULL && i < d->cfg->n_listen; i++) {
-        SSL_CTX_free(d->ep[i].tls);
+        tls_server_free(d->ep[i].tls);
         sources_free(d->ep[i].sources);
     }
     free(d->ep);

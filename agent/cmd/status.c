@@ -53,7 +53,6 @@ struct status {
     const struct status_feed *feed;
     int unhealthy_after_s;     /* status.unhealthy_after_s */
     double started;            /* Unix time: process_start_time_seconds */
-    int64_t *cert_not_after;   /* [feed->n_ep]: Unix time, 0 for no TLS (or unreadable) */
     struct status_conns conns; /* live ones, and gone ones not yet reaped */
     struct sockaddr_storage bound;
 };
@@ -166,13 +165,15 @@ static void status_listeners(struct status *s, struct evbuffer *out)
     name = "tls_certificate_expiry_timestamp_seconds";
     evbuffer_add_printf(out,
                         "# HELP rtr_agent_%s when the certificate of each TLS listener expires "
-                        "(notAfter, Unix time; read at start)\n"
+                        "(notAfter, Unix time; a SIGHUP reads it again)\n"
                         "# TYPE rtr_agent_%s gauge\n",
                         name, name);
     for (size_t i = 0; i < f->n_ep; i++) {
-        if (s->cert_not_after[i] != 0)
+        int64_t not_after;
+
+        if (f->ep[i].tls != NULL && tls_server_not_after(f->ep[i].tls, &not_after) == 0)
             evbuffer_add_printf(out, "rtr_agent_%s{listener=\"%s\"} %lld\n", name, f->ep[i].name,
-                                (long long)s->cert_not_after[i]);
+                                (long long)not_after);
     }
 }
 
@@ -441,18 +442,6 @@ int status_new(struct event_base *base, const struct status_config *sc,
     /* The endpoint comes up in the process's first moments (before the
      * spool's recovery): its time stands for the process's. */
     s->started = status_now();
-    s->cert_not_after = calloc(feed->n_ep > 0 ? feed->n_ep : 1, sizeof(*s->cert_not_after));
-    if (s->cert_not_after == NULL) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < feed->n_ep; i++) {
-        if (feed->ep[i].tls != NULL &&
-            tls_cert_not_after(feed->ep[i].tls, &s->cert_not_after[i]) != 0)
-            log_warning("listen %s: cannot read its certificate's expiry: "
-                        "tls_certificate_expiry_timestamp_seconds leaves it out",
-                        feed->ep[i].name);
-    }
     s->http = evhttp_new(base);
     if (s->http == NULL) {
         rc = ERR_NOMEM;
@@ -517,6 +506,5 @@ void status_free(struct status *s)
     while (!TAILQ_EMPTY(&s->conns))
         status_conn_free(s, TAILQ_FIRST(&s->conns));
     evloop_event_free(&s->retry);
-    free(s->cert_not_after);
     free(s);
 }

@@ -302,7 +302,7 @@ static const struct cfg_key listen_keys[] = {
             "as its subject CN (any case); exact, no wildcards; default any name"},
     {.name = "crl_file", .type = &CFG_PATH, .offset = LO(crl_file),
      .doc = "tls, relp with tls, with client_ca: PEM CRLs of the CAs that issue client "
-            "certificates, read at start (restart for a new one); refused: a revoked client "
+            "certificates, read at start and at each SIGHUP; refused: a revoked client "
             "certificate, and any whose issuer has no unexpired CRL here (the leaf only: "
             "intermediate CAs are not checked)"},
     {.name = "allow", .type = &CFG_CIDR_LIST, .offset = LO(allow), .count_offset = LO(n_allow),
@@ -402,14 +402,41 @@ static const struct {
     {"https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"},
 };
 
+/* One credential, the one way the token request authenticates: a client
+ * secret, or a certificate with its key (graph_assertion.h). Two would
+ * leave which one is used, and so which to rotate, to a guess. */
+static void check_graph_credential(struct cfg_loader *ld, const char *path,
+                                   const struct graph_config *g)
+{
+    int secret = g->client_secret_file != NULL, cert = g->client_certificate_file != NULL,
+        key = g->client_key_file != NULL;
+    char sub[JSON_FILE_PATH_MAX];
+
+    if (secret && (cert || key)) {
+        snprintf(sub, sizeof(sub), "%s.%s", path,
+                 cert ? "client_certificate_file" : "client_key_file");
+        json_file_error(&ld->rep, sub,
+                        "client_secret_file is set too: set either client_secret_file, or "
+                        "client_certificate_file and client_key_file");
+    } else if (cert != key) {
+        snprintf(sub, sizeof(sub), "%s.%s", path,
+                 cert ? "client_key_file" : "client_certificate_file");
+        json_file_error(&ld->rep, sub, "required with %s",
+                        cert ? "client_certificate_file" : "client_key_file");
+    } else if (!secret && !cert) {
+        json_file_error(&ld->rep, path,
+                        "no credential: set client_secret_file, or client_certificate_file and "
+                        "client_key_file");
+    }
+}
+
 static void check_graph(struct cfg_loader *ld, const char *path, struct json_object *obj,
                         char *base)
 {
     struct graph_config *g = (struct graph_config *)base;
 
-    (void)ld;
-    (void)path;
-    (void)obj;
+    if (obj != NULL)
+        check_graph_credential(ld, path, g);
     if (g->authority_url == NULL)
         g->authority_url = cfg_strdup(cloud_urls[g->cloud].authority);
     if (g->graph_url == NULL)
@@ -425,8 +452,15 @@ static const struct cfg_key graph_keys[] = {
     {.name = "client_id", .type = &CFG_STRING, .offset = GO(client_id), .required = 1,
      .doc = "application (client) id of the app registration"},
     {.name = "client_secret_file", .type = &CFG_PATH, .offset = GO(client_secret_file),
-     .required = 1, .doc = "file holding the client secret, e.g. a systemd credential under "
-            "/run/credentials/rtr-agent.service/"},
+     .doc = "file holding the client secret, e.g. a systemd credential under "
+            "/run/credentials/rtr-agent.service/; or, instead, client_certificate_file and "
+            "client_key_file"},
+    {.name = "client_certificate_file", .type = &CFG_PATH, .offset = GO(client_certificate_file),
+     .doc = "certificate credential instead of a client secret: the PEM certificate uploaded "
+            "to the app registration (RSA)"},
+    {.name = "client_key_file", .type = &CFG_PATH, .offset = GO(client_key_file),
+     .doc = "its PEM private key, unencrypted, read as a secret: e.g. a systemd credential "
+            "under /run/credentials/rtr-agent.service/"},
     {.name = "cloud", .type = &CFG_ENUM, .offset = GO(cloud), .choices = cloud_names,
      .def = "\"global\"", .doc = "national cloud"},
     {.name = "attribute", .type = &CFG_ENUM, .offset = GO(attribute), .choices = attribute_names,

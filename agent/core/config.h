@@ -116,12 +116,15 @@ struct static_dir_config {
     char *file; /* identity.static.file: CSV identifier,email; NULL = no static directory */
 };
 
-/* identity.graph: configured when tenant_id is set (then client_id and
- * client_secret_file are required too). */
+/* identity.graph: configured when tenant_id is set (then client_id is
+ * required too, and one credential: client_secret_file, or
+ * client_certificate_file with client_key_file). */
 struct graph_config {
     char *tenant_id;
     char *client_id;
-    char *client_secret_file;
+    char *client_secret_file;       /* NULL: a certificate credential instead */
+    char *client_certificate_file;  /* PEM; set with client_key_file, or neither */
+    char *client_key_file;          /* PEM RSA private key, read as a secret */
     enum graph_cloud cloud;         /* default "global" */
     enum graph_attribute attribute; /* default "mail" */
     /* Token and API hosts ("https://login.microsoftonline.com",

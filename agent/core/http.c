@@ -117,11 +117,42 @@ static void http_finish(struct http_xfer *x)
 }
 
 /* The error text the callback sees: ours when we know better than curl,
- * else curl's detail (its error buffer names at most the host) or the
- * CURLcode's text. */
+ * else the layer that failed and curl's detail (its error buffer names at
+ * most the host) or the CURLcode's text: "DNS: Could not resolve host:
+ * graph.example", "TLS: SSL certificate problem: self-signed certificate". */
+/* Which step of reaching the server failed, for an operator to know where
+ * to look: "DNS", "TCP", "TLS" (curl's text then names the certificate
+ * problem), "timeout", else "network". */
+static const char *http_error_layer(CURLcode result)
+{
+    switch (result) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "DNS";
+    case CURLE_COULDNT_CONNECT:
+        return "TCP";
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+        return "TLS";
+    default:
+        return "network";
+    }
+}
+
 static const char *http_error_text(struct http_xfer *x)
 {
-    const char *url = NULL, *query;
+    const char *url = NULL, *query, *layer;
 
     if (x->truncated) {
         snprintf(x->error, sizeof(x->error), "response body over %zu bytes", x->body_max);
@@ -131,15 +162,15 @@ static const char *http_error_text(struct http_xfer *x)
         return x->fixed_error;
     if (x->result == CURLE_OK)
         return NULL;
-    if (x->errbuf[0] == '\0')
-        return curl_easy_strerror(x->result);
-    snprintf(x->error, sizeof(x->error), "%s", x->errbuf);
+    layer = http_error_layer(x->result);
+    snprintf(x->error, sizeof(x->error), "%s: %s", layer,
+             x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(x->result));
     /* The query string can carry a secret (the orchestrator's code=): should
      * a curl message ever quote it, fall back to the CURLcode's fixed text. */
     curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
     query = url != NULL ? strchr(url, '?') : NULL;
     if (query != NULL && query[1] != '\0' && strstr(x->error, query + 1) != NULL)
-        return curl_easy_strerror(x->result);
+        snprintf(x->error, sizeof(x->error), "%s: %s", layer, curl_easy_strerror(x->result));
     return x->error;
 }
 

@@ -110,6 +110,8 @@ struct delivery {
     struct jobs *jobs;
     delivery_ack_fn ack_fn; /* answers decision_acks; NULL: none asked */
     void *ack_arg;
+    void (*reload_done)(void *arg, int ok); /* NULL: nobody asked */
+    void *reload_done_arg;
     int no_pause; /* atomic: delivery_stop_intake_pause was called */
     pthread_mutex_t reload_lock;
     struct delivery_reload_req reload; /* guarded by reload_lock; taken by the thread */
@@ -515,6 +517,9 @@ static int delivery_same_path(const char *a, const char *b)
  * is counted once. The dead-letter file is reopened like the audit log
  * (logrotate renamed it, or `create` made a new one); its path is
  * spool.dead_letter as the agent started, like the rest of spool. */
+static void delivery_log_incomplete(const struct delivery *r, const struct delivery_reload_req *req,
+                                    int directory, int audit, int dead);
+
 static void delivery_on_reload(evutil_socket_t fd, short what, void *arg)
 {
     struct delivery *r = arg;
@@ -549,13 +554,28 @@ static void delivery_on_reload(evutil_socket_t fd, short what, void *arg)
         stats_set(r->stats, STAT_last_reload_success, (uint64_t)(clock_wall_ms() / 1000));
         log_info("SIGHUP: reload complete%s%s", r->audit != NULL ? ", the audit log reopened" : "",
                  r->dead != NULL ? ", the dead-letter file reopened" : "");
-        return;
+    } else {
+        stats_add(r->stats, STAT_reload_failures, 1);
+        delivery_log_incomplete(r, &req, directory, audit, dead);
     }
-    stats_add(r->stats, STAT_reload_failures, 1);
-    log_error("SIGHUP: reload incomplete: the mappings %s, the static directory %s, the audit "
-              "log %s%s",
-              req.failed ? "kept" : "reloaded", directory ? "kept" : "reloaded",
-              audit ? "kept on its previous file" : "reopened",
+    if (r->reload_done != NULL)
+        r->reload_done(r->reload_done_arg, !req.failed && !directory && !audit && !dead);
+}
+
+void delivery_set_reload_done(struct delivery *r, void (*fn)(void *arg, int ok), void *arg)
+{
+    r->reload_done = fn;
+    r->reload_done_arg = arg;
+}
+
+/* What a failed reload kept (each part logged its own reason already). */
+static void delivery_log_incomplete(const struct delivery *r, const struct delivery_reload_req *req,
+                                    int directory, int audit, int dead)
+{
+    log_error("SIGHUP: reload incomplete: the mappings and TLS certificates %s, the static "
+              "directory %s, the audit log %s%s",
+              req->failed ? "kept where they did not load (above)" : "reloaded",
+              directory ? "kept" : "reloaded", audit ? "kept on its previous file" : "reopened",
               r->dead == NULL ? ""
               : dead          ? ", the dead-letter file kept on its previous file"
                               : ", the dead-letter file reopened");
@@ -740,9 +760,9 @@ int delivery_start(struct delivery *r, void (*done)(void *arg), void *arg)
     return 0;
 }
 
-void delivery_reload(struct delivery *r, const struct config *next, int mappings_failed)
+void delivery_reload(struct delivery *r, const struct config *next, int daemon_failed)
 {
-    struct delivery_reload_req req = {.failed = next == NULL || mappings_failed};
+    struct delivery_reload_req req = {.failed = next == NULL || daemon_failed};
 
     if (next != NULL) {
         req.has_paths = delivery_dup(next->identity.static_dir.file, &req.static_file) == 0 &&

@@ -91,13 +91,18 @@ int delivery_start(struct delivery *r, void (*done)(void *arg), void *arg);
  * the dead-letter file, at the path it started with (spool.dead_letter is
  * not reloaded). Without next it only reopens the audit log and the
  * dead-letter file: logrotate must not wait for a fixed configuration.
- * mappings_failed: the daemon's part, the mappings, did not load (implied
- * by next NULL). The thread counts the whole reload once: reloads when
- * every part succeeded, else reload_failures (each failed part kept its
- * running version). Reloads asked for before the thread got to the first
- * one are done, and counted, as one: the last configuration that loaded
- * applies, and it is a failure if any of them was. */
-void delivery_reload(struct delivery *r, const struct config *next, int mappings_failed);
+ * daemon_failed: the daemon's part (the mappings, the TLS certificates)
+ * did not load (implied by next NULL). The thread counts the whole reload
+ * once: reloads when every part succeeded, else reload_failures (each
+ * failed part kept its running version), and then tells the function of
+ * delivery_set_reload_done. Reloads asked for before the thread got to the
+ * first one are done, and counted, as one: the last configuration that
+ * loaded applies, and it is a failure if any of them was. */
+void delivery_reload(struct delivery *r, const struct config *next, int daemon_failed);
+
+/* fn(arg, ok) is called on the delivery thread once a reload is counted
+ * (ok: every part reloaded). Before delivery_start. */
+void delivery_set_reload_done(struct delivery *r, void (*fn)(void *arg, int ok), void *arg);
 
 /* The outcome a dry run gives a decision whose user lookup ended in
  * status: "would-dispatch" (found), "unresolved-user" (no resolver knows

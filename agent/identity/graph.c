@@ -24,6 +24,7 @@
 
 #include "directory.h"
 #include "errors.h"
+#include "graph_assertion.h"
 #include "core/log.h"
 #include "core/retry.h"
 #include "core/secret.h"
@@ -91,8 +92,9 @@ struct graph {
     struct event_base *base;
     struct http *http;
     struct stats *stats;
-    char *secret; /* wiped on free */
+    char *secret; /* wiped on free; NULL with a certificate credential */
     size_t secret_len;
+    struct graph_assertion *assertion; /* the certificate credential, or NULL */
     char *token_url, *graph_base, *scope;
     char *token; /* NULL: none; wiped on free */
     size_t token_len;
@@ -516,27 +518,68 @@ static void graph_token_failed(struct graph *g, const struct http_response *res,
     graph_fail_queue(g, detail);
 }
 
-static void graph_token_start(struct graph *g)
+/* The token request's body. Its credential is the client secret or a
+ * client assertion made for this request alone (a fresh jti and exp, as
+ * Entra ID may refuse an assertion it has seen). Returns 0 and *body (a
+ * credential: wipe it with secret_free(*body, *cap)), or an error. */
+static int graph_token_body(struct graph *g, char **body, size_t *cap, size_t *len)
 {
-    static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
-                                          "Accept: application/json", NULL};
-    size_t cap = 3 * (strlen(g->cfg->client_id) + g->secret_len + strlen(g->scope)) + 128;
-    struct wbuf b = {malloc(cap), cap, 0};
-    char detail[GRAPH_DETAIL_MAX];
-    int rc = ERR_NOMEM;
+    static const char assertion_type[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    char *credential = g->secret;
+    size_t credential_len = g->secret_len;
+    struct wbuf b;
+    int rc;
 
+    *body = NULL;
+    if (g->assertion != NULL) {
+        rc = graph_assertion_sign(g->assertion, g->token_url, g->cfg->client_id, &credential,
+                                  &credential_len);
+        if (rc != 0)
+            return rc;
+    }
+    *cap = 3 * (strlen(g->cfg->client_id) + credential_len + strlen(g->scope) +
+                sizeof(assertion_type)) +
+           128;
+    b = (struct wbuf){malloc(*cap), *cap, 0};
+    rc = ERR_NOMEM;
     if (b.p != NULL) {
         wbuf_cstr(&b, "grant_type=client_credentials&client_id=");
         wbuf_encode_cstr(&b, g->cfg->client_id, 0);
-        wbuf_cstr(&b, "&client_secret=");
-        wbuf_encode(&b, str_make(g->secret, g->secret_len), 0);
+        if (g->assertion != NULL) {
+            wbuf_cstr(&b, "&client_assertion_type=");
+            wbuf_encode_cstr(&b, assertion_type, 0);
+            wbuf_cstr(&b, "&client_assertion=");
+        } else {
+            wbuf_cstr(&b, "&client_secret=");
+        }
+        wbuf_encode(&b, str_make(credential, credential_len), 0);
         wbuf_cstr(&b, "&scope=");
         wbuf_encode_cstr(&b, g->scope, 0);
         rc = wbuf_end(&b);
     }
-    if (rc >= 0)
-        rc = graph_send(g, NULL, "POST", g->token_url, headers, b.p, b.len);
-    secret_free(b.p, cap);
+    if (g->assertion != NULL)
+        secret_free(credential, credential_len);
+    if (rc < 0) {
+        secret_free(b.p, *cap);
+        return rc;
+    }
+    *body = b.p; /* transferred */
+    *len = b.len;
+    return 0;
+}
+
+static void graph_token_start(struct graph *g)
+{
+    static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
+                                          "Accept: application/json", NULL};
+    char detail[GRAPH_DETAIL_MAX], *body = NULL;
+    size_t cap = 0, len = 0;
+    int rc = graph_token_body(g, &body, &cap, &len);
+
+    /* The engine copies the body: it is wiped here at once. */
+    if (rc == 0)
+        rc = graph_send(g, NULL, "POST", g->token_url, headers, body, len);
+    secret_free(body, cap);
     if (rc == 0) {
         graph_count(g, STAT_graph_token_requests);
         return;
@@ -915,11 +958,36 @@ static char *graph_token_url(const struct graph_config *cfg)
     return b.p;
 }
 
+/* The client secret, or the certificate and its key: whichever cfg names
+ * (config_load lets only one through). Errors are logged naming the key. */
+static int graph_credential_load(struct graph *g, char *why, size_t cap)
+{
+    const struct graph_config *cfg = g->cfg;
+    enum graph_assertion_file bad;
+    int rc;
+
+    if (cfg->client_certificate_file == NULL) {
+        rc = secret_read(cfg->client_secret_file, 1, SECRET_MAX, 1, &g->secret, &g->secret_len, why,
+                         cap);
+        if (rc != 0)
+            log_error("identity.graph.client_secret_file: %s: %s", cfg->client_secret_file, why);
+        return rc;
+    }
+    rc = graph_assertion_load(cfg->client_certificate_file, cfg->client_key_file, &g->assertion,
+                              &bad, why, cap);
+    if (rc != 0)
+        log_error("identity.graph.%s: %s: %s",
+                  bad == GRAPH_ASSERTION_CERT ? "client_certificate_file" : "client_key_file",
+                  bad == GRAPH_ASSERTION_CERT ? cfg->client_certificate_file : cfg->client_key_file,
+                  why);
+    return rc;
+}
+
 int graph_new(const struct graph_config *cfg, struct event_base *base, struct http *http,
               struct stats *stats, struct graph **out)
 {
     struct graph *g = calloc(1, sizeof(*g));
-    char why[256];
+    char why[PATH_MAX + 256]; /* may name the certificate file too */
     int rc = ERR_NOMEM;
 
     *out = NULL;
@@ -944,12 +1012,9 @@ int graph_new(const struct graph_config *cfg, struct event_base *base, struct ht
     rc = directory_hash_key_init(&g->hash_key);
     if (rc != 0)
         goto out;
-    rc = secret_read(cfg->client_secret_file, 1, SECRET_MAX, 1, &g->secret, &g->secret_len, why,
-                     sizeof(why));
-    if (rc != 0) {
-        log_error("identity.graph.client_secret_file: %s: %s", cfg->client_secret_file, why);
+    rc = graph_credential_load(g, why, sizeof(why));
+    if (rc != 0)
         goto out;
-    }
     rc = ERR_NOMEM;
     g->graph_base = strndup(cfg->graph_url, graph_url_len(cfg->graph_url));
     g->token_url = graph_token_url(cfg);
@@ -1090,6 +1155,7 @@ void graph_free(struct graph *g)
     evloop_event_free(&g->wake);
     graph_token_drop(g);
     secret_free(g->secret, g->secret_len);
+    graph_assertion_free(g->assertion);
     free(g->pending);
     free(g->token_url);
     free(g->graph_base);

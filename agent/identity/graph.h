@@ -3,8 +3,11 @@
  * delivery thread's loop.
  *
  * Token: OAuth2 client credentials, POST
- * <authority_url>/<tenant_id>/oauth2/v2.0/token (client_id, the secret read
- * from client_secret_file, scope <graph_url>/.default); cached and renewed
+ * <authority_url>/<tenant_id>/oauth2/v2.0/token (client_id, scope
+ * <graph_url>/.default, and the credential: the secret read from
+ * client_secret_file, or a client assertion signed with client_key_file for
+ * client_certificate_file, made anew for each request: graph_assertion.h);
+ * cached and renewed
  * before it expires (at 90% of expires_in, at least a minute early); one
  * token request at a time, lookups wait for it. A 401 from Graph drops the
  * token and the lookup is tried once more with a new one.
@@ -50,7 +53,7 @@
  * sAMAccountName or an employee id holding a control byte. So "." and
  * ".." never become a path. Malformed or wrongly typed JSON, a body over
  * GRAPH_MAX_BODY, a timeout or a TLS failure is an error naming what went
- * wrong, never the secret or the token. Single-threaded (the loop's). */
+ * wrong, never the secret, an assertion or the token. Single-threaded (the loop's). */
 #ifndef RTR_GRAPH_H
 #define RTR_GRAPH_H
 
@@ -76,12 +79,14 @@
 
 struct graph;
 
-/* Reads the client secret (a file, or a systemd credential named by the
- * path) and builds the resolver on http, whose loop base is (the retry and
- * throttling timers run there). cfg must outlive g. stats (the loop
- * thread's block) may be NULL. Errors are logged naming the key
- * ("identity.graph.client_secret_file: FILE: empty"). Returns 0 and *out
- * (free with graph_free), ERR_CONFIG / ERR_IO or ERR_NOMEM. */
+/* Reads the client secret, or the certificate and its key (files, or
+ * systemd credentials named by the paths), and builds the resolver on
+ * http, whose loop base is (the retry and throttling timers run there).
+ * cfg must outlive g. stats (the loop thread's block) may be NULL. Errors
+ * are logged naming the key ("identity.graph.client_secret_file: FILE:
+ * empty", "identity.graph.client_key_file: FILE: does not match the
+ * certificate in CERT"). Returns 0 and *out (free with graph_free),
+ * ERR_CONFIG / ERR_IO or ERR_NOMEM. */
 int graph_new(const struct graph_config *cfg, struct event_base *base, struct http *http,
               struct stats *stats, struct graph **out);
 

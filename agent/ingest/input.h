@@ -19,10 +19,12 @@
 #include "decide/pipeline.h"
 #include "sources.h"
 
+struct tls_server;
+
 /* One per cfg->listen[i], shared by every worker; owned by the daemon. */
 struct endpoint {
     const struct listen_config *lc;
-    SSL_CTX *tls;                  /* TLS listeners */
+    struct tls_server *tls;        /* TLS listeners (tls.h) */
     struct sockaddr_storage bound; /* the address the first worker bound (port 0 resolved) */
     socklen_t bound_len;           /* 0 until then */
     char name[SOCKADDR_TEXT_MAX];  /* bound as text, for logs; lc->address until bound */

@@ -597,7 +597,7 @@ static struct bufferevent *tcp_transport_new(struct tcp *t, evutil_socket_t fd)
 
     if (t->ep->tls == NULL)
         return bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    ssl = SSL_new(t->ep->tls);
+    ssl = tls_server_ssl(t->ep->tls);
     if (ssl == NULL) {
         ERR_clear_error(); /* the caller logs; leave no stale error for the next */
         return NULL;

@@ -408,7 +408,7 @@ out:
     return rc;
 }
 
-int tls_cert_not_after(SSL_CTX *ctx, int64_t *out)
+static int tls_ctx_not_after(SSL_CTX *ctx, int64_t *out)
 {
     X509 *cert = SSL_CTX_get0_certificate(ctx);
     const ASN1_TIME *end = cert != NULL ? X509_get0_notAfter(cert) : NULL;
@@ -418,4 +418,79 @@ int tls_cert_not_after(SSL_CTX *ctx, int64_t *out)
         return ERR_INVALID;
     *out = (int64_t)timegm(&tm); /* ASN1_TIME_to_tm gives UTC */
     return 0;
+}
+
+struct tls_server {
+    const struct listen_config *lc;
+    /* Guards ctx between a worker's SSL_new (which takes its own reference
+     * to it) and a SIGHUP's swap (which drops the listener's). */
+    pthread_mutex_t lock;
+    SSL_CTX *ctx;
+};
+
+int tls_server_new(const struct listen_config *lc, struct tls_server **out)
+{
+    struct tls_server *ts = calloc(1, sizeof(*ts));
+    int rc;
+
+    *out = NULL;
+    if (ts == NULL)
+        return ERR_NOMEM;
+    rc = tls_server_ctx_new(lc, &ts->ctx);
+    if (rc != 0) {
+        free(ts);
+        return rc;
+    }
+    ts->lc = lc;
+    pthread_mutex_init(&ts->lock, NULL);
+    *out = ts;
+    return 0;
+}
+
+SSL *tls_server_ssl(struct tls_server *ts)
+{
+    SSL *ssl;
+
+    pthread_mutex_lock(&ts->lock);
+    ssl = SSL_new(ts->ctx);
+    pthread_mutex_unlock(&ts->lock);
+    return ssl;
+}
+
+int tls_server_reload(struct tls_server *ts)
+{
+    SSL_CTX *next = NULL, *old;
+    int rc = tls_server_ctx_new(ts->lc, &next);
+
+    if (rc != 0) {
+        log_error("listen %s: the TLS certificate, key or CRLs did not load again: connections "
+                  "go on with the ones loaded before",
+                  ts->lc->address);
+        return rc;
+    }
+    pthread_mutex_lock(&ts->lock);
+    old = ts->ctx;
+    ts->ctx = next;
+    pthread_mutex_unlock(&ts->lock);
+    SSL_CTX_free(old); /* connections that use it hold their own reference */
+    return 0;
+}
+
+int tls_server_not_after(struct tls_server *ts, int64_t *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&ts->lock);
+    rc = tls_ctx_not_after(ts->ctx, out);
+    pthread_mutex_unlock(&ts->lock);
+    return rc;
+}
+
+void tls_server_free(struct tls_server *ts)
+{
+    if (ts == NULL)
+        return;
+    SSL_CTX_free(ts->ctx);
+    pthread_mutex_destroy(&ts->lock);
+    free(ts);
 }

@@ -1,5 +1,6 @@
 /* The server side of RFC 5425 listeners: one SSL_CTX per TLS listener,
- * shared by every worker (OpenSSL 3 contexts are thread-safe once built). */
+ * shared by every worker (OpenSSL 3 contexts are thread-safe once built),
+ * rebuilt from its files on SIGHUP (tls_server). */
 #ifndef RTR_TLS_H
 #define RTR_TLS_H
 
@@ -15,17 +16,38 @@
  * renegotiation, no session tickets (TLS 1.2 resumes by session id),
  * buffers released while idle, and with lc->client_ca set, client
  * certificates required and verified against it, against the CRLs of
- * lc->crl_file (read now, never again) and against lc->allowed_names.
+ * lc->crl_file (read now; tls_server_reload reads them again) and against
+ * lc->allowed_names.
  * The context reads lc->allowed_names at each handshake: lc must outlive it.
  * Returns 0 and *out (free with SSL_CTX_free), or ERR_CONFIG after logging a
  * line naming the file and OpenSSL's reason. */
 int tls_server_ctx_new(const struct listen_config *lc, SSL_CTX **out);
 
-/* When the certificate ctx serves expires (its notAfter), Unix seconds,
- * into *out. Reads the context only: call it from the thread that built
- * it, or once the context is shared. Returns 0, or ERR_INVALID when ctx has
- * no certificate or its notAfter does not convert. */
-int tls_cert_not_after(SSL_CTX *ctx, int64_t *out);
+/* A TLS listener's context, which a SIGHUP may replace while workers
+ * accept with it: connections keep the context they started with. */
+struct tls_server;
+
+/* tls_server_ctx_new's context for lc, held for the listener. lc must
+ * outlive it. Returns 0 and *out, or ERR_CONFIG (logged) / ERR_NOMEM. */
+int tls_server_new(const struct listen_config *lc, struct tls_server **out);
+
+/* A new SSL for a connection accepted on the listener, with the context in
+ * use now, or NULL. Thread-safe. */
+SSL *tls_server_ssl(struct tls_server *ts);
+
+/* Builds the context again from the listener's files (a renewed
+ * certificate or key, a new CRL) and swaps it in for connections accepted
+ * from now on. Returns 0, or ERR_CONFIG (logged, naming the file) with
+ * the running context kept. Thread-safe. */
+int tls_server_reload(struct tls_server *ts);
+
+/* When the certificate the listener serves now expires (its notAfter),
+ * Unix seconds, into *out: after a SIGHUP, the reloaded one's. Returns 0,
+ * or ERR_INVALID when the context has no certificate or its notAfter does
+ * not convert. Thread-safe. */
+int tls_server_not_after(struct tls_server *ts, int64_t *out);
+
+void tls_server_free(struct tls_server *ts); /* NULL is fine */
 
 /* Call as a connection whose handshake completed is closed: its session
  * stays in the cache for the client to resume by id. OpenSSL drops the

@@ -20,12 +20,18 @@ Stable API (other test modules import it; keep these signatures):
   restart(ctx, old)                -> a new Standin of old's kind, users and certificate
                                    on old's port (after old.stop())
   write_secret(ctx, name, value)   -> path of a 0600 file holding value (no newline)
+  app_cert(ctx, name="app")        -> (cert, key): a self-signed RSA certificate and its
+                                   0600 key, as `openssl req -x509 -newkey rsa:2048` makes
+                                   one for an app registration's certificate credential
   API_KEY, GRAPH_SECRET, ORCH_CODE distinctive secrets (they must never leak)
   live_config(ctx, st=None, mode="direct", graph=None, order=None, users=USERS_CSV,
-              dispatch=None, spool=None, identity=None, mappings=None, audit="audit.jsonl")
+              dispatch=None, spool=None, identity=None, mappings=None, audit="audit.jsonl",
+              graph_cert=None)
                                    -> the "extra" dict for ctx.agent: mappings, identity
                                    (static users unless users=None, graph from a graph
-                                   stand-in with its client secret file, order), dispatch
+                                   stand-in with its client secret file, or with
+                                   graph_cert=(cert, key) that certificate credential
+                                   instead, order), dispatch
                                    (direct: url st.url + "/v1/events", api key file;
                                    orchestrator: base st.url, source "splunk", orch_id,
                                    org_id, code file; retry_max_s 2, retry_min_s 1;
@@ -69,6 +75,7 @@ import http.server
 import inspect
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -192,19 +199,36 @@ def write_secret(ctx, name, value):
     return path
 
 
+def app_cert(ctx, name="app"):
+    cert, key = ctx.path(name + ".pem"), ctx.path(name + ".key")
+    p = subprocess.run([tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2",
+                        "-subj", "/CN=rtr-agent test %s" % name],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    assert p.returncode == 0, p.stdout.decode("utf-8", "replace")
+    os.chmod(key, 0o600)
+    return cert, key
+
+
 # ------------------------------------------------------------------ config
 
 def live_config(ctx, st=None, mode="direct", graph=None, order=None, users=USERS_CSV,
-                dispatch=None, spool=None, identity=None, mappings=None, audit="audit.jsonl"):
+                dispatch=None, spool=None, identity=None, mappings=None, audit="audit.jsonl",
+                graph_cert=None):
     c = certs()
     ident = {}
     if users:
         ident["static"] = {"file": users}
     if graph is not None:
         ident["graph"] = {"tenant_id": TENANT, "client_id": CLIENT_ID,
-                          "client_secret_file": write_secret(ctx, "graph-secret", GRAPH_SECRET),
                           "authority_url": graph.url, "graph_url": graph.url,
                           "ca_file": c["ca"]}
+        if graph_cert is None:
+            ident["graph"]["client_secret_file"] = write_secret(ctx, "graph-secret",
+                                                                GRAPH_SECRET)
+        else:
+            ident["graph"]["client_certificate_file"], ident["graph"]["client_key_file"] = \
+                graph_cert
     if order is not None:
         ident["order"] = list(order)
     for k, v in (identity or {}).items():

@@ -11,12 +11,17 @@ Retry-After) and an expired token mid-run still deliver; one token serves
 many lookups; identical lookups in flight coalesce; a user Graph does not
 know is dead-lettered as "unresolved-user"; Graph down (503s, or not
 listening) delays alerts until it is back; static then graph asks Graph
-only for what the static directory lacks."""
+only for what the static directory lacks. With a certificate credential
+instead of a client secret: lookups succeed, each token request carries a
+new client assertion (its own jti), a key of another certificate is refused
+by check and at start, and a certificate Graph does not know is a 401
+invalid_client."""
+import base64
 import json
 import time
 import urllib.parse
 
-from harness import token
+from harness import run_agent, token
 import response_env as R
 
 BKHAN = ("bkhan@example.com", "bilal.khan@example.com")  # in users.csv, not in Graph
@@ -117,10 +122,10 @@ def _about(reqs, ident):
     return [r for r in reqs if "/v1.0/users" in r["path"] and any(k in _dec(r) for k in keys)]
 
 
-def _graph_env(ctx, users=USERS, order=("graph",), static=None, **kw):
+def _graph_env(ctx, users=USERS, order=("graph",), static=None, graph_cert=None, **kw):
     g = R.standin(ctx, "graph", users=users, **kw)
     st = R.standin(ctx)
-    cfg = R.live_config(ctx, st, graph=g, order=list(order), users=static)
+    cfg = R.live_config(ctx, st, graph=g, order=list(order), users=static, graph_cert=graph_cert)
     return g, st, cfg
 
 
@@ -479,3 +484,125 @@ def test_token_endpoint_down_30s(ctx):
 
 
 test_token_endpoint_down_30s.timeout = 150
+
+
+# ---------------------------------------------------------------- certificate credential
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _assertion(r):
+    """A token request's client assertion: (raw, header, claims)."""
+    form = dict(urllib.parse.parse_qsl(r["body"]))
+    raw = form["client_assertion"]
+    header, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+                      for p in raw.split(".")[:2])
+    return raw, header, claims
+
+
+def test_certificate_credential(ctx):
+    """identity.graph with client_certificate_file and client_key_file: the
+    token request carries a client assertion the stand-in verifies with the
+    registered certificate (signature, x5t#S256, aud, iss, sub, times, jti)
+    and no client_secret; lookups resolve and reach SafeTitan; neither the
+    assertion nor the token shows in the log (debug), audit or dead
+    letters."""
+    cert, key = R.app_cert(ctx)
+    g, st, cfg = _graph_env(ctx, graph_cert=(cert, key), client_cert=cert)
+    agent = R.start_agent(ctx, dict(cfg, log_level="debug"))
+    tok = token()
+    _send(agent, [("cert %s" % tok, "upn.user@contoso.com"),
+                  ("cert sam %s" % tok, "CONTOSO\\cdiaz"),
+                  ("cert ghost %s" % tok, "ghost@contoso.com")])
+    R.wait_audit(agent, "dispatched", 2)
+    R.wait_audit(agent, "unresolved-user")
+    assert _delivered(st) == {("cert %s" % tok, "upn.mail@contoso.com"),
+                              ("cert sam %s" % tok, "carmen.diaz@contoso.com")}
+    toks = _tokens(g)
+    assert len(toks) == 1, "%d token requests" % len(toks)
+    form = dict(urllib.parse.parse_qsl(toks[0]["body"]))
+    assert "client_secret" not in form, sorted(form)
+    assert form["client_assertion_type"] == ASSERTION_TYPE
+    raw, header, claims = _assertion(toks[0])
+    assert header["alg"] == "PS256" and header["typ"] == "JWT", header
+    assert claims["aud"] == g.url + "/%s/oauth2/v2.0/token" % R.TENANT, claims
+    assert claims["iss"] == claims["sub"] == R.CLIENT_ID, claims
+    assert claims["nbf"] <= time.time() + 5 < claims["exp"] <= claims["nbf"] + 600, claims
+    agent.stop()
+    R.assert_no_secret(agent, raw, raw.split(".")[2], "Bearer ", "tok-1")
+
+
+def test_certificate_assertions_are_fresh(ctx):
+    """Two token requests (the first token expired at Graph) carry two
+    different assertions with different jtis, later times never earlier;
+    the stand-in, refusing a jti seen before, grants both."""
+    cert, key = R.app_cert(ctx)
+    g, st, cfg = _graph_env(ctx, graph_cert=(cert, key), client_cert=cert)
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("fresh 1 %s" % tok, "user20@contoso.com")])
+    R.wait_audit(agent, "dispatched")
+    g.expire_tokens()
+    _send(agent, [("fresh 2 %s" % tok, "user21@contoso.com")])
+    R.wait_audit(agent, "dispatched", 2, timeout=15)
+    toks = _tokens(g)
+    assert len(toks) == 2, "%d token requests" % len(toks)
+    (raw1, _, c1), (raw2, _, c2) = _assertion(toks[0]), _assertion(toks[1])
+    assert raw1 != raw2
+    assert c1["jti"] != c2["jti"], (c1, c2)
+    assert c2["nbf"] >= c1["nbf"] and c2["exp"] >= c1["exp"], (c1, c2)
+    assert agent.metric("graph_token_requests") == 2
+    agent.stop()
+
+
+def _write_config(ctx, name, cfg):
+    path = ctx.path(name)
+    with open(path, "w") as f:
+        json.dump(dict(cfg, listen=[{"proto": "tcp", "address": "127.0.0.1:0"}]), f)
+    return path
+
+
+def test_certificate_key_of_another_certificate(ctx):
+    """`check` passes a certificate with its own key. client_key_file
+    holding the key of another certificate: `check` fails naming
+    identity.graph.client_key_file and the certificate, and `run` refuses
+    to start with the same reason. A client secret as well as the
+    certificate is a config error naming both keys."""
+    cert, key = R.app_cert(ctx)
+    _, other_key = R.app_cert(ctx, "other")
+    g, st, cfg = _graph_env(ctx, graph_cert=(cert, key), client_cert=cert)
+    rc, err = run_agent("check", "-c", _write_config(ctx, "good.json", cfg))
+    assert rc == 0 and "test is successful" in err, err[-2000:]
+    both = json.loads(json.dumps(cfg))
+    both["identity"]["graph"]["client_secret_file"] = R.write_secret(ctx, "s", R.GRAPH_SECRET)
+    rc, err = run_agent("check", "-c", _write_config(ctx, "both.json", both))
+    assert rc == 1 and "identity.graph.client_certificate_file: client_secret_file is set " \
+        "too: set either client_secret_file, or client_certificate_file and " \
+        "client_key_file" in err, err[-2000:]
+    cfg["identity"]["graph"]["client_key_file"] = other_key
+    path = _write_config(ctx, "mismatch.json", cfg)
+    want = "identity.graph.client_key_file: %s: does not match the certificate in %s" % (
+        other_key, cert)
+    rc, err = run_agent("check", "-c", path)
+    assert rc == 1 and want in err and "test failed" in err, err[-2000:]
+    rc, err = run_agent("run", "-c", path)
+    assert rc == 1 and want in err, "run exited %d:\n%s" % (rc, err[-2000:])
+    assert g.requests() == [] and st.requests() == []
+
+
+def test_certificate_not_registered(ctx):
+    """The agent signs with a certificate the app registration does not
+    have (the stand-in knows another): the token request is refused with
+    401 invalid_client, the alert waits ("retry", the reason in its
+    detail), no lookup and nothing to SafeTitan."""
+    cert, key = R.app_cert(ctx)
+    registered, _ = R.app_cert(ctx, "registered")
+    g, st, cfg = _graph_env(ctx, graph_cert=(cert, key), client_cert=registered)
+    agent = R.start_agent(ctx, cfg)
+    _send(agent, [("unregistered %s" % token(), "user20@contoso.com")])
+    lines = R.wait_audit(agent, "retry", 1, timeout=15)
+    details = [a.get("detail", "") for a in R.outcomes(lines, "retry")]
+    assert any("token request failed: HTTP 401 invalid_client" in d for d in details), details
+    assert _lookups(g) == [] and st.requests() == []
+    assert "token request failed: HTTP 401 invalid_client" in agent.stderr_bytes().decode()
+    agent.stop()

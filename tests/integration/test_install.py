@@ -171,18 +171,17 @@ def check_as_operator(ctx, stage, bindir, sysconfdir, localstatedir):
     checked = etc + "/staged-check.json"
     with open(checked, "w") as f:
         f.write(moved)
-    p = subprocess.run(WRAPPER + [stage + bindir + "/rtr-agent", "check", "--credentials-from",
-                                  creds, "-c", checked],
+    p = subprocess.run(WRAPPER + [stage + bindir + "/rtr-agent", "check", "--strict",
+                                  "--credentials-from", creds, "-c", checked],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=t(30))
     out = p.stdout.decode("utf-8", "replace")
     assert p.returncode == 0 and "test is successful" in out, "check (exit %d):\n%s" % (
         p.returncode, out[-3000:])
     assert "are checked as %s/NAME" % creds in out, "--credentials-from not taken:\n" + out[-2000:]
-    # The README's modes, the secrets filled in: no warning but
-    # the one any check as root gives for a config without "user".
-    warnings = [line for line in out.splitlines() if " warning: " in line
-                and not (os.geteuid() == 0 and "RUNNING AS ROOT" in line)]
+    # The README's modes, the secrets filled in: --strict passes, so no
+    # warning (as root neither: --credentials-from reads for the unit).
+    warnings = [line for line in out.splitlines() if " warning: " in line]
     assert not warnings, "check warned:\n" + "\n".join(warnings)
     counted = re.search(r"(\d+) mappings from (\d+) files", out)
     assert counted and int(counted.group(1)) > 0 and int(counted.group(2)) == len(MAPPING_FILES), \

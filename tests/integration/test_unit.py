@@ -23,11 +23,12 @@ def unit_text():
 
 def unit_copy(ctx, name, text=None):
     """A copy of the unit named rtr-agent.service in its own folder, its
-    ExecStart on the built agent: verify wants the binary to exist, and the
-    installed path (/usr/local/bin) does not here."""
+    ExecStart and ExecReload (check) on the built agent: verify wants the
+    binary to exist, and the installed path (/usr/local/bin) does not here."""
     text = unit_text() if text is None else text
-    text, n = re.subn(r"^ExecStart=\S+", "ExecStart=" + AGENT, text, flags=re.M)
-    assert n == 1, "%s: want one ExecStart= line, found %d" % (UNIT, n)
+    text, n = re.subn(r"^(ExecStart=|ExecReload=)\S+/rtr-agent ", r"\g<1>%s " % AGENT, text,
+                      flags=re.M)
+    assert n == 2, "%s: want ExecStart= and ExecReload= running rtr-agent, found %d" % (UNIT, n)
     folder = ctx.path(name)
     os.makedirs(folder)
     path = os.path.join(folder, "rtr-agent.service")

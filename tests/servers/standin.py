@@ -7,7 +7,7 @@ misbehave. Standard library only.
 Python:
     s = Standin("graph" | "safetitan", cert_pem, key_pem, users=None,
                 token_expires=3600, client_id="client-id",
-                client_secret="client-secret", tenant=None)
+                client_secret="client-secret", tenant=None, client_cert=None)
     s.start(); s.port; s.url                  # "https://127.0.0.1:PORT"
     s.requests()   # copy: [{"method","path","query","headers","body","time",
                    #         "params","conn"} ...] ("tenant" on token requests)
@@ -45,7 +45,17 @@ Kinds:
     safetitan  any method, any path -> 200 {"ok":true}
     graph      POST /{tenant}/oauth2/v2.0/token (client credentials, form
                encoded; tokens "tok-N" with expires_in token_expires; a wrong
-               client_secret -> 401 invalid_client)
+               client_secret -> 401 invalid_client). With client_cert (the
+               PEM certificate registered for the app) it takes a
+               certificate credential instead, as Entra ID does
+               (https://learn.microsoft.com/entra/identity-platform/
+               certificate-credentials): client_assertion_type jwt-bearer and
+               client_assertion a JWT whose signature verifies with that
+               certificate's key (PS256 or RS256, checked with the openssl
+               CLI), x5t#S256 (or x5t) its thumbprint, aud the token URL,
+               iss = sub = client_id, nbf <= now < exp, exp at most 10
+               minutes after nbf, a jti never seen before; else 401
+               invalid_client (AADSTS700027 and kin).
                GET /v1.0/users/{id or UPN}, /v1.0/users('{id or UPN}'),
                /v1.0/users?$filter=... with eq/ne/not/and/or/startswith and
                proxyAddresses/any(p:p eq '...'); onPremisesSamAccountName and
@@ -64,22 +74,28 @@ CLI (for the C unit tests; prints nothing):
     python3 tests/servers/standin.py --kind graph|safetitan --cert PEM
         --key PEM --port-file FILE --requests FILE.jsonl [--users USERS.json]
         [--token-expires S] [--script JSON|FILE] [--client-id ID]
-        [--client-secret SECRET] [--tenant TENANT]
+        [--client-secret SECRET] [--tenant TENANT] [--client-cert PEM]
     writes the port to --port-file once listening (by rename: whole),
     appends each request to --requests as one JSON line (flushed), runs until
     SIGTERM or SIGINT (exit 0). SIGUSR1 expires every token issued so far.
 """
 import argparse
+import base64
+import binascii
 import email.utils
+import hashlib
 import http.server
 import json
 import os
 import re
 import signal
 import socket
+import shutil
 import socketserver
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -548,12 +564,57 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _b64url(text):
+    """base64url without padding to bytes; ValueError when it is none."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+        raise ValueError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as e:
+        raise ValueError(str(e))
+
+
+class _AppCert:
+    """An app registration's certificate: its thumbprints, and signature
+    checks with its public key by the openssl CLI (the standard library has
+    no RSA)."""
+
+    def __init__(self, pem_path):
+        with open(pem_path) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        enc = base64.urlsafe_b64encode
+        self.x5t_s256 = enc(hashlib.sha256(der).digest()).decode().rstrip("=")
+        self.x5t = enc(hashlib.sha1(der).digest()).decode().rstrip("=")
+        self._dir = tempfile.mkdtemp(prefix="standin-app-")
+        self._pub = os.path.join(self._dir, "pub.pem")
+        subprocess.run(["openssl", "x509", "-in", pem_path, "-pubkey", "-noout",
+                        "-out", self._pub], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+        self._lock = threading.Lock()
+
+    def close(self):
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def verify(self, alg, data, sig):
+        pss = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32",
+               "-sigopt", "rsa_mgf1_md:sha256"] if alg == "PS256" else []
+        with self._lock, tempfile.TemporaryDirectory(dir=self._dir) as d:
+            data_path, sig_path = os.path.join(d, "data"), os.path.join(d, "sig")
+            for path, content in ((data_path, data), (sig_path, sig)):
+                with open(path, "wb") as f:
+                    f.write(content)
+            p = subprocess.run(["openssl", "dgst", "-sha256", "-verify", self._pub,
+                                "-signature", sig_path] + pss + [data_path],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        return p.returncode == 0
+
+
 class Standin:
     """One stand-in server; see the module docstring."""
 
     def __init__(self, kind, cert, key, users=None, token_expires=3600,
                  client_id="client-id", client_secret="client-secret", tenant=None,
-                 requests_file=None):
+                 requests_file=None, client_cert=None):
         if kind not in ("graph", "safetitan"):
             raise ValueError("standin: kind must be graph or safetitan, not %r" % (kind,))
         self.kind, self.cert, self.key = kind, cert, key
@@ -563,6 +624,10 @@ class Standin:
         self.users = [dict(u) for u in (DEFAULT_USERS if users is None else users)]
         self.token_expires = token_expires
         self.client_id, self.client_secret, self.tenant = client_id, client_secret, tenant
+        self.client_cert = client_cert
+        self._jtis = set()  # client assertion ids seen: a replay is refused
+        if client_cert is not None:
+            self._app = _AppCert(client_cert)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._records, self._actions = [], []
@@ -615,6 +680,8 @@ class Standin:
                 pass
         self._thread.join(5)
         self._server = None
+        if self.client_cert is not None:
+            self._app.close()
         with self._lock:
             if self._requests_file:
                 self._requests_file.close()
@@ -760,7 +827,11 @@ class Standin:
         if form["client_id"] != self.client_id:
             return oauth(400, "unauthorized_client", "AADSTS700016: Application with identifier "
                          "'%s' was not found in the directory." % form["client_id"])
-        if form.get("client_secret") != self.client_secret:
+        if self.client_cert is not None:
+            refused = self._check_assertion(rec, form)
+            if refused:
+                return oauth(401, "invalid_client", refused)
+        elif form.get("client_secret") != self.client_secret:
             return oauth(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
         if not form["scope"].endswith("/.default"):
             return oauth(400, "invalid_scope", "AADSTS1002012: The provided value for scope "
@@ -773,6 +844,57 @@ class Standin:
         body = {"token_type": "Bearer", "expires_in": int(self.token_expires),
                 "ext_expires_in": int(self.token_expires), "access_token": tok}
         return 200, json.dumps(body), "application/json; charset=utf-8", {}
+
+    def _check_assertion(self, rec, form):
+        """None when form's client assertion is one Entra ID takes for the
+        registered certificate, else its AADSTS refusal."""
+        if "client_secret" in form:
+            return ("AADSTS7000215: Invalid client secret provided: this app has a "
+                    "certificate credential.")
+        if form.get("client_assertion_type") != \
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return ("AADSTS7000218: The request body must contain the following parameter: "
+                    "'client_assertion' or 'client_secret'.")
+        parts = form.get("client_assertion", "").split(".")
+        try:
+            if len(parts) != 3:
+                raise ValueError("not three parts")
+            header, claims = (json.loads(_b64url(p)) for p in parts[:2])
+            sig = _b64url(parts[2])
+            if not isinstance(header, dict) or not isinstance(claims, dict):
+                raise ValueError("not objects")
+        except ValueError:
+            return "AADSTS50027: JWT token is invalid or malformed."
+        if header.get("typ") != "JWT" or header.get("alg") not in ("PS256", "RS256"):
+            return "AADSTS5002738: Invalid JWT token. '%s' is not a supported signature " \
+                "algorithm." % header.get("alg")
+        if "x5t#S256" in header:
+            registered = header["x5t#S256"] == self._app.x5t_s256
+        else:
+            registered = header.get("x5t") == self._app.x5t
+        if not registered:
+            return ("AADSTS700027: The certificate with identifier used to sign the client "
+                    "assertion is not registered on application.")
+        if not self._app.verify(header["alg"], (parts[0] + "." + parts[1]).encode(), sig):
+            return "AADSTS700027: Client assertion failed signature validation."
+        now = time.time()
+        aud = self.url + rec["path"]
+        nbf, exp = claims.get("nbf"), claims.get("exp")
+        if claims.get("aud") != aud:
+            return "AADSTS700212: No matching federated identity record found for presented " \
+                "assertion audience '%s'." % claims.get("aud")
+        if claims.get("iss") != form["client_id"] or claims.get("sub") != form["client_id"]:
+            return ("AADSTS700021: Client assertion application identifier doesn't match "
+                    "'client_id' parameter.")
+        if not isinstance(nbf, int) or not isinstance(exp, int) or nbf > now + 60 \
+                or exp <= now or exp - nbf > 600:
+            return "AADSTS700024: Client assertion is not within its valid time range."
+        jti = claims.get("jti")
+        with self._lock:
+            if not isinstance(jti, str) or not jti or jti in self._jtis:
+                return "AADSTS700025: Client assertion jti is missing or was used before."
+            self._jtis.add(jti)
+        return None
 
     def _check_token(self, rec):
         auth = rec["headers"].get("authorization", "")
@@ -897,6 +1019,7 @@ def main(argv=None):
     ap.add_argument("--client-id", default="client-id")
     ap.add_argument("--client-secret", default="client-secret")
     ap.add_argument("--tenant")
+    ap.add_argument("--client-cert")
     args = ap.parse_args(argv)
 
     actions = []
@@ -917,7 +1040,7 @@ def main(argv=None):
     s = Standin(args.kind, args.cert, args.key, users=args.users,
                 token_expires=args.token_expires, client_id=args.client_id,
                 client_secret=args.client_secret, tenant=args.tenant,
-                requests_file=args.requests)
+                requests_file=args.requests, client_cert=args.client_cert)
     s.script(actions)
     s.start()
     tmp = "%s.%d.tmp" % (args.port_file, os.getpid())

@@ -293,7 +293,18 @@ static const struct {
      "{" LISTEN_OK ", \"identity\": {\"graph\": {\"cloud\": \"china\"}}}",
      {"@: identity.graph.tenant_id: required key is missing",
       "@: identity.graph.client_id: required key is missing",
-      "@: identity.graph.client_secret_file: required key is missing"}},
+      "@: identity.graph: no credential: set client_secret_file, or client_certificate_file "
+      "and client_key_file"}},
+    {"graph with a secret and a certificate",
+     "{" LISTEN_OK ", \"identity\": {\"graph\": {\"tenant_id\": \"t\", \"client_id\": \"c\",\n"
+     " \"client_secret_file\": \"s\", \"client_certificate_file\": \"c.pem\",\n"
+     " \"client_key_file\": \"c.key\"}}}",
+     {"@: identity.graph.client_certificate_file: client_secret_file is set too: set either "
+      "client_secret_file, or client_certificate_file and client_key_file"}},
+    {"graph certificate without its key",
+     "{" LISTEN_OK ", \"identity\": {\"graph\": {\"tenant_id\": \"t\", \"client_id\": \"c\",\n"
+     " \"client_certificate_file\": \"c.pem\"}}}",
+     {"@: identity.graph.client_key_file: required with client_certificate_file"}},
     {"several problems at once",
      "{\"listen\": [{\"proto\": \"sctp\", \"address\": \"1.2.3.4\"}],\n"
      " \"workers\": -1, \"log_level\": \"verbose\"}",
@@ -766,7 +777,8 @@ static void test_reference(void)
         "| `listen[].framing` | string | \"auto\" |",
         "| `listen[].proto` | string | required |",
         "| `identity.static.file` | path | required |",
-        "| `identity.graph.client_secret_file` | path | required |",
+        "| `identity.graph.client_secret_file` | path | - |",
+        "| `identity.graph.client_key_file` | path | - |",
         "| `dispatch.mode` | string | \"dry-run\" |",
         "| `audit.hash_users` | boolean | false |",
         "| `limits.max_message_bytes` | integer 480..16777216 | 65536 |",

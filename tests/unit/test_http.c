@@ -12,10 +12,12 @@
  * the query's secret. The Date header of an answer from a server an hour
  * behind us is handed over, so its HTTP-date Retry-After means the pause
  * the server asked for. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -116,7 +118,7 @@ static const struct {
     {"503 with Retry-After", "/busy", 5000, 4096, 503, "busy", 4, 0, "2", ""},
     {"body over the cap", "/huge", 5000, 1000, 200, NULL, 1000, 1, "",
      "response body over 1000 bytes"},
-    {"hung answer", "/hang", 800, 4096, 0, "", 0, 0, "", "timed out"},
+    {"hung answer", "/hang", 800, 4096, 0, "", 0, 0, "", "timeout: "},
     {"plain 200", "/ok", 5000, 4096, 200, "{\"ok\":true}", 11, 0, "", ""},
     {"a body exactly at the cap", "/ok", 5000, 11, 200, "{\"ok\":true}", 11, 0, "", ""},
 };
@@ -251,11 +253,12 @@ static void test_tls(struct http *h, const struct unit_standin *s, const struct 
         int wrong_host;
         const char *ca_file; /* "=" stands for the test CA */
         const char *error;   /* substring */
+        const char *start;   /* how the error begins: the layer that failed */
     } rows[] = {
-        {"certificate for another host", 1, "=", "127.0.0.1"},
+        {"certificate for another host", 1, "=", "127.0.0.1", "TLS: "},
         /* The connections made with ca_file are still open: not reused. */
-        {"CA not trusted without ca_file", 0, NULL, "certificate"},
-        {"ca_file that does not load", 0, "/nonexistent/ca.pem", "/nonexistent/ca.pem"},
+        {"CA not trusted without ca_file", 0, NULL, "certificate", "TLS: "},
+        {"ca_file that does not load", 0, "/nonexistent/ca.pem", "/nonexistent/ca.pem", ""},
     };
 
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -269,11 +272,35 @@ static void test_tls(struct http *h, const struct unit_standin *s, const struct 
                           ? env.ca_pem
                           : rows[i].ca_file;
         run_one(h, &req, &r);
-        if (r.status != 0 || strstr(r.error, rows[i].error) == NULL)
+        if (r.status != 0 || strstr(r.error, rows[i].error) == NULL ||
+            strncmp(r.error, rows[i].start, strlen(rows[i].start)) != 0)
             UNIT_FAIL("%s: status %d, error '%s'", rows[i].name, r.status, r.error);
         else
             unit_passed++;
     }
+}
+
+/* Nothing listens on a port just closed: the error says the TCP connect
+ * failed, before TLS or HTTP. */
+static void test_connect_refused(struct http *h)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct http_request req;
+    struct result r = {0};
+    char url[64];
+
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+          getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    close(fd);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/x", ntohs(sa.sin_port));
+    req = get(url);
+    run_one(h, &req, &r);
+    if (r.status != 0 || strncmp(r.error, "TCP: ", 5) != 0)
+        UNIT_FAIL("connect refused: status %d, error '%s'", r.status, r.error);
+    else
+        unit_passed++;
 }
 
 static void test_refused(struct http *h, const struct unit_standin *s)
@@ -452,6 +479,7 @@ int main(void)
     test_post_and_chain(h, &s);
     test_tls(h, &s, &wrong);
     test_refused(h, &s);
+    test_connect_refused(h);
     test_concurrent(h, &s);
     http_free(h);
     test_shutdown();
