@@ -551,7 +551,7 @@ def test_certificate_assertions_are_fresh(ctx):
     assert raw1 != raw2
     assert c1["jti"] != c2["jti"], (c1, c2)
     assert c2["nbf"] >= c1["nbf"] and c2["exp"] >= c1["exp"], (c1, c2)
-    assert agent.metric("graph_token_requests") == 2
+    assert agent.metric("graph_token_requests_total") == 2
     agent.stop()
 
 

@@ -70,7 +70,7 @@ def test_reload_notifies_the_manager(ctx):
             ready = manager.next()
             assert ready.get("READY") == "1" and ready.get("STATUS", "").startswith(status), ready
         env.send_tcp(agent, [env.cef("USB Rule", "someone@example.com")])
-        agent.wait_metric("decisions", 1)
+        agent.wait_metric("decisions_total", 1)
         agent.stop()
         assert manager.next().get("STOPPING") == "1"
     finally:
@@ -118,7 +118,7 @@ def test_sighup_reloads_tls_certificate(ctx):
     shutil.copy(renewed_pem, pem)
     shutil.copy(renewed_key, key)
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reloads", 1)
+    agent.wait_metric('reloads_total{result="success"}', 1)
     assert _presented(agent) == _fingerprint(renewed_pem), "a new connection got the old cert"
     old.sendall(b"<13>Oct  2 09:13:06 host app: after the reload\n")
     old.close()
@@ -127,7 +127,7 @@ def test_sighup_reloads_tls_certificate(ctx):
 
     shutil.copy(c["client.key"], key)  # does not match the certificate
     os.kill(agent.proc.pid, signal.SIGHUP)
-    agent.wait_metric("reload_failures", 1)
+    agent.wait_metric('reloads_total{result="failure"}', 1)
     assert _presented(agent) == _fingerprint(renewed_pem), "a failed reload changed the cert"
     wait_until(lambda: b"did not load again" in agent.stderr_bytes(), 5, "the reload's error")
     agent.stop()

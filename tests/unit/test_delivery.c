@@ -267,8 +267,10 @@ static void test_reload(void)
     delivery_reload(r, &next, 1);
     CHECK(wait_counter(STAT_reload_failures, failed + 1));
     unit_capture_end(text, sizeof(text));
-    CHECK(strstr(text, "reload incomplete: the mappings kept, the static directory reloaded, "
-                       "the audit log reopened") != NULL);
+    CHECK(strstr(text,
+                 "reload incomplete: the mappings and TLS certificates kept where they did not "
+                 "load (above), the static directory reloaded, "
+                 "the audit log reopened") != NULL);
     CHECK_INT(reloads_seen(), seen + 1);
     CHECK(strcmp(fake_reload_file, "/new/users.csv") == 0);
     CHECK_INT(counter(STAT_reloads), ok);
@@ -293,8 +295,10 @@ static void test_reload(void)
     delivery_reload(r, NULL, 0);
     CHECK(wait_counter(STAT_reload_failures, failed + 3));
     unit_capture_end(text, sizeof(text));
-    CHECK(strstr(text, "reload incomplete: the mappings kept, the static directory kept, the "
-                       "audit log reopened") != NULL);
+    CHECK(strstr(text,
+                 "reload incomplete: the mappings and TLS certificates kept where they did not "
+                 "load (above), the static directory kept, the "
+                 "audit log reopened") != NULL);
     CHECK_INT(reloads_seen(), seen + 3); /* the directory was not touched */
     CHECK_INT(counter(STAT_reloads), ok + 1);
     push(r, "after failure");
