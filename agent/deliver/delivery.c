@@ -724,6 +724,12 @@ static void delivery_stop(struct delivery *r)
     r->http = NULL;
     jobs_free(r->jobs);
     r->jobs = NULL;
+    /* What the next start sends again: the operator's first question at a
+     * stop. */
+    if (r->spool != NULL)
+        log_info("stopping: %zu alert%s remain%s in the spool for the next start",
+                 spool_pending(r->spool), spool_pending(r->spool) == 1 ? "" : "s",
+                 spool_pending(r->spool) == 1 ? "s" : "");
     spool_free(r->spool);
     r->spool = NULL;
 }

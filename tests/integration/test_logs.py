@@ -118,3 +118,17 @@ def test_json_log_format(ctx):
     assert any(m.startswith("rtr-agent ") and "starting" in m for m in msgs), msgs
     assert any(m.startswith("stopped:") for m in msgs), msgs
     assert os.path.getsize(ctx.path("audit.jsonl")) > 0
+
+
+def test_stop_says_what_stays_in_the_spool(ctx):
+    """A stop while SafeTitan answers 503: the log says how many alerts the
+    spool keeps for the next start."""
+    st = env.standin(ctx)
+    st.script([{"status": 503}] * 50)
+    agent = env.start_agent(ctx, env.live_config(ctx, st, users=None, identity={
+        "static": {"file": _extra(ctx)["identity"]["static"]["file"]}}))
+    env.send_tcp(agent, [_alert(n) for n in range(2)])
+    env.wait_audit(agent, "spooled", n=2)
+    agent.stop()
+    assert "stopping: 2 alerts remain in the spool for the next start" in _log(agent), \
+        _log(agent)[-3000:]
