@@ -391,7 +391,7 @@ static void check_local_addresses(struct check *c)
         return;
     }
     for (size_t i = 0; i < cfg->n_listen; i++) {
-        if (!address_is_local(&cfg->listen[i].addr, ifs))
+        if (cfg->listen[i].address != NULL && !address_is_local(&cfg->listen[i].addr, ifs))
             log_warning("%s: listen[%zu].address: %s is not an address of this host: run "
                         "would fail to bind it here",
                         cfg->path, i, cfg->listen[i].address);
@@ -433,6 +433,27 @@ static void check_spool(struct check *c)
         return;
     if (audit_check_file(sp->dead_letter, "spool.dead_letter", c->cfg->path) != 0)
         c->problems++;
+}
+
+/* --probe and --send-test on the configuration with its credentials read
+ * where --credentials-from says, as the file checks above read them. */
+static int check_probe(struct check *c)
+{
+    struct config cfg = *c->cfg;
+    char files[7][PATH_MAX];
+    char **paths[] = {
+        &cfg.dispatch.api_key_file,
+        &cfg.dispatch.ca_file,
+        &cfg.identity.graph.client_secret_file,
+        &cfg.identity.graph.client_certificate_file,
+        &cfg.identity.graph.client_key_file,
+        &cfg.identity.graph.ca_file,
+        &cfg.audit.hash_key_file,
+    };
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        *paths[i] = (char *)check_credential(c, *paths[i], files[i], sizeof(files[i]));
+    return probe_run(&cfg, &c->opt->probe);
 }
 
 int check_run(const char *config_path, const struct check_options *opt)
@@ -487,7 +508,7 @@ int check_run(const char *config_path, const struct check_options *opt)
     }
     if (opt->probe.identifier != NULL || opt->probe.send_event != NULL) {
         if (c.problems == 0)
-            c.problems += probe_run(cfg, &opt->probe);
+            c.problems += check_probe(&c);
         else
             log_error("probe: not run: the problems above come first");
     }

@@ -92,10 +92,13 @@ out:
     return rc;
 }
 
-/* Whether a started-as user could switch to t: only root can. */
-static int privilege_can_switch(const struct privilege_target *t, char *why, size_t len)
+/* Whether a started-as user could switch to t: only root can, unless it
+ * already is that user (and, when `group` names one, that group). */
+static int privilege_can_switch(const struct config *cfg, const struct privilege_target *t,
+                                char *why, size_t len)
 {
-    if (geteuid() == 0 || (getuid() == t->uid && geteuid() == t->uid && getegid() == t->gid))
+    if (geteuid() == 0 ||
+        (getuid() == t->uid && geteuid() == t->uid && (cfg->group == NULL || getegid() == t->gid)))
         return 1;
     snprintf(why, len, "user: started as uid %u, not root: it cannot switch to uid %u gid %u",
              (unsigned)geteuid(), (unsigned)t->uid, (unsigned)t->gid);
@@ -122,14 +125,15 @@ int privilege_check(const struct config *cfg, const char *config_path)
         return 0;
     }
     if (privilege_resolve(cfg, &t, why, sizeof(why)) != 0 ||
-        !privilege_can_switch(&t, why, sizeof(why))) {
+        !privilege_can_switch(cfg, &t, why, sizeof(why))) {
         log_error("%s%s", prefix, why);
         return 1;
     }
     return 0;
 }
 
-/* The threads of this process, from /proc/self/task; -1 when unreadable. */
+/* The threads of this process, from /proc/self/task; -1 when unreadable
+ * (no /proc mounted). */
 static int privilege_threads(void)
 {
     DIR *d = opendir("/proc/self/task");
@@ -216,13 +220,14 @@ int privilege_drop(const struct config *cfg)
     char why[512];
     int held = geteuid() == 0, threads = privilege_threads(), rc;
 
-    if (threads != 1) {
+    /* -1: no /proc to count them in; `run` starts none before this. */
+    if (threads > 1) {
         log_error("the privilege drop must come before any thread starts (found %d)", threads);
         return ERR_IO;
     }
     if (cfg->user != NULL) {
         rc = privilege_resolve(cfg, &t, why, sizeof(why));
-        if (rc == 0 && !privilege_can_switch(&t, why, sizeof(why)))
+        if (rc == 0 && !privilege_can_switch(cfg, &t, why, sizeof(why)))
             rc = ERR_CONFIG;
         if (rc != 0) {
             log_error("%s", rc == ERR_CONFIG ? why : err_name(rc));

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -155,6 +156,15 @@ static void probe_audit(const struct config *cfg, const struct probe_options *op
     };
 
     clock_gettime(CLOCK_REALTIME, &ar.time);
+    /* Root would create it for root, and `run`, dropped to its user, could
+     * then not append: the line is left out instead. */
+    if (cfg->audit.file != NULL && cfg->user != NULL && geteuid() == 0 &&
+        access(cfg->audit.file, F_OK) != 0) {
+        log_warning("probe: --send-test: not audited: %s does not exist yet, and root would "
+                    "create it for root, not for user \"%s\"",
+                    cfg->audit.file, cfg->user);
+        return;
+    }
     if (audit_open(&cfg->audit, &a) == 0 && a != NULL)
         audit_write(a, &ar);
     audit_free(a);

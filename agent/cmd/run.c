@@ -212,6 +212,10 @@ static void run_on_hup(evutil_socket_t sig, short what, void *arg)
     run_notify_reloading();
     reload_apply(d->reload, d->ep, d->cfg->n_listen, d->workers, d->n_workers, &d->set,
                  d->delivery);
+    /* A delivery thread that has ended counts no reload: the manager waits
+     * for its READY=1 all the same. */
+    if (__atomic_load_n(&d->delivery_exited, __ATOMIC_ACQUIRE))
+        sdnotify_send("READY=1\nSTATUS=reload failed: the delivery thread has ended");
 }
 
 /* delivery_set_reload_done: from the delivery thread, once the reload is
@@ -448,6 +452,10 @@ static int run_start(struct run *d, const char *tap_path)
     rc = privilege_drop(cfg);
     if (rc != 0)
         return rc;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (d->ep[i].tls != NULL)
+            tls_server_check_readable(d->ep[i].tls);
+    }
     rc = delivery_open(d->delivery, cfg);
     if (rc != 0)
         return rc;

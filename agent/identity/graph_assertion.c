@@ -292,9 +292,12 @@ int graph_assertion_make(const struct graph_assertion *a, const char *aud, const
 out:
     jsonw_free(&w);
     free(claims);
-    free(tbs);
+    /* With the signature, the signed part is the bearer assertion itself. */
+    if (tbs != NULL)
+        secret_free(tbs, strlen(tbs));
     free(sig);
-    free(signature);
+    if (signature != NULL)
+        secret_free(signature, strlen(signature));
     return rc;
 }
 

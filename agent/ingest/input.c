@@ -27,8 +27,9 @@ void input_warn_open_listeners(const struct config *cfg)
     for (size_t i = 0; i < cfg->n_listen; i++) {
         const struct listen_config *lc = &cfg->listen[i];
 
-        if (sockaddr_is_loopback((const struct sockaddr *)&lc->addr) || lc->n_allow > 0 ||
-            (lc->tls && lc->client_ca != NULL))
+        /* No address: its key did not load (check goes on past such errors). */
+        if (lc->address == NULL || sockaddr_is_loopback((const struct sockaddr *)&lc->addr) ||
+            lc->n_allow > 0 || (lc->tls && lc->client_ca != NULL))
             continue;
         log_warning("%s: listen[%zu]: %s (%s) takes alerts from anyone who can reach it: set "
                     "\"allow\" to the senders' addresses%s",

@@ -1,8 +1,10 @@
 #include "tls.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -426,7 +428,25 @@ struct tls_server {
      * to it) and a SIGHUP's swap (which drops the listener's). */
     pthread_mutex_t lock;
     SSL_CTX *ctx;
+    /* Its files cannot be read by the user the agent now runs as (they
+     * were read as root): a SIGHUP leaves the listener as it is. */
+    int frozen;
 };
+
+void tls_server_check_readable(struct tls_server *ts)
+{
+    const char *files[] = {ts->lc->cert, ts->lc->key, ts->lc->client_ca, ts->lc->crl_file};
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (files[i] == NULL || access(files[i], R_OK) == 0)
+            continue;
+        log_warning("listen %s: %s: %s as uid %u: a SIGHUP will not read this listener's TLS "
+                    "files again (restart the agent after renewing them)",
+                    ts->lc->address, files[i], strerror(errno), (unsigned)geteuid());
+        ts->frozen = 1;
+        return;
+    }
+}
 
 int tls_server_new(const struct listen_config *lc, struct tls_server **out)
 {
@@ -460,8 +480,11 @@ SSL *tls_server_ssl(struct tls_server *ts)
 int tls_server_reload(struct tls_server *ts)
 {
     SSL_CTX *next = NULL, *old;
-    int rc = tls_server_ctx_new(ts->lc, &next);
+    int rc;
 
+    if (ts->frozen)
+        return 0; /* said at start (tls_server_check_readable) */
+    rc = tls_server_ctx_new(ts->lc, &next);
     if (rc != 0) {
         log_error("listen %s: the TLS certificate, key or CRLs did not load again: connections "
                   "go on with the ones loaded before",

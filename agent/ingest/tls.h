@@ -37,8 +37,9 @@ SSL *tls_server_ssl(struct tls_server *ts);
 
 /* Builds the context again from the listener's files (a renewed
  * certificate or key, a new CRL) and swaps it in for connections accepted
- * from now on. Returns 0, or ERR_CONFIG (logged, naming the file) with
- * the running context kept. Thread-safe. */
+ * from now on. Returns 0 (also for a listener tls_server_check_readable
+ * froze), or ERR_CONFIG (logged, naming the file) with the running context
+ * kept. Thread-safe. */
 int tls_server_reload(struct tls_server *ts);
 
 /* When the certificate the listener serves now expires (its notAfter),
@@ -46,6 +47,11 @@ int tls_server_reload(struct tls_server *ts);
  * or ERR_INVALID when the context has no certificate or its notAfter does
  * not convert. Thread-safe. */
 int tls_server_not_after(struct tls_server *ts, int64_t *out);
+
+/* After the privilege drop: when a file of the listener cannot be read by
+ * the user the agent now runs as, says so once, and tls_server_reload then
+ * leaves the listener as it is (a SIGHUP is not a failure for it). */
+void tls_server_check_readable(struct tls_server *ts);
 
 void tls_server_free(struct tls_server *ts); /* NULL is fine */
 

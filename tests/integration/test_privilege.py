@@ -211,3 +211,35 @@ def test_ambient_capability_cleared_after_bind(ctx):
         assert p.returncode != 0 and "not root: it cannot switch to uid" in err, err[-2000:]
     finally:
         folder.close()
+
+
+def test_root_only_tls_key_frozen_not_failing(ctx):
+    """A TLS key only root may read, started as root with "user": the
+    listener works, the log says a SIGHUP will not read its files again,
+    and a SIGHUP then succeeds (it is no reload failure every logrotate)."""
+    _need_root()
+    from harness import certs
+    import signal
+    import time
+    folder = _Folder(ctx)
+    try:
+        c = certs()
+        key = ctx.path("server.key")  # root's 0700 folder: nobody cannot read it
+        shutil.copy(c["server.key"], key)
+        os.chmod(key, 0o600)
+        cfg = _config(folder, _low_port(), user="nobody")
+        cfg["listen"][0].update({"proto": "tls", "cert": c["server.pem"], "key": key,
+                                 "client_ca": c["ca.pem"]})
+        cfg["status"] = {"address": "127.0.0.1:0", "port_file": folder.path("status.port")}
+        proc = folder.start(cfg)
+        wait_until(lambda: "a SIGHUP will not read this listener's TLS files again" in
+                   folder.log(), 10, "the warning about the unreadable key")
+        os.kill(proc.pid, signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: reload complete" in folder.log(), 10,
+                   "a complete reload:\n" + folder.log())
+        time.sleep(0.2)
+        assert "reload incomplete" not in folder.log(), folder.log()
+        proc.terminate()
+        assert proc.wait(30) == 0, folder.log()
+    finally:
+        folder.close()

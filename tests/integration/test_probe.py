@@ -115,3 +115,20 @@ def test_send_test_refused_in_a_dry_run(ctx):
     err = _probe(path, "--send-test", "E", "a@b.example", rc=1)
     assert "dispatch.mode is \"dry-run\"" in err, err
     assert not os.path.exists(ctx.path("audit.jsonl"))
+
+
+def test_probe_reads_credentials_from_their_source(ctx):
+    """With the secret named as a systemd credential (/run/credentials/...),
+    which is not there before the service starts, --credentials-from DIR
+    makes --send-test read it from DIR, as the file checks do."""
+    st = R.standin(ctx)
+    path, cfg = _config(ctx, st=st)
+    creds = ctx.path("credstore")
+    os.mkdir(creds)
+    R.write_secret(ctx, os.path.join("credstore", "safetitan-api-key"), R.API_KEY)
+    cfg["dispatch"]["api_key_file"] = "/run/credentials/rtr-agent.service/safetitan-api-key"
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    err = _probe(path, "--credentials-from", creds, "--send-test", "E", "a@b.example")
+    assert "SafeTitan took event" in err, err[-2000:]
+    assert len(st.wait_requests(1)) == 1
