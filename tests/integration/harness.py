@@ -574,6 +574,34 @@ def certs():
     return _certs
 
 
+def systemd_verify_root(ctx, tree, name, without=None):
+    """`systemd-analyze verify --root` of rtr-agent.service in a copy of tree
+    (a staged install or an unpacked package) made whole enough to load it:
+    /bin, /sbin and /lib as links into /usr where tree has none, the host's
+    *.target units and kill (the unit's ExecReload=); the file `without`
+    (a path inside tree) left out. Returns (exit status, output)."""
+    root = ctx.path(name)
+    shutil.copytree(tree, root, symlinks=True)
+    for d in ("bin", "sbin", "lib"):
+        os.makedirs(os.path.join(root, "usr", d), exist_ok=True)
+        if not os.path.lexists(os.path.join(root, d)):
+            os.symlink("usr/" + d, os.path.join(root, d))
+    units = os.path.join(root, "usr", "lib", "systemd", "system")
+    os.makedirs(units, exist_ok=True)
+    for host_units in ("/usr/lib/systemd/system", "/lib/systemd/system"):
+        for target in glob.glob(host_units + "/*.target"):
+            if not os.path.exists(os.path.join(units, os.path.basename(target))):
+                shutil.copy(target, units)
+    shutil.copy(tool("kill"), os.path.join(root, "usr", "bin", "kill"))
+    if without:
+        os.unlink(root + without)
+    p = subprocess.run([tool("systemd-analyze"), "verify", "--man=no", "--root=" + root,
+                        "rtr-agent.service"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=t(60),
+                       env=dict(os.environ, SYSTEMD_PAGER="", SYSTEMD_COLORS="0"))
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
 # ------------------------------------------------------------------ rsyslog
 
 RSYSLOG_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",

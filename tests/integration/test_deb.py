@@ -27,10 +27,9 @@ import glob
 import gzip
 import os
 import re
-import shutil
 import subprocess
 
-from harness import ROOT, t, tool
+from harness import ROOT, systemd_verify_root, t, tool
 
 DEB_DIR = os.path.join(ROOT, "build", "deb")
 NO_MAKE_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "DEBDIR")
@@ -189,33 +188,11 @@ def check_files(root):
         assert os.path.exists(root + "/usr/share/doc/rtr-agent/" + doc), "no %s" % doc
 
 
-def verify(ctx, root, name):
-    """`systemd-analyze verify --root` on a copy of the unpacked package with
-    the host's targets and kill (the unit's ExecReload=) added; returns
-    (exit status, output)."""
-    tree = ctx.path(name)
-    shutil.copytree(root, tree, symlinks=True)
-    units = os.path.join(tree, "usr", "lib", "systemd", "system")
-    os.makedirs(units, exist_ok=True)
-    for host_units in ("/usr/lib/systemd/system", "/lib/systemd/system"):
-        for target in glob.glob(host_units + "/*.target"):
-            if not os.path.exists(os.path.join(units, os.path.basename(target))):
-                shutil.copy(target, units)
-    shutil.copy(tool("kill"), os.path.join(tree, "usr", "bin", "kill"))
-    if not os.path.lexists(os.path.join(tree, "bin")):
-        os.symlink("usr/bin", os.path.join(tree, "bin"))
-    env = dict(os.environ, SYSTEMD_PAGER="", SYSTEMD_COLORS="0")
-    return output([tool("systemd-analyze"), "verify", "--man=no", "--root=" + tree,
-                   "rtr-agent.service"], env=env)
-
-
 def check_verify(ctx, root):
-    os.rename(root + "/usr/bin/rtr-agent", root + "/usr/bin/rtr-agent.away")
-    rc, out = verify(ctx, root, "verify-no-binary")
-    os.rename(root + "/usr/bin/rtr-agent.away", root + "/usr/bin/rtr-agent")
+    rc, out = systemd_verify_root(ctx, root, "verify-no-binary", without="/usr/bin/rtr-agent")
     assert rc != 0 and "/usr/bin/rtr-agent" in out, \
         "verify did not miss the binary (the check could not fail):\n" + out[-2000:]
-    rc, out = verify(ctx, root, "verify")
+    rc, out = systemd_verify_root(ctx, root, "verify")
     assert rc == 0 and "rtr-agent" not in out, \
         "systemd-analyze verify --root (exit %d):\n%s" % (rc, out[-3000:])
 

@@ -28,7 +28,7 @@ import stat
 import subprocess
 import sys
 
-from harness import AGENT, ROOT, WRAPPER, t, tool
+from harness import AGENT, ROOT, WRAPPER, systemd_verify_root, t, tool
 
 DEFAULT_PATHS = ("/usr/local/", "/etc/rtr-agent", "/var/lib/rtr-agent", "/var/log/rtr-agent")
 MAPPING_FILES = sorted(glob.glob(os.path.join(ROOT, "mappings", "*.json")))
@@ -106,30 +106,10 @@ def check_staged(stage, bindir, sysconfdir, datadir, localstatedir):
 
 
 def verify_root(ctx, stage, name, without=None):
-    """`systemd-analyze verify --root` on a copy of the staged tree with the
-    host's targets and kill (the unit's ExecReload=) added, minus `without`;
-    returns (exit status, lines naming the unit, whole output)."""
-    root = ctx.path(name)
-    shutil.copytree(stage, root, symlinks=True)
-    for d in ("bin", "sbin", "lib"):
-        os.makedirs(os.path.join(root, "usr", d), exist_ok=True)
-        if not os.path.lexists(os.path.join(root, d)):
-            os.symlink("usr/" + d, os.path.join(root, d))
-    units = os.path.join(root, "usr", "lib", "systemd", "system")
-    os.makedirs(units, exist_ok=True)
-    for host_units in ("/usr/lib/systemd/system", "/lib/systemd/system"):
-        for target in glob.glob(host_units + "/*.target"):
-            if not os.path.exists(os.path.join(units, os.path.basename(target))):
-                shutil.copy(target, units)
-    shutil.copy(tool("kill"), os.path.join(root, "usr", "bin", "kill"))
-    if without:
-        os.unlink(root + without)
-    env = dict(os.environ, SYSTEMD_PAGER="", SYSTEMD_COLORS="0")
-    p = subprocess.run([tool("systemd-analyze"), "verify", "--man=no", "--root=" + root,
-                        "rtr-agent.service"], env=env, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(60))
-    out = p.stdout.decode("utf-8", "replace")
-    return p.returncode, [line for line in out.splitlines() if "rtr-agent" in line], out
+    """systemd_verify_root on the staged tree; returns (exit status, lines
+    naming the unit, whole output)."""
+    rc, out = systemd_verify_root(ctx, stage, name, without)
+    return rc, [line for line in out.splitlines() if "rtr-agent" in line], out
 
 
 def assert_verifies(ctx, stage, bindir):
