@@ -437,6 +437,7 @@ static int run_start(struct run *d, const char *tap_path)
             .ep = d->ep,
             .n_ep = cfg->n_listen,
             .decisions = delivery_queue(d->delivery),
+            .per_mapping = delivery_mapping_counts(d->delivery),
             .inputs_paused = &d->inputs_paused,
             .phase = &d->phase,
             .udp_drops = run_udp_drops,

@@ -177,6 +177,36 @@ static void status_listeners(struct status *s, struct evbuffer *out)
     }
 }
 
+/* One sample of rtr_agent_mapping_decisions_total: the name as a label
+ * value (backslash, double quote and line feed escaped, as the text format
+ * asks). */
+static void status_mapping_sample(void *arg, const char *name, uint64_t n)
+{
+    struct evbuffer *out = arg;
+
+    evbuffer_add_printf(out, "rtr_agent_mapping_decisions_total{mapping=\"");
+    for (const char *c = name; *c != '\0'; c++) {
+        if (*c == '\\' || *c == '"')
+            evbuffer_add_printf(out, "\\%c", *c);
+        else if (*c == '\n')
+            evbuffer_add(out, "\\n", 2);
+        else
+            evbuffer_add(out, c, 1);
+    }
+    evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)n);
+}
+
+static void status_mappings(const struct mapping_counts *mc, struct evbuffer *out)
+{
+    evbuffer_add_printf(out,
+                        "# HELP rtr_agent_mapping_decisions_total decisions by the mapping that "
+                        "made them (past %d names, the others together as "
+                        "mapping=\"%s\")\n"
+                        "# TYPE rtr_agent_mapping_decisions_total counter\n",
+                        MAPPING_COUNTS_MAX, MAPPING_COUNTS_OTHER);
+    mapping_counts_each(mc, status_mapping_sample, out);
+}
+
 static void status_metrics(struct status *s, struct evbuffer *out)
 {
     const struct status_feed *f = s->feed;
@@ -202,6 +232,7 @@ static void status_metrics(struct status *s, struct evbuffer *out)
                   "inputs (connections, UDP socket sets) paused for a full queue now",
                   (unsigned long long)__atomic_load_n(f->inputs_paused, __ATOMIC_RELAXED));
     status_listeners(s, out);
+    status_mappings(f->per_mapping, out);
     status_metric_seconds(out, "backpressure_seconds_total",
                           "seconds inputs could not hand decisions on because the response side "
                           "refused them: the decision queue was blocked (the spool cannot make "

@@ -4,15 +4,13 @@
  * one name with labels), the UDP kernel drop counter read from the
  * sockets, gauges: connections open, the decision queue's depth in records
  * and bytes, inputs paused, each TLS listener's certificate expiry (read
- * at start); backpressure_seconds_total from queue_held_seconds;
- * rtr_agent_build_info and process_start_time_seconds. GET /readyz: 200
- * once the listeners are bound and the spool is open, 503 while starting
- * or stopping. GET /healthz: 200 "ok", or 503 with a one-line reason
- * while the spool holds alerts (it is full) or dispatch has failed for
- * over status.unhealthy_after_s. It runs on the daemon's main event loop
- * and bounds what a client can take: 32 connections, 10 s per request
- * (from the accept or the previous request, however slowly the bytes
- * come), a pause in accepting when descriptors run out; it warns at start
+ * at start); decisions per mapping (mapping_counts.h); backpressure_seconds_total from
+ * queue_held_seconds; rtr_agent_build_info and process_start_time_seconds. GET /readyz: 200 once
+ * the listeners are bound and the spool is open, 503 while starting or stopping. GET /healthz: 200
+ * "ok", or 503 with a one-line reason while the spool holds alerts (it is full) or dispatch has
+ * failed for over status.unhealthy_after_s. It runs on the daemon's main event loop and bounds what
+ * a client can take: 32 connections, 10 s per request (from the accept or the previous request,
+ * however slowly the bytes come), a pause in accepting when descriptors run out; it warns at start
  * when bound beyond loopback. */
 #ifndef RTR_STATUS_H
 #define RTR_STATUS_H
@@ -23,6 +21,7 @@
 
 #include "core/config.h"
 #include "core/queue.h"
+#include "deliver/mapping_counts.h"
 #include "ingest/worker.h"
 
 struct status;
@@ -39,9 +38,10 @@ enum status_phase {
 struct status_feed {
     const struct endpoint *ep; /* [n_ep]: the connections gauge, TLS contexts */
     size_t n_ep;
-    struct queue *decisions;  /* the decision queue (deliver/delivery.h) */
-    const int *inputs_paused; /* atomic */
-    const int *phase;         /* atomic: an enum status_phase */
+    struct queue *decisions;                  /* the decision queue (deliver/delivery.h) */
+    const struct mapping_counts *per_mapping; /* decisions by mapping */
+    const int *inputs_paused;                 /* atomic */
+    const int *phase;                         /* atomic: an enum status_phase */
     /* UDP datagrams the kernel dropped so far, and bytes read from ep[i]
      * so far (thread-safe). */
     uint64_t (*udp_drops)(void *arg);

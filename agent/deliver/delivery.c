@@ -50,6 +50,7 @@
 #include "errors.h"
 #include "identity/identity.h"
 #include "job.h"
+#include "mapping_counts.h"
 #include "spool.h"
 
 /* The ring holds this many of the largest records (real ones take a few
@@ -106,7 +107,8 @@ struct delivery {
     struct audit *dead; /* the dead-letter file (live) */
     struct dedup *dedup;
     struct stats *stats;
-    struct job_ops ops; /* ctx: this */
+    struct mapping_counts *per_mapping; /* every decision taken, by mapping */
+    struct job_ops ops;                 /* ctx: this */
     struct jobs *jobs;
     delivery_ack_fn ack_fn; /* answers decision_acks; NULL: none asked */
     void *ack_arg;
@@ -425,6 +427,7 @@ static void delivery_take(struct delivery *r, struct str rec)
     /* decision_next checks the whole record first: all or nothing. */
     while (n < MAPPING_MAX_DECISIONS && (rc = decision_next(rec, &pos, &d)) == 0) {
         ack = d.ack;
+        mapping_counts_add(r->per_mapping, d.mapping);
         if (job_new(r->jobs, &d, &jobs[n]) == 0) {
             n++;
             continue;
@@ -610,7 +613,7 @@ int delivery_new(const struct config *cfg, struct delivery **out)
     r->ev_give_up = evtimer_new(r->base, delivery_on_give_up, r);
     r->ev_gauges = event_new(r->base, -1, EV_PERSIST, delivery_on_gauges, r);
     if (r->ev_drain == NULL || r->ev_reload == NULL || r->ev_give_up == NULL ||
-        r->ev_gauges == NULL)
+        r->ev_gauges == NULL || mapping_counts_new(&r->per_mapping) != 0)
         goto out;
     r->drain_timeout_s = cfg->limits.drain_timeout_s;
     r->max_in_flight = cfg->limits.queue_messages;
@@ -703,6 +706,11 @@ void delivery_set_ack(struct delivery *r, delivery_ack_fn fn, void *arg)
 {
     r->ack_fn = fn;
     r->ack_arg = arg;
+}
+
+const struct mapping_counts *delivery_mapping_counts(const struct delivery *r)
+{
+    return r->per_mapping;
 }
 
 struct queue *delivery_queue(struct delivery *r)
@@ -820,6 +828,7 @@ void delivery_free(struct delivery *r)
     spool_free(r->spool);
     dispatch_free(r->dispatch);
     dedup_free(r->dedup);
+    mapping_counts_free(r->per_mapping);
     audit_free(r->dead);
     audit_free(r->audit);
     free(r->audit_file);

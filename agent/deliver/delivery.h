@@ -45,6 +45,7 @@
 #include "decide/decision.h"
 #include "identity/identity.h"
 #include "core/queue.h"
+#include "mapping_counts.h"
 
 struct delivery;
 
@@ -72,6 +73,10 @@ typedef void (*delivery_ack_fn)(void *arg, const struct decision_ack *ack, int d
 
 /* Before delivery_start. */
 void delivery_set_ack(struct delivery *r, delivery_ack_fn fn, void *arg);
+
+/* Decisions taken per mapping so far (for /metrics; readable from any
+ * thread while r lives). */
+const struct mapping_counts *delivery_mapping_counts(const struct delivery *r);
 
 /* The queue workers push decision records (decision.h) into. */
 struct queue *delivery_queue(struct delivery *r);

@@ -396,7 +396,9 @@ def parse_metrics(body):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        parts = line.split()
+        # A label value may hold spaces (a mapping's name): the value is
+        # the last field.
+        parts = line.rsplit(None, 1)
         name = parts[0]
         try:
             value = float(parts[1])

@@ -10,6 +10,7 @@ port files are written and 503 while stopping; /healthz is 503 with its
 reason while dispatch fails past status.unhealthy_after_s or the spool
 holds alerts, and 200 again once that ends."""
 import http.client
+import json
 import os
 import re
 import resource
@@ -225,6 +226,39 @@ def test_metrics_pass_promtool(ctx):
     assert _samples(body, "rtr_agent_config_last_reload_successful") == {"": 1}
     loaded = _samples(body, "rtr_agent_config_last_reload_success_timestamp_seconds")[""]
     assert int(started) <= loaded <= time.time(), loaded
+    agent.stop()
+
+
+def test_decisions_per_mapping(ctx):
+    """rtr_agent_mapping_decisions_total{mapping=...} counts each
+    decision under the mapping that made it: three of the shipped
+    splunk-es-kv, one of splunk-es-cef, and two of a site mapping whose name
+    holds a double quote, a backslash and a space (escaped in the label, and
+    the scrape still passes promtool); a mapping that decided nothing has no
+    sample."""
+    env.need_samples()
+    site = os.path.join(ctx.dir, "site.json")
+    name = 'site "dlp" \\ rule'
+    with open(site, "w") as f:
+        json.dump({"mappings": [{"name": name,
+                                 "when": [{"field": "msg", "regex": "SITE-DLP"}],
+                                 "rule": [{"value": "site-dlp"}],
+                                 "user": [{"field": "msg", "regex": "user=(?<user>\\S+)"}]}]},
+                  f)
+    agent = env.start_agent(ctx, env.live_config(ctx, mode="dry-run",
+                                                 mappings=[env.MAPPINGS, site]))
+    frames = [env.splunk_kv("Excessive Failed Logins", "amorgan") for _ in range(3)]
+    frames += [env.cef("Data Exfiltration", "amorgan")]
+    frames += [b"<13>Oct  2 09:13:05 h app: SITE-DLP user=amorgan"] * 2
+    env.send_tcp(agent, frames)
+    agent.wait_metric("decisions_total", 6, timeout=10)
+    status, body = agent.http_get("/metrics")
+    assert status == 200
+    per = _samples(body, "rtr_agent_mapping_decisions_total")
+    assert per == {'{mapping="splunk-es-kv"}': 3, '{mapping="splunk-es-cef"}': 1,
+                   '{mapping="site \\"dlp\\" \\\\ rule"}': 2}, per
+    rc, out = _promtool_check(body)
+    assert rc == 0 and not out.strip(), out
     agent.stop()
 
 
