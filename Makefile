@@ -22,7 +22,7 @@ DATADIR = $(PREFIX)/share/rtr-agent
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 
-PKGS = libevent libevent_openssl libevent_pthreads libpcre2-8 json-c libcurl openssl
+PKGS = libevent libevent_openssl libevent_pthreads libpcre2-8 json-c libcurl openssl ldap
 
 # Each build flavour has its own folder so sanitizer and plain objects never mix.
 ifeq ($(SANITIZER),)
@@ -150,17 +150,24 @@ $(BLAST): $(BUILD)/tests/bench/blast.o
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
 # Fuzz targets: a replay main() for any compiler; libFuzzer builds with clang.
+# A target of a pure agent/ module lists the agent sources it needs in
+# FUZZ_AGENT_SRC_<target>; the replay build links them without any dependency's
+# library, so a module that stops being pure fails to link.
+FUZZ_AGENT_SRC_fuzz_ldapfilter = agent/identity/ldapfilter.c agent/core/userid.c
+$(BUILD)/fuzz/fuzz_ldapfilter-replay: $(patsubst %.c,$(BUILD)/%.o,$(FUZZ_AGENT_SRC_fuzz_ldapfilter))
+$(BUILD)/fuzz/fuzz_ldapfilter-libfuzzer: $(FUZZ_AGENT_SRC_fuzz_ldapfilter) $(wildcard agent/*/*.h)
+
 $(BUILD)/fuzz/%-replay: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(PARSERS_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^
 
-# libFuzzer builds compile the parsers straight in, instrumented.
+# libFuzzer builds compile the parsers (and the target's agent sources) straight in, instrumented.
 FUZZ_CC ?= clang
 FUZZ_LIBFUZZER_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-libfuzzer,$(FUZZ_SRC))
 $(BUILD)/fuzz/%-libfuzzer: tests/fuzz/%.c $(PARSERS_SRC) $(wildcard parsers/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iparsers \
-	    -o $@ $< $(PARSERS_SRC)
+	    -Iagent -o $@ $< $(PARSERS_SRC) $(FUZZ_AGENT_SRC_$*)
 
 unit: $(UNIT_BINS)
 
