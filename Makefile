@@ -183,7 +183,7 @@ check:
 test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS) $(MAN_PAGES)
 
 # The integration suite with the agent under valgrind (errors and leaks fail).
-VALGRIND = valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible --quiet
+VALGRIND = valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible --quiet --suppressions=$(CURDIR)/tests/valgrind.supp
 # Several test processes at once (up to 4, one per core): valgrind makes the
 # agent, not the machine, the bottleneck.
 VALGRIND_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)

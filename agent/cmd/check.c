@@ -303,6 +303,21 @@ static void check_ca_file(struct check *c, const char *key, const char *path)
     X509_STORE_free(store);
 }
 
+/* identity.ldap's files as the connection set-up reads them: the bind
+ * password (at start, as a secret), the CA bundle and the client
+ * certificate and key (at each connection: PEM). */
+static void check_ldap(struct check *c, const struct ldapdir_config *l)
+{
+    char files[2][PATH_MAX];
+
+    check_secret(c, "identity.ldap.bind_password_file", l->bind_password_file);
+    check_ca_file(c, "identity.ldap.ca_file", l->ca_file);
+    check_file(c, "identity.ldap.client_certificate_file",
+               check_credential(c, l->client_certificate_file, files[0], sizeof(files[0])));
+    check_file(c, "identity.ldap.client_key_file",
+               check_credential(c, l->client_key_file, files[1], sizeof(files[1])));
+}
+
 /* audit_open's own checks, without creating the log; audit_check names
  * the config file, the key and the file. */
 static void check_audit(struct check *c)
@@ -440,7 +455,7 @@ static void check_spool(struct check *c)
 static int check_probe(struct check *c)
 {
     struct config cfg = *c->cfg;
-    char files[7][PATH_MAX];
+    char files[11][PATH_MAX];
     char **paths[] = {
         &cfg.dispatch.api_key_file,
         &cfg.dispatch.ca_file,
@@ -448,6 +463,10 @@ static int check_probe(struct check *c)
         &cfg.identity.graph.client_certificate_file,
         &cfg.identity.graph.client_key_file,
         &cfg.identity.graph.ca_file,
+        &cfg.identity.ldap.bind_password_file,
+        &cfg.identity.ldap.client_certificate_file,
+        &cfg.identity.ldap.client_key_file,
+        &cfg.identity.ldap.ca_file,
         &cfg.audit.hash_key_file,
     };
 
@@ -488,6 +507,7 @@ int check_run(const char *config_path, const struct check_options *opt)
     check_secret(&c, "identity.graph.client_secret_file", cfg->identity.graph.client_secret_file);
     check_graph_certificate(&c, &cfg->identity.graph);
     check_ca_file(&c, "identity.graph.ca_file", cfg->identity.graph.ca_file);
+    check_ldap(&c, &cfg->identity.ldap);
     check_audit(&c);
     check_spool(&c);
     check_port_files(&c);

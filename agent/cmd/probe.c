@@ -19,6 +19,7 @@
 #include "deliver/dispatch.h"
 #include "identity/graph.h"
 #include "identity/identity.h"
+#include "identity/ldapdir.h"
 
 /* Bytes of an answer (email, reason) kept to print. */
 #define PROBE_TEXT_MAX 512
@@ -77,36 +78,61 @@ static void probe_identity_answer(void *arg, enum identity_status status, const 
     p->waiting = 0;
 }
 
-/* Looks the identifier up through Graph when it is configured (the token
- * first), else through identity.order. Returns 0 or 1 (failed). */
-static int probe_identity(struct probe *p, const struct config *cfg, const char *identifier)
+/* The directories the identifier is looked up in. */
+enum probe_by {
+    PROBE_BY_LDAP,
+    PROBE_BY_GRAPH,
+    PROBE_BY_ORDER,
+};
+
+/* Looks the identifier up through one resolver: LDAP (connect, TLS and
+ * bind first), Graph (the token first), or identity.order. Returns 0 or 1
+ * (failed). */
+static int probe_identity_by(struct probe *p, const struct config *cfg, const char *identifier,
+                             enum probe_by by_what)
 {
+    static const char *const names[] = {
+        [PROBE_BY_LDAP] = "ldap", [PROBE_BY_GRAPH] = "graph", [PROBE_BY_ORDER] = "identity.order"};
     const struct graph_config *gc = &cfg->identity.graph;
+    const struct ldapdir_config *lc = &cfg->identity.ldap;
     struct str id = str_make(identifier, strlen(identifier));
     struct graph *g = NULL;
+    struct ldapdir *l = NULL;
     struct identity *ids = NULL;
     int64_t started = now_ms();
-    const char *by = gc->tenant_id != NULL ? "graph" : "identity.order";
-    int rc;
+    const char *by = names[by_what];
+    int rc = ERR_CONFIG, timeout_s = 10;
 
     p->waiting = 1;
-    if (gc->tenant_id != NULL) {
+    switch (by_what) {
+    case PROBE_BY_LDAP:
+        rc = ldapdir_new(lc, p->base, NULL, &l);
+        if (rc == 0)
+            ldapdir_lookup(l, userid_detect(id), id, probe_identity_answer, p);
+        /* Connect, StartTLS and bind on each URI in turn, then the search. */
+        timeout_s = 3 * lc->connect_timeout_s * (int)lc->n_uris + lc->timeout_s + 5;
+        break;
+    case PROBE_BY_GRAPH:
         rc = graph_new(gc, p->base, p->http, NULL, &g);
         if (rc == 0)
             graph_lookup(g, userid_detect(id), id, probe_identity_answer, p);
-    } else {
+        /* The token and the lookup, each with its own timeout, and a retry. */
+        timeout_s = 4 * gc->timeout_s;
+        break;
+    case PROBE_BY_ORDER:
         rc = identity_new(&cfg->identity, p->base, p->http, stats_register(), &ids);
         if (rc == 0)
             identity_resolve(ids, id, USER_KIND_AUTO, probe_identity_answer, p);
+        break;
     }
     if (rc != 0) {
         log_error("probe: identity: cannot build the %s resolver: %s (see above)", by,
                   err_name(rc));
         return 1;
     }
-    /* The token and the lookup, each with its own timeout, and a retry. */
-    probe_wait(p, gc->tenant_id != NULL ? 4 * gc->timeout_s : 10);
+    probe_wait(p, timeout_s);
     /* Before the engine: their requests still in flight end now. */
+    ldapdir_free(l);
     graph_free(g);
     identity_free(ids);
     if (p->timed_out) {
@@ -121,6 +147,25 @@ static int probe_identity(struct probe *p, const struct config *cfg, const char 
     log_error("probe: identity: %s: %s (%s)", identifier,
               p->status == IDENTITY_NOT_FOUND ? "not found" : "lookup failed", p->detail);
     return 1;
+}
+
+/* Through each network directory configured (LDAP, then Graph), else
+ * through identity.order. Returns the number that failed. */
+static int probe_identity(struct probe *p, const struct config *cfg, const char *identifier)
+{
+    int failed = 0, network = 0;
+
+    if (cfg->identity.ldap.n_uris > 0) {
+        failed += probe_identity_by(p, cfg, identifier, PROBE_BY_LDAP);
+        network = 1;
+    }
+    if (cfg->identity.graph.tenant_id != NULL) {
+        failed += probe_identity_by(p, cfg, identifier, PROBE_BY_GRAPH);
+        network = 1;
+    }
+    if (!network)
+        failed += probe_identity_by(p, cfg, identifier, PROBE_BY_ORDER);
+    return failed;
 }
 
 static void probe_sent(void *arg, const struct dispatch_result *res)

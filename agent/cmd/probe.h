@@ -2,10 +2,12 @@
  * after the file checks, talks to the services the way `run` will, with
  * its own loop and HTTPS engine, and says what each step gave:
  *
- *   - identity: IDENTIFIER looked up as run would, through Microsoft Graph
- *     when identity.graph is set (a token is obtained first), else through
- *     identity.order (the static directory): "probe: identity: X -> EMAIL
- *     (graph, 412 ms)" or the reason it failed;
+ *   - identity: IDENTIFIER looked up as run would, through LDAP when
+ *     identity.ldap is set (connected, TLS verified and bound first) and
+ *     through Microsoft Graph when identity.graph is (a token is obtained
+ *     first), each on its own, else through identity.order (the static
+ *     directory): "probe: identity: X -> EMAIL (graph, 412 ms)" or the
+ *     reason it failed (a refused bind names the LDAP server's reason);
  *   - with --send-test: one real request to SafeTitan (dispatch.mode direct
  *     or orchestrator) for EVENT and EMAIL, under a fresh idempotency key,
  *     and one audit line with outcome "test-dispatched" or "test-failed".

@@ -103,13 +103,25 @@ static void status_table(struct evbuffer *out, const uint64_t sum[STAT_COUNT], i
         size_t len = strcspn(metric, "{");
         enum stats_kind kind = stats_kind(c);
         uint64_t v = sum[i];
+        int summary_sum = 0;
 
+        /* A summary's family is its name without "_sum" or "_count". */
+        if (kind == STATS_SUMMARY) {
+            summary_sum = len > 4 && strcmp(metric + len - 4, "_sum") == 0;
+            len -= summary_sum ? 4 : strlen("_count");
+        }
         if (len != prev_len || strncmp(metric, prev, len) != 0)
             evbuffer_add_printf(out, "# HELP rtr_agent_%.*s %s\n# TYPE rtr_agent_%.*s %s\n",
                                 (int)len, metric, stats_help(c), (int)len, metric,
-                                kind == STATS_COUNTER ? "counter" : "gauge");
+                                kind == STATS_COUNTER   ? "counter"
+                                : kind == STATS_SUMMARY ? "summary"
+                                                        : "gauge");
         prev = metric;
         prev_len = len;
+        if (summary_sum) { /* counted in milliseconds */
+            evbuffer_add_printf(out, "rtr_agent_%s %.3f\n", metric, (double)v / 1000.0);
+            continue;
+        }
         if (kind == STATS_AGE)
             v = v != 0 && now > (int64_t)v ? (uint64_t)now - v : 0;
         evbuffer_add_printf(out, "rtr_agent_%s %llu\n", metric, (unsigned long long)v);

@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <libgen.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <ldap.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -28,6 +31,7 @@ _Static_assert(sizeof(enum oversize_policy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum graph_cloud) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum graph_attribute) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ldapdir_attribute) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum dispatch_mode) == sizeof(int), "enum size");
 
 /* ---- listen[] ---- */
@@ -388,7 +392,7 @@ static const struct cfg_section limits_section = {limits_keys, 0, check_limits};
 
 /* ---- identity ---- */
 
-static const char *const identity_names[] = {"static", "graph", NULL};
+static const char *const identity_names[] = {"static", "graph", "ldap", NULL};
 static const char *const cloud_names[] = {"global", "usgov", "usgov-dod", "china", NULL};
 static const char *const attribute_names[] = {"mail", "userPrincipalName", NULL};
 
@@ -481,6 +485,348 @@ static const struct cfg_key graph_keys[] = {
 #undef GO
 static const struct cfg_section graph_section = {graph_keys, 0, check_graph};
 
+/* ---- identity.ldap ---- */
+
+static const char *const ldapdir_attr_names[] = {"mail", "userPrincipalName", NULL};
+
+/* The length of an ldap:// or ldaps:// scheme at the start of s (any
+ * case, as libldap takes it), or 0. *tls: ldaps. */
+static size_t uri_ldap_scheme(const char *s, int *tls)
+{
+    *tls = strncasecmp(s, "ldaps://", 8) == 0;
+    if (*tls)
+        return 8;
+    return strncasecmp(s, "ldap://", 7) == 0 ? 7 : 0;
+}
+
+/* Why s is not "ldap[s]://host[:port]" (NULL when it is; a lone trailing
+ * '/' is allowed): libldap would take a path as a DN, a query as
+ * attributes and a blank as the start of a second URI, each silently. */
+static const char *uri_ldap_problem(const char *s)
+{
+    int tls;
+    size_t n = uri_ldap_scheme(s, &tls);
+    const char *p = s + n;
+    char *end;
+    long port;
+
+    if (n == 0)
+        return "expected an ldaps:// or ldap:// URI";
+    for (const char *c = s; *c != '\0'; c++) {
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return "contains a blank or a control character (one URI per entry)";
+    }
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        if (close == NULL || close == p + 1)
+            return "expected an IPv6 address inside [ ]";
+        p = close + 1;
+    } else {
+        size_t host = strcspn(p, ":/?#@");
+        if (host == 0)
+            return "names no host";
+        p += host;
+    }
+    if (*p == ':') {
+        port = (p[1] >= '0' && p[1] <= '9') ? strtol(p + 1, &end, 10) : 0;
+        if (port < 1 || port > 65535)
+            return "expected a port from 1 to 65535 after ':'";
+        p = end;
+    }
+    if (*p == '\0' || (p[0] == '/' && p[1] == '\0'))
+        return NULL;
+    if (*p == '/' || *p == '?')
+        return "has a path or DN part: the search base is base_dn";
+    return "expected ldaps://host[:port] or ldap://host[:port]";
+}
+
+/* uris: the engine has no list of plain strings; this is one of URIs. */
+static void set_ldap_uris(struct cfg_loader *ld, const struct cfg_key *k, const char *path,
+                          struct json_object *v, char *base)
+{
+    struct ldapdir_config *l = (struct ldapdir_config *)base;
+    char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX];
+    size_t n;
+
+    (void)k;
+    if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
+        json_object_array_length(v) > LDAPDIR_MAX_URIS) {
+        json_file_error(&ld->rep, path, "expected an array of 1 to %d URIs, got %s",
+                        LDAPDIR_MAX_URIS, json_file_describe(v, got, sizeof(got)));
+        return;
+    }
+    n = json_object_array_length(v);
+    l->uris = cfg_alloc(n, sizeof(*l->uris));
+    l->n_uris = n;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(v, i);
+        const char *s = json_object_get_string(e), *why;
+
+        json_file_index_path(sub, path, i);
+        if (!json_object_is_type(e, json_type_string) ||
+            (size_t)json_object_get_string_len(e) != strlen(s)) {
+            json_file_error(&ld->rep, sub, "expected an ldaps:// or ldap:// URI, got %s",
+                            json_file_describe(e, got, sizeof(got)));
+            continue;
+        }
+        why = uri_ldap_problem(s);
+        if (why != NULL) {
+            json_file_error(&ld->rep, sub, "%s, got %s", why,
+                            json_file_describe(e, got, sizeof(got)));
+            continue;
+        }
+        l->uris[i] = cfg_strdup(s);
+    }
+}
+
+static void release_ldapdir_uris(const struct cfg_key *k, char *base)
+{
+    struct ldapdir_config *l = (struct ldapdir_config *)base;
+
+    (void)k;
+    for (size_t i = 0; i < l->n_uris; i++)
+        free(l->uris[i]);
+    free(l->uris);
+}
+
+static const struct cfg_type ldapdir_uris_type = {"array of URIs", set_ldap_uris,
+                                                  release_ldapdir_uris};
+
+/* Whether s parses as an LDAPv3 DN (RFC 4514), as libldap would send it
+ * (the empty DN, the root DSE, is no search base); else reports it at
+ * path. libldap's own reason ("Decoding error") says nothing more. */
+static int dn_valid(struct cfg_loader *ld, const char *path, const char *s)
+{
+    LDAPDN dn = NULL;
+    int rc = ldap_str2dn(s, &dn, LDAP_DN_FORMAT_LDAPV3);
+
+    ldap_dnfree(dn);
+    if (rc == LDAP_SUCCESS && s[0] != '\0')
+        return 1;
+    json_file_error(&ld->rep, path,
+                    "not a distinguished name (RFC 4514: \"dc=corp,dc=example,dc=com\")");
+    return 0;
+}
+
+/* domains: NetBIOS domain name -> base DN, names unique in any case. */
+static void set_ldap_domains(struct cfg_loader *ld, const struct cfg_key *k, const char *path,
+                             struct json_object *v, char *base)
+{
+    struct ldapdir_config *l = (struct ldapdir_config *)base;
+    char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX];
+    size_t n = 0;
+
+    (void)k;
+    if (v == NULL)
+        return;
+    if (!json_object_is_type(v, json_type_object)) {
+        json_file_error(&ld->rep, path,
+                        "expected an object of NetBIOS domain names to base DNs, got %s",
+                        json_file_describe(v, got, sizeof(got)));
+        return;
+    }
+    l->domains = cfg_alloc((size_t)json_object_object_length(v) + 1, sizeof(*l->domains));
+    json_object_object_foreach(v, name, dn)
+    {
+        const char *s = json_object_get_string(dn);
+        int dup = 0;
+
+        json_file_key_path(sub, path, name);
+        for (size_t i = 0; i < n; i++)
+            dup |= strcasecmp(l->domains[i].name, name) == 0;
+        if (name[0] == '\0' || strchr(name, '\\') != NULL) {
+            json_file_error(&ld->rep, sub, "expected a NetBIOS domain name (as in DOMAIN\\user)");
+            continue;
+        }
+        if (dup) {
+            json_file_error(&ld->rep, sub, "listed twice (domain names are compared in any case)");
+            continue;
+        }
+        if (!json_object_is_type(dn, json_type_string) ||
+            (size_t)json_object_get_string_len(dn) != strlen(s)) {
+            json_file_error(&ld->rep, sub, "expected a base DN, got %s",
+                            json_file_describe(dn, got, sizeof(got)));
+            continue;
+        }
+        if (!dn_valid(ld, sub, s))
+            continue;
+        l->domains[n].name = cfg_strdup(name);
+        l->domains[n].base_dn = cfg_strdup(s);
+        n++;
+    }
+    l->n_domains = n;
+}
+
+static void release_ldap_domains(const struct cfg_key *k, char *base)
+{
+    struct ldapdir_config *l = (struct ldapdir_config *)base;
+
+    (void)k;
+    for (size_t i = 0; i < l->n_domains; i++) {
+        free(l->domains[i].name);
+        free(l->domains[i].base_dn);
+    }
+    free(l->domains);
+}
+
+static const struct cfg_type ldapdir_domains_type = {"object", set_ldap_domains,
+                                                     release_ldap_domains};
+
+/* A warning about a key, in the form of the loader's errors but not
+ * counted: the file still loads. */
+static void cfg_warn(struct cfg_loader *ld, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void cfg_warn(struct cfg_loader *ld, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    json_file_vreport(LOG_LVL_WARNING, ld->rep.file, path, fmt, ap);
+    va_end(ap);
+}
+
+/* One credential, as for Graph: a simple bind (bind_dn and its password)
+ * or SASL EXTERNAL (the TLS client certificate); a client certificate and
+ * its key come as a pair. */
+static void check_ldap_credential(struct cfg_loader *ld, const char *path,
+                                  const struct ldapdir_config *l)
+{
+    int dn = l->bind_dn != NULL, pw = l->bind_password_file != NULL,
+        cert = l->client_certificate_file != NULL, key = l->client_key_file != NULL;
+    char sub[JSON_FILE_PATH_MAX];
+
+    if (cert != key) {
+        json_file_key_path(sub, path, cert ? "client_key_file" : "client_certificate_file");
+        json_file_error(&ld->rep, sub, "required with %s",
+                        cert ? "client_certificate_file" : "client_key_file");
+    }
+    if (l->sasl_external) {
+        if (dn || pw) {
+            json_file_key_path(sub, path, dn ? "bind_dn" : "bind_password_file");
+            json_file_error(&ld->rep, sub,
+                            "sasl_external is set too: set either bind_dn and "
+                            "bind_password_file, or sasl_external");
+        }
+        if (!cert && !key) {
+            json_file_key_path(sub, path, "client_certificate_file");
+            json_file_error(&ld->rep, sub, "required with sasl_external");
+            json_file_key_path(sub, path, "client_key_file");
+            json_file_error(&ld->rep, sub, "required with sasl_external");
+        }
+        return;
+    }
+    if (dn != pw) {
+        json_file_key_path(sub, path, dn ? "bind_password_file" : "bind_dn");
+        json_file_error(&ld->rep, sub, "required with %s", dn ? "bind_dn" : "bind_password_file");
+    } else if (!dn) {
+        json_file_error(&ld->rep, path,
+                        "no credential: set bind_dn and bind_password_file, or sasl_external with "
+                        "client_certificate_file and client_key_file");
+    }
+}
+
+static void check_ldap(struct cfg_loader *ld, const char *path, struct json_object *obj, char *base)
+{
+    struct ldapdir_config *l = (struct ldapdir_config *)base;
+    char sub[JSON_FILE_PATH_MAX];
+    size_t plain = 0;
+    int tls;
+
+    if (obj == NULL)
+        return;
+    check_ldap_credential(ld, path, l);
+    if (l->base_dn != NULL) {
+        json_file_key_path(sub, path, "base_dn");
+        (void)dn_valid(ld, sub, l->base_dn);
+    }
+    /* user@domain is AD's other name for a bind account; anything else
+     * must be a DN, or the server refuses every bind. */
+    if (l->bind_dn != NULL && strchr(l->bind_dn, '=') != NULL) {
+        json_file_key_path(sub, path, "bind_dn");
+        (void)dn_valid(ld, sub, l->bind_dn);
+    }
+    for (size_t i = 0; i < l->n_uris; i++)
+        plain += l->uris[i] != NULL && uri_ldap_scheme(l->uris[i], &tls) > 0 && !tls;
+    if (!l->insecure_plaintext)
+        return;
+    json_file_key_path(sub, path, "insecure_plaintext");
+    if (plain == 0) {
+        cfg_warn(ld, sub, "has no effect: every URI is ldaps://");
+    } else if (l->sasl_external) {
+        json_file_error(&ld->rep, sub,
+                        "sasl_external authenticates with the TLS client certificate: it needs "
+                        "TLS on every URI");
+    } else {
+        cfg_warn(ld, sub, "the bind password and lookups cross the network unencrypted");
+    }
+}
+
+#define LD(f) offsetof(struct ldapdir_config, f)
+/* One key per entry reads better than one field per line. */
+/* clang-format off */
+static const struct cfg_key ldapdir_keys[] = {
+    {.name = "uris", .type = &ldapdir_uris_type, .required = 1,
+     .doc = "directory servers, 1 to 8, tried in order (failover): \"ldaps://dc1.corp.example."
+            "com\" (636; 3269 for the Global Catalog) or \"ldap://dc1.corp.example.com\" (389, "
+            "3268), which always starts TLS (StartTLS) unless insecure_plaintext; host[:port] "
+            "only, the name the server's certificate carries; setting it selects \"ldap\""},
+    {.name = "base_dn", .type = &CFG_STRING, .offset = LD(base_dn), .required = 1,
+     .doc = "search base, e.g. \"dc=corp,dc=example,dc=com\"; on a Global Catalog port, the "
+            "forest root, so that every domain's users are found"},
+    {.name = "domains", .type = &ldapdir_domains_type,
+     .doc = "NetBIOS domain to base DN, e.g. {\"CORP\": \"dc=corp,dc=example,dc=com\"}: "
+            "DOMAIN\\user is searched under its domain's base DN (names in any case), and a "
+            "domain not listed is not found; empty: DOMAIN\\ is ignored and base_dn searched"},
+    {.name = "bind_dn", .type = &CFG_STRING, .offset = LD(bind_dn),
+     .doc = "the service account's DN or user@domain (simple bind, with bind_password_file); "
+            "it needs read access to the users' attributes only"},
+    {.name = "bind_password_file", .type = &CFG_PATH, .offset = LD(bind_password_file),
+     .doc = "file holding the service account's password (a trailing line end is dropped), "
+            "e.g. a systemd credential under /run/credentials/rtr-agent.service/; read once at "
+            "start (restart to change it); never logged"},
+    {.name = "sasl_external", .type = &CFG_BOOL, .offset = LD(sasl_external), .def = "false",
+     .doc = "bind with SASL EXTERNAL (the TLS client certificate: client_certificate_file and "
+            "client_key_file) instead of bind_dn and a password"},
+    {.name = "client_certificate_file", .type = &CFG_PATH, .offset = LD(client_certificate_file),
+     .doc = "TLS client certificate (PEM), with client_key_file; required with sasl_external. "
+            "Read at each connection, after the agent dropped to its user: that user must be "
+            "able to read it"},
+    {.name = "client_key_file", .type = &CFG_PATH, .offset = LD(client_key_file),
+     .doc = "its PEM private key, unencrypted; read at each connection like the certificate, "
+            "so readable by the agent's user"},
+    {.name = "ca_file", .type = &CFG_PATH, .offset = LD(ca_file),
+     .doc = "CA bundle (PEM) the servers' certificates must chain to (default: the system "
+            "CAs); certificates and host names are always verified. Read at each connection"},
+    {.name = "insecure_plaintext", .type = &CFG_BOOL, .offset = LD(insecure_plaintext),
+     .def = "false",
+     .doc = "ldap:// URIs without StartTLS: the password and the lookups travel in clear "
+            "(check warns); for a test lab only"},
+    {.name = "attribute", .type = &CFG_ENUM, .offset = LD(attribute),
+     .choices = ldapdir_attr_names, .def = "\"mail\"",
+     .doc = "user attribute sent as the email"},
+    {.name = "exclude_disabled", .type = &CFG_BOOL, .offset = LD(exclude_disabled),
+     .def = "true",
+     .doc = "disabled accounts (userAccountControl bit 2) are not found"},
+    {.name = "connect_timeout_s", .type = &CFG_INT, .offset = LD(connect_timeout_s), .min = 1,
+     .max = 60, .def = "5",
+     .doc = "seconds to connect, start TLS and bind, per URI; then the next URI is tried"},
+    {.name = "timeout_s", .type = &CFG_INT, .offset = LD(timeout_s), .min = 1, .max = 300,
+     .def = "10",
+     .doc = "seconds per search; a server that does not answer in time is disconnected"},
+    {.name = "idle_timeout_s", .type = &CFG_INT, .offset = LD(idle_timeout_s), .min = 0,
+     .max = 86400, .def = "300",
+     .doc = "seconds without a search before a connection is closed; 0 = never"},
+    {.name = "max_connections", .type = &CFG_INT, .offset = LD(max_connections), .min = 1,
+     .max = 16, .def = "2",
+     .doc = "connections to the directory at most; another opens when each has 8 searches "
+            "waiting"},
+    {0},
+};
+/* clang-format on */
+#undef LD
+static const struct cfg_section ldapdir_section = {ldapdir_keys, 0, check_ldap};
+
 /* One key per entry reads better than one field per line. */
 /* clang-format off */
 static const struct cfg_key static_dir_keys[] = {
@@ -516,16 +862,20 @@ static void check_identity(struct cfg_loader *ld, const char *path, struct json_
     const int configured[] = {
         [IDENTITY_STATIC] = id->static_dir.file != NULL,
         [IDENTITY_GRAPH] = id->graph.tenant_id != NULL,
+        [IDENTITY_LDAP] = id->ldap.n_uris > 0,
     };
+    /* The local file first, then the on-premises directory, then the
+     * cloud: the cheaper and more specific answer first. */
+    static const enum identity_source natural[] = {IDENTITY_STATIC, IDENTITY_LDAP, IDENTITY_GRAPH};
     char sub[JSON_FILE_PATH_MAX];
 
     if (!json_file_has_key(obj, "order")) {
-        int *order = cfg_alloc(2, sizeof(*order));
+        int *order = cfg_alloc(sizeof(natural) / sizeof(natural[0]), sizeof(*order));
         size_t n = 0;
 
-        for (int src = IDENTITY_STATIC; src <= IDENTITY_GRAPH; src++) {
-            if (configured[src])
-                order[n++] = src;
+        for (size_t i = 0; i < sizeof(natural) / sizeof(natural[0]); i++) {
+            if (configured[natural[i]])
+                order[n++] = (int)natural[i];
         }
         cfg_store_ptr((char *)&id->order, order);
         id->n_order = n;
@@ -546,11 +896,14 @@ static void check_identity(struct cfg_loader *ld, const char *path, struct json_
 static const struct cfg_key identity_keys[] = {
     {.name = "order", .type = &CFG_ENUM_LIST, .offset = IO(order), .count_offset = IO(n_order),
      .min = 1, .choices = identity_names,
-     .doc = "resolvers in the order tried; default: those configured, static first"},
+     .doc = "resolvers in the order tried; default: those configured, in the order static, "
+            "ldap, graph"},
     {.name = "static", .type = &CFG_OBJECT, .offset = IO(static_dir),
      .section = &static_dir_section, .doc = "the static directory"},
     {.name = "graph", .type = &CFG_OBJECT, .offset = IO(graph), .section = &graph_section,
      .doc = "Microsoft Graph lookups (client credentials)"},
+    {.name = "ldap", .type = &CFG_OBJECT, .offset = IO(ldap), .section = &ldapdir_section,
+     .doc = "Active Directory (or another LDAP directory) lookups, verified TLS"},
     {.name = "cache", .type = &CFG_OBJECT, .offset = IO(cache), .section = &cache_section,
      .doc = "resolved identities, in memory"},
     {0},

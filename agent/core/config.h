@@ -92,10 +92,12 @@ struct status_config {
                             */
 };
 
-/* Identity resolvers, tried in identity.order. */
+/* Identity resolvers, tried in identity.order (names: "static", "graph",
+ * "ldap", in this order). */
 enum identity_source {
     IDENTITY_STATIC,
     IDENTITY_GRAPH,
+    IDENTITY_LDAP,
 };
 
 /* Microsoft Graph national clouds ("global", "usgov", "usgov-dod", "china"). */
@@ -137,6 +139,47 @@ struct graph_config {
     int timeout_s;      /* per request, default 30 */
 };
 
+/* Which attribute LDAP lookups return as the email. */
+enum ldapdir_attribute {
+    LDAPDIR_ATTR_MAIL,                /* "mail" (default) */
+    LDAPDIR_ATTR_USER_PRINCIPAL_NAME, /* "userPrincipalName" */
+};
+
+/* The most URIs identity.ldap.uris takes: failover, not a server farm. */
+#define LDAPDIR_MAX_URIS 8
+
+/* One NetBIOS domain of identity.ldap.domains: DOMAIN\user is searched
+ * under its base DN. */
+struct ldapdir_domain {
+    char *name; /* "CORP", compared case-insensitively */
+    char *base_dn;
+};
+
+/* identity.ldap (Active Directory over LDAP): configured when uris is set
+ * (then base_dn is required too, and one credential: bind_dn with
+ * bind_password_file, or sasl_external with client_certificate_file and
+ * client_key_file). */
+struct ldapdir_config {
+    char **uris; /* "ldaps://host[:port]" or "ldap://host[:port]", tried in order */
+    size_t n_uris;
+    char *base_dn; /* the search base (the forest root on a Global Catalog port) */
+    struct ldapdir_domain *domains;
+    size_t n_domains;
+    char *bind_dn;                    /* a DN or user@domain (simple bind) */
+    char *bind_password_file;         /* read as a secret */
+    int sasl_external;                /* SASL EXTERNAL with the client certificate instead */
+    char *client_certificate_file;    /* PEM; set with client_key_file, or neither */
+    char *client_key_file;            /* PEM */
+    char *ca_file;                    /* verifies the servers; NULL = system CAs */
+    int insecure_plaintext;           /* ldap:// without StartTLS */
+    enum ldapdir_attribute attribute; /* default "mail" */
+    int exclude_disabled;             /* default true */
+    int connect_timeout_s;            /* TCP, TLS and bind, per URI, default 5 */
+    int timeout_s;                    /* per search, default 10 */
+    int idle_timeout_s;               /* 0 = never, default 300 */
+    int max_connections;              /* default 2 */
+};
+
 struct identity_cache_config {
     int ttl_s;          /* default 3600 */
     int negative_ttl_s; /* "not found" results, default 300 */
@@ -144,11 +187,13 @@ struct identity_cache_config {
 };
 
 struct identity_config {
-    /* Default: "static" when static.file is set, then "graph" when graph is. */
+    /* Default: "static" when static.file is set, then "ldap" when ldap.uris
+     * is, then "graph" when graph is. */
     enum identity_source *order;
     size_t n_order;
     struct static_dir_config static_dir; /* the "static" key */
     struct graph_config graph;
+    struct ldapdir_config ldap;
     struct identity_cache_config cache;
 };
 

@@ -31,6 +31,12 @@
     "SIGHUP reloads, by result: success (every part), failure (a part failed - the mappings, the " \
     "directory, the audit log or the dead-letter file - and kept its running version)"
 
+#define STATS_HELP_LDAP                                                                            \
+    "LDAP directory lookups (identity.ldap), by result: found, not_found (no such user, "          \
+    "ambiguous, no mail, an identifier that is not valid for its kind), error (no server, a "      \
+    "timeout, a lost connection)"
+#define STATS_HELP_LDAP_SECONDS "time LDAP directory lookups took, from asking to the answer"
+
 /* X-macro: internal name (the enum, the shutdown summary), kind, the
  * sample in /metrics without the "rtr_agent_" prefix (a family with
  * labels has its members next to each other, sharing one help text), help
@@ -104,6 +110,8 @@
     X(identity_not_found, COUNTER, "identity_not_found_total", "identifiers no resolver knows")    \
     X(identity_errors, COUNTER, "identity_errors_total",                                           \
       "identity lookups that failed (resolver errors)")                                            \
+    X(identity_coalesced, COUNTER, "identity_coalesced_total",                                     \
+      "identity lookups that joined a lookup of the same identifier already in flight")            \
     X(outcome_would_dispatch, COUNTER, "alerts_total{outcome=\"would-dispatch\"}",                 \
       STATS_HELP_ALERTS)                                                                           \
     X(outcome_unresolved_user, COUNTER, "alerts_total{outcome=\"unresolved-user\"}",               \
@@ -161,6 +169,19 @@
       "Graph lookups that failed (network, TLS, bad answers, too many retries)")                   \
     X(graph_coalesced, COUNTER, "graph_coalesced_total",                                           \
       "Graph lookups that joined a request already in flight")                                     \
+    X(ldap_lookups_found, COUNTER, "ldap_lookups_total{result=\"found\"}", STATS_HELP_LDAP)        \
+    X(ldap_lookups_not_found, COUNTER, "ldap_lookups_total{result=\"not_found\"}",                 \
+      STATS_HELP_LDAP)                                                                             \
+    X(ldap_lookups_error, COUNTER, "ldap_lookups_total{result=\"error\"}", STATS_HELP_LDAP)        \
+    X(ldap_lookup_ms_sum, SUMMARY, "ldap_lookup_seconds_sum", STATS_HELP_LDAP_SECONDS)             \
+    X(ldap_lookup_count, SUMMARY, "ldap_lookup_seconds_count", STATS_HELP_LDAP_SECONDS)            \
+    X(ldap_connects, COUNTER, "ldap_connects_total",                                               \
+      "connections to the directory set up and bound (identity.ldap)")                             \
+    X(ldap_connect_failures, COUNTER, "ldap_connect_failures_total",                               \
+      "attempts to connect, start TLS and bind to a directory server that failed (each URI "       \
+      "tried counts once)")                                                                        \
+    X(ldap_bind_failures, COUNTER, "ldap_bind_failures_total",                                     \
+      "binds the directory refused (wrong password, locked or unknown account...)")                \
     X(audit_lines, COUNTER, "audit_lines_total", "lines written to the audit log")                 \
     X(audit_errors, COUNTER, "audit_errors_total", "audit lines that could not be written")        \
     X(reloads, COUNTER, "reloads_total{result=\"success\"}", STATS_HELP_RELOADS)                   \
@@ -177,6 +198,9 @@ enum stats_kind {
     STATS_GAUGE,   /* a value now, which may go down (stats_set) */
     STATS_TIME,    /* a gauge: a Unix time in seconds, 0 for never (stats_set) */
     STATS_AGE,     /* set as a Unix time in seconds (0: none), shown as the seconds since */
+    /* A Prometheus summary without quantiles, as a pair of entries: its
+     * "_sum" (counted in milliseconds, shown as seconds) and its "_count". */
+    STATS_SUMMARY,
 };
 
 enum stats_counter {

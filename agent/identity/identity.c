@@ -1,9 +1,16 @@
 /* Identity resolution: the cache, then each resolver of identity.order in
  * turn. A resolver is a small function table (resolver.h): the static
- * directory and Microsoft Graph, each completing a request through
- * identity_on_answer, which moves it to the next resolver or finishes it.
- * Resolvers that answer at once complete inside their resolve call; the
- * recursion is as deep as identity.order is long. */
+ * directory, LDAP (Active Directory) and Microsoft Graph, each completing a
+ * request through identity_on_answer, which moves it to the next resolver
+ * or finishes it. Resolvers that answer at once complete inside their
+ * resolve call; the recursion is as deep as identity.order is long.
+ *
+ * A lookup of an identifier already in flight (same kind, compared as the
+ * cache compares) joins that request instead of asking the resolvers
+ * again: a burst of alerts about one user costs one directory search. The
+ * requests in flight are found through IDENTITY_BUCKETS hash chains keyed
+ * as the cache's (SipHash under a random key), so a sender cannot make
+ * them collide. */
 #include "identity.h"
 
 #include <stdlib.h>
@@ -14,19 +21,33 @@
 #include "errors.h"
 #include "graph.h"
 #include "idcache.h"
+#include "ldapdir.h"
 #include "core/log.h"
 #include "core/clock.h"
+
+/* Hash chains of the requests in flight: a power of two. */
+#define IDENTITY_BUCKETS 1024
+
+/* A caller that joined a request in flight for the same identifier. */
+struct identity_waiter {
+    struct identity_waiter *next;
+    identity_cb cb;
+    void *arg;
+};
 
 /* One lookup that missed the cache. Owned by the identity from
  * identity_resolve until it finishes; resolvers only borrow it. */
 struct identity_request {
     struct identity_request *prev, *next; /* the identity's in-flight list */
+    struct identity_request *chain;       /* next in its bucket */
     struct identity *id;
     struct str user; /* points at text */
     enum user_kind kind;
+    uint64_t hash;
     identity_cb cb;
     void *arg;
-    size_t pos; /* the resolver it is at, in identity.order */
+    struct identity_waiter *waiters; /* joined later, answered after cb */
+    size_t pos;                      /* the resolver it is at, in identity.order */
     char text[];
 };
 
@@ -38,6 +59,8 @@ struct identity {
     char *static_file;
     struct stats *stats;
     struct identity_request *in_flight;
+    struct identity_request *buckets[IDENTITY_BUCKETS]; /* in_flight, by hash */
+    struct directory_hash_key key;
     int closing; /* identity_free has begun: new requests fail at once */
 };
 
@@ -47,11 +70,45 @@ static void identity_count(struct identity *id, enum stats_counter c)
         stats_add(id->stats, c, 1);
 }
 
-/* Unlinks req, reports status to its caller and frees it. */
+/* The bucket hash of (kind, user), as the identity cache's (idcache.c):
+ * the same text asked as another kind is another question. */
+static uint64_t identity_hash(const struct identity *id, enum user_kind kind, struct str user)
+{
+    return directory_id_hash(&id->key, user) ^ ((uint64_t)kind * 0x9e3779b97f4a7c15ULL);
+}
+
+static struct identity_request **identity_bucket(struct identity *id, uint64_t hash)
+{
+    return &id->buckets[hash & (IDENTITY_BUCKETS - 1)];
+}
+
+/* The request in flight for (kind, user), or NULL. */
+static struct identity_request *identity_in_flight(struct identity *id, enum user_kind kind,
+                                                   struct str user, uint64_t hash)
+{
+    for (struct identity_request *r = *identity_bucket(id, hash); r != NULL; r = r->chain) {
+        if (r->hash == hash && r->kind == kind && directory_id_equal(r->user, user))
+            return r;
+    }
+    return NULL;
+}
+
+static void identity_count_answer(struct identity *id, enum identity_status status)
+{
+    if (status == IDENTITY_NOT_FOUND)
+        identity_count(id, STAT_identity_not_found);
+    else if (status == IDENTITY_ERROR)
+        identity_count(id, STAT_identity_errors);
+}
+
+/* Unlinks req (so that what its callers ask now starts afresh), reports
+ * status to its caller and to each caller that joined it, and frees it. */
 static void identity_finish(struct identity_request *req, enum identity_status status,
                             const char *email, const char *detail)
 {
     struct identity *id = req->id;
+    struct identity_request **link = identity_bucket(id, req->hash);
+    struct identity_waiter *w = req->waiters, *next;
 
     if (req->prev != NULL)
         req->prev->next = req->next;
@@ -59,11 +116,17 @@ static void identity_finish(struct identity_request *req, enum identity_status s
         id->in_flight = req->next;
     if (req->next != NULL)
         req->next->prev = req->prev;
-    if (status == IDENTITY_NOT_FOUND)
-        identity_count(id, STAT_identity_not_found);
-    else if (status == IDENTITY_ERROR)
-        identity_count(id, STAT_identity_errors);
+    while (*link != req)
+        link = &(*link)->chain;
+    *link = req->chain;
+    identity_count_answer(id, status);
     req->cb(req->arg, status, email, detail);
+    for (; w != NULL; w = next) {
+        next = w->next;
+        identity_count_answer(id, status);
+        w->cb(w->arg, status, email, detail);
+        free(w);
+    }
     free(req);
 }
 
@@ -98,7 +161,8 @@ static void identity_on_answer(void *arg, enum identity_status status, const cha
     switch (status) {
     case IDENTITY_FOUND:
         (void)idcache_put(req->id->cache, req->kind, req->user, email, now_ms() / 1000);
-        identity_finish(req, IDENTITY_FOUND, email, detail);
+        /* The resolver's name, static text, whatever its detail said. */
+        identity_finish(req, IDENTITY_FOUND, email, req->id->resolvers[req->pos]->ops->name);
         break;
     case IDENTITY_NOT_FOUND:
         req->pos++;
@@ -209,6 +273,50 @@ static int graph_resolver_new(struct identity *id, const struct identity_config 
     return 0;
 }
 
+/* ---- LDAP (Active Directory) ---- */
+
+struct ldapdir_resolver {
+    struct resolver base;
+    struct ldapdir *dir;
+};
+
+static void ldapdir_resolver_resolve(struct resolver *self, enum user_kind kind, struct str user,
+                                     identity_cb cb, void *arg)
+{
+    struct ldapdir_resolver *r = (struct ldapdir_resolver *)self;
+
+    ldapdir_lookup(r->dir, kind, user, cb, arg);
+}
+
+static void ldapdir_resolver_free(struct resolver *self)
+{
+    struct ldapdir_resolver *r = (struct ldapdir_resolver *)self;
+
+    ldapdir_free(r->dir);
+    free(r);
+}
+
+static const struct resolver_ops ldapdir_resolver_ops = {"ldap", ldapdir_resolver_resolve,
+                                                         ldapdir_resolver_free};
+
+static int ldapdir_resolver_new(struct identity *id, const struct identity_config *cfg,
+                                struct event_base *base, struct resolver **out)
+{
+    struct ldapdir_resolver *r = calloc(1, sizeof(*r));
+    int rc;
+
+    if (r == NULL)
+        return ERR_NOMEM;
+    rc = ldapdir_new(&cfg->ldap, base, id->stats, &r->dir);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    r->base.ops = &ldapdir_resolver_ops;
+    *out = &r->base;
+    return 0;
+}
+
 /* ---- the identity ---- */
 
 static int identity_add_resolver(struct identity *id, const struct identity_config *cfg,
@@ -225,6 +333,9 @@ static int identity_add_resolver(struct identity *id, const struct identity_conf
     case IDENTITY_GRAPH:
         rc = graph_resolver_new(id, cfg, base, http, &r);
         break;
+    case IDENTITY_LDAP:
+        rc = ldapdir_resolver_new(id, cfg, base, &r);
+        break;
     }
     if (rc == 0)
         id->resolvers[id->n_resolvers++] = r; /* transferred */
@@ -234,7 +345,7 @@ static int identity_add_resolver(struct identity *id, const struct identity_conf
 int identity_uses_network(const struct identity_config *cfg)
 {
     for (size_t i = 0; i < cfg->n_order; i++) {
-        if (cfg->order[i] == IDENTITY_GRAPH)
+        if (cfg->order[i] == IDENTITY_GRAPH || cfg->order[i] == IDENTITY_LDAP)
             return 1;
     }
     return 0;
@@ -254,8 +365,10 @@ int identity_new(const struct identity_config *cfg, struct event_base *base, str
     id->resolvers = calloc(cfg->n_order ? cfg->n_order : 1, sizeof(*id->resolvers));
     if (id->resolvers == NULL)
         goto out;
-    rc = idcache_new(cfg->cache.ttl_s, cfg->cache.negative_ttl_s, cfg->cache.max_entries,
-                     &id->cache);
+    rc = directory_hash_key_init(&id->key);
+    if (rc == 0)
+        rc = idcache_new(cfg->cache.ttl_s, cfg->cache.negative_ttl_s, cfg->cache.max_entries,
+                         &id->cache);
     /* config_load lets each source appear at most once. */
     for (size_t i = 0; rc == 0 && i < cfg->n_order; i++)
         rc = identity_add_resolver(id, cfg, base, http, cfg->order[i]);
@@ -297,7 +410,9 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
                       void *arg)
 {
     struct identity_request *req;
+    struct identity_waiter *w;
     const char *email = NULL;
+    uint64_t hash;
 
     if (id->closing) {
         identity_count(id, STAT_identity_errors);
@@ -328,6 +443,20 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
         break;
     }
     identity_count(id, STAT_identity_cache_misses);
+    hash = identity_hash(id, kind, user);
+    req = identity_in_flight(id, kind, user, hash);
+    if (req != NULL) {
+        w = malloc(sizeof(*w));
+        if (w == NULL) {
+            identity_count(id, STAT_identity_errors);
+            cb(arg, IDENTITY_ERROR, NULL, "identity: out of memory");
+            return;
+        }
+        *w = (struct identity_waiter){req->waiters, cb, arg};
+        req->waiters = w;
+        identity_count(id, STAT_identity_coalesced);
+        return;
+    }
     req = malloc(sizeof(*req) + user.len + 1);
     if (req == NULL) {
         identity_count(id, STAT_identity_errors);
@@ -338,10 +467,14 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
     req->text[user.len] = '\0';
     req->user = str_make(req->text, user.len);
     req->kind = kind;
+    req->hash = hash;
     req->id = id;
     req->cb = cb;
     req->arg = arg;
+    req->waiters = NULL;
     req->pos = 0;
+    req->chain = *identity_bucket(id, hash);
+    *identity_bucket(id, hash) = req;
     req->prev = NULL;
     req->next = id->in_flight;
     if (id->in_flight != NULL)

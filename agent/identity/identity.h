@@ -1,11 +1,13 @@
 /* Identity resolution: user identifier -> email, through the cache and then
- * the resolvers identity.order names, in that order (the static directory
- * and Microsoft Graph; resolver.h says what a resolver is). Asynchronous: a
- * request completes through a callback, which a resolver that answers at
- * once (the cache, the static directory) calls before identity_resolve
- * returns, and a network resolver (Graph) calls later from the thread's
- * event loop. One identity per thread that resolves (the delivery thread in
- * `run`; `replay`); not thread-safe. */
+ * the resolvers identity.order names, in that order (the static directory,
+ * LDAP (Active Directory) and Microsoft Graph; resolver.h says what a
+ * resolver is). Asynchronous: a request completes through a callback, which
+ * a resolver that answers at once (the cache, the static directory) calls
+ * before identity_resolve returns, and a network resolver (LDAP, Graph)
+ * calls later from the thread's event loop. A lookup of an identifier
+ * already being resolved joins that request (one directory search for a
+ * burst of alerts about one user). One identity per thread that resolves
+ * (the delivery thread in `run`; `replay`); not thread-safe. */
 #ifndef RTR_IDENTITY_H
 #define RTR_IDENTITY_H
 
@@ -24,7 +26,8 @@ struct identity;
 struct http;
 
 /* Builds the resolvers cfg names, loading the static directory (errors
- * logged as directory_load does) and reading Graph's client secret. None
+ * logged as directory_load does) and reading Graph's client secret and
+ * the LDAP bind password. None
  * at all is allowed, with a warning: every lookup is then
  * IDENTITY_NOT_FOUND. base and http: the event loop and the HTTPS engine
  * network resolvers run on (NULL when identity_uses_network says none is
@@ -34,8 +37,9 @@ struct http;
 int identity_new(const struct identity_config *cfg, struct event_base *base, struct http *http,
                  struct stats *stats, struct identity **out);
 
-/* Nonzero when identity.order names a network resolver (Microsoft Graph):
- * the caller then runs an event loop and an HTTPS engine for it. */
+/* Nonzero when identity.order names a network resolver (LDAP, Microsoft
+ * Graph): the caller then runs an event loop and an HTTPS engine for it
+ * (LDAP needs only the loop). */
 int identity_uses_network(const struct identity_config *cfg);
 
 /* Frees id; requests still in flight complete first with IDENTITY_ERROR
@@ -47,8 +51,11 @@ void identity_free(struct identity *id);
  * USER_KIND_AUTO is detected (userid_detect); the cache keeps answers per
  * resolved kind. An empty user, or one longer than IDENTITY_MAX_ID bytes,
  * is IDENTITY_NOT_FOUND ("identity: empty identifier", "identity:
- * identifier too long"). cb runs exactly once; it may call
- * identity_resolve again, but must not free id. */
+ * identifier too long"). A user of the same kind already being resolved
+ * (compared as the cache compares) waits for that answer. With
+ * IDENTITY_FOUND, detail names what found the email (resolver.h). cb runs
+ * exactly once; it may call identity_resolve again, but must not free
+ * id. */
 void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
                       void *arg);
 

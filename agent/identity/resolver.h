@@ -17,7 +17,10 @@ enum identity_status {
 };
 
 /* email and detail (for logs: "static: not listed", "graph: HTTP 503") are
- * valid during the call. */
+ * valid during the call. identity_resolve's callers get, with
+ * IDENTITY_FOUND, the name of what found the email as detail: "cache" or
+ * the resolver's ops->name, static text that stays valid (the audit line
+ * names it). */
 typedef void (*identity_cb)(void *arg, enum identity_status status, const char *email,
                             const char *detail);
 

@@ -33,11 +33,16 @@ static int load_text(const char *text, char *path, struct config **cfg, char *er
 }
 
 #define LISTEN_OK "\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"}]"
+/* Pieces of an identity.ldap section. */
+#define LDAP_URIS "\"uris\": [\"ldaps://dc1.corp.example.com\"]"
+#define LDAP_DN   "\"base_dn\": \"dc=corp,dc=example,dc=com\""
+#define LDAP_BASE LDAP_URIS ", " LDAP_DN
+#define LDAP_CRED "\"bind_dn\": \"cn=svc,dc=corp\", \"bind_password_file\": \"pw\""
 
 static const struct {
     const char *name;
     const char *text;
-    const char *want[5]; /* every line, in order; NULL-ended */
+    const char *want[8]; /* every line, in order; NULL-ended */
 } bad_configs[] = {
     {"unknown top-level key",
      "{" LISTEN_OK ", \"wokers\": 2}",
@@ -287,8 +292,109 @@ static const struct {
      " \"static\": {\"file\": \"u.csv\"}}}",
      {"@: identity.order[1]: \"static\" is listed twice"}},
     {"unknown resolver",
+     "{" LISTEN_OK ", \"identity\": {\"order\": [\"ad\"]}}",
+     {"@: identity.order[0]: expected one of \"static\", \"graph\", \"ldap\", got \"ad\""}},
+    {"ldap listed but not configured",
      "{" LISTEN_OK ", \"identity\": {\"order\": [\"ldap\"]}}",
-     {"@: identity.order[0]: expected one of \"static\", \"graph\", got \"ldap\""}},
+     {"@: identity.order[0]: \"ldap\" is listed but identity.ldap is not configured"}},
+    {"ldap without uris and base_dn",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_CRED "}}}",
+     {"@: identity.ldap.uris: required key is missing",
+      "@: identity.ldap.base_dn: required key is missing"}},
+    {"ldap with no uri",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {\"uris\": [], " LDAP_DN ", " LDAP_CRED "}}}",
+     {"@: identity.ldap.uris: expected an array of 1 to 8 URIs, got an array"}},
+    {"ldap with nine uris",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {\"uris\": [\"ldaps://a\", \"ldaps://b\",\n"
+     " \"ldaps://c\", \"ldaps://d\", \"ldaps://e\", \"ldaps://f\", \"ldaps://g\", \"ldaps://h\",\n"
+     " \"ldaps://i\"], " LDAP_DN ", " LDAP_CRED "}}}",
+     {"@: identity.ldap.uris: expected an array of 1 to 8 URIs, got an array"}},
+    {"ldap uris that are not ldap[s]://host[:port]",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {\"uris\": [\"https://dc1:636\",\n"
+     " \"ldaps://dc1/dc=corp,dc=com\", \"ldap://dc1:0\", \"ldaps://dc1 ldaps://dc2\",\n"
+     " \"ldaps://\", \"ldaps://[::1]:636\", \"LDAPS://DC2:3269/\"],\n"
+     " " LDAP_DN ", " LDAP_CRED "}}}",
+     {"@: identity.ldap.uris[0]: expected an ldaps:// or ldap:// URI, got \"https://dc1:636\"",
+      "@: identity.ldap.uris[1]: has a path or DN part: the search base is base_dn, got "
+      "\"ldaps://dc1/dc=corp,dc=com\"",
+      "@: identity.ldap.uris[2]: expected a port from 1 to 65535 after ':', got \"ldap://dc1:0\"",
+      "@: identity.ldap.uris[3]: contains a blank or a control character (one URI per entry), "
+      "got \"ldaps://dc1 ldaps://dc2\"",
+      "@: identity.ldap.uris[4]: names no host, got \"ldaps://\""}},
+    {"ldap uri with a query, and not a string",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {\"uris\": [\"ldap://dc1?mail\", 7],\n"
+     " " LDAP_DN ", " LDAP_CRED "}}}",
+     {"@: identity.ldap.uris[0]: has a path or DN part: the search base is base_dn, got "
+      "\"ldap://dc1?mail\"",
+      "@: identity.ldap.uris[1]: expected an ldaps:// or ldap:// URI, got 7"}},
+    {"ldap without a credential",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_URIS ", \"base_dn\": \"dc=corp,dc=com\"}}}",
+     {"@: identity.ldap: no credential: set bind_dn and bind_password_file, or sasl_external with "
+      "client_certificate_file and client_key_file"}},
+    {"ldap bind_dn without its password",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_URIS ", \"base_dn\": \"dc=corp,dc=com\",\n"
+     " \"bind_dn\": \"svc@corp.example.com\"}}}",
+     {"@: identity.ldap.bind_password_file: required with bind_dn"}},
+    {"ldap password without bind_dn",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_URIS ", \"base_dn\": \"dc=corp,dc=com\",\n"
+     " \"bind_password_file\": \"pw\"}}}",
+     {"@: identity.ldap.bind_dn: required with bind_password_file"}},
+    {"ldap sasl_external without a certificate",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_URIS ", \"base_dn\": \"dc=corp,dc=com\",\n"
+     " \"sasl_external\": true}}}",
+     {"@: identity.ldap.client_certificate_file: required with sasl_external",
+      "@: identity.ldap.client_key_file: required with sasl_external"}},
+    {"ldap sasl_external and a bind_dn",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_BASE ", " LDAP_CRED
+     ", \"sasl_external\": true,\n"
+     " \"client_certificate_file\": \"c.pem\", \"client_key_file\": \"c.key\"}}}",
+     {"@: identity.ldap.bind_dn: sasl_external is set too: set either bind_dn and "
+      "bind_password_file, or sasl_external"}},
+    {"ldap certificate without its key",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_BASE ", " LDAP_CRED ",\n"
+     " \"client_certificate_file\": \"c.pem\"}}}",
+     {"@: identity.ldap.client_key_file: required with client_certificate_file"}},
+    {"ldap key without its certificate, sasl_external",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_URIS ", \"base_dn\": \"dc=corp,dc=com\",\n"
+     " \"sasl_external\": true, \"client_key_file\": \"c.key\"}}}",
+     {"@: identity.ldap.client_certificate_file: required with client_key_file"}},
+    {"ldap DNs that are not DNs",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_URIS ", \"base_dn\": \"corp.example.com\",\n"
+     " \"bind_dn\": \"cn=svc,,dc=corp\", \"bind_password_file\": \"pw\",\n"
+     " \"domains\": {\"CORP\": \"dc=corp,dc=com\", \"corp\": \"dc=x\", \"EMEA\": \"emea\",\n"
+     "             \"A\\\\B\": \"dc=a\", \"APAC\": 1}}}}",
+     {"@: identity.ldap.domains.corp: listed twice (domain names are compared in any case)",
+      "@: identity.ldap.domains.EMEA: not a distinguished name (RFC 4514: "
+      "\"dc=corp,dc=example,dc=com\")",
+      "@: identity.ldap.domains.A\\\\B: expected a NetBIOS domain name (as in DOMAIN\\\\user)",
+      "@: identity.ldap.domains.APAC: expected a base DN, got 1",
+      "@: identity.ldap.base_dn: not a distinguished name (RFC 4514: "
+      "\"dc=corp,dc=example,dc=com\")",
+      "@: identity.ldap.bind_dn: not a distinguished name (RFC 4514: "
+      "\"dc=corp,dc=example,dc=com\")"}},
+    {"ldap bind DN not a DN, domains not an object",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_URIS ", \"base_dn\": \"dc=corp\",\n"
+     " \"bind_dn\": \"cn=svc,,dc=corp\", \"bind_password_file\": \"pw\", \"domains\": []}}}",
+     {"@: identity.ldap.domains: expected an object of NetBIOS domain names to base DNs, got "
+      "an array",
+      "@: identity.ldap.bind_dn: not a distinguished name (RFC 4514: "
+      "\"dc=corp,dc=example,dc=com\")"}},
+    {"ldap sasl_external in plaintext",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {\"uris\": [\"ldap://dc1\"],\n"
+     " \"base_dn\": \"dc=corp\", \"sasl_external\": true, \"insecure_plaintext\": true,\n"
+     " \"client_certificate_file\": \"c.pem\", \"client_key_file\": \"c.key\"}}}",
+     {"@: identity.ldap.insecure_plaintext: sasl_external authenticates with the TLS client "
+      "certificate: it needs TLS on every URI"}},
+    {"ldap numbers out of range",
+     "{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_BASE ", " LDAP_CRED ",\n"
+     " \"connect_timeout_s\": 0, \"timeout_s\": 301, \"idle_timeout_s\": -1,\n"
+     " \"max_connections\": 17, \"attribute\": \"email\"}}}",
+     {"@: identity.ldap.connect_timeout_s: expected an integer from 1 to 60, got 0",
+      "@: identity.ldap.timeout_s: expected an integer from 1 to 300, got 301",
+      "@: identity.ldap.idle_timeout_s: expected an integer from 0 to 86400, got -1",
+      "@: identity.ldap.max_connections: expected an integer from 1 to 16, got 17",
+      "@: identity.ldap.attribute: expected one of \"mail\", \"userPrincipalName\", got "
+      "\"email\""}},
     {"graph without its credentials",
      "{" LISTEN_OK ", \"identity\": {\"graph\": {\"cloud\": \"china\"}}}",
      {"@: identity.graph.tenant_id: required key is missing",
@@ -729,6 +835,125 @@ static void test_identity_order_default(void)
     config_free(cfg);
 }
 
+/* identity.ldap: every key, relative paths resolved, the domains kept in
+ * file order, and "ldap" between static and graph in the default order. */
+static void test_ldap_section(void)
+{
+    char path[PATH_MAX], err[4096], dir[PATH_MAX];
+    struct config *cfg = NULL;
+    const struct ldapdir_config *l;
+
+    CHECK_INT(
+        load_text("{" LISTEN_OK ", \"identity\": {\"static\": {\"file\": \"u.csv\"},\n"
+                  " \"graph\": {\"tenant_id\": \"t\", \"client_id\": \"c\", "
+                  "\"client_secret_file\": \"s\"},\n"
+                  " \"ldap\": {\"uris\": [\"ldaps://dc1.corp.example.com:3269\", "
+                  "\"ldap://[2001:db8::1]/\"],\n"
+                  "  \"base_dn\": \"dc=example,dc=com\",\n"
+                  "  \"domains\": {\"CORP\": \"dc=corp,dc=example,dc=com\", "
+                  "\"emea\": \"DC=emea,DC=example,DC=com\"},\n"
+                  "  \"bind_dn\": \"svc-rtr@corp.example.com\", \"bind_password_file\": "
+                  "\"ldap.pw\",\n"
+                  "  \"client_certificate_file\": \"c.pem\", \"client_key_file\": \"c.key\",\n"
+                  "  \"ca_file\": \"/etc/rtr-agent/ad-ca.pem\", \"attribute\": "
+                  "\"userPrincipalName\",\n"
+                  "  \"exclude_disabled\": false, \"connect_timeout_s\": 3, \"timeout_s\": 7,\n"
+                  "  \"idle_timeout_s\": 0, \"max_connections\": 16}}}",
+                  path, &cfg, err, sizeof(err)),
+        0);
+    CHECK_STR("ldap: stderr", str_make(err, strlen(err)), "");
+    if (cfg == NULL)
+        return;
+    snprintf(dir, sizeof(dir), "%s", cfg->dir);
+    l = &cfg->identity.ldap;
+    CHECK_INT(l->n_uris, 2);
+    check_str("ldap: uri 0", l->uris[0], "ldaps://dc1.corp.example.com:3269");
+    check_str("ldap: uri 1", l->uris[1], "ldap://[2001:db8::1]/");
+    check_str("ldap: base", l->base_dn, "dc=example,dc=com");
+    CHECK_INT(l->n_domains, 2);
+    check_str("ldap: domain 0", l->domains[0].name, "CORP");
+    check_str("ldap: domain 0 dn", l->domains[0].base_dn, "dc=corp,dc=example,dc=com");
+    check_str("ldap: domain 1", l->domains[1].name, "emea");
+    check_str("ldap: bind dn", l->bind_dn, "svc-rtr@corp.example.com");
+    check_path("ldap: password", l->bind_password_file, dir, "ldap.pw");
+    check_path("ldap: cert", l->client_certificate_file, dir, "c.pem");
+    check_path("ldap: key", l->client_key_file, dir, "c.key");
+    check_str("ldap: ca", l->ca_file, "/etc/rtr-agent/ad-ca.pem");
+    CHECK_INT(l->sasl_external, 0);
+    CHECK_INT(l->insecure_plaintext, 0);
+    CHECK_INT(l->attribute, LDAPDIR_ATTR_USER_PRINCIPAL_NAME);
+    CHECK_INT(l->exclude_disabled, 0);
+    CHECK_INT(l->connect_timeout_s, 3);
+    CHECK_INT(l->timeout_s, 7);
+    CHECK_INT(l->idle_timeout_s, 0);
+    CHECK_INT(l->max_connections, 16);
+    CHECK_INT(cfg->identity.n_order, 3);
+    CHECK_INT(cfg->identity.order[0], IDENTITY_STATIC);
+    CHECK_INT(cfg->identity.order[1], IDENTITY_LDAP);
+    CHECK_INT(cfg->identity.order[2], IDENTITY_GRAPH);
+    config_free(cfg);
+
+    /* SASL EXTERNAL, and the defaults. */
+    cfg = NULL;
+    CHECK_INT(load_text("{" LISTEN_OK ", \"identity\": {\"ldap\": {" LDAP_BASE ",\n"
+                        " \"sasl_external\": true, \"client_certificate_file\": \"c.pem\",\n"
+                        " \"client_key_file\": \"c.key\"}}}",
+                        path, &cfg, err, sizeof(err)),
+              0);
+    CHECK_STR("ldap defaults: stderr", str_make(err, strlen(err)), "");
+    if (cfg == NULL)
+        return;
+    l = &cfg->identity.ldap;
+    CHECK_INT(l->sasl_external, 1);
+    check_str("ldap defaults: bind dn", l->bind_dn, NULL);
+    check_str("ldap defaults: ca", l->ca_file, NULL);
+    CHECK_INT(l->n_domains, 0);
+    CHECK_INT(l->attribute, LDAPDIR_ATTR_MAIL);
+    CHECK_INT(l->exclude_disabled, 1);
+    CHECK_INT(l->connect_timeout_s, 5);
+    CHECK_INT(l->timeout_s, 10);
+    CHECK_INT(l->idle_timeout_s, 300);
+    CHECK_INT(l->max_connections, 2);
+    CHECK_INT(cfg->identity.n_order, 1);
+    CHECK_INT(cfg->identity.order[0], IDENTITY_LDAP);
+    config_free(cfg);
+}
+
+/* insecure_plaintext loads, with a warning: the one check prints, or,
+ * with only ldaps:// URIs, that it does nothing. */
+static void test_ldap_plaintext_warnings(void)
+{
+    static const struct {
+        const char *uris;
+        const char *want;
+    } rows[] = {
+        {"[\"ldap://dc1\", \"ldaps://dc2\"]",
+         "identity.ldap.insecure_plaintext: the bind password and lookups cross the network "
+         "unencrypted"},
+        {"[\"ldaps://dc1\"]",
+         "identity.ldap.insecure_plaintext: has no effect: every URI is ldaps://"},
+    };
+    char path[PATH_MAX], err[4096], text[1024], want[PATH_MAX + 256];
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct config *cfg = NULL;
+
+        snprintf(text, sizeof(text),
+                 "{" LISTEN_OK ", \"identity\": {\"ldap\": {\"uris\": %s, " LDAP_DN ",\n"
+                 " " LDAP_CRED ", \"insecure_plaintext\": true}}}",
+                 rows[i].uris);
+        CHECK_INT(load_text(text, path, &cfg, err, sizeof(err)), 0);
+        CHECK(cfg != NULL && cfg->identity.ldap.insecure_plaintext == 1);
+        /* A warning line has the log's time and level first. */
+        snprintf(want, sizeof(want), " warning: %s: %s\n", path, rows[i].want);
+        if (strstr(err, want) == NULL || strchr(err, '\n') != strrchr(err, '\n'))
+            UNIT_FAIL("%s: want the one line ...%s, got %s", rows[i].uris, want, err);
+        else
+            unit_passed++;
+        config_free(cfg);
+    }
+}
+
 /* The configs this project ships must always load. Tests run from the
  * repository root (tests/run-all does so). */
 static void test_shipped_configs(void)
@@ -779,6 +1004,9 @@ static void test_reference(void)
         "| `identity.static.file` | path | required |",
         "| `identity.graph.client_secret_file` | path | - |",
         "| `identity.graph.client_key_file` | path | - |",
+        "| `identity.ldap.uris` | array of URIs | required |",
+        "| `identity.ldap.connect_timeout_s` | integer 1..60 | 5 |",
+        "| `identity.ldap.insecure_plaintext` | boolean | false |",
         "| `dispatch.mode` | string | \"dry-run\" |",
         "| `audit.hash_users` | boolean | false |",
         "| `limits.max_message_bytes` | integer 480..16777216 | 65536 |",
@@ -985,6 +1213,8 @@ int main(void)
     test_audit_key_implies_hashing();
     test_header_names();
     test_identity_order_default();
+    test_ldap_section();
+    test_ldap_plaintext_warnings();
     test_shipped_configs();
     test_reference();
     test_parse_address();
