@@ -312,6 +312,10 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
     jsonw_key(w, "email");
     if (audit_user_value(a, email) != 0)
         return "hashing failed";
+    if (r->resolver != NULL) {
+        jsonw_key(w, "resolver");
+        jsonw_cstr(w, r->resolver);
+    }
     jsonw_key(w, "event");
     jsonw_str(w, r->event);
     jsonw_key(w, "outcome");

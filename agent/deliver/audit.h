@@ -1,9 +1,10 @@
 /* The audit log: one JSON line per decision and per dispatch outcome,
  *   {"time":"2026-10-02T09:12:44.120Z","source":"10.0.0.5:51514","mapping":"splunk-es-cef",
  *    "rule":"...","user":"EXAMPLE\\amorgan","email":"alice.morgan@example.com",
- *    "event":"...","outcome":"dispatched","key":"<idempotency key>","status":200,
- *    "attempts":1,"latency_ms":12}
- * (detail, key, status, attempts and latency_ms only when there are; key
+ *    "resolver":"ldap","event":"...","outcome":"dispatched","key":"<idempotency key>",
+ *    "status":200,"attempts":1,"latency_ms":12}
+ * (resolver, detail, key, status, attempts and latency_ms only when there
+ * are; resolver names what found the email: identity.h; key
  * not with hashed users: it hashes the user without the secret). The
  * dead-letter file is written by the same code, without hashing, and
  * durably: each of its lines is fdatasync'ed before audit_write returns 0,
@@ -33,7 +34,8 @@ struct audit_record {
     const char *source;   /* "ip:port" of the sender, or NULL */
     const char *mapping;
     struct str rule, user;
-    const char *email; /* NULL when unresolved */
+    const char *email;    /* NULL when unresolved */
+    const char *resolver; /* what found the email ("cache", "ldap"...), or NULL */
     struct str event;
     const char *outcome; /* "would-dispatch", "unresolved-user", ... */
     const char *detail;  /* optional reason ("static: not listed"), or NULL */

@@ -58,6 +58,7 @@ struct job {
     void *intake; /* told once the job stops counting in flight (job_ops.job_settled) */
     struct job_follower *followers; /* duplicates answered when this job settles */
     char *email;                    /* once resolved */
+    const char *resolver;           /* what found it (static text: identity.h) */
     char text[];
 };
 
@@ -246,6 +247,7 @@ static int job_audit(struct job *job, const char *outcome, const char *detail, i
         .rule = job->d.rule,
         .user = job->d.user,
         .email = job->email,
+        .resolver = job->email != NULL ? job->resolver : NULL,
         .event = job->d.event,
         .outcome = outcome,
         .detail = detail,
@@ -499,10 +501,11 @@ static void job_next_ready(struct jobs *s)
 
 /* Event: the user was found. RESOLVING -> SENDING, or READY when every
  * slot is busy. */
-static void job_resolved(struct job *job, const char *email)
+static void job_resolved(struct job *job, const char *email, const char *resolver)
 {
     struct jobs *s = job->s;
 
+    job->resolver = resolver;
     free(job->email);
     job->email = strdup(email);
     if (job->email == NULL) {
@@ -548,7 +551,7 @@ static void job_on_identity(void *arg, enum identity_status status, const char *
         job_resolver_failed(job, detail);
         break;
     case IDENTITY_FOUND:
-        job_resolved(job, email);
+        job_resolved(job, email, detail);
         break;
     }
 }
@@ -571,6 +574,7 @@ static void job_on_dry_identity(void *arg, enum identity_status status, const ch
     int found = status == IDENTITY_FOUND;
 
     job->email = found ? (char *)email : NULL; /* borrowed for the line */
+    job->resolver = detail;
     stats_add(s->stats, job_dry_outcomes[status].counter, 1);
     job_audit(job, job_dry_outcomes[status].outcome, found ? NULL : detail, 0, 0);
     job->email = NULL;

@@ -42,7 +42,7 @@ static char tmpdir[] = "/tmp/rtr-test-audit.XXXXXX";
 #define ALICE(detail)                                                                              \
     {                                                                                              \
         T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"),                             \
-            STR_LIT("EXAMPLE\\amorgan"), "alice.morgan@example.com",                               \
+            STR_LIT("EXAMPLE\\amorgan"), "alice.morgan@example.com", "ldap",                       \
             STR_LIT("Unknown USB Device"), "would-dispatch", (detail), NULL, 0, 0, 0               \
     }
 
@@ -50,7 +50,7 @@ static char tmpdir[] = "/tmp/rtr-test-audit.XXXXXX";
 #define ALICE_HASHED(user, email)                                                                  \
     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"            \
     "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":\"" user "\",\"email\":\"" email          \
-    "\",\"event\":\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n"
+    "\",\"resolver\":\"ldap\",\"event\":\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n"
 
 static const struct {
     const char *name;
@@ -62,7 +62,8 @@ static const struct {
     {"every field", 0, ALICE("static"),
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"
      "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":\"EXAMPLE\\\\amorgan\",\"email\":"
-     "\"alice.morgan@example.com\",\"event\":\"Unknown USB Device\",\"outcome\":"
+     "\"alice.morgan@example.com\",\"resolver\":\"ldap\",\"event\":\"Unknown USB Device\","
+     "\"outcome\":"
      "\"would-dispatch\",\"detail\":\"static\"}\n",
      0},
     {"unresolved, no source, no detail, text to escape",
@@ -72,6 +73,7 @@ static const struct {
       "m",
       STR_LIT("say \"hi\""),
       STR_LIT("a\nb\x01"),
+      NULL,
       NULL,
       STR_LIT("e"),
       "unresolved-user",
@@ -86,7 +88,7 @@ static const struct {
      0},
     {"a dispatch outcome: key, status, attempts and latency",
      0,
-     {T0, "10.0.0.5:51514", "m", STR_LIT("r"), STR_LIT("u"), "u@example.com", STR_LIT("e"),
+     {T0, "10.0.0.5:51514", "m", STR_LIT("r"), STR_LIT("u"), "u@example.com", NULL, STR_LIT("e"),
       "dispatched", NULL, "ab12", 202, 3, 1500},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":\"m\","
      "\"rule\":\"r\",\"user\":\"u\",\"email\":\"u@example.com\",\"event\":\"e\",\"outcome\":"
@@ -98,7 +100,7 @@ static const struct {
      0},
     {"hashed: an empty user hashes, a missing email stays null",
      1,
-     {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, STR_LIT("e"), "unresolved-user",
+     {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, NULL, STR_LIT("e"), "unresolved-user",
       "static: not listed", NULL, 0, 0, 0},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"email\":"
@@ -112,8 +114,8 @@ static const struct {
      1},
     {"keyed: an empty user",
      1,
-     {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, STR_LIT("e"), "unresolved-user", NULL, NULL,
-      0, 0, 0},
+     {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, NULL, STR_LIT("e"), "unresolved-user", NULL,
+      NULL, 0, 0, 0},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"50a45dd54d4b57f9c2ac4b54ba5feae946ff6b001d487d8c3f0be53ed98e23f0\",\"email\":"
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\"}\n",

@@ -182,7 +182,8 @@ static const struct {
     const char *outcome; /* delivery_dry_run_outcome */
 } outcomes[] = {
     {IDENTITY_FOUND, "jdoe@example.com", "static",
-     "\"email\":\"jdoe@example.com\",\"event\":\"an event\",\"outcome\":\"would-dispatch\"}\n",
+     "\"email\":\"jdoe@example.com\",\"resolver\":\"static\",\"event\":\"an event\",\"outcome\":"
+     "\"would-dispatch\"}\n",
      STAT_outcome_would_dispatch, "would-dispatch"},
     {IDENTITY_NOT_FOUND, NULL, "static: not listed",
      "\"email\":null,\"event\":\"an event\",\"outcome\":\"unresolved-user\",\"detail\":\"static: "
