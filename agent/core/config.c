@@ -790,14 +790,13 @@ static const struct cfg_key ldapdir_keys[] = {
             "client_key_file) instead of bind_dn and a password"},
     {.name = "client_certificate_file", .type = &CFG_PATH, .offset = LD(client_certificate_file),
      .doc = "TLS client certificate (PEM), with client_key_file; required with sasl_external. "
-            "Read at each connection, after the agent dropped to its user: that user must be "
-            "able to read it"},
+            "Read once at start, before the agent drops its privileges (restart to change it)"},
     {.name = "client_key_file", .type = &CFG_PATH, .offset = LD(client_key_file),
-     .doc = "its PEM private key, unencrypted; read at each connection like the certificate, "
-            "so readable by the agent's user"},
+     .doc = "its PEM private key, unencrypted; read once at start like the certificate (root "
+            "may be its only reader)"},
     {.name = "ca_file", .type = &CFG_PATH, .offset = LD(ca_file),
      .doc = "CA bundle (PEM) the servers' certificates must chain to (default: the system "
-            "CAs); certificates and host names are always verified. Read at each connection"},
+            "CAs); certificates and host names are always verified. Read once at start"},
     {.name = "insecure_plaintext", .type = &CFG_BOOL, .offset = LD(insecure_plaintext),
      .def = "false",
      .doc = "ldap:// URIs without StartTLS: the password and the lookups travel in clear "

@@ -104,7 +104,6 @@ struct ldapdir_attempt {
     char *bind_dn; /* NULL with SASL EXTERNAL */
     char *password;
     size_t password_len;
-    char *ca_file, *cert_file, *key_file;
     int insecure_plaintext;
     int timeout_s;
     /* Outputs. */
@@ -463,9 +462,6 @@ static void ldapdir_attempt_free(struct ldapdir_attempt *a)
     free(a->uris);
     free(a->bind_dn);
     secret_free(a->password, a->password_len);
-    free(a->ca_file);
-    free(a->cert_file);
-    free(a->key_file);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }
@@ -514,13 +510,12 @@ static void ldapdir_reason(LDAP *ld, int rc, int tls, char *buf, size_t cap)
     ldap_memfree(diag);
 }
 
-/* The options every handle gets; then its own TLS context from them.
- * Returns 0 or the step that failed. */
+/* The options every handle gets (its TLS is libldap's global context:
+ * ldapdir_tls_context). Returns 0 or the step that failed. */
 static const char *ldapdir_options(struct ldapdir_attempt *a, LDAP *ld)
 {
     struct timeval tv = {.tv_sec = a->timeout_s};
-    int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, tls12 = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2,
-        client = 0;
+    int v3 = LDAP_VERSION3;
 
     if (ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3) != LDAP_OPT_SUCCESS ||
         /* AD answers searches outside a naming context with referrals;
@@ -531,23 +526,35 @@ static const char *ldapdir_options(struct ldapdir_attempt *a, LDAP *ld)
         ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) != LDAP_OPT_SUCCESS ||
         ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv) != LDAP_OPT_SUCCESS)
         return "options";
-    if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12) != LDAP_OPT_SUCCESS ||
-        /* ca_file alone, not also a folder ldap.conf or LDAPTLS_CACERTDIR
-         * names. */
-        (a->ca_file != NULL &&
-         (ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, a->ca_file) != LDAP_OPT_SUCCESS ||
-          ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTDIR, NULL) != LDAP_OPT_SUCCESS)) ||
-        (a->cert_file != NULL &&
-         ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, a->cert_file) != LDAP_OPT_SUCCESS) ||
-        (a->key_file != NULL &&
-         ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, a->key_file) != LDAP_OPT_SUCCESS))
-        return "TLS options";
-    /* The options above apply to a context made for this handle alone:
-     * libldap's global one would keep the first settings it saw. */
-    if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &client) != LDAP_OPT_SUCCESS)
-        return "TLS set-up (ca_file, client_certificate_file, client_key_file)";
     return NULL;
+}
+
+/* libldap's global TLS context, made once from cfg: the servers'
+ * certificates verified (chain and host name) against ca_file alone (not
+ * also a folder ldap.conf or LDAPTLS_CACERTDIR names) or the system CAs,
+ * TLS 1.2 at least, and the client certificate. Every handle created
+ * afterwards uses it (a handle copies the global options, and takes the
+ * global context when it has none of its own). Once, not per connection:
+ * a context of its own per handle leaks its client certificate and key in
+ * Debian's libldap (GnuTLS), at every reconnect. So the files are read at
+ * start, before the agent drops its privileges. Returns 0, or -1 with the
+ * step in *step. */
+static int ldapdir_tls_context(const struct ldapdir_config *cfg, const char **step)
+{
+    int demand = LDAP_OPT_X_TLS_DEMAND, tls12 = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, client = 0;
+
+    *step = "TLS options";
+    if (ldap_set_option(NULL, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12) != LDAP_OPT_SUCCESS ||
+        (cfg->ca_file != NULL &&
+         (ldap_set_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, cfg->ca_file) != LDAP_OPT_SUCCESS ||
+          ldap_set_option(NULL, LDAP_OPT_X_TLS_CACERTDIR, NULL) != LDAP_OPT_SUCCESS)) ||
+        ldap_set_option(NULL, LDAP_OPT_X_TLS_CERTFILE, cfg->client_certificate_file) !=
+            LDAP_OPT_SUCCESS ||
+        ldap_set_option(NULL, LDAP_OPT_X_TLS_KEYFILE, cfg->client_key_file) != LDAP_OPT_SUCCESS)
+        return -1;
+    *step = "the TLS context (ca_file, client_certificate_file, client_key_file)";
+    return ldap_set_option(NULL, LDAP_OPT_X_TLS_NEWCTX, &client) == LDAP_OPT_SUCCESS ? 0 : -1;
 }
 
 /* Connects, starts TLS and binds to uri. Returns the bound handle, or NULL
@@ -676,9 +683,6 @@ static struct ldapdir_attempt *ldapdir_attempt_new(struct ldapdir *d)
             a->password_len = d->password_len;
         }
     }
-    a->ca_file = ldapdir_dup(cfg->ca_file, &failed);
-    a->cert_file = ldapdir_dup(cfg->client_certificate_file, &failed);
-    a->key_file = ldapdir_dup(cfg->client_key_file, &failed);
     a->insecure_plaintext = cfg->insecure_plaintext;
     a->timeout_s = cfg->connect_timeout_s;
     if (!failed && pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
@@ -968,6 +972,7 @@ int ldapdir_new(const struct ldapdir_config *cfg, struct event_base *base, struc
 {
     struct ldapdir *d = calloc(1, sizeof(*d));
     char why[256];
+    const char *step;
     int version, rc;
 
     *out = NULL;
@@ -993,8 +998,17 @@ int ldapdir_new(const struct ldapdir_config *cfg, struct event_base *base, struc
         }
     }
     /* libldap reads ldap.conf and sets its defaults once, on first use:
-     * here, on this thread, rather than in a helper thread. */
+     * here, on this thread, rather than in a helper thread; then the TLS
+     * context overrides them. */
     (void)ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version);
+    if (ldapdir_tls_context(cfg, &step) != 0) {
+        log_error("identity.ldap: cannot set up %s: check that the files exist, are PEM and "
+                  "that the key is the certificate's",
+                  step);
+        secret_free(d->password, d->password_len);
+        free(d);
+        return ERR_CONFIG;
+    }
     *out = d;
     return 0;
 }

@@ -6,9 +6,10 @@
  * (LDAP_OPT_CONNECT_ASYNC) but its TLS handshake, StartTLS and binds are
  * not, so each connection attempt runs on a helper thread of its own: it
  * tries identity.ldap.uris in order (ldap_initialize; LDAPv3, referrals
- * off, TLS_REQUIRE_CERT demand with ca_file and the client certificate,
- * so the server's certificate and host name are verified; StartTLS for
- * ldap:// unless insecure_plaintext; a simple bind or SASL EXTERNAL),
+ * off; TLS through libldap's global context, made once by ldapdir_new:
+ * TLS_REQUIRE_CERT demand with ca_file and the client certificate, so the
+ * server's certificate and host name are verified; StartTLS for ldap://
+ * unless insecure_plaintext; a simple bind or SASL EXTERNAL),
  * each URI bounded by connect_timeout_s, and hands the first bound handle
  * back to the loop through a pipe. One attempt runs at a time. A failed
  * attempt (every URI failed) fails the lookups that waited for it and
@@ -62,8 +63,10 @@
 struct ldapdir;
 
 /* Reads bind_password_file (a file, or a systemd credential; kept in
- * memory, wiped at ldapdir_free) and builds the resolver on base. Connects
- * only when the first lookup comes. cfg must outlive d. stats (the loop
+ * memory, wiped at ldapdir_free), makes libldap's global TLS context from
+ * ca_file and the client certificate (so one configuration per process:
+ * the last ldapdir_new's) and builds the resolver on base. Connects only
+ * when the first lookup comes. cfg must outlive d. stats (the loop
  * thread's block) may be NULL. Errors are logged naming the key
  * ("identity.ldap.bind_password_file: FILE: empty"). Returns 0 and *out
  * (free with ldapdir_free), ERR_CONFIG / ERR_IO or ERR_NOMEM. */

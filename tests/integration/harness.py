@@ -38,6 +38,12 @@ WRAPPER = shlex.split(os.environ.get("RTR_WRAPPER", ""))
 UNDER_VALGRIND = any("valgrind" in w for w in WRAPPER)
 _default_scale = 10.0 if UNDER_VALGRIND else 1.0
 SCALE = float(os.environ.get("RTR_TIMEOUT_SCALE", _default_scale))
+# An ASan build of the agent reads LeakSanitizer's suppressions (a bounded
+# leak of libldap's, tests/lsan.supp) from here, whatever else is set.
+os.environ["LSAN_OPTIONS"] = ":".join(
+    o for o in (os.environ.get("LSAN_OPTIONS"),
+                "suppressions=" + os.path.join(ROOT, "tests", "lsan.supp"),
+                "print_suppressions=0") if o)
 KEEP = os.environ.get("RTR_KEEP") == "1"
 
 # What a sanitizer or valgrind prints when it found something.

@@ -8,17 +8,23 @@ database filled with slapadd before the first start, and listens on
 ldap://127.0.0.1:PORT (StartTLS offered) and ldaps://127.0.0.1:TLS_PORT
 with a server certificate from the harness's test CA (harness.certs():
 localhost, 127.0.0.1, ::1) or, with cert="wrong-name", one of the same CA
-for wrong.example only. It runs as the current user; the system slapd, its
+for wrong.example only. With client_auth=True it also demands a client
+certificate of the test CA (TLSVerifyClient demand) and maps the subject
+of Slapd.client_cert_file to the service account (authz-regexp), for SASL
+EXTERNAL binds. It runs as the current user; the system slapd, its
 configuration and /var/lib/ldap are never used.
 
 API:
   need_slapd()                     Skip unless slapd, slapadd and ldapsearch are installed
-  start_slapd(ctx, cert="server", name="slapd", referral_to=None, plain_users=0)
+  start_slapd(ctx, cert="server", name="slapd", referral_to=None, plain_users=0,
+              client_auth=False)
                                    -> a started Slapd, stopped when the test ends;
                                    referral_to=URI adds a referral object (search
                                    references in every subtree search of the base);
                                    plain_users=N adds N users bench0.. (see plain_user)
-                                   and indexes the attributes the filters ask for
+                                   and indexes the attributes the filters ask for;
+                                   client_auth=True: client certificates demanded,
+                                   the one below mapped to svc_dn
   Slapd.start() / stop() / restart()   same ports, same data
   Slapd.pause() / resume()         SIGSTOP / SIGCONT: a server that accepts TCP
                                    connections (the kernel does) but never answers
@@ -28,12 +34,22 @@ API:
   Slapd.wrong_password_file        a password slapd refuses for svc_dn
   Slapd.ca_file                    the CA that signed the server certificate
   Slapd.wrong_ca_file              another CA (verification must fail)
-  Slapd.search(filter, ...)        ldapsearch (-x, verified TLS) -> [(dn, {attr: [values]})]
+  Slapd.client_cert_file, client_key_file
+                                   with client_auth: a client certificate of the test
+                                   CA for CLIENT_DN, which slapd maps to svc_dn
+  Slapd.wrong_ca_client_cert_file, wrong_ca_client_key_file
+                                   the same subject from the wrong CA (handshake refused)
+  Slapd.unmapped_client_cert_file, unmapped_client_key_file
+                                   a test CA certificate for UNMAPPED_DN: accepted,
+                                   but its SASL EXTERNAL identity is itself (reads nothing)
+  Slapd.search(filter, ...)        ldapsearch (-x, verified TLS; with client_auth, the
+                                   client certificate too) -> [(dn, {attr: [values]})]
   Slapd.log_text()                 slapd's own log (-d stats: connections, binds, searches)
   Slapd.plain_users                [plain_user(n) for each n < plain_users]
   plain_user(n)                    user bench<n> of corp, as a USERS value
   ldap_section(slapd, **kw)        -> an identity.ldap config section for slapd (kw override)
-  BASE_DN, CORP_DN, EMEA_DN, SVC_DN, USERS (by key), sid_binary(), guid_binary()
+  BASE_DN, CORP_DN, EMEA_DN, SVC_DN, CLIENT_DN, UNMAPPED_DN, USERS (by key),
+  sid_binary(), guid_binary()
 """
 import base64
 import hashlib
@@ -54,6 +70,12 @@ CORP_DN = "dc=corp," + BASE_DN
 EMEA_DN = "dc=emea," + BASE_DN
 SVC_DN = "cn=svc-rtr," + BASE_DN
 ROOT_DN = "cn=admin," + BASE_DN
+# The subjects of the client certificates (as slapd writes them, RFC 4514
+# order) and the openssl -subj making each.
+CLIENT_DN = "cn=rtr-agent,ou=services,o=example"
+UNMAPPED_DN = "cn=stranger,ou=services,o=example"
+_CLIENT_SUBJ = {CLIENT_DN: "/O=example/OU=services/CN=rtr-agent",
+                UNMAPPED_DN: "/O=example/OU=services/CN=stranger"}
 SVC_PASSWORD = "svc-SECRET-Lq7Wm2Rx9Tz4"
 WRONG_PASSWORD = "not-the-password-8Hd3"
 ROOT_PASSWORD = "root-SECRET-Vb6Nc1"
@@ -227,6 +249,25 @@ def wrong_name_cert():
     return pem, key
 
 
+def _client_cert(d, name, subject_dn, ca):
+    """(cert, key): a TLS client certificate for subject_dn signed by ca
+    ("ca" or "other-ca" of harness.certs()), made in d."""
+    c = harness.certs()
+    pem, key = os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+    csr, ext = os.path.join(d, name + ".csr"), os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")
+    for argv in (["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                  "-keyout", key, "-out", csr, "-subj", _CLIENT_SUBJ[subject_dn]],
+                 ["x509", "-req", "-in", csr, "-CA", c[ca + ".pem"], "-CAkey", c[ca + ".key"],
+                  "-CAcreateserial", "-CAserial", os.path.join(d, name + ".srl"), "-out", pem,
+                  "-days", "30", "-extfile", ext]):
+        p = subprocess.run([tool("openssl")] + argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        assert p.returncode == 0, p.stdout.decode("utf-8", "replace")
+    return pem, key
+
+
 def _write(path, text, mode=0o600):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
@@ -282,7 +323,8 @@ class _Handle:
 
 
 class Slapd:
-    def __init__(self, ctx, cert="server", name="slapd", referral_to=None, plain_users=0):
+    def __init__(self, ctx, cert="server", name="slapd", referral_to=None, plain_users=0,
+                 client_auth=False):
         need_slapd()
         self.ctx = ctx
         self.dir = ctx.path(name)
@@ -301,12 +343,23 @@ class Slapd:
         self.password_file = _write(os.path.join(self.dir, "svc-password"), SVC_PASSWORD)
         self.wrong_password_file = _write(os.path.join(self.dir, "wrong-password"),
                                           WRONG_PASSWORD)
+        self.client_cert_file = self.client_key_file = None
+        client_auth_conf = ""
+        if client_auth:
+            self.client_cert_file, self.client_key_file = _client_cert(
+                self.dir, "client", CLIENT_DN, "ca")
+            self.wrong_ca_client_cert_file, self.wrong_ca_client_key_file = _client_cert(
+                self.dir, "wrong-ca-client", CLIENT_DN, "other-ca")
+            self.unmapped_client_cert_file, self.unmapped_client_key_file = _client_cert(
+                self.dir, "unmapped-client", UNMAPPED_DN, "ca")
+            client_auth_conf = ('TLSVerifyClient demand\nauthz-regexp "^%s$" "%s"'
+                                % (CLIENT_DN, SVC_DN))
         self.conf = os.path.join(self.dir, "slapd.conf")
         with open(os.path.join(DATA, "slapd.conf.in")) as f:
             conf = string.Template(f.read()).substitute(
                 dir=self.dir, schema=os.path.join(DATA, "ad-lite.schema"), ca=self.ca_file,
                 cert=self.cert_file, key=self.key_file, suffix=BASE_DN, rootdn=ROOT_DN,
-                rootpw=_ssha(ROOT_PASSWORD), svc_dn=SVC_DN)
+                rootpw=_ssha(ROOT_PASSWORD), svc_dn=SVC_DN, client_auth=client_auth_conf)
         self.plain_users = [plain_user(n) for n in range(plain_users)]
         if plain_users:
             # As AD indexes them: unindexed, each search would read every
@@ -435,6 +488,9 @@ class Slapd:
         argv += [filt] + list(attrs)
         env = dict(os.environ, LDAPTLS_CACERT=ca_file or self.ca_file, LDAPTLS_REQCERT="demand")
         env.pop("LDAPTLS_CERT", None)
+        env.pop("LDAPTLS_KEY", None)
+        if self.client_cert_file:
+            env.update(LDAPTLS_CERT=self.client_cert_file, LDAPTLS_KEY=self.client_key_file)
         p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, env=env, timeout=timeout)
         err = p.stderr.decode("utf-8", "replace")
@@ -445,9 +501,10 @@ class Slapd:
         return parse_ldif(p.stdout.decode("utf-8", "replace"))
 
 
-def start_slapd(ctx, cert="server", name="slapd", referral_to=None, plain_users=0):
-    return Slapd(ctx, cert=cert, name=name, referral_to=referral_to,
-                 plain_users=plain_users).start()
+def start_slapd(ctx, cert="server", name="slapd", referral_to=None, plain_users=0,
+                client_auth=False):
+    return Slapd(ctx, cert=cert, name=name, referral_to=referral_to, plain_users=plain_users,
+                 client_auth=client_auth).start()
 
 
 def ldap_section(slapd, **kw):

@@ -18,7 +18,15 @@ alerts wait; slapd stopped mid-run then restarted, and paused (timeouts,
 while a static user is still delivered at once), with nothing lost;
 failover to the second URI; search references not chased; an idle
 connection closed and reopened; SIGTERM while slapd hangs; check and
-check --probe."""
+check --probe. SASL EXTERNAL (a slapd demanding a client certificate and
+mapping its subject to the service account): the fixture proven with
+ldapwhoami; the agent binds with its client certificate over LDAPS and
+StartTLS (slapd logs mechanism EXTERNAL, mapped to the service account,
+and no simple bind) and resolves; a client certificate of another CA is
+refused in the TLS handshake and the alert waits; one of the test CA whose
+subject maps to nothing binds but reads nothing (noSuchObject): the
+alerts wait, never dead-lettered; check names the missing
+client certificate and key, check --probe binds with the certificate."""
 import json
 import os
 import re
@@ -703,6 +711,210 @@ def test_sigterm_while_slapd_hangs(ctx):
     finally:
         slapd.resume()
     assert len(st.requests()) == 1
+
+
+# ---------------------------------------------------------------- SASL EXTERNAL
+# slapd with client_auth demands a client certificate of the test CA and
+# maps the subject of slapd.client_cert_file to the service account, the
+# only identity that may read the users.
+
+def _sasl_section(slapd, cert="client", **kw):
+    """ldap_section kw for SASL EXTERNAL with one of slapd's client
+    certificates ("client", "wrong_ca_client" or "unmapped_client"):
+    no bind_dn, no password."""
+    return dict(kw, bind_dn=None, bind_password_file=None, sasl_external=True,
+                client_certificate_file=getattr(slapd, cert + "_cert_file"),
+                client_key_file=getattr(slapd, cert + "_key_file"))
+
+
+def _whoami(slapd, cert, uri, starttls=False):
+    """ldapwhoami -Y EXTERNAL with one of slapd's client certificates ->
+    (exit status, output)."""
+    env = dict(os.environ, LDAPTLS_CACERT=slapd.ca_file, LDAPTLS_REQCERT="demand",
+               LDAPTLS_CERT=getattr(slapd, cert + "_cert_file"),
+               LDAPTLS_KEY=getattr(slapd, cert + "_key_file"))
+    p = subprocess.run([tool("ldapwhoami"), "-Y", "EXTERNAL", "-H", uri] +
+                       (["-ZZ"] if starttls else []), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=t(10))
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def test_fixture_sasl_external(ctx):
+    """The client_auth slapd, with ldapwhoami -Y EXTERNAL: the client
+    certificate is the service account (LDAPS and StartTLS); one of the
+    test CA for another subject is itself (and reads nothing); one of the
+    other CA ends in the handshake; without a certificate even a simple
+    bind with the right password is refused."""
+    slapd = L.start_slapd(ctx, client_auth=True)
+    want = "dn:" + L.SVC_DN
+    for uri, starttls in ((slapd.tls_uri, False), (slapd.uri, True)):
+        rc, out = _whoami(slapd, "client", uri, starttls)
+        assert rc == 0 and want in out, "%s: %d %s" % (uri, rc, out)
+    rc, out = _whoami(slapd, "unmapped_client", slapd.tls_uri)
+    assert rc == 0 and "dn:" + L.UNMAPPED_DN in out, out
+    for uri, starttls in ((slapd.tls_uri, False), (slapd.uri, True)):
+        rc, out = _whoami(slapd, "wrong_ca_client", uri, starttls)
+        assert rc != 0 and "dn:" not in out, "%s: a wrong CA's certificate: %s" % (uri, out)
+    assert slapd.log_text().count("TLS negotiation failure") >= 2
+    assert [dn for dn, _ in slapd.search(_filter("sam", "amorgan"))] == [U["amorgan"]["dn"]]
+    p = subprocess.run([tool("ldapwhoami"), "-x", "-H", slapd.tls_uri, "-D", slapd.svc_dn, "-y",
+                        slapd.password_file], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=t(10),
+                       env=dict(os.environ, LDAPTLS_CACERT=slapd.ca_file))
+    assert p.returncode != 0, "no client certificate, yet: %s" % p.stdout
+
+
+def _sasl_bind_problems(conn_lines):
+    """What is wrong with one bound connection's log lines for a SASL
+    EXTERNAL bind as the client certificate, mapped to the service
+    account, after TLS: a list of texts (empty when right)."""
+    text = "\n".join(conn_lines)
+    problems = []
+    if not re.search(r' BIND dn="" method=163$', text, re.M):
+        problems.append("no SASL bind (method=163)")
+    if 'BIND authcid="%s"' % L.CLIENT_DN not in text:
+        problems.append("authcid is not the certificate's subject %s" % L.CLIENT_DN)
+    if 'BIND dn="%s" mech=EXTERNAL ' % L.SVC_DN not in text:
+        problems.append("not mapped to %s with mech=EXTERNAL" % L.SVC_DN)
+    if " RESULT tag=97 err=0 " not in text:
+        problems.append("the bind did not succeed")
+    if not _tls_before_bind(conn_lines):
+        problems.append("no TLS before the bind")
+    return problems
+
+
+def test_sasl_external_over_ldaps_and_starttls(ctx):
+    """sasl_external with the client certificate and key (no bind_dn, no
+    password): an agent on LDAPS and one on an ldap:// URI (StartTLS)
+    each resolve their alert and dispatch it with the email; each of their
+    connections at slapd is a SASL EXTERNAL bind whose authcid is the
+    certificate's subject, mapped to the service account, after TLS (and,
+    on ldap://, the STARTTLS operation); slapd saw no simple bind."""
+    slapd = L.start_slapd(ctx, client_auth=True)
+    slapd, st, cfg = _env(ctx, slapd=slapd, **_sasl_section(slapd))
+    tok = token()
+    want = set()
+    for name, uri in (("ldaps", slapd.tls_uri), ("starttls", slapd.uri)):
+        cfg["identity"]["ldap"]["uris"] = [uri]
+        agent = R.start_agent(ctx, cfg, name=name)
+        rule = "sasl %s %s" % (name, tok)
+        _send(agent, [(rule, "CORP\\amorgan")])
+        lines = R.wait_audit(agent, "dispatched")
+        want.add((rule, "alex.morgan@example.com"))
+        assert _delivered(st) == want, _delivered(st)
+        assert [a.get("resolver") for a in R.outcomes(lines, "dispatched")] == ["ldap"], lines
+        stderr = agent.stderr_bytes().decode("utf-8", "replace")
+        assert "connected to %s as the client certificate (SASL EXTERNAL)" % uri in stderr, \
+            agent.stderr_tail()
+        assert R.dead_letters(agent) == []
+        agent.stop()
+    conns = _bound_conns(slapd)
+    assert {port for port, _ in conns.values()} == {slapd.tls_port, slapd.port}, conns
+    problems = []
+    for conn, (port, lines) in conns.items():
+        for p in _sasl_bind_problems(lines):
+            problems.append("conn %s (port %s): %s" % (conn, port, p))
+        if port == slapd.port and not any(" STARTTLS" in ln for ln in lines):
+            problems.append("conn %s on ldap:// without STARTTLS" % conn)
+    assert not problems, "\n".join(problems) + "\n" + slapd.log_text()[-3000:]
+    log = slapd.log_text()
+    assert "method=128" not in log and "mech=SIMPLE" not in log, "slapd saw a simple bind"
+    assert any("sAMAccountName=amorgan" in s for s in _searches(slapd))
+
+
+def test_sasl_external_wrong_ca_certificate_refused(ctx):
+    """sasl_external with a client certificate of another CA (same
+    subject): slapd ends the TLS handshake, over LDAPS and over StartTLS;
+    no bind reaches slapd, the alert waits (retry, never dead-lettered)
+    and the agent logs the failed connection with the URI."""
+    slapd = L.start_slapd(ctx, client_auth=True)
+    slapd, st, cfg = _env(ctx, slapd=slapd, **_sasl_section(slapd, "wrong_ca_client"))
+    for what, uri, name in (("wrong ca client", slapd.tls_uri, "ldaps"),
+                            ("wrong ca client starttls", slapd.uri, "starttls")):
+        failures = slapd.log_text().count("TLS negotiation failure")
+        cfg["identity"]["ldap"]["uris"] = [uri]
+        _refused(ctx, slapd, st, cfg, what, uri, name)
+        assert slapd.log_text().count("TLS negotiation failure") > failures, \
+            "%s: slapd did not refuse a handshake:\n%s" % (uri, slapd.log_text()[-2000:])
+    assert "mech=EXTERNAL" not in slapd.log_text()
+
+
+def test_sasl_external_unmapped_certificate_waits(ctx):
+    """sasl_external with a client certificate of the test CA whose
+    subject slapd maps to nothing: the bind succeeds as that subject, which
+    may not read the base, so every search answers noSuchObject; the
+    alerts wait (retry, the lookup error naming the URI, logged), never
+    dead-lettered as "no such user" nor sent."""
+    slapd = L.start_slapd(ctx, client_auth=True)
+    slapd, st, cfg = _env(ctx, slapd=slapd, **_sasl_section(slapd, "unmapped_client"))
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("unmapped sam %s" % tok, "CORP\\amorgan"),
+                  ("unmapped upn %s" % tok, "amorgan@corp.example.com")])
+    lines = R.wait_audit(agent, "retry", 4, timeout=15)
+    details = [a.get("detail") or "" for a in R.outcomes(lines, "retry")]
+    assert all("No such object" in d and slapd.tls_uri in d for d in details), details
+    assert {a["rule"] for a in R.outcomes(lines, "retry")} == {
+        "unmapped sam %s" % tok, "unmapped upn %s" % tok}, lines
+    assert R.dead_letters(agent) == [] and st.requests() == [] and not R.outcomes(lines, DEAD)
+    log = slapd.log_text()
+    assert 'BIND dn="%s" mech=EXTERNAL ' % L.UNMAPPED_DN in log and L.SVC_DN not in log, \
+        log[-2000:]
+    assert re.search(r"SEARCH RESULT tag=101 err=32 .*nentries=0", log), log[-2000:]
+    stderr = agent.stderr_bytes().decode("utf-8", "replace")
+    assert re.search(r"not delivered yet \(ldap: search on %s failed: No such object\)"
+                     % re.escape(slapd.tls_uri), stderr), agent.stderr_tail()
+    agent.stop()
+
+
+def _sasl_check_cases(ctx, slapd):
+    """(config name, ldap keys to change, the key check must name, its
+    message) for test_check_sasl_external."""
+    return [
+        ("sasl-nocert.json", {"client_certificate_file": None, "client_key_file": None},
+         "identity.ldap.client_certificate_file", "required with sasl_external"),
+        ("sasl-nocert.json", {"client_certificate_file": None, "client_key_file": None},
+         "identity.ldap.client_key_file", "required with sasl_external"),
+        ("sasl-nokey.json", {"client_key_file": None}, "identity.ldap.client_key_file",
+         "required with client_certificate_file"),
+        ("sasl-and-dn.json", {"bind_dn": slapd.svc_dn, "bind_password_file": slapd.password_file},
+         "identity.ldap.bind_dn", "sasl_external is set too"),
+        ("sasl-missing.json", {"client_certificate_file": ctx.path("no-such-cert.pem")},
+         "identity.ldap.client_certificate_file", ""),
+    ]
+
+
+def test_check_sasl_external(ctx):
+    """check passes sasl_external with a client certificate and key, and
+    check --probe binds with them (SASL EXTERNAL at slapd) and finds the
+    email; sasl_external without a client certificate fails naming
+    client_certificate_file and client_key_file, without the key naming
+    client_key_file, with bind_dn too naming bind_dn, with a certificate
+    file that does not exist naming it: exit 1, "test failed"."""
+    slapd = L.start_slapd(ctx, client_auth=True)
+    slapd, st, cfg = _env(ctx, slapd=slapd, **_sasl_section(slapd))
+    cfg["spool"]["dir"] = ctx.path("spool")
+    path = _write_config(ctx, "sasl.json", cfg)
+    rc, err = run_agent("check", "-c", path)
+    assert rc == 0 and "test is successful" in err, err[-2000:]
+    rc, err = run_agent("check", "-c", path, "--probe", "CORP\\amorgan", timeout=30)
+    assert rc == 0 and re.search(r"probe: identity: CORP\\{1,2}amorgan -> "
+                                 r"alex\.morgan@example\.com \(", err), err[-2000:]
+    assert 'BIND dn="%s" mech=EXTERNAL ' % L.SVC_DN in slapd.log_text()
+    problems = []
+    for name, kw, key, message in _sasl_check_cases(ctx, slapd):
+        bad = json.loads(json.dumps(cfg))
+        for k, v in kw.items():
+            if v is None:
+                bad["identity"]["ldap"].pop(k, None)
+            else:
+                bad["identity"]["ldap"][k] = v
+        rc, err = run_agent("check", "-c", _write_config(ctx, name, bad))
+        named = [ln for ln in err.splitlines() if key in ln and message in ln]
+        if rc != 1 or not named or "test failed" not in err:
+            problems.append("%s: exit %d, want 1 naming %s (%r):\n%s" % (
+                name, rc, key, message, err[-800:]))
+    assert not problems, "\n".join(problems)
 
 
 # ---------------------------------------------------------------- check
