@@ -454,9 +454,24 @@ class Slapd:
                 time.sleep(0.2)
 
     def pause(self):
+        """SIGSTOP, and back once every thread of slapd is stopped: the
+        signal is only pending when kill(2) returns, and a thread busy on
+        another core could still answer a request sent right after."""
         assert self.running()
         self.proc.send_signal(signal.SIGSTOP)
         self.paused = True
+        tasks = "/proc/%d/task" % self.proc.pid
+
+        def stopped():
+            states = []
+            for tid in os.listdir(tasks):
+                try:
+                    with open("%s/%s/stat" % (tasks, tid)) as f:
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+                except FileNotFoundError:
+                    continue
+            return states and all(st in ("T", "t") for st in states)
+        wait_until(stopped, 5, "slapd's threads to stop")
 
     def resume(self):
         if self.paused and self.running():
