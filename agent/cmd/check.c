@@ -25,6 +25,7 @@
 #include "ingest/input.h"
 #include "errors.h"
 #include "identity/identity.h"
+#include "identity/ldapdir.h"
 #include "core/log.h"
 #include "core/secret.h"
 #include "decide/mapping.h"
@@ -303,19 +304,30 @@ static void check_ca_file(struct check *c, const char *key, const char *path)
     X509_STORE_free(store);
 }
 
-/* identity.ldap's files as the connection set-up reads them: the bind
- * password (at start, as a secret), the CA bundle and the client
- * certificate and key (at each connection: PEM). */
+/* identity.ldap's files as a start reads them: the bind password (a
+ * secret), then the CA bundle, the client certificate and its key, which
+ * make libldap's TLS context (ldapdir_tls_load: PEM, the key the
+ * certificate's). */
 static void check_ldap(struct check *c, const struct ldapdir_config *l)
 {
     char files[2][PATH_MAX];
+    struct ldapdir_config tls = *l;
+    int missing = 0;
 
+    if (l->n_uris == 0)
+        return;
     check_secret(c, "identity.ldap.bind_password_file", l->bind_password_file);
     check_ca_file(c, "identity.ldap.ca_file", l->ca_file);
-    check_file(c, "identity.ldap.client_certificate_file",
-               check_credential(c, l->client_certificate_file, files[0], sizeof(files[0])));
-    check_file(c, "identity.ldap.client_key_file",
-               check_credential(c, l->client_key_file, files[1], sizeof(files[1])));
+    tls.client_certificate_file =
+        (char *)check_credential(c, l->client_certificate_file, files[0], sizeof(files[0]));
+    tls.client_key_file =
+        (char *)check_credential(c, l->client_key_file, files[1], sizeof(files[1]));
+    missing |= check_file(c, "identity.ldap.client_certificate_file", tls.client_certificate_file);
+    missing |= check_file(c, "identity.ldap.client_key_file", tls.client_key_file);
+    /* check_ca_file said what is wrong with it already. */
+    missing |= l->ca_file != NULL && access(l->ca_file, R_OK) != 0;
+    if (!missing && ldapdir_tls_load(&tls) != 0)
+        check_fail(c, "identity.ldap", "the TLS context does not load (see above)");
 }
 
 /* audit_open's own checks, without creating the log; audit_check names

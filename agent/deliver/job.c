@@ -574,7 +574,7 @@ static void job_on_dry_identity(void *arg, enum identity_status status, const ch
     int found = status == IDENTITY_FOUND;
 
     job->email = found ? (char *)email : NULL; /* borrowed for the line */
-    job->resolver = detail;
+    job->resolver = found ? detail : NULL;
     stats_add(s->stats, job_dry_outcomes[status].counter, 1);
     job_audit(job, job_dry_outcomes[status].outcome, found ? NULL : detail, 0, 0);
     job->email = NULL;

@@ -41,7 +41,9 @@
  * lookups that come meanwhile wait for that next attempt. At most
  * graph.max_concurrent requests are in flight; the rest queue. Concurrent
  * lookups of the same kind and identifier (compared as the identity cache
- * compares them: case folded) share one request; at most GRAPH_MAX_PENDING
+ * compares them: case folded) share one request (identity.c already lets
+ * only one of each out: this is for graph's own callers, check --probe and
+ * the tests, and keeps the contract whoever calls); at most GRAPH_MAX_PENDING
  * distinct ones are unfinished at a time, and a lookup of yet another one
  * fails at once (IDENTITY_ERROR, "graph: too many lookups pending"), so its
  * alert is retried on the delivery side's backoff instead of queueing here

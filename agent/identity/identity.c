@@ -46,8 +46,8 @@ struct identity_request {
     uint64_t hash;
     identity_cb cb;
     void *arg;
-    struct identity_waiter *waiters; /* joined later, answered after cb */
-    size_t pos;                      /* the resolver it is at, in identity.order */
+    struct identity_waiter *waiters, **waiters_end; /* joined later, answered after cb, in order */
+    size_t pos;                                     /* the resolver it is at, in identity.order */
     char text[];
 };
 
@@ -452,8 +452,9 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
             cb(arg, IDENTITY_ERROR, NULL, "identity: out of memory");
             return;
         }
-        *w = (struct identity_waiter){req->waiters, cb, arg};
-        req->waiters = w;
+        *w = (struct identity_waiter){NULL, cb, arg};
+        *req->waiters_end = w;
+        req->waiters_end = &w->next;
         identity_count(id, STAT_identity_coalesced);
         return;
     }
@@ -472,6 +473,7 @@ void identity_resolve(struct identity *id, struct str user, enum user_kind kind,
     req->cb = cb;
     req->arg = arg;
     req->waiters = NULL;
+    req->waiters_end = &req->waiters;
     req->pos = 0;
     req->chain = *identity_bucket(id, hash);
     *identity_bucket(id, hash) = req;

@@ -407,7 +407,10 @@ static void ldapdir_send(struct ldapdir_conn *c, struct ldapdir_search *s,
 {
     struct ldapdir *d = c->d;
     char *attrs[] = {(char *)ldapdir_attribute_names[d->cfg->attribute], NULL};
-    struct timeval limit = {.tv_sec = d->cfg->timeout_s};
+    /* The server's time limit answers a slow search with an error on a
+     * connection that stays; the timer, a second later, is for a server
+     * that answers nothing at all. */
+    struct timeval limit = {.tv_sec = d->cfg->timeout_s}, hung = {.tv_sec = d->cfg->timeout_s + 1};
     char detail[LDAPDIR_WHY_MAX];
     int rc;
 
@@ -418,7 +421,7 @@ static void ldapdir_send(struct ldapdir_conn *c, struct ldapdir_search *s,
         TAILQ_INSERT_TAIL(&c->searches, s, link);
         c->outstanding++;
         evtimer_del(c->idle);
-        evtimer_add(s->timer, &limit);
+        evtimer_add(s->timer, &hung);
         return;
     }
     if ((rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR) && !s->resent) {
@@ -529,7 +532,7 @@ static const char *ldapdir_options(struct ldapdir_attempt *a, LDAP *ld)
     return NULL;
 }
 
-/* libldap's global TLS context, made once from cfg: the servers'
+/* libldap's global TLS context (ldapdir_tls_load), made once from cfg: the servers'
  * certificates verified (chain and host name) against ca_file alone (not
  * also a folder ldap.conf or LDAPTLS_CACERTDIR names) or the system CAs,
  * TLS 1.2 at least, and the client certificate. Every handle created
@@ -744,9 +747,16 @@ static void ldapdir_attempt_failed(struct ldapdir *d, const char *error, int log
 static struct ldapdir_conn *ldapdir_conn_new(struct ldapdir *d, LDAP *ld, const char *uri)
 {
     struct ldapdir_conn *c = calloc(1, sizeof(*c));
+    Sockbuf *sb = NULL;
     int fd = -1;
 
-    if (c == NULL || ldap_get_option(ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0)
+    /* libldap leaves the socket blocking once connected: a server that
+     * sends half a message, or stops reading, would hold the loop in
+     * read(2) or write(2), out of reach of every timer. Non-blocking,
+     * libldap keeps the partial message and ldap_result answers 0. */
+    if (c == NULL || ldap_get_option(ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0 ||
+        ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL ||
+        ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_NONBLOCK, (void *)1) != 1)
         goto fail;
     c->d = d;
     c->ld = ld;
@@ -880,10 +890,34 @@ static void ldapdir_pump(struct ldapdir *d)
     c = ldapdir_least_busy(d);
     if (c == NULL ? !TAILQ_EMPTY(&d->waiting) : c->outstanding >= LDAPDIR_BUSY_SEARCHES)
         ldapdir_connect(d);
+    /* No connection left and none coming before the backoff ends (the
+     * last one was lost while an attempt for another had failed): what
+     * waits would wait for nothing, so it fails now and is retried. */
+    if (d->n_conns == 0 && d->attempt == NULL) {
+        while ((s = TAILQ_FIRST(&d->waiting)) != NULL) {
+            TAILQ_REMOVE(&d->waiting, s, link);
+            ldapdir_answer(
+                s, IDENTITY_ERROR,
+                d->last_error != NULL ? d->last_error : "ldap: no directory server reachable", 1);
+            TAILQ_INSERT_TAIL(&done, s, link);
+        }
+    }
     ldapdir_complete(d, &done);
 }
 
 /* ---- the resolver ---- */
+
+int ldapdir_tls_load(const struct ldapdir_config *cfg)
+{
+    const char *step;
+
+    if (ldapdir_tls_context(cfg, &step) == 0)
+        return 0;
+    log_error("identity.ldap: cannot set up %s: check that the files exist, are PEM and that the "
+              "key is the certificate's",
+              step);
+    return ERR_CONFIG;
+}
 
 const char *ldapdir_search_base(const struct ldapdir_config *cfg, enum user_kind kind,
                                 struct str user)
@@ -972,7 +1006,6 @@ int ldapdir_new(const struct ldapdir_config *cfg, struct event_base *base, struc
 {
     struct ldapdir *d = calloc(1, sizeof(*d));
     char why[256];
-    const char *step;
     int version, rc;
 
     *out = NULL;
@@ -1001,13 +1034,11 @@ int ldapdir_new(const struct ldapdir_config *cfg, struct event_base *base, struc
      * here, on this thread, rather than in a helper thread; then the TLS
      * context overrides them. */
     (void)ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version);
-    if (ldapdir_tls_context(cfg, &step) != 0) {
-        log_error("identity.ldap: cannot set up %s: check that the files exist, are PEM and "
-                  "that the key is the certificate's",
-                  step);
+    rc = ldapdir_tls_load(cfg);
+    if (rc != 0) {
         secret_free(d->password, d->password_len);
         free(d);
-        return ERR_CONFIG;
+        return rc;
     }
     *out = d;
     return 0;

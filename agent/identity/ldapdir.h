@@ -29,12 +29,12 @@
  * ldap_result and a zero timeout. No entry is "not found" ("ldap: no such
  * user"), two are "ldap: 2 users match (ambiguous)", one without the
  * attribute is "ldap: user has no mail"; an identifier not valid for its
- * kind is "not found" without a search. A search without an answer in
- * timeout_s is abandoned and fails, and its connection is closed (the
- * server hangs); a connection the server closes fails its searches and is
- * dropped, and the next lookup connects again. Connections idle for
- * idle_timeout_s are closed. Single-threaded but for the helper threads,
- * which touch nothing of the loop's. */
+ * kind is "not found" without a search. A search carries timeout_s as
+ * its time limit; one still without an answer a second later is
+ * abandoned and fails, and its connection is closed (the server hangs); a connection the server
+ * closes fails its searches and is dropped, and the next lookup connects again. Connections idle
+ * for idle_timeout_s are closed. Single-threaded but for the helper threads, which touch nothing of
+ * the loop's. */
 #ifndef RTR_LDAPDIR_H
 #define RTR_LDAPDIR_H
 
@@ -86,6 +86,11 @@ void ldapdir_lookup(struct ldapdir *d, enum user_kind kind, struct str user, ide
  * down"), unbinds the connections, abandons a connection attempt still
  * running, and frees d. NULL is fine. */
 void ldapdir_free(struct ldapdir *d);
+
+/* Makes libldap's global TLS context from cfg (ca_file, the client
+ * certificate and key), as ldapdir_new does: `check` loads the files a
+ * start would. Returns 0, or ERR_CONFIG (logged naming the step). */
+int ldapdir_tls_load(const struct ldapdir_config *cfg);
 
 /* The base DN a search for user as kind starts from (see the top): a
  * string of cfg's, or NULL when a sAMAccountName's domain is not in a

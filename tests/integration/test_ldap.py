@@ -32,6 +32,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import ldap_fixture as L
@@ -620,6 +621,102 @@ def test_lookups_of_one_user_share_one_search(ctx):
     agent.stop()
 
 
+class _HalfAnswerServer:
+    """A plaintext LDAP server on 127.0.0.1 that accepts any simple bind,
+    then answers each search with the first 6 bytes of a SearchResultDone
+    and nothing more (a server that hangs mid-message)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @staticmethod
+    def _message(c):
+        head = c.recv(2)
+        if len(head) < 2:
+            return None
+        n = head[1]
+        if n & 0x80:
+            n = int.from_bytes(c.recv(n & 0x7f), "big")
+        body = b""
+        while len(body) < n:
+            more = c.recv(n - len(body))
+            if not more:
+                return None
+            body += more
+        return body
+
+    def _serve(self, c):
+        try:
+            while True:
+                body = self._message(c)
+                if body is None:
+                    return
+                msgid, op = body[2], body[3]  # INTEGER of one byte, then the op's tag
+                if op == 0x60:  # BindRequest -> BindResponse success
+                    c.sendall(bytes([0x30, 0x0c, 0x02, 0x01, msgid, 0x61, 0x07, 0x0a, 0x01, 0x00,
+                                     0x04, 0x00, 0x04, 0x00]))
+                elif op == 0x63:  # SearchRequest -> half a SearchResultDone
+                    c.sendall(bytes([0x30, 0x0c, 0x02, 0x01, msgid, 0x65]))
+        except OSError:
+            return
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def close(self):
+        for c in [self.sock] + self.conns:
+            c.close()
+
+
+def test_half_an_answer_does_not_stop_the_loop(ctx):
+    """A directory server that sends half of a search's answer and then
+    nothing: the agent reads what came without waiting for the rest (its
+    connection is non-blocking), so the lookup fails at its timeout ("no
+    answer in 1s") and is retried, and an alert for a user of the static
+    directory is delivered meanwhile. A blocking read would hold the
+    delivery loop, its timers and every other alert."""
+    server = _HalfAnswerServer()
+    try:
+        _half_answer(ctx, server)
+    finally:
+        server.close()
+
+
+def _half_answer(ctx, server):
+    st = R.standin(ctx)
+    cfg = R.live_config(ctx, st, order=["static", "ldap"], identity={"ldap": {
+        "uris": ["ldap://127.0.0.1:%d" % server.port], "base_dn": L.BASE_DN,
+        "bind_dn": "cn=svc-rtr,dc=example,dc=com",
+        "bind_password_file": R.write_secret(ctx, "ldap-pw", "pw"),
+        "insecure_plaintext": True, "timeout_s": 1, "connect_timeout_s": 2}})
+    agent = R.start_agent(ctx, cfg)
+    tok = token()
+    _send(agent, [("half %s" % tok, "CORP\\user21")])
+    wait_until(lambda: server.conns, t(5), "the agent to connect")
+    time.sleep(t(0.3))  # the search is out, half answered
+    t0 = time.monotonic()
+    _send(agent, [("static %s" % tok, "bkhan@example.com")])
+    R.wait_requests(st, 1, timeout=5)
+    took = time.monotonic() - t0
+    assert took < t(1.5), "a static lookup took %.1fs behind the half answer" % took
+    lines = R.wait_audit(agent, "retry", 1, timeout=10)
+    details = [a.get("detail") or "" for a in R.outcomes(lines, "retry")]
+    assert any("no answer in 1s" in d for d in details), details
+    assert R.dead_letters(agent) == []
+    agent.stop()
+
+
 def test_failover_to_second_uri(ctx):
     """uris: a closed port first, slapd second: resolved through the
     second; a third alert later still resolves."""
@@ -881,6 +978,11 @@ def _sasl_check_cases(ctx, slapd):
          "identity.ldap.bind_dn", "sasl_external is set too"),
         ("sasl-missing.json", {"client_certificate_file": ctx.path("no-such-cert.pem")},
          "identity.ldap.client_certificate_file", ""),
+        # Files that open but make no TLS context: what a start refuses.
+        ("sasl-not-pem.json", {"client_certificate_file": slapd.password_file},
+         "identity.ldap", "the TLS context does not load"),
+        ("sasl-other-key.json", {"client_key_file": slapd.wrong_ca_client_key_file},
+         "identity.ldap", "the TLS context does not load"),
     ]
 
 
@@ -890,7 +992,9 @@ def test_check_sasl_external(ctx):
     email; sasl_external without a client certificate fails naming
     client_certificate_file and client_key_file, without the key naming
     client_key_file, with bind_dn too naming bind_dn, with a certificate
-    file that does not exist naming it: exit 1, "test failed"."""
+    file that does not exist naming it, with a certificate that is not PEM
+    or a key that is not the certificate's (the TLS context a start makes
+    does not load): exit 1, "test failed"."""
     slapd = L.start_slapd(ctx, client_auth=True)
     slapd, st, cfg = _env(ctx, slapd=slapd, **_sasl_section(slapd))
     cfg["spool"]["dir"] = ctx.path("spool")
