@@ -131,7 +131,7 @@ man: $(MAN_PAGES)
 
 # Unit tests of parsers link only the parsers library (a link error catches a parser that
 # reaches into agent/ or a dependency); the rest get everything.
-PARSER_UNIT_BINS = $(patsubst %,$(BUILD)/tests/test_%,cef event framing leef message relp syslog)
+PARSER_UNIT_BINS = $(patsubst %,$(BUILD)/tests/test_%,cef event framing json leef message relp syslog)
 $(PARSER_UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(PARSERS_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^

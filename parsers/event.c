@@ -44,6 +44,8 @@ static const struct {
     {"cef.label.", EVENT_CEF_LABEL},
     {"leef.ext.", EVENT_LEEF_EXT},
     {"syslog.sd.", EVENT_SYSLOG_SD},
+    /* a dotted path, checked by event_json_path_ok */
+    {"json.", EVENT_JSON},
 };
 
 /* Splits "<SD-ID>.<param>" at its last '.': SD-IDs such as "origin@32473"
@@ -59,6 +61,18 @@ static int event_split_sd(struct str rest, struct event_field *out)
     out->key = str_make(rest.p, dot - 1);
     out->key2 = str_make(rest.p + dot, rest.len - dot);
     return 0;
+}
+
+/* A json path has no empty segment: "a..b", ".a" and "a." address nothing. */
+static int event_json_path_ok(struct str path)
+{
+    if (path.p[0] == '.' || path.p[path.len - 1] == '.')
+        return 0;
+    for (size_t i = 1; i < path.len; i++) {
+        if (path.p[i] == '.' && path.p[i - 1] == '.')
+            return 0;
+    }
+    return 1;
 }
 
 int event_field_compile(const char *name, size_t len, struct event_field *out)
@@ -81,6 +95,8 @@ int event_field_compile(const char *name, size_t len, struct event_field *out)
         out->kind = event_keyed[i].kind;
         if (out->kind == EVENT_SYSLOG_SD)
             return event_split_sd(rest, out);
+        if (out->kind == EVENT_JSON && !event_json_path_ok(rest))
+            return ERR_INVALID;
         out->key = rest;
         if (out->kind == EVENT_CEF_EXT) /* resolved here, not per message */
             out->key2 = cef_other_name(rest);
@@ -111,6 +127,21 @@ static struct str event_number(int v, struct event_num *num)
         return STR_ABSENT;
     int n = snprintf(num->text, sizeof(num->text), "%d", v);
     return str_make(num->text, (size_t)n);
+}
+
+/* The value at path in m's JSON payload. A string with escapes is decoded
+ * now, over its own offsets in the shadow: repeated reads rewrite the same
+ * bytes, so earlier results stay valid and the scratch never grows. */
+static struct str event_json(const struct message *m, struct str path)
+{
+    struct str v;
+
+    if (m->payload != PAYLOAD_JSON)
+        return STR_ABSENT;
+    const struct message_json *j = &m->u.json;
+    if (json_lookup(j->doc.p, j->doc.len, path, j->shadow, &v, NULL) != 0)
+        return STR_ABSENT; /* no shadow: m->error said so at parse time */
+    return v;
 }
 
 struct str event_field_get(const struct event_field *f, const struct message *m,
@@ -175,6 +206,8 @@ struct str event_field_get(const struct event_field *f, const struct message *m,
         return leef ? leef->event_id : STR_ABSENT;
     case EVENT_LEEF_EXT:
         return leef ? leef_get(leef, f->key) : STR_ABSENT;
+    case EVENT_JSON:
+        return event_json(m, f->key);
     }
     return STR_ABSENT;
 }

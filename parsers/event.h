@@ -13,6 +13,8 @@
  *   cef.ext.<key> (short or ArcSight full name), cef.label.<label>
  *   leef.version, leef.vendor, leef.product, leef.product_version,
  *   leef.event_id, leef.ext.<key>
+ *   json.<path> (keys and array indexes separated by '.': json.result.user,
+ *   json.dataset.0.user_name; see json_lookup)
  *
  * A field the message does not carry reads as absent (p == NULL): cef.* on
  * a LEEF message, syslog.hostname on a message without one, an extension key
@@ -54,6 +56,7 @@ enum event_field_kind {
     EVENT_LEEF_PRODUCT_VERSION,
     EVENT_LEEF_EVENT_ID,
     EVENT_LEEF_EXT, /* key = the attribute name */
+    EVENT_JSON,     /* key = the path in the JSON payload */
 };
 
 struct event_field {
@@ -71,14 +74,17 @@ struct event_num {
 
 /* Compiles name[0..len) into *out. Returns 0, or ERR_INVALID for a name
  * outside the model (unknown prefix or field, an empty key, a syslog.sd name
- * without both parts). out->key (and key2, but for cef.ext) point into name:
- * the caller keeps name alive and unchanged as long as out is used. A
- * cef.ext name is looked up in the CEF key table here, once, so that
- * event_field_get reads both its names without a search. */
+ * without both parts, a json path with an empty segment). out->key (and key2, but for cef.ext)
+ * point into name: the caller keeps name alive and unchanged as long as out is used. A cef.ext name
+ * is looked up in the CEF key table here, once, so that event_field_get reads both its names
+ * without a search. */
 int event_field_compile(const char *name, size_t len, struct event_field *out);
 
 /* The field's value in m: a slice into m's buffers, into num (numeric
- * fields) or absent. Never allocates. */
+ * fields) or absent. Never allocates. A json.<path> string with escapes is
+ * decoded on demand into the part of message_parse's scratch that m
+ * reserved for it (message_json.shadow): the one write through a const
+ * message, valid like every other slice of m. */
 struct str event_field_get(const struct event_field *f, const struct message *m,
                            struct event_num *num);
 

@@ -1,10 +1,12 @@
 /* One received frame, fully parsed: syslog header, then the payload (CEF,
- * LEEF or plain text). This is what the pipeline, `parse` and `--tap` see. */
+ * LEEF, a JSON object or plain text). This is what the pipeline, `parse` and
+ * `--tap` see. */
 #ifndef RTR_MESSAGE_H
 #define RTR_MESSAGE_H
 
 #include "cef.h"
 #include "errors.h"
+#include "json.h"
 #include "leef.h"
 #include "str.h"
 #include "syslog.h"
@@ -13,6 +15,18 @@ enum message_payload {
     PAYLOAD_TEXT,
     PAYLOAD_CEF,
     PAYLOAD_LEEF,
+    PAYLOAD_JSON,
+};
+
+/* A MSG that is one valid JSON object (json_validate, default limits). Its
+ * fields are read on demand (json_lookup, event.h's json.<path>): nothing is
+ * decoded at parse time. */
+struct message_json {
+    struct str doc; /* MSG without its leading blanks */
+    /* doc.len bytes of the scratch, reserved at parse time and written only
+     * by lookups that unescape a string (json_lookup's shadow), or NULL when
+     * the scratch was too small (then m->error says so). */
+    char *shadow;
 };
 
 struct message {
@@ -30,6 +44,7 @@ struct message {
     union {
         struct cef_msg cef;
         struct leef_msg leef;
+        struct message_json json;
     } u;
 };
 

@@ -70,6 +70,8 @@ static const char *absent_hint(const struct event_field *f, const struct message
         return " (the message is not CEF)";
     if (f->kind >= EVENT_LEEF_VERSION && f->kind <= EVENT_LEEF_EXT && m->payload != PAYLOAD_LEEF)
         return " (the message is not LEEF)";
+    if (f->kind == EVENT_JSON && m->payload != PAYLOAD_JSON)
+        return " (the message is not a JSON object)";
     if (f->kind >= EVENT_SYSLOG_PRI && f->kind <= EVENT_SYSLOG_SD &&
         m->syslog.format == SYSLOG_NONE)
         return " (the message has no syslog header)";

@@ -102,6 +102,13 @@ void render_message(struct jsonw *w, const struct message *m, const char *source
         render_cef(w, &m->u.cef);
     else if (m->payload == PAYLOAD_LEEF)
         render_leef(w, &m->u.leef);
+    else if (m->payload == PAYLOAD_JSON) {
+        /* Named like cef and leef, but empty: the document is msg, and its
+         * fields are json.<path> for mappings, not copied here. */
+        jsonw_key_literal(w, "json");
+        jsonw_object_begin(w);
+        jsonw_object_end(w);
+    }
     /* MSG as sent: syslog_parse strips a leading BOM (so mappings never see
      * it) and flags it; the three bytes sit just before msg.p. */
     struct str msg = m->syslog.msg;

@@ -387,6 +387,37 @@ def test_replay_unresolved_user(ctx):
     assert dec.get("detail") == "static: not listed", "want the reason, as the audit line: %s" % dec
 
 
+def test_replay_json_payload_fields(ctx):
+    """A syslog message whose MSG is a JSON object (a Sentinel alert
+    relayed by Logstash): a mapping reads json.<path> fields, through
+    nested objects, an array index and escapes (\\\\ in the user, \\u00e9 in
+    the rule), and decides; a MSG that starts with '{' but is not strict
+    JSON (a duplicate key) is plain text, so the json.* fields are absent,
+    and --explain says the message is not a JSON object."""
+    mapping = ctx.path("json-mapping.json")
+    with open(mapping, "w") as f:
+        json.dump({"mappings": [{
+            "name": "sentinel-json",
+            "when": [{"field": "json.ProductName", "equals": "Azure Sentinel"}],
+            "rule": [{"field": "json.AlertName"}],
+            "user": [{"field": "json.Entities.0.Name"}]}]}, f)
+    good = ('<134>1 2026-10-02T09:12:44Z logstash01 sentinel - - - {"ProductName":"Azure Sentinel",'
+            '"AlertName":"Caf\\u00e9 exfiltration","Entities":[{"Name":"EXAMPLE\\\\amorgan",'
+            '"Type":"account"}],"Severity":"High"}')
+    dup = ('<134>1 2026-10-02T09:12:44Z logstash01 sentinel - - - {"ProductName":"Azure Sentinel",'
+           '"AlertName":"x","AlertName":"y","Entities":[{"Name":"EXAMPLE\\\\amorgan"}]}')
+    path = ctx.path("sentinel-json.log")
+    with open(path, "w") as f:
+        f.write(good + "\n" + dup + "\n")
+    decisions, text, _ = replay(write_config(ctx, mappings=[mapping]), [path], explain=True)
+    assert [(d["mapping"], d["rule"], d["user"], d["email"], d["input_line"])
+            for d in decisions] == [("sentinel-json", "Caf\u00e9 exfiltration",
+                                     "EXAMPLE\\amorgan", "alice.morgan@example.com", 1)], decisions
+    blocks = explain_blocks(text)
+    why = [w for m, _, w in blocks[("sentinel-json.log", 2)] if m == "sentinel-json"]
+    assert why and "not a JSON object" in why[0], blocks[("sentinel-json.log", 2)]
+
+
 def _splunk_cef(ext):
     return "CEF:0|Splunk|Enterprise Security|7.3.2|notable|Fallback|7|cs1Label=search_name " + ext
 

@@ -23,6 +23,14 @@ static const char *const lines[] = {
     "login=EXAMPLE\\cdiaz",
     /* 3: no header, bare CEF */
     "CEF:0|Vendor|Product|1|100|Name|5|suser=bob",
+    /* 4: RFC 5424 with an escaped SD value, MSG a JSON object (a Sentinel alert relayed by
+     * Logstash), escapes in strings and keys */
+    "<14>1 2026-10-02T09:20:05Z relay logstash - - [x@1 k=\"a\\\"b\"] {\"AlertName\":\"Mass "
+    "download\",\"Severity\":3,\"Entities\":[{\"Type\":\"host\"},{\"Type\":\"account\","
+    "\"Name\":\"CORP\\\\jdoe\",\"Upn\":\"j\\u00f6e@example.com\"}],\"Clos\\u0065d\":false,"
+    "\"Owner\":null,\"a.b\":1,\"CEF\":\"CEF:0|V|P|1|1|N|5|suser=x\"}",
+    /* 5: RFC 3164, a JSON array is no JSON payload */
+    "<13>Oct  2 09:40:00 host fluent-bit: [{\"a\":1}]",
 };
 
 struct field_case {
@@ -104,6 +112,26 @@ static const struct field_case cases[] = {
     {3, "syslog.app", NULL},
     {3, "cef.ext.sourceUserName", "bob"},
     {3, "cef.vendor", "Vendor"},
+    {4, "syslog.sd.x@1.k", "a\"b"},
+    {4, "json.AlertName", "Mass download"},
+    {4, "json.Severity", "3"},
+    {4, "json.Entities.1.Name", "CORP\\jdoe"},
+    {4, "json.Entities.1.Upn",
+     "j\xC3\xB6"
+     "e@example.com"},
+    {4, "json.Entities.0.Name", NULL},
+    {4, "json.Entities.0", "{\"Type\":\"host\"}"},
+    {4, "json.Entities.2", NULL},
+    {4, "json.Closed", "false"},
+    {4, "json.Owner", NULL},
+    {4, "json.a.b", NULL},
+    {4, "json.CEF", "CEF:0|V|P|1|1|N|5|suser=x"}, /* data in a JSON string, not a payload */
+    {4, "cef.ext.suser", NULL},
+    {4, "json.AlertName.x", NULL},
+    {0, "json.suser", NULL}, /* json.* on other payloads is absent */
+    {2, "json.login", NULL},
+    {5, "json.0.a", NULL},
+    {5, "msg", "[{\"a\":1}]"},
 };
 
 #define N_LINES (sizeof(lines) / sizeof(lines[0]))
@@ -127,6 +155,33 @@ static void parse_lines(void)
     CHECK_INT(msgs[1].payload, PAYLOAD_LEEF);
     CHECK_INT(msgs[2].payload, PAYLOAD_TEXT);
     CHECK_INT(msgs[3].syslog.format, SYSLOG_NONE);
+    CHECK_INT(msgs[4].payload, PAYLOAD_JSON);
+    CHECK_INT(msgs[5].payload, PAYLOAD_TEXT);
+}
+
+/* json.* strings with escapes are decoded on demand into the message's scratch, over
+ * their own offsets: reading a field again returns the same bytes at the same place and
+ * never uses more scratch, however often mappings read it. */
+static void test_json_reads(void)
+{
+    struct event_field name, upn;
+    const struct message *m = &msgs[4];
+    size_t used = scratches[4].used;
+
+    CHECK_INT(event_field_compile("json.Entities.1.Name", 20, &name), 0);
+    CHECK_INT(event_field_compile("json.Entities.1.Upn", 19, &upn), 0);
+    struct str a = event_field_get(&name, m, NULL), b = event_field_get(&upn, m, NULL);
+    for (int i = 0; i < 1000; i++) {
+        struct str again = event_field_get(&name, m, NULL);
+        CHECK(again.p == a.p && again.len == a.len);
+    }
+    CHECK_STR("after rereads", a, "CORP\\jdoe");
+    CHECK_STR("after rereads", b,
+              "j\xC3\xB6"
+              "e@example.com");
+    CHECK(a.p >= scratches[4].buf && a.p + a.len <= scratches[4].buf + scratches[4].used);
+    CHECK_INT(scratches[4].used, used);
+    CHECK(scratches[4].used <= scratches[4].cap);
 }
 
 static void free_lines(void)
@@ -179,13 +234,17 @@ static void test_compile(void)
         {"cef.label.search_name", EVENT_CEF_LABEL, "search_name", NULL},
         {"leef.ext.usrName", EVENT_LEEF_EXT, "usrName", NULL},
         {"leef.event_id", EVENT_LEEF_EVENT_ID, NULL, NULL},
+        {"json.result.user", EVENT_JSON, "result.user", NULL},
+        {"json.dataset.0.user_name", EVENT_JSON, "dataset.0.user_name", NULL},
+        {"json.x", EVENT_JSON, "x", NULL},
     };
     static const char *const bad[] = {
         "",           "foo",         "cef.",          "cef.ext.",     "cef.label.",
         "cef.bogus",  "cef.ext",     "leef.ext.",     "leef.",        "syslog.",
         "syslog.sd.", "syslog.sd.x", "syslog.sd..ip", "syslog.sd.x.", "syslog.sd.x.y.",
         "RAW",        "msg ",        "syslog.pri.x",  "cef.vendorx",  "cefext.suser",
-        "leef.ext",   "syslog.sd",   "syslog.host",
+        "leef.ext",   "syslog.sd",   "syslog.host",   "json.",        "json",
+        "json..a",    "json.a..b",   "json.a.",       "json.a.b.",
     };
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -270,6 +329,7 @@ int main(void)
 {
     parse_lines();
     test_fields();
+    test_json_reads();
     test_compile();
     test_cef_names();
     free_lines();

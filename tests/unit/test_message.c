@@ -206,6 +206,82 @@ static void test_reuse(void)
     free(in);
 }
 
+/* MSG that is a JSON object (after blanks) is a JSON payload; anything else that starts
+ * with '{' stays text without an error, or is found as CEF further on. CEF and LEEF at the
+ * start of MSG are decided before JSON is looked at. */
+static const struct {
+    const char *name;
+    const char *line;
+    enum syslog_format format;
+    enum message_payload payload;
+    const char *path; /* a lookup in the JSON payload ... */
+    const char *want; /* ... and its value */
+} json_cases[] = {
+    {"5424 sentinel via logstash",
+     "<14>1 2026-10-02T09:20:05Z relay logstash - - - {\"AlertName\":\"Mass download\","
+     "\"Entities\":[{\"Type\":\"account\",\"Name\":\"CORP\\\\jdoe\"}]}",
+     SYSLOG_RFC5424, PAYLOAD_JSON, "Entities.0.Name", "CORP\\jdoe"},
+    {"5424 with BOM", "<14>1 2026-10-02T09:20:05Z relay vector - - - \xEF\xBB\xBF {\"a\":\"b\"}",
+     SYSLOG_RFC5424, PAYLOAD_JSON, "a", "b"},
+    {"3164 with tag", "<13>Oct  2 09:40:00 fluent-bit sentinel[12]: {\"user\":\"bob\"}",
+     SYSLOG_RFC3164, PAYLOAD_JSON, "user", "bob"},
+    {"3164 with blanks before", "<13>Oct  2 09:40:00 host app: \t {\"n\": 1e400 } ", SYSLOG_RFC3164,
+     PAYLOAD_JSON, "n", "1e400"},
+    {"no header", "{\"a\":{\"b\":[true]}}", SYSLOG_NONE, PAYLOAD_JSON, "a.b.0", "true"},
+    {"CEF inside a JSON string",
+     "<13>Oct  2 09:40:00 host app: {\"m\":\"x CEF:0|V|P|1|1|N|5|a=b\"}", SYSLOG_RFC3164,
+     PAYLOAD_JSON, "m", "x CEF:0|V|P|1|1|N|5|a=b"},
+    {"trailing comma stays text", "<13>Oct  2 09:40:00 host app: {\"a\":1,}", SYSLOG_RFC3164,
+     PAYLOAD_TEXT, NULL, NULL},
+    {"duplicate key stays text", "<13>Oct  2 09:40:00 host app: {\"a\":1,\"a\":2}", SYSLOG_RFC3164,
+     PAYLOAD_TEXT, NULL, NULL},
+    {"prose in braces stays text", "<13>Oct  2 09:40:00 host app: {maintenance} window opened",
+     SYSLOG_RFC3164, PAYLOAD_TEXT, NULL, NULL},
+    {"array stays text", "<13>Oct  2 09:40:00 host app: [1,2]", SYSLOG_RFC3164, PAYLOAD_TEXT, NULL,
+     NULL},
+    {"braces then CEF", "<13>Oct  2 09:40:00 host app: {x} CEF:0|V|P|1|1|N|5|a=b", SYSLOG_RFC3164,
+     PAYLOAD_CEF, NULL, NULL},
+    {"CEF first", "<13>Oct  2 09:40:00 host CEF:0|V|P|1|1|N|5|a={\"b\":1}", SYSLOG_RFC3164,
+     PAYLOAD_CEF, NULL, NULL},
+};
+
+static void test_json_payload(void)
+{
+    static struct message m;
+
+    for (size_t i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]); i++) {
+        struct scratch s;
+        char *in;
+        size_t len = strlen(json_cases[i].line);
+        int rc = parse_copy(json_cases[i].line, &m, &s, &in);
+        CHECK_INT(rc, 0);
+        if (m.error != NULL)
+            UNIT_FAIL("%s: error %s", json_cases[i].name, m.error);
+        CHECK_INT(m.syslog.format, json_cases[i].format);
+        if (m.payload != json_cases[i].payload)
+            UNIT_FAIL("%s: payload %d, want %d", json_cases[i].name, m.payload,
+                      json_cases[i].payload);
+        if (m.payload == PAYLOAD_JSON && json_cases[i].path != NULL) {
+            const struct message_json *j = &m.u.json;
+            struct str v;
+            if (!(j->doc.p >= in && j->doc.p + j->doc.len <= in + len && j->doc.p[0] == '{' &&
+                  j->doc.p[j->doc.len - 1] == '}'))
+                UNIT_FAIL("%s: doc %.*s", json_cases[i].name, (int)j->doc.len, j->doc.p);
+            else
+                unit_passed++;
+            CHECK(j->shadow != NULL && j->shadow >= s.buf &&
+                  j->shadow + j->doc.len <= s.buf + s.used);
+            CHECK_INT(json_lookup(j->doc.p, j->doc.len,
+                                  str_make(json_cases[i].path, strlen(json_cases[i].path)),
+                                  j->shadow, &v, NULL),
+                      0);
+            CHECK_STR(json_cases[i].name, v, json_cases[i].want);
+        }
+        free(s.buf);
+        free(in);
+    }
+}
+
 /* The error kind travels with the first error's text, whichever parser (or
  * the framer) set it; pairs past the CEF table are counted in dropped. */
 static const struct {
@@ -281,6 +357,7 @@ int main(void)
     test_cases();
     test_scratch_exact();
     test_reuse();
+    test_json_payload();
     test_error_kinds();
     test_dropped();
     return unit_report("test_message");
