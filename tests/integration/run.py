@@ -15,7 +15,11 @@ each printing its own results when it ends, then the sum: for the slow runs
 Environment: RTR_AGENT, BUILD, SHARED, RTR_WRAPPER (e.g. "valgrind
 --error-exitcode=99 --leak-check=full": prefixes the agent command; the
 agent must still exit 0 after SIGTERM), RTR_TIMEOUT_SCALE, RTR_KEEP=1.
-A test may set `fn.timeout = SECONDS` (default 30, scaled).
+A test may set `fn.timeout = SECONDS` (default 30, scaled). Under valgrind,
+a test that sets `fn.valgrind_skip = REASON` (or whose module sets
+VALGRIND_SKIP = REASON) reports SKIP: one that only starts short-lived
+commands (check, parse) or none of the agent at all, whose code the ASan
+run covers, where valgrind would only repeat process start-ups.
 """
 import argparse
 import importlib
@@ -83,7 +87,18 @@ def reason_of(exc):
     return first + where, rest
 
 
+def valgrind_skip(fn):
+    """Why fn does not run under valgrind, or None."""
+    if not harness.UNDER_VALGRIND:
+        return None
+    return getattr(fn, "valgrind_skip", None) or getattr(sys.modules.get(fn.__module__),
+                                                         "VALGRIND_SKIP", None)
+
+
 def run_one(name, fn):
+    skip = valgrind_skip(fn)
+    if skip:
+        return "SKIP", skip, ""
     ctx = harness.Ctx(name)
     limit = harness.t(getattr(fn, "timeout", 30))
     status, reason, details = "PASS", "", ""

@@ -8,6 +8,10 @@ import re
 
 from harness import ROOT, Skip, certs, run_agent
 
+# Under valgrind (tests/integration/run.py).
+VALGRIND_SKIP = ("only short-lived commands (check, parse, a refused run): the ASan run "
+                 "covers them; valgrind would only repeat process start-ups")
+
 MAPPINGS = os.path.join(ROOT, "mappings", "*.json")
 
 GOOD_MAPPING = {"name": "good", "when": [{"field": "cef.vendor", "equals": "Acme"}],

@@ -30,6 +30,10 @@ import sys
 
 from harness import AGENT, ROOT, WRAPPER, systemd_verify_root, t, tool
 
+# Under valgrind (tests/integration/run.py).
+VALGRIND_SKIP = ("install scripts and short-lived check runs: the ASan run covers them; "
+                 "valgrind would only repeat process start-ups")
+
 DEFAULT_PATHS = ("/usr/local/", "/etc/rtr-agent", "/var/lib/rtr-agent", "/var/log/rtr-agent")
 MAPPING_FILES = sorted(glob.glob(os.path.join(ROOT, "mappings", "*.json")))
 # What the unit's LoadCredential= lines load, by credential name.

@@ -1098,3 +1098,12 @@ def test_check_probe_resolves_through_ldap(ctx):
     path = _write_config(ctx, "probe-wrong.json", cfg)
     rc, err = run_agent("check", "-c", path, "--probe", "CORP\\amorgan", timeout=30)
     assert rc == 1 and "Invalid credentials" in err, err[-2000:]
+
+
+# Under valgrind (tests/integration/run.py): these start no agent (the
+# fixture's own tests) or only short-lived check runs, which the ASan run
+# covers; valgrind would only repeat process start-ups.
+for _fn in (test_fixture_answers_the_filters, test_fixture_transport_and_lifecycle,
+            test_fixture_sasl_external, test_check_ldap_section, test_check_sasl_external,
+            test_check_probe_resolves_through_ldap):
+    _fn.valgrind_skip = "no agent, or only check: covered by the ASan run"

@@ -5,6 +5,10 @@ import subprocess
 
 from harness import AGENT, SHARED, WRAPPER, Skip, check_json_line, octet, t
 
+# Under valgrind (tests/integration/run.py).
+VALGRIND_SKIP = ("only short-lived parse runs: the ASan run covers them; valgrind would only "
+                 "repeat process start-ups")
+
 # file -> per line: (syslog format, payload kind, vendor, hostname)
 SAMPLES = {
     "dtex.log": [("rfc3164", "cef", "Dtex", "dtex-intercept"),
