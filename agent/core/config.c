@@ -307,7 +307,8 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
 static const struct cfg_key listen_keys[] = {
     {.name = "proto", .type = &CFG_ENUM, .offset = LO(proto), .choices = proto_names, .required = 1,
      .doc = "transport (tls: RFC 5425; relp: RELP, as rsyslog's omrelp sends, acknowledged once "
-            "the message is decided and its alert spooled)"},
+            "the message is decided and its alert spooled; http: webhooks POST JSON alerts to "
+            "/v1/alerts/{source}, answered 202 once they are spooled)"},
     {.name = "address", .type = &CFG_ADDRESS, .offset = LO(address), .aux_offset = LO(addr),
      .count_offset = LO(addr_len), .required = 1,
      .doc = "numeric \"IPv4:port\" or \"[IPv6]:port\"; port 0 binds any free port"},

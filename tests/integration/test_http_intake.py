@@ -21,7 +21,7 @@ import subprocess
 import time
 
 import response_env as env
-from harness import listener, t, wait_until
+from harness import listener, run_agent, t, wait_until
 from numbered import kill9
 
 KEY = "hk-SECRET-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -320,3 +320,28 @@ def test_http_idempotency_key(ctx):
     status, _, body = _post(port, _alert(), headers={"Idempotency-Key": "k" * 257})
     assert status == 400 and "Idempotency-Key" in json.loads(body)["error"], (status, body)
     a.stop()
+
+
+def test_http_check(ctx):
+    """`check` reads the listener's key as a start would: a key under 16
+    bytes fails naming the key, and plain HTTP beyond loopback is refused
+    unless forced."""
+    key = env.write_secret(ctx, "short-key", "short")
+    cfg = ctx.path("c.json")
+
+    def check(entry):
+        with open(cfg, "w") as f:
+            json.dump({"listen": [entry], "mappings": [_mapping(ctx)],
+                       "dispatch": {"mode": "dry-run"}}, f)
+        return run_agent("check", "-c", cfg)
+    rc, err = check(listener("http", api_key_file=key))
+    assert rc == 1 and "listen[0].api_key_file" in err and "shorter than 16 bytes" in err, err
+    assert "short" not in err.replace("shorter", "").replace("short-key", ""), \
+        "the key's bytes in check's output"
+    good = env.write_secret(ctx, "good-key", KEY)
+    rc, err = check(listener("http", api_key_file=good, address="0.0.0.0:0"))
+    assert rc == 1 and "listen[0].tls: plain HTTP beyond loopback" in err, err
+    rc, err = check(listener("http", api_key_file=good, address="0.0.0.0:0",
+                             plain_beyond_loopback=True, allow=["127.0.0.0/8"]))
+    assert rc == 0, err
+    assert KEY not in err
