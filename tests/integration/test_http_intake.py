@@ -48,7 +48,8 @@ def _alert(name="Impossible travel", user="EXAMPLE\\amorgan", **more):
     return a
 
 
-def _agent(ctx, st=None, http=None, spool=None, name="agent", port=0, tls=False, down=False):
+def _agent(ctx, st=None, http=None, spool=None, name="agent", port=0, tls=False, down=False,
+           limits=None):
     """An agent with a plain HTTP listener (and a TLS one); down: SafeTitan
     is stopped once the agent has started (its config needs it running)."""
     keyfile = env.write_secret(ctx, "http-key", KEY)
@@ -61,6 +62,8 @@ def _agent(ctx, st=None, http=None, spool=None, name="agent", port=0, tls=False,
         listen.append(listener("http", api_key_file=keyfile, tls=True, cert=c["server"],
                                key=c["server_key"]))
     extra = env.live_config(ctx, st, mappings=[_mapping(ctx)], spool=spool)
+    if limits:
+        extra["limits"] = limits
     a = env.start_agent(ctx, extra, listen=listen, name=name)
     if down:
         st.stop()
@@ -157,6 +160,27 @@ def test_http_array_and_json_lines(ctx):
     assert [d["rule"] for d in json.loads(body)["decisions"]] == ["L0", "L1"], body
     reqs = env.wait_requests(st, 5)
     assert sorted(json.loads(r["body"])["event"] for r in reqs) == ["A0", "A1", "A2", "L0", "L1"]
+    a.stop()
+
+
+def test_http_queue_full_mid_request(ctx):
+    """A decision queue of one record: the objects of one request meet a
+    full queue, the intake pauses and goes on once the delivery thread
+    drained it; every object is decided once, in order, and answered in
+    one 202."""
+    st = env.standin(ctx)
+    a = _agent(ctx, st, limits={"queue_messages": 1})
+    n = 50
+    status, _, body = _post(a.port("http"), [_alert("Q%d" % i) for i in range(n)])
+    assert status == 202, (status, body)
+    assert [d["index"] for d in json.loads(body)["decisions"]] == list(range(n)), body
+    env.wait_requests(st, n, timeout=30)
+    time.sleep(t(0.5))
+    assert sorted(json.loads(r["body"])["event"] for r in st.requests()) == sorted(
+        "Q%d" % i for i in range(n))
+    print("test_http_queue_full_mid_request: %d pauses"
+          % a.metric("backpressure_pauses_total"), flush=True)
+    assert a.metric("backpressure_pauses_total") >= 1, "the queue never refused a record"
     a.stop()
 
 
