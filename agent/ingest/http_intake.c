@@ -59,7 +59,7 @@ struct http_req {
     size_t acked;        /* acks come back */
     int lost;            /* an ack said "not durable" */
     struct jsonw out;    /* {"decisions": [ ... */
-    struct event *timer; /* request_timeout_s for the acks */
+    struct event *timer; /* request_timeout_s from the request's arrival */
     char source[HTTP_SOURCE_MAX + 1];
     char idem[HTTP_IDEM_MAX + 1];
     char ref[HTTP_IDEM_MAX + 24]; /* idem, and "#<index>" for a body of several */
@@ -194,9 +194,10 @@ static void http_req_finish(struct http_req *r)
     http_req_free(r);
 }
 
-/* The acks did not all come within request_timeout_s: the spool is full
- * (or slow). What was handed over may still be spooled; the client's retry
- * carries the same idempotency keys. */
+/* The request was not handed over whole, or its acks did not all come,
+ * within request_timeout_s: the spool is full (or slow). What was handed
+ * over may still be spooled; the client's retry carries the same
+ * idempotency keys. */
 static void http_on_req_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct http_req *r = arg;
@@ -204,7 +205,9 @@ static void http_on_req_timeout(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    TAILQ_REMOVE(&h->waiting, r, link);
+    /* Still being handed over: paused for a queue the delivery thread
+     * blocked (alerts held for spool space). */
+    TAILQ_REMOVE(r->next < r->n ? &h->feeding : &h->waiting, r, link);
     log_limited(&http_rl, LOG_LVL_WARNING,
                 "%s %s: alerts not spooled within %d s (spool full?): answered 503",
                 http_transport(h), r->peer, h->ep->lc->request_timeout_s);
@@ -271,18 +274,15 @@ static int http_req_feed(struct http_req *r)
     return 0;
 }
 
-/* Every object of r is handed over: answer now, or wait for the acks. */
+/* Every object of r is handed over: answer now, or wait for the acks (its
+ * timer runs since the request came). */
 static void http_req_fed(struct http_req *r)
 {
-    struct http_intake *h = r->h;
-    struct timeval tv = {h->ep->lc->request_timeout_s, 0};
-
     if (r->acked == r->records) {
         http_req_finish(r);
         return;
     }
-    TAILQ_INSERT_TAIL(&h->waiting, r, link);
-    event_add(r->timer, &tv);
+    TAILQ_INSERT_TAIL(&r->h->waiting, r, link);
 }
 
 /* input_acker: the alerts of one object of request seq are durable (or lost). */
@@ -730,6 +730,7 @@ static void http_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     input_count_bytes(h->ctx, h->ep, body.len);
+    event_add(r->timer, &(struct timeval){h->ep->lc->request_timeout_s, 0});
     TAILQ_INSERT_TAIL(&h->feeding, r, link);
     http_resume(&h->in);
 }

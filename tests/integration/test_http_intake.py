@@ -273,8 +273,21 @@ def test_http_spool_full_503(ctx):
     503 with Retry-After (the one whose alerts wait for room after
     request_timeout_s, the next at once); SafeTitan back, the retry of the
     same request is accepted and every alert reaches SafeTitan once."""
+    _spool_full(ctx, None)
+
+
+def test_http_spool_full_mid_request_503(ctx):
+    """The same with a decision queue of one record: the request that
+    fills the spool stops half-way, its remaining objects refused by the
+    blocked queue, and is answered 503 at request_timeout_s all the same;
+    its retry is accepted later (what it did hand over comes back as
+    duplicates: every alert reaches SafeTitan once)."""
+    _spool_full(ctx, {"queue_messages": 1})
+
+
+def _spool_full(ctx, limits):
     st = env.standin(ctx)
-    a = _agent(ctx, st, spool={"max_bytes": 1 << 20}, down=True)
+    a = _agent(ctx, st, spool={"max_bytes": 1 << 20}, down=True, limits=limits)
     port = a.port("http")
     big = "x" * 1000
     sent, refused, batches = 0, None, []
@@ -304,10 +317,14 @@ def test_http_spool_full_503(ctx):
     time.sleep(t(1))
     events = [json.loads(r["body"])["event"] for r in st2.requests()]
     assert len(set(events)) == total, "%d distinct alerts of %d" % (len(set(events)), total)
+    assert len(events) == total, "%d requests for %d alerts" % (len(events), total)
+    if limits:
+        assert a.metric("backpressure_pauses_total") >= 1, "no request paused half-way"
     a.stop()
 
 
 test_http_spool_full_503.timeout = 150
+test_http_spool_full_mid_request_503.timeout = 150
 
 
 def test_http_kill9_after_202(ctx):
