@@ -125,11 +125,11 @@ static void http_count(struct http_intake *h, int code)
     stats_add(h->ctx->stats, c, 1);
 }
 
-/* Sends code with body (JSON, may be empty); close: the connection ends
- * after it; retry: with Retry-After. A request whose client is gone is
+/* Sends code with body (JSON, may be empty); close_after: the connection
+ * ends after it; retry: with Retry-After. A request whose client is gone is
  * freed by evhttp here. */
 static void http_send(struct http_intake *h, struct evhttp_request *req, int code,
-                      const char *reason, const char *body, size_t len, int close, int retry)
+                      const char *reason, const char *body, size_t len, int close_after, int retry)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     struct evbuffer *buf = evbuffer_new();
@@ -137,7 +137,7 @@ static void http_send(struct http_intake *h, struct evhttp_request *req, int cod
     evhttp_add_header(hdr, "Content-Type", "application/json");
     if (retry)
         evhttp_add_header(hdr, "Retry-After", HTTP_RETRY_AFTER);
-    if (close)
+    if (close_after)
         evhttp_add_header(hdr, "Connection", "close");
     if (buf != NULL && len > 0)
         evbuffer_add(buf, body, len);
@@ -149,7 +149,7 @@ static void http_send(struct http_intake *h, struct evhttp_request *req, int cod
 
 /* {"error": why}. */
 static void http_send_error(struct http_intake *h, struct evhttp_request *req, int code,
-                            const char *reason, const char *why, int close, int retry)
+                            const char *reason, const char *why, int close_after, int retry)
 {
     struct jsonw w;
 
@@ -158,7 +158,7 @@ static void http_send_error(struct http_intake *h, struct evhttp_request *req, i
     jsonw_key_literal(&w, "error");
     jsonw_cstr(&w, why);
     jsonw_object_end(&w);
-    http_send(h, req, code, reason, w.err ? "" : w.buf, w.err ? 0 : w.len, close, retry);
+    http_send(h, req, code, reason, w.err ? "" : w.buf, w.err ? 0 : w.len, close_after, retry);
     jsonw_free(&w);
 }
 
