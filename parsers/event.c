@@ -33,6 +33,7 @@ static const struct {
     {"leef.product", EVENT_LEEF_PRODUCT},
     {"leef.product_version", EVENT_LEEF_PRODUCT_VERSION},
     {"leef.event_id", EVENT_LEEF_EVENT_ID},
+    {"http.source", EVENT_HTTP_SOURCE},
 };
 
 /* Names that are a prefix followed by a key. */
@@ -208,6 +209,8 @@ struct str event_field_get(const struct event_field *f, const struct message *m,
         return leef ? leef_get(leef, f->key) : STR_ABSENT;
     case EVENT_JSON:
         return event_json(m, f->key);
+    case EVENT_HTTP_SOURCE:
+        return m->http_source;
     }
     return STR_ABSENT;
 }

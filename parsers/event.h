@@ -15,6 +15,7 @@
  *   leef.event_id, leef.ext.<key>
  *   json.<path> (keys and array indexes separated by '.': json.result.user,
  *   json.dataset.0.user_name; see json_lookup)
+ *   http.source (the {source} of POST /v1/alerts/{source})
  *
  * A field the message does not carry reads as absent (p == NULL): cef.* on
  * a LEEF message, syslog.hostname on a message without one, an extension key
@@ -57,6 +58,7 @@ enum event_field_kind {
     EVENT_LEEF_EVENT_ID,
     EVENT_LEEF_EXT, /* key = the attribute name */
     EVENT_JSON,     /* key = the path in the JSON payload */
+    EVENT_HTTP_SOURCE,
 };
 
 struct event_field {

@@ -72,6 +72,7 @@ int message_parse(const char *buf, size_t len, struct message *m, struct scratch
     m->raw = str_make(buf, len);
     m->payload = PAYLOAD_TEXT;
     m->dropped = 0;
+    m->http_source = STR_ABSENT;
 
     syslog_parse(buf, len, &m->syslog, scratch);
     m->error = m->syslog.error;

@@ -40,6 +40,10 @@ struct message {
     /* CEF pairs past CEF_MAX_EXT, counted but not stored; error is set then
      * ("cef: too many extension fields", or an earlier error). */
     size_t dropped;
+    /* http.source: the {source} of the HTTP route the message came in by
+     * (set by the caller after message_parse, which clears it); absent for
+     * syslog. */
+    struct str http_source;
     /* Last: the payload's pair table is large (32 KiB for CEF). */
     union {
         struct cef_msg cef;

@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "identity/directory.h"
 #include "identity/graph_assertion.h"
+#include "ingest/http_intake.h"
 #include "ingest/input.h"
 #include "errors.h"
 #include "identity/identity.h"
@@ -205,6 +206,8 @@ static void check_directory(struct check *c)
     directory_free(d);
 }
 
+static void check_secret_min(struct check *c, const char *key, const char *path, size_t min);
+
 static void check_listeners(struct check *c)
 {
     char key[48];
@@ -216,6 +219,10 @@ static void check_listeners(struct check *c)
         SSL_CTX *ctx = NULL;
         int missing = 0;
 
+        if (lc->proto == LISTEN_HTTP) {
+            snprintf(key, sizeof(key), "listen[%zu].api_key_file", i);
+            check_secret_min(c, key, lc->api_key_file, HTTP_INTAKE_KEY_MIN);
+        }
         if (!lc->tls)
             continue;
         copy.cert = (char *)check_credential(c, copy.cert, files[0], sizeof(files[0]));
@@ -246,7 +253,7 @@ static void check_listeners(struct check *c)
 
 /* A secret file must load as run loads it (secret_read, as text). Its
  * content is never printed. */
-static void check_secret(struct check *c, const char *key, const char *path)
+static void check_secret_min(struct check *c, const char *key, const char *path, size_t min)
 {
     char why[256], file[PATH_MAX], *secret = NULL;
     size_t len = 0;
@@ -254,9 +261,14 @@ static void check_secret(struct check *c, const char *key, const char *path)
     path = check_credential(c, path, file, sizeof(file));
     if (path == NULL || check_file(c, key, path) != 0)
         return;
-    if (secret_read(path, 1, SECRET_MAX, 1, &secret, &len, why, sizeof(why)) != 0)
+    if (secret_read(path, min, SECRET_MAX, 1, &secret, &len, why, sizeof(why)) != 0)
         check_fail(c, key, "%s: %s", path, why);
     secret_free(secret, len);
+}
+
+static void check_secret(struct check *c, const char *key, const char *path)
+{
+    check_secret_min(c, key, path, 1);
 }
 
 /* A Graph certificate credential must load as run loads it

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "config_engine.h"
+#include "sockaddr.h"
 #include "errors.h"
 #include "json_file.h"
 
@@ -36,7 +37,7 @@ _Static_assert(sizeof(enum dispatch_mode) == sizeof(int), "enum size");
 
 /* ---- listen[] ---- */
 
-static const char *const proto_names[] = {"udp", "tcp", "tls", "relp", NULL};
+static const char *const proto_names[] = {"udp", "tcp", "tls", "relp", "http", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
 static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
 
@@ -186,6 +187,29 @@ out:
     SSL_CTX_free(ctx);
 }
 
+/* The transports that take the TLS keys (with "tls": true but for "tls"). */
+#define LISTEN_TLS_PROTOS ((1u << LISTEN_TLS) | (1u << LISTEN_RELP) | (1u << LISTEN_HTTP))
+
+/* An HTTP listener: a key to check clients with, and plain HTTP only where
+ * nobody else can read the key off the wire unless explicitly forced. */
+static void check_listen_http(struct cfg_loader *ld, const char *path, struct json_object *obj,
+                              const struct listen_config *l)
+{
+    char sub[JSON_FILE_PATH_MAX];
+
+    if (!json_file_has_key(obj, "api_key_file")) {
+        json_file_key_path(sub, path, "api_key_file");
+        json_file_error(&ld->rep, sub, "required with proto \"http\"");
+    }
+    if (!l->tls && !l->plain_beyond_loopback && l->address != NULL &&
+        !sockaddr_is_loopback((const struct sockaddr *)&l->addr)) {
+        json_file_key_path(sub, path, "tls");
+        json_file_error(&ld->rep, sub,
+                        "plain HTTP beyond loopback sends the API key in clear: set \"tls\": "
+                        "true (or \"plain_beyond_loopback\": true behind a TLS proxy)");
+    }
+}
+
 static void check_listen(struct cfg_loader *ld, const char *path, struct json_object *obj,
                          char *base)
 {
@@ -195,16 +219,23 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
         unsigned protos; /* 1 << enum listen_proto */
     } only[] = {
         {"framing", (1u << LISTEN_TCP) | (1u << LISTEN_TLS)},
-        {"tls", 1u << LISTEN_RELP},
-        {"cert", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"key", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"client_ca", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"handshake_timeout_s", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"min_version", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"ciphers", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"ciphersuites", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"allowed_names", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
-        {"crl_file", (1u << LISTEN_TLS) | (1u << LISTEN_RELP)},
+        {"tls", (1u << LISTEN_RELP) | (1u << LISTEN_HTTP)},
+        {"cert", LISTEN_TLS_PROTOS},
+        {"key", LISTEN_TLS_PROTOS},
+        {"client_ca", LISTEN_TLS_PROTOS},
+        {"handshake_timeout_s", LISTEN_TLS_PROTOS},
+        {"min_version", LISTEN_TLS_PROTOS},
+        {"ciphers", LISTEN_TLS_PROTOS},
+        {"ciphersuites", LISTEN_TLS_PROTOS},
+        {"allowed_names", LISTEN_TLS_PROTOS},
+        {"crl_file", LISTEN_TLS_PROTOS},
+        {"api_key_file", 1u << LISTEN_HTTP},
+        {"api_key_header", 1u << LISTEN_HTTP},
+        {"max_body_bytes", 1u << LISTEN_HTTP},
+        {"max_header_bytes", 1u << LISTEN_HTTP},
+        {"request_timeout_s", 1u << LISTEN_HTTP},
+        {"max_alerts", 1u << LISTEN_HTTP},
+        {"plain_beyond_loopback", 1u << LISTEN_HTTP},
     };
     /* Keys that act on verified client certificates. */
     static const char *const verify_keys[] = {"allowed_names", "crl_file"};
@@ -238,7 +269,9 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
         return;
     if (l->proto == LISTEN_TLS)
         l->tls = 1;
-    for (size_t i = 0; l->proto == LISTEN_RELP && !l->tls && tls_keys[i] != NULL; i++) {
+    for (size_t i = 0;
+         (l->proto == LISTEN_RELP || l->proto == LISTEN_HTTP) && !l->tls && tls_keys[i] != NULL;
+         i++) {
         if (!json_file_has_key(obj, tls_keys[i]))
             continue;
         json_file_key_path(sub, path, tls_keys[i]);
@@ -264,6 +297,8 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
         if (l->ciphers != NULL)
             check_listen_suites(ld, path, l);
     }
+    if (l->proto == LISTEN_HTTP)
+        check_listen_http(ld, path, obj, l);
 }
 
 #define LO(f) offsetof(struct listen_config, f)
@@ -272,7 +307,8 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
 static const struct cfg_key listen_keys[] = {
     {.name = "proto", .type = &CFG_ENUM, .offset = LO(proto), .choices = proto_names, .required = 1,
      .doc = "transport (tls: RFC 5425; relp: RELP, as rsyslog's omrelp sends, acknowledged once "
-            "the message is decided and its alert spooled)"},
+            "the message is decided and its alert spooled; http: webhooks POST JSON alerts to "
+            "/v1/alerts/{source}, answered 202 once they are spooled)"},
     {.name = "address", .type = &CFG_ADDRESS, .offset = LO(address), .aux_offset = LO(addr),
      .count_offset = LO(addr_len), .required = 1,
      .doc = "numeric \"IPv4:port\" or \"[IPv6]:port\"; port 0 binds any free port"},
@@ -280,7 +316,7 @@ static const struct cfg_key listen_keys[] = {
      .def = "\"auto\"",
      .doc = "tcp/tls: RFC 6587 framing, LF trailers, octet counting or auto-detected per frame"},
     {.name = "tls", .type = &CFG_BOOL, .offset = LO(tls), .def = "false",
-     .doc = "relp: RELP over TLS (as rsyslog imrelp's tls=\"on\"), with the tls keys below"},
+     .doc = "relp, http: over TLS (as rsyslog imrelp's tls=\"on\"), with the tls keys below"},
     {.name = "cert", .type = &CFG_PATH, .offset = LO(cert),
      .doc = "tls, relp with tls: server certificate chain (PEM); required there"},
     {.name = "key", .type = &CFG_PATH, .offset = LO(key),
@@ -317,6 +353,24 @@ static const struct cfg_key listen_keys[] = {
             "acknowledges while inputs are paused"},
     {.name = "port_file", .type = &CFG_PATH, .offset = LO(port_file),
      .doc = "write the bound port here once listening (tests bind port 0)"},
+    {.name = "api_key_file", .type = &CFG_PATH, .offset = LO(api_key_file),
+     .doc = "http: the API key clients must send (a file or systemd credential, 16..4096 "
+            "bytes); required there"},
+    {.name = "api_key_header", .type = &CFG_STRING, .offset = LO(api_key_header),
+     .def = "\"" LISTEN_HTTP_API_KEY_HEADER "\"", .doc = "http: the request header that carries the API key"},
+    {.name = "max_body_bytes", .type = &CFG_SIZE, .offset = LO(max_body_bytes), .min = 2,
+     .max = 64 * MIB, .def = "1048576", .doc = "http: larger request bodies get 413"},
+    {.name = "max_header_bytes", .type = &CFG_SIZE, .offset = LO(max_header_bytes), .min = 1024,
+     .max = MIB, .def = "16384", .doc = "http: the request line and headers at most"},
+    {.name = "request_timeout_s", .type = &CFG_INT, .offset = LO(request_timeout_s), .min = 1,
+     .max = 3600, .def = "30",
+     .doc = "http: seconds a connection may stay silent (mid-request or between keep-alive "
+            "requests), and a request may wait for its alerts to be spooled before 503"},
+    {.name = "max_alerts", .type = &CFG_INT, .offset = LO(max_alerts), .min = 1, .max = 100000,
+     .def = "1000", .doc = "http: JSON objects in one request body at most (else 400)"},
+    {.name = "plain_beyond_loopback", .type = &CFG_BOOL, .offset = LO(plain_beyond_loopback),
+     .def = "false",
+     .doc = "http: allow plain HTTP on an address other than loopback (behind a TLS proxy)"},
     {0},
 };
 /* clang-format on */

@@ -19,7 +19,12 @@ enum listen_proto {
     LISTEN_TCP,
     LISTEN_TLS,
     LISTEN_RELP, /* plain, or over TLS when tls is set */
+    LISTEN_HTTP, /* HTTP intake (POST /v1/alerts/{source}), over TLS when tls is set */
 };
+
+/* HTTP intake defaults. */
+#define LISTEN_HTTP_API_KEY_HEADER "X-API-Key"
+#define LISTEN_HTTP_MAX_BODY       (1024 * 1024)
 
 /* The lowest TLS version a listener takes ("min_version"). */
 enum listen_tls_version {
@@ -64,6 +69,14 @@ struct listen_config {
      * stream transports (resolved by config_load). */
     int rcvbuf;
     char *port_file; /* write the bound port here (tests bind port 0) */
+    /* HTTP intake (proto "http"). */
+    char *api_key_file;        /* the API key clients send (secret.h); required */
+    char *api_key_header;      /* the header that carries it, default "X-API-Key" */
+    size_t max_body_bytes;     /* larger bodies get 413, default 1 MiB */
+    size_t max_header_bytes;   /* request line and headers, default 16 KiB */
+    int request_timeout_s;     /* read/write/idle timeout and the wait for the spool, default 30 */
+    int max_alerts;            /* objects per request, default 1000 */
+    int plain_beyond_loopback; /* plain HTTP on an address other than loopback: default false */
 };
 
 struct limits_config {

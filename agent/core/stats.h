@@ -84,6 +84,30 @@
       "RELP syslog commands acknowledged: decided and, with an alert, spooled and fsynced")        \
     X(relp_protocol_errors, COUNTER, "relp_protocol_errors_total",                                 \
       "RELP sessions closed for a protocol error")                                                 \
+    X(http_requests_202, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"202\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
+    X(http_requests_200, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"200\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
+    X(http_requests_400, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"400\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
+    X(http_requests_401, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"401\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
+    X(http_requests_403, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"403\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
+    X(http_requests_404, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"404\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
+    X(http_requests_405, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"405\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
+    X(http_requests_503, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"503\"}",      \
+      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
+      "answers are not counted)")                                                                  \
     X(tap_lines, COUNTER, "tap_lines_total", "lines written to --tap")                             \
     X(messages_decided, COUNTER, "messages_decided_total",                                         \
       "messages at least one mapping decided on")                                                  \

@@ -174,12 +174,15 @@ static struct str pipeline_origin_host(struct pipeline *p, const char *source)
     return str_make(source, colon != NULL ? (size_t)(colon - source) : strlen(source));
 }
 
-/* The source's event id when it names one, else a hash of the whole frame:
+/* The request's Idempotency-Key, else the source's event id when it names
+ * one, else a hash of the whole frame:
  * hashed only for decided messages, which are rare. */
-static struct str pipeline_event_ref(struct pipeline *p)
+static struct str pipeline_event_ref(struct pipeline *p, const struct pipeline_source *src)
 {
-    struct str id = event_field_get(&p->external_id, &p->msg, NULL);
+    struct str id = src->event_ref;
 
+    if (id.len == 0)
+        id = event_field_get(&p->external_id, &p->msg, NULL);
     if (id.len > 0)
         return id;
     memcpy(p->event_ref, "sha256:", 7);
@@ -215,7 +218,7 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     clock_gettime(CLOCK_REALTIME, &origin.received);
     origin.source = str_make(source, strlen(source));
     origin.host = pipeline_origin_host(p, source);
-    origin.event_ref = pipeline_event_ref(p);
+    origin.event_ref = pipeline_event_ref(p, src);
     origin.ack = src->ack;
     p->rec_len = decision_encode(p->hasher, d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
     if (dropped > 0) {
@@ -305,6 +308,16 @@ int pipeline_flush(struct pipeline *p)
     return 0;
 }
 
+struct str pipeline_last_record(const struct pipeline *p)
+{
+    return p->rec_count > 0 ? str_make(p->rec, p->rec_len) : STR_ABSENT;
+}
+
+int pipeline_blocked(const struct pipeline *p)
+{
+    return p->rec_pending || (p->q.decisions != NULL && queue_blocked(p->q.decisions));
+}
+
 int pipeline_pending(const struct pipeline *p)
 {
     return p->rec_pending;
@@ -321,6 +334,8 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
     if (pipeline_flush(p) == ERR_BUSY)
         return ERR_BUSY; /* nothing consumed: offered again once woken */
     message_parse(frame.p, len, &p->msg, &p->scratch);
+    p->msg.http_source = src->http_source;
+    p->rec_count = 0;
     if (flags & FRAME_TRUNCATED)
         message_mark_truncated(&p->msg);
     stats_add(p->stats, STAT_messages_received, 1);

@@ -26,7 +26,12 @@ struct pipeline;
 struct pipeline_source {
     const struct sockaddr *addr;
     const char *name;
-    const char *transport; /* "udp", "tcp", "tls", "relp" */
+    const char *transport; /* "udp", "tcp", "tls", "relp", "http", "https" */
+    /* HTTP intake: the message's http.source, and the request's
+     * Idempotency-Key (per object) as the event reference its keys hash
+     * (empty: the message's own, as for syslog). */
+    struct str http_source;
+    struct str event_ref;
     /* Per frame, for an input that acknowledges a message only once its
      * alerts are durable (RELP): the ack its decision record carries.
      * owner 0: none. */
@@ -94,6 +99,15 @@ int pipeline_flush(struct pipeline *p);
 
 /* Nonzero while something is pending (see pipeline_handle). */
 int pipeline_pending(const struct pipeline *p);
+
+/* The decision record the last pipeline_handle made (decision_next reads
+ * it), or an empty one when it decided nothing; valid until the next call. */
+struct str pipeline_last_record(const struct pipeline *p);
+
+/* Nonzero when a message decided now would not be queued: a record is
+ * pending, or the delivery thread blocked the queue (alerts held for spool
+ * space). */
+int pipeline_blocked(const struct pipeline *p);
 
 /* Writes the tap batch (its lines count in tap_lines once written). */
 void pipeline_tap_flush(struct pipeline *p);

@@ -18,6 +18,8 @@ const char *input_proto_name(const struct listen_config *lc)
         return "tls";
     case LISTEN_RELP:
         return lc->tls ? "relp+tls" : "relp";
+    case LISTEN_HTTP:
+        return lc->tls ? "https" : "http";
     }
     return "?";
 }

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "core/evloop.h"
 #include "core/log.h"
+#include "http_intake.h"
 #include "tcp.h"
 #include "udp.h"
 
@@ -54,7 +55,8 @@ struct worker {
     struct acker_list released;      /* released ackers still owed answers */
     pthread_mutex_t mappings_lock;
     struct mapping_set *mappings_next; /* handed over, not swapped in yet */
-    struct tcp **listeners;            /* [n_ep], NULL for UDP endpoints */
+    struct tcp **listeners;            /* [n_ep], NULL for UDP and HTTP endpoints */
+    struct http_intake **intakes;      /* [n_ep]: worker 0's HTTP endpoints, else NULL */
     uint64_t *ep_bytes;                /* [n_ep]: input_ctx.ep_bytes, cache-line aligned */
     struct udp *udp;
     struct input_list inputs;
@@ -370,10 +372,11 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
         (struct queue_waiter){.wake = worker_wake, .notify_later = worker_notify_later, .arg = w};
     w->base = event_base_new();
     w->listeners = calloc(env->n_ep, sizeof(*w->listeners));
+    w->intakes = calloc(env->n_ep, sizeof(*w->intakes));
     /* Whole cache lines of its own: the other workers' slots never share
      * one with it. */
     w->ep_bytes = aligned_alloc(STATS_ALIGN, WORKER_EP_BYTES_SIZE(env->n_ep));
-    if (w->base == NULL || w->listeners == NULL || w->ep_bytes == NULL)
+    if (w->base == NULL || w->listeners == NULL || w->intakes == NULL || w->ep_bytes == NULL)
         goto out;
     memset(w->ep_bytes, 0, WORKER_EP_BYTES_SIZE(env->n_ep));
     w->ev_wake = event_new(w->base, -1, 0, worker_on_wake, w);
@@ -418,6 +421,14 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
     for (size_t i = 0; i < env->n_ep; i++) {
         if (env->ep[i].lc->proto == LISTEN_UDP)
             continue;
+        /* Webhooks come a few a second: one worker serves each HTTP
+         * listener (http_intake.h). */
+        if (env->ep[i].lc->proto == LISTEN_HTTP) {
+            rc = id == 0 ? http_intake_new(&w->ctx, &env->ep[i], &w->intakes[i]) : 0;
+            if (rc != 0)
+                goto out;
+            continue;
+        }
         rc = tcp_new(&w->ctx, &env->ep[i], &w->listeners[i]);
         if (rc != 0)
             goto out;
@@ -479,6 +490,10 @@ void worker_free(struct worker *w)
         for (size_t i = 0; i < w->env->n_ep; i++)
             tcp_free(w->listeners[i]);
     }
+    /* Before the answers below: an intake hands its acker back here. */
+    for (size_t i = 0; w->intakes != NULL && i < w->env->n_ep; i++)
+        http_intake_free(w->intakes[i]);
+    free(w->intakes);
     udp_free(w->udp);
     pipeline_free(w->pipe);
     evloop_event_free(&w->ev_wake);

@@ -53,7 +53,8 @@ static const struct {
      "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
      {"@: listen[1].porto: unknown key (known here: proto, address, framing, tls, cert, key, "
       "client_ca, handshake_timeout_s, min_version, ciphers, ciphersuites, allowed_names, "
-      "crl_file, allow, rcvbuf, port_file)",
+      "crl_file, allow, rcvbuf, port_file, api_key_file, api_key_header, max_body_bytes, "
+      "max_header_bytes, request_timeout_s, max_alerts, plain_beyond_loopback)",
       "@: listen[1].proto: required key is missing"}},
     {"unknown key two levels down",
      "{" LISTEN_OK ", \"identity\": {\"cache\": {\"ttl\": 5}}}",
@@ -138,7 +139,8 @@ static const struct {
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\", \"framing\": \"lf\",\n"
      "  \"cert\": \"a.pem\"}]}",
      {"@: listen[0].framing: not used with proto \"udp\" (only with \"tcp\" or \"tls\")",
-      "@: listen[0].cert: not used with proto \"udp\" (only with \"tls\" or \"relp\")"}},
+      "@: listen[0].cert: not used with proto \"udp\" (only with \"tls\" or \"relp\" or "
+      "\"http\")"}},
     {"tls keys on plain relp",
      "{\"listen\": [{\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"cert\": \"c.pem\",\n"
      "  \"client_ca\": \"ca.pem\", \"tls\": false}]}",
@@ -147,14 +149,19 @@ static const struct {
     {"tls policy keys on tcp",
      "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"min_version\": \"1.3\",\n"
      "  \"ciphers\": \"ECDHE+AESGCM\", \"ciphersuites\": \"TLS_AES_128_GCM_SHA256\"}]}",
-     {"@: listen[0].min_version: not used with proto \"tcp\" (only with \"tls\" or \"relp\")",
-      "@: listen[0].ciphers: not used with proto \"tcp\" (only with \"tls\" or \"relp\")",
-      "@: listen[0].ciphersuites: not used with proto \"tcp\" (only with \"tls\" or \"relp\")"}},
+     {"@: listen[0].min_version: not used with proto \"tcp\" (only with \"tls\" or \"relp\" or "
+      "\"http\")",
+      "@: listen[0].ciphers: not used with proto \"tcp\" (only with \"tls\" or \"relp\" or "
+      "\"http\")",
+      "@: listen[0].ciphersuites: not used with proto \"tcp\" (only with \"tls\" or \"relp\" or "
+      "\"http\")"}},
     {"client certificate keys on udp",
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\",\n"
      "  \"allowed_names\": [\"a.example\"], \"crl_file\": \"ca.crl\"}]}",
-     {"@: listen[0].allowed_names: not used with proto \"udp\" (only with \"tls\" or \"relp\")",
-      "@: listen[0].crl_file: not used with proto \"udp\" (only with \"tls\" or \"relp\")"}},
+     {"@: listen[0].allowed_names: not used with proto \"udp\" (only with \"tls\" or \"relp\" or "
+      "\"http\")",
+      "@: listen[0].crl_file: not used with proto \"udp\" (only with \"tls\" or \"relp\" or "
+      "\"http\")"}},
     {"tls policy keys on plain relp",
      "{\"listen\": [{\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"min_version\": \"1.3\",\n"
      "  \"ciphers\": \"ECDHE+AESGCM\", \"allowed_names\": [\"a.example\"], \"crl_file\": \"c\"}]}",
@@ -213,8 +220,19 @@ static const struct {
      "{\"listen\": [{\"proto\": \"tls\", \"address\": \"127.0.0.1:0\", \"tls\": true,\n"
      "  \"cert\": \"c.pem\", \"key\": \"k.pem\"},\n"
      "  {\"proto\": \"relp\", \"address\": \"127.0.0.1:0\", \"framing\": \"lf\"}]}",
-     {"@: listen[0].tls: not used with proto \"tls\" (only with \"relp\")",
+     {"@: listen[0].tls: not used with proto \"tls\" (only with \"relp\" or \"http\")",
       "@: listen[1].framing: not used with proto \"relp\" (only with \"tcp\" or \"tls\")"}},
+    {"http without a key, plain beyond loopback",
+     "{\"listen\": [{\"proto\": \"http\", \"address\": \"0.0.0.0:8443\"}]}",
+     {"@: listen[0].api_key_file: required with proto \"http\"",
+      "@: listen[0].tls: plain HTTP beyond loopback sends the API key in clear: set \"tls\": "
+      "true (or \"plain_beyond_loopback\": true behind a TLS proxy)"}},
+    {"http keys elsewhere, tls keys on plain http",
+     "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"api_key_file\": \"k\"},\n"
+     "  {\"proto\": \"http\", \"address\": \"127.0.0.1:0\", \"api_key_file\": \"k\",\n"
+     "   \"cert\": \"c.pem\"}]}",
+     {"@: listen[0].api_key_file: not used with proto \"tcp\" (only with \"http\")",
+      "@: listen[1].cert: only used with \"tls\": true"}},
     {"negative rcvbuf",
      "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"rcvbuf\": -1}]}",
      {"@: listen[0].rcvbuf: expected an integer from 0 to 268435456, got -1"}},
@@ -414,7 +432,8 @@ static const struct {
     {"several problems at once",
      "{\"listen\": [{\"proto\": \"sctp\", \"address\": \"1.2.3.4\"}],\n"
      " \"workers\": -1, \"log_level\": \"verbose\"}",
-     {"@: listen[0].proto: expected one of \"udp\", \"tcp\", \"tls\", \"relp\", got \"sctp\"",
+     {"@: listen[0].proto: expected one of \"udp\", \"tcp\", \"tls\", \"relp\", \"http\", got "
+      "\"sctp\"",
       "@: listen[0].address: expected a numeric \"IPv4:port\" or \"[IPv6]:port\" with a port "
       "from 0 to 65535, got \"1.2.3.4\"",
       "@: workers: expected an integer from 0 to 256, got -1",
