@@ -49,12 +49,15 @@ def _alert(name="Impossible travel", user="EXAMPLE\\amorgan", **more):
 
 
 def _agent(ctx, st=None, http=None, spool=None, name="agent", port=0, tls=False, down=False,
-           limits=None):
+           limits=None, request_timeout_s=None):
     """An agent with a plain HTTP listener (and a TLS one); down: SafeTitan
-    is stopped once the agent has started (its config needs it running)."""
+    is stopped once the agent has started (its config needs it running).
+    request_timeout_s: 3 s scaled (valgrind is slow to spool a request)
+    unless a test waits for it to pass."""
     keyfile = env.write_secret(ctx, "http-key", KEY)
     entry = listener("http", api_key_file=keyfile, address="127.0.0.1:%d" % port,
-                     request_timeout_s=3, max_alerts=50, max_body_bytes=65536)
+                     request_timeout_s=request_timeout_s or int(t(3)), max_alerts=50,
+                     max_body_bytes=65536)
     entry.update(http or {})
     listen = [entry]
     if tls:
@@ -245,7 +248,7 @@ def test_http_slow_body_cut(ctx):
     """A body that stops arriving is cut at request_timeout_s (the
     connection closed) and decides nothing, even if the rest comes later."""
     st = env.standin(ctx)
-    a = _agent(ctx, st)
+    a = _agent(ctx, st, request_timeout_s=3)
     body = json.dumps(_alert("Slow")).encode()
     s = socket.create_connection(("127.0.0.1", a.port("http")), timeout=t(20))
     s.sendall(b"POST /v1/alerts/sentinel HTTP/1.1\r\nHost: x\r\nX-API-Key: " + KEY.encode() +
@@ -287,7 +290,8 @@ def test_http_spool_full_mid_request_503(ctx):
 
 def _spool_full(ctx, limits):
     st = env.standin(ctx)
-    a = _agent(ctx, st, spool={"max_bytes": 1 << 20}, down=True, limits=limits)
+    a = _agent(ctx, st, spool={"max_bytes": 1 << 20}, down=True, limits=limits,
+               request_timeout_s=3)
     port = a.port("http")
     big = "x" * 1000
     sent, refused, batches = 0, None, []
