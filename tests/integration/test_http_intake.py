@@ -390,3 +390,11 @@ def test_http_check(ctx):
                              plain_beyond_loopback=True, allow=["127.0.0.0/8"]))
     assert rc == 0, err
     assert KEY not in err
+
+
+# Under valgrind (tests/integration/run.py): these mostly wait for
+# request_timeout_s; test_http_spool_full_503 and test_http_queue_full_mid_request
+# run the same paths under it.
+test_http_spool_full_mid_request_503.valgrind_skip = "waits for timeouts: its paths run under " \
+    "valgrind in test_http_spool_full_503 and test_http_queue_full_mid_request"
+test_http_slow_body_cut.valgrind_skip = "waits for a timeout: evhttp's, not the agent's code"
