@@ -21,6 +21,7 @@ struct jobs {
     struct jsonw payload;           /* a spool record being written */
     size_t in_flight;               /* jobs not yet ended (dry-run) or not yet spooled (live) */
     size_t n_held;                  /* of those, held for spool space */
+    size_t n_retrying;              /* of those, held ones sent to the spool again, unanswered */
     struct job *all;                /* every job */
     struct job *held, **held_end;   /* HELD, oldest first */
     struct job *ready, **ready_end; /* READY, oldest first */
@@ -47,6 +48,7 @@ struct job {
     struct decision_record d;
     uint64_t spool_id;
     int spooled;  /* in the spool: an end without completion is resent later */
+    int retrying; /* was HELD, sent to the spool again: counted in s->n_retrying */
     int attempts; /* dispatch requests made */
     int failures; /* failed tries (dispatch or lookup; then dead-letter writes): the backoff's
                      exponent */
@@ -585,8 +587,28 @@ static void job_on_dry_identity(void *arg, enum identity_status status, const ch
 
 /* ---- SPOOLING, HELD ---- */
 
+/* The intake resumes once no alert is held or being tried again: the
+ * spool took every one. Not when the hold timer only sent them again: the
+ * spool answers later (its flusher thread), and until then the disk may
+ * still refuse them. */
+static void jobs_resume_if_clear(struct jobs *s)
+{
+    if (s->held == NULL && s->n_retrying == 0)
+        s->ops->resume(s->ops->ctx);
+}
+
+/* A job sent to the spool again has its answer (or none is coming). */
+static void job_retry_answered(struct job *job)
+{
+    if (job->retrying) {
+        job->retrying = 0;
+        job->s->n_retrying--;
+    }
+}
+
 /* Event: the hold timer fired: every HELD job tries the spool again
- * (HELD -> SPOOLING, or HELD again); once none is left the intake resumes. */
+ * (HELD -> SPOOLING, or HELD again); the intake resumes once the spool
+ * took them all (job_on_durable). */
 static void jobs_hold_timer(void *arg)
 {
     struct jobs *s = arg;
@@ -600,10 +622,11 @@ static void jobs_hold_timer(void *arg)
 
         held = job->queue_next;
         job->queue_next = NULL;
+        job->retrying = 1;
+        s->n_retrying++;
         job_append(job);
     }
-    if (s->held == NULL)
-        s->ops->resume(s->ops->ctx);
+    jobs_resume_if_clear(s);
 }
 
 /* Event: the spool is full or refused the write. SPOOLING -> HELD (the
@@ -643,10 +666,18 @@ static void job_durable(struct job *job)
 /* spool_durable_cb: routes the result to its event. */
 static void job_on_durable(void *arg, int rc)
 {
-    if (rc != 0)
-        job_spool_refused(arg, "the disk refused the write");
-    else
-        job_durable(arg);
+    struct job *job = arg;
+    struct jobs *s = job->s;
+    int retried = job->retrying;
+
+    job_retry_answered(job);
+    if (rc != 0) {
+        job_spool_refused(job, "the disk refused the write");
+        return;
+    }
+    job_durable(job);
+    if (retried && !s->stopping)
+        jobs_resume_if_clear(s);
 }
 
 /* -> SPOOLING, or HELD when the spool cannot take it now. */
@@ -661,6 +692,8 @@ static void job_append(struct job *job)
                                   job_on_durable, job, &job->spool_id);
     /* Only a full spool holds an alert: anything else that keeps it out of
      * the spool would hold it, and every alert behind it, for good. */
+    if (rc != 0)
+        job_retry_answered(job);
     switch (rc) {
     case 0:
         return;
@@ -790,7 +823,7 @@ size_t jobs_in_flight(const struct jobs *s)
 
 size_t jobs_held(const struct jobs *s)
 {
-    return s->n_held;
+    return s->n_held + s->n_retrying;
 }
 
 void jobs_gauges(struct jobs *s)
@@ -805,7 +838,7 @@ void jobs_gauges(struct jobs *s)
         if (job->state != JOB_DEAD_WAIT && job->attempts > (job->state == JOB_SENDING))
             retrying = 1;
     }
-    stats_set(s->stats, STAT_spool_held, s->n_held);
+    stats_set(s->stats, STAT_spool_held, jobs_held(s));
     stats_set(s->stats, STAT_spool_oldest_pending, (uint64_t)(oldest > 0 ? oldest : 0));
     if (!retrying)
         jobs_set_failing(s, 0);

@@ -156,7 +156,9 @@ void jobs_start(struct jobs *s, struct job **jobs, size_t n);
 void jobs_recover(struct jobs *s);
 
 /* Jobs counted in flight (dry-run: not yet ended; live: not yet in the
- * spool), of those held for spool space, and jobs in state st. */
+ * spool), of those held for spool space (HELD, or sent to the spool again
+ * by the hold timer and not yet answered: the intake stays paused for
+ * both), and jobs in state st. */
 size_t jobs_in_flight(const struct jobs *s);
 size_t jobs_held(const struct jobs *s);
 size_t jobs_count(const struct jobs *s, enum job_state st);

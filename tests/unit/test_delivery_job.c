@@ -557,8 +557,10 @@ out:
 }
 
 /* A full spool holds the job (and tells the intake it may end: only held
- * jobs are left); the hold timer tries again and, once the spool takes
- * it, the intake resumes. A write the disk refused holds it the same way. */
+ * jobs are left); the hold timer tries again and, once the spool took it
+ * (its answer, not the timer's sending it again), the intake resumes. A
+ * write the disk refused holds it the same way, and the intake stays
+ * paused through the timer's next try until the spool says it is in. */
 static void test_spool_full_hold_resume(void)
 {
     struct jobs *s = set(1, 4);
@@ -584,16 +586,22 @@ static void test_spool_full_hold_resume(void)
     fk.append_rc = 0;
     fire(t);
     CHECK_INT(jobs_count(s, JOB_SPOOLING), 1);
-    CHECK_INT(jobs_held(s), 0);
-    CHECK_INT(fk.resumed, 1);
+    CHECK_INT(jobs_held(s), 1); /* sent again, not yet answered */
+    CHECK_INT(fk.resumed, 0);
     CHECK_INT(fk.appends, 3);
-    /* The disk refuses the write: held again until the timer. */
+    /* The disk refuses the write: held again until the timer, the intake
+     * still paused. */
     durable(0, ERR_IO);
     CHECK_INT(jobs_count(s, JOB_HELD), 1);
+    CHECK_INT(jobs_held(s), 1);
+    CHECK_INT(fk.resumed, 0);
     CHECK_INT(moved(STAT_spool_full), 3);
     fire(t);
+    CHECK_INT(fk.resumed, 0);
     durable(1, 0);
     CHECK_INT(jobs_count(s, JOB_RESOLVING), 1);
+    CHECK_INT(jobs_held(s), 0);
+    CHECK_INT(fk.resumed, 1);
     CHECK_INT(jobs_in_flight(s), 0);
     check_line("spooled after hold", 0, "spooled", "", 0, 0);
 out:
@@ -917,8 +925,9 @@ static void test_hold_timer_up_front(void)
         goto out;
     fk.append_rc = 0;
     fire(t);
-    CHECK_INT(jobs_held(s), 0);
     CHECK_INT(jobs_count(s, JOB_SPOOLING), 1);
+    durable(0, 0);
+    CHECK_INT(jobs_held(s), 0);
     CHECK_INT(fk.resumed, 1);
 out:
     jobs_free(s);
