@@ -1107,3 +1107,7 @@ for _fn in (test_fixture_answers_the_filters, test_fixture_transport_and_lifecyc
             test_fixture_sasl_external, test_check_ldap_section, test_check_sasl_external,
             test_check_probe_resolves_through_ldap):
     _fn.valgrind_skip = "no agent, or only check: covered by the ASan run"
+# A timing test that mostly waits for timeouts; the non-blocking reads it
+# relies on run under valgrind in test_half_an_answer_does_not_stop_the_loop.
+test_slapd_paused_times_out_then_resolves.valgrind_skip = "waits for timeouts: its paths run " \
+    "under valgrind in test_half_an_answer_does_not_stop_the_loop"
