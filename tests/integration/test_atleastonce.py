@@ -336,3 +336,9 @@ def test_sigterm_under_load(ctx):
 
 
 test_sigterm_under_load.timeout = 90
+
+
+# Under valgrind (tests/integration/run.py): it mostly waits on a full
+# disk; the hold paths run under valgrind in test_http_intake's spool tests.
+test_tcp_disk_full.valgrind_skip = "waits on a full disk: the hold paths run under valgrind in " \
+    "test_http_intake's spool tests"

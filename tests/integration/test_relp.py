@@ -479,3 +479,6 @@ if __name__ == "__main__" and sys.argv[1:2] == ["measure-tcp"]:
 # agent; the RELP paths run under it in the other RELP tests.
 test_relp_kill9_rsyslog.valgrind_skip = "kill -9 leaves valgrind nothing to check; the RELP " \
     "paths run under it in the other RELP tests"
+
+test_relp_no_answer_until_spooled.valgrind_skip = "waits on a full spool: RELP's answers run " \
+    "under valgrind in the other RELP tests"

@@ -578,3 +578,11 @@ def test_spool_second_agent_refused(ctx):
 # test_spool_restart_resends and the corrupt-tail tests.
 test_spool_kill9_random.valgrind_skip = "kill -9 leaves valgrind nothing to check; the restart " \
     "paths run under it in test_spool_restart_resends and the corrupt-tail tests"
+
+# These mostly wait for the spool to fill and for hold-timer ticks; the
+# hold and resume paths run under valgrind in test_http_intake's
+# test_http_spool_full_503 and test_http_queue_full_mid_request.
+for _fn in (test_spool_full_max_bytes, test_spool_full_then_sigterm_ends,
+            test_spool_disk_refuses_writes):
+    _fn.valgrind_skip = "waits on a full spool: the hold paths run under valgrind in " \
+        "test_http_intake's spool tests"
