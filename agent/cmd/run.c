@@ -247,15 +247,13 @@ static void run_on_reloaded(evutil_socket_t fd, short what, void *arg)
  * not. */
 static void run_log_delivery(const struct config *cfg)
 {
-    static const char *const names[] = {
-        [IDENTITY_STATIC] = "static", [IDENTITY_GRAPH] = "graph", [IDENTITY_LDAP] = "ldap"};
     const struct dispatch_config *dc = &cfg->dispatch;
     char order[64] = "none";
     size_t n = 0;
 
     for (size_t i = 0; i < cfg->identity.n_order && n < sizeof(order); i++)
         n += (size_t)snprintf(order + n, sizeof(order) - n, "%s%s", i ? ", " : "",
-                              names[cfg->identity.order[i]]);
+                              config_identity_name(cfg->identity.order[i]));
     log_info("identity: resolvers in order: %s", order);
     if (dc->mode == DISPATCH_DRY_RUN)
         log_info("DRY RUN: decisions are audited, NOTHING IS SENT to SafeTitan (dispatch.mode "

@@ -447,6 +447,11 @@ static const struct cfg_section limits_section = {limits_keys, 0, check_limits};
 /* ---- identity ---- */
 
 static const char *const identity_names[] = {"static", "graph", "ldap", NULL};
+
+const char *config_identity_name(enum identity_source src)
+{
+    return identity_names[src];
+}
 static const char *const cloud_names[] = {"global", "usgov", "usgov-dod", "china", NULL};
 static const char *const attribute_names[] = {"mail", "userPrincipalName", NULL};
 

@@ -113,6 +113,9 @@ enum identity_source {
     IDENTITY_LDAP,
 };
 
+/* "static", "graph", "ldap": the name identity.order uses for src. */
+const char *config_identity_name(enum identity_source src);
+
 /* Microsoft Graph national clouds ("global", "usgov", "usgov-dod", "china"). */
 enum graph_cloud {
     GRAPH_CLOUD_GLOBAL,
