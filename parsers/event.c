@@ -47,6 +47,7 @@ static const struct {
     {"syslog.sd.", EVENT_SYSLOG_SD},
     /* a dotted path, checked by event_json_path_ok */
     {"json.", EVENT_JSON},
+    {"http.query.", EVENT_HTTP_QUERY},
 };
 
 /* Splits "<SD-ID>.<param>" at its last '.': SD-IDs such as "origin@32473"
@@ -130,6 +131,27 @@ static struct str event_number(int v, struct event_num *num)
     return str_make(num->text, (size_t)n);
 }
 
+/* The value of parameter name in pairs ("name\0value\0" ..., message.h). */
+static struct str event_query(struct str pairs, struct str name)
+{
+    size_t pos = 0;
+
+    while (pairs.p != NULL && pos < pairs.len) {
+        const char *n = pairs.p + pos;
+        size_t nlen = strnlen(n, pairs.len - pos);
+        const char *v = n + nlen + 1;
+        size_t vlen;
+
+        if (pos + nlen + 1 > pairs.len)
+            break;
+        vlen = strnlen(v, pairs.len - pos - nlen - 1);
+        if (nlen == name.len && memcmp(n, name.p, nlen) == 0)
+            return str_make(v, vlen);
+        pos += nlen + vlen + 2;
+    }
+    return STR_ABSENT;
+}
+
 /* The value at path in m's JSON payload. A string with escapes is decoded
  * now, over its own offsets in the shadow: repeated reads rewrite the same
  * bytes, so earlier results stay valid and the scratch never grows. */
@@ -211,6 +233,8 @@ struct str event_field_get(const struct event_field *f, const struct message *m,
         return event_json(m, f->key);
     case EVENT_HTTP_SOURCE:
         return m->http_source;
+    case EVENT_HTTP_QUERY:
+        return event_query(m->http_query, f->key);
     }
     return STR_ABSENT;
 }

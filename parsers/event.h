@@ -15,7 +15,9 @@
  *   leef.event_id, leef.ext.<key>
  *   json.<path> (keys and array indexes separated by '.': json.result.user,
  *   json.dataset.0.user_name; see json_lookup)
- *   http.source (the {source} of POST /v1/alerts/{source})
+ *   http.source (the source the HTTP route names: /v1/alerts/{source},
+ *   /api/event/{source}/alert, "logpoint" for /api/SIEM/logpoint/alert, ...)
+ *   http.query.<name> (a query parameter of the HTTP request, decoded)
  *
  * A field the message does not carry reads as absent (p == NULL): cef.* on
  * a LEEF message, syslog.hostname on a message without one, an extension key
@@ -59,6 +61,7 @@ enum event_field_kind {
     EVENT_LEEF_EXT, /* key = the attribute name */
     EVENT_JSON,     /* key = the path in the JSON payload */
     EVENT_HTTP_SOURCE,
+    EVENT_HTTP_QUERY, /* key = the parameter's name */
 };
 
 struct event_field {

@@ -73,6 +73,7 @@ int message_parse(const char *buf, size_t len, struct message *m, struct scratch
     m->payload = PAYLOAD_TEXT;
     m->dropped = 0;
     m->http_source = STR_ABSENT;
+    m->http_query = STR_ABSENT;
 
     syslog_parse(buf, len, &m->syslog, scratch);
     m->error = m->syslog.error;

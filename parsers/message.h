@@ -44,6 +44,11 @@ struct message {
      * (set by the caller after message_parse, which clears it); absent for
      * syslog. */
     struct str http_source;
+    /* http.query.<name>: the request's query parameters, decoded, as
+     * "name\0value\0" pairs (a name never holds NUL, nor a value: the
+     * intake refuses %00); set by the caller like http_source, absent for
+     * syslog and for a request without a query. */
+    struct str http_query;
     /* Last: the payload's pair table is large (32 KiB for CEF). */
     union {
         struct cef_msg cef;

@@ -1,10 +1,10 @@
 /* A decision record, in the byte order of the machine (it never leaves the
  * process):
  *
- *   u8 version, u8 count (1..MAPPING_MAX_DECISIONS), u8 source, host and
- *   event_ref lengths, i64 received seconds, u32 received nanoseconds, the
- *   ack (u64 owner, u64 seq, u32 worker), the source, host and event_ref
- *   bytes,
+ *   u8 version, u8 count (1..MAPPING_MAX_DECISIONS), u8 source, host,
+ *   event_ref and transport lengths, i64 received seconds, u32 received
+ *   nanoseconds, the ack (u64 owner, u64 seq, u32 worker), the source, host,
+ *   event_ref and transport bytes,
  *   then per decision:
  *   u8 user kind, u8 mapping length, u16 rule, user and event lengths,
  *   the mapping, rule, user and event bytes, the idempotency key
@@ -28,18 +28,20 @@
 #include "core/jsonw.h"
 #include "errors.h"
 
-#define DECISION_VERSION 4
+#define DECISION_VERSION 5
 /* The spool payload's version (it outlives the process: never reuse one). */
 #define DECISION_PAYLOAD_VERSION 1
 #define DECISION_ACK             (2 * sizeof(uint64_t) + sizeof(uint32_t))
-#define DECISION_HEADER          (5 + sizeof(int64_t) + sizeof(uint32_t) + DECISION_ACK)
+#define DECISION_HEADER          (6 + sizeof(int64_t) + sizeof(uint32_t) + DECISION_ACK)
 #define DECISION_FIXED           (2 + 3 * sizeof(uint16_t) + DECISION_KEY_LEN)
-#define DECISION_MAX_SHORT       255 /* the mapping name and the source: a u8 length */
+#define DECISION_MAX_SHORT       255 /* the mapping name and the origin's texts: a u8 length */
+#define DECISION_ORIGIN_TEXTS    4
 #define DECISION_LAST_KIND       USER_KIND_EMPLOYEE_ID
 
 _Static_assert(DECISION_MAX_FIELD <= UINT16_MAX, "field lengths are u16");
 _Static_assert(MAPPING_MAX_DECISIONS <= UINT8_MAX, "the count is a u8");
-_Static_assert(DECISION_HEADER + 3 * DECISION_MAX_SHORT <= 64 + 3 * 256, "header budget");
+_Static_assert(DECISION_HEADER + DECISION_ORIGIN_TEXTS * DECISION_MAX_SHORT <= 64 + 4 * 256,
+               "header budget");
 _Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256 + DECISION_KEY_LEN,
                "per-decision budget");
 
@@ -178,15 +180,16 @@ size_t decision_encode(struct decision_hasher *h, const struct mapping_decision 
                        const struct decision_origin *origin, char *buf, size_t cap, size_t *dropped)
 {
     struct decision_out o = {buf, 0};
-    const struct str texts[3] = {origin->source, origin->host, origin->event_ref};
-    unsigned char head[5] = {DECISION_VERSION, 0};
+    const struct str texts[DECISION_ORIGIN_TEXTS] = {origin->source, origin->host,
+                                                     origin->event_ref, origin->transport};
+    unsigned char head[2 + DECISION_ORIGIN_TEXTS] = {DECISION_VERSION, 0};
     int64_t sec = (int64_t)origin->received.tv_sec;
     uint32_t nsec = (uint32_t)origin->received.tv_nsec;
     size_t count = 0, head_len = DECISION_HEADER, total;
     struct str host, event_ref;
 
     *dropped = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < DECISION_ORIGIN_TEXTS; i++) {
         head[2 + i] = (unsigned char)decision_short(texts[i]);
         head_len += head[2 + i];
     }
@@ -219,7 +222,7 @@ size_t decision_encode(struct decision_hasher *h, const struct mapping_decision 
     decision_put(&o, &origin->ack.owner, sizeof(origin->ack.owner));
     decision_put(&o, &origin->ack.seq, sizeof(origin->ack.seq));
     decision_put(&o, &origin->ack.worker, sizeof(origin->ack.worker));
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < DECISION_ORIGIN_TEXTS; i++)
         decision_put(&o, texts[i].p, head[2 + i]);
     return total;
 }
@@ -271,19 +274,20 @@ static int decision_header(struct decision_in *in, struct decision_record *out)
     if (decision_take(in, DECISION_HEADER, &h) != 0 || h[0] != DECISION_VERSION || h[1] == 0 ||
         h[1] > MAPPING_MAX_DECISIONS)
         return ERR_INVALID;
-    memcpy(&sec, h + 5, sizeof(sec));
-    memcpy(&nsec, h + 5 + sizeof(sec), sizeof(nsec));
+    memcpy(&sec, h + 2 + DECISION_ORIGIN_TEXTS, sizeof(sec));
+    memcpy(&nsec, h + 2 + DECISION_ORIGIN_TEXTS + sizeof(sec), sizeof(nsec));
     if (nsec >= 1000000000u)
         return ERR_INVALID;
     out->received.tv_sec = (time_t)sec;
     out->received.tv_nsec = (long)nsec;
-    ack = h + 5 + sizeof(sec) + sizeof(nsec);
+    ack = h + 2 + DECISION_ORIGIN_TEXTS + sizeof(sec) + sizeof(nsec);
     memcpy(&out->ack.owner, ack, sizeof(out->ack.owner));
     memcpy(&out->ack.seq, ack + sizeof(out->ack.owner), sizeof(out->ack.seq));
     memcpy(&out->ack.worker, ack + 2 * sizeof(uint64_t), sizeof(out->ack.worker));
     if (decision_take_text(in, h[2], &out->source) != 0 ||
         decision_take_text(in, h[3], &out->host) != 0 ||
-        decision_take_text(in, h[4], &out->event_ref) != 0)
+        decision_take_text(in, h[4], &out->event_ref) != 0 ||
+        decision_take_text(in, h[5], &out->transport) != 0)
         return ERR_INVALID;
     return h[1];
 }
@@ -321,7 +325,8 @@ int decision_next(struct str rec, size_t *pos, struct decision_record *out)
         }
         if (in.pos != rec.len)
             return ERR_INVALID;
-        *pos = in.pos = DECISION_HEADER + out->source.len + out->host.len + out->event_ref.len;
+        *pos = in.pos = DECISION_HEADER + out->source.len + out->host.len + out->event_ref.len +
+                        out->transport.len;
     } else if (*pos < in.pos) {
         return ERR_INVALID;
     }
@@ -337,12 +342,14 @@ int decision_next(struct str rec, size_t *pos, struct decision_record *out)
 /* ---- the spool payload ---- */
 
 enum decision_field_type {
-    DECISION_F_VERSION, /* DECISION_PAYLOAD_VERSION */
-    DECISION_F_SEC,     /* received.tv_sec */
-    DECISION_F_NSEC,    /* received.tv_nsec, 0..999999999 */
-    DECISION_F_TEXT,    /* a struct str at off */
-    DECISION_F_KIND,    /* user_kind */
-    DECISION_F_KEY,     /* a text (the key, at off) of DECISION_KEY_LEN characters */
+    DECISION_F_VERSION,       /* DECISION_PAYLOAD_VERSION */
+    DECISION_F_SEC,           /* received.tv_sec */
+    DECISION_F_NSEC,          /* received.tv_nsec, 0..999999999 */
+    DECISION_F_TEXT,          /* a struct str at off */
+    DECISION_F_OPTIONAL_TEXT, /* the same, empty when absent (added after version 1's first
+                               * release: older payloads lack it) */
+    DECISION_F_KIND,          /* user_kind */
+    DECISION_F_KEY,           /* a text (the key, at off) of DECISION_KEY_LEN characters */
 };
 
 /* The payload's fields, in the order they are written. */
@@ -355,6 +362,7 @@ static const struct {
     {"sec", DECISION_F_SEC, 0},
     {"nsec", DECISION_F_NSEC, 0},
     {"source", DECISION_F_TEXT, offsetof(struct decision_record, source)},
+    {"transport", DECISION_F_OPTIONAL_TEXT, offsetof(struct decision_record, transport)},
     {"mapping", DECISION_F_TEXT, offsetof(struct decision_record, mapping)},
     {"rule", DECISION_F_TEXT, offsetof(struct decision_record, rule)},
     {"user", DECISION_F_TEXT, offsetof(struct decision_record, user)},
@@ -378,6 +386,8 @@ static struct str decision_text_of(const struct decision_record *d, size_t off)
 
 int decision_payload_write(const struct decision_record *d, struct jsonw *w)
 {
+    struct str t;
+
     jsonw_reset(w);
     jsonw_object_begin(w);
     for (size_t i = 0; i < DECISION_PAYLOAD_FIELDS; i++) {
@@ -391,6 +401,10 @@ int decision_payload_write(const struct decision_record *d, struct jsonw *w)
             break;
         case DECISION_F_NSEC:
             jsonw_int(w, d->received.tv_nsec);
+            break;
+        case DECISION_F_OPTIONAL_TEXT: /* absent is written as "": null would not read back */
+            t = decision_text_of(d, decision_payload_fields[i].off);
+            jsonw_str(w, t.p != NULL ? t : str_make("", 0));
             break;
         case DECISION_F_TEXT:
         case DECISION_F_KEY:
@@ -427,12 +441,13 @@ static int decision_payload_field(size_t i, struct json_object *v, struct decisi
         out->user_kind = (enum user_kind)n;
         return n >= USER_KIND_AUTO && n <= DECISION_LAST_KIND ? 0 : ERR_INVALID;
     case DECISION_F_TEXT:
+    case DECISION_F_OPTIONAL_TEXT:
     case DECISION_F_KEY:
         if (!json_object_is_type(v, json_type_string))
             return ERR_INVALID;
         t = decision_text(out, decision_payload_fields[i].off);
         *t = str_make(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-        return decision_payload_fields[i].type == DECISION_F_TEXT || t->len == DECISION_KEY_LEN
+        return decision_payload_fields[i].type != DECISION_F_KEY || t->len == DECISION_KEY_LEN
                    ? 0
                    : ERR_INVALID;
     }
@@ -453,9 +468,13 @@ int decision_payload_read(struct str payload, struct decision_payload *out)
     if (o == NULL || !json_object_is_type(o, json_type_object))
         goto out;
     for (size_t i = 0; i < DECISION_PAYLOAD_FIELDS; i++) {
-        if (!json_object_object_get_ex(o, decision_payload_fields[i].name, &v) ||
-            decision_payload_field(i, v, &out->rec) != 0)
+        if (!json_object_object_get_ex(o, decision_payload_fields[i].name, &v)) {
+            if (decision_payload_fields[i].type != DECISION_F_OPTIONAL_TEXT)
+                goto out;
+            *decision_text(&out->rec, decision_payload_fields[i].off) = str_make("", 0);
+        } else if (decision_payload_field(i, v, &out->rec) != 0) {
             goto out;
+        }
     }
     rc = 0;
 out:

@@ -23,7 +23,7 @@
 
 /* The largest record decision_encode writes. */
 #define DECISION_RECORD_MAX                                                                        \
-    (64 + 3 * 256 + MAPPING_MAX_DECISIONS * (16 + 256 + DECISION_KEY_LEN + 3 * DECISION_MAX_FIELD))
+    (64 + 4 * 256 + MAPPING_MAX_DECISIONS * (16 + 256 + DECISION_KEY_LEN + 3 * DECISION_MAX_FIELD))
 
 /* Who waits to hear that a message's alerts are durable: a RELP session
  * acknowledges a message only then. owner 0: nobody. owner and seq mean
@@ -46,6 +46,7 @@ struct decision_origin {
      * hex SHA-256 of the whole frame: a resent message keeps its key. */
     struct str event_ref;
     struct decision_ack ack;
+    struct str transport; /* "udp", "tcp", "tls", "relp", "http", "https" */
 };
 
 /* One decision as the delivery thread reads it: slices into the record. */
@@ -58,6 +59,7 @@ struct decision_record {
     enum user_kind user_kind;
     struct str key;          /* the idempotency key: DECISION_KEY_LEN hex digits */
     struct decision_ack ack; /* the message's: every decision of a record has it */
+    struct str transport;    /* empty in a payload an older version spooled */
 };
 
 /* A SHA-256 context reused for every hash one thread makes (keys, frame
@@ -98,8 +100,9 @@ int decision_next(struct str rec, size_t *pos, struct decision_record *out);
 
 /* ---- the spool payload: one decision, as the spool keeps it ----
  *
- * A JSON object {"v":1, "sec", "nsec", "source", "mapping", "rule", "user",
- * "kind", "event", "key"}: what sending the alert again after a restart
+ * A JSON object {"v":1, "sec", "nsec", "source", "transport", "mapping",
+ * "rule", "user", "kind", "event", "key"} ("transport" may be absent: the
+ * versions before it did not write it): what sending the alert again after a restart
  * needs (not the host nor the event_ref: the key already holds them). One
  * table of fields drives both directions, so they cannot drift. */
 

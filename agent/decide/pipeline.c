@@ -219,6 +219,8 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     origin.source = str_make(source, strlen(source));
     origin.host = pipeline_origin_host(p, source);
     origin.event_ref = pipeline_event_ref(p, src);
+    origin.transport =
+        src->transport != NULL ? str_make(src->transport, strlen(src->transport)) : STR_ABSENT;
     origin.ack = src->ack;
     p->rec_len = decision_encode(p->hasher, d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
     if (dropped > 0) {
@@ -335,6 +337,7 @@ int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
         return ERR_BUSY; /* nothing consumed: offered again once woken */
     message_parse(frame.p, len, &p->msg, &p->scratch);
     p->msg.http_source = src->http_source;
+    p->msg.http_query = src->http_query;
     p->rec_count = 0;
     if (flags & FRAME_TRUNCATED)
         message_mark_truncated(&p->msg);

@@ -27,10 +27,12 @@ struct pipeline_source {
     const struct sockaddr *addr;
     const char *name;
     const char *transport; /* "udp", "tcp", "tls", "relp", "http", "https" */
-    /* HTTP intake: the message's http.source, and the request's
-     * Idempotency-Key (per object) as the event reference its keys hash
-     * (empty: the message's own, as for syslog). */
+    /* HTTP intake: the message's http.source and http.query pairs
+     * (message.h), and the request's Idempotency-Key (per object) as the
+     * event reference its keys hash (empty: the message's own, as for
+     * syslog). */
     struct str http_source;
+    struct str http_query;
     struct str event_ref;
     /* Per frame, for an input that acknowledges a message only once its
      * alerts are durable (RELP): the ack its decision record carries.

@@ -302,6 +302,10 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
     audit_time(w, r->time);
     jsonw_key(w, "source");
     jsonw_cstr(w, r->source);
+    if (r->transport != NULL && r->transport[0] != '\0') {
+        jsonw_key(w, "transport");
+        jsonw_cstr(w, r->transport);
+    }
     jsonw_key(w, "mapping");
     jsonw_cstr(w, r->mapping);
     jsonw_key(w, "rule");

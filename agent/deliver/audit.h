@@ -1,9 +1,10 @@
 /* The audit log: one JSON line per decision and per dispatch outcome,
- *   {"time":"2026-10-02T09:12:44.120Z","source":"10.0.0.5:51514","mapping":"splunk-es-cef",
+ *   {"time":"2026-10-02T09:12:44.120Z","source":"10.0.0.5:51514","transport":"tls",
+ *    "mapping":"splunk-es-cef",
  *    "rule":"...","user":"EXAMPLE\\amorgan","email":"alice.morgan@example.com",
  *    "resolver":"ldap","event":"...","outcome":"dispatched","key":"<idempotency key>",
  *    "status":200,"attempts":1,"latency_ms":12}
- * (resolver, detail, key, status, attempts and latency_ms only when there
+ * (transport, resolver, detail, key, status, attempts and latency_ms only when there
  * are; resolver names what found the email: identity.h; key
  * not with hashed users: it hashes the user without the secret). The
  * dead-letter file is written by the same code, without hashing, and
@@ -37,12 +38,13 @@ struct audit_record {
     const char *email;    /* NULL when unresolved */
     const char *resolver; /* what found the email ("cache", "ldap"...), or NULL */
     struct str event;
-    const char *outcome; /* "would-dispatch", "unresolved-user", ... */
-    const char *detail;  /* optional reason ("static: not listed"), or NULL */
-    const char *key;     /* the idempotency key, or NULL */
-    int status;          /* the last HTTP status, or 0 */
-    int attempts;        /* requests made (0: none; then no latency_ms either) */
-    long latency_ms;     /* from receipt to this outcome */
+    const char *outcome;   /* "would-dispatch", "unresolved-user", ... */
+    const char *detail;    /* optional reason ("static: not listed"), or NULL */
+    const char *key;       /* the idempotency key, or NULL */
+    int status;            /* the last HTTP status, or 0 */
+    int attempts;          /* requests made (0: none; then no latency_ms either) */
+    long latency_ms;       /* from receipt to this outcome */
+    const char *transport; /* what it came by ("udp" ... "https"), NULL or "" if unknown */
 };
 
 /* Prepares the writer of cfg->file without opening it: reads the key of

@@ -137,8 +137,8 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
 
 int job_new(struct jobs *s, const struct decision_record *d, struct job **out)
 {
-    size_t n =
-        d->source.len + d->mapping.len + d->rule.len + d->user.len + d->event.len + d->key.len + 6;
+    size_t n = d->source.len + d->transport.len + d->mapping.len + d->rule.len + d->user.len +
+               d->event.len + d->key.len + 7;
     struct job *job = calloc(1, sizeof(*job) + n);
     char *at;
 
@@ -151,6 +151,7 @@ int job_new(struct jobs *s, const struct decision_record *d, struct job **out)
     job->d.received = d->received;
     job->d.user_kind = d->user_kind;
     job->d.source = job_copy(&at, d->source);
+    job->d.transport = job_copy(&at, d->transport);
     job->d.mapping = job_copy(&at, d->mapping);
     job->d.rule = job_copy(&at, d->rule);
     job->d.user = job_copy(&at, d->user);
@@ -245,6 +246,7 @@ static int job_audit(struct job *job, const char *outcome, const char *detail, i
     struct audit_record ar = {
         .time = job->d.received,
         .source = job->d.source.p,
+        .transport = job->d.transport.p,
         .mapping = job->d.mapping.p,
         .rule = job->d.rule,
         .user = job->d.user,

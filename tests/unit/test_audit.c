@@ -43,12 +43,13 @@ static char tmpdir[] = "/tmp/rtr-test-audit.XXXXXX";
     {                                                                                              \
         T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"),                             \
             STR_LIT("EXAMPLE\\amorgan"), "alice.morgan@example.com", "ldap",                       \
-            STR_LIT("Unknown USB Device"), "would-dispatch", (detail), NULL, 0, 0, 0               \
+            STR_LIT("Unknown USB Device"), "would-dispatch", (detail), NULL, 0, 0, 0, "tls"        \
     }
 
 /* ALICE(NULL) as written with its user and email hashed to these. */
 #define ALICE_HASHED(user, email)                                                                  \
-    "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"            \
+    "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"transport\":\"tls\","  \
+    "\"mapping\":"                                                                                 \
     "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":\"" user "\",\"email\":\"" email          \
     "\",\"resolver\":\"ldap\",\"event\":\"Unknown USB Device\",\"outcome\":\"would-dispatch\"}\n"
 
@@ -60,8 +61,9 @@ static const struct {
     int keyed; /* hash_key_file names a file holding KEY_TEXT */
 } records[] = {
     {"every field", 0, ALICE("static"),
-     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":"
-     "\"splunk-es-cef\",\"rule\":\"Brute Force\",\"user\":\"EXAMPLE\\\\amorgan\",\"email\":"
+     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"transport\":\"tls\","
+     "\"mapping\":\"splunk-es-cef\",\"rule\":\"Brute "
+     "Force\",\"user\":\"EXAMPLE\\\\amorgan\",\"email\":"
      "\"alice.morgan@example.com\",\"resolver\":\"ldap\",\"event\":\"Unknown USB Device\","
      "\"outcome\":"
      "\"would-dispatch\",\"detail\":\"static\"}\n",
@@ -81,7 +83,8 @@ static const struct {
       NULL,
       0,
       0,
-      0},
+      0,
+      NULL},
      "{\"time\":\"1970-01-01T00:00:00.005Z\",\"source\":null,\"mapping\":\"m\",\"rule\":"
      "\"say \\\"hi\\\"\",\"user\":\"a\\nb\\u0001\",\"email\":null,\"event\":\"e\",\"outcome\":"
      "\"unresolved-user\"}\n",
@@ -89,7 +92,7 @@ static const struct {
     {"a dispatch outcome: key, status, attempts and latency",
      0,
      {T0, "10.0.0.5:51514", "m", STR_LIT("r"), STR_LIT("u"), "u@example.com", NULL, STR_LIT("e"),
-      "dispatched", NULL, "ab12", 202, 3, 1500},
+      "dispatched", NULL, "ab12", 202, 3, 1500, ""},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":\"m\","
      "\"rule\":\"r\",\"user\":\"u\",\"email\":\"u@example.com\",\"event\":\"e\",\"outcome\":"
      "\"dispatched\",\"key\":\"ab12\",\"status\":202,\"attempts\":3,\"latency_ms\":1500}\n",
@@ -101,7 +104,7 @@ static const struct {
     {"hashed: an empty user hashes, a missing email stays null",
      1,
      {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, NULL, STR_LIT("e"), "unresolved-user",
-      "static: not listed", NULL, 0, 0, 0},
+      "static: not listed", NULL, 0, 0, 0, NULL},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"email\":"
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\",\"detail\":\"static: not listed\"}\n",
@@ -115,7 +118,7 @@ static const struct {
     {"keyed: an empty user",
      1,
      {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, NULL, STR_LIT("e"), "unresolved-user", NULL,
-      NULL, 0, 0, 0},
+      NULL, 0, 0, 0, NULL},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"50a45dd54d4b57f9c2ac4b54ba5feae946ff6b001d487d8c3f0be53ed98e23f0\",\"email\":"
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\"}\n",

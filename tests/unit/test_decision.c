@@ -70,8 +70,8 @@ static void test_one(void)
     struct decision_record r[2];
     char buf[DECISION_RECORD_MAX], *copy;
     size_t dropped = 99;
-    struct decision_origin o = {
-        when, cstr("10.0.0.5:51514"), cstr("web01"), cstr("sha256:00ff"), {0}};
+    struct decision_origin o = {when, cstr("10.0.0.5:51514"), cstr("web01"), cstr("sha256:00ff"),
+                                {0},  cstr("https")};
     size_t len = decision_encode(hasher, &d, 1, &o, buf, sizeof(buf), &dropped);
 
     CHECK(len > 0);
@@ -81,6 +81,7 @@ static void test_one(void)
     CHECK_STR("one", r[0].source, "10.0.0.5:51514");
     CHECK_STR("one", r[0].host, "web01");
     CHECK_STR("one", r[0].event_ref, "sha256:00ff");
+    CHECK_STR("one", r[0].transport, "https");
     CHECK_INT(r[0].received.tv_sec, when.tv_sec);
     CHECK_INT(r[0].received.tv_nsec, when.tv_nsec);
     CHECK(within(r[0].rule, copy, len) && within(r[0].source, copy, len));
@@ -103,10 +104,11 @@ static void test_key_cut(void)
 
     memset(host, 'h', sizeof(host));
     memset(ref, 'e', sizeof(ref));
-    len = decision_encode(hasher, &d, 1,
-                          &(struct decision_origin){
-                              {1, 2}, STR_LIT("s"), str_make(host, 300), str_make(ref, 300), {0}},
-                          buf, sizeof(buf), &dropped);
+    len = decision_encode(
+        hasher, &d, 1,
+        &(struct decision_origin){
+            {1, 2}, STR_LIT("s"), str_make(host, 300), str_make(ref, 300), {0}, STR_LIT("")},
+        buf, sizeof(buf), &dropped);
     CHECK_INT(decode(buf, len, r, 1, &copy), 1);
     CHECK_STR("cut", r[0].key, "986ceec0c6260c82ab5c13447659c325ed63ac0755d718d7a9675d64f5f85433");
     decision_key(hasher, str_make(host, 255), STR_LIT("r"), STR_LIT("u"), str_make(ref, 255), key);
@@ -120,7 +122,8 @@ static void test_payload(void)
 {
     static const char want[] =
         "{\"v\":1,\"sec\":1791018764,\"nsec\":120000000,\"source\":\"10.0.0.5:51514\","
-        "\"mapping\":\"splunk-es-cef\",\"rule\":\"Removable \\\"Media\\\"\","
+        "\"transport\":\"https\",\"mapping\":\"splunk-es-cef\",\"rule\":\"Removable "
+        "\\\"Media\\\"\","
         "\"user\":\"EXAMPLE\\\\amorgan\",\"kind\":3,\"event\":\"Removable Media\","
         "\"key\":\"20680f8d10725b06ebb330ecb3ed278f86d022eef8c57ede616725e679b0997c\"}";
     struct decision_record d = {
@@ -133,7 +136,13 @@ static void test_payload(void)
         .event = STR_LIT("Removable Media"),
         .user_kind = USER_KIND_SAM,
         .key = STR_LIT("20680f8d10725b06ebb330ecb3ed278f86d022eef8c57ede616725e679b0997c"),
+        .transport = STR_LIT("https"),
     };
+    /* What the versions before "transport" spooled still reads. */
+    static const char older[] =
+        "{\"v\":1,\"sec\":1,\"nsec\":2,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+        "\"user\":\"u\",\"kind\":0,\"event\":\"e\","
+        "\"key\":\"20680f8d10725b06ebb330ecb3ed278f86d022eef8c57ede616725e679b0997c\"}";
     struct decision_payload p;
     struct jsonw w;
 
@@ -152,6 +161,11 @@ static void test_payload(void)
     CHECK_INT(p.rec.received.tv_sec, 1791018764);
     CHECK_INT(p.rec.received.tv_nsec, 120000000);
     CHECK_INT(p.rec.host.len, 0);
+    CHECK_STR("payload", p.rec.transport, "https");
+    decision_payload_free(&p);
+    CHECK_INT(decision_payload_read(str_make(older, sizeof(older) - 1), &p), 0);
+    CHECK_STR("older payload", p.rec.transport, "");
+    CHECK_STR("older payload", p.rec.event, "e");
     decision_payload_free(&p);
     jsonw_free(&w);
 }
@@ -226,11 +240,14 @@ static void test_max(void)
     for (int i = 0; i < MAPPING_MAX_DECISIONS; i++)
         d[i] = decision(long_name + (300 - 1 - 255), field, field, i == 3 ? STR_LIT("") : field,
                         (enum user_kind)(i % (USER_KIND_EMPLOYEE_ID + 1)));
-    len = decision_encode(
-        hasher, d, MAPPING_MAX_DECISIONS,
-        &(struct decision_origin){
-            {0, 999999999}, str_make(src, 255), str_make(src, 255), str_make(src, 255), {0}},
-        buf, DECISION_RECORD_MAX, &dropped);
+    len = decision_encode(hasher, d, MAPPING_MAX_DECISIONS,
+                          &(struct decision_origin){{0, 999999999},
+                                                    str_make(src, 255),
+                                                    str_make(src, 255),
+                                                    str_make(src, 255),
+                                                    {0},
+                                                    str_make(src, 255)},
+                          buf, DECISION_RECORD_MAX, &dropped);
     CHECK(len > 0 && len <= DECISION_RECORD_MAX);
     CHECK_INT(dropped, 0);
     CHECK_INT(decode(buf, len, r, MAPPING_MAX_DECISIONS, &copy), MAPPING_MAX_DECISIONS);
@@ -257,7 +274,7 @@ static const struct {
     {"mapping name too long", 3, 3, 0, 2, 1},
     {"only the bad one", 0, 1, 0, -1, 1},
     {"more than MAPPING_MAX_DECISIONS", -1, MAPPING_MAX_DECISIONS + 2, 0, MAPPING_MAX_DECISIONS, 2},
-    {"buffer too small for the second", -1, 3, 150, 1, 2},
+    {"buffer too small for the second", -1, 3, 151, 1, 2},
     {"buffer too small for the header", -1, 3, 10, -1, 3},
 };
 
@@ -283,10 +300,11 @@ static void test_dropped(void)
             d[bad].event = toolong;
         else if (drop_cases[c].bad == 3)
             d[bad].mapping = long_name + (300 - 1 - 256);
-        len = decision_encode(hasher, d, n,
-                              &(struct decision_origin){
-                                  {1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT(""), {0}},
-                              buf, cap, &dropped);
+        len = decision_encode(
+            hasher, d, n,
+            &(struct decision_origin){
+                {1, 2}, STR_LIT("127.0.0.1:9"), STR_LIT(""), STR_LIT(""), {0}, STR_LIT("")},
+            buf, cap, &dropped);
         if (dropped != (size_t)drop_cases[c].dropped)
             UNIT_FAIL("%s: dropped %zu, want %d", drop_cases[c].name, dropped,
                       drop_cases[c].dropped);
@@ -316,21 +334,24 @@ static size_t sample(char *buf, size_t cap)
     };
     size_t dropped;
 
-    return decision_encode(
-        hasher, d, 2,
-        &(struct decision_origin){
-            {5, 6}, STR_LIT("1.2.3.4:5"), STR_LIT(""), STR_LIT(""), {0x1122334455667788u, 42, 3}},
-        buf, cap, &dropped);
+    return decision_encode(hasher, d, 2,
+                           &(struct decision_origin){{5, 6},
+                                                     STR_LIT("1.2.3.4:5"),
+                                                     STR_LIT(""),
+                                                     STR_LIT(""),
+                                                     {0x1122334455667788u, 42, 3},
+                                                     STR_LIT("")},
+                           buf, cap, &dropped);
 }
 
-/* Offsets in the sample: header 37 bytes (the ack's 20 among them), source
+/* Offsets in the sample: header 38 bytes (the ack's 20 among them), source
  * 9, then decision 0. */
 #define AT_COUNT   1
 #define AT_SRCLEN  2
 #define AT_HOSTLEN 3
-#define AT_NSEC    16 /* the high byte */
-#define AT_KIND0   46
-#define AT_RULELEN 48
+#define AT_NSEC    17 /* the high byte */
+#define AT_KIND0   47
+#define AT_RULELEN 49
 
 static const struct {
     const char *name;

@@ -184,6 +184,34 @@ static void test_json_reads(void)
     CHECK(scratches[4].used <= scratches[4].cap);
 }
 
+/* http.query.<name> reads the decoded "name\0value\0" pairs the intake set:
+ * names match exactly (case matters), an empty value is present, a name that
+ * is only a prefix of another is not it, and syslog messages have none. */
+static void test_http_query(void)
+{
+    static const char pairs[] = "user\0CORP\\jdoe\0ruleName\0USB device\0empty\0\0us\0x";
+    struct message m = msgs[0];
+    static const struct {
+        const char *name;
+        const char *want;
+    } cases[] = {
+        {"http.query.user", "CORP\\jdoe"}, {"http.query.ruleName", "USB device"},
+        {"http.query.empty", ""},          {"http.query.User", NULL},
+        {"http.query.use", NULL},          {"http.query.us", "x"},
+        {"http.query.userx", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct event_field f;
+
+        CHECK_INT(event_field_compile(cases[i].name, strlen(cases[i].name), &f), 0);
+        CHECK_STR(cases[i].name, event_field_get(&f, &msgs[0], NULL), NULL);
+        /* the last value without its NUL: the length bounds every read */
+        m.http_query = str_make(pairs, sizeof(pairs) - 1);
+        CHECK_STR(cases[i].name, event_field_get(&f, &m, NULL), cases[i].want);
+    }
+}
+
 static void free_lines(void)
 {
     for (size_t i = 0; i < N_LINES; i++) {
@@ -238,6 +266,8 @@ static void test_compile(void)
         {"json.dataset.0.user_name", EVENT_JSON, "dataset.0.user_name", NULL},
         {"json.x", EVENT_JSON, "x", NULL},
         {"http.source", EVENT_HTTP_SOURCE, NULL, NULL},
+        {"http.query.ruleName", EVENT_HTTP_QUERY, "ruleName", NULL},
+        {"http.query.a.b", EVENT_HTTP_QUERY, "a.b", NULL},
     };
     static const char *const bad[] = {
         "",
@@ -271,6 +301,8 @@ static void test_compile(void)
         "json.a.b.",
         "http.",
         "http.sourcex",
+        "http.query.",
+        "http.query",
     };
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -356,6 +388,7 @@ int main(void)
     parse_lines();
     test_fields();
     test_json_reads();
+    test_http_query();
     test_compile();
     test_cef_names();
     free_lines();
