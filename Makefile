@@ -156,6 +156,9 @@ $(BLAST): $(BUILD)/tests/bench/blast.o
 FUZZ_AGENT_SRC_fuzz_ldapfilter = agent/identity/ldapfilter.c agent/core/userid.c
 $(BUILD)/fuzz/fuzz_ldapfilter-replay: $(patsubst %.c,$(BUILD)/%.o,$(FUZZ_AGENT_SRC_fuzz_ldapfilter))
 $(BUILD)/fuzz/fuzz_ldapfilter-libfuzzer: $(FUZZ_AGENT_SRC_fuzz_ldapfilter) $(wildcard agent/*/*.h)
+FUZZ_AGENT_SRC_fuzz_webhook = agent/ingest/webhook.c agent/core/escape.c
+$(BUILD)/fuzz/fuzz_webhook-replay: $(patsubst %.c,$(BUILD)/%.o,$(FUZZ_AGENT_SRC_fuzz_webhook))
+$(BUILD)/fuzz/fuzz_webhook-libfuzzer: $(FUZZ_AGENT_SRC_fuzz_webhook) $(wildcard agent/*/*.h)
 
 $(BUILD)/fuzz/%-replay: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(PARSERS_LIB)
 	@mkdir -p $(dir $@)

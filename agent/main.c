@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                       [--probe IDENTIFIER] [--send-test EVENT EMAIL]\n"
     "       rtr-agent parse [--framing lf|octet] [FILE...]\n"
     "       rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain]\n"
-    "                        [--expect EXPECTED] [FILE...]\n"
+    "                        [--expect EXPECTED] [--http] [FILE...]\n"
     "       rtr-agent version\n";
 
 /* Usage errors exit 2, as failures exit 1: scripts can tell them apart. */
@@ -166,6 +166,8 @@ static int cmd_replay(int argc, char **argv)
             opt.dry_run = 1;
         else if (strcmp(argv[i], "--explain") == 0)
             opt.explain = 1;
+        else if (strcmp(argv[i], "--http") == 0)
+            opt.http = 1;
         else if (strcmp(argv[i], "--expect") == 0) {
             if (option_value("replay", argc, argv, &i, &opt.expect) != 0)
                 return EXIT_USAGE;

@@ -1,5 +1,6 @@
 #include "replay.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,15 @@
 #include "deliver/delivery.h"
 #include "core/stats.h"
 #include "expect.h"
+#include "ingest/webhook.h"
 #include "reader.h"
 
 /* Escaped bytes of a message shown on its --explain header line. */
 #define REPLAY_SHOWN 160
+/* --http: a request fixture is read whole, up to this. */
+#define REPLAY_HTTP_MAX (64 * 1024 * 1024)
+/* --http without an http listener in the config: its defaults. */
+#define REPLAY_HTTP_MAX_ALERTS 1000
 
 /* Everything one replay reuses: nothing is allocated per message, except
  * while --explain output grows its escaping buffer. */
@@ -202,25 +208,19 @@ static int replay_decision(struct replay *r, const struct mapping_decision *d)
     return 0;
 }
 
-/* reader_ops.frame: runs one message through the mappings and identity.
- * A truncated one is not run through the mappings, as in the daemon
- * (pipeline.h): a cut value could name the wrong user. */
-static int replay_message(void *arg, const struct reader_frame *f)
+/* Runs one message through the mappings and identity: r->msg, parsed from
+ * bytes (the caller set what else it carries). A truncated one is not run
+ * through the mappings, as in the daemon (pipeline.h): a cut value could
+ * name the wrong user. */
+static int replay_decide(struct replay *r, struct str bytes, int truncated)
 {
-    struct replay *r = arg;
-    int truncated = f->truncated;
     size_t n = 0;
     int rc = 0;
 
-    r->input_file = f->input;
-    r->input_line = f->line;
-    if (truncated && r->truncated_lines++ == 0)
-        r->first_truncated = f->line;
-    message_parse(f->bytes.p, f->bytes.len, &r->msg, &r->scratch);
     if (truncated)
         message_mark_truncated(&r->msg);
     if (r->opt->explain) {
-        replay_explain_header(r, f->bytes);
+        replay_explain_header(r, bytes);
         if (truncated)
             fprintf(stderr, "  -> not matched: the line was cut at max_message_bytes (%zu bytes)\n",
                     r->max_message);
@@ -237,6 +237,149 @@ static int replay_message(void *arg, const struct reader_frame *f)
      * lands next to its explanation. */
     if (n > 0)
         fflush(stdout);
+    return rc;
+}
+
+/* reader_ops.frame: one message of a log. */
+static int replay_message(void *arg, const struct reader_frame *f)
+{
+    struct replay *r = arg;
+
+    r->input_file = f->input;
+    r->input_line = f->line;
+    if (f->truncated && r->truncated_lines++ == 0)
+        r->first_truncated = f->line;
+    message_parse(f->bytes.p, f->bytes.len, &r->msg, &r->scratch);
+    return replay_decide(r, f->bytes, f->truncated);
+}
+
+/* --http: the first http listener's limits, as the daemon applies them. */
+static struct webhook_limits replay_http_limits(const struct config *cfg)
+{
+    struct webhook_limits lim = {REPLAY_HTTP_MAX_ALERTS, cfg->limits.max_message_bytes, STR_ABSENT};
+
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        const struct listen_config *lc = &cfg->listen[i];
+
+        if (lc->proto != LISTEN_HTTP)
+            continue;
+        lim.max_alerts = (size_t)lc->max_alerts;
+        if (lc->idempotency_field != NULL)
+            lim.idempotency_field = str_make(lc->idempotency_field, strlen(lc->idempotency_field));
+        break;
+    }
+    return lim;
+}
+
+/* A request as sent: its request line's method and target (into target,
+ * NUL-terminated), and where its body starts (after the blank line that
+ * ends the headers; LF or CRLF). Returns 0, or -1 with why set. */
+static int replay_http_parse(struct str req, enum webhook_method *method, char *target, size_t cap,
+                             struct str *body, const char **why)
+{
+    const char *eol = memchr(req.p, '\n', req.len), *sp1, *sp2, *p;
+    size_t line;
+
+    if (eol == NULL) {
+        *why = "no request line (METHOD TARGET HTTP/1.1, headers, a blank line, the body)";
+        return -1;
+    }
+    line = (size_t)(eol - req.p);
+    sp1 = memchr(req.p, ' ', line);
+    sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', line - (size_t)(sp1 + 1 - req.p)) : NULL;
+    if (sp2 == NULL || (size_t)(sp2 - sp1 - 1) >= cap || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+        *why = "the first line is not METHOD TARGET HTTP/1.x";
+        return -1;
+    }
+    *method = sp1 - req.p == 3 && memcmp(req.p, "GET", 3) == 0    ? WEBHOOK_GET
+              : sp1 - req.p == 4 && memcmp(req.p, "POST", 4) == 0 ? WEBHOOK_POST
+                                                                  : WEBHOOK_OTHER;
+    memcpy(target, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+    target[sp2 - sp1 - 1] = '\0';
+    for (p = eol + 1; p < req.p + req.len;) {
+        const char *end = memchr(p, '\n', req.len - (size_t)(p - req.p));
+        size_t len = end != NULL ? (size_t)(end - p) : req.len - (size_t)(p - req.p);
+
+        if (len == 0 || (len == 1 && p[0] == '\r')) {
+            *body = str_make(p + len + 1, req.len - (size_t)(p - req.p) - len - 1);
+            return 0;
+        }
+        p += len + 1;
+    }
+    *body = str_make("", 0); /* no blank line: headers only */
+    return 0;
+}
+
+/* --http: one request fixture, decided as the daemon's HTTP intake would
+ * (routes, query, body; not the API key). input_line is the alert's
+ * position in the request (1 first). */
+static int replay_http_file(struct replay *r, const struct config *cfg, const char *path)
+{
+    struct webhook_limits lim = replay_http_limits(cfg);
+    struct webhook_request w = {0};
+    enum webhook_method method = WEBHOOK_OTHER;
+    char why[WEBHOOK_WHY_MAX], target[8192];
+    const char *bad = NULL;
+    struct str req, body;
+    char *buf = malloc(REPLAY_HTTP_MAX + 1);
+    FILE *f = fopen(path, "rb");
+    size_t len = 0;
+    int rc = 0, status = 0;
+
+    if (buf == NULL || f == NULL) {
+        fprintf(stderr, "rtr-agent replay: %s: %s\n", path,
+                buf == NULL ? "out of memory" : strerror(errno));
+        free(buf);
+        if (f != NULL)
+            fclose(f);
+        return buf == NULL ? ERR_NOMEM : ERR_IO;
+    }
+    len = fread(buf, 1, REPLAY_HTTP_MAX + 1, f);
+    if (ferror(f) || len > REPLAY_HTTP_MAX)
+        bad = ferror(f) ? "cannot be read" : "longer than 64 MiB";
+    fclose(f);
+    req = str_make(buf, len);
+    if (bad == NULL && replay_http_parse(req, &method, target, sizeof(target), &body, &bad) == 0) {
+        status = webhook_target(&w, method, target, why, sizeof(why));
+        if (status == 0)
+            status = webhook_body(&w, body, &lim, why, sizeof(why));
+    }
+    if (bad != NULL) {
+        fprintf(stderr, "rtr-agent replay: %s: %s\n", path, bad);
+        rc = ERR_IO;
+    } else if (status != 0) {
+        fprintf(stderr, "rtr-agent replay: %s: the agent would answer %d: %s\n", path, status, why);
+        rc = ERR_IO;
+    }
+    r->input_file = path;
+    for (size_t i = 0; rc == 0 && i < w.n_alerts; i++) {
+        r->input_line = i + 1;
+        message_parse(w.alerts[i].p, w.alerts[i].len, &r->msg, &r->scratch);
+        r->msg.http_source = str_make(w.source, strlen(w.source));
+        r->msg.http_query = w.query;
+        rc = replay_decide(r, w.alerts[i], 0);
+    }
+    webhook_request_free(&w);
+    free(buf);
+    return rc;
+}
+
+/* --http: each path is a request fixture. Returns the first error (every
+ * file is still tried). */
+static int replay_http(struct replay *r, const struct config *cfg, char *const *paths, int n)
+{
+    int rc = 0;
+
+    if (n == 0) {
+        fputs("rtr-agent replay: --http needs request files\n", stderr);
+        return ERR_IO;
+    }
+    for (int i = 0; i < n; i++) {
+        int one = replay_http_file(r, cfg, paths[i]);
+
+        if (rc == 0)
+            rc = one;
+    }
     return rc;
 }
 
@@ -328,7 +471,9 @@ int replay_run(const struct config *cfg, const struct replay_options *opt, char 
         rc = expect_load(opt->expect, &r.expect);
     if (rc == 0)
         rc = replay_open(&r, cfg);
-    if (rc == 0) {
+    if (rc == 0 && opt->http) {
+        rc = replay_http(&r, cfg, paths, n);
+    } else if (rc == 0) {
         /* A NUL stays in the message, as in a UDP datagram. */
         struct reader_options ropt = {"replay", opt->framing, 1, r.max_message};
         rc = reader_run(&ropt, paths, n, &ops);

@@ -1,5 +1,6 @@
 /* `rtr-agent replay -c FILE [--framing lf|octet] [--dry-run] [--explain]
- * [--expect EXPECTED] [FILE...]`: runs messages (one per line, or RFC 6587 octet-counted with
+ * [--expect EXPECTED] [--http] [FILE...]`: runs messages (one per line, or RFC 6587 octet-counted
+ * with
  * --framing octet; "-" or none: stdin; read by reader.h) through the whole
  * pipeline (parse, mappings, identity) and prints one JSON decision per
  * decision on stdout:
@@ -13,7 +14,10 @@
  * stderr, for every message, a line naming it and one line per mapping
  * tried with why it did or did not decide (text: stdout stays JSON).
  * --expect holds the decisions against a file of expected ones (expect.h)
- * and fails on any difference. */
+ * and fails on any difference. --http: each FILE is one HTTP request as
+ * sent to the intake (request line, headers, a blank line, the body; LF or
+ * CRLF), decided as the daemon's webhook routes would (webhook.h; the API
+ * key is not checked); input_line is the alert's place in the request. */
 #ifndef RTR_REPLAY_H
 #define RTR_REPLAY_H
 
@@ -27,6 +31,7 @@ struct replay_options {
     int dry_run;
     int explain;
     const char *expect; /* --expect FILE, or NULL */
+    int http;           /* --http: the files are HTTP requests */
 };
 
 /* Returns 0; ERR_CONFIG when the mappings, the directory or the

@@ -40,6 +40,7 @@ _Static_assert(sizeof(enum dispatch_mode) == sizeof(int), "enum size");
 static const char *const proto_names[] = {"udp", "tcp", "tls", "relp", "http", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet", NULL};
 static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
+static const char *const http_auth_names[] = {"api_key", "client_cert", NULL};
 
 /* The keys of a TLS stream, on proto "tls" or on "relp" with "tls": true. */
 static const char *const tls_keys[] = {
@@ -190,6 +191,16 @@ out:
 /* The transports that take the TLS keys (with "tls": true but for "tls"). */
 #define LISTEN_TLS_PROTOS ((1u << LISTEN_TLS) | (1u << LISTEN_RELP) | (1u << LISTEN_HTTP))
 
+/* A json path: non-empty segments separated by '.' (event.h's json.<path>). */
+static int config_json_path_ok(const char *p)
+{
+    size_t len = strlen(p);
+
+    if (len == 0 || p[0] == '.' || p[len - 1] == '.')
+        return 0;
+    return strstr(p, "..") == NULL;
+}
+
 /* An HTTP listener: a key to check clients with, and plain HTTP only where
  * nobody else can read the key off the wire unless explicitly forced. */
 static void check_listen_http(struct cfg_loader *ld, const char *path, struct json_object *obj,
@@ -197,9 +208,27 @@ static void check_listen_http(struct cfg_loader *ld, const char *path, struct js
 {
     char sub[JSON_FILE_PATH_MAX];
 
-    if (!json_file_has_key(obj, "api_key_file")) {
+    if (l->auth == LISTEN_AUTH_API_KEY && !json_file_has_key(obj, "api_key_file")) {
         json_file_key_path(sub, path, "api_key_file");
-        json_file_error(&ld->rep, sub, "required with proto \"http\"");
+        json_file_error(&ld->rep, sub, "required with proto \"http\" (and \"auth\": \"api_key\")");
+    }
+    if (l->auth == LISTEN_AUTH_CLIENT_CERT && (!l->tls || l->client_ca == NULL)) {
+        json_file_key_path(sub, path, "auth");
+        json_file_error(&ld->rep, sub,
+                        "\"client_cert\" needs \"tls\": true and \"client_ca\" (the CA that "
+                        "issues the clients' certificates)");
+    }
+    if (l->auth == LISTEN_AUTH_CLIENT_CERT && json_file_has_key(obj, "api_key_file")) {
+        json_file_key_path(sub, path, "api_key_file");
+        json_file_error(&ld->rep, sub,
+                        "not used with \"auth\": \"client_cert\" (the certificate is the "
+                        "credential): remove it, or use \"auth\": \"api_key\"");
+    }
+    if (l->idempotency_field != NULL && !config_json_path_ok(l->idempotency_field)) {
+        json_file_key_path(sub, path, "idempotency_field");
+        json_file_error(&ld->rep, sub,
+                        "a path into the alert's JSON: keys and array indexes separated by '.', "
+                        "none empty (\"SystemAlertId\", \"result.sid\")");
     }
     if (!l->tls && !l->plain_beyond_loopback && l->address != NULL &&
         !sockaddr_is_loopback((const struct sockaddr *)&l->addr)) {
@@ -229,6 +258,8 @@ static void check_listen(struct cfg_loader *ld, const char *path, struct json_ob
         {"ciphersuites", LISTEN_TLS_PROTOS},
         {"allowed_names", LISTEN_TLS_PROTOS},
         {"crl_file", LISTEN_TLS_PROTOS},
+        {"auth", 1u << LISTEN_HTTP},
+        {"idempotency_field", 1u << LISTEN_HTTP},
         {"api_key_file", 1u << LISTEN_HTTP},
         {"api_key_header", 1u << LISTEN_HTTP},
         {"max_body_bytes", 1u << LISTEN_HTTP},
@@ -353,9 +384,14 @@ static const struct cfg_key listen_keys[] = {
             "acknowledges while inputs are paused"},
     {.name = "port_file", .type = &CFG_PATH, .offset = LO(port_file),
      .doc = "write the bound port here once listening (tests bind port 0)"},
+    {.name = "auth", .type = &CFG_ENUM, .offset = LO(auth), .choices = http_auth_names,
+     .def = "\"api_key\"",
+     .doc = "http: \"api_key\": clients send api_key_file's key in api_key_header or as the "
+            "query parameter code (the orchestrator's form); \"client_cert\": a client "
+            "certificate client_ca verified is the credential (needs tls and client_ca)"},
     {.name = "api_key_file", .type = &CFG_PATH, .offset = LO(api_key_file),
      .doc = "http: the API key clients must send (a file or systemd credential, 16..4096 "
-            "bytes); required there"},
+            "bytes); required with auth \"api_key\""},
     {.name = "api_key_header", .type = &CFG_STRING, .offset = LO(api_key_header),
      .def = "\"" LISTEN_HTTP_API_KEY_HEADER "\"", .doc = "http: the request header that carries the API key"},
     {.name = "max_body_bytes", .type = &CFG_SIZE, .offset = LO(max_body_bytes), .min = 2,
@@ -371,6 +407,10 @@ static const struct cfg_key listen_keys[] = {
     {.name = "plain_beyond_loopback", .type = &CFG_BOOL, .offset = LO(plain_beyond_loopback),
      .def = "false",
      .doc = "http: allow plain HTTP on an address other than loopback (behind a TLS proxy)"},
+    {.name = "idempotency_field", .type = &CFG_STRING, .offset = LO(idempotency_field),
+     .doc = "http: a path into each alert's JSON (\"SystemAlertId\") whose value identifies "
+            "the alert when its request has no Idempotency-Key header, so that a webhook "
+            "sent again does not respond twice; default none"},
     {0},
 };
 /* clang-format on */

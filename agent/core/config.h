@@ -42,6 +42,12 @@ enum listen_tls_version {
  * acknowledges to a sender while the agent has paused reading. */
 #define LISTEN_STREAM_RCVBUF 65536
 
+/* How an HTTP listener authenticates a client. */
+enum listen_http_auth {
+    LISTEN_AUTH_API_KEY,     /* the key in a header or as the code parameter */
+    LISTEN_AUTH_CLIENT_CERT, /* a client certificate client_ca verified */
+};
+
 struct listen_config {
     enum listen_proto proto;
     char *address; /* "host:port" / "[v6]:port" as written */
@@ -70,13 +76,17 @@ struct listen_config {
     int rcvbuf;
     char *port_file; /* write the bound port here (tests bind port 0) */
     /* HTTP intake (proto "http"). */
-    char *api_key_file;        /* the API key clients send (secret.h); required */
-    char *api_key_header;      /* the header that carries it, default "X-API-Key" */
-    size_t max_body_bytes;     /* larger bodies get 413, default 1 MiB */
-    size_t max_header_bytes;   /* request line and headers, default 16 KiB */
-    int request_timeout_s;     /* read/write/idle timeout and the wait for the spool, default 30 */
-    int max_alerts;            /* objects per request, default 1000 */
-    int plain_beyond_loopback; /* plain HTTP on an address other than loopback: default false */
+    enum listen_http_auth auth; /* "api_key" (default) or "client_cert" */
+    char *api_key_file;         /* the API key clients send (secret.h); required with api_key */
+    char *api_key_header;       /* the header that carries it, default "X-API-Key" */
+    size_t max_body_bytes;      /* larger bodies get 413, default 1 MiB */
+    size_t max_header_bytes;    /* request line and headers, default 16 KiB */
+    int request_timeout_s;      /* read/write/idle timeout and the wait for the spool, default 30 */
+    int max_alerts;             /* objects per request, default 1000 */
+    int plain_beyond_loopback;  /* plain HTTP on an address other than loopback: default false */
+    /* A json path (webhook.h) whose value identifies an alert when its
+     * request has no Idempotency-Key; NULL = none. */
+    char *idempotency_field;
 };
 
 struct limits_config {

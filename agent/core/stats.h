@@ -37,6 +37,37 @@
     "timeout, a lost connection)"
 #define STATS_HELP_LDAP_SECONDS "time LDAP directory lookups took, from asking to the answer"
 
+#define STATS_HELP_HTTP                                                                            \
+    "HTTP intake requests answered, by route (other: a path that is none, or a request refused "   \
+    "before its path was read) and status (evhttp's own 413, 431 and 501 answers are not "         \
+    "counted)"
+/* One route's statuses, in the order http_intake.c's http_statuses lists them. */
+#define STATS_HTTP_ROUTE(X, name, route)                                                           \
+    X(http_##name##_200, COUNTER, "http_requests_total{route=\"" route "\",status=\"200\"}",       \
+      STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_202, COUNTER, "http_requests_total{route=\"" route "\",status=\"202\"}",       \
+      STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_400, COUNTER, "http_requests_total{route=\"" route "\",status=\"400\"}",       \
+      STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_401, COUNTER, "http_requests_total{route=\"" route "\",status=\"401\"}",       \
+      STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_403, COUNTER, "http_requests_total{route=\"" route "\",status=\"403\"}",       \
+      STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_404, COUNTER, "http_requests_total{route=\"" route "\",status=\"404\"}",       \
+      STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_405, COUNTER, "http_requests_total{route=\"" route "\",status=\"405\"}",       \
+      STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_503, COUNTER, "http_requests_total{route=\"" route "\",status=\"503\"}",       \
+      STATS_HELP_HTTP)
+/* The routes in webhook.h's enum order, then the requests of no route. */
+#define STATS_HTTP_ROUTES(X)                                                                       \
+    STATS_HTTP_ROUTE(X, alerts, "/v1/alerts")                                                      \
+    STATS_HTTP_ROUTE(X, logpoint, "/api/SIEM/logpoint/alert")                                      \
+    STATS_HTTP_ROUTE(X, logrhythm, "/api/SIEM/logrhythm/smartresponse")                            \
+    STATS_HTTP_ROUTE(X, dtex, "/api/SIEM/dtex/alert")                                              \
+    STATS_HTTP_ROUTE(X, event, "/api/event")                                                       \
+    STATS_HTTP_ROUTE(X, other, "other")
+
 /* X-macro: internal name (the enum, the shutdown summary), kind, the
  * sample in /metrics without the "rtr_agent_" prefix (a family with
  * labels has its members next to each other, sharing one help text), help
@@ -84,30 +115,7 @@
       "RELP syslog commands acknowledged: decided and, with an alert, spooled and fsynced")        \
     X(relp_protocol_errors, COUNTER, "relp_protocol_errors_total",                                 \
       "RELP sessions closed for a protocol error")                                                 \
-    X(http_requests_202, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"202\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
-    X(http_requests_200, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"200\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
-    X(http_requests_400, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"400\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
-    X(http_requests_401, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"401\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
-    X(http_requests_403, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"403\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
-    X(http_requests_404, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"404\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
-    X(http_requests_405, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"405\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
-    X(http_requests_503, COUNTER, "http_requests_total{route=\"/v1/alerts\",status=\"503\"}",      \
-      "HTTP intake requests answered, by route and status (evhttp's own 413, 431 and 501 "         \
-      "answers are not counted)")                                                                  \
+    STATS_HTTP_ROUTES(X)                                                                           \
     X(tap_lines, COUNTER, "tap_lines_total", "lines written to --tap")                             \
     X(messages_decided, COUNTER, "messages_decided_total",                                         \
       "messages at least one mapping decided on")                                                  \

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -14,9 +15,11 @@
 #include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "allowlist.h"
+#include "core/escape.h"
 #include "core/evloop.h"
 #include "core/jsonw.h"
 #include "core/log.h"
@@ -24,10 +27,8 @@
 #include "errors.h"
 #include "json.h"
 #include "tls.h"
+#include "webhook.h"
 
-#define HTTP_ROUTE "/v1/alerts/"
-/* {source}: a short name made of [A-Za-z0-9._-]. */
-#define HTTP_SOURCE_MAX 64
 /* An Idempotency-Key longer than this is refused (400). */
 #define HTTP_IDEM_MAX 256
 /* Seconds a 503 asks the client to wait before it sends again. */
@@ -44,6 +45,7 @@ TAILQ_HEAD(http_conn_list, http_conn);
 struct http_conn {
     struct http_intake *h;
     struct evhttp_connection *evcon;
+    struct sockaddr_storage peer; /* counted in the endpoint's sources */
     TAILQ_ENTRY(http_conn) link;
 };
 
@@ -52,15 +54,14 @@ struct http_conn {
 struct http_req {
     struct http_intake *h;
     struct evhttp_request *req;
-    uint64_t seq;        /* its decision_ack.seq */
-    struct str *objs;    /* slices into the request's input buffer */
-    size_t n, next;      /* objects, and the next to hand over */
-    size_t records;      /* objects that made decisions (acks due) */
-    size_t acked;        /* acks come back */
-    int lost;            /* an ack said "not durable" */
-    struct jsonw out;    /* {"decisions": [ ... */
-    struct event *timer; /* request_timeout_s from the request's arrival */
-    char source[HTTP_SOURCE_MAX + 1];
+    uint64_t seq;             /* its decision_ack.seq */
+    struct webhook_request w; /* its route, query and alerts (slices of its input buffer) */
+    size_t next;              /* the next alert to hand over */
+    size_t records;           /* alerts that made decisions (acks due) */
+    size_t acked;             /* acks come back */
+    int lost;                 /* an ack said "not durable" */
+    struct jsonw out;         /* {"decisions": [ ... */
+    struct event *timer;      /* request_timeout_s from the request's arrival */
     char idem[HTTP_IDEM_MAX + 1];
     char ref[HTTP_IDEM_MAX + 24]; /* idem, and "#<index>" for a body of several */
     size_t idem_len;
@@ -92,48 +93,41 @@ static const char *http_transport(const struct http_intake *h)
     return h->ep->tls != NULL ? "https" : "http";
 }
 
-static void http_count(struct http_intake *h, int code)
-{
-    enum stats_counter c;
+/* The statuses the intake answers with, in the order stats.h counts them
+ * per route. */
+static const struct {
+    int code;
+    const char *reason;
+} http_statuses[] = {
+    {200, "OK"},
+    {202, "Accepted"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {503, "Service Unavailable"},
+};
 
-    switch (code) {
-    case 200:
-        c = STAT_http_requests_200;
-        break;
-    case 202:
-        c = STAT_http_requests_202;
-        break;
-    case 400:
-        c = STAT_http_requests_400;
-        break;
-    case 401:
-        c = STAT_http_requests_401;
-        break;
-    case 403:
-        c = STAT_http_requests_403;
-        break;
-    case 404:
-        c = STAT_http_requests_404;
-        break;
-    case 405:
-        c = STAT_http_requests_405;
-        break;
-    default:
-        c = STAT_http_requests_503;
-        break;
-    }
-    stats_add(h->ctx->stats, c, 1);
-}
+#define HTTP_STATUSES (sizeof(http_statuses) / sizeof(http_statuses[0]))
+_Static_assert(STAT_http_logpoint_200 - STAT_http_alerts_200 == HTTP_STATUSES,
+               "stats.h counts each route's statuses in http_statuses' order");
+_Static_assert(STAT_http_other_200 - STAT_http_alerts_200 == WEBHOOK_ROUTES * HTTP_STATUSES,
+               "stats.h counts the routes in enum webhook_route's order, then other");
 
-/* Sends code with body (JSON, may be empty); close_after: the connection
- * ends after it; retry: with Retry-After. A request whose client is gone is
- * freed by evhttp here. */
-static void http_send(struct http_intake *h, struct evhttp_request *req, int code,
-                      const char *reason, const char *body, size_t len, int close_after, int retry)
+/* Sends code with body (JSON, may be empty), counted under route
+ * (WEBHOOK_ROUTES: none, the path was not one); close_after: the
+ * connection ends after it; retry: with Retry-After. A request whose
+ * client is gone is freed by evhttp here. */
+static void http_send(struct http_intake *h, struct evhttp_request *req, int route, int code,
+                      const char *body, size_t len, int close_after, int retry)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     struct evbuffer *buf = evbuffer_new();
+    size_t i = 0;
 
+    while (i < HTTP_STATUSES - 1 && http_statuses[i].code != code)
+        i++; /* the last, 503, for anything else */
     evhttp_add_header(hdr, "Content-Type", "application/json");
     if (retry)
         evhttp_add_header(hdr, "Retry-After", HTTP_RETRY_AFTER);
@@ -141,15 +135,16 @@ static void http_send(struct http_intake *h, struct evhttp_request *req, int cod
         evhttp_add_header(hdr, "Connection", "close");
     if (buf != NULL && len > 0)
         evbuffer_add(buf, body, len);
-    http_count(h, code);
-    evhttp_send_reply(req, code, reason, buf);
+    stats_add(h->ctx->stats,
+              (enum stats_counter)(STAT_http_alerts_200 + (size_t)route * HTTP_STATUSES + i), 1);
+    evhttp_send_reply(req, http_statuses[i].code, http_statuses[i].reason, buf);
     if (buf != NULL)
         evbuffer_free(buf);
 }
 
 /* {"error": why}. */
-static void http_send_error(struct http_intake *h, struct evhttp_request *req, int code,
-                            const char *reason, const char *why, int close_after, int retry)
+static void http_send_error(struct http_intake *h, struct evhttp_request *req, int route, int code,
+                            const char *why, int close_after, int retry)
 {
     struct jsonw w;
 
@@ -158,7 +153,7 @@ static void http_send_error(struct http_intake *h, struct evhttp_request *req, i
     jsonw_key_literal(&w, "error");
     jsonw_cstr(&w, why);
     jsonw_object_end(&w);
-    http_send(h, req, code, reason, w.err ? "" : w.buf, w.err ? 0 : w.len, close_after, retry);
+    http_send(h, req, route, code, w.err ? "" : w.buf, w.err ? 0 : w.len, close_after, retry);
     jsonw_free(&w);
 }
 
@@ -168,7 +163,7 @@ static void http_req_free(struct http_req *r)
         return;
     evloop_event_free(&r->timer);
     jsonw_free(&r->out);
-    free(r->objs);
+    webhook_request_free(&r->w);
     free(r);
 }
 
@@ -179,17 +174,17 @@ static void http_req_finish(struct http_req *r)
     struct http_intake *h = r->h;
 
     if (r->lost) {
-        http_send_error(h, r->req, 503, "Service Unavailable",
+        http_send_error(h, r->req, (int)r->w.route, 503,
                         "an alert could not be made durable: send the request again", 0, 1);
     } else {
         jsonw_array_end(&r->out);
         jsonw_object_end(&r->out);
         if (r->out.err)
-            http_send(h, r->req, r->records > 0 ? 202 : 200, r->records > 0 ? "Accepted" : "OK",
+            http_send(h, r->req, (int)r->w.route, r->records > 0 ? 202 : 200,
                       "{\"decisions\": null}", 19, 0, 0);
         else
-            http_send(h, r->req, r->records > 0 ? 202 : 200, r->records > 0 ? "Accepted" : "OK",
-                      r->out.buf, r->out.len, 0, 0);
+            http_send(h, r->req, (int)r->w.route, r->records > 0 ? 202 : 200, r->out.buf,
+                      r->out.len, 0, 0);
     }
     http_req_free(r);
 }
@@ -207,11 +202,11 @@ static void http_on_req_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     /* Still being handed over: paused for a queue the delivery thread
      * blocked (alerts held for spool space). */
-    TAILQ_REMOVE(r->next < r->n ? &h->feeding : &h->waiting, r, link);
+    TAILQ_REMOVE(r->next < r->w.n_alerts ? &h->feeding : &h->waiting, r, link);
     log_limited(&http_rl, LOG_LVL_WARNING,
                 "%s %s: alerts not spooled within %d s (spool full?): answered 503",
                 http_transport(h), r->peer, h->ep->lc->request_timeout_s);
-    http_send_error(h, r->req, 503, "Service Unavailable",
+    http_send_error(h, r->req, (int)r->w.route, 503,
                     "the spool did not take the alerts in time: send the request again", 0, 1);
     http_req_free(r);
 }
@@ -235,6 +230,31 @@ static void http_req_add_decisions(struct http_req *r, size_t i, struct str rec)
     }
 }
 
+/* The event reference of alert i when the request names none (no
+ * Idempotency-Key, no idempotency_field): "sha256:" and the hash of the
+ * route's source, the query and the alert's text, so that the same
+ * request sent again keeps its keys (the duplicate window drops it) while
+ * a query-only alert of another source, or with other parameters, does
+ * not share them (its text is empty). Written to r->ref. */
+static struct str http_alert_ref(struct http_req *r, size_t i)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    const struct webhook_request *w = &r->w;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, w->source, strlen(w->source) + 1) == 1 &&
+             (w->query.p == NULL || EVP_DigestUpdate(c, w->query.p, w->query.len) == 1) &&
+             EVP_DigestUpdate(c, "", 1) == 1 &&
+             EVP_DigestUpdate(c, w->alerts[i].p, w->alerts[i].len) == 1 &&
+             EVP_DigestFinal_ex(c, md, NULL) == 1;
+
+    EVP_MD_CTX_free(c);
+    if (!ok) /* out of memory: the pipeline hashes the alert's text alone */
+        return STR_ABSENT;
+    memcpy(r->ref, "sha256:", 7);
+    return str_make(r->ref, 7 + hex_encode(md, sizeof(md), r->ref + 7));
+}
+
 /* Hands r's objects to the pipeline from r->next on. Returns 0 when every
  * object was handed over, ERR_BUSY when the pipeline refused one (the rest
  * waits for http_resume). */
@@ -246,22 +266,25 @@ static int http_req_feed(struct http_req *r)
         .addr = (const struct sockaddr *)&r->peer_addr,
         .name = r->peer,
         .transport = http_transport(h),
-        .http_source = str_make(r->source, strlen(r->source)),
+        .http_source = str_make(r->w.source, strlen(r->w.source)),
+        .http_query = r->w.query,
     };
 
-    while (r->next < r->n) {
+    while (r->next < r->w.n_alerts) {
         size_t i = r->next;
         int rc;
 
-        src.event_ref = STR_ABSENT;
-        if (r->idem_len > 0 && r->n == 1) {
+        src.event_ref = r->w.refs != NULL ? r->w.refs[i] : STR_ABSENT;
+        if (r->idem_len > 0 && r->w.n_alerts == 1) {
             src.event_ref = str_make(r->idem, r->idem_len);
         } else if (r->idem_len > 0) {
             int n = snprintf(r->ref, sizeof(r->ref), "%s#%zu", r->idem, i);
             src.event_ref = str_make(r->ref, (size_t)n);
+        } else if (src.event_ref.len == 0) {
+            src.event_ref = http_alert_ref(r, i);
         }
         src.ack = (struct decision_ack){(uint64_t)(uintptr_t)h->acker, r->seq, h->ctx->worker};
-        rc = pipeline_handle(pipe, r->objs[i], 0, &src);
+        rc = pipeline_handle(pipe, r->w.alerts[i], 0, &src);
         if (rc == ERR_BUSY)
             return ERR_BUSY;
         r->next++;
@@ -346,7 +369,7 @@ static void http_stop(struct input *in)
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         while ((r = TAILQ_FIRST(lists[i])) != NULL) {
             TAILQ_REMOVE(lists[i], r, link);
-            http_send_error(h, r->req, 503, "Service Unavailable", "the agent is stopping", 1, 1);
+            http_send_error(h, r->req, (int)r->w.route, 503, "the agent is stopping", 1, 1);
             http_req_free(r);
         }
     }
@@ -360,6 +383,7 @@ static void http_on_conn_close(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     TAILQ_REMOVE(&c->h->conns, c, link);
     c->h->n_conns--;
+    sources_release(c->h->ep->sources, (const struct sockaddr *)&c->peer);
     free(c);
 }
 
@@ -372,6 +396,7 @@ static int http_conn_admit(struct http_intake *h, struct evhttp_request *req,
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     const struct listen_config *lc = h->ep->lc;
     int max = h->ctx->cfg->limits.max_connections;
+    int per_source = h->ctx->cfg->limits.max_connections_per_source;
     struct http_conn *c;
 
     TAILQ_FOREACH(c, &h->conns, link)
@@ -383,216 +408,61 @@ static int http_conn_admit(struct http_intake *h, struct evhttp_request *req,
         stats_add(h->ctx->stats, STAT_connections_refused_allowlist, 1);
         log_limited(&http_rl, LOG_LVL_WARNING, "listen %s: refused %s: not in the allow list",
                     h->ep->name, peer);
-        http_send_error(h, req, 403, "Forbidden", "forbidden", 1, 0);
+        http_send_error(h, req, WEBHOOK_ROUTES, 403, "forbidden", 1, 0);
         return -1;
     }
     c = calloc(1, sizeof(*c));
-    if (h->n_conns >= (size_t)max || c == NULL) {
+    if (h->n_conns >= (size_t)max || c == NULL ||
+        sources_take(h->ep->sources, sa, per_source) != 0) {
+        int total = c == NULL || h->n_conns >= (size_t)max;
+
         free(c);
         stats_add(h->ctx->stats, STAT_connections_refused_limit, 1);
-        log_limited(&http_rl, LOG_LVL_WARNING,
-                    "listen %s: refused %s: max_connections (%d) reached", h->ep->name, peer, max);
-        http_send_error(h, req, 503, "Service Unavailable", "too many connections", 1, 1);
+        log_limited(&http_rl, LOG_LVL_WARNING, "listen %s: refused %s: %s (%d) reached",
+                    h->ep->name, peer, total ? "max_connections" : "max_connections_per_source",
+                    total ? max : per_source);
+        http_send_error(h, req, WEBHOOK_ROUTES, 503, "too many connections", 1, 1);
         return -1;
     }
     c->h = h;
     c->evcon = evcon;
+    memcpy(&c->peer, sa, sockaddr_size(sa));
     TAILQ_INSERT_TAIL(&h->conns, c, link);
     h->n_conns++;
     stats_add(h->ctx->stats, STAT_connections_accepted, 1);
     evhttp_connection_set_closecb(evcon, http_on_conn_close, c);
+    /* An answer goes out in two writes (headers, body; two records over
+     * TLS): with Nagle the second waits for the client's delayed ACK, some
+     * 40 ms a request on a keep-alive connection. */
+    setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)), IPPROTO_TCP,
+               TCP_NODELAY, &(int){1}, sizeof(int));
     return 0;
 }
 
-/* The API key, compared in constant time (over hashes, so that its length
- * is not timed either). */
-static int http_authorized(const struct http_intake *h, struct evhttp_request *req)
+/* v[0..len) is the API key: compared in constant time (over hashes, so
+ * that its length is not timed either). */
+static int http_key_is(const struct http_intake *h, const char *v, size_t len)
 {
-    const char *v =
-        evhttp_find_header(evhttp_request_get_input_headers(req), h->ep->lc->api_key_header);
     unsigned char md[SHA256_DIGEST_LENGTH];
 
-    if (v == NULL)
-        return 0;
-    SHA256((const unsigned char *)v, strlen(v), md);
+    SHA256((const unsigned char *)v, len, md);
     return CRYPTO_memcmp(md, h->key_hash, sizeof(md)) == 0;
 }
 
-/* {source} of /v1/alerts/{source} into out, or -1 for another path. */
-static int http_route(struct evhttp_request *req, char out[HTTP_SOURCE_MAX + 1])
+/* The client is who it must be: its certificate was verified at the
+ * handshake (auth "client_cert"), or it sent the key in the header or as
+ * the code parameter (the orchestrator's form). */
+static int http_authorized(const struct http_intake *h, struct evhttp_request *req,
+                           const struct webhook_request *w)
 {
-    const char *uri = evhttp_request_get_uri(req);
-    size_t n = 0;
+    const char *v;
 
-    if (uri == NULL || strncmp(uri, HTTP_ROUTE, sizeof(HTTP_ROUTE) - 1) != 0)
-        return -1;
-    uri += sizeof(HTTP_ROUTE) - 1;
-    for (; uri[n] != '\0' && uri[n] != '?' && uri[n] != '#'; n++) {
-        char c = uri[n];
-
-        if (n == HTTP_SOURCE_MAX || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return -1;
-    }
-    if (n == 0)
-        return -1;
-    memcpy(out, uri, n);
-    out[n] = '\0';
-    return 0;
-}
-
-static int http_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static struct str http_trim(const char *p, size_t len)
-{
-    while (len > 0 && http_blank(p[0])) {
-        p++;
-        len--;
-    }
-    while (len > 0 && http_blank(p[len - 1]))
-        len--;
-    return str_make(p, len);
-}
-
-/* The elements of a validated array a, into out[0..) when out is not NULL.
- * Returns how many. */
-static size_t http_array_split(struct str a, struct str *out)
-{
-    size_t n = 0, start = 1, depth = 0;
-    int in_string = 0;
-
-    if (http_trim(a.p + 1, a.len - 2).len == 0)
-        return 0;
-    for (size_t i = 1; i < a.len; i++) {
-        char c = a.p[i];
-
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-            continue;
-        }
-        if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if ((c == ',' && depth == 0) || ((c == '}' || c == ']') && depth-- == 0)) {
-            if (out != NULL)
-                out[n] = http_trim(a.p + start, i - start);
-            n++;
-            start = i + 1;
-        }
-    }
-    return n;
-}
-
-/* Checks one object of the body (the index names it in errors). */
-static int http_check_object(const struct http_intake *h, struct str o, const char *what, size_t i,
-                             char *why, size_t cap)
-{
-    size_t max = h->ctx->cfg->limits.max_message_bytes;
-
-    if (json_kind_of(o.p, o.len) != JSON_OBJECT) {
-        snprintf(why, cap, "%s %zu is not a JSON object", what, i);
-        return -1;
-    }
-    if (o.len > max) {
-        snprintf(why, cap, "%s %zu is longer than limits.max_message_bytes (%zu)", what, i, max);
-        return -1;
-    }
-    return 0;
-}
-
-/* Splits body into r's objects: one object, an array of objects, or JSON
- * lines (one object per line). Everything is checked before anything is
- * decided. Returns 0, or -1 with why set. */
-static int http_split(struct http_intake *h, struct http_req *r, struct str body, char *why,
-                      size_t cap)
-{
-    size_t max_alerts = (size_t)h->ep->lc->max_alerts, lines = 1;
-    struct json_limits lim = JSON_LIMITS_DEFAULT;
-    struct json_error err;
-    const char *nl;
-
-    if (lim.max_members < max_alerts)
-        lim.max_members = max_alerts;
-    body = http_trim(body.p, body.len);
-    if (body.len == 0) {
-        snprintf(why, cap, "empty body: expected a JSON object, an array of objects or JSON lines");
-        return -1;
-    }
-    if (json_validate(body.p, body.len, &lim, &err) == 0) {
-        enum json_kind kind = json_kind_of(body.p, body.len);
-
-        if (kind == JSON_OBJECT) {
-            r->objs = malloc(sizeof(*r->objs));
-            if (r->objs == NULL)
-                goto nomem;
-            r->objs[0] = body;
-            r->n = 1;
-            return http_check_object(h, body, "object", 0, why, cap);
-        }
-        if (kind != JSON_ARRAY) {
-            snprintf(why, cap, "expected a JSON object, an array of objects or JSON lines");
-            return -1;
-        }
-        r->n = http_array_split(body, NULL);
-        if (r->n > max_alerts) {
-            snprintf(why, cap, "%zu objects: more than max_alerts (%zu)", r->n, max_alerts);
-            return -1;
-        }
-        r->objs = calloc(r->n > 0 ? r->n : 1, sizeof(*r->objs));
-        if (r->objs == NULL)
-            goto nomem;
-        http_array_split(body, r->objs);
-        for (size_t i = 0; i < r->n; i++) {
-            if (http_check_object(h, r->objs[i], "element", i, why, cap) != 0)
-                return -1;
-        }
-        return 0;
-    }
-    /* Not one document: JSON lines when its first line is an object on
-     * its own; otherwise the validator's reason for the whole body. */
-    nl = memchr(body.p, '\n', body.len);
-    if (nl == NULL || json_validate(body.p, (size_t)(nl - body.p), &lim, NULL) != 0 ||
-        json_kind_of(body.p, (size_t)(nl - body.p)) != JSON_OBJECT) {
-        snprintf(why, cap, "%s", err.text);
-        return -1;
-    }
-    for (const char *p = body.p; (p = memchr(p, '\n', body.len - (size_t)(p - body.p))) != NULL;
-         p++)
-        lines++;
-    r->objs = calloc(lines, sizeof(*r->objs));
-    if (r->objs == NULL)
-        goto nomem;
-    for (size_t line = 1, off = 0; off < body.len; line++) {
-        const char *end = memchr(body.p + off, '\n', body.len - off);
-        size_t len = end != NULL ? (size_t)(end - body.p) - off : body.len - off;
-        struct str o = http_trim(body.p + off, len);
-
-        off += len + 1;
-        if (o.len == 0)
-            continue;
-        if (r->n == max_alerts) {
-            snprintf(why, cap, "more than max_alerts (%zu) objects", max_alerts);
-            return -1;
-        }
-        if (json_validate(o.p, o.len, &lim, &err) != 0) {
-            snprintf(why, cap, "line %zu: %s", line, err.text);
-            return -1;
-        }
-        if (http_check_object(h, o, "line", line, why, cap) != 0)
-            return -1;
-        r->objs[r->n++] = o;
-    }
-    return 0;
-nomem:
-    snprintf(why, cap, "out of memory");
-    return -1;
+    if (h->ep->lc->auth == LISTEN_AUTH_CLIENT_CERT)
+        return 1;
+    v = evhttp_find_header(evhttp_request_get_input_headers(req), h->ep->lc->api_key_header);
+    if (v != NULL && http_key_is(h, v, strlen(v)))
+        return 1;
+    return w->code != NULL && http_key_is(h, w->code, w->code_len);
 }
 
 /* The Idempotency-Key header, when sent, into r. Returns -1 when it is too
@@ -647,90 +517,118 @@ static const struct sockaddr *http_peer(struct evhttp_connection *evcon,
     return NULL;
 }
 
+/* A request that may go on to its body: r made, or the answer sent. */
+static struct http_req *http_req_new(struct http_intake *h, struct evhttp_request *req,
+                                     const struct sockaddr *sa, const char *peer)
+{
+    static const struct {
+        enum evhttp_cmd_type cmd;
+        enum webhook_method method;
+    } methods[] = {{EVHTTP_REQ_GET, WEBHOOK_GET}, {EVHTTP_REQ_POST, WEBHOOK_POST}};
+    enum webhook_method method = WEBHOOK_OTHER;
+    const char *target = evhttp_request_get_uri(req);
+    char why[WEBHOOK_WHY_MAX];
+    struct http_req *r = calloc(1, sizeof(*r));
+    int status, route;
+
+    if (r == NULL) {
+        http_send_error(h, req, WEBHOOK_ROUTES, 503, "out of memory", 0, 1);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (evhttp_request_get_command(req) == methods[i].cmd)
+            method = methods[i].method;
+    }
+    status = webhook_target(&r->w, method, target != NULL ? target : "", why, sizeof(why));
+    route = status == 404 ? WEBHOOK_ROUTES : (int)r->w.route;
+    /* Who asks comes first: a client without the key learns nothing of the
+     * routes. Never the key, nor what was sent in its place. */
+    if (!http_authorized(h, req, &r->w)) {
+        log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: missing or wrong API key: 401",
+                    http_transport(h), peer);
+        http_send_error(h, req, route, 401, "unauthorized", 0, 0);
+    } else if (status == 405) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->w.allow);
+        http_send_error(h, req, route, 405, why, 0, 0);
+    } else if (status == 404) {
+        http_send_error(h, req, route, 404, why, 0, 0);
+    } else if (status != 0) {
+        log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: %d: %s", http_transport(h), peer, status,
+                    why);
+        http_send_error(h, req, route, status, why, 0, status != 400);
+    } else if (h->stopping) {
+        http_send_error(h, req, route, 503, "the agent is stopping", 1, 1);
+    } else if (!TAILQ_EMPTY(&h->feeding) || pipeline_blocked(h->ctx->pipe)) {
+        http_send_error(h, req, route, 503,
+                        "the spool is full or the queue is busy: send the request again later", 0,
+                        1);
+    } else if (http_idempotency_key(r, req) != 0) {
+        http_send_error(h, req, route, 400,
+                        "Idempotency-Key: longer than 256 bytes or holds a control character", 0,
+                        0);
+    } else {
+        r->h = h;
+        r->req = req;
+        memcpy(r->peer, peer, sizeof(r->peer));
+        memcpy(&r->peer_addr, sa, sockaddr_size(sa));
+        return r;
+    }
+    http_req_free(r);
+    return NULL;
+}
+
 static void http_on_request(struct evhttp_request *req, void *arg)
 {
     struct http_intake *h = arg;
+    const struct listen_config *lc = h->ep->lc;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct sockaddr_storage ss;
     const struct sockaddr *sa = http_peer(evcon, &ss);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    char peer[SOCKADDR_TEXT_MAX], why[JSON_ERROR_MAX + 64], source[HTTP_SOURCE_MAX + 1];
+    struct webhook_limits lim = {
+        .max_alerts = (size_t)lc->max_alerts,
+        .max_alert_bytes = h->ctx->cfg->limits.max_message_bytes,
+        .idempotency_field = lc->idempotency_field != NULL
+                                 ? str_make(lc->idempotency_field, strlen(lc->idempotency_field))
+                                 : STR_ABSENT,
+    };
+    char peer[SOCKADDR_TEXT_MAX], why[WEBHOOK_WHY_MAX];
     struct http_req *r;
     struct str body;
+    int status;
 
     if (sa == NULL) { /* evhttp hands over only connected requests: cannot happen */
-        http_send_error(h, req, 503, "Service Unavailable", "no peer address", 1, 0);
+        http_send_error(h, req, WEBHOOK_ROUTES, 503, "no peer address", 1, 0);
         return;
     }
     sockaddr_format(sa, peer, sizeof(peer));
     if (http_conn_admit(h, req, sa, peer) != 0)
         return;
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-        http_send_error(h, req, 405, "Method Not Allowed", "only POST", 0, 0);
+    r = http_req_new(h, req, sa, peer);
+    if (r == NULL)
         return;
-    }
-    if (!http_authorized(h, req)) {
-        /* Never the key nor what was sent in its place. */
-        log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: missing or wrong API key: 401",
-                    http_transport(h), peer);
-        http_send_error(h, req, 401, "Unauthorized", "unauthorized", 0, 0);
-        return;
-    }
-    if (http_route(req, source) != 0) {
-        http_send_error(h, req, 404, "Not Found", "no such route: POST /v1/alerts/{source}", 0, 0);
-        return;
-    }
-    if (h->stopping) {
-        http_send_error(h, req, 503, "Service Unavailable", "the agent is stopping", 1, 1);
-        return;
-    }
-    if (!TAILQ_EMPTY(&h->feeding) || pipeline_blocked(h->ctx->pipe)) {
-        http_send_error(h, req, 503, "Service Unavailable",
-                        "the spool is full or the queue is busy: send the request again later", 0,
-                        1);
-        return;
-    }
-    r = calloc(1, sizeof(*r));
-    if (r == NULL) {
-        http_send_error(h, req, 503, "Service Unavailable", "out of memory", 0, 1);
-        return;
-    }
-    r->h = h;
-    r->req = req;
     r->seq = h->next_seq++;
-    memcpy(r->source, source, sizeof(source));
-    memcpy(r->peer, peer, sizeof(peer));
-    memcpy(&r->peer_addr, sa, sockaddr_size(sa));
     jsonw_init(&r->out, HTTP_RESPONSE_MAX);
     jsonw_object_begin(&r->out);
     jsonw_key_literal(&r->out, "decisions");
     jsonw_array_begin(&r->out);
     r->timer = evtimer_new(h->ctx->base, http_on_req_timeout, r);
     if (r->timer == NULL) {
-        http_send_error(h, req, 503, "Service Unavailable", "out of memory", 0, 1);
-        http_req_free(r);
-        return;
-    }
-    if (http_idempotency_key(r, req) != 0) {
-        http_send_error(h, req, 400, "Bad Request",
-                        "Idempotency-Key: longer than 256 bytes or holds a control character", 0,
-                        0);
+        http_send_error(h, req, (int)r->w.route, 503, "out of memory", 0, 1);
         http_req_free(r);
         return;
     }
     body = str_make((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
-    if (body.p == NULL)
-        body = str_make("", 0);
-    if (http_split(h, r, body, why, sizeof(why)) != 0) {
-        log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: /v1/alerts/%s: 400: %s", http_transport(h),
-                    peer, source, why);
-        http_send_error(h, req, 400, "Bad Request", why, 0, 0);
+    status = webhook_body(&r->w, body, &lim, why, sizeof(why));
+    if (status != 0) {
+        log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: %s: %d: %s", http_transport(h), peer,
+                    r->w.source, status, why);
+        http_send_error(h, req, (int)r->w.route, status, why, 0, status != 400);
         http_req_free(r);
         return;
     }
     input_count_bytes(h->ctx, h->ep, body.len);
-    event_add(r->timer, &(struct timeval){h->ep->lc->request_timeout_s, 0});
+    event_add(r->timer, &(struct timeval){lc->request_timeout_s, 0});
     TAILQ_INSERT_TAIL(&h->feeding, r, link);
     http_resume(&h->in);
 }
@@ -792,7 +690,7 @@ int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct htt
     TAILQ_INIT(&h->feeding);
     TAILQ_INIT(&h->waiting);
     TAILQ_INIT(&h->conns);
-    rc = http_read_key(h);
+    rc = lc->auth == LISTEN_AUTH_API_KEY ? http_read_key(h) : 0;
     if (rc != 0)
         goto out;
     rc = ERR_NOMEM;
@@ -800,8 +698,8 @@ int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct htt
     h->http = evhttp_new(ctx->base);
     if (h->acker == NULL || h->http == NULL)
         goto out;
-    /* GET, HEAD, PUT and DELETE reach http_on_request for a 405; the
-     * other methods get evhttp's 501. */
+    /* GET and POST are routes' methods; HEAD, PUT and DELETE reach
+     * http_on_request for a 405; the other methods get evhttp's 501. */
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)lc->max_body_bytes);
@@ -829,7 +727,10 @@ int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct htt
     if (rc != 0)
         goto out;
     ctx->ops->add(ctx->owner, &h->in);
-    log_info("listen %s (%s): POST %s{source}", ep->name, input_proto_name(lc), HTTP_ROUTE);
+    log_info("listen %s (%s): webhooks (POST /v1/alerts/{source}, the orchestrator's /api/...), "
+             "authenticated by %s",
+             ep->name, input_proto_name(lc),
+             lc->auth == LISTEN_AUTH_CLIENT_CERT ? "client certificate" : "API key");
     *out = h; /* transferred */
     h = NULL;
 out:
@@ -859,6 +760,7 @@ void http_intake_free(struct http_intake *h)
         evhttp_free(h->http); /* runs the close callbacks of open connections */
     while ((c = TAILQ_FIRST(&h->conns)) != NULL) {
         TAILQ_REMOVE(&h->conns, c, link);
+        sources_release(h->ep->sources, (const struct sockaddr *)&c->peer);
         free(c);
     }
     if (h->acker != NULL)

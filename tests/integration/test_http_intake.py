@@ -207,9 +207,36 @@ def test_http_auth(ctx):
     conn.close()
     assert env.quiet(st) == []
     assert a.metric("messages_received_total") == 0
-    assert a.metric('http_requests_total{route="/v1/alerts",status="401"}') == 4
+    assert a.metric('http_requests_total{route="/v1/alerts",status="401"}') == 3
+    # A path that is no route counts apart, whatever the answer.
+    assert a.metric('http_requests_total{route="other",status="401"}') == 1
+    assert a.metric('http_requests_total{route="other",status="404"}') == 1
+    assert a.metric('http_requests_total{route="/v1/alerts",status="405"}') == 1
     a.stop()
     env.assert_no_secret(a, KEY, WRONG, KEY[:-1])
+
+
+def test_http_connections_per_source(ctx):
+    """limits.max_connections_per_source holds for HTTP too: with 2, a
+    third keep-alive connection from 127.0.0.1 gets 503 and is closed;
+    once one of the two closes, a new one is served."""
+    st = env.standin(ctx)
+    a = _agent(ctx, st, limits={"max_connections_per_source": 2})
+    port = a.port("http")
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=t(10)) for _ in range(3)]
+    for c in conns[:2]:
+        assert _post(port, _alert(), conn=c)[0] == 202
+    status, hdr, body = _post(port, _alert(), conn=conns[2])
+    assert (status, hdr.get("Connection"), json.loads(body)) == (
+        503, "close", {"error": "too many connections"}), (status, hdr, body)
+    # The two admitted connections still work.
+    assert _post(port, _alert(), conn=conns[1])[0] == 202
+    conns[0].close()
+    conns[2].close()
+    wait_until(lambda: _post(port, _alert())[0] == 202, 10, "a connection once one closed")
+    assert a.metric('connections_refused_total{reason="limit"}') >= 1
+    conns[1].close()
+    a.stop()
 
 
 def test_http_bad_bodies(ctx):

@@ -53,8 +53,9 @@ static const struct {
      "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
      {"@: listen[1].porto: unknown key (known here: proto, address, framing, tls, cert, key, "
       "client_ca, handshake_timeout_s, min_version, ciphers, ciphersuites, allowed_names, "
-      "crl_file, allow, rcvbuf, port_file, api_key_file, api_key_header, max_body_bytes, "
-      "max_header_bytes, request_timeout_s, max_alerts, plain_beyond_loopback)",
+      "crl_file, allow, rcvbuf, port_file, auth, api_key_file, api_key_header, max_body_bytes, "
+      "max_header_bytes, request_timeout_s, max_alerts, plain_beyond_loopback, "
+      "idempotency_field)",
       "@: listen[1].proto: required key is missing"}},
     {"unknown key two levels down",
      "{" LISTEN_OK ", \"identity\": {\"cache\": {\"ttl\": 5}}}",
@@ -224,7 +225,7 @@ static const struct {
       "@: listen[1].framing: not used with proto \"relp\" (only with \"tcp\" or \"tls\")"}},
     {"http without a key, plain beyond loopback",
      "{\"listen\": [{\"proto\": \"http\", \"address\": \"0.0.0.0:8443\"}]}",
-     {"@: listen[0].api_key_file: required with proto \"http\"",
+     {"@: listen[0].api_key_file: required with proto \"http\" (and \"auth\": \"api_key\")",
       "@: listen[0].tls: plain HTTP beyond loopback sends the API key in clear: set \"tls\": "
       "true (or \"plain_beyond_loopback\": true behind a TLS proxy)"}},
     {"http keys elsewhere, tls keys on plain http",
@@ -233,6 +234,18 @@ static const struct {
      "   \"cert\": \"c.pem\"}]}",
      {"@: listen[0].api_key_file: not used with proto \"tcp\" (only with \"http\")",
       "@: listen[1].cert: only used with \"tls\": true"}},
+    {"http auth by client certificate without TLS, a key besides, a bad idempotency field",
+     "{\"listen\": [{\"proto\": \"http\", \"address\": \"127.0.0.1:0\",\n"
+     "  \"auth\": \"client_cert\", \"api_key_file\": \"k\", \"idempotency_field\": \"a..b\"},\n"
+     "  {\"proto\": \"http\", \"address\": \"127.0.0.1:0\", \"auth\": \"cert\"}]}",
+     {"@: listen[0].auth: \"client_cert\" needs \"tls\": true and \"client_ca\" (the CA that "
+      "issues the clients' certificates)",
+      "@: listen[0].api_key_file: not used with \"auth\": \"client_cert\" (the certificate is "
+      "the credential): remove it, or use \"auth\": \"api_key\"",
+      "@: listen[0].idempotency_field: a path into the alert's JSON: keys and array indexes "
+      "separated by '.', none empty (\"SystemAlertId\", \"result.sid\")",
+      "@: listen[1].auth: expected one of \"api_key\", \"client_cert\", got \"cert\"",
+      "@: listen[1].api_key_file: required with proto \"http\" (and \"auth\": \"api_key\")"}},
     {"negative rcvbuf",
      "{\"listen\": [{\"proto\": \"tcp\", \"address\": \"127.0.0.1:0\", \"rcvbuf\": -1}]}",
      {"@: listen[0].rcvbuf: expected an integer from 0 to 268435456, got -1"}},
