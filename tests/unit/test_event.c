@@ -194,21 +194,21 @@ static void test_http_query(void)
     static const struct {
         const char *name;
         const char *want;
-    } cases[] = {
+    } query_cases[] = {
         {"http.query.user", "CORP\\jdoe"}, {"http.query.ruleName", "USB device"},
         {"http.query.empty", ""},          {"http.query.User", NULL},
         {"http.query.use", NULL},          {"http.query.us", "x"},
         {"http.query.userx", NULL},
     };
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < sizeof(query_cases) / sizeof(query_cases[0]); i++) {
         struct event_field f;
 
-        CHECK_INT(event_field_compile(cases[i].name, strlen(cases[i].name), &f), 0);
-        CHECK_STR(cases[i].name, event_field_get(&f, &msgs[0], NULL), NULL);
+        CHECK_INT(event_field_compile(query_cases[i].name, strlen(query_cases[i].name), &f), 0);
+        CHECK_STR(query_cases[i].name, event_field_get(&f, &msgs[0], NULL), NULL);
         /* the last value without its NUL: the length bounds every read */
         m.http_query = str_make(pairs, sizeof(pairs) - 1);
-        CHECK_STR(cases[i].name, event_field_get(&f, &m, NULL), cases[i].want);
+        CHECK_STR(query_cases[i].name, event_field_get(&f, &m, NULL), query_cases[i].want);
     }
 }
 
