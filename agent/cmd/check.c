@@ -22,7 +22,7 @@
 #include "core/config.h"
 #include "identity/directory.h"
 #include "identity/graph_assertion.h"
-#include "ingest/http_intake.h"
+#include "ingest/http_key.h"
 #include "ingest/input.h"
 #include "errors.h"
 #include "identity/identity.h"
@@ -221,7 +221,7 @@ static void check_listeners(struct check *c)
 
         if (lc->proto == LISTEN_HTTP) {
             snprintf(key, sizeof(key), "listen[%zu].api_key_file", i);
-            check_secret_min(c, key, lc->api_key_file, HTTP_INTAKE_KEY_MIN);
+            check_secret_min(c, key, lc->api_key_file, HTTP_KEY_MIN);
         }
         if (!lc->tls)
             continue;

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "ingest/http_key.h"
 #include "ingest/tls.h"
 
 struct reload {
@@ -184,19 +185,26 @@ static void reload_warn_restart(const struct reload *r, struct json_object *next
 /* The file is read twice, by config_load and then as JSON for the
  * comparison: an edit between the two reads could only miss or add a
  * warning. */
-/* Every TLS listener's certificate, key and CRLs, from the files the
- * running configuration names (a renewed certificate needs no restart).
- * Returns nonzero when one did not load (it keeps its running context). */
+/* Every TLS listener's certificate, key and CRLs, and every HTTP
+ * listener's API key, from the files the running configuration names (a
+ * renewed certificate or a rotated key needs no restart). Returns nonzero
+ * when one did not load (it keeps its running one). */
 static int reload_tls(const struct endpoint *ep, size_t n_ep)
 {
-    int failed = 0;
+    int failed = 0, tls = 0, keys = 0;
 
     for (size_t i = 0; i < n_ep; i++) {
         if (ep[i].tls != NULL)
             failed |= tls_server_reload(ep[i].tls) != 0;
+        if (ep[i].key != NULL)
+            failed |= http_key_reload(ep[i].key) != 0;
+        tls |= ep[i].tls != NULL;
+        keys |= ep[i].key != NULL;
     }
-    if (!failed && n_ep > 0)
+    if (!failed && tls)
         log_info("SIGHUP: TLS certificates, keys and CRLs read again");
+    if (!failed && keys)
+        log_info("SIGHUP: HTTP listeners' API keys read again");
     return failed;
 }
 

@@ -45,6 +45,7 @@
 #include "reload.h"
 #include "status.h"
 #include "decide/tap.h"
+#include "ingest/http_key.h"
 #include "ingest/tls.h"
 #include "ingest/worker.h"
 #include "core/evloop.h"
@@ -394,6 +395,11 @@ static int run_start(struct run *d, const char *tap_path)
             if (rc != 0)
                 return rc;
         }
+        if (cfg->listen[i].proto == LISTEN_HTTP && cfg->listen[i].auth == LISTEN_AUTH_API_KEY) {
+            rc = http_key_new(&cfg->listen[i], &d->ep[i].key);
+            if (rc != 0)
+                return rc;
+        }
         if (cfg->listen[i].proto != LISTEN_UDP) {
             rc = sources_new((size_t)cfg->limits.max_connections, &d->ep[i].sources);
             if (rc != 0)
@@ -460,6 +466,8 @@ static int run_start(struct run *d, const char *tap_path)
     for (size_t i = 0; i < cfg->n_listen; i++) {
         if (d->ep[i].tls != NULL)
             tls_server_check_readable(d->ep[i].tls);
+        if (d->ep[i].key != NULL)
+            http_key_check_readable(d->ep[i].key);
     }
     rc = delivery_open(d->delivery, cfg);
     if (rc != 0)
@@ -540,6 +548,7 @@ static void run_free(struct run *d)
         event_base_free(d->base);
     for (size_t i = 0; d->ep != NULL && i < d->cfg->n_listen; i++) {
         tls_server_free(d->ep[i].tls);
+        http_key_free(d->ep[i].key);
         sources_free(d->ep[i].sources);
     }
     free(d->ep);

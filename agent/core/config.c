@@ -391,7 +391,7 @@ static const struct cfg_key listen_keys[] = {
             "certificate client_ca verified is the credential (needs tls and client_ca)"},
     {.name = "api_key_file", .type = &CFG_PATH, .offset = LO(api_key_file),
      .doc = "http: the API key clients must send (a file or systemd credential, 16..4096 "
-            "bytes); required with auth \"api_key\""},
+            "bytes), read at start and at each SIGHUP; required with auth \"api_key\""},
     {.name = "api_key_header", .type = &CFG_STRING, .offset = LO(api_key_header),
      .def = "\"" LISTEN_HTTP_API_KEY_HEADER "\"", .doc = "http: the request header that carries the API key"},
     {.name = "max_body_bytes", .type = &CFG_SIZE, .offset = LO(max_body_bytes), .min = 2,

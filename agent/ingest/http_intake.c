@@ -13,7 +13,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -23,14 +22,16 @@
 #include "core/evloop.h"
 #include "core/jsonw.h"
 #include "core/log.h"
-#include "core/secret.h"
 #include "errors.h"
+#include "http_key.h"
 #include "json.h"
 #include "tls.h"
 #include "webhook.h"
 
 /* An Idempotency-Key longer than this is refused (400). */
 #define HTTP_IDEM_MAX 256
+/* An event reference a decision record keeps whole (longer: hashed). */
+#define HTTP_REF_MAX 255
 /* Seconds a 503 asks the client to wait before it sends again. */
 #define HTTP_RETRY_AFTER "5"
 /* A 202's body: a decision takes at most a few hundred bytes. */
@@ -63,7 +64,7 @@ struct http_req {
     struct jsonw out;         /* {"decisions": [ ... */
     struct event *timer;      /* request_timeout_s from the request's arrival */
     char idem[HTTP_IDEM_MAX + 1];
-    char ref[HTTP_IDEM_MAX + 24]; /* idem, and "#<index>" for a body of several */
+    char ref[HTTP_REF_MAX + 1]; /* the alert being handed over's (http_alert_ref) */
     size_t idem_len;
     char peer[SOCKADDR_TEXT_MAX];
     struct sockaddr_storage peer_addr;
@@ -77,7 +78,6 @@ struct http_intake {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct input_acker *acker;
-    unsigned char key_hash[SHA256_DIGEST_LENGTH];
     struct http_req_list feeding; /* at most one: its objects not all handed over */
     struct http_req_list waiting; /* every object handed over, acks due */
     struct http_conn_list conns;
@@ -230,29 +230,54 @@ static void http_req_add_decisions(struct http_req *r, size_t i, struct str rec)
     }
 }
 
-/* The event reference of alert i when the request names none (no
- * Idempotency-Key, no idempotency_field): "sha256:" and the hash of the
- * route's source, the query and the alert's text, so that the same
- * request sent again keeps its keys (the duplicate window drops it) while
- * a query-only alert of another source, or with other parameters, does
- * not share them (its text is empty). Written to r->ref. */
-static struct str http_alert_ref(struct http_req *r, size_t i)
+/* "sha256:" and the hash of parts[0..n) (each followed by a NUL) into
+ * r->ref; absent when out of memory (the pipeline then hashes the alert's
+ * text alone). */
+static struct str http_digest_ref(struct http_req *r, const struct str *parts, size_t n)
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    const struct webhook_request *w = &r->w;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(c, w->source, strlen(w->source) + 1) == 1 &&
-             (w->query.p == NULL || EVP_DigestUpdate(c, w->query.p, w->query.len) == 1) &&
-             EVP_DigestUpdate(c, "", 1) == 1 &&
-             EVP_DigestUpdate(c, w->alerts[i].p, w->alerts[i].len) == 1 &&
-             EVP_DigestFinal_ex(c, md, NULL) == 1;
+    int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
 
+    for (size_t k = 0; ok && k < n; k++)
+        ok = (parts[k].len == 0 || EVP_DigestUpdate(c, parts[k].p, parts[k].len) == 1) &&
+             EVP_DigestUpdate(c, "", 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(c, md, NULL) == 1;
     EVP_MD_CTX_free(c);
-    if (!ok) /* out of memory: the pipeline hashes the alert's text alone */
+    if (!ok)
         return STR_ABSENT;
     memcpy(r->ref, "sha256:", 7);
     return str_make(r->ref, 7 + hex_encode(md, sizeof(md), r->ref + 7));
+}
+
+/* The event reference of alert i, which its idempotency key hashes:
+ *  - the request's Idempotency-Key, else the alert's idempotency_field,
+ *    with "#<i>" when the request holds several alerts (a DTEX body's
+ *    documents repeat its top-level fields: one value would otherwise
+ *    give every (entry, hit) of the same user and rule one key);
+ *    hashed when that is longer than a decision record keeps;
+ *  - else the hash of the route's source, the query and the alert's
+ *    text, so that the same request sent again keeps its keys (the
+ *    duplicate window drops it) while a query-only alert of another
+ *    source, or with other parameters, does not share them. */
+static struct str http_alert_ref(struct http_req *r, size_t i)
+{
+    const struct webhook_request *w = &r->w;
+    struct str base = r->idem_len > 0   ? str_make(r->idem, r->idem_len)
+                      : w->refs != NULL ? w->refs[i]
+                                        : STR_ABSENT;
+    char index[24] = "";
+    int n = w->n_alerts > 1 ? snprintf(index, sizeof(index), "#%zu", i) : 0;
+
+    if (base.len > 0 && base.len + (size_t)n <= HTTP_REF_MAX) {
+        memcpy(r->ref, base.p, base.len);
+        memcpy(r->ref + base.len, index, (size_t)n);
+        return str_make(r->ref, base.len + (size_t)n);
+    }
+    if (base.len > 0)
+        return http_digest_ref(r, (struct str[]){base, str_make(index, (size_t)n)}, 2);
+    return http_digest_ref(
+        r, (struct str[]){str_make(w->source, strlen(w->source)), w->query, w->alerts[i]}, 3);
 }
 
 /* Hands r's objects to the pipeline from r->next on. Returns 0 when every
@@ -274,15 +299,7 @@ static int http_req_feed(struct http_req *r)
         size_t i = r->next;
         int rc;
 
-        src.event_ref = r->w.refs != NULL ? r->w.refs[i] : STR_ABSENT;
-        if (r->idem_len > 0 && r->w.n_alerts == 1) {
-            src.event_ref = str_make(r->idem, r->idem_len);
-        } else if (r->idem_len > 0) {
-            int n = snprintf(r->ref, sizeof(r->ref), "%s#%zu", r->idem, i);
-            src.event_ref = str_make(r->ref, (size_t)n);
-        } else if (src.event_ref.len == 0) {
-            src.event_ref = http_alert_ref(r, i);
-        }
+        src.event_ref = http_alert_ref(r, i);
         src.ack = (struct decision_ack){(uint64_t)(uintptr_t)h->acker, r->seq, h->ctx->worker};
         rc = pipeline_handle(pipe, r->w.alerts[i], 0, &src);
         if (rc == ERR_BUSY)
@@ -439,16 +456,6 @@ static int http_conn_admit(struct http_intake *h, struct evhttp_request *req,
     return 0;
 }
 
-/* v[0..len) is the API key: compared in constant time (over hashes, so
- * that its length is not timed either). */
-static int http_key_is(const struct http_intake *h, const char *v, size_t len)
-{
-    unsigned char md[SHA256_DIGEST_LENGTH];
-
-    SHA256((const unsigned char *)v, len, md);
-    return CRYPTO_memcmp(md, h->key_hash, sizeof(md)) == 0;
-}
-
 /* The client is who it must be: its certificate was verified at the
  * handshake (auth "client_cert"), or it sent the key in the header or as
  * the code parameter (the orchestrator's form). */
@@ -460,9 +467,9 @@ static int http_authorized(const struct http_intake *h, struct evhttp_request *r
     if (h->ep->lc->auth == LISTEN_AUTH_CLIENT_CERT)
         return 1;
     v = evhttp_find_header(evhttp_request_get_input_headers(req), h->ep->lc->api_key_header);
-    if (v != NULL && http_key_is(h, v, strlen(v)))
+    if (v != NULL && http_key_matches(h->ep->key, v, strlen(v)))
         return 1;
-    return w->code != NULL && http_key_is(h, w->code, w->code_len);
+    return w->code != NULL && http_key_matches(h->ep->key, w->code, w->code_len);
 }
 
 /* The Idempotency-Key header, when sent, into r. Returns -1 when it is too
@@ -619,6 +626,11 @@ static void http_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     body = str_make((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
+    if (body.p == NULL && body.len > 0) { /* the body could not be made one piece */
+        http_send_error(h, req, (int)r->w.route, 503, "out of memory", 0, 1);
+        http_req_free(r);
+        return;
+    }
     status = webhook_body(&r->w, body, &lim, why, sizeof(why));
     if (status != 0) {
         log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: %s: %d: %s", http_transport(h), peer,
@@ -653,24 +665,6 @@ static struct bufferevent *http_on_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-/* The key's SHA-256, kept instead of the key. */
-static int http_read_key(struct http_intake *h)
-{
-    const struct listen_config *lc = h->ep->lc;
-    char why[128], *key = NULL;
-    size_t len = 0;
-    int rc = secret_read(lc->api_key_file, HTTP_INTAKE_KEY_MIN, SECRET_MAX, 1, &key, &len, why,
-                         sizeof(why));
-
-    if (rc != 0) {
-        log_error("listen %s: api_key_file %s: %s", lc->address, lc->api_key_file, why);
-        return rc;
-    }
-    SHA256((const unsigned char *)key, len, h->key_hash);
-    secret_free(key, len);
-    return 0;
-}
-
 int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct http_intake **out)
 {
     const struct listen_config *lc = ep->lc;
@@ -690,9 +684,6 @@ int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct htt
     TAILQ_INIT(&h->feeding);
     TAILQ_INIT(&h->waiting);
     TAILQ_INIT(&h->conns);
-    rc = lc->auth == LISTEN_AUTH_API_KEY ? http_read_key(h) : 0;
-    if (rc != 0)
-        goto out;
     rc = ERR_NOMEM;
     h->acker = input_acker_new(http_acked, h);
     h->http = evhttp_new(ctx->base);

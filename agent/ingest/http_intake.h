@@ -31,15 +31,12 @@
 
 #include "input.h"
 
-/* The shortest API key a listener takes (api_key_file). */
-#define HTTP_INTAKE_KEY_MIN 16
-
 struct http_intake;
 
-/* Reads the listener's API key (secret.h), binds ep's address and starts
+/* Binds ep's address (its API key is ep->key, http_key.h) and starts
  * serving on ctx->base; the intake is one of ctx's inputs (stopped with
  * the worker). ctx must outlive it. Returns 0 and *out (free with
- * http_intake_free), or ERR_CONFIG / ERR_IO / ERR_NOMEM (logged). */
+ * http_intake_free), or ERR_IO / ERR_NOMEM (logged). */
 int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct http_intake **out);
 
 /* Closes the listener and every connection. NULL is fine. */

@@ -20,11 +20,13 @@
 #include "sources.h"
 
 struct tls_server;
+struct http_key;
 
 /* One per cfg->listen[i], shared by every worker; owned by the daemon. */
 struct endpoint {
     const struct listen_config *lc;
     struct tls_server *tls;        /* TLS listeners (tls.h) */
+    struct http_key *key;          /* HTTP listeners with auth "api_key" (http_key.h) */
     struct sockaddr_storage bound; /* the address the first worker bound (port 0 resolved) */
     socklen_t bound_len;           /* 0 until then */
     char name[SOCKADDR_TEXT_MAX];  /* bound as text, for logs; lc->address until bound */

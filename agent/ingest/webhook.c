@@ -11,9 +11,6 @@
 /* Query parameters a request may carry: far more than any SIEM sends, few
  * enough that the duplicate check stays cheap. */
 #define WEBHOOK_PARAMS_MAX 64
-/* A DTEX body's documents together, in bodies: each document repeats what
- * surrounds its entry and hit, so a body of many hits grows. */
-#define WEBHOOK_DTEX_GROWTH 8
 /* How much of a parameter's name an error shows. */
 #define WEBHOOK_NAME_SHOWN 40
 
@@ -202,8 +199,6 @@ static int webhook_query_param(struct str name, struct str value, void *arg)
     char *pairs = st->w->query_buf, shown[WEBHOOK_NAME_SHOWN + 1];
     long nlen, vlen;
 
-    if (name.len == 4 && memcmp(name.p, "code", 4) == 0)
-        return 0;
     webhook_name_shown(name.p, name.len, shown);
     if (st->n_params == WEBHOOK_PARAMS_MAX) {
         snprintf(st->why, st->cap, "more than %d query parameters", WEBHOOK_PARAMS_MAX);
@@ -216,6 +211,8 @@ static int webhook_query_param(struct str name, struct str value, void *arg)
         return 400;
     }
     pairs[st->used + (size_t)nlen] = '\0';
+    if (strcasecmp(pairs + st->used, "code") == 0)
+        return 0; /* "Code", "%63ode": never a field, whatever authenticates */
     vlen = webhook_decode(value.p, value.len, pairs + st->used + (size_t)nlen + 1);
     if (vlen < 0) {
         snprintf(st->why, st->cap, "query parameter \"%s\": bad %%-escape, %%00 or invalid UTF-8",
@@ -535,6 +532,16 @@ static int webhook_dtex_walk(const struct webhook_dtex *d, const struct webhook_
                 return 400;
             }
             webhook_dtex_doc(d, e, hits, n_hits > 0 ? each[j] : STR_ABSENT, out, bytes);
+            if (*bytes - start > lim->max_alert_bytes) {
+                /* Measured before anything is allocated: with max_alerts,
+                 * this bounds what a body's documents take together. */
+                free(each);
+                snprintf(why, cap,
+                         "(dataset entry, hit) %zu: its document (the body around that entry "
+                         "and hit) is longer than limits.max_message_bytes (%zu)",
+                         *n, lim->max_alert_bytes);
+                return 400;
+            }
             if (out != NULL)
                 alerts[*n] = str_make(out + start, *bytes - start);
             (*n)++;
@@ -568,11 +575,6 @@ static int webhook_dtex(struct webhook_request *w, struct str body,
                           cap);
     if (rc == 0)
         rc = webhook_dtex_walk(&d, lim, NULL, NULL, &w->n_alerts, &bytes, why, cap);
-    if (rc == 0 && bytes > WEBHOOK_DTEX_GROWTH * body.len + 4096) {
-        snprintf(why, cap, "the body makes %zu alerts too large together: send fewer hits at once",
-                 w->n_alerts);
-        rc = 400;
-    }
     if (rc == 0) {
         w->built = malloc(bytes > 0 ? bytes : 1);
         w->alerts = calloc(w->n_alerts > 0 ? w->n_alerts : 1, sizeof(*w->alerts));
@@ -627,7 +629,7 @@ int webhook_body(struct webhook_request *w, struct str body, const struct webhoo
 
     if (jl.max_members < lim->max_alerts)
         jl.max_members = lim->max_alerts;
-    body = webhook_trim(body.p != NULL ? body.p : "", body.len);
+    body = body.p != NULL ? webhook_trim(body.p, body.len) : str_make("", 0);
     if (body.len == 0 && (w->route == WEBHOOK_ALERTS || w->route == WEBHOOK_DTEX)) {
         snprintf(why, cap, "empty body: expected %s",
                  w->route == WEBHOOK_DTEX ? "a JSON object with a \"dataset\" array"

@@ -65,7 +65,8 @@ struct webhook_request {
     const char *allow; /* the route's methods, for a 405's Allow header */
     char source[WEBHOOK_SOURCE_MAX + 1];
     /* The code parameter (the orchestrator's API key), decoded; NULL when
-     * not sent. Never a query field, wiped by webhook_request_free. */
+     * not sent. Never a query field (nor is any name that decodes to
+     * "code" in any case), wiped by webhook_request_free. */
     char *code;
     size_t code_len;
     /* The other parameters, decoded: "name\0value\0" pairs (message.h's

@@ -4,13 +4,14 @@
  * to the first '\n', then the body. Asserts the contract: a status is 0 or
  * one of 400, 404, 405 (503 only for memory) with a reason; an accepted
  * target has a source of [A-Za-z0-9._-] and query pairs that are whole
- * "name\0value\0" strings, none named "code" unless its name was escaped;
+ * "name\0value\0" strings, none named "code" in any case or spelling;
  * an accepted body has at most max_alerts alerts, each a valid JSON object of
  * at most max_alert_bytes, or empty (a query route's query alone); refs,
  * when asked for, sit inside their own buffer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ingest/webhook.h"
 
@@ -43,6 +44,7 @@ static void check_target(const struct webhook_request *w)
         size_t nlen = strnlen(name, w->query.len - pos), vlen;
 
         check(nlen > 0 && pos + nlen < w->query.len);
+        check(strcasecmp(name, "code") != 0);
         vlen = strnlen(name + nlen + 1, w->query.len - pos - nlen - 1);
         check(pos + nlen + 1 + vlen < w->query.len);
         pos += nlen + vlen + 2;

@@ -14,6 +14,8 @@ with Retry-After and the retry is accepted once SafeTitan is back; a 202
 survives kill -9; the same Idempotency-Key twice dispatches once."""
 import http.client
 import json
+import os
+import signal
 import shutil
 import socket
 import ssl
@@ -236,6 +238,65 @@ def test_http_connections_per_source(ctx):
     wait_until(lambda: _post(port, _alert())[0] == 202, 10, "a connection once one closed")
     assert a.metric('connections_refused_total{reason="limit"}') >= 1
     conns[1].close()
+    a.stop()
+
+
+def test_http_key_rotated_at_sighup(ctx):
+    """SIGHUP reads api_key_file again: the new key works at once, the old
+    one is 401; a new key that is too short is refused and the running key
+    stays. Neither key is ever logged."""
+    st = env.standin(ctx)
+    a = _agent(ctx, st)
+    port = a.port("http")
+    new = "hk-ROTATED-11223344556677889900aabbccdd"
+    assert _post(port, _alert())[0] == 202
+
+    def hup(text):
+        before = a.stderr_bytes().count(text)
+        os.kill(a.proc.pid, signal.SIGHUP)
+        wait_until(lambda: a.stderr_bytes().count(text) > before, 10, text.decode())
+
+    env.write_secret(ctx, "http-key", new)
+    hup(b"SIGHUP: HTTP listeners' API keys read again")
+    assert _post(port, _alert(name="after the rotation"))[0] == 401
+    assert _post(port, _alert(name="after the rotation"), key=new)[0] == 202
+    env.write_secret(ctx, "http-key", "short")
+    hup(b"the API key did not load again: the running key stays in use")
+    assert _post(port, _alert(name="a bad key file"), key=new)[0] == 202
+    assert a.metric('reloads_total{result="failure"}') >= 1
+    a.stop()
+    env.assert_no_secret(a, KEY, new)
+
+
+def test_http_idempotency_field_per_alert(ctx):
+    """idempotency_field names each alert, and a request of several gets
+    "#<index>" on it: a DTEX body whose top-level AlertId every (entry, hit)
+    document repeats still makes two trainings for two hits of one user and
+    category, and sending the same body again makes none."""
+    st = env.standin(ctx)
+    path = ctx.path("dtex.json")
+    with open(path, "w") as f:
+        json.dump({"mappings": [{
+            "name": "dtex-webhook-test",
+            "when": [{"field": "http.source", "equals": "dtex"}],
+            "rule": {"field": "json.dataset.0.hits.0.category"},
+            "user": {"field": "json.dataset.0.user_name"}}]}, f)
+    keyfile = env.write_secret(ctx, "http-key", KEY)
+    entry = listener("http", api_key_file=keyfile, address="127.0.0.1:0",
+                     idempotency_field="AlertId", request_timeout_s=int(t(3)))
+    a = env.start_agent(ctx, env.live_config(ctx, st, mappings=[path]), listen=[entry])
+    body = {"AlertId": "A-1", "dataset": [{"user_name": "EXAMPLE\\amorgan", "hits": [
+        {"category": "USB", "at": 1}, {"category": "USB", "at": 2}]}]}
+    status, _, text = _post(a.port("http"), body, path="/api/SIEM/dtex/alert")
+    assert status == 202, (status, text)
+    keys = [d["key"] for d in json.loads(text)["decisions"]]
+    assert len(keys) == 2 and keys[0] != keys[1], text
+    env.wait_requests(st, 2)
+    assert _emails(st.requests()) == [ALICE, ALICE]
+    status, _, text = _post(a.port("http"), body, path="/api/SIEM/dtex/alert")
+    assert status == 202 and [d["key"] for d in json.loads(text)["decisions"]] == keys, text
+    a.wait_metric('alerts_total{outcome="duplicate"}', 2)
+    assert len(env.quiet(st)) == 2, "the resent body reached SafeTitan again"
     a.stop()
 
 
