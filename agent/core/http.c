@@ -27,10 +27,6 @@
 /* First body allocation; it doubles up to max_response_body + 1. */
 #define HTTP_BODY_START 4096
 #define HTTP_CA_TTL_S   600
-/* Connections kept for reuse: the default requests in flight
- * (dispatch.max_concurrent 16, identity.graph.max_concurrent 4) with room
- * to spare; more in flight than this closes the extra ones once idle. */
-#define HTTP_MAX_CACHED_CONNECTIONS 64L
 
 struct http_xfer;
 
@@ -614,12 +610,7 @@ int http_new(struct event_base *base, struct http **out)
     if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_socket_cb) != CURLM_OK ||
         curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
         curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_timer_cb) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK ||
-        /* Without it the cache holds 4 connections per transfer in flight
-         * at the moment: when the flow dips, live connections to the same
-         * host are closed, and the next burst handshakes again. */
-        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, HTTP_MAX_CACHED_CONNECTIONS) !=
-            CURLM_OK) {
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK) {
         log_error("http: cannot set up curl's multi handle");
         ret = ERR_IO;
         goto out;
