@@ -302,8 +302,10 @@ def test_http_idempotency_field_per_alert(ctx):
 
 def test_http_bad_bodies(ctx):
     """Invalid JSON, a duplicate key, deep nesting, a non-object element,
-    too many objects: 400 with the validator's reason naming the path,
-    and nothing of the body decided; a body over max_body_bytes is 413."""
+    too many objects, invalid UTF-8 (and an encoded surrogate), an array of
+    30,000 elements: 400 with the validator's reason naming the path, and
+    nothing of the body decided; a body over max_body_bytes (a million
+    elements) is 413."""
     st = env.standin(ctx)
     a = _agent(ctx, st)
     port = a.port("http")
@@ -318,6 +320,11 @@ def test_http_bad_bodies(ctx):
         (good + "\n[1]\n", "line 2"),
         ("", "empty body"),
         ('"just a string"', "expected a JSON object"),
+        (b'{"AlertName": "Impossible \xff travel"}', "UTF-8"),
+        (b'{"AlertName": "\xed\xa0\x80"}', "UTF-8"),
+        # A bomb under max_body_bytes: 30,000 elements in one array.
+        ("[" + "0," * 30000 + "0]", "$"),
+        ("{\"Entities\": [" + "[" * 33 + "]" * 33 + "]}", "nesting deeper than 32"),
     ]
     for text, want in cases:
         status, _, body = _post(port, text)
@@ -326,6 +333,13 @@ def test_http_bad_bodies(ctx):
         assert want in err, (text[:80], err)
     status, _, body = _post(port, _alert(pad="p" * 70000))
     assert status == 413, (status, body)
+    # A million-element array (2 MB) is refused by its announced size: the
+    # answer comes before its body is sent.
+    with socket.create_connection(("127.0.0.1", port), timeout=t(10)) as c:
+        c.sendall(b"POST /v1/alerts/sentinel HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                  % (KEY.encode(), len("[" + "0," * 1000000 + "0]")))
+        assert c.recv(100).startswith(b"HTTP/1.1 413 "), "no 413 before the body"
     assert env.quiet(st) == []
     assert a.metric("messages_received_total") == 0, "part of a bad body was decided"
     assert a.metric('http_requests_total{route="/v1/alerts",status="400"}') == len(cases)
