@@ -138,11 +138,14 @@ static void push(struct delivery *r, const char *u)
     d.user = str_make(u, strlen(u));
     if (decision_hasher_new(&h) != 0)
         exit(2);
-    len = decision_encode(
-        h, &d, 1,
-        &(struct decision_origin){
-            now, STR_LIT("192.0.2.7:5140"), STR_LIT("192.0.2.7"), STR_LIT("sha256:ab"), {0}},
-        rec, sizeof(rec), &dropped);
+    len = decision_encode(h, &d, 1,
+                          &(struct decision_origin){now,
+                                                    STR_LIT("192.0.2.7:5140"),
+                                                    STR_LIT("192.0.2.7"),
+                                                    STR_LIT("sha256:ab"),
+                                                    {0},
+                                                    STR_LIT("tcp")},
+                          rec, sizeof(rec), &dropped);
     decision_hasher_free(h);
     CHECK_INT(queue_push(delivery_queue(r), rec, len, NULL), 0);
 }
