@@ -400,8 +400,9 @@ static const struct cfg_key listen_keys[] = {
      .max = MIB, .def = "16384", .doc = "http: the request line and headers at most"},
     {.name = "request_timeout_s", .type = &CFG_INT, .offset = LO(request_timeout_s), .min = 1,
      .max = 3600, .def = "30",
-     .doc = "http: seconds a connection may stay silent (mid-request or between keep-alive "
-            "requests), and a request may wait for its alerts to be spooled before 503"},
+     .doc = "http: seconds a request has to arrive whole (from the accept, or from the "
+            "answer before it on a keep-alive connection), a connection may stay silent, and a "
+            "request may wait for its alerts to be spooled before 503"},
     {.name = "max_alerts", .type = &CFG_INT, .offset = LO(max_alerts), .min = 1, .max = 100000,
      .def = "1000", .doc = "http: JSON objects in one request body at most (else 400)"},
     {.name = "plain_beyond_loopback", .type = &CFG_BOOL, .offset = LO(plain_beyond_loopback),

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -17,13 +16,13 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "allowlist.h"
 #include "core/escape.h"
 #include "core/evloop.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "errors.h"
 #include "http_key.h"
+#include "http_watch.h"
 #include "json.h"
 #include "tls.h"
 #include "webhook.h"
@@ -39,16 +38,6 @@
 #define HTTP_BACKLOG      128
 
 TAILQ_HEAD(http_req_list, http_req);
-TAILQ_HEAD(http_conn_list, http_conn);
-
-/* A connection that passed the allow list and the cap, counted until its
- * close callback. */
-struct http_conn {
-    struct http_intake *h;
-    struct evhttp_connection *evcon;
-    struct sockaddr_storage peer; /* counted in the endpoint's sources */
-    TAILQ_ENTRY(http_conn) link;
-};
 
 /* A request whose body validated: its objects are handed to the pipeline
  * in order, then it waits for their acks. */
@@ -80,8 +69,7 @@ struct http_intake {
     struct input_acker *acker;
     struct http_req_list feeding; /* at most one: its objects not all handed over */
     struct http_req_list waiting; /* every object handed over, acks due */
-    struct http_conn_list conns;
-    size_t n_conns;
+    struct http_watch *watch;     /* every connection, from its accept */
     uint64_t next_seq;
     int stopping;
 };
@@ -123,6 +111,7 @@ static void http_send(struct http_intake *h, struct evhttp_request *req, int rou
                       const char *body, size_t len, int close_after, int retry)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct evbuffer *buf = evbuffer_new();
     size_t i = 0;
 
@@ -137,6 +126,8 @@ static void http_send(struct http_intake *h, struct evhttp_request *req, int rou
         evbuffer_add(buf, body, len);
     stats_add(h->ctx->stats,
               (enum stats_counter)(STAT_http_alerts_200 + (size_t)route * HTTP_STATUSES + i), 1);
+    if (!close_after && evcon != NULL)
+        http_watch_answered(h->watch, evhttp_connection_get_bufferevent(evcon));
     evhttp_send_reply(req, http_statuses[i].code, http_statuses[i].reason, buf);
     if (buf != NULL)
         evbuffer_free(buf);
@@ -395,64 +386,29 @@ static void http_stop(struct input *in)
 
 static void http_on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
-    struct http_conn *c = arg;
+    struct http_intake *h = arg;
 
-    (void)evcon;
-    TAILQ_REMOVE(&c->h->conns, c, link);
-    c->h->n_conns--;
-    sources_release(c->h->ep->sources, (const struct sockaddr *)&c->peer);
-    free(c);
+    http_watch_closed(h->watch, evhttp_connection_get_bufferevent(evcon));
 }
 
-/* A connection's first request: the allow list and the connection cap
- * (evhttp 2.1 has no hook at accept). Returns 0 when it may go on, else
- * the request was answered and the connection closes. */
-static int http_conn_admit(struct http_intake *h, struct evhttp_request *req,
-                           const struct sockaddr *sa, const char *peer)
+/* The connection of a request that came whole: refused at its first look
+ * (the allow list, the caps: http_watch.h), or watched again once the
+ * request is answered. Returns 0 when the request may go on, else it was
+ * answered and the connection closes. */
+static int http_conn_admit(struct http_intake *h, struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    const struct listen_config *lc = h->ep->lc;
-    int max = h->ctx->cfg->limits.max_connections;
-    int per_source = h->ctx->cfg->limits.max_connections_per_source;
-    struct http_conn *c;
+    int status = http_watch_request(h->watch, evhttp_connection_get_bufferevent(evcon));
 
-    TAILQ_FOREACH(c, &h->conns, link)
-    {
-        if (c->evcon == evcon)
-            return 0;
-    }
-    if (!allowlist_allows(lc->allow, lc->n_allow, sa)) {
-        stats_add(h->ctx->stats, STAT_connections_refused_allowlist, 1);
-        log_limited(&http_rl, LOG_LVL_WARNING, "listen %s: refused %s: not in the allow list",
-                    h->ep->name, peer);
+    if (status == 403) {
         http_send_error(h, req, WEBHOOK_ROUTES, 403, "forbidden", 1, 0);
         return -1;
     }
-    c = calloc(1, sizeof(*c));
-    if (h->n_conns >= (size_t)max || c == NULL ||
-        sources_take(h->ep->sources, sa, per_source) != 0) {
-        int total = c == NULL || h->n_conns >= (size_t)max;
-
-        free(c);
-        stats_add(h->ctx->stats, STAT_connections_refused_limit, 1);
-        log_limited(&http_rl, LOG_LVL_WARNING, "listen %s: refused %s: %s (%d) reached",
-                    h->ep->name, peer, total ? "max_connections" : "max_connections_per_source",
-                    total ? max : per_source);
+    if (status != 0) {
         http_send_error(h, req, WEBHOOK_ROUTES, 503, "too many connections", 1, 1);
         return -1;
     }
-    c->h = h;
-    c->evcon = evcon;
-    memcpy(&c->peer, sa, sockaddr_size(sa));
-    TAILQ_INSERT_TAIL(&h->conns, c, link);
-    h->n_conns++;
-    stats_add(h->ctx->stats, STAT_connections_accepted, 1);
-    evhttp_connection_set_closecb(evcon, http_on_conn_close, c);
-    /* An answer goes out in two writes (headers, body; two records over
-     * TLS): with Nagle the second waits for the client's delayed ACK, some
-     * 40 ms a request on a keep-alive connection. */
-    setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)), IPPROTO_TCP,
-               TCP_NODELAY, &(int){1}, sizeof(int));
+    evhttp_connection_set_closecb(evcon, http_on_conn_close, h);
     return 0;
 }
 
@@ -609,7 +565,7 @@ static void http_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     sockaddr_format(sa, peer, sizeof(peer));
-    if (http_conn_admit(h, req, sa, peer) != 0)
+    if (http_conn_admit(h, req) != 0)
         return;
     r = http_req_new(h, req, sa, peer);
     if (r == NULL)
@@ -645,24 +601,33 @@ static void http_on_request(struct evhttp_request *req, void *arg)
     http_resume(&h->in);
 }
 
-/* TLS listeners: each connection gets an SSL of the listener's context
- * (libevent's sample/https-server.c). */
+/* evhttp's bevcb: each connection's bufferevent, over TLS with an SSL of
+ * the listener's context (libevent's sample/https-server.c), watched from
+ * now on (http_watch.h). NULL: evhttp makes a plain one itself, which a TLS
+ * client cannot talk to, and which is not watched (out of memory). */
 static struct bufferevent *http_on_bev(struct event_base *base, void *arg)
 {
     struct http_intake *h = arg;
-    SSL *ssl = tls_server_ssl(h->ep->tls);
-    struct bufferevent *bev;
+    struct bufferevent *bev = NULL;
 
-    if (ssl == NULL) {
+    if (h->ep->tls != NULL) {
+        SSL *ssl = tls_server_ssl(h->ep->tls);
+
+        if (ssl != NULL)
+            bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+        if (bev != NULL)
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
         ERR_clear_error();
-        log_limited(&http_rl, LOG_LVL_ERROR, "listen %s: out of memory at accept", h->ep->name);
-        return NULL;
+    } else {
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
-    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev != NULL && http_watch_accepted(h->watch, bev) == 0)
+        return bev;
     if (bev != NULL)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+        bufferevent_free(bev);
+    log_limited(&http_rl, LOG_LVL_ERROR, "listen %s: out of memory at accept", h->ep->name);
+    return NULL;
 }
 
 int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct http_intake **out)
@@ -683,11 +648,12 @@ int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct htt
     h->in.stop = http_stop;
     TAILQ_INIT(&h->feeding);
     TAILQ_INIT(&h->waiting);
-    TAILQ_INIT(&h->conns);
     rc = ERR_NOMEM;
     h->acker = input_acker_new(http_acked, h);
     h->http = evhttp_new(ctx->base);
-    if (h->acker == NULL || h->http == NULL)
+    if (h->acker == NULL || h->http == NULL ||
+        http_watch_new(ctx->base, ep, ctx->cfg->limits.max_connections,
+                       ctx->cfg->limits.max_connections_per_source, ctx->stats, &h->watch) != 0)
         goto out;
     /* GET and POST are routes' methods; HEAD, PUT and DELETE reach
      * http_on_request for a 405; the other methods get evhttp's 501. */
@@ -697,8 +663,7 @@ int http_intake_new(const struct input_ctx *ctx, struct endpoint *ep, struct htt
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)lc->max_header_bytes);
     evhttp_set_timeout(h->http, lc->request_timeout_s);
     evhttp_set_gencb(h->http, http_on_request, h);
-    if (ep->tls != NULL)
-        evhttp_set_bevcb(h->http, http_on_bev, h);
+    evhttp_set_bevcb(h->http, http_on_bev, h);
     sa = input_endpoint_addr(ep, &salen);
     l = evconnlistener_new_bind(ctx->base, NULL, NULL,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
@@ -733,7 +698,6 @@ void http_intake_free(struct http_intake *h)
 {
     struct http_req_list *lists[2];
     struct http_req *r;
-    struct http_conn *c;
 
     if (h == NULL)
         return;
@@ -749,11 +713,7 @@ void http_intake_free(struct http_intake *h)
     }
     if (h->http != NULL)
         evhttp_free(h->http); /* runs the close callbacks of open connections */
-    while ((c = TAILQ_FIRST(&h->conns)) != NULL) {
-        TAILQ_REMOVE(&h->conns, c, link);
-        sources_release(h->ep->sources, (const struct sockaddr *)&c->peer);
-        free(c);
-    }
+    http_watch_free(h->watch);
     if (h->acker != NULL)
         h->ctx->ops->acker_release(h->ctx->owner, h->acker);
     free(h);

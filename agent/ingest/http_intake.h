@@ -1,28 +1,31 @@
-/* The HTTP intake (listen proto "http"): webhooks that POST alerts as JSON
- * to /v1/alerts/{source}, on libevent's evhttp, acknowledged only once
- * every alert they produced is spooled and fsynced.
+/* The HTTP intake (listen proto "http"): webhooks on libevent's evhttp,
+ * on the routes webhook.h names (the generic /v1/alerts/{source} and the
+ * orchestrator's endpoints), acknowledged only once every alert they
+ * produced is spooled and fsynced.
  *
  * One worker (worker 0) owns each HTTP listener, on its own loop: webhooks
  * arrive at a few per second, far below what one loop decides, and one
- * evhttp per listener keeps the connection cap and the per-request state in
- * one thread (evhttp cannot share a listener between bases).
+ * evhttp per listener keeps the connection caps and the per-request state
+ * in one thread (evhttp cannot share a listener between bases).
  *
- * A request, in order: the allow list (403) and the listener's connection
- * cap (503, connection closed), checked at a connection's first request
- * (evhttp 2.1 has no accept hook); the API key (401, no detail); the route
- * (404); the agent stopping or the spool refusing alerts (503 with
- * Retry-After); then the whole body is validated (one object, an array of
- * objects or JSON lines; 400 {"error": ...} naming the path) before any
- * object is decided. Each object becomes one message (payload json, raw =
- * the object, http.source = {source}) run through the worker's pipeline
- * with an ack (decision_ack); the answer is 202 {"decisions": [...]} once
- * every ack came back durable, 200 {"decisions": []} when nothing was
- * decided, 503 with Retry-After when an alert could not be made durable or
- * the spool did not take it within request_timeout_s (a retry with the
- * same body or Idempotency-Key has the same idempotency keys, so the
- * duplicate window drops what did reach the spool).
+ * A connection is watched from its accept (http_watch.h: the allow list
+ * and the caps at once, a whole request within request_timeout_s). A
+ * request, in order: the API key, in its header or as the code parameter,
+ * or a verified client certificate (401, no detail); the route and its
+ * method (404, 405 with Allow) and the query (400); the agent stopping or
+ * the spool refusing alerts (503 with Retry-After); then the whole body is
+ * split into alerts and validated (400 {"error": ...} naming the path)
+ * before any alert is decided. Each alert becomes one message (payload
+ * json, raw = its text; http.source and http.query.<name> from the
+ * request) run through the worker's pipeline with an ack (decision_ack);
+ * the answer is 202 {"decisions": [...]} once every ack came back durable,
+ * 200 {"decisions": []} when nothing was decided, 503 with Retry-After when
+ * an alert could not be made durable or the spool did not take it within
+ * request_timeout_s (a retry with the same body or Idempotency-Key has the
+ * same idempotency keys, so the duplicate window drops what did reach the
+ * spool).
  *
- * evhttp itself answers 405 for a method other than POST, 413 for a body
+ * evhttp itself answers 501 for a method no route takes, 413 for a body
  * over max_body_bytes and 400/431 for oversize headers, and closes a
  * connection silent for request_timeout_s (mid-request: the request is
  * dropped undecided, as evhttp only hands over whole requests). */
