@@ -74,9 +74,11 @@ static struct http_watched *http_watch_find(struct http_watch *w, struct buffere
  * callbacks): only the reference held here keeps it. */
 static int http_watch_freed(struct bufferevent *bev)
 {
+    bufferevent_data_cb readcb, writecb;
     bufferevent_event_cb eventcb;
+    void *arg;
 
-    bufferevent_getcb(bev, NULL, NULL, &eventcb, NULL);
+    bufferevent_getcb(bev, &readcb, &writecb, &eventcb, &arg);
     return eventcb == NULL;
 }
 
