@@ -7,6 +7,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+
 #include "allowlist.h"
 #include "core/clock.h"
 #include "core/evloop.h"
@@ -147,6 +150,12 @@ static void http_watch_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (http_watch_freed(c->bev)) {
+        /* Closed without a request evhttp handed over (that one would
+         * have let it go at its close): over TLS, maybe in the handshake. */
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+        if (ssl != NULL && !c->refused && !SSL_is_init_finished(ssl))
+            stats_add(w->stats, STAT_tls_handshake_failures, 1);
         http_watch_release(c);
         return;
     }

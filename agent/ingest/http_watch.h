@@ -13,7 +13,9 @@
  * the one before on a keep-alive connection; a connection that does not
  * manage it is shut down and counted (connections_closed_total{reason=
  * "slow"}). While a request is being answered it has no deadline (the
- * intake's own timer bounds that). Single-threaded: the listener's loop. */
+ * intake's own timer bounds that). A TLS connection that ends in its
+ * handshake counts in tls_handshake_failures_total. Single-threaded: the
+ * listener's loop. */
 #ifndef RTR_HTTP_WATCH_H
 #define RTR_HTTP_WATCH_H
 

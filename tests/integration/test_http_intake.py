@@ -263,6 +263,28 @@ def test_http_allow_list_at_accept(ctx):
     a.stop()
 
 
+def test_http_tls_handshake_failures_counted(ctx):
+    """Plain HTTP sent to the HTTPS listener, and a client that gives up on
+    the agent's certificate, end in the handshake: each is counted in
+    tls_handshake_failures_total; a good TLS client then is served."""
+    st = env.standin(ctx)
+    a = _agent(ctx, st, tls=True)
+    port = a.port("http", 1)
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(b"POST /v1/alerts/sentinel HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _closed_by_agent(c, 5)
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        try:
+            ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1")
+            raise AssertionError("a client without the test CA completed the handshake")
+        except ssl.SSLError:
+            pass
+    a.wait_metric("tls_handshake_failures_total", 2)
+    assert _post(port, _alert(), tls=True)[0] == 202
+    assert a.metric("tls_handshake_failures_total") == 2
+    a.stop()
+
+
 def test_http_slow_clients_cut(ctx):
     """A client must send a whole request within request_timeout_s of its
     accept, or of the answer before on a keep-alive connection: one that
