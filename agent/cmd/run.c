@@ -143,12 +143,12 @@ static void run_delivery_exited(void *arg)
 /* delivery_ack_fn: from the delivery thread, to the worker whose input
  * handed the ack out. The workers are freed only after the delivery
  * thread (run_free). */
-static void run_ack(void *arg, const struct decision_ack *ack, int durable)
+static void run_ack(void *arg, const struct decision_ack *ack, struct decision_answer answer)
 {
     struct run *d = arg;
 
     if (ack->worker < (uint32_t)d->n_workers)
-        worker_ack(d->workers[ack->worker], ack, durable);
+        worker_ack(d->workers[ack->worker], ack, answer);
 }
 
 /* The shutdown sequence, one step each time a thread ends. */

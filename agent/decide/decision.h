@@ -35,6 +35,15 @@ struct decision_ack {
     uint32_t worker;
 };
 
+/* What an input that waits (decision_ack) hears of a message: durable
+ * once every alert of it is in the spool or needs none, and which of its
+ * decisions (bit i: decision i of its record) were duplicates of an alert
+ * the agent already held or sent (the duplicate window). */
+struct decision_answer {
+    int durable;
+    unsigned duplicates;
+};
+
 /* Where a message's decisions came from: what the idempotency key and the
  * audit line need of the message. Texts over 255 bytes are cut (before the
  * key is computed: the key is the one of what the record holds). */

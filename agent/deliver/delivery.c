@@ -71,8 +71,8 @@
  * (decision_ack): answered once every job of its record has settled. */
 struct delivery_ack {
     struct decision_ack ack;
-    size_t left; /* jobs not yet settled */
-    int durable; /* every job settled so far was durable */
+    size_t left;                   /* jobs not yet settled */
+    struct decision_answer answer; /* durable: every job settled so far was */
 };
 
 /* What the daemon asked of the next reload (delivery_reload). */
@@ -366,19 +366,22 @@ static void delivery_op_resume(void *ctx)
 static void delivery_answer(struct delivery *r, struct delivery_ack *a)
 {
     if (r->ack_fn != NULL)
-        r->ack_fn(r->ack_arg, &a->ack, a->durable);
+        r->ack_fn(r->ack_arg, &a->ack, a->answer);
     free(a);
 }
 
 /* A job is durable (or lost): its message may be answered, and the queue
  * may be read again when the in-flight cap had stopped it. */
-static void delivery_op_job_settled(void *ctx, void *intake, int durable)
+static void delivery_op_job_settled(void *ctx, void *intake, unsigned index, int durable,
+                                    int duplicate)
 {
     struct delivery *r = ctx;
     struct delivery_ack *a = intake;
 
     if (a != NULL) {
-        a->durable &= durable;
+        a->answer.durable &= durable;
+        if (duplicate)
+            a->answer.duplicates |= 1u << index;
         if (--a->left == 0)
             delivery_answer(r, a);
     }
@@ -403,16 +406,16 @@ static void delivery_track(struct delivery *r, const struct decision_ack *ack, s
     a = malloc(sizeof(*a));
     if (a == NULL) {
         if (r->ack_fn != NULL)
-            r->ack_fn(r->ack_arg, ack, 0);
+            r->ack_fn(r->ack_arg, ack, (struct decision_answer){0, 0});
         return;
     }
-    *a = (struct delivery_ack){*ack, n, all_taken};
+    *a = (struct delivery_ack){*ack, n, {all_taken, 0}};
     if (n == 0) {
         delivery_answer(r, a);
         return;
     }
     for (size_t i = 0; i < n; i++)
-        job_set_intake(jobs[i], a);
+        job_set_intake(jobs[i], a, (unsigned)i);
 }
 
 /* Copies the record's decisions out, releases it, then starts each. */

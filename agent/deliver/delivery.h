@@ -67,9 +67,11 @@ int delivery_open(struct delivery *r, const struct config *cfg);
 /* Answers a decision_ack: durable 1 once every alert of the message is
  * in the spool (or needs none: a duplicate, a dry run decided, a dead
  * letter), 0 when one was lost (held for spool space at a stop, or no
- * memory). Called on the delivery thread, once per record that carried an
+ * memory); duplicates: its decisions that repeated an alert already held
+ * or sent. Called on the delivery thread, once per record that carried an
  * ack; must be thread-safe towards the ack's owner. */
-typedef void (*delivery_ack_fn)(void *arg, const struct decision_ack *ack, int durable);
+typedef void (*delivery_ack_fn)(void *arg, const struct decision_ack *ack,
+                                struct decision_answer answer);
 
 /* Before delivery_start. */
 void delivery_set_ack(struct delivery *r, delivery_ack_fn fn, void *arg);

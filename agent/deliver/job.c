@@ -36,6 +36,7 @@ struct jobs {
 struct job_follower {
     struct job_follower *next;
     void *intake;
+    unsigned index;
 };
 
 /* One decision from its record to its last audit line. d's texts are
@@ -58,6 +59,7 @@ struct job {
     char *dead_detail;
     int dead_status;
     void *intake; /* told once the job stops counting in flight (job_ops.job_settled) */
+    unsigned intake_index;
     struct job_follower *followers; /* duplicates answered when this job settles */
     char *email;                    /* once resolved */
     const char *resolver;           /* what found it (static text: identity.h) */
@@ -184,18 +186,18 @@ static void job_free(struct job *job)
 /* The job no longer counts in flight: its alert is durable (spooled, or
  * it needs no spool: a duplicate, a dry run decided, a dead letter), or it
  * is lost (held at a stop). Whoever handed the decision in hears it once. */
-static void job_settle(struct job *job, int durable)
+static void job_settle(struct job *job, int durable, int duplicate)
 {
     struct jobs *s = job->s;
 
     s->in_flight--;
-    s->ops->job_settled(s->ops->ctx, job->intake, durable);
+    s->ops->job_settled(s->ops->ctx, job->intake, job->intake_index, durable, duplicate);
     job->intake = NULL;
     while (job->followers != NULL) {
         struct job_follower *f = job->followers;
 
         job->followers = f->next;
-        s->ops->job_settled(s->ops->ctx, f->intake, durable);
+        s->ops->job_settled(s->ops->ctx, f->intake, f->index, durable, 1);
         free(f);
     }
     dedup_settled(s->dedup, job->d.key.p, job);
@@ -210,9 +212,9 @@ static void job_follow(struct job *first, struct job *dup)
     struct job_follower *f = malloc(sizeof(*f));
 
     if (f == NULL) {
-        dup->s->ops->job_settled(dup->s->ops->ctx, dup->intake, 0);
+        dup->s->ops->job_settled(dup->s->ops->ctx, dup->intake, dup->intake_index, 0, 1);
     } else {
-        *f = (struct job_follower){first->followers, dup->intake};
+        *f = (struct job_follower){first->followers, dup->intake, dup->intake_index};
         first->followers = f;
     }
     dup->intake = NULL;
@@ -582,7 +584,7 @@ static void job_on_dry_identity(void *arg, enum identity_status status, const ch
     stats_add(s->stats, job_dry_outcomes[status].counter, 1);
     job_audit(job, job_dry_outcomes[status].outcome, found ? NULL : detail, 0, 0);
     job->email = NULL;
-    job_settle(job, 1);
+    job_settle(job, 1, 0);
     job_free(job);
     jobs_check_settled(s);
 }
@@ -659,7 +661,7 @@ static void job_durable(struct job *job)
     job->spooled = 1;
     stats_add(s->stats, STAT_outcome_spooled, 1);
     job_audit(job, "spooled", NULL, 0, 0);
-    job_settle(job, 1);
+    job_settle(job, 1, 0);
     jobs_check_settled(s);
     if (!s->stopping)
         job_resolve(job);
@@ -708,7 +710,7 @@ static void job_append(struct job *job)
     default:
         /* Too big for a spool record (the caps make it unreachable): it
          * cannot be made durable, ever, so it goes to the dead letters. */
-        job_settle(job, 1);
+        job_settle(job, 1, 0);
         job_dead_letter(job, "failed", STAT_outcome_failed, "the alert does not fit a spool record",
                         0);
         jobs_check_settled(s);
@@ -729,7 +731,7 @@ static void job_start(struct job *job)
         job_audit(job, "duplicate", "same idempotency key inside dispatch.dedup_window_s", 0, 0);
         if (first != NULL && job->intake != NULL)
             job_follow((struct job *)first, job);
-        job_settle(job, 1);
+        job_settle(job, 1, 1);
         job_free(job);
         jobs_check_settled(s);
         return;
@@ -742,9 +744,10 @@ static void job_start(struct job *job)
     s->ops->resolve(s->ops->ctx, job->d.user, job->d.user_kind, job_on_dry_identity, job);
 }
 
-void job_set_intake(struct job *job, void *intake)
+void job_set_intake(struct job *job, void *intake, unsigned index)
 {
     job->intake = intake;
+    job->intake_index = index;
 }
 
 void jobs_start(struct jobs *s, struct job **jobs, size_t n)
@@ -881,7 +884,7 @@ void jobs_free(struct jobs *s)
         struct job *job = s->all;
 
         if (job->intake != NULL || job->followers != NULL)
-            job_settle(job, 0);
+            job_settle(job, 0, 0);
         job_free(job);
     }
     if (lost > 0) {

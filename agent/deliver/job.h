@@ -118,9 +118,10 @@ struct job_ops {
     void (*resume)(void *ctx);
     /* A job stops counting in flight, once per job: durable (spooled; or
      * a duplicate, a dry run decided, a dead letter: nothing to keep) or
-     * lost (durable 0: held at a stop). intake: its job_set_intake tag,
-     * or NULL. */
-    void (*job_settled)(void *ctx, void *intake, int durable);
+     * lost (durable 0: held at a stop). intake and index: its
+     * job_set_intake tag (intake NULL: none); duplicate: it repeated an
+     * alert already held or sent. */
+    void (*job_settled)(void *ctx, void *intake, unsigned index, int durable, int duplicate);
 };
 
 struct job_config {
@@ -140,10 +141,10 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
  * owned by the set, or ERR_NOMEM. */
 int job_new(struct jobs *s, const struct decision_record *d, struct job **out);
 
-/* Tags a job not yet started: ops->job_settled(intake) tells when it no
- * longer counts in flight (whoever handed the decision in may then
- * acknowledge it). */
-void job_set_intake(struct job *job, void *intake);
+/* Tags a job not yet started, the index-th decision of its record:
+ * ops->job_settled(intake, index) tells when it no longer counts in flight
+ * (whoever handed the decision in may then acknowledge it). */
+void job_set_intake(struct job *job, void *intake, unsigned index);
 
 /* Starts jobs[0..n) (made by job_new): each is checked against the
  * duplicate window, then spooled (live) or resolved (dry-run). All are

@@ -35,7 +35,10 @@
 #define HTTP_RETRY_AFTER "5"
 /* A 202's body: a decision takes at most a few hundred bytes. */
 #define HTTP_RESPONSE_MAX (4 * 1024 * 1024)
-#define HTTP_BACKLOG      128
+/* An ack's seq: the request's number, then the alert's place in it (the
+ * config caps max_alerts at 100000, below 1 << 20). */
+#define HTTP_SEQ_ALERT_BITS 20
+#define HTTP_BACKLOG        128
 
 TAILQ_HEAD(http_req_list, http_req);
 
@@ -44,14 +47,20 @@ TAILQ_HEAD(http_req_list, http_req);
 struct http_req {
     struct http_intake *h;
     struct evhttp_request *req;
-    uint64_t seq;             /* its decision_ack.seq */
+    uint64_t seq; /* its number; alert i's decision_ack.seq adds i (HTTP_SEQ_ALERT_BITS) */
     struct webhook_request w; /* its route, query and alerts (slices of its input buffer) */
     size_t next;              /* the next alert to hand over */
     size_t records;           /* alerts that made decisions (acks due) */
     size_t acked;             /* acks come back */
     int lost;                 /* an ack said "not durable" */
-    struct jsonw out;         /* {"decisions": [ ... */
-    struct event *timer;      /* request_timeout_s from the request's arrival */
+    /* The decision records the alerts made, copied alert after alert (the
+     * answer is written once every ack came, with each decision's
+     * outcome): alert i's is recs[rec_end[i - 1] .. rec_end[i]). */
+    char *recs;
+    size_t recs_len, recs_cap;
+    size_t *rec_end;
+    unsigned *duplicates; /* per alert: its decisions that were duplicates */
+    struct event *timer;  /* request_timeout_s from the request's arrival */
     char idem[HTTP_IDEM_MAX + 1];
     char ref[HTTP_REF_MAX + 1]; /* the alert being handed over's (http_alert_ref) */
     size_t idem_len;
@@ -153,9 +162,44 @@ static void http_req_free(struct http_req *r)
     if (r == NULL)
         return;
     evloop_event_free(&r->timer);
-    jsonw_free(&r->out);
+    free(r->recs);
+    free(r->rec_end);
+    free(r->duplicates);
     webhook_request_free(&r->w);
     free(r);
+}
+
+/* The answer's body: {"decisions": [{"index", "mapping", "rule", "event",
+ * "key", "outcome"}, ...]}, outcome "accepted" (durable: spooled, or
+ * decided in a dry run) or "duplicate" (the agent already held or sent
+ * that alert: nothing new will be sent). Returns the writer's error. */
+static int http_req_answer(struct http_req *r, struct jsonw *out)
+{
+    jsonw_init(out, HTTP_RESPONSE_MAX);
+    jsonw_object_begin(out);
+    jsonw_key_literal(out, "decisions");
+    jsonw_array_begin(out);
+    for (size_t i = 0; i < r->w.n_alerts; i++) {
+        size_t start = i > 0 ? r->rec_end[i - 1] : 0, pos = 0;
+        struct str rec = str_make(r->recs + start, r->rec_end[i] - start);
+        struct decision_record d;
+
+        for (unsigned k = 0; rec.len > 0 && decision_next(rec, &pos, &d) == 0; k++) {
+            jsonw_object_begin(out);
+            jsonw_key_literal(out, "index");
+            jsonw_int(out, (long long)i);
+            jsonw_member_literal(out, "mapping", d.mapping);
+            jsonw_member_literal(out, "rule", d.rule);
+            jsonw_member_literal(out, "event", d.event);
+            jsonw_member_literal(out, "key", d.key);
+            jsonw_key_literal(out, "outcome");
+            jsonw_cstr(out, r->duplicates[i] & (1u << k) ? "duplicate" : "accepted");
+            jsonw_object_end(out);
+        }
+    }
+    jsonw_array_end(out);
+    jsonw_object_end(out);
+    return out->err;
 }
 
 /* The request is answered: 202 with its decisions, 200 when it made none,
@@ -163,19 +207,18 @@ static void http_req_free(struct http_req *r)
 static void http_req_finish(struct http_req *r)
 {
     struct http_intake *h = r->h;
+    int code = r->records > 0 ? 202 : 200;
+    struct jsonw out;
 
     if (r->lost) {
         http_send_error(h, r->req, (int)r->w.route, 503,
                         "an alert could not be made durable: send the request again", 0, 1);
+    } else if (http_req_answer(r, &out) != 0) {
+        jsonw_free(&out);
+        http_send(h, r->req, (int)r->w.route, code, "{\"decisions\": null}", 19, 0, 0);
     } else {
-        jsonw_array_end(&r->out);
-        jsonw_object_end(&r->out);
-        if (r->out.err)
-            http_send(h, r->req, (int)r->w.route, r->records > 0 ? 202 : 200,
-                      "{\"decisions\": null}", 19, 0, 0);
-        else
-            http_send(h, r->req, (int)r->w.route, r->records > 0 ? 202 : 200, r->out.buf,
-                      r->out.len, 0, 0);
+        http_send(h, r->req, (int)r->w.route, code, out.buf, out.len, 0, 0);
+        jsonw_free(&out);
     }
     http_req_free(r);
 }
@@ -202,23 +245,27 @@ static void http_on_req_timeout(evutil_socket_t fd, short what, void *arg)
     http_req_free(r);
 }
 
-/* Adds the decisions of object i (the record the pipeline made) to r's
- * answer. */
-static void http_req_add_decisions(struct http_req *r, size_t i, struct str rec)
+/* Keeps a copy of the record alert i made (the answer reads it once the
+ * acks came); rec absent: none. Returns 0, or ERR_NOMEM. */
+static int http_req_keep_record(struct http_req *r, size_t i, struct str rec)
 {
-    struct decision_record d;
-    size_t pos = 0;
+    if (rec.len > r->recs_cap - r->recs_len) {
+        size_t cap = r->recs_cap > 0 ? r->recs_cap : 4096;
+        char *p;
 
-    while (decision_next(rec, &pos, &d) == 0) {
-        jsonw_object_begin(&r->out);
-        jsonw_key_literal(&r->out, "index");
-        jsonw_int(&r->out, (long long)i);
-        jsonw_member_literal(&r->out, "mapping", d.mapping);
-        jsonw_member_literal(&r->out, "rule", d.rule);
-        jsonw_member_literal(&r->out, "event", d.event);
-        jsonw_member_literal(&r->out, "key", d.key);
-        jsonw_object_end(&r->out);
+        while (cap - r->recs_len < rec.len)
+            cap *= 2;
+        p = realloc(r->recs, cap);
+        if (p == NULL)
+            return ERR_NOMEM;
+        r->recs = p;
+        r->recs_cap = cap;
     }
+    if (rec.len > 0)
+        memcpy(r->recs + r->recs_len, rec.p, rec.len);
+    r->recs_len += rec.len;
+    r->rec_end[i] = r->recs_len;
+    return 0;
 }
 
 /* "sha256:" and the hash of parts[0..n) (each followed by a NUL) into
@@ -291,7 +338,8 @@ static int http_req_feed(struct http_req *r)
         int rc;
 
         src.event_ref = http_alert_ref(r, i);
-        src.ack = (struct decision_ack){(uint64_t)(uintptr_t)h->acker, r->seq, h->ctx->worker};
+        src.ack = (struct decision_ack){(uint64_t)(uintptr_t)h->acker,
+                                        r->seq << HTTP_SEQ_ALERT_BITS | i, h->ctx->worker};
         rc = pipeline_handle(pipe, r->w.alerts[i], 0, &src);
         if (rc == ERR_BUSY)
             return ERR_BUSY;
@@ -299,7 +347,11 @@ static int http_req_feed(struct http_req *r)
         if (rc == PIPELINE_ACK_LATER) {
             r->records++;
             h->acker->outstanding++;
-            http_req_add_decisions(r, i, pipeline_last_record(pipe));
+            /* Out of memory: the alert is spooled all the same, the
+             * client is told to send again (the same keys: a duplicate). */
+            r->lost |= http_req_keep_record(r, i, pipeline_last_record(pipe)) != 0;
+        } else {
+            r->rec_end[i] = r->recs_len;
         }
     }
     return 0;
@@ -316,30 +368,34 @@ static void http_req_fed(struct http_req *r)
     TAILQ_INSERT_TAIL(&r->h->waiting, r, link);
 }
 
-/* input_acker: the alerts of one object of request seq are durable (or lost). */
-static void http_acked(void *input, uint64_t seq, int durable)
+/* input_acker: the alerts of one alert of a request are durable (or
+ * lost), some maybe duplicates. */
+static void http_acked(void *input, uint64_t seq, struct decision_answer answer)
 {
     struct http_intake *h = input;
-    struct http_req *r;
+    uint64_t number = seq >> HTTP_SEQ_ALERT_BITS;
+    size_t i = (size_t)(seq & ((1u << HTTP_SEQ_ALERT_BITS) - 1));
+    struct http_req *r, *feeding = TAILQ_FIRST(&h->feeding);
+    int waiting = 1;
 
     TAILQ_FOREACH(r, &h->waiting, link)
     {
-        if (r->seq == seq)
+        if (r->seq == number)
             break;
     }
-    if (r == NULL) {
-        /* Objects of the request still being handed over: counted now,
+    if (r == NULL && feeding != NULL && feeding->seq == number) {
+        /* Alerts of the request still being handed over: counted now,
          * answered once the last is (http_req_fed). */
-        r = TAILQ_FIRST(&h->feeding);
-        if (r != NULL && r->seq == seq) {
-            r->acked++;
-            r->lost |= !durable;
-        }
-        return; /* else answered already (timed out, or the agent stopped) */
+        r = feeding;
+        waiting = 0;
     }
+    if (r == NULL)
+        return; /* answered already (timed out, or the agent stopped) */
     r->acked++;
-    r->lost |= !durable;
-    if (r->acked == r->records) {
+    r->lost |= !answer.durable;
+    if (i < r->w.n_alerts)
+        r->duplicates[i] = answer.duplicates;
+    if (waiting && r->acked == r->records) {
         TAILQ_REMOVE(&h->waiting, r, link);
         http_req_finish(r);
     }
@@ -571,10 +627,6 @@ static void http_on_request(struct evhttp_request *req, void *arg)
     if (r == NULL)
         return;
     r->seq = h->next_seq++;
-    jsonw_init(&r->out, HTTP_RESPONSE_MAX);
-    jsonw_object_begin(&r->out);
-    jsonw_key_literal(&r->out, "decisions");
-    jsonw_array_begin(&r->out);
     r->timer = evtimer_new(h->ctx->base, http_on_req_timeout, r);
     if (r->timer == NULL) {
         http_send_error(h, req, (int)r->w.route, 503, "out of memory", 0, 1);
@@ -592,6 +644,13 @@ static void http_on_request(struct evhttp_request *req, void *arg)
         log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: %s: %d: %s", http_transport(h), peer,
                     r->w.source, status, why);
         http_send_error(h, req, (int)r->w.route, status, why, 0, status != 400);
+        http_req_free(r);
+        return;
+    }
+    r->rec_end = calloc(r->w.n_alerts > 0 ? r->w.n_alerts : 1, sizeof(*r->rec_end));
+    r->duplicates = calloc(r->w.n_alerts > 0 ? r->w.n_alerts : 1, sizeof(*r->duplicates));
+    if (r->rec_end == NULL || r->duplicates == NULL) {
+        http_send_error(h, req, (int)r->w.route, 503, "out of memory", 0, 1);
         http_req_free(r);
         return;
     }

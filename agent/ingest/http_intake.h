@@ -18,7 +18,9 @@
  * before any alert is decided. Each alert becomes one message (payload
  * json, raw = its text; http.source and http.query.<name> from the
  * request) run through the worker's pipeline with an ack (decision_ack);
- * the answer is 202 {"decisions": [...]} once every ack came back durable,
+ * the answer is 202 {"decisions": [...]} (each with its outcome: accepted,
+ * or a duplicate of an alert already held or sent) once every ack came
+ * back durable,
  * 200 {"decisions": []} when nothing was decided, 503 with Retry-After when
  * an alert could not be made durable or the spool did not take it within
  * request_timeout_s (a retry with the same body or Idempotency-Key has the

@@ -69,7 +69,8 @@ int input_endpoint_bound(struct endpoint *ep, int fd)
     return 0;
 }
 
-struct input_acker *input_acker_new(void (*acked)(void *input, uint64_t seq, int durable),
+struct input_acker *input_acker_new(void (*acked)(void *input, uint64_t seq,
+                                                  struct decision_answer answer),
                                     void *input)
 {
     struct input_acker *a = calloc(1, sizeof(*a));

@@ -53,19 +53,20 @@ struct input {
 /* What an input that acknowledges a message only once its alerts are
  * durable (RELP) names in the decision_acks it hands the pipeline (owner:
  * this address, worker: its worker's id). The answers come back on the
- * worker's loop, through acked(input, seq, durable). Allocated by the
+ * worker's loop, through acked(input, seq, answer). Allocated by the
  * input (input_acker_new); an input that ends gives it to its worker
  * (input_ops.acker_release), which frees it once the answers still
  * outstanding have come, or at its own end. */
 struct input_acker {
-    void (*acked)(void *input, uint64_t seq, int durable);
+    void (*acked)(void *input, uint64_t seq, struct decision_answer answer);
     void *input;        /* NULL once released */
     size_t outstanding; /* acks handed out, not yet answered */
     TAILQ_ENTRY(input_acker) released_link;
 };
 
 /* Returns a new acker (free it through input_ops.acker_release) or NULL. */
-struct input_acker *input_acker_new(void (*acked)(void *input, uint64_t seq, int durable),
+struct input_acker *input_acker_new(void (*acked)(void *input, uint64_t seq,
+                                                  struct decision_answer answer),
                                     void *input);
 
 /* How an input reports to whoever runs it (the worker); each is called on

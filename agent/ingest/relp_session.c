@@ -79,13 +79,13 @@ static void relp_flush(struct relp_session *s)
 }
 
 /* input_acker: a message's alerts are durable (or lost). */
-static void relp_acked(void *input, uint64_t seq, int durable)
+static void relp_acked(void *input, uint64_t seq, struct decision_answer answer)
 {
     struct relp_session *s = input;
 
     if (seq < s->head || seq >= s->tail)
         return; /* cannot happen: every seq handed out is answered once */
-    relp_slot(s, seq)->answer = durable ? RELP_OK : RELP_LOST;
+    relp_slot(s, seq)->answer = answer.durable ? RELP_OK : RELP_LOST;
     relp_flush(s);
     s->wake(s->conn);
 }

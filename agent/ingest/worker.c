@@ -26,7 +26,7 @@ TAILQ_HEAD(acker_list, input_acker);
 struct worker_answer {
     struct input_acker *acker;
     uint64_t seq;
-    int durable;
+    struct decision_answer answer;
 };
 
 /* Answers the delivery thread posted, taken in one swap by the loop. */
@@ -177,7 +177,7 @@ static const struct input_ops worker_input_ops = {
     .acker_release = worker_acker_release,
 };
 
-void worker_ack(struct worker *w, const struct decision_ack *ack, int durable)
+void worker_ack(struct worker *w, const struct decision_ack *ack, struct decision_answer answer)
 {
     struct worker_answers *q = &w->answers;
     int grown = 1;
@@ -196,7 +196,7 @@ void worker_ack(struct worker *w, const struct decision_ack *ack, int durable)
     }
     if (grown)
         q->v[q->n++] =
-            (struct worker_answer){(struct input_acker *)(uintptr_t)ack->owner, ack->seq, durable};
+            (struct worker_answer){(struct input_acker *)(uintptr_t)ack->owner, ack->seq, answer};
     pthread_mutex_unlock(&w->answers_lock);
     if (!grown) /* the input never hears: its sender times out and sends again */
         log_error("worker %d: out of memory: an acknowledgement was lost", w->id);
@@ -209,7 +209,7 @@ static void worker_answer(struct worker *w, const struct worker_answer *an)
 
     a->outstanding--;
     if (a->input != NULL) {
-        a->acked(a->input, an->seq, an->durable);
+        a->acked(a->input, an->seq, an->answer);
     } else if (a->outstanding == 0) {
         TAILQ_REMOVE(&w->released, a, released_link);
         free(a);

@@ -65,7 +65,7 @@ void worker_free(struct worker *w);
 
 /* From any thread (the delivery thread): the answer to a decision_ack
  * one of w's inputs handed out; delivered to it on w's loop. */
-void worker_ack(struct worker *w, const struct decision_ack *ack, int durable);
+void worker_ack(struct worker *w, const struct decision_ack *ack, struct decision_answer answer);
 
 /* UDP datagrams the kernel dropped at w's sockets so far (udp.h). Any
  * thread, while w exists. */

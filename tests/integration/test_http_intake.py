@@ -538,14 +538,18 @@ def test_http_kill9_after_202(ctx):
 
 def test_http_idempotency_key(ctx):
     """The same Idempotency-Key twice (the body differs: a retried webhook
-    with a new timestamp) dispatches once; another key dispatches again."""
+    with a new timestamp) dispatches once, and the second 202 says its
+    decision was a duplicate; another key dispatches again."""
     st = env.standin(ctx)
     a = _agent(ctx, st)
     port = a.port("http")
+    outcomes = []
     for i, k in enumerate(["retry-1", "retry-1", "retry-2"]):
         status, _, body = _post(port, _alert(TimeGenerated="2026-12-06T16:0%d:00Z" % i),
                                 headers={"Idempotency-Key": k})
         assert status == 202, (status, body)
+        outcomes += [d["outcome"] for d in json.loads(body)["decisions"]]
+    assert outcomes == ["accepted", "duplicate", "accepted"], outcomes
     reqs = env.wait_requests(st, 2)
     time.sleep(t(1))
     reqs = st.requests()

@@ -91,7 +91,8 @@ static struct fake {
     int settled, resumed;
     struct {
         void *tag;
-        int durable;
+        unsigned index;
+        int durable, duplicate;
     } intake[MAX_EVENTS];
     size_t n_intake, n_job_settled;
 } fk;
@@ -243,14 +244,16 @@ static void fake_resume(void *ctx)
     fk.resumed++;
 }
 
-static void fake_job_settled(void *ctx, void *intake, int durable)
+static void fake_job_settled(void *ctx, void *intake, unsigned index, int durable, int duplicate)
 {
     (void)ctx;
     fk.n_job_settled++;
     if (intake == NULL)
         return;
     fk.intake[fk.n_intake].tag = intake;
+    fk.intake[fk.n_intake].index = index;
     fk.intake[fk.n_intake].durable = durable;
+    fk.intake[fk.n_intake].duplicate = duplicate;
     fk.n_intake++;
 }
 
@@ -324,7 +327,7 @@ static void take_tagged(struct jobs *s, const char *user, const char *key, long 
     if (job_new(s, &d, &job) != 0)
         abort();
     if (tag != NULL)
-        job_set_intake(job, tag);
+        job_set_intake(job, tag, (unsigned)nsec % 8);
     jobs_start(s, &job, 1);
 }
 
@@ -711,13 +714,13 @@ static void test_intake_answers(void)
     CHECK_INT(fk.n_intake, 0);
     durable(0, 0);
     CHECK_INT(fk.n_intake, 1);
-    CHECK(fk.intake[0].tag == &a && fk.intake[0].durable == 1);
+    CHECK(fk.intake[0].tag == &a && fk.intake[0].durable == 1 && !fk.intake[0].duplicate);
     answer_lookup(0, IDENTITY_FOUND, "a@corp.example", "static");
     answer_send(0, 200, -1, NULL);
     CHECK_INT(fk.n_intake, 1);
     take_tagged(s, "a@example.com", key_a, 0, &b);
     CHECK_INT(fk.n_intake, 2);
-    CHECK(fk.intake[1].tag == &b && fk.intake[1].durable == 1);
+    CHECK(fk.intake[1].tag == &b && fk.intake[1].durable == 1 && fk.intake[1].duplicate);
     take(s, "untagged@example.com",
          "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
     fk.append_rc = ERR_TOOBIG;
@@ -744,17 +747,19 @@ static void test_duplicate_waits_for_first(void)
     int first, again, third, fourth;
 
     take_tagged(s, "a@example.com", key_a, 0, &first);
-    take_tagged(s, "a@example.com", key_a, 0, &again);
+    take_tagged(s, "a@example.com", key_a, 5, &again); /* decision 5 of its record */
     CHECK_INT(moved(STAT_outcome_duplicate), 1);
     CHECK_INT(fk.n_intake, 0);
     durable(0, 0);
     CHECK_INT(fk.n_intake, 2);
     CHECK(fk.intake[0].tag == &first && fk.intake[1].tag == &again);
     CHECK(fk.intake[1].durable == 1);
+    /* The first is no duplicate; its repeat is, with its own index. */
+    CHECK(!fk.intake[0].duplicate && fk.intake[1].duplicate && fk.intake[1].index == 5);
     /* Durable by now: a later repeat is answered at once. */
     take_tagged(s, "a@example.com", key_a, 0, &third);
     CHECK_INT(fk.n_intake, 3);
-    CHECK(fk.intake[2].tag == &third && fk.intake[2].durable == 1);
+    CHECK(fk.intake[2].tag == &third && fk.intake[2].durable == 1 && fk.intake[2].duplicate);
     /* Held when the agent stops: the first and its repeat are both lost. */
     fk.append_rc = ERR_TOOBIG;
     take(s, "b@example.com", key_b);
