@@ -41,7 +41,7 @@ struct http_watch {
     int max_connections, max_connections_per_source;
     struct stats *stats;
     struct http_watched_list all;
-    size_t n, admitted;
+    size_t admitted;
 };
 
 static struct log_ratelimit http_watch_rl = LOG_RATELIMIT_INIT(10, 10);
@@ -51,7 +51,6 @@ static void http_watch_release(struct http_watched *c)
     struct http_watch *w = c->w;
 
     TAILQ_REMOVE(&w->all, c, link);
-    w->n--;
     if (c->admitted) {
         w->admitted--;
         sources_release(w->ep->sources, (const struct sockaddr *)&c->peer);
@@ -211,7 +210,6 @@ int http_watch_accepted(struct http_watch *w, struct bufferevent *bev)
     bufferevent_incref(bev);
     c->deadline_ms = now_ms() + (int64_t)w->ep->lc->request_timeout_s * 1000;
     TAILQ_INSERT_TAIL(&w->all, c, link);
-    w->n++;
     /* At once, on the loop's next turn: evhttp sets the descriptor after
      * the bevcb that called this returns. */
     event_add(c->tick, &(struct timeval){0, 0});
@@ -251,11 +249,6 @@ void http_watch_closed(struct http_watch *w, struct bufferevent *bev)
 
     if (c != NULL)
         http_watch_release(c);
-}
-
-size_t http_watch_count(const struct http_watch *w)
-{
-    return w->n;
 }
 
 void http_watch_free(struct http_watch *w)

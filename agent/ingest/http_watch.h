@@ -53,9 +53,6 @@ void http_watch_answered(struct http_watch *w, struct bufferevent *bev);
 /* evhttp is closing bev's connection: let it go now. */
 void http_watch_closed(struct http_watch *w, struct bufferevent *bev);
 
-/* Connections watched (tests, logs). */
-size_t http_watch_count(const struct http_watch *w);
-
 /* Lets every connection go (after evhttp_free: their descriptors close).
  * NULL is fine. */
 void http_watch_free(struct http_watch *w);
