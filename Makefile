@@ -159,6 +159,9 @@ $(BUILD)/fuzz/fuzz_ldapfilter-libfuzzer: $(FUZZ_AGENT_SRC_fuzz_ldapfilter) $(wil
 FUZZ_AGENT_SRC_fuzz_webhook = agent/ingest/webhook.c agent/core/escape.c
 $(BUILD)/fuzz/fuzz_webhook-replay: $(patsubst %.c,$(BUILD)/%.o,$(FUZZ_AGENT_SRC_fuzz_webhook))
 $(BUILD)/fuzz/fuzz_webhook-libfuzzer: $(FUZZ_AGENT_SRC_fuzz_webhook) $(wildcard agent/*/*.h)
+FUZZ_AGENT_SRC_fuzz_template = agent/decide/template.c agent/core/escape.c
+$(BUILD)/fuzz/fuzz_template-replay: $(patsubst %.c,$(BUILD)/%.o,$(FUZZ_AGENT_SRC_fuzz_template))
+$(BUILD)/fuzz/fuzz_template-libfuzzer: $(FUZZ_AGENT_SRC_fuzz_template) $(wildcard agent/*/*.h)
 
 $(BUILD)/fuzz/%-replay: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(PARSERS_LIB)
 	@mkdir -p $(dir $@)
