@@ -117,6 +117,12 @@ $(KEYREF): $(BUILD)/tests/tools/keyref.o $(AGENT_LIB) $(PARSERS_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
+# Sends one email through the HTTPS engine (tests/integration/test_mail.py).
+MAIL_SEND = $(BUILD)/tools/mail_send
+$(MAIL_SEND): $(BUILD)/tests/tools/mail_send.o $(AGENT_LIB) $(PARSERS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
 $(BUILD)/man/rtr-agent.json.5: systemd/rtr-agent.json.5.in $(KEYREF)
 	@mkdir -p $(dir $@)
 	$(KEYREF) --man > $@.keys
@@ -186,7 +192,7 @@ check:
 	$(MAKE) test-binaries
 	BUILD=$(BUILD) SHARED=$(SHARED) tests/run-all
 
-test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS) $(MAN_PAGES)
+test-binaries: $(AGENT_BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS) $(MAN_PAGES) $(MAIL_SEND)
 
 # The integration suite with the agent under valgrind (errors and leaks fail).
 VALGRIND = valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible --quiet --suppressions=$(CURDIR)/tests/valgrind.supp

@@ -21,6 +21,7 @@
 #include "sockaddr.h"
 #include "errors.h"
 #include "json_file.h"
+#include "mail.h"
 
 #define MIB (1024LL * 1024)
 
@@ -1237,6 +1238,68 @@ static const struct cfg_key audit_keys[] = {
 #undef AU
 static const struct cfg_section audit_section = {audit_keys, 0, check_audit};
 
+/* ---- smtp ---- */
+
+/* What mail_send would refuse, refused at load: a URL that is not smtp://
+ * or smtps:// (or carries a login), a from that is not a bare address (a
+ * line break in it would add headers), a login without its password. */
+static void check_smtp(struct cfg_loader *ld, const char *path, struct json_object *obj, char *base)
+{
+    struct smtp_config *m = (struct smtp_config *)base;
+    char sub[JSON_FILE_PATH_MAX];
+    int loopback;
+
+    if (obj == NULL)
+        return;
+    if (m->url != NULL && mail_url_parse(m->url, &loopback) != 0) {
+        json_file_key_path(sub, path, "url");
+        json_file_error(&ld->rep, sub,
+                        "expected smtp://host[:port] (STARTTLS) or smtps://host[:port], without "
+                        "a user or password, got \"%s\"",
+                        m->url);
+    }
+    if (m->from != NULL && !mail_address_valid(m->from)) {
+        json_file_key_path(sub, path, "from");
+        json_file_error(&ld->rep, sub,
+                        "expected a bare address (local@domain: no name, brackets, spaces or "
+                        "control characters)");
+    }
+    if (m->username != NULL && strpbrk(m->username, "\r\n") != NULL) {
+        json_file_key_path(sub, path, "username");
+        json_file_error(&ld->rep, sub, "holds a line break");
+    }
+    if ((m->username != NULL) != (m->password_file != NULL)) {
+        json_file_key_path(sub, path, m->username != NULL ? "password_file" : "username");
+        json_file_error(&ld->rep, sub, "required with %s",
+                        m->username != NULL ? "username" : "password_file");
+    }
+}
+
+#define SM(f) offsetof(struct smtp_config, f)
+/* One key per entry reads better than one field per line. */
+/* clang-format off */
+static const struct cfg_key smtp_keys[] = {
+    {.name = "url", .type = &CFG_STRING, .offset = SM(url), .required = 1,
+     .doc = "smtp://host[:port] (STARTTLS required unless the host is loopback) or "
+            "smtps://host[:port] (TLS from the start)"},
+    {.name = "from", .type = &CFG_STRING, .offset = SM(from), .required = 1,
+     .doc = "sender address (envelope and From:), a bare local@domain"},
+    {.name = "username", .type = &CFG_STRING, .offset = SM(username),
+     .doc = "AUTH as this user (with password_file); absent = no AUTH"},
+    {.name = "password_file", .type = &CFG_PATH, .offset = SM(password_file),
+     .doc = "file holding the AUTH password, e.g. a systemd credential; never logged"},
+    {.name = "ca_file", .type = &CFG_PATH, .offset = SM(ca_file),
+     .doc = "extra CA bundle for the server's certificate (PEM); system CAs always apply"},
+    {.name = "connect_timeout_s", .type = &CFG_INT, .offset = SM(connect_timeout_s), .min = 1,
+     .max = 300, .def = "10", .doc = "seconds to connect"},
+    {.name = "timeout_s", .type = &CFG_INT, .offset = SM(timeout_s), .min = 1, .max = 600,
+     .def = "60", .doc = "seconds per message, all included"},
+    {0},
+};
+/* clang-format on */
+#undef SM
+static const struct cfg_section smtp_section = {smtp_keys, 0, check_smtp};
+
 /* ---- the file ---- */
 
 static const char *const log_level_names[] = {"error", "warning", "info", "debug", NULL};
@@ -1328,6 +1391,8 @@ static const struct cfg_key root_keys[] = {
      .doc = "the HTTP status endpoint"},
     {.name = "audit", .type = &CFG_OBJECT, .offset = CO(audit), .section = &audit_section,
      .doc = "the audit log"},
+    {.name = "smtp", .type = &CFG_OBJECT, .offset = CO(smtp), .section = &smtp_section,
+     .doc = "the mail server email actions go through; absent = no email actions"},
     {.name = "log_level", .type = &CFG_STRING, .offset = CO(log_level), .choices = log_level_names,
      .def = "\"info\"", .doc = "least severe level logged"},
     {.name = "log_format", .type = &CFG_STRING, .offset = CO(log_format),

@@ -268,6 +268,18 @@ struct audit_config {
     char *hash_key_file;
 };
 
+/* smtp: the server email actions are submitted to (core/mail.h). The
+ * section is optional: absent (url NULL), no email action can be sent. */
+struct smtp_config {
+    char *url;             /* smtp://host[:port] (STARTTLS unless loopback) or smtps:// */
+    char *from;            /* envelope sender and From:, a bare address */
+    char *username;        /* AUTH as this user; NULL: no AUTH */
+    char *password_file;   /* with username: the password (a secret file, never logged) */
+    char *ca_file;         /* extra CA bundle for the server's certificate; NULL = system CAs */
+    int connect_timeout_s; /* default 10 */
+    int timeout_s;         /* one submission, all included, default 60 */
+};
+
 struct config {
     char *path; /* the file it was loaded from */
     char *dir;  /* its folder: relative paths resolve against it */
@@ -288,6 +300,7 @@ struct config {
     struct dispatch_config dispatch;
     struct spool_config spool;
     struct audit_config audit;
+    struct smtp_config smtp;
 };
 
 /* Loads and validates path. On success returns 0 and *out (free with

@@ -509,30 +509,52 @@ static struct http_ca *http_ca_get(struct http *h, const char *ca_file)
     return ca;
 }
 
-/* Every option of one transfer; a failure is the first failing option's
- * code (out of memory or an option this libcurl lacks). */
-static CURLcode http_xfer_setup(struct http_xfer *x, const struct http_request *req)
-{
-    CURL *e = x->easy;
-    CURLcode rc = CURLE_OK;
-
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (rc == CURLE_OK)                                                                        \
             rc = curl_easy_setopt(e, opt, val);                                                    \
     } while (0)
-    SET(CURLOPT_URL, req->url);
+
+/* The options every transfer gets, whatever its protocol: protocols alone,
+ * no redirect, verified TLS 1.2+, the shared CA store, timeouts. */
+static CURLcode http_xfer_common(struct http_xfer *x, const char *protocols, const char *ca_file,
+                                 long connect_timeout_ms, long timeout_ms)
+{
+    CURL *e = x->easy;
+    CURLcode rc = CURLE_OK;
+
     SET(CURLOPT_PRIVATE, (void *)x);
-    SET(CURLOPT_PROTOCOLS_STR, "https");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    SET(CURLOPT_PROTOCOLS_STR, protocols);
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, protocols);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
-    SET(CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, timeout_ms);
     SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    /* curl loads no CAs of its own (the callback brings the shared store)
+     * but ca_file, a small file: as CAINFO it is part of what curl compares
+     * when it picks a cached connection, so a connection verified with a
+     * ca_file is never reused by a transfer without it. */
+    SET(CURLOPT_CAINFO, ca_file);
+    SET(CURLOPT_CAPATH, NULL);
+    SET(CURLOPT_CA_CACHE_TIMEOUT, 0L);
+    SET(CURLOPT_SSL_CTX_FUNCTION, http_ssl_ctx_cb);
+    SET(CURLOPT_SSL_CTX_DATA, (void *)x);
+    return rc;
+}
+
+/* Every option of one HTTPS transfer; a failure is the first failing
+ * option's code (out of memory or an option this libcurl lacks). */
+static CURLcode http_xfer_setup(struct http_xfer *x, const struct http_request *req)
+{
+    CURL *e = x->easy;
+    CURLcode rc =
+        http_xfer_common(x, "https", req->ca_file, req->connect_timeout_ms, req->timeout_ms);
+
+    SET(CURLOPT_URL, req->url);
     SET(CURLOPT_WRITEFUNCTION, http_on_body);
     SET(CURLOPT_WRITEDATA, (void *)x);
     SET(CURLOPT_HEADERFUNCTION, http_on_header);
@@ -542,18 +564,9 @@ static CURLcode http_xfer_setup(struct http_xfer *x, const struct http_request *
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         SET(CURLOPT_COPYPOSTFIELDS, req->body != NULL ? req->body : "");
     }
-    /* curl loads no CAs of its own (the callback brings the shared store)
-     * but ca_file, a small file: as CAINFO it is part of what curl compares
-     * when it picks a cached connection, so a connection verified with a
-     * ca_file is never reused by a transfer without it. */
-    SET(CURLOPT_CAINFO, req->ca_file);
-    SET(CURLOPT_CAPATH, NULL);
-    SET(CURLOPT_CA_CACHE_TIMEOUT, 0L);
-    SET(CURLOPT_SSL_CTX_FUNCTION, http_ssl_ctx_cb);
-    SET(CURLOPT_SSL_CTX_DATA, (void *)x);
-#undef SET
     return rc;
 }
+#undef SET
 
 /* The header list as curl wants it, plus an empty "Expect:" so a POST is
  * never held back waiting for "100 Continue". NULL when out of memory. */
@@ -623,11 +636,32 @@ out:
     return ret;
 }
 
+/* Hands x, its options set with rc, to curl and h's live list. From here
+ * on the callback runs: a transfer curl will not take still completes,
+ * with its reason, from the loop. */
+static void http_launch(struct http *h, struct http_xfer *x, CURLcode rc)
+{
+    CURLMcode mrc;
+
+    if (rc != CURLE_OK) {
+        x->fixed_error = curl_easy_strerror(rc);
+        http_finish(x);
+    } else if ((mrc = curl_multi_add_handle(h->multi, x->easy)) != CURLM_OK) {
+        x->fixed_error = curl_multi_strerror(mrc);
+        http_finish(x);
+    } else {
+        x->in_multi = 1;
+    }
+    x->next = h->live;
+    if (h->live != NULL)
+        h->live->prev = x;
+    h->live = x;
+    h->in_flight++;
+}
+
 int http_start(struct http *h, const struct http_request *req, http_cb cb, void *arg)
 {
     struct http_xfer *x = NULL;
-    CURLcode rc;
-    CURLMcode mrc;
     int ret = ERR_INVALID;
 
     if (h->freeing || !http_request_valid(req))
@@ -647,26 +681,43 @@ int http_start(struct http *h, const struct http_request *req, http_cb cb, void 
     if (x->easy == NULL || x->headers == NULL || x->ca == NULL)
         goto out;
 
-    /* From here on the callback runs: a transfer curl will not take still
-     * completes, with its reason, from the loop. */
-    rc = http_xfer_setup(x, req);
-    if (rc != CURLE_OK) {
-        x->fixed_error = curl_easy_strerror(rc);
-        http_finish(x);
-    } else if ((mrc = curl_multi_add_handle(h->multi, x->easy)) != CURLM_OK) {
-        x->fixed_error = curl_multi_strerror(mrc);
-        http_finish(x);
-    } else {
-        x->in_multi = 1;
-    }
-    x->next = h->live;
-    if (h->live != NULL)
-        h->live->prev = x;
-    h->live = x;
-    h->in_flight++;
+    http_launch(h, x, http_xfer_setup(x, req));
     x = NULL; /* transferred */
     ret = 0;
 out:
+    http_xfer_free(x);
+    return ret;
+}
+
+int http_start_easy(struct http *h, const struct http_transfer *t, http_cb cb, void *arg)
+{
+    struct http_xfer *x = NULL;
+    CURL *easy = t->easy;
+    int ret = ERR_INVALID;
+
+    if (h->freeing || t->easy == NULL || t->protocols == NULL ||
+        strcasestr(t->protocols, "http") != NULL || t->connect_timeout_ms <= 0 ||
+        t->timeout_ms <= 0)
+        goto out;
+    ret = ERR_NOMEM;
+    x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        goto out;
+    x->started = now_ms();
+    x->h = h;
+    x->cb = cb;
+    x->arg = arg;
+    x->easy = easy;
+    easy = NULL; /* transferred */
+    x->ca = http_ca_get(h, t->ca_file);
+    if (x->ca == NULL)
+        goto out;
+    http_launch(
+        h, x, http_xfer_common(x, t->protocols, t->ca_file, t->connect_timeout_ms, t->timeout_ms));
+    x = NULL; /* transferred */
+    ret = 0;
+out:
+    curl_easy_cleanup(easy);
     http_xfer_free(x);
     return ret;
 }

@@ -1,11 +1,12 @@
 /* The outbound HTTPS engine the Graph resolver and the SafeTitan dispatcher
- * share: libcurl's multi_socket interface driven by one libevent base (the
+ * share, which mail.c's SMTP transfers run on too (http_start_easy):
+ * libcurl's multi_socket interface driven by one libevent base (the
  * delivery thread's), as curl's docs/examples/multi-event.c does: one event
  * per socket curl asks about, one timer (a timeout of 0 becomes 1 ms),
  * finished transfers mapped back through CURLOPT_PRIVATE and removed
  * outside libcurl's callbacks. Nothing here blocks the loop.
  *
- * Every transfer is HTTPS only (CURLOPT_PROTOCOLS_STR "https", redirects
+ * Every HTTP transfer is HTTPS only (CURLOPT_PROTOCOLS_STR "https", redirects
  * never followed), verifies the peer and its host name against the system
  * CAs plus, when set, the request's ca_file (added to them, not replacing
  * them), has a connect and a total timeout, and caps the response body it
@@ -17,6 +18,7 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 struct http;
@@ -64,6 +66,31 @@ int http_new(struct event_base *base, struct http **out);
 /* Starts req. Returns 0 (cb will run exactly once) or ERR_NOMEM /
  * ERR_INVALID (a URL that is not https://: cb will not run). */
 int http_start(struct http *h, const struct http_request *req, http_cb cb, void *arg);
+
+/* A transfer of another protocol on the engine, for the module that speaks
+ * it (mail.c: SMTP), so that it shares the loop, the sockets' events and
+ * the CA stores instead of a second copy of them. easy comes prepared with
+ * its protocol's options: CURLOPT_URL and the protocol's own (upload, mail
+ * envelope, login), its read, write and header callbacks (their data must
+ * outlive cb's call; nothing of easy is used after it). The engine sets, as
+ * for http_start, and the caller must not: CURLOPT_PRIVATE, the error
+ * buffer, CURLOPT_PROTOCOLS_STR from protocols (redirects never followed),
+ * peer and host name verification, TLS 1.2 or later, the CA store (system
+ * CAs plus ca_file), the connect and total timeouts, no signals. */
+struct http_transfer {
+    CURL *easy;              /* taken by http_start_easy in every case */
+    const char *protocols;   /* e.g. "smtp,smtps"; HTTP is http_start's alone */
+    const char *ca_file;     /* PEM bundle added to the system CAs, or NULL */
+    long connect_timeout_ms; /* > 0 */
+    long timeout_ms;         /* whole transfer, > 0 */
+};
+
+/* Starts t. Returns 0 (cb will run exactly once, as for http_start: status
+ * is CURLINFO_RESPONSE_CODE, for SMTP the last reply code; error as for
+ * http_start; no body, retry_after or date) or ERR_NOMEM / ERR_INVALID
+ * (engine freeing, a timeout <= 0, protocols NULL or naming http: cb will
+ * not run). t->easy is the engine's from the call on, freed after cb. */
+int http_start_easy(struct http *h, const struct http_transfer *t, http_cb cb, void *arg);
 
 /* Transfers in flight. */
 size_t http_in_flight(const struct http *h);

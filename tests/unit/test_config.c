@@ -47,7 +47,8 @@ static const struct {
     {"unknown top-level key",
      "{" LISTEN_OK ", \"wokers\": 2}",
      {"@: wokers: unknown key (known here: listen, limits, workers, mappings, identity, "
-      "dispatch, spool, status, audit, log_level, log_format, summary_interval_s, user, group)"}},
+      "dispatch, spool, status, audit, smtp, log_level, log_format, summary_interval_s, user, "
+      "group)"}},
     {"unknown key in a listener",
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
      "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
@@ -63,7 +64,36 @@ static const struct {
     {"unknown key with a control character",
      "{" LISTEN_OK ", \"a\\u0001b\": 1}",
      {"@: a\\x01b: unknown key (known here: listen, limits, workers, mappings, identity, "
-      "dispatch, spool, status, audit, log_level, log_format, summary_interval_s, user, group)"}},
+      "dispatch, spool, status, audit, smtp, log_level, log_format, summary_interval_s, user, "
+      "group)"}},
+    {"smtp: unknown key",
+     "{" LISTEN_OK ", \"smtp\": {\"url\": \"smtp://mx\", \"from\": \"a@b\", \"pass\": \"x\"}}",
+     {"@: smtp.pass: unknown key (known here: url, from, username, password_file, ca_file, "
+      "connect_timeout_s, timeout_s)"}},
+    {"smtp: url and from required",
+     "{" LISTEN_OK ", \"smtp\": {}}",
+     {"@: smtp.url: required key is missing", "@: smtp.from: required key is missing"}},
+    {"smtp: an https url, a from with a line break",
+     "{" LISTEN_OK ", \"smtp\": {\"url\": \"https://mx\", \"from\": \"a@b\\r\\nBcc: x@y\"}}",
+     {"@: smtp.url: expected smtp://host[:port] (STARTTLS) or smtps://host[:port], without a user "
+      "or password, got \"https://mx\"",
+      "@: smtp.from: expected a bare address (local@domain: no name, brackets, spaces or control "
+      "characters)"}},
+    {"smtp: a login in the url, a from with a name",
+     "{" LISTEN_OK ", \"smtp\": {\"url\": \"smtp://u:p@mx\", \"from\": \"Agent <a@b>\"}}",
+     {"@: smtp.url: expected smtp://host[:port] (STARTTLS) or smtps://host[:port], without a user "
+      "or password, got \"smtp://u:p@mx\"",
+      "@: smtp.from: expected a bare address (local@domain: no name, brackets, spaces or control "
+      "characters)"}},
+    {"smtp: username without password_file",
+     "{" LISTEN_OK ", \"smtp\": {\"url\": \"smtps://mx\", \"from\": \"a@b\", "
+     "\"username\": \"u\"}}",
+     {"@: smtp.password_file: required with username"}},
+    {"smtp: password_file without username, timeout out of range",
+     "{" LISTEN_OK ", \"smtp\": {\"url\": \"smtps://mx\", \"from\": \"a@b\", "
+     "\"password_file\": \"pw\", \"timeout_s\": 0}}",
+     {"@: smtp.timeout_s: expected an integer from 1 to 600, got 0",
+      "@: smtp.username: required with password_file"}},
     {"string for an integer",
      "{" LISTEN_OK ", \"workers\": \"4\"}",
      {"@: workers: expected an integer from 0 to 256, got \"4\""}},
@@ -726,6 +756,49 @@ static void test_audit_key_implies_hashing(void)
     config_free(cfg);
 }
 
+/* smtp: absent is no section (url NULL); present, every key lands, paths
+ * resolved, defaults filled. */
+static void test_smtp_section(void)
+{
+    char path[PATH_MAX], err[4096], want[PATH_MAX + 16];
+    struct config *cfg = NULL;
+
+    CHECK_INT(load_text("{" LISTEN_OK "}", path, &cfg, err, sizeof(err)), 0);
+    if (cfg != NULL)
+        CHECK(cfg->smtp.url == NULL && cfg->smtp.from == NULL);
+    config_free(cfg);
+    cfg = NULL;
+    CHECK_INT(load_text("{" LISTEN_OK ", \"smtp\": {\"url\": \"smtp://mail.example.com:587\", "
+                        "\"from\": \"rtr@example.com\"}}",
+                        path, &cfg, err, sizeof(err)),
+              0);
+    if (cfg != NULL) {
+        check_str("smtp url", cfg->smtp.url, "smtp://mail.example.com:587");
+        check_str("smtp from", cfg->smtp.from, "rtr@example.com");
+        CHECK(cfg->smtp.username == NULL && cfg->smtp.password_file == NULL);
+        CHECK(cfg->smtp.ca_file == NULL);
+        CHECK_INT(cfg->smtp.connect_timeout_s, 10);
+        CHECK_INT(cfg->smtp.timeout_s, 60);
+    }
+    config_free(cfg);
+    cfg = NULL;
+    CHECK_INT(load_text("{" LISTEN_OK ", \"smtp\": {\"url\": \"smtps://[::1]:465\", "
+                        "\"from\": \"rtr@example.com\", \"username\": \"rtr\", "
+                        "\"password_file\": \"smtp.pw\", \"ca_file\": \"/etc/ca.pem\", "
+                        "\"connect_timeout_s\": 3, \"timeout_s\": 20}}",
+                        path, &cfg, err, sizeof(err)),
+              0);
+    if (cfg != NULL) {
+        snprintf(want, sizeof(want), "%s/smtp.pw", cfg->dir);
+        check_str("smtp username", cfg->smtp.username, "rtr");
+        check_str("smtp password_file", cfg->smtp.password_file, want);
+        check_str("smtp ca_file", cfg->smtp.ca_file, "/etc/ca.pem");
+        CHECK_INT(cfg->smtp.connect_timeout_s, 3);
+        CHECK_INT(cfg->smtp.timeout_s, 20);
+    }
+    config_free(cfg);
+}
+
 /* idle_timeout_s 0 turns the idle timeout off (the listener sets none). */
 static void test_idle_timeout_off(void)
 {
@@ -1041,6 +1114,8 @@ static void test_reference(void)
         "| `identity.ldap.insecure_plaintext` | boolean | false |",
         "| `dispatch.mode` | string | \"dry-run\" |",
         "| `audit.hash_users` | boolean | false |",
+        "| `smtp.url` | string | required |",
+        "| `smtp.timeout_s` | integer 1..600 | 60 |",
         "| `limits.max_message_bytes` | integer 480..16777216 | 65536 |",
         "| `listen[].tls` | boolean | false |",
         "| `listen[].rcvbuf` | integer 0..268435456 | - |",
@@ -1243,6 +1318,7 @@ int main(void)
     test_rcvbuf_defaults();
     test_idle_timeout_off();
     test_audit_key_implies_hashing();
+    test_smtp_section();
     test_header_names();
     test_identity_order_default();
     test_ldap_section();
