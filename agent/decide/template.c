@@ -201,10 +201,24 @@ static int template_literal(struct template_lex *lx, enum template_mode mode, co
     return 0;
 }
 
+/* The quote around a field name at text[i]: '"', or in a JSON template
+ * also '\\"' (a placeholder sits in a JSON string, where a quote is
+ * escaped: a body written as JSON in a policy file serialises to that).
+ * Its length, or 0. */
+static size_t template_quote(const char *text, size_t len, size_t i, int json)
+{
+    if (i < len && text[i] == '"')
+        return 1;
+    if (json && i + 1 < len && text[i] == '\\' && text[i + 1] == '"')
+        return 2;
+    return 0;
+}
+
 /* Reads the placeholder that starts at text[at] ("{{") into *part and sets *end past it.
  * Field names are added to t->fields. */
 static int template_placeholder(struct template *t, const char *text, size_t len, size_t at,
-                                size_t *end, struct template_part *part, char *err, size_t err_cap)
+                                int json, size_t *end, struct template_part *part, char *err,
+                                size_t err_cap)
 {
     size_t i = template_skip_blanks(text, len, at + 2), name_at = i;
     int var = -1;
@@ -233,18 +247,20 @@ static int template_placeholder(struct template *t, const char *text, size_t len
     part->var = (uint16_t)var;
     part->field = 0;
     if (var == TEMPLATE_FIELD) {
-        size_t quote = i, name;
+        size_t quote = i, name, q;
         struct str f;
 
         if (i >= len)
             return template_fail(err, err_cap, at, "unclosed {{");
-        if (text[i] != '"')
+        q = template_quote(text, len, i, json);
+        if (q == 0)
             return template_fail(err, err_cap, i,
                                  "field needs a quoted name, as {{field \"cef.ext.src\"}}");
-        name = ++i;
-        while (i < len && text[i] != '"') {
+        i += q;
+        name = i;
+        while (i < len && template_quote(text, len, i, json) != q) {
             unsigned char c = (unsigned char)text[i];
-            if (c <= 0x20 || c >= 0x7f || c == '\'')
+            if (c <= 0x20 || c >= 0x7f || c == '\'' || c == '"' || c == '\\')
                 return template_fail(err, err_cap, i,
                                      "%s in a field name (printable ASCII without spaces or "
                                      "quotes)",
@@ -264,7 +280,7 @@ static int template_placeholder(struct template *t, const char *text, size_t len
             part->field++;
         if (part->field == t->n_fields)
             t->fields[t->n_fields++] = f;
-        i = template_skip_blanks(text, len, i + 1);
+        i = template_skip_blanks(text, len, i + q);
     }
     if (i + 1 >= len)
         return template_fail(err, err_cap, at, "unclosed {{");
@@ -375,7 +391,8 @@ int template_compile(const char *text, size_t len, enum template_mode mode, stru
                               TEMPLATE_PLACEHOLDERS_MAX);
                 goto out;
             }
-            if (template_placeholder(t, text, len, i, &end, &part, err, err_cap) != 0)
+            if (template_placeholder(t, text, len, i, mode == TEMPLATE_JSON, &end, &part, err,
+                                     err_cap) != 0)
                 goto out;
             if (mode == TEMPLATE_JSON) {
                 const char *why = !lx.in_string                 ? "must be inside a JSON string"

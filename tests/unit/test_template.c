@@ -66,6 +66,12 @@ static const struct {
     {TEMPLATE_JSON, BYTES("[\"{{user}}\",{\"k\":\"x{{rule}}y\"},\"{{ field \"cef.ext.src\" }}\"]"),
      NULL},
     {TEMPLATE_JSON, BYTES("{\"a\":[\"x\",{\"b\":\"{{user}}\"}],\"c\":\"{{rule}}\"}"), NULL},
+    /* A body written as JSON in a policy file serialises the name's quotes escaped. */
+    {TEMPLATE_JSON, BYTES("{\"a\":\"risk {{field \\\"cef.label.riskscore\\\"}}\"}"), NULL},
+    {TEMPLATE_JSON, BYTES("{\"a\":\"{{field \\\"x\"}}\"}"),
+     "at offset 17: '\"' in a field name (printable ASCII without spaces or quotes)"},
+    {TEMPLATE_HEADER, BYTES("{{field \\\"x\\\"}}"),
+     "at offset 8: field needs a quoted name, as {{field \"cef.ext.src\"}}"},
     {TEMPLATE_JSON, BYTES("{\"a\":{\"b\":\"}}{{user}}\"}}"), NULL},
     {TEMPLATE_JSON, BYTES("{\"a\":\"\\\"{{user}}\\\\\"}"), NULL},
     {TEMPLATE_JSON, BYTES("{\"a\":{{user}}}"),
