@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/secret.h"
 #include "decide/mapping.h"
+#include "decide/policy.h"
 #include "ingest/tls.h"
 #include "privilege.h"
 
@@ -41,7 +42,7 @@ struct check {
      * key of a dry run): problems are warnings then, with this reason. */
     const char *advisory;
     int problems;
-    size_t mappings, mapping_files, identifiers;
+    size_t mappings, mapping_files, identifiers, policies;
 };
 
 /* Where systemd puts a unit's credentials at start: CHECK_CREDENTIALS/UNIT/NAME. */
@@ -170,13 +171,19 @@ static int with_parent(const char *path, int (*fn)(const char *dir))
     return rc;
 }
 
+/* What each policy action sends: the minimal-data rule made visible. */
+static void check_policy_line(void *arg, const char *text)
+{
+    (void)arg;
+    log_info("%s", text);
+}
+
 static void check_mappings(struct check *c)
 {
     struct mapping_set *set = NULL;
 
-    /* mapping_set_load names the file and the key of each problem. */
-    if (mapping_set_load(c->cfg->mappings, c->cfg->n_mappings, mapping_regex_flags(&c->cfg->limits),
-                         &set) != 0) {
+    /* policy_set_load names the file and the key of each problem. */
+    if (policy_set_load(c->cfg, mapping_regex_flags(&c->cfg->limits), &set) != 0) {
         c->problems++;
         return;
     }
@@ -187,6 +194,10 @@ static void check_mappings(struct check *c)
                    "ones are in the install's share/rtr-agent/mappings/)");
     identity_warn_unresolvable(&c->cfg->identity, c->mappings, c->cfg->path);
     c->mapping_files = mapping_set_files(set);
+    c->policies = policy_count(set);
+    policy_describe(set, check_policy_line, c);
+    if (policy_count(set) > 0 && policy_needs_smtp(set) && c->cfg->smtp.url == NULL)
+        check_fail(c, "smtp", "policies have email actions: the smtp section is required");
     mapping_set_unref(set);
 }
 
@@ -557,8 +568,9 @@ int check_run(const char *config_path, const struct check_options *opt)
             log_error("probe: not run: the problems above come first");
     }
     if (c.problems == 0) {
-        log_info("%s: %zu listeners, %zu mappings from %zu files, %zu directory identifiers",
-                 cfg->path, cfg->n_listen, c.mappings, c.mapping_files, c.identifiers);
+        log_info("%s: %zu listeners, %zu mappings from %zu files, %zu policies, %zu directory "
+                 "identifiers",
+                 cfg->path, cfg->n_listen, c.mappings, c.mapping_files, c.policies, c.identifiers);
         rc = 0;
     }
 out:

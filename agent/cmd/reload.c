@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "decide/policy.h"
 #include "ingest/http_key.h"
 #include "ingest/tls.h"
 
@@ -56,7 +57,7 @@ int reload_load_mappings(const struct config *cfg, const struct limits_config *l
     *out = NULL;
     if (cfg->n_mappings == 0 && !always)
         return 0;
-    return mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(limits), out);
+    return policy_set_load(cfg, mapping_regex_flags(limits), out);
 }
 
 void reload_log_mappings(const char *what, const struct config *cfg, const struct mapping_set *set)
@@ -209,7 +210,8 @@ static int reload_tls(const struct endpoint *ep, size_t n_ep)
 }
 
 void reload_apply(struct reload *r, const struct endpoint *ep, size_t n_ep, struct worker **workers,
-                  int n_workers, struct mapping_set **set, struct delivery *delivery)
+                  int n_workers, struct mapping_set **set, struct delivery *delivery,
+                  int64_t counts_window_s)
 {
     struct json_object *json = NULL;
     struct config *next = NULL;
@@ -229,11 +231,24 @@ void reload_apply(struct reload *r, const struct endpoint *ep, size_t n_ep, stru
     reload_warn_restart(r, json);
     json_object_put(json);
     failed = reload_load_mappings(next, &r->cfg->limits, 1, &loaded) != 0;
-    if (failed) {
-        log_error("SIGHUP: the mappings did not load; the running ones stay in use");
-    } else {
+    if (!failed && policy_longest_window(loaded) > counts_window_s) {
+        /* The counter's ring was sized at the start: a longer window would
+         * read counts it never kept. */
+        log_error("SIGHUP: the policies count alerts over %lld min, more than the %lld min the "
+                  "running counter keeps (sized at the start): restart the agent to apply them; "
+                  "the running mappings and policies stay in use",
+                  (long long)(policy_longest_window(loaded) / 60),
+                  (long long)(counts_window_s / 60));
+        mapping_set_unref(loaded);
+        loaded = NULL;
+        failed = 1;
+    } else if (failed) {
+        log_error("SIGHUP: the mappings or policies did not load; the running ones stay in use");
+    }
+    if (!failed) {
         for (int i = 0; i < n_workers; i++)
             worker_set_mappings(workers[i], loaded);
+        delivery_set_policies(delivery, loaded, NULL);
         mapping_set_unref(*set);
         *set = loaded; /* transferred */
         reload_log_mappings("SIGHUP: ", next, loaded);

@@ -21,6 +21,8 @@
 #define RTR_RELOAD_H
 
 #include "core/config.h"
+#include <stdint.h>
+
 #include "decide/mapping.h"
 #include "deliver/delivery.h"
 #include "ingest/worker.h"
@@ -42,7 +44,8 @@ void reload_free(struct reload *r);
  * handed the new mapping set and it replaces *set (the running set: its
  * reference is dropped); on failure *set stays. */
 void reload_apply(struct reload *r, const struct endpoint *ep, size_t n_ep, struct worker **workers,
-                  int n_workers, struct mapping_set **set, struct delivery *delivery);
+                  int n_workers, struct mapping_set **set, struct delivery *delivery,
+                  int64_t counts_window_s);
 
 /* Loads the mapping files cfg names into *out, with the running limits'
  * regex flags (limits need a restart, a SIGHUP says so). Without any, *out

@@ -14,6 +14,9 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "decide/mapping.h"
+#include "decide/correlate.h"
+#include "decide/decision.h"
+#include "decide/policy.h"
 #include "message.h"
 #include "deliver/delivery.h"
 #include "core/stats.h"
@@ -55,6 +58,12 @@ struct replay {
      * (a late callback for an abandoned lookup then finds NULL). */
     const struct mapping_decision *pending;
     struct expect *expect; /* --expect; NULL without */
+    /* Policies: the counts of this run (NULL when no policy counts), the
+     * pending decision's policy block (empty: none). */
+    struct correlate *correlate;
+    struct decision_hasher *hasher;
+    struct jsonw block;
+    struct policy_explain policy_explain;
 };
 
 /* Writes s[0..len) to stderr escaped for a log line (an --explain line):
@@ -129,6 +138,56 @@ static void replay_explain_header(struct replay *r, struct str msg)
             cut ? "..." : "");
 }
 
+/* The pending decision's policy, priority and the actions that would run
+ * (none of them runs), when a policy applies. */
+static void replay_policy(struct replay *r, const struct mapping_decision *d)
+{
+    struct policy_block b;
+    struct policy_actions acts;
+
+    (void)d;
+    if (r->block.len == 0 || policy_block_read(str_make(r->block.buf, r->block.len), &b) != 0)
+        return;
+    if (b.policy.p != NULL) {
+        acts = policy_actions(r->set, b.policy, b.priority);
+        jsonw_key(&r->out, "policy");
+        jsonw_str(&r->out, b.policy);
+        jsonw_key(&r->out, "priority");
+        jsonw_cstr(&r->out, policy_priority_name(b.priority));
+        jsonw_key(&r->out, "why");
+        jsonw_str(&r->out, b.why);
+        jsonw_key(&r->out, "actions");
+        jsonw_array_begin(&r->out);
+        for (size_t i = 0; i < acts.n; i++)
+            jsonw_cstr(&r->out, acts.v[i].name);
+        jsonw_array_end(&r->out);
+    }
+    policy_block_free(&b);
+}
+
+/* --explain: a policy's line. */
+static void replay_policy_line(void *arg, const char *text)
+{
+    struct replay *r = arg;
+
+    fputs("  policy ", stderr);
+    replay_put_explained(r, text);
+    fputc('\n', stderr);
+}
+
+/* The policy block of d (r->block; empty when the set has no policy).
+ * Received now: replay counts the alerts of a run as they are read. */
+static void replay_decide_policy(struct replay *r, const struct mapping_decision *d)
+{
+    struct policy_input in = {d, r->msg.syslog.hostname, (int64_t)time(NULL)};
+
+    jsonw_reset(&r->block);
+    if (policy_decide(r->set, r->mm, &r->msg, &in, r->correlate, r->hasher, &r->block,
+                      r->opt->explain ? &r->policy_explain : NULL) == 0 ||
+        r->block.err != 0)
+        jsonw_reset(&r->block);
+}
+
 /* identity_cb: prints the decision r->pending with its outcome. */
 static void replay_resolved(void *arg, enum identity_status status, const char *email,
                             const char *detail)
@@ -162,6 +221,7 @@ static void replay_resolved(void *arg, enum identity_status status, const char *
     jsonw_str(&r->out, d->event);
     jsonw_key(&r->out, "outcome");
     jsonw_cstr(&r->out, delivery_dry_run_outcome(status));
+    replay_policy(r, d);
     if (status != IDENTITY_FOUND && detail != NULL) {
         /* Why, as the audit line says it ("static: not listed"). */
         jsonw_key(&r->out, "detail");
@@ -229,8 +289,10 @@ static int replay_decide(struct replay *r, struct str bytes, int truncated)
     }
     if (!truncated)
         n = mapping_match(r->set, r->mm, &r->msg, r->dec, r->opt->explain ? &r->explain : NULL);
-    for (size_t i = 0; i < n && rc == 0; i++)
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        replay_decide_policy(r, &r->dec[i]);
         rc = replay_decision(r, &r->dec[i]);
+    }
     if (r->opt->explain && n == 0 && !truncated)
         fputs("  -> no decision\n", stderr);
     /* Flushed per message: with both streams on a terminal, a decision
@@ -415,14 +477,18 @@ static int replay_open(struct replay *r, const struct config *cfg)
     struct stats *stats = stats_register();
 
     log_configure(cfg->log_level, cfg->log_format);
-    if (mapping_set_load(cfg->mappings, cfg->n_mappings, mapping_regex_flags(&cfg->limits),
-                         &r->set) != 0)
+    if (policy_set_load(cfg, mapping_regex_flags(&cfg->limits), &r->set) != 0)
         return ERR_CONFIG;
     if (mapping_set_count(r->set) == 0)
         log_warning("replay: no mappings loaded: no message can decide");
     identity_warn_unresolvable(&cfg->identity, mapping_set_count(r->set), cfg->path);
     if (mapping_matcher_new((uint32_t)cfg->limits.regex_match_limit,
-                            (uint32_t)cfg->limits.regex_depth_limit, stats, &r->mm) != 0)
+                            (uint32_t)cfg->limits.regex_depth_limit, stats, &r->mm) != 0 ||
+        decision_hasher_new(&r->hasher) != 0)
+        return ERR_NOMEM;
+    if (policy_longest_window(r->set) > 0 &&
+        correlate_new(cfg->limits.correlation_max_bytes, policy_longest_window(r->set),
+                      &r->correlate) != 0)
         return ERR_NOMEM;
     r->base = event_base_new();
     if (r->base == NULL) {
@@ -450,6 +516,9 @@ static void replay_close(struct replay *r)
         event_base_free(r->base);
     mapping_matcher_free(r->mm);
     mapping_set_unref(r->set);
+    correlate_free(r->correlate);
+    decision_hasher_free(r->hasher);
+    jsonw_free(&r->block);
     jsonw_free(&r->out);
     expect_free(r->expect);
     free(r->scratch_buf);
@@ -465,7 +534,10 @@ int replay_run(const struct config *cfg, const struct replay_options *opt, char 
 
     r.explain.line = replay_explain_line;
     r.explain.arg = &r;
+    r.policy_explain.line = replay_policy_line;
+    r.policy_explain.arg = &r;
     jsonw_init(&r.out, 0);
+    jsonw_init(&r.block, POLICY_BLOCK_MAX);
     rc = replay_check_dispatch(cfg, opt);
     if (rc == 0 && opt->expect != NULL)
         rc = expect_load(opt->expect, &r.expect);

@@ -33,8 +33,10 @@
 #include "errors.h"
 #include "identity/identity.h"
 #include "core/log.h"
+#include "decide/correlate.h"
 #include "decide/mapping.h"
 #include "decide/pipeline.h"
+#include "decide/policy.h"
 #include "core/queue.h"
 #include "deliver/delivery.h"
 #include "core/sdnotify.h"
@@ -62,6 +64,10 @@ struct run {
     uint64_t summarised[STAT_COUNT]; /* the counters at the previous summary */
     uint64_t summarised_udp_drops;
     struct mapping_set *set; /* the mappings in use; NULL without any */
+    /* The policies' counts (NULL when none counts at the start) and the
+     * longest window it keeps: a reload may not ask for more. */
+    struct correlate *correlate;
+    int64_t counts_window_s;
     struct delivery *delivery;
     struct endpoint *ep;
     struct worker_env env;
@@ -211,8 +217,8 @@ static void run_on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     run_notify_reloading();
-    reload_apply(d->reload, d->ep, d->cfg->n_listen, d->workers, d->n_workers, &d->set,
-                 d->delivery);
+    reload_apply(d->reload, d->ep, d->cfg->n_listen, d->workers, d->n_workers, &d->set, d->delivery,
+                 d->counts_window_s);
     /* A delivery thread that has ended counts no reload: the manager waits
      * for its READY=1 all the same. */
     if (__atomic_load_n(&d->delivery_exited, __ATOMIC_ACQUIRE))
@@ -378,10 +384,19 @@ static int run_start(struct run *d, const char *tap_path)
     reload_log_mappings("", cfg, d->set);
     identity_warn_unresolvable(&cfg->identity, d->set != NULL ? mapping_set_count(d->set) : 0,
                                cfg->path);
+    /* The policies' counts, shared by the workers (which count) and the
+     * delivery thread (which rebuilds them from the spool). */
+    if (d->set != NULL && policy_longest_window(d->set) > 0) {
+        d->counts_window_s = policy_longest_window(d->set);
+        rc = correlate_new(cfg->limits.correlation_max_bytes, d->counts_window_s, &d->correlate);
+        if (rc != 0)
+            return rc;
+    }
     /* Before the workers: they push into its queue. */
     rc = delivery_new(cfg, &d->delivery);
     if (rc != 0)
         return rc;
+    delivery_set_policies(d->delivery, d->set, d->correlate);
     d->ep = calloc(cfg->n_listen, sizeof(*d->ep));
     d->workers = calloc((size_t)cfg->workers, sizeof(*d->workers));
     d->base = event_base_new();
@@ -427,6 +442,7 @@ static int run_start(struct run *d, const char *tap_path)
         .n_ep = cfg->n_listen,
         .decisions = delivery_queue(d->delivery),
         .mappings = d->set,
+        .correlate = d->correlate,
         .tap = d->tap,
         .inputs_paused = &d->inputs_paused,
         .exited = run_worker_exited,
@@ -554,6 +570,7 @@ static void run_free(struct run *d)
     free(d->ep);
     free(d->workers);
     mapping_set_unref(d->set);
+    correlate_free(d->correlate);
     reload_free(d->reload);
 }
 

@@ -480,6 +480,10 @@ static const struct cfg_key limits_keys[] = {
     {.name = "regex_jit", .type = &CFG_BOOL, .offset = LI(regex_jit), .def = "true",
      .doc = "JIT-compile mapping regexes (several times faster); false runs PCRE2's "
             "interpreter, which allows MemoryDenyWriteExecute=yes in the unit"},
+    {.name = "correlation_max_bytes", .type = &CFG_SIZE, .offset = LI(correlation_max_bytes),
+     .min = 4096, .max = (int64_t)1 << 32, .def = "16777216",
+     .doc = "memory for the counts of recent alerts per user, host and user and rule that "
+            "policies' alerts_for conditions read; the least recently seen keys go first"},
     {0},
 };
 /* clang-format on */
@@ -1381,6 +1385,10 @@ static const struct cfg_key root_keys[] = {
      .doc = "worker threads; 0 = one per core"},
     {.name = "mappings", .type = &CFG_PATH_LIST, .offset = CO(mappings),
      .count_offset = CO(n_mappings), .doc = "mapping file globs, loaded in this order"},
+    {.name = "policies", .type = &CFG_PATH_LIST, .offset = CO(policies),
+     .count_offset = CO(n_policies),
+     .doc = "response policy file globs (mappings/README.md): risk and recent alerts choose "
+            "a priority, each priority runs its actions; none = one SafeTitan event per alert"},
     {.name = "identity", .type = &CFG_OBJECT, .offset = CO(identity), .section = &identity_section,
      .doc = "how user identifiers become email addresses"},
     {.name = "dispatch", .type = &CFG_OBJECT, .offset = CO(dispatch), .section = &dispatch_section,

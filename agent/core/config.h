@@ -104,6 +104,7 @@ struct limits_config {
     int regex_match_limit; /* PCRE2 match limit per mapping regex, default 100000 */
     int regex_depth_limit; /* PCRE2 depth limit, default 10000 */
     int regex_jit;         /* PCRE2 JIT-compiles mapping regexes, default true */
+    size_t correlation_max_bytes; /* the policies' alert counter (correlate.h) */
 };
 
 struct status_config {
@@ -289,6 +290,8 @@ struct config {
     int workers;     /* 0 = one per core (resolved by config_load) */
     char **mappings; /* glob patterns, in order */
     size_t n_mappings;
+    char **policies; /* policy file globs, in order (policy.h) */
+    size_t n_policies;
     struct status_config status;
     char *log_level;        /* "error", "warning", "info" (default), "debug" */
     char *log_format;       /* "text" (default) or "json" */

@@ -236,6 +236,12 @@ void jsonw_cstr(struct jsonw *w, const char *value)
 }
 
 /* Digits by hand: snprintf costs as much as escaping a whole field. */
+void jsonw_raw(struct jsonw *w, struct str json)
+{
+    jsonw_separate(w);
+    jsonw_put(w, json.p, json.len);
+}
+
 void jsonw_int(struct jsonw *w, long long value)
 {
     char num[24], *p = num + sizeof(num);

@@ -55,6 +55,9 @@ void jsonw_member_plain(struct jsonw *w, struct str key, struct str value);
 void jsonw_str(struct jsonw *w, struct str value);
 void jsonw_cstr(struct jsonw *w, const char *value); /* NULL writes null */
 void jsonw_int(struct jsonw *w, long long value);
+/* A value the caller wrote as JSON itself (a document another writer
+ * made, or that was validated): copied as is. */
+void jsonw_raw(struct jsonw *w, struct str json);
 void jsonw_null(struct jsonw *w);
 void jsonw_bool(struct jsonw *w, int value);
 /* Appends a newline (ends a JSON line); the writer must be at depth 0. */

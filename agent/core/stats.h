@@ -125,6 +125,9 @@
       "mappings that found a rule but no user identifier")                                         \
     X(decisions_dropped, COUNTER, "decisions_dropped_total",                                       \
       "decisions dropped: too many for one message, a field too long, or no memory to hold one")   \
+    X(policy_errors, COUNTER, "policy_errors_total",                                               \
+      "decisions whose policy block could not be kept (too large): they trigger one SafeTitan "    \
+      "event instead")                                                                             \
     X(messages_truncated_undecided, COUNTER, "messages_truncated_undecided_total",                 \
       "truncated messages the mappings were not run on: a cut value could name the wrong user")    \
     X(decision_queue_full, COUNTER, "decision_queue_full_total",                                   \
@@ -153,6 +156,7 @@
     X(outcome_dispatched, COUNTER, "alerts_total{outcome=\"dispatched\"}", STATS_HELP_ALERTS)      \
     X(outcome_duplicate, COUNTER, "alerts_total{outcome=\"duplicate\"}", STATS_HELP_ALERTS)        \
     X(outcome_dead_letter, COUNTER, "alerts_total{outcome=\"dead-letter\"}", STATS_HELP_ALERTS)    \
+    X(outcome_cooldown, COUNTER, "alerts_total{outcome=\"cooldown\"}", STATS_HELP_ALERTS)          \
     X(dispatch_requests, COUNTER, "dispatch_requests_total", "requests sent to SafeTitan")         \
     X(dispatch_retries, COUNTER, "dispatch_retries_total",                                         \
       "SafeTitan requests that failed and will be retried (408, 425, 429, 5xx, network errors, "   \

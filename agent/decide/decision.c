@@ -8,7 +8,8 @@
  *   then per decision:
  *   u8 user kind, u8 mapping length, u16 rule, user and event lengths,
  *   the mapping, rule, user and event bytes, the idempotency key
- *   (DECISION_KEY_LEN hex digits, no NUL).
+ *   (DECISION_KEY_LEN hex digits, no NUL), u32 policy block length and its
+ *   bytes.
  *
  * decision_next checks the whole record before it hands out the first
  * decision, and every length against what is left, so a corrupt record is
@@ -28,12 +29,12 @@
 #include "core/jsonw.h"
 #include "errors.h"
 
-#define DECISION_VERSION 5
+#define DECISION_VERSION 6
 /* The spool payload's version (it outlives the process: never reuse one). */
 #define DECISION_PAYLOAD_VERSION 1
 #define DECISION_ACK             (2 * sizeof(uint64_t) + sizeof(uint32_t))
 #define DECISION_HEADER          (6 + sizeof(int64_t) + sizeof(uint32_t) + DECISION_ACK)
-#define DECISION_FIXED           (2 + 3 * sizeof(uint16_t) + DECISION_KEY_LEN)
+#define DECISION_FIXED           (2 + 3 * sizeof(uint16_t) + DECISION_KEY_LEN + sizeof(uint32_t))
 #define DECISION_MAX_SHORT       255 /* the mapping name and the origin's texts: a u8 length */
 #define DECISION_ORIGIN_TEXTS    4
 #define DECISION_LAST_KIND       USER_KIND_EMPLOYEE_ID
@@ -42,7 +43,7 @@ _Static_assert(DECISION_MAX_FIELD <= UINT16_MAX, "field lengths are u16");
 _Static_assert(MAPPING_MAX_DECISIONS <= UINT8_MAX, "the count is a u8");
 _Static_assert(DECISION_HEADER + DECISION_ORIGIN_TEXTS * DECISION_MAX_SHORT <= 64 + 4 * 256,
                "header budget");
-_Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256 + DECISION_KEY_LEN,
+_Static_assert(DECISION_FIXED + DECISION_MAX_SHORT <= 16 + 256 + DECISION_KEY_LEN + 4,
                "per-decision budget");
 
 /* SHA-256, fetched once for the process: EVP_sha256() would have OpenSSL 3
@@ -90,12 +91,11 @@ void decision_hasher_free(struct decision_hasher *h)
     free(h);
 }
 
-/* The lowercase hex SHA-256 of parts[0..n), each followed by a NUL when
- * nul_after, into out[DECISION_KEY_SIZE]. */
-static void decision_hash(struct decision_hasher *h, const struct str *parts, size_t n,
-                          int nul_after, char *out)
+/* The SHA-256 of parts[0..n), each followed by a NUL when nul_after, into
+ * md[DECISION_KEY_LEN / 2]. */
+static void decision_digest(struct decision_hasher *h, const struct str *parts, size_t n,
+                            int nul_after, unsigned char *md)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
     int ok = EVP_DigestInit_ex(h->ctx, decision_sha256, NULL) == 1;
 
@@ -106,7 +106,27 @@ static void decision_hash(struct decision_hasher *h, const struct str *parts, si
     if (!ok)
         abort(); /* the digest and its context exist: only memory could fail, and then we
                   * cannot go on */
-    hex_encode(md, md_len, out);
+}
+
+/* The lowercase hex SHA-256 of parts, into out[DECISION_KEY_SIZE]. */
+static void decision_hash(struct decision_hasher *h, const struct str *parts, size_t n,
+                          int nul_after, char *out)
+{
+    unsigned char md[DECISION_KEY_LEN / 2];
+
+    decision_digest(h, parts, n, nul_after, md);
+    hex_encode(md, sizeof(md), out);
+}
+
+uint64_t decision_hash64(struct decision_hasher *h, const struct str *parts, size_t n)
+{
+    unsigned char md[DECISION_KEY_LEN / 2];
+    uint64_t v = 0;
+
+    decision_digest(h, parts, n, 1, md);
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | md[i];
+    return v;
 }
 
 void decision_key(struct decision_hasher *h, struct str host, struct str rule, struct str user,
@@ -143,19 +163,22 @@ static void decision_put_u16(struct decision_out *o, size_t v)
 }
 
 /* The bytes decision d takes, or 0 when a text is too long for a record. */
-static size_t decision_size(const struct mapping_decision *d, size_t mapping_len)
+static size_t decision_size(const struct mapping_decision *d, size_t mapping_len, struct str block)
 {
     if (mapping_len > DECISION_MAX_SHORT || d->rule.len > DECISION_MAX_FIELD ||
-        d->user.len > DECISION_MAX_FIELD || d->event.len > DECISION_MAX_FIELD)
+        d->user.len > DECISION_MAX_FIELD || d->event.len > DECISION_MAX_FIELD ||
+        block.len > POLICY_BLOCK_MAX)
         return 0;
-    return DECISION_FIXED + mapping_len + d->rule.len + d->user.len + d->event.len;
+    return DECISION_FIXED + mapping_len + d->rule.len + d->user.len + d->event.len + block.len;
 }
 
 /* host and event_ref: the origin's, as the record holds them (cut). */
 static void decision_put_one(struct decision_hasher *h, struct decision_out *o,
                              const struct mapping_decision *d, size_t mapping_len, struct str host,
-                             struct str event_ref)
+                             struct str event_ref, struct str block)
 {
+    uint32_t block_len = (uint32_t)block.len;
+
     unsigned char fixed[2] = {(unsigned char)d->user_kind, (unsigned char)mapping_len};
     char key[DECISION_KEY_SIZE];
 
@@ -169,6 +192,8 @@ static void decision_put_one(struct decision_hasher *h, struct decision_out *o,
     decision_put(o, d->event.p, d->event.len);
     decision_key(h, host, d->rule, d->user, event_ref, key);
     decision_put(o, key, DECISION_KEY_LEN);
+    decision_put(o, &block_len, sizeof(block_len));
+    decision_put(o, block.p, block.len);
 }
 
 static size_t decision_short(struct str s)
@@ -176,8 +201,9 @@ static size_t decision_short(struct str s)
     return s.len < DECISION_MAX_SHORT ? s.len : DECISION_MAX_SHORT;
 }
 
-size_t decision_encode(struct decision_hasher *h, const struct mapping_decision *d, size_t n,
-                       const struct decision_origin *origin, char *buf, size_t cap, size_t *dropped)
+size_t decision_encode(struct decision_hasher *h, const struct mapping_decision *d,
+                       const struct str *blocks, size_t n, const struct decision_origin *origin,
+                       char *buf, size_t cap, size_t *dropped)
 {
     struct decision_out o = {buf, 0};
     const struct str texts[DECISION_ORIGIN_TEXTS] = {origin->source, origin->host,
@@ -202,13 +228,14 @@ size_t decision_encode(struct decision_hasher *h, const struct mapping_decision 
     o.len = head_len; /* the header goes in last, with the count */
     for (size_t i = 0; i < n; i++) {
         size_t mapping_len = d[i].mapping != NULL ? strlen(d[i].mapping) : 0;
-        size_t need = decision_size(&d[i], mapping_len);
+        struct str block = blocks != NULL && blocks[i].p != NULL ? blocks[i] : str_make("", 0);
+        size_t need = decision_size(&d[i], mapping_len, block);
 
         if (need == 0 || need > cap - o.len || count == MAPPING_MAX_DECISIONS) {
             (*dropped)++;
             continue;
         }
-        decision_put_one(h, &o, &d[i], mapping_len, host, event_ref);
+        decision_put_one(h, &o, &d[i], mapping_len, host, event_ref, block);
         count++;
     }
     if (count == 0)
@@ -294,7 +321,8 @@ static int decision_header(struct decision_in *in, struct decision_record *out)
 
 static int decision_one(struct decision_in *in, struct decision_record *out)
 {
-    const unsigned char *f;
+    const unsigned char *f, *b;
+    uint32_t block_len;
     size_t rule, user, event;
 
     if (decision_take(in, 2, &f) != 0 || f[0] > DECISION_LAST_KIND ||
@@ -303,8 +331,13 @@ static int decision_one(struct decision_in *in, struct decision_record *out)
         decision_take_text(in, rule, &out->rule) != 0 ||
         decision_take_text(in, user, &out->user) != 0 ||
         decision_take_text(in, event, &out->event) != 0 ||
-        decision_take_text(in, DECISION_KEY_LEN, &out->key) != 0)
+        decision_take_text(in, DECISION_KEY_LEN, &out->key) != 0 ||
+        decision_take(in, sizeof(block_len), &b) != 0)
         return ERR_INVALID;
+    memcpy(&block_len, b, sizeof(block_len));
+    if (block_len > POLICY_BLOCK_MAX || decision_take_text(in, block_len, &out->policy) != 0)
+        return ERR_INVALID;
+    out->action = STR_ABSENT;
     out->user_kind = (enum user_kind)f[0];
     return 0;
 }
@@ -349,6 +382,8 @@ enum decision_field_type {
     DECISION_F_OPTIONAL_TEXT, /* the same, empty when absent (added after version 1's first
                                * release: older payloads lack it) */
     DECISION_F_KIND,          /* user_kind */
+    DECISION_F_IF_SET_TEXT,   /* a text written only when not empty (absent reads as empty) */
+    DECISION_F_IF_SET_JSON,   /* the same, a JSON object kept as its text */
     DECISION_F_KEY,           /* a text (the key, at off) of DECISION_KEY_LEN characters */
 };
 
@@ -369,6 +404,8 @@ static const struct {
     {"kind", DECISION_F_KIND, 0},
     {"event", DECISION_F_TEXT, offsetof(struct decision_record, event)},
     {"key", DECISION_F_KEY, offsetof(struct decision_record, key)},
+    {"policy", DECISION_F_IF_SET_JSON, offsetof(struct decision_record, policy)},
+    {"action", DECISION_F_IF_SET_TEXT, offsetof(struct decision_record, action)},
 };
 
 #define DECISION_PAYLOAD_FIELDS                                                                    \
@@ -391,8 +428,19 @@ int decision_payload_write(const struct decision_record *d, struct jsonw *w)
     jsonw_reset(w);
     jsonw_object_begin(w);
     for (size_t i = 0; i < DECISION_PAYLOAD_FIELDS; i++) {
+        enum decision_field_type type = decision_payload_fields[i].type;
+
+        t = decision_text_of(d, decision_payload_fields[i].off);
+        if ((type == DECISION_F_IF_SET_TEXT || type == DECISION_F_IF_SET_JSON) && t.len == 0)
+            continue;
         jsonw_key(w, decision_payload_fields[i].name);
-        switch (decision_payload_fields[i].type) {
+        switch (type) {
+        case DECISION_F_IF_SET_TEXT:
+            jsonw_str(w, t);
+            break;
+        case DECISION_F_IF_SET_JSON: /* the block policy_decide wrote */
+            jsonw_raw(w, t);
+            break;
         case DECISION_F_VERSION:
             jsonw_int(w, DECISION_PAYLOAD_VERSION);
             break;
@@ -403,7 +451,6 @@ int decision_payload_write(const struct decision_record *d, struct jsonw *w)
             jsonw_int(w, d->received.tv_nsec);
             break;
         case DECISION_F_OPTIONAL_TEXT: /* absent is written as "": null would not read back */
-            t = decision_text_of(d, decision_payload_fields[i].off);
             jsonw_str(w, t.p != NULL ? t : str_make("", 0));
             break;
         case DECISION_F_TEXT:
@@ -440,8 +487,16 @@ static int decision_payload_field(size_t i, struct json_object *v, struct decisi
         n = json_object_get_int(v);
         out->user_kind = (enum user_kind)n;
         return n >= USER_KIND_AUTO && n <= DECISION_LAST_KIND ? 0 : ERR_INVALID;
+    case DECISION_F_IF_SET_JSON:
+        if (!json_object_is_type(v, json_type_object))
+            return ERR_INVALID;
+        t = decision_text(out, decision_payload_fields[i].off);
+        *t = str_make(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), 0);
+        t->len = strlen(t->p);
+        return 0;
     case DECISION_F_TEXT:
     case DECISION_F_OPTIONAL_TEXT:
+    case DECISION_F_IF_SET_TEXT:
     case DECISION_F_KEY:
         if (!json_object_is_type(v, json_type_string))
             return ERR_INVALID;
@@ -469,7 +524,9 @@ int decision_payload_read(struct str payload, struct decision_payload *out)
         goto out;
     for (size_t i = 0; i < DECISION_PAYLOAD_FIELDS; i++) {
         if (!json_object_object_get_ex(o, decision_payload_fields[i].name, &v)) {
-            if (decision_payload_fields[i].type != DECISION_F_OPTIONAL_TEXT)
+            if (decision_payload_fields[i].type != DECISION_F_OPTIONAL_TEXT &&
+                decision_payload_fields[i].type != DECISION_F_IF_SET_TEXT &&
+                decision_payload_fields[i].type != DECISION_F_IF_SET_JSON)
                 goto out;
             *decision_text(&out->rec, decision_payload_fields[i].off) = str_make("", 0);
         } else if (decision_payload_field(i, v, &out->rec) != 0) {

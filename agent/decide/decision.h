@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "mapping.h"
+#include "policy.h"
 #include "str.h"
 
 /* Longest rule, user or event text queued: the mapping engine's cap, which
@@ -21,9 +22,12 @@
 #define DECISION_KEY_LEN  64
 #define DECISION_KEY_SIZE (DECISION_KEY_LEN + 1)
 
-/* The largest record decision_encode writes. */
-#define DECISION_RECORD_MAX                                                                        \
+/* The largest record decision_encode writes without policy blocks, and
+ * with them (each at most POLICY_BLOCK_MAX: policy.h). */
+#define DECISION_RECORD_BASE_MAX                                                                   \
     (64 + 4 * 256 + MAPPING_MAX_DECISIONS * (16 + 256 + DECISION_KEY_LEN + 3 * DECISION_MAX_FIELD))
+#define DECISION_RECORD_MAX                                                                        \
+    (DECISION_RECORD_BASE_MAX + MAPPING_MAX_DECISIONS * (4 + POLICY_BLOCK_MAX))
 
 /* Who waits to hear that a message's alerts are durable: a RELP session
  * acknowledges a message only then. owner 0: nobody. owner and seq mean
@@ -69,6 +73,11 @@ struct decision_record {
     struct str key;          /* the idempotency key: DECISION_KEY_LEN hex digits */
     struct decision_ack ack; /* the message's: every decision of a record has it */
     struct str transport;    /* empty in a payload an older version spooled */
+    /* The decision's policy block (policy.h: a JSON object), empty when
+     * the set has no policy; and, in a spooled payload, the action the
+     * job runs (empty: today's one SafeTitan event). */
+    struct str policy;
+    struct str action;
 };
 
 /* A SHA-256 context reused for every hash one thread makes (keys, frame
@@ -90,18 +99,24 @@ void decision_hasher_free(struct decision_hasher *h);
 void decision_key(struct decision_hasher *h, struct str host, struct str rule, struct str user,
                   struct str event_ref, char out[DECISION_KEY_SIZE]);
 
+/* The first 64 bits of the SHA-256 of parts[0..n), each followed by a NUL
+ * (correlation keys: policy.h). */
+uint64_t decision_hash64(struct decision_hasher *h, const struct str *parts, size_t n);
+
 /* The lowercase hex SHA-256 of a whole frame (the event_ref of a message
  * without an event id of its own), NUL-terminated. */
 void decision_frame_hash(struct decision_hasher *h, struct str frame, char out[DECISION_KEY_SIZE]);
 
 /* Packs d[0..n) into buf[0..cap), each with its key (decision_key over the
- * origin's host and event_ref as the record holds them, hashed with h).
+ * origin's host and event_ref as the record holds them, hashed with h) and
+ * its policy block (blocks[i]; blocks NULL or an empty one: none; one
+ * over POLICY_BLOCK_MAX is left out).
  * Decisions whose texts exceed DECISION_MAX_FIELD (or a mapping name over
  * 255 bytes) are left out and counted in *dropped. Returns the record's
  * length (0 when nothing was left to pack). */
-size_t decision_encode(struct decision_hasher *h, const struct mapping_decision *d, size_t n,
-                       const struct decision_origin *origin, char *buf, size_t cap,
-                       size_t *dropped);
+size_t decision_encode(struct decision_hasher *h, const struct mapping_decision *d,
+                       const struct str *blocks, size_t n, const struct decision_origin *origin,
+                       char *buf, size_t cap, size_t *dropped);
 
 /* Iterates a record: *pos starts at 0. Returns 0 and *out, or ERR_AGAIN
  * when there are no more decisions, or ERR_INVALID for a corrupt record. */
@@ -110,10 +125,11 @@ int decision_next(struct str rec, size_t *pos, struct decision_record *out);
 /* ---- the spool payload: one decision, as the spool keeps it ----
  *
  * A JSON object {"v":1, "sec", "nsec", "source", "transport", "mapping",
- * "rule", "user", "kind", "event", "key"} ("transport" may be absent: the
- * versions before it did not write it): what sending the alert again after a restart
- * needs (not the host nor the event_ref: the key already holds them). One
- * table of fields drives both directions, so they cannot drift. */
+ * "rule", "user", "kind", "event", "key", "policy", "action"} ("transport"
+ * may be absent: the versions before it did not write it; "policy" (the
+ * block, an object) and "action" are written only when set): what sending the alert again after a
+ * restart needs (not the host nor the event_ref: the key already holds them). One table of fields
+ * drives both directions, so they cannot drift. */
 
 /* A payload read back: rec's texts are slices into json (host and
  * event_ref are empty). Free with decision_payload_free. */

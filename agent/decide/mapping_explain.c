@@ -111,6 +111,10 @@ void eb_cond_miss(struct ebuf *eb, const struct cond *c, const struct message *m
             eb_quote(eb, c->values[i]);
         }
         eb_printf(eb, "%s", c->ignore_case ? " (ignoring case)" : "");
+    } else if (c->test >= COND_GT && c->test <= COND_LE) {
+        static const char *const ops[] = {">", ">=", "<", "<="};
+
+        eb_printf(eb, ", expected a number %s %g", ops[c->test - COND_GT], c->number);
     } else {
         eb_printf(eb, ", expected absent");
     }

@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/json_file.h"
 #include "core/log.h"
 #include "event.h"
 #include "mapping.h"
+#include "policy.h"
 #include "regex.h"
 
 #define EXPLAIN_MAX 2048 /* one explain line */
@@ -35,10 +37,33 @@ enum cond_test {
     COND_REGEX,
     COND_EXISTS,
     COND_ABSENT,
+    COND_GT, /* numeric: the field's text read as a decimal number */
+    COND_GE,
+    COND_LT,
+    COND_LE,
     COND_TESTS,
 };
 
+/* A condition of a policy may test the decision instead of the message. */
+enum cond_decision {
+    COND_ON_MESSAGE,
+    COND_ON_MAPPING,
+    COND_ON_RULE,
+    COND_ON_EVENT,
+    COND_ON_USER,
+    COND_ON_COUNT,
+};
+
+/* A policy's COUNT (policy.h). */
+struct cond_count {
+    enum policy_scope scope;
+    int64_t window_s;
+    uint32_t at_least;
+};
+
 struct cond {
+    enum cond_decision on; /* COND_ON_MESSAGE: field; COND_ON_COUNT: count */
+    struct cond_count count;
     struct event_field field;
     const char *field_name;
     const char *label; /* "when[2]": its place in the file, for explain and logs */
@@ -47,6 +72,7 @@ struct cond {
     const struct str *values; /* equals: one, in: n_values */
     size_t n_values;
     struct regex *re;
+    double number; /* gt, ge, lt, le */
 };
 
 struct table_entry {
@@ -90,6 +116,41 @@ struct mapping {
 struct arena_chunk;
 struct regex_node;
 
+struct owned_node;
+
+/* ---- policies (policy_load.c, policy_match.c) ---- */
+
+struct policy_tier {
+    const char *label; /* "tiers[1]" */
+    enum policy_priority priority;
+    const struct cond *conds; /* COND_ON_COUNT among them */
+    size_t n_conds;
+};
+
+/* The fields a priority's actions name in their templates: captured from
+ * the message into the decision's policy block. */
+struct policy_capture {
+    struct str names[POLICY_MAX_FIELDS];
+    struct event_field fields[POLICY_MAX_FIELDS];
+    size_t n;
+};
+
+struct policy {
+    const char *name;
+    const char *file;
+    size_t index; /* in its file's policies[] */
+    const struct cond *conds;
+    size_t n_conds;
+    const struct policy_tier *tiers;
+    size_t n_tiers;
+    struct policy_actions actions[POLICY_PRIORITIES];
+    int has_actions[POLICY_PRIORITIES];
+    struct policy_capture capture[POLICY_PRIORITIES];
+    struct log_ratelimit rl_regex; /* written at match time */
+};
+
+const char *policy_scope_name(enum policy_scope s);
+
 struct mapping_set {
     int refs;
     struct mapping *maps;
@@ -97,6 +158,10 @@ struct mapping_set {
     size_t n_files;
     struct arena_chunk *arena;
     struct regex_node *regexes;
+    struct owned_node *owned; /* templates, secrets: freed with the set (mload_own) */
+    struct policy *policies;  /* policy_load.c */
+    size_t n_policies;
+    int64_t longest_window_s; /* of the policies' COUNTs; 0: nothing counts */
 };
 
 struct mapping_matcher {
@@ -109,6 +174,80 @@ struct mapping_matcher {
     struct event_num num[MAPPING_MAX_DECISIONS + 1][SLOT_COUNT];
     char why[EXPLAIN_MAX];
 };
+
+/* ---- loading, shared by mapping_load.c and policy_load.c ---- */
+
+struct json_object;
+struct ebuf;
+
+/* Errors go to json_file_error(&ld->rep, ...): one fails the load, after
+ * every problem is reported. rep.file is in the arena: mappings and
+ * policies keep it. */
+struct mload {
+    struct json_file_report rep;
+    struct mapping_set *set;
+    unsigned regex_flags; /* REGEX_NO_JIT, for every regex */
+    int decision_fields;  /* "decision.rule" ... are fields (policies) */
+};
+
+/* Something the set owns besides its arena and regexes: freed (free(p,
+ * len)) with it. Never fails. */
+void mload_own(struct mapping_set *set, void (*free_fn)(void *p, size_t len), void *p, size_t len);
+
+/* The set's arena: never fails (out of memory while loading aborts). */
+void *mload_alloc(struct mapping_set *set, size_t n);
+char *mload_strndup(struct mapping_set *set, const char *s, size_t len);
+
+void mload_warning(struct mload *ld, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int mload_name_in(const char *const *names, const char *name); /* index, or -1 */
+/* Reports each key of obj that is not in known (NULL-ended). */
+void mload_check_keys(struct mload *ld, const char *path, struct json_object *obj,
+                      const char *const *known);
+int mload_key(struct json_object *obj, const char *name, struct json_object **v);
+/* A string without NUL, at most MAPPING_MAX_TEXT bytes, copied into the
+ * arena; STR_ABSENT after reporting otherwise. */
+struct str mload_text(struct mload *ld, const char *path, struct json_object *v, int allow_empty);
+void mload_bool(struct mload *ld, const char *path, struct json_object *v, int *out);
+/* A non-empty array, or NULL after reporting. */
+struct json_object *mload_array(struct mload *ld, const char *path, struct json_object *v);
+int mload_is_object(struct mload *ld, const char *path, struct json_object *v);
+void mload_field(struct mload *ld, const char *path, struct json_object *v, struct event_field *out,
+                 const char **name);
+const char *mload_label(struct mload *ld, const char *name, size_t i, int indexed);
+/* Loads every file the globs name (each once, by realpath) with load,
+ * which returns its problems; what names the kind in log lines
+ * ("mapping", "policy"), key the config key of the globs ("mappings",
+ * "policies"): a glob with a wildcard that matches nothing is a warning,
+ * one without is an error. Returns the problems. */
+int mload_files(struct mapping_set *set, char *const *globs, size_t n, unsigned regex_flags,
+                const char *what, const char *key,
+                int (*load)(struct mapping_set *, const char *, unsigned));
+
+/* One condition object; a "when" array (cheap tests first). */
+void mload_condition(struct mload *ld, const char *path, struct json_object *obj, struct cond *c);
+void mload_conditions(struct mload *ld, const char *path, struct json_object *v,
+                      const struct cond **out, size_t *n_out);
+
+/* ---- matching, shared by mapping_match.c and policy_match.c ---- */
+
+/* Where a condition lives, for the log line of a regex that could not
+ * finish: "FILE: mappings[3] (mapping \"x\"): ...". */
+struct cond_site {
+    /* A policy's: the decision's mapping, rule, event and user, indexed by
+     * enum cond_decision; NULL for a mapping. */
+    const struct str *decision;
+    const char *file;
+    const char *list; /* "mappings", "policies" */
+    size_t index;
+    const char *name;
+    const char *kind; /* "mapping", "policy" */
+    struct log_ratelimit *rl_regex;
+};
+
+/* Whether c holds for m; when not and eb is set, why is appended. */
+int cond_holds(const struct cond_site *site, const struct cond *c, struct mapping_matcher *mm,
+               const struct message *m, struct ebuf *eb);
 
 /* ---- text helpers shared by loading and matching ---- */
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <glob.h>
+#include <math.h>
 #include <stdalign.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@
 
 const char *const mapping_slot_names[SLOT_COUNT] = {"rule", "user", "event"};
 
-static const char *const test_names[COND_TESTS] = {"equals", "in", "regex", "exists", "absent"};
+static const char *const test_names[COND_TESTS] = {"equals", "in", "regex", "exists", "absent",
+                                                   "gt",     "ge", "lt",    "le"};
 
 /* Every string, array and table of a set lives in its arena, freed at once. */
 struct arena_chunk {
@@ -56,7 +58,7 @@ static void *map_alloc(size_t n)
     return p;
 }
 
-static void *arena_alloc(struct mapping_set *set, size_t n)
+void *mload_alloc(struct mapping_set *set, size_t n)
 {
     struct arena_chunk *c = set->arena;
     size_t need = ALIGN_UP(n == 0 ? 1 : n, alignof(max_align_t));
@@ -73,17 +75,34 @@ static void *arena_alloc(struct mapping_set *set, size_t n)
     return c->data + c->used - need;
 }
 
-static char *arena_strndup(struct mapping_set *set, const char *s, size_t len)
+char *mload_strndup(struct mapping_set *set, const char *s, size_t len)
 {
-    char *p = arena_alloc(set, len + 1);
+    char *p = mload_alloc(set, len + 1);
 
     memcpy(p, s, len);
     p[len] = '\0';
     return p;
 }
 
+struct owned_node {
+    void (*free_fn)(void *p, size_t len);
+    void *p;
+    size_t len;
+    struct owned_node *next;
+};
+
+void mload_own(struct mapping_set *set, void (*free_fn)(void *p, size_t len), void *p, size_t len)
+{
+    struct owned_node *o = mload_alloc(set, sizeof(*o));
+
+    *o = (struct owned_node){free_fn, p, len, set->owned};
+    set->owned = o;
+}
+
 static void mapping_set_free(struct mapping_set *set)
 {
+    for (struct owned_node *o = set->owned; o != NULL; o = o->next)
+        o->free_fn(o->p, o->len);
     while (set->regexes != NULL) {
         struct regex_node *r = set->regexes;
 
@@ -97,6 +116,7 @@ static void mapping_set_free(struct mapping_set *set)
         free(c);
     }
     free(set->maps);
+    free(set->policies);
     free(set);
 }
 
@@ -123,19 +143,8 @@ size_t mapping_set_files(const struct mapping_set *set)
 
 /* ---- loading ---- */
 
-/* Errors go to json_file_error(&ld->rep, ...): one fails the load, after
- * every problem is reported. rep.file is in the arena: mappings keep it. */
-struct loader {
-    struct json_file_report rep;
-    struct mapping_set *set;
-    unsigned regex_flags; /* REGEX_NO_JIT, for every regex */
-};
-
-static void load_warning(struct loader *ld, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Not counted: the file loads. */
-static void load_warning(struct loader *ld, const char *path, const char *fmt, ...)
+void mload_warning(struct mload *ld, const char *path, const char *fmt, ...)
 {
     va_list ap;
 
@@ -144,7 +153,7 @@ static void load_warning(struct loader *ld, const char *path, const char *fmt, .
     va_end(ap);
 }
 
-static int name_in(const char *const *names, const char *name)
+int mload_name_in(const char *const *names, const char *name)
 {
     for (size_t i = 0; names[i] != NULL; i++) {
         if (strcmp(names[i], name) == 0)
@@ -154,8 +163,8 @@ static int name_in(const char *const *names, const char *name)
 }
 
 /* Reports each key of obj that is not in known (NULL-ended). */
-static void check_keys(struct loader *ld, const char *path, struct json_object *obj,
-                       const char *const *known)
+void mload_check_keys(struct mload *ld, const char *path, struct json_object *obj,
+                      const char *const *known)
 {
     char sub[JSON_FILE_PATH_MAX], list[256];
 
@@ -163,7 +172,7 @@ static void check_keys(struct loader *ld, const char *path, struct json_object *
     json_object_object_foreach(obj, name, value)
     {
         (void)value;
-        if (name_in(known, name) < 0) {
+        if (mload_name_in(known, name) < 0) {
             json_file_key_path(sub, path, name);
             json_file_error(&ld->rep, sub, "unknown key (known here: %s)", list);
         }
@@ -172,7 +181,7 @@ static void check_keys(struct loader *ld, const char *path, struct json_object *
 
 /* Whether obj has the key; *v is its value, NULL for a JSON null (which the
  * getters then report as the wrong type). */
-static int get_key(struct json_object *obj, const char *name, struct json_object **v)
+int mload_key(struct json_object *obj, const char *name, struct json_object **v)
 {
     return json_object_object_get_ex(obj, name, v);
 }
@@ -180,8 +189,7 @@ static int get_key(struct json_object *obj, const char *name, struct json_object
 /* A JSON string without NUL bytes, at most MAPPING_MAX_TEXT bytes, not
  * empty unless allow_empty: copied into the set (NUL-terminated). Absent
  * after reporting otherwise. */
-static struct str get_text(struct loader *ld, const char *path, struct json_object *v,
-                           int allow_empty)
+struct str mload_text(struct mload *ld, const char *path, struct json_object *v, int allow_empty)
 {
     char got[JSON_FILE_DESCRIBE_MAX];
     const char *s;
@@ -201,17 +209,17 @@ static struct str get_text(struct loader *ld, const char *path, struct json_obje
     else if (len == 0 && !allow_empty)
         json_file_error(&ld->rep, path, "must not be empty");
     else
-        return str_make(arena_strndup(ld->set, s, len), len);
+        return str_make(mload_strndup(ld->set, s, len), len);
     return STR_ABSENT;
 }
 
 /* A constant a source of slot yields or a table maps to: what matching
  * would refuse (blank once trimmed, over the cap, a user with a control
  * character) would never yield anything, so it is an error here. */
-static struct str get_yield_text(struct loader *ld, const char *path, struct json_object *v,
+static struct str get_yield_text(struct mload *ld, const char *path, struct json_object *v,
                                  enum slot slot)
 {
-    struct str s = get_text(ld, path, v, 0), t;
+    struct str s = mload_text(ld, path, v, 0), t;
 
     if (s.p == NULL)
         return STR_ABSENT;
@@ -230,7 +238,7 @@ static struct str get_yield_text(struct loader *ld, const char *path, struct jso
     return STR_ABSENT;
 }
 
-static void get_bool(struct loader *ld, const char *path, struct json_object *v, int *out)
+void mload_bool(struct mload *ld, const char *path, struct json_object *v, int *out)
 {
     char got[JSON_FILE_DESCRIBE_MAX];
 
@@ -242,7 +250,7 @@ static void get_bool(struct loader *ld, const char *path, struct json_object *v,
 }
 
 /* An array with at least one element; NULL after reporting otherwise. */
-static struct json_object *get_array(struct loader *ld, const char *path, struct json_object *v)
+struct json_object *mload_array(struct mload *ld, const char *path, struct json_object *v)
 {
     char got[JSON_FILE_DESCRIBE_MAX];
 
@@ -258,7 +266,7 @@ static struct json_object *get_array(struct loader *ld, const char *path, struct
     return v;
 }
 
-static int is_object(struct loader *ld, const char *path, struct json_object *v)
+int mload_is_object(struct mload *ld, const char *path, struct json_object *v)
 {
     char got[JSON_FILE_DESCRIBE_MAX];
 
@@ -272,7 +280,7 @@ static int is_object(struct loader *ld, const char *path, struct json_object *v)
 /* A CEF key in the wrong case reads as a vendor's own key, which the
  * message never carries: "did you mean". Only a warning, as vendors do
  * invent keys (User_Name). */
-static void check_cef_key(struct loader *ld, const char *path, struct str name)
+static void check_cef_key(struct mload *ld, const char *path, struct str name)
 {
     static const struct str prefix = STR_LIT("cef.ext.");
     struct str key, table;
@@ -284,14 +292,14 @@ static void check_cef_key(struct loader *ld, const char *path, struct str name)
         return; /* a short or a full name, as the table spells it */
     table = cef_key_caseless(key);
     if (!str_is_absent(table))
-        load_warning(ld, path, "%s: not a CEF key; did you mean %s%.*s?", name.p, prefix.p,
-                     (int)table.len, table.p);
+        mload_warning(ld, path, "%s: not a CEF key; did you mean %s%.*s?", name.p, prefix.p,
+                      (int)table.len, table.p);
 }
 
-static void get_field(struct loader *ld, const char *path, struct json_object *v,
-                      struct event_field *out, const char **name)
+void mload_field(struct mload *ld, const char *path, struct json_object *v, struct event_field *out,
+                 const char **name)
 {
-    struct str s = get_text(ld, path, v, 0);
+    struct str s = mload_text(ld, path, v, 0);
 
     if (s.p == NULL)
         return;
@@ -304,10 +312,10 @@ static void get_field(struct loader *ld, const char *path, struct json_object *v
     *name = s.p;
 }
 
-static struct regex *get_regex(struct loader *ld, const char *path, struct json_object *v,
-                               int ignore_case)
+struct regex *mload_regex(struct mload *ld, const char *path, struct json_object *v,
+                          int ignore_case)
 {
-    struct str s = get_text(ld, path, v, 0);
+    struct str s = mload_text(ld, path, v, 0);
     struct regex_node *node;
     struct regex *re = NULL;
     char err[256];
@@ -325,44 +333,43 @@ static struct regex *get_regex(struct loader *ld, const char *path, struct json_
         json_file_error(&ld->rep, path, "%s", err);
         return NULL;
     }
-    node = arena_alloc(ld->set, sizeof(*node));
+    node = mload_alloc(ld->set, sizeof(*node));
     node->re = re;
     node->next = ld->set->regexes;
     ld->set->regexes = node;
     return re;
 }
 
-static const char *make_label(struct loader *ld, const char *name, size_t i, int indexed)
+const char *mload_label(struct mload *ld, const char *name, size_t i, int indexed)
 {
     char label[LABEL_MAX];
     int n = indexed ? snprintf(label, sizeof(label), "%s[%zu]", name, i)
                     : snprintf(label, sizeof(label), "%s", name);
 
-    return arena_strndup(ld->set, label, (size_t)n);
+    return mload_strndup(ld->set, label, (size_t)n);
 }
 
 /* "in": strings, at least one. */
-static void parse_in(struct loader *ld, const char *path, struct json_object *v, struct cond *c)
+static void parse_in(struct mload *ld, const char *path, struct json_object *v, struct cond *c)
 {
     char sub[JSON_FILE_PATH_MAX];
     struct str *values;
     size_t n;
 
-    if (get_array(ld, path, v) == NULL)
+    if (mload_array(ld, path, v) == NULL)
         return;
     n = json_object_array_length(v);
-    values = arena_alloc(ld->set, n * sizeof(*values));
+    values = mload_alloc(ld->set, n * sizeof(*values));
     for (size_t i = 0; i < n; i++) {
         json_file_index_path(sub, path, i);
-        values[i] = get_text(ld, sub, json_object_array_get_idx(v, i), 1);
+        values[i] = mload_text(ld, sub, json_object_array_get_idx(v, i), 1);
     }
     c->values = values;
     c->n_values = n;
 }
 
 /* "exists": true and "absent": true; false would be the other test. */
-static void parse_true(struct loader *ld, const char *path, struct json_object *v,
-                       const char *other)
+static void parse_true(struct mload *ld, const char *path, struct json_object *v, const char *other)
 {
     char got[JSON_FILE_DESCRIBE_MAX];
 
@@ -375,30 +382,61 @@ static void parse_true(struct loader *ld, const char *path, struct json_object *
                         json_file_describe(v, got, sizeof(got)));
 }
 
-static void parse_condition(struct loader *ld, const char *path, struct json_object *obj,
-                            struct cond *c)
+/* A policy's condition on the decision: "decision.rule" ... Whether v
+ * names one (then c says which). */
+static int decision_field(struct mload *ld, struct json_object *v, struct cond *c)
 {
-    static const char *const keys[] = {"field",  "equals", "in",          "regex",
-                                       "exists", "absent", "ignore_case", NULL};
+    static const char *const names[] = {"decision.mapping", "decision.rule", "decision.event",
+                                        "decision.user", NULL};
+    int i;
+
+    if (!ld->decision_fields || !json_object_is_type(v, json_type_string))
+        return 0;
+    i = mload_name_in(names, json_object_get_string(v));
+    if (i < 0)
+        return 0;
+    c->on = (enum cond_decision)(COND_ON_MAPPING + i);
+    c->field_name = names[i];
+    return 1;
+}
+
+/* gt, ge, lt, le: a JSON number (a risk score, a severity), finite. */
+static void parse_number(struct mload *ld, const char *path, struct json_object *v, struct cond *c)
+{
+    char got[JSON_FILE_DESCRIBE_MAX];
+
+    if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
+        c->number = json_object_get_double(v);
+        if (isfinite(c->number))
+            return;
+    }
+    json_file_error(&ld->rep, path, "expected a number, got %s",
+                    json_file_describe(v, got, sizeof(got)));
+}
+
+void mload_condition(struct mload *ld, const char *path, struct json_object *obj, struct cond *c)
+{
+    static const char *const keys[] = {"field", "equals", "in", "regex", "exists",      "absent",
+                                       "gt",    "ge",     "lt", "le",    "ignore_case", NULL};
     char sub[JSON_FILE_PATH_MAX], tests[64];
     struct json_object *v;
     size_t n_tests = 0, used = 0;
 
-    if (!is_object(ld, path, obj))
+    if (!mload_is_object(ld, path, obj))
         return;
-    check_keys(ld, path, obj, keys);
+    mload_check_keys(ld, path, obj, keys);
     json_file_key_path(sub, path, "field");
-    if (get_key(obj, "field", &v))
-        get_field(ld, sub, v, &c->field, &c->field_name);
-    else
+    if (!mload_key(obj, "field", &v))
         json_file_error(&ld->rep, sub, "required key is missing");
-    if (get_key(obj, "ignore_case", &v)) {
+    else if (!decision_field(ld, v, c))
+        mload_field(ld, sub, v, &c->field, &c->field_name);
+    if (mload_key(obj, "ignore_case", &v)) {
         json_file_key_path(sub, path, "ignore_case");
-        get_bool(ld, sub, v, &c->ignore_case);
+        mload_bool(ld, sub, v, &c->ignore_case);
     }
     tests[0] = '\0';
     for (int t = 0; t < COND_TESTS; t++) {
-        if (!get_key(obj, test_names[t], &v))
+        if (!mload_key(obj, test_names[t], &v))
             continue;
         n_tests++;
         used += (size_t)snprintf(tests + used, sizeof(tests) - used, "%s%s", used > 0 ? ", " : "",
@@ -407,9 +445,9 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
         json_file_key_path(sub, path, test_names[t]);
         switch (c->test) {
         case COND_EQUALS: {
-            struct str *one = arena_alloc(ld->set, sizeof(*one));
+            struct str *one = mload_alloc(ld->set, sizeof(*one));
 
-            *one = get_text(ld, sub, v, 1);
+            *one = mload_text(ld, sub, v, 1);
             c->values = one;
             c->n_values = 1;
             break;
@@ -418,7 +456,7 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
             parse_in(ld, sub, v, c);
             break;
         case COND_REGEX:
-            c->re = get_regex(ld, sub, v, c->ignore_case);
+            c->re = mload_regex(ld, sub, v, c->ignore_case);
             break;
         case COND_EXISTS:
             parse_true(ld, sub, v, "absent");
@@ -426,16 +464,24 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
         case COND_ABSENT:
             parse_true(ld, sub, v, "exists");
             break;
+        case COND_GT:
+        case COND_GE:
+        case COND_LT:
+        case COND_LE:
+            parse_number(ld, sub, v, c);
+            break;
         case COND_TESTS:
             break;
         }
     }
     if (n_tests == 0)
-        json_file_error(&ld->rep, path, "needs a test: one of equals, in, regex, exists, absent");
+        json_file_error(&ld->rep, path,
+                        "needs a test: one of equals, in, regex, exists, absent, gt, ge, lt, le");
     else if (n_tests > 1)
         json_file_error(&ld->rep, path, "has %zu tests (%s): use one per condition", n_tests,
                         tests);
-    else if (c->ignore_case && (c->test == COND_EXISTS || c->test == COND_ABSENT)) {
+    else if (c->ignore_case && c->test != COND_EQUALS && c->test != COND_IN &&
+             c->test != COND_REGEX) {
         json_file_key_path(sub, path, "ignore_case");
         json_file_error(&ld->rep, sub, "only applies to equals, in and regex");
     }
@@ -443,32 +489,32 @@ static void parse_condition(struct loader *ld, const char *path, struct json_obj
 
 /* Cheap tests (equals, in, exists, absent) go before regexes, whatever
  * their order in the file; each keeps its label for explain. */
-static void parse_conditions(struct loader *ld, const char *path, struct json_object *v,
-                             struct mapping *mp)
+void mload_conditions(struct mload *ld, const char *path, struct json_object *v,
+                      const struct cond **out, size_t *n_out)
 {
     char sub[JSON_FILE_PATH_MAX];
     struct cond *conds;
     size_t n, n_cheap = 0, cheap = 0, costly = 0;
 
-    if (get_array(ld, path, v) == NULL)
+    if (mload_array(ld, path, v) == NULL)
         return;
     n = json_object_array_length(v);
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = json_object_array_get_idx(v, i);
         n_cheap += !(json_object_is_type(e, json_type_object) && json_file_has_key(e, "regex"));
     }
-    conds = arena_alloc(ld->set, n * sizeof(*conds));
+    conds = mload_alloc(ld->set, n * sizeof(*conds));
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = json_object_array_get_idx(v, i);
         int is_regex = json_object_is_type(e, json_type_object) && json_file_has_key(e, "regex");
         struct cond *c = is_regex ? &conds[n_cheap + costly++] : &conds[cheap++];
 
         json_file_index_path(sub, path, i);
-        c->label = make_label(ld, "when", i, 1);
-        parse_condition(ld, sub, e, c);
+        c->label = mload_label(ld, "when", i, 1);
+        mload_condition(ld, sub, e, c);
     }
-    mp->conds = conds;
-    mp->n_conds = n;
+    *out = conds;
+    *n_out = n;
 }
 
 static int entry_cmp(const struct table_entry *a, const struct table_entry *b, int ignore_case)
@@ -491,20 +537,20 @@ static int entry_cmp_caseless(const void *a, const void *b)
 }
 
 /* "table": {"From": "To", ...}, sorted for binary search. */
-static void parse_table(struct loader *ld, const char *path, struct json_object *v, enum slot slot,
+static void parse_table(struct mload *ld, const char *path, struct json_object *v, enum slot slot,
                         struct source *s)
 {
     char sub[JSON_FILE_PATH_MAX];
     struct table_entry *t;
     size_t n = 0;
 
-    if (!is_object(ld, path, v))
+    if (!mload_is_object(ld, path, v))
         return;
     if (json_object_object_length(v) == 0) {
         json_file_error(&ld->rep, path, "must not be empty");
         return;
     }
-    t = arena_alloc(ld->set, (size_t)json_object_object_length(v) * sizeof(*t));
+    t = mload_alloc(ld->set, (size_t)json_object_object_length(v) * sizeof(*t));
     json_object_object_foreach(v, key, value)
     {
         size_t len = strlen(key);
@@ -518,7 +564,7 @@ static void parse_table(struct loader *ld, const char *path, struct json_object 
             json_file_error(&ld->rep, sub, "key longer than %d bytes", MAPPING_MAX_TEXT);
             continue;
         }
-        t[n].key = str_make(arena_strndup(ld->set, key, len), len);
+        t[n].key = str_make(mload_strndup(ld->set, key, len), len);
         t[n].value = get_yield_text(ld, sub, value, slot);
         n++;
     }
@@ -536,18 +582,18 @@ static void parse_table(struct loader *ld, const char *path, struct json_object 
 /* Keys that only make sense with "field". */
 static const char *const field_only_keys[] = {"regex", "table", "ignore_case", NULL};
 
-static void parse_source(struct loader *ld, const char *path, struct json_object *obj,
+static void parse_source(struct mload *ld, const char *path, struct json_object *obj,
                          enum slot slot, struct source *s)
 {
     static const char *const keys[] = {"value", "field", "regex", "table", "ignore_case", NULL};
     struct json_object *value, *field, *v;
-    int has_value = get_key(obj, "value", &value), has_field = get_key(obj, "field", &field);
+    int has_value = mload_key(obj, "value", &value), has_field = mload_key(obj, "field", &field);
     char sub[JSON_FILE_PATH_MAX];
 
-    check_keys(ld, path, obj, keys);
-    if (get_key(obj, "ignore_case", &v)) {
+    mload_check_keys(ld, path, obj, keys);
+    if (mload_key(obj, "ignore_case", &v)) {
         json_file_key_path(sub, path, "ignore_case");
-        get_bool(ld, sub, v, &s->ignore_case);
+        mload_bool(ld, sub, v, &s->ignore_case);
     }
     if (has_value && has_field) {
         json_file_error(&ld->rep, path, "has both \"value\" and \"field\": use one");
@@ -569,15 +615,15 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
         return;
     }
     json_file_key_path(sub, path, "field");
-    get_field(ld, sub, field, &s->field, &s->field_name);
-    if (get_key(obj, "regex", &v)) {
+    mload_field(ld, sub, field, &s->field, &s->field_name);
+    if (mload_key(obj, "regex", &v)) {
         json_file_key_path(sub, path, "regex");
-        s->re = get_regex(ld, sub, v, s->ignore_case);
+        s->re = mload_regex(ld, sub, v, s->ignore_case);
         if (s->re != NULL && !regex_has_group(s->re, mapping_slot_names[slot]))
             json_file_error(&ld->rep, sub, "needs a named group (?<%s>...)",
                             mapping_slot_names[slot]);
     }
-    if (get_key(obj, "table", &v)) {
+    if (mload_key(obj, "table", &v)) {
         json_file_key_path(sub, path, "table");
         parse_table(ld, sub, v, slot, s);
     }
@@ -589,8 +635,8 @@ static void parse_source(struct loader *ld, const char *path, struct json_object
 }
 
 /* A source object or a non-empty array of them. */
-static void parse_sources(struct loader *ld, const char *path, struct json_object *v,
-                          enum slot slot, struct sources *out)
+static void parse_sources(struct mload *ld, const char *path, struct json_object *v, enum slot slot,
+                          struct sources *out)
 {
     char sub[JSON_FILE_PATH_MAX], got[JSON_FILE_DESCRIBE_MAX];
     int listed = json_object_is_type(v, json_type_array);
@@ -602,10 +648,10 @@ static void parse_sources(struct loader *ld, const char *path, struct json_objec
                         json_file_describe(v, got, sizeof(got)));
         return;
     }
-    if (listed && get_array(ld, path, v) == NULL)
+    if (listed && mload_array(ld, path, v) == NULL)
         return;
     n = listed ? json_object_array_length(v) : 1;
-    src = arena_alloc(ld->set, n * sizeof(*src));
+    src = mload_alloc(ld->set, n * sizeof(*src));
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = listed ? json_object_array_get_idx(v, i) : v;
 
@@ -613,15 +659,15 @@ static void parse_sources(struct loader *ld, const char *path, struct json_objec
             json_file_index_path(sub, path, i);
         else
             snprintf(sub, sizeof(sub), "%s", path);
-        src[i].label = make_label(ld, mapping_slot_names[slot], i, listed);
-        if (is_object(ld, sub, e))
+        src[i].label = mload_label(ld, mapping_slot_names[slot], i, listed);
+        if (mload_is_object(ld, sub, e))
             parse_source(ld, sub, e, slot, &src[i]);
     }
     out->v = src;
     out->n = n;
 }
 
-static void check_unique(struct loader *ld, const char *path, const struct mapping *mp)
+static void check_unique(struct mload *ld, const char *path, const struct mapping *mp)
 {
     for (const struct mapping *o = ld->set->maps; o < mp; o++) {
         if (o->name != NULL && strcmp(o->name, mp->name) == 0) {
@@ -632,8 +678,8 @@ static void check_unique(struct loader *ld, const char *path, const struct mappi
     }
 }
 
-static void parse_mapping(struct loader *ld, const char *path, size_t index,
-                          struct json_object *obj, struct mapping *mp)
+static void parse_mapping(struct mload *ld, const char *path, size_t index, struct json_object *obj,
+                          struct mapping *mp)
 {
     static const char *const keys[] = {"name",      "description", "when",     "rule", "user",
                                        "user_kind", "event",       "continue", NULL};
@@ -648,18 +694,18 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
     mp->rl_no_user = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
     mp->rl_dropped = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
     mp->rl_too_long = (struct log_ratelimit)LOG_RATELIMIT_INIT(LOG_INTERVAL, 1);
-    if (!is_object(ld, path, obj))
+    if (!mload_is_object(ld, path, obj))
         return;
-    check_keys(ld, path, obj, keys);
+    mload_check_keys(ld, path, obj, keys);
     for (size_t i = 0; required[i] != NULL; i++) {
         if (!json_file_has_key(obj, required[i])) {
             json_file_key_path(sub, path, required[i]);
             json_file_error(&ld->rep, sub, "required key is missing");
         }
     }
-    if (get_key(obj, "name", &v)) {
+    if (mload_key(obj, "name", &v)) {
         json_file_key_path(sub, path, "name");
-        mp->name = get_text(ld, sub, v, 0).p;
+        mp->name = mload_text(ld, sub, v, 0).p;
         if (mp->name != NULL && strlen(mp->name) > MAPPING_MAX_NAME) {
             json_file_error(&ld->rep, sub, "longer than %d bytes", MAPPING_MAX_NAME);
             mp->name = NULL;
@@ -667,25 +713,25 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
         if (mp->name != NULL)
             check_unique(ld, sub, mp);
     }
-    if (get_key(obj, "description", &v)) {
+    if (mload_key(obj, "description", &v)) {
         json_file_key_path(sub, path, "description");
         if (!json_object_is_type(v, json_type_string))
             json_file_error(&ld->rep, sub, "expected a string, got %s",
                             json_file_describe(v, got, sizeof(got)));
     }
-    if (get_key(obj, "when", &v)) {
+    if (mload_key(obj, "when", &v)) {
         json_file_key_path(sub, path, "when");
-        parse_conditions(ld, sub, v, mp);
+        mload_conditions(ld, sub, v, &mp->conds, &mp->n_conds);
     }
     for (int slot = 0; slot < SLOT_COUNT; slot++) {
-        if (get_key(obj, mapping_slot_names[slot], &v)) {
+        if (mload_key(obj, mapping_slot_names[slot], &v)) {
             json_file_key_path(sub, path, mapping_slot_names[slot]);
             parse_sources(ld, sub, v, (enum slot)slot, &mp->slots[slot]);
         }
     }
-    if (get_key(obj, "user_kind", &v)) {
+    if (mload_key(obj, "user_kind", &v)) {
         int k = json_object_is_type(v, json_type_string)
-                    ? name_in(userid_kind_names, json_object_get_string(v))
+                    ? mload_name_in(userid_kind_names, json_object_get_string(v))
                     : -1;
 
         json_file_key_path(sub, path, "user_kind");
@@ -697,13 +743,13 @@ static void parse_mapping(struct loader *ld, const char *path, size_t index,
                             json_file_describe(v, got, sizeof(got)));
         }
     }
-    if (get_key(obj, "continue", &v)) {
+    if (mload_key(obj, "continue", &v)) {
         json_file_key_path(sub, path, "continue");
-        get_bool(ld, sub, v, &mp->cont);
+        mload_bool(ld, sub, v, &mp->cont);
     }
 }
 
-static void parse_file(struct loader *ld, struct json_object *root)
+static void parse_file(struct mload *ld, struct json_object *root)
 {
     static const char *const keys[] = {"mappings", "description", NULL};
     struct mapping_set *set = ld->set;
@@ -724,11 +770,11 @@ static void parse_file(struct loader *ld, struct json_object *root)
                         "(narrow the mappings glob)");
         return;
     }
-    check_keys(ld, "", root, keys);
-    if (get_key(root, "description", &v) && !json_object_is_type(v, json_type_string))
+    mload_check_keys(ld, "", root, keys);
+    if (mload_key(root, "description", &v) && !json_object_is_type(v, json_type_string))
         json_file_error(&ld->rep, "description", "expected a string, got %s",
                         json_file_describe(v, got, sizeof(got)));
-    if (!get_key(root, "mappings", &list)) {
+    if (!mload_key(root, "mappings", &list)) {
         json_file_error(&ld->rep, "mappings", "required key is missing");
         return;
     }
@@ -761,9 +807,9 @@ static void parse_file(struct loader *ld, struct json_object *root)
 /* Returns the number of problems reported. */
 static int load_file(struct mapping_set *set, const char *path, unsigned regex_flags)
 {
-    struct loader ld = {.rep = {.file = arena_strndup(set, path, strlen(path))},
-                        .set = set,
-                        .regex_flags = regex_flags};
+    struct mload ld = {.rep = {.file = mload_strndup(set, path, strlen(path))},
+                       .set = set,
+                       .regex_flags = regex_flags};
     struct json_object *root;
 
     if (json_file_read(path, "mapping", &root) != 0)
@@ -854,14 +900,13 @@ static void seen_free(struct seen_files *seen)
     free(seen->paths);
 }
 
-int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct mapping_set **out)
+int mload_files(struct mapping_set *set, char *const *globs, size_t n, unsigned regex_flags,
+                const char *what, const char *key,
+                int (*load)(struct mapping_set *, const char *, unsigned))
 {
-    struct mapping_set *set = map_alloc(sizeof(*set));
     struct seen_files seen = {0};
-    int errors = 0, rc = ERR_CONFIG;
+    int errors = 0;
 
-    *out = NULL;
-    set->refs = 1;
     for (size_t i = 0; i < n; i++) {
         glob_t g = {0};
         int grc = glob(globs[i], 0, glob_error, &g);
@@ -869,13 +914,13 @@ int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct 
         if (grc == 0) {
             for (size_t j = 0; j < g.gl_pathc; j++) {
                 if (seen_before(&seen, g.gl_pathv[j]))
-                    log_info("%s: already loaded (mappings[%zu] matched it again)", g.gl_pathv[j],
+                    log_info("%s: already loaded (%s[%zu] matched it again)", g.gl_pathv[j], key,
                              i);
                 else
-                    errors += load_file(set, g.gl_pathv[j], regex_flags);
+                    errors += load(set, g.gl_pathv[j], regex_flags);
             }
         } else if (grc == GLOB_NOMATCH && has_wildcard(globs[i])) {
-            log_warning("%s: no mapping file matches", globs[i]);
+            log_warning("%s: no %s file matches", globs[i], what);
         } else if (grc == GLOB_NOMATCH) {
             log_error("%s: cannot open: %s", globs[i], strerror(ENOENT));
             errors++;
@@ -887,7 +932,18 @@ int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct 
         }
         globfree(&g);
     }
-    if (errors > 0)
+    seen_free(&seen);
+    return errors;
+}
+
+int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct mapping_set **out)
+{
+    struct mapping_set *set = map_alloc(sizeof(*set));
+    int rc = ERR_CONFIG;
+
+    *out = NULL;
+    set->refs = 1;
+    if (mload_files(set, globs, n, regex_flags, "mapping", "mappings", load_file) > 0)
         goto out;
     if (set->n == 0)
         log_warning("mappings: no mapping loaded: no message will ever be decided");
@@ -896,7 +952,6 @@ int mapping_set_load(char *const *globs, size_t n, unsigned regex_flags, struct 
     set = NULL; /* transferred */
     rc = 0;
 out:
-    seen_free(&seen);
     mapping_set_unref(set);
     return rc;
 }

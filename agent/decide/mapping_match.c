@@ -5,8 +5,10 @@
  * compiler can inline across them. */
 #include "mapping_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "errors.h"
@@ -44,6 +46,12 @@ void mapping_matcher_free(struct mapping_matcher *mm)
     free(mm);
 }
 
+static struct cond_site mapping_site(struct mapping *mp)
+{
+    return (struct cond_site){NULL,     mp->file,  "mappings",   mp->index,
+                              mp->name, "mapping", &mp->rl_regex};
+}
+
 static void count_stat(struct mapping_matcher *mm, enum stats_counter c)
 {
     if (mm->stats != NULL)
@@ -54,8 +62,9 @@ static void count_stat(struct mapping_matcher *mm, enum stats_counter c)
  * limit or a PCRE2 error is counted, logged (once a minute per mapping),
  * explained, and the caller reads it as "did not match". label and
  * field_name say which condition or source ran it. */
-static int run_regex(struct mapping *mp, struct mapping_matcher *mm, const struct regex *re,
-                     struct str subject, const char *label, const char *field_name, struct ebuf *eb)
+static int run_regex(const struct cond_site *site, struct mapping_matcher *mm,
+                     const struct regex *re, struct str subject, const char *label,
+                     const char *field_name, struct ebuf *eb)
 {
     char what[160];
     int rc = regex_match(re, mm->env, subject);
@@ -71,9 +80,9 @@ static int run_regex(struct mapping *mp, struct mapping_matcher *mm, const struc
         count_stat(mm, STAT_regex_errors);
         snprintf(what, sizeof(what), "regex failed: %s", regex_env_last_error(mm->env));
     }
-    log_limited(&mp->rl_regex, LOG_LVL_WARNING,
-                "%s: mappings[%zu] (mapping \"%s\"): %s %s: %s, treated as no match", mp->file,
-                mp->index, mp->name, label, field_name, what);
+    log_limited(site->rl_regex, LOG_LVL_WARNING,
+                "%s: %s[%zu] (%s \"%s\"): %s %s: %s, treated as no match", site->file, site->list,
+                site->index, site->kind, site->name, label, field_name, what);
     if (eb != NULL)
         eb_printf(eb, "%s %s: %s, counted as no match", label, field_name, what);
     return rc;
@@ -88,11 +97,49 @@ static int value_listed(const struct cond *c, struct str v)
     return 0;
 }
 
-static int cond_holds(struct mapping *mp, const struct cond *c, struct mapping_matcher *mm,
-                      const struct message *m, struct ebuf *eb)
+/* The field's text as a decimal number (spaces around allowed: "  55 "),
+ * or 0 when it is not one. A numeric field (event_num) is formatted by
+ * event_field_get, so it reads back here. */
+static int read_number(struct str v, double *out)
 {
+    char buf[64], *end;
+    struct str t = str_trim_blanks(v);
+
+    if (t.len == 0 || t.len >= sizeof(buf))
+        return 0;
+    memcpy(buf, t.p, t.len);
+    buf[t.len] = '\0';
+    /* strtod would take "nan", "inf" and hex: a score is plain decimal. */
+    for (size_t i = 0; i < t.len; i++) {
+        if (strchr("0123456789+-.eE", buf[i]) == NULL)
+            return 0;
+    }
+    errno = 0;
+    *out = strtod(buf, &end);
+    return end == buf + t.len && errno == 0;
+}
+
+static int compare_holds(enum cond_test test, double v, double limit)
+{
+    switch (test) {
+    case COND_GT:
+        return v > limit;
+    case COND_GE:
+        return v >= limit;
+    case COND_LT:
+        return v < limit;
+    default:
+        return v <= limit;
+    }
+}
+
+int cond_holds(const struct cond_site *site, const struct cond *c, struct mapping_matcher *mm,
+               const struct message *m, struct ebuf *eb)
+{
+    double number;
     struct event_num num;
-    struct str v = event_field_get(&c->field, m, &num);
+    struct str v =
+        c->on == COND_ON_MESSAGE ? event_field_get(&c->field, m, &num) : site->decision[c->on];
     int rc = REGEX_NO_MATCH;
 
     switch (c->test) {
@@ -104,11 +151,18 @@ static int cond_holds(struct mapping *mp, const struct cond *c, struct mapping_m
     case COND_REGEX:
         if (v.p == NULL)
             break;
-        rc = run_regex(mp, mm, c->re, v, c->label, c->field_name, eb);
+        rc = run_regex(site, mm, c->re, v, c->label, c->field_name, eb);
         if (rc == REGEX_MATCH)
             return 1;
         if (rc < 0)
             return 0; /* explained by run_regex */
+        break;
+    case COND_GT:
+    case COND_GE:
+    case COND_LT:
+    case COND_LE:
+        if (v.p != NULL && read_number(v, &number) && compare_holds(c->test, number, c->number))
+            return 1;
         break;
     case COND_EXISTS:
         if (v.p != NULL)
@@ -170,7 +224,9 @@ static int source_eval(struct mapping *mp, const struct source *s, enum slot slo
         return YIELD_NOTHING;
     }
     if (s->re != NULL) {
-        rc = run_regex(mp, mm, s->re, v, s->label, s->field_name, eb);
+        struct cond_site site = mapping_site(mp);
+
+        rc = run_regex(&site, mm, s->re, v, s->label, s->field_name, eb);
         if (rc < 0)
             return YIELD_FAILED;
         if (rc != REGEX_MATCH) {
@@ -281,7 +337,9 @@ static int mapping_try(struct mapping *mp, struct mapping_matcher *mm, const str
     if (eb != NULL)
         eb_printf(eb, "no: ");
     for (size_t i = 0; i < mp->n_conds; i++) {
-        if (!cond_holds(mp, &mp->conds[i], mm, m, eb))
+        struct cond_site site = mapping_site(mp);
+
+        if (!cond_holds(&site, &mp->conds[i], mm, m, eb))
             return 0;
     }
     mark = eb != NULL ? eb->len : 0;

@@ -27,18 +27,19 @@ struct pipeline {
     struct mapping_matcher *mm;
     struct message msg;
     struct scratch scratch;
-    struct jsonw tap;                      /* the tap batch: whole lines */
-    size_t tap_lines;                      /* in the batch */
-    char *rec;                             /* the decision record [DECISION_RECORD_MAX] */
-    size_t rec_len, rec_count;             /* its bytes and decisions */
-    int rec_pending;                       /* encoded, not queued yet */
-    int rec_refused;                       /* the pending record met a full queue (counted) */
-    char addr[SOCKADDR_TEXT_MAX];          /* addr_of as text, once formatted */
-    struct sockaddr_storage addr_of;       /* the last source formatted */
-    size_t addr_of_size;                   /* 0: none */
-    struct event_field external_id;        /* cef.ext.externalId: the source's event id */
-    struct decision_hasher *hasher;        /* keys and frame hashes */
-    char event_ref[7 + DECISION_KEY_SIZE]; /* "sha256:" + hex, when it has none */
+    struct jsonw tap;                           /* the tap batch: whole lines */
+    size_t tap_lines;                           /* in the batch */
+    char *rec;                                  /* the decision record [DECISION_RECORD_MAX] */
+    size_t rec_len, rec_count;                  /* its bytes and decisions */
+    int rec_pending;                            /* encoded, not queued yet */
+    int rec_refused;                            /* the pending record met a full queue (counted) */
+    char addr[SOCKADDR_TEXT_MAX];               /* addr_of as text, once formatted */
+    struct sockaddr_storage addr_of;            /* the last source formatted */
+    size_t addr_of_size;                        /* 0: none */
+    struct event_field external_id;             /* cef.ext.externalId: the source's event id */
+    struct decision_hasher *hasher;             /* keys and frame hashes */
+    char event_ref[7 + DECISION_KEY_SIZE];      /* "sha256:" + hex, when it has none */
+    struct jsonw blocks[MAPPING_MAX_DECISIONS]; /* each decision's policy block */
 };
 
 /* The field that carries the source's own event id (idempotency keys). */
@@ -73,6 +74,8 @@ int pipeline_new(const struct config *cfg, struct stats *stats, struct mapping_s
     /* A batch that fills past PIPELINE_TAP_BATCH by its last line is
      * written: the writer needs room for that line more. */
     jsonw_init(&p->tap, PIPELINE_TAP_BATCH + max * PIPELINE_TAP_EXPANSION + PIPELINE_TAP_SLACK);
+    for (size_t i = 0; i < MAPPING_MAX_DECISIONS; i++)
+        jsonw_init(&p->blocks[i], POLICY_BLOCK_MAX);
     buf = malloc(max > 0 ? max : 1);
     if (buf == NULL)
         goto out;
@@ -102,6 +105,8 @@ void pipeline_free(struct pipeline *p)
     mapping_set_unref(p->set);
     mapping_matcher_free(p->mm);
     jsonw_free(&p->tap);
+    for (size_t i = 0; i < MAPPING_MAX_DECISIONS; i++)
+        jsonw_free(&p->blocks[i]);
     free(p->rec);
     decision_hasher_free(p->hasher);
     free(p->scratch.buf);
@@ -190,10 +195,36 @@ static struct str pipeline_event_ref(struct pipeline *p, const struct pipeline_s
     return str_make(p->event_ref, 7 + DECISION_KEY_LEN);
 }
 
+/* The policy block of each decision (none when the set has no policy): a
+ * block that did not fit its writer is counted and left out, and the
+ * decision then triggers today's one SafeTitan event. */
+static void pipeline_policies(struct pipeline *p, const struct mapping_decision *d,
+                              struct str *blocks, size_t n, const struct decision_origin *origin)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct policy_input in = {&d[i], origin->host, (int64_t)origin->received.tv_sec};
+
+        blocks[i] = STR_ABSENT;
+        if (policy_decide(p->set, p->mm, &p->msg, &in, p->q.correlate, p->hasher, &p->blocks[i],
+                          NULL) == 0)
+            continue;
+        if (p->blocks[i].err != 0) {
+            stats_add(p->stats, STAT_policy_errors, 1);
+            log_limited(&pipeline_rl_decision, LOG_LVL_WARNING,
+                        "mapping %s: the policy block of a decision is over %d bytes: left out "
+                        "(counted in policy_errors)",
+                        d[i].mapping, POLICY_BLOCK_MAX);
+            continue;
+        }
+        blocks[i] = str_make(p->blocks[i].buf, p->blocks[i].len);
+    }
+}
+
 /* Runs the mappings; the decisions they make become the pending record. */
 static void pipeline_decide(struct pipeline *p, const struct pipeline_source *src)
 {
     struct mapping_decision d[MAPPING_MAX_DECISIONS];
+    struct str blocks[MAPPING_MAX_DECISIONS];
     struct decision_origin origin;
     const char *source;
     size_t n, dropped;
@@ -222,7 +253,9 @@ static void pipeline_decide(struct pipeline *p, const struct pipeline_source *sr
     origin.transport =
         src->transport != NULL ? str_make(src->transport, strlen(src->transport)) : STR_ABSENT;
     origin.ack = src->ack;
-    p->rec_len = decision_encode(p->hasher, d, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
+    pipeline_policies(p, d, blocks, n, &origin);
+    p->rec_len =
+        decision_encode(p->hasher, d, blocks, n, &origin, p->rec, DECISION_RECORD_MAX, &dropped);
     if (dropped > 0) {
         stats_add(p->stats, STAT_decisions_dropped, dropped);
         log_limited(&pipeline_rl_decision, LOG_LVL_WARNING,

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "decision.h"
 #include "mapping.h"
+#include "policy.h"
 #include "core/queue.h"
 #include "core/sockaddr.h"
 #include "core/stats.h"
@@ -52,6 +53,9 @@ struct pipeline_source {
  * tap_batch_started(arg) said a batch began (the worker arms a timer). */
 struct pipeline_outputs {
     struct queue *decisions;
+    /* The alerts policies count (shared by every worker; NULL when no
+     * policy counts). */
+    struct correlate *correlate;
     struct queue_waiter *decisions_waiter;
     struct tap *tap;
     void (*tap_batch_started)(void *arg);

@@ -322,6 +322,16 @@ static const char *audit_render(struct audit *a, const struct audit_record *r)
     }
     jsonw_key(w, "event");
     jsonw_str(w, r->event);
+    if (r->policy != NULL) {
+        jsonw_key(w, "policy");
+        jsonw_cstr(w, r->policy);
+        jsonw_key(w, "priority");
+        jsonw_cstr(w, r->priority);
+        jsonw_key(w, "why");
+        jsonw_cstr(w, r->why);
+        jsonw_key(w, "action");
+        jsonw_cstr(w, r->action);
+    }
     jsonw_key(w, "outcome");
     jsonw_cstr(w, r->outcome);
     if (r->detail != NULL) {

@@ -4,8 +4,9 @@
  *    "rule":"...","user":"EXAMPLE\\amorgan","email":"alice.morgan@example.com",
  *    "resolver":"ldap","event":"...","outcome":"dispatched","key":"<idempotency key>",
  *    "status":200,"attempts":1,"latency_ms":12}
- * (transport, resolver, detail, key, status, attempts and latency_ms only when there
- * are; resolver names what found the email: identity.h; key
+ * with, under a response policy, "policy", "priority", "why" and "action"
+ * after "event" (transport, resolver, detail, key, status, attempts, latency_ms and
+ * the policy's keys only when there are; resolver names what found the email: identity.h; key
  * not with hashed users: it hashes the user without the secret). The
  * dead-letter file is written by the same code, without hashing, and
  * durably: each of its lines is fdatasync'ed before audit_write returns 0,
@@ -45,6 +46,9 @@ struct audit_record {
     int attempts;          /* requests made (0: none; then no latency_ms either) */
     long latency_ms;       /* from receipt to this outcome */
     const char *transport; /* what it came by ("udp" ... "https"), NULL or "" if unknown */
+    /* Under a policy (policy.h): its name, the priority, why that tier
+     * held, and the action this line is about; NULL without. */
+    const char *policy, *priority, *why, *action;
 };
 
 /* Prepares the writer of cfg->file without opening it: reads the key of

@@ -49,14 +49,15 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "identity/identity.h"
+#include "action.h"
 #include "job.h"
 #include "mapping_counts.h"
 #include "spool.h"
 
-/* The ring holds this many of the largest records (real ones take a few
- * hundred bytes: some ten thousand of those), and at least
- * DELIVERY_RING_MIN. It is allocated once and, under a sustained load,
- * walked whole: this is what the queue costs in memory. */
+/* The ring holds this many of the largest records without policy blocks
+ * (real ones take a few hundred bytes: some ten thousand of those), at
+ * least 8 of the largest with them, and at least DELIVERY_RING_MIN. It is allocated once and, under
+ * a sustained load, walked whole: this is what the queue costs in memory. */
 #define DELIVERY_RING_RECORDS 128
 #define DELIVERY_RING_MIN     ((size_t)4 << 20)
 /* Records handled per loop iteration before the loop gets a turn (reload
@@ -103,6 +104,7 @@ struct delivery {
     int live;                             /* direct or orchestrator: spool and send */
     struct http *http;                    /* live, or a network resolver */
     struct dispatch *dispatch;
+    struct actions *actions; /* live: policies' webhooks and emails */
     struct spool *spool;
     struct audit *dead; /* the dead-letter file (live) */
     struct dedup *dedup;
@@ -117,6 +119,12 @@ struct delivery {
     int no_pause; /* atomic: delivery_stop_intake_pause was called */
     pthread_mutex_t reload_lock;
     struct delivery_reload_req reload; /* guarded by reload_lock; taken by the thread */
+    /* delivery_set_policies: the set jobs expand decisions with next,
+     * guarded by reload_lock, taken by the thread (policies_new); the
+     * counter the policies count in (fixed at the start). */
+    struct mapping_set *policies_next;
+    int policies_new;
+    struct correlate *correlate;
     pthread_t thread;
     int started;
     void (*done)(void *arg);
@@ -216,6 +224,8 @@ static int delivery_op_send(void *ctx, const struct dispatch_alert *a, dispatch_
 {
     struct delivery *r = ctx;
 
+    if (a->action != NULL)
+        return actions_send(r->actions, a->action, a->values, a->key, cb, arg);
     return dispatch_send(r->dispatch, a, cb, arg);
 }
 
@@ -395,9 +405,11 @@ static void delivery_op_job_settled(void *ctx, void *intake, unsigned index, int
  * the answer goes out once all have settled (at once when there are none:
  * every decision was dropped, and the answer is "not durable"). A record
  * with an ack that cannot be tracked for lack of memory is answered "not
- * durable" at once: the sender keeps the message and sends it again. */
+ * durable" at once: the sender keeps the message and sends it again.
+ * index[i]: which decision of the record jobs[i] is for (several actions
+ * of one decision share it). */
 static void delivery_track(struct delivery *r, const struct decision_ack *ack, struct job **jobs,
-                           size_t n, int all_taken)
+                           const unsigned *index, size_t n, int all_taken)
 {
     struct delivery_ack *a;
 
@@ -415,26 +427,54 @@ static void delivery_track(struct delivery *r, const struct decision_ack *ack, s
         return;
     }
     for (size_t i = 0; i < n; i++)
-        job_set_intake(jobs[i], a, (unsigned)i);
+        job_set_intake(jobs[i], a, index[i]);
 }
 
-/* Copies the record's decisions out, releases it, then starts each. */
+/* The policies delivery_set_policies handed over last, when new: jobs
+ * made from now on expand with them. */
+static void delivery_take_policies(struct delivery *r)
+{
+    struct mapping_set *set = NULL;
+    int fresh;
+
+    pthread_mutex_lock(&r->reload_lock);
+    fresh = r->policies_new;
+    if (fresh) {
+        set = r->policies_next;
+        r->policies_next = NULL;
+        r->policies_new = 0;
+    }
+    pthread_mutex_unlock(&r->reload_lock);
+    if (!fresh)
+        return;
+    jobs_set_policies(r->jobs, set, r->correlate);
+    mapping_set_unref(set);
+}
+
+/* Copies the record's decisions out, releases it, then starts each: one
+ * job per decision, or one per action of its policy (jobs_expand). */
 static void delivery_take(struct delivery *r, struct str rec)
 {
-    struct job *jobs[MAPPING_MAX_DECISIONS];
+    struct job *jobs[MAPPING_MAX_DECISIONS * POLICY_MAX_ACTIONS];
+    unsigned index[MAPPING_MAX_DECISIONS * POLICY_MAX_ACTIONS];
     struct decision_record d;
     struct decision_ack ack = {0};
-    size_t n = 0, pos = 0;
+    size_t n = 0, pos = 0, made, decisions = 0;
     int rc = 0, all_taken = 1;
 
+    delivery_take_policies(r);
     /* decision_next checks the whole record first: all or nothing. */
-    while (n < MAPPING_MAX_DECISIONS && (rc = decision_next(rec, &pos, &d)) == 0) {
+    while (decisions < MAPPING_MAX_DECISIONS && (rc = decision_next(rec, &pos, &d)) == 0) {
         ack = d.ack;
         mapping_counts_add(r->per_mapping, d.mapping);
-        if (job_new(r->jobs, &d, &jobs[n]) == 0) {
-            n++;
+        if (jobs_expand(r->jobs, &d, jobs + n, sizeof(jobs) / sizeof(jobs[0]) - n, &made) == 0) {
+            for (size_t i = 0; i < made; i++)
+                index[n + i] = (unsigned)decisions;
+            n += made;
+            decisions++;
             continue;
         }
+        decisions++;
         all_taken = 0;
         stats_add(r->stats, STAT_decisions_dropped, 1);
         log_limited(&delivery_rl, LOG_LVL_ERROR,
@@ -444,7 +484,7 @@ static void delivery_take(struct delivery *r, struct str rec)
     if (rc == ERR_INVALID)
         log_limited(&delivery_rl, LOG_LVL_ERROR, "a corrupt decision record was dropped");
     queue_release(r->q);
-    delivery_track(r, &ack, jobs, n, all_taken);
+    delivery_track(r, &ack, jobs, index, n, all_taken);
     jobs_start(r->jobs, jobs, n);
 }
 
@@ -590,12 +630,16 @@ static void delivery_log_incomplete(const struct delivery *r, const struct deliv
 int delivery_new(const struct config *cfg, struct delivery **out)
 {
     struct delivery *r;
-    size_t ring = DELIVERY_RING_RECORDS * (size_t)DECISION_RECORD_MAX;
+    /* Sized for records without policy blocks (the common case); one at
+     * the largest with blocks always fits a few times over. */
+    size_t ring = DELIVERY_RING_RECORDS * (size_t)DECISION_RECORD_BASE_MAX;
     int rc = ERR_NOMEM;
 
     *out = NULL;
     if (ring < DELIVERY_RING_MIN)
         ring = DELIVERY_RING_MIN;
+    if (ring < 8 * (size_t)DECISION_RECORD_MAX)
+        ring = 8 * (size_t)DECISION_RECORD_MAX;
     r = calloc(1, sizeof(*r));
     if (r == NULL)
         return ERR_NOMEM;
@@ -671,6 +715,8 @@ int delivery_new(const struct config *cfg, struct delivery **out)
 
         rc = dispatch_new(&cfg->dispatch, r->http, &r->dispatch);
         if (rc == 0)
+            rc = actions_new(cfg, r->http, &r->actions);
+        if (rc == 0)
             rc = audit_new(&dead, "spool.dead_letter", 1, &r->dead);
         if (rc != 0)
             goto out;
@@ -686,6 +732,29 @@ out:
     return rc;
 }
 
+/* Done alerts stay in the spool for the duplicate window, and for the
+ * policies' longest count window: their counts are rebuilt from it. */
+static int64_t delivery_keep_done_ms(struct delivery *r, const struct config *cfg)
+{
+    int64_t keep = (int64_t)cfg->dispatch.dedup_window_s;
+    int64_t counts = r->policies_next != NULL ? policy_longest_window(r->policies_next) : 0;
+
+    return (counts > keep ? counts : keep) * 1000;
+}
+
+void delivery_set_policies(struct delivery *r, struct mapping_set *set, struct correlate *c)
+{
+    if (set != NULL)
+        mapping_set_ref(set);
+    pthread_mutex_lock(&r->reload_lock);
+    mapping_set_unref(r->policies_next);
+    r->policies_next = set;
+    r->policies_new = 1;
+    if (c != NULL)
+        r->correlate = c;
+    pthread_mutex_unlock(&r->reload_lock);
+}
+
 int delivery_open(struct delivery *r, const struct config *cfg)
 {
     int rc;
@@ -696,7 +765,7 @@ int delivery_open(struct delivery *r, const struct config *cfg)
         rc = spool_open(&cfg->spool, r->base, r->stats, &r->spool);
         if (rc != 0)
             return rc;
-        spool_keep_done(r->spool, (int64_t)cfg->dispatch.dedup_window_s * 1000);
+        spool_keep_done(r->spool, delivery_keep_done_ms(r, cfg));
         rc = audit_reopen(r->dead);
         if (rc != 0)
             return rc;
@@ -750,6 +819,7 @@ static void *delivery_main(void *arg)
     struct delivery *r = arg;
     struct timeval every = {DELIVERY_GAUGES_S, 0};
 
+    delivery_take_policies(r);
     if (r->spool != NULL)
         jobs_recover(r->jobs);
     delivery_gauges(r);
@@ -830,6 +900,8 @@ void delivery_free(struct delivery *r)
     jobs_free(r->jobs);
     spool_free(r->spool);
     dispatch_free(r->dispatch);
+    actions_free(r->actions);
+    mapping_set_unref(r->policies_next);
     dedup_free(r->dedup);
     mapping_counts_free(r->per_mapping);
     audit_free(r->dead);

@@ -43,11 +43,13 @@
 
 #include "core/config.h"
 #include "decide/decision.h"
+#include "decide/policy.h"
 #include "identity/identity.h"
 #include "core/queue.h"
 #include "mapping_counts.h"
 
 struct delivery;
+struct correlate;
 
 /* Creates the decision queue, the identity layer (loading the static
  * directory) and the SafeTitan client, and reads every secret they and the
@@ -72,6 +74,13 @@ int delivery_open(struct delivery *r, const struct config *cfg);
  * ack; must be thread-safe towards the ack's owner. */
 typedef void (*delivery_ack_fn)(void *arg, const struct decision_ack *ack,
                                 struct decision_answer answer);
+
+/* From any thread: the policies (policy.h) decisions are expanded with
+ * from the next record on (the daemon's mappings set: at the start, before
+ * delivery_open, and at each reload that loaded), and, at the start, the
+ * counter their counts live in (rebuilt from the spool when the thread
+ * starts; kept while the agent runs: a reload passes NULL). */
+void delivery_set_policies(struct delivery *r, struct mapping_set *set, struct correlate *c);
 
 /* Before delivery_start. */
 void delivery_set_ack(struct delivery *r, delivery_ack_fn fn, void *arg);

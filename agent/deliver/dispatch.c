@@ -137,21 +137,27 @@ static void dispatch_reason(const struct http_response *res, int timeout_s, int 
     }
 }
 
+void dispatch_classify(const struct http_response *res, int timeout_s, int retry_max_s,
+                       int quote_body, char *reason, size_t cap, struct dispatch_result *out)
+{
+    /* A 2xx whose body ran over the cap was still accepted. */
+    dispatch_reason(res, timeout_s, quote_body, reason, cap);
+    out->status = res->status;
+    out->verdict = retry_classify(res->status);
+    out->reason = reason;
+    out->retry_after_s = out->verdict == RETRY_AGAIN
+                             ? retry_after_s(res->retry_after, res->date, time(NULL), retry_max_s)
+                             : -1;
+}
+
 static void dispatch_on_response(void *arg, const struct http_response *res)
 {
     struct dispatch_req *req = arg;
-    char reason[1400];
-    struct dispatch_result r = {
-        .status = res->status,
-        .verdict = retry_classify(res->status),
-        .reason = reason,
-    };
+    char reason[DISPATCH_REASON_MAX];
+    struct dispatch_result r;
 
-    /* A 2xx whose body ran over the cap was still accepted. */
-    dispatch_reason(res, req->timeout_s, req->quote_body, reason, sizeof(reason));
-    r.retry_after_s = r.verdict == RETRY_AGAIN
-                          ? retry_after_s(res->retry_after, res->date, time(NULL), req->retry_max_s)
-                          : -1;
+    dispatch_classify(res, req->timeout_s, req->retry_max_s, req->quote_body, reason,
+                      sizeof(reason), &r);
     req->cb(req->arg, &r);
     free(req);
 }

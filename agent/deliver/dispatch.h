@@ -30,11 +30,18 @@
 
 struct dispatch;
 
+struct policy_action;
+struct template_values;
+
 struct dispatch_alert {
     struct str event;         /* the event name SafeTitan's subscription expects */
     const char *email;        /* the resolved user */
-    const char *key;          /* the idempotency key (decision_key) */
+    const char *key;          /* the idempotency key (decision_key, or the action's) */
     struct timespec occurred; /* when the agent received the message */
+    /* A policy's webhook or email action (action.h) and the texts its
+     * templates read; NULL: a SafeTitan event (dispatch_send). */
+    const struct policy_action *action;
+    const struct template_values *values;
 };
 
 struct dispatch_result {
@@ -47,6 +54,17 @@ struct dispatch_result {
 };
 
 typedef void (*dispatch_cb)(void *arg, const struct dispatch_result *res);
+
+/* Room for a reason. */
+#define DISPATCH_REASON_MAX 1400
+
+/* Classifies an HTTPS answer as dispatch does (retry.h: the verdict, the
+ * status, Retry-After capped at retry_max_s) with its reason, written to
+ * reason[0..cap): "HTTP 400: <the body's first bytes, escaped>" when
+ * quote_body, else "HTTP 400", or why no answer came. For every sender of
+ * this kind (action.h). */
+void dispatch_classify(const struct http_response *res, int timeout_s, int retry_max_s,
+                       int quote_body, char *reason, size_t cap, struct dispatch_result *out);
 
 /* Reads the API key (dispatch.api_key_file; a key with control characters
  * is refused: it would split a header) and builds the dispatcher. cfg must

@@ -7,10 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "core/clock.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/retry.h"
+#include "cooldown.h"
+#include "decide/correlate.h"
+#include "decide/template.h"
 #include "errors.h"
 
 struct jobs {
@@ -29,6 +34,10 @@ struct jobs {
     int dispatching;                /* SENDING jobs, at most cfg.max_concurrent */
     int stopping;                   /* jobs_stop was called: callbacks only free */
     int64_t failing_since;          /* the dispatch_failing_since gauge: Unix s, 0: not failing */
+    struct mapping_set *policies;   /* the actions decisions expand to (jobs_set_policies) */
+    struct correlate *correlate;    /* rebuilt from the spool at recovery; NULL: none */
+    struct decision_hasher *hasher; /* action keys */
+    struct cooldown *cooldown;      /* policy actions' cooldown_s */
 };
 
 /* The intake tag of a duplicate that came while the job that first had its
@@ -63,6 +72,18 @@ struct job {
     struct job_follower *followers; /* duplicates answered when this job settles */
     char *email;                    /* once resolved */
     const char *resolver;           /* what found it (static text: identity.h) */
+    /* A policy's action (NULL: today's one SafeTitan event), from set (a
+     * reference: a reload may replace the set while the job waits); the
+     * decision's policy block read back (its priority, why, and the fields
+     * templates name); the action's idempotency key. missing: a recovered
+     * action the policies no longer have (dead-lettered once resolved). */
+    const struct policy_action *action;
+    struct mapping_set *set;
+    struct policy_block block;
+    int missing;
+    int cooled;      /* its cooldown_s let it through once: a retry is no repeat */
+    const char *key; /* action_key, or d.key without an action */
+    char action_key[DECISION_KEY_SIZE];
     char text[];
 };
 
@@ -132,6 +153,12 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
         free(s);
         return ERR_NOMEM;
     }
+    if (decision_hasher_new(&s->hasher) != 0 || cooldown_new(&s->cooldown) != 0) {
+        decision_hasher_free(s->hasher);
+        ops->timer_free(ops->ctx, &s->hold_timer);
+        free(s);
+        return ERR_NOMEM;
+    }
     jsonw_init(&s->payload, SPOOL_MAX_PAYLOAD);
     *out = s; /* transferred */
     return 0;
@@ -140,7 +167,7 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
 int job_new(struct jobs *s, const struct decision_record *d, struct job **out)
 {
     size_t n = d->source.len + d->transport.len + d->mapping.len + d->rule.len + d->user.len +
-               d->event.len + d->key.len + 7;
+               d->event.len + d->key.len + d->policy.len + d->action.len + 9;
     struct job *job = calloc(1, sizeof(*job) + n);
     char *at;
 
@@ -159,6 +186,9 @@ int job_new(struct jobs *s, const struct decision_record *d, struct job **out)
     job->d.user = job_copy(&at, d->user);
     job->d.event = job_copy(&at, d->event);
     job->d.key = job_copy(&at, d->key);
+    job->d.policy = job_copy(&at, d->policy);
+    job->d.action = job_copy(&at, d->action);
+    job->key = job->d.key.p;
     job->next = s->all;
     if (s->all != NULL)
         s->all->prev = job;
@@ -178,9 +208,112 @@ static void job_free(struct job *job)
     if (job->next != NULL)
         job->next->prev = job->prev;
     s->ops->timer_free(s->ops->ctx, &job->wait);
+    policy_block_free(&job->block);
+    mapping_set_unref(job->set);
     free(job->email);
     free(job->dead_detail);
     free(job);
+}
+
+/* The key of action name of policy for the decision whose key is key: the
+ * decision's and the action's names hashed, so each action of an alert is
+ * sent (and deduplicated) on its own, and a resend keeps it. */
+static void job_action_key(struct jobs *s, struct job *job, struct str policy, struct str action)
+{
+    decision_key(s->hasher, job->d.key, policy, action, STR_LIT("action"), job->action_key);
+    job->key = job->action_key;
+}
+
+/* Makes job the one of action a (of set) for its decision's policy block:
+ * counts says whether its payload keeps the block's correlation keys (one
+ * job per decision does: the counts are rebuilt from the spool once per
+ * alert). Returns 0, ERR_INVALID (an unreadable block) or ERR_NOMEM. */
+static int job_set_action(struct job *job, struct mapping_set *set, const struct policy_action *a,
+                          int counts)
+{
+    const char *text;
+
+    if (policy_block_read(job->d.policy, &job->block) != 0 || job->block.policy.p == NULL)
+        return ERR_INVALID;
+    if (!counts)
+        json_object_object_del(job->block.json, "corr");
+    text = json_object_to_json_string_ext(job->block.json, JSON_C_TO_STRING_PLAIN);
+    if (text == NULL)
+        return ERR_NOMEM;
+    job->d.policy = str_make(text, strlen(text));
+    job->d.action = str_make(a->name, strlen(a->name));
+    mapping_set_ref(set);
+    job->set = set;
+    job->action = a;
+    job_action_key(job->s, job, job->block.policy, job->d.action);
+    return 0;
+}
+
+void jobs_set_policies(struct jobs *s, struct mapping_set *set, struct correlate *c)
+{
+    if (set != NULL)
+        mapping_set_ref(set);
+    mapping_set_unref(s->policies);
+    s->policies = set;
+    s->correlate = c;
+}
+
+/* The action named name of the priority of policy, in set; NULL when the
+ * set no longer has it. */
+static const struct policy_action *jobs_find_action(const struct mapping_set *set,
+                                                    const struct policy_block *b, struct str name)
+{
+    struct policy_actions acts;
+
+    if (set == NULL)
+        return NULL;
+    acts = policy_actions(set, b->policy, b->priority);
+    for (size_t i = 0; i < acts.n; i++) {
+        if (str_eq(str_make(acts.v[i].name, strlen(acts.v[i].name)), name))
+            return &acts.v[i];
+    }
+    return NULL;
+}
+
+int jobs_expand(struct jobs *s, const struct decision_record *d, struct job **out, size_t cap,
+                size_t *n)
+{
+    struct policy_block b = {0};
+    struct policy_actions acts = {NULL, 0};
+    int rc;
+
+    *n = 0;
+    if (d->policy.len > 0 && s->policies != NULL && policy_block_read(d->policy, &b) == 0 &&
+        b.policy.p != NULL) {
+        acts = policy_actions(s->policies, b.policy, b.priority);
+        if (acts.n == 0 && !policy_has(s->policies, b.policy))
+            log_limited(&job_rl, LOG_LVL_WARNING,
+                        "policy %.*s is no longer loaded: its alert gets one SafeTitan event",
+                        (int)b.policy.len, b.policy.p);
+        else if (acts.n == 0)
+            goto out; /* the priority runs nothing */
+    }
+    if (acts.n == 0) {
+        rc = job_new(s, d, &out[0]);
+        *n = rc == 0;
+        policy_block_free(&b);
+        return rc;
+    }
+    for (size_t i = 0; i < acts.n && *n < cap; i++) {
+        rc = job_new(s, d, &out[*n]);
+        if (rc == 0 && (rc = job_set_action(out[*n], s->policies, &acts.v[i], i == 0)) != 0)
+            job_free(out[*n]);
+        if (rc != 0) {
+            while (*n > 0)
+                job_free(out[--*n]);
+            policy_block_free(&b);
+            return rc;
+        }
+        ++*n;
+    }
+out:
+    policy_block_free(&b);
+    return 0;
 }
 
 /* The job no longer counts in flight: its alert is durable (spooled, or
@@ -200,7 +333,7 @@ static void job_settle(struct job *job, int durable, int duplicate)
         s->ops->job_settled(s->ops->ctx, f->intake, f->index, durable, 1);
         free(f);
     }
-    dedup_settled(s->dedup, job->d.key.p, job);
+    dedup_settled(s->dedup, job->key, job);
 }
 
 /* dup repeats the key of first, which has not settled: dup's intake is
@@ -257,11 +390,20 @@ static int job_audit(struct job *job, const char *outcome, const char *detail, i
         .event = job->d.event,
         .outcome = outcome,
         .detail = detail,
-        .key = s->cfg.live ? job->d.key.p : NULL,
+        .key = s->cfg.live ? job->key : NULL,
         .status = status,
         .attempts = job->attempts,
         .latency_ms = job_latency_ms(job),
     };
+    char priority[16];
+
+    if (job->block.policy.p != NULL) {
+        ar.policy = job->block.policy.p;
+        snprintf(priority, sizeof(priority), "%s", policy_priority_name(job->block.priority));
+        ar.priority = priority;
+        ar.why = job->block.why.p != NULL ? job->block.why.p : "";
+        ar.action = job->d.action.p;
+    }
     int rc = s->ops->audit(s->ops->ctx, to_dead, &ar);
 
     if (rc == JOB_AUDIT_NONE)
@@ -473,12 +615,45 @@ static void job_on_sent(void *arg, const struct dispatch_result *res)
     }
 }
 
-/* Sends the job's alert (a slot is free). READY/RESOLVING -> SENDING. */
+/* A captured field of the job's policy block, for its templates. */
+static struct str job_field(void *arg, struct str name)
+{
+    const struct job *job = arg;
+
+    return policy_block_field(&job->block, name);
+}
+
+/* Sends the job's alert or action (a slot is free). READY/RESOLVING ->
+ * SENDING. */
 static void job_send(struct job *job)
 {
     struct jobs *s = job->s;
-    struct dispatch_alert a = {job->d.event, job->email, job->d.key.p, job->d.received};
+    struct dispatch_alert a = {job->d.event, job->email, job->key, job->d.received, NULL, NULL};
+    struct template_values v = {.field = job_field, .arg = job};
+    char received[LOG_TIME_SIZE], event[TEMPLATE_VALUE_MAX + 1];
+    const char *priority;
+    size_t len;
 
+    if (job->action != NULL) {
+        priority = policy_priority_name(job->block.priority);
+        log_format_time(job->d.received, received);
+        v.vars[TEMPLATE_RULE] = job->d.rule;
+        v.vars[TEMPLATE_USER] = job->d.user;
+        v.vars[TEMPLATE_EMAIL] = str_make(job->email, strlen(job->email));
+        v.vars[TEMPLATE_PRIORITY] = str_make(priority, strlen(priority));
+        v.vars[TEMPLATE_EVENT] = job->d.event;
+        v.vars[TEMPLATE_MAPPING] = job->d.mapping;
+        v.vars[TEMPLATE_POLICY] = job->block.policy;
+        v.vars[TEMPLATE_KEY] = str_make(job->key, strlen(job->key));
+        v.vars[TEMPLATE_RECEIVED] = str_make(received, strlen(received));
+        a.values = &v;
+        if (job->action->type != POLICY_ACTION_SAFETITAN)
+            a.action = job->action;
+        else if (job->action->event != NULL &&
+                 template_render(job->action->event, &v, event, sizeof(event), &len) == 0 &&
+                 len > 0)
+            a.event = str_make(event, len); /* dispatch copies it into its request */
+    }
     if (s->ops->send(s->ops->ctx, &a, job_on_sent, job) != 0) {
         job_retry_later(job, -1, "out of memory", 0);
         return;
@@ -505,8 +680,35 @@ static void job_next_ready(struct jobs *s)
 
 /* ---- RESOLVING ---- */
 
+/* Whether the job's action ran for this user (by email: one person under
+ * any identifier) less than its cooldown_s ago. Webhooks and emails only:
+ * SafeTitan counts repeats itself. The first job of a burst starts the
+ * cool-down when it goes out, so the rest of the burst is held back. */
+static int job_cooling(struct job *job)
+{
+    struct jobs *s = job->s;
+    const struct policy_action *a = job->action;
+    char lower[MAPPING_MAX_VALUE + 256];
+    size_t n = strlen(job->email) < sizeof(lower) ? strlen(job->email) : sizeof(lower);
+    struct str parts[3];
+
+    if (a == NULL || a->cooldown_s == 0 || a->type == POLICY_ACTION_SAFETITAN || job->cooled)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        lower[i] = (char)((job->email[i] >= 'A' && job->email[i] <= 'Z') ? job->email[i] + 32
+                                                                         : job->email[i]);
+    parts[0] = job->block.policy;
+    parts[1] = job->d.action;
+    parts[2] = str_make(lower, n);
+    if (!cooldown_take(s->cooldown, decision_hash64(s->hasher, parts, 3), now_ms(),
+                       (int64_t)a->cooldown_s * 1000))
+        return 1;
+    job->cooled = 1;
+    return 0;
+}
+
 /* Event: the user was found. RESOLVING -> SENDING, or READY when every
- * slot is busy. */
+ * slot is busy; an action in its cool-down ends here (audited, done). */
 static void job_resolved(struct job *job, const char *email, const char *resolver)
 {
     struct jobs *s = job->s;
@@ -516,6 +718,12 @@ static void job_resolved(struct job *job, const char *email, const char *resolve
     job->email = strdup(email);
     if (job->email == NULL) {
         job_retry_later(job, -1, "out of memory", 0);
+        return;
+    }
+    if (job_cooling(job)) {
+        stats_add(s->stats, STAT_outcome_cooldown, 1);
+        job_audit(job, "cooldown", "the same action ran for this user within its cooldown_s", 0, 0);
+        job_finish(job);
         return;
     }
     if (s->dispatching < s->cfg.max_concurrent) {
@@ -564,6 +772,11 @@ static void job_on_identity(void *arg, enum identity_status status, const char *
 
 static void job_resolve(struct job *job)
 {
+    if (job->missing) {
+        job_dead_letter(job, "failed", STAT_outcome_failed,
+                        "its policy action is no longer in the policies", 0);
+        return;
+    }
     job->state = JOB_RESOLVING;
     job->s->ops->resolve(job->s->ops->ctx, job->d.user, job->d.user_kind, job_on_identity, job);
 }
@@ -726,7 +939,7 @@ static void job_start(struct job *job)
     struct jobs *s = job->s;
     const void *first = NULL;
 
-    if (dedup_seen(s->dedup, job->d.key.p, now_ms(), job, &first)) {
+    if (dedup_seen(s->dedup, job->key, now_ms(), job, &first)) {
         stats_add(s->stats, STAT_outcome_duplicate, 1);
         job_audit(job, "duplicate", "same idempotency key inside dispatch.dedup_window_s", 0, 0);
         if (first != NULL && job->intake != NULL)
@@ -761,6 +974,56 @@ void jobs_start(struct jobs *s, struct job **jobs, size_t n)
 
 /* ---- recovery ---- */
 
+/* A spooled action finds its definition again in the policies loaded now
+ * (by policy, priority and name); one they no longer have is dead-lettered
+ * once due (job_resolve). Returns 0, or ERR_INVALID for a block it cannot
+ * read. */
+static int job_recover_action(struct jobs *s, struct job *job)
+{
+    const struct policy_action *a;
+
+    if (job->d.action.len == 0)
+        return 0;
+    if (policy_block_read(job->d.policy, &job->block) != 0 || job->block.policy.p == NULL)
+        return ERR_INVALID;
+    job_action_key(s, job, job->block.policy, job->d.action);
+    a = jobs_find_action(s->policies, &job->block, job->d.action);
+    if (a == NULL) {
+        job->missing = 1;
+        return 0;
+    }
+    mapping_set_ref(s->policies);
+    job->set = s->policies;
+    job->action = a;
+    return 0;
+}
+
+/* The counts policies read are rebuilt from the spool: every alert it
+ * still holds (done or not) counts once, from its first job's payload
+ * (job_set_action: the others carry no "corr"). */
+static void job_recount(struct jobs *s, const struct job *job)
+{
+    uint64_t keys[POLICY_SCOPES];
+    enum policy_scope scopes[POLICY_SCOPES];
+    struct policy_block b;
+    const struct policy_block *bp = &job->block;
+    size_t n;
+
+    if (s->correlate == NULL || job->d.policy.len == 0)
+        return;
+    if (bp->json == NULL) {
+        if (policy_block_read(job->d.policy, &b) != 0)
+            return;
+        bp = &b;
+    }
+    n = policy_block_corr(bp, keys, scopes);
+    for (size_t i = 0; i < n; i++)
+        correlate_add(s->correlate, keys[i], (int64_t)job->d.received.tv_sec,
+                      policy_longest_window(s->policies));
+    if (bp != &job->block)
+        policy_block_free(&b);
+}
+
 struct jobs_recovery {
     struct jobs *s;
     size_t resent, unreadable;
@@ -776,15 +1039,19 @@ static void jobs_recover_one(void *arg, uint64_t id, struct str payload, int don
     struct decision_payload p;
     struct job *job = NULL;
 
-    if (decision_payload_read(payload, &p) == 0)
-        (void)job_new(s, &p.rec, &job);
+    if (decision_payload_read(payload, &p) == 0 && job_new(s, &p.rec, &job) == 0 &&
+        job_recover_action(s, job) != 0) {
+        job_free(job);
+        job = NULL;
+    }
     decision_payload_free(&p);
     if (job == NULL) {
         /* Never completed: it stays in the spool for a version that reads it. */
         rec->unreadable++;
         return;
     }
-    dedup_refill(s->dedup, job->d.key.p, now_ms(), age_ms);
+    job_recount(s, job);
+    dedup_refill(s->dedup, job->key, now_ms(), age_ms);
     if (done) {
         job_free(job);
         return;
@@ -874,7 +1141,7 @@ void jobs_free(struct jobs *s)
      * RELP sender was never answered for these and sends them again). */
     for (struct job *job = s->held; job != NULL; job = job->queue_next) {
         log_error("lost at stop, never spooled: mapping %s, rule \"%s\", key %s", job->d.mapping.p,
-                  job->d.rule.p, job->d.key.p);
+                  job->d.rule.p, job->key);
         lost++;
     }
     s->held = NULL;
@@ -895,5 +1162,8 @@ void jobs_free(struct jobs *s)
     }
     s->ops->timer_free(s->ops->ctx, &s->hold_timer);
     jsonw_free(&s->payload);
+    mapping_set_unref(s->policies);
+    decision_hasher_free(s->hasher);
+    cooldown_free(s->cooldown);
     free(s);
 }

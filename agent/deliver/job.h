@@ -43,10 +43,13 @@
 #include "audit.h"
 #include "core/stats.h"
 #include "decide/decision.h"
+#include "decide/policy.h"
 #include "dedup.h"
 #include "dispatch.h"
 #include "identity/identity.h"
 #include "spool.h"
+
+struct correlate;
 
 enum job_state {
     JOB_NEW,       /* taken from a record: not yet checked against the duplicate window */
@@ -140,6 +143,21 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
 /* A job for decision d (its texts and key copied). Returns 0 and *out,
  * owned by the set, or ERR_NOMEM. */
 int job_new(struct jobs *s, const struct decision_record *d, struct job **out);
+
+/* The policies decisions expand to, from now on (a reference is taken;
+ * jobs made before keep theirs), and the counter their counts live in
+ * (rebuilt from the spool by jobs_recover; NULL: nothing counts). */
+void jobs_set_policies(struct jobs *s, struct mapping_set *set, struct correlate *c);
+
+/* The jobs of decision d, into out[0..cap): one per action of the priority
+ * its policy block chose (each with its own idempotency key: the
+ * decision's, the policy's and the action's names hashed; only the first
+ * keeps the block's correlation keys in its payload), or one SafeTitan job
+ * as without policies (no block, no policy matched, or the policy is no
+ * longer loaded: logged). A priority whose action list is empty makes
+ * none. Returns 0 and *n, or ERR_NOMEM (none made). */
+int jobs_expand(struct jobs *s, const struct decision_record *d, struct job **out, size_t cap,
+                size_t *n);
 
 /* Tags a job not yet started, the index-th decision of its record:
  * ops->job_settled(intake, index) tells when it no longer counts in flight

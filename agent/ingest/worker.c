@@ -390,6 +390,7 @@ int worker_new(const struct worker_env *env, int id, struct worker **out)
         goto out;
     outputs = (struct pipeline_outputs){
         .decisions = env->decisions,
+        .correlate = env->correlate,
         .decisions_waiter = &w->decisions_waiter,
         .tap = env->tap,
         .tap_batch_started = worker_tap_batch_started,

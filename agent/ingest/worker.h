@@ -28,8 +28,9 @@ struct worker_env {
      * decides. Only worker_new reads it: the daemon clears it once every
      * worker exists, since a SIGHUP may free that set. */
     struct mapping_set *mappings;
-    struct tap *tap;    /* NULL without --tap */
-    int *inputs_paused; /* inputs paused now, across workers (atomic) */
+    struct correlate *correlate; /* the policies' counts (pipeline.h), or NULL */
+    struct tap *tap;             /* NULL without --tap */
+    int *inputs_paused;          /* inputs paused now, across workers (atomic) */
     /* Called on the worker's thread when it has stopped (thread-safe). */
     void (*exited)(void *arg);
     void *exited_arg;

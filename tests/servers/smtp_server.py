@@ -87,6 +87,8 @@ def make_authenticator(user, password):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="SMTP stand-in (aiosmtpd)")
     ap.add_argument("--port-file", required=True)
+    ap.add_argument("--port", type=int, default=0,
+                    help="listen on this port (a server that was down coming back)")
     ap.add_argument("--messages", required=True)
     ap.add_argument("--tls", choices=("starttls", "implicit", "none"), default="starttls")
     ap.add_argument("--cert")
@@ -126,7 +128,7 @@ def main(argv=None):
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(loop.create_server(
-        lambda: SMTP(handler, loop=loop, **kwargs), "127.0.0.1", 0,
+        lambda: SMTP(handler, loop=loop, **kwargs), "127.0.0.1", args.port,
         ssl=ctx if args.tls == "implicit" else None))
     port = server.sockets[0].getsockname()[1]
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -43,7 +43,8 @@ static char tmpdir[] = "/tmp/rtr-test-audit.XXXXXX";
     {                                                                                              \
         T0, "10.0.0.5:51514", "splunk-es-cef", STR_LIT("Brute Force"),                             \
             STR_LIT("EXAMPLE\\amorgan"), "alice.morgan@example.com", "ldap",                       \
-            STR_LIT("Unknown USB Device"), "would-dispatch", (detail), NULL, 0, 0, 0, "tls"        \
+            STR_LIT("Unknown USB Device"), "would-dispatch", (detail), NULL, 0, 0, 0, "tls", NULL, \
+            NULL, NULL, NULL                                                                       \
     }
 
 /* ALICE(NULL) as written with its user and email hashed to these. */
@@ -84,6 +85,10 @@ static const struct {
       0,
       0,
       0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
       NULL},
      "{\"time\":\"1970-01-01T00:00:00.005Z\",\"source\":null,\"mapping\":\"m\",\"rule\":"
      "\"say \\\"hi\\\"\",\"user\":\"a\\nb\\u0001\",\"email\":null,\"event\":\"e\",\"outcome\":"
@@ -92,10 +97,22 @@ static const struct {
     {"a dispatch outcome: key, status, attempts and latency",
      0,
      {T0, "10.0.0.5:51514", "m", STR_LIT("r"), STR_LIT("u"), "u@example.com", NULL, STR_LIT("e"),
-      "dispatched", NULL, "ab12", 202, 3, 1500, ""},
+      "dispatched", NULL, "ab12", 202, 3, 1500, "", NULL, NULL, NULL, NULL},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"mapping\":\"m\","
      "\"rule\":\"r\",\"user\":\"u\",\"email\":\"u@example.com\",\"event\":\"e\",\"outcome\":"
      "\"dispatched\",\"key\":\"ab12\",\"status\":202,\"attempts\":3,\"latency_ms\":1500}\n",
+     0},
+    {"under a policy: its name, priority, why and action after the event",
+     0,
+     {T0, "10.0.0.5:51514", "securonix-violation", STR_LIT("r"), STR_LIT("u"), "u@example.com",
+      NULL, STR_LIT("e"), "dispatched", NULL, "ab12", 202, 1, 20, "tcp", "insider-threat",
+      "critical", "tiers[0]: when[0] cef.label.riskscore \"87.5\" >= 80", "ticket"},
+     "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":\"10.0.0.5:51514\",\"transport\":\"tcp\","
+     "\"mapping\":\"securonix-violation\",\"rule\":\"r\",\"user\":\"u\",\"email\":\"u@example."
+     "com\","
+     "\"event\":\"e\",\"policy\":\"insider-threat\",\"priority\":\"critical\",\"why\":\"tiers[0]: "
+     "when[0] cef.label.riskscore \\\"87.5\\\" >= 80\",\"action\":\"ticket\",\"outcome\":"
+     "\"dispatched\",\"key\":\"ab12\",\"status\":202,\"attempts\":1,\"latency_ms\":20}\n",
      0},
     {"hashed users", 1, ALICE(NULL),
      ALICE_HASHED("8714e24ed21df37ca638c0e96f33f0c500bd91e3ffe1faf4c527e88f70c29985",
@@ -104,7 +121,7 @@ static const struct {
     {"hashed: an empty user hashes, a missing email stays null",
      1,
      {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, NULL, STR_LIT("e"), "unresolved-user",
-      "static: not listed", NULL, 0, 0, 0, NULL},
+      "static: not listed", NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"email\":"
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\",\"detail\":\"static: not listed\"}\n",
@@ -118,7 +135,7 @@ static const struct {
     {"keyed: an empty user",
      1,
      {T0, NULL, "m", STR_LIT("r"), STR_LIT(""), NULL, NULL, STR_LIT("e"), "unresolved-user", NULL,
-      NULL, 0, 0, 0, NULL},
+      NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
      "{\"time\":\"2026-10-02T09:12:44.120Z\",\"source\":null,\"mapping\":\"m\",\"rule\":\"r\","
      "\"user\":\"50a45dd54d4b57f9c2ac4b54ba5feae946ff6b001d487d8c3f0be53ed98e23f0\",\"email\":"
      "null,\"event\":\"e\",\"outcome\":\"unresolved-user\"}\n",

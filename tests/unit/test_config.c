@@ -46,7 +46,7 @@ static const struct {
 } bad_configs[] = {
     {"unknown top-level key",
      "{" LISTEN_OK ", \"wokers\": 2}",
-     {"@: wokers: unknown key (known here: listen, limits, workers, mappings, identity, "
+     {"@: wokers: unknown key (known here: listen, limits, workers, mappings, policies, identity, "
       "dispatch, spool, status, audit, smtp, log_level, log_format, summary_interval_s, user, "
       "group)"}},
     {"unknown key in a listener",
@@ -63,7 +63,7 @@ static const struct {
      {"@: identity.cache.ttl: unknown key (known here: ttl_s, negative_ttl_s, max_entries)"}},
     {"unknown key with a control character",
      "{" LISTEN_OK ", \"a\\u0001b\": 1}",
-     {"@: a\\x01b: unknown key (known here: listen, limits, workers, mappings, identity, "
+     {"@: a\\x01b: unknown key (known here: listen, limits, workers, mappings, policies, identity, "
       "dispatch, spool, status, audit, smtp, log_level, log_format, summary_interval_s, user, "
       "group)"}},
     {"smtp: unknown key",

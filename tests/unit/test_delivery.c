@@ -138,7 +138,7 @@ static void push(struct delivery *r, const char *u)
     d.user = str_make(u, strlen(u));
     if (decision_hasher_new(&h) != 0)
         exit(2);
-    len = decision_encode(h, &d, 1,
+    len = decision_encode(h, &d, NULL, 1,
                           &(struct decision_origin){now,
                                                     STR_LIT("192.0.2.7:5140"),
                                                     STR_LIT("192.0.2.7"),

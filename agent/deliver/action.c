@@ -1,0 +1,222 @@
+/* Response actions (action.h): each send renders the action's templates
+ * into buffers of its own (template_render_max: a rendering never fails
+ * for room), starts one request, and maps its answer to a dispatch_result
+ * so that the job machine treats every kind of delivery alike. */
+#include "action.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mail.h"
+#include "core/secret.h"
+#include "core/version.h"
+#include "decide/decision.h"
+#include "errors.h"
+
+/* Headers a webhook request carries besides the action's own. */
+#define ACTION_FIXED_HEADERS 4
+
+struct actions {
+    const struct config *cfg;
+    struct http *http;
+    char *smtp_password; /* secret: smtp.password_file's content */
+    size_t smtp_password_len;
+};
+
+/* One request in flight. */
+struct action_req {
+    dispatch_cb cb;
+    void *arg;
+    int timeout_s, retry_max_s;
+};
+
+int actions_new(const struct config *cfg, struct http *http, struct actions **out)
+{
+    struct actions *s = calloc(1, sizeof(*s));
+    char why[256];
+    int rc;
+
+    *out = NULL;
+    if (s == NULL)
+        return ERR_NOMEM;
+    s->cfg = cfg;
+    s->http = http;
+    if (cfg->smtp.url != NULL && cfg->smtp.username != NULL) {
+        rc = secret_read(cfg->smtp.password_file, 1, SECRET_MAX, 1, &s->smtp_password,
+                         &s->smtp_password_len, why, sizeof(why));
+        if (rc != 0) {
+            log_error("smtp.password_file: %s: the SMTP password: %s", cfg->smtp.password_file,
+                      why);
+            free(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+void actions_free(struct actions *s)
+{
+    if (s == NULL)
+        return;
+    secret_free(s->smtp_password, s->smtp_password_len);
+    free(s);
+}
+
+/* t rendered with v into a fresh NUL-terminated buffer (free it), or NULL
+ * when out of memory; NULL t renders "". */
+static char *action_render(const struct template *t, const struct template_values *v, size_t *len)
+{
+    size_t cap = t != NULL ? template_render_max(t) + 1 : 1;
+    char *buf = malloc(cap);
+
+    *len = 0;
+    if (buf == NULL)
+        return NULL;
+    if (t != NULL && template_render(t, v, buf, cap, len) != 0) {
+        free(buf); /* cannot happen: cap is the most it writes */
+        return NULL;
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+static void action_on_http(void *arg, const struct http_response *res)
+{
+    struct action_req *req = arg;
+    char reason[DISPATCH_REASON_MAX];
+    struct dispatch_result r;
+
+    /* A ticketing system's error text helps and holds no secret of ours. */
+    dispatch_classify(res, req->timeout_s, req->retry_max_s, 1, reason, sizeof(reason), &r);
+    req->cb(req->arg, &r);
+    free(req);
+}
+
+static void action_on_mail(void *arg, const struct mail_result *res)
+{
+    struct action_req *req = arg;
+    struct dispatch_result r = {
+        .verdict = res->verdict,
+        .status = res->smtp_code,
+        .retry_after_s = -1,
+        .reason = res->reason,
+    };
+
+    req->cb(req->arg, &r);
+    free(req);
+}
+
+static int action_webhook(struct actions *s, const struct policy_action *a,
+                          const struct template_values *v, const char *key, struct action_req *req)
+{
+    const struct dispatch_config *dc = &s->cfg->dispatch;
+    const char *headers[ACTION_FIXED_HEADERS + POLICY_MAX_HEADERS + 1] = {NULL};
+    char *lines[POLICY_MAX_HEADERS] = {NULL};
+    char idem[DECISION_KEY_SIZE + 32], agent[64], *body, *secret = NULL;
+    size_t body_len, n = 0, secret_len = 0;
+    struct http_request hr = {
+        .method = "POST",
+        .url = a->url,
+        .headers = headers,
+        .ca_file = a->ca_file,
+        .connect_timeout_ms = (long)dc->connect_timeout_s * 1000,
+        .timeout_ms = (long)dc->timeout_s * 1000,
+        .max_response_body = DISPATCH_MAX_BODY,
+    };
+    int rc = ERR_NOMEM;
+
+    body = action_render(a->body, v, &body_len);
+    if (body == NULL)
+        return ERR_NOMEM;
+    snprintf(idem, sizeof(idem), "Idempotency-Key: %s", key);
+    snprintf(agent, sizeof(agent), "User-Agent: rtr-agent/%s", RTR_VERSION);
+    headers[n++] = "Content-Type: application/json";
+    headers[n++] = idem;
+    headers[n++] = agent;
+    for (size_t i = 0; i < a->n_headers; i++) {
+        size_t len, name = strlen(a->headers[i].name);
+        char *value = action_render(a->headers[i].value, v, &len);
+
+        lines[i] = value != NULL ? malloc(name + 2 + len + 1) : NULL;
+        if (lines[i] == NULL) {
+            free(value);
+            goto out;
+        }
+        snprintf(lines[i], name + 2 + len + 1, "%s: %s", a->headers[i].name, value);
+        free(value);
+        headers[n++] = lines[i];
+    }
+    if (a->secret != NULL) {
+        secret_len = strlen(a->secret_header) + 2 + strlen(a->secret);
+        secret = malloc(secret_len + 1);
+        if (secret == NULL)
+            goto out;
+        snprintf(secret, secret_len + 1, "%s: %s", a->secret_header, a->secret);
+        headers[n++] = secret;
+    }
+    hr.body = body;
+    hr.body_len = body_len;
+    req->timeout_s = dc->timeout_s;
+    req->retry_max_s = dc->retry_max_s;
+    rc = http_start(s->http, &hr, action_on_http, req); /* copies headers and body */
+out:
+    for (size_t i = 0; i < a->n_headers; i++)
+        free(lines[i]);
+    secret_free(secret, secret_len);
+    free(body);
+    return rc;
+}
+
+static int action_email(struct actions *s, const struct policy_action *a,
+                        const struct template_values *v, const char *key, struct action_req *req)
+{
+    const struct smtp_config *sc = &s->cfg->smtp;
+    struct mail_request mr = {
+        .url = sc->url,
+        .from = sc->from,
+        .to = a->to,
+        .username = sc->username,
+        .password = s->smtp_password,
+        .message_id = key,
+        .ca_file = sc->ca_file,
+        .connect_timeout_ms = (long)sc->connect_timeout_s * 1000,
+        .timeout_ms = (long)sc->timeout_s * 1000,
+    };
+    size_t subject_len;
+    char *subject, *text;
+    int rc = ERR_NOMEM;
+
+    if (sc->url == NULL)
+        return ERR_INVALID;
+    subject = action_render(a->subject, v, &subject_len);
+    text = action_render(a->text, v, &mr.body_len);
+    if (subject != NULL && text != NULL) {
+        mr.subject = subject;
+        mr.body = text;
+        rc = mail_send(s->http, &mr, action_on_mail, req);
+    }
+    free(subject);
+    free(text);
+    return rc;
+}
+
+int actions_send(struct actions *s, const struct policy_action *a, const struct template_values *v,
+                 const char *key, dispatch_cb cb, void *arg)
+{
+    struct action_req *req = malloc(sizeof(*req));
+    int rc = ERR_INVALID;
+
+    if (req == NULL)
+        return ERR_NOMEM;
+    *req = (struct action_req){cb, arg, 0, 0};
+    if (a->type == POLICY_ACTION_WEBHOOK)
+        rc = action_webhook(s, a, v, key, req);
+    else if (a->type == POLICY_ACTION_EMAIL)
+        rc = action_email(s, a, v, key, req);
+    if (rc != 0)
+        free(req);
+    return rc;
+}
