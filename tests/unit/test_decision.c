@@ -172,6 +172,97 @@ static void test_payload(void)
 
 #define KEY64 "\"0123456789012345678901234567890123456789012345678901234567890123\""
 
+/* A payload with a policy block and an action reads both back (the block
+ * as a JSON object's text, its members unchanged); the versions before
+ * policies wrote neither, and such a payload reads with both empty. A
+ * record carries each decision's block. */
+static void test_payload_policy(void)
+{
+    static const char block[] =
+        "{\"policy\":\"insider\",\"priority\":\"critical\",\"tier\":1,\"why\":\"w\",\"fields\":"
+        "{\"cef.ext.src\":\"10.0.0.1\"},\"corr\":{\"user\":\"00000000000000ff\"}}";
+    static const char want[] =
+        "{\"v\":1,\"sec\":1,\"nsec\":2,\"source\":\"s\",\"transport\":\"tcp\",\"mapping\":\"m\","
+        "\"rule\":\"r\",\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64
+        ",\"policy\":{\"policy\":\"insider\",\"priority\":\"critical\",\"tier\":1,\"why\":\"w\","
+        "\"fields\":{\"cef.ext.src\":\"10.0.0.1\"},\"corr\":{\"user\":\"00000000000000ff\"}},"
+        "\"action\":\"ticket\"}";
+    static const char older[] =
+        "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+        "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 "}";
+    static const char *const refused[] = {
+        "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+        "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 ",\"policy\":\"x\"}",
+        "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+        "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 ",\"policy\":[1]}",
+        "{\"v\":1,\"sec\":5,\"nsec\":6,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+        "\"user\":\"u\",\"kind\":0,\"event\":\"e\",\"key\":" KEY64 ",\"action\":7}",
+    };
+    struct decision_record d = {
+        .received = {1, 2},
+        .source = STR_LIT("s"),
+        .mapping = STR_LIT("m"),
+        .rule = STR_LIT("r"),
+        .user = STR_LIT("u"),
+        .event = STR_LIT("e"),
+        .key = STR_LIT("0123456789012345678901234567890123456789012345678901234567890123"),
+        .transport = STR_LIT("tcp"),
+        .policy = STR_LIT(block),
+        .action = STR_LIT("ticket"),
+    };
+    struct mapping_decision md[2] = {
+        decision("m", cstr("r"), cstr("u"), cstr("e"), USER_KIND_AUTO),
+        decision("m", cstr("r2"), cstr("u"), cstr("e"), USER_KIND_AUTO),
+    };
+    struct str blocks[2] = {STR_LIT(block), STR_LIT("")};
+    struct decision_origin o = {{1, 2}, cstr("s"), cstr("h"), cstr("ref"), {0}, cstr("udp")};
+    struct decision_record r[3];
+    char buf[DECISION_RECORD_MAX], *copy;
+    struct decision_payload p;
+    size_t dropped = 0, len;
+    struct jsonw w;
+
+    jsonw_init(&w, 0);
+    CHECK_INT(decision_payload_write(&d, &w), 0);
+    CHECK_STR("policy payload", str_make(w.buf, w.len), want);
+    CHECK_INT(decision_payload_read(str_make(w.buf, w.len), &p), 0);
+    CHECK_STR("policy payload", p.rec.policy, block);
+    CHECK_STR("policy payload", p.rec.action, "ticket");
+    CHECK_STR("policy payload", p.rec.rule, "r");
+    decision_payload_free(&p);
+    /* no action: the key is not written */
+    d.action = STR_LIT("");
+    CHECK_INT(decision_payload_write(&d, &w), 0);
+    CHECK(memmem(w.buf, w.len, "\"action\"", 8) == NULL); /* w.buf has no NUL */
+    CHECK(memmem(w.buf, w.len, "\"policy\":{", 10) != NULL);
+    jsonw_free(&w);
+
+    CHECK_INT(decision_payload_read(str_make(older, sizeof(older) - 1), &p), 0);
+    CHECK(p.rec.policy.p != NULL && p.rec.policy.len == 0);
+    CHECK(p.rec.action.p != NULL && p.rec.action.len == 0);
+    decision_payload_free(&p);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        int rc = decision_payload_read(str_make(refused[i], strlen(refused[i])), &p);
+
+        if (rc != ERR_INVALID)
+            UNIT_FAIL("refused[%zu]: rc %d", i, rc);
+        else
+            unit_passed++;
+        decision_payload_free(&p);
+    }
+
+    /* a record: the first decision's block, none for the second */
+    len = decision_encode(hasher, md, blocks, 2, &o, buf, sizeof(buf), &dropped);
+    CHECK(len > 0);
+    CHECK_INT(dropped, 0);
+    CHECK_INT(decode(buf, len, r, 3, &copy), 2);
+    CHECK_STR("record", r[0].policy, block);
+    CHECK_INT(r[1].policy.len, 0);
+    CHECK_INT(r[0].action.len, 0);
+    CHECK_STR("record", r[1].rule, "r2");
+    free(copy);
+}
+
 /* Payloads this version must not read: each differs from a good one in
  * one place. */
 static const struct {
@@ -482,6 +573,7 @@ int main(void)
     test_key_cut();
     test_payload();
     test_payload_refused();
+    test_payload_policy();
     test_max();
     test_dropped();
     test_corrupt();
