@@ -20,6 +20,7 @@
  * the set, so a refusal always arms it; the jitter without random bits;
  * the intake told once per tagged job when its alert is durable (or lost
  * at a stop), and a duplicate of an alert not yet durable told with it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@
 #include "core/stats.h"
 #include "deliver/dedup.h"
 #include "deliver/job.h"
+#include "decide/mapping.h"
+#include "decide/policy.h"
 #include "errors.h"
 #include "unit.h"
 
@@ -41,7 +44,7 @@ struct fake_timer {
 };
 
 struct fake_line {
-    char outcome[32], detail[64], email[40], key[DECISION_KEY_SIZE];
+    char outcome[32], detail[64], email[40], key[DECISION_KEY_SIZE], action[32];
     int status, attempts, dead;
     size_t completed_before; /* completions journaled when it was written */
     long latency_ms;
@@ -57,6 +60,7 @@ static struct fake {
         void *arg;
     } durable[MAX_EVENTS];
     size_t n_durable;
+    char payload[MAX_EVENTS][1024]; /* what each append spooled */
     uint64_t completed[MAX_EVENTS];
     size_t n_completed;
     const char *recovered[4]; /* payloads the spool lists at start */
@@ -74,7 +78,8 @@ static struct fake {
     struct {
         dispatch_cb cb;
         void *arg;
-        char email[40];
+        char email[40], key[DECISION_KEY_SIZE];
+        const struct policy_action *action;
     } sends[MAX_EVENTS];
     size_t n_sends, sends_made;
     /* audit */
@@ -103,10 +108,10 @@ static int fake_spool_append(void *ctx, struct str payload, spool_durable_cb cb,
                              uint64_t *id)
 {
     (void)ctx;
-    (void)payload;
     fk.appends++;
     if (fk.append_rc != 0)
         return fk.append_rc;
+    snprintf(fk.payload[fk.n_durable], sizeof(fk.payload[0]), "%.*s", (int)payload.len, payload.p);
     *id = ++fk.next_id;
     fk.durable[fk.n_durable].cb = cb;
     fk.durable[fk.n_durable].arg = arg;
@@ -152,6 +157,8 @@ static int fake_send(void *ctx, const struct dispatch_alert *a, dispatch_cb cb, 
     fk.sends[fk.n_sends].cb = cb;
     fk.sends[fk.n_sends].arg = arg;
     snprintf(fk.sends[fk.n_sends].email, sizeof(fk.sends[0].email), "%s", a->email);
+    snprintf(fk.sends[fk.n_sends].key, sizeof(fk.sends[0].key), "%s", a->key);
+    fk.sends[fk.n_sends].action = a->action;
     fk.n_sends++;
     return 0;
 }
@@ -165,6 +172,7 @@ static int fake_audit(void *ctx, int to_dead, const struct audit_record *r)
     snprintf(l->detail, sizeof(l->detail), "%s", r->detail ? r->detail : "");
     snprintf(l->email, sizeof(l->email), "%s", r->email ? r->email : "");
     snprintf(l->key, sizeof(l->key), "%s", r->key ? r->key : "");
+    snprintf(l->action, sizeof(l->action), "%s", r->action ? r->action : "");
     l->status = r->status;
     l->attempts = r->attempts;
     l->latency_ms = r->latency_ms;
@@ -971,6 +979,272 @@ out:
     jobs_free(s);
 }
 
+/* ---- policies: one job per action ---- */
+
+static char tmpdir[32];
+
+static void write_file(const char *name, const char *text, char *path)
+{
+    FILE *f;
+
+    snprintf(path, PATH_MAX, "%s/%s", tmpdir, name);
+    f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* Priority high runs a SafeTitan event, a webhook and an email (both with
+ * a cool-down); low runs nothing. */
+static struct mapping_set *policies(void)
+{
+    char mpath[PATH_MAX], ppath[PATH_MAX], err[4096];
+    char *mglobs[1] = {mpath}, *pglobs[1] = {ppath};
+    struct mapping_set *ps = NULL;
+
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rtr-test-job.XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    write_file("m.json",
+               "{\"mappings\": [{\"name\": \"m\", \"when\": [{\"field\": \"cef.vendor\", "
+               "\"equals\": \"V\"}], \"rule\": {\"field\": \"cef.name\"}, \"user\": {\"field\": "
+               "\"cef.ext.suser\"}}]}",
+               mpath);
+    write_file("p.json",
+               "{\"policies\": [{\"name\": \"p\", \"tiers\": [{\"priority\": \"high\"}], "
+               "\"actions\": {\"low\": [], \"high\": [{\"name\": \"st\", \"type\": \"safetitan\"}, "
+               "{\"name\": \"hook\", \"type\": \"webhook\", \"url\": \"https://h.example/x\", "
+               "\"body\": {\"r\": \"{{rule}}\"}, \"cooldown_s\": 600}, {\"name\": \"mail\", "
+               "\"type\": \"email\", \"to\": [\"soc@example.com\"], \"subject\": \"{{rule}}\", "
+               "\"text\": \"t\", \"cooldown_s\": 600}]}}]}",
+               ppath);
+    unit_capture_begin();
+    if (mapping_set_load(mglobs, 1, 0, &ps) != 0 || policy_load(ps, pglobs, 1, 0) != 0) {
+        unit_capture_end(err, sizeof(err));
+        fprintf(stderr, "policies do not load:\n%s", err);
+        exit(2);
+    }
+    unit_capture_end(err, sizeof(err));
+    unlink(mpath);
+    unlink(ppath);
+    rmdir(tmpdir);
+    return ps;
+}
+
+#define BLOCK_HIGH                                                                                 \
+    "{\"policy\":\"p\",\"priority\":\"high\",\"tier\":0,\"why\":\"tiers[0] (always)\","            \
+    "\"fields\":{},\"corr\":{\"user\":\"00000000000000ff\",\"host\":\"0000000000000001\"}}"
+
+/* Expands and starts one decision with block for user, key. Returns how
+ * many jobs it made. */
+static size_t take_policy(struct jobs *s, const char *block, const char *user, const char *key)
+{
+    struct decision_record d = {
+        .received = {999, 0},
+        .source = STR_LIT("10.0.0.5:514"),
+        .mapping = STR_LIT("m"),
+        .rule = STR_LIT("a rule"),
+        .user = str_make(user, strlen(user)),
+        .event = STR_LIT("an event"),
+        .user_kind = USER_KIND_UPN,
+        .key = str_make(key, strlen(key)),
+        .policy = str_make(block, strlen(block)),
+    };
+    struct job *jobs[POLICY_MAX_ACTIONS];
+    size_t n = 0;
+
+    if (jobs_expand(s, &d, jobs, POLICY_MAX_ACTIONS, &n) != 0)
+        abort();
+    jobs_start(s, jobs, n);
+    return n;
+}
+
+static int has(const char *text, const char *want)
+{
+    return strstr(text, want) != NULL;
+}
+
+/* One job per action, each with its own key from the decision's; only the
+ * first job's payload keeps "corr"; a priority without actions makes no
+ * job; a block whose policy is gone makes today's one SafeTitan job. */
+static void test_policy_expand(void)
+{
+    struct mapping_set *ps = policies();
+    struct jobs *s = set(1, 8);
+
+    jobs_set_policies(s, ps, NULL);
+    CHECK_INT(take_policy(s, BLOCK_HIGH, "jdoe@example.com", key_a), 3);
+    CHECK_INT(fk.appends, 3);
+    CHECK(has(fk.payload[0], "\"action\":\"st\"") && has(fk.payload[0], "\"corr\""));
+    CHECK(has(fk.payload[1], "\"action\":\"hook\"") && !has(fk.payload[1], "\"corr\""));
+    CHECK(has(fk.payload[2], "\"action\":\"mail\"") && !has(fk.payload[2], "\"corr\""));
+    CHECK(has(fk.payload[1], "\"policy\":{\"policy\":\"p\",\"priority\":\"high\""));
+    /* the payload keeps the decision's key; each job's key is its own */
+    CHECK(has(fk.payload[1], key_a));
+    for (size_t i = 0; i < 3; i++)
+        durable(i, 0);
+    CHECK_INT(fk.n_lines, 3);
+    CHECK(strcmp(fk.lines[0].key, key_a) != 0 && strlen(fk.lines[0].key) == DECISION_KEY_LEN);
+    CHECK(strcmp(fk.lines[0].key, fk.lines[1].key) != 0);
+    CHECK(strcmp(fk.lines[1].key, fk.lines[2].key) != 0);
+    CHECK(strcmp(fk.lines[0].action, "st") == 0 && strcmp(fk.lines[2].action, "mail") == 0);
+    for (size_t i = 0; i < 3; i++)
+        answer_lookup(i, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    CHECK_INT(fk.sends_made, 3);
+    CHECK(fk.sends[0].action == NULL); /* SafeTitan: dispatch_send's event */
+    CHECK(fk.sends[1].action != NULL && strcmp(fk.sends[1].action->name, "hook") == 0);
+    CHECK(fk.sends[2].action != NULL && strcmp(fk.sends[2].action->name, "mail") == 0);
+    CHECK(strcmp(fk.sends[1].key, fk.lines[1].key) == 0);
+    for (size_t i = 0; i < 3; i++)
+        answer_send(i, 200, -1, NULL);
+    CHECK_INT(fk.n_completed, 3);
+    /* the same decision again: every action a duplicate */
+    CHECK_INT(take_policy(s, BLOCK_HIGH, "jdoe@example.com", key_a), 3);
+    CHECK_INT(fk.appends, 3);
+    CHECK_INT(moved(STAT_outcome_duplicate), 3);
+    /* low runs nothing */
+    CHECK_INT(take_policy(s, "{\"policy\":\"p\",\"priority\":\"low\",\"tier\":0}", "x@example.com",
+                          key_b),
+              0);
+    /* a policy no longer loaded: one SafeTitan job, without an action
+     * (its warning shares a rate limit with other lines: not checked) */
+    unit_capture_begin();
+    CHECK_INT(take_policy(s, "{\"policy\":\"gone\",\"priority\":\"high\",\"tier\":0}",
+                          "x@example.com", key_b),
+              1);
+    {
+        char err[1024];
+
+        unit_capture_end(err, sizeof(err));
+    }
+    CHECK_INT(fk.appends, 4);
+    CHECK(!has(fk.payload[3], "\"action\"") && has(fk.payload[3], "\"policy\":{"));
+    jobs_free(s);
+    mapping_set_unref(ps);
+}
+
+/* A cool-down holds back the second webhook and email for the same user
+ * (any case of the email), never the SafeTitan event. */
+static void test_policy_cooldown(void)
+{
+    struct mapping_set *ps = policies();
+    struct jobs *s = set(1, 8);
+
+    jobs_set_policies(s, ps, NULL);
+    CHECK_INT(take_policy(s, BLOCK_HIGH, "jdoe@example.com", key_a), 3);
+    for (size_t i = 0; i < 3; i++)
+        durable(i, 0);
+    for (size_t i = 0; i < 3; i++)
+        answer_lookup(i, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    for (size_t i = 0; i < 3; i++)
+        answer_send(i, 200, -1, NULL);
+    CHECK_INT(fk.sends_made, 3);
+    CHECK_INT(take_policy(s, BLOCK_HIGH, "JDOE@example.com", key_b), 3);
+    for (size_t i = 3; i < 6; i++)
+        durable(i, 0);
+    for (size_t i = 3; i < 6; i++)
+        answer_lookup(i, IDENTITY_FOUND, "JDoe@Corp.Example", "static");
+    CHECK_INT(fk.sends_made, 4);
+    CHECK(fk.sends[3].action == NULL);
+    CHECK_INT(moved(STAT_outcome_cooldown), 2);
+    CHECK_INT(fk.n_completed, 5); /* the two held back are done */
+    {
+        size_t cooled = 0;
+
+        for (size_t i = 0; i < fk.n_lines; i++)
+            cooled += strcmp(fk.lines[i].outcome, "cooldown") == 0;
+        CHECK_INT(cooled, 2);
+    }
+    /* another user: not held */
+    CHECK_INT(take_policy(s, BLOCK_HIGH, "other@example.com",
+                          "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"),
+              3);
+    for (size_t i = 6; i < 9; i++)
+        durable(i, 0);
+    for (size_t i = 6; i < 9; i++)
+        answer_lookup(i, IDENTITY_FOUND, "other@corp.example", "static");
+    CHECK_INT(fk.sends_made, 7);
+    jobs_free(s);
+    mapping_set_unref(ps);
+}
+
+/* A spooled action the policies no longer have is dead-lettered; one they
+ * have is sent again with its action. */
+static void test_policy_recovered(void)
+{
+    static char gone[1024], kept[1024];
+    struct mapping_set *ps = policies();
+    struct jobs *s = set(1, 8);
+    size_t dead = 0;
+
+    snprintf(gone, sizeof(gone),
+             "{\"v\":1,\"sec\":999,\"nsec\":0,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+             "\"user\":\"old@example.com\",\"kind\":2,\"event\":\"e\",\"key\":\"%s\",\"policy\":"
+             "%s,\"action\":\"pager\"}",
+             key_a, BLOCK_HIGH);
+    snprintf(kept, sizeof(kept),
+             "{\"v\":1,\"sec\":999,\"nsec\":0,\"source\":\"s\",\"mapping\":\"m\",\"rule\":\"r\","
+             "\"user\":\"old@example.com\",\"kind\":2,\"event\":\"e\",\"key\":\"%s\",\"policy\":"
+             "%s,\"action\":\"hook\"}",
+             key_b, BLOCK_HIGH);
+    jobs_set_policies(s, ps, NULL);
+    fk.recovered[0] = gone;
+    fk.recovered[1] = kept;
+    fk.n_recovered = 2;
+    unit_capture_begin();
+    jobs_recover(s);
+    {
+        char err[2048];
+
+        unit_capture_end(err, sizeof(err));
+    }
+    for (size_t i = 0; i < fk.n_lines; i++) {
+        if (fk.lines[i].dead) {
+            dead++;
+            CHECK_STR("gone", str_make(fk.lines[i].detail, strlen(fk.lines[i].detail)),
+                      "its policy action is no longer in the policies");
+            CHECK_STR("gone", str_make(fk.lines[i].action, strlen(fk.lines[i].action)), "pager");
+        }
+    }
+    CHECK_INT(dead, 1);
+    CHECK_INT(fk.n_completed, 1);
+    CHECK(fk.n_completed == 1 && fk.completed[0] == 100);
+    CHECK_INT(fk.lookups_made, 1);
+    if (fk.n_lookups == 1) {
+        answer_lookup(0, IDENTITY_FOUND, "old@corp.example", "static");
+        CHECK_INT(fk.sends_made, 1);
+        CHECK(fk.sends[0].action != NULL && strcmp(fk.sends[0].action->name, "hook") == 0);
+    }
+    jobs_free(s);
+    mapping_set_unref(ps);
+}
+
+/* A dry run audits one line per action. */
+static void test_policy_dry_run(void)
+{
+    struct mapping_set *ps = policies();
+    struct jobs *s = set(0, 8);
+
+    jobs_set_policies(s, ps, NULL);
+    CHECK_INT(take_policy(s, BLOCK_HIGH, "jdoe@example.com", key_a), 3);
+    CHECK_INT(fk.appends, 0);
+    CHECK_INT(fk.lookups_made, 3);
+    for (size_t i = 0; i < fk.n_lookups; i++)
+        answer_lookup(i, IDENTITY_FOUND, "jdoe@corp.example", "static");
+    CHECK_INT(fk.n_lines, 3);
+    CHECK(fk.n_lines == 3 && strcmp(fk.lines[0].action, "st") == 0 &&
+          strcmp(fk.lines[1].action, "hook") == 0 && strcmp(fk.lines[2].action, "mail") == 0);
+    for (size_t i = 0; i < fk.n_lines; i++)
+        CHECK_STR("dry", str_make(fk.lines[i].outcome, strlen(fk.lines[i].outcome)),
+                  "would-dispatch");
+    CHECK_INT(fk.sends_made, 0);
+    jobs_free(s);
+    mapping_set_unref(ps);
+}
+
 int main(void)
 {
     stats = stats_register();
@@ -992,6 +1266,10 @@ int main(void)
     test_retry_timer_fails();
     test_hold_timer_up_front();
     test_jitter_without_random();
+    test_policy_expand();
+    test_policy_cooldown();
+    test_policy_recovered();
+    test_policy_dry_run();
     dedup_free(dedup);
     return unit_report("delivery_job");
 }
