@@ -302,6 +302,28 @@ static const struct load_case {
          "'cooldown_s': -1}"),
      NULL,
      {"@: policies[0].actions.low[0].cooldown_s: must be between 0 and 604800, got -1"}},
+#ifdef POLICY_TEST_PENDING
+    /* BUG (see the report): secret_header is taken as any string, neither
+     * checked as a header name nor against the headers the agent sets, and
+     * a "\r\n" in it splits the request's header (action.c writes
+     * "NAME: secret"). Enable with -DPOLICY_TEST_PENDING once
+     * parse_secret checks it as parse_headers does its names. */
+    {"secret_header not a header name",
+     ONE("{'name': 'a', 'type': 'webhook', 'url': 'https://x', 'body': {}, 'secret_file': "
+         "'secret', 'secret_header': 'X-Token\\r\\nX-Injected: 1'}"),
+     NULL,
+     {"@: policies[0].actions.low[0].secret_header: not a header name"}},
+    {"secret_header reserved",
+     ONE("{'name': 'a', 'type': 'webhook', 'url': 'https://x', 'body': {}, 'secret_file': "
+         "'secret', 'secret_header': 'Content-Type'}"),
+     NULL,
+     {"@: policies[0].actions.low[0].secret_header: the agent sets this header itself"}},
+    /* Minor (see the report): "to" needs only an '@' somewhere. */
+    {"email to without a local part",
+     ONE("{'name': 'a', 'type': 'email', 'to': ['@example.com'], 'subject': 's', 'text': 't'}"),
+     NULL,
+     {"@: policies[0].actions.low[0].to[0]: expected one plain address (user@domain)"}},
+#endif
     {"a mapping file",
      MAPPINGS,
      NULL,
@@ -311,6 +333,11 @@ static const struct load_case {
 
 static void test_load_errors(void)
 {
+    char secret[PATH_MAX];
+
+    /* for the cases that name a secret file (relative to theirs) */
+    snprintf(secret, sizeof(secret), "%s/secret", tmpdir);
+    unit_write_bytes(secret, "0123456789abcdef", 16);
     for (size_t i = 0; i < sizeof(load_cases) / sizeof(load_cases[0]); i++) {
         const struct load_case *c = &load_cases[i];
         char p1[PATH_MAX], p2[PATH_MAX], err[8192], want[1024];
@@ -331,6 +358,7 @@ static void test_load_errors(void)
             UNIT_FAIL("%s: %zu log lines, want %zu:\n%s", c->name, count_lines(err), n_want, err);
         mapping_set_unref(set);
     }
+    unlink(secret);
 }
 
 /* The good forms load: a secret file read, relative to the policy file. */
@@ -740,9 +768,10 @@ static void test_block_read(void)
         {"{\"policy\": \"p\", \"priority\": \"urgent\", \"tier\": 0}", ERR_INVALID},
         {"{\"policy\": \"p\", \"priority\": \"low\"}", ERR_INVALID},
         {"{\"policy\": \"p\", \"priority\": \"low\", \"tier\": \"0\"}", ERR_INVALID},
-        /* Not enabled: trailing bytes after the object are accepted (rc 0);
-         * see the report. {"{\"policy\": \"p\", \"priority\": \"low\",
-         * \"tier\": 0} x", ERR_INVALID}, */
+#ifdef POLICY_TEST_PENDING
+        /* Minor (see the report): bytes after the object are accepted. */
+        {"{\"policy\": \"p\", \"priority\": \"low\", \"tier\": 0} x", ERR_INVALID},
+#endif
     };
     struct policy_block b;
     uint64_t keys[POLICY_SCOPES];
