@@ -198,6 +198,10 @@ static void check_mappings(struct check *c)
     policy_describe(set, check_policy_line, c);
     if (policy_count(set) > 0 && policy_needs_smtp(set) && c->cfg->smtp.url == NULL)
         check_fail(c, "smtp", "policies have email actions: the smtp section is required");
+    if (policy_needs_approvals(set) && c->cfg->approvals.url == NULL)
+        check_fail(c, "approvals",
+                   "policies have approval actions: approvals.url (the HTTP listener approvers "
+                   "reach) is required");
     mapping_set_unref(set);
 }
 

@@ -1304,6 +1304,43 @@ static const struct cfg_key smtp_keys[] = {
 #undef SM
 static const struct cfg_section smtp_section = {smtp_keys, 0, check_smtp};
 
+/* ---- approvals ---- */
+
+/* The links approvers click reach the agent's HTTP listener from where
+ * they read their mail: an https:// URL (a plain http:// one only on
+ * loopback, for a test bench). */
+static void check_approvals(struct cfg_loader *ld, const char *path, struct json_object *obj,
+                            char *base)
+{
+    struct approvals_config *a = (struct approvals_config *)base;
+    char sub[JSON_FILE_PATH_MAX];
+
+    if (obj == NULL || a->url == NULL)
+        return;
+    if (strncmp(a->url, "https://", 8) != 0 && strncmp(a->url, "http://127.", 11) != 0 &&
+        strncmp(a->url, "http://localhost", 16) != 0 && strncmp(a->url, "http://[::1]", 12) != 0) {
+        json_file_key_path(sub, path, "url");
+        json_file_error(&ld->rep, sub,
+                        "expected https://host[:port] (http:// only on loopback), got \"%s\"",
+                        a->url);
+    } else if (strpbrk(a->url, "?#\"<> \t\r\n") != NULL) {
+        json_file_key_path(sub, path, "url");
+        json_file_error(&ld->rep, sub, "must be a plain base URL (no query, quotes or spaces)");
+    }
+}
+
+#define AP(f) offsetof(struct approvals_config, f)
+/* clang-format off */
+static const struct cfg_key approvals_keys[] = {
+    {.name = "url", .type = &CFG_STRING, .offset = AP(url), .required = 1,
+     .doc = "the agent's HTTP listener as approvers reach it (https://host:port): their links "
+            "are <url>/v1/approvals/<token>"},
+    {0},
+};
+/* clang-format on */
+#undef AP
+static const struct cfg_section approvals_section = {approvals_keys, 0, check_approvals};
+
 /* ---- the file ---- */
 
 static const char *const log_level_names[] = {"error", "warning", "info", "debug", NULL};
@@ -1401,6 +1438,9 @@ static const struct cfg_key root_keys[] = {
      .doc = "the audit log"},
     {.name = "smtp", .type = &CFG_OBJECT, .offset = CO(smtp), .section = &smtp_section,
      .doc = "the mail server email actions go through; absent = no email actions"},
+    {.name = "approvals", .type = &CFG_OBJECT, .offset = CO(approvals),
+     .section = &approvals_section,
+     .doc = "where the links of policies' approval emails point; needed by approval actions"},
     {.name = "log_level", .type = &CFG_STRING, .offset = CO(log_level), .choices = log_level_names,
      .def = "\"info\"", .doc = "least severe level logged"},
     {.name = "log_format", .type = &CFG_STRING, .offset = CO(log_format),

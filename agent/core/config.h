@@ -281,6 +281,11 @@ struct smtp_config {
     int timeout_s;         /* one submission, all included, default 60 */
 };
 
+/* approvals: the base of the links approval emails carry (policy.h). */
+struct approvals_config {
+    char *url; /* https://host[:port] of an http listener; NULL: none */
+};
+
 struct config {
     char *path; /* the file it was loaded from */
     char *dir;  /* its folder: relative paths resolve against it */
@@ -304,6 +309,7 @@ struct config {
     struct spool_config spool;
     struct audit_config audit;
     struct smtp_config smtp;
+    struct approvals_config approvals;
 };
 
 /* Loads and validates path. On success returns 0 and *out (free with

@@ -57,6 +57,8 @@
       STATS_HELP_HTTP)                                                                             \
     X(http_##name##_405, COUNTER, "http_requests_total{route=\"" route "\",status=\"405\"}",       \
       STATS_HELP_HTTP)                                                                             \
+    X(http_##name##_410, COUNTER, "http_requests_total{route=\"" route "\",status=\"410\"}",       \
+      STATS_HELP_HTTP)                                                                             \
     X(http_##name##_503, COUNTER, "http_requests_total{route=\"" route "\",status=\"503\"}",       \
       STATS_HELP_HTTP)
 /* The routes in webhook.h's enum order, then the requests of no route. */
@@ -66,6 +68,7 @@
     STATS_HTTP_ROUTE(X, logrhythm, "/api/SIEM/logrhythm/smartresponse")                            \
     STATS_HTTP_ROUTE(X, dtex, "/api/SIEM/dtex/alert")                                              \
     STATS_HTTP_ROUTE(X, event, "/api/event")                                                       \
+    STATS_HTTP_ROUTE(X, approvals, "/v1/approvals")                                                \
     STATS_HTTP_ROUTE(X, other, "other")
 
 /* X-macro: internal name (the enum, the shutdown summary), kind, the
@@ -157,6 +160,12 @@
     X(outcome_duplicate, COUNTER, "alerts_total{outcome=\"duplicate\"}", STATS_HELP_ALERTS)        \
     X(outcome_dead_letter, COUNTER, "alerts_total{outcome=\"dead-letter\"}", STATS_HELP_ALERTS)    \
     X(outcome_cooldown, COUNTER, "alerts_total{outcome=\"cooldown\"}", STATS_HELP_ALERTS)          \
+    X(approvals_approved, COUNTER, "approvals_total{outcome=\"approved\"}",                        \
+      "policy approvals decided, by outcome (an expired one counts as its default)")               \
+    X(approvals_denied, COUNTER, "approvals_total{outcome=\"denied\"}",                            \
+      "policy approvals decided, by outcome (an expired one counts as its default)")               \
+    X(approvals_expired, COUNTER, "approvals_expired_total",                                       \
+      "policy approvals nobody decided before their deadline (their default applied)")             \
     X(dispatch_requests, COUNTER, "dispatch_requests_total", "requests sent to SafeTitan")         \
     X(dispatch_retries, COUNTER, "dispatch_retries_total",                                         \
       "SafeTitan requests that failed and will be retried (408, 425, 429, 5xx, network errors, "   \

@@ -254,6 +254,47 @@ size_t decision_encode(struct decision_hasher *h, const struct mapping_decision 
     return total;
 }
 
+/* An approver's decision: u8 DECISION_APPROVAL_VERSION, u8 approve, u8
+ * token and source lengths, the ack, the token and source bytes. */
+#define DECISION_APPROVAL_VERSION 0xA1
+#define DECISION_APPROVAL_HEADER  (4 + DECISION_ACK)
+
+size_t decision_approval_encode(const struct decision_approval *a, char *buf, size_t cap)
+{
+    struct decision_out o = {buf, 0};
+    unsigned char head[4] = {DECISION_APPROVAL_VERSION, (unsigned char)(a->approve != 0),
+                             (unsigned char)a->token.len, (unsigned char)a->source.len};
+
+    if (a->token.len > DECISION_MAX_SHORT || a->source.len > DECISION_MAX_SHORT ||
+        cap < DECISION_APPROVAL_HEADER + a->token.len + a->source.len)
+        return 0;
+    decision_put(&o, head, sizeof(head));
+    decision_put(&o, &a->ack.owner, sizeof(a->ack.owner));
+    decision_put(&o, &a->ack.seq, sizeof(a->ack.seq));
+    decision_put(&o, &a->ack.worker, sizeof(a->ack.worker));
+    decision_put(&o, a->token.p, a->token.len);
+    decision_put(&o, a->source.p, a->source.len);
+    return o.len;
+}
+
+int decision_approval_read(struct str rec, struct decision_approval *out)
+{
+    const unsigned char *h = (const unsigned char *)rec.p;
+
+    if (rec.len == 0 || h[0] != DECISION_APPROVAL_VERSION)
+        return 0;
+    if (rec.len < DECISION_APPROVAL_HEADER || h[1] > 1 ||
+        rec.len != DECISION_APPROVAL_HEADER + (size_t)h[2] + h[3])
+        return ERR_INVALID;
+    out->approve = h[1];
+    memcpy(&out->ack.owner, h + 4, sizeof(out->ack.owner));
+    memcpy(&out->ack.seq, h + 4 + sizeof(uint64_t), sizeof(out->ack.seq));
+    memcpy(&out->ack.worker, h + 4 + 2 * sizeof(uint64_t), sizeof(out->ack.worker));
+    out->token = str_make(rec.p + DECISION_APPROVAL_HEADER, h[2]);
+    out->source = str_make(rec.p + DECISION_APPROVAL_HEADER + h[2], h[3]);
+    return 1;
+}
+
 /* A reader that refuses to go past the record. */
 struct decision_in {
     const unsigned char *p;

@@ -46,6 +46,16 @@ struct decision_ack {
 struct decision_answer {
     int durable;
     unsigned duplicates;
+    int approval; /* an approval's record (decision_approval): enum decision_approval_outcome */
+};
+
+/* What became of an approver's decision (decision_approval). */
+enum decision_approval_outcome {
+    DECISION_APPROVAL_NONE,        /* not an approval's answer */
+    DECISION_APPROVAL_DECIDED,     /* decided now (what it releases is in the spool) */
+    DECISION_APPROVAL_GONE,        /* decided already, or expired: the token is spent */
+    DECISION_APPROVAL_UNKNOWN,     /* no such approval: a forged or mistyped token */
+    DECISION_APPROVAL_UNAVAILABLE, /* no approval can be decided here (dry run, no spool) */
 };
 
 /* Where a message's decisions came from: what the idempotency key and the
@@ -79,6 +89,24 @@ struct decision_record {
     struct str policy;
     struct str action;
 };
+
+/* An approver's decision, as the HTTP intake hands it to the delivery
+ * thread: a record of its own in the decision queue (decision_next refuses
+ * it; decision_approval_read reads it). */
+struct decision_approval {
+    struct str token;  /* /v1/approvals/{token} (approval.h), at most 255 bytes */
+    int approve;       /* 1 approve, 0 deny */
+    struct str source; /* the approver's "ip:port" */
+    struct decision_ack ack;
+};
+
+/* Packs a into buf[0..cap): its length, or 0 when it does not fit (a text
+ * over 255 bytes). */
+size_t decision_approval_encode(const struct decision_approval *a, char *buf, size_t cap);
+
+/* Whether rec is an approver's decision (then *out, slices into rec):
+ * 1, 0 for a record of decisions, ERR_INVALID for a corrupt one. */
+int decision_approval_read(struct str rec, struct decision_approval *out);
 
 /* A SHA-256 context reused for every hash one thread makes (keys, frame
  * hashes), so that hashing allocates nothing per message: one per worker

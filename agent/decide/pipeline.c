@@ -358,6 +358,22 @@ int pipeline_pending(const struct pipeline *p)
     return p->rec_pending;
 }
 
+int pipeline_approval(struct pipeline *p, const struct decision_approval *a)
+{
+    if (p->q.decisions == NULL)
+        return ERR_INVALID;
+    if (pipeline_flush(p) == ERR_BUSY)
+        return ERR_BUSY;
+    p->rec_count = 0;
+    p->rec_len = decision_approval_encode(a, p->rec, DECISION_RECORD_MAX);
+    if (p->rec_len == 0)
+        return ERR_INVALID;
+    p->rec_pending = 1;
+    p->rec_refused = 0;
+    pipeline_flush(p);
+    return PIPELINE_ACK_LATER;
+}
+
 int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
                     const struct pipeline_source *src)
 {

@@ -98,6 +98,12 @@ void pipeline_set_mappings(struct pipeline *p, struct mapping_set *set);
 int pipeline_handle(struct pipeline *p, struct str frame, unsigned flags,
                     const struct pipeline_source *src);
 
+/* Hands an approver's decision (from the HTTP intake) to the delivery
+ * thread, which answers its ack (decision_answer.approval). Returns
+ * PIPELINE_ACK_LATER, ERR_BUSY as pipeline_handle (nothing consumed), or
+ * ERR_INVALID (a token or source over 255 bytes). */
+int pipeline_approval(struct pipeline *p, const struct decision_approval *a);
+
 /* Queues what is pending. Returns 0 when nothing is left pending, else
  * ERR_BUSY (a waiter is armed). decision_queue_full counts each record a
  * full queue refused once, however often it is offered again. */

@@ -48,6 +48,13 @@
  *   {"name": "analysts", "type": "email", "to": ["soc@example.com"],
  *    "subject": "template", "text": "template", "cooldown_s": 900}
  *       SMTP submission (the config's smtp section).
+ *   {"name": "ask", "type": "approval", "to": ["soc@example.com"],
+ *    "subject": "template", "text": "template with {{approve_url}} {{deny_url}}",
+ *    "then": ["training"], "expires_s": 14400, "default": "deny"}
+ *       the "user choice": the actions then names (of the same list) wait
+ *       until an approver decides through the link of their email (the
+ *       config's approvals.url), or until expires_s has passed and the
+ *       default applies.
  * Templates (template.h) choose what leaves the host: only the decision's
  * texts and the fields they name; `check` lists them per action. */
 #ifndef RTR_POLICY_H
@@ -73,6 +80,7 @@ enum policy_action_type {
     POLICY_ACTION_SAFETITAN,
     POLICY_ACTION_WEBHOOK,
     POLICY_ACTION_EMAIL,
+    POLICY_ACTION_APPROVAL,
     POLICY_ACTION_TYPES
 };
 
@@ -114,9 +122,19 @@ struct policy_action {
     const char *secret_header; /* NULL: none */
     const char *secret;        /* the secret file's content */
     const char *ca_file;       /* added to the system CAs, or NULL */
-    /* email */
+    /* email, approval (its approvers) */
     const char *const *to; /* NULL-terminated */
     struct template *subject, *text;
+    /* approval: the actions of its list it holds back until an approver
+     * decides (then[0..n_then): indexes in the list), how long it waits,
+     * and what applies when nobody decided in time. gated: an action some
+     * approval of its list holds back (it has no job of its own until
+     * then). */
+    const size_t *then;
+    size_t n_then;
+    int64_t expires_s;
+    int default_approve;
+    int gated;
 };
 
 /* The actions a priority of a policy runs: a slice of the loaded set. */
@@ -156,8 +174,11 @@ const char *policy_priority_name(enum policy_priority p);
 int policy_priority_parse(struct str name);
 const char *policy_action_type_name(enum policy_action_type t);
 
-/* Whether an action of the set sends email (then the config needs smtp). */
+/* Whether an action of the set sends email (an email or an approval: then
+ * the config needs smtp), and whether one is an approval (then it needs
+ * approvals.url and an HTTP listener for the links). */
 int policy_needs_smtp(const struct mapping_set *set);
+int policy_needs_approvals(const struct mapping_set *set);
 
 /* For `check`: one line per action of every policy naming what it sends
  * ("insider-threat/ticket (webhook https://...): rule, user, priority,

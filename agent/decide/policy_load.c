@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "core/mail.h"
 #include "core/secret.h"
 #include "errors.h"
 #include "template.h"
@@ -19,7 +20,11 @@ static const char *const priority_names[POLICY_PRIORITIES + 1] = {"low", "medium
                                                                   "critical", NULL};
 static const char *const scope_names[POLICY_SCOPES + 1] = {"user", "host", "user_rule", NULL};
 static const char *const action_type_names[POLICY_ACTION_TYPES + 1] = {"safetitan", "webhook",
-                                                                       "email", NULL};
+                                                                       "email", "approval", NULL};
+static const char *const approval_defaults[] = {"deny", "approve", NULL};
+
+/* An approval waits at most a week (its token stays valid that long). */
+#define POLICY_MAX_EXPIRES_S (7 * 24 * 3600)
 
 /* A COUNT's window: at most a week (the counter's ring covers the longest
  * window in 60 buckets: a week is 2.8-hour buckets, coarse enough). */
@@ -349,6 +354,28 @@ static void capture_fields(struct mload *ld, const char *path, struct policy *p,
     }
 }
 
+/* A header name an action may set: RFC 9110 token characters, not one
+ * the agent sets itself. Reports otherwise (path names it). */
+static void check_header_name(struct mload *ld, const char *path, const char *name)
+{
+    static const char *const reserved[] = {"Content-Type",    "Content-Length", "Host",
+                                           "Idempotency-Key", "User-Agent",     NULL};
+
+    for (const char *c = name; *c != '\0'; c++) {
+        if (strchr("!#$%&'*+-.^_`|~", *c) == NULL &&
+            !((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))) {
+            json_file_error(&ld->rep, path, "not a header name");
+            return;
+        }
+    }
+    for (size_t i = 0; reserved[i] != NULL; i++) {
+        if (name[0] == '\0' || strcasecmp(name, reserved[i]) == 0) {
+            json_file_error(&ld->rep, path, "the agent sets this header itself");
+            return;
+        }
+    }
+}
+
 static void parse_headers(struct mload *ld, const char *path, struct json_object *v,
                           struct policy_action *a)
 {
@@ -366,19 +393,7 @@ static void parse_headers(struct mload *ld, const char *path, struct json_object
     json_object_object_foreach(v, name, value)
     {
         json_file_key_path(sub, path, name);
-        for (const char *c = name; *c != '\0'; c++) {
-            /* RFC 9110 token characters */
-            if (strchr("!#$%&'*+-.^_`|~", *c) == NULL &&
-                !((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9'))) {
-                json_file_error(&ld->rep, sub, "not a header name");
-                break;
-            }
-        }
-        if (name[0] == '\0' || strcasecmp(name, "Content-Type") == 0 ||
-            strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Host") == 0 ||
-            strcasecmp(name, "Idempotency-Key") == 0)
-            json_file_error(&ld->rep, sub, "the agent sets this header itself");
+        check_header_name(ld, sub, name);
         h[n].name = mload_strndup(ld->set, name, strlen(name));
         h[n].value = get_template(ld, sub, value, TEMPLATE_HEADER);
         n++;
@@ -423,6 +438,8 @@ static void parse_secret(struct mload *ld, const char *path, struct json_object 
     if (mload_key(obj, "secret_header", &v)) {
         json_file_key_path(sub, path, "secret_header");
         a->secret_header = mload_text(ld, sub, v, 0).p;
+        if (a->secret_header != NULL)
+            check_header_name(ld, sub, a->secret_header);
     }
 }
 
@@ -476,11 +493,8 @@ static void parse_email(struct mload *ld, const char *path, struct json_object *
             for (size_t i = 0; i < n; i++) {
                 json_file_index_path(item, sub, i);
                 to[i] = mload_text(ld, item, json_object_array_get_idx(v, i), 0).p;
-                if (to[i] != NULL &&
-                    (strchr(to[i], '@') == NULL || strpbrk(to[i], " <>,\"") != NULL ||
-                     has_control(str_make(to[i], strlen(to[i]))))) {
+                if (to[i] != NULL && !mail_address_valid(to[i]))
                     json_file_error(&ld->rep, item, "expected one plain address (user@domain)");
-                }
             }
             to[n] = NULL;
             a->to = to;
@@ -496,6 +510,72 @@ static void parse_email(struct mload *ld, const char *path, struct json_object *
     }
 }
 
+/* An approval: its approvers' email, how long it waits, its default; its
+ * "then" is read once the whole list is (parse_then). */
+static void parse_approval(struct mload *ld, const char *path, struct json_object *obj,
+                           struct policy_action *a)
+{
+    static const char *const req[] = {"then", NULL};
+    char sub[JSON_FILE_PATH_MAX];
+    struct json_object *v;
+    int def;
+
+    parse_email(ld, path, obj, a);
+    required(ld, path, obj, req);
+    a->expires_s = get_int(ld, path, obj, "expires_s", 1, POLICY_MAX_EXPIRES_S, 4 * 3600);
+    if (mload_key(obj, "default", &v)) {
+        json_file_key_path(sub, path, "default");
+        def = get_enum(ld, sub, v, approval_defaults);
+        a->default_approve = def == 1;
+    }
+}
+
+/* An approval's "then": names of other actions of the same list, none an
+ * approval, none held back by two approvals. */
+static void parse_then(struct mload *ld, const char *path, struct json_object *obj,
+                       struct policy_actions list, size_t self)
+{
+    struct policy_action *a = (struct policy_action *)&list.v[self];
+    char sub[JSON_FILE_PATH_MAX], item[JSON_FILE_PATH_MAX];
+    struct json_object *v;
+    size_t *then, n;
+
+    if (!mload_key(obj, "then", &v))
+        return;
+    json_file_key_path(sub, path, "then");
+    if (mload_array(ld, sub, v) == NULL)
+        return;
+    n = json_object_array_length(v);
+    then = mload_alloc(ld->set, n * sizeof(*then));
+    for (size_t i = 0; i < n; i++) {
+        struct str name;
+        size_t j;
+
+        json_file_index_path(item, sub, i);
+        name = mload_text(ld, item, json_object_array_get_idx(v, i), 0);
+        if (name.p == NULL)
+            continue;
+        for (j = 0; j < list.n; j++) {
+            if (list.v[j].name != NULL && strcmp(list.v[j].name, name.p) == 0)
+                break;
+        }
+        if (j == list.n)
+            json_file_error(&ld->rep, item, "\"%s\" is no action of this priority", name.p);
+        else if (list.v[j].type == POLICY_ACTION_APPROVAL)
+            json_file_error(&ld->rep, item,
+                            "\"%s\" is an approval: approvals do not wait for "
+                            "each other",
+                            name.p);
+        else if (list.v[j].gated)
+            json_file_error(&ld->rep, item, "\"%s\" already waits for an approval", name.p);
+        else {
+            ((struct policy_action *)&list.v[j])->gated = 1;
+            then[a->n_then++] = j;
+        }
+    }
+    a->then = then;
+}
+
 static void parse_action(struct mload *ld, const char *path, struct json_object *obj,
                          struct policy *p, enum policy_priority prio, struct policy_action *a)
 {
@@ -504,6 +584,8 @@ static void parse_action(struct mload *ld, const char *path, struct json_object 
         {"name", "type", "description", "url", "body", "headers", "secret_file", "secret_header",
          "ca_file", "cooldown_s", NULL},
         {"name", "type", "description", "to", "subject", "text", "cooldown_s", NULL},
+        {"name", "type", "description", "to", "subject", "text", "then", "expires_s", "default",
+         NULL},
     };
     static const char *const req[] = {"name", "type", NULL};
     char sub[JSON_FILE_PATH_MAX];
@@ -543,6 +625,11 @@ static void parse_action(struct mload *ld, const char *path, struct json_object 
         break;
     case POLICY_ACTION_EMAIL:
         parse_email(ld, path, obj, a);
+        capture_fields(ld, path, p, prio, a->subject);
+        capture_fields(ld, path, p, prio, a->text);
+        break;
+    case POLICY_ACTION_APPROVAL:
+        parse_approval(ld, path, obj, a);
         capture_fields(ld, path, p, prio, a->subject);
         capture_fields(ld, path, p, prio, a->text);
         break;
@@ -605,6 +692,11 @@ static void parse_actions(struct mload *ld, const char *path, struct json_object
             parse_action(ld, item, json_object_array_get_idx(value, i), p,
                          (enum policy_priority)prio, &acts[i]);
             check_action_names(ld, item, p->actions[prio], i);
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_file_index_path(item, sub, i);
+            if (acts[i].type == POLICY_ACTION_APPROVAL)
+                parse_then(ld, item, json_object_array_get_idx(value, i), p->actions[prio], i);
         }
     }
 }
@@ -786,7 +878,21 @@ int policy_needs_smtp(const struct mapping_set *set)
     for (size_t i = 0; i < set->n_policies; i++) {
         for (int prio = 0; prio < POLICY_PRIORITIES; prio++) {
             for (size_t j = 0; j < set->policies[i].actions[prio].n; j++) {
-                if (set->policies[i].actions[prio].v[j].type == POLICY_ACTION_EMAIL)
+                if (set->policies[i].actions[prio].v[j].type == POLICY_ACTION_EMAIL ||
+                    set->policies[i].actions[prio].v[j].type == POLICY_ACTION_APPROVAL)
+                    return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+int policy_needs_approvals(const struct mapping_set *set)
+{
+    for (size_t i = 0; i < set->n_policies; i++) {
+        for (int prio = 0; prio < POLICY_PRIORITIES; prio++) {
+            for (size_t j = 0; j < set->policies[i].actions[prio].n; j++) {
+                if (set->policies[i].actions[prio].v[j].type == POLICY_ACTION_APPROVAL)
                     return 1;
             }
         }
@@ -819,6 +925,7 @@ void policy_describe(const struct mapping_set *set, void (*line)(void *arg, cons
                         len = describe_template(sends, sizeof(sends), len, a->headers[k].value);
                     break;
                 case POLICY_ACTION_EMAIL:
+                case POLICY_ACTION_APPROVAL:
                     len = describe_template(sends, sizeof(sends), len, a->subject);
                     len = describe_template(sends, sizeof(sends), len, a->text);
                     break;

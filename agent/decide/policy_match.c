@@ -264,6 +264,7 @@ int policy_block_read(struct str block, struct policy_block *out)
         return ERR_NOMEM;
     root = json_tokener_parse_ex(tok, block.p, (int)block.len);
     if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) != block.len ||
         !json_object_is_type(root, json_type_object)) {
         json_tokener_free(tok);
         json_object_put(root);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "approval.h"
 #include "core/log.h"
 #include "core/mail.h"
 #include "core/secret.h"
@@ -21,16 +22,26 @@
 struct actions {
     const struct config *cfg;
     struct http *http;
-    char *smtp_password; /* secret: smtp.password_file's content */
+    const struct approval_secret *approval_secret; /* NULL: approvals cannot be sent */
+    char *smtp_password;                           /* secret: smtp.password_file's content */
     size_t smtp_password_len;
 };
 
-/* One request in flight. */
+/* One request in flight (an approval's: one per approver, answered once
+ * the last came back). */
 struct action_req {
     dispatch_cb cb;
     void *arg;
     int timeout_s, retry_max_s;
+    size_t left;                  /* messages not answered yet */
+    struct dispatch_result worst; /* the worst answer so far: again < dead < done */
+    char reason[DISPATCH_REASON_MAX];
 };
+
+void actions_set_approval_secret(struct actions *s, const struct approval_secret *secret)
+{
+    s->approval_secret = secret;
+}
 
 int actions_new(const struct config *cfg, struct http *http, struct actions **out)
 {
@@ -95,17 +106,28 @@ static void action_on_http(void *arg, const struct http_response *res)
     free(req);
 }
 
+/* How bad an answer is for a message sent to several approvers: one to
+ * send again makes the whole send again (each approver's Message-ID is
+ * the same each time). */
+static int action_badness(enum retry_verdict v)
+{
+    return v == RETRY_AGAIN ? 2 : v == RETRY_DEAD ? 1 : 0;
+}
+
 static void action_on_mail(void *arg, const struct mail_result *res)
 {
     struct action_req *req = arg;
-    struct dispatch_result r = {
-        .verdict = res->verdict,
-        .status = res->smtp_code,
-        .retry_after_s = -1,
-        .reason = res->reason,
-    };
 
-    req->cb(req->arg, &r);
+    if (req->left == 0 || action_badness(res->verdict) > action_badness(req->worst.verdict) ||
+        req->worst.reason == NULL) {
+        req->worst = (struct dispatch_result){res->verdict, res->smtp_code, -1, req->reason};
+        snprintf(req->reason, sizeof(req->reason), "%s", res->reason != NULL ? res->reason : "");
+    }
+    if (req->left > 1) {
+        req->left--;
+        return;
+    }
+    req->cb(req->arg, &req->worst);
     free(req);
 }
 
@@ -203,6 +225,52 @@ static int action_email(struct actions *s, const struct policy_action *a,
     return rc;
 }
 
+/* An approval: one email per approver, each with the links of its own
+ * token (approval.h) as {{approve_url}} and {{deny_url}}. */
+static int action_approval(struct actions *s, const struct policy_action *a,
+                           const struct template_values *v, const char *key, struct action_req *req)
+{
+    const char *base = s->cfg->approvals.url;
+    struct template_values mine = *v;
+    char token[APPROVAL_TOKEN_MAX], approve[1024], deny[1024], id[96];
+    size_t n = 0, sent = 0;
+    int rc = 0;
+
+    if (s->approval_secret == NULL || base == NULL)
+        return ERR_INVALID;
+    while (a->to[n] != NULL)
+        n++;
+    req->left = n;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *one[2] = {a->to[i], NULL};
+        struct policy_action single = *a;
+        size_t len = strlen(base);
+
+        while (len > 0 && base[len - 1] == '/')
+            len--;
+        approval_token(s->approval_secret, key, (unsigned)i, token);
+        snprintf(approve, sizeof(approve), "%.*s/v1/approvals/%s?decision=approve", (int)len, base,
+                 token);
+        snprintf(deny, sizeof(deny), "%.*s/v1/approvals/%s?decision=deny", (int)len, base, token);
+        mine.vars[TEMPLATE_APPROVE_URL] = str_make(approve, strlen(approve));
+        mine.vars[TEMPLATE_DENY_URL] = str_make(deny, strlen(deny));
+        /* Each approver's message its own Message-ID: the key, then who. */
+        snprintf(id, sizeof(id), "%.*s-%zu", 48, key, i);
+        single.to = one;
+        rc = action_email(s, &single, &mine, id, req);
+        sent += rc == 0;
+    }
+    if (rc != 0 && sent > 0) {
+        /* Those started answer; the rest count as a failure to send again. */
+        struct mail_result failed = {RETRY_AGAIN, 0, "out of memory"};
+
+        for (size_t i = sent; i < n; i++)
+            action_on_mail(req, &failed);
+        return 0;
+    }
+    return rc;
+}
+
 int actions_send(struct actions *s, const struct policy_action *a, const struct template_values *v,
                  const char *key, dispatch_cb cb, void *arg)
 {
@@ -211,11 +279,13 @@ int actions_send(struct actions *s, const struct policy_action *a, const struct 
 
     if (req == NULL)
         return ERR_NOMEM;
-    *req = (struct action_req){cb, arg, 0, 0};
+    *req = (struct action_req){.cb = cb, .arg = arg, .left = 1};
     if (a->type == POLICY_ACTION_WEBHOOK)
         rc = action_webhook(s, a, v, key, req);
     else if (a->type == POLICY_ACTION_EMAIL)
         rc = action_email(s, a, v, key, req);
+    else if (a->type == POLICY_ACTION_APPROVAL)
+        rc = action_approval(s, a, v, key, req);
     if (rc != 0)
         free(req);
     return rc;

@@ -11,6 +11,10 @@
  *            the config's smtp section, subject and text rendered; the
  *            Message-ID carries the action's key, so a resend after a crash
  *            is recognisable. 4xx and no answer again, 5xx dead.
+ *   approval one such email per approver, whose {{approve_url}} and
+ *            {{deny_url}} carry that approver's token (approval.h) under
+ *            the config's approvals.url; answered once every message was:
+ *            one to send again sends them all again (same Message-IDs).
  *
  * A reason quotes at most the first bytes of a webhook's answer, escaped
  * (never a header). Single-threaded: the loop's. */
@@ -24,6 +28,7 @@
 #include "dispatch.h"
 
 struct actions;
+struct approval_secret;
 
 /* Reads smtp.password_file (when smtp has a username) and keeps cfg (which
  * must outlive the set) for the timeouts and the SMTP server. Errors are
@@ -37,6 +42,9 @@ int actions_new(const struct config *cfg, struct http *http, struct actions **ou
  * that does not fit, an email without an smtp section) with no callback. */
 int actions_send(struct actions *s, const struct policy_action *a, const struct template_values *v,
                  const char *key, dispatch_cb cb, void *arg);
+
+/* The secret approvals' links are made with (approval.h); borrowed. */
+void actions_set_approval_secret(struct actions *s, const struct approval_secret *secret);
 
 /* NULL is fine. Requests in flight complete through http_free first. */
 void actions_free(struct actions *s);

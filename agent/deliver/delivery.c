@@ -50,6 +50,7 @@
 #include "errors.h"
 #include "identity/identity.h"
 #include "action.h"
+#include "approval.h"
 #include "job.h"
 #include "mapping_counts.h"
 #include "spool.h"
@@ -125,6 +126,11 @@ struct delivery {
     struct mapping_set *policies_next;
     int policies_new;
     struct correlate *correlate;
+    /* The secret of approval links, read (or made) in spool.dir once the
+     * policies have an approval (live only). */
+    struct approval_secret approval_secret;
+    int approval_secret_loaded;
+    const char *spool_dir;
     pthread_t thread;
     int started;
     void (*done)(void *arg);
@@ -418,16 +424,30 @@ static void delivery_track(struct delivery *r, const struct decision_ack *ack, s
     a = malloc(sizeof(*a));
     if (a == NULL) {
         if (r->ack_fn != NULL)
-            r->ack_fn(r->ack_arg, ack, (struct decision_answer){0, 0});
+            r->ack_fn(r->ack_arg, ack, (struct decision_answer){0, 0, DECISION_APPROVAL_NONE});
         return;
     }
-    *a = (struct delivery_ack){*ack, n, {all_taken, 0}};
+    *a = (struct delivery_ack){*ack, n, {all_taken, 0, DECISION_APPROVAL_NONE}};
     if (n == 0) {
         delivery_answer(r, a);
         return;
     }
     for (size_t i = 0; i < n; i++)
         job_set_intake(jobs[i], a, index[i]);
+}
+
+/* Approvals need the secret of their links: read once the policies have
+ * one (a small file in spool.dir, made at the first start that needs it). */
+static void delivery_approval_secret(struct delivery *r, const struct mapping_set *set)
+{
+    if (r->approval_secret_loaded || r->spool_dir == NULL || set == NULL ||
+        !policy_needs_approvals(set))
+        return;
+    if (approval_secret_load(r->spool_dir, &r->approval_secret) != 0)
+        return; /* logged: approvals are sent and decided once it loads (a reload) */
+    r->approval_secret_loaded = 1;
+    jobs_set_approval_secret(r->jobs, &r->approval_secret);
+    actions_set_approval_secret(r->actions, &r->approval_secret);
 }
 
 /* The policies delivery_set_policies handed over last, when new: jobs
@@ -447,8 +467,54 @@ static void delivery_take_policies(struct delivery *r)
     pthread_mutex_unlock(&r->reload_lock);
     if (!fresh)
         return;
+    delivery_approval_secret(r, set);
     jobs_set_policies(r->jobs, set, r->correlate);
     mapping_set_unref(set);
+}
+
+/* An approver's decision (decision_approval): the jobs decide it, and its
+ * ack is answered once what it releases is durable (or at once). Returns
+ * whether rec was one (released then). */
+static int delivery_take_approval(struct delivery *r, struct str rec)
+{
+    struct decision_approval a;
+    struct delivery_ack *ack = NULL;
+    struct job *jobs[POLICY_MAX_ACTIONS];
+    size_t n = 0;
+    int rc = decision_approval_read(rec, &a), outcome;
+
+    if (rc == 0)
+        return 0;
+    if (rc < 0) {
+        log_limited(&delivery_rl, LOG_LVL_ERROR, "a corrupt approval record was dropped");
+        queue_release(r->q);
+        return 1;
+    }
+    if (a.ack.owner != 0) {
+        ack = malloc(sizeof(*ack));
+        if (ack != NULL)
+            *ack = (struct delivery_ack){a.ack, 0, {1, 0, DECISION_APPROVAL_DECIDED}};
+    }
+    outcome = r->spool != NULL ? jobs_approval_decide(r->jobs, &a, jobs, POLICY_MAX_ACTIONS, &n)
+                               : DECISION_APPROVAL_UNAVAILABLE;
+    queue_release(r->q);
+    if (n > 0) {
+        /* What it releases: the last of them to be durable answers
+         * (delivery_op_job_settled). */
+        for (size_t i = 0; ack != NULL && i < n; i++)
+            job_set_intake(jobs[i], ack, 0);
+        if (ack != NULL)
+            ack->left = n;
+        jobs_start(r->jobs, jobs, n);
+        return 1;
+    }
+    if (ack != NULL) {
+        ack->answer.approval = outcome;
+        delivery_answer(r, ack);
+    } else if (a.ack.owner != 0 && r->ack_fn != NULL) {
+        r->ack_fn(r->ack_arg, &a.ack, (struct decision_answer){0, 0, DECISION_APPROVAL_NONE});
+    }
+    return 1;
 }
 
 /* Copies the record's decisions out, releases it, then starts each: one
@@ -463,6 +529,8 @@ static void delivery_take(struct delivery *r, struct str rec)
     int rc = 0, all_taken = 1;
 
     delivery_take_policies(r);
+    if (delivery_take_approval(r, rec))
+        return;
     /* decision_next checks the whole record first: all or nothing. */
     while (decisions < MAPPING_MAX_DECISIONS && (rc = decision_next(rec, &pos, &d)) == 0) {
         ack = d.ack;
@@ -765,6 +833,7 @@ int delivery_open(struct delivery *r, const struct config *cfg)
         rc = spool_open(&cfg->spool, r->base, r->stats, &r->spool);
         if (rc != 0)
             return rc;
+        r->spool_dir = cfg->spool.dir;
         spool_keep_done(r->spool, delivery_keep_done_ms(r, cfg));
         rc = audit_reopen(r->dead);
         if (rc != 0)

@@ -13,6 +13,7 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/retry.h"
+#include "approval.h"
 #include "cooldown.h"
 #include "decide/correlate.h"
 #include "decide/template.h"
@@ -38,6 +39,7 @@ struct jobs {
     struct correlate *correlate;    /* rebuilt from the spool at recovery; NULL: none */
     struct decision_hasher *hasher; /* action keys */
     struct cooldown *cooldown;      /* policy actions' cooldown_s */
+    const struct approval_secret *approval_secret; /* NULL: approvals cannot be decided */
 };
 
 /* The intake tag of a duplicate that came while the job that first had its
@@ -81,7 +83,11 @@ struct job {
     struct mapping_set *set;
     struct policy_block block;
     int missing;
-    int cooled;      /* its cooldown_s let it through once: a retry is no repeat */
+    int cooled; /* its cooldown_s let it through once: a retry is no repeat */
+    /* An approval's released actions not yet durable (it ends when the
+     * last is), and a released action's approval. */
+    size_t children;
+    struct job *parent;
     const char *key; /* action_key, or d.key without an action */
     char action_key[DECISION_KEY_SIZE];
     char text[];
@@ -93,10 +99,16 @@ static struct log_ratelimit job_rl_retry = LOG_RATELIMIT_INIT(60, 1);
 static struct log_ratelimit job_rl_dead = LOG_RATELIMIT_INIT(60, 1);
 
 static const char *const job_state_names[JOB_STATES] = {
-    [JOB_NEW] = "new",         [JOB_SPOOLING] = "spooling",
-    [JOB_HELD] = "held",       [JOB_RESOLVING] = "resolving",
-    [JOB_READY] = "ready",     [JOB_SENDING] = "sending",
-    [JOB_WAITING] = "waiting", [JOB_DEAD_WAIT] = "dead-letter-wait",
+    [JOB_NEW] = "new",
+    [JOB_SPOOLING] = "spooling",
+    [JOB_HELD] = "held",
+    [JOB_RESOLVING] = "resolving",
+    [JOB_READY] = "ready",
+    [JOB_SENDING] = "sending",
+    [JOB_WAITING] = "waiting",
+    [JOB_DEAD_WAIT] = "dead-letter-wait",
+    [JOB_APPROVAL] = "awaiting-approval",
+    [JOB_RELEASING] = "releasing",
 };
 
 /* The dry run's outcome by enum identity_status. */
@@ -300,8 +312,10 @@ int jobs_expand(struct jobs *s, const struct decision_record *d, struct job **ou
         return rc;
     }
     for (size_t i = 0; i < acts.n && *n < cap; i++) {
+        if (acts.v[i].gated)
+            continue; /* made when its approval approves */
         rc = job_new(s, d, &out[*n]);
-        if (rc == 0 && (rc = job_set_action(out[*n], s->policies, &acts.v[i], i == 0)) != 0)
+        if (rc == 0 && (rc = job_set_action(out[*n], s->policies, &acts.v[i], *n == 0)) != 0)
             job_free(out[*n]);
         if (rc != 0) {
             while (*n > 0)
@@ -319,10 +333,23 @@ out:
 /* The job no longer counts in flight: its alert is durable (spooled, or
  * it needs no spool: a duplicate, a dry run decided, a dead letter), or it
  * is lost (held at a stop). Whoever handed the decision in hears it once. */
+static void job_finish(struct job *job);
+
 static void job_settle(struct job *job, int durable, int duplicate)
 {
     struct jobs *s = job->s;
 
+    /* A released action is in the spool (or needs none): its approval
+     * ends with the last of them, never before (a crash in between keeps
+     * the approval pending, and a second decision's actions have the same
+     * keys: duplicates). */
+    if (job->parent != NULL && !s->stopping) {
+        struct job *parent = job->parent;
+
+        job->parent = NULL;
+        if (--parent->children == 0)
+            job_finish(parent);
+    }
     s->in_flight--;
     s->ops->job_settled(s->ops->ctx, job->intake, job->intake_index, durable, duplicate);
     job->intake = NULL;
@@ -518,11 +545,15 @@ static void job_dead_letter(struct job *job, const char *outcome, enum stats_cou
 
 /* Event: the retry timer fired. WAITING -> RESOLVING; DEAD_WAIT -> the
  * dead-letter line is written again. */
+static void job_approval_expired(struct job *job);
+
 static void job_timer(void *arg)
 {
     struct job *job = arg;
 
-    if (job->state == JOB_DEAD_WAIT)
+    if (job->state == JOB_APPROVAL)
+        job_approval_expired(job);
+    else if (job->state == JOB_DEAD_WAIT)
         job_dead_write(job, job->dead_outcome, job->dead_detail, job->dead_status);
     else
         job_resolve(job);
@@ -576,6 +607,153 @@ static void job_sent_ok(struct job *job, const struct dispatch_result *res)
     job_finish(job);
 }
 
+/* ---- approvals ---- */
+
+static int64_t job_realtime_ms(struct jobs *s)
+{
+    struct timespec t = s->ops->realtime(s->ops->ctx);
+
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* When an approval's time is up: its alert's receipt plus expires_s (the
+ * same after a restart). */
+static int64_t job_approval_deadline_ms(const struct job *job)
+{
+    return (int64_t)job->d.received.tv_sec * 1000 + job->d.received.tv_nsec / 1000000 +
+           job->action->expires_s * 1000;
+}
+
+/* The actions approval job held back, made from its decision into
+ * out[0..*n) (not started), each ending the approval once durable. Returns
+ * 0 or ERR_NOMEM (none made). */
+static int job_release(struct job *job, struct job **out, size_t cap, size_t *n)
+{
+    struct jobs *s = job->s;
+    struct policy_actions acts = policy_actions(job->set, job->block.policy, job->block.priority);
+    struct decision_record d = job->d;
+
+    *n = 0;
+    d.action = STR_ABSENT; /* job_set_action names each */
+    for (size_t i = 0; i < job->action->n_then && *n < cap; i++) {
+        size_t at = job->action->then[i];
+        struct job *child;
+
+        if (at >= acts.n)
+            continue;
+        if (job_new(s, &d, &child) != 0) {
+            child = NULL;
+        } else if (job_set_action(child, job->set, &acts.v[at], 0) != 0) {
+            job_free(child);
+            child = NULL;
+        }
+        if (child == NULL) {
+            while (*n > 0)
+                job_free(out[--*n]);
+            return ERR_NOMEM;
+        }
+        child->parent = job;
+        out[(*n)++] = child;
+    }
+    job->children = *n;
+    return 0;
+}
+
+/* Decides approval job: approved, its held-back actions are made into
+ * out[0..*n) and it ends once they are durable (RELEASING); denied (or
+ * with nothing to release), it ends now. who: the approver and where the
+ * decision came from, or the expiry. */
+static void job_approval_end(struct job *job, int approve, const char *who, struct job **out,
+                             size_t cap, size_t *n)
+{
+    struct jobs *s = job->s;
+
+    *n = 0;
+    job->s->ops->timer_free(s->ops->ctx, &job->wait);
+    stats_add(s->stats, approve ? STAT_approvals_approved : STAT_approvals_denied, 1);
+    job_audit(job, approve ? "approved" : "denied", who, 0, 0);
+    if (approve && job_release(job, out, cap, n) != 0) {
+        /* The approval stays in the spool: the next start asks again. */
+        job_leave_to_restart(job);
+        return;
+    }
+    if (*n == 0) {
+        job_finish(job);
+        return;
+    }
+    job->state = JOB_RELEASING;
+}
+
+/* Event: nobody decided before the deadline: the default applies. */
+static void job_approval_expired(struct job *job)
+{
+    struct job *out[POLICY_MAX_ACTIONS];
+    size_t n;
+
+    stats_add(job->s->stats, STAT_approvals_expired, 1);
+    job_approval_end(job, job->action->default_approve,
+                     job->action->default_approve
+                         ? "nobody decided before the deadline: the default, approve"
+                         : "nobody decided before the deadline: the default, deny",
+                     out, POLICY_MAX_ACTIONS, &n);
+    if (n > 0)
+        jobs_start(job->s, out, n);
+}
+
+/* Event: the approvers' emails went out. SENDING -> APPROVAL, until a
+ * decision or the deadline. */
+static void job_approval_sent(struct job *job, const struct dispatch_result *res)
+{
+    int64_t left = job_approval_deadline_ms(job) - job_realtime_ms(job->s);
+    char until[LOG_TIME_SIZE], detail[LOG_TIME_SIZE + 64];
+    struct timespec deadline = {(time_t)(job_approval_deadline_ms(job) / 1000),
+                                (long)(job_approval_deadline_ms(job) % 1000) * 1000000};
+
+    log_format_time(deadline, until);
+    snprintf(detail, sizeof(detail), "until %s, then %s", until,
+             job->action->default_approve ? "approve" : "deny");
+    job->state = JOB_APPROVAL;
+    job_audit(job, "awaiting-approval", detail, res->status, 0);
+    job_wait(job, left > 0 ? left : 0);
+}
+
+void jobs_set_approval_secret(struct jobs *s, const struct approval_secret *secret)
+{
+    s->approval_secret = secret;
+}
+
+int jobs_approval_decide(struct jobs *s, const struct decision_approval *a, struct job **out,
+                         size_t cap, size_t *n)
+{
+    char id[APPROVAL_ID_LEN + 1], who[512];
+    unsigned approver;
+    struct job *job;
+    size_t approvers = 0;
+
+    *n = 0;
+    if (s->approval_secret == NULL)
+        return DECISION_APPROVAL_UNAVAILABLE;
+    if (approval_token_read(s->approval_secret, a->token, id, &approver) != 0)
+        return DECISION_APPROVAL_UNKNOWN;
+    for (job = s->all; job != NULL; job = job->next) {
+        if (job->action != NULL && job->action->type == POLICY_ACTION_APPROVAL &&
+            strncmp(job->key, id, APPROVAL_ID_LEN) == 0)
+            break;
+    }
+    if (job == NULL || job->state == JOB_RELEASING)
+        return DECISION_APPROVAL_GONE;
+    if (job->state != JOB_APPROVAL)
+        return DECISION_APPROVAL_UNAVAILABLE; /* its emails are (being) sent again: later */
+    while (job->action->to[approvers] != NULL)
+        approvers++;
+    if (approver >= approvers)
+        return DECISION_APPROVAL_UNKNOWN;
+    snprintf(who, sizeof(who), "by %s from %.*s", job->action->to[approver], (int)a->source.len,
+             a->source.p);
+    job_approval_end(job, a->approve, who, out, cap, n);
+    return DECISION_APPROVAL_DECIDED;
+}
+
 /* Event: a retryable answer (or none). SENDING -> WAITING. */
 static void job_sent_retryable(struct job *job, const struct dispatch_result *res)
 {
@@ -604,7 +782,10 @@ static void job_on_sent(void *arg, const struct dispatch_result *res)
     job_next_ready(s);
     switch (res->verdict) {
     case RETRY_DONE:
-        job_sent_ok(job, res);
+        if (job->action != NULL && job->action->type == POLICY_ACTION_APPROVAL)
+            job_approval_sent(job, res);
+        else
+            job_sent_ok(job, res);
         break;
     case RETRY_AGAIN:
         job_sent_retryable(job, res);
@@ -630,10 +811,24 @@ static void job_send(struct job *job)
     struct jobs *s = job->s;
     struct dispatch_alert a = {job->d.event, job->email, job->key, job->d.received, NULL, NULL};
     struct template_values v = {.field = job_field, .arg = job};
-    char received[LOG_TIME_SIZE], event[TEMPLATE_VALUE_MAX + 1];
+    char received[LOG_TIME_SIZE], expires[LOG_TIME_SIZE], event[TEMPLATE_VALUE_MAX + 1];
     const char *priority;
     size_t len;
 
+    if (job->action != NULL && job->action->type == POLICY_ACTION_APPROVAL) {
+        int64_t deadline = job_approval_deadline_ms(job);
+
+        if (job_realtime_ms(s) >= deadline) {
+            /* Its time ran out while it was not pending (the agent was
+             * down, or its emails kept failing): nobody can decide now. */
+            job_approval_expired(job);
+            return;
+        }
+        log_format_time(
+            (struct timespec){(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000},
+            expires);
+        v.vars[TEMPLATE_EXPIRES] = str_make(expires, strlen(expires));
+    }
     if (job->action != NULL) {
         priority = policy_priority_name(job->block.priority);
         log_format_time(job->d.received, received);
@@ -1107,7 +1302,8 @@ void jobs_gauges(struct jobs *s)
         if (job->spooled && (oldest == 0 || job->d.received.tv_sec < oldest))
             oldest = job->d.received.tv_sec;
         /* A job being sent counts its request in attempts already. */
-        if (job->state != JOB_DEAD_WAIT && job->attempts > (job->state == JOB_SENDING))
+        if (job->state != JOB_DEAD_WAIT && job->state != JOB_APPROVAL &&
+            job->state != JOB_RELEASING && job->attempts > (job->state == JOB_SENDING))
             retrying = 1;
     }
     stats_set(s->stats, STAT_spool_held, jobs_held(s));

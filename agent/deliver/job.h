@@ -49,6 +49,7 @@
 #include "identity/identity.h"
 #include "spool.h"
 
+struct approval_secret;
 struct correlate;
 
 enum job_state {
@@ -60,6 +61,8 @@ enum job_state {
     JOB_SENDING,   /* its request runs */
     JOB_WAITING,   /* a retry timer runs (after a failed request or lookup) */
     JOB_DEAD_WAIT, /* its dead-letter line could not be written: a retry timer runs */
+    JOB_APPROVAL,  /* an approval whose emails went out: waits for a decision or its deadline */
+    JOB_RELEASING, /* an approval approved: ends once the actions it released are durable */
     JOB_STATES
 };
 
@@ -158,6 +161,20 @@ void jobs_set_policies(struct jobs *s, struct mapping_set *set, struct correlate
  * none. Returns 0 and *n, or ERR_NOMEM (none made). */
 int jobs_expand(struct jobs *s, const struct decision_record *d, struct job **out, size_t cap,
                 size_t *n);
+
+/* The secret approval tokens are checked with (approval.h; NULL: no
+ * approval can be decided). Borrowed: it outlives s. */
+void jobs_set_approval_secret(struct jobs *s, const struct approval_secret *secret);
+
+/* An approver's decision, or one a token names that is not pending
+ * (approval.h): returns what became of it (enum
+ * decision_approval_outcome). Approved, the actions the approval held back
+ * are made into out[0..*n) (not started: the caller tags and starts them),
+ * and the approval ends (journaled done) once they are durable; denied, it
+ * ends now. Audited with the approver's address (from the token) and
+ * a->source. */
+int jobs_approval_decide(struct jobs *s, const struct decision_approval *a, struct job **out,
+                         size_t cap, size_t *n);
 
 /* Tags a job not yet started, the index-th decision of its record:
  * ops->job_settled(intake, index) tells when it no longer counts in flight

@@ -60,6 +60,8 @@ struct http_req {
     size_t recs_len, recs_cap;
     size_t *rec_end;
     unsigned *duplicates; /* per alert: its decisions that were duplicates */
+    int approve;          /* an approval's POST: what it decides */
+    int approval;         /* ... and what became of it (enum decision_approval_outcome) */
     struct event *timer;  /* request_timeout_s from the request's arrival */
     char idem[HTTP_IDEM_MAX + 1];
     char ref[HTTP_REF_MAX + 1]; /* the alert being handed over's (http_alert_ref) */
@@ -103,6 +105,7 @@ static const struct {
     {403, "Forbidden"},
     {404, "Not Found"},
     {405, "Method Not Allowed"},
+    {410, "Gone"},
     {503, "Service Unavailable"},
 };
 
@@ -116,8 +119,9 @@ _Static_assert(STAT_http_other_200 - STAT_http_alerts_200 == WEBHOOK_ROUTES * HT
  * (WEBHOOK_ROUTES: none, the path was not one); close_after: the
  * connection ends after it; retry: with Retry-After. A request whose
  * client is gone is freed by evhttp here. */
-static void http_send(struct http_intake *h, struct evhttp_request *req, int route, int code,
-                      const char *body, size_t len, int close_after, int retry)
+static void http_send_typed(struct http_intake *h, struct evhttp_request *req, int route, int code,
+                            const char *type, const char *body, size_t len, int close_after,
+                            int retry)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -126,7 +130,7 @@ static void http_send(struct http_intake *h, struct evhttp_request *req, int rou
 
     while (i < HTTP_STATUSES - 1 && http_statuses[i].code != code)
         i++; /* the last, 503, for anything else */
-    evhttp_add_header(hdr, "Content-Type", "application/json");
+    evhttp_add_header(hdr, "Content-Type", type);
     if (retry)
         evhttp_add_header(hdr, "Retry-After", HTTP_RETRY_AFTER);
     if (close_after)
@@ -140,6 +144,12 @@ static void http_send(struct http_intake *h, struct evhttp_request *req, int rou
     evhttp_send_reply(req, http_statuses[i].code, http_statuses[i].reason, buf);
     if (buf != NULL)
         evbuffer_free(buf);
+}
+
+static void http_send(struct http_intake *h, struct evhttp_request *req, int route, int code,
+                      const char *body, size_t len, int close_after, int retry)
+{
+    http_send_typed(h, req, route, code, "application/json", body, len, close_after, retry);
 }
 
 /* {"error": why}. */
@@ -202,6 +212,34 @@ static int http_req_answer(struct http_req *r, struct jsonw *out)
     return out->err;
 }
 
+/* An approver's decision came back from the delivery thread. */
+static void http_approval_finish(struct http_req *r)
+{
+    static const struct {
+        int code;
+        const char *text;
+    } outcomes[] = {
+        [DECISION_APPROVAL_NONE] = {503, "{\"error\": \"no answer\"}"},
+        [DECISION_APPROVAL_DECIDED] = {200, NULL},
+        [DECISION_APPROVAL_GONE] = {410, "{\"error\": \"this approval was decided already or "
+                                         "has expired\"}"},
+        [DECISION_APPROVAL_UNKNOWN] = {404, "{\"error\": \"no such approval\"}"},
+        [DECISION_APPROVAL_UNAVAILABLE] = {503, "{\"error\": \"this approval cannot be decided "
+                                                "now (no spool, or its emails are being sent): "
+                                                "try again later\"}"},
+    };
+    int o = r->approval >= 0 && r->approval <= DECISION_APPROVAL_UNAVAILABLE && !r->lost
+                ? r->approval
+                : DECISION_APPROVAL_NONE;
+    const char *text = outcomes[o].text;
+
+    if (o == DECISION_APPROVAL_DECIDED)
+        text = r->approve ? "{\"approval\": \"approved\"}" : "{\"approval\": \"denied\"}";
+    http_send(r->h, r->req, WEBHOOK_APPROVAL, outcomes[o].code, text, strlen(text), 0,
+              outcomes[o].code == 503);
+    http_req_free(r);
+}
+
 /* The request is answered: 202 with its decisions, 200 when it made none,
  * 503 when one could not be made durable. r is unlinked and freed. */
 static void http_req_finish(struct http_req *r)
@@ -210,6 +248,10 @@ static void http_req_finish(struct http_req *r)
     int code = r->records > 0 ? 202 : 200;
     struct jsonw out;
 
+    if (r->w.route == WEBHOOK_APPROVAL) {
+        http_approval_finish(r);
+        return;
+    }
     if (r->lost) {
         http_send_error(h, r->req, (int)r->w.route, 503,
                         "an alert could not be made durable: send the request again", 0, 1);
@@ -393,6 +435,7 @@ static void http_acked(void *input, uint64_t seq, struct decision_answer answer)
         return; /* answered already (timed out, or the agent stopped) */
     r->acked++;
     r->lost |= !answer.durable;
+    r->approval = answer.approval;
     if (i < r->w.n_alerts)
         r->duplicates[i] = answer.duplicates;
     if (waiting && r->acked == r->records) {
@@ -562,7 +605,7 @@ static struct http_req *http_req_new(struct http_intake *h, struct evhttp_reques
     route = status == 404 ? WEBHOOK_ROUTES : (int)r->w.route;
     /* Who asks comes first: a client without the key learns nothing of the
      * routes. Never the key, nor what was sent in its place. */
-    if (!http_authorized(h, req, &r->w)) {
+    if (!(status == 0 && r->w.route == WEBHOOK_APPROVAL) && !http_authorized(h, req, &r->w)) {
         log_limited(&http_rl, LOG_LVL_WARNING, "%s %s: missing or wrong API key: 401",
                     http_transport(h), peer);
         http_send_error(h, req, route, 401, "unauthorized", 0, 0);
@@ -594,6 +637,111 @@ static struct http_req *http_req_new(struct http_intake *h, struct evhttp_reques
     }
     http_req_free(r);
     return NULL;
+}
+
+/* ---- approvals: /v1/approvals/{token} (approval.h in deliver/) ---- */
+
+/* The "decision" of a POST (a form's decision=approve, a JSON body's
+ * "decision", else the query's) or of a GET's query: 1 approve, 0 deny, -1
+ * none or another word. */
+static int http_decision(const struct webhook_request *w, struct str body)
+{
+    struct str v = STR_ABSENT;
+    char shadow[256];
+
+    if (body.len > 0 && body.len < sizeof(shadow) &&
+        json_kind_of(body.p, body.len) == JSON_OBJECT) {
+        if (json_validate(body.p, body.len, NULL, NULL) != 0 ||
+            json_lookup(body.p, body.len, STR_LIT("decision"), shadow, &v, NULL) != 0)
+            return -1;
+    } else if (body.len > 0) {
+        for (size_t at = 0; at < body.len;) {
+            size_t end = at;
+
+            while (end < body.len && body.p[end] != '&')
+                end++;
+            if (end - at > 9 && memcmp(body.p + at, "decision=", 9) == 0)
+                v = str_make(body.p + at + 9, end - at - 9);
+            at = end + 1;
+        }
+    } else {
+        for (size_t at = 0; at < w->query.len;) {
+            const char *name = w->query.p + at, *value = name + strlen(name) + 1;
+
+            if (strcmp(name, "decision") == 0)
+                v = str_make(value, strlen(value));
+            at = (size_t)(value + strlen(value) + 1 - w->query.p);
+        }
+    }
+    if (str_eq(v, STR_LIT("approve")))
+        return 1;
+    if (str_eq(v, STR_LIT("deny")))
+        return 0;
+    return -1;
+}
+
+/* The page a link opens. It decides nothing, so a mail scanner that
+ * follows links cannot approve: its buttons POST the decision. */
+static void http_approval_page(struct http_req *r)
+{
+    static const char head[] =
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>rtr-agent: approval</title>"
+        "</head>\n<body><h1>rtr-agent: an approval waits for you</h1>\n<p>The alert and what "
+        "it would run are in the email that brought you here.</p>\n<form method=\"post\">\n";
+    static const char approve[] =
+        "<button name=\"decision\" value=\"approve\">Approve: run the actions</button>\n";
+    static const char deny[] = "<button name=\"decision\" value=\"deny\">Deny</button>\n";
+    static const char tail[] = "</form>\n</body></html>\n";
+    char page[sizeof(head) + sizeof(approve) + sizeof(deny) + sizeof(tail)];
+    int decision = http_decision(&r->w, STR_ABSENT);
+    int n = snprintf(page, sizeof(page), "%s%s%s%s", head, decision != 0 ? approve : "",
+                     decision != 1 ? deny : "", tail);
+
+    http_send_typed(r->h, r->req, WEBHOOK_APPROVAL, 200, "text/html; charset=utf-8", page,
+                    (size_t)n, 0, 0);
+    http_req_free(r);
+}
+
+/* An approval's request: a GET shows the page; a POST hands the decision
+ * to the delivery thread and waits for its answer (http_acked). */
+static void http_approval(struct http_req *r, struct str body, const char *peer)
+{
+    struct http_intake *h = r->h;
+    struct decision_approval a;
+    int rc;
+
+    if (evhttp_request_get_command(r->req) == EVHTTP_REQ_GET) {
+        http_approval_page(r);
+        return;
+    }
+    r->approve = http_decision(&r->w, body);
+    if (r->approve < 0) {
+        http_send_error(h, r->req, WEBHOOK_APPROVAL, 400,
+                        "decision: expected approve or deny (a form field, a JSON member or a "
+                        "query parameter)",
+                        0, 0);
+        http_req_free(r);
+        return;
+    }
+    a = (struct decision_approval){
+        .token = str_make(r->w.source, strlen(r->w.source)),
+        .approve = r->approve,
+        .source = str_make(peer, strlen(peer)),
+        .ack = {(uint64_t)(uintptr_t)h->acker, r->seq << HTTP_SEQ_ALERT_BITS, h->ctx->worker},
+    };
+    rc = !TAILQ_EMPTY(&h->feeding) ? ERR_BUSY : pipeline_approval(h->ctx->pipe, &a);
+    if (rc != PIPELINE_ACK_LATER) {
+        http_send_error(h, r->req, WEBHOOK_APPROVAL, 503,
+                        rc == ERR_BUSY ? "the queue is busy: send the decision again later"
+                                       : "approvals are not available here",
+                        0, 1);
+        http_req_free(r);
+        return;
+    }
+    r->records = 1;
+    h->acker->outstanding++;
+    event_add(r->timer, &(struct timeval){h->ep->lc->request_timeout_s, 0});
+    TAILQ_INSERT_TAIL(&h->waiting, r, link);
 }
 
 static void http_on_request(struct evhttp_request *req, void *arg)
@@ -637,6 +785,10 @@ static void http_on_request(struct evhttp_request *req, void *arg)
     if (body.p == NULL && body.len > 0) { /* the body could not be made one piece */
         http_send_error(h, req, (int)r->w.route, 503, "out of memory", 0, 1);
         http_req_free(r);
+        return;
+    }
+    if (r->w.route == WEBHOOK_APPROVAL) {
+        http_approval(r, body, peer);
         return;
     }
     status = webhook_body(&r->w, body, &lim, why, sizeof(why));

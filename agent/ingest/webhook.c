@@ -34,6 +34,7 @@ static const struct webhook_route_def webhook_routes[] = {
      1},
     {WEBHOOK_DTEX, {"api", "SIEM", "dtex", "alert"}, 4, "dtex", "POST", 0},
     {WEBHOOK_EVENT, {"api", "event", NULL, "alert"}, 4, NULL, "GET, POST", 1},
+    {WEBHOOK_APPROVAL, {"v1", "approvals", NULL}, 3, NULL, "GET, POST", 1},
 };
 
 /* Frees the code, wiped first (explicit_bzero: not optimised away). */

@@ -11,6 +11,8 @@
  *   GET|POST /api/SIEM/logrhythm/smartresponse?.. http.source "logrhythm"
  *   POST     /api/SIEM/dtex/alert                 http.source "dtex"
  *   GET|POST /api/event/{source}/alert?code=...   http.source {source}
+ *   GET|POST /v1/approvals/{token}                an approver's decision (no alert:
+ *                                                 the intake answers it itself)
  *
  * The fixed parts of a path compare without regard to case (the
  * orchestrator ran on Azure Functions, whose routes do), {source} is kept
@@ -42,9 +44,10 @@ enum webhook_route {
     WEBHOOK_LOGRHYTHM, /* /api/SIEM/logrhythm/smartresponse */
     WEBHOOK_DTEX,      /* /api/SIEM/dtex/alert */
     WEBHOOK_EVENT,     /* /api/event/{source}/alert (the hosted form) */
+    WEBHOOK_APPROVAL, /* /v1/approvals/{token}: an approver's link (no alerts; source: the token) */
 };
 /* How many routes: stats.h counts each, then the paths that are none. */
-#define WEBHOOK_ROUTES 5
+#define WEBHOOK_ROUTES 6
 
 enum webhook_method {
     WEBHOOK_GET,

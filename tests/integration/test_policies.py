@@ -14,10 +14,15 @@ down has its email retried, then delivered when it comes up. A template fed
 a field that tries to inject JSON or a header is escaped. `replay --explain`
 says which tier held and why, and what would run; `check` lists what each
 action sends and names the file and key of a broken policy."""
+import email
+import email.header
+import http.client
 import json
 import os
+import re
 import subprocess
 import time
+import urllib.parse
 
 import harness
 import response_env as env
@@ -32,6 +37,7 @@ HENRIK = "henrik.lund@example.com"
 TICKET_KEY = "Bearer tk-SECRET-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 SMTP_PASSWORD = "smtp-SECRET-9f8e7d6c5b4a"
 ANALYSTS = "soc@example.com"
+HTTP_KEY = "http-SECRET-1a2b3c4d5e6f7a8b9c0d"
 
 
 def _alert(n, risk, user="hlund", rule="Uploads to personal websites", extra=""):
@@ -74,11 +80,59 @@ def _smtp_config(ctx, port):
             "ca_file": env.certs()["ca"], "timeout_s": 10, "connect_timeout_s": 2}
 
 
-def _config(ctx, st, ticket, smtp_port, policy=None, spool=None):
+def _config(ctx, st, ticket, smtp_port, policy=None, spool=None, http_port=None):
+    """A live config with the policy, the SMTP server and approvals.url
+    naming the HTTP listener _listen(http_port) makes."""
     cfg = env.live_config(ctx, st, spool=spool)
     cfg["policies"] = [policy or _policy_file(ctx, ticket)]
     cfg["smtp"] = _smtp_config(ctx, smtp_port)
+    cfg["approvals"] = {"url": "http://127.0.0.1:%d" % (http_port or 9)}
     return cfg
+
+
+def _listen(ctx, http_port):
+    return [listener("tcp"), listener("http", address="127.0.0.1:%d" % http_port,
+                                      api_key_file=env.write_secret(ctx, "http.key", HTTP_KEY))]
+
+
+def _start(ctx, st, ticket, smtp, policy=None, spool=None, name=None, http_port=None):
+    http_port = http_port or free_port()
+    cfg = _config(ctx, st, ticket, smtp.port if smtp else free_port(), policy=policy, spool=spool,
+                  http_port=http_port)
+    a = env.start_agent(ctx, cfg, listen=_listen(ctx, http_port), name=name)
+    a.http_port = http_port
+    return a
+
+
+def _subject(message):
+    """The Subject header decoded (a long or non-ASCII one is RFC 2047)."""
+    parsed = email.message_from_string(message["data"])
+    return str(email.header.make_header(email.header.decode_header(parsed["Subject"])))
+
+
+def _mails(smtp, subject):
+    """The messages whose subject starts with subject."""
+    return [m for m in smtp.messages() if _subject(m).startswith(subject)]
+
+
+def _link(message, which="Approve"):
+    m = re.search(r"^%s: (http://\S+)$" % which, message["data"].replace("\r\n", "\n"), re.M)
+    assert m, message["data"]
+    return m.group(1)
+
+
+def _http(url, method="GET", body=None):
+    """-> (status, content type, body text)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=t(20))
+    try:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+        conn.request(method, u.path + ("?" + u.query if u.query else ""), body=body,
+                     headers=headers)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode()
+    finally:
+        conn.close()
 
 
 def _action_lines(agent, action, outcome="dispatched"):
@@ -86,48 +140,50 @@ def _action_lines(agent, action, outcome="dispatched"):
 
 
 def test_runbook_critical_by_correlation(ctx):
-    """Two low-risk alerts for hlund, then a medium-risk one: critical by
-    correlation. SafeTitan hears all three; the ticket webhook and the
-    analysts' email run once, for the third, with what their templates
-    name; the secret header reaches the ticket system and nowhere else."""
+    """Two low-risk alerts for hlund (each asks the analysts' approval),
+    then a medium-risk one: critical by correlation. SafeTitan, the ticket
+    webhook and the analysts' email run once, for the third, with what
+    their templates name; the secret header reaches the ticket system and
+    nowhere else. A fourth critical alert in the burst reaches SafeTitan
+    while the ticket and the email are in their cool-down."""
     st = env.standin(ctx)
     ticket = env.standin(ctx)
     smtp = _smtp(ctx)
-    a = env.start_agent(ctx, _config(ctx, st, ticket, smtp.port))
+    a = _start(ctx, st, ticket, smtp)
     env.send_tcp(a, [_alert(1, 10), _alert(2, 12)])
-    env.wait_requests(st, 2)
+    wait_until(lambda: len(_mails(smtp, "[approval]")) >= 2, t(15), "two approval emails")
     env.send_tcp(a, [_alert(3, 55)])
-    events = env.wait_requests(st, 3)
+    events = env.wait_requests(st, 1)
     tickets = env.wait_requests(ticket, 1)
-    wait_until(lambda: len(smtp.messages()) >= 1, t(15), "the analysts' email")
+    wait_until(lambda: len(_mails(smtp, "[critical]")) >= 1, t(15), "the analysts' email")
     time.sleep(t(0.5))
-    assert len(st.requests()) == 3 and len(ticket.requests()) == 1, (
+    assert len(st.requests()) == 1 and len(ticket.requests()) == 1, (
         st.requests(), ticket.requests())
-    assert [json.loads(e["body"])["email"] for e in events] == [HENRIK] * 3
-    keys = {e["headers"]["idempotency-key"] for e in events}
-    assert len(keys) == 3, keys
+    assert json.loads(events[0]["body"])["email"] == HENRIK
 
     r = tickets[0]
     assert (r["method"], r["path"]) == ("POST", "/api/now/table/incident"), r
     assert r["headers"]["authorization"] == TICKET_KEY
     assert r["headers"]["content-type"] == "application/json"
     assert len(r["headers"]["idempotency-key"]) == 64
-    assert r["headers"]["idempotency-key"] not in keys
+    assert r["headers"]["idempotency-key"] != events[0]["headers"]["idempotency-key"]
     body = json.loads(r["body"])
     assert body["caller"] == HENRIK, body
     assert body["short_description"] == "Insider threat (critical): Uploads to personal websites"
     assert "risk 55" in body["description"], body
     assert len(body["correlation_id"]) == 64, body
 
-    msgs = smtp.messages()
+    msgs = _mails(smtp, "[critical]")
     assert len(msgs) == 1, msgs
     m = msgs[0]
     assert m["rcpt_tos"] == [ANALYSTS] and m["tls"] and m["login"] == "rtr", m
-    assert "Subject: [critical] Uploads to personal websites: " + HENRIK in m["data"], m["data"]
+    assert _subject(m) == "[critical] Uploads to personal websites: " + HENRIK, m["data"]
     assert "Risk score: 55" in m["data"] and "Policy insider-threat" in m["data"], m["data"]
 
-    training = _action_lines(a, "training")
-    assert [x["priority"] for x in training] == ["low", "low", "critical"], training
+    asks = [x for x in env.audit(a) if x.get("action") == "ask"]
+    assert [x["outcome"] for x in asks if x["outcome"] != "spooled"] == \
+        ["awaiting-approval"] * 2, asks
+    assert all(x["priority"] == "low" for x in asks), asks
     crit = [x for x in env.audit(a) if x.get("priority") == "critical"
             and x["outcome"] == "dispatched"]
     assert sorted(x["action"] for x in crit) == ["analysts", "ticket", "training"], crit
@@ -135,13 +191,11 @@ def test_runbook_critical_by_correlation(ctx):
         assert x["policy"] == "insider-threat", x
         assert "3 alerts for the user within 60 min" in x["why"], x
 
-    # A fourth critical alert in the burst: SafeTitan hears it (never held
-    # back); the ticket and the email are in their 15-minute cool-down.
     env.send_tcp(a, [_alert(4, 90)])
-    env.wait_requests(st, 4)
+    env.wait_requests(st, 2)
     env.wait_audit(a, "cooldown", 2)
     time.sleep(t(0.5))
-    assert len(ticket.requests()) == 1 and len(smtp.messages()) == 1
+    assert len(ticket.requests()) == 1 and len(_mails(smtp, "[critical]")) == 1
     cooled = env.outcomes(env.audit(a), "cooldown")
     assert sorted(x["action"] for x in cooled) == ["analysts", "ticket"], cooled
     env.assert_no_secret(a, TICKET_KEY.split()[1], SMTP_PASSWORD)
@@ -150,29 +204,41 @@ def test_runbook_critical_by_correlation(ctx):
 test_runbook_critical_by_correlation.timeout = 60
 
 
-def test_counts_survive_kill9(ctx):
-    """The counts are rebuilt from the spool: two alerts, kill -9, a new
-    start on the same spool, and the third is still critical."""
+def test_counts_and_approvals_survive_kill9(ctx):
+    """Two low-risk alerts wait for approval; kill -9; a new start on the
+    same spool: both are pending again with the same deadline (their
+    emails sent again), the third alert is still critical (the counts are
+    rebuilt from the spool), and a link from the first run's email still
+    decides."""
     st = env.standin(ctx)
     ticket = env.standin(ctx)
     smtp = _smtp(ctx)
-    extra = _config(ctx, st, ticket, smtp.port, spool={"dir": ctx.path("spool")})
-    a = env.start_agent(ctx, extra, name="first")
+    spool = {"dir": ctx.path("spool")}
+    a = _start(ctx, st, ticket, smtp, spool=spool, name="first")
     env.send_tcp(a, [_alert(1, 10), _alert(2, 12)])
-    env.wait_requests(st, 2)
-    env.wait_audit(a, lambda x: x.get("action") == "training" and x["outcome"] == "dispatched", 2)
+    first = env.wait_audit(a, "awaiting-approval", 2)
+    wait_until(lambda: len(_mails(smtp, "[approval]")) >= 2, t(15), "two approval emails")
+    link = _link(_mails(smtp, "[approval]")[0])
     kill9(a)
-    b = env.start_agent(ctx, extra, name="second")
+    b = _start(ctx, st, ticket, smtp, spool=spool, name="second", http_port=a.http_port)
+    again = env.wait_audit(b, "awaiting-approval", 2)
+    until = sorted(x["detail"] for x in env.outcomes(first, "awaiting-approval"))
+    assert sorted(x["detail"] for x in env.outcomes(again, "awaiting-approval")) == until, again
+    wait_until(lambda: len(_mails(smtp, "[approval]")) >= 4, t(15), "the approvals asked again")
     env.send_tcp(b, [_alert(3, 55)])
     env.wait_requests(ticket, 1)
-    wait_until(lambda: len(smtp.messages()) >= 1, t(15), "the analysts' email")
+    wait_until(lambda: len(_mails(smtp, "[critical]")) >= 1, t(15), "the analysts' email")
     lines = env.wait_audit(b, lambda x: x.get("priority") == "critical" and
                            x["outcome"] == "dispatched", 3)
     assert all("3 alerts for the user" in x["why"] for x in lines
                if x.get("priority") == "critical"), lines
+    status, _, text = _http(link, "POST", "decision=approve")
+    assert (status, json.loads(text)) == (200, {"approval": "approved"}), text
+    events = env.wait_requests(st, 2)
+    assert [json.loads(e["body"])["email"] for e in events] == [HENRIK, HENRIK]
 
 
-test_counts_survive_kill9.timeout = 60
+test_counts_and_approvals_survive_kill9.timeout = 60
 
 
 def test_smtp_down_is_retried(ctx):
@@ -191,7 +257,7 @@ def test_smtp_down_is_retried(ctx):
     env.wait_audit(a, lambda x: x.get("action") == "analysts" and x["outcome"] == "dispatched",
                    timeout=t(10))
     assert env.dead_letters(a) == []
-    assert "Subject: [critical]" in smtp.messages()[0]["data"]
+    assert _subject(smtp.messages()[0]).startswith("[critical]")
 
 
 test_smtp_down_is_retried.timeout = 60
@@ -239,7 +305,7 @@ def test_replay_explains_policy(ctx):
     decisions, explain, _ = replay(cfg, ["-"], explain=True, data=data)
     assert [d.get("priority") for d in decisions] == ["low", "low", "critical", "critical"]
     assert decisions[2]["actions"] == ["training", "ticket", "analysts"], decisions[2]
-    assert decisions[0]["actions"] == ["training"], decisions[0]
+    assert decisions[0]["actions"] == ["ask", "training"], decisions[0]
     assert "3 alerts for the user within 60 min" in decisions[2]["why"], decisions[2]
     text = "\n".join(explain)
     assert 'when[0] cef.label.riskscore "87.5" >= 80' in text, text
@@ -255,7 +321,8 @@ def test_check_lists_and_errors(ctx):
     policy = _policy_file(ctx, Fake())
     cfg = write_config(ctx, extra={"policies": [policy],
                                    "smtp": {"url": "smtp://127.0.0.1:25",
-                                            "from": "rtr@example.com"}})
+                                            "from": "rtr@example.com"},
+                                   "approvals": {"url": "https://rtr-agent.example.com:8443"}})
     p = subprocess.run(WRAPPER + [AGENT, "check", "-c", cfg], capture_output=True, text=True,
                        timeout=t(20))
     assert p.returncode == 0, p.stderr
@@ -267,7 +334,9 @@ def test_check_lists_and_errors(ctx):
     cfg = write_config(ctx, "nosmtp.json", extra={"policies": [policy]})
     p = subprocess.run(WRAPPER + [AGENT, "check", "-c", cfg], capture_output=True, text=True,
                        timeout=t(20))
-    assert p.returncode != 0 and "smtp" in p.stderr, p.stderr
+    assert p.returncode != 0, p.stderr
+    assert "smtp: policies have email actions: the smtp section is required" in p.stderr, p.stderr
+    assert "approvals: policies have approval actions: approvals.url" in p.stderr, p.stderr
 
     bad = ctx.path("bad.json")
     with open(bad, "w") as f:
@@ -281,3 +350,101 @@ def test_check_lists_and_errors(ctx):
         '"critical", got "urgent"' in p.stderr, p.stderr
     assert bad + ": policies[0].tiers[0].when[0].ge: expected a number, got \"7\"" in p.stderr, \
         p.stderr
+
+
+APPROVAL_POLICY = """{"policies": [
+  {"name": "ask-first", "tiers": [{"priority": "low"}],
+   "actions": {"low": [
+     {"name": "ask", "type": "approval", "to": ["soc@example.com", "lead@example.com"],
+      "subject": "[approval] {{rule}} for {{email}}",
+      "text": "Approve: {{approve_url}}\\nDeny: {{deny_url}}\\nBy {{expires}}\\n",
+      "then": ["training"], "expires_s": EXPIRES, "default": "DEFAULT"},
+     {"name": "training", "type": "safetitan", "event": "Training: {{rule}}"}]}}]}
+"""
+
+
+def _approval_policy(ctx, expires=3600, default="deny", name="ask.json"):
+    path = ctx.path(name)
+    with open(path, "w") as f:
+        f.write(APPROVAL_POLICY.replace("EXPIRES", str(expires)).replace("DEFAULT", default))
+    return path
+
+
+def test_approval_link_decides_once(ctx):
+    """A low alert asks both approvers by email, each with links of their
+    own; the link's GET shows a page and decides nothing; a POST approves
+    (the held-back SafeTitan event goes out, audited with who approved), a
+    second POST or the other approver's link is refused (410), a forged
+    token is unknown (404). A second alert denied sends nothing."""
+    st = env.standin(ctx)
+    smtp = _smtp(ctx)
+    a = _start(ctx, st, None, smtp, policy=_approval_policy(ctx))
+    env.send_tcp(a, [_alert(1, 10, rule="Rule One")])
+    wait_until(lambda: len(_mails(smtp, "[approval] Rule One")) >= 2, t(15), "two approval emails")
+    mails = sorted(_mails(smtp, "[approval] Rule One"), key=lambda m: m["rcpt_tos"])
+    assert [m["rcpt_tos"] for m in mails] == [["lead@example.com"], ["soc@example.com"]]
+    lead, soc = _link(mails[0]), _link(mails[1])
+    assert lead != soc and lead.startswith("http://127.0.0.1:%d/v1/approvals/" % a.http_port)
+    assert _link(mails[1], "Deny").endswith("?decision=deny")
+
+    status, ctype, page = _http(soc)
+    assert status == 200 and ctype.startswith("text/html") and 'value="approve"' in page, page
+    time.sleep(t(0.5))
+    assert st.requests() == [], "a GET must decide nothing"
+
+    forged = soc[:-len("?decision=approve")]
+    forged = forged[:-1] + ("0" if forged[-1] != "0" else "1")
+    status, _, text = _http(forged, "POST", "decision=approve")
+    assert status == 404, (status, text)
+
+    status, _, text = _http(soc, "POST", "decision=approve")
+    assert (status, json.loads(text)) == (200, {"approval": "approved"}), text
+    ev = env.wait_requests(st, 1)[0]
+    assert json.loads(ev["body"])["event"] == "Training: Rule One", ev
+    assert json.loads(ev["body"])["email"] == HENRIK
+    status, _, text = _http(soc, "POST", "decision=approve")
+    assert status == 410, (status, text)
+    status, _, text = _http(lead, "POST", "decision=deny")
+    assert status == 410, (status, text)
+    approved = env.wait_audit(a, "approved")
+    line = env.outcomes(approved, "approved")[0]
+    assert line["action"] == "ask" and line["detail"].startswith("by soc@example.com from 127.0.0.1:"), line
+
+    env.send_tcp(a, [_alert(2, 10, rule="Rule Two")])
+    wait_until(lambda: len(_mails(smtp, "[approval] Rule Two")) >= 2, t(15), "the second ask")
+    deny = _link(_mails(smtp, "[approval] Rule Two")[0], "Deny")
+    status, _, text = _http(deny, "POST", "decision=deny")
+    assert (status, json.loads(text)) == (200, {"approval": "denied"}), text
+    env.wait_audit(a, "denied")
+    time.sleep(t(0.5))
+    assert len(st.requests()) == 1, st.requests()
+    assert env.dead_letters(a) == []
+
+
+test_approval_link_decides_once.timeout = 60
+
+
+def test_approval_expiry_applies_default(ctx):
+    """Nobody decides: at the deadline the default applies, deny (nothing
+    sent) or approve (the held-back action runs), and the link is spent."""
+    for default, sent in (("deny", 0), ("approve", 1)):
+        st = env.standin(ctx)
+        smtp = _smtp(ctx)
+        # Long enough for the emails to go out first, also under valgrind.
+        expires = max(2, int(t(3)))
+        a = _start(ctx, st, None, smtp,
+                   policy=_approval_policy(ctx, expires, default, default + ".json"),
+                   name="expiry-" + default)
+        env.send_tcp(a, [_alert(1, 10, rule="Rule " + default)])
+        wait_until(lambda: len(_mails(smtp, "[approval]")) >= 2, t(15), "the approval emails")
+        link = _link(_mails(smtp, "[approval]")[0])
+        lines = env.wait_audit(a, "approved" if sent else "denied", timeout=t(15) + expires)
+        line = env.outcomes(lines, "approved" if sent else "denied")[0]
+        assert line["detail"] == "nobody decided before the deadline: the default, " + default
+        time.sleep(t(0.5))
+        assert len(st.requests()) == sent, st.requests()
+        status, _, _ = _http(link, "POST", "decision=approve")
+        assert status == 410, status
+
+
+test_approval_expiry_applies_default.timeout = 60

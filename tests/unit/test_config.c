@@ -47,8 +47,8 @@ static const struct {
     {"unknown top-level key",
      "{" LISTEN_OK ", \"wokers\": 2}",
      {"@: wokers: unknown key (known here: listen, limits, workers, mappings, policies, identity, "
-      "dispatch, spool, status, audit, smtp, log_level, log_format, summary_interval_s, user, "
-      "group)"}},
+      "dispatch, spool, status, audit, smtp, approvals, log_level, log_format, summary_interval_s, "
+      "user, group)"}},
     {"unknown key in a listener",
      "{\"listen\": [{\"proto\": \"udp\", \"address\": \"127.0.0.1:0\"},\n"
      "             {\"porto\": \"tcp\", \"address\": \"127.0.0.1:0\"}]}",
@@ -64,8 +64,8 @@ static const struct {
     {"unknown key with a control character",
      "{" LISTEN_OK ", \"a\\u0001b\": 1}",
      {"@: a\\x01b: unknown key (known here: listen, limits, workers, mappings, policies, identity, "
-      "dispatch, spool, status, audit, smtp, log_level, log_format, summary_interval_s, user, "
-      "group)"}},
+      "dispatch, spool, status, audit, smtp, approvals, log_level, log_format, summary_interval_s, "
+      "user, group)"}},
     {"smtp: unknown key",
      "{" LISTEN_OK ", \"smtp\": {\"url\": \"smtp://mx\", \"from\": \"a@b\", \"pass\": \"x\"}}",
      {"@: smtp.pass: unknown key (known here: url, from, username, password_file, ca_file, "
