@@ -48,6 +48,19 @@
  *   {"name": "analysts", "type": "email", "to": ["soc@example.com"],
  *    "subject": "template", "text": "template", "cooldown_s": 900}
  *       SMTP submission (the config's smtp section).
+ *   {"name": "contain", "type": "graph",
+ *    "operation": "revoke_sessions" | "disable_account", "cooldown_s": 900}
+ *       Microsoft Graph containment on the identity layer's Graph client
+ *       (identity.graph required; off unless a policy names it):
+ *       revoke_sessions is POST /users/{id}/revokeSignInSessions (the app
+ *       permission User.RevokeSessions.All), disable_account is PATCH
+ *       /users/{id} {"accountEnabled": false} (User.EnableDisableAccount.All
+ *       and User.Read.All); application permissions, admin consent. The
+ *       user is addressed by the resolved email: Graph takes an id or a
+ *       userPrincipalName there, so this fits tenants whose mail is the
+ *       UPN, or identity.graph.attribute "userPrincipalName"; elsewhere
+ *       Graph answers 404 and the action is a dead letter. Nothing else of
+ *       the alert is sent.
  * Templates (template.h) choose what leaves the host: only the decision's
  * texts and the fields they name; `check` lists them per action. */
 #ifndef RTR_POLICY_H
@@ -73,7 +86,15 @@ enum policy_action_type {
     POLICY_ACTION_SAFETITAN,
     POLICY_ACTION_WEBHOOK,
     POLICY_ACTION_EMAIL,
+    POLICY_ACTION_GRAPH,
     POLICY_ACTION_TYPES
+};
+
+/* What a graph action does. */
+enum policy_graph_operation {
+    POLICY_GRAPH_REVOKE_SESSIONS,
+    POLICY_GRAPH_DISABLE_ACCOUNT,
+    POLICY_GRAPH_OPERATIONS
 };
 
 /* Longest policy or action name; most fields the actions of one priority
@@ -117,6 +138,8 @@ struct policy_action {
     /* email */
     const char *const *to; /* NULL-terminated */
     struct template *subject, *text;
+    /* graph */
+    enum policy_graph_operation operation;
 };
 
 /* The actions a priority of a policy runs: a slice of the loaded set. */
@@ -155,9 +178,15 @@ int policy_has(const struct mapping_set *set, struct str name);
 const char *policy_priority_name(enum policy_priority p);
 int policy_priority_parse(struct str name);
 const char *policy_action_type_name(enum policy_action_type t);
+/* "revoke_sessions", "disable_account". */
+const char *policy_graph_operation_name(enum policy_graph_operation op);
 
 /* Whether an action of the set sends email (then the config needs smtp). */
 int policy_needs_smtp(const struct mapping_set *set);
+
+/* Whether an action of the set is a graph containment (then the config
+ * needs identity.graph). */
+int policy_needs_graph(const struct mapping_set *set);
 
 /* For `check`: one line per action of every policy naming what it sends
  * ("insider-threat/ticket (webhook https://...): rule, user, priority,

@@ -19,7 +19,9 @@ static const char *const priority_names[POLICY_PRIORITIES + 1] = {"low", "medium
                                                                   "critical", NULL};
 static const char *const scope_names[POLICY_SCOPES + 1] = {"user", "host", "user_rule", NULL};
 static const char *const action_type_names[POLICY_ACTION_TYPES + 1] = {"safetitan", "webhook",
-                                                                       "email", NULL};
+                                                                       "email", "graph", NULL};
+static const char *const graph_operation_names[POLICY_GRAPH_OPERATIONS + 1] = {
+    "revoke_sessions", "disable_account", NULL};
 
 /* A COUNT's window: at most a week (the counter's ring covers the longest
  * window in 60 buckets: a week is 2.8-hour buckets, coarse enough). */
@@ -45,6 +47,11 @@ int policy_priority_parse(struct str name)
 const char *policy_action_type_name(enum policy_action_type t)
 {
     return t < POLICY_ACTION_TYPES ? action_type_names[t] : "?";
+}
+
+const char *policy_graph_operation_name(enum policy_graph_operation op)
+{
+    return op < POLICY_GRAPH_OPERATIONS ? graph_operation_names[op] : "?";
 }
 
 const char *policy_scope_name(enum policy_scope s)
@@ -496,6 +503,23 @@ static void parse_email(struct mload *ld, const char *path, struct json_object *
     }
 }
 
+/* {"operation"}: nothing from the alert but the user goes out. */
+static void parse_graph(struct mload *ld, const char *path, struct json_object *obj,
+                        struct policy_action *a)
+{
+    static const char *const req[] = {"operation", NULL};
+    char sub[JSON_FILE_PATH_MAX];
+    struct json_object *v;
+    int op;
+
+    required(ld, path, obj, req);
+    if (mload_key(obj, "operation", &v)) {
+        json_file_key_path(sub, path, "operation");
+        op = get_enum(ld, sub, v, graph_operation_names);
+        a->operation = op >= 0 ? (enum policy_graph_operation)op : POLICY_GRAPH_REVOKE_SESSIONS;
+    }
+}
+
 static void parse_action(struct mload *ld, const char *path, struct json_object *obj,
                          struct policy *p, enum policy_priority prio, struct policy_action *a)
 {
@@ -504,6 +528,7 @@ static void parse_action(struct mload *ld, const char *path, struct json_object 
         {"name", "type", "description", "url", "body", "headers", "secret_file", "secret_header",
          "ca_file", "cooldown_s", NULL},
         {"name", "type", "description", "to", "subject", "text", "cooldown_s", NULL},
+        {"name", "type", "description", "operation", "cooldown_s", NULL},
     };
     static const char *const req[] = {"name", "type", NULL};
     char sub[JSON_FILE_PATH_MAX];
@@ -545,6 +570,9 @@ static void parse_action(struct mload *ld, const char *path, struct json_object 
         parse_email(ld, path, obj, a);
         capture_fields(ld, path, p, prio, a->subject);
         capture_fields(ld, path, p, prio, a->text);
+        break;
+    case POLICY_ACTION_GRAPH:
+        parse_graph(ld, path, obj, a);
         break;
     case POLICY_ACTION_TYPES:
         break;
@@ -781,17 +809,27 @@ static size_t describe_template(char *buf, size_t cap, size_t len, const struct 
     return len < cap ? len : cap - 1;
 }
 
-int policy_needs_smtp(const struct mapping_set *set)
+static int policy_has_type(const struct mapping_set *set, enum policy_action_type type)
 {
     for (size_t i = 0; i < set->n_policies; i++) {
         for (int prio = 0; prio < POLICY_PRIORITIES; prio++) {
             for (size_t j = 0; j < set->policies[i].actions[prio].n; j++) {
-                if (set->policies[i].actions[prio].v[j].type == POLICY_ACTION_EMAIL)
+                if (set->policies[i].actions[prio].v[j].type == type)
                     return 1;
             }
         }
     }
     return 0;
+}
+
+int policy_needs_smtp(const struct mapping_set *set)
+{
+    return policy_has_type(set, POLICY_ACTION_EMAIL);
+}
+
+int policy_needs_graph(const struct mapping_set *set)
+{
+    return policy_has_type(set, POLICY_ACTION_GRAPH);
 }
 
 void policy_describe(const struct mapping_set *set, void (*line)(void *arg, const char *text),
@@ -805,6 +843,7 @@ void policy_describe(const struct mapping_set *set, void (*line)(void *arg, cons
         for (int prio = 0; prio < POLICY_PRIORITIES; prio++) {
             for (size_t j = 0; j < p->actions[prio].n; j++) {
                 const struct policy_action *a = &p->actions[prio].v[j];
+                const char *what = a->url; /* after the type: a URL, an operation */
                 size_t len = 0;
 
                 sends[0] = '\0';
@@ -822,12 +861,17 @@ void policy_describe(const struct mapping_set *set, void (*line)(void *arg, cons
                     len = describe_template(sends, sizeof(sends), len, a->subject);
                     len = describe_template(sends, sizeof(sends), len, a->text);
                     break;
+                case POLICY_ACTION_GRAPH:
+                    what = graph_operation_names[a->operation];
+                    len = (size_t)snprintf(sends, sizeof(sends),
+                                           "email (the user's identifier, to Microsoft Graph)");
+                    break;
                 case POLICY_ACTION_TYPES:
                     break;
                 }
                 snprintf(text, sizeof(text), "policy %s, %s: %s (%s%s%s) sends: %s", p->name,
                          priority_names[prio], a->name, action_type_names[a->type],
-                         a->url != NULL ? " " : "", a->url != NULL ? a->url : "",
+                         what != NULL ? " " : "", what != NULL ? what : "",
                          len > 0 ? sends : "nothing from the alert");
                 line(arg, text);
             }
