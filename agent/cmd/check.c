@@ -178,6 +178,19 @@ static void check_policy_line(void *arg, const char *text)
     log_info("%s", text);
 }
 
+/* Whether the delivery thread will have a Graph client for graph actions:
+ * identity.graph configured and named in identity.order. */
+static int check_graph_resolver(const struct check *c)
+{
+    const struct identity_config *ic = &c->cfg->identity;
+
+    for (size_t i = 0; ic->graph.tenant_id != NULL && i < ic->n_order; i++) {
+        if (ic->order[i] == IDENTITY_GRAPH)
+            return 1;
+    }
+    return 0;
+}
+
 static void check_mappings(struct check *c)
 {
     struct mapping_set *set = NULL;
@@ -202,6 +215,11 @@ static void check_mappings(struct check *c)
         check_fail(c, "approvals",
                    "policies have approval actions: approvals.url (the HTTP listener approvers "
                    "reach) is required");
+    if (policy_count(set) > 0 && policy_needs_graph(set) && !check_graph_resolver(c))
+        check_fail(c, "identity.graph",
+                   "policies have graph actions: identity.graph is required (with the app "
+                   "permission User.RevokeSessions.All, or User.EnableDisableAccount.All for "
+                   "disable_account)");
     mapping_set_unref(set);
 }
 

@@ -560,10 +560,13 @@ static CURLcode http_xfer_setup(struct http_xfer *x, const struct http_request *
     SET(CURLOPT_HEADERFUNCTION, http_on_header);
     SET(CURLOPT_HEADERDATA, (void *)x);
     SET(CURLOPT_HTTPHEADER, x->headers);
-    if (strcmp(req->method, "POST") == 0) {
+    if (strcmp(req->method, "GET") != 0) {
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         SET(CURLOPT_COPYPOSTFIELDS, req->body != NULL ? req->body : "");
     }
+    /* A POST with another method's name (Graph's PATCH /users/{id}). */
+    if (strcmp(req->method, "PATCH") == 0)
+        SET(CURLOPT_CUSTOMREQUEST, "PATCH");
     return rc;
 }
 #undef SET
@@ -591,7 +594,8 @@ fail:
 static int http_request_valid(const struct http_request *req)
 {
     if (req->url == NULL || strncasecmp(req->url, "https://", 8) != 0 || req->method == NULL ||
-        (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) ||
+        (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0 &&
+         strcmp(req->method, "PATCH") != 0) ||
         req->connect_timeout_ms <= 0 || req->timeout_ms <= 0)
         return 0;
     /* A line break in a header would smuggle in headers of its own. */

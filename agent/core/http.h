@@ -24,11 +24,11 @@
 struct http;
 
 struct http_request {
-    const char *method; /* "GET" or "POST" */
+    const char *method; /* "GET", "POST" or "PATCH" */
     const char *url;    /* https:// (anything else fails the request) */
     /* "Name: value" lines, NULL-terminated (NULL: none). Copied. */
     const char *const *headers;
-    const char *body; /* POST body (copied), or NULL */
+    const char *body; /* POST or PATCH body (copied), or NULL */
     size_t body_len;
     const char *ca_file;      /* PEM bundle added to the system CAs, or NULL */
     long connect_timeout_ms;  /* > 0 */

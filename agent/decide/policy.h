@@ -55,6 +55,19 @@
  *       until an approver decides through the link of their email (the
  *       config's approvals.url), or until expires_s has passed and the
  *       default applies.
+ *   {"name": "contain", "type": "graph",
+ *    "operation": "revoke_sessions" | "disable_account", "cooldown_s": 900}
+ *       Microsoft Graph containment on the identity layer's Graph client
+ *       (identity.graph required; off unless a policy names it):
+ *       revoke_sessions is POST /users/{id}/revokeSignInSessions (the app
+ *       permission User.RevokeSessions.All), disable_account is PATCH
+ *       /users/{id} {"accountEnabled": false} (User.EnableDisableAccount.All
+ *       and User.Read.All); application permissions, admin consent. The
+ *       user is addressed by the resolved email: Graph takes an id or a
+ *       userPrincipalName there, so this fits tenants whose mail is the
+ *       UPN, or identity.graph.attribute "userPrincipalName"; elsewhere
+ *       Graph answers 404 and the action is a dead letter. Nothing else of
+ *       the alert is sent.
  * Templates (template.h) choose what leaves the host: only the decision's
  * texts and the fields they name; `check` lists them per action. */
 #ifndef RTR_POLICY_H
@@ -81,7 +94,15 @@ enum policy_action_type {
     POLICY_ACTION_WEBHOOK,
     POLICY_ACTION_EMAIL,
     POLICY_ACTION_APPROVAL,
+    POLICY_ACTION_GRAPH,
     POLICY_ACTION_TYPES
+};
+
+/* What a graph action does. */
+enum policy_graph_operation {
+    POLICY_GRAPH_REVOKE_SESSIONS,
+    POLICY_GRAPH_DISABLE_ACCOUNT,
+    POLICY_GRAPH_OPERATIONS
 };
 
 /* Longest policy or action name; most fields the actions of one priority
@@ -135,6 +156,8 @@ struct policy_action {
     int64_t expires_s;
     int default_approve;
     int gated;
+    /* graph */
+    enum policy_graph_operation operation;
 };
 
 /* The actions a priority of a policy runs: a slice of the loaded set. */
@@ -173,12 +196,18 @@ int policy_has(const struct mapping_set *set, struct str name);
 const char *policy_priority_name(enum policy_priority p);
 int policy_priority_parse(struct str name);
 const char *policy_action_type_name(enum policy_action_type t);
+/* "revoke_sessions", "disable_account". */
+const char *policy_graph_operation_name(enum policy_graph_operation op);
 
 /* Whether an action of the set sends email (an email or an approval: then
  * the config needs smtp), and whether one is an approval (then it needs
  * approvals.url and an HTTP listener for the links). */
 int policy_needs_smtp(const struct mapping_set *set);
 int policy_needs_approvals(const struct mapping_set *set);
+
+/* Whether an action of the set is a graph containment (then the config
+ * needs identity.graph). */
+int policy_needs_graph(const struct mapping_set *set);
 
 /* For `check`: one line per action of every policy naming what it sends
  * ("insider-threat/ticket (webhook https://...): rule, user, priority,

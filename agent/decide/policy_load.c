@@ -19,9 +19,11 @@
 static const char *const priority_names[POLICY_PRIORITIES + 1] = {"low", "medium", "high",
                                                                   "critical", NULL};
 static const char *const scope_names[POLICY_SCOPES + 1] = {"user", "host", "user_rule", NULL};
-static const char *const action_type_names[POLICY_ACTION_TYPES + 1] = {"safetitan", "webhook",
-                                                                       "email", "approval", NULL};
+static const char *const action_type_names[POLICY_ACTION_TYPES + 1] = {
+    "safetitan", "webhook", "email", "approval", "graph", NULL};
 static const char *const approval_defaults[] = {"deny", "approve", NULL};
+static const char *const graph_operation_names[POLICY_GRAPH_OPERATIONS + 1] = {
+    "revoke_sessions", "disable_account", NULL};
 
 /* An approval waits at most a week (its token stays valid that long). */
 #define POLICY_MAX_EXPIRES_S (7 * 24 * 3600)
@@ -50,6 +52,11 @@ int policy_priority_parse(struct str name)
 const char *policy_action_type_name(enum policy_action_type t)
 {
     return t < POLICY_ACTION_TYPES ? action_type_names[t] : "?";
+}
+
+const char *policy_graph_operation_name(enum policy_graph_operation op)
+{
+    return op < POLICY_GRAPH_OPERATIONS ? graph_operation_names[op] : "?";
 }
 
 const char *policy_scope_name(enum policy_scope s)
@@ -576,6 +583,23 @@ static void parse_then(struct mload *ld, const char *path, struct json_object *o
     a->then = then;
 }
 
+/* {"operation"}: nothing from the alert but the user goes out. */
+static void parse_graph(struct mload *ld, const char *path, struct json_object *obj,
+                        struct policy_action *a)
+{
+    static const char *const req[] = {"operation", NULL};
+    char sub[JSON_FILE_PATH_MAX];
+    struct json_object *v;
+    int op;
+
+    required(ld, path, obj, req);
+    if (mload_key(obj, "operation", &v)) {
+        json_file_key_path(sub, path, "operation");
+        op = get_enum(ld, sub, v, graph_operation_names);
+        a->operation = op >= 0 ? (enum policy_graph_operation)op : POLICY_GRAPH_REVOKE_SESSIONS;
+    }
+}
+
 static void parse_action(struct mload *ld, const char *path, struct json_object *obj,
                          struct policy *p, enum policy_priority prio, struct policy_action *a)
 {
@@ -586,6 +610,7 @@ static void parse_action(struct mload *ld, const char *path, struct json_object 
         {"name", "type", "description", "to", "subject", "text", "cooldown_s", NULL},
         {"name", "type", "description", "to", "subject", "text", "then", "expires_s", "default",
          NULL},
+        {"name", "type", "description", "operation", "cooldown_s", NULL},
     };
     static const char *const req[] = {"name", "type", NULL};
     char sub[JSON_FILE_PATH_MAX];
@@ -632,6 +657,9 @@ static void parse_action(struct mload *ld, const char *path, struct json_object 
         parse_approval(ld, path, obj, a);
         capture_fields(ld, path, p, prio, a->subject);
         capture_fields(ld, path, p, prio, a->text);
+        break;
+    case POLICY_ACTION_GRAPH:
+        parse_graph(ld, path, obj, a);
         break;
     case POLICY_ACTION_TYPES:
         break;
@@ -873,13 +901,12 @@ static size_t describe_template(char *buf, size_t cap, size_t len, const struct 
     return len < cap ? len : cap - 1;
 }
 
-int policy_needs_smtp(const struct mapping_set *set)
+static int policy_has_type(const struct mapping_set *set, enum policy_action_type type)
 {
     for (size_t i = 0; i < set->n_policies; i++) {
         for (int prio = 0; prio < POLICY_PRIORITIES; prio++) {
             for (size_t j = 0; j < set->policies[i].actions[prio].n; j++) {
-                if (set->policies[i].actions[prio].v[j].type == POLICY_ACTION_EMAIL ||
-                    set->policies[i].actions[prio].v[j].type == POLICY_ACTION_APPROVAL)
+                if (set->policies[i].actions[prio].v[j].type == type)
                     return 1;
             }
         }
@@ -887,17 +914,20 @@ int policy_needs_smtp(const struct mapping_set *set)
     return 0;
 }
 
+int policy_needs_smtp(const struct mapping_set *set)
+{
+    return policy_has_type(set, POLICY_ACTION_EMAIL) ||
+           policy_has_type(set, POLICY_ACTION_APPROVAL);
+}
+
 int policy_needs_approvals(const struct mapping_set *set)
 {
-    for (size_t i = 0; i < set->n_policies; i++) {
-        for (int prio = 0; prio < POLICY_PRIORITIES; prio++) {
-            for (size_t j = 0; j < set->policies[i].actions[prio].n; j++) {
-                if (set->policies[i].actions[prio].v[j].type == POLICY_ACTION_APPROVAL)
-                    return 1;
-            }
-        }
-    }
-    return 0;
+    return policy_has_type(set, POLICY_ACTION_APPROVAL);
+}
+
+int policy_needs_graph(const struct mapping_set *set)
+{
+    return policy_has_type(set, POLICY_ACTION_GRAPH);
 }
 
 void policy_describe(const struct mapping_set *set, void (*line)(void *arg, const char *text),
@@ -911,6 +941,7 @@ void policy_describe(const struct mapping_set *set, void (*line)(void *arg, cons
         for (int prio = 0; prio < POLICY_PRIORITIES; prio++) {
             for (size_t j = 0; j < p->actions[prio].n; j++) {
                 const struct policy_action *a = &p->actions[prio].v[j];
+                const char *what = a->url; /* after the type: a URL, an operation */
                 size_t len = 0;
 
                 sends[0] = '\0';
@@ -929,12 +960,17 @@ void policy_describe(const struct mapping_set *set, void (*line)(void *arg, cons
                     len = describe_template(sends, sizeof(sends), len, a->subject);
                     len = describe_template(sends, sizeof(sends), len, a->text);
                     break;
+                case POLICY_ACTION_GRAPH:
+                    what = graph_operation_names[a->operation];
+                    len = (size_t)snprintf(sends, sizeof(sends),
+                                           "email (the user's identifier, to Microsoft Graph)");
+                    break;
                 case POLICY_ACTION_TYPES:
                     break;
                 }
                 snprintf(text, sizeof(text), "policy %s, %s: %s (%s%s%s) sends: %s", p->name,
                          priority_names[prio], a->name, action_type_names[a->type],
-                         a->url != NULL ? " " : "", a->url != NULL ? a->url : "",
+                         what != NULL ? " " : "", what != NULL ? what : "",
                          len > 0 ? sends : "nothing from the alert");
                 line(arg, text);
             }

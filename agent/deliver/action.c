@@ -23,6 +23,7 @@ struct actions {
     const struct config *cfg;
     struct http *http;
     const struct approval_secret *approval_secret; /* NULL: approvals cannot be sent */
+    struct graph *graph;                           /* identity_graph's, or NULL */
     char *smtp_password;                           /* secret: smtp.password_file's content */
     size_t smtp_password_len;
 };
@@ -43,7 +44,8 @@ void actions_set_approval_secret(struct actions *s, const struct approval_secret
     s->approval_secret = secret;
 }
 
-int actions_new(const struct config *cfg, struct http *http, struct actions **out)
+int actions_new(const struct config *cfg, struct http *http, struct graph *graph,
+                struct actions **out)
 {
     struct actions *s = calloc(1, sizeof(*s));
     char why[256];
@@ -54,6 +56,7 @@ int actions_new(const struct config *cfg, struct http *http, struct actions **ou
         return ERR_NOMEM;
     s->cfg = cfg;
     s->http = http;
+    s->graph = graph;
     if (cfg->smtp.url != NULL && cfg->smtp.username != NULL) {
         rc = secret_read(cfg->smtp.password_file, 1, SECRET_MAX, 1, &s->smtp_password,
                          &s->smtp_password_len, why, sizeof(why));
@@ -271,6 +274,32 @@ static int action_approval(struct actions *s, const struct policy_action *a,
     return rc;
 }
 
+static void action_on_graph(void *arg, const struct graph_contain_result *res)
+{
+    struct action_req *req = arg;
+    struct dispatch_result r = {
+        .verdict = res->verdict,
+        .status = res->status,
+        .retry_after_s = res->retry_after_s,
+        .reason = res->reason,
+    };
+
+    req->cb(req->arg, &r);
+    free(req);
+}
+
+/* The user is the resolved email (policy.h says why). */
+static int action_graph(struct actions *s, const struct policy_action *a,
+                        const struct template_values *v, struct action_req *req)
+{
+    if (s->graph == NULL)
+        return ERR_INVALID;
+    return graph_contain(s->graph,
+                         a->operation == POLICY_GRAPH_DISABLE_ACCOUNT ? GRAPH_DISABLE_ACCOUNT
+                                                                      : GRAPH_REVOKE_SESSIONS,
+                         v->vars[TEMPLATE_EMAIL], action_on_graph, req);
+}
+
 int actions_send(struct actions *s, const struct policy_action *a, const struct template_values *v,
                  const char *key, dispatch_cb cb, void *arg)
 {
@@ -286,6 +315,8 @@ int actions_send(struct actions *s, const struct policy_action *a, const struct 
         rc = action_email(s, a, v, key, req);
     else if (a->type == POLICY_ACTION_APPROVAL)
         rc = action_approval(s, a, v, key, req);
+    else if (a->type == POLICY_ACTION_GRAPH)
+        rc = action_graph(s, a, v, req);
     if (rc != 0)
         free(req);
     return rc;

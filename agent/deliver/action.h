@@ -15,6 +15,10 @@
  *            {{deny_url}} carry that approver's token (approval.h) under
  *            the config's approvals.url; answered once every message was:
  *            one to send again sends them all again (same Message-IDs).
+ *   graph    the containment on the identity layer's Graph client
+ *            (identity/graph.h: graph_contain, its token and classification)
+ *            for the resolved email: revoke the user's sessions or disable
+ *            the account.
  *
  * A reason quotes at most the first bytes of a webhook's answer, escaped
  * (never a header). Single-threaded: the loop's. */
@@ -26,20 +30,26 @@
 #include "decide/policy.h"
 #include "decide/template.h"
 #include "dispatch.h"
+#include "identity/graph.h"
 
 struct actions;
 struct approval_secret;
 
 /* Reads smtp.password_file (when smtp has a username) and keeps cfg (which
- * must outlive the set) for the timeouts and the SMTP server. Errors are
- * logged naming the key and the file. Returns 0 and *out (free with
- * actions_free), ERR_CONFIG, ERR_IO or ERR_NOMEM. */
-int actions_new(const struct config *cfg, struct http *http, struct actions **out);
+ * must outlive the set) for the timeouts and the SMTP server, and graph
+ * (identity_graph: NULL when there is none; it must outlive the set's
+ * sends) for graph actions. Errors are logged naming the key and the file.
+ * Returns 0 and *out (free with actions_free), ERR_CONFIG, ERR_IO or
+ * ERR_NOMEM. */
+int actions_new(const struct config *cfg, struct http *http, struct graph *graph,
+                struct actions **out);
 
-/* Sends a (a webhook or an email) for the alert whose texts are v; key: the
- * action's idempotency key. cb runs exactly once, from the loop, never
- * before this returns. Returns 0, or ERR_NOMEM / ERR_INVALID (a rendering
- * that does not fit, an email without an smtp section) with no callback. */
+/* Sends a (a webhook, an email or a graph containment) for the alert whose
+ * texts are v; key: the action's idempotency key. cb runs exactly once,
+ * from the loop, never before this returns. Returns 0, or ERR_NOMEM /
+ * ERR_INVALID (a rendering that does not fit, an email without an smtp
+ * section, a graph action without a Graph resolver) / ERR_BUSY with no
+ * callback. */
 int actions_send(struct actions *s, const struct policy_action *a, const struct template_values *v,
                  const char *key, dispatch_cb cb, void *arg);
 

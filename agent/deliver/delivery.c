@@ -783,7 +783,7 @@ int delivery_new(const struct config *cfg, struct delivery **out)
 
         rc = dispatch_new(&cfg->dispatch, r->http, &r->dispatch);
         if (rc == 0)
-            rc = actions_new(cfg, r->http, &r->actions);
+            rc = actions_new(cfg, r->http, identity_graph(r->id), &r->actions);
         if (rc == 0)
             rc = audit_new(&dead, "spool.dead_letter", 1, &r->dead);
         if (rc != 0)

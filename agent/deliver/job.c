@@ -876,7 +876,7 @@ static void job_next_ready(struct jobs *s)
 /* ---- RESOLVING ---- */
 
 /* Whether the job's action ran for this user (by email: one person under
- * any identifier) less than its cooldown_s ago. Webhooks and emails only:
+ * any identifier) less than its cooldown_s ago. Not SafeTitan:
  * SafeTitan counts repeats itself. The first job of a burst starts the
  * cool-down when it goes out, so the rest of the burst is held back. */
 static int job_cooling(struct job *job)

@@ -57,7 +57,10 @@ struct waiter {
     void *arg;
 };
 
-/* One identifier being looked up, from graph_lookup to its answer. */
+/* One identifier being looked up, from graph_lookup to its answer; or a
+ * containment (contain set, graph_contain): queued, sent and re-sent after
+ * a 401 the same way, but never in g->pending (never coalesced) and
+ * answered through contain_cb. */
 struct lookup {
     TAILQ_ENTRY(lookup) all;   /* g->lookups: unfinished ones (shutdown) */
     TAILQ_ENTRY(lookup) queue; /* g->queue while queued */
@@ -74,6 +77,10 @@ struct lookup {
     int advanced; /* ConsistencyLevel: eventual and $count=true */
     int reauthed; /* a 401 made it fetch a new token once already */
     int attempts; /* failed tries (throttled, 5xx, no answer) */
+    int contain;
+    enum graph_contain op;
+    graph_contain_cb contain_cb;
+    void *contain_arg;
     char text[];
 };
 
@@ -105,7 +112,8 @@ struct graph {
     int64_t token_retry_at;  /* monotonic ms: no token request before it */
     struct lookup_list lookups, queue;
     struct lookup **pending; /* GRAPH_MAX_PENDING buckets of g->lookups, by hash */
-    size_t n_pending;        /* g->lookups' length */
+    size_t n_pending;        /* g->lookups' length, containments aside */
+    size_t n_contain;        /* containments unfinished */
     struct directory_hash_key hash_key;
     int in_flight, max_in_flight;
     long timeout_ms, connect_timeout_ms;
@@ -302,6 +310,20 @@ static void graph_filter(struct wbuf *b, enum user_kind kind, struct str key, in
     }
 }
 
+/* /v1.0/users/{key}, percent-encoded. */
+static void graph_user_path(struct wbuf *b, struct str key)
+{
+    if (key.p[0] == '$') {
+        /* A segment starting with '$' would name an OData system resource. */
+        wbuf_cstr(b, "/v1.0/users('");
+        wbuf_encode(b, key, ENC_KEEP_DOLLAR | ENC_LITERAL);
+        wbuf_cstr(b, "')");
+    } else {
+        wbuf_cstr(b, "/v1.0/users/");
+        wbuf_encode(b, key, ENC_KEEP_DOLLAR);
+    }
+}
+
 int graph_lookup_path(const struct graph_config *cfg, enum user_kind kind, struct str user,
                       int advanced, int fallback, char *buf, size_t cap)
 {
@@ -311,14 +333,8 @@ int graph_lookup_path(const struct graph_config *cfg, enum user_kind kind, struc
     if (graph_key(kind, user, &key) != 0 ||
         (fallback && kind != USER_KIND_UPN && kind != USER_KIND_EMAIL))
         return ERR_INVALID;
-    if (graph_by_id(kind, fallback) && key.p[0] == '$') {
-        /* A segment starting with '$' would name an OData system resource. */
-        wbuf_cstr(&b, "/v1.0/users('");
-        wbuf_encode(&b, key, ENC_KEEP_DOLLAR | ENC_LITERAL);
-        wbuf_cstr(&b, "')?");
-    } else if (graph_by_id(kind, fallback)) {
-        wbuf_cstr(&b, "/v1.0/users/");
-        wbuf_encode(&b, key, ENC_KEEP_DOLLAR);
+    if (graph_by_id(kind, fallback)) {
+        graph_user_path(&b, key);
         wbuf_cstr(&b, "?");
     } else {
         wbuf_cstr(&b, "/v1.0/users?$filter=");
@@ -329,6 +345,19 @@ int graph_lookup_path(const struct graph_config *cfg, enum user_kind kind, struc
     wbuf_cstr(&b, graph_attribute(cfg));
     if (advanced)
         wbuf_cstr(&b, "&$count=true");
+    return wbuf_end(&b);
+}
+
+int graph_contain_path(enum graph_contain op, struct str user, char *buf, size_t cap)
+{
+    struct wbuf b = {buf, cap, 0};
+
+    if (user.len == 0 || user.len > IDENTITY_MAX_ID ||
+        (!graph_valid_name(user) && userid_detect(user) != USER_KIND_GUID))
+        return ERR_INVALID;
+    graph_user_path(&b, user);
+    if (op == GRAPH_REVOKE_SESSIONS)
+        wbuf_cstr(&b, "/revokeSignInSessions");
     return wbuf_end(&b);
 }
 
@@ -422,6 +451,34 @@ static void graph_enqueue(struct lookup *lk, int at_head)
         TAILQ_INSERT_TAIL(&lk->g->queue, lk, queue);
 }
 
+/* Answers containment lk and frees it (it leaves the lists first). */
+static void graph_contain_finish(struct lookup *lk, enum retry_verdict verdict, int status,
+                                 int64_t retry_after_s, const char *reason)
+{
+    struct graph *g = lk->g;
+    struct graph_contain_result r = {verdict, status, retry_after_s, reason};
+
+    TAILQ_REMOVE(&g->lookups, lk, all);
+    if (lk->queued)
+        TAILQ_REMOVE(&g->queue, lk, queue);
+    g->n_contain--;
+    if (verdict != RETRY_DONE && !g->closed)
+        graph_count(g, STAT_graph_errors);
+    lk->contain_cb(lk->contain_arg, &r);
+    evloop_event_free(&lk->timer);
+    free(lk);
+}
+
+/* lk failed before any answer (no token, shutting down): a lookup is an
+ * error, a containment is tried again later. */
+static void graph_fail(struct lookup *lk, const char *detail)
+{
+    if (lk->contain)
+        graph_contain_finish(lk, RETRY_AGAIN, 0, -1, detail);
+    else
+        graph_finish(lk, IDENTITY_ERROR, NULL, detail);
+}
+
 /* Fails every queued lookup: they were all waiting for the token. They
  * leave the queue first, so lookups their callbacks start wait for a new
  * one instead of failing with this one. */
@@ -434,7 +491,7 @@ static void graph_fail_queue(struct graph *g, const char *detail)
     while ((lk = TAILQ_FIRST(&failed)) != NULL) {
         TAILQ_REMOVE(&failed, lk, queue);
         lk->queued = 0;
-        graph_finish(lk, IDENTITY_ERROR, NULL, detail);
+        graph_fail(lk, detail);
     }
 }
 
@@ -830,6 +887,60 @@ static void graph_lookup_done(struct lookup *lk, const struct http_response *res
     graph_finish(lk, status == 400 ? IDENTITY_NOT_FOUND : IDENTITY_ERROR, NULL, detail);
 }
 
+/* A containment's answer (or none). gen: the token it was sent with. */
+static void graph_contain_done(struct lookup *lk, const struct http_response *res, uint64_t gen)
+{
+    struct graph *g = lk->g;
+    char code[GRAPH_CODE_MAX], detail[GRAPH_DETAIL_MAX];
+    int status = res->status;
+    int64_t after, now = now_ms();
+    enum retry_verdict verdict = retry_classify(status);
+
+    if (status == 401 && !lk->reauthed) {
+        lk->reauthed = 1;
+        if (gen == g->token_gen)
+            graph_token_drop(g);
+        graph_enqueue(lk, 1);
+        return;
+    }
+    if (verdict == RETRY_DONE) {
+        graph_contain_finish(lk, RETRY_DONE, status, -1,
+                             lk->op == GRAPH_REVOKE_SESSIONS ? "graph: sessions revoked"
+                                                             : "graph: account disabled");
+        return;
+    }
+    if (status == 0) {
+        snprintf(detail, sizeof(detail), "graph: %s",
+                 res->error != NULL ? res->error : "no response");
+        graph_contain_finish(lk, RETRY_AGAIN, 0, -1, detail);
+        return;
+    }
+    after = retry_after_s(res->retry_after, res->date, time(NULL), GRAPH_RETRY_CAP_S);
+    if (status == 429 || status == 503) {
+        /* Graph throttles the app, not this request: every request waits. */
+        graph_count(g, STAT_graph_throttled);
+        if (after > 0 && now + after * 1000 > g->throttled_until)
+            g->throttled_until = now + after * 1000;
+    }
+    graph_error_code(res, code, sizeof(code));
+    if (status == 403)
+        snprintf(detail, sizeof(detail),
+                 "graph: HTTP 403%s%s: the app lacks the application permission %s (admin "
+                 "consent)",
+                 code[0] != '\0' ? " " : "", code,
+                 lk->op == GRAPH_REVOKE_SESSIONS ? "User.RevokeSessions.All"
+                                                 : "User.EnableDisableAccount.All (with "
+                                                   "User.Read.All)");
+    else if (status == 404)
+        snprintf(detail, sizeof(detail),
+                 "graph: HTTP 404%s%s: no user with that id or userPrincipalName",
+                 code[0] != '\0' ? " " : "", code);
+    else
+        snprintf(detail, sizeof(detail), "graph: HTTP %d%s%s", status, code[0] != '\0' ? " " : "",
+                 code);
+    graph_contain_finish(lk, verdict, status, after, detail);
+}
+
 static void graph_req_done(void *arg, const struct http_response *res)
 {
     struct graph_req *r = arg;
@@ -842,7 +953,10 @@ static void graph_req_done(void *arg, const struct http_response *res)
     if (g == NULL)
         return; /* graph_free has run */
     g->in_flight--;
-    if (lk != NULL) {
+    if (lk != NULL && lk->contain) {
+        lk->req = NULL;
+        graph_contain_done(lk, res, gen);
+    } else if (lk != NULL) {
         lk->req = NULL;
         graph_lookup_done(lk, res, gen);
     } else {
@@ -887,6 +1001,43 @@ out:
     }
 }
 
+static void graph_contain_send(struct lookup *lk)
+{
+    static const char bearer[] = "Authorization: Bearer ";
+    static const char disable[] = "{\"accountEnabled\":false}";
+    struct graph *g = lk->g;
+    size_t base_len = strlen(g->graph_base), auth_len = sizeof(bearer) + g->token_len;
+    char *url = malloc(base_len + GRAPH_PATH_MAX), *auth = malloc(auth_len);
+    const char *headers[] = {auth, "Accept: application/json", "Content-Type: application/json",
+                             NULL};
+    char detail[GRAPH_DETAIL_MAX];
+    int rc = ERR_NOMEM, path = 0;
+
+    if (url == NULL || auth == NULL)
+        goto out;
+    memcpy(url, g->graph_base, base_len);
+    path = graph_contain_path(lk->op, lk->user, url + base_len, GRAPH_PATH_MAX);
+    if (path < 0)
+        goto out;
+    snprintf(auth, auth_len, "%s%s", bearer, g->token);
+    if (lk->op == GRAPH_REVOKE_SESSIONS)
+        rc = graph_send(g, lk, "POST", url, headers, "{}", 2);
+    else
+        rc = graph_send(g, lk, "PATCH", url, headers, disable, sizeof(disable) - 1);
+out:
+    free(url);
+    secret_free(auth, auth_len);
+    if (path < 0) {
+        /* No request can name this user: asking again will not help. */
+        graph_contain_finish(lk, RETRY_DEAD, 0, -1,
+                             "graph: the user is no userPrincipalName or id Graph could be "
+                             "asked about");
+    } else if (rc < 0) {
+        snprintf(detail, sizeof(detail), "graph: cannot send a request: %s", err_name(rc));
+        graph_contain_finish(lk, RETRY_AGAIN, 0, -1, detail);
+    }
+}
+
 /* Starts what may start: nothing while throttled; the token first when
  * none is usable, once its backoff is over; then queued lookups while
  * slots are free. */
@@ -919,7 +1070,10 @@ static void graph_pump(struct graph *g)
     while (g->in_flight < g->max_in_flight && (lk = TAILQ_FIRST(&g->queue)) != NULL) {
         TAILQ_REMOVE(&g->queue, lk, queue);
         lk->queued = 0;
-        graph_lookup_send(lk);
+        if (lk->contain)
+            graph_contain_send(lk);
+        else
+            graph_lookup_send(lk);
     }
 }
 
@@ -1138,6 +1292,31 @@ void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identit
     graph_pump(g);
 }
 
+int graph_contain(struct graph *g, enum graph_contain op, struct str user, graph_contain_cb cb,
+                  void *arg)
+{
+    struct lookup *lk;
+
+    if (g->closed || g->n_contain >= GRAPH_MAX_PENDING)
+        return ERR_BUSY;
+    lk = calloc(1, sizeof(*lk) + user.len + 1);
+    if (lk == NULL)
+        return ERR_NOMEM;
+    memcpy(lk->text, user.p, user.len);
+    lk->g = g;
+    lk->user = str_make(lk->text, user.len);
+    lk->contain = 1;
+    lk->op = op;
+    lk->contain_cb = cb;
+    lk->contain_arg = arg;
+    TAILQ_INSERT_TAIL(&g->lookups, lk, all);
+    g->n_contain++;
+    graph_enqueue(lk, 0);
+    /* The pump runs from the loop: cb never runs inside graph_contain. */
+    event_active(g->wake, EV_TIMEOUT, 0);
+    return 0;
+}
+
 void graph_free(struct graph *g)
 {
     struct lookup *lk;
@@ -1150,7 +1329,7 @@ void graph_free(struct graph *g)
     while ((lk = TAILQ_FIRST(&g->lookups)) != NULL) {
         if (lk->req != NULL)
             lk->req->g = NULL;
-        graph_finish(lk, IDENTITY_ERROR, NULL, "graph: shutting down");
+        graph_fail(lk, "graph: shutting down");
     }
     evloop_event_free(&g->wake);
     graph_token_drop(g);

@@ -55,7 +55,22 @@
  * sAMAccountName or an employee id holding a control byte. So "." and
  * ".." never become a path. Malformed or wrongly typed JSON, a body over
  * GRAPH_MAX_BODY, a timeout or a TLS failure is an error naming what went
- * wrong, never the secret, an assertion or the token. Single-threaded (the loop's). */
+ * wrong, never the secret, an assertion or the token.
+ *
+ * Containment (graph_contain: a response policy's graph action) goes
+ * through the same queue, token, slots and throttling as the lookups:
+ *   revoke_sessions  POST /v1.0/users/{id}/revokeSignInSessions, body {}:
+ *                    200 (User.RevokeSessions.All)
+ *   disable_account  PATCH /v1.0/users/{id}, body {"accountEnabled":false}:
+ *                    204 (User.EnableDisableAccount.All and User.Read.All)
+ * {id} an id or a userPrincipalName, percent-encoded as above. Its answer
+ * is classified as dispatch's is (retry.h): 2xx done; a 401 drops the token
+ * and the request is sent once more with a new one; 408, 425, 429, 5xx and
+ * no answer again (429 and 503 also pause every Graph request for their
+ * Retry-After, which the result carries); 403 dead, naming the permission
+ * the app lacks; 404 and other 4xx dead. Never coalesced: each call is one
+ * request (the caller's job is idempotent; both operations are too).
+ * Single-threaded (the loop's). */
 #ifndef RTR_GRAPH_H
 #define RTR_GRAPH_H
 
@@ -65,6 +80,7 @@
 
 #include "core/config.h"
 #include "core/http.h"
+#include "core/retry.h"
 #include "core/stats.h"
 #include "core/userid.h"
 #include "resolver.h"
@@ -100,9 +116,40 @@ int graph_new(const struct graph_config *cfg, struct event_base *base, struct ht
  * or IDENTITY_ERROR; detail starts with "graph". */
 void graph_lookup(struct graph *g, enum user_kind kind, struct str user, identity_cb cb, void *arg);
 
+enum graph_contain {
+    GRAPH_REVOKE_SESSIONS,
+    GRAPH_DISABLE_ACCOUNT,
+};
+
+/* A containment's answer, as dispatch's (deliver/dispatch.h) so the
+ * delivery layer maps it one to one. reason: "graph: HTTP 403
+ * Authorization_RequestDenied: the app lacks User.RevokeSessions.All ...",
+ * valid during the callback. */
+struct graph_contain_result {
+    enum retry_verdict verdict;
+    int status;            /* HTTP status; 0 when no answer came */
+    int64_t retry_after_s; /* Retry-After (capped at GRAPH_RETRY_CAP_S), or -1 */
+    const char *reason;
+};
+
+typedef void (*graph_contain_cb)(void *arg, const struct graph_contain_result *res);
+
+/* Runs op on the user Graph knows as user (an id or a userPrincipalName;
+ * copied). cb runs exactly once, from the loop, never before this returns;
+ * a user that is no name@domain nor a GUID is RETRY_DEAD without a
+ * request. Returns 0, or ERR_NOMEM / ERR_BUSY (shutting down, or
+ * GRAPH_MAX_PENDING containments unfinished) with no callback to come. */
+int graph_contain(struct graph *g, enum graph_contain op, struct str user, graph_contain_cb cb,
+                  void *arg);
+
+/* For tests: the request path of op for user (after graph_url), in buf
+ * (NUL-terminated). Returns the length, or ERR_INVALID / ERR_TOOBIG. */
+int graph_contain_path(enum graph_contain op, struct str user, char *buf, size_t cap);
+
 /* Completes every lookup still waiting with IDENTITY_ERROR ("graph:
- * shutting down"), then frees g (its requests on http are completed by
- * http_free, which must come after). NULL is fine. */
+ * shutting down") and every containment with RETRY_AGAIN, then frees g
+ * (its requests on http are completed by http_free, which must come
+ * after). NULL is fine. */
 void graph_free(struct graph *g);
 
 /* For tests and `check`: the request path and query (after graph_url) that

@@ -56,6 +56,7 @@ struct identity {
     size_t n_resolvers;
     struct idcache *cache;
     struct directory *dir; /* the static resolver's, swapped by identity_reload */
+    struct graph *graph;   /* the Graph resolver's (identity_graph), or NULL */
     char *static_file;
     struct stats *stats;
     struct identity_request *in_flight;
@@ -269,6 +270,7 @@ static int graph_resolver_new(struct identity *id, const struct identity_config 
         return rc;
     }
     g->base.ops = &graph_ops;
+    id->graph = g->graph;
     *out = &g->base;
     return 0;
 }
@@ -340,6 +342,11 @@ static int identity_add_resolver(struct identity *id, const struct identity_conf
     if (rc == 0)
         id->resolvers[id->n_resolvers++] = r; /* transferred */
     return rc;
+}
+
+struct graph *identity_graph(struct identity *id)
+{
+    return id->graph;
 }
 
 int identity_uses_network(const struct identity_config *cfg)

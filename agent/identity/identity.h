@@ -23,6 +23,7 @@
 
 struct identity;
 
+struct graph;
 struct http;
 
 /* Builds the resolvers cfg names, loading the static directory (errors
@@ -41,6 +42,11 @@ int identity_new(const struct identity_config *cfg, struct event_base *base, str
  * Graph): the caller then runs an event loop and an HTTPS engine for it
  * (LDAP needs only the loop). */
 int identity_uses_network(const struct identity_config *cfg);
+
+/* The Microsoft Graph client of the graph resolver (graph.h: a policy's
+ * containment actions use its token), or NULL when identity.order names
+ * none. Owned by id. */
+struct graph *identity_graph(struct identity *id);
 
 /* Frees id; requests still in flight complete first with IDENTITY_ERROR
  * ("identity: shutting down"), and an identity_resolve their callbacks make

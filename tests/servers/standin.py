@@ -65,6 +65,13 @@ Kinds:
                string matching is case-insensitive like Graph's; a bearer
                token missing, unknown or expired -> 401
                InvalidAuthenticationToken.
+               Containment (by id or UPN, either path form):
+               POST /v1.0/users/{id}/revokeSignInSessions -> 200 {"value":
+               true}; PATCH /v1.0/users/{id} with a JSON object of known
+               properties (accountEnabled) -> 204, applied to the user (a
+               later GET sees it); an unknown user -> 404
+               Request_ResourceNotFound; a scripted {"status": 403} is the
+               app lacking the permission.
     Users: a list of user objects or a JSON file of one (keys as in Graph:
     id, userPrincipalName, mail, onPremisesSamAccountName,
     onPremisesSecurityIdentifier, employeeId, proxyAddresses, ...);
@@ -514,8 +521,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         data = body.encode("utf-8") if isinstance(body, str) else body
         try:
             self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
+            if status != 204:  # no content: no Content-Type, no Content-Length
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
             for k, v in headers.items():
                 self.send_header(k, v)
             # Headers and body in one write (end_headers would write twice):
@@ -931,8 +939,48 @@ class Standin:
         lowered = {k.lower(): v for k, v in user.items()}
         return {p: lowered.get(p.lower()) for p in select}
 
+    def _find_user(self, key, users):
+        for u in users:
+            for prop in ("id", "userPrincipalName"):
+                if isinstance(u.get(prop), str) and u[prop].lower() == key.lower():
+                    return u
+        raise _Answer(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of "
+                      "its queried reference-property objects are not present." % key)
+
+    def _contain(self, rec, path):
+        """POST .../revokeSignInSessions or PATCH /v1.0/users/{id}: an
+        answer, or None when the request is neither."""
+        m = re.match(r"^/v1\.0/users(?:/([^/]+)|\('((?:[^']|'')*)'\))(/revokeSignInSessions)?$",
+                     path)
+        if m is None or (rec["method"], bool(m.group(3))) not in (("POST", True),
+                                                                  ("PATCH", False)):
+            return None
+        key = m.group(1) if m.group(1) is not None else m.group(2).replace("''", "'")
+        with self._lock:
+            user = self._find_user(key, self.users)
+            if rec["method"] == "POST":
+                body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean",
+                        "value": True}
+                return 200, json.dumps(body), GRAPH_JSON, {}
+            try:
+                patch = json.loads(rec["body"])
+            except ValueError:
+                patch = None
+            if not isinstance(patch, dict) or not patch:
+                raise _Answer(400, "BadRequest", "Empty Payload. JSON content expected.")
+            known = {p.lower(): p for p in KNOWN_PROPS}
+            for name in patch:
+                if name.lower() not in known:
+                    raise _Answer(400, "Request_BadRequest", "Invalid property '%s'." % name)
+            user.update(patch)
+        return 204, "", None, {}
+
     def _graph(self, rec):
         self._check_token(rec)
+        if "#" not in rec["path"]:
+            answer = self._contain(rec, urllib.parse.unquote(rec["path"]))
+            if answer is not None:
+                return answer
         if rec["method"] != "GET":
             raise _Answer(405, "Request_BadRequest", "Specified HTTP method is not allowed for "
                           "the request target.")

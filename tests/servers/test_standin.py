@@ -519,6 +519,39 @@ def test_bearer_missing_unknown_and_expire_tokens():
         eq(graph_get(s, "/v1.0/users/jsmith@contoso.com", tok2, c=c)[0], 200, "new token")
 
 
+# ---------------------------------------------------------------- graph: containment
+
+def test_containment_revoke_disable_unknown_and_403():
+    with server("graph") as s:
+        tok = get_token(s)
+        c = conn(s)
+        h = {"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+        st, _, data = call(c, "POST", "/v1.0/users/jsmith%40contoso.com/revokeSignInSessions",
+                           "{}", h)
+        eq((st, json.loads(data)["value"]), (200, True), "revoke")
+        st, _, data = call(c, "PATCH", "/v1.0/users/6f1e2d3c-0000-4000-8000-000000000001",
+                           '{"accountEnabled": false}', h)
+        eq((st, data), (204, b""), "disable")
+        st, doc = graph_get(s, "/v1.0/users/jsmith@contoso.com?$select=accountEnabled", tok, c=c)
+        eq((st, doc["accountEnabled"]), (200, False), "disabled account seen")
+        st, _, data = call(c, "POST", "/v1.0/users('%24svc%40contoso.com')/revokeSignInSessions",
+                           "{}", h)
+        eq(st, 200, "revoke, key in parentheses")
+        st, _, data = call(c, "POST", "/v1.0/users/nobody%40contoso.com/revokeSignInSessions",
+                           "{}", h)
+        eq((st, graph_error(json.loads(data))), (404, "Request_ResourceNotFound"), "unknown")
+        st, _, data = call(c, "PATCH", "/v1.0/users/jsmith%40contoso.com", '{"bogus": 1}', h)
+        eq((st, graph_error(json.loads(data))), (400, "Request_BadRequest"), "unknown property")
+        s.script([{"status": 403, "match": "revokeSignInSessions"}])
+        st, _, data = call(c, "POST", "/v1.0/users/jsmith%40contoso.com/revokeSignInSessions",
+                           "{}", h)
+        eq((st, graph_error(json.loads(data))), (403, "Authorization_RequestDenied"), "scripted")
+        st, _, data = call(c, "POST", "/v1.0/users/jsmith%40contoso.com/revokeSignInSessions",
+                           "{}", {"Content-Type": "application/json"})
+        eq(st, 401, "no token")
+        eq([r["method"] for r in s.requests()][-3:], ["PATCH", "POST", "POST"], "recorded")
+
+
 # ---------------------------------------------------------------- graph: users
 
 def test_get_user_by_upn_and_id_with_select():

@@ -64,6 +64,12 @@ void identity_free(struct identity *id)
     free(id);
 }
 
+struct graph *identity_graph(struct identity *id)
+{
+    (void)id;
+    return NULL;
+}
+
 void identity_resolve(struct identity *id, struct str user, enum user_kind kind, identity_cb cb,
                       void *arg)
 {
