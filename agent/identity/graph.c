@@ -830,11 +830,23 @@ static void graph_retry(struct lookup *lk, const struct http_response *res)
         graph_finish(lk, IDENTITY_ERROR, NULL, "graph: cannot arm the retry timer");
 }
 
+/* A 401 the first time: the token is dropped (unless a newer one came
+ * meanwhile) and the request queued again with the next. Whether it was. */
+static int graph_reauth(struct lookup *lk, int status, uint64_t gen)
+{
+    if (status != 401 || lk->reauthed)
+        return 0;
+    lk->reauthed = 1;
+    if (gen == lk->g->token_gen)
+        graph_token_drop(lk->g);
+    graph_enqueue(lk, 1);
+    return 1;
+}
+
 /* What a non-200 answer (or none) means for lk. gen: the token it was sent
  * with. */
 static void graph_lookup_done(struct lookup *lk, const struct http_response *res, uint64_t gen)
 {
-    struct graph *g = lk->g;
     char code[GRAPH_CODE_MAX], detail[GRAPH_DETAIL_MAX];
     int status = res->status;
 
@@ -866,13 +878,8 @@ static void graph_lookup_done(struct lookup *lk, const struct http_response *res
         graph_enqueue(lk, 1);
         return;
     }
-    if (status == 401 && !lk->reauthed) {
-        lk->reauthed = 1;
-        if (gen == g->token_gen)
-            graph_token_drop(g);
-        graph_enqueue(lk, 1);
+    if (graph_reauth(lk, status, gen))
         return;
-    }
     if (status == 0 || status == 429 || status >= 500) {
         graph_retry(lk, res);
         return;
@@ -896,13 +903,8 @@ static void graph_contain_done(struct lookup *lk, const struct http_response *re
     int64_t after, now = now_ms();
     enum retry_verdict verdict = retry_classify(status);
 
-    if (status == 401 && !lk->reauthed) {
-        lk->reauthed = 1;
-        if (gen == g->token_gen)
-            graph_token_drop(g);
-        graph_enqueue(lk, 1);
+    if (graph_reauth(lk, status, gen))
         return;
-    }
     if (verdict == RETRY_DONE) {
         graph_contain_finish(lk, RETRY_DONE, status, -1,
                              lk->op == GRAPH_REVOKE_SESSIONS ? "graph: sessions revoked"
