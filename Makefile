@@ -254,6 +254,8 @@ install: $(AGENT_BIN) $(MAN_PAGES)
 	install -m 0644 $(BUILD)/man/rtr-agent.json.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 systemd/users.example.csv systemd/README.md $(DESTDIR)$(DATADIR)/
 	install -m 0644 mappings/*.json mappings/README.md $(DESTDIR)$(DATADIR)/mappings/
+	install -d $(DESTDIR)$(DATADIR)/mappings/policies
+	install -m 0644 mappings/policies/*.json $(DESTDIR)$(DATADIR)/mappings/policies/
 	$(call install_rewritten,systemd/rtr-agent.service,$(DESTDIR)$(SYSTEMDUNITDIR)/rtr-agent.service)
 	[ -e $(INSTALLED_CONFIG) ] || \
 	    $(call install_rewritten,systemd/rtr-agent.json,$(INSTALLED_CONFIG))

@@ -98,6 +98,9 @@ def check_staged(stage, bindir, sysconfdir, datadir, localstatedir):
         "installed config's mappings: %s" % (mappings and mappings.group(0))
     staged = sorted(os.path.basename(p) for p in glob.glob(stage + datadir + "/mappings/*.json"))
     assert staged == [os.path.basename(p) for p in MAPPING_FILES], "staged mappings: %r" % staged
+    policies = sorted(os.path.basename(p)
+                      for p in glob.glob(stage + datadir + "/mappings/policies/*.json"))
+    assert policies == ["insider-threat.json"], "staged example policies: %r" % policies
     assert '"dir": "%s/lib/rtr-agent/spool"' % localstatedir in config, "spool.dir not rewritten"
     assert '"file": "%s/log/rtr-agent/audit.jsonl"' % localstatedir in config, \
         "audit.file not rewritten"
