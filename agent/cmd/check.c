@@ -180,15 +180,10 @@ static void check_policy_line(void *arg, const char *text)
 
 /* Whether the delivery thread will have a Graph client for graph actions:
  * identity.graph configured and named in identity.order. */
-static int check_graph_resolver(const struct check *c)
+/* What the policies need of the config (policy_config_check), missing. */
+static void check_policy_problem(void *arg, const char *key, const char *why)
 {
-    const struct identity_config *ic = &c->cfg->identity;
-
-    for (size_t i = 0; ic->graph.tenant_id != NULL && i < ic->n_order; i++) {
-        if (ic->order[i] == IDENTITY_GRAPH)
-            return 1;
-    }
-    return 0;
+    check_fail(arg, key, "%s", why);
 }
 
 static void check_mappings(struct check *c)
@@ -209,17 +204,7 @@ static void check_mappings(struct check *c)
     c->mapping_files = mapping_set_files(set);
     c->policies = policy_count(set);
     policy_describe(set, check_policy_line, c);
-    if (policy_count(set) > 0 && policy_needs_smtp(set) && c->cfg->smtp.url == NULL)
-        check_fail(c, "smtp", "policies have email actions: the smtp section is required");
-    if (policy_needs_approvals(set) && c->cfg->approvals.url == NULL)
-        check_fail(c, "approvals",
-                   "policies have approval actions: approvals.url (the HTTP listener approvers "
-                   "reach) is required");
-    if (policy_count(set) > 0 && policy_needs_graph(set) && !check_graph_resolver(c))
-        check_fail(c, "identity.graph",
-                   "policies have graph actions: identity.graph is required (with the app "
-                   "permission User.RevokeSessions.All, or User.EnableDisableAccount.All for "
-                   "disable_account)");
+    policy_config_check(set, c->cfg, check_policy_problem, c);
     mapping_set_unref(set);
 }
 

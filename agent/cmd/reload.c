@@ -51,13 +51,26 @@ void reload_free(struct reload *r)
     free(r);
 }
 
+/* A policy's need the config does not meet, as a log line. */
+static void reload_policy_problem(void *arg, const char *key, const char *why)
+{
+    log_error("%s: %s: %s", (const char *)arg, key, why);
+}
+
 int reload_load_mappings(const struct config *cfg, const struct limits_config *limits, int always,
                          struct mapping_set **out)
 {
     *out = NULL;
     if (cfg->n_mappings == 0 && !always)
         return 0;
-    return policy_set_load(cfg, mapping_regex_flags(limits), out);
+    if (policy_set_load(cfg, mapping_regex_flags(limits), out) != 0)
+        return ERR_CONFIG;
+    if (policy_config_check(*out, cfg, reload_policy_problem, cfg->path) > 0) {
+        mapping_set_unref(*out);
+        *out = NULL;
+        return ERR_CONFIG;
+    }
+    return 0;
 }
 
 void reload_log_mappings(const char *what, const struct config *cfg, const struct mapping_set *set)

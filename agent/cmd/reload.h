@@ -47,8 +47,10 @@ void reload_apply(struct reload *r, const struct endpoint *ep, size_t n_ep, stru
                   int n_workers, struct mapping_set **set, struct delivery *delivery,
                   int64_t counts_window_s);
 
-/* Loads the mapping files cfg names into *out, with the running limits'
- * regex flags (limits need a restart, a SIGHUP says so). Without any, *out
+/* Loads the mapping and policy files cfg names into *out, with the running
+ * limits' regex flags (limits need a restart, a SIGHUP says so), and
+ * refuses policies whose actions cfg cannot serve (policy_config_check:
+ * no smtp section for an email...). Without any mapping, *out
  * is NULL, unless always: a SIGHUP that removed them all hands the workers
  * an empty set. Returns 0 or ERR_CONFIG (each problem logged); *out then
  * holds one reference (mapping_set_unref). */

@@ -166,6 +166,12 @@
       "policy approvals decided, by outcome (an expired one counts as its default)")               \
     X(approvals_expired, COUNTER, "approvals_expired_total",                                       \
       "policy approvals nobody decided before their deadline (their default applied)")             \
+    X(correlation_keys, GAUGE, "policy_correlation_keys",                                          \
+      "users, hosts and user-rule pairs the policies' counts hold now (of "                        \
+      "limits.correlation_max_bytes; updated every second)")                                       \
+    X(correlation_evictions, GAUGE, "policy_correlation_evictions",                                \
+      "counts dropped since the start to make room (limits.correlation_max_bytes is too small "    \
+      "when it grows; updated every second)")                                                      \
     X(dispatch_requests, COUNTER, "dispatch_requests_total", "requests sent to SafeTitan")         \
     X(dispatch_retries, COUNTER, "dispatch_retries_total",                                         \
       "SafeTitan requests that failed and will be retried (408, 425, 429, 5xx, network errors, "   \

@@ -209,6 +209,13 @@ int policy_needs_approvals(const struct mapping_set *set);
  * needs identity.graph). */
 int policy_needs_graph(const struct mapping_set *set);
 
+/* What the set's actions need of cfg: an smtp section (email, approval),
+ * approvals.url (approval), a Graph resolver in identity.order (graph).
+ * Each one missing is told to problem(arg, config key, why). `check`,
+ * the start and a reload refuse a set with any. Returns how many. */
+int policy_config_check(const struct mapping_set *set, const struct config *cfg,
+                        void (*problem)(void *arg, const char *key, const char *why), void *arg);
+
 /* For `check`: one line per action of every policy naming what it sends
  * ("insider-threat/ticket (webhook https://...): rule, user, priority,
  * field cef.ext.src"), through line(arg, text). */

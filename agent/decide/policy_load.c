@@ -930,6 +930,28 @@ int policy_needs_graph(const struct mapping_set *set)
     return policy_has_type(set, POLICY_ACTION_GRAPH);
 }
 
+int policy_config_check(const struct mapping_set *set, const struct config *cfg,
+                        void (*problem)(void *arg, const char *key, const char *why), void *arg)
+{
+    const struct identity_config *ic = &cfg->identity;
+    int graph = 0, n = 0;
+
+    for (size_t i = 0; ic->graph.tenant_id != NULL && i < ic->n_order; i++)
+        graph |= ic->order[i] == IDENTITY_GRAPH;
+    if (policy_needs_smtp(set) && cfg->smtp.url == NULL && ++n)
+        problem(arg, "smtp", "policies have email actions: the smtp section is required");
+    if (policy_needs_approvals(set) && cfg->approvals.url == NULL && ++n)
+        problem(arg, "approvals",
+                "policies have approval actions: approvals.url (the HTTP listener approvers "
+                "reach) is required");
+    if (policy_needs_graph(set) && !graph && ++n)
+        problem(arg, "identity.graph",
+                "policies have graph actions: identity.graph is required, named in "
+                "identity.order (with the app permission User.RevokeSessions.All, or "
+                "User.EnableDisableAccount.All for disable_account)");
+    return n;
+}
+
 void policy_describe(const struct mapping_set *set, void (*line)(void *arg, const char *text),
                      void *arg)
 {

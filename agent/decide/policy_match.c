@@ -278,8 +278,10 @@ int policy_block_read(struct str block, struct policy_block *out)
     out->why = json_text(root, "why");
     prio = policy_priority_parse(json_text(root, "priority"));
     if (prio < 0 || !json_object_object_get_ex(root, "tier", &v) ||
-        !json_object_is_type(v, json_type_int))
+        !json_object_is_type(v, json_type_int)) {
+        policy_block_free(out);
         return ERR_INVALID;
+    }
     out->priority = (enum policy_priority)prio;
     out->tier = json_object_get_int(v);
     return 0;

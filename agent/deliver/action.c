@@ -109,23 +109,27 @@ static void action_on_http(void *arg, const struct http_response *res)
     free(req);
 }
 
-/* How bad an answer is for a message sent to several approvers: one to
- * send again makes the whole send again (each approver's Message-ID is
- * the same each time). */
+/* How an answer ranks among an approval's messages: one that went out
+ * makes the approval pending (the others' failures stay in its reason: an
+ * approver who left must not hold the rest back); with none, one to send
+ * again sends them all again (same Message-IDs), else it is dead. */
 static int action_badness(enum retry_verdict v)
 {
-    return v == RETRY_AGAIN ? 2 : v == RETRY_DEAD ? 1 : 0;
+    return v == RETRY_DONE ? 0 : v == RETRY_AGAIN ? 1 : 2;
 }
 
 static void action_on_mail(void *arg, const struct mail_result *res)
 {
     struct action_req *req = arg;
 
-    if (req->left == 0 || action_badness(res->verdict) > action_badness(req->worst.verdict) ||
-        req->worst.reason == NULL) {
+    size_t used = strlen(req->reason);
+
+    if (req->worst.reason == NULL ||
+        action_badness(res->verdict) < action_badness(req->worst.verdict))
         req->worst = (struct dispatch_result){res->verdict, res->smtp_code, -1, req->reason};
-        snprintf(req->reason, sizeof(req->reason), "%s", res->reason != NULL ? res->reason : "");
-    }
+    if (res->verdict != RETRY_DONE && used + 2 < sizeof(req->reason))
+        snprintf(req->reason + used, sizeof(req->reason) - used, "%s%s", used > 0 ? "; " : "",
+                 res->reason != NULL ? res->reason : "failed");
     if (req->left > 1) {
         req->left--;
         return;

@@ -50,6 +50,7 @@
 #include "errors.h"
 #include "identity/identity.h"
 #include "action.h"
+#include "decide/correlate.h"
 #include "approval.h"
 #include "job.h"
 #include "mapping_counts.h"
@@ -257,6 +258,13 @@ static void delivery_gauges(struct delivery *r)
         stats_set(r->stats, STAT_spool_bytes, spool_bytes(r->spool));
     }
     jobs_gauges(r->jobs);
+    if (r->correlate != NULL) {
+        struct correlate_stats cs;
+
+        correlate_stats(r->correlate, &cs);
+        stats_set(r->stats, STAT_correlation_keys, cs.keys);
+        stats_set(r->stats, STAT_correlation_evictions, cs.evictions);
+    }
 }
 
 static void delivery_on_gauges(evutil_socket_t fd, short what, void *arg)

@@ -705,13 +705,15 @@ static void job_approval_expired(struct job *job)
 static void job_approval_sent(struct job *job, const struct dispatch_result *res)
 {
     int64_t left = job_approval_deadline_ms(job) - job_realtime_ms(job->s);
-    char until[LOG_TIME_SIZE], detail[LOG_TIME_SIZE + 64];
+    char until[LOG_TIME_SIZE], detail[LOG_TIME_SIZE + 64 + DISPATCH_REASON_MAX];
     struct timespec deadline = {(time_t)(job_approval_deadline_ms(job) / 1000),
                                 (long)(job_approval_deadline_ms(job) % 1000) * 1000000};
 
     log_format_time(deadline, until);
-    snprintf(detail, sizeof(detail), "until %s, then %s", until,
-             job->action->default_approve ? "approve" : "deny");
+    snprintf(detail, sizeof(detail), "until %s, then %s%s%s", until,
+             job->action->default_approve ? "approve" : "deny",
+             res->reason != NULL && res->reason[0] != '\0' ? "; not sent to every approver: " : "",
+             res->reason != NULL ? res->reason : "");
     job->state = JOB_APPROVAL;
     job_audit(job, "awaiting-approval", detail, res->status, 0);
     job_wait(job, left > 0 ? left : 0);
@@ -814,16 +816,11 @@ static void job_send(struct job *job)
     char received[LOG_TIME_SIZE], expires[LOG_TIME_SIZE], event[TEMPLATE_VALUE_MAX + 1];
     const char *priority;
     size_t len;
+    int rc;
 
     if (job->action != NULL && job->action->type == POLICY_ACTION_APPROVAL) {
         int64_t deadline = job_approval_deadline_ms(job);
 
-        if (job_realtime_ms(s) >= deadline) {
-            /* Its time ran out while it was not pending (the agent was
-             * down, or its emails kept failing): nobody can decide now. */
-            job_approval_expired(job);
-            return;
-        }
         log_format_time(
             (struct timespec){(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000},
             expires);
@@ -849,7 +846,18 @@ static void job_send(struct job *job)
                  len > 0)
             a.event = str_make(event, len); /* dispatch copies it into its request */
     }
-    if (s->ops->send(s->ops->ctx, &a, job_on_sent, job) != 0) {
+    rc = s->ops->send(s->ops->ctx, &a, job_on_sent, job);
+    if (rc == ERR_INVALID) {
+        /* Sending again would not change it: no smtp section, approvals.url
+         * or Graph client for the action, or a message mail refuses (check
+         * and the start refuse the first three). */
+        job_dead_letter(job, "failed", STAT_outcome_failed,
+                        "the action cannot be sent: its server is not configured, or its message "
+                        "is invalid (a subject over 1024 bytes, over 100 recipients)",
+                        0);
+        return;
+    }
+    if (rc != 0) {
         job_retry_later(job, -1, "out of memory", 0);
         return;
     }
@@ -970,6 +978,13 @@ static void job_resolve(struct job *job)
     if (job->missing) {
         job_dead_letter(job, "failed", STAT_outcome_failed,
                         "its policy action is no longer in the policies", 0);
+        return;
+    }
+    if (job->action != NULL && job->action->type == POLICY_ACTION_APPROVAL &&
+        job_realtime_ms(job->s) >= job_approval_deadline_ms(job)) {
+        /* Its time ran out while it was not pending (the agent was down,
+         * or its emails kept failing): nobody can decide now. */
+        job_approval_expired(job);
         return;
     }
     job->state = JOB_RESOLVING;
@@ -1299,7 +1314,9 @@ void jobs_gauges(struct jobs *s)
     int retrying = 0;
 
     for (const struct job *job = s->all; job != NULL; job = job->next) {
-        if (job->spooled && (oldest == 0 || job->d.received.tv_sec < oldest))
+        /* An approval waits for people by design (hours): not a stuck alert. */
+        if (job->spooled && job->state != JOB_APPROVAL && job->state != JOB_RELEASING &&
+            (oldest == 0 || job->d.received.tv_sec < oldest))
             oldest = job->d.received.tv_sec;
         /* A job being sent counts its request in attempts already. */
         if (job->state != JOB_DEAD_WAIT && job->state != JOB_APPROVAL &&

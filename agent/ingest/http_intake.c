@@ -39,6 +39,10 @@
  * config caps max_alerts at 100000, below 1 << 20). */
 #define HTTP_SEQ_ALERT_BITS 20
 #define HTTP_BACKLOG        128
+/* Approvers' decisions a listener hands the delivery thread at once: the
+ * route asks for no API key (the token is checked there), so a client
+ * sending forged tokens must not fill the decision queue. */
+#define HTTP_APPROVALS_MAX 16
 
 TAILQ_HEAD(http_req_list, http_req);
 
@@ -61,6 +65,7 @@ struct http_req {
     size_t *rec_end;
     unsigned *duplicates; /* per alert: its decisions that were duplicates */
     int approve;          /* an approval's POST: what it decides */
+    int approval_waits;   /* ... counted in h->approvals_waiting */
     int approval;         /* ... and what became of it (enum decision_approval_outcome) */
     struct event *timer;  /* request_timeout_s from the request's arrival */
     char idem[HTTP_IDEM_MAX + 1];
@@ -82,6 +87,7 @@ struct http_intake {
     struct http_req_list waiting; /* every object handed over, acks due */
     struct http_watch *watch;     /* every connection, from its accept */
     uint64_t next_seq;
+    size_t approvals_waiting; /* approval POSTs the delivery thread has not answered */
     int stopping;
 };
 
@@ -171,6 +177,8 @@ static void http_req_free(struct http_req *r)
 {
     if (r == NULL)
         return;
+    if (r->approval_waits)
+        r->h->approvals_waiting--;
     evloop_event_free(&r->timer);
     free(r->recs);
     free(r->rec_end);
@@ -729,7 +737,9 @@ static void http_approval(struct http_req *r, struct str body, const char *peer)
         .source = str_make(peer, strlen(peer)),
         .ack = {(uint64_t)(uintptr_t)h->acker, r->seq << HTTP_SEQ_ALERT_BITS, h->ctx->worker},
     };
-    rc = !TAILQ_EMPTY(&h->feeding) ? ERR_BUSY : pipeline_approval(h->ctx->pipe, &a);
+    rc = !TAILQ_EMPTY(&h->feeding) || h->approvals_waiting >= HTTP_APPROVALS_MAX
+             ? ERR_BUSY
+             : pipeline_approval(h->ctx->pipe, &a);
     if (rc != PIPELINE_ACK_LATER) {
         http_send_error(h, r->req, WEBHOOK_APPROVAL, 503,
                         rc == ERR_BUSY ? "the queue is busy: send the decision again later"
@@ -739,6 +749,8 @@ static void http_approval(struct http_req *r, struct str body, const char *peer)
         return;
     }
     r->records = 1;
+    r->approval_waits = 1;
+    h->approvals_waiting++;
     h->acker->outstanding++;
     event_add(r->timer, &(struct timeval){h->ep->lc->request_timeout_s, 0});
     TAILQ_INSERT_TAIL(&h->waiting, r, link);

@@ -394,8 +394,13 @@ def test_approval_link_decides_once(ctx):
 
     status, ctype, page = _http(soc)
     assert status == 200 and ctype.startswith("text/html") and 'value="approve"' in page, page
-    time.sleep(t(0.5))
+    time.sleep(t(1.5))
     assert st.requests() == [], "a GET must decide nothing"
+    # A waiting approval is no stuck alert: the going-live guide alerts on this gauge.
+    status, body = a.http_get("/metrics")
+    metrics = harness.parse_metrics(body)
+    assert metrics["rtr_agent_spool_oldest_pending_age_seconds"] == 0, body
+    assert metrics["rtr_agent_spool_pending_alerts"] == 1, body
 
     forged = soc[:-len("?decision=approve")]
     forged = forged[:-1] + ("0" if forged[-1] != "0" else "1")
@@ -427,6 +432,43 @@ def test_approval_link_decides_once(ctx):
 
 
 test_approval_link_decides_once.timeout = 60
+
+
+def test_approval_one_approver_refused(ctx):
+    """The first approver's mailbox refuses the message for good (550):
+    the other approver is asked all the same, the approval waits (its
+    line names who was not reached) and that approver's link decides."""
+    st = env.standin(ctx)
+    c = env.certs()
+    smtp = SmtpServer(ctx, "--tls", "starttls", "--cert", c["server"], "--key", c["server_key"],
+                      "--user", "rtr", "--password", SMTP_PASSWORD, "--fail-first", "1",
+                      "--fail-code", "550")
+    a = _start(ctx, st, None, smtp, policy=_approval_policy(ctx))
+    env.send_tcp(a, [_alert(1, 10, rule="Rule One")])
+    lines = env.wait_audit(a, "awaiting-approval", timeout=t(15))
+    line = env.outcomes(lines, "awaiting-approval")[0]
+    assert "not sent to every approver: SMTP 550" in line["detail"], line
+    mails = _mails(smtp, "[approval] Rule One")
+    assert len(mails) == 1, mails
+    status, _, text = _http(_link(mails[0]), "POST", "decision=approve")
+    assert (status, json.loads(text)) == (200, {"approval": "approved"}), text
+    env.wait_requests(st, 1)
+
+
+test_approval_one_approver_refused.timeout = 40
+
+
+def test_run_refuses_what_policies_cannot_do(ctx):
+    """The start refuses policies whose actions the config cannot serve
+    (as check does): no smtp section, no approvals.url."""
+    class Fake:
+        url = "https://127.0.0.1:9"
+    cfg = write_config(ctx, extra={"policies": [_policy_file(ctx, Fake())]})
+    p = subprocess.run(WRAPPER + [AGENT, "run", "-c", cfg], capture_output=True, text=True,
+                       timeout=t(20))
+    assert p.returncode != 0, p.stderr
+    assert "smtp: policies have email actions: the smtp section is required" in p.stderr, p.stderr
+    assert "approvals: policies have approval actions" in p.stderr, p.stderr
 
 
 def test_approval_expiry_applies_default(ctx):

@@ -149,9 +149,9 @@ def test_check(ctx):
     p = subprocess.run(WRAPPER + [AGENT, "check", "-c", cfg], capture_output=True, text=True,
                        timeout=t(20))
     assert p.returncode != 0, p.stderr
-    assert cfg + ": identity.graph: policies have graph actions: identity.graph is required " \
-        "(with the app permission User.RevokeSessions.All, or User.EnableDisableAccount.All " \
-        "for disable_account)" in p.stderr, p.stderr
+    assert cfg + ": identity.graph: policies have graph actions: identity.graph is required, " \
+        "named in identity.order (with the app permission User.RevokeSessions.All, or " \
+        "User.EnableDisableAccount.All for disable_account)" in p.stderr, p.stderr
 
     bad = ctx.path("bad.json")
     with open(bad, "w") as f:
