@@ -379,6 +379,7 @@ static int decision_one(struct decision_in *in, struct decision_record *out)
     if (block_len > POLICY_BLOCK_MAX || decision_take_text(in, block_len, &out->policy) != 0)
         return ERR_INVALID;
     out->action = STR_ABSENT;
+    out->decided = STR_ABSENT;
     out->user_kind = (enum user_kind)f[0];
     return 0;
 }
@@ -447,6 +448,7 @@ static const struct {
     {"key", DECISION_F_KEY, offsetof(struct decision_record, key)},
     {"policy", DECISION_F_IF_SET_JSON, offsetof(struct decision_record, policy)},
     {"action", DECISION_F_IF_SET_TEXT, offsetof(struct decision_record, action)},
+    {"decided", DECISION_F_IF_SET_TEXT, offsetof(struct decision_record, decided)},
 };
 
 #define DECISION_PAYLOAD_FIELDS                                                                    \

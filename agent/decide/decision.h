@@ -88,6 +88,9 @@ struct decision_record {
      * job runs (empty: today's one SafeTitan event). */
     struct str policy;
     struct str action;
+    /* In a spooled payload: "denied" on the marker that makes an
+     * approval's denial durable (job.c), else empty. */
+    struct str decided;
 };
 
 /* An approver's decision, as the HTTP intake hands it to the delivery
@@ -153,11 +156,11 @@ int decision_next(struct str rec, size_t *pos, struct decision_record *out);
 /* ---- the spool payload: one decision, as the spool keeps it ----
  *
  * A JSON object {"v":1, "sec", "nsec", "source", "transport", "mapping",
- * "rule", "user", "kind", "event", "key", "policy", "action"} ("transport"
+ * "rule", "user", "kind", "event", "key", "policy", "action", "decided"} ("transport"
  * may be absent: the versions before it did not write it; "policy" (the
- * block, an object) and "action" are written only when set): what sending the alert again after a
- * restart needs (not the host nor the event_ref: the key already holds them). One table of fields
- * drives both directions, so they cannot drift. */
+ * block, an object), "action" and "decided" are written only when set): what sending the alert
+ * again after a restart needs (not the host nor the event_ref: the key already holds them). One
+ * table of fields drives both directions, so they cannot drift. */
 
 /* A payload read back: rec's texts are slices into json (host and
  * event_ref are empty). Free with decision_payload_free. */

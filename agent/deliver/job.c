@@ -88,6 +88,9 @@ struct job {
      * last is), and a released action's approval. */
     size_t children;
     struct job *parent;
+    /* The marker of an approval's denial: spooled, then it ends its
+     * approval and itself (nothing is sent). */
+    int marker;
     const char *key; /* action_key, or d.key without an action */
     char action_key[DECISION_KEY_SIZE];
     char text[];
@@ -179,7 +182,7 @@ int jobs_new(const struct job_config *cfg, const struct job_ops *ops, struct ded
 int job_new(struct jobs *s, const struct decision_record *d, struct job **out)
 {
     size_t n = d->source.len + d->transport.len + d->mapping.len + d->rule.len + d->user.len +
-               d->event.len + d->key.len + d->policy.len + d->action.len + 9;
+               d->event.len + d->key.len + d->policy.len + d->action.len + d->decided.len + 10;
     struct job *job = calloc(1, sizeof(*job) + n);
     char *at;
 
@@ -200,6 +203,7 @@ int job_new(struct jobs *s, const struct decision_record *d, struct job **out)
     job->d.key = job_copy(&at, d->key);
     job->d.policy = job_copy(&at, d->policy);
     job->d.action = job_copy(&at, d->action);
+    job->d.decided = job_copy(&at, d->decided);
     job->key = job->d.key.p;
     job->next = s->all;
     if (s->all != NULL)
@@ -659,6 +663,28 @@ static int job_release(struct job *job, struct job **out, size_t cap, size_t *n)
     return 0;
 }
 
+/* A denial is durable before it is answered: a marker (the approval's own
+ * payload, "decided": "denied") goes to the spool as a child of the
+ * approval, which ends once it is durable (job_durable), and a start that
+ * finds one does not ask again (jobs_recover). Returns 0 with *out, or
+ * ERR_NOMEM. */
+static int job_deny_marker(struct job *job, struct job **out)
+{
+    struct decision_record d = job->d;
+    struct job *m;
+
+    d.decided = STR_LIT("denied");
+    if (job_new(job->s, &d, &m) != 0)
+        return ERR_NOMEM;
+    m->marker = 1;
+    memcpy(m->action_key, job->key, DECISION_KEY_SIZE);
+    m->key = m->action_key;
+    m->parent = job;
+    job->children = 1;
+    *out = m;
+    return 0;
+}
+
 /* Decides approval job: approved, its held-back actions are made into
  * out[0..*n) and it ends once they are durable (RELEASING); denied (or
  * with nothing to release), it ends now. who: the approver and where the
@@ -672,7 +698,12 @@ static void job_approval_end(struct job *job, int approve, const char *who, stru
     job->s->ops->timer_free(s->ops->ctx, &job->wait);
     stats_add(s->stats, approve ? STAT_approvals_approved : STAT_approvals_denied, 1);
     job_audit(job, approve ? "approved" : "denied", who, 0, 0);
-    if (approve && job_release(job, out, cap, n) != 0) {
+    if (!approve && cap > 0 && job_deny_marker(job, out) == 0) {
+        *n = 1;
+    } else if (!approve) {
+        /* No memory for the marker: ended all the same, durable with the
+         * spool's next write. */
+    } else if (job_release(job, out, cap, n) != 0) {
         /* The approval stays in the spool: the next start asks again. */
         job_leave_to_restart(job);
         return;
@@ -1082,6 +1113,15 @@ static void job_durable(struct job *job)
     struct jobs *s = job->s;
 
     job->spooled = 1;
+    if (job->marker) {
+        /* Its approval ends first (its completion is journaled before the
+         * marker's): a marker without its approval's completion at a
+         * start still ends the approval. */
+        job_settle(job, 1, 0);
+        job_finish(job);
+        jobs_check_settled(s);
+        return;
+    }
     stats_add(s->stats, STAT_outcome_spooled, 1);
     job_audit(job, "spooled", NULL, 0, 0);
     job_settle(job, 1, 0);
@@ -1149,7 +1189,7 @@ static void job_start(struct job *job)
     struct jobs *s = job->s;
     const void *first = NULL;
 
-    if (dedup_seen(s->dedup, job->key, now_ms(), job, &first)) {
+    if (!job->marker && dedup_seen(s->dedup, job->key, now_ms(), job, &first)) {
         stats_add(s->stats, STAT_outcome_duplicate, 1);
         job_audit(job, "duplicate", "same idempotency key inside dispatch.dedup_window_s", 0, 0);
         if (first != NULL && job->intake != NULL)
@@ -1238,7 +1278,47 @@ struct jobs_recovery {
     struct jobs *s;
     size_t resent, unreadable;
     struct job *resend, **resend_end; /* resolved once the spool has listed them */
+    /* Approvals denied durably (their markers' keys), and the markers
+     * still pending: completed once their approvals are. */
+    char (*denied)[DECISION_KEY_SIZE];
+    uint64_t *markers;
+    size_t n_denied, n_markers, cap;
 };
+
+/* A denial's marker at start: its approval is not asked again. Returns 0
+ * or ERR_NOMEM (the approval is then asked again: as before the marker). */
+static int jobs_recover_marker(struct jobs_recovery *rec, const struct job *job, uint64_t id,
+                               int done)
+{
+    if (rec->n_denied == rec->cap) {
+        size_t cap = rec->cap != 0 ? rec->cap * 2 : 16;
+        char(*denied)[DECISION_KEY_SIZE] = realloc(rec->denied, cap * sizeof(*denied));
+        uint64_t *markers = denied != NULL ? realloc(rec->markers, cap * sizeof(*markers)) : NULL;
+
+        if (denied != NULL)
+            rec->denied = denied;
+        if (markers == NULL)
+            return ERR_NOMEM;
+        rec->markers = markers;
+        rec->cap = cap;
+    }
+    snprintf(rec->denied[rec->n_denied++], DECISION_KEY_SIZE, "%s", job->key);
+    if (!done)
+        rec->markers[rec->n_markers++] = id;
+    return 0;
+}
+
+/* Whether the approval job is one a marker denied. */
+static int jobs_recovery_denied(const struct jobs_recovery *rec, const struct job *job)
+{
+    for (size_t i = 0;
+         job->action != NULL && job->action->type == POLICY_ACTION_APPROVAL && i < rec->n_denied;
+         i++) {
+        if (strcmp(rec->denied[i], job->key) == 0)
+            return 1;
+    }
+    return 0;
+}
 
 /* Each alert of the spool at start: those done refill the duplicate
  * window; the others are sent again. */
@@ -1260,6 +1340,11 @@ static void jobs_recover_one(void *arg, uint64_t id, struct str payload, int don
         rec->unreadable++;
         return;
     }
+    if (job->d.decided.len > 0) {
+        (void)jobs_recover_marker(rec, job, id, done);
+        job_free(job);
+        return;
+    }
     job_recount(s, job);
     dedup_refill(s->dedup, job->key, now_ms(), age_ms);
     if (done) {
@@ -1277,7 +1362,7 @@ static void jobs_recover_one(void *arg, uint64_t id, struct str payload, int don
 
 void jobs_recover(struct jobs *s)
 {
-    struct jobs_recovery rec = {s, 0, 0, NULL, NULL};
+    struct jobs_recovery rec = {.s = s};
 
     rec.resend_end = &rec.resend;
     s->ops->spool_recovered(s->ops->ctx, jobs_recover_one, &rec);
@@ -1286,8 +1371,18 @@ void jobs_recover(struct jobs *s)
 
         rec.resend = job->queue_next;
         job->queue_next = NULL;
+        if (jobs_recovery_denied(&rec, job)) {
+            rec.resent--;
+            job_finish(job); /* denied before the stop: its completion was not written */
+            continue;
+        }
         job_resolve(job);
     }
+    /* After the approvals they end: a crash in between finds them again. */
+    for (size_t i = 0; i < rec.n_markers; i++)
+        s->ops->spool_complete(s->ops->ctx, rec.markers[i]);
+    free(rec.denied);
+    free(rec.markers);
     if (rec.resent > 0)
         log_info("spool: %zu alerts not yet delivered before the last stop are being sent again",
                  rec.resent);

@@ -22,6 +22,9 @@
  *   WAITING --timer--> RESOLVING
  *   (dead letter) --line written and synced--> (done)
  *                 --write or sync failed--> DEAD_WAIT --timer--> (dead letter)
+ *   an approval: SENDING --2xx--> APPROVAL --approved--> RELEASING (its
+ *                 actions spooled) --> (done); --denied--> RELEASING (its
+ *                 marker spooled) --> (done); --deadline--> its default
  *   any --stop--> callbacks only free the job; what is spooled is sent at the
  *                 next start, what is HELD is lost (counted).
  *
@@ -170,9 +173,10 @@ void jobs_set_approval_secret(struct jobs *s, const struct approval_secret *secr
  * (approval.h): returns what became of it (enum
  * decision_approval_outcome). Approved, the actions the approval held back
  * are made into out[0..*n) (not started: the caller tags and starts them),
- * and the approval ends (journaled done) once they are durable; denied, it
- * ends now. Audited with the approver's address (from the token) and
- * a->source. */
+ * and the approval ends (journaled done) once they are durable; denied,
+ * out[0] is the denial's marker (a spool record: a start that finds it
+ * does not ask again), and the approval ends once it is durable. Audited
+ * with the approver's address (from the token) and a->source. */
 int jobs_approval_decide(struct jobs *s, const struct decision_approval *a, struct job **out,
                          size_t cap, size_t *n);
 

@@ -434,6 +434,33 @@ def test_approval_link_decides_once(ctx):
 test_approval_link_decides_once.timeout = 60
 
 
+def test_denial_survives_kill9(ctx):
+    """A denial is answered once it is durable: killed right after the
+    200, the next start does not ask the approvers again, and with
+    "default": "approve" nothing runs at the deadline either."""
+    st = env.standin(ctx)
+    smtp = _smtp(ctx)
+    spool = {"dir": ctx.path("spool")}
+    policy = _approval_policy(ctx, max(4, int(t(4))), "approve")
+    a = _start(ctx, st, None, smtp, policy=policy, spool=spool, name="first")
+    env.send_tcp(a, [_alert(1, 10, rule="Rule One")])
+    wait_until(lambda: len(_mails(smtp, "[approval] Rule One")) >= 2, t(15), "two approval emails")
+    status, _, text = _http(_link(_mails(smtp, "[approval] Rule One")[0], "Deny"), "POST",
+                            "decision=deny")
+    assert (status, json.loads(text)) == (200, {"approval": "denied"}), text
+    kill9(a)
+    b = _start(ctx, st, None, smtp, policy=policy, spool=spool, name="second",
+               http_port=a.http_port)
+    time.sleep(t(1) + max(4, int(t(4))))
+    assert len(_mails(smtp, "[approval] Rule One")) == 2, smtp.messages()
+    assert st.requests() == [], st.requests()
+    assert not [x for x in env.audit(b) if x.get("action") == "ask"], env.audit(b)
+
+
+test_denial_survives_kill9.timeout = 60
+test_denial_survives_kill9.valgrind_skip = "two agents and a deadline; it runs under ASan"
+
+
 def test_approval_one_approver_refused(ctx):
     """The first approver's mailbox refuses the message for good (550):
     the other approver is asked all the same, the approval waits (its
