@@ -235,7 +235,8 @@ static int action_email(struct actions *s, const struct policy_action *a,
 /* An approval: one email per approver, each with the links of its own
  * token (approval.h) as {{approve_url}} and {{deny_url}}. */
 static int action_approval(struct actions *s, const struct policy_action *a,
-                           const struct template_values *v, const char *key, struct action_req *req)
+                           const struct template_values *v, const char *key,
+                           struct timespec occurred, struct action_req *req)
 {
     const char *base = s->cfg->approvals.url;
     struct template_values mine = *v;
@@ -255,7 +256,9 @@ static int action_approval(struct actions *s, const struct policy_action *a,
 
         while (len > 0 && base[len - 1] == '/')
             len--;
-        approval_token(s->approval_secret, key, (unsigned)i, token);
+        approval_token(s->approval_secret, key,
+                       (int64_t)occurred.tv_sec * 1000 + occurred.tv_nsec / 1000000, (unsigned)i,
+                       token);
         snprintf(approve, sizeof(approve), "%.*s/v1/approvals/%s?decision=approve", (int)len, base,
                  token);
         snprintf(deny, sizeof(deny), "%.*s/v1/approvals/%s?decision=deny", (int)len, base, token);
@@ -305,7 +308,7 @@ static int action_graph(struct actions *s, const struct policy_action *a,
 }
 
 int actions_send(struct actions *s, const struct policy_action *a, const struct template_values *v,
-                 const char *key, dispatch_cb cb, void *arg)
+                 const char *key, struct timespec occurred, dispatch_cb cb, void *arg)
 {
     struct action_req *req = malloc(sizeof(*req));
     int rc = ERR_INVALID;
@@ -318,7 +321,7 @@ int actions_send(struct actions *s, const struct policy_action *a, const struct 
     else if (a->type == POLICY_ACTION_EMAIL)
         rc = action_email(s, a, v, key, req);
     else if (a->type == POLICY_ACTION_APPROVAL)
-        rc = action_approval(s, a, v, key, req);
+        rc = action_approval(s, a, v, key, occurred, req);
     else if (a->type == POLICY_ACTION_GRAPH)
         rc = action_graph(s, a, v, req);
     if (rc != 0)

@@ -44,14 +44,15 @@ struct approval_secret;
 int actions_new(const struct config *cfg, struct http *http, struct graph *graph,
                 struct actions **out);
 
-/* Sends a (a webhook, an email or a graph containment) for the alert whose
- * texts are v; key: the action's idempotency key. cb runs exactly once,
+/* Sends a (a webhook, an email, an approval or a graph containment) for the
+ * alert whose texts are v, received at occurred (an approval's links name
+ * it); key: the action's idempotency key. cb runs exactly once,
  * from the loop, never before this returns. Returns 0, or ERR_NOMEM /
  * ERR_INVALID (a rendering that does not fit, an email without an smtp
  * section, a graph action without a Graph resolver) / ERR_BUSY with no
  * callback. */
 int actions_send(struct actions *s, const struct policy_action *a, const struct template_values *v,
-                 const char *key, dispatch_cb cb, void *arg);
+                 const char *key, struct timespec occurred, dispatch_cb cb, void *arg);
 
 /* The secret approvals' links are made with (approval.h); borrowed. */
 void actions_set_approval_secret(struct actions *s, const struct approval_secret *secret);

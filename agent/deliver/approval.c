@@ -70,14 +70,16 @@ int approval_secret_load(const char *dir, struct approval_secret *out)
     return ERR_CONFIG;
 }
 
-/* The mac of "<id>-<approver>" in hex, into mac[APPROVAL_MAC_HEX + 1]. */
+/* The mac of "<id>-<approver>-<stamp>" in hex, into mac[APPROVAL_MAC_HEX
+ * + 1]. */
 static void approval_mac(const struct approval_secret *s, const char *id, unsigned approver,
-                         char *mac)
+                         int64_t stamp_ms, char *mac)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
-    char msg[APPROVAL_ID_LEN + 16], hex[2 * EVP_MAX_MD_SIZE + 1];
-    int n = snprintf(msg, sizeof(msg), "%.*s-%u", APPROVAL_ID_LEN, id, approver);
+    char msg[APPROVAL_TOKEN_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
+    int n = snprintf(msg, sizeof(msg), "%.*s-%u-%llx", APPROVAL_ID_LEN, id, approver,
+                     (unsigned long long)stamp_ms);
 
     if (HMAC(EVP_sha256(), s->key, sizeof(s->key), (const unsigned char *)msg, (size_t)n, md,
              &md_len) == NULL)
@@ -89,38 +91,63 @@ static void approval_mac(const struct approval_secret *s, const char *id, unsign
     mac[APPROVAL_MAC_HEX] = '\0';
 }
 
-void approval_token(const struct approval_secret *s, const char *key, unsigned approver, char *out)
+void approval_token(const struct approval_secret *s, const char *key, int64_t stamp_ms,
+                    unsigned approver, char *out)
 {
     char mac[APPROVAL_MAC_HEX + 1];
 
-    approval_mac(s, key, approver, mac);
-    snprintf(out, APPROVAL_TOKEN_MAX, "%.*s-%u-%s", APPROVAL_ID_LEN, key, approver, mac);
+    approval_mac(s, key, approver, stamp_ms, mac);
+    snprintf(out, APPROVAL_TOKEN_MAX, "%.*s-%u-%llx-%s", APPROVAL_ID_LEN, key, approver,
+             (unsigned long long)stamp_ms, mac);
 }
 
-int approval_token_read(const struct approval_secret *s, struct str token,
-                        char id[APPROVAL_ID_LEN + 1], unsigned *approver)
+/* Reads up to max digits of base (10 or 16, lowercase) at *i, then a '-'
+ * past them. Returns 0 with *out, or ERR_INVALID (none, a leading zero
+ * before more digits, too many, no '-'). */
+static int approval_number(struct str t, size_t *i, int base, size_t max, uint64_t *out)
+{
+    size_t start = *i;
+    uint64_t n = 0;
+
+    while (*i < t.len && *i - start < max) {
+        char c = t.p[*i];
+        int d = c >= '0' && c <= '9'                 ? c - '0'
+                : base == 16 && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                     : -1;
+
+        if (d < 0)
+            break;
+        n = n * (uint64_t)base + (uint64_t)d;
+        (*i)++;
+    }
+    if (*i == start || (*i - start > 1 && t.p[start] == '0') || *i >= t.len || t.p[*i] != '-')
+        return ERR_INVALID;
+    (*i)++;
+    *out = n;
+    return 0;
+}
+
+int approval_token_read(const struct approval_secret *s, struct str token, struct approval_ref *out)
 {
     char mac[APPROVAL_MAC_HEX + 1];
-    size_t i = APPROVAL_ID_LEN + 1, digits = 0;
-    unsigned long n = 0;
+    size_t i = APPROVAL_ID_LEN + 1;
+    uint64_t approver, stamp;
 
-    if (token.len < APPROVAL_ID_LEN + 3 + APPROVAL_MAC_HEX || token.len >= APPROVAL_TOKEN_MAX ||
+    if (token.len >= APPROVAL_TOKEN_MAX || token.len < APPROVAL_ID_LEN + 1 ||
         token.p[APPROVAL_ID_LEN] != '-')
         return ERR_INVALID;
     for (size_t k = 0; k < APPROVAL_ID_LEN; k++) {
-        if (strchr("0123456789abcdef", token.p[k]) == NULL || token.p[k] == '\0')
+        if (token.p[k] == '\0' || strchr("0123456789abcdef", token.p[k]) == NULL)
             return ERR_INVALID;
     }
-    for (; i < token.len && token.p[i] >= '0' && token.p[i] <= '9' && digits < 3; i++, digits++)
-        n = n * 10 + (unsigned long)(token.p[i] - '0');
-    if (digits == 0 || (digits > 1 && token.p[APPROVAL_ID_LEN + 1] == '0') || i >= token.len ||
-        token.p[i] != '-' || token.len - i - 1 != APPROVAL_MAC_HEX)
+    if (approval_number(token, &i, 10, 3, &approver) != 0 ||
+        approval_number(token, &i, 16, APPROVAL_STAMP_MAX, &stamp) != 0 ||
+        token.len - i != APPROVAL_MAC_HEX)
         return ERR_INVALID;
-    memcpy(id, token.p, APPROVAL_ID_LEN);
-    id[APPROVAL_ID_LEN] = '\0';
-    approval_mac(s, id, (unsigned)n, mac);
-    if (CRYPTO_memcmp(mac, token.p + i + 1, APPROVAL_MAC_HEX) != 0)
-        return ERR_INVALID;
-    *approver = (unsigned)n;
-    return 0;
+    memcpy(out->id, token.p, APPROVAL_ID_LEN);
+    out->id[APPROVAL_ID_LEN] = '\0';
+    out->approver = (unsigned)approver;
+    out->stamp_ms = (int64_t)stamp;
+    approval_mac(s, out->id, out->approver, out->stamp_ms, mac);
+    return CRYPTO_memcmp(mac, token.p + i, APPROVAL_MAC_HEX) == 0 ? 0 : ERR_INVALID;
 }

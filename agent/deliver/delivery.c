@@ -232,7 +232,7 @@ static int delivery_op_send(void *ctx, const struct dispatch_alert *a, dispatch_
     struct delivery *r = ctx;
 
     if (a->action != NULL)
-        return actions_send(r->actions, a->action, a->values, a->key, cb, arg);
+        return actions_send(r->actions, a->action, a->values, a->key, a->occurred, cb, arg);
     return dispatch_send(r->dispatch, a, cb, arg);
 }
 

@@ -613,6 +613,11 @@ static void job_sent_ok(struct job *job, const struct dispatch_result *res)
 
 /* ---- approvals ---- */
 
+static int64_t job_received_ms(const struct job *job)
+{
+    return (int64_t)job->d.received.tv_sec * 1000 + job->d.received.tv_nsec / 1000000;
+}
+
 static int64_t job_realtime_ms(struct jobs *s)
 {
     struct timespec t = s->ops->realtime(s->ops->ctx);
@@ -624,8 +629,7 @@ static int64_t job_realtime_ms(struct jobs *s)
  * same after a restart). */
 static int64_t job_approval_deadline_ms(const struct job *job)
 {
-    return (int64_t)job->d.received.tv_sec * 1000 + job->d.received.tv_nsec / 1000000 +
-           job->action->expires_s * 1000;
+    return job_received_ms(job) + job->action->expires_s * 1000;
 }
 
 /* The actions approval job held back, made from its decision into
@@ -758,19 +762,24 @@ void jobs_set_approval_secret(struct jobs *s, const struct approval_secret *secr
 int jobs_approval_decide(struct jobs *s, const struct decision_approval *a, struct job **out,
                          size_t cap, size_t *n)
 {
-    char id[APPROVAL_ID_LEN + 1], who[512];
-    unsigned approver;
+    struct approval_ref ref;
+    char who[512];
     struct job *job;
     size_t approvers = 0;
+    unsigned approver;
 
     *n = 0;
     if (s->approval_secret == NULL)
         return DECISION_APPROVAL_UNAVAILABLE;
-    if (approval_token_read(s->approval_secret, a->token, id, &approver) != 0)
+    if (approval_token_read(s->approval_secret, a->token, &ref) != 0)
         return DECISION_APPROVAL_UNKNOWN;
+    approver = ref.approver;
+    /* The same approval (key) about the same alert (its receipt): a link
+     * to an earlier one of that key finds nothing. */
     for (job = s->all; job != NULL; job = job->next) {
         if (job->action != NULL && job->action->type == POLICY_ACTION_APPROVAL &&
-            strncmp(job->key, id, APPROVAL_ID_LEN) == 0)
+            strncmp(job->key, ref.id, APPROVAL_ID_LEN) == 0 && !job->marker &&
+            job_received_ms(job) == ref.stamp_ms)
             break;
     }
     if (job == NULL || job->state == JOB_RELEASING)
