@@ -663,6 +663,20 @@ static void http_launch(struct http *h, struct http_xfer *x, CURLcode rc)
     h->in_flight++;
 }
 
+/* A transfer of h's for cb, started now; NULL when out of memory. */
+static struct http_xfer *http_xfer_new(struct http *h, http_cb cb, void *arg)
+{
+    struct http_xfer *x = calloc(1, sizeof(*x));
+
+    if (x == NULL)
+        return NULL;
+    x->started = now_ms();
+    x->h = h;
+    x->cb = cb;
+    x->arg = arg;
+    return x;
+}
+
 int http_start(struct http *h, const struct http_request *req, http_cb cb, void *arg)
 {
     struct http_xfer *x = NULL;
@@ -671,13 +685,9 @@ int http_start(struct http *h, const struct http_request *req, http_cb cb, void 
     if (h->freeing || !http_request_valid(req))
         goto out;
     ret = ERR_NOMEM;
-    x = calloc(1, sizeof(*x));
+    x = http_xfer_new(h, cb, arg);
     if (x == NULL)
         goto out;
-    x->started = now_ms();
-    x->h = h;
-    x->cb = cb;
-    x->arg = arg;
     x->body_max = req->max_response_body;
     x->easy = curl_easy_init();
     x->headers = http_header_list(req->headers);
@@ -704,13 +714,9 @@ int http_start_easy(struct http *h, const struct http_transfer *t, http_cb cb, v
         t->timeout_ms <= 0)
         goto out;
     ret = ERR_NOMEM;
-    x = calloc(1, sizeof(*x));
+    x = http_xfer_new(h, cb, arg);
     if (x == NULL)
         goto out;
-    x->started = now_ms();
-    x->h = h;
-    x->cb = cb;
-    x->arg = arg;
     x->easy = easy;
     easy = NULL; /* transferred */
     x->ca = http_ca_get(h, t->ca_file);

@@ -241,21 +241,20 @@ static int action_approval(struct actions *s, const struct policy_action *a,
     const char *base = s->cfg->approvals.url;
     struct template_values mine = *v;
     char token[APPROVAL_TOKEN_MAX], approve[1024], deny[1024], id[96];
-    size_t n = 0, sent = 0;
+    size_t n = 0, sent = 0, len;
     int rc = 0;
 
     if (s->approval_secret == NULL || base == NULL)
         return ERR_INVALID;
+    len = strlen(base);
     while (a->to[n] != NULL)
         n++;
+    while (len > 0 && base[len - 1] == '/')
+        len--;
     req->left = n;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const char *one[2] = {a->to[i], NULL};
         struct policy_action single = *a;
-        size_t len = strlen(base);
-
-        while (len > 0 && base[len - 1] == '/')
-            len--;
         approval_token(s->approval_secret, key,
                        (int64_t)occurred.tv_sec * 1000 + occurred.tv_nsec / 1000000, (unsigned)i,
                        token);
